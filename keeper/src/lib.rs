@@ -1,0 +1,1 @@
+//! GridTokenX keeper (arrives with its own issue).

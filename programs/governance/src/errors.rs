@@ -1,0 +1,41 @@
+use anchor_lang::prelude::*;
+
+#[error_code]
+pub enum GovernanceError {
+    #[msg("Council needs 1 to 16 distinct, non-default members")]
+    InvalidMembers,
+    #[msg("Threshold must be between 1 and the number of members")]
+    InvalidThreshold,
+    #[msg("At most 8 distinct, non-default guardians")]
+    InvalidGuardians,
+    #[msg("Timelock must be at most 30 days")]
+    InvalidTimelock,
+    #[msg("Signer is not a council member")]
+    NotMember,
+    #[msg("Signer is not a guardian")]
+    NotGuardian,
+    #[msg("Proposed instruction has too many accounts or too much data")]
+    InstructionTooLarge,
+    #[msg("This member has already voted on the proposal")]
+    AlreadyVoted,
+    #[msg("The proposal is not open for voting")]
+    VotingClosed,
+    #[msg("The proposal has not reached the approval threshold of current members")]
+    ThresholdNotMet,
+    #[msg("The timelock has not elapsed since the proposal was approved")]
+    TimelockNotElapsed,
+    #[msg("The proposal has already been executed")]
+    AlreadyExecuted,
+    #[msg("The proposal was rejected or cancelled")]
+    ProposalClosed,
+    #[msg("Only the proposer can cancel a proposal")]
+    NotProposer,
+    #[msg("Accounts passed to execute differ from the proposal's")]
+    AccountsMismatch,
+    #[msg("The target program differs from the proposal's")]
+    ProgramMismatch,
+    #[msg("Only GridTokenX programs can be paused by a guardian")]
+    NotPausable,
+    #[msg("Arithmetic overflow")]
+    Overflow,
+}

@@ -1,0 +1,78 @@
+use anchor_lang::prelude::*;
+use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
+use anchor_lang::solana_program::program::invoke_signed;
+
+use crate::errors::GovernanceError;
+use crate::events::GuardianPaused;
+use crate::state::{seeds, Council};
+
+/// The programs a guardian may pause. Only these, because the CPI carries the governance
+/// authority's signature: an arbitrary program could reuse it for anything.
+pub fn pausable_programs() -> [Pubkey; 4] {
+    [registry::ID, oracle::ID, energy_token::ID, trading::ID]
+}
+
+/// Anchor discriminator of `set_paused`, the instruction every GridTokenX program shares
+/// with the account list `[config (writable), authority (signer)]`.
+pub const SET_PAUSED_DISCRIMINATOR: [u8; 8] = {
+    let d = registry::instruction::SetPaused::DISCRIMINATOR;
+    [d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]
+};
+
+/// Any single guardian pauses a GridTokenX program at once. Unpausing takes a proposal.
+#[derive(Accounts)]
+pub struct GuardianPause<'info> {
+    #[account(seeds = [seeds::COUNCIL], bump = council.bump)]
+    pub council: Account<'info, Council>,
+    pub guardian: Signer<'info>,
+    /// CHECK: the governance authority PDA; signs the CPI.
+    #[account(seeds = [seeds::AUTHORITY], bump = council.authority_bump)]
+    pub governance_authority: UncheckedAccount<'info>,
+    /// CHECK: checked against `pausable_programs` in `validate`.
+    pub target_program: UncheckedAccount<'info>,
+    /// CHECK: the target program's config account; the target checks its owner, seeds and
+    /// that its authority is the governance authority.
+    #[account(mut)]
+    pub target_config: UncheckedAccount<'info>,
+}
+
+impl GuardianPause<'_> {
+    pub fn validate(&self) -> Result<()> {
+        require!(self.council.is_guardian(&self.guardian.key()), GovernanceError::NotGuardian);
+        require!(
+            pausable_programs().contains(self.target_program.key),
+            GovernanceError::NotPausable
+        );
+        Ok(())
+    }
+}
+
+pub fn handler(ctx: Context<GuardianPause>) -> Result<()> {
+    let a = &ctx.accounts;
+    let mut data = SET_PAUSED_DISCRIMINATOR.to_vec();
+    data.push(1); // paused = true
+    let instruction = Instruction {
+        program_id: a.target_program.key(),
+        accounts: vec![
+            AccountMeta::new(a.target_config.key(), false),
+            AccountMeta::new_readonly(a.governance_authority.key(), true),
+        ],
+        data,
+    };
+    let bump = [a.council.authority_bump];
+    invoke_signed(
+        &instruction,
+        &[
+            a.target_config.to_account_info(),
+            a.governance_authority.to_account_info(),
+            a.target_program.to_account_info(),
+        ],
+        &[&[seeds::AUTHORITY, &bump]],
+    )?;
+    emit!(GuardianPaused {
+        guardian: a.guardian.key(),
+        program_id: a.target_program.key(),
+        config: a.target_config.key(),
+    });
+    Ok(())
+}

@@ -1,0 +1,26 @@
+use anchor_lang::prelude::*;
+
+use crate::events::CouncilConfigured;
+use crate::state::{seeds, Council, CouncilConfig};
+
+/// Replaces the council's members, guardians, threshold and timelock. Only the governance
+/// authority signs this, so it runs only from an executed proposal.
+#[derive(Accounts)]
+pub struct UpdateCouncil<'info> {
+    #[account(mut, seeds = [seeds::COUNCIL], bump = council.bump)]
+    pub council: Account<'info, Council>,
+    #[account(seeds = [seeds::AUTHORITY], bump = council.authority_bump)]
+    pub governance_authority: Signer<'info>,
+}
+
+pub fn handler(ctx: Context<UpdateCouncil>, config: CouncilConfig) -> Result<()> {
+    config.validate()?;
+    ctx.accounts.council.apply(config.clone());
+    emit!(CouncilConfigured {
+        members: config.members,
+        guardians: config.guardians,
+        threshold: config.threshold,
+        timelock_seconds: config.timelock_seconds,
+    });
+    Ok(())
+}

@@ -1,0 +1,130 @@
+use anchor_lang::prelude::*;
+use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
+
+use crate::errors::GovernanceError;
+use crate::state::council::MAX_MEMBERS;
+
+/// Most accounts a proposed instruction may name; keeps `execute` inside one transaction.
+pub const MAX_PROPOSAL_ACCOUNTS: usize = 16;
+/// Most instruction data a proposal may carry.
+pub const MAX_PROPOSAL_DATA: usize = 512;
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct ProposedAccountMeta {
+    pub pubkey: Pubkey,
+    pub is_signer: bool,
+    pub is_writable: bool,
+}
+
+/// The instruction a proposal runs when executed.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ProposedInstruction {
+    pub program_id: Pubkey,
+    pub accounts: Vec<ProposedAccountMeta>,
+    pub data: Vec<u8>,
+}
+
+impl ProposedInstruction {
+    pub fn validate(&self) -> Result<()> {
+        require!(
+            self.accounts.len() <= MAX_PROPOSAL_ACCOUNTS && self.data.len() <= MAX_PROPOSAL_DATA,
+            GovernanceError::InstructionTooLarge
+        );
+        Ok(())
+    }
+
+    /// Borsh size of this instruction.
+    pub fn space(&self) -> usize {
+        32 + 4 + self.accounts.len() * ProposedAccountMeta::INIT_SPACE + 4 + self.data.len()
+    }
+
+    pub fn to_instruction(&self) -> Instruction {
+        Instruction {
+            program_id: self.program_id,
+            accounts: self
+                .accounts
+                .iter()
+                .map(|m| AccountMeta {
+                    pubkey: m.pubkey,
+                    is_signer: m.is_signer,
+                    is_writable: m.is_writable,
+                })
+                .collect(),
+            data: self.data.clone(),
+        }
+    }
+}
+
+impl From<&Instruction> for ProposedInstruction {
+    fn from(ix: &Instruction) -> Self {
+        ProposedInstruction {
+            program_id: ix.program_id,
+            accounts: ix
+                .accounts
+                .iter()
+                .map(|m| ProposedAccountMeta {
+                    pubkey: m.pubkey,
+                    is_signer: m.is_signer,
+                    is_writable: m.is_writable,
+                })
+                .collect(),
+            data: ix.data.clone(),
+        }
+    }
+}
+
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub enum ProposalStatus {
+    /// Collecting votes.
+    Active,
+    /// Reached the threshold; executable once the timelock has passed.
+    Approved,
+    Rejected,
+    Executed,
+    Cancelled,
+}
+
+/// A proposal, at `[PROPOSAL, index]`.
+#[account]
+pub struct Proposal {
+    pub index: u64,
+    pub proposer: Pubkey,
+    pub status: ProposalStatus,
+    pub created_at: i64,
+    /// When the threshold was first reached; the timelock counts from here. 0 before.
+    pub approved_at: i64,
+    pub executed_at: i64,
+    pub bump: u8,
+    pub approvals: Vec<Pubkey>,
+    pub rejections: Vec<Pubkey>,
+    pub instruction: ProposedInstruction,
+}
+
+impl Proposal {
+    /// Account size for a proposal carrying `instruction`, with room for every member's vote.
+    pub fn space(instruction: &ProposedInstruction) -> usize {
+        8 + 8 + 32 + 1 + 8 + 8 + 8 + 1 + 2 * (4 + 32 * MAX_MEMBERS) + instruction.space()
+    }
+
+    pub fn has_voted(&self, member: &Pubkey) -> bool {
+        self.approvals.contains(member) || self.rejections.contains(member)
+    }
+
+    /// Unix time from which the proposal can be executed.
+    pub fn executable_at(&self, timelock_seconds: u32) -> Result<i64> {
+        self.approved_at
+            .checked_add(i64::from(timelock_seconds))
+            .ok_or_else(|| error!(GovernanceError::Overflow))
+    }
+
+    /// Votes are taken while Active, and while Approved (so that an approval lost to a
+    /// membership change can be replaced).
+    pub fn check_open_for(&self, approve: bool) -> Result<()> {
+        match self.status {
+            ProposalStatus::Active => Ok(()),
+            ProposalStatus::Approved if approve => Ok(()),
+            ProposalStatus::Executed => err!(GovernanceError::AlreadyExecuted),
+            _ => err!(GovernanceError::VotingClosed),
+        }
+    }
+}

@@ -1,0 +1,34 @@
+use anchor_lang::prelude::*;
+
+use crate::errors::RegistryError;
+use crate::events::MeterStatusChanged;
+use crate::state::{seeds, Campus, Meter, MeterStatus};
+
+/// Activates, suspends or retires a meter (campus authority only).
+#[derive(Accounts)]
+pub struct SetMeterStatus<'info> {
+    #[account(seeds = [seeds::CAMPUS], bump = campus.bump, has_one = authority @ RegistryError::Unauthorized)]
+    pub campus: Account<'info, Campus>,
+    pub authority: Signer<'info>,
+    #[account(mut, seeds = [seeds::METER, meter.lfdi.as_ref()], bump = meter.bump)]
+    pub meter: Account<'info, Meter>,
+}
+
+impl SetMeterStatus<'_> {
+    pub fn validate(&self, status: MeterStatus) -> Result<()> {
+        self.meter.check_status_change(status)
+    }
+}
+
+pub fn handler(ctx: Context<SetMeterStatus>, status: MeterStatus) -> Result<()> {
+    let meter = &mut ctx.accounts.meter;
+    let from = meter.status;
+    meter.status = status;
+    emit!(MeterStatusChanged {
+        meter: meter.key(),
+        lfdi: meter.lfdi,
+        from,
+        to: status,
+    });
+    Ok(())
+}

@@ -1,0 +1,38 @@
+use anchor_lang::prelude::*;
+
+use crate::errors::RegistryError;
+
+/// The campus: who administers it and how many meters it has.
+#[account]
+#[derive(InitSpace)]
+pub struct Campus {
+    /// Signs every privileged registry instruction: the bootstrap key, then governance.
+    pub authority: Pubkey,
+    /// Number of meters ever registered; the next meter gets this as its index.
+    pub meter_count: u16,
+    /// While paused, registration and ownership transfers are refused.
+    pub paused: bool,
+    pub bump: u8,
+    #[max_len(Campus::MAX_NAME_LEN)]
+    pub name: String,
+}
+
+impl Campus {
+    pub const MAX_NAME_LEN: usize = 32;
+    pub const SPACE: usize = 8 + Campus::INIT_SPACE;
+
+    pub fn validate_name(name: &str) -> Result<()> {
+        require!(
+            !name.is_empty() && name.len() <= Self::MAX_NAME_LEN,
+            RegistryError::InvalidCampusName
+        );
+        Ok(())
+    }
+
+    /// Hands out the next compact meter index.
+    pub fn next_meter_index(&mut self) -> Result<u16> {
+        let index = self.meter_count;
+        self.meter_count = index.checked_add(1).ok_or(RegistryError::CampusFull)?;
+        Ok(index)
+    }
+}

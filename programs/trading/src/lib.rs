@@ -1,0 +1,7 @@
+//! GridTokenX trading program (placeholder: its instructions arrive with their own issue).
+use anchor_lang::prelude::*;
+
+declare_id!("2UJY8zoCp9YGMx2vkRm6CmPg5FidxPHU9CXKmqsi9NyF");
+
+#[program]
+pub mod trading {}

@@ -1,0 +1,101 @@
+//! Common starting states: a campus with meters, a council, a hand-over to governance.
+use anchor_lang::prelude::Pubkey;
+use governance::CouncilConfig;
+use registry::identity::Lfdi;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+use crate::{governance_ix, registry_ix, TestEnv};
+
+pub const SOL: u64 = 1_000_000_000;
+
+/// A campus whose bootstrap authority is the payer.
+pub async fn campus(env: &mut TestEnv) {
+    let payer = env.payer();
+    env.send(&[registry_ix::initialize_campus(payer, "Test Campus")], &[])
+        .await
+        .expect("initialize campus");
+}
+
+/// Registers a meter for a new, funded owner; returns the owner.
+pub async fn meter(env: &mut TestEnv, lfdi: Lfdi) -> Keypair {
+    let owner = env.funded_keypair(SOL).await;
+    let ix = registry_ix::register_meter(env.payer(), owner.pubkey(), lfdi);
+    env.send(&[ix], &[&owner]).await.expect("register meter");
+    owner
+}
+
+/// A council of funded members with one guardian.
+pub struct Council {
+    pub members: Vec<Keypair>,
+    pub guardian: Keypair,
+    pub threshold: u8,
+    pub timelock_seconds: u32,
+}
+
+impl Council {
+    pub fn config(&self) -> CouncilConfig {
+        CouncilConfig {
+            members: self.members.iter().map(|m| m.pubkey()).collect(),
+            guardians: vec![self.guardian.pubkey()],
+            threshold: self.threshold,
+            timelock_seconds: self.timelock_seconds,
+        }
+    }
+
+    pub fn member(&self, i: usize) -> &Keypair {
+        &self.members[i]
+    }
+}
+
+pub const TIMELOCK: u32 = 3600;
+
+/// Three members, threshold two, a one-hour timelock.
+pub async fn council(env: &mut TestEnv) -> Council {
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(env.funded_keypair(SOL).await);
+    }
+    let guardian = env.funded_keypair(SOL).await;
+    let council = Council {
+        members,
+        guardian,
+        threshold: 2,
+        timelock_seconds: TIMELOCK,
+    };
+    let ix = governance_ix::initialize_council(env.payer(), council.config());
+    env.send(&[ix], &[]).await.expect("initialize council");
+    council
+}
+
+/// Campus and council, with the registry handed over to governance.
+pub async fn governed_campus(env: &mut TestEnv) -> Council {
+    campus(env).await;
+    let council = council(env).await;
+    let ix = registry_ix::set_campus_authority(env.payer(), governance_ix::authority_address());
+    env.send(&[ix], &[]).await.expect("hand over to governance");
+    council
+}
+
+/// Proposes `target` as proposal `index` and has the first `threshold` members approve it.
+pub async fn approved_proposal(
+    env: &mut TestEnv,
+    council: &Council,
+    index: u64,
+    target: &solana_instruction::Instruction,
+) {
+    let proposer = council.member(0);
+    env.send(&[governance_ix::propose(proposer.pubkey(), index, target)], &[proposer])
+        .await
+        .expect("propose");
+    for member in council.members.iter().take(usize::from(council.threshold)) {
+        env.send(&[governance_ix::approve(member.pubkey(), index)], &[member])
+            .await
+            .expect("approve");
+    }
+}
+
+/// A fresh key that is no member, guardian or authority.
+pub fn stranger() -> Pubkey {
+    Keypair::new().pubkey()
+}

@@ -1,0 +1,260 @@
+//! The native test harness every GridTokenX program test uses.
+//!
+//! Solana's SBF toolchain is not available to CI, so the five programs run natively inside
+//! `solana-program-test` (host-compiled, through `processor!`), next to the real SPL Token and
+//! Associated Token Account programs that program-test bundles. Native runs charge no compute
+//! units, so tests also assert what is deterministic: transaction sizes and account counts.
+use anchor_lang::prelude::{AccountInfo, Pubkey};
+use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use solana_instruction::{AccountMeta, Instruction};
+use solana_keypair::Keypair;
+use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_signer::Signer;
+use solana_transaction::Transaction;
+
+pub mod fixtures;
+pub mod governance_ix;
+pub mod registry_ix;
+
+pub use solana_keypair;
+pub use solana_signer;
+
+/// Largest serialized transaction the network accepts.
+pub const MAX_TRANSACTION_SIZE: usize = solana_packet::PACKET_DATA_SIZE;
+
+/// Anchor's `entry` ties the lifetimes of its three arguments together; program-test's
+/// builtin signature doesn't. Every argument outlives the call, so narrowing them all to
+/// one lifetime is sound.
+macro_rules! native_entry {
+    ($name:ident, $program:ident) => {
+        fn $name<'a, 'b, 'c, 'd>(
+            program_id: &'a Pubkey,
+            accounts: &'b [AccountInfo<'c>],
+            data: &'d [u8],
+        ) -> ProgramResult {
+            // SAFETY: see the macro's comment; nothing is kept beyond this call.
+            let (program_id, accounts, data): (&'c Pubkey, &'c [AccountInfo<'c>], &'c [u8]) =
+                unsafe { std::mem::transmute((program_id, accounts, data)) };
+            $program::entry(program_id, accounts, data)
+        }
+    };
+}
+
+native_entry!(registry_entry, registry);
+native_entry!(oracle_entry, oracle);
+native_entry!(energy_token_entry, energy_token);
+native_entry!(trading_entry, trading);
+native_entry!(governance_entry, governance);
+
+/// A `ProgramTest` with the five GridTokenX programs loaded natively.
+pub fn program_test() -> ProgramTest {
+    let mut pt = ProgramTest::default();
+    pt.prefer_bpf(false);
+    pt.add_program("registry", registry::ID, processor!(registry_entry));
+    pt.add_program("oracle", oracle::ID, processor!(oracle_entry));
+    pt.add_program("energy_token", energy_token::ID, processor!(energy_token_entry));
+    pt.add_program("trading", trading::ID, processor!(trading_entry));
+    pt.add_program("governance", governance::ID, processor!(governance_entry));
+    pt
+}
+
+/// A running test validator with helpers to send transactions and read accounts.
+pub struct TestEnv {
+    pub ctx: ProgramTestContext,
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        Self::start_with(program_test()).await
+    }
+
+    pub async fn start_with(pt: ProgramTest) -> Self {
+        TestEnv {
+            ctx: pt.start_with_context().await,
+        }
+    }
+
+    pub fn payer(&self) -> Pubkey {
+        self.ctx.payer.pubkey()
+    }
+
+    /// A new keypair holding `sol` SOL, paid by the payer.
+    pub async fn funded_keypair(&mut self, lamports: u64) -> Keypair {
+        let kp = Keypair::new();
+        let ix = anchor_lang::solana_program::system_instruction::transfer(
+            &self.payer(),
+            &kp.pubkey(),
+            lamports,
+        );
+        self.send(&[ix], &[]).await.expect("fund keypair");
+        kp
+    }
+
+    /// The transaction `send` would submit, signed by the payer and `signers`.
+    pub fn transaction(&self, instructions: &[Instruction], signers: &[&Keypair]) -> Transaction {
+        let mut all: Vec<&Keypair> = vec![&self.ctx.payer];
+        all.extend_from_slice(signers);
+        Transaction::new_signed_with_payer(
+            instructions,
+            Some(&self.payer()),
+            &all,
+            self.ctx.last_blockhash,
+        )
+    }
+
+    /// Sends one transaction paid by the payer. Identical transactions are deduplicated by the
+    /// bank, so a test that repeats one must vary a signer or an argument.
+    pub async fn send(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Result<(), BanksClientError> {
+        let tx = self.transaction(instructions, signers);
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// Reads and deserializes an Anchor account (discriminator and owner-independent layout).
+    pub async fn account<T: AccountDeserialize>(&mut self, address: Pubkey) -> T {
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("banks client")
+            .unwrap_or_else(|| panic!("account {address} does not exist"));
+        T::try_deserialize(&mut account.data.as_slice()).expect("deserialize account")
+    }
+
+    pub async fn account_exists(&mut self, address: Pubkey) -> bool {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("banks client")
+            .is_some()
+    }
+
+    pub async fn account_owner(&mut self, address: Pubkey) -> Pubkey {
+        self.ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("banks client")
+            .expect("account exists")
+            .owner
+    }
+
+    pub async fn now(&mut self) -> i64 {
+        self.clock().await.unix_timestamp
+    }
+
+    async fn clock(&mut self) -> anchor_lang::prelude::Clock {
+        self.ctx
+            .banks_client
+            .get_sysvar()
+            .await
+            .expect("clock sysvar")
+    }
+
+    /// Moves the cluster clock forward by `seconds` (and the slot by one, so that the next
+    /// transactions get a fresh blockhash).
+    pub async fn advance_clock(&mut self, seconds: i64) {
+        let mut clock = self.clock().await;
+        clock.unix_timestamp = clock
+            .unix_timestamp
+            .checked_add(seconds)
+            .expect("clock overflow");
+        self.ctx.set_sysvar(&clock);
+    }
+}
+
+/// An Anchor instruction from the generated `accounts` and `instruction` structs.
+pub fn anchor_ix(
+    program_id: Pubkey,
+    accounts: impl ToAccountMetas,
+    data: impl InstructionData,
+) -> Instruction {
+    Instruction {
+        program_id,
+        accounts: accounts.to_account_metas(None),
+        data: data.data(),
+    }
+}
+
+/// Marks `key` as not signing in `ix` (to test that a missing signature is refused).
+pub fn without_signature(mut ix: Instruction, key: Pubkey) -> Instruction {
+    for meta in ix.accounts.iter_mut().filter(|m| m.pubkey == key) {
+        meta.is_signer = false;
+    }
+    ix
+}
+
+/// Replaces every occurrence of account `from` in `ix` by `to`, keeping the flags.
+pub fn replace_account(mut ix: Instruction, from: Pubkey, to: Pubkey) -> Instruction {
+    for meta in ix.accounts.iter_mut().filter(|m| m.pubkey == from) {
+        *meta = AccountMeta {
+            pubkey: to,
+            ..meta.clone()
+        };
+    }
+    ix
+}
+
+/// The custom error code a failed transaction ended with, if any.
+pub fn custom_error(result: &Result<(), BanksClientError>) -> Option<u32> {
+    use solana_instruction::error::InstructionError;
+    use solana_transaction::TransactionError;
+    match result {
+        Err(BanksClientError::TransactionError(TransactionError::InstructionError(
+            _,
+            InstructionError::Custom(code),
+        ))) => Some(*code),
+        Err(BanksClientError::SimulationError {
+            err: TransactionError::InstructionError(_, InstructionError::Custom(code)),
+            ..
+        }) => Some(*code),
+        _ => None,
+    }
+}
+
+/// Asserts that `result` failed with exactly the Anchor (or program) error `expected`.
+#[track_caller]
+pub fn assert_error(result: Result<(), BanksClientError>, expected: impl Into<u32>) {
+    let expected = expected.into();
+    assert_eq!(
+        custom_error(&result),
+        Some(expected),
+        "expected custom error {expected}, got {result:?}"
+    );
+}
+
+/// Size of a transaction as it goes over the wire.
+pub fn transaction_size(tx: &Transaction) -> usize {
+    bincode::serialize(tx).expect("serialize transaction").len()
+}
+
+impl TestEnv {
+    /// Writes an account directly into the bank: used to plant look-alike accounts at the
+    /// wrong address or under the wrong owner.
+    pub fn plant_account(&mut self, address: Pubkey, owner: Pubkey, data: Vec<u8>) {
+        let account = solana_account::Account {
+            lamports: 1_000_000_000,
+            data,
+            owner,
+            executable: false,
+            rent_epoch: 0,
+        };
+        self.ctx
+            .set_account(&address, &solana_account::AccountSharedData::from(account));
+    }
+}
+
+/// The bytes of an Anchor account (discriminator first), as the program would write them.
+pub fn anchor_account_data<T: anchor_lang::AccountSerialize>(account: &T) -> Vec<u8> {
+    let mut data = Vec::new();
+    account
+        .try_serialize(&mut data)
+        .expect("serialize account");
+    data
+}

@@ -1,0 +1,141 @@
+//! Instruction builders and addresses for the registry program.
+use anchor_lang::prelude::Pubkey;
+use registry::identity::{sfdi_from_lfdi, Lfdi};
+use registry::{accounts, instruction, seeds, BuildingKind, MeterCapacity, MeterStatus};
+use solana_instruction::Instruction;
+
+use crate::anchor_ix;
+
+pub fn campus_address() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::CAMPUS], &registry::ID).0
+}
+
+pub fn meter_address(lfdi: &Lfdi) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::METER, lfdi], &registry::ID).0
+}
+
+pub fn initialize_campus(authority: Pubkey, name: &str) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::InitializeCampus {
+            campus: campus_address(),
+            authority,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::InitializeCampus {
+            name: name.to_string(),
+        },
+    )
+}
+
+/// A plausible building meter: 50 kW of panels, 30 kWh of battery, 80 kW maximum draw.
+pub fn default_capacity() -> MeterCapacity {
+    MeterCapacity {
+        generation_w: 50_000,
+        storage_wh: 30_000,
+        max_import_w: 80_000,
+    }
+}
+
+/// A distinct, non-zero test LFDI.
+pub fn test_lfdi(n: u8) -> Lfdi {
+    let mut lfdi = [0u8; 20];
+    for (i, b) in lfdi.iter_mut().enumerate() {
+        *b = n.wrapping_mul(37).wrapping_add(i as u8).wrapping_add(1);
+    }
+    lfdi
+}
+
+pub fn register_meter_with(
+    authority: Pubkey,
+    owner: Pubkey,
+    lfdi: Lfdi,
+    sfdi: u64,
+    capacity: MeterCapacity,
+) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::RegisterMeter {
+            campus: campus_address(),
+            authority,
+            owner,
+            meter: meter_address(&lfdi),
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::RegisterMeter {
+            args: registry::RegisterMeterArgs {
+                lfdi,
+                sfdi,
+                building_kind: BuildingKind::Academic,
+                capacity,
+            },
+        },
+    )
+}
+
+pub fn register_meter(authority: Pubkey, owner: Pubkey, lfdi: Lfdi) -> Instruction {
+    register_meter_with(authority, owner, lfdi, sfdi_from_lfdi(&lfdi), default_capacity())
+}
+
+pub fn set_meter_status(authority: Pubkey, lfdi: &Lfdi, status: MeterStatus) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::SetMeterStatus {
+            campus: campus_address(),
+            authority,
+            meter: meter_address(lfdi),
+        },
+        instruction::SetMeterStatus { status },
+    )
+}
+
+pub fn update_meter_capacity(
+    authority: Pubkey,
+    lfdi: &Lfdi,
+    capacity: MeterCapacity,
+) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::UpdateMeterCapacity {
+            campus: campus_address(),
+            authority,
+            meter: meter_address(lfdi),
+        },
+        instruction::UpdateMeterCapacity { capacity },
+    )
+}
+
+pub fn transfer_meter_ownership(lfdi: &Lfdi, owner: Pubkey, new_owner: Pubkey) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::TransferMeterOwnership {
+            campus: campus_address(),
+            meter: meter_address(lfdi),
+            owner,
+            new_owner,
+        },
+        instruction::TransferMeterOwnership {},
+    )
+}
+
+pub fn set_campus_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::SetCampusAuthority {
+            campus: campus_address(),
+            authority,
+        },
+        instruction::SetCampusAuthority { new_authority },
+    )
+}
+
+pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::SetPaused {
+            campus: campus_address(),
+            authority,
+        },
+        instruction::SetPaused { paused },
+    )
+}
