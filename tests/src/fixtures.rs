@@ -1,5 +1,4 @@
 //! Common starting states: a campus with meters, a council, a hand-over to governance.
-use anchor_lang::prelude::Pubkey;
 use governance::CouncilConfig;
 use registry::identity::Lfdi;
 use solana_keypair::Keypair;
@@ -84,18 +83,26 @@ pub async fn approved_proposal(
     index: u64,
     target: &solana_instruction::Instruction,
 ) {
-    let proposer = council.member(0);
+    let voters: Vec<usize> = (0..usize::from(council.threshold)).collect();
+    approved_proposal_by(env, council, index, target, &voters).await;
+}
+
+/// Member `voters[0]` proposes `target` as proposal `index`; each of `voters` approves it.
+pub async fn approved_proposal_by(
+    env: &mut TestEnv,
+    council: &Council,
+    index: u64,
+    target: &solana_instruction::Instruction,
+    voters: &[usize],
+) {
+    let proposer = council.member(voters[0]);
     env.send(&[governance_ix::propose(proposer.pubkey(), index, target)], &[proposer])
         .await
         .expect("propose");
-    for member in council.members.iter().take(usize::from(council.threshold)) {
+    for &i in voters {
+        let member = council.member(i);
         env.send(&[governance_ix::approve(member.pubkey(), index)], &[member])
             .await
             .expect("approve");
     }
-}
-
-/// A fresh key that is no member, guardian or authority.
-pub fn stranger() -> Pubkey {
-    Keypair::new().pubkey()
 }

@@ -62,6 +62,9 @@ pub fn program_test() -> ProgramTest {
 /// A running test validator with helpers to send transactions and read accounts.
 pub struct TestEnv {
     pub ctx: ProgramTestContext,
+    /// Signatures already sent: the bank answers a repeated transaction with the first
+    /// one's result, so `send` moves to a new blockhash before repeating one.
+    sent: std::collections::HashSet<solana_signature::Signature>,
 }
 
 impl TestEnv {
@@ -72,6 +75,7 @@ impl TestEnv {
     pub async fn start_with(pt: ProgramTest) -> Self {
         TestEnv {
             ctx: pt.start_with_context().await,
+            sent: Default::default(),
         }
     }
 
@@ -103,15 +107,24 @@ impl TestEnv {
         )
     }
 
-    /// Sends one transaction paid by the payer. Identical transactions are deduplicated by the
-    /// bank, so a test that repeats one must vary a signer or an argument.
+    /// Sends one transaction paid by the payer.
     pub async fn send(
         &mut self,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(), BanksClientError> {
-        let tx = self.transaction(instructions, signers);
+        let mut tx = self.transaction(instructions, signers);
+        if self.sent.contains(&tx.signatures[0]) {
+            self.next_slot().await;
+            tx = self.transaction(instructions, signers);
+        }
+        self.sent.insert(tx.signatures[0]);
         self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// Moves to the next slot, and so to a new blockhash, keeping the clock's time.
+    async fn next_slot(&mut self) {
+        self.advance_clock(0).await;
     }
 
     /// Reads and deserializes an Anchor account (discriminator and owner-independent layout).
@@ -160,12 +173,22 @@ impl TestEnv {
     /// Moves the cluster clock forward by `seconds` (and the slot by one, so that the next
     /// transactions get a fresh blockhash).
     pub async fn advance_clock(&mut self, seconds: i64) {
+        let before = self.clock().await;
+        self.ctx
+            .warp_to_slot(before.slot + 1)
+            .expect("warp to next slot");
         let mut clock = self.clock().await;
-        clock.unix_timestamp = clock
+        clock.unix_timestamp = before
             .unix_timestamp
             .checked_add(seconds)
             .expect("clock overflow");
         self.ctx.set_sysvar(&clock);
+        self.ctx.last_blockhash = self
+            .ctx
+            .banks_client
+            .get_latest_blockhash()
+            .await
+            .expect("latest blockhash");
     }
 }
 

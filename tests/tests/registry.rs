@@ -242,11 +242,12 @@ async fn register_meter_transaction_fits_in_one_packet() {
     let tx = env.transaction(&[ix.clone()], &[&authority, &owner]);
     let size = transaction_size(&tx);
     assert_eq!(tx.signatures.len(), 3);
-    assert_eq!(tx.message.account_keys.len(), 6);
+    // payer, authority, owner, campus, meter, System program, registry.
+    assert_eq!(tx.message.account_keys.len(), 7);
     assert!(size <= MAX_TRANSACTION_SIZE, "register_meter tx is {size} bytes");
-    // Pin the size so a layout change is noticed: 3 signatures, 6 keys, 91 bytes of data.
+    // Pin the size so a layout change is noticed: 3 signatures, 7 keys, 61 bytes of data.
     assert_eq!(ix.data.len(), 8 + 20 + 8 + 1 + 24);
-    assert_eq!(size, 489);
+    assert_eq!(size, 523);
     env.send(&[ix], &[&authority, &owner]).await.unwrap();
 }
 
@@ -466,4 +467,16 @@ async fn admin_actions_still_work_while_paused() {
         .unwrap();
     let meter: Meter = env.account(meter_address(&lfdi)).await;
     assert_eq!(meter.status, MeterStatus::Suspended);
+}
+
+#[tokio::test]
+async fn register_meter_works_when_its_address_was_prefunded() {
+    let mut env = campus_env().await;
+    let lfdi = test_lfdi(1);
+    // Anyone can send lamports to a meter's future address; that must not block registration.
+    let ix = anchor_lang::solana_program::system_instruction::transfer(&env.payer(), &meter_address(&lfdi), 5_000_000);
+    env.send(&[ix], &[]).await.unwrap();
+    fixtures::meter(&mut env, lfdi).await;
+    let meter: Meter = env.account(meter_address(&lfdi)).await;
+    assert_eq!(meter.lfdi, lfdi);
 }

@@ -10,6 +10,7 @@ pub mod errors;
 pub mod events;
 pub mod identity;
 pub mod instructions;
+pub mod pda;
 pub mod state;
 
 pub use errors::RegistryError;

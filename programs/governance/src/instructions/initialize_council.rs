@@ -1,13 +1,16 @@
 use anchor_lang::prelude::*;
 
+use registry::pda::{create_pda_account, write_account};
+
 use crate::events::CouncilConfigured;
 use crate::state::{seeds, Council, CouncilConfig};
 
 /// Creates the council. Run by the migration right after deployment.
 #[derive(Accounts)]
 pub struct InitializeCouncil<'info> {
-    #[account(init, payer = payer, space = Council::SPACE, seeds = [seeds::COUNCIL], bump)]
-    pub council: Account<'info, Council>,
+    /// CHECK: the council PDA, created by the handler (see `registry::pda`).
+    #[account(mut, seeds = [seeds::COUNCIL], bump)]
+    pub council: UncheckedAccount<'info>,
     /// CHECK: only its address is derived and stored; it never holds data.
     #[account(seeds = [seeds::AUTHORITY], bump)]
     pub governance_authority: UncheckedAccount<'info>,
@@ -18,11 +21,26 @@ pub struct InitializeCouncil<'info> {
 
 pub fn handler(ctx: Context<InitializeCouncil>, config: CouncilConfig) -> Result<()> {
     config.validate()?;
-    let council = &mut ctx.accounts.council;
-    council.bump = ctx.bumps.council;
-    council.authority_bump = ctx.bumps.governance_authority;
-    council.proposal_count = 0;
-    council.apply(config.clone());
+    let a = &ctx.accounts;
+    let bump = ctx.bumps.council;
+    create_pda_account(
+        &a.payer.to_account_info(),
+        &a.council.to_account_info(),
+        &a.system_program.to_account_info(),
+        Council::SPACE,
+        &crate::ID,
+        &[seeds::COUNCIL, &[bump]],
+    )?;
+    let council = Council {
+        members: config.members.clone(),
+        guardians: config.guardians.clone(),
+        threshold: config.threshold,
+        timelock_seconds: config.timelock_seconds,
+        proposal_count: 0,
+        bump,
+        authority_bump: ctx.bumps.governance_authority,
+    };
+    write_account(&a.council, &council)?;
     emit!(CouncilConfigured {
         members: config.members,
         guardians: config.guardians,

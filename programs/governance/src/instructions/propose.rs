@@ -1,5 +1,7 @@
 use anchor_lang::prelude::*;
 
+use registry::pda::{create_pda_account, write_account};
+
 use crate::errors::GovernanceError;
 use crate::events::ProposalCreated;
 use crate::state::{seeds, Council, Proposal, ProposalStatus, ProposedInstruction};
@@ -10,14 +12,13 @@ use crate::state::{seeds, Council, Proposal, ProposalStatus, ProposedInstruction
 pub struct Propose<'info> {
     #[account(mut, seeds = [seeds::COUNCIL], bump = council.bump)]
     pub council: Account<'info, Council>,
+    /// CHECK: the next proposal's PDA, created by the handler (see `registry::pda`).
     #[account(
-        init,
-        payer = proposer,
-        space = Proposal::space(&instruction),
+        mut,
         seeds = [seeds::PROPOSAL, council.proposal_count.to_le_bytes().as_ref()],
         bump,
     )]
-    pub proposal: Account<'info, Proposal>,
+    pub proposal: UncheckedAccount<'info>,
     #[account(mut)]
     pub proposer: Signer<'info>,
     pub system_program: Program<'info, System>,
@@ -31,20 +32,32 @@ impl Propose<'_> {
 }
 
 pub fn handler(ctx: Context<Propose>, instruction: ProposedInstruction) -> Result<()> {
+    let bump = ctx.bumps.proposal;
     let index = ctx.accounts.council.next_proposal_index()?;
-    let proposal = &mut ctx.accounts.proposal;
-    proposal.index = index;
-    proposal.proposer = ctx.accounts.proposer.key();
-    proposal.status = ProposalStatus::Active;
-    proposal.created_at = Clock::get()?.unix_timestamp;
-    proposal.approved_at = 0;
-    proposal.executed_at = 0;
-    proposal.bump = ctx.bumps.proposal;
-    proposal.approvals = Vec::new();
-    proposal.rejections = Vec::new();
-    proposal.instruction = instruction;
+    let a = &ctx.accounts;
+    create_pda_account(
+        &a.proposer.to_account_info(),
+        &a.proposal.to_account_info(),
+        &a.system_program.to_account_info(),
+        Proposal::space(&instruction),
+        &crate::ID,
+        &[seeds::PROPOSAL, &index.to_le_bytes(), &[bump]],
+    )?;
+    let proposal = Proposal {
+        index,
+        proposer: a.proposer.key(),
+        status: ProposalStatus::Active,
+        created_at: Clock::get()?.unix_timestamp,
+        approved_at: 0,
+        executed_at: 0,
+        bump,
+        approvals: Vec::new(),
+        rejections: Vec::new(),
+        instruction,
+    };
+    write_account(&a.proposal, &proposal)?;
     emit!(ProposalCreated {
-        proposal: proposal.key(),
+        proposal: a.proposal.key(),
         index,
         proposer: proposal.proposer,
         program_id: proposal.instruction.program_id,

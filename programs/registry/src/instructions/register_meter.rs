@@ -3,6 +3,7 @@ use anchor_lang::prelude::*;
 use crate::errors::RegistryError;
 use crate::events::MeterRegistered;
 use crate::identity::{sfdi_from_lfdi, Lfdi};
+use crate::pda::{create_pda_account, write_account};
 use crate::state::{seeds, BuildingKind, Campus, Meter, MeterCapacity, MeterStatus};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
@@ -29,23 +30,17 @@ pub struct RegisterMeter<'info> {
     pub authority: Signer<'info>,
     #[account(mut)]
     pub owner: Signer<'info>,
-    // init_if_needed so that a second registration of one LFDI fails with
-    // MeterAlreadyRegistered rather than the System program's generic "already in use".
-    #[account(
-        init_if_needed,
-        payer = owner,
-        space = Meter::SPACE,
-        seeds = [seeds::METER, args.lfdi.as_ref()],
-        bump,
-    )]
-    pub meter: Account<'info, Meter>,
+    /// CHECK: the meter's PDA, created by the handler (see `pda`); `validate` refuses an
+    /// address that already holds a meter.
+    #[account(mut, seeds = [seeds::METER, args.lfdi.as_ref()], bump)]
+    pub meter: UncheckedAccount<'info>,
     pub system_program: Program<'info, System>,
 }
 
 impl RegisterMeter<'_> {
     pub fn validate(&self, args: &RegisterMeterArgs) -> Result<()> {
         require!(!self.campus.paused, RegistryError::Paused);
-        require!(!self.meter.is_registered(), RegistryError::MeterAlreadyRegistered);
+        require!(self.meter.data_is_empty(), RegistryError::MeterAlreadyRegistered);
         require!(args.lfdi != [0u8; 20], RegistryError::InvalidLfdi);
         require!(args.sfdi == sfdi_from_lfdi(&args.lfdi), RegistryError::SfdiMismatch);
         args.capacity.validate()
@@ -53,19 +48,31 @@ impl RegisterMeter<'_> {
 }
 
 pub fn handler(ctx: Context<RegisterMeter>, args: RegisterMeterArgs) -> Result<()> {
+    let a = &ctx.accounts;
+    let bump = ctx.bumps.meter;
+    create_pda_account(
+        &a.owner.to_account_info(),
+        &a.meter.to_account_info(),
+        &a.system_program.to_account_info(),
+        Meter::SPACE,
+        &crate::ID,
+        &[seeds::METER, args.lfdi.as_ref(), &[bump]],
+    )?;
     let index = ctx.accounts.campus.next_meter_index()?;
-    let meter = &mut ctx.accounts.meter;
-    meter.lfdi = args.lfdi;
-    meter.sfdi = args.sfdi;
-    meter.owner = ctx.accounts.owner.key();
-    meter.building_kind = args.building_kind;
-    meter.capacity = args.capacity;
-    meter.status = MeterStatus::Active;
-    meter.index = index;
-    meter.registered_at = Clock::get()?.unix_timestamp;
-    meter.bump = ctx.bumps.meter;
+    let meter = Meter {
+        lfdi: args.lfdi,
+        sfdi: args.sfdi,
+        owner: ctx.accounts.owner.key(),
+        building_kind: args.building_kind,
+        capacity: args.capacity,
+        status: MeterStatus::Active,
+        index,
+        registered_at: Clock::get()?.unix_timestamp,
+        bump,
+    };
+    write_account(&ctx.accounts.meter, &meter)?;
     emit!(MeterRegistered {
-        meter: meter.key(),
+        meter: ctx.accounts.meter.key(),
         lfdi: meter.lfdi,
         sfdi: meter.sfdi,
         owner: meter.owner,

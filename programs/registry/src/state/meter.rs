@@ -71,10 +71,6 @@ pub struct Meter {
 impl Meter {
     pub const SPACE: usize = 8 + Meter::INIT_SPACE;
 
-    pub fn is_registered(&self) -> bool {
-        self.lfdi != [0u8; 20]
-    }
-
     pub fn is_active(&self) -> bool {
         self.status == MeterStatus::Active
     }
