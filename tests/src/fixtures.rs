@@ -96,9 +96,12 @@ pub async fn approved_proposal_by(
     voters: &[usize],
 ) {
     let proposer = council.member(voters[0]);
-    env.send(&[governance_ix::propose(proposer.pubkey(), index, target)], &[proposer])
-        .await
-        .expect("propose");
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), index, target)],
+        &[proposer],
+    )
+    .await
+    .expect("propose");
     for &i in voters {
         let member = council.member(i);
         env.send(&[governance_ix::approve(member.pubkey(), index)], &[member])

@@ -55,11 +55,19 @@ fn vote_accounts(index: u64, member: Pubkey) -> accounts::Vote {
 }
 
 pub fn approve(member: Pubkey, index: u64) -> Instruction {
-    anchor_ix(governance::ID, vote_accounts(index, member), instruction::Approve {})
+    anchor_ix(
+        governance::ID,
+        vote_accounts(index, member),
+        instruction::Approve {},
+    )
 }
 
 pub fn reject(member: Pubkey, index: u64) -> Instruction {
-    anchor_ix(governance::ID, vote_accounts(index, member), instruction::Reject {})
+    anchor_ix(
+        governance::ID,
+        vote_accounts(index, member),
+        instruction::Reject {},
+    )
 }
 
 /// `execute` for proposal `index` whose instruction is `target`: the target's accounts follow
@@ -76,11 +84,12 @@ pub fn execute(executor: Pubkey, index: u64, target: &Instruction) -> Instructio
         instruction::Execute {},
     );
     let authority = authority_address();
-    ix.accounts.extend(target.accounts.iter().map(|m| AccountMeta {
-        pubkey: m.pubkey,
-        is_signer: m.is_signer && m.pubkey != authority,
-        is_writable: m.is_writable,
-    }));
+    ix.accounts
+        .extend(target.accounts.iter().map(|m| AccountMeta {
+            pubkey: m.pubkey,
+            is_signer: m.is_signer && m.pubkey != authority,
+            is_writable: m.is_writable,
+        }));
     ix
 }
 
@@ -106,7 +115,11 @@ pub fn update_council(config: CouncilConfig) -> Instruction {
     )
 }
 
-pub fn guardian_pause(guardian: Pubkey, target_program: Pubkey, target_config: Pubkey) -> Instruction {
+pub fn guardian_pause(
+    guardian: Pubkey,
+    target_program: Pubkey,
+    target_config: Pubkey,
+) -> Instruction {
     anchor_ix(
         governance::ID,
         accounts::GuardianPause {

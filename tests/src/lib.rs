@@ -13,6 +13,7 @@ use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestC
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
+pub mod campus_config;
 pub mod fixtures;
 pub mod governance_ix;
 pub mod registry_ix;
@@ -50,10 +51,17 @@ native_entry!(governance_entry, governance);
 /// A `ProgramTest` with the five GridTokenX programs loaded natively.
 pub fn program_test() -> ProgramTest {
     let mut pt = ProgramTest::default();
+    // program-test turns on per-instruction debug logs; keep test output readable unless
+    // RUST_LOG asks for them (RUST_LOG=solana_runtime::message_processor=debug).
+    agave_logger::setup_with_default("error");
     pt.prefer_bpf(false);
     pt.add_program("registry", registry::ID, processor!(registry_entry));
     pt.add_program("oracle", oracle::ID, processor!(oracle_entry));
-    pt.add_program("energy_token", energy_token::ID, processor!(energy_token_entry));
+    pt.add_program(
+        "energy_token",
+        energy_token::ID,
+        processor!(energy_token_entry),
+    );
     pt.add_program("trading", trading::ID, processor!(trading_entry));
     pt.add_program("governance", governance::ID, processor!(governance_entry));
     pt
@@ -276,8 +284,6 @@ impl TestEnv {
 /// The bytes of an Anchor account (discriminator first), as the program would write them.
 pub fn anchor_account_data<T: anchor_lang::AccountSerialize>(account: &T) -> Vec<u8> {
     let mut data = Vec::new();
-    account
-        .try_serialize(&mut data)
-        .expect("serialize account");
+    account.try_serialize(&mut data).expect("serialize account");
     data
 }

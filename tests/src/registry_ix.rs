@@ -51,6 +51,7 @@ pub fn register_meter_with(
     owner: Pubkey,
     lfdi: Lfdi,
     sfdi: u64,
+    building_kind: BuildingKind,
     capacity: MeterCapacity,
 ) -> Instruction {
     anchor_ix(
@@ -66,7 +67,7 @@ pub fn register_meter_with(
             args: registry::RegisterMeterArgs {
                 lfdi,
                 sfdi,
-                building_kind: BuildingKind::Academic,
+                building_kind,
                 capacity,
             },
         },
@@ -74,7 +75,14 @@ pub fn register_meter_with(
 }
 
 pub fn register_meter(authority: Pubkey, owner: Pubkey, lfdi: Lfdi) -> Instruction {
-    register_meter_with(authority, owner, lfdi, sfdi_from_lfdi(&lfdi), default_capacity())
+    register_meter_with(
+        authority,
+        owner,
+        lfdi,
+        sfdi_from_lfdi(&lfdi),
+        BuildingKind::Academic,
+        default_capacity(),
+    )
 }
 
 pub fn set_meter_status(authority: Pubkey, lfdi: &Lfdi, status: MeterStatus) -> Instruction {

@@ -1,11 +1,11 @@
 //! From bootstrap to governed operation: the registry is handed to the council, and a meter
 //! is suspended through a proposal that waits out its timelock.
+use governance::GovernanceError;
 use governance::{Proposal, ProposalStatus};
 use gridtokenx_tests::fixtures::{self, TIMELOCK};
 use gridtokenx_tests::governance_ix::{self, authority_address, proposal_address};
 use gridtokenx_tests::registry_ix::{self, campus_address, meter_address, test_lfdi};
 use gridtokenx_tests::{assert_error, TestEnv};
-use governance::GovernanceError;
 use registry::{Campus, Meter, MeterStatus, RegistryError};
 use solana_signer::Signer;
 
@@ -23,34 +23,56 @@ async fn suspend_a_meter_through_governance_after_the_timelock() {
 
     // Hand-over: from now on only governance administers the registry.
     let payer = env.payer();
-    env.send(&[registry_ix::set_campus_authority(payer, authority_address())], &[])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::set_campus_authority(
+            payer,
+            authority_address(),
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
     let campus: Campus = env.account(campus_address()).await;
     assert_eq!(campus.authority, authority_address());
     let ix = registry_ix::set_meter_status(payer, &lfdis[1], MeterStatus::Suspended);
     assert_error(env.send(&[ix], &[]).await, RegistryError::Unauthorized);
 
     // The council proposes and approves suspending meter 1.
-    let suspend = registry_ix::set_meter_status(authority_address(), &lfdis[1], MeterStatus::Suspended);
+    let suspend =
+        registry_ix::set_meter_status(authority_address(), &lfdis[1], MeterStatus::Suspended);
     fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
-    let approved_at = env.account::<Proposal>(proposal_address(0)).await.approved_at;
+    let approved_at = env
+        .account::<Proposal>(proposal_address(0))
+        .await
+        .approved_at;
 
     // Too early: one second before the timelock ends.
     env.advance_clock(i64::from(TIMELOCK) - 1).await;
     let executor = env.funded_keypair(fixtures::SOL).await;
     let ix = governance_ix::execute(executor.pubkey(), 0, &suspend);
-    assert_error(env.send(&[ix.clone()], &[&executor]).await, GovernanceError::TimelockNotElapsed);
-    assert_eq!(env.account::<Meter>(meter_address(&lfdis[1])).await.status, MeterStatus::Active);
+    assert_error(
+        env.send(std::slice::from_ref(&ix), &[&executor]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
+    assert_eq!(
+        env.account::<Meter>(meter_address(&lfdis[1])).await.status,
+        MeterStatus::Active
+    );
 
     // On time: anyone can execute.
     env.advance_clock(1).await;
     assert_eq!(env.now().await, approved_at + i64::from(TIMELOCK));
     env.send(&[ix], &[&executor]).await.unwrap();
 
-    assert_eq!(env.account::<Meter>(meter_address(&lfdis[1])).await.status, MeterStatus::Suspended);
+    assert_eq!(
+        env.account::<Meter>(meter_address(&lfdis[1])).await.status,
+        MeterStatus::Suspended
+    );
     for other in [&lfdis[0], &lfdis[2]] {
-        assert_eq!(env.account::<Meter>(meter_address(other)).await.status, MeterStatus::Active);
+        assert_eq!(
+            env.account::<Meter>(meter_address(other)).await.status,
+            MeterStatus::Active
+        );
     }
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.status, ProposalStatus::Executed);

@@ -35,7 +35,9 @@ async fn governed_with_meter() -> (TestEnv, fixtures::Council, Instruction) {
 }
 
 async fn meter_status(env: &mut TestEnv) -> MeterStatus {
-    env.account::<Meter>(meter_address(&test_lfdi(1))).await.status
+    env.account::<Meter>(meter_address(&test_lfdi(1)))
+        .await
+        .status
 }
 
 // ---- initialize_council ----
@@ -47,8 +49,10 @@ async fn initialize_council_stores_config_and_authority_bump() {
     let stored: Council = env.account(council_address()).await;
     assert_eq!(stored.config(), council.config());
     assert_eq!(stored.proposal_count, 0);
-    let (authority, bump) =
-        anchor_lang::prelude::Pubkey::find_program_address(&[governance::seeds::AUTHORITY], &governance::ID);
+    let (authority, bump) = anchor_lang::prelude::Pubkey::find_program_address(
+        &[governance::seeds::AUTHORITY],
+        &governance::ID,
+    );
     assert_eq!(authority, authority_address());
     assert_eq!(stored.authority_bump, bump);
 }
@@ -57,9 +61,17 @@ async fn initialize_council_stores_config_and_authority_bump() {
 async fn initialize_council_rejects_invalid_config() {
     let mut env = TestEnv::start().await;
     let member = Keypair::new().pubkey();
-    let config = CouncilConfig { members: vec![member], guardians: vec![], threshold: 2, timelock_seconds: 0 };
+    let config = CouncilConfig {
+        members: vec![member],
+        guardians: vec![],
+        threshold: 2,
+        timelock_seconds: 0,
+    };
     let ix = governance_ix::initialize_council(env.payer(), config);
-    assert_error(env.send(&[ix], &[]).await, GovernanceError::InvalidThreshold);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::InvalidThreshold,
+    );
     assert!(!env.account_exists(council_address()).await);
 }
 
@@ -82,16 +94,24 @@ async fn initialize_council_twice_fails() {
 async fn propose_stores_the_instruction() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(1);
-    env.send(&[governance_ix::propose(proposer.pubkey(), 0, &suspend)], &[proposer])
-        .await
-        .unwrap();
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[proposer],
+    )
+    .await
+    .unwrap();
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.index, 0);
     assert_eq!(proposal.proposer, proposer.pubkey());
     assert_eq!(proposal.status, ProposalStatus::Active);
     assert_eq!(proposal.instruction.to_instruction(), suspend);
     assert!(proposal.approvals.is_empty());
-    assert_eq!(env.account::<Council>(council_address()).await.proposal_count, 1);
+    assert_eq!(
+        env.account::<Council>(council_address())
+            .await
+            .proposal_count,
+        1
+    );
 }
 
 #[tokio::test]
@@ -99,7 +119,10 @@ async fn propose_needs_a_member() {
     let (mut env, _council, suspend) = governed().await;
     let outsider = env.funded_keypair(fixtures::SOL).await;
     let ix = governance_ix::propose(outsider.pubkey(), 0, &suspend);
-    assert_error(env.send(&[ix], &[&outsider]).await, GovernanceError::NotMember);
+    assert_error(
+        env.send(&[ix], &[&outsider]).await,
+        GovernanceError::NotMember,
+    );
     assert!(!env.account_exists(proposal_address(0)).await);
 }
 
@@ -109,7 +132,10 @@ async fn propose_rejects_oversized_instruction() {
     suspend.data = vec![0; governance::MAX_PROPOSAL_DATA + 1];
     let proposer = council.member(0);
     let ix = governance_ix::propose(proposer.pubkey(), 0, &suspend);
-    assert_error(env.send(&[ix], &[proposer]).await, GovernanceError::InstructionTooLarge);
+    assert_error(
+        env.send(&[ix], &[proposer]).await,
+        GovernanceError::InstructionTooLarge,
+    );
 }
 
 #[tokio::test]
@@ -117,7 +143,10 @@ async fn propose_rejects_proposal_at_wrong_index() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
     let ix = governance_ix::propose(proposer.pubkey(), 5, &suspend);
-    assert_error(env.send(&[ix], &[proposer]).await, ErrorCode::ConstraintSeeds);
+    assert_error(
+        env.send(&[ix], &[proposer]).await,
+        ErrorCode::ConstraintSeeds,
+    );
 }
 
 // ---- approve / reject ----
@@ -126,17 +155,24 @@ async fn propose_rejects_proposal_at_wrong_index() {
 async fn approvals_reaching_threshold_approve_the_proposal() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::propose(proposer.pubkey(), 0, &suspend)], &[proposer])
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[proposer],
+    )
+    .await
+    .unwrap();
+    let first = council.member(0);
+    env.send(&[governance_ix::approve(first.pubkey(), 0)], &[first])
         .await
         .unwrap();
-    let first = council.member(0);
-    env.send(&[governance_ix::approve(first.pubkey(), 0)], &[first]).await.unwrap();
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.status, ProposalStatus::Active);
     assert_eq!(proposal.approved_at, 0);
 
     let second = council.member(1);
-    env.send(&[governance_ix::approve(second.pubkey(), 0)], &[second]).await.unwrap();
+    env.send(&[governance_ix::approve(second.pubkey(), 0)], &[second])
+        .await
+        .unwrap();
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.status, ProposalStatus::Approved);
     assert_eq!(proposal.approved_at, env.now().await);
@@ -147,18 +183,29 @@ async fn approvals_reaching_threshold_approve_the_proposal() {
 async fn vote_needs_a_member_and_only_once() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::propose(proposer.pubkey(), 0, &suspend)], &[proposer])
-        .await
-        .unwrap();
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[proposer],
+    )
+    .await
+    .unwrap();
     let outsider = Keypair::new();
     let ix = governance_ix::approve(outsider.pubkey(), 0);
-    assert_error(env.send(&[ix], &[&outsider]).await, GovernanceError::NotMember);
+    assert_error(
+        env.send(&[ix], &[&outsider]).await,
+        GovernanceError::NotMember,
+    );
 
     let member = council.member(2);
-    env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member]).await.unwrap();
+    env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member])
+        .await
+        .unwrap();
     // Neither a second approval nor a change of mind.
     let ix = governance_ix::reject(member.pubkey(), 0);
-    assert_error(env.send(&[ix], &[member]).await, GovernanceError::AlreadyVoted);
+    assert_error(
+        env.send(&[ix], &[member]).await,
+        GovernanceError::AlreadyVoted,
+    );
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.approvals.len(), 1);
     assert!(proposal.rejections.is_empty());
@@ -168,9 +215,12 @@ async fn vote_needs_a_member_and_only_once() {
 async fn vote_needs_the_member_signature() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::propose(proposer.pubkey(), 0, &suspend)], &[proposer])
-        .await
-        .unwrap();
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[proposer],
+    )
+    .await
+    .unwrap();
     let member = council.member(1).pubkey();
     let ix = without_signature(governance_ix::approve(member, 0), member);
     assert_error(env.send(&[ix], &[]).await, ErrorCode::AccountNotSigner);
@@ -180,24 +230,43 @@ async fn vote_needs_the_member_signature() {
 async fn rejections_that_make_threshold_unreachable_reject_the_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::propose(proposer.pubkey(), 0, &suspend)], &[proposer])
-        .await
-        .unwrap();
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[proposer],
+    )
+    .await
+    .unwrap();
     // Three members, threshold two: one rejection leaves two possible approvals.
     let a = council.member(1);
-    env.send(&[governance_ix::reject(a.pubkey(), 0)], &[a]).await.unwrap();
-    assert_eq!(env.account::<Proposal>(proposal_address(0)).await.status, ProposalStatus::Active);
+    env.send(&[governance_ix::reject(a.pubkey(), 0)], &[a])
+        .await
+        .unwrap();
+    assert_eq!(
+        env.account::<Proposal>(proposal_address(0)).await.status,
+        ProposalStatus::Active
+    );
     let b = council.member(2);
-    env.send(&[governance_ix::reject(b.pubkey(), 0)], &[b]).await.unwrap();
-    assert_eq!(env.account::<Proposal>(proposal_address(0)).await.status, ProposalStatus::Rejected);
+    env.send(&[governance_ix::reject(b.pubkey(), 0)], &[b])
+        .await
+        .unwrap();
+    assert_eq!(
+        env.account::<Proposal>(proposal_address(0)).await.status,
+        ProposalStatus::Rejected
+    );
 
     let ix = governance_ix::approve(proposer.pubkey(), 0);
-    assert_error(env.send(&[ix], &[proposer]).await, GovernanceError::VotingClosed);
+    assert_error(
+        env.send(&[ix], &[proposer]).await,
+        GovernanceError::VotingClosed,
+    );
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), 0, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ProposalClosed);
     let ix = governance_ix::cancel(proposer.pubkey(), 0);
-    assert_error(env.send(&[ix], &[proposer]).await, GovernanceError::ProposalClosed);
+    assert_error(
+        env.send(&[ix], &[proposer]).await,
+        GovernanceError::ProposalClosed,
+    );
     assert_eq!(meter_status(&mut env).await, MeterStatus::Active);
 }
 
@@ -219,17 +288,25 @@ async fn execute_runs_the_instruction_after_threshold_and_timelock_once() {
     // Again, by someone else (a different transaction): refused.
     let other = env.funded_keypair(fixtures::SOL).await;
     let ix = governance_ix::execute(other.pubkey(), 0, &suspend);
-    assert_error(env.send(&[ix], &[&other]).await, GovernanceError::AlreadyExecuted);
+    assert_error(
+        env.send(&[ix], &[&other]).await,
+        GovernanceError::AlreadyExecuted,
+    );
 }
 
 #[tokio::test]
 async fn execute_below_threshold_fails() {
     let (mut env, council, suspend) = governed_with_meter().await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::propose(proposer.pubkey(), 0, &suspend)], &[proposer])
+    env.send(
+        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[proposer],
+    )
+    .await
+    .unwrap();
+    env.send(&[governance_ix::approve(proposer.pubkey(), 0)], &[proposer])
         .await
         .unwrap();
-    env.send(&[governance_ix::approve(proposer.pubkey(), 0)], &[proposer]).await.unwrap();
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), 0, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ThresholdNotMet);
@@ -242,7 +319,10 @@ async fn execute_before_timelock_fails() {
     fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
     env.advance_clock(i64::from(TIMELOCK) - 1).await;
     let ix = governance_ix::execute(env.payer(), 0, &suspend);
-    assert_error(env.send(&[ix], &[]).await, GovernanceError::TimelockNotElapsed);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
     assert_eq!(meter_status(&mut env).await, MeterStatus::Active);
 }
 
@@ -253,7 +333,10 @@ async fn execute_refuses_accounts_that_differ_from_the_proposal() {
     env.advance_clock(i64::from(TIMELOCK)).await;
     // Same proposal, but pointing at another meter.
     let ix = governance_ix::execute(env.payer(), 0, &suspend_meter(2));
-    assert_error(env.send(&[ix], &[]).await, GovernanceError::AccountsMismatch);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::AccountsMismatch,
+    );
     // Or at another program.
     let mut wrong_program = suspend.clone();
     wrong_program.program_id = oracle::ID;
@@ -273,14 +356,21 @@ async fn removed_members_approvals_stop_counting() {
     let update = governance_ix::update_council(smaller.clone());
     fixtures::approved_proposal_by(&mut env, &council, 1, &update, &[0, 2]).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 1, &update)], &[]).await.unwrap();
-    assert_eq!(env.account::<Council>(council_address()).await.config(), smaller);
+    env.send(&[governance_ix::execute(env.payer(), 1, &update)], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        env.account::<Council>(council_address()).await.config(),
+        smaller
+    );
 
     let ix = governance_ix::execute(env.payer(), 0, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ThresholdNotMet);
     // A remaining member's approval restores it.
     let member = council.member(2);
-    env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member]).await.unwrap();
+    env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member])
+        .await
+        .unwrap();
     let executor = env.funded_keypair(fixtures::SOL).await;
     let ix = governance_ix::execute(executor.pubkey(), 0, &suspend);
     env.send(&[ix], &[&executor]).await.unwrap();
@@ -291,7 +381,8 @@ async fn removed_members_approvals_stop_counting() {
 async fn execute_of_failing_instruction_leaves_proposal_executable() {
     let (mut env, council, _) = governed_with_meter().await;
     // Suspending an unregistered meter fails inside the registry.
-    let bad = registry_ix::set_meter_status(authority_address(), &test_lfdi(7), MeterStatus::Suspended);
+    let bad =
+        registry_ix::set_meter_status(authority_address(), &test_lfdi(7), MeterStatus::Suspended);
     fixtures::approved_proposal(&mut env, &council, 0, &bad).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), 0, &bad);
@@ -306,9 +397,12 @@ async fn execute_meter_status_change_fits_in_one_transaction() {
     fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), 0, &suspend);
-    let tx = env.transaction(&[ix.clone()], &[]);
+    let tx = env.transaction(std::slice::from_ref(&ix), &[]);
     let size = gridtokenx_tests::transaction_size(&tx);
-    assert!(size <= gridtokenx_tests::MAX_TRANSACTION_SIZE, "execute tx is {size} bytes");
+    assert!(
+        size <= gridtokenx_tests::MAX_TRANSACTION_SIZE,
+        "execute tx is {size} bytes"
+    );
     // payer, council, proposal, registry, governance, campus, authority, meter.
     assert_eq!(tx.message.account_keys.len(), 8);
     assert_eq!(size, 376);
@@ -322,8 +416,13 @@ async fn cancel_by_proposer_closes_the_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
     fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::cancel(proposer.pubkey(), 0)], &[proposer]).await.unwrap();
-    assert_eq!(env.account::<Proposal>(proposal_address(0)).await.status, ProposalStatus::Cancelled);
+    env.send(&[governance_ix::cancel(proposer.pubkey(), 0)], &[proposer])
+        .await
+        .unwrap();
+    assert_eq!(
+        env.account::<Proposal>(proposal_address(0)).await.status,
+        ProposalStatus::Cancelled
+    );
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), 0, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ProposalClosed);
@@ -336,13 +435,21 @@ async fn cancel_needs_the_proposer_and_an_unexecuted_proposal() {
     fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
     let other = council.member(1);
     let ix = governance_ix::cancel(other.pubkey(), 0);
-    assert_error(env.send(&[ix], &[other]).await, GovernanceError::NotProposer);
+    assert_error(
+        env.send(&[ix], &[other]).await,
+        GovernanceError::NotProposer,
+    );
 
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 0, &suspend)], &[]).await.unwrap();
+    env.send(&[governance_ix::execute(env.payer(), 0, &suspend)], &[])
+        .await
+        .unwrap();
     let proposer = council.member(0);
     let ix = governance_ix::cancel(proposer.pubkey(), 0);
-    assert_error(env.send(&[ix], &[proposer]).await, GovernanceError::AlreadyExecuted);
+    assert_error(
+        env.send(&[ix], &[proposer]).await,
+        GovernanceError::AlreadyExecuted,
+    );
 }
 
 // ---- update_council ----
@@ -371,7 +478,9 @@ async fn update_council_through_a_proposal_changes_members_threshold_timelock_gu
     let update = governance_ix::update_council(config.clone());
     fixtures::approved_proposal(&mut env, &council, 0, &update).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 0, &update)], &[]).await.unwrap();
+    env.send(&[governance_ix::execute(env.payer(), 0, &update)], &[])
+        .await
+        .unwrap();
     let stored: Council = env.account(council_address()).await;
     assert_eq!(stored.config(), config);
     assert_eq!(stored.proposal_count, 1);
@@ -386,8 +495,14 @@ async fn update_council_validates_the_new_config() {
     fixtures::approved_proposal(&mut env, &council, 0, &update).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), 0, &update);
-    assert_error(env.send(&[ix], &[]).await, GovernanceError::InvalidThreshold);
-    assert_eq!(env.account::<Council>(council_address()).await.config(), council.config());
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::InvalidThreshold,
+    );
+    assert_eq!(
+        env.account::<Council>(council_address()).await.config(),
+        council.config()
+    );
 }
 
 // ---- guardian_pause ----
@@ -404,9 +519,14 @@ async fn guardian_pauses_at_once_and_unpausing_needs_a_proposal() {
     let unpause = registry_ix::set_paused(authority_address(), false);
     fixtures::approved_proposal(&mut env, &council, 0, &unpause).await;
     let ix = governance_ix::execute(env.payer(), 0, &unpause);
-    assert_error(env.send(&[ix], &[]).await, GovernanceError::TimelockNotElapsed);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 0, &unpause)], &[]).await.unwrap();
+    env.send(&[governance_ix::execute(env.payer(), 0, &unpause)], &[])
+        .await
+        .unwrap();
     assert!(!env.account::<Campus>(campus_address()).await.paused);
 }
 
@@ -416,7 +536,10 @@ async fn guardian_pause_needs_a_guardian() {
     // A council member is not a guardian.
     let member = council.member(0);
     let ix = governance_ix::guardian_pause(member.pubkey(), registry::ID, campus_address());
-    assert_error(env.send(&[ix], &[member]).await, GovernanceError::NotGuardian);
+    assert_error(
+        env.send(&[ix], &[member]).await,
+        GovernanceError::NotGuardian,
+    );
     assert!(!env.account::<Campus>(campus_address()).await.paused);
 }
 
@@ -427,7 +550,10 @@ async fn guardian_pause_only_targets_gridtokenx_programs() {
     // Governance itself, or any other program, must never receive the authority signature.
     for program in [governance::ID, anchor_lang::system_program::ID] {
         let ix = governance_ix::guardian_pause(guardian.pubkey(), program, campus_address());
-        assert_error(env.send(&[ix], &[guardian]).await, GovernanceError::NotPausable);
+        assert_error(
+            env.send(&[ix], &[guardian]).await,
+            GovernanceError::NotPausable,
+        );
     }
 }
 
@@ -437,8 +563,12 @@ async fn guardian_pause_fails_where_governance_is_not_the_authority() {
     fixtures::campus(&mut env).await;
     let council = fixtures::council(&mut env).await;
     // The registry is still under its bootstrap authority.
-    let ix = governance_ix::guardian_pause(council.guardian.pubkey(), registry::ID, campus_address());
-    assert_error(env.send(&[ix], &[&council.guardian]).await, RegistryError::Unauthorized);
+    let ix =
+        governance_ix::guardian_pause(council.guardian.pubkey(), registry::ID, campus_address());
+    assert_error(
+        env.send(&[ix], &[&council.guardian]).await,
+        RegistryError::Unauthorized,
+    );
 }
 
 #[test]

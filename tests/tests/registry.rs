@@ -35,7 +35,10 @@ async fn initialize_campus_twice_fails() {
     let mut env = campus_env().await;
     let other = env.funded_keypair(SOL).await;
     let result = env
-        .send(&[registry_ix::initialize_campus(other.pubkey(), "Again")], &[&other])
+        .send(
+            &[registry_ix::initialize_campus(other.pubkey(), "Again")],
+            &[&other],
+        )
         .await;
     // System program: AccountAlreadyInUse.
     assert_error(result, 0u32);
@@ -48,7 +51,9 @@ async fn initialize_campus_rejects_bad_names() {
     let mut env = TestEnv::start().await;
     let payer = env.payer();
     for name in ["", &"x".repeat(33)] {
-        let result = env.send(&[registry_ix::initialize_campus(payer, name)], &[]).await;
+        let result = env
+            .send(&[registry_ix::initialize_campus(payer, name)], &[])
+            .await;
         assert_error(result, RegistryError::InvalidCampusName);
     }
     assert!(!env.account_exists(campus_address()).await);
@@ -87,7 +92,10 @@ async fn register_meter_twice_with_same_lfdi_fails() {
     fixtures::meter(&mut env, lfdi).await;
     let other = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(env.payer(), other.pubkey(), lfdi);
-    assert_error(env.send(&[ix], &[&other]).await, RegistryError::MeterAlreadyRegistered);
+    assert_error(
+        env.send(&[ix], &[&other]).await,
+        RegistryError::MeterAlreadyRegistered,
+    );
     let campus: Campus = env.account(campus_address()).await;
     assert_eq!(campus.meter_count, 1);
 }
@@ -103,9 +111,13 @@ async fn register_meter_rejects_mismatched_sfdi() {
         owner.pubkey(),
         lfdi,
         wrong,
+        BuildingKind::Academic,
         registry_ix::default_capacity(),
     );
-    assert_error(env.send(&[ix], &[&owner]).await, RegistryError::SfdiMismatch);
+    assert_error(
+        env.send(&[ix], &[&owner]).await,
+        RegistryError::SfdiMismatch,
+    );
 }
 
 #[tokio::test]
@@ -122,8 +134,15 @@ async fn register_meter_rejects_out_of_range_capacity() {
     let owner = env.funded_keypair(SOL).await;
     let lfdi = test_lfdi(1);
     let bad = [
-        MeterCapacity { generation_w: MeterCapacity::MAX_VALUE + 1, ..registry_ix::default_capacity() },
-        MeterCapacity { generation_w: 0, storage_wh: 10, max_import_w: 0 },
+        MeterCapacity {
+            generation_w: MeterCapacity::MAX_VALUE + 1,
+            ..registry_ix::default_capacity()
+        },
+        MeterCapacity {
+            generation_w: 0,
+            storage_wh: 10,
+            max_import_w: 0,
+        },
     ];
     for (i, capacity) in bad.into_iter().enumerate() {
         let lfdi = test_lfdi(10 + i as u8);
@@ -132,9 +151,13 @@ async fn register_meter_rejects_out_of_range_capacity() {
             owner.pubkey(),
             lfdi,
             sfdi_from_lfdi(&lfdi),
+            BuildingKind::Academic,
             capacity,
         );
-        assert_error(env.send(&[ix], &[&owner]).await, RegistryError::InvalidCapacity);
+        assert_error(
+            env.send(&[ix], &[&owner]).await,
+            RegistryError::InvalidCapacity,
+        );
     }
     assert!(!env.account_exists(meter_address(&lfdi)).await);
 }
@@ -145,7 +168,10 @@ async fn register_meter_needs_the_campus_authority() {
     let owner = env.funded_keypair(SOL).await;
     let impostor = Keypair::new();
     let ix = registry_ix::register_meter(impostor.pubkey(), owner.pubkey(), test_lfdi(1));
-    assert_error(env.send(&[ix], &[&owner, &impostor]).await, RegistryError::Unauthorized);
+    assert_error(
+        env.send(&[ix], &[&owner, &impostor]).await,
+        RegistryError::Unauthorized,
+    );
 }
 
 #[tokio::test]
@@ -153,13 +179,19 @@ async fn register_meter_needs_the_authority_signature() {
     let mut env = TestEnv::start().await;
     // The authority here is a separate key so the transaction can leave its signature out.
     let authority = env.funded_keypair(SOL).await;
-    env.send(&[registry_ix::initialize_campus(authority.pubkey(), "C")], &[&authority])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::initialize_campus(authority.pubkey(), "C")],
+        &[&authority],
+    )
+    .await
+    .unwrap();
     let owner = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(authority.pubkey(), owner.pubkey(), test_lfdi(1));
     let ix = without_signature(ix, authority.pubkey());
-    assert_error(env.send(&[ix], &[&owner]).await, ErrorCode::AccountNotSigner);
+    assert_error(
+        env.send(&[ix], &[&owner]).await,
+        ErrorCode::AccountNotSigner,
+    );
 }
 
 #[tokio::test]
@@ -175,7 +207,9 @@ async fn register_meter_needs_the_owner_signature() {
 #[tokio::test]
 async fn register_meter_refused_while_paused() {
     let mut env = campus_env().await;
-    env.send(&[registry_ix::set_paused(env.payer(), true)], &[]).await.unwrap();
+    env.send(&[registry_ix::set_paused(env.payer(), true)], &[])
+        .await
+        .unwrap();
     let owner = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(env.payer(), owner.pubkey(), test_lfdi(1));
     assert_error(env.send(&[ix], &[&owner]).await, RegistryError::Paused);
@@ -186,7 +220,11 @@ async fn register_meter_rejects_meter_account_at_wrong_address() {
     let mut env = campus_env().await;
     let owner = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(env.payer(), owner.pubkey(), test_lfdi(1));
-    let ix = replace_account(ix, meter_address(&test_lfdi(1)), meter_address(&test_lfdi(2)));
+    let ix = replace_account(
+        ix,
+        meter_address(&test_lfdi(1)),
+        meter_address(&test_lfdi(2)),
+    );
     assert_error(env.send(&[ix], &[&owner]).await, ErrorCode::ConstraintSeeds);
 }
 
@@ -207,11 +245,18 @@ async fn register_meter_rejects_campus_at_wrong_address() {
     // attacker as authority.
     let attacker = env.funded_keypair(SOL).await;
     let fake = Keypair::new().pubkey();
-    env.plant_account(fake, registry::ID, anchor_account_data(&fake_campus(attacker.pubkey())));
+    env.plant_account(
+        fake,
+        registry::ID,
+        anchor_account_data(&fake_campus(attacker.pubkey())),
+    );
     let owner = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(attacker.pubkey(), owner.pubkey(), test_lfdi(1));
     let ix = replace_account(ix, campus_address(), fake);
-    assert_error(env.send(&[ix], &[&owner, &attacker]).await, ErrorCode::ConstraintSeeds);
+    assert_error(
+        env.send(&[ix], &[&owner, &attacker]).await,
+        ErrorCode::ConstraintSeeds,
+    );
 }
 
 #[tokio::test]
@@ -219,7 +264,11 @@ async fn register_meter_rejects_campus_owned_by_another_program() {
     let mut env = campus_env().await;
     let attacker = env.funded_keypair(SOL).await;
     let fake = Keypair::new().pubkey();
-    env.plant_account(fake, governance::ID, anchor_account_data(&fake_campus(attacker.pubkey())));
+    env.plant_account(
+        fake,
+        governance::ID,
+        anchor_account_data(&fake_campus(attacker.pubkey())),
+    );
     let owner = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(attacker.pubkey(), owner.pubkey(), test_lfdi(1));
     let ix = replace_account(ix, campus_address(), fake);
@@ -234,17 +283,23 @@ async fn register_meter_transaction_fits_in_one_packet() {
     let mut env = TestEnv::start().await;
     // Worst case: payer, campus authority and owner are three different signers.
     let authority = env.funded_keypair(SOL).await;
-    env.send(&[registry_ix::initialize_campus(authority.pubkey(), "C")], &[&authority])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::initialize_campus(authority.pubkey(), "C")],
+        &[&authority],
+    )
+    .await
+    .unwrap();
     let owner = env.funded_keypair(SOL).await;
     let ix = registry_ix::register_meter(authority.pubkey(), owner.pubkey(), test_lfdi(1));
-    let tx = env.transaction(&[ix.clone()], &[&authority, &owner]);
+    let tx = env.transaction(std::slice::from_ref(&ix), &[&authority, &owner]);
     let size = transaction_size(&tx);
     assert_eq!(tx.signatures.len(), 3);
     // payer, authority, owner, campus, meter, System program, registry.
     assert_eq!(tx.message.account_keys.len(), 7);
-    assert!(size <= MAX_TRANSACTION_SIZE, "register_meter tx is {size} bytes");
+    assert!(
+        size <= MAX_TRANSACTION_SIZE,
+        "register_meter tx is {size} bytes"
+    );
     // Pin the size so a layout change is noticed: 3 signatures, 7 keys, 61 bytes of data.
     assert_eq!(ix.data.len(), 8 + 20 + 8 + 1 + 24);
     assert_eq!(size, 523);
@@ -259,7 +314,11 @@ async fn set_meter_status_suspends_reactivates_and_retires() {
     let lfdi = test_lfdi(1);
     fixtures::meter(&mut env, lfdi).await;
     let payer = env.payer();
-    for status in [MeterStatus::Suspended, MeterStatus::Active, MeterStatus::Retired] {
+    for status in [
+        MeterStatus::Suspended,
+        MeterStatus::Active,
+        MeterStatus::Retired,
+    ] {
         env.send(&[registry_ix::set_meter_status(payer, &lfdi, status)], &[])
             .await
             .unwrap();
@@ -275,7 +334,10 @@ async fn set_meter_status_needs_the_campus_authority() {
     let owner = fixtures::meter(&mut env, lfdi).await;
     // Not even the meter's owner may change its status.
     let ix = registry_ix::set_meter_status(owner.pubkey(), &lfdi, MeterStatus::Suspended);
-    assert_error(env.send(&[ix], &[&owner]).await, RegistryError::Unauthorized);
+    assert_error(
+        env.send(&[ix], &[&owner]).await,
+        RegistryError::Unauthorized,
+    );
     let meter: Meter = env.account(meter_address(&lfdi)).await;
     assert_eq!(meter.status, MeterStatus::Active);
 }
@@ -288,9 +350,16 @@ async fn set_meter_status_rejects_no_op_and_retired() {
     let payer = env.payer();
     let ix = registry_ix::set_meter_status(payer, &lfdi, MeterStatus::Active);
     assert_error(env.send(&[ix], &[]).await, RegistryError::StatusUnchanged);
-    env.send(&[registry_ix::set_meter_status(payer, &lfdi, MeterStatus::Retired)], &[])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::set_meter_status(
+            payer,
+            &lfdi,
+            MeterStatus::Retired,
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
     let ix = registry_ix::set_meter_status(payer, &lfdi, MeterStatus::Active);
     assert_error(env.send(&[ix], &[]).await, RegistryError::MeterRetired);
 }
@@ -309,10 +378,21 @@ async fn update_meter_capacity_changes_capacity() {
     let mut env = campus_env().await;
     let lfdi = test_lfdi(1);
     fixtures::meter(&mut env, lfdi).await;
-    let capacity = MeterCapacity { generation_w: 70_000, storage_wh: 50_000, max_import_w: 90_000 };
-    env.send(&[registry_ix::update_meter_capacity(env.payer(), &lfdi, capacity)], &[])
-        .await
-        .unwrap();
+    let capacity = MeterCapacity {
+        generation_w: 70_000,
+        storage_wh: 50_000,
+        max_import_w: 90_000,
+    };
+    env.send(
+        &[registry_ix::update_meter_capacity(
+            env.payer(),
+            &lfdi,
+            capacity,
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
     let meter: Meter = env.account(meter_address(&lfdi)).await;
     assert_eq!(meter.capacity, capacity);
 }
@@ -323,18 +403,35 @@ async fn update_meter_capacity_failures() {
     let lfdi = test_lfdi(1);
     let owner = fixtures::meter(&mut env, lfdi).await;
     let payer = env.payer();
-    let capacity = MeterCapacity { generation_w: 1, storage_wh: 1, max_import_w: 1 };
+    let capacity = MeterCapacity {
+        generation_w: 1,
+        storage_wh: 1,
+        max_import_w: 1,
+    };
 
     let ix = registry_ix::update_meter_capacity(owner.pubkey(), &lfdi, capacity);
-    assert_error(env.send(&[ix], &[&owner]).await, RegistryError::Unauthorized);
+    assert_error(
+        env.send(&[ix], &[&owner]).await,
+        RegistryError::Unauthorized,
+    );
 
-    let invalid = MeterCapacity { max_import_w: MeterCapacity::MAX_VALUE + 1, ..capacity };
+    let invalid = MeterCapacity {
+        max_import_w: MeterCapacity::MAX_VALUE + 1,
+        ..capacity
+    };
     let ix = registry_ix::update_meter_capacity(payer, &lfdi, invalid);
     assert_error(env.send(&[ix], &[]).await, RegistryError::InvalidCapacity);
 
-    env.send(&[registry_ix::set_meter_status(payer, &lfdi, MeterStatus::Retired)], &[])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::set_meter_status(
+            payer,
+            &lfdi,
+            MeterStatus::Retired,
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
     let ix = registry_ix::update_meter_capacity(payer, &lfdi, capacity);
     assert_error(env.send(&[ix], &[]).await, RegistryError::MeterRetired);
 
@@ -364,7 +461,10 @@ async fn transfer_meter_ownership_needs_the_current_owner() {
     let thief = Keypair::new();
     let ix = registry_ix::transfer_meter_ownership(&lfdi, thief.pubkey(), thief.pubkey());
     // Same key twice: the owner check fires first.
-    assert_error(env.send(&[ix], &[&thief]).await, RegistryError::NotMeterOwner);
+    assert_error(
+        env.send(&[ix], &[&thief]).await,
+        RegistryError::NotMeterOwner,
+    );
     let meter: Meter = env.account(meter_address(&lfdi)).await;
     assert_eq!(meter.owner, owner.pubkey());
 }
@@ -377,7 +477,10 @@ async fn transfer_meter_ownership_needs_the_new_owner_signature() {
     let new_owner = Keypair::new();
     let ix = registry_ix::transfer_meter_ownership(&lfdi, owner.pubkey(), new_owner.pubkey());
     let ix = without_signature(ix, new_owner.pubkey());
-    assert_error(env.send(&[ix], &[&owner]).await, ErrorCode::AccountNotSigner);
+    assert_error(
+        env.send(&[ix], &[&owner]).await,
+        ErrorCode::AccountNotSigner,
+    );
 }
 
 #[tokio::test]
@@ -391,17 +494,35 @@ async fn transfer_meter_ownership_rejects_same_owner_paused_and_retired() {
 
     let new_owner = Keypair::new();
     let transfer = registry_ix::transfer_meter_ownership(&lfdi, owner.pubkey(), new_owner.pubkey());
-    env.send(&[registry_ix::set_paused(payer, true)], &[]).await.unwrap();
-    assert_error(env.send(&[transfer.clone()], &[&owner, &new_owner]).await, RegistryError::Paused);
-    env.send(&[registry_ix::set_paused(payer, false)], &[]).await.unwrap();
-
-    env.send(&[registry_ix::set_meter_status(payer, &lfdi, MeterStatus::Retired)], &[])
+    env.send(&[registry_ix::set_paused(payer, true)], &[])
         .await
         .unwrap();
+    assert_error(
+        env.send(std::slice::from_ref(&transfer), &[&owner, &new_owner])
+            .await,
+        RegistryError::Paused,
+    );
+    env.send(&[registry_ix::set_paused(payer, false)], &[])
+        .await
+        .unwrap();
+
+    env.send(
+        &[registry_ix::set_meter_status(
+            payer,
+            &lfdi,
+            MeterStatus::Retired,
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
     // A different new owner, so the bank does not treat this as the earlier transaction.
     let other = Keypair::new();
     let ix = registry_ix::transfer_meter_ownership(&lfdi, owner.pubkey(), other.pubkey());
-    assert_error(env.send(&[ix], &[&owner, &other]).await, RegistryError::MeterRetired);
+    assert_error(
+        env.send(&[ix], &[&owner, &other]).await,
+        RegistryError::MeterRetired,
+    );
 }
 
 // ---- set_campus_authority ----
@@ -411,16 +532,22 @@ async fn set_campus_authority_hands_over_and_locks_out_the_old_key() {
     let mut env = campus_env().await;
     let payer = env.payer();
     let successor = env.funded_keypair(SOL).await;
-    env.send(&[registry_ix::set_campus_authority(payer, successor.pubkey())], &[])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::set_campus_authority(payer, successor.pubkey())],
+        &[],
+    )
+    .await
+    .unwrap();
     let campus: Campus = env.account(campus_address()).await;
     assert_eq!(campus.authority, successor.pubkey());
     let ix = registry_ix::set_paused(payer, true);
     assert_error(env.send(&[ix], &[]).await, RegistryError::Unauthorized);
-    env.send(&[registry_ix::set_paused(successor.pubkey(), true)], &[&successor])
-        .await
-        .unwrap();
+    env.send(
+        &[registry_ix::set_paused(successor.pubkey(), true)],
+        &[&successor],
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -429,7 +556,10 @@ async fn set_campus_authority_failures() {
     let payer = env.payer();
     let impostor = env.funded_keypair(SOL).await;
     let ix = registry_ix::set_campus_authority(impostor.pubkey(), impostor.pubkey());
-    assert_error(env.send(&[ix], &[&impostor]).await, RegistryError::Unauthorized);
+    assert_error(
+        env.send(&[ix], &[&impostor]).await,
+        RegistryError::Unauthorized,
+    );
     for bad in [anchor_lang::prelude::Pubkey::default(), payer] {
         let ix = registry_ix::set_campus_authority(payer, bad);
         assert_error(env.send(&[ix], &[]).await, RegistryError::InvalidAuthority);
@@ -444,13 +574,20 @@ async fn set_campus_authority_failures() {
 async fn set_paused_toggles_and_needs_the_authority() {
     let mut env = campus_env().await;
     let payer = env.payer();
-    env.send(&[registry_ix::set_paused(payer, true)], &[]).await.unwrap();
+    env.send(&[registry_ix::set_paused(payer, true)], &[])
+        .await
+        .unwrap();
     assert!(env.account::<Campus>(campus_address()).await.paused);
     let impostor = env.funded_keypair(SOL).await;
     let ix = registry_ix::set_paused(impostor.pubkey(), false);
-    assert_error(env.send(&[ix], &[&impostor]).await, RegistryError::Unauthorized);
+    assert_error(
+        env.send(&[ix], &[&impostor]).await,
+        RegistryError::Unauthorized,
+    );
     assert!(env.account::<Campus>(campus_address()).await.paused);
-    env.send(&[registry_ix::set_paused(payer, false)], &[]).await.unwrap();
+    env.send(&[registry_ix::set_paused(payer, false)], &[])
+        .await
+        .unwrap();
     assert!(!env.account::<Campus>(campus_address()).await.paused);
 }
 
@@ -460,11 +597,20 @@ async fn admin_actions_still_work_while_paused() {
     let lfdi = test_lfdi(1);
     fixtures::meter(&mut env, lfdi).await;
     let payer = env.payer();
-    env.send(&[registry_ix::set_paused(payer, true)], &[]).await.unwrap();
-    // Suspending a misbehaving meter is exactly what one does during an incident.
-    env.send(&[registry_ix::set_meter_status(payer, &lfdi, MeterStatus::Suspended)], &[])
+    env.send(&[registry_ix::set_paused(payer, true)], &[])
         .await
         .unwrap();
+    // Suspending a misbehaving meter is exactly what one does during an incident.
+    env.send(
+        &[registry_ix::set_meter_status(
+            payer,
+            &lfdi,
+            MeterStatus::Suspended,
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
     let meter: Meter = env.account(meter_address(&lfdi)).await;
     assert_eq!(meter.status, MeterStatus::Suspended);
 }
@@ -474,7 +620,11 @@ async fn register_meter_works_when_its_address_was_prefunded() {
     let mut env = campus_env().await;
     let lfdi = test_lfdi(1);
     // Anyone can send lamports to a meter's future address; that must not block registration.
-    let ix = anchor_lang::solana_program::system_instruction::transfer(&env.payer(), &meter_address(&lfdi), 5_000_000);
+    let ix = anchor_lang::solana_program::system_instruction::transfer(
+        &env.payer(),
+        &meter_address(&lfdi),
+        5_000_000,
+    );
     env.send(&[ix], &[]).await.unwrap();
     fixtures::meter(&mut env, lfdi).await;
     let meter: Meter = env.account(meter_address(&lfdi)).await;

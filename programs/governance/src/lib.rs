@@ -22,7 +22,10 @@ declare_id!("EsRSaJAs12jFCHiwPFFsFjzmtT4ydKKMRLknN7Zj2AmH");
 pub mod governance {
     use super::*;
 
-    pub fn initialize_council(ctx: Context<InitializeCouncil>, config: CouncilConfig) -> Result<()> {
+    pub fn initialize_council(
+        ctx: Context<InitializeCouncil>,
+        config: CouncilConfig,
+    ) -> Result<()> {
         instructions::initialize_council::handler(ctx, config)
     }
 

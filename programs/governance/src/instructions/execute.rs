@@ -48,7 +48,10 @@ impl Execute<'_> {
         let metas = &proposal.instruction.accounts;
         require!(
             remaining.len() == metas.len()
-                && remaining.iter().zip(metas).all(|(info, meta)| *info.key == meta.pubkey),
+                && remaining
+                    .iter()
+                    .zip(metas)
+                    .all(|(info, meta)| *info.key == meta.pubkey),
             GovernanceError::AccountsMismatch
         );
         Ok(())

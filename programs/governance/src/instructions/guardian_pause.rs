@@ -38,7 +38,10 @@ pub struct GuardianPause<'info> {
 
 impl GuardianPause<'_> {
     pub fn validate(&self) -> Result<()> {
-        require!(self.council.is_guardian(&self.guardian.key()), GovernanceError::NotGuardian);
+        require!(
+            self.council.is_guardian(&self.guardian.key()),
+            GovernanceError::NotGuardian
+        );
         require!(
             pausable_programs().contains(self.target_program.key),
             GovernanceError::NotPausable

@@ -26,7 +26,10 @@ pub struct Propose<'info> {
 
 impl Propose<'_> {
     pub fn validate(&self, instruction: &ProposedInstruction) -> Result<()> {
-        require!(self.council.is_member(&self.proposer.key()), GovernanceError::NotMember);
+        require!(
+            self.council.is_member(&self.proposer.key()),
+            GovernanceError::NotMember
+        );
         instruction.validate()
     }
 }

@@ -18,7 +18,10 @@ impl Vote<'_> {
     pub fn validate(&self) -> Result<()> {
         let member = self.member.key();
         require!(self.council.is_member(&member), GovernanceError::NotMember);
-        require!(!self.proposal.has_voted(&member), GovernanceError::AlreadyVoted);
+        require!(
+            !self.proposal.has_voted(&member),
+            GovernanceError::AlreadyVoted
+        );
         Ok(())
     }
 }

@@ -16,7 +16,9 @@ pub struct CouncilConfig {
 }
 
 fn distinct_and_set(keys: &[Pubkey]) -> bool {
-    keys.iter().enumerate().all(|(i, k)| *k != Pubkey::default() && !keys[..i].contains(k))
+    keys.iter()
+        .enumerate()
+        .all(|(i, k)| *k != Pubkey::default() && !keys[..i].contains(k))
 }
 
 impl CouncilConfig {
@@ -118,7 +120,12 @@ mod tests {
     }
 
     fn config(members: Vec<Pubkey>, threshold: u8) -> CouncilConfig {
-        CouncilConfig { members, guardians: vec![], threshold, timelock_seconds: 0 }
+        CouncilConfig {
+            members,
+            guardians: vec![],
+            threshold,
+            timelock_seconds: 0,
+        }
     }
 
     fn code(r: Result<()>) -> u32 {
@@ -156,10 +163,16 @@ mod tests {
     fn rejects_bad_guardians_and_timelock() {
         let mut c = config(keys(3), 2);
         c.guardians = keys(9);
-        assert_eq!(code(c.validate()), GovernanceError::InvalidGuardians as u32 + 6000);
+        assert_eq!(
+            code(c.validate()),
+            GovernanceError::InvalidGuardians as u32 + 6000
+        );
         let mut c = config(keys(3), 2);
         c.timelock_seconds = MAX_TIMELOCK_SECONDS + 1;
-        assert_eq!(code(c.validate()), GovernanceError::InvalidTimelock as u32 + 6000);
+        assert_eq!(
+            code(c.validate()),
+            GovernanceError::InvalidTimelock as u32 + 6000
+        );
     }
 
     #[test]

@@ -40,9 +40,15 @@ pub struct RegisterMeter<'info> {
 impl RegisterMeter<'_> {
     pub fn validate(&self, args: &RegisterMeterArgs) -> Result<()> {
         require!(!self.campus.paused, RegistryError::Paused);
-        require!(self.meter.data_is_empty(), RegistryError::MeterAlreadyRegistered);
+        require!(
+            self.meter.data_is_empty(),
+            RegistryError::MeterAlreadyRegistered
+        );
         require!(args.lfdi != [0u8; 20], RegistryError::InvalidLfdi);
-        require!(args.sfdi == sfdi_from_lfdi(&args.lfdi), RegistryError::SfdiMismatch);
+        require!(
+            args.sfdi == sfdi_from_lfdi(&args.lfdi),
+            RegistryError::SfdiMismatch
+        );
         args.capacity.validate()
     }
 }

@@ -24,7 +24,11 @@ impl TransferMeterOwnership<'_> {
     pub fn validate(&self) -> Result<()> {
         require!(!self.campus.paused, RegistryError::Paused);
         self.meter.check_mutable()?;
-        require_keys_neq!(self.owner.key(), self.new_owner.key(), RegistryError::SameOwner);
+        require_keys_neq!(
+            self.owner.key(),
+            self.new_owner.key(),
+            RegistryError::SameOwner
+        );
         Ok(())
     }
 }

@@ -77,14 +77,20 @@ impl Meter {
 
     /// A retired meter stays retired, and a change to the current status is refused.
     pub fn check_status_change(&self, to: MeterStatus) -> Result<()> {
-        require!(self.status != MeterStatus::Retired, RegistryError::MeterRetired);
+        require!(
+            self.status != MeterStatus::Retired,
+            RegistryError::MeterRetired
+        );
         require!(self.status != to, RegistryError::StatusUnchanged);
         Ok(())
     }
 
     /// A retired meter's configuration can no longer change.
     pub fn check_mutable(&self) -> Result<()> {
-        require!(self.status != MeterStatus::Retired, RegistryError::MeterRetired);
+        require!(
+            self.status != MeterStatus::Retired,
+            RegistryError::MeterRetired
+        );
         Ok(())
     }
 }

@@ -1,0 +1,185 @@
+//! The campus configuration file (`migrations/campus.toml`): the buildings, their meters'
+//! capacities and the council's rules.
+use std::path::{Path, PathBuf};
+
+use registry::{BuildingKind, MeterCapacity};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampusConfig {
+    pub name: String,
+    pub council: CouncilRules,
+    pub buildings: Vec<Building>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouncilRules {
+    pub threshold: u8,
+    pub timelock_seconds: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Building {
+    pub code: String,
+    pub kind: Kind,
+    pub generation_kw: u64,
+    pub storage_kwh: u64,
+    pub max_import_kw: u64,
+}
+
+/// `registry::BuildingKind` as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Kind {
+    Academic,
+    Residential,
+    Administrative,
+    Athletic,
+    Research,
+    Support,
+}
+
+impl From<Kind> for BuildingKind {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Academic => BuildingKind::Academic,
+            Kind::Residential => BuildingKind::Residential,
+            Kind::Administrative => BuildingKind::Administrative,
+            Kind::Athletic => BuildingKind::Athletic,
+            Kind::Research => BuildingKind::Research,
+            Kind::Support => BuildingKind::Support,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Building {
+    /// The capacity in the registry's units (W, Wh); `None` if it overflows.
+    pub fn capacity(&self) -> Option<MeterCapacity> {
+        Some(MeterCapacity {
+            generation_w: self.generation_kw.checked_mul(1000)?,
+            storage_wh: self.storage_kwh.checked_mul(1000)?,
+            max_import_w: self.max_import_kw.checked_mul(1000)?,
+        })
+    }
+}
+
+impl CampusConfig {
+    /// The default campus shipped in the repository.
+    pub fn default_path() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/campus.toml")
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: CampusConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The checks the programs would make, made before anything is sent.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.name.is_empty() || self.name.len() > registry::Campus::MAX_NAME_LEN {
+            return invalid(format!(
+                "campus name must be 1 to {} bytes",
+                registry::Campus::MAX_NAME_LEN
+            ));
+        }
+        if self.buildings.is_empty() {
+            return invalid("the campus has no buildings".into());
+        }
+        for (i, b) in self.buildings.iter().enumerate() {
+            if self.buildings[..i].iter().any(|o| o.code == b.code) {
+                return invalid(format!("building code {} appears twice", b.code));
+            }
+            let capacity = b
+                .capacity()
+                .ok_or_else(|| ConfigError::Invalid(format!("{}: capacity overflows", b.code)))?;
+            if capacity.validate().is_err() {
+                return invalid(format!("{}: capacity out of range", b.code));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn total_generation_kw(&self) -> u64 {
+        self.buildings.iter().map(|b| b.generation_kw).sum()
+    }
+
+    pub fn total_storage_kwh(&self) -> u64 {
+        self.buildings.iter().map(|b| b.storage_kwh).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_campus_has_the_25_buildings() {
+        let config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        assert_eq!(config.buildings.len(), 25);
+        assert_eq!(config.total_generation_kw(), 1_120);
+        assert_eq!(config.total_storage_kwh(), 684);
+        let gym = config.buildings.iter().find(|b| b.code == "GYM").unwrap();
+        assert_eq!(gym.kind, Kind::Athletic);
+        assert_eq!(
+            gym.capacity(),
+            Some(MeterCapacity {
+                generation_w: 80_000,
+                storage_wh: 60_000,
+                max_import_w: 160_000
+            })
+        );
+        let count = |k| config.buildings.iter().filter(|b| b.kind == k).count();
+        assert_eq!(
+            [
+                Kind::Academic,
+                Kind::Residential,
+                Kind::Administrative,
+                Kind::Athletic,
+                Kind::Research,
+                Kind::Support
+            ]
+            .map(count),
+            [8, 6, 4, 3, 2, 2]
+        );
+    }
+
+    #[test]
+    fn duplicate_codes_are_refused() {
+        let mut config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        config.buildings[1].code = config.buildings[0].code.clone();
+        assert!(matches!(config.validate(), Err(ConfigError::Invalid(m)) if m.contains("twice")));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = toml::from_str::<CampusConfig>("name = \"x\"\ncolour = 1\n[council]\nthreshold = 1\ntimelock_seconds = 0\nbuildings = []");
+        assert!(err.is_err());
+    }
+}
