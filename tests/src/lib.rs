@@ -16,6 +16,7 @@ use solana_transaction::Transaction;
 pub mod campus_config;
 pub mod fixtures;
 pub mod governance_ix;
+pub mod oracle_ix;
 pub mod registry_ix;
 
 pub use solana_keypair;
@@ -286,4 +287,75 @@ pub fn anchor_account_data<T: anchor_lang::AccountSerialize>(account: &T) -> Vec
     let mut data = Vec::new();
     account.try_serialize(&mut data).expect("serialize account");
     data
+}
+
+/// Transactions in the v0 format, with address lookup tables: how the keeper fits a whole
+/// campus's readings in one transaction.
+impl TestEnv {
+    /// Writes a lookup table holding `addresses` straight into the bank (as if created and
+    /// extended in an earlier slot) and returns its address.
+    pub fn plant_lookup_table(&mut self, addresses: Vec<Pubkey>) -> Pubkey {
+        use solana_address_lookup_table_interface::state::{AddressLookupTable, LookupTableMeta};
+        let table = AddressLookupTable {
+            meta: LookupTableMeta {
+                deactivation_slot: u64::MAX,
+                last_extended_slot: 0,
+                last_extended_slot_start_index: 0,
+                authority: Some(self.payer()),
+                _padding: 0,
+            },
+            addresses: addresses.into(),
+        };
+        let data = table.serialize_for_tests().expect("serialize lookup table");
+        let address = Keypair::new().pubkey();
+        self.plant_account(
+            address,
+            solana_address_lookup_table_interface::program::ID,
+            data,
+        );
+        address
+    }
+
+    /// A signed v0 transaction using the lookup table at `table` (holding `addresses`).
+    pub fn v0_transaction(
+        &self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+        table: Pubkey,
+        addresses: &[Pubkey],
+    ) -> solana_transaction::versioned::VersionedTransaction {
+        use solana_message::{v0, AddressLookupTableAccount, VersionedMessage};
+        let lookup = AddressLookupTableAccount {
+            key: table,
+            addresses: addresses.to_vec(),
+        };
+        let message = v0::Message::try_compile(
+            &self.payer(),
+            instructions,
+            &[lookup],
+            self.ctx.last_blockhash,
+        )
+        .expect("compile v0 message");
+        let mut all: Vec<&Keypair> = vec![&self.ctx.payer];
+        all.extend_from_slice(signers);
+        solana_transaction::versioned::VersionedTransaction::try_new(
+            VersionedMessage::V0(message),
+            &all,
+        )
+        .expect("sign v0 transaction")
+    }
+
+    pub async fn send_v0(
+        &mut self,
+        tx: solana_transaction::versioned::VersionedTransaction,
+    ) -> Result<(), BanksClientError> {
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+}
+
+/// Size of a v0 transaction as it goes over the wire.
+pub fn versioned_transaction_size(
+    tx: &solana_transaction::versioned::VersionedTransaction,
+) -> usize {
+    bincode::serialize(tx).expect("serialize transaction").len()
 }

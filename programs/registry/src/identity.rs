@@ -68,8 +68,8 @@ mod tests {
     #[test]
     fn largest_sfdi_fits() {
         let lfdi = [0xFFu8; LFDI_LEN];
-        // 2^36 - 1 = 68719476735, digit sum 57, check digit 3.
-        assert_eq!(sfdi_from_lfdi(&lfdi), 687_194_767_353);
+        // 2^36 - 1 = 68719476735, digit sum 63, check digit 7.
+        assert_eq!(sfdi_from_lfdi(&lfdi), 687_194_767_357);
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::errors::RegistryError;
 
 /// The campus: who administers it and how many meters it has.
 #[account]
-#[derive(InitSpace)]
+#[derive(InitSpace, Debug)]
 pub struct Campus {
     /// Signs every privileged registry instruction: the bootstrap key, then governance.
     pub authority: Pubkey,

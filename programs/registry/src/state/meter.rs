@@ -52,7 +52,7 @@ impl MeterCapacity {
 
 /// A campus meter, at the PDA `[METER, lfdi]`.
 #[account]
-#[derive(InitSpace)]
+#[derive(InitSpace, Debug)]
 pub struct Meter {
     pub lfdi: [u8; 20],
     pub sfdi: u64,
@@ -73,6 +73,25 @@ impl Meter {
 
     pub fn is_active(&self) -> bool {
         self.status == MeterStatus::Active
+    }
+
+    /// Reads a meter from an account another program was given, checking that the registry
+    /// owns it, that it is a `Meter`, and that it sits at the PDA for its LFDI.
+    pub fn load_checked(info: &AccountInfo) -> Result<Meter> {
+        require_keys_eq!(
+            *info.owner,
+            crate::ID,
+            ErrorCode::AccountOwnedByWrongProgram
+        );
+        let data = info.try_borrow_data()?;
+        let meter = Meter::try_deserialize(&mut &data[..])?;
+        let expected = Pubkey::create_program_address(
+            &[crate::seeds::METER, &meter.lfdi, &[meter.bump]],
+            &crate::ID,
+        )
+        .map_err(|_| error!(ErrorCode::ConstraintSeeds))?;
+        require_keys_eq!(*info.key, expected, ErrorCode::ConstraintSeeds);
+        Ok(meter)
     }
 
     /// A retired meter stays retired, and a change to the current status is refused.

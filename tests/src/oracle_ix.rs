@@ -1,0 +1,163 @@
+//! Instruction builders and addresses for the oracle program, and batch signing.
+use anchor_lang::prelude::Pubkey;
+use oracle::attestation::{ed25519, encode_batch, Reading};
+use oracle::{accounts, instruction, seeds, InitializeOracleArgs, ReadingLimits};
+use registry::identity::Lfdi;
+use solana_instruction::{AccountMeta, Instruction};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+use crate::anchor_ix;
+use crate::registry_ix::{campus_address, meter_address};
+
+pub fn config_address() -> Pubkey {
+    Pubkey::find_program_address(&[seeds::CONFIG], &oracle::ID).0
+}
+
+pub fn meter_state_address(lfdi: &Lfdi) -> Pubkey {
+    Pubkey::find_program_address(&[seeds::METER_STATE, lfdi], &oracle::ID).0
+}
+
+/// One minute between readings at least, one minute of clock skew, 10 % slack.
+pub fn default_limits() -> ReadingLimits {
+    ReadingLimits {
+        max_future_skew_s: 60,
+        min_interval_s: 60,
+        tolerance_bps: 1_000,
+    }
+}
+
+pub fn initialize_oracle(authority: Pubkey, attestors: Vec<Pubkey>, quorum: u8) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        accounts::InitializeOracle {
+            config: config_address(),
+            campus: campus_address(),
+            authority,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::InitializeOracle {
+            args: InitializeOracleArgs {
+                attestors,
+                quorum,
+                limits: default_limits(),
+            },
+        },
+    )
+}
+
+fn admin(authority: Pubkey) -> accounts::ConfigAdmin {
+    accounts::ConfigAdmin {
+        config: config_address(),
+        authority,
+    }
+}
+
+pub fn set_attestors(authority: Pubkey, attestors: Vec<Pubkey>, quorum: u8) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        admin(authority),
+        instruction::SetAttestors { attestors, quorum },
+    )
+}
+
+pub fn set_limits(authority: Pubkey, limits: ReadingLimits) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        admin(authority),
+        instruction::SetLimits { limits },
+    )
+}
+
+pub fn set_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        admin(authority),
+        instruction::SetAuthority { new_authority },
+    )
+}
+
+pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        admin(authority),
+        instruction::SetPaused { paused },
+    )
+}
+
+pub fn init_meter_state(payer: Pubkey, lfdi: &Lfdi) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        accounts::InitMeterState {
+            meter: meter_address(lfdi),
+            meter_state: meter_state_address(lfdi),
+            payer,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::InitMeterState {},
+    )
+}
+
+/// `submit_readings` for a batch whose readings are, in order, for the meters `lfdis`.
+pub fn submit_readings(submitter: Pubkey, ed25519_index: u8, lfdis: &[Lfdi]) -> Instruction {
+    let mut ix = anchor_ix(
+        oracle::ID,
+        accounts::SubmitReadings {
+            config: config_address(),
+            instructions: solana_sdk_ids::sysvar::instructions::ID,
+            submitter,
+        },
+        instruction::SubmitReadings {
+            ed25519_instruction_index: ed25519_index,
+        },
+    );
+    for lfdi in lfdis {
+        ix.accounts
+            .push(AccountMeta::new_readonly(meter_address(lfdi), false));
+        ix.accounts
+            .push(AccountMeta::new(meter_state_address(lfdi), false));
+    }
+    ix
+}
+
+/// The batch message for this oracle and the test campus.
+pub fn batch_message(sequence: u64, readings: &[Reading]) -> Vec<u8> {
+    encode_batch(
+        &oracle::ID.to_bytes(),
+        &campus_address().to_bytes(),
+        sequence,
+        readings,
+    )
+    .expect("batch fits")
+}
+
+/// An Ed25519 program instruction verifying `message` signed by each of `attestors`.
+pub fn ed25519_instruction(message: &[u8], attestors: &[&Keypair]) -> Instruction {
+    let signers: Vec<([u8; 32], [u8; 64])> = attestors
+        .iter()
+        .map(|k| {
+            let signature: [u8; 64] = k.sign_message(message).into();
+            (k.pubkey().to_bytes(), signature)
+        })
+        .collect();
+    Instruction {
+        program_id: solana_sdk_ids::ed25519_program::ID,
+        accounts: vec![],
+        data: ed25519::instruction_data(message, &signers),
+    }
+}
+
+/// The two instructions that submit a batch: the Ed25519 verification, then the oracle's.
+pub fn attested_batch(
+    submitter: Pubkey,
+    sequence: u64,
+    readings: &[Reading],
+    lfdis: &[Lfdi],
+    attestors: &[&Keypair],
+) -> [Instruction; 2] {
+    let message = batch_message(sequence, readings);
+    [
+        ed25519_instruction(&message, attestors),
+        submit_readings(submitter, 0, lfdis),
+    ]
+}
