@@ -1,1 +1,3 @@
-//! GridTokenX IEEE 2030.5 bridge (arrives with its own issue).
+//! GridTokenX bridge: the IEEE 2030.5 server beside the campus meters (arrives with its
+//! issue), and the campus meter simulator.
+pub mod sim;

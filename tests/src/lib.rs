@@ -13,7 +13,6 @@ use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestC
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
-pub mod campus_config;
 pub mod fixtures;
 pub mod governance_ix;
 pub mod oracle_ix;

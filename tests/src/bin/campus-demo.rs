@@ -5,15 +5,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use certs::{ensure_pki, Layout};
 use clap::Parser;
 use governance::{CouncilConfig, GovernanceError};
-use gridtokenx_tests::campus_config::CampusConfig;
 use gridtokenx_tests::governance_ix::{self, authority_address, proposal_address};
 use gridtokenx_tests::registry_ix::{self, campus_address, meter_address};
 use gridtokenx_tests::{custom_error, TestEnv};
+use migrations::CampusConfig;
 use registry::identity::{sfdi_from_lfdi, Lfdi};
 use registry::{Campus, Meter, MeterStatus};
-use sha2::{Digest, Sha256};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -32,15 +32,22 @@ struct Args {
     /// Council members (the approval threshold comes from the configuration).
     #[arg(long, default_value_t = 3)]
     members: usize,
+    /// Campus PKI directory; missing certificates are created there (see certs/README.md).
+    #[arg(long, env = "GRIDTOKENX_PKI_DIR", default_value_os_t = Layout::default_dir())]
+    pki: PathBuf,
 }
 
-/// Until device certificates exist (campus PKI), a building's demo LFDI is derived from its
-/// code the way a real one is derived from its certificate: the first 160 bits of SHA-256.
-fn demo_lfdi(code: &str) -> Lfdi {
-    let digest = Sha256::digest(format!("gridtokenx-demo-device:{code}"));
-    let mut lfdi = [0u8; 20];
-    lfdi.copy_from_slice(&digest[..20]);
-    lfdi
+/// The LFDI of each building's device certificate, by building code.
+struct Identities(Vec<(String, Lfdi)>);
+
+impl Identities {
+    fn of(&self, code: &str) -> Lfdi {
+        self.0
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, lfdi)| *lfdi)
+            .expect("every building has a certificate")
+    }
 }
 
 type StepResult = Result<(), String>;
@@ -63,6 +70,19 @@ async fn send(
 }
 
 async fn run(args: Args, config: CampusConfig) -> StepResult {
+    let pki =
+        ensure_pki(&Layout::new(&args.pki), &config).map_err(|e| format!("campus PKI: {e}"))?;
+    println!(
+        "[0/7] campus PKI in {}: {} device certificates",
+        args.pki.display(),
+        pki.meters.len()
+    );
+    let ids = Identities(
+        pki.meters
+            .iter()
+            .map(|m| (m.code.clone(), m.lfdi))
+            .collect(),
+    );
     let target = config
         .buildings
         .iter()
@@ -86,7 +106,7 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
     step!(3, format!("registering {} meters", config.buildings.len()));
     for (i, b) in config.buildings.iter().enumerate() {
         let owner = env.funded_keypair(100_000_000).await;
-        let lfdi = demo_lfdi(&b.code);
+        let lfdi = ids.of(&b.code);
         let capacity = b.capacity().ok_or("capacity overflow")?;
         let ix = registry_ix::register_meter_with(
             payer,
@@ -145,7 +165,7 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
     .await?;
 
     step!(6, format!("suspending {} through a proposal", target.code));
-    let lfdi = demo_lfdi(&target.code);
+    let lfdi = ids.of(&target.code);
     let suspend = registry_ix::set_meter_status(authority_address(), &lfdi, MeterStatus::Suspended);
     let proposer = &members[0];
     send(
@@ -237,7 +257,7 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
         "building", "kind", "index", "SFDI", "gen kW", "stor kWh", "status"
     );
     for b in &config.buildings {
-        let meter: Meter = env.account(meter_address(&demo_lfdi(&b.code))).await;
+        let meter: Meter = env.account(meter_address(&ids.of(&b.code))).await;
         println!(
             "{:<9} {:<15} {:>5} {:>13} {:>8} {:>8} {:>9}",
             b.code,

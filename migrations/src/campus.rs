@@ -84,7 +84,7 @@ impl Building {
 impl CampusConfig {
     /// The default campus shipped in the repository.
     pub fn default_path() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/campus.toml")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("campus.toml")
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
