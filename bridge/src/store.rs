@@ -1,0 +1,381 @@
+//! The bridge's durable state, in an embedded ACID database (redb). Every accepted reading is
+//! committed here (fsync'd) before the meter gets its 201/204, and the attestor's batches wait
+//! here until the keeper acknowledges them, so a crash loses nothing acknowledged.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::normalize::{Flow, RegisterReading};
+use crate::xml::MirrorUsagePoint;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// mirror id -> MirrorRecord
+const MIRRORS: TableDefinition<u64, &[u8]> = TableDefinition::new("mirrors");
+/// "LFDI/mRID" -> mirror id: mirrors are keyed by device and mRID.
+const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_keys");
+/// MirrorMeterReading mRID -> LFDI of the device that created it.
+const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
+/// reading log id -> StoredReading: every accepted reading, in arrival order.
+const READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
+/// "LFDI/import" or "LFDI/export" -> the latest RegisterReading.
+const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("latest");
+/// LFDI -> Attested: what the attestor last signed for the meter.
+const ATTESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("attested");
+/// batch sequence -> SignedBatch
+const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
+
+const NEXT_MIRROR: &str = "next_mirror_id";
+const NEXT_READING: &str = "next_reading_id";
+const LAST_BATCH: &str = "last_batch_sequence";
+
+/// A mirror as stored: who owns it and its last posted definition (without readings).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MirrorRecord {
+    pub id: u64,
+    pub lfdi: String,
+    pub mup: MirrorUsagePoint,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    pub lfdi: String,
+    pub mirror: u64,
+    pub mmr: String,
+    pub reading: RegisterReading,
+    pub received_at: i64,
+}
+
+/// The last reading the attestor signed for a meter.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attested {
+    pub timestamp: u32,
+    pub import_wh: u64,
+    pub export_wh: u64,
+}
+
+/// A signed batch waiting for (or acknowledged by) the keeper.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct SignedBatch {
+    pub sequence: u64,
+    /// The attestation message (`oracle::attestation`), base64.
+    pub message: String,
+    /// The attestor's Ed25519 public key (32 bytes), base64.
+    pub attestor: String,
+    /// Ed25519 signature over `message`, base64.
+    pub signature: String,
+    pub readings: u16,
+    pub created_at: i64,
+    pub acknowledged: bool,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("records serialise")
+}
+
+fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).context("corrupt record in the store")
+}
+
+pub fn mirror_key(lfdi: &str, mrid: &str) -> String {
+    format!("{lfdi}/{mrid}")
+}
+
+fn latest_key(lfdi: &str, flow: Flow) -> String {
+    match flow {
+        Flow::Import => format!("{lfdi}/import"),
+        Flow::Export => format!("{lfdi}/export"),
+    }
+}
+
+pub struct Store {
+    db: Database,
+}
+
+/// Changes inside one write transaction; nothing is visible or durable until it commits.
+pub struct Writer<'a> {
+    txn: &'a redb::WriteTransaction,
+}
+
+/// A consistent snapshot for reads.
+pub struct Reader {
+    txn: redb::ReadTransaction,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let db = Database::create(path).with_context(|| format!("open store {}", path.display()))?;
+        let txn = db.begin_write()?;
+        {
+            // Create every table so that readers never meet a missing one.
+            txn.open_table(META)?;
+            txn.open_table(MIRRORS)?;
+            txn.open_table(MIRROR_KEYS)?;
+            txn.open_table(MMR_OWNERS)?;
+            txn.open_table(READINGS)?;
+            txn.open_table(LATEST)?;
+            txn.open_table(ATTESTED)?;
+            txn.open_table(BATCHES)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Runs `f` in a write transaction and commits (durably) if it returns Ok.
+    pub fn write<T, E: From<anyhow::Error>>(&self, f: impl FnOnce(&Writer) -> Result<T, E>) -> Result<T, E> {
+        let txn = self.db.begin_write().map_err(anyhow::Error::from)?;
+        let value = f(&Writer { txn: &txn })?;
+        txn.commit().map_err(anyhow::Error::from)?;
+        Ok(value)
+    }
+
+    pub fn read(&self) -> Result<Reader> {
+        Ok(Reader { txn: self.db.begin_read()? })
+    }
+}
+
+impl Writer<'_> {
+    fn next(&self, counter: &str) -> Result<u64> {
+        let mut meta = self.txn.open_table(META)?;
+        let current = meta.get(counter)?.map(|v| v.value()).unwrap_or(0);
+        let next = current.checked_add(1).context("counter overflow")?;
+        meta.insert(counter, next)?;
+        Ok(next)
+    }
+
+    pub fn mirror_id(&self, lfdi: &str, mrid: &str) -> Result<Option<u64>> {
+        Ok(self.txn.open_table(MIRROR_KEYS)?.get(mirror_key(lfdi, mrid).as_str())?.map(|v| v.value()))
+    }
+
+    pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
+        match self.txn.open_table(MIRRORS)?.get(id)? {
+            Some(v) => Ok(Some(from_json(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a mirror; a new one gets the next id. Returns the id.
+    pub fn put_mirror(&self, id: Option<u64>, lfdi: &str, mup: &MirrorUsagePoint) -> Result<u64> {
+        let id = match id {
+            Some(id) => id,
+            None => self.next(NEXT_MIRROR)?,
+        };
+        let record = MirrorRecord { id, lfdi: lfdi.to_string(), mup: mup.clone() };
+        self.txn.open_table(MIRRORS)?.insert(id, to_json(&record).as_slice())?;
+        self.txn.open_table(MIRROR_KEYS)?.insert(mirror_key(lfdi, &mup.mrid).as_str(), id)?;
+        Ok(id)
+    }
+
+    pub fn delete_mirror(&self, record: &MirrorRecord) -> Result<()> {
+        self.txn.open_table(MIRRORS)?.remove(record.id)?;
+        self.txn.open_table(MIRROR_KEYS)?.remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
+        let mut owners = self.txn.open_table(MMR_OWNERS)?;
+        for mmr in &record.mup.mirror_meter_readings {
+            owners.remove(mmr.mrid.as_str())?;
+        }
+        Ok(())
+    }
+
+    pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
+        Ok(self.txn.open_table(MMR_OWNERS)?.get(mrid)?.map(|v| v.value().to_string()))
+    }
+
+    pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
+        self.txn.open_table(MMR_OWNERS)?.insert(mrid, lfdi)?;
+        Ok(())
+    }
+
+    pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
+        match self.txn.open_table(LATEST)?.get(latest_key(lfdi, flow).as_str())? {
+            Some(v) => Ok(Some(from_json(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends an accepted reading to the log and makes it the meter's latest.
+    pub fn record_reading(&self, reading: &StoredReading) -> Result<u64> {
+        let id = self.next(NEXT_READING)?;
+        self.txn.open_table(READINGS)?.insert(id, to_json(reading).as_slice())?;
+        let key = latest_key(&reading.lfdi, reading.reading.flow);
+        self.txn.open_table(LATEST)?.insert(key.as_str(), to_json(&reading.reading).as_slice())?;
+        Ok(id)
+    }
+
+    pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
+        match self.txn.open_table(ATTESTED)?.get(lfdi)? {
+            Some(v) => Ok(Some(from_json(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn set_attested(&self, lfdi: &str, attested: &Attested) -> Result<()> {
+        self.txn.open_table(ATTESTED)?.insert(lfdi, to_json(attested).as_slice())?;
+        Ok(())
+    }
+
+    pub fn next_batch_sequence(&self) -> Result<u64> {
+        self.next(LAST_BATCH)
+    }
+
+    pub fn put_batch(&self, batch: &SignedBatch) -> Result<()> {
+        self.txn.open_table(BATCHES)?.insert(batch.sequence, to_json(batch).as_slice())?;
+        Ok(())
+    }
+
+    pub fn batch(&self, sequence: u64) -> Result<Option<SignedBatch>> {
+        match self.txn.open_table(BATCHES)?.get(sequence)? {
+            Some(v) => Ok(Some(from_json(v.value())?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Reader {
+    /// The mirrors of device `lfdi`, in the order IEEE 2030.5 lists them (mRID descending).
+    pub fn mirrors_of(&self, lfdi: &str) -> Result<Vec<MirrorRecord>> {
+        let keys = self.txn.open_table(MIRROR_KEYS)?;
+        let mirrors = self.txn.open_table(MIRRORS)?;
+        let prefix = format!("{lfdi}/");
+        let mut out = Vec::new();
+        for entry in keys.range(prefix.as_str()..)? {
+            let (key, id) = entry?;
+            if !key.value().starts_with(&prefix) {
+                break;
+            }
+            if let Some(v) = mirrors.get(id.value())? {
+                out.push(from_json::<MirrorRecord>(v.value())?);
+            }
+        }
+        out.sort_by(|a, b| mrid_order(&b.mup.mrid).cmp(&mrid_order(&a.mup.mrid)));
+        Ok(out)
+    }
+
+    pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
+        match self.txn.open_table(MIRRORS)?.get(id)? {
+            Some(v) => Ok(Some(from_json(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn mirror_count(&self) -> Result<u64> {
+        use redb::ReadableTableMetadata;
+        Ok(self.txn.open_table(MIRRORS)?.len()?)
+    }
+
+    /// Every accepted reading, in arrival order.
+    pub fn readings(&self) -> Result<Vec<StoredReading>> {
+        let table = self.txn.open_table(READINGS)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (_, v) = entry?;
+            out.push(from_json(v.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
+        match self.txn.open_table(LATEST)?.get(latest_key(lfdi, flow).as_str())? {
+            Some(v) => Ok(Some(from_json(v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Batches after `after`, acknowledged or not, in sequence order.
+    pub fn batches_after(&self, after: u64, limit: usize) -> Result<Vec<SignedBatch>> {
+        let table = self.txn.open_table(BATCHES)?;
+        let mut out = Vec::new();
+        for entry in table.range(after.saturating_add(1)..)? {
+            let (_, v) = entry?;
+            out.push(from_json(v.value())?);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn unacknowledged(&self, limit: usize) -> Result<Vec<SignedBatch>> {
+        Ok(self.batches_after(0, usize::MAX)?.into_iter().filter(|b| !b.acknowledged).take(limit).collect())
+    }
+}
+
+/// mRIDs compare as numbers: left-pad the hex to 32 digits.
+fn mrid_order(mrid: &str) -> String {
+    format!("{:0>32}", mrid.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mup(mrid: &str) -> MirrorUsagePoint {
+        MirrorUsagePoint {
+            mrid: mrid.into(),
+            role_flags: "03".into(),
+            service_category_kind: 0,
+            status: 1,
+            device_lfdi: "AB".repeat(20),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn mirrors_are_keyed_by_device_and_mrid_and_listed_by_mrid_descending() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+        let (a, b) = ("AA".repeat(20), "BB".repeat(20));
+        store
+            .write(|w| -> Result<()> {
+                assert_eq!(w.put_mirror(None, &a, &mup("01"))?, 1);
+                assert_eq!(w.put_mirror(None, &a, &mup("0F"))?, 2);
+                // Another device may use the same mRID: it is a different mirror.
+                assert_eq!(w.put_mirror(None, &b, &mup("01"))?, 3);
+                assert_eq!(w.mirror_id(&a, "01")?, Some(1));
+                assert_eq!(w.mirror_id(&b, "01")?, Some(3));
+                Ok(())
+            })
+            .unwrap();
+        let mirrors = store.read().unwrap().mirrors_of(&a).unwrap();
+        assert_eq!(mirrors.iter().map(|m| m.id).collect::<Vec<_>>(), vec![2, 1]);
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+        let result: Result<()> = store.write(|w| {
+            w.put_mirror(None, "AA", &mup("01"))?;
+            anyhow::bail!("refused")
+        });
+        assert!(result.is_err());
+        assert_eq!(store.read().unwrap().mirror_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn state_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.redb");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .write(|w| -> Result<()> {
+                    let id = w.put_mirror(None, "AA", &mup("01"))?;
+                    w.record_reading(&StoredReading {
+                        lfdi: "AA".into(),
+                        mirror: id,
+                        mmr: "02".into(),
+                        reading: RegisterReading { flow: Flow::Export, timestamp: 100, wh: 5, quality: 0 },
+                        received_at: 1,
+                    })?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let reader = store.read().unwrap();
+        assert_eq!(reader.readings().unwrap().len(), 1);
+        assert_eq!(reader.latest("AA", Flow::Export).unwrap().unwrap().wh, 5);
+        assert_eq!(reader.latest("AA", Flow::Import).unwrap(), None);
+    }
+}
