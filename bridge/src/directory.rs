@@ -29,10 +29,14 @@ pub struct Directory {
 
 impl Directory {
     /// One entry per building, identified by the DER of its device certificate.
-    pub fn from_campus(campus: &CampusConfig, certificates: &[(String, Vec<u8>)]) -> anyhow::Result<Directory> {
+    pub fn from_campus(
+        campus: &CampusConfig,
+        certificates: &[(String, Vec<u8>)],
+    ) -> anyhow::Result<Directory> {
         let mut meters = HashMap::new();
         for (index, building) in campus.buildings.iter().enumerate() {
-            let Some((_, der)) = certificates.iter().find(|(code, _)| *code == building.code) else {
+            let Some((_, der)) = certificates.iter().find(|(code, _)| *code == building.code)
+            else {
                 anyhow::bail!("no device certificate for building {}", building.code);
             };
             let lfdi = migrations::identity::lfdi_from_certificate(der);
@@ -52,11 +56,17 @@ impl Directory {
                 },
             );
         }
-        Ok(Directory { meters: RwLock::new(meters) })
+        Ok(Directory {
+            meters: RwLock::new(meters),
+        })
     }
 
     pub fn get(&self, lfdi: &Lfdi) -> Option<MeterEntry> {
-        self.meters.read().expect("directory lock").get(lfdi).cloned()
+        self.meters
+            .read()
+            .expect("directory lock")
+            .get(lfdi)
+            .cloned()
     }
 
     /// Suspends or reactivates a meter; returns false if it is unknown.
@@ -71,7 +81,13 @@ impl Directory {
     }
 
     pub fn all(&self) -> Vec<MeterEntry> {
-        let mut all: Vec<MeterEntry> = self.meters.read().expect("directory lock").values().cloned().collect();
+        let mut all: Vec<MeterEntry> = self
+            .meters
+            .read()
+            .expect("directory lock")
+            .values()
+            .cloned()
+            .collect();
         all.sort_by_key(|m| m.index);
         all
     }

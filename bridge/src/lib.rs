@@ -1,8 +1,37 @@
-//! GridTokenX bridge: the IEEE 2030.5 server beside the campus meters (arrives with its
-//! issue), and the campus meter simulator.
+//! GridTokenX bridge: the IEEE 2030.5 server beside the campus meters. It accepts readings
+//! only from registered meters over mutual TLS, stores every accepted reading durably, and
+//! signs attested batches for the keeper. Also the campus meter simulator.
+//!
+//! Modules: `tls` (rustls, CCM-8, device certificate verifier), `server` (accept loop, HTTP),
+//! `service` (IEEE 2030.5 resources), `xml` (documents), `normalize` (readings to Wh),
+//! `store` (redb), `attestor` (signed batches), `keeper_api` (the keeper's local interface),
+//! `directory` (known meters), `config` (settings), `sim` (simulated meters).
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+pub mod attestor;
+pub mod client;
+pub mod config;
 pub mod directory;
+pub mod keeper_api;
 pub mod normalize;
+pub mod server;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod tls;
 pub mod xml;
+
+/// Writes a secret (key, token) readable only by its owner; never replaces an existing file.
+pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("create {}: {e}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}

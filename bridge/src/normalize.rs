@@ -15,7 +15,9 @@ pub const ACCUMULATION_SUMMATION: u8 = 9;
 /// kind 12: energy.
 pub const KIND_ENERGY: u8 = 12;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Flow {
     Import,
     Export,
@@ -43,11 +45,19 @@ pub fn check_reading_type(rt: &ReadingType) -> Result<(Flow, i8), XmlError> {
     let flow = match rt.flow_direction {
         Some(FLOW_FORWARD) => Flow::Import,
         Some(FLOW_REVERSE) => Flow::Export,
-        other => return Err(XmlError::values(format!("flowDirection {other:?} is neither 1 (forward) nor 19 (reverse)"))),
+        other => {
+            return Err(XmlError::values(format!(
+                "flowDirection {other:?} is neither 1 (forward) nor 19 (reverse)"
+            )))
+        }
     };
     match rt.accumulation_behaviour {
         Some(ACCUMULATION_CUMULATIVE | ACCUMULATION_SUMMATION) => {}
-        other => return Err(XmlError::values(format!("accumulationBehaviour {other:?} is not cumulative (3) or summation (9)"))),
+        other => {
+            return Err(XmlError::values(format!(
+                "accumulationBehaviour {other:?} is not cumulative (3) or summation (9)"
+            )))
+        }
     }
     if let Some(kind) = rt.kind {
         if kind != KIND_ENERGY {
@@ -56,7 +66,9 @@ pub fn check_reading_type(rt: &ReadingType) -> Result<(Flow, i8), XmlError> {
     }
     let power = rt.power_of_ten_multiplier.unwrap_or(0);
     if !(-9..=9).contains(&power) {
-        return Err(XmlError::values(format!("powerOfTenMultiplier {power} is outside -9..9")));
+        return Err(XmlError::values(format!(
+            "powerOfTenMultiplier {power} is outside -9..9"
+        )));
     }
     Ok((flow, power))
 }
@@ -64,16 +76,20 @@ pub fn check_reading_type(rt: &ReadingType) -> Result<(Flow, i8), XmlError> {
 /// value x 10^power in whole Wh, if exact, non-negative and within u64.
 pub fn to_wh(value: i64, power: i8) -> Result<u64, XmlError> {
     if value < 0 {
-        return Err(XmlError::values(format!("register value {value} is negative")));
+        return Err(XmlError::values(format!(
+            "register value {value} is negative"
+        )));
     }
     let value = value as u128;
     let scale = 10u128.pow(u32::from(power.unsigned_abs()));
     let wh = if power >= 0 {
         value.checked_mul(scale)
-    } else if value % scale == 0 {
+    } else if value.is_multiple_of(scale) {
         Some(value / scale)
     } else {
-        return Err(XmlError::values(format!("{value} x 10^{power} Wh is not a whole number of Wh")));
+        return Err(XmlError::values(format!(
+            "{value} x 10^{power} Wh is not a whole number of Wh"
+        )));
     };
     wh.and_then(|w| u64::try_from(w).ok())
         .ok_or_else(|| XmlError::values("register value overflows"))
@@ -86,8 +102,15 @@ fn to_timestamp(t: i64) -> Result<u32, XmlError> {
         .ok_or_else(|| XmlError::values(format!("time {t} is outside 1970..2106")))
 }
 
-fn one(reading: &Reading, flow: Flow, power: i8, fallback_end: Option<i64>) -> Result<RegisterReading, XmlError> {
-    let value = reading.value.ok_or_else(|| XmlError::values("Reading has no value"))?;
+fn one(
+    reading: &Reading,
+    flow: Flow,
+    power: i8,
+    fallback_end: Option<i64>,
+) -> Result<RegisterReading, XmlError> {
+    let value = reading
+        .value
+        .ok_or_else(|| XmlError::values("Reading has no value"))?;
     let end = match &reading.time_period {
         Some(p) => p.start.checked_add(i64::from(p.duration)),
         None => fallback_end,
@@ -96,25 +119,41 @@ fn one(reading: &Reading, flow: Flow, power: i8, fallback_end: Option<i64>) -> R
     let quality = match &reading.quality_flags {
         None => 0,
         Some(text) => {
-            let flags = parse_hex_u16(text).ok_or_else(|| XmlError::values(format!("qualityFlags {text:?} is not HexBinary16")))?;
-            u8::try_from(flags).map_err(|_| XmlError::values(format!("qualityFlags {flags:#06x} has undefined bits")))?
+            let flags = parse_hex_u16(text).ok_or_else(|| {
+                XmlError::values(format!("qualityFlags {text:?} is not HexBinary16"))
+            })?;
+            u8::try_from(flags).map_err(|_| {
+                XmlError::values(format!("qualityFlags {flags:#06x} has undefined bits"))
+            })?
         }
     };
-    Ok(RegisterReading { flow, timestamp: to_timestamp(end)?, wh: to_wh(value, power)?, quality })
+    Ok(RegisterReading {
+        flow,
+        timestamp: to_timestamp(end)?,
+        wh: to_wh(value, power)?,
+        quality,
+    })
 }
 
 /// The register readings of one MirrorMeterReading. `known_type` is the ReadingType stored
 /// for this MirrorMeterReading's mRID, used when the post does not repeat it.
-pub fn register_readings(mmr: &MirrorMeterReading, known_type: Option<&ReadingType>) -> Result<Vec<RegisterReading>, XmlError> {
-    let rt = mmr
-        .reading_type
-        .as_ref()
-        .or(known_type)
-        .ok_or_else(|| XmlError::values(format!("MirrorMeterReading {} has no ReadingType", mmr.mrid)))?;
+pub fn register_readings(
+    mmr: &MirrorMeterReading,
+    known_type: Option<&ReadingType>,
+) -> Result<Vec<RegisterReading>, XmlError> {
+    let rt = mmr.reading_type.as_ref().or(known_type).ok_or_else(|| {
+        XmlError::values(format!(
+            "MirrorMeterReading {} has no ReadingType",
+            mmr.mrid
+        ))
+    })?;
     let (flow, power) = check_reading_type(rt)?;
     let mut out = Vec::new();
     for set in &mmr.reading_sets {
-        let set_end = set.time_period.start.checked_add(i64::from(set.time_period.duration));
+        let set_end = set
+            .time_period
+            .start
+            .checked_add(i64::from(set.time_period.duration));
         for reading in &set.readings {
             out.push(one(reading, flow, power, set_end)?);
         }
@@ -145,7 +184,10 @@ mod tests {
     fn reading(value: i64, start: i64, quality: Option<&str>) -> Reading {
         Reading {
             value: Some(value),
-            time_period: Some(DateTimeInterval { duration: 60, start }),
+            time_period: Some(DateTimeInterval {
+                duration: 60,
+                start,
+            }),
             quality_flags: quality.map(str::to_string),
             ..Reading::default()
         }
@@ -163,9 +205,22 @@ mod tests {
 
     #[test]
     fn import_and_export_registers() {
-        let mut mmr = MirrorMeterReading { mrid: "01".into(), reading: Some(reading(5, 1_790_000_000, Some("01"))), reading_type: Some(rt(1, 3)), ..Default::default() };
+        let mut mmr = MirrorMeterReading {
+            mrid: "01".into(),
+            reading: Some(reading(5, 1_790_000_000, Some("01"))),
+            reading_type: Some(rt(1, 3)),
+            ..Default::default()
+        };
         let r = register_readings(&mmr, None).unwrap();
-        assert_eq!(r, vec![RegisterReading { flow: Flow::Import, timestamp: 1_790_000_060, wh: 5_000, quality: 1 }]);
+        assert_eq!(
+            r,
+            vec![RegisterReading {
+                flow: Flow::Import,
+                timestamp: 1_790_000_060,
+                wh: 5_000,
+                quality: 1
+            }]
+        );
         mmr.reading_type = Some(rt(19, 0));
         assert_eq!(register_readings(&mmr, None).unwrap()[0].flow, Flow::Export);
     }
@@ -176,8 +231,14 @@ mod tests {
             mrid: "02".into(),
             reading_sets: vec![MirrorReadingSet {
                 mrid: "03".into(),
-                time_period: DateTimeInterval { duration: 300, start: 1_790_000_000 },
-                readings: vec![Reading { value: Some(7), ..Reading::default() }],
+                time_period: DateTimeInterval {
+                    duration: 300,
+                    start: 1_790_000_000,
+                },
+                readings: vec![Reading {
+                    value: Some(7),
+                    ..Reading::default()
+                }],
             }],
             ..Default::default()
         };
@@ -189,15 +250,38 @@ mod tests {
     #[test]
     fn wrong_units_and_types_are_refused() {
         let cases = [
-            ReadingType { uom: Some(38), ..rt(1, 0) },
-            ReadingType { flow_direction: Some(0), ..rt(1, 0) },
-            ReadingType { accumulation_behaviour: Some(4), ..rt(1, 0) },
-            ReadingType { kind: Some(37), ..rt(1, 0) },
-            ReadingType { power_of_ten_multiplier: Some(10), ..rt(1, 0) },
-            ReadingType { uom: None, ..rt(1, 0) },
+            ReadingType {
+                uom: Some(38),
+                ..rt(1, 0)
+            },
+            ReadingType {
+                flow_direction: Some(0),
+                ..rt(1, 0)
+            },
+            ReadingType {
+                accumulation_behaviour: Some(4),
+                ..rt(1, 0)
+            },
+            ReadingType {
+                kind: Some(37),
+                ..rt(1, 0)
+            },
+            ReadingType {
+                power_of_ten_multiplier: Some(10),
+                ..rt(1, 0)
+            },
+            ReadingType {
+                uom: None,
+                ..rt(1, 0)
+            },
         ];
         for case in cases {
-            let mmr = MirrorMeterReading { mrid: "01".into(), reading: Some(reading(1, 1_790_000_000, None)), reading_type: Some(case.clone()), ..Default::default() };
+            let mmr = MirrorMeterReading {
+                mrid: "01".into(),
+                reading: Some(reading(1, 1_790_000_000, None)),
+                reading_type: Some(case.clone()),
+                ..Default::default()
+            };
             let err = register_readings(&mmr, None).unwrap_err();
             assert_eq!(err.reason, crate::xml::ReasonCode::Values, "{case:?}");
         }
@@ -205,15 +289,45 @@ mod tests {
 
     #[test]
     fn missing_type_time_or_value_and_bad_flags_are_refused() {
-        let no_type = MirrorMeterReading { mrid: "01".into(), reading: Some(reading(1, 1_790_000_000, None)), ..Default::default() };
+        let no_type = MirrorMeterReading {
+            mrid: "01".into(),
+            reading: Some(reading(1, 1_790_000_000, None)),
+            ..Default::default()
+        };
         assert!(register_readings(&no_type, None).is_err());
-        let no_time = MirrorMeterReading { mrid: "01".into(), reading: Some(Reading { value: Some(1), ..Reading::default() }), reading_type: Some(rt(1, 0)), ..Default::default() };
+        let no_time = MirrorMeterReading {
+            mrid: "01".into(),
+            reading: Some(Reading {
+                value: Some(1),
+                ..Reading::default()
+            }),
+            reading_type: Some(rt(1, 0)),
+            ..Default::default()
+        };
         assert!(register_readings(&no_time, None).is_err());
-        let no_value = MirrorMeterReading { mrid: "01".into(), reading: Some(Reading { value: None, ..reading(1, 1_790_000_000, None) }), reading_type: Some(rt(1, 0)), ..Default::default() };
+        let no_value = MirrorMeterReading {
+            mrid: "01".into(),
+            reading: Some(Reading {
+                value: None,
+                ..reading(1, 1_790_000_000, None)
+            }),
+            reading_type: Some(rt(1, 0)),
+            ..Default::default()
+        };
         assert!(register_readings(&no_value, None).is_err());
-        let high_flags = MirrorMeterReading { mrid: "01".into(), reading: Some(reading(1, 1_790_000_000, Some("0100"))), reading_type: Some(rt(1, 0)), ..Default::default() };
+        let high_flags = MirrorMeterReading {
+            mrid: "01".into(),
+            reading: Some(reading(1, 1_790_000_000, Some("0100"))),
+            reading_type: Some(rt(1, 0)),
+            ..Default::default()
+        };
         assert!(register_readings(&high_flags, None).is_err());
-        let year_2200 = MirrorMeterReading { mrid: "01".into(), reading: Some(reading(1, 7_258_118_400, None)), reading_type: Some(rt(1, 0)), ..Default::default() };
+        let year_2200 = MirrorMeterReading {
+            mrid: "01".into(),
+            reading: Some(reading(1, 7_258_118_400, None)),
+            reading_type: Some(rt(1, 0)),
+            ..Default::default()
+        };
         assert!(register_readings(&year_2200, None).is_err());
     }
 }

@@ -105,7 +105,8 @@ pub struct Reader {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
-        let db = Database::create(path).with_context(|| format!("open store {}", path.display()))?;
+        let db =
+            Database::create(path).with_context(|| format!("open store {}", path.display()))?;
         let txn = db.begin_write()?;
         {
             // Create every table so that readers never meet a missing one.
@@ -123,7 +124,10 @@ impl Store {
     }
 
     /// Runs `f` in a write transaction and commits (durably) if it returns Ok.
-    pub fn write<T, E: From<anyhow::Error>>(&self, f: impl FnOnce(&Writer) -> Result<T, E>) -> Result<T, E> {
+    pub fn write<T, E: From<anyhow::Error>>(
+        &self,
+        f: impl FnOnce(&Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
         let txn = self.db.begin_write().map_err(anyhow::Error::from)?;
         let value = f(&Writer { txn: &txn })?;
         txn.commit().map_err(anyhow::Error::from)?;
@@ -131,7 +135,9 @@ impl Store {
     }
 
     pub fn read(&self) -> Result<Reader> {
-        Ok(Reader { txn: self.db.begin_read()? })
+        Ok(Reader {
+            txn: self.db.begin_read()?,
+        })
     }
 }
 
@@ -145,7 +151,11 @@ impl Writer<'_> {
     }
 
     pub fn mirror_id(&self, lfdi: &str, mrid: &str) -> Result<Option<u64>> {
-        Ok(self.txn.open_table(MIRROR_KEYS)?.get(mirror_key(lfdi, mrid).as_str())?.map(|v| v.value()))
+        Ok(self
+            .txn
+            .open_table(MIRROR_KEYS)?
+            .get(mirror_key(lfdi, mrid).as_str())?
+            .map(|v| v.value()))
     }
 
     pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
@@ -161,15 +171,25 @@ impl Writer<'_> {
             Some(id) => id,
             None => self.next(NEXT_MIRROR)?,
         };
-        let record = MirrorRecord { id, lfdi: lfdi.to_string(), mup: mup.clone() };
-        self.txn.open_table(MIRRORS)?.insert(id, to_json(&record).as_slice())?;
-        self.txn.open_table(MIRROR_KEYS)?.insert(mirror_key(lfdi, &mup.mrid).as_str(), id)?;
+        let record = MirrorRecord {
+            id,
+            lfdi: lfdi.to_string(),
+            mup: mup.clone(),
+        };
+        self.txn
+            .open_table(MIRRORS)?
+            .insert(id, to_json(&record).as_slice())?;
+        self.txn
+            .open_table(MIRROR_KEYS)?
+            .insert(mirror_key(lfdi, &mup.mrid).as_str(), id)?;
         Ok(id)
     }
 
     pub fn delete_mirror(&self, record: &MirrorRecord) -> Result<()> {
         self.txn.open_table(MIRRORS)?.remove(record.id)?;
-        self.txn.open_table(MIRROR_KEYS)?.remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
+        self.txn
+            .open_table(MIRROR_KEYS)?
+            .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
         let mut owners = self.txn.open_table(MMR_OWNERS)?;
         for mmr in &record.mup.mirror_meter_readings {
             owners.remove(mmr.mrid.as_str())?;
@@ -178,7 +198,11 @@ impl Writer<'_> {
     }
 
     pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
-        Ok(self.txn.open_table(MMR_OWNERS)?.get(mrid)?.map(|v| v.value().to_string()))
+        Ok(self
+            .txn
+            .open_table(MMR_OWNERS)?
+            .get(mrid)?
+            .map(|v| v.value().to_string()))
     }
 
     pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
@@ -187,7 +211,11 @@ impl Writer<'_> {
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
-        match self.txn.open_table(LATEST)?.get(latest_key(lfdi, flow).as_str())? {
+        match self
+            .txn
+            .open_table(LATEST)?
+            .get(latest_key(lfdi, flow).as_str())?
+        {
             Some(v) => Ok(Some(from_json(v.value())?)),
             None => Ok(None),
         }
@@ -196,9 +224,13 @@ impl Writer<'_> {
     /// Appends an accepted reading to the log and makes it the meter's latest.
     pub fn record_reading(&self, reading: &StoredReading) -> Result<u64> {
         let id = self.next(NEXT_READING)?;
-        self.txn.open_table(READINGS)?.insert(id, to_json(reading).as_slice())?;
+        self.txn
+            .open_table(READINGS)?
+            .insert(id, to_json(reading).as_slice())?;
         let key = latest_key(&reading.lfdi, reading.reading.flow);
-        self.txn.open_table(LATEST)?.insert(key.as_str(), to_json(&reading.reading).as_slice())?;
+        self.txn
+            .open_table(LATEST)?
+            .insert(key.as_str(), to_json(&reading.reading).as_slice())?;
         Ok(id)
     }
 
@@ -210,7 +242,9 @@ impl Writer<'_> {
     }
 
     pub fn set_attested(&self, lfdi: &str, attested: &Attested) -> Result<()> {
-        self.txn.open_table(ATTESTED)?.insert(lfdi, to_json(attested).as_slice())?;
+        self.txn
+            .open_table(ATTESTED)?
+            .insert(lfdi, to_json(attested).as_slice())?;
         Ok(())
     }
 
@@ -219,7 +253,9 @@ impl Writer<'_> {
     }
 
     pub fn put_batch(&self, batch: &SignedBatch) -> Result<()> {
-        self.txn.open_table(BATCHES)?.insert(batch.sequence, to_json(batch).as_slice())?;
+        self.txn
+            .open_table(BATCHES)?
+            .insert(batch.sequence, to_json(batch).as_slice())?;
         Ok(())
     }
 
@@ -247,7 +283,7 @@ impl Reader {
                 out.push(from_json::<MirrorRecord>(v.value())?);
             }
         }
-        out.sort_by(|a, b| mrid_order(&b.mup.mrid).cmp(&mrid_order(&a.mup.mrid)));
+        out.sort_by_key(|m| std::cmp::Reverse(mrid_order(&m.mup.mrid)));
         Ok(out)
     }
 
@@ -275,7 +311,11 @@ impl Reader {
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
-        match self.txn.open_table(LATEST)?.get(latest_key(lfdi, flow).as_str())? {
+        match self
+            .txn
+            .open_table(LATEST)?
+            .get(latest_key(lfdi, flow).as_str())?
+        {
             Some(v) => Ok(Some(from_json(v.value())?)),
             None => Ok(None),
         }
@@ -285,7 +325,10 @@ impl Reader {
     pub fn batches_after(&self, after: u64, limit: usize) -> Result<Vec<SignedBatch>> {
         let table = self.txn.open_table(BATCHES)?;
         let mut out = Vec::new();
-        for entry in table.range(after.saturating_add(1)..)? {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(out);
+        };
+        for entry in table.range(first..)? {
             let (_, v) = entry?;
             out.push(from_json(v.value())?);
             if out.len() == limit {
@@ -296,7 +339,12 @@ impl Reader {
     }
 
     pub fn unacknowledged(&self, limit: usize) -> Result<Vec<SignedBatch>> {
-        Ok(self.batches_after(0, usize::MAX)?.into_iter().filter(|b| !b.acknowledged).take(limit).collect())
+        Ok(self
+            .batches_after(0, usize::MAX)?
+            .into_iter()
+            .filter(|b| !b.acknowledged)
+            .take(limit)
+            .collect())
     }
 }
 
@@ -365,7 +413,12 @@ mod tests {
                         lfdi: "AA".into(),
                         mirror: id,
                         mmr: "02".into(),
-                        reading: RegisterReading { flow: Flow::Export, timestamp: 100, wh: 5, quality: 0 },
+                        reading: RegisterReading {
+                            flow: Flow::Export,
+                            timestamp: 100,
+                            wh: 5,
+                            quality: 0,
+                        },
                         received_at: 1,
                     })?;
                     Ok(())

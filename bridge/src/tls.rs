@@ -47,33 +47,53 @@ pub struct DeviceCertVerifier {
 
 impl DeviceCertVerifier {
     pub fn new(ca_der: Vec<u8>, directory: Arc<Directory>) -> anyhow::Result<Self> {
-        let (_, ca) = X509Certificate::from_der(&ca_der).map_err(|e| anyhow::anyhow!("campus CA: {e}"))?;
+        let (_, ca) =
+            X509Certificate::from_der(&ca_der).map_err(|e| anyhow::anyhow!("campus CA: {e}"))?;
         let hints = vec![DistinguishedName::from(ca.subject().as_raw().to_vec())];
-        Ok(DeviceCertVerifier { ca_der, hints, directory })
+        Ok(DeviceCertVerifier {
+            ca_der,
+            hints,
+            directory,
+        })
     }
 
     /// The checks on the certificate itself, apart from the meter directory.
     pub fn check_certificate(&self, der: &[u8], now: i64) -> Result<(), rustls::Error> {
-        let (_, ca) = X509Certificate::from_der(&self.ca_der).map_err(|_| tls_error("campus CA unreadable"))?;
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+        let (_, ca) = X509Certificate::from_der(&self.ca_der)
+            .map_err(|_| tls_error("campus CA unreadable"))?;
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
         if !rest.is_empty() {
-            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::BadEncoding,
+            ));
         }
         if cert.issuer().as_raw() != ca.subject().as_raw() {
-            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ));
         }
-        cert.verify_signature(Some(ca.public_key()))
-            .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))?;
+        cert.verify_signature(Some(ca.public_key())).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
+        })?;
         let validity = cert.validity();
         if now < validity.not_before.timestamp() {
-            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidYet));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidYet,
+            ));
         }
         if now > validity.not_after.timestamp() {
-            return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired,
+            ));
         }
         for ext in cert.extensions() {
             if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.oid.to_id_string().as_str()) {
-                return Err(tls_error(format!("unsupported critical extension {}", ext.oid)));
+                return Err(tls_error(format!(
+                    "unsupported critical extension {}",
+                    ext.oid
+                )));
             }
         }
         if cert.is_ca() {
@@ -99,20 +119,35 @@ impl ClientCertVerifier for DeviceCertVerifier {
         match self.directory.get(&lfdi) {
             Some(meter) if meter.active => Ok(ClientCertVerified::assertion()),
             Some(meter) => Err(tls_error(format!("meter {} is suspended", meter.code))),
-            None => Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)),
+            None => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            )),
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_signature(message, cert, dss)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::ECDSA_NISTP384_SHA384]
+        vec![
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+        ]
     }
 
     fn client_auth_mandatory(&self) -> bool {
@@ -122,14 +157,23 @@ impl ClientCertVerifier for DeviceCertVerifier {
 
 /// The handshake signature, verified with the certificate's public key (same ASN.1 ECDSA
 /// format in TLS 1.2 and 1.3).
-fn verify_signature(message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+fn verify_signature(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
     use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1};
-    let (_, parsed) = X509Certificate::from_der(cert).map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let (_, parsed) = X509Certificate::from_der(cert)
+        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
     let key = parsed.public_key().subject_public_key.data.as_ref();
     let algorithm = match dss.scheme {
         SignatureScheme::ECDSA_NISTP256_SHA256 => &ECDSA_P256_SHA256_ASN1,
         SignatureScheme::ECDSA_NISTP384_SHA384 => &ECDSA_P384_SHA384_ASN1,
-        _ => return Err(rustls::Error::PeerMisbehaved(rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme)),
+        _ => {
+            return Err(rustls::Error::PeerMisbehaved(
+                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
+            ))
+        }
     };
     UnparsedPublicKey::new(algorithm, key)
         .verify(message, dss.signature())
@@ -143,10 +187,15 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
     verifier: Arc<DeviceCertVerifier>,
 ) -> anyhow::Result<rustls::ServerConfig> {
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
+    // No session resumption: a resumed session skips the client-certificate check, so a
+    // meter suspended since its last handshake would get back in. Meters keep their
+    // connections open, so full handshakes are rare.
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 

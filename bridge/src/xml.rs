@@ -27,10 +27,16 @@ pub struct XmlError {
 
 impl XmlError {
     pub fn format(message: impl Into<String>) -> Self {
-        XmlError { reason: ReasonCode::Format, message: message.into() }
+        XmlError {
+            reason: ReasonCode::Format,
+            message: message.into(),
+        }
     }
     pub fn values(message: impl Into<String>) -> Self {
-        XmlError { reason: ReasonCode::Values, message: message.into() }
+        XmlError {
+            reason: ReasonCode::Values,
+            message: message.into(),
+        }
     }
 }
 
@@ -62,7 +68,9 @@ pub fn root_element(body: &str) -> Result<String, XmlError> {
                 return match namespace.as_deref() {
                     Some(NS) => Ok(local),
                     Some(other) => Err(XmlError::format(format!("namespace {other} is not {NS}"))),
-                    None => Err(XmlError::format(format!("root element {local} has no {NS} namespace"))),
+                    None => Err(XmlError::format(format!(
+                        "root element {local} has no {NS} namespace"
+                    ))),
                 };
             }
             Ok(Event::DocType(_)) => return Err(XmlError::format("DOCTYPE is not allowed")),
@@ -77,12 +85,19 @@ pub fn root_element(body: &str) -> Result<String, XmlError> {
 }
 
 /// Parses a document whose root must be `expected` (one of them).
-pub fn parse<T: for<'de> Deserialize<'de>>(body: &str, expected: &[&str]) -> Result<(String, T), XmlError> {
+pub fn parse<T: for<'de> Deserialize<'de>>(
+    body: &str,
+    expected: &[&str],
+) -> Result<(String, T), XmlError> {
     let root = root_element(body)?;
     if !expected.contains(&root.as_str()) {
-        return Err(XmlError::format(format!("expected {}, got {root}", expected.join(" or "))));
+        return Err(XmlError::format(format!(
+            "expected {}, got {root}",
+            expected.join(" or ")
+        )));
     }
-    let value = quick_xml::de::from_str(body).map_err(|e| XmlError::format(format!("malformed {root}: {e}")))?;
+    let value = quick_xml::de::from_str(body)
+        .map_err(|e| XmlError::format(format!("malformed {root}: {e}")))?;
     Ok((root, value))
 }
 
@@ -103,10 +118,15 @@ fn ns() -> String {
 /// Parses HexBinary (variable width, either case) into at most `max_bytes` bytes.
 pub fn parse_hex(text: &str, max_bytes: usize) -> Option<Vec<u8>> {
     let text = text.trim();
-    if text.is_empty() || text.len() > 2 * max_bytes || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if text.is_empty() || text.len() > 2 * max_bytes || !text.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
-    let padded = if text.len() % 2 == 1 { format!("0{text}") } else { text.to_string() };
+    let padded = if text.len() % 2 == 1 {
+        format!("0{text}")
+    } else {
+        text.to_string()
+    };
     (0..padded.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&padded[i..i + 2], 16).ok())
@@ -162,8 +182,14 @@ impl DeviceCapability {
             href: "/dcap".into(),
             poll_rate: 900,
             time_link: Link { href: "/tm".into() },
-            end_device_list_link: ListLink { all: 1, href: "/edev".into() },
-            mirror_usage_point_list_link: ListLink { all: mirrors, href: "/mup".into() },
+            end_device_list_link: ListLink {
+                all: 1,
+                href: "/edev".into(),
+            },
+            mirror_usage_point_list_link: ListLink {
+                all: mirrors,
+                href: "/mup".into(),
+            },
         }
     }
 }
@@ -279,10 +305,22 @@ pub struct ErrorBody {
 }
 
 pub fn error_body(reason: ReasonCode) -> String {
-    to_xml("Error", &ErrorBody { xmlns: ns(), reason_code: reason as u8 })
+    to_xml(
+        "Error",
+        &ErrorBody {
+            xmlns: ns(),
+            reason_code: reason as u8,
+        },
+    )
 }
 
-pub fn end_device(index: u16, lfdi: &[u8; 20], sfdi: u64, changed: i64, post_rate: u32) -> EndDevice {
+pub fn end_device(
+    index: u16,
+    lfdi: &[u8; 20],
+    sfdi: u64,
+    changed: i64,
+    post_rate: u32,
+) -> EndDevice {
     let href = format!("/edev/{index}");
     EndDevice {
         xmlns: None,
@@ -290,9 +328,14 @@ pub fn end_device(index: u16, lfdi: &[u8; 20], sfdi: u64, changed: i64, post_rat
         sfdi,
         changed_time: changed,
         enabled: true,
-        fsa_list_link: ListLink { all: 0, href: format!("{href}/fsa") },
+        fsa_list_link: ListLink {
+            all: 0,
+            href: format!("{href}/fsa"),
+        },
         post_rate,
-        registration_link: Link { href: format!("{href}/rg") },
+        registration_link: Link {
+            href: format!("{href}/rg"),
+        },
         href,
     }
 }
@@ -303,15 +346,32 @@ pub fn with_ns() -> Option<String> {
 
 pub fn end_device_list(devices: Vec<EndDevice>) -> EndDeviceList {
     let n = devices.len() as u32;
-    EndDeviceList { xmlns: ns(), all: n, href: "/edev".into(), results: n, subscribable: 0, end_devices: devices }
+    EndDeviceList {
+        xmlns: ns(),
+        all: n,
+        href: "/edev".into(),
+        results: n,
+        subscribable: 0,
+        end_devices: devices,
+    }
 }
 
 pub fn registration(index: u16, registered: i64, pin: u32) -> Registration {
-    Registration { xmlns: ns(), href: format!("/edev/{index}/rg"), date_time_registered: registered, pin }
+    Registration {
+        xmlns: ns(),
+        href: format!("/edev/{index}/rg"),
+        date_time_registered: registered,
+        pin,
+    }
 }
 
 pub fn fsa_list(index: u16) -> FunctionSetAssignmentsList {
-    FunctionSetAssignmentsList { xmlns: ns(), all: 0, href: format!("/edev/{index}/fsa"), results: 0 }
+    FunctionSetAssignmentsList {
+        xmlns: ns(),
+        all: 0,
+        href: format!("/edev/{index}/fsa"),
+        results: 0,
+    }
 }
 
 // ---- Metering mirror (input and output) ----
@@ -324,7 +384,10 @@ pub struct DateTimeInterval {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct ReadingType {
-    #[serde(rename = "accumulationBehaviour", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "accumulationBehaviour",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accumulation_behaviour: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commodity: Option<u8>,
@@ -338,7 +401,10 @@ pub struct ReadingType {
     pub kind: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phase: Option<u8>,
-    #[serde(rename = "powerOfTenMultiplier", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "powerOfTenMultiplier",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub power_of_ten_multiplier: Option<i8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uom: Option<u8>,
@@ -376,7 +442,11 @@ pub struct MirrorMeterReading {
     pub description: Option<String>,
     #[serde(rename = "lastUpdateTime", skip_serializing_if = "Option::is_none")]
     pub last_update_time: Option<i64>,
-    #[serde(rename = "MirrorReadingSet", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "MirrorReadingSet",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub reading_sets: Vec<MirrorReadingSet>,
     #[serde(rename = "Reading", skip_serializing_if = "Option::is_none")]
     pub reading: Option<Reading>,
@@ -409,7 +479,11 @@ pub struct MirrorUsagePoint {
     pub status: u8,
     #[serde(rename = "deviceLFDI")]
     pub device_lfdi: String,
-    #[serde(rename = "MirrorMeterReading", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "MirrorMeterReading",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub mirror_meter_readings: Vec<MirrorMeterReading>,
     #[serde(rename = "postRate", skip_serializing_if = "Option::is_none")]
     pub post_rate: Option<u32>,
@@ -431,7 +505,11 @@ pub struct MirrorUsagePointList {
     pub mirrors: Vec<MirrorUsagePoint>,
 }
 
-pub fn mirror_usage_point_list(all: u32, mirrors: Vec<MirrorUsagePoint>, post_rate: u32) -> MirrorUsagePointList {
+pub fn mirror_usage_point_list(
+    all: u32,
+    mirrors: Vec<MirrorUsagePoint>,
+    post_rate: u32,
+) -> MirrorUsagePointList {
     MirrorUsagePointList {
         xmlns: ns(),
         all,
@@ -464,7 +542,13 @@ mod tests {
 
     #[test]
     fn end_device_list_xml_is_pinned() {
-        let list = end_device_list(vec![end_device(3, &[0xAB; 20], 167_261_211_391, 1_700_000_000, 60)]);
+        let list = end_device_list(vec![end_device(
+            3,
+            &[0xAB; 20],
+            167_261_211_391,
+            1_700_000_000,
+            60,
+        )]);
         assert_eq!(
             to_xml("EndDeviceList", &list),
             concat!(
@@ -517,8 +601,14 @@ mod tests {
         assert_eq!(parse_hex_u16(&mup.role_flags), Some(0x13));
         assert_eq!(mup.mirror_meter_readings.len(), 1);
         let rt = mup.mirror_meter_readings[0].reading_type.as_ref().unwrap();
-        assert_eq!((rt.uom, rt.flow_direction, rt.power_of_ten_multiplier), (Some(72), Some(1), Some(3)));
-        assert_eq!(mup.mirror_meter_readings[0].reading.as_ref().unwrap().value, Some(125));
+        assert_eq!(
+            (rt.uom, rt.flow_direction, rt.power_of_ten_multiplier),
+            (Some(72), Some(1), Some(3))
+        );
+        assert_eq!(
+            mup.mirror_meter_readings[0].reading.as_ref().unwrap().value,
+            Some(125)
+        );
     }
 
     #[test]
@@ -528,10 +618,21 @@ mod tests {
         mup.href = Some("/mup/1".into());
         mup.post_rate = Some(60);
         let xml = to_xml("MirrorUsagePoint", &mup);
-        let order = ["<mRID>", "<description>", "<roleFlags>", "<serviceCategoryKind>", "<status>", "<deviceLFDI>", "<MirrorMeterReading>", "<postRate>"];
+        let order = [
+            "<mRID>",
+            "<description>",
+            "<roleFlags>",
+            "<serviceCategoryKind>",
+            "<status>",
+            "<deviceLFDI>",
+            "<MirrorMeterReading>",
+            "<postRate>",
+        ];
         let positions: Vec<usize> = order.iter().map(|t| xml.find(t).unwrap()).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{xml}");
-        assert!(xml.starts_with(r#"<MirrorUsagePoint xmlns="urn:ieee:std:2030.5:ns" href="/mup/1">"#));
+        assert!(
+            xml.starts_with(r#"<MirrorUsagePoint xmlns="urn:ieee:std:2030.5:ns" href="/mup/1">"#)
+        );
     }
 
     #[test]
@@ -541,7 +642,10 @@ mod tests {
         assert!(root_element("<MirrorUsagePoint><mRID>1</mRID></MirrorUsagePoint>").is_err());
         let prefixed = r#"<sep:MirrorUsagePoint xmlns:sep="urn:ieee:std:2030.5:ns"/>"#;
         assert_eq!(root_element(prefixed).unwrap(), "MirrorUsagePoint");
-        assert!(root_element(r#"<!DOCTYPE x [<!ENTITY a "b">]><MirrorUsagePoint xmlns="urn:ieee:std:2030.5:ns"/>"#).is_err());
+        assert!(root_element(
+            r#"<!DOCTYPE x [<!ENTITY a "b">]><MirrorUsagePoint xmlns="urn:ieee:std:2030.5:ns"/>"#
+        )
+        .is_err());
         assert!(root_element("").is_err());
         assert!(root_element("<MirrorUsagePoint xmlns=\"urn:ieee:std:2030.5:ns\"><mRID>").is_ok());
     }

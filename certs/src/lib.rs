@@ -257,6 +257,26 @@ pub fn pem_to_der(pem: &str, path: &Path) -> Result<Vec<u8>, PkiError> {
     der::base64_decode(&body).ok_or_else(invalid)
 }
 
+/// Issues a device certificate (IEEE 2030.5 profile) from the campus CA at `layout` for a new
+/// key, valid from `not_before` to `not_after`: for tests and for adding a meter by hand.
+/// Returns the certificate's DER and the private key's PEM; writes nothing.
+pub fn issue_device_certificate(
+    layout: &Layout,
+    serial: &[u8],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<(Vec<u8>, String), PkiError> {
+    let ca_pem = fs::read_to_string(layout.ca_key()).map_err(io_err(&layout.ca_key()))?;
+    let ca_key = KeyPair::from_pem(&ca_pem).map_err(cert_err(&layout.ca_key()))?;
+    let ca = Issuer::new(ca_params(), ca_key);
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(cert_err(&layout.dir))?;
+    let mut params = device_params(serial);
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let cert = params.signed_by(&key, &ca).map_err(cert_err(&layout.dir))?;
+    Ok((cert.der().to_vec(), key.serialize_pem()))
+}
+
 /// Creates every missing part of the campus PKI under `layout.dir`, keeping what exists.
 pub fn ensure_pki(layout: &Layout, campus: &CampusConfig) -> Result<Pki, PkiError> {
     fs::create_dir_all(layout.dir.join("meters")).map_err(io_err(&layout.dir))?;

@@ -1,1 +1,74 @@
-fn main() {}
+//! The GridTokenX bridge: serves the campus meters over IEEE 2030.5 with mutual TLS, stores
+//! every accepted reading, signs attested batches, and serves them to the keeper.
+//!
+//! Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 unusable configuration.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bridge::config::BridgeConfig;
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "IEEE 2030.5 server for the campus meters (mutual TLS), durable reading store and attestation signer.",
+    long_about = "Serves the campus meters over IEEE 2030.5 with mutual TLS, stores every accepted reading in an \
+embedded database before acknowledging it, signs batches of readings in the oracle's attestation format, and serves \
+them to the keeper on a local, token-protected HTTP interface.\n\nSettings come from --config (TOML), then \
+GRIDTOKENX_BRIDGE_<KEY> environment variables (e.g. GRIDTOKENX_BRIDGE_LISTEN=0.0.0.0:8443), then defaults. \
+Logs go to stderr; RUST_LOG filters them."
+)]
+struct Args {
+    /// Settings file (TOML); see bridge/bridge.example.toml.
+    #[arg(long, env = "GRIDTOKENX_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+    log_format: String,
+}
+
+fn init_logs(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(&args.log_format);
+    let config = match BridgeConfig::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "unusable configuration");
+            return ExitCode::from(2);
+        }
+    };
+    let running = match bridge::server::start(&config).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "bridge failed to start");
+            return ExitCode::from(1);
+        }
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    ExitCode::SUCCESS
+}

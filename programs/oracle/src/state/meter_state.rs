@@ -143,8 +143,9 @@ impl MeterState {
 }
 
 /// Whether `energy_wh <= (power_w * elapsed_s / 3600 + stored_wh) * (1 + tolerance)`, in
-/// exact integer arithmetic (both sides scaled by 3600 * 10000).
-fn within_bound(
+/// exact integer arithmetic (both sides scaled by 3600 * 10000). The physical plausibility
+/// rule; the bridge applies the same one before it accepts a reading.
+pub fn within_bound(
     energy_wh: u64,
     power_w: u64,
     elapsed_s: u64,

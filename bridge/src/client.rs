@@ -1,0 +1,182 @@
+//! A minimal IEEE 2030.5 client over mutual TLS: what the simulator's meters and the tests
+//! use to talk to the bridge (or to any IEEE 2030.5 server that trusts the campus CA).
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// The answer to one request.
+#[derive(Debug, Clone)]
+pub struct ClientResponse {
+    pub status: u16,
+    pub location: Option<String>,
+    pub allow: Option<String>,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+/// Which cipher suites the client offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suites {
+    /// rustls's defaults plus CCM.
+    Default,
+    /// Only TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 over TLS 1.2, as minimal IEEE 2030.5 clients.
+    Ccm8Only,
+}
+
+pub fn client_config(
+    ca: CertificateDer<'static>,
+    cert: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    suites: Suites,
+) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).context("campus CA")?;
+    let mut provider = crate::tls::provider();
+    let versions: &[&rustls::SupportedProtocolVersion] = match suites {
+        Suites::Default => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        Suites::Ccm8Only => {
+            provider.cipher_suites = vec![*rustls_ccm::TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8];
+            &[&rustls::version::TLS12]
+        }
+    };
+    // Not `with_client_auth_cert`: it parses the certificate with webpki, which refuses the
+    // device profile's critical certificatePolicies (webpki#281).
+    let signing_key = provider.key_provider.load_private_key(key)?;
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(vec![cert], signing_key));
+    Ok(
+        rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(versions)?
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(DeviceCertificate(certified))),
+    )
+}
+
+/// Always presents the meter's device certificate.
+#[derive(Debug)]
+struct DeviceCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for DeviceCertificate {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.key.choose_scheme(schemes).map(|_| self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// One meter's connection to the server, reused across requests and re-opened when lost.
+pub struct MeterClient {
+    connector: TlsConnector,
+    addr: SocketAddr,
+    server_name: ServerName<'static>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    /// The negotiated cipher suite of the current connection.
+    pub suite: Option<rustls::CipherSuite>,
+}
+
+impl MeterClient {
+    pub fn new(config: rustls::ClientConfig, addr: SocketAddr) -> Self {
+        MeterClient {
+            connector: TlsConnector::from(Arc::new(config)),
+            addr,
+            server_name: ServerName::try_from("localhost").expect("valid name"),
+            sender: None,
+            suite: None,
+        }
+    }
+
+    /// Opens the TLS connection (the handshake fails here for a refused certificate).
+    pub async fn connect(&mut self) -> Result<()> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .with_context(|| format!("connect {}", self.addr))?;
+        let _ = tcp.set_nodelay(true);
+        let tls = self
+            .connector
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .context("TLS handshake")?;
+        self.suite = tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite());
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        self.sender = Some(sender);
+        Ok(())
+    }
+
+    pub fn disconnect(&mut self) {
+        self.sender = None;
+    }
+
+    /// Sends one request, connecting first if needed.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<ClientResponse> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            self.connect().await?;
+        }
+        let sender = self.sender.as_mut().expect("connected");
+        sender.ready().await?;
+        let mut builder = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("Host", "localhost");
+        if body.is_some() {
+            builder = builder.header("Content-Type", crate::xml::MEDIA_TYPE);
+        }
+        let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        let response = match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.sender = None;
+                return Err(e.into());
+            }
+        };
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (status, location, allow, content_type) = (
+            response.status().as_u16(),
+            header("location"),
+            header("allow"),
+            header("content-type"),
+        );
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(ClientResponse {
+            status,
+            location,
+            allow,
+            content_type,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        })
+    }
+
+    pub async fn get(&mut self, path: &str) -> Result<ClientResponse> {
+        self.request("GET", path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: String) -> Result<ClientResponse> {
+        self.request("POST", path, Some(body)).await
+    }
+}

@@ -1,0 +1,158 @@
+//! The bridge's settings: a TOML file, then `GRIDTOKENX_BRIDGE_<KEY>` environment variables
+//! over it (e.g. `GRIDTOKENX_BRIDGE_LISTEN=0.0.0.0:8443`), then built-in defaults.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const ENV_PREFIX: &str = "GRIDTOKENX_BRIDGE_";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeConfig {
+    /// Where meters connect (mutual TLS, IEEE 2030.5).
+    pub listen: SocketAddr,
+    /// Where the keeper connects (plain HTTP with a bearer token; keep it on loopback).
+    pub keeper_listen: SocketAddr,
+    /// Store, attestor key and keeper token live here.
+    pub data_dir: PathBuf,
+    pub campus_config: PathBuf,
+    /// The campus PKI: `ca.pem`, `bridge.pem`/`bridge.key`, `meters/<CODE>.pem`.
+    pub pki_dir: PathBuf,
+    /// How often meters should post, seconds.
+    pub post_rate_s: u32,
+    /// How often the attestor signs a batch, seconds.
+    pub attest_interval_s: u32,
+    /// The oracle's limits, mirrored so that nothing attested is refused on-chain.
+    pub min_interval_s: u32,
+    pub max_future_skew_s: u32,
+    pub tolerance_bps: u16,
+    pub max_readings_per_batch: usize,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a client gets to finish its TLS handshake.
+    pub handshake_timeout_s: u64,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        BridgeConfig {
+            listen: "127.0.0.1:8443".parse().expect("address"),
+            keeper_listen: "127.0.0.1:8444".parse().expect("address"),
+            data_dir: PathBuf::from("bridge-data"),
+            campus_config: repo.join("migrations/campus.toml"),
+            pki_dir: repo.join("certs/generated"),
+            post_rate_s: 60,
+            attest_interval_s: 60,
+            min_interval_s: 60,
+            max_future_skew_s: 60,
+            tolerance_bps: 1_000,
+            max_readings_per_batch: 25,
+            max_connections: 20_000,
+            handshake_timeout_s: 10,
+        }
+    }
+}
+
+impl BridgeConfig {
+    /// The file (if any), with the environment's overrides.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<BridgeConfig> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if name == "config" {
+                // GRIDTOKENX_BRIDGE_CONFIG names the file itself.
+                continue;
+            }
+            let value = match value.parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => toml::Value::String(value),
+            };
+            table.insert(name, value);
+        }
+        let config: BridgeConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("bridge configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.post_rate_s > 0 && self.attest_interval_s > 0,
+            "post_rate_s and attest_interval_s must be positive"
+        );
+        anyhow::ensure!(
+            (1..=28).contains(&self.max_readings_per_batch),
+            "max_readings_per_batch must be 1..=28 (one transaction)"
+        );
+        anyhow::ensure!(self.max_connections > 0, "max_connections must be positive");
+        Ok(())
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("bridge.redb")
+    }
+    pub fn attestor_key_path(&self) -> PathBuf {
+        self.data_dir.join("attestor.key")
+    }
+    pub fn keeper_token_path(&self) -> PathBuf {
+        self.data_dir.join("keeper.token")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bridge.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\npost_rate_s = 30\n").unwrap();
+        let env = vec![
+            (
+                "GRIDTOKENX_BRIDGE_POST_RATE_S".to_string(),
+                "15".to_string(),
+            ),
+            (
+                "GRIDTOKENX_BRIDGE_DATA_DIR".to_string(),
+                "/var/lib/bridge".to_string(),
+            ),
+            ("UNRELATED".to_string(), "x".to_string()),
+        ];
+        let config = BridgeConfig::load(Some(&file), env).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(config.post_rate_s, 15);
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/bridge"));
+        assert_eq!(config.attest_interval_s, 60);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bridge.toml");
+        std::fs::write(&file, "lisen = \"0.0.0.0:9000\"\n").unwrap();
+        assert!(BridgeConfig::load(Some(&file), vec![]).is_err());
+        let env = vec![(
+            "GRIDTOKENX_BRIDGE_MAX_READINGS_PER_BATCH".to_string(),
+            "40".to_string(),
+        )];
+        assert!(BridgeConfig::load(None, env).is_err());
+    }
+}

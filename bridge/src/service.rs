@@ -1,0 +1,587 @@
+//! The IEEE 2030.5 resources the bridge serves, as a synchronous function from (caller,
+//! request) to reply, so that it can be tested without sockets. `server` puts it behind
+//! mutual TLS and HTTP/1.1.
+//!
+//! | path | methods |
+//! |---|---|
+//! | `/dcap`, `/tm` | GET |
+//! | `/edev` (the caller only), `/edev/{i}`, `/edev/{i}/rg`, `/edev/{i}/fsa` | GET |
+//! | `/mup` | GET (the caller's mirrors; `s`, `l`), POST (201/204 + Location) |
+//! | `/mup/{id}` | GET, POST (MirrorMeterReading[List]), PUT, DELETE |
+use std::sync::Arc;
+
+use anyhow::Result;
+use registry::identity::sfdi_check_digit;
+
+use crate::directory::{Directory, MeterEntry};
+use crate::normalize::{register_readings, RegisterReading};
+use crate::store::{MirrorRecord, Store, StoredReading, Writer};
+use crate::xml::{
+    self, parse_hex, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, ReasonCode,
+    XmlError,
+};
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How often meters should post (MirrorUsagePoint postRate, EndDevice postRate), seconds.
+    pub post_rate_s: u32,
+    /// How far ahead of the bridge's clock a reading may be, seconds (as the oracle allows).
+    pub max_future_skew_s: u32,
+    /// Plausibility slack, basis points (as the oracle's).
+    pub tolerance_bps: u16,
+    /// Unix time the bridge first registered its meters (EndDevice changedTime, Registration).
+    pub registered_at: i64,
+}
+
+/// What to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Option<String>,
+    pub location: Option<String>,
+    pub allow: Option<&'static str>,
+}
+
+impl Reply {
+    fn xml(body: String) -> Reply {
+        Reply {
+            status: 200,
+            body: Some(body),
+            location: None,
+            allow: None,
+        }
+    }
+    fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            body: None,
+            location: None,
+            allow: None,
+        }
+    }
+    fn created(location: String) -> Reply {
+        Reply {
+            status: 201,
+            body: None,
+            location: Some(location),
+            allow: None,
+        }
+    }
+    fn no_content(location: Option<String>) -> Reply {
+        Reply {
+            status: 204,
+            body: None,
+            location,
+            allow: None,
+        }
+    }
+    pub fn bad_request(err: &XmlError) -> Reply {
+        Reply {
+            status: 400,
+            body: Some(xml::error_body(err.reason)),
+            location: None,
+            allow: None,
+        }
+    }
+    fn method_not_allowed(allow: &'static str) -> Reply {
+        Reply {
+            status: 405,
+            body: None,
+            location: None,
+            allow: Some(allow),
+        }
+    }
+    pub fn too_large() -> Reply {
+        Reply {
+            status: 413,
+            body: Some(xml::error_body(ReasonCode::Format)),
+            location: None,
+            allow: None,
+        }
+    }
+    fn internal() -> Reply {
+        Reply::status(500)
+    }
+}
+
+/// A request refused for a reason the client should see.
+#[derive(Debug)]
+enum Refusal {
+    BadRequest(XmlError),
+    Forbidden(String),
+    NotFound,
+    Internal(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Refusal {
+    fn from(e: anyhow::Error) -> Self {
+        Refusal::Internal(e)
+    }
+}
+
+impl From<XmlError> for Refusal {
+    fn from(e: XmlError) -> Self {
+        Refusal::BadRequest(e)
+    }
+}
+
+pub struct Service {
+    pub store: Arc<Store>,
+    pub directory: Arc<Directory>,
+    pub settings: Settings,
+}
+
+/// The registration PIN of a device: five digits from its SFDI plus the SFDI-style check
+/// digit (IEEE 2030.5 PINs are six digits including a check digit).
+pub fn registration_pin(sfdi: u64) -> u32 {
+    let base = (sfdi / 10) % 100_000;
+    (base * 10 + sfdi_check_digit(base)) as u32
+}
+
+fn parse_query(query: Option<&str>) -> Result<(usize, usize), XmlError> {
+    let (mut start, mut limit) = (0usize, 1usize);
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| XmlError::values(format!("query {key}={value} is not a number")))
+        };
+        match key {
+            "s" => start = number()?,
+            "l" => limit = number()?.min(255),
+            // Other parameters (`a` on lists that are not time-keyed) are ignored.
+            _ => {}
+        }
+    }
+    Ok((start, limit))
+}
+
+impl Service {
+    /// Answers one request from the meter `caller` (already authenticated by TLS).
+    pub fn respond(
+        &self,
+        caller: &MeterEntry,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Reply {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        let result = match (segments.as_slice(), method) {
+            (["dcap"], "GET") => self.device_capability(caller),
+            (["dcap"], _) => return Reply::method_not_allowed("GET"),
+            (["tm"], "GET") => Ok(Reply::xml(xml::to_xml("Time", &xml::Time::new(now)))),
+            (["tm"], _) => return Reply::method_not_allowed("GET"),
+            (["edev"], "GET") => Ok(self.end_device_list(caller)),
+            (["edev"], _) => return Reply::method_not_allowed("GET"),
+            (["edev", id, rest @ ..], "GET") if rest.len() <= 1 => {
+                self.end_device(caller, id, rest.first().copied())
+            }
+            (["edev", _, rest @ ..], _) if rest.len() <= 1 => {
+                return Reply::method_not_allowed("GET")
+            }
+            (["mup"], "GET") => self.mirror_list(caller, query),
+            (["mup"], "POST") => self.post_mirror(caller, body, now),
+            (["mup"], _) => return Reply::method_not_allowed("GET, POST"),
+            (["mup", id], "GET") => self.get_mirror(caller, id),
+            (["mup", id], "POST") => self.post_readings(caller, id, body, now),
+            (["mup", id], "PUT") => self.put_mirror(caller, id, body, now),
+            (["mup", id], "DELETE") => self.delete_mirror(caller, id),
+            (["mup", _], _) => return Reply::method_not_allowed("GET, POST, PUT, DELETE"),
+            _ => Err(Refusal::NotFound),
+        };
+        match result {
+            Ok(reply) => reply,
+            Err(Refusal::BadRequest(e)) => {
+                tracing::info!(meter = %caller.code, %method, %path, error = %e, "refused: bad request");
+                Reply::bad_request(&e)
+            }
+            Err(Refusal::Forbidden(why)) => {
+                tracing::warn!(meter = %caller.code, %method, %path, %why, "refused: forbidden");
+                Reply::status(403)
+            }
+            Err(Refusal::NotFound) => Reply::status(404),
+            Err(Refusal::Internal(e)) => {
+                tracing::error!(meter = %caller.code, %method, %path, error = %e, "internal error");
+                Reply::internal()
+            }
+        }
+    }
+
+    fn device_capability(&self, caller: &MeterEntry) -> Result<Reply, Refusal> {
+        let mirrors = self.store.read()?.mirrors_of(&caller.lfdi_hex)?.len() as u32;
+        Ok(Reply::xml(xml::to_xml(
+            "DeviceCapability",
+            &xml::DeviceCapability::new(mirrors),
+        )))
+    }
+
+    fn end_device_list(&self, caller: &MeterEntry) -> Reply {
+        let me = xml::end_device(
+            caller.index,
+            &caller.lfdi,
+            caller.sfdi,
+            self.settings.registered_at,
+            self.settings.post_rate_s,
+        );
+        Reply::xml(xml::to_xml(
+            "EndDeviceList",
+            &xml::end_device_list(vec![me]),
+        ))
+    }
+
+    fn end_device(
+        &self,
+        caller: &MeterEntry,
+        id: &str,
+        sub: Option<&str>,
+    ) -> Result<Reply, Refusal> {
+        let index: u16 = id.parse().map_err(|_| Refusal::NotFound)?;
+        if index != caller.index {
+            return if self.directory.all().iter().any(|m| m.index == index) {
+                Err(Refusal::Forbidden(format!(
+                    "EndDevice {index} belongs to another meter"
+                )))
+            } else {
+                Err(Refusal::NotFound)
+            };
+        }
+        let s = &self.settings;
+        Ok(Reply::xml(match sub {
+            None => {
+                let mut device = xml::end_device(
+                    index,
+                    &caller.lfdi,
+                    caller.sfdi,
+                    s.registered_at,
+                    s.post_rate_s,
+                );
+                device.xmlns = xml::with_ns();
+                xml::to_xml("EndDevice", &device)
+            }
+            Some("rg") => xml::to_xml(
+                "Registration",
+                &xml::registration(index, s.registered_at, registration_pin(caller.sfdi)),
+            ),
+            Some("fsa") => xml::to_xml("FunctionSetAssignmentsList", &xml::fsa_list(index)),
+            Some(_) => return Err(Refusal::NotFound),
+        }))
+    }
+
+    fn mirror_list(&self, caller: &MeterEntry, query: Option<&str>) -> Result<Reply, Refusal> {
+        let (start, limit) = parse_query(query)?;
+        let mirrors = self.store.read()?.mirrors_of(&caller.lfdi_hex)?;
+        let all = mirrors.len() as u32;
+        let page = mirrors
+            .into_iter()
+            .skip(start)
+            .take(limit)
+            .map(|m| self.presented(m))
+            .collect();
+        Ok(Reply::xml(xml::to_xml(
+            "MirrorUsagePointList",
+            &xml::mirror_usage_point_list(all, page, self.settings.post_rate_s),
+        )))
+    }
+
+    /// A stored mirror as a GET shows it: with its href and the post rate.
+    fn presented(&self, record: MirrorRecord) -> MirrorUsagePoint {
+        let mut mup = record.mup;
+        mup.href = Some(format!("/mup/{}", record.id));
+        mup.post_rate = Some(self.settings.post_rate_s);
+        mup
+    }
+
+    fn owned_mirror(
+        &self,
+        caller: &MeterEntry,
+        id: &str,
+        w: Option<&Writer>,
+    ) -> Result<MirrorRecord, Refusal> {
+        let id: u64 = id.parse().map_err(|_| Refusal::NotFound)?;
+        let record = match w {
+            Some(w) => w.mirror(id)?,
+            None => self.store.read()?.mirror(id)?,
+        }
+        .ok_or(Refusal::NotFound)?;
+        if record.lfdi != caller.lfdi_hex {
+            return Err(Refusal::Forbidden(format!(
+                "MirrorUsagePoint {id} belongs to another device"
+            )));
+        }
+        Ok(record)
+    }
+
+    fn get_mirror(&self, caller: &MeterEntry, id: &str) -> Result<Reply, Refusal> {
+        let record = self.owned_mirror(caller, id, None)?;
+        let mut mup = self.presented(record);
+        mup.xmlns = xml::with_ns();
+        Ok(Reply::xml(xml::to_xml("MirrorUsagePoint", &mup)))
+    }
+
+    /// Checks a posted MirrorUsagePoint's identifiers; returns it with canonical (upper-case) hex.
+    fn checked_mup(&self, caller: &MeterEntry, body: &[u8]) -> Result<MirrorUsagePoint, Refusal> {
+        let text = std::str::from_utf8(body).map_err(|_| XmlError::format("body is not UTF-8"))?;
+        let (_, mut mup): (_, MirrorUsagePoint) = xml::parse(text, &["MirrorUsagePoint"])?;
+        let lfdi = parse_hex(&mup.device_lfdi, 20)
+            .filter(|b| b.len() == 20)
+            .ok_or_else(|| {
+                XmlError::values(format!(
+                    "deviceLFDI {:?} is not 40 hex digits",
+                    mup.device_lfdi
+                ))
+            })?;
+        if lfdi != caller.lfdi {
+            return Err(Refusal::Forbidden(
+                "deviceLFDI differs from the client certificate's LFDI".into(),
+            ));
+        }
+        let mrid = parse_hex(&mup.mrid, 16)
+            .ok_or_else(|| XmlError::values(format!("mRID {:?} is not HexBinary128", mup.mrid)))?;
+        xml::parse_hex_u16(&mup.role_flags)
+            .ok_or_else(|| XmlError::values("roleFlags is not HexBinary16"))?;
+        mup.mrid = xml::hex(&mrid);
+        mup.device_lfdi = caller.lfdi_hex.clone();
+        mup.xmlns = None;
+        mup.href = None;
+        mup.post_rate = None;
+        Ok(mup)
+    }
+
+    fn post_mirror(&self, caller: &MeterEntry, body: &[u8], now: i64) -> Result<Reply, Refusal> {
+        let mut mup = self.checked_mup(caller, body)?;
+        let (id, created) = self.store.write(|w| -> Result<(u64, bool), Refusal> {
+            let existing = match w.mirror_id(&caller.lfdi_hex, &mup.mrid)? {
+                Some(id) => w.mirror(id)?,
+                None => None,
+            };
+            let posted = std::mem::take(&mut mup.mirror_meter_readings);
+            // Overwrite (IEEE 2030.5 10.11.3 a4): the new definition replaces the old one.
+            let known = existing
+                .as_ref()
+                .map(|r| r.mup.mirror_meter_readings.clone())
+                .unwrap_or_default();
+            mup.mirror_meter_readings = known;
+            let id = w.put_mirror(existing.as_ref().map(|r| r.id), &caller.lfdi_hex, &mup)?;
+            self.apply_readings(w, caller, id, &mut mup, posted, now)?;
+            w.put_mirror(Some(id), &caller.lfdi_hex, &mup)?;
+            Ok((id, existing.is_none()))
+        })?;
+        let location = format!("/mup/{id}");
+        tracing::info!(meter = %caller.code, mirror = id, created, "MirrorUsagePoint posted");
+        Ok(if created {
+            Reply::created(location)
+        } else {
+            Reply::no_content(Some(location))
+        })
+    }
+
+    fn put_mirror(
+        &self,
+        caller: &MeterEntry,
+        id: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Reply, Refusal> {
+        let mut mup = self.checked_mup(caller, body)?;
+        self.store.write(|w| -> Result<(), Refusal> {
+            let record = self.owned_mirror(caller, id, Some(w))?;
+            if record.mup.mrid != mup.mrid {
+                return Err(
+                    XmlError::values("PUT may not change a MirrorUsagePoint's mRID").into(),
+                );
+            }
+            let posted = std::mem::take(&mut mup.mirror_meter_readings);
+            mup.mirror_meter_readings = record.mup.mirror_meter_readings.clone();
+            self.apply_readings(w, caller, record.id, &mut mup, posted, now)?;
+            w.put_mirror(Some(record.id), &caller.lfdi_hex, &mup)?;
+            Ok(())
+        })?;
+        Ok(Reply::no_content(None))
+    }
+
+    fn delete_mirror(&self, caller: &MeterEntry, id: &str) -> Result<Reply, Refusal> {
+        self.store.write(|w| -> Result<(), Refusal> {
+            let record = self.owned_mirror(caller, id, Some(w))?;
+            // Readings already accepted stay in the log: they were acknowledged.
+            w.delete_mirror(&record)?;
+            Ok(())
+        })?;
+        Ok(Reply::no_content(None))
+    }
+
+    fn post_readings(
+        &self,
+        caller: &MeterEntry,
+        id: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Reply, Refusal> {
+        let text = std::str::from_utf8(body).map_err(|_| XmlError::format("body is not UTF-8"))?;
+        let root = xml::root_element(text)?;
+        let posted = match root.as_str() {
+            "MirrorMeterReading" => {
+                vec![xml::parse::<MirrorMeterReading>(text, &["MirrorMeterReading"])?.1]
+            }
+            "MirrorMeterReadingList" => {
+                xml::parse::<MirrorMeterReadingList>(text, &["MirrorMeterReadingList"])?
+                    .1
+                    .readings
+            }
+            other => {
+                return Err(XmlError::format(format!(
+                    "expected MirrorMeterReading or MirrorMeterReadingList, got {other}"
+                ))
+                .into())
+            }
+        };
+        if posted.is_empty() {
+            return Err(XmlError::values("MirrorMeterReadingList is empty").into());
+        }
+        let created = self.store.write(|w| -> Result<bool, Refusal> {
+            let record = self.owned_mirror(caller, id, Some(w))?;
+            let mut mup = record.mup.clone();
+            let before = mup.mirror_meter_readings.len();
+            self.apply_readings(w, caller, record.id, &mut mup, posted, now)?;
+            let created = mup.mirror_meter_readings.len() > before;
+            w.put_mirror(Some(record.id), &caller.lfdi_hex, &mup)?;
+            Ok(created)
+        })?;
+        Ok(if created {
+            Reply::created(format!("/mup/{id}"))
+        } else {
+            Reply::no_content(None)
+        })
+    }
+
+    /// Checks and stores the readings of posted MirrorMeterReadings, and records their
+    /// definitions (mRID, description, ReadingType) on `mup`.
+    fn apply_readings(
+        &self,
+        w: &Writer,
+        caller: &MeterEntry,
+        mirror: u64,
+        mup: &mut MirrorUsagePoint,
+        posted: Vec<MirrorMeterReading>,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        for mut mmr in posted {
+            let mrid = parse_hex(&mmr.mrid, 16).ok_or_else(|| {
+                XmlError::values(format!(
+                    "MirrorMeterReading mRID {:?} is not HexBinary128",
+                    mmr.mrid
+                ))
+            })?;
+            mmr.mrid = xml::hex(&mrid);
+            match w.mmr_owner(&mmr.mrid)? {
+                Some(owner) if owner != caller.lfdi_hex => {
+                    return Err(Refusal::Forbidden(format!(
+                        "MirrorMeterReading {} belongs to another device",
+                        mmr.mrid
+                    )));
+                }
+                Some(_) => {}
+                None => w.set_mmr_owner(&mmr.mrid, &caller.lfdi_hex)?,
+            }
+            let known = mup
+                .mirror_meter_readings
+                .iter()
+                .find(|m| m.mrid == mmr.mrid)
+                .and_then(|m| m.reading_type.clone());
+            let readings = register_readings(&mmr, known.as_ref())?;
+            for reading in readings {
+                self.accept(w, caller, mirror, &mmr.mrid, reading, now)?;
+            }
+            let definition = MirrorMeterReading {
+                xmlns: None,
+                mrid: mmr.mrid.clone(),
+                description: mmr.description.clone(),
+                reading_type: mmr.reading_type.clone().or(known),
+                ..MirrorMeterReading::default()
+            };
+            match mup
+                .mirror_meter_readings
+                .iter_mut()
+                .find(|m| m.mrid == mmr.mrid)
+            {
+                Some(existing) => *existing = definition,
+                None => mup.mirror_meter_readings.push(definition),
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts one register reading if it continues the meter's register plausibly; the same
+    /// reading twice (a retry) is accepted once.
+    fn accept(
+        &self,
+        w: &Writer,
+        caller: &MeterEntry,
+        mirror: u64,
+        mmr: &str,
+        reading: RegisterReading,
+        now: i64,
+    ) -> Result<(), Refusal> {
+        if i64::from(reading.timestamp) > now + i64::from(self.settings.max_future_skew_s) {
+            return Err(XmlError::values(format!(
+                "reading time {} is ahead of the bridge clock {now}",
+                reading.timestamp
+            ))
+            .into());
+        }
+        if let Some(last) = w.latest(&caller.lfdi_hex, reading.flow)? {
+            if reading.timestamp == last.timestamp && reading.wh == last.wh {
+                return Ok(());
+            }
+            if reading.timestamp <= last.timestamp {
+                return Err(XmlError::values(format!(
+                    "reading time {} is not after the last reading's {}",
+                    reading.timestamp, last.timestamp
+                ))
+                .into());
+            }
+            if reading.wh < last.wh {
+                return Err(XmlError::values(format!(
+                    "cumulative register went down from {} to {} Wh",
+                    last.wh, reading.wh
+                ))
+                .into());
+            }
+            let elapsed = u64::from(reading.timestamp - last.timestamp);
+            let (power, stored) = match reading.flow {
+                crate::normalize::Flow::Import => (caller.capacity.max_import_w, 0),
+                crate::normalize::Flow::Export => {
+                    (caller.capacity.generation_w, caller.capacity.storage_wh)
+                }
+            };
+            let plausible = oracle::state::within_bound(
+                reading.wh - last.wh,
+                power,
+                elapsed,
+                stored,
+                self.settings.tolerance_bps,
+            )
+            .map_err(|_| XmlError::values("register delta overflows"))?;
+            if !plausible {
+                return Err(XmlError::values(format!(
+                    "{} Wh in {elapsed} s is more than the meter's capacity allows",
+                    reading.wh - last.wh
+                ))
+                .into());
+            }
+        }
+        w.record_reading(&StoredReading {
+            lfdi: caller.lfdi_hex.clone(),
+            mirror,
+            mmr: mmr.to_string(),
+            reading,
+            received_at: now,
+        })?;
+        Ok(())
+    }
+}

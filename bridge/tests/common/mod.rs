@@ -1,0 +1,169 @@
+//! Starting a bridge on loopback with a fresh campus PKI, and meters that talk to it.
+#![allow(dead_code)]
+use std::path::PathBuf;
+
+use bridge::client::{client_config, MeterClient, Suites};
+use bridge::config::BridgeConfig;
+use bridge::server::RunningBridge;
+use bridge::xml::{
+    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
+    ReadingType,
+};
+use certs::{ensure_pki, Layout, Pki};
+use migrations::CampusConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+pub struct TestBridge {
+    pub running: RunningBridge,
+    pub pki: Pki,
+    pub config: BridgeConfig,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn campus() -> CampusConfig {
+    CampusConfig::load(&CampusConfig::default_path()).unwrap()
+}
+
+pub fn test_config(dir: &std::path::Path) -> BridgeConfig {
+    BridgeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        keeper_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        pki_dir: dir.join("pki"),
+        // Tests attest by hand.
+        attest_interval_s: 3_600,
+        ..BridgeConfig::default()
+    }
+}
+
+impl TestBridge {
+    pub async fn start() -> TestBridge {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        let pki = ensure_pki(&Layout::new(&config.pki_dir), &campus()).unwrap();
+        let running = bridge::server::start(&config).await.unwrap();
+        TestBridge {
+            running,
+            pki,
+            config,
+            dir,
+        }
+    }
+
+    /// Stops and starts again on the same data directory (new ports).
+    pub async fn restart(self) -> TestBridge {
+        let TestBridge {
+            running,
+            pki,
+            config,
+            dir,
+        } = self;
+        running.shutdown().await;
+        let running = bridge::server::start(&config).await.unwrap();
+        TestBridge {
+            running,
+            pki,
+            config,
+            dir,
+        }
+    }
+
+    pub fn ca(&self) -> CertificateDer<'static> {
+        CertificateDer::from_pem_file(self.pki.layout.ca_cert()).unwrap()
+    }
+
+    pub fn meter(&self, code: &str) -> MeterClient {
+        self.meter_with(code, Suites::Default)
+    }
+
+    pub fn meter_with(&self, code: &str, suites: Suites) -> MeterClient {
+        let layout = &self.pki.layout;
+        self.client(layout.meter_cert(code), layout.meter_key(code), suites)
+    }
+
+    pub fn client(&self, cert: PathBuf, key: PathBuf, suites: Suites) -> MeterClient {
+        let cert = CertificateDer::from_pem_file(cert).unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        MeterClient::new(
+            client_config(self.ca(), cert, key, suites).unwrap(),
+            self.running.meters_addr,
+        )
+    }
+
+    pub fn lfdi_hex(&self, code: &str) -> String {
+        let m = self.pki.meters.iter().find(|m| m.code == code).unwrap();
+        migrations::identity::lfdi_hex(&m.lfdi)
+    }
+}
+
+pub fn now() -> i64 {
+    bridge::server::now()
+}
+
+pub fn reading_type(flow: u8) -> ReadingType {
+    ReadingType {
+        accumulation_behaviour: Some(9),
+        commodity: Some(1),
+        data_qualifier: Some(0),
+        flow_direction: Some(flow),
+        kind: Some(12),
+        power_of_ten_multiplier: Some(0),
+        uom: Some(72),
+        ..ReadingType::default()
+    }
+}
+
+/// A MirrorMeterReading with one cumulative reading ending at `end`.
+pub fn mmr(mrid: &str, flow: u8, wh: i64, end: i64, with_type: bool) -> MirrorMeterReading {
+    MirrorMeterReading {
+        xmlns: None,
+        mrid: mrid.into(),
+        description: Some(if flow == 1 {
+            "import".into()
+        } else {
+            "export".into()
+        }),
+        reading: Some(Reading {
+            value: Some(wh),
+            time_period: Some(DateTimeInterval {
+                duration: 60,
+                start: end - 60,
+            }),
+            ..Reading::default()
+        }),
+        reading_type: with_type.then(|| reading_type(flow)),
+        ..MirrorMeterReading::default()
+    }
+}
+
+/// A site MirrorUsagePoint for `lfdi` with import and export MirrorMeterReadings.
+pub fn mup_xml(
+    lfdi: &str,
+    mrid: &str,
+    role_flags: &str,
+    readings: Vec<MirrorMeterReading>,
+) -> String {
+    let mup = MirrorUsagePoint {
+        xmlns: xml::with_ns(),
+        mrid: mrid.into(),
+        description: Some("site".into()),
+        role_flags: role_flags.into(),
+        service_category_kind: 0,
+        status: 1,
+        device_lfdi: lfdi.into(),
+        mirror_meter_readings: readings,
+        ..MirrorUsagePoint::default()
+    };
+    xml::to_xml("MirrorUsagePoint", &mup)
+}
+
+pub fn mmr_list_xml(readings: Vec<MirrorMeterReading>) -> String {
+    xml::to_xml(
+        "MirrorMeterReadingList",
+        &MirrorMeterReadingList {
+            xmlns: xml::with_ns(),
+            readings,
+        },
+    )
+}
