@@ -42,6 +42,13 @@ impl RunningBridge {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Connection tasks drop their handles as they finish; the store closes with the last.
+        for _ in 0..500 {
+            if Arc::strong_count(&self.service) == 1 && Arc::strong_count(&self.attestor) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -199,7 +206,7 @@ async fn serve_meters(
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore open"),
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -210,7 +217,7 @@ async fn serve_meters(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
         let (acceptor, service, mut shutdown) =
@@ -246,10 +253,16 @@ async fn serve_meters(
                         tracing::debug!(%peer, error = %e, "connection ended");
                     }
                 }
-                _ = shutdown.changed() => conn.as_mut().graceful_shutdown(),
+                _ = shutdown.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                }
             }
         });
     }
+    // Every connection holds a permit: when all are back, no request is in flight.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(all)).await;
 }
 
 fn response(reply: Reply) -> Response<Full<Bytes>> {
