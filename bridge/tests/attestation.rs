@@ -14,14 +14,24 @@ use oracle::attestation::Batch;
 
 /// One request to the keeper interface; returns status and body.
 async fn keeper(b: &TestBridge, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let stream = tokio::net::TcpStream::connect(b.running.keeper_addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let stream = tokio::net::TcpStream::connect(b.running.keeper_addr)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    let mut req = hyper::Request::builder().method(method).uri(path).header("Host", "localhost");
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Host", "localhost");
     if let Some(token) = token {
         req = req.header("Authorization", format!("Bearer {token}"));
     }
-    let res = sender.send_request(req.body(Full::new(Bytes::new())).unwrap()).await.unwrap();
+    let res = sender
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
     let status = res.status().as_u16();
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -36,10 +46,40 @@ fn batches(body: &str) -> Vec<SignedBatch> {
 async fn two_meters_post(b: &TestBridge, t0: i64, t1: i64) {
     for (code, base) in [("ENG", 10_000), ("PHYS", 20_000)] {
         let mut m = b.meter(code);
-        let site = mup_xml(&b.lfdi_hex(code), "0A01", "03", vec![mmr(&format!("{code}01"), 1, base, t0, true), mmr(&format!("{code}02"), 19, base + 5, t0, true)]);
-        let location = m.post("/mup", site.replace(&format!("{code}01"), if code == "ENG" { "E1" } else { "F1" }).replace(&format!("{code}02"), if code == "ENG" { "E2" } else { "F2" })).await.unwrap().location.unwrap();
-        let (i, e) = if code == "ENG" { ("E1", "E2") } else { ("F1", "F2") };
-        let round = mmr_list_xml(vec![mmr(i, 1, base + 100, t1, false), mmr(e, 19, base + 205, t1, false)]);
+        let site = mup_xml(
+            &b.lfdi_hex(code),
+            "0A01",
+            "03",
+            vec![
+                mmr(&format!("{code}01"), 1, base, t0, true),
+                mmr(&format!("{code}02"), 19, base + 5, t0, true),
+            ],
+        );
+        let location = m
+            .post(
+                "/mup",
+                site.replace(
+                    &format!("{code}01"),
+                    if code == "ENG" { "E1" } else { "F1" },
+                )
+                .replace(
+                    &format!("{code}02"),
+                    if code == "ENG" { "E2" } else { "F2" },
+                ),
+            )
+            .await
+            .unwrap()
+            .location
+            .unwrap();
+        let (i, e) = if code == "ENG" {
+            ("E1", "E2")
+        } else {
+            ("F1", "F2")
+        };
+        let round = mmr_list_xml(vec![
+            mmr(i, 1, base + 100, t1, false),
+            mmr(e, 19, base + 205, t1, false),
+        ]);
         assert_eq!(m.post(&location, round).await.unwrap().status, 204);
     }
 }
@@ -49,22 +89,44 @@ async fn attested_batch_is_the_oracle_format_signed_by_the_bridge() {
     let b = TestBridge::start().await;
     let (t0, t1) = (now() - 600, now() - 300);
     two_meters_post(&b, t0, t1).await;
-    let batch = b.running.attestor.attest_once(now()).unwrap().expect("a batch");
+    let batch = b
+        .running
+        .attestor
+        .attest_once(now())
+        .unwrap()
+        .expect("a batch");
     assert_eq!((batch.sequence, batch.readings), (1, 2));
 
     let message = B64.decode(&batch.message).unwrap();
     let parsed = Batch::parse(&message).unwrap();
     assert_eq!(parsed.program_id, &oracle::ID.to_bytes());
-    assert_eq!(parsed.campus, &bridge::attestor::campus_address().to_bytes());
+    assert_eq!(
+        parsed.campus,
+        &bridge::attestor::campus_address().to_bytes()
+    );
     assert_eq!(parsed.sequence, 1);
     let eng = parsed.reading(0);
-    assert_eq!((eng.meter_index, i64::from(eng.timestamp), eng.import_wh, eng.export_wh), (0, t1, 10_100, 10_205));
+    assert_eq!(
+        (
+            eng.meter_index,
+            i64::from(eng.timestamp),
+            eng.import_wh,
+            eng.export_wh
+        ),
+        (0, t1, 10_100, 10_205)
+    );
     let phys = parsed.reading(1);
-    assert_eq!((phys.meter_index, phys.import_wh, phys.export_wh), (1, 20_100, 20_205));
+    assert_eq!(
+        (phys.meter_index, phys.import_wh, phys.export_wh),
+        (1, 20_100, 20_205)
+    );
 
     let key: [u8; 32] = B64.decode(&batch.attestor).unwrap().try_into().unwrap();
     let signature: [u8; 64] = B64.decode(&batch.signature).unwrap().try_into().unwrap();
-    VerifyingKey::from_bytes(&key).unwrap().verify(&message, &Signature::from_bytes(&signature)).unwrap();
+    VerifyingKey::from_bytes(&key)
+        .unwrap()
+        .verify(&message, &Signature::from_bytes(&signature))
+        .unwrap();
 
     // Nothing new: no batch. New readings before the minimum interval: none either.
     assert!(b.running.attestor.attest_once(now()).unwrap().is_none());
@@ -75,13 +137,26 @@ async fn only_meters_with_both_registers_and_a_new_interval_are_attested() {
     let b = TestBridge::start().await;
     let mut eng = b.meter("ENG");
     let t0 = now() - 900;
-    let site = mup_xml(&b.lfdi_hex("ENG"), "0A01", "03", vec![mmr("E1", 1, 100, t0, true)]);
+    let site = mup_xml(
+        &b.lfdi_hex("ENG"),
+        "0A01",
+        "03",
+        vec![mmr("E1", 1, 100, t0, true)],
+    );
     let location = eng.post("/mup", site).await.unwrap().location.unwrap();
     // Import only: nothing to attest yet.
     assert!(b.running.attestor.attest_once(now()).unwrap().is_none());
     let export = mmr_list_xml(vec![mmr("E2", 19, 50, t0, true)]);
     assert_eq!(eng.post(&location, export).await.unwrap().status, 201);
-    assert_eq!(b.running.attestor.attest_once(now()).unwrap().unwrap().readings, 1);
+    assert_eq!(
+        b.running
+            .attestor
+            .attest_once(now())
+            .unwrap()
+            .unwrap()
+            .readings,
+        1
+    );
     // 30 s later: inside the oracle's 60 s minimum interval.
     let soon = mmr_list_xml(vec![mmr("E1", 1, 110, t0 + 30, false)]);
     assert_eq!(eng.post(&location, soon).await.unwrap().status, 204);
@@ -101,33 +176,92 @@ async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_r
     b.running.attestor.attest_once(now()).unwrap().unwrap();
     let mut eng = b.meter("ENG");
     let round = mmr_list_xml(vec![mmr("E1", 1, 10_200, now() - 120, false)]);
-    let location = eng.get("/mup?l=1").await.unwrap().body.split("href=\"/mup/").nth(1).unwrap().split('"').next().unwrap().to_string();
-    assert_eq!(eng.post(&format!("/mup/{location}"), round).await.unwrap().status, 204);
+    let location = eng
+        .get("/mup?l=1")
+        .await
+        .unwrap()
+        .body
+        .split("href=\"/mup/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        eng.post(&format!("/mup/{location}"), round)
+            .await
+            .unwrap()
+            .status,
+        204
+    );
     b.running.attestor.attest_once(now()).unwrap().unwrap();
 
     let token = b.running.keeper_token.clone();
     assert_eq!(keeper(&b, "GET", "/v1/batches", None).await.0, 401);
-    assert_eq!(keeper(&b, "GET", "/v1/batches", Some("not-the-token")).await.0, 401);
+    assert_eq!(
+        keeper(&b, "GET", "/v1/batches", Some("not-the-token"))
+            .await
+            .0,
+        401
+    );
     let (status, body) = keeper(&b, "GET", "/v1/batches", Some(&token)).await;
     assert_eq!(status, 200);
-    assert_eq!(batches(&body).iter().map(|b| b.sequence).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(
+        batches(&body)
+            .iter()
+            .map(|b| b.sequence)
+            .collect::<Vec<_>>(),
+        vec![1, 2]
+    );
 
-    assert_eq!(keeper(&b, "POST", "/v1/batches/1/ack", Some(&token)).await.0, 204);
-    assert_eq!(keeper(&b, "POST", "/v1/batches/1/ack", Some(&token)).await.0, 204, "idempotent");
-    assert_eq!(keeper(&b, "POST", "/v1/batches/99/ack", Some(&token)).await.0, 404);
-    assert_eq!(keeper(&b, "DELETE", "/v1/batches", Some(&token)).await.0, 405);
+    assert_eq!(
+        keeper(&b, "POST", "/v1/batches/1/ack", Some(&token))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        keeper(&b, "POST", "/v1/batches/1/ack", Some(&token))
+            .await
+            .0,
+        204,
+        "idempotent"
+    );
+    assert_eq!(
+        keeper(&b, "POST", "/v1/batches/99/ack", Some(&token))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        keeper(&b, "DELETE", "/v1/batches", Some(&token)).await.0,
+        405
+    );
     let (_, status_body) = keeper(&b, "GET", "/v1/status", Some(&token)).await;
     let before: serde_json::Value = serde_json::from_str(&status_body).unwrap();
 
     let b = b.restart().await;
     let (_, body) = keeper(&b, "GET", "/v1/batches", Some(&token)).await;
-    assert_eq!(batches(&body).iter().map(|b| b.sequence).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        batches(&body)
+            .iter()
+            .map(|b| b.sequence)
+            .collect::<Vec<_>>(),
+        vec![2]
+    );
     let (_, status_body) = keeper(&b, "GET", "/v1/status", Some(&token)).await;
     let after: serde_json::Value = serde_json::from_str(&status_body).unwrap();
-    assert_eq!(before["attestor"], after["attestor"], "the attestor key is kept");
+    assert_eq!(
+        before["attestor"], after["attestor"],
+        "the attestor key is kept"
+    );
 
     use std::os::unix::fs::PermissionsExt;
     for secret in [b.config.attestor_key_path(), b.config.keeper_token_path()] {
-        assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 }
