@@ -91,6 +91,61 @@ fn latest_key(lfdi: &str, flow: Flow) -> String {
 
 pub struct Store {
     db: Database,
+    sync: GroupSync,
+}
+
+/// Group commit. Each write transaction commits without syncing (`Durability::None`), then
+/// waits for a synced commit that started after it: one fsync makes every earlier commit
+/// durable (redb: a `None` commit persists with the next `Immediate` one). Concurrent
+/// requests share fsyncs instead of queueing one each, and nobody returns before its data is
+/// on disk.
+#[derive(Default)]
+struct GroupSync {
+    state: std::sync::Mutex<SyncState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// Tickets handed out: one per commit waiting to be made durable.
+    requested: u64,
+    /// Every ticket up to this one is durable.
+    durable: u64,
+    syncing: bool,
+}
+
+impl GroupSync {
+    /// Returns once everything committed before the call is durable.
+    fn wait_durable(&self, db: &Database) -> Result<()> {
+        let mut state = self.state.lock().expect("sync lock");
+        state.requested += 1;
+        let ticket = state.requested;
+        loop {
+            if state.durable >= ticket {
+                return Ok(());
+            }
+            if !state.syncing {
+                state.syncing = true;
+                let target = state.requested;
+                drop(state);
+                let result = (|| -> Result<()> {
+                    let mut txn = db.begin_write()?;
+                    txn.set_durability(redb::Durability::Immediate)?;
+                    txn.commit()?;
+                    Ok(())
+                })();
+                state = self.state.lock().expect("sync lock");
+                state.syncing = false;
+                if result.is_ok() {
+                    state.durable = state.durable.max(target);
+                }
+                self.done.notify_all();
+                result?;
+                continue;
+            }
+            state = self.done.wait(state).expect("sync lock");
+        }
+    }
 }
 
 /// Changes inside one write transaction; nothing is visible or durable until it commits.
@@ -120,17 +175,20 @@ impl Store {
             txn.open_table(BATCHES)?;
         }
         txn.commit()?;
-        Ok(Store { db })
+        Ok(Store { db, sync: GroupSync::default() })
     }
 
-    /// Runs `f` in a write transaction and commits (durably) if it returns Ok.
+    /// Runs `f` in a write transaction and, if it returns Ok, commits; returns once the
+    /// commit is on disk.
     pub fn write<T, E: From<anyhow::Error>>(
         &self,
         f: impl FnOnce(&Writer) -> Result<T, E>,
     ) -> Result<T, E> {
-        let txn = self.db.begin_write().map_err(anyhow::Error::from)?;
+        let mut txn = self.db.begin_write().map_err(anyhow::Error::from)?;
+        txn.set_durability(redb::Durability::None).map_err(anyhow::Error::from)?;
         let value = f(&Writer { txn: &txn })?;
         txn.commit().map_err(anyhow::Error::from)?;
+        self.sync.wait_durable(&self.db)?;
         Ok(value)
     }
 

@@ -51,14 +51,17 @@ impl TestBridge {
         }
     }
 
-    /// Stops and starts again on the same data directory (new ports).
+    /// Stops and starts again on the same data directory and ports.
     pub async fn restart(self) -> TestBridge {
         let TestBridge {
             running,
             pki,
-            config,
+            mut config,
             dir,
         } = self;
+        // Same ports, so that clients find the bridge again.
+        config.listen = running.meters_addr;
+        config.keeper_listen = running.keeper_addr;
         running.shutdown().await;
         let running = bridge::server::start(&config).await.unwrap();
         TestBridge {
