@@ -449,7 +449,10 @@ impl Service {
             let before = mup.mirror_meter_readings.len();
             self.apply_readings(w, caller, record.id, &mut mup, posted, now)?;
             let created = mup.mirror_meter_readings.len() > before;
-            w.put_mirror(Some(record.id), &caller.lfdi_hex, &mup)?;
+            // Most posts only carry readings: rewrite the mirror only if its definition changed.
+            if mup != record.mup {
+                w.put_mirror(Some(record.id), &caller.lfdi_hex, &mup)?;
+            }
             Ok(created)
         })?;
         Ok(if created {
@@ -488,19 +491,23 @@ impl Service {
                 Some(_) => {}
                 None => w.set_mmr_owner(&mmr.mrid, &caller.lfdi_hex)?,
             }
-            let known = mup
+            let existing = mup
                 .mirror_meter_readings
                 .iter()
-                .find(|m| m.mrid == mmr.mrid)
-                .and_then(|m| m.reading_type.clone());
+                .find(|m| m.mrid == mmr.mrid);
+            let known = existing.and_then(|m| m.reading_type.clone());
             let readings = register_readings(&mmr, known.as_ref())?;
             for reading in readings {
                 self.accept(w, caller, mirror, &mmr.mrid, reading, now)?;
             }
+            // What a post leaves out of the definition stays as it was.
             let definition = MirrorMeterReading {
                 xmlns: None,
                 mrid: mmr.mrid.clone(),
-                description: mmr.description.clone(),
+                description: mmr
+                    .description
+                    .clone()
+                    .or_else(|| existing.and_then(|m| m.description.clone())),
                 reading_type: mmr.reading_type.clone().or(known),
                 ..MirrorMeterReading::default()
             };

@@ -175,7 +175,10 @@ impl Store {
             txn.open_table(BATCHES)?;
         }
         txn.commit()?;
-        Ok(Store { db, sync: GroupSync::default() })
+        Ok(Store {
+            db,
+            sync: GroupSync::default(),
+        })
     }
 
     /// Runs `f` in a write transaction and, if it returns Ok, commits; returns once the
@@ -185,7 +188,8 @@ impl Store {
         f: impl FnOnce(&Writer) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut txn = self.db.begin_write().map_err(anyhow::Error::from)?;
-        txn.set_durability(redb::Durability::None).map_err(anyhow::Error::from)?;
+        txn.set_durability(redb::Durability::None)
+            .map_err(anyhow::Error::from)?;
         let value = f(&Writer { txn: &txn })?;
         txn.commit().map_err(anyhow::Error::from)?;
         self.sync.wait_durable(&self.db)?;

@@ -17,7 +17,11 @@ fn campus_sim(b: &TestBridge, seed: u64) -> Campus {
     for (i, building) in config.buildings.iter().enumerate() {
         if CODES.contains(&building.code.as_str()) {
             models.push(BuildingModel::new(building, i, seed));
-            meters.push(SimulatedMeter::new(&building.code, &b.lfdi_hex(&building.code), b.meter(&building.code)));
+            meters.push(SimulatedMeter::new(
+                &building.code,
+                &b.lfdi_hex(&building.code),
+                b.meter(&building.code),
+            ));
         }
     }
     Campus { models, meters }
@@ -29,17 +33,33 @@ async fn simulated_meters_post_what_their_models_measure() {
     let mut sim = campus_sim(&b, 7);
     // Two hours ending now, in five-minute posts, as fast as the bridge answers.
     let start = (now() - 7_200) / 300 * 300;
-    let options = SimOptions { start, duration_s: 7_200, post_rate_s: 300, speed: 0.0, progress_every_s: 0 };
+    let options = SimOptions {
+        start,
+        duration_s: 7_200,
+        post_rate_s: 300,
+        speed: 0.0,
+        progress_every_s: 0,
+    };
     let summary = sim.run(&options).await.unwrap();
 
     let reader = b.running.service.store.read().unwrap();
     for building in &summary {
         // The site mirror's two registers, then 24 posts of two.
-        assert_eq!(building.acknowledged.readings, 2 + 24 * 2, "{}", building.code);
+        assert_eq!(
+            building.acknowledged.readings,
+            2 + 24 * 2,
+            "{}",
+            building.code
+        );
         let lfdi = b.lfdi_hex(&building.code);
         let import = reader.latest(&lfdi, Flow::Import).unwrap().unwrap();
         let export = reader.latest(&lfdi, Flow::Export).unwrap().unwrap();
-        assert_eq!((import.wh, export.wh), (building.registers.import_wh, building.registers.export_wh), "{}", building.code);
+        assert_eq!(
+            (import.wh, export.wh),
+            (building.registers.import_wh, building.registers.export_wh),
+            "{}",
+            building.code
+        );
         assert_eq!(i64::from(import.timestamp), start + 7_200);
         assert!(building.registers.consumed_wh > 0);
     }
@@ -49,7 +69,9 @@ async fn simulated_meters_post_what_their_models_measure() {
     let again = TestBridge::start().await;
     let mut sim = campus_sim(&again, 7);
     let repeat = sim.run(&options).await.unwrap();
-    let registers = |s: &[bridge::sim::runner::BuildingSummary]| s.iter().map(|b| b.registers).collect::<Vec<_>>();
+    let registers = |s: &[bridge::sim::runner::BuildingSummary]| {
+        s.iter().map(|b| b.registers).collect::<Vec<_>>()
+    };
     assert_eq!(registers(&summary), registers(&repeat));
 }
 
@@ -59,7 +81,13 @@ async fn simulated_meters_survive_a_bridge_restart() {
     let mut sim = campus_sim(&b, 11);
     let start = (now() - 10_800) / 300 * 300;
     // Three hours at 36 000x: about 0.3 s of real time, plus the bridge's answers.
-    let options = SimOptions { start, duration_s: 10_800, post_rate_s: 300, speed: 36_000.0, progress_every_s: 0 };
+    let options = SimOptions {
+        start,
+        duration_s: 10_800,
+        post_rate_s: 300,
+        speed: 36_000.0,
+        progress_every_s: 0,
+    };
     let run = tokio::spawn(async move {
         let summary = sim.run(&options).await;
         (summary, sim)
@@ -70,8 +98,16 @@ async fn simulated_meters_survive_a_bridge_restart() {
     let summary = summary.expect("the simulation completes across the restart");
     let reader = b.running.service.store.read().unwrap();
     for building in &summary {
-        assert_eq!(building.acknowledged.readings, 2 + 36 * 2, "{}", building.code);
+        assert_eq!(
+            building.acknowledged.readings,
+            2 + 36 * 2,
+            "{}",
+            building.code
+        );
         let lfdi = b.lfdi_hex(&building.code);
-        assert_eq!(reader.latest(&lfdi, Flow::Export).unwrap().unwrap().wh, building.registers.export_wh);
+        assert_eq!(
+            reader.latest(&lfdi, Flow::Export).unwrap().unwrap().wh,
+            building.registers.export_wh
+        );
     }
 }

@@ -19,11 +19,14 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 #[derive(Parser)]
-#[command(version, about = "Runs the campus meters as IEEE 2030.5 clients against the bridge, posting simulated readings.",
+#[command(
+    version,
+    about = "Runs the campus meters as IEEE 2030.5 clients against the bridge, posting simulated readings.",
     long_about = "Runs the campus meters as IEEE 2030.5 clients over mutual TLS against the bridge: discovery (dcap, edev, \
 mup), a MirrorUsagePoint per meter, then cumulative import and export readings every post rate, from seeded physical \
 models. Simulated time runs in the past up to now (the bridge refuses readings from the future), --speed times faster \
-than real time. The same seed gives the same readings. With --state, a stopped simulation continues where it left off.")]
+than real time. The same seed gives the same readings. With --state, a stopped simulation continues where it left off."
+)]
 struct Args {
     /// The bridge's meter address.
     #[arg(long, env = "GRIDTOKENX_SIM_BRIDGE", default_value = "127.0.0.1:8443")]
@@ -82,7 +85,8 @@ async fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let layout = certs::Layout::new(&args.pki);
-    let ca = CertificateDer::from_pem_file(layout.ca_cert()).with_context(|| format!("campus CA in {}", args.pki.display()))?;
+    let ca = CertificateDer::from_pem_file(layout.ca_cert())
+        .with_context(|| format!("campus CA in {}", args.pki.display()))?;
     let saved: Option<SavedState> = match &args.state {
         Some(path) if path.exists() => Some(serde_json::from_str(&std::fs::read_to_string(path)?)?),
         _ => None,
@@ -102,14 +106,28 @@ async fn run(args: Args) -> Result<ExitCode> {
             continue;
         }
         let mut model = BuildingModel::new(building, i, args.seed);
-        let cert = CertificateDer::from_pem_file(layout.meter_cert(&building.code)).with_context(|| format!("certificate of {}", building.code))?;
-        let key = PrivateKeyDer::from_pem_file(layout.meter_key(&building.code)).with_context(|| format!("key of {}", building.code))?;
-        let lfdi = migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
-        let client = MeterClient::new(client_config(ca.clone(), cert, key, Suites::Default)?, args.bridge);
+        let cert = CertificateDer::from_pem_file(layout.meter_cert(&building.code))
+            .with_context(|| format!("certificate of {}", building.code))?;
+        let key = PrivateKeyDer::from_pem_file(layout.meter_key(&building.code))
+            .with_context(|| format!("key of {}", building.code))?;
+        let lfdi =
+            migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
+        let client = MeterClient::new(
+            client_config(ca.clone(), cert, key, Suites::Default)?,
+            args.bridge,
+        );
         let mut meter = SimulatedMeter::new(&building.code, &lfdi, client);
         meter.max_retry = Duration::from_secs(args.max_retry_s);
         if let Some(s) = saved.as_ref().and_then(|s| s.meters.get(&building.code)) {
-            model.restore(Registers { import_wh: s.import_wh, export_wh: s.export_wh, generated_wh: s.generated_wh, consumed_wh: s.consumed_wh }, s.soc_wh);
+            model.restore(
+                Registers {
+                    import_wh: s.import_wh,
+                    export_wh: s.export_wh,
+                    generated_wh: s.generated_wh,
+                    consumed_wh: s.consumed_wh,
+                },
+                s.soc_wh,
+            );
             meter.acknowledged = s.acknowledged;
         }
         models.push(model);
@@ -124,7 +142,13 @@ async fn run(args: Args) -> Result<ExitCode> {
         args.speed,
         args.bridge
     );
-    let options = SimOptions { start, duration_s: end - start, post_rate_s: args.post_rate, speed: args.speed, progress_every_s: 3600 };
+    let options = SimOptions {
+        start,
+        duration_s: end - start,
+        post_rate_s: args.post_rate,
+        speed: args.speed,
+        progress_every_s: 3600,
+    };
     let mut sim = Campus { models, meters };
     let result = sim.run(&options).await;
 
@@ -138,7 +162,17 @@ async fn run(args: Args) -> Result<ExitCode> {
                 .zip(&sim.meters)
                 .map(|(m, meter)| {
                     let r = m.registers();
-                    (m.code.clone(), SavedMeter { import_wh: r.import_wh, export_wh: r.export_wh, generated_wh: r.generated_wh, consumed_wh: r.consumed_wh, soc_wh: m.soc_wh, acknowledged: meter.acknowledged })
+                    (
+                        m.code.clone(),
+                        SavedMeter {
+                            import_wh: r.import_wh,
+                            export_wh: r.export_wh,
+                            generated_wh: r.generated_wh,
+                            consumed_wh: r.consumed_wh,
+                            soc_wh: m.soc_wh,
+                            acknowledged: meter.acknowledged,
+                        },
+                    )
                 })
                 .collect(),
         };
@@ -152,25 +186,49 @@ async fn run(args: Args) -> Result<ExitCode> {
         }
     };
     let kwh = |wh: u64| wh as f64 / 1000.0;
-    println!("\n{:<9} {:>10} {:>10} {:>10} {:>10} {:>9}", "building", "gen kWh", "used kWh", "export kWh", "import kWh", "acked");
+    println!(
+        "\n{:<9} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "building", "gen kWh", "used kWh", "export kWh", "import kWh", "acked"
+    );
     let mut total = Registers::default();
     for b in &summary {
         let r = b.registers;
-        println!("{:<9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9}", b.code, kwh(r.generated_wh), kwh(r.consumed_wh), kwh(r.export_wh), kwh(r.import_wh), b.acknowledged.readings);
+        println!(
+            "{:<9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9}",
+            b.code,
+            kwh(r.generated_wh),
+            kwh(r.consumed_wh),
+            kwh(r.export_wh),
+            kwh(r.import_wh),
+            b.acknowledged.readings
+        );
         total.generated_wh += r.generated_wh;
         total.consumed_wh += r.consumed_wh;
         total.export_wh += r.export_wh;
         total.import_wh += r.import_wh;
     }
     let acked: u64 = summary.iter().map(|b| b.acknowledged.readings).sum();
-    println!("{:<9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9}", "total", kwh(total.generated_wh), kwh(total.consumed_wh), kwh(total.export_wh), kwh(total.import_wh), acked);
+    println!(
+        "{:<9} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9}",
+        "total",
+        kwh(total.generated_wh),
+        kwh(total.consumed_wh),
+        kwh(total.export_wh),
+        kwh(total.import_wh),
+        acked
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
     match run(Args::parse()).await {
         Ok(code) => code,
         Err(e) => {

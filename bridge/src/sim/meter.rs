@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::client::MeterClient;
-use crate::xml::{self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading, ReadingType};
+use crate::xml::{
+    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
+    ReadingType,
+};
 
 use super::profile::Registers;
 
@@ -61,14 +64,29 @@ impl SimulatedMeter {
         format!("{}{suffix}", &self.lfdi_hex[..24])
     }
 
-    fn register(&self, suffix: &str, flow: u8, wh: u64, t: i64, period: u32, with_type: bool) -> MirrorMeterReading {
+    fn register(
+        &self,
+        suffix: &str,
+        flow: u8,
+        wh: u64,
+        t: i64,
+        period: u32,
+        with_type: bool,
+    ) -> MirrorMeterReading {
         MirrorMeterReading {
             xmlns: None,
             mrid: self.mrid(suffix),
-            description: Some(if flow == 1 { "Cumulative import".into() } else { "Cumulative export".into() }),
+            description: Some(if flow == 1 {
+                "Cumulative import".into()
+            } else {
+                "Cumulative export".into()
+            }),
             reading: Some(Reading {
                 quality_flags: Some("01".into()),
-                time_period: Some(DateTimeInterval { duration: period, start: t - i64::from(period) }),
+                time_period: Some(DateTimeInterval {
+                    duration: period,
+                    start: t - i64::from(period),
+                }),
                 value: Some(wh as i64),
                 ..Reading::default()
             }),
@@ -78,18 +96,31 @@ impl SimulatedMeter {
     }
 
     /// Sends one request, retrying connection failures and 5xx with backoff.
-    async fn send(&mut self, method: &str, path: &str, body: Option<String>) -> Result<crate::client::ClientResponse> {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<crate::client::ClientResponse> {
         let started = tokio::time::Instant::now();
         let mut wait = Duration::from_millis(100);
         loop {
             match self.client.request(method, path, body.clone()).await {
                 Ok(r) if r.status < 500 => return Ok(r),
-                Ok(r) => tracing::warn!(meter = %self.code, status = r.status, "server error, retrying"),
-                Err(e) => tracing::warn!(meter = %self.code, error = %e, "bridge unreachable, retrying"),
+                Ok(r) => {
+                    tracing::warn!(meter = %self.code, status = r.status, "server error, retrying")
+                }
+                Err(e) => {
+                    tracing::warn!(meter = %self.code, error = %e, "bridge unreachable, retrying")
+                }
             }
             self.client.disconnect();
             if started.elapsed() + wait > self.max_retry {
-                bail!("{}: no answer from the bridge for {:?}", self.code, self.max_retry);
+                bail!(
+                    "{}: no answer from the bridge for {:?}",
+                    self.code,
+                    self.max_retry
+                );
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
@@ -100,7 +131,12 @@ impl SimulatedMeter {
     pub async fn connect(&mut self, registers: Registers, t: i64, period: u32) -> Result<()> {
         let dcap = self.send("GET", "/dcap", None).await?;
         if dcap.status != 200 || !dcap.body.contains("MirrorUsagePointListLink") {
-            bail!("{}: unexpected DeviceCapability ({}): {}", self.code, dcap.status, dcap.body);
+            bail!(
+                "{}: unexpected DeviceCapability ({}): {}",
+                self.code,
+                dcap.status,
+                dcap.body
+            );
         }
         let edev = self.send("GET", "/edev", None).await?;
         if !edev.body.contains(&self.lfdi_hex) {
@@ -121,7 +157,9 @@ impl SimulatedMeter {
             ],
             ..MirrorUsagePoint::default()
         };
-        let r = self.send("POST", "/mup", Some(xml::to_xml("MirrorUsagePoint", &mup))).await?;
+        let r = self
+            .send("POST", "/mup", Some(xml::to_xml("MirrorUsagePoint", &mup)))
+            .await?;
         match r.status {
             201 | 204 => {
                 self.location = Some(r.location.context("201/204 without Location")?);
@@ -133,7 +171,11 @@ impl SimulatedMeter {
                 };
                 Ok(())
             }
-            status => bail!("{}: MirrorUsagePoint refused ({status}): {}", self.code, r.body),
+            status => bail!(
+                "{}: MirrorUsagePoint refused ({status}): {}",
+                self.code,
+                r.body
+            ),
         }
     }
 
@@ -147,7 +189,13 @@ impl SimulatedMeter {
                 self.register("0000000B", 19, registers.export_wh, t, period, false),
             ],
         };
-        let r = self.send("POST", &location, Some(xml::to_xml("MirrorMeterReadingList", &list))).await?;
+        let r = self
+            .send(
+                "POST",
+                &location,
+                Some(xml::to_xml("MirrorMeterReadingList", &list)),
+            )
+            .await?;
         match r.status {
             201 | 204 => {
                 self.acknowledged = Acknowledged {

@@ -42,10 +42,15 @@ impl Campus {
         let step = 60u32.min(period);
         let started = tokio::time::Instant::now();
         let first: Vec<Registers> = self.models.iter().map(|m| m.registers()).collect();
-        join_all(self.meters.iter_mut().zip(first).map(|(meter, registers)| meter.connect(registers, options.start, period)))
-            .await
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?;
+        join_all(
+            self.meters
+                .iter_mut()
+                .zip(first)
+                .map(|(meter, registers)| meter.connect(registers, options.start, period)),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
 
         let mut t = options.start;
         let end = options.start + options.duration_s;
@@ -64,20 +69,35 @@ impl Campus {
                 tokio::time::sleep_until(started + due).await;
             }
             let registers: Vec<Registers> = self.models.iter().map(|m| m.registers()).collect();
-            join_all(self.meters.iter_mut().zip(registers).map(|(meter, r)| meter.post(r, t, period)))
-                .await
-                .into_iter()
-                .collect::<Result<Vec<_>>>()?;
-            if options.progress_every_s > 0 && (t - options.start) % options.progress_every_s < i64::from(period) {
+            join_all(
+                self.meters
+                    .iter_mut()
+                    .zip(registers)
+                    .map(|(meter, r)| meter.post(r, t, period)),
+            )
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+            if options.progress_every_s > 0
+                && (t - options.start) % options.progress_every_s < i64::from(period)
+            {
                 let acked: u64 = self.meters.iter().map(|m| m.acknowledged.readings).sum();
-                println!("  simulated {:>6.1} h of {:.1} h, {acked} readings acknowledged", (t - options.start) as f64 / 3600.0, options.duration_s as f64 / 3600.0);
+                println!(
+                    "  simulated {:>6.1} h of {:.1} h, {acked} readings acknowledged",
+                    (t - options.start) as f64 / 3600.0,
+                    options.duration_s as f64 / 3600.0
+                );
             }
         }
         Ok(self
             .models
             .iter()
             .zip(&self.meters)
-            .map(|(model, meter)| BuildingSummary { code: model.code.clone(), registers: model.registers(), acknowledged: meter.acknowledged })
+            .map(|(model, meter)| BuildingSummary {
+                code: model.code.clone(),
+                registers: model.registers(),
+                acknowledged: meter.acknowledged,
+            })
             .collect())
     }
 }
