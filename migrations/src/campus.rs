@@ -1,5 +1,5 @@
-//! The campus configuration file (`migrations/campus.toml`): the buildings, their meters'
-//! capacities and the council's rules.
+//! The campus configuration file (`migrations/campus.toml`): the cluster, the buildings and
+//! their meters' capacities, the attestors the oracle trusts, and the council's rules.
 use std::path::{Path, PathBuf};
 
 use registry::{BuildingKind, MeterCapacity};
@@ -9,8 +9,29 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct CampusConfig {
     pub name: String,
+    pub cluster: Cluster,
+    pub attestors: Attestors,
     pub council: CouncilRules,
     pub buildings: Vec<Building>,
+}
+
+/// Where the programs run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// `localnet`, `devnet`, ... (as Anchor names clusters).
+    pub name: String,
+    pub rpc_url: String,
+}
+
+/// The bridges whose signatures the oracle accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attestors {
+    /// Ed25519 public keys, base58, as each bridge reports at `GET /v1/status`.
+    pub keys: Vec<String>,
+    /// Distinct attestor signatures a batch needs.
+    pub quorum: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +130,21 @@ impl CampusConfig {
                 registry::Campus::MAX_NAME_LEN
             ));
         }
+        if self.attestors.keys.len() > 8
+            || (!self.attestors.keys.is_empty()
+                && usize::from(self.attestors.quorum) > self.attestors.keys.len())
+            || self.attestors.quorum == 0
+        {
+            return invalid(
+                "attestors: at most 8 keys and a quorum between 1 and their number".into(),
+            );
+        }
+        for key in &self.attestors.keys {
+            let base58 = |c: char| c.is_ascii_alphanumeric() && !"0OIl".contains(c);
+            if !(32..=44).contains(&key.len()) || !key.chars().all(base58) {
+                return invalid(format!("attestor key {key:?} is not a base58 public key"));
+            }
+        }
         if self.buildings.is_empty() {
             return invalid("the campus has no buildings".into());
         }
@@ -181,5 +217,18 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = toml::from_str::<CampusConfig>("name = \"x\"\ncolour = 1\n[council]\nthreshold = 1\ntimelock_seconds = 0\nbuildings = []");
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn attestors_are_checked() {
+        let mut config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        assert_eq!(config.cluster.name, "localnet");
+        assert_eq!(config.attestors.quorum, 1);
+        config.attestors.keys = vec!["not a key".into()];
+        assert!(config.validate().is_err());
+        config.attestors.keys = vec!["EsBoZvjvba2DKd6uoiKssseWpPYKkabLNfaeLBBPSP6i".into()];
+        assert!(config.validate().is_ok());
+        config.attestors.quorum = 2;
+        assert!(config.validate().is_err());
     }
 }

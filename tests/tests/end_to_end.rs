@@ -77,3 +77,18 @@ async fn suspend_a_meter_through_governance_after_the_timelock() {
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.status, ProposalStatus::Executed);
 }
+
+#[tokio::test]
+async fn the_harness_carries_the_real_spl_token_and_associated_token_programs() {
+    let env = TestEnv::start().await;
+    for program in [anchor_spl::token::ID, anchor_spl::associated_token::ID] {
+        let account = env
+            .ctx
+            .banks_client
+            .get_account(program)
+            .await
+            .unwrap()
+            .expect("program present");
+        assert!(account.executable, "{program} is executable");
+    }
+}

@@ -881,3 +881,44 @@ async fn registry_meter_read_helper_checks_owner_and_seeds() {
     });
     assert_eq!(anchor_code(moved), u32::from(ErrorCode::ConstraintSeeds));
 }
+
+#[tokio::test]
+async fn governance_changes_the_attestors_through_a_proposal() {
+    let mut c = Campus::new(1, 1).await;
+    let council = fixtures::council(&mut c.env).await;
+    let payer = c.env.payer();
+    let governance = gridtokenx_tests::governance_ix::authority_address();
+    c.env
+        .send(&[oracle_ix::set_authority(payer, governance)], &[])
+        .await
+        .unwrap();
+    // The bootstrap key no longer can.
+    let new_bridge = Keypair::new();
+    let direct = oracle_ix::set_attestors(payer, vec![new_bridge.pubkey()], 1);
+    assert_error(c.env.send(&[direct], &[]).await, OracleError::Unauthorized);
+
+    let change = oracle_ix::set_attestors(governance, vec![new_bridge.pubkey()], 1);
+    fixtures::approved_proposal(&mut c.env, &council, 0, &change).await;
+    c.env.advance_clock(i64::from(fixtures::TIMELOCK)).await;
+    c.env
+        .send(
+            &[gridtokenx_tests::governance_ix::execute(payer, 0, &change)],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.config().await.attestors, vec![new_bridge.pubkey()]);
+
+    // The old attestor is refused, the new one accepted.
+    let t = c.env.now().await as u32;
+    let reading = Reading {
+        meter_index: 0,
+        timestamp: t,
+        import_wh: 1,
+        export_wh: 1,
+        quality: 0,
+    };
+    assert_error(c.submit(1, &[reading]).await, OracleError::UnknownAttestor);
+    let ixs = oracle_ix::attested_batch(payer, 1, &[reading], &c.lfdis, &[&new_bridge]);
+    c.env.send(&ixs, &[]).await.unwrap();
+}
