@@ -15,7 +15,6 @@ use anyhow::{Context, Result};
 use bridge::client::{client_config, MeterClient, Suites};
 use bridge::xml::{
     self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
-    ReadingType,
 };
 use clap::Parser;
 use rustls::pki_types::pem::PemObject;
@@ -87,13 +86,7 @@ fn register(mrid: String, flow: u8, wh: i64, t: i64, with_type: bool) -> MirrorM
             }),
             ..Reading::default()
         }),
-        reading_type: with_type.then(|| ReadingType {
-            accumulation_behaviour: Some(9),
-            flow_direction: Some(flow),
-            kind: Some(12),
-            uom: Some(72),
-            ..ReadingType::default()
-        }),
+        reading_type: with_type.then(|| bridge::sim::meter::cumulative_reading_type(flow)),
         ..MirrorMeterReading::default()
     }
 }

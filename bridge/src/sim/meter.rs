@@ -33,7 +33,8 @@ pub struct SimulatedMeter {
     pub max_retry: Duration,
 }
 
-fn reading_type(flow: u8) -> ReadingType {
+/// A cumulative energy register in Wh: flowDirection 1 (import) or 19 (export).
+pub fn cumulative_reading_type(flow: u8) -> ReadingType {
     ReadingType {
         accumulation_behaviour: Some(9),
         commodity: Some(1),
@@ -90,7 +91,7 @@ impl SimulatedMeter {
                 value: Some(wh as i64),
                 ..Reading::default()
             }),
-            reading_type: with_type.then(|| reading_type(flow)),
+            reading_type: with_type.then(|| cumulative_reading_type(flow)),
             ..MirrorMeterReading::default()
         }
     }

@@ -105,16 +105,7 @@ pub fn now() -> i64 {
 }
 
 pub fn reading_type(flow: u8) -> ReadingType {
-    ReadingType {
-        accumulation_behaviour: Some(9),
-        commodity: Some(1),
-        data_qualifier: Some(0),
-        flow_direction: Some(flow),
-        kind: Some(12),
-        power_of_ten_multiplier: Some(0),
-        uom: Some(72),
-        ..ReadingType::default()
-    }
+    bridge::sim::meter::cumulative_reading_type(flow)
 }
 
 /// A MirrorMeterReading with one cumulative reading ending at `end`.
