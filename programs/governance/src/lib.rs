@@ -6,6 +6,8 @@
 //! authority. Changes to the council itself go through proposals too. Any single guardian
 //! can pause a GridTokenX program at once; unpausing needs an executed proposal.
 use anchor_lang::prelude::*;
+#[cfg(feature = "sbf-upstream")]
+use solana_compiler_builtins as _;
 
 pub mod errors;
 pub mod events;

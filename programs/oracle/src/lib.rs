@@ -5,6 +5,8 @@
 //! through the instructions sysvar and applies exactly the bytes that were verified. The
 //! keeper pays fees but can neither forge nor alter readings.
 use anchor_lang::prelude::*;
+#[cfg(feature = "sbf-upstream")]
+use solana_compiler_builtins as _;
 
 pub mod attestation;
 pub mod errors;

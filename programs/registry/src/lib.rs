@@ -5,6 +5,8 @@
 //! privileged instruction is signed by the campus authority: a bootstrap key at first, the
 //! governance program's authority PDA after `set_campus_authority`.
 use anchor_lang::prelude::*;
+#[cfg(feature = "sbf-upstream")]
+use solana_compiler_builtins as _;
 
 pub mod errors;
 pub mod events;
