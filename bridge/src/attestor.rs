@@ -130,15 +130,8 @@ impl Attestor {
         })
     }
 
-    /// Marks batch `sequence` confirmed on-chain. Unknown sequences are an error.
+    /// Marks batch `sequence` confirmed on-chain; false if it is unknown.
     pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
-        self.store.write(|w| -> Result<bool> {
-            let Some(mut batch) = w.batch(sequence)? else {
-                return Ok(false);
-            };
-            batch.acknowledged = true;
-            w.put_batch(&batch)?;
-            Ok(true)
-        })
+        self.store.write(|w| w.acknowledge(sequence))
     }
 }

@@ -80,6 +80,15 @@ impl Directory {
         }
     }
 
+    /// Whether some meter has compact index `index` (without copying the directory).
+    pub fn has_index(&self, index: u16) -> bool {
+        self.meters
+            .read()
+            .expect("directory lock")
+            .values()
+            .any(|m| m.index == index)
+    }
+
     pub fn all(&self) -> Vec<MeterEntry> {
         let mut all: Vec<MeterEntry> = self
             .meters

@@ -243,7 +243,7 @@ impl Service {
     ) -> Result<Reply, Refusal> {
         let index: u16 = id.parse().map_err(|_| Refusal::NotFound)?;
         if index != caller.index {
-            return if self.directory.all().iter().any(|m| m.index == index) {
+            return if self.directory.has_index(index) {
                 Err(Refusal::Forbidden(format!(
                     "EndDevice {index} belongs to another meter"
                 )))

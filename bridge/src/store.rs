@@ -29,6 +29,8 @@ const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 const NEXT_MIRROR: &str = "next_mirror_id";
 const NEXT_READING: &str = "next_reading_id";
 const LAST_BATCH: &str = "last_batch_sequence";
+/// Every batch up to this sequence is acknowledged: the keeper's reads start after it.
+const ACKNOWLEDGED_THROUGH: &str = "acknowledged_through";
 
 /// A mirror as stored: who owns it and its last posted definition (without readings).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -76,6 +78,15 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
 
 fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).context("corrupt record in the store")
+}
+
+/// The record at `key` of a JSON-valued table, read the same way in write and read
+/// transactions.
+fn json_at<'k, K: redb::Key + 'static, T: DeserializeOwned>(
+    table: &impl ReadableTable<K, &'static [u8]>,
+    key: impl std::borrow::Borrow<K::SelfType<'k>>,
+) -> Result<Option<T>> {
+    table.get(key)?.map(|v| from_json(v.value())).transpose()
 }
 
 pub fn mirror_key(lfdi: &str, mrid: &str) -> String {
@@ -221,10 +232,7 @@ impl Writer<'_> {
     }
 
     pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
-        match self.txn.open_table(MIRRORS)?.get(id)? {
-            Some(v) => Ok(Some(from_json(v.value())?)),
-            None => Ok(None),
-        }
+        json_at(&self.txn.open_table(MIRRORS)?, id)
     }
 
     /// Stores a mirror; a new one gets the next id. Returns the id.
@@ -273,14 +281,10 @@ impl Writer<'_> {
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
-        match self
-            .txn
-            .open_table(LATEST)?
-            .get(latest_key(lfdi, flow).as_str())?
-        {
-            Some(v) => Ok(Some(from_json(v.value())?)),
-            None => Ok(None),
-        }
+        json_at(
+            &self.txn.open_table(LATEST)?,
+            latest_key(lfdi, flow).as_str(),
+        )
     }
 
     /// Appends an accepted reading to the log and makes it the meter's latest.
@@ -297,10 +301,7 @@ impl Writer<'_> {
     }
 
     pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
-        match self.txn.open_table(ATTESTED)?.get(lfdi)? {
-            Some(v) => Ok(Some(from_json(v.value())?)),
-            None => Ok(None),
-        }
+        json_at(&self.txn.open_table(ATTESTED)?, lfdi)
     }
 
     pub fn set_attested(&self, lfdi: &str, attested: &Attested) -> Result<()> {
@@ -322,10 +323,31 @@ impl Writer<'_> {
     }
 
     pub fn batch(&self, sequence: u64) -> Result<Option<SignedBatch>> {
-        match self.txn.open_table(BATCHES)?.get(sequence)? {
-            Some(v) => Ok(Some(from_json(v.value())?)),
-            None => Ok(None),
+        json_at(&self.txn.open_table(BATCHES)?, sequence)
+    }
+
+    /// Marks batch `sequence` confirmed on-chain (again is fine); false if it is unknown.
+    /// Moves the acknowledged-through mark over every contiguous acknowledged batch.
+    pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
+        let Some(mut batch) = self.batch(sequence)? else {
+            return Ok(false);
+        };
+        batch.acknowledged = true;
+        self.put_batch(&batch)?;
+        let mut meta = self.txn.open_table(META)?;
+        let mut through = meta
+            .get(ACKNOWLEDGED_THROUGH)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let batches = self.txn.open_table(BATCHES)?;
+        while let Some(next) = through.checked_add(1) {
+            match json_at::<u64, SignedBatch>(&batches, next)? {
+                Some(b) if b.acknowledged => through = next,
+                _ => break,
+            }
         }
+        meta.insert(ACKNOWLEDGED_THROUGH, through)?;
+        Ok(true)
     }
 }
 
@@ -350,10 +372,7 @@ impl Reader {
     }
 
     pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
-        match self.txn.open_table(MIRRORS)?.get(id)? {
-            Some(v) => Ok(Some(from_json(v.value())?)),
-            None => Ok(None),
-        }
+        json_at(&self.txn.open_table(MIRRORS)?, id)
     }
 
     pub fn mirror_count(&self) -> Result<u64> {
@@ -373,40 +392,35 @@ impl Reader {
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
-        match self
-            .txn
-            .open_table(LATEST)?
-            .get(latest_key(lfdi, flow).as_str())?
-        {
-            Some(v) => Ok(Some(from_json(v.value())?)),
-            None => Ok(None),
-        }
+        json_at(
+            &self.txn.open_table(LATEST)?,
+            latest_key(lfdi, flow).as_str(),
+        )
     }
 
-    /// Batches after `after`, acknowledged or not, in sequence order.
-    pub fn batches_after(&self, after: u64, limit: usize) -> Result<Vec<SignedBatch>> {
-        let table = self.txn.open_table(BATCHES)?;
+    /// Up to `limit` unacknowledged batches, oldest first. The scan starts after the
+    /// acknowledged-through mark, so it does not grow with the bridge's history.
+    pub fn unacknowledged(&self, limit: usize) -> Result<Vec<SignedBatch>> {
+        let through = self
+            .txn
+            .open_table(META)?
+            .get(ACKNOWLEDGED_THROUGH)?
+            .map(|v| v.value())
+            .unwrap_or(0);
         let mut out = Vec::new();
-        let Some(first) = after.checked_add(1) else {
+        let Some(first) = through.checked_add(1) else {
             return Ok(out);
         };
-        for entry in table.range(first..)? {
-            let (_, v) = entry?;
-            out.push(from_json(v.value())?);
+        for entry in self.txn.open_table(BATCHES)?.range(first..)? {
             if out.len() == limit {
                 break;
             }
+            let batch: SignedBatch = from_json(entry?.1.value())?;
+            if !batch.acknowledged {
+                out.push(batch);
+            }
         }
         Ok(out)
-    }
-
-    pub fn unacknowledged(&self, limit: usize) -> Result<Vec<SignedBatch>> {
-        Ok(self
-            .batches_after(0, usize::MAX)?
-            .into_iter()
-            .filter(|b| !b.acknowledged)
-            .take(limit)
-            .collect())
     }
 }
 
@@ -460,6 +474,45 @@ mod tests {
         });
         assert!(result.is_err());
         assert_eq!(store.read().unwrap().mirror_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn acknowledging_out_of_order_keeps_the_gaps_unacknowledged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+        let batch = |sequence| SignedBatch {
+            sequence,
+            message: String::new(),
+            attestor: String::new(),
+            signature: String::new(),
+            readings: 1,
+            created_at: 0,
+            acknowledged: false,
+        };
+        let unacked = |store: &Store| -> Vec<u64> {
+            store
+                .read()
+                .unwrap()
+                .unacknowledged(10)
+                .unwrap()
+                .iter()
+                .map(|b| b.sequence)
+                .collect()
+        };
+        store
+            .write(|w| -> Result<()> {
+                for s in 1..=3 {
+                    w.put_batch(&batch(s))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert!(store.write(|w| w.acknowledge(2)).unwrap());
+        assert_eq!(unacked(&store), vec![1, 3]);
+        assert!(store.write(|w| w.acknowledge(1)).unwrap());
+        assert_eq!(unacked(&store), vec![3]);
+        assert!(!store.write(|w| w.acknowledge(9)).unwrap());
+        assert_eq!(store.read().unwrap().unacknowledged(0).unwrap().len(), 0);
     }
 
     #[test]
