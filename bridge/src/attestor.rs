@@ -1,6 +1,12 @@
-//! The attestor: turns each meter's latest verified readings into batches in the oracle's
-//! format (`oracle::attestation`), signs them with the bridge's Ed25519 key, and keeps them in
-//! the store until the keeper acknowledges them.
+//! The attestor: turns each meter's latest measured (import, export) pair into batches in the
+//! oracle's format (`oracle::attestation`), signs them with the bridge's Ed25519 key, and
+//! keeps them in the store until the keeper acknowledges them.
+//!
+//! It attests only what the chain will accept: each pair is judged by the oracle's own rules
+//! (`oracle::rules::assess`) against the meter's last *attested* reading, with the capacity,
+//! status and limits the chain holds, and both registers of a reading were measured at the
+//! same time (the store pairs them by timestamp). A pair the rules refuse is not signed; the
+//! meter's next pair is judged against the same last attested reading.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -8,10 +14,11 @@ use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
-use oracle::attestation::{encode_batch, Reading};
+use oracle::attestation::{batch_domain, batch_hash, encode_batch, meters_digest, Reading};
+use oracle::rules::{assess, LastReading, MeterFacts};
+use oracle::ReadingLimits;
 
 use crate::directory::Directory;
-use crate::normalize::Flow;
 use crate::store::{Attested, SignedBatch, Store};
 
 pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -37,10 +44,26 @@ pub struct AttestorSettings {
     /// The oracle program and the registry campus the batches are for.
     pub oracle_program: Pubkey,
     pub campus: Pubkey,
-    /// Least time between two attested readings of a meter (the oracle's minimum interval).
-    pub min_interval_s: u32,
-    /// Readings per batch; 28 fit one transaction at quorum 1 (README).
+    /// The cluster's genesis hash (the oracle's domain binds batches to it); nothing is
+    /// signed until it is known.
+    pub cluster: Option<[u8; 32]>,
+    /// The oracle's limits, so that nothing attested is refused on-chain.
+    pub limits: ReadingLimits,
+    /// Readings per batch (see README for how many fit one transaction).
     pub max_readings: usize,
+}
+
+impl AttestorSettings {
+    /// The domain batches carry, once the cluster is known.
+    pub fn domain(&self) -> Option<[u8; 32]> {
+        self.cluster.map(|cluster| {
+            batch_domain(
+                &self.oracle_program.to_bytes(),
+                &self.campus.to_bytes(),
+                &cluster,
+            )
+        })
+    }
 }
 
 pub struct Attestor {
@@ -55,49 +78,85 @@ pub fn campus_address() -> Pubkey {
     Pubkey::find_program_address(&[registry::seeds::CAMPUS], &registry::ID).0
 }
 
+/// The oracle state account of a meter: what a batch commits to for each reading.
+pub fn meter_state_address(oracle_program: &Pubkey, lfdi: &[u8; 20]) -> Pubkey {
+    Pubkey::find_program_address(&[oracle::seeds::METER_STATE, lfdi], oracle_program).0
+}
+
 impl Attestor {
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()
     }
 
-    /// Signs one batch of the meters with new readings, if any; oldest meters first.
+    /// Signs one batch of the meters with new, acceptable readings, if any; meters in
+    /// registry-index order. `now` is the clock the rules judge ages and skew against.
     pub fn attest_once(&self, now: i64) -> Result<Option<SignedBatch>> {
+        let Some(domain) = self.settings.domain() else {
+            tracing::warn!("cluster genesis hash not configured: nothing is attested");
+            return Ok(None);
+        };
         let meters = self.directory.all();
         self.store.write(|w| -> Result<Option<SignedBatch>> {
             let mut readings = Vec::new();
+            let mut states = Vec::new();
+            let mut lfdis = Vec::new();
             let mut attested = Vec::new();
             for meter in &meters {
                 if readings.len() == self.settings.max_readings {
                     break;
                 }
-                let (Some(import), Some(export)) = (
-                    w.latest(&meter.lfdi_hex, Flow::Import)?,
-                    w.latest(&meter.lfdi_hex, Flow::Export)?,
-                ) else {
+                let Some(pair) = w.pair(&meter.lfdi_hex)? else {
                     continue;
                 };
-                let timestamp = import.timestamp.max(export.timestamp);
                 let last = w.attested(&meter.lfdi_hex)?;
-                if let Some(last) = last {
-                    if u64::from(timestamp)
-                        < u64::from(last.timestamp) + u64::from(self.settings.min_interval_s)
-                    {
-                        continue;
-                    }
+                if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
+                    continue;
                 }
-                readings.push(Reading {
-                    meter_index: meter.index,
-                    timestamp,
-                    import_wh: import.wh,
-                    export_wh: export.wh,
-                    quality: import.quality | export.quality,
+                let reading = Reading {
+                    timestamp: pair.timestamp,
+                    import_wh: pair.import_wh,
+                    export_wh: pair.export_wh,
+                    quality: pair.quality,
+                };
+                let facts = MeterFacts {
+                    capacity: meter.capacity,
+                    active_since: meter.active.then_some(meter.active_since),
+                };
+                let last_reading = last.map(|l| LastReading {
+                    timestamp: i64::from(l.timestamp),
+                    import_wh: l.import_wh,
+                    export_wh: l.export_wh,
                 });
+                if let Err(reason) = assess(
+                    last_reading.as_ref(),
+                    &reading,
+                    &facts,
+                    &self.settings.limits,
+                    now,
+                ) {
+                    // Not yet (too soon after the last) or never (implausible, stale, meter
+                    // suspended): either way the chain would refuse it, so it is not signed.
+                    if reason != oracle::OracleError::IntervalTooShort {
+                        tracing::warn!(
+                            meter = %meter.code,
+                            timestamp = pair.timestamp,
+                            reason = %reason.name(),
+                            "reading not attested"
+                        );
+                    }
+                    continue;
+                }
+                readings.push(reading);
+                states.push(
+                    meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
+                );
+                lfdis.push(meter.lfdi_hex.clone());
                 attested.push((
                     meter.lfdi_hex.clone(),
                     Attested {
-                        timestamp,
-                        import_wh: import.wh,
-                        export_wh: export.wh,
+                        timestamp: pair.timestamp,
+                        import_wh: pair.import_wh,
+                        export_wh: pair.export_wh,
                     },
                 ));
             }
@@ -105,19 +164,16 @@ impl Attestor {
                 return Ok(None);
             }
             let sequence = w.next_batch_sequence()?;
-            let message = encode_batch(
-                &self.settings.oracle_program.to_bytes(),
-                &self.settings.campus.to_bytes(),
-                sequence,
-                &readings,
-            )
-            .context("batch too large")?;
+            let message = encode_batch(&domain, sequence, &meters_digest(states.iter()), &readings)
+                .context("batch too large")?;
             let signature = self.key.sign(&message);
             let batch = SignedBatch {
                 sequence,
+                hash: crate::xml::hex(&batch_hash(&message)),
                 message: B64.encode(&message),
                 attestor: B64.encode(self.public_key()),
                 signature: B64.encode(signature.to_bytes()),
+                meters: lfdis,
                 readings: readings.len() as u16,
                 created_at: now,
                 acknowledged: false,

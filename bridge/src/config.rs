@@ -26,7 +26,11 @@ pub struct BridgeConfig {
     /// The oracle's limits, mirrored so that nothing attested is refused on-chain.
     pub min_interval_s: u32,
     pub max_future_skew_s: u32,
+    pub max_age_s: u32,
     pub tolerance_bps: u16,
+    /// Genesis hash (base58) of the cluster the oracle runs on: batches are bound to it.
+    /// Nothing is attested until it is set.
+    pub cluster_genesis_hash: Option<String>,
     pub max_readings_per_batch: usize,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
@@ -47,7 +51,9 @@ impl Default for BridgeConfig {
             attest_interval_s: 60,
             min_interval_s: 60,
             max_future_skew_s: 60,
+            max_age_s: 86_400,
             tolerance_bps: 1_000,
+            cluster_genesis_hash: None,
             max_readings_per_batch: 25,
             max_connections: 20_000,
             handshake_timeout_s: 10,
@@ -102,7 +108,35 @@ impl BridgeConfig {
             "max_readings_per_batch must be 1..=28 (one transaction)"
         );
         anyhow::ensure!(self.max_connections > 0, "max_connections must be positive");
+        self.limits().validate().map_err(|_| {
+            anyhow::anyhow!("min_interval_s, max_future_skew_s, max_age_s, tolerance_bps: out of the oracle's ranges")
+        })?;
+        self.cluster()?;
         Ok(())
+    }
+
+    /// The oracle limits this bridge applies before signing.
+    pub fn limits(&self) -> oracle::ReadingLimits {
+        oracle::ReadingLimits {
+            max_future_skew_s: self.max_future_skew_s,
+            min_interval_s: self.min_interval_s,
+            max_age_s: self.max_age_s,
+            tolerance_bps: self.tolerance_bps,
+        }
+    }
+
+    /// The cluster's genesis hash as bytes, if configured.
+    pub fn cluster(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        self.cluster_genesis_hash
+            .as_deref()
+            .map(|text| {
+                text.parse::<anchor_lang::prelude::Pubkey>()
+                    .map(|k| k.to_bytes())
+                    .map_err(|_| {
+                        anyhow::anyhow!("cluster_genesis_hash {text:?} is not a base58 hash")
+                    })
+            })
+            .transpose()
     }
 
     pub fn store_path(&self) -> PathBuf {

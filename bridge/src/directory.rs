@@ -20,6 +20,10 @@ pub struct MeterEntry {
     pub sfdi: u64,
     pub capacity: MeterCapacity,
     pub active: bool,
+    /// When the meter's current active period began on chain (registration or
+    /// reactivation), Unix seconds: nothing measured before it is attested. 0 until the
+    /// chain's value is known.
+    pub active_since: i64,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +57,7 @@ impl Directory {
                     sfdi: sfdi_from_certificate(der),
                     capacity,
                     active: true,
+                    active_since: 0,
                 },
             );
         }
@@ -69,11 +74,13 @@ impl Directory {
             .cloned()
     }
 
-    /// Suspends or reactivates a meter; returns false if it is unknown.
-    pub fn set_active(&self, lfdi: &Lfdi, active: bool) -> bool {
+    /// Suspends or reactivates a meter as of `since` (the chain's `status_changed_at`);
+    /// returns false if it is unknown.
+    pub fn set_active(&self, lfdi: &Lfdi, active: bool, since: i64) -> bool {
         match self.meters.write().expect("directory lock").get_mut(lfdi) {
             Some(entry) => {
                 entry.active = active;
+                entry.active_since = since;
                 true
             }
             None => false,

@@ -121,7 +121,8 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         settings: AttestorSettings {
             oracle_program: oracle::ID,
             campus: attestor::campus_address(),
-            min_interval_s: config.min_interval_s,
+            cluster: config.cluster()?,
+            limits: config.limits(),
             max_readings: config.max_readings_per_batch,
         },
     });

@@ -523,8 +523,10 @@ impl Service {
         Ok(())
     }
 
-    /// Accepts one register reading if it continues the meter's register plausibly; the same
-    /// reading twice (a retry) is accepted once.
+    /// Accepts one register reading if it continues the meter's register plausibly (later
+    /// time, value not lower, delta within capacity x time); the same reading twice (a
+    /// retry) is accepted once. The attestor asks the chain's full rules again, against the
+    /// last attested reading, before it signs (`attestor`).
     fn accept(
         &self,
         w: &Writer,
@@ -559,18 +561,17 @@ impl Service {
                 ))
                 .into());
             }
+            // Power over time, as the oracle bounds it: if every step between raw readings
+            // is within it, so is any span between the readings the attestor picks.
             let elapsed = u64::from(reading.timestamp - last.timestamp);
-            let (power, stored) = match reading.flow {
-                crate::normalize::Flow::Import => (caller.capacity.max_import_w, 0),
-                crate::normalize::Flow::Export => {
-                    (caller.capacity.generation_w, caller.capacity.storage_wh)
-                }
+            let power = match reading.flow {
+                crate::normalize::Flow::Import => caller.capacity.max_import_w,
+                crate::normalize::Flow::Export => caller.capacity.max_export_w(),
             };
-            let plausible = oracle::state::within_bound(
+            let plausible = oracle::rules::within_bound(
                 reading.wh - last.wh,
                 power,
                 elapsed,
-                stored,
                 self.settings.tolerance_bps,
             )
             .map_err(|_| XmlError::values("register delta overflows"))?;

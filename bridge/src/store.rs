@@ -21,6 +21,8 @@ const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners
 const READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
 /// "LFDI/import" or "LFDI/export" -> the latest RegisterReading.
 const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("latest");
+/// LFDI -> Pair: the latest import and export registers measured at the same time.
+const PAIRS: TableDefinition<&str, &[u8]> = TableDefinition::new("pairs");
 /// LFDI -> Attested: what the attestor last signed for the meter.
 const ATTESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("attested");
 /// batch sequence -> SignedBatch
@@ -49,6 +51,16 @@ pub struct StoredReading {
     pub received_at: i64,
 }
 
+/// A meter's import and export registers measured at the same time: what a reading of the
+/// oracle carries. The attestor never combines registers of different times.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub timestamp: u32,
+    pub import_wh: u64,
+    pub export_wh: u64,
+    pub quality: u8,
+}
+
 /// The last reading the attestor signed for a meter.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attested {
@@ -61,12 +73,17 @@ pub struct Attested {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct SignedBatch {
     pub sequence: u64,
+    /// SHA-256 of the message, hex: the oracle names applied batches by it.
+    pub hash: String,
     /// The attestation message (`oracle::attestation`), base64.
     pub message: String,
     /// The attestor's Ed25519 public key (32 bytes), base64.
     pub attestor: String,
     /// Ed25519 signature over `message`, base64.
     pub signature: String,
+    /// The LFDIs (hex) of the readings' meters, in order: the keeper passes their registry
+    /// `Meter` and oracle `MeterState` accounts (the message commits to the latter).
+    pub meters: Vec<String>,
     pub readings: u16,
     pub created_at: i64,
     pub acknowledged: bool,
@@ -182,6 +199,7 @@ impl Store {
             txn.open_table(MMR_OWNERS)?;
             txn.open_table(READINGS)?;
             txn.open_table(LATEST)?;
+            txn.open_table(PAIRS)?;
             txn.open_table(ATTESTED)?;
             txn.open_table(BATCHES)?;
         }
@@ -287,17 +305,45 @@ impl Writer<'_> {
         )
     }
 
-    /// Appends an accepted reading to the log and makes it the meter's latest.
+    /// Appends an accepted reading to the log and makes it the meter's latest; when the
+    /// other register's latest reading has the same time, the two become the meter's pair.
     pub fn record_reading(&self, reading: &StoredReading) -> Result<u64> {
         let id = self.next(NEXT_READING)?;
         self.txn
             .open_table(READINGS)?
             .insert(id, to_json(reading).as_slice())?;
-        let key = latest_key(&reading.lfdi, reading.reading.flow);
+        let r = &reading.reading;
+        let key = latest_key(&reading.lfdi, r.flow);
         self.txn
             .open_table(LATEST)?
-            .insert(key.as_str(), to_json(&reading.reading).as_slice())?;
+            .insert(key.as_str(), to_json(r).as_slice())?;
+        let other = match r.flow {
+            Flow::Import => Flow::Export,
+            Flow::Export => Flow::Import,
+        };
+        if let Some(o) = self.latest(&reading.lfdi, other)? {
+            if o.timestamp == r.timestamp {
+                let (import, export) = match r.flow {
+                    Flow::Import => (r, &o),
+                    Flow::Export => (&o, r),
+                };
+                let pair = Pair {
+                    timestamp: r.timestamp,
+                    import_wh: import.wh,
+                    export_wh: export.wh,
+                    quality: import.quality | export.quality,
+                };
+                self.txn
+                    .open_table(PAIRS)?
+                    .insert(reading.lfdi.as_str(), to_json(&pair).as_slice())?;
+            }
+        }
         Ok(id)
+    }
+
+    /// The meter's latest import and export measured at the same time.
+    pub fn pair(&self, lfdi: &str) -> Result<Option<Pair>> {
+        json_at(&self.txn.open_table(PAIRS)?, lfdi)
     }
 
     pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
@@ -482,9 +528,11 @@ mod tests {
         let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
         let batch = |sequence| SignedBatch {
             sequence,
+            hash: String::new(),
             message: String::new(),
             attestor: String::new(),
             signature: String::new(),
+            meters: vec![],
             readings: 1,
             created_at: 0,
             acknowledged: false,

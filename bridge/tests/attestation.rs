@@ -10,7 +10,7 @@ use common::*;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use oracle::attestation::Batch;
+use oracle::attestation::{batch_domain, batch_hash, meters_digest, Batch};
 
 /// One request to the keeper interface; returns status and body.
 async fn keeper(b: &TestBridge, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
@@ -99,27 +99,34 @@ async fn attested_batch_is_the_oracle_format_signed_by_the_bridge() {
 
     let message = B64.decode(&batch.message).unwrap();
     let parsed = Batch::parse(&message).unwrap();
-    assert_eq!(parsed.program_id, &oracle::ID.to_bytes());
+    // Bound to the oracle program, the campus and the cluster.
     assert_eq!(
-        parsed.campus,
-        &bridge::attestor::campus_address().to_bytes()
+        parsed.domain,
+        &batch_domain(
+            &oracle::ID.to_bytes(),
+            &bridge::attestor::campus_address().to_bytes(),
+            &test_cluster().to_bytes()
+        )
     );
     assert_eq!(parsed.sequence, 1);
+    // The readings' meters, by their oracle state addresses, in order.
+    assert_eq!(batch.meters, vec![b.lfdi_hex("ENG"), b.lfdi_hex("PHYS")]);
+    let states: Vec<[u8; 32]> = ["ENG", "PHYS"]
+        .iter()
+        .map(|code| {
+            let lfdi = b.pki.meters.iter().find(|m| m.code == *code).unwrap().lfdi;
+            bridge::attestor::meter_state_address(&oracle::ID, &lfdi).to_bytes()
+        })
+        .collect();
+    assert_eq!(parsed.meters, &meters_digest(states.iter()));
+    assert_eq!(batch.hash, bridge::xml::hex(&batch_hash(&message)));
     let eng = parsed.reading(0);
     assert_eq!(
-        (
-            eng.meter_index,
-            i64::from(eng.timestamp),
-            eng.import_wh,
-            eng.export_wh
-        ),
-        (0, t1, 10_100, 10_205)
+        (i64::from(eng.timestamp), eng.import_wh, eng.export_wh),
+        (t1, 10_100, 10_205)
     );
     let phys = parsed.reading(1);
-    assert_eq!(
-        (phys.meter_index, phys.import_wh, phys.export_wh),
-        (1, 20_100, 20_205)
-    );
+    assert_eq!((phys.import_wh, phys.export_wh), (20_100, 20_205));
 
     let key: [u8; 32] = B64.decode(&batch.attestor).unwrap().try_into().unwrap();
     let signature: [u8; 64] = B64.decode(&batch.signature).unwrap().try_into().unwrap();
@@ -133,7 +140,7 @@ async fn attested_batch_is_the_oracle_format_signed_by_the_bridge() {
 }
 
 #[tokio::test]
-async fn only_meters_with_both_registers_and_a_new_interval_are_attested() {
+async fn only_registers_measured_together_and_a_new_interval_are_attested() {
     let b = TestBridge::start().await;
     let mut eng = b.meter("ENG");
     let t0 = now() - 900;
@@ -158,15 +165,31 @@ async fn only_meters_with_both_registers_and_a_new_interval_are_attested() {
         1
     );
     // 30 s later: inside the oracle's 60 s minimum interval.
-    let soon = mmr_list_xml(vec![mmr("E1", 1, 110, t0 + 30, false)]);
+    let soon = mmr_list_xml(vec![
+        mmr("E1", 1, 110, t0 + 30, false),
+        mmr("E2", 19, 55, t0 + 30, false),
+    ]);
     assert_eq!(eng.post(&location, soon).await.unwrap().status, 204);
     assert!(b.running.attestor.attest_once(now()).unwrap().is_none());
-    let later = mmr_list_xml(vec![mmr("E1", 1, 120, t0 + 60, false)]);
-    assert_eq!(eng.post(&location, later).await.unwrap().status, 204);
+    // A minute on, but only the import register: the export of that moment is unknown, and
+    // the attestor never pairs registers of different times.
+    let import_only = mmr_list_xml(vec![mmr("E1", 1, 120, t0 + 60, false)]);
+    assert_eq!(eng.post(&location, import_only).await.unwrap().status, 204);
+    assert!(b.running.attestor.attest_once(now()).unwrap().is_none());
+    let export = mmr_list_xml(vec![mmr("E2", 19, 58, t0 + 60, false)]);
+    assert_eq!(eng.post(&location, export).await.unwrap().status, 204);
     let batch = b.running.attestor.attest_once(now()).unwrap().unwrap();
     assert_eq!(batch.sequence, 2);
     let message = B64.decode(&batch.message).unwrap();
-    assert_eq!(Batch::parse(&message).unwrap().reading(0).import_wh, 120);
+    let reading = Batch::parse(&message).unwrap().reading(0);
+    assert_eq!(
+        (
+            i64::from(reading.timestamp),
+            reading.import_wh,
+            reading.export_wh
+        ),
+        (t0 + 60, 120, 58)
+    );
 }
 
 #[tokio::test]
@@ -175,7 +198,10 @@ async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_r
     two_meters_post(&b, now() - 600, now() - 300).await;
     b.running.attestor.attest_once(now()).unwrap().unwrap();
     let mut eng = b.meter("ENG");
-    let round = mmr_list_xml(vec![mmr("E1", 1, 10_200, now() - 120, false)]);
+    let round = mmr_list_xml(vec![
+        mmr("E1", 1, 10_200, now() - 120, false),
+        mmr("E2", 19, 10_300, now() - 120, false),
+    ]);
     let location = eng
         .get("/mup?l=1")
         .await

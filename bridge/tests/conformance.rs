@@ -409,7 +409,7 @@ async fn unknown_foreign_expired_and_suspended_certificates_are_refused_at_tls()
     let lfdi = b.pki.meters.iter().find(|m| m.code == "GYM").unwrap().lfdi;
     let mut gym = b.meter("GYM");
     assert_eq!(gym.get("/dcap").await.unwrap().status, 200);
-    assert!(b.running.service.directory.set_active(&lfdi, false));
+    assert!(b.running.service.directory.set_active(&lfdi, false, now()));
     assert_eq!(
         gym.get("/dcap").await.unwrap().status,
         403,

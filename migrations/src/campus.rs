@@ -48,6 +48,8 @@ pub struct Building {
     pub kind: Kind,
     pub generation_kw: u64,
     pub storage_kwh: u64,
+    /// Peak battery discharge power, kW.
+    pub max_discharge_kw: u64,
     pub max_import_kw: u64,
 }
 
@@ -98,6 +100,7 @@ impl Building {
             generation_w: self.generation_kw.checked_mul(1000)?,
             storage_wh: self.storage_kwh.checked_mul(1000)?,
             max_import_w: self.max_import_kw.checked_mul(1000)?,
+            max_discharge_w: self.max_discharge_kw.checked_mul(1000)?,
         })
     }
 }
@@ -188,7 +191,8 @@ mod tests {
             Some(MeterCapacity {
                 generation_w: 80_000,
                 storage_wh: 60_000,
-                max_import_w: 160_000
+                max_import_w: 160_000,
+                max_discharge_w: 30_000,
             })
         );
         let count = |k| config.buildings.iter().filter(|b| b.kind == k).count();

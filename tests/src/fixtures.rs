@@ -71,9 +71,47 @@ pub async fn council(env: &mut TestEnv) -> Council {
 pub async fn governed_campus(env: &mut TestEnv) -> Council {
     campus(env).await;
     let council = council(env).await;
-    let ix = registry_ix::set_campus_authority(env.payer(), governance_ix::authority_address());
-    env.send(&[ix], &[]).await.expect("hand over to governance");
+    hand_over(
+        env,
+        &council,
+        registry_ix::propose_authority(env.payer(), governance_ix::authority_for(registry::ID)),
+        registry_ix::accept_authority(governance_ix::authority_for(registry::ID)),
+    )
+    .await;
     council
+}
+
+/// Hands a program to governance in two steps: the payer (its authority) sends `propose`,
+/// then the council accepts through a proposal that runs `accept` (timelock included).
+pub async fn hand_over(
+    env: &mut TestEnv,
+    council: &Council,
+    propose: solana_instruction::Instruction,
+    accept: solana_instruction::Instruction,
+) {
+    env.send(&[propose], &[]).await.expect("propose authority");
+    run_proposal(env, council, &accept).await;
+}
+
+/// Proposes `target`, has the threshold approve it, waits out the timelock and executes it.
+pub async fn run_proposal(
+    env: &mut TestEnv,
+    council: &Council,
+    target: &solana_instruction::Instruction,
+) {
+    let index = next_proposal_index(env).await;
+    approved_proposal(env, council, index, target).await;
+    env.advance_clock(i64::from(council.timelock_seconds)).await;
+    let payer = env.payer();
+    env.send(&[governance_ix::execute(payer, index, target)], &[])
+        .await
+        .expect("execute proposal");
+}
+
+/// The index the next proposal will get.
+pub async fn next_proposal_index(env: &mut TestEnv) -> u64 {
+    let council: governance::Council = env.account(governance_ix::council_address()).await;
+    council.proposal_count
 }
 
 /// Proposes `target` as proposal `index` and has the first `threshold` members approve it.

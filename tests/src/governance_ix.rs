@@ -9,9 +9,9 @@ pub fn council_address() -> Pubkey {
     Pubkey::find_program_address(&[seeds::COUNCIL], &governance::ID).0
 }
 
-/// The key every other program accepts for privileged actions once handed over.
-pub fn authority_address() -> Pubkey {
-    Pubkey::find_program_address(&[seeds::AUTHORITY], &governance::ID).0
+/// The key `program` accepts for privileged actions once handed over to governance.
+pub fn authority_for(program: Pubkey) -> Pubkey {
+    governance::seeds::authority_for(&program)
 }
 
 pub fn proposal_address(index: u64) -> Pubkey {
@@ -23,8 +23,8 @@ pub fn initialize_council(payer: Pubkey, config: CouncilConfig) -> Instruction {
         governance::ID,
         accounts::InitializeCouncil {
             council: council_address(),
-            governance_authority: authority_address(),
             payer,
+            program_data: crate::program_data_address(governance::ID),
             system_program: anchor_lang::system_program::ID,
         },
         instruction::InitializeCouncil { config },
@@ -72,6 +72,7 @@ pub fn reject(member: Pubkey, index: u64) -> Instruction {
 
 /// `execute` for proposal `index` whose instruction is `target`: the target's accounts follow
 /// as remaining accounts, with the governance authority's signature left to the program.
+/// Every signer the target names is left unsigned here: only governance can supply it.
 pub fn execute(executor: Pubkey, index: u64, target: &Instruction) -> Instruction {
     let mut ix = anchor_ix(
         governance::ID,
@@ -83,7 +84,7 @@ pub fn execute(executor: Pubkey, index: u64, target: &Instruction) -> Instructio
         },
         instruction::Execute {},
     );
-    let authority = authority_address();
+    let authority = authority_for(target.program_id);
     ix.accounts
         .extend(target.accounts.iter().map(|m| AccountMeta {
             pubkey: m.pubkey,
@@ -97,6 +98,7 @@ pub fn cancel(proposer: Pubkey, index: u64) -> Instruction {
     anchor_ix(
         governance::ID,
         accounts::Cancel {
+            council: council_address(),
             proposal: proposal_address(index),
             proposer,
         },
@@ -109,7 +111,7 @@ pub fn update_council(config: CouncilConfig) -> Instruction {
         governance::ID,
         accounts::UpdateCouncil {
             council: council_address(),
-            governance_authority: authority_address(),
+            governance_authority: authority_for(governance::ID),
         },
         instruction::UpdateCouncil { config },
     )
@@ -125,7 +127,7 @@ pub fn guardian_pause(
         accounts::GuardianPause {
             council: council_address(),
             guardian,
-            governance_authority: authority_address(),
+            governance_authority: authority_for(target_program),
             target_program,
             target_config,
         },

@@ -13,6 +13,7 @@ use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestC
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
+mod event_stubs;
 pub mod fixtures;
 pub mod governance_ix;
 pub mod oracle_ix;
@@ -48,6 +49,20 @@ native_entry!(energy_token_entry, energy_token);
 native_entry!(trading_entry, trading);
 native_entry!(governance_entry, governance);
 
+/// The five GridTokenX programs.
+pub const PROGRAMS: [Pubkey; 5] = [
+    registry::ID,
+    oracle::ID,
+    energy_token::ID,
+    trading::ID,
+    governance::ID,
+];
+
+/// The `ProgramData` address of `program` under the upgradeable loader.
+pub fn program_data_address(program: Pubkey) -> Pubkey {
+    program_common::upgrade::program_data_address(&program)
+}
+
 /// A `ProgramTest` with the five GridTokenX programs loaded natively.
 pub fn program_test() -> ProgramTest {
     let mut pt = ProgramTest::default();
@@ -80,11 +95,36 @@ impl TestEnv {
         Self::start_with(program_test()).await
     }
 
+    /// Starts the bank and makes the payer the upgrade authority of the five programs (as
+    /// if it had deployed them), which the initialisers check.
     pub async fn start_with(pt: ProgramTest) -> Self {
-        TestEnv {
+        let mut env = TestEnv {
             ctx: pt.start_with_context().await,
             sent: Default::default(),
+        };
+        event_stubs::install();
+        let payer = env.payer();
+        for program in PROGRAMS {
+            env.plant_program_data(program, Some(payer));
         }
+        env
+    }
+
+    /// Writes `program`'s `ProgramData` account (upgradeable loader) naming
+    /// `upgrade_authority`. The native test programs are builtins without one; a deployed
+    /// program has it, and the initialisers read it.
+    pub fn plant_program_data(&mut self, program: Pubkey, upgrade_authority: Option<Pubkey>) {
+        use anchor_lang::solana_program::bpf_loader_upgradeable::UpgradeableLoaderState;
+        let state = UpgradeableLoaderState::ProgramData {
+            slot: 0,
+            upgrade_authority_address: upgrade_authority,
+        };
+        let data = bincode::serialize(&state).expect("serialize ProgramData");
+        self.plant_account(
+            program_data_address(program),
+            anchor_lang::solana_program::bpf_loader_upgradeable::ID,
+            data,
+        );
     }
 
     pub fn payer(&self) -> Pubkey {
@@ -115,19 +155,72 @@ impl TestEnv {
         )
     }
 
+    /// A transaction paid and signed by `payer` alone (a member acting from their wallet).
+    pub fn transaction_paid_by(
+        &self,
+        instructions: &[Instruction],
+        payer: &Keypair,
+    ) -> Transaction {
+        Transaction::new_signed_with_payer(
+            instructions,
+            Some(&payer.pubkey()),
+            &[payer],
+            self.ctx.last_blockhash,
+        )
+    }
+
+    /// Sends one transaction paid by the payer and returns its log lines (program logs and
+    /// the `Program data:` lines that carry Anchor events), whether it succeeded or not.
+    pub async fn send_with_logs(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> (Result<(), BanksClientError>, Vec<String>) {
+        let tx = self.fresh_transaction(instructions, signers).await;
+        let outcome = self
+            .ctx
+            .banks_client
+            .process_transaction_with_metadata(tx)
+            .await
+            .expect("banks client");
+        let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
+        (
+            outcome.result.map_err(BanksClientError::TransactionError),
+            logs,
+        )
+    }
+
     /// Sends one transaction paid by the payer.
     pub async fn send(
         &mut self,
         instructions: &[Instruction],
         signers: &[&Keypair],
     ) -> Result<(), BanksClientError> {
+        let tx = self.fresh_transaction(instructions, signers).await;
+        self.ctx.banks_client.process_transaction(tx).await
+    }
+
+    /// A transaction with the bank's latest blockhash (program-test's simulated PoH makes
+    /// blockhashes age in wall-clock time), never one already sent: the bank answers a
+    /// repeated transaction with the first one's result.
+    async fn fresh_transaction(
+        &mut self,
+        instructions: &[Instruction],
+        signers: &[&Keypair],
+    ) -> Transaction {
+        self.ctx.last_blockhash = self
+            .ctx
+            .banks_client
+            .get_latest_blockhash()
+            .await
+            .expect("latest blockhash");
         let mut tx = self.transaction(instructions, signers);
         if self.sent.contains(&tx.signatures[0]) {
             self.next_slot().await;
             tx = self.transaction(instructions, signers);
         }
         self.sent.insert(tx.signatures[0]);
-        self.ctx.banks_client.process_transaction(tx).await
+        tx
     }
 
     /// Moves to the next slot, and so to a new blockhash, keeping the clock's time.
@@ -145,6 +238,26 @@ impl TestEnv {
             .expect("banks client")
             .unwrap_or_else(|| panic!("account {address} does not exist"));
         T::try_deserialize(&mut account.data.as_slice()).expect("deserialize account")
+    }
+
+    /// Reads a zero-copy Anchor account (discriminator checked, then its bytes).
+    pub async fn zero_copy<T: anchor_lang::ZeroCopy>(&mut self, address: Pubkey) -> T {
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("banks client")
+            .unwrap_or_else(|| panic!("account {address} does not exist"));
+        let disc = T::DISCRIMINATOR;
+        assert_eq!(
+            &account.data[..disc.len()],
+            disc,
+            "discriminator of {address}"
+        );
+        bytemuck::pod_read_unaligned(
+            &account.data[disc.len()..disc.len() + std::mem::size_of::<T>()],
+        )
     }
 
     pub async fn account_exists(&mut self, address: Pubkey) -> bool {
@@ -258,6 +371,21 @@ pub fn assert_error(result: Result<(), BanksClientError>, expected: impl Into<u3
         Some(expected),
         "expected custom error {expected}, got {result:?}"
     );
+}
+
+/// The Anchor events of type `T` in a transaction's logs, in order.
+pub fn events<T: anchor_lang::Event + anchor_lang::AnchorDeserialize>(logs: &[String]) -> Vec<T> {
+    use base64::Engine;
+    logs.iter()
+        // Native runs log events one level down (see `event_stubs`).
+        .filter_map(|line| {
+            line.strip_prefix("Program data: ")
+                .or_else(|| line.strip_prefix("Program log: Program data: "))
+        })
+        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+        .filter(|bytes| bytes.starts_with(T::DISCRIMINATOR))
+        .map(|bytes| T::deserialize(&mut &bytes[T::DISCRIMINATOR.len()..]).expect("decode event"))
+        .collect()
 }
 
 /// Size of a transaction as it goes over the wire.

@@ -1,6 +1,6 @@
 //! Instruction builders and addresses for the oracle program, and batch signing.
 use anchor_lang::prelude::Pubkey;
-use oracle::attestation::{ed25519, encode_batch, Reading};
+use oracle::attestation::{batch_domain, ed25519, encode_batch, meters_digest, Reading};
 use oracle::{accounts, instruction, seeds, InitializeOracleArgs, ReadingLimits};
 use registry::identity::Lfdi;
 use solana_instruction::{AccountMeta, Instruction};
@@ -18,13 +18,27 @@ pub fn meter_state_address(lfdi: &Lfdi) -> Pubkey {
     Pubkey::find_program_address(&[seeds::METER_STATE, lfdi], &oracle::ID).0
 }
 
-/// One minute between readings at least, one minute of clock skew, 10 % slack.
+/// The cluster the test oracle is initialised for (stands in for a genesis hash).
+pub const CLUSTER: [u8; 32] = *b"gridtokenx test cluster genesis.";
+
+/// One minute between readings at least, one minute of clock skew, readings at most a day
+/// old, 10 % slack.
 pub fn default_limits() -> ReadingLimits {
     ReadingLimits {
         max_future_skew_s: 60,
         min_interval_s: 60,
+        max_age_s: 86_400,
         tolerance_bps: 1_000,
     }
+}
+
+/// The domain of the test oracle's batches.
+pub fn domain() -> [u8; 32] {
+    batch_domain(
+        &oracle::ID.to_bytes(),
+        &campus_address().to_bytes(),
+        &CLUSTER,
+    )
 }
 
 pub fn initialize_oracle(authority: Pubkey, attestors: Vec<Pubkey>, quorum: u8) -> Instruction {
@@ -41,6 +55,7 @@ pub fn initialize_oracle(authority: Pubkey, attestors: Vec<Pubkey>, quorum: u8) 
                 attestors,
                 quorum,
                 limits: default_limits(),
+                cluster: CLUSTER,
             },
         },
     )
@@ -69,11 +84,30 @@ pub fn set_limits(authority: Pubkey, limits: ReadingLimits) -> Instruction {
     )
 }
 
-pub fn set_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
+pub fn propose_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
     anchor_ix(
         oracle::ID,
         admin(authority),
-        instruction::SetAuthority { new_authority },
+        instruction::ProposeAuthority { new_authority },
+    )
+}
+
+pub fn accept_authority(new_authority: Pubkey) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        accounts::AcceptAuthority {
+            config: config_address(),
+            new_authority,
+        },
+        instruction::AcceptAuthority {},
+    )
+}
+
+pub fn skip_batches(authority: Pubkey, through: u64) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        admin(authority),
+        instruction::SkipBatches { through },
     )
 }
 
@@ -120,15 +154,24 @@ pub fn submit_readings(submitter: Pubkey, ed25519_index: u8, lfdis: &[Lfdi]) -> 
     ix
 }
 
-/// The batch message for this oracle and the test campus.
-pub fn batch_message(sequence: u64, readings: &[Reading]) -> Vec<u8> {
-    encode_batch(
-        &oracle::ID.to_bytes(),
-        &campus_address().to_bytes(),
-        sequence,
-        readings,
-    )
-    .expect("batch fits")
+/// The batch message for this oracle, the test campus and cluster, with readings for the
+/// meters `lfdis` in order.
+pub fn batch_message(sequence: u64, lfdis: &[Lfdi], readings: &[Reading]) -> Vec<u8> {
+    batch_message_in(&domain(), sequence, lfdis, readings)
+}
+
+/// `batch_message` with another domain (another program, campus or cluster).
+pub fn batch_message_in(
+    domain: &[u8; 32],
+    sequence: u64,
+    lfdis: &[Lfdi],
+    readings: &[Reading],
+) -> Vec<u8> {
+    let states: Vec<[u8; 32]> = lfdis
+        .iter()
+        .map(|l| meter_state_address(l).to_bytes())
+        .collect();
+    encode_batch(domain, sequence, &meters_digest(states.iter()), readings).expect("batch fits")
 }
 
 /// An Ed25519 program instruction verifying `message` signed by each of `attestors`.
@@ -155,7 +198,7 @@ pub fn attested_batch(
     lfdis: &[Lfdi],
     attestors: &[&Keypair],
 ) -> [Instruction; 2] {
-    let message = batch_message(sequence, readings);
+    let message = batch_message(sequence, lfdis, readings);
     [
         ed25519_instruction(&message, attestors),
         submit_readings(submitter, 0, lfdis),

@@ -20,6 +20,7 @@ pub fn initialize_campus(authority: Pubkey, name: &str) -> Instruction {
         accounts::InitializeCampus {
             campus: campus_address(),
             authority,
+            program_data: crate::program_data_address(registry::ID),
             system_program: anchor_lang::system_program::ID,
         },
         instruction::InitializeCampus {
@@ -28,12 +29,14 @@ pub fn initialize_campus(authority: Pubkey, name: &str) -> Instruction {
     )
 }
 
-/// A plausible building meter: 50 kW of panels, 30 kWh of battery, 80 kW maximum draw.
+/// A plausible building meter: 50 kW of panels, a 30 kWh battery discharging at up to
+/// 15 kW (0.5 C), 80 kW maximum draw.
 pub fn default_capacity() -> MeterCapacity {
     MeterCapacity {
         generation_w: 50_000,
         storage_wh: 30_000,
         max_import_w: 80_000,
+        max_discharge_w: 15_000,
     }
 }
 
@@ -126,14 +129,27 @@ pub fn transfer_meter_ownership(lfdi: &Lfdi, owner: Pubkey, new_owner: Pubkey) -
     )
 }
 
-pub fn set_campus_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
+/// First step of a hand-over of the campus.
+pub fn propose_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
     anchor_ix(
         registry::ID,
-        accounts::SetCampusAuthority {
+        accounts::ProposeAuthority {
             campus: campus_address(),
             authority,
         },
-        instruction::SetCampusAuthority { new_authority },
+        instruction::ProposeAuthority { new_authority },
+    )
+}
+
+/// Second step: the new authority accepts.
+pub fn accept_authority(new_authority: Pubkey) -> Instruction {
+    anchor_ix(
+        registry::ID,
+        accounts::AcceptAuthority {
+            campus: campus_address(),
+            new_authority,
+        },
+        instruction::AcceptAuthority {},
     )
 }
 

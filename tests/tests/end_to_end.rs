@@ -3,7 +3,7 @@
 use governance::GovernanceError;
 use governance::{Proposal, ProposalStatus};
 use gridtokenx_tests::fixtures::{self, TIMELOCK};
-use gridtokenx_tests::governance_ix::{self, authority_address, proposal_address};
+use gridtokenx_tests::governance_ix::{self, authority_for, proposal_address};
 use gridtokenx_tests::registry_ix::{self, campus_address, meter_address, test_lfdi};
 use gridtokenx_tests::{assert_error, TestEnv};
 use registry::{Campus, Meter, MeterStatus, RegistryError};
@@ -21,35 +21,36 @@ async fn suspend_a_meter_through_governance_after_the_timelock() {
     }
     let council = fixtures::council(&mut env).await;
 
-    // Hand-over: from now on only governance administers the registry.
+    // Hand-over in two steps: the deployer proposes the registry's governance authority,
+    // and the council accepts through proposal 0. From then on only governance rules.
     let payer = env.payer();
-    env.send(
-        &[registry_ix::set_campus_authority(
-            payer,
-            authority_address(),
-        )],
-        &[],
-    )
-    .await
-    .unwrap();
+    let authority = authority_for(registry::ID);
+    env.send(&[registry_ix::propose_authority(payer, authority)], &[])
+        .await
+        .unwrap();
+    let accept = registry_ix::accept_authority(authority);
+    fixtures::approved_proposal(&mut env, &council, 0, &accept).await;
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    env.send(&[governance_ix::execute(payer, 0, &accept)], &[])
+        .await
+        .unwrap();
     let campus: Campus = env.account(campus_address()).await;
-    assert_eq!(campus.authority, authority_address());
+    assert_eq!(campus.authority, authority);
     let ix = registry_ix::set_meter_status(payer, &lfdis[1], MeterStatus::Suspended);
     assert_error(env.send(&[ix], &[]).await, RegistryError::Unauthorized);
 
     // The council proposes and approves suspending meter 1.
-    let suspend =
-        registry_ix::set_meter_status(authority_address(), &lfdis[1], MeterStatus::Suspended);
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    let suspend = registry_ix::set_meter_status(authority, &lfdis[1], MeterStatus::Suspended);
+    fixtures::approved_proposal(&mut env, &council, 1, &suspend).await;
     let approved_at = env
-        .account::<Proposal>(proposal_address(0))
+        .account::<Proposal>(proposal_address(1))
         .await
         .approved_at;
 
     // Too early: one second before the timelock ends.
     env.advance_clock(i64::from(TIMELOCK) - 1).await;
     let executor = env.funded_keypair(fixtures::SOL).await;
-    let ix = governance_ix::execute(executor.pubkey(), 0, &suspend);
+    let ix = governance_ix::execute(executor.pubkey(), 1, &suspend);
     assert_error(
         env.send(std::slice::from_ref(&ix), &[&executor]).await,
         GovernanceError::TimelockNotElapsed,
@@ -74,7 +75,7 @@ async fn suspend_a_meter_through_governance_after_the_timelock() {
             MeterStatus::Active
         );
     }
-    let proposal: Proposal = env.account(proposal_address(0)).await;
+    let proposal: Proposal = env.account(proposal_address(1)).await;
     assert_eq!(proposal.status, ProposalStatus::Executed);
 }
 

@@ -2,7 +2,7 @@
 use anchor_lang::error::ErrorCode;
 use governance::{Council, CouncilConfig, GovernanceError, Proposal, ProposalStatus};
 use gridtokenx_tests::fixtures::{self, TIMELOCK};
-use gridtokenx_tests::governance_ix::{self, authority_address, council_address, proposal_address};
+use gridtokenx_tests::governance_ix::{self, authority_for, council_address, proposal_address};
 use gridtokenx_tests::registry_ix::{self, campus_address, meter_address, test_lfdi};
 use gridtokenx_tests::{assert_error, without_signature, TestEnv};
 use registry::{Campus, Meter, MeterStatus, RegistryError};
@@ -10,9 +10,17 @@ use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
-/// Suspends meter 1, signed by the governance authority: what most tests propose.
+/// The first proposal after the hand-over (proposal 0 accepted the registry's authority).
+const P: u64 = 1;
+
+/// The registry's governance authority.
+fn registry_authority() -> anchor_lang::prelude::Pubkey {
+    authority_for(registry::ID)
+}
+
+/// Suspends meter `n`, signed by the governance authority: what most tests propose.
 fn suspend_meter(n: u8) -> Instruction {
-    registry_ix::set_meter_status(authority_address(), &test_lfdi(n), MeterStatus::Suspended)
+    registry_ix::set_meter_status(registry_authority(), &test_lfdi(n), MeterStatus::Suspended)
 }
 
 /// A governed campus without meters.
@@ -29,8 +37,15 @@ async fn governed_with_meter() -> (TestEnv, fixtures::Council, Instruction) {
     fixtures::meter(&mut env, test_lfdi(1)).await;
     fixtures::meter(&mut env, test_lfdi(2)).await;
     let council = fixtures::council(&mut env).await;
-    let ix = registry_ix::set_campus_authority(env.payer(), authority_address());
-    env.send(&[ix], &[]).await.unwrap();
+    let registry_authority = registry_authority();
+    let payer = env.payer();
+    fixtures::hand_over(
+        &mut env,
+        &council,
+        registry_ix::propose_authority(payer, registry_authority),
+        registry_ix::accept_authority(registry_authority),
+    )
+    .await;
     (env, council, suspend_meter(1))
 }
 
@@ -43,18 +58,58 @@ async fn meter_status(env: &mut TestEnv) -> MeterStatus {
 // ---- initialize_council ----
 
 #[tokio::test]
-async fn initialize_council_stores_config_and_authority_bump() {
+async fn initialize_council_stores_config() {
     let mut env = TestEnv::start().await;
     let council = fixtures::council(&mut env).await;
     let stored: Council = env.account(council_address()).await;
     assert_eq!(stored.config(), council.config());
     assert_eq!(stored.proposal_count, 0);
-    let (authority, bump) = anchor_lang::prelude::Pubkey::find_program_address(
-        &[governance::seeds::AUTHORITY],
-        &governance::ID,
+    assert_eq!(stored.members_changed_at, env.now().await);
+}
+
+#[tokio::test]
+async fn initialize_council_needs_the_upgrade_authority() {
+    let mut env = TestEnv::start().await;
+    let config = CouncilConfig {
+        members: vec![Keypair::new().pubkey()],
+        guardians: vec![],
+        threshold: 1,
+        timelock_seconds: 0,
+    };
+    // Anyone else calling first cannot install their council.
+    let squatter = env.funded_keypair(fixtures::SOL).await;
+    let ix = governance_ix::initialize_council(squatter.pubkey(), config.clone());
+    assert_error(
+        env.send(&[ix], &[&squatter]).await,
+        GovernanceError::NotUpgradeAuthority,
     );
-    assert_eq!(authority, authority_address());
-    assert_eq!(stored.authority_bump, bump);
+    // An immutable program (no upgrade authority) cannot be initialised by anyone.
+    env.plant_program_data(governance::ID, None);
+    let ix = governance_ix::initialize_council(env.payer(), config.clone());
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::NotUpgradeAuthority,
+    );
+    // A look-alike ProgramData at the right address but not owned by the loader.
+    let data = env
+        .ctx
+        .banks_client
+        .get_account(gridtokenx_tests::program_data_address(governance::ID))
+        .await
+        .unwrap()
+        .unwrap()
+        .data;
+    env.plant_account(
+        gridtokenx_tests::program_data_address(governance::ID),
+        anchor_lang::system_program::ID,
+        data,
+    );
+    let ix = governance_ix::initialize_council(env.payer(), config);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        ErrorCode::AccountOwnedByWrongProgram,
+    );
+    assert!(!env.account_exists(council_address()).await);
 }
 
 #[tokio::test]
@@ -95,13 +150,13 @@ async fn propose_stores_the_instruction() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(1);
     env.send(
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), P, &suspend)],
         &[proposer],
     )
     .await
     .unwrap();
-    let proposal: Proposal = env.account(proposal_address(0)).await;
-    assert_eq!(proposal.index, 0);
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.index, P);
     assert_eq!(proposal.proposer, proposer.pubkey());
     assert_eq!(proposal.status, ProposalStatus::Active);
     assert_eq!(proposal.instruction.to_instruction(), suspend);
@@ -110,7 +165,7 @@ async fn propose_stores_the_instruction() {
         env.account::<Council>(council_address())
             .await
             .proposal_count,
-        1
+        P + 1
     );
 }
 
@@ -118,12 +173,12 @@ async fn propose_stores_the_instruction() {
 async fn propose_needs_a_member() {
     let (mut env, _council, suspend) = governed().await;
     let outsider = env.funded_keypair(fixtures::SOL).await;
-    let ix = governance_ix::propose(outsider.pubkey(), 0, &suspend);
+    let ix = governance_ix::propose(outsider.pubkey(), P, &suspend);
     assert_error(
         env.send(&[ix], &[&outsider]).await,
         GovernanceError::NotMember,
     );
-    assert!(!env.account_exists(proposal_address(0)).await);
+    assert!(!env.account_exists(proposal_address(P)).await);
 }
 
 #[tokio::test]
@@ -131,7 +186,7 @@ async fn propose_rejects_oversized_instruction() {
     let (mut env, council, mut suspend) = governed().await;
     suspend.data = vec![0; governance::MAX_PROPOSAL_DATA + 1];
     let proposer = council.member(0);
-    let ix = governance_ix::propose(proposer.pubkey(), 0, &suspend);
+    let ix = governance_ix::propose(proposer.pubkey(), P, &suspend);
     assert_error(
         env.send(&[ix], &[proposer]).await,
         GovernanceError::InstructionTooLarge,
@@ -156,24 +211,24 @@ async fn approvals_reaching_threshold_approve_the_proposal() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
     env.send(
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), P, &suspend)],
         &[proposer],
     )
     .await
     .unwrap();
     let first = council.member(0);
-    env.send(&[governance_ix::approve(first.pubkey(), 0)], &[first])
+    env.send(&[governance_ix::approve(first.pubkey(), P)], &[first])
         .await
         .unwrap();
-    let proposal: Proposal = env.account(proposal_address(0)).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
     assert_eq!(proposal.status, ProposalStatus::Active);
     assert_eq!(proposal.approved_at, 0);
 
     let second = council.member(1);
-    env.send(&[governance_ix::approve(second.pubkey(), 0)], &[second])
+    env.send(&[governance_ix::approve(second.pubkey(), P)], &[second])
         .await
         .unwrap();
-    let proposal: Proposal = env.account(proposal_address(0)).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
     assert_eq!(proposal.status, ProposalStatus::Approved);
     assert_eq!(proposal.approved_at, env.now().await);
     assert_eq!(proposal.approvals, vec![first.pubkey(), second.pubkey()]);
@@ -184,29 +239,29 @@ async fn vote_needs_a_member_and_only_once() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
     env.send(
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), P, &suspend)],
         &[proposer],
     )
     .await
     .unwrap();
     let outsider = Keypair::new();
-    let ix = governance_ix::approve(outsider.pubkey(), 0);
+    let ix = governance_ix::approve(outsider.pubkey(), P);
     assert_error(
         env.send(&[ix], &[&outsider]).await,
         GovernanceError::NotMember,
     );
 
     let member = council.member(2);
-    env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member])
+    env.send(&[governance_ix::approve(member.pubkey(), P)], &[member])
         .await
         .unwrap();
     // Neither a second approval nor a change of mind.
-    let ix = governance_ix::reject(member.pubkey(), 0);
+    let ix = governance_ix::reject(member.pubkey(), P);
     assert_error(
         env.send(&[ix], &[member]).await,
         GovernanceError::AlreadyVoted,
     );
-    let proposal: Proposal = env.account(proposal_address(0)).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
     assert_eq!(proposal.approvals.len(), 1);
     assert!(proposal.rejections.is_empty());
 }
@@ -216,13 +271,13 @@ async fn vote_needs_the_member_signature() {
     let (mut env, council, suspend) = governed().await;
     let proposer = council.member(0);
     env.send(
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), P, &suspend)],
         &[proposer],
     )
     .await
     .unwrap();
     let member = council.member(1).pubkey();
-    let ix = without_signature(governance_ix::approve(member, 0), member);
+    let ix = without_signature(governance_ix::approve(member, P), member);
     assert_error(env.send(&[ix], &[]).await, ErrorCode::AccountNotSigner);
 }
 
@@ -231,38 +286,38 @@ async fn rejections_that_make_threshold_unreachable_reject_the_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
     let proposer = council.member(0);
     env.send(
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), P, &suspend)],
         &[proposer],
     )
     .await
     .unwrap();
     // Three members, threshold two: one rejection leaves two possible approvals.
     let a = council.member(1);
-    env.send(&[governance_ix::reject(a.pubkey(), 0)], &[a])
+    env.send(&[governance_ix::reject(a.pubkey(), P)], &[a])
         .await
         .unwrap();
     assert_eq!(
-        env.account::<Proposal>(proposal_address(0)).await.status,
+        env.account::<Proposal>(proposal_address(P)).await.status,
         ProposalStatus::Active
     );
     let b = council.member(2);
-    env.send(&[governance_ix::reject(b.pubkey(), 0)], &[b])
+    env.send(&[governance_ix::reject(b.pubkey(), P)], &[b])
         .await
         .unwrap();
     assert_eq!(
-        env.account::<Proposal>(proposal_address(0)).await.status,
+        env.account::<Proposal>(proposal_address(P)).await.status,
         ProposalStatus::Rejected
     );
 
-    let ix = governance_ix::approve(proposer.pubkey(), 0);
+    let ix = governance_ix::approve(proposer.pubkey(), P);
     assert_error(
         env.send(&[ix], &[proposer]).await,
         GovernanceError::VotingClosed,
     );
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ProposalClosed);
-    let ix = governance_ix::cancel(proposer.pubkey(), 0);
+    let ix = governance_ix::cancel(proposer.pubkey(), P);
     assert_error(
         env.send(&[ix], &[proposer]).await,
         GovernanceError::ProposalClosed,
@@ -275,19 +330,19 @@ async fn rejections_that_make_threshold_unreachable_reject_the_proposal() {
 #[tokio::test]
 async fn execute_runs_the_instruction_after_threshold_and_timelock_once() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
 
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     env.send(&[ix], &[]).await.unwrap();
     assert_eq!(meter_status(&mut env).await, MeterStatus::Suspended);
-    let proposal: Proposal = env.account(proposal_address(0)).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
     assert_eq!(proposal.status, ProposalStatus::Executed);
     assert_eq!(proposal.executed_at, env.now().await);
 
     // Again, by someone else (a different transaction): refused.
     let other = env.funded_keypair(fixtures::SOL).await;
-    let ix = governance_ix::execute(other.pubkey(), 0, &suspend);
+    let ix = governance_ix::execute(other.pubkey(), P, &suspend);
     assert_error(
         env.send(&[ix], &[&other]).await,
         GovernanceError::AlreadyExecuted,
@@ -299,16 +354,16 @@ async fn execute_below_threshold_fails() {
     let (mut env, council, suspend) = governed_with_meter().await;
     let proposer = council.member(0);
     env.send(
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), P, &suspend)],
         &[proposer],
     )
     .await
     .unwrap();
-    env.send(&[governance_ix::approve(proposer.pubkey(), 0)], &[proposer])
+    env.send(&[governance_ix::approve(proposer.pubkey(), P)], &[proposer])
         .await
         .unwrap();
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ThresholdNotMet);
     assert_eq!(meter_status(&mut env).await, MeterStatus::Active);
 }
@@ -316,9 +371,9 @@ async fn execute_below_threshold_fails() {
 #[tokio::test]
 async fn execute_before_timelock_fails() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
     env.advance_clock(i64::from(TIMELOCK) - 1).await;
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     assert_error(
         env.send(&[ix], &[]).await,
         GovernanceError::TimelockNotElapsed,
@@ -329,10 +384,10 @@ async fn execute_before_timelock_fails() {
 #[tokio::test]
 async fn execute_refuses_accounts_that_differ_from_the_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
     // Same proposal, but pointing at another meter.
-    let ix = governance_ix::execute(env.payer(), 0, &suspend_meter(2));
+    let ix = governance_ix::execute(env.payer(), P, &suspend_meter(2));
     assert_error(
         env.send(&[ix], &[]).await,
         GovernanceError::AccountsMismatch,
@@ -340,7 +395,10 @@ async fn execute_refuses_accounts_that_differ_from_the_proposal() {
     // Or at another program.
     let mut wrong_program = suspend.clone();
     wrong_program.program_id = oracle::ID;
-    let ix = governance_ix::execute(env.payer(), 0, &wrong_program);
+    let ix = without_signature(
+        governance_ix::execute(env.payer(), P, &wrong_program),
+        registry_authority(),
+    );
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ProgramMismatch);
     assert_eq!(meter_status(&mut env).await, MeterStatus::Active);
 }
@@ -348,15 +406,15 @@ async fn execute_refuses_accounts_that_differ_from_the_proposal() {
 #[tokio::test]
 async fn removed_members_approvals_stop_counting() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    // Proposal 0 is approved by members 0 and 1 ...
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
-    // ... then proposal 1 removes member 1 from the council.
+    // Proposal P is approved by members 0 and 1 ...
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
+    // ... then proposal P + 1 removes member 1 from the council.
     let mut smaller = council.config();
     smaller.members.remove(1);
     let update = governance_ix::update_council(smaller.clone());
-    fixtures::approved_proposal_by(&mut env, &council, 1, &update, &[0, 2]).await;
+    fixtures::approved_proposal_by(&mut env, &council, P + 1, &update, &[0, 2]).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 1, &update)], &[])
+    env.send(&[governance_ix::execute(env.payer(), P + 1, &update)], &[])
         .await
         .unwrap();
     assert_eq!(
@@ -364,15 +422,29 @@ async fn removed_members_approvals_stop_counting() {
         smaller
     );
 
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ThresholdNotMet);
-    // A remaining member's approval restores it.
+    // A remaining member's approval restores the threshold, and the timelock starts again:
+    // the regained approval waits it out like a new one.
     let member = council.member(2);
-    env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member])
+    env.send(&[governance_ix::approve(member.pubkey(), P)], &[member])
         .await
         .unwrap();
+    let regained_at = env.now().await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.approved_at, regained_at);
     let executor = env.funded_keypair(fixtures::SOL).await;
-    let ix = governance_ix::execute(executor.pubkey(), 0, &suspend);
+    let ix = governance_ix::execute(executor.pubkey(), P, &suspend);
+    assert_error(
+        env.send(std::slice::from_ref(&ix), &[&executor]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
+    // Votes of the removed member were dropped when the proposal was next voted on.
+    assert_eq!(
+        proposal.approvals,
+        vec![council.member(0).pubkey(), member.pubkey()]
+    );
+    env.advance_clock(i64::from(TIMELOCK)).await;
     env.send(&[ix], &[&executor]).await.unwrap();
     assert_eq!(meter_status(&mut env).await, MeterStatus::Suspended);
 }
@@ -382,21 +454,21 @@ async fn execute_of_failing_instruction_leaves_proposal_executable() {
     let (mut env, council, _) = governed_with_meter().await;
     // Suspending an unregistered meter fails inside the registry.
     let bad =
-        registry_ix::set_meter_status(authority_address(), &test_lfdi(7), MeterStatus::Suspended);
-    fixtures::approved_proposal(&mut env, &council, 0, &bad).await;
+        registry_ix::set_meter_status(registry_authority(), &test_lfdi(7), MeterStatus::Suspended);
+    fixtures::approved_proposal(&mut env, &council, P, &bad).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &bad);
+    let ix = governance_ix::execute(env.payer(), P, &bad);
     assert_error(env.send(&[ix], &[]).await, ErrorCode::AccountNotInitialized);
-    let proposal: Proposal = env.account(proposal_address(0)).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
     assert_eq!(proposal.status, ProposalStatus::Approved);
 }
 
 #[tokio::test]
 async fn execute_meter_status_change_fits_in_one_transaction() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     let tx = env.transaction(std::slice::from_ref(&ix), &[]);
     let size = gridtokenx_tests::transaction_size(&tx);
     assert!(
@@ -414,17 +486,17 @@ async fn execute_meter_status_change_fits_in_one_transaction() {
 #[tokio::test]
 async fn cancel_by_proposer_closes_the_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
     let proposer = council.member(0);
-    env.send(&[governance_ix::cancel(proposer.pubkey(), 0)], &[proposer])
+    env.send(&[governance_ix::cancel(proposer.pubkey(), P)], &[proposer])
         .await
         .unwrap();
     assert_eq!(
-        env.account::<Proposal>(proposal_address(0)).await.status,
+        env.account::<Proposal>(proposal_address(P)).await.status,
         ProposalStatus::Cancelled
     );
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &suspend);
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ProposalClosed);
     assert_eq!(meter_status(&mut env).await, MeterStatus::Active);
 }
@@ -432,20 +504,20 @@ async fn cancel_by_proposer_closes_the_proposal() {
 #[tokio::test]
 async fn cancel_needs_the_proposer_and_an_unexecuted_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
     let other = council.member(1);
-    let ix = governance_ix::cancel(other.pubkey(), 0);
+    let ix = governance_ix::cancel(other.pubkey(), P);
     assert_error(
         env.send(&[ix], &[other]).await,
         GovernanceError::NotProposer,
     );
 
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 0, &suspend)], &[])
+    env.send(&[governance_ix::execute(env.payer(), P, &suspend)], &[])
         .await
         .unwrap();
     let proposer = council.member(0);
-    let ix = governance_ix::cancel(proposer.pubkey(), 0);
+    let ix = governance_ix::cancel(proposer.pubkey(), P);
     assert_error(
         env.send(&[ix], &[proposer]).await,
         GovernanceError::AlreadyExecuted,
@@ -460,7 +532,10 @@ async fn update_council_cannot_be_called_directly() {
     let mut config = council.config();
     config.threshold = 1;
     // Nobody holds the authority's key, so the instruction can only be sent unsigned.
-    let ix = without_signature(governance_ix::update_council(config), authority_address());
+    let ix = without_signature(
+        governance_ix::update_council(config),
+        authority_for(governance::ID),
+    );
     assert_error(env.send(&[ix], &[]).await, ErrorCode::AccountNotSigner);
     assert_eq!(env.account::<Council>(council_address()).await.threshold, 2);
 }
@@ -476,14 +551,15 @@ async fn update_council_through_a_proposal_changes_members_threshold_timelock_gu
         timelock_seconds: 60,
     };
     let update = governance_ix::update_council(config.clone());
-    fixtures::approved_proposal(&mut env, &council, 0, &update).await;
+    fixtures::approved_proposal(&mut env, &council, P, &update).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 0, &update)], &[])
+    env.send(&[governance_ix::execute(env.payer(), P, &update)], &[])
         .await
         .unwrap();
     let stored: Council = env.account(council_address()).await;
     assert_eq!(stored.config(), config);
-    assert_eq!(stored.proposal_count, 1);
+    assert_eq!(stored.proposal_count, P + 1);
+    assert_eq!(stored.members_changed_at, env.now().await);
 }
 
 #[tokio::test]
@@ -492,9 +568,9 @@ async fn update_council_validates_the_new_config() {
     let mut config = council.config();
     config.threshold = 4;
     let update = governance_ix::update_council(config);
-    fixtures::approved_proposal(&mut env, &council, 0, &update).await;
+    fixtures::approved_proposal(&mut env, &council, P, &update).await;
     env.advance_clock(i64::from(TIMELOCK)).await;
-    let ix = governance_ix::execute(env.payer(), 0, &update);
+    let ix = governance_ix::execute(env.payer(), P, &update);
     assert_error(
         env.send(&[ix], &[]).await,
         GovernanceError::InvalidThreshold,
@@ -516,15 +592,15 @@ async fn guardian_pauses_at_once_and_unpausing_needs_a_proposal() {
     assert!(env.account::<Campus>(campus_address()).await.paused);
 
     // The guardian cannot unpause; only an executed proposal can.
-    let unpause = registry_ix::set_paused(authority_address(), false);
-    fixtures::approved_proposal(&mut env, &council, 0, &unpause).await;
-    let ix = governance_ix::execute(env.payer(), 0, &unpause);
+    let unpause = registry_ix::set_paused(registry_authority(), false);
+    fixtures::approved_proposal(&mut env, &council, P, &unpause).await;
+    let ix = governance_ix::execute(env.payer(), P, &unpause);
     assert_error(
         env.send(&[ix], &[]).await,
         GovernanceError::TimelockNotElapsed,
     );
     env.advance_clock(i64::from(TIMELOCK)).await;
-    env.send(&[governance_ix::execute(env.payer(), 0, &unpause)], &[])
+    env.send(&[governance_ix::execute(env.payer(), P, &unpause)], &[])
         .await
         .unwrap();
     assert!(!env.account::<Campus>(campus_address()).await.paused);
@@ -585,11 +661,244 @@ async fn propose_works_when_the_next_proposal_address_was_prefunded() {
     // Proposal addresses are predictable; lamports sent there must not block governance.
     let ix = anchor_lang::solana_program::system_instruction::transfer(
         &env.payer(),
-        &proposal_address(0),
+        &proposal_address(P),
         1_000_000,
     );
     env.send(&[ix], &[]).await.unwrap();
-    fixtures::approved_proposal(&mut env, &council, 0, &suspend).await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.status, ProposalStatus::Approved);
+}
+
+// ---- veto, cancel, scoped authority, bounded votes ----
+
+#[tokio::test]
+async fn any_member_can_veto_an_approved_proposal_during_its_timelock() {
+    let (mut env, council, suspend) = governed_with_meter().await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
+    // Member 2 did not approve; one rejection during the timelock is a veto.
+    let member = council.member(2);
+    env.send(&[governance_ix::reject(member.pubkey(), P)], &[member])
+        .await
+        .unwrap();
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.status, ProposalStatus::Rejected);
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
+    assert_error(env.send(&[ix], &[]).await, GovernanceError::ProposalClosed);
+    assert_eq!(meter_status(&mut env).await, MeterStatus::Active);
+}
+
+#[tokio::test]
+async fn an_approver_can_change_their_mind_and_veto() {
+    let (mut env, council, suspend) = governed_with_meter().await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
+    let approver = council.member(1);
+    env.send(&[governance_ix::reject(approver.pubkey(), P)], &[approver])
+        .await
+        .unwrap();
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.status, ProposalStatus::Rejected);
+    assert_eq!(proposal.approvals, vec![council.member(0).pubkey()]);
+    assert_eq!(proposal.rejections, vec![approver.pubkey()]);
+    // Rejecting twice is refused.
+    let ix = governance_ix::reject(approver.pubkey(), P);
+    assert_error(
+        env.send(&[ix], &[approver]).await,
+        GovernanceError::VotingClosed,
+    );
+}
+
+#[tokio::test]
+async fn a_removed_member_cannot_cancel_their_proposal() {
+    let (mut env, council, suspend) = governed_with_meter().await;
+    // Member 1 proposes P; then the council removes member 1.
+    fixtures::approved_proposal_by(&mut env, &council, P, &suspend, &[1, 0]).await;
+    let mut smaller = council.config();
+    smaller.members.remove(1);
+    let update = governance_ix::update_council(smaller);
+    fixtures::approved_proposal_by(&mut env, &council, P + 1, &update, &[0, 2]).await;
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    env.send(&[governance_ix::execute(env.payer(), P + 1, &update)], &[])
+        .await
+        .unwrap();
+    let former = council.member(1);
+    let ix = governance_ix::cancel(former.pubkey(), P);
+    assert_error(env.send(&[ix], &[former]).await, GovernanceError::NotMember);
+    assert_ne!(
+        env.account::<Proposal>(proposal_address(P)).await.status,
+        ProposalStatus::Cancelled
+    );
+}
+
+#[tokio::test]
+async fn a_council_change_restarts_the_timelock_of_approved_proposals() {
+    let (mut env, council, suspend) = governed_with_meter().await;
+    // Both approved at the same time: the suspension and a council change.
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
+    let mut config = council.config();
+    config.guardians.clear();
+    config.threshold = 3;
+    let update = governance_ix::update_council(config);
+    fixtures::approved_proposal(&mut env, &council, P + 1, &update).await;
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    env.send(&[governance_ix::execute(env.payer(), P + 1, &update)], &[])
+        .await
+        .unwrap();
+    // The threshold is now 3: two approvals no longer suffice.
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
+    assert_error(
+        env.send(std::slice::from_ref(&ix), &[]).await,
+        GovernanceError::ThresholdNotMet,
+    );
+    let third = council.member(2);
+    env.send(&[governance_ix::approve(third.pubkey(), P)], &[third])
+        .await
+        .unwrap();
+    // Three approvals under the new rules, but the timelock runs from the change.
+    assert_error(
+        env.send(std::slice::from_ref(&ix), &[]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
+    env.advance_clock(i64::from(TIMELOCK) - 1).await;
+    assert_error(
+        env.send(std::slice::from_ref(&ix), &[]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
+    env.advance_clock(1).await;
+    env.send(&[ix], &[]).await.unwrap();
+    assert_eq!(meter_status(&mut env).await, MeterStatus::Suspended);
+}
+
+#[tokio::test]
+async fn the_authority_signs_only_for_the_proposals_own_program() {
+    let (mut env, council, _) = governed_with_meter().await;
+    // The registry's governance authority holds lamports. A proposal that calls the System
+    // program gets only the System program's governance signer, never the registry's: the
+    // transfer out of the registry's authority fails for want of its signature.
+    let registry_authority = registry_authority();
+    let fund = anchor_lang::solana_program::system_instruction::transfer(
+        &env.payer(),
+        &registry_authority,
+        10_000_000,
+    );
+    env.send(&[fund], &[]).await.unwrap();
+    let thief = Keypair::new().pubkey();
+    let steal = anchor_lang::solana_program::system_instruction::transfer(
+        &registry_authority,
+        &thief,
+        5_000_000,
+    );
+    fixtures::approved_proposal(&mut env, &council, P, &steal).await;
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    // Nobody can sign for the registry's authority in the outer transaction either.
+    let ix = without_signature(
+        governance_ix::execute(env.payer(), P, &steal),
+        registry_authority,
+    );
+    let result = env.send(&[ix], &[]).await;
+    // The runtime refuses the CPI's unsigned signer (PrivilegeEscalation on SBF; the native
+    // test stub aborts the program instead, ProgramFailedToComplete).
+    use solana_instruction::error::InstructionError;
+    assert!(
+        matches!(
+            result,
+            Err(solana_program_test::BanksClientError::TransactionError(
+                solana_transaction::TransactionError::InstructionError(
+                    0,
+                    InstructionError::PrivilegeEscalation
+                        | InstructionError::ProgramFailedToComplete
+                )
+            ))
+        ),
+        "{result:?}"
+    );
+    assert_eq!(
+        env.account::<Proposal>(proposal_address(P)).await.status,
+        ProposalStatus::Approved
+    );
+    assert!(!env.account_exists(thief).await);
+    // Each program's authority is its own PDA.
+    assert_ne!(authority_for(registry::ID), authority_for(oracle::ID));
+    assert_ne!(
+        authority_for(registry::ID),
+        authority_for(anchor_lang::system_program::ID)
+    );
+}
+
+#[tokio::test]
+async fn a_full_council_update_fits_a_proposal_transaction() {
+    let (mut env, council, _) = governed().await;
+    let config = CouncilConfig {
+        members: (0..governance::MAX_MEMBERS)
+            .map(|_| Keypair::new().pubkey())
+            .collect(),
+        guardians: (0..governance::MAX_GUARDIANS)
+            .map(|_| Keypair::new().pubkey())
+            .collect(),
+        threshold: 9,
+        timelock_seconds: 3_600,
+    };
+    let update = governance_ix::update_council(config);
+    assert_eq!(update.data.len(), 789);
+    // A member proposes from their own wallet (one signature, one fee payer).
+    let proposer = council.member(0);
+    let ix = governance_ix::propose(proposer.pubkey(), P, &update);
+    let tx = env.transaction_paid_by(std::slice::from_ref(&ix), proposer);
+    let size = gridtokenx_tests::transaction_size(&tx);
+    assert!(
+        size <= gridtokenx_tests::MAX_TRANSACTION_SIZE,
+        "{size} bytes"
+    );
+    assert_eq!(size, 1_175);
+    env.ctx.banks_client.process_transaction(tx).await.unwrap();
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.instruction.data.len(), 789);
+}
+
+#[tokio::test]
+async fn votes_stay_bounded_by_the_current_council_across_rotations() {
+    let mut env = TestEnv::start().await;
+    fixtures::campus(&mut env).await;
+    // A full council of 16 that needs all 16 approvals.
+    let mut old = Vec::new();
+    for _ in 0..governance::MAX_MEMBERS {
+        old.push(env.funded_keypair(fixtures::SOL).await);
+    }
+    let guardian = env.funded_keypair(fixtures::SOL).await;
+    let council = fixtures::Council {
+        members: old,
+        guardian,
+        threshold: governance::MAX_MEMBERS as u8,
+        timelock_seconds: 0,
+    };
+    let ix = governance_ix::initialize_council(env.payer(), council.config());
+    env.send(&[ix], &[]).await.unwrap();
+    // Proposal 0 collects 15 approvals and stays Active.
+    let target = registry_ix::set_paused(registry_authority(), true);
+    let voters: Vec<usize> = (0..15).collect();
+    fixtures::approved_proposal_by(&mut env, &council, 0, &target, &voters).await;
+    // Proposal 1 replaces the whole council by 16 new members.
+    let mut new = Vec::new();
+    for _ in 0..governance::MAX_MEMBERS {
+        new.push(env.funded_keypair(fixtures::SOL).await);
+    }
+    let mut config = council.config();
+    config.members = new.iter().map(|k| k.pubkey()).collect();
+    let update = governance_ix::update_council(config.clone());
+    let all: Vec<usize> = (0..16).collect();
+    fixtures::approved_proposal_by(&mut env, &council, 1, &update, &all).await;
+    env.send(&[governance_ix::execute(env.payer(), 1, &update)], &[])
+        .await
+        .unwrap();
+    // The 16 new members vote on proposal 0: 15 stale + 16 new votes would not fit the
+    // account; stale votes are dropped instead.
+    for member in &new {
+        env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member])
+            .await
+            .unwrap();
+    }
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.status, ProposalStatus::Approved);
+    assert_eq!(proposal.approvals, config.members);
 }

@@ -33,17 +33,41 @@ async fn initialize_campus_sets_bootstrap_authority() {
 #[tokio::test]
 async fn initialize_campus_twice_fails() {
     let mut env = campus_env().await;
-    let other = env.funded_keypair(SOL).await;
+    let payer = env.payer();
     let result = env
-        .send(
-            &[registry_ix::initialize_campus(other.pubkey(), "Again")],
-            &[&other],
-        )
+        .send(&[registry_ix::initialize_campus(payer, "Again")], &[])
         .await;
     // System program: AccountAlreadyInUse.
     assert_error(result, 0u32);
     let campus: Campus = env.account(campus_address()).await;
-    assert_eq!(campus.authority, env.payer());
+    assert_eq!(campus.name, "Test Campus");
+}
+
+#[tokio::test]
+async fn initialize_campus_needs_the_upgrade_authority() {
+    let mut env = TestEnv::start().await;
+    // Whoever calls first after deployment is not enough: only the deployer may.
+    let squatter = env.funded_keypair(SOL).await;
+    let ix = registry_ix::initialize_campus(squatter.pubkey(), "Mine");
+    assert_error(
+        env.send(&[ix], &[&squatter]).await,
+        RegistryError::NotUpgradeAuthority,
+    );
+    // A ProgramData account at another address (here: the governance program's) is refused.
+    let ix = replace_account(
+        registry_ix::initialize_campus(env.payer(), "Mine"),
+        gridtokenx_tests::program_data_address(registry::ID),
+        gridtokenx_tests::program_data_address(governance::ID),
+    );
+    assert_error(env.send(&[ix], &[]).await, ErrorCode::ConstraintSeeds);
+    // An immutable registry (no upgrade authority) cannot be initialised by anyone.
+    env.plant_program_data(registry::ID, None);
+    let ix = registry_ix::initialize_campus(env.payer(), "Mine");
+    assert_error(
+        env.send(&[ix], &[]).await,
+        RegistryError::NotUpgradeAuthority,
+    );
+    assert!(!env.account_exists(campus_address()).await);
 }
 
 #[tokio::test]
@@ -77,6 +101,7 @@ async fn register_meter_binds_lfdi_to_owner_with_derived_sfdi() {
     assert_eq!(meter.status, MeterStatus::Active);
     assert_eq!(meter.index, 0);
     assert_eq!(meter.registered_at, env.now().await);
+    assert_eq!(meter.status_changed_at, meter.registered_at);
 
     let meter2: Meter = env.account(meter_address(&test_lfdi(2))).await;
     assert_eq!(meter2.index, 1);
@@ -142,6 +167,17 @@ async fn register_meter_rejects_out_of_range_capacity() {
             generation_w: 0,
             storage_wh: 10,
             max_import_w: 0,
+            max_discharge_w: 0,
+        },
+        // Discharge power without a battery.
+        MeterCapacity {
+            storage_wh: 0,
+            max_discharge_w: 1,
+            ..registry_ix::default_capacity()
+        },
+        MeterCapacity {
+            max_discharge_w: MeterCapacity::MAX_VALUE + 1,
+            ..registry_ix::default_capacity()
         },
     ];
     for (i, capacity) in bad.into_iter().enumerate() {
@@ -179,6 +215,7 @@ async fn register_meter_needs_the_authority_signature() {
     let mut env = TestEnv::start().await;
     // The authority here is a separate key so the transaction can leave its signature out.
     let authority = env.funded_keypair(SOL).await;
+    env.plant_program_data(registry::ID, Some(authority.pubkey()));
     env.send(
         &[registry_ix::initialize_campus(authority.pubkey(), "C")],
         &[&authority],
@@ -231,6 +268,7 @@ async fn register_meter_rejects_meter_account_at_wrong_address() {
 fn fake_campus(authority: anchor_lang::prelude::Pubkey) -> Campus {
     Campus {
         authority,
+        pending_authority: anchor_lang::prelude::Pubkey::default(),
         meter_count: 0,
         paused: false,
         bump: 255,
@@ -283,6 +321,7 @@ async fn register_meter_transaction_fits_in_one_packet() {
     let mut env = TestEnv::start().await;
     // Worst case: payer, campus authority and owner are three different signers.
     let authority = env.funded_keypair(SOL).await;
+    env.plant_program_data(registry::ID, Some(authority.pubkey()));
     env.send(
         &[registry_ix::initialize_campus(authority.pubkey(), "C")],
         &[&authority],
@@ -300,9 +339,9 @@ async fn register_meter_transaction_fits_in_one_packet() {
         size <= MAX_TRANSACTION_SIZE,
         "register_meter tx is {size} bytes"
     );
-    // Pin the size so a layout change is noticed: 3 signatures, 7 keys, 61 bytes of data.
-    assert_eq!(ix.data.len(), 8 + 20 + 8 + 1 + 24);
-    assert_eq!(size, 523);
+    // Pin the size so a layout change is noticed: 3 signatures, 7 keys, 69 bytes of data.
+    assert_eq!(ix.data.len(), 8 + 20 + 8 + 1 + 32);
+    assert_eq!(size, 531);
     env.send(&[ix], &[&authority, &owner]).await.unwrap();
 }
 
@@ -319,11 +358,15 @@ async fn set_meter_status_suspends_reactivates_and_retires() {
         MeterStatus::Active,
         MeterStatus::Retired,
     ] {
+        env.advance_clock(600).await;
         env.send(&[registry_ix::set_meter_status(payer, &lfdi, status)], &[])
             .await
             .unwrap();
         let meter: Meter = env.account(meter_address(&lfdi)).await;
         assert_eq!(meter.status, status);
+        // When it changed: the oracle verifies nothing measured before a reactivation.
+        assert_eq!(meter.status_changed_at, env.now().await);
+        assert!(meter.status_changed_at > meter.registered_at);
     }
 }
 
@@ -382,6 +425,7 @@ async fn update_meter_capacity_changes_capacity() {
         generation_w: 70_000,
         storage_wh: 50_000,
         max_import_w: 90_000,
+        max_discharge_w: 25_000,
     };
     env.send(
         &[registry_ix::update_meter_capacity(
@@ -407,6 +451,7 @@ async fn update_meter_capacity_failures() {
         generation_w: 1,
         storage_wh: 1,
         max_import_w: 1,
+        max_discharge_w: 1,
     };
 
     let ix = registry_ix::update_meter_capacity(owner.pubkey(), &lfdi, capacity);
@@ -525,25 +570,42 @@ async fn transfer_meter_ownership_rejects_same_owner_paused_and_retired() {
     );
 }
 
-// ---- set_campus_authority ----
+// ---- propose_authority / accept_authority ----
 
 #[tokio::test]
-async fn set_campus_authority_hands_over_and_locks_out_the_old_key() {
+async fn hand_over_takes_a_proposal_and_an_acceptance() {
     let mut env = campus_env().await;
     let payer = env.payer();
     let successor = env.funded_keypair(SOL).await;
     env.send(
-        &[registry_ix::set_campus_authority(payer, successor.pubkey())],
+        &[registry_ix::propose_authority(payer, successor.pubkey())],
         &[],
+    )
+    .await
+    .unwrap();
+    // Proposed only: the old key still rules.
+    let campus: Campus = env.account(campus_address()).await;
+    assert_eq!(campus.authority, payer);
+    assert_eq!(campus.pending_authority, successor.pubkey());
+    env.send(&[registry_ix::set_paused(payer, true)], &[])
+        .await
+        .unwrap();
+    env.send(
+        &[registry_ix::accept_authority(successor.pubkey())],
+        &[&successor],
     )
     .await
     .unwrap();
     let campus: Campus = env.account(campus_address()).await;
     assert_eq!(campus.authority, successor.pubkey());
-    let ix = registry_ix::set_paused(payer, true);
+    assert_eq!(
+        campus.pending_authority,
+        anchor_lang::prelude::Pubkey::default()
+    );
+    let ix = registry_ix::set_paused(payer, false);
     assert_error(env.send(&[ix], &[]).await, RegistryError::Unauthorized);
     env.send(
-        &[registry_ix::set_paused(successor.pubkey(), true)],
+        &[registry_ix::set_paused(successor.pubkey(), false)],
         &[&successor],
     )
     .await
@@ -551,19 +613,43 @@ async fn set_campus_authority_hands_over_and_locks_out_the_old_key() {
 }
 
 #[tokio::test]
-async fn set_campus_authority_failures() {
+async fn hand_over_failures() {
     let mut env = campus_env().await;
     let payer = env.payer();
     let impostor = env.funded_keypair(SOL).await;
-    let ix = registry_ix::set_campus_authority(impostor.pubkey(), impostor.pubkey());
+    let ix = registry_ix::propose_authority(impostor.pubkey(), impostor.pubkey());
     assert_error(
         env.send(&[ix], &[&impostor]).await,
         RegistryError::Unauthorized,
     );
     for bad in [anchor_lang::prelude::Pubkey::default(), payer] {
-        let ix = registry_ix::set_campus_authority(payer, bad);
+        let ix = registry_ix::propose_authority(payer, bad);
         assert_error(env.send(&[ix], &[]).await, RegistryError::InvalidAuthority);
     }
+    // Nobody proposed: nobody can accept.
+    let ix = registry_ix::accept_authority(impostor.pubkey());
+    assert_error(
+        env.send(&[ix], &[&impostor]).await,
+        RegistryError::NotPendingAuthority,
+    );
+    // Only the proposed key can accept, and only with its signature.
+    let successor = env.funded_keypair(SOL).await;
+    env.send(
+        &[registry_ix::propose_authority(payer, successor.pubkey())],
+        &[],
+    )
+    .await
+    .unwrap();
+    let ix = registry_ix::accept_authority(impostor.pubkey());
+    assert_error(
+        env.send(&[ix], &[&impostor]).await,
+        RegistryError::NotPendingAuthority,
+    );
+    let ix = without_signature(
+        registry_ix::accept_authority(successor.pubkey()),
+        successor.pubkey(),
+    );
+    assert_error(env.send(&[ix], &[]).await, ErrorCode::AccountNotSigner);
     let campus: Campus = env.account(campus_address()).await;
     assert_eq!(campus.authority, payer);
 }

@@ -14,8 +14,6 @@ const LATITUDE_DEG: f64 = 40.0;
 const SYSTEM_EFFICIENCY: f64 = 0.97;
 /// Battery round-trip losses are taken when charging.
 const CHARGE_EFFICIENCY: f64 = 0.95;
-/// Batteries charge and discharge at most at 0.5 C.
-const C_RATE_PER_HOUR: f64 = 0.5;
 /// The building's own peak load as a share of its maximum grid draw.
 const PEAK_LOAD_SHARE: f64 = 0.8;
 
@@ -48,6 +46,8 @@ pub struct BuildingModel {
     pub kind: Kind,
     pub generation_w: f64,
     pub storage_wh: f64,
+    /// Most the battery charges or discharges, W (the campus file's `max_discharge_kw`).
+    pub battery_rate_w: f64,
     pub peak_load_w: f64,
     /// Battery state of charge, Wh.
     pub soc_wh: f64,
@@ -202,6 +202,7 @@ impl BuildingModel {
             kind: building.kind,
             generation_w: building.generation_kw as f64 * 1000.0,
             storage_wh,
+            battery_rate_w: building.max_discharge_kw as f64 * 1000.0,
             peak_load_w: building.max_import_kw as f64 * 1000.0 * PEAK_LOAD_SHARE,
             soc_wh: storage_wh / 2.0,
             seed,
@@ -255,7 +256,7 @@ impl BuildingModel {
         let hours = f64::from(dt) / 3600.0;
         let generation_w = self.generation_at(t);
         let consumption_w = self.consumption_at(t);
-        let rate_w = self.storage_wh * C_RATE_PER_HOUR;
+        let rate_w = self.battery_rate_w;
         let mut flows = Flows {
             generation_w,
             consumption_w,

@@ -21,6 +21,11 @@ pub struct TestBridge {
     pub dir: tempfile::TempDir,
 }
 
+/// The cluster the test bridge attests for (a stand-in genesis hash).
+pub fn test_cluster() -> anchor_lang::prelude::Pubkey {
+    anchor_lang::prelude::Pubkey::new_from_array(*b"gridtokenx test cluster genesis.")
+}
+
 pub fn campus() -> CampusConfig {
     CampusConfig::load(&CampusConfig::default_path()).unwrap()
 }
@@ -33,6 +38,7 @@ pub fn test_config(dir: &std::path::Path) -> BridgeConfig {
         pki_dir: dir.join("pki"),
         // Tests attest by hand.
         attest_interval_s: 3_600,
+        cluster_genesis_hash: Some(test_cluster().to_string()),
         ..BridgeConfig::default()
     }
 }

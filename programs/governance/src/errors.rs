@@ -38,4 +38,6 @@ pub enum GovernanceError {
     NotPausable,
     #[msg("Arithmetic overflow")]
     Overflow,
+    #[msg("Signer is not the program's upgrade authority (ProgramData of the upgradeable loader)")]
+    NotUpgradeAuthority,
 }

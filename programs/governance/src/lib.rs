@@ -2,9 +2,11 @@
 //!
 //! Members propose instructions (program, accounts, data); once `threshold` current members
 //! approve and the timelock has passed, anyone can execute the instruction, which runs by CPI
-//! signed by the governance authority PDA. The other programs accept only that PDA as their
-//! authority. Changes to the council itself go through proposals too. Any single guardian
-//! can pause a GridTokenX program at once; unpausing needs an executed proposal.
+//! signed by the governance authority for that program, the PDA `["authority", program id]`.
+//! Each GridTokenX program accepts only its own such PDA as its authority, so a signature
+//! given to one program is worth nothing to another. Changes to the council itself go
+//! through proposals too. Any member can veto an approved proposal during its timelock. Any
+//! single guardian can pause a GridTokenX program at once; unpausing needs a proposal.
 use anchor_lang::prelude::*;
 #[cfg(feature = "sbf-upstream")]
 use solana_compiler_builtins as _;

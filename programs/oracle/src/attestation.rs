@@ -4,44 +4,65 @@
 //!
 //! | bytes | field |
 //! |---|---|
-//! | 16 | domain tag `gridtokenx-rdg-1` |
-//! | 32 | oracle program id |
-//! | 32 | campus (the registry's campus account) |
+//! | 32 | domain: SHA-256(`gridtokenx-rdg-2` ‖ oracle program id ‖ campus ‖ cluster) |
 //! | 8  | batch sequence number, u64 LE (1, 2, 3, ... per campus) |
+//! | 32 | meters: SHA-256 over the readings' oracle `MeterState` addresses, in order |
 //! | 2  | reading count, u16 LE |
-//! | 23 each | reading: meter index u16, timestamp u32 (Unix seconds), cumulative import Wh u64, cumulative export Wh u64, quality flags u8 — all LE |
+//! | 21 each | reading: timestamp u32 (Unix seconds), cumulative import Wh u64, cumulative export Wh u64, quality flags u8, all LE |
+//!
+//! **Domain.** The first 32 bytes bind a batch to one oracle program, one campus and one
+//! cluster (the cluster's genesis hash, given when the oracle is initialised and stored in
+//! its configuration), and separate it from anything else an attestor key might sign: a
+//! batch signed for devnet cannot be replayed on another cluster.
+//!
+//! **Meters.** Reading `i` is for the meter whose oracle state lives at the `i`-th address
+//! hashed into `meters`; that address is the PDA `["meter_state", lfdi]`, so it names the
+//! meter's full LFDI. The keeper must pass exactly those accounts: the oracle hashes the keys
+//! it was given and refuses the batch if they differ, so no account list (and no meter
+//! index) can credit one building's reading to another. One 32-byte commitment instead of an
+//! identity per reading keeps a whole campus of 25 readings in one transaction at quorum 2.
 //!
 //! The timestamp is a u32 (valid until 2106) and the quality flags a u8 (IEEE 2030.5 defines
-//! bits 0–6 of its 16-bit QualityFlags), so that a batch of all 25 campus meters fits in one
-//! transaction together with its Ed25519 instruction.
+//! bits 0-6 of its 16-bit QualityFlags).
 //!
 //! The message travels only inside the Ed25519 program instruction that verifies it; the
 //! oracle reads it from there (instructions sysvar), so what it applies is exactly what was
 //! verified, byte for byte.
 
-/// Domain separation: no other GridTokenX (or foreign) message starts like this.
-pub const DOMAIN: [u8; 16] = *b"gridtokenx-rdg-1";
-pub const HEADER_LEN: usize = 16 + 32 + 32 + 8 + 2;
-pub const READING_LEN: usize = 2 + 4 + 8 + 8 + 1;
+use solana_sha256_hasher::hashv;
 
-/// One meter's reading, in the oracle's integers.
+/// Hashed into the domain: no other GridTokenX (or foreign) message has this prefix.
+pub const DOMAIN_TAG: &[u8; 16] = b"gridtokenx-rdg-2";
+pub const HEADER_LEN: usize = 32 + 8 + 32 + 2;
+pub const READING_LEN: usize = 4 + 8 + 8 + 1;
+
+/// The domain of every batch for `program_id`, `campus` and `cluster` (its genesis hash).
+pub fn batch_domain(program_id: &[u8; 32], campus: &[u8; 32], cluster: &[u8; 32]) -> [u8; 32] {
+    hashv(&[DOMAIN_TAG, program_id, campus, cluster]).to_bytes()
+}
+
+/// The commitment to the meters of a batch: SHA-256 over their `MeterState` addresses.
+pub fn meters_digest<'a>(meter_states: impl IntoIterator<Item = &'a [u8; 32]>) -> [u8; 32] {
+    let keys: Vec<&[u8]> = meter_states.into_iter().map(|k| &k[..]).collect();
+    hashv(&keys).to_bytes()
+}
+
+/// One meter's reading, in the oracle's integers. Which meter it is follows from its
+/// position in the batch (see `meters` above).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
-    /// The registry's compact index of the meter.
-    pub meter_index: u16,
-    /// End of the measurement, Unix seconds.
+    /// When both registers were measured, Unix seconds.
     pub timestamp: u32,
     /// Cumulative energy drawn from the campus grid, Wh (flowDirection 1, forward).
     pub import_wh: u64,
     /// Cumulative energy delivered to the campus grid, Wh (flowDirection 19, reverse).
     pub export_wh: u64,
-    /// IEEE 2030.5 QualityFlags bits 0–7.
+    /// IEEE 2030.5 QualityFlags bits 0-7.
     pub quality: u8,
 }
 
 impl Reading {
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.meter_index.to_le_bytes());
         out.extend_from_slice(&self.timestamp.to_le_bytes());
         out.extend_from_slice(&self.import_wh.to_le_bytes());
         out.extend_from_slice(&self.export_wh.to_le_bytes());
@@ -49,19 +70,16 @@ impl Reading {
     }
 
     fn read(b: &[u8]) -> Reading {
-        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| {
             let mut a = [0u8; 8];
             a.copy_from_slice(&b[i..i + 8]);
             u64::from_le_bytes(a)
         };
         Reading {
-            meter_index: u16_at(0),
-            timestamp: u32_at(2),
-            import_wh: u64_at(6),
-            export_wh: u64_at(14),
-            quality: b[22],
+            timestamp: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            import_wh: u64_at(4),
+            export_wh: u64_at(12),
+            quality: b[20],
         }
     }
 }
@@ -70,23 +88,20 @@ impl Reading {
 pub enum FormatError {
     /// Shorter than its header, a length not matching its count, or no readings.
     BadLength,
-    /// Not a GridTokenX reading batch.
-    BadDomain,
 }
 
 /// Encodes a batch message; `None` if it would hold more than `u16::MAX` readings.
 pub fn encode_batch(
-    program_id: &[u8; 32],
-    campus: &[u8; 32],
+    domain: &[u8; 32],
     sequence: u64,
+    meters: &[u8; 32],
     readings: &[Reading],
 ) -> Option<Vec<u8>> {
     let count = u16::try_from(readings.len()).ok()?;
     let mut out = Vec::with_capacity(HEADER_LEN + readings.len() * READING_LEN);
-    out.extend_from_slice(&DOMAIN);
-    out.extend_from_slice(program_id);
-    out.extend_from_slice(campus);
+    out.extend_from_slice(domain);
     out.extend_from_slice(&sequence.to_le_bytes());
+    out.extend_from_slice(meters);
     out.extend_from_slice(&count.to_le_bytes());
     for r in readings {
         r.write(&mut out);
@@ -97,9 +112,9 @@ pub fn encode_batch(
 /// A parsed batch message, borrowing the bytes it was parsed from.
 #[derive(Clone, Copy, Debug)]
 pub struct Batch<'a> {
-    pub program_id: &'a [u8; 32],
-    pub campus: &'a [u8; 32],
+    pub domain: &'a [u8; 32],
     pub sequence: u64,
+    pub meters: &'a [u8; 32],
     readings: &'a [u8],
 }
 
@@ -108,24 +123,21 @@ impl<'a> Batch<'a> {
         if message.len() < HEADER_LEN {
             return Err(FormatError::BadLength);
         }
-        if message[..16] != DOMAIN {
-            return Err(FormatError::BadDomain);
-        }
-        let count = usize::from(u16::from_le_bytes([message[88], message[89]]));
+        let count = usize::from(u16::from_le_bytes([message[72], message[73]]));
         let readings = &message[HEADER_LEN..];
         if count == 0 || readings.len() != count * READING_LEN {
             return Err(FormatError::BadLength);
         }
         let mut sequence = [0u8; 8];
-        sequence.copy_from_slice(&message[80..88]);
+        sequence.copy_from_slice(&message[32..40]);
         Ok(Batch {
-            program_id: message[16..48]
-                .try_into()
-                .map_err(|_| FormatError::BadLength)?,
-            campus: message[48..80]
+            domain: message[..32]
                 .try_into()
                 .map_err(|_| FormatError::BadLength)?,
             sequence: u64::from_le_bytes(sequence),
+            meters: message[40..72]
+                .try_into()
+                .map_err(|_| FormatError::BadLength)?,
             readings,
         })
     }
@@ -142,6 +154,12 @@ impl<'a> Batch<'a> {
     pub fn reading(&self, i: usize) -> Reading {
         Reading::read(&self.readings[i * READING_LEN..(i + 1) * READING_LEN])
     }
+}
+
+/// SHA-256 of a whole batch message: how events and the oracle's recent-batch log name it,
+/// so a keeper can tell its own batch from another that took the same sequence number.
+pub fn batch_hash(message: &[u8]) -> [u8; 32] {
+    hashv(&[message]).to_bytes()
 }
 
 /// The Ed25519 program's instruction layout (solana-ed25519-program): a count, a padding
@@ -262,14 +280,12 @@ mod tests {
     fn sample() -> Vec<Reading> {
         vec![
             Reading {
-                meter_index: 0,
                 timestamp: 1_790_000_000,
                 import_wh: 1_000,
                 export_wh: 2_000,
                 quality: 0,
             },
             Reading {
-                meter_index: 24,
                 timestamp: 1_790_000_900,
                 import_wh: u64::MAX,
                 export_wh: 7,
@@ -280,22 +296,19 @@ mod tests {
 
     #[test]
     fn batch_bytes_are_pinned() {
-        let program = [0x11u8; 32];
-        let campus = [0x22u8; 32];
-        let bytes = encode_batch(&program, &campus, 0x0102030405060708, &sample()).unwrap();
+        let bytes = encode_batch(&[0x11; 32], 0x0102030405060708, &[0x22; 32], &sample()).unwrap();
         let mut expected = Vec::new();
-        expected.extend_from_slice(b"gridtokenx-rdg-1");
         expected.extend_from_slice(&[0x11; 32]);
-        expected.extend_from_slice(&[0x22; 32]);
         expected.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1]);
+        expected.extend_from_slice(&[0x22; 32]);
         expected.extend_from_slice(&[2, 0]);
-        // meter 0, t = 1_790_000_000 = 0x6AB1_3B80, import 1000, export 2000, quality 0
-        expected.extend_from_slice(&[0, 0, 0x80, 0x3B, 0xB1, 0x6A]);
+        // t = 1_790_000_000 = 0x6AB1_3B80, import 1000, export 2000, quality 0
+        expected.extend_from_slice(&[0x80, 0x3B, 0xB1, 0x6A]);
         expected.extend_from_slice(&[0xE8, 0x03, 0, 0, 0, 0, 0, 0]);
         expected.extend_from_slice(&[0xD0, 0x07, 0, 0, 0, 0, 0, 0]);
         expected.push(0);
-        // meter 24, t + 900, import u64::MAX, export 7, quality 0x41
-        expected.extend_from_slice(&[24, 0, 0x04, 0x3F, 0xB1, 0x6A]);
+        // t + 900, import u64::MAX, export 7, quality 0x41
+        expected.extend_from_slice(&[0x04, 0x3F, 0xB1, 0x6A]);
         expected.extend_from_slice(&[0xFF; 8]);
         expected.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0]);
         expected.push(0x41);
@@ -304,22 +317,40 @@ mod tests {
     }
 
     #[test]
-    fn parse_round_trips() {
-        let bytes = encode_batch(&[1; 32], &[2; 32], 9, &sample()).unwrap();
-        let batch = Batch::parse(&bytes).unwrap();
-        assert_eq!(batch.program_id, &[1; 32]);
-        assert_eq!(batch.campus, &[2; 32]);
-        assert_eq!(batch.sequence, 9);
-        assert_eq!(batch.len(), 2);
-        assert_eq!(batch.reading(1), sample()[1]);
+    fn domain_and_digests_are_pinned() {
+        // SHA-256("gridtokenx-rdg-2" || 0x01 * 32 || 0x02 * 32 || 0x03 * 32), computed
+        // independently (Python hashlib).
+        let domain = batch_domain(&[1; 32], &[2; 32], &[3; 32]);
+        let expected = "1dbfe31f8b8353eb27f4b352725f7c61497d27cf4b59e3c3057846d1be19e258";
+        let hex: String = domain.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, expected);
+        // Every input changes the domain.
+        assert_ne!(domain, batch_domain(&[1; 32], &[2; 32], &[4; 32]));
+        assert_ne!(domain, batch_domain(&[1; 32], &[5; 32], &[3; 32]));
+        assert_ne!(domain, batch_domain(&[6; 32], &[2; 32], &[3; 32]));
+        // The meters digest is over the addresses in order.
+        let (a, b) = ([7u8; 32], [8u8; 32]);
+        assert_ne!(meters_digest([&a, &b]), meters_digest([&b, &a]));
+        let mut both = a.to_vec();
+        both.extend_from_slice(&b);
+        assert_eq!(meters_digest([&a, &b]), hashv(&[&both]).to_bytes());
     }
 
     #[test]
-    fn parse_rejects_bad_domain_and_lengths() {
-        let bytes = encode_batch(&[1; 32], &[2; 32], 9, &sample()).unwrap();
-        let mut other = bytes.clone();
-        other[0] ^= 1;
-        assert_eq!(Batch::parse(&other).unwrap_err(), FormatError::BadDomain);
+    fn parse_round_trips() {
+        let bytes = encode_batch(&[1; 32], 9, &[2; 32], &sample()).unwrap();
+        let batch = Batch::parse(&bytes).unwrap();
+        assert_eq!(batch.domain, &[1; 32]);
+        assert_eq!(batch.meters, &[2; 32]);
+        assert_eq!(batch.sequence, 9);
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch.reading(1), sample()[1]);
+        assert_eq!(batch_hash(&bytes), hashv(&[&bytes]).to_bytes());
+    }
+
+    #[test]
+    fn parse_rejects_bad_lengths() {
+        let bytes = encode_batch(&[1; 32], 9, &[2; 32], &sample()).unwrap();
         assert_eq!(
             Batch::parse(&bytes[..bytes.len() - 1]).unwrap_err(),
             FormatError::BadLength
@@ -328,7 +359,10 @@ mod tests {
             Batch::parse(&bytes[..50]).unwrap_err(),
             FormatError::BadLength
         );
-        let empty = encode_batch(&[1; 32], &[2; 32], 9, &[]).unwrap();
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert_eq!(Batch::parse(&extra).unwrap_err(), FormatError::BadLength);
+        let empty = encode_batch(&[1; 32], 9, &[2; 32], &[]).unwrap();
         assert_eq!(Batch::parse(&empty).unwrap_err(), FormatError::BadLength);
     }
 

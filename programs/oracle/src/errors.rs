@@ -1,6 +1,11 @@
 use anchor_lang::prelude::*;
 
+/// Errors of the oracle. The reading errors (from `MeterStateMissing` on) never fail a batch:
+/// the reading is skipped with a `ReadingSkipped` event carrying the code, and the rest of
+/// the batch applies. Only structural errors (accounts, signatures, domain, sequence) fail
+/// the transaction.
 #[error_code]
+#[derive(PartialEq, Eq)]
 pub enum OracleError {
     #[msg("Signer is not the oracle authority")]
     Unauthorized,
@@ -8,10 +13,12 @@ pub enum OracleError {
     InvalidAttestors,
     #[msg("Parameters out of range")]
     InvalidParams,
-    #[msg("The campus account is not the registry's campus")]
-    InvalidCampus,
+    #[msg("Signer is not the registry campus's authority")]
+    NotCampusAuthority,
     #[msg("The new authority must be a different, non-default key")]
     InvalidAuthority,
+    #[msg("Signer is not the proposed new authority")]
+    NotPendingAuthority,
     #[msg("The oracle is paused")]
     Paused,
     #[msg("The given instruction is not an Ed25519 program instruction")]
@@ -28,26 +35,31 @@ pub enum OracleError {
     QuorumNotMet,
     #[msg("The signed message is not a well-formed reading batch")]
     MalformedBatch,
-    #[msg("The batch is for another oracle program")]
-    WrongProgram,
-    #[msg("The batch is for another campus")]
-    WrongCampus,
+    #[msg("The batch is for another oracle program, campus or cluster")]
+    WrongDomain,
     #[msg("This batch sequence number was already applied")]
     BatchReplayed,
     #[msg("Batch sequence number skips ahead; earlier batches must be applied first")]
     BatchOutOfOrder,
-    #[msg("Accounts must be (registry meter, meter state) pairs in the batch's order")]
+    #[msg("Accounts must be (registry meter, meter state) pairs, one per reading")]
     AccountsMismatch,
-    #[msg("A reading's meter is not a registered meter")]
-    MeterNotRegistered,
-    #[msg("A reading's meter index differs from the registered meter's")]
-    MeterIndexMismatch,
-    #[msg("A reading's meter is not Active")]
-    MeterNotActive,
-    #[msg("The account given for a meter's state is not its oracle state (see init_meter_state)")]
-    MeterStateMissing,
+    #[msg("The meter state accounts are not the ones the attestor signed for")]
+    MetersMismatch,
+    #[msg("The registry meter account given for a reading is not the meter of its state")]
+    MeterAccountMismatch,
+    #[msg("A skip must move the sequence forward")]
+    InvalidSkip,
     #[msg("This meter already has its oracle state")]
     MeterStateExists,
+    // ---- reading errors: the reading is skipped, the batch applies ----
+    #[msg("The meter has no oracle state yet (see init_meter_state)")]
+    MeterStateMissing,
+    #[msg("The meter is not Active")]
+    MeterNotActive,
+    #[msg("Reading taken before the meter's current active period (registration or reactivation)")]
+    TimestampBeforeActivation,
+    #[msg("Reading older than the maximum age")]
+    ReadingTooOld,
     #[msg("Reading timestamp is not after the meter's last reading")]
     TimestampNotIncreasing,
     #[msg("Reading timestamp is too far in the future")]
@@ -58,7 +70,7 @@ pub enum OracleError {
     CounterDecreased,
     #[msg("Imported energy exceeds what the meter could draw in the elapsed time")]
     ImplausibleImport,
-    #[msg("Exported energy exceeds what the meter could produce in the elapsed time")]
+    #[msg("Exported energy exceeds what the meter could deliver in the elapsed time")]
     ImplausibleExport,
     #[msg("Arithmetic overflow")]
     Overflow,

@@ -4,6 +4,8 @@ use anchor_lang::prelude::*;
 pub struct OracleInitialized {
     pub campus: Pubkey,
     pub authority: Pubkey,
+    /// The batch domain (see `attestation`), bound to the program, campus and cluster.
+    pub domain: [u8; 32],
 }
 
 #[event]
@@ -15,6 +17,12 @@ pub struct AttestorsUpdated {
 #[event]
 pub struct OracleParamsUpdated {
     pub params: crate::state::ReadingLimits,
+}
+
+#[event]
+pub struct OracleAuthorityProposed {
+    pub authority: Pubkey,
+    pub pending: Pubkey,
 }
 
 #[event]
@@ -31,13 +39,37 @@ pub struct OraclePauseChanged {
 #[event]
 pub struct MeterStateInitialized {
     pub lfdi: [u8; 20],
-    pub meter_index: u16,
 }
 
-/// One accepted batch: the keeper follows these to know what is confirmed on-chain.
+/// One applied batch: the keeper follows these to know what is confirmed on-chain. `hash`
+/// (SHA-256 of the signed message) tells "this exact batch was applied" from "another batch
+/// took this sequence number".
 #[event]
-pub struct ReadingsAccepted {
+pub struct BatchApplied {
     pub sequence: u64,
-    pub readings: u16,
+    pub hash: [u8; 32],
+    /// Readings accepted (baselines included) and skipped.
+    pub applied: u16,
+    pub skipped: u16,
     pub attestors: u8,
+}
+
+/// A reading that failed a data check: skipped, the rest of its batch applied.
+#[event]
+pub struct ReadingSkipped {
+    pub sequence: u64,
+    /// Position of the reading in its batch.
+    pub position: u16,
+    /// The meter, by its signed state address, and its LFDI (zeros if it has no state).
+    pub meter_state: Pubkey,
+    pub lfdi: [u8; 20],
+    /// The `OracleError` code (6000 + variant) that says why.
+    pub reason: u32,
+}
+
+/// Governance moved the sequence past batches that can never apply.
+#[event]
+pub struct BatchesSkipped {
+    pub from: u64,
+    pub through: u64,
 }

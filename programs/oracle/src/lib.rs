@@ -12,6 +12,7 @@ pub mod attestation;
 pub mod errors;
 pub mod events;
 pub mod instructions;
+pub mod rules;
 pub mod state;
 
 pub use errors::OracleError;
@@ -43,12 +44,21 @@ pub mod oracle {
         instructions::config_admin::set_limits_handler(ctx, limits)
     }
 
-    pub fn set_authority(ctx: Context<ConfigAdmin>, new_authority: Pubkey) -> Result<()> {
-        instructions::config_admin::set_authority_handler(ctx, new_authority)
-    }
-
     pub fn set_paused(ctx: Context<ConfigAdmin>, paused: bool) -> Result<()> {
         instructions::config_admin::set_paused_handler(ctx, paused)
+    }
+
+    pub fn skip_batches(ctx: Context<ConfigAdmin>, through: u64) -> Result<()> {
+        instructions::config_admin::skip_batches_handler(ctx, through)
+    }
+
+    pub fn propose_authority(ctx: Context<ConfigAdmin>, new_authority: Pubkey) -> Result<()> {
+        instructions::config_admin::propose_authority_handler(ctx, new_authority)
+    }
+
+    #[access_control(ctx.accounts.validate())]
+    pub fn accept_authority(ctx: Context<AcceptAuthority>) -> Result<()> {
+        instructions::config_admin::accept_authority_handler(ctx)
     }
 
     #[access_control(ctx.accounts.validate())]

@@ -28,4 +28,8 @@ pub enum RegistryError {
     InvalidAuthority,
     #[msg("The registry is paused")]
     Paused,
+    #[msg("Signer is not the proposed new authority")]
+    NotPendingAuthority,
+    #[msg("Signer is not the program's upgrade authority (ProgramData of the upgradeable loader)")]
+    NotUpgradeAuthority,
 }

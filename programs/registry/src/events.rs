@@ -26,6 +26,8 @@ pub struct MeterStatusChanged {
     pub lfdi: [u8; 20],
     pub from: MeterStatus,
     pub to: MeterStatus,
+    /// Cluster time of the change (the meter's `status_changed_at`).
+    pub at: i64,
 }
 
 #[event]
@@ -41,6 +43,12 @@ pub struct MeterOwnershipTransferred {
     pub lfdi: [u8; 20],
     pub from: Pubkey,
     pub to: Pubkey,
+}
+
+#[event]
+pub struct CampusAuthorityProposed {
+    pub authority: Pubkey,
+    pub pending: Pubkey,
 }
 
 #[event]

@@ -3,7 +3,8 @@
 //! A meter's identity is the LFDI of its IEEE 2030.5 device certificate (20 bytes); its
 //! account is a PDA seeded by that LFDI, so one LFDI can be registered only once. Every
 //! privileged instruction is signed by the campus authority: a bootstrap key at first, the
-//! governance program's authority PDA after `set_campus_authority`.
+//! governance program's authority for the registry after a two-step hand-over
+//! (`propose_authority`, then `accept_authority` signed by the new authority).
 use anchor_lang::prelude::*;
 #[cfg(feature = "sbf-upstream")]
 use solana_compiler_builtins as _;
@@ -12,7 +13,6 @@ pub mod errors;
 pub mod events;
 pub mod identity;
 pub mod instructions;
-pub mod pda;
 pub mod state;
 
 pub use errors::RegistryError;
@@ -53,11 +53,13 @@ pub mod registry {
     }
 
     #[access_control(ctx.accounts.validate(&new_authority))]
-    pub fn set_campus_authority(
-        ctx: Context<SetCampusAuthority>,
-        new_authority: Pubkey,
-    ) -> Result<()> {
-        instructions::set_campus_authority::handler(ctx, new_authority)
+    pub fn propose_authority(ctx: Context<ProposeAuthority>, new_authority: Pubkey) -> Result<()> {
+        instructions::transfer_authority::propose_handler(ctx, new_authority)
+    }
+
+    #[access_control(ctx.accounts.validate())]
+    pub fn accept_authority(ctx: Context<AcceptAuthority>) -> Result<()> {
+        instructions::transfer_authority::accept_handler(ctx)
     }
 
     pub fn set_paused(ctx: Context<SetPaused>, paused: bool) -> Result<()> {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use certs::{ensure_pki, Layout};
 use clap::Parser;
 use governance::{CouncilConfig, GovernanceError};
-use gridtokenx_tests::governance_ix::{self, authority_address, proposal_address};
+use gridtokenx_tests::governance_ix::{self, authority_for, proposal_address};
 use gridtokenx_tests::registry_ix::{self, campus_address, meter_address};
 use gridtokenx_tests::{custom_error, TestEnv};
 use migrations::CampusConfig;
@@ -152,26 +152,54 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
     )
     .await?;
 
-    step!(5, "handing the registry to governance");
+    step!(
+        5,
+        "handing the registry to governance (propose, then the council accepts)"
+    );
+    let governance_authority = authority_for(registry::ID);
     send(
         &mut env,
-        "set_campus_authority",
-        &[registry_ix::set_campus_authority(
-            payer,
-            authority_address(),
-        )],
+        "propose_authority",
+        &[registry_ix::propose_authority(payer, governance_authority)],
+        &[],
+    )
+    .await?;
+    let accept = registry_ix::accept_authority(governance_authority);
+    send(
+        &mut env,
+        "propose accept",
+        &[governance_ix::propose(members[0].pubkey(), 0, &accept)],
+        &[&members[0]],
+    )
+    .await?;
+    for member in members.iter().take(usize::from(config.council.threshold)) {
+        send(
+            &mut env,
+            "approve accept",
+            &[governance_ix::approve(member.pubkey(), 0)],
+            &[member],
+        )
+        .await?;
+    }
+    env.advance_clock(i64::from(config.council.timelock_seconds))
+        .await;
+    send(
+        &mut env,
+        "execute accept",
+        &[governance_ix::execute(payer, 0, &accept)],
         &[],
     )
     .await?;
 
     step!(6, format!("suspending {} through a proposal", target.code));
     let lfdi = ids.of(&target.code);
-    let suspend = registry_ix::set_meter_status(authority_address(), &lfdi, MeterStatus::Suspended);
+    let suspend =
+        registry_ix::set_meter_status(governance_authority, &lfdi, MeterStatus::Suspended);
     let proposer = &members[0];
     send(
         &mut env,
         "propose",
-        &[governance_ix::propose(proposer.pubkey(), 0, &suspend)],
+        &[governance_ix::propose(proposer.pubkey(), 1, &suspend)],
         &[proposer],
     )
     .await?;
@@ -179,13 +207,13 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
         send(
             &mut env,
             "approve",
-            &[governance_ix::approve(member.pubkey(), 0)],
+            &[governance_ix::approve(member.pubkey(), 1)],
             &[member],
         )
         .await?;
     }
     let early = env
-        .send(&[governance_ix::execute(payer, 0, &suspend)], &[])
+        .send(&[governance_ix::execute(payer, 1, &suspend)], &[])
         .await;
     if custom_error(&early) != Some(GovernanceError::TimelockNotElapsed.into()) {
         return Err(format!(
@@ -198,13 +226,13 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
     send(
         &mut env,
         "execute",
-        &[governance_ix::execute(payer, 0, &suspend)],
+        &[governance_ix::execute(payer, 1, &suspend)],
         &[],
     )
     .await?;
     println!(
         "      executed proposal {} after {} s",
-        proposal_address(0),
+        proposal_address(1),
         config.council.timelock_seconds
     );
 
@@ -220,11 +248,11 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
         &[&guardian],
     )
     .await?;
-    let unpause = registry_ix::set_paused(authority_address(), false);
+    let unpause = registry_ix::set_paused(governance_authority, false);
     send(
         &mut env,
         "propose unpause",
-        &[governance_ix::propose(proposer.pubkey(), 1, &unpause)],
+        &[governance_ix::propose(proposer.pubkey(), 2, &unpause)],
         &[proposer],
     )
     .await?;
@@ -232,7 +260,7 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
         send(
             &mut env,
             "approve unpause",
-            &[governance_ix::approve(member.pubkey(), 1)],
+            &[governance_ix::approve(member.pubkey(), 2)],
             &[member],
         )
         .await?;
@@ -242,7 +270,7 @@ async fn run(args: Args, config: CampusConfig) -> StepResult {
     send(
         &mut env,
         "execute unpause",
-        &[governance_ix::execute(payer, 1, &unpause)],
+        &[governance_ix::execute(payer, 2, &unpause)],
         &[],
     )
     .await?;

@@ -6,7 +6,8 @@ use crate::events::ProposalExecuted;
 use crate::state::{seeds, Council, Proposal, ProposalStatus};
 
 /// Anyone runs an approved proposal once its timelock has passed. The proposal's accounts
-/// follow as remaining accounts, in the proposal's order; the governance authority signs.
+/// follow as remaining accounts, in the proposal's order; the governance authority for the
+/// proposal's program signs.
 #[derive(Accounts)]
 pub struct Execute<'info> {
     // Read-only on purpose: a proposal may update the council by CPI, and a writable copy
@@ -32,12 +33,12 @@ impl Execute<'_> {
             }
         }
         require!(
-            self.council.count_members(&proposal.approvals) >= usize::from(self.council.threshold),
+            self.council.reaches_threshold(&proposal.approvals),
             GovernanceError::ThresholdNotMet
         );
         let now = Clock::get()?.unix_timestamp;
         require!(
-            now >= proposal.executable_at(self.council.timelock_seconds)?,
+            now >= proposal.executable_at(&self.council)?,
             GovernanceError::TimelockNotElapsed
         );
         require_keys_eq!(
@@ -66,10 +67,17 @@ pub fn handler<'info>(ctx: Context<'info, Execute<'info>>) -> Result<()> {
 
     let mut infos = ctx.remaining_accounts.to_vec();
     infos.push(ctx.accounts.target_program.to_account_info());
-    let bump = [ctx.accounts.council.authority_bump];
-    invoke_signed(&instruction, &infos, &[&[seeds::AUTHORITY, &bump]])?;
+    // The signature is scoped to the target: only `[AUTHORITY, target]` signs, which is the
+    // authority that program (and no other) accepts.
+    let target = instruction.program_id;
+    let (_, bump) = Pubkey::find_program_address(&[seeds::AUTHORITY, target.as_ref()], &crate::ID);
+    invoke_signed(
+        &instruction,
+        &infos,
+        &[&[seeds::AUTHORITY, target.as_ref(), &[bump]]],
+    )?;
 
-    emit!(ProposalExecuted {
+    program_common::emit_event!(ProposalExecuted {
         proposal: ctx.accounts.proposal.key(),
         program_id: instruction.program_id,
         executor: ctx.accounts.executor.key(),

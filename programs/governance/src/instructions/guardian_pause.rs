@@ -6,8 +6,7 @@ use crate::errors::GovernanceError;
 use crate::events::GuardianPaused;
 use crate::state::{seeds, Council};
 
-/// The programs a guardian may pause. Only these, because the CPI carries the governance
-/// authority's signature: an arbitrary program could reuse it for anything.
+/// The programs a guardian may pause: a guardian's power ends at the GridTokenX programs.
 pub fn pausable_programs() -> [Pubkey; 4] {
     [registry::ID, oracle::ID, energy_token::ID, trading::ID]
 }
@@ -25,8 +24,8 @@ pub struct GuardianPause<'info> {
     #[account(seeds = [seeds::COUNCIL], bump = council.bump)]
     pub council: Account<'info, Council>,
     pub guardian: Signer<'info>,
-    /// CHECK: the governance authority PDA; signs the CPI.
-    #[account(seeds = [seeds::AUTHORITY], bump = council.authority_bump)]
+    /// CHECK: the governance authority for the target program; signs the CPI.
+    #[account(seeds = [seeds::AUTHORITY, target_program.key().as_ref()], bump)]
     pub governance_authority: UncheckedAccount<'info>,
     /// CHECK: checked against `pausable_programs` in `validate`.
     pub target_program: UncheckedAccount<'info>,
@@ -62,7 +61,8 @@ pub fn handler(ctx: Context<GuardianPause>) -> Result<()> {
         ],
         data,
     };
-    let bump = [a.council.authority_bump];
+    let target = a.target_program.key();
+    let bump = [ctx.bumps.governance_authority];
     invoke_signed(
         &instruction,
         &[
@@ -70,9 +70,9 @@ pub fn handler(ctx: Context<GuardianPause>) -> Result<()> {
             a.governance_authority.to_account_info(),
             a.target_program.to_account_info(),
         ],
-        &[&[seeds::AUTHORITY, &bump]],
+        &[&[seeds::AUTHORITY, target.as_ref(), &bump]],
     )?;
-    emit!(GuardianPaused {
+    program_common::emit_event!(GuardianPaused {
         guardian: a.guardian.key(),
         program_id: a.target_program.key(),
         config: a.target_config.key(),

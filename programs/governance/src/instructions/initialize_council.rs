@@ -1,21 +1,31 @@
 use anchor_lang::prelude::*;
+use anchor_lang::solana_program::bpf_loader_upgradeable;
+use program_common::pda::{create_pda_account, write_account};
 
-use registry::pda::{create_pda_account, write_account};
-
+use crate::errors::GovernanceError;
 use crate::events::CouncilConfigured;
 use crate::state::{seeds, Council, CouncilConfig};
 
-/// Creates the council. Run by the migration right after deployment.
+/// Creates the council. Only the governance program's upgrade authority (whoever deployed
+/// it) may, so nobody can install their own council by calling first. Run by the migration
+/// right after deployment.
 #[derive(Accounts)]
 pub struct InitializeCouncil<'info> {
-    /// CHECK: the council PDA, created by the handler (see `registry::pda`).
+    /// CHECK: the council PDA, created by the handler (see `program_common::pda`).
     #[account(mut, seeds = [seeds::COUNCIL], bump)]
     pub council: UncheckedAccount<'info>,
-    /// CHECK: only its address is derived and stored; it never holds data.
-    #[account(seeds = [seeds::AUTHORITY], bump)]
-    pub governance_authority: UncheckedAccount<'info>,
     #[account(mut)]
     pub payer: Signer<'info>,
+    /// The governance program's `ProgramData` (upgradeable loader): names its upgrade
+    /// authority, which must be `payer`.
+    #[account(
+        seeds = [crate::ID.as_ref()],
+        bump,
+        seeds::program = bpf_loader_upgradeable::ID,
+        constraint = program_data.upgrade_authority_address == Some(payer.key())
+            @ GovernanceError::NotUpgradeAuthority,
+    )]
+    pub program_data: Account<'info, ProgramData>,
     pub system_program: Program<'info, System>,
 }
 
@@ -37,11 +47,11 @@ pub fn handler(ctx: Context<InitializeCouncil>, config: CouncilConfig) -> Result
         threshold: config.threshold,
         timelock_seconds: config.timelock_seconds,
         proposal_count: 0,
+        members_changed_at: Clock::get()?.unix_timestamp,
         bump,
-        authority_bump: ctx.bumps.governance_authority,
     };
     write_account(&a.council, &council)?;
-    emit!(CouncilConfigured {
+    program_common::emit_event!(CouncilConfigured {
         members: config.members,
         guardians: config.guardians,
         threshold: config.threshold,

@@ -1,6 +1,6 @@
 use anchor_lang::prelude::*;
 
-use registry::pda::{create_pda_account, write_account};
+use program_common::pda::{create_pda_account, write_account};
 
 use crate::errors::GovernanceError;
 use crate::events::ProposalCreated;
@@ -59,7 +59,7 @@ pub fn handler(ctx: Context<Propose>, instruction: ProposedInstruction) -> Resul
         instruction,
     };
     write_account(&a.proposal, &proposal)?;
-    emit!(ProposalCreated {
+    program_common::emit_event!(ProposalCreated {
         proposal: a.proposal.key(),
         index,
         proposer: proposal.proposer,

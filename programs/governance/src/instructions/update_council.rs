@@ -4,19 +4,20 @@ use crate::events::CouncilConfigured;
 use crate::state::{seeds, Council, CouncilConfig};
 
 /// Replaces the council's members, guardians, threshold and timelock. Only the governance
-/// authority signs this, so it runs only from an executed proposal.
+/// authority for this program signs this, so it runs only from an executed proposal.
 #[derive(Accounts)]
 pub struct UpdateCouncil<'info> {
     #[account(mut, seeds = [seeds::COUNCIL], bump = council.bump)]
     pub council: Account<'info, Council>,
-    #[account(seeds = [seeds::AUTHORITY], bump = council.authority_bump)]
+    #[account(seeds = [seeds::AUTHORITY, crate::ID.as_ref()], bump)]
     pub governance_authority: Signer<'info>,
 }
 
 pub fn handler(ctx: Context<UpdateCouncil>, config: CouncilConfig) -> Result<()> {
     config.validate()?;
-    ctx.accounts.council.apply(config.clone());
-    emit!(CouncilConfigured {
+    let now = Clock::get()?.unix_timestamp;
+    ctx.accounts.council.apply(config.clone(), now);
+    program_common::emit_event!(CouncilConfigured {
         members: config.members,
         guardians: config.guardians,
         threshold: config.threshold,

@@ -4,7 +4,16 @@ use crate::errors::GovernanceError;
 use crate::events::{ProposalApproved, ProposalRejected, ProposalVoted};
 use crate::state::{seeds, Council, Proposal, ProposalStatus};
 
-/// A member approves or rejects a proposal, once.
+/// A member approves or rejects a proposal.
+///
+/// - While Active, each member votes once. When approvals of current members reach the
+///   threshold the proposal is Approved and its timelock starts; when rejections make the
+///   threshold unreachable it is Rejected.
+/// - While Approved (in its timelock), a member whose approval was lost to a council change
+///   can be replaced by a new approval; when the threshold is reached again the timelock
+///   starts again. And any current member may reject, even one who approved: a rejection
+///   during the timelock is a veto, and the proposal is Rejected. The timelock exists so
+///   that one member can stop a proposal they find harmful before it runs.
 #[derive(Accounts)]
 pub struct Vote<'info> {
     #[account(seeds = [seeds::COUNCIL], bump = council.bump)]
@@ -16,19 +25,17 @@ pub struct Vote<'info> {
 
 impl Vote<'_> {
     pub fn validate(&self) -> Result<()> {
-        let member = self.member.key();
-        require!(self.council.is_member(&member), GovernanceError::NotMember);
         require!(
-            !self.proposal.has_voted(&member),
-            GovernanceError::AlreadyVoted
+            self.council.is_member(&self.member.key()),
+            GovernanceError::NotMember
         );
-        Ok(())
+        self.proposal.check_open()
     }
 }
 
 fn emit_vote(proposal: &Proposal, key: Pubkey, member: Pubkey, approve: bool) {
-    // At most MAX_MEMBERS (16) votes of each kind: the casts cannot truncate.
-    emit!(ProposalVoted {
+    // Votes are pruned to current members (at most MAX_MEMBERS, 16): the casts cannot truncate.
+    program_common::emit_event!(ProposalVoted {
         proposal: key,
         member,
         approve,
@@ -42,17 +49,19 @@ pub fn approve_handler(ctx: Context<Vote>) -> Result<()> {
     let member = ctx.accounts.member.key();
     let key = ctx.accounts.proposal.key();
     let proposal = &mut ctx.accounts.proposal;
-    proposal.check_open_for(true)?;
+    proposal.prune_votes(council);
+    require!(!proposal.has_voted(&member), GovernanceError::AlreadyVoted);
+    let executable_before = proposal.status == ProposalStatus::Approved
+        && council.reaches_threshold(&proposal.approvals);
     proposal.approvals.push(member);
     emit_vote(proposal, key, member, true);
-    if proposal.status == ProposalStatus::Active
-        && council.count_members(&proposal.approvals) >= usize::from(council.threshold)
-    {
+    if !executable_before && council.reaches_threshold(&proposal.approvals) {
+        // Reached (or, after lost approvals, reached again): the timelock starts now.
         proposal.status = ProposalStatus::Approved;
         proposal.approved_at = Clock::get()?.unix_timestamp;
-        emit!(ProposalApproved {
+        program_common::emit_event!(ProposalApproved {
             proposal: key,
-            executable_at: proposal.executable_at(council.timelock_seconds)?,
+            executable_at: proposal.executable_at(council)?,
         });
     }
     Ok(())
@@ -63,12 +72,22 @@ pub fn reject_handler(ctx: Context<Vote>) -> Result<()> {
     let member = ctx.accounts.member.key();
     let key = ctx.accounts.proposal.key();
     let proposal = &mut ctx.accounts.proposal;
-    proposal.check_open_for(false)?;
+    proposal.prune_votes(council);
+    require!(
+        !proposal.rejections.contains(&member),
+        GovernanceError::AlreadyVoted
+    );
+    let veto = proposal.status == ProposalStatus::Approved;
+    if !veto {
+        require!(!proposal.has_voted(&member), GovernanceError::AlreadyVoted);
+    }
+    // A member who approved and now vetoes withdraws the approval.
+    proposal.approvals.retain(|k| *k != member);
     proposal.rejections.push(member);
     emit_vote(proposal, key, member, false);
-    if council.is_defeated(&proposal.rejections) {
+    if veto || council.is_defeated(&proposal.rejections) {
         proposal.status = ProposalStatus::Rejected;
-        emit!(ProposalRejected { proposal: key });
+        program_common::emit_event!(ProposalRejected { proposal: key });
     }
     Ok(())
 }

@@ -59,9 +59,11 @@ pub struct Council {
     pub timelock_seconds: u32,
     /// Number of proposals ever created; the next one gets this index.
     pub proposal_count: u64,
+    /// When the members or the threshold last changed. An approved proposal's timelock
+    /// counts from the later of its approval and this: approvals that were lost and regained
+    /// by a council change wait out the timelock again.
+    pub members_changed_at: i64,
     pub bump: u8,
-    /// Bump of the governance authority PDA, `[AUTHORITY]`.
-    pub authority_bump: u8,
 }
 
 impl Council {
@@ -75,7 +77,11 @@ impl Council {
         self.guardians.contains(key)
     }
 
-    pub fn apply(&mut self, config: CouncilConfig) {
+    /// Applies a new configuration at time `now`.
+    pub fn apply(&mut self, config: CouncilConfig, now: i64) {
+        if config.members != self.members || config.threshold != self.threshold {
+            self.members_changed_at = now;
+        }
         self.members = config.members;
         self.guardians = config.guardians;
         self.threshold = config.threshold;
@@ -85,6 +91,11 @@ impl Council {
     /// How many of `voters` are members now: votes of removed members stop counting.
     pub fn count_members(&self, voters: &[Pubkey]) -> usize {
         voters.iter().filter(|v| self.is_member(v)).count()
+    }
+
+    /// Whether `voters` include `threshold` current members.
+    pub fn reaches_threshold(&self, voters: &[Pubkey]) -> bool {
+        self.count_members(voters) >= usize::from(self.threshold)
     }
 
     /// Whether enough current members rejected that the threshold can no longer be reached.
@@ -183,8 +194,8 @@ mod tests {
             threshold: 2,
             timelock_seconds: 0,
             proposal_count: 0,
+            members_changed_at: 0,
             bump: 0,
-            authority_bump: 0,
         };
         let votes = keys(2);
         assert_eq!(council.count_members(&votes), 2);
@@ -200,8 +211,8 @@ mod tests {
             threshold: 2,
             timelock_seconds: 0,
             proposal_count: 0,
+            members_changed_at: 0,
             bump: 0,
-            authority_bump: 0,
         };
         assert!(!council.is_defeated(&keys(1)));
         assert!(council.is_defeated(&keys(2)));

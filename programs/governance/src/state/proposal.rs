@@ -2,12 +2,14 @@ use anchor_lang::prelude::*;
 use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
 
 use crate::errors::GovernanceError;
-use crate::state::council::MAX_MEMBERS;
+use crate::state::council::{Council, MAX_MEMBERS};
 
 /// Most accounts a proposed instruction may name; keeps `execute` inside one transaction.
 pub const MAX_PROPOSAL_ACCOUNTS: usize = 16;
-/// Most instruction data a proposal may carry.
-pub const MAX_PROPOSAL_DATA: usize = 512;
+/// Most instruction data a proposal may carry: enough for `update_council` with a full
+/// council (8 + 4 + 16 x 32 + 4 + 8 x 32 + 1 + 4 = 789 bytes); the transaction size limit
+/// bounds it anyway.
+pub const MAX_PROPOSAL_DATA: usize = 1024;
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
 pub struct ProposedAccountMeta {
@@ -91,10 +93,13 @@ pub struct Proposal {
     pub proposer: Pubkey,
     pub status: ProposalStatus,
     pub created_at: i64,
-    /// When the threshold was first reached; the timelock counts from here. 0 before.
+    /// When the threshold was last reached; the timelock counts from here (or from a later
+    /// council change). 0 before.
     pub approved_at: i64,
     pub executed_at: i64,
     pub bump: u8,
+    /// Votes of current members only (see `prune_votes`), so each list holds at most
+    /// `MAX_MEMBERS` keys whatever the council's history.
     pub approvals: Vec<Pubkey>,
     pub rejections: Vec<Pubkey>,
     pub instruction: ProposedInstruction,
@@ -110,21 +115,31 @@ impl Proposal {
         self.approvals.contains(member) || self.rejections.contains(member)
     }
 
-    /// Unix time from which the proposal can be executed.
-    pub fn executable_at(&self, timelock_seconds: u32) -> Result<i64> {
+    /// Unix time from which the proposal can be executed: the timelock counts from its
+    /// approval, or from a later change of the council's members or threshold.
+    pub fn executable_at(&self, council: &Council) -> Result<i64> {
         self.approved_at
-            .checked_add(i64::from(timelock_seconds))
+            .max(council.members_changed_at)
+            .checked_add(i64::from(council.timelock_seconds))
             .ok_or_else(|| error!(GovernanceError::Overflow))
     }
 
-    /// Votes are taken while Active, and while Approved (so that an approval lost to a
-    /// membership change can be replaced).
-    pub fn check_open_for(&self, approve: bool) -> Result<()> {
+    /// Votes are taken while Active, and while Approved: approvals replace ones lost to a
+    /// membership change, and a rejection during the timelock is a veto.
+    pub fn check_open(&self) -> Result<()> {
         match self.status {
-            ProposalStatus::Active => Ok(()),
-            ProposalStatus::Approved if approve => Ok(()),
+            ProposalStatus::Active | ProposalStatus::Approved => Ok(()),
             ProposalStatus::Executed => err!(GovernanceError::AlreadyExecuted),
-            _ => err!(GovernanceError::VotingClosed),
+            ProposalStatus::Rejected | ProposalStatus::Cancelled => {
+                err!(GovernanceError::VotingClosed)
+            }
         }
+    }
+
+    /// Drops the votes of keys that are no longer members: they count for nothing, and
+    /// keeping them would let the lists outgrow the account after council rotations.
+    pub fn prune_votes(&mut self, council: &Council) {
+        self.approvals.retain(|k| council.is_member(k));
+        self.rejections.retain(|k| council.is_member(k));
     }
 }

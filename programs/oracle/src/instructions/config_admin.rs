@@ -2,7 +2,8 @@ use anchor_lang::prelude::*;
 
 use crate::errors::OracleError;
 use crate::events::{
-    AttestorsUpdated, OracleAuthorityChanged, OracleParamsUpdated, OraclePauseChanged,
+    AttestorsUpdated, BatchesSkipped, OracleAuthorityChanged, OracleAuthorityProposed,
+    OracleParamsUpdated, OraclePauseChanged,
 };
 use crate::state::{seeds, OracleConfig, ReadingLimits};
 
@@ -10,8 +11,8 @@ use crate::state::{seeds, OracleConfig, ReadingLimits};
 /// one every GridTokenX `set_paused` shares, so a governance guardian can pause the oracle.
 #[derive(Accounts)]
 pub struct ConfigAdmin<'info> {
-    #[account(mut, seeds = [seeds::CONFIG], bump = config.bump, has_one = authority @ OracleError::Unauthorized)]
-    pub config: Account<'info, OracleConfig>,
+    #[account(mut, seeds = [seeds::CONFIG], bump = config.load()?.bump, has_one = authority @ OracleError::Unauthorized)]
+    pub config: AccountLoader<'info, OracleConfig>,
     pub authority: Signer<'info>,
 }
 
@@ -21,37 +22,85 @@ pub fn set_attestors_handler(
     quorum: u8,
 ) -> Result<()> {
     OracleConfig::validate_attestors(&attestors, quorum)?;
-    let config = &mut ctx.accounts.config;
-    config.attestors = attestors.clone();
-    config.quorum = quorum;
-    emit!(AttestorsUpdated { attestors, quorum });
+    ctx.accounts
+        .config
+        .load_mut()?
+        .set_attestors(&attestors, quorum);
+    program_common::emit_event!(AttestorsUpdated { attestors, quorum });
     Ok(())
 }
 
 pub fn set_limits_handler(ctx: Context<ConfigAdmin>, limits: ReadingLimits) -> Result<()> {
     limits.validate()?;
-    ctx.accounts.config.limits = limits;
-    emit!(OracleParamsUpdated { params: limits });
-    Ok(())
-}
-
-pub fn set_authority_handler(ctx: Context<ConfigAdmin>, new_authority: Pubkey) -> Result<()> {
-    let config = &mut ctx.accounts.config;
-    require!(
-        new_authority != Pubkey::default() && new_authority != config.authority,
-        OracleError::InvalidAuthority
-    );
-    let from = config.authority;
-    config.authority = new_authority;
-    emit!(OracleAuthorityChanged {
-        from,
-        to: new_authority
-    });
+    ctx.accounts.config.load_mut()?.set_limits(&limits);
+    program_common::emit_event!(OracleParamsUpdated { params: limits });
     Ok(())
 }
 
 pub fn set_paused_handler(ctx: Context<ConfigAdmin>, paused: bool) -> Result<()> {
-    ctx.accounts.config.paused = paused;
-    emit!(OraclePauseChanged { paused });
+    ctx.accounts.config.load_mut()?.paused = u8::from(paused);
+    program_common::emit_event!(OraclePauseChanged { paused });
+    Ok(())
+}
+
+/// Moves the sequence past batches that can never apply (e.g. an attestor that lost its
+/// store and signed other contents under numbers already taken): the next batch must then
+/// be `through + 1`. Only forward; the skipped numbers can never be applied afterwards.
+pub fn skip_batches_handler(ctx: Context<ConfigAdmin>, through: u64) -> Result<()> {
+    let mut config = ctx.accounts.config.load_mut()?;
+    require!(through > config.last_sequence, OracleError::InvalidSkip);
+    let from = config
+        .last_sequence
+        .checked_add(1)
+        .ok_or(OracleError::Overflow)?;
+    config.last_sequence = through;
+    program_common::emit_event!(BatchesSkipped { from, through });
+    Ok(())
+}
+
+/// First step of a hand-over (normally to the governance authority): nothing changes until
+/// the successor accepts.
+pub fn propose_authority_handler(ctx: Context<ConfigAdmin>, new_authority: Pubkey) -> Result<()> {
+    let mut config = ctx.accounts.config.load_mut()?;
+    require!(
+        new_authority != Pubkey::default() && new_authority != config.authority,
+        OracleError::InvalidAuthority
+    );
+    config.pending_authority = new_authority;
+    program_common::emit_event!(OracleAuthorityProposed {
+        authority: config.authority,
+        pending: new_authority,
+    });
+    Ok(())
+}
+
+/// Second step of a hand-over: the proposed successor signs.
+#[derive(Accounts)]
+pub struct AcceptAuthority<'info> {
+    #[account(mut, seeds = [seeds::CONFIG], bump = config.load()?.bump)]
+    pub config: AccountLoader<'info, OracleConfig>,
+    pub new_authority: Signer<'info>,
+}
+
+impl AcceptAuthority<'_> {
+    pub fn validate(&self) -> Result<()> {
+        let pending = self.config.load()?.pending_authority;
+        require!(
+            pending != Pubkey::default() && pending == self.new_authority.key(),
+            OracleError::NotPendingAuthority
+        );
+        Ok(())
+    }
+}
+
+pub fn accept_authority_handler(ctx: Context<AcceptAuthority>) -> Result<()> {
+    let mut config = ctx.accounts.config.load_mut()?;
+    let from = config.authority;
+    config.authority = config.pending_authority;
+    config.pending_authority = Pubkey::default();
+    program_common::emit_event!(OracleAuthorityChanged {
+        from,
+        to: config.authority,
+    });
     Ok(())
 }

@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use registry::pda::{create_pda_account, write_account};
+use program_common::pda::{create_pda_account, write_zero_copy};
 use registry::Meter;
 
 use crate::errors::OracleError;
@@ -16,7 +16,7 @@ pub struct InitMeterState<'info> {
         seeds::program = registry::ID,
     )]
     pub meter: Account<'info, Meter>,
-    /// CHECK: the meter state PDA, created by the handler (see `registry::pda`).
+    /// CHECK: the meter state PDA, created by the handler (see `program_common::pda`).
     #[account(mut, seeds = [seeds::METER_STATE, meter.lfdi.as_ref()], bump)]
     pub meter_state: UncheckedAccount<'info>,
     #[account(mut)]
@@ -46,23 +46,7 @@ pub fn handler(ctx: Context<InitMeterState>) -> Result<()> {
         &crate::ID,
         &[seeds::METER_STATE, &lfdi, &[bump]],
     )?;
-    let state = MeterState {
-        lfdi,
-        meter_index: a.meter.index,
-        reading_count: 0,
-        last_timestamp: 0,
-        import_wh: 0,
-        export_wh: 0,
-        baseline_import_wh: 0,
-        baseline_export_wh: 0,
-        last_quality: 0,
-        last_sequence: 0,
-        bump,
-    };
-    write_account(&a.meter_state, &state)?;
-    emit!(MeterStateInitialized {
-        lfdi,
-        meter_index: state.meter_index,
-    });
+    write_zero_copy(&a.meter_state, &MeterState::new(lfdi, bump))?;
+    program_common::emit_event!(MeterStateInitialized { lfdi });
     Ok(())
 }

@@ -1,7 +1,9 @@
 use anchor_lang::prelude::*;
-use registry::pda::{create_pda_account, write_account};
+use program_common::pda::{create_pda_account, write_zero_copy};
 use registry::Campus;
 
+use crate::attestation::batch_domain;
+use crate::errors::OracleError;
 use crate::events::OracleInitialized;
 use crate::state::{seeds, OracleConfig, ReadingLimits};
 
@@ -10,19 +12,22 @@ pub struct InitializeOracleArgs {
     pub attestors: Vec<Pubkey>,
     pub quorum: u8,
     pub limits: ReadingLimits,
+    /// The cluster's genesis hash: batches signed for another cluster are refused.
+    pub cluster: [u8; 32],
 }
 
-/// Creates the oracle's configuration for the registry's campus, with a bootstrap authority
-/// (the payer) that is later handed to governance.
+/// Creates the oracle's configuration for the registry's campus. Only the campus authority
+/// may, and it becomes the oracle's bootstrap authority (later handed to governance).
 #[derive(Accounts)]
 pub struct InitializeOracle<'info> {
-    /// CHECK: the config PDA, created by the handler (see `registry::pda`).
+    /// CHECK: the config PDA, created by the handler (see `program_common::pda`).
     #[account(mut, seeds = [seeds::CONFIG], bump)]
     pub config: UncheckedAccount<'info>,
     #[account(
         seeds = [registry::seeds::CAMPUS],
         bump = campus.bump,
         seeds::program = registry::ID,
+        constraint = campus.authority == authority.key() @ OracleError::NotCampusAuthority,
     )]
     pub campus: Account<'info, Campus>,
     #[account(mut)]
@@ -43,20 +48,22 @@ pub fn handler(ctx: Context<InitializeOracle>, args: InitializeOracleArgs) -> Re
         &crate::ID,
         &[seeds::CONFIG, &[bump]],
     )?;
-    let config = OracleConfig {
-        authority: a.authority.key(),
-        campus: a.campus.key(),
-        attestors: args.attestors,
-        quorum: args.quorum,
-        limits: args.limits,
-        paused: false,
-        last_sequence: 0,
-        bump,
-    };
-    write_account(&a.config, &config)?;
-    emit!(OracleInitialized {
+    let mut config: OracleConfig = bytemuck::Zeroable::zeroed();
+    config.authority = a.authority.key();
+    config.campus = a.campus.key();
+    config.domain = batch_domain(
+        &crate::ID.to_bytes(),
+        &a.campus.key().to_bytes(),
+        &args.cluster,
+    );
+    config.set_attestors(&args.attestors, args.quorum);
+    config.set_limits(&args.limits);
+    config.bump = bump;
+    write_zero_copy(&a.config, &config)?;
+    program_common::emit_event!(OracleInitialized {
         campus: config.campus,
         authority: config.authority,
+        domain: config.domain,
     });
     Ok(())
 }

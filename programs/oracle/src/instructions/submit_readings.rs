@@ -1,21 +1,31 @@
 use anchor_lang::prelude::*;
-use registry::{Meter, MeterStatus};
+use program_common::zero_copy;
+use registry::Meter;
 use solana_instructions_sysvar::load_instruction_at_checked;
 
-use crate::attestation::{ed25519, Batch};
+use crate::attestation::{batch_hash, ed25519, meters_digest, Batch};
 use crate::errors::OracleError;
-use crate::events::ReadingsAccepted;
-use crate::state::{seeds, MeterState, OracleConfig, MAX_ATTESTORS};
-use registry::pda::write_account;
+use crate::events::{BatchApplied, ReadingSkipped};
+use crate::rules::{assess, MeterFacts};
+use crate::state::{MeterState, OracleConfig, MAX_ATTESTORS};
 
 /// Applies one attested batch. The transaction carries, before this instruction, an Ed25519
 /// program instruction (at `ed25519_instruction_index`) that verifies the batch message with
 /// `quorum` attestor signatures. Remaining accounts: for each reading in the batch's order,
-/// the registry `Meter` (read-only) then its oracle `MeterState` (writable).
+/// the registry `Meter` (read-only) then its oracle `MeterState` (writable), the latter
+/// exactly the addresses the attestor committed to (`attestation`).
+///
+/// A reading that fails a data check (meter suspended, stale, implausible, no state yet...)
+/// is skipped with a `ReadingSkipped` event and the rest of the batch applies; the sequence
+/// advances either way. Only structural faults fail the transaction: signatures, domain,
+/// sequence, and accounts other than the ones signed for.
 #[derive(Accounts)]
 pub struct SubmitReadings<'info> {
-    #[account(mut, seeds = [seeds::CONFIG], bump = config.bump)]
-    pub config: Account<'info, OracleConfig>,
+    /// No seeds check: a zero-copy `OracleConfig` owned by this program (which
+    /// `AccountLoader` checks, with the discriminator) exists only at `[CONFIG]`, where
+    /// `initialize_oracle` creates it; the derivation would cost ~1,500 CU per batch.
+    #[account(mut)]
+    pub config: AccountLoader<'info, OracleConfig>,
     /// CHECK: the instructions sysvar, checked by address.
     #[account(address = solana_sdk_ids::sysvar::instructions::ID)]
     pub instructions: UncheckedAccount<'info>,
@@ -25,7 +35,7 @@ pub struct SubmitReadings<'info> {
 
 impl SubmitReadings<'_> {
     pub fn validate(&self) -> Result<()> {
-        require!(!self.config.paused, OracleError::Paused);
+        require!(!self.config.load()?.is_paused(), OracleError::Paused);
         Ok(())
     }
 }
@@ -38,20 +48,40 @@ fn verified_message(config: &OracleConfig, data: &[u8], index: u8) -> Result<(us
         ed25519::Ed25519Error::OffsetsOutsideInstruction => OracleError::Ed25519OffsetsSpoofed,
     })?;
     let message = verified[0].message;
-    let mut signers: Vec<Pubkey> = Vec::with_capacity(verified.len());
+    let mut signers: [Pubkey; MAX_ATTESTORS] = [Pubkey::default(); MAX_ATTESTORS];
+    let mut distinct = 0usize;
     for v in &verified {
         require!(v.message == message, OracleError::MessageMismatch);
         let key = Pubkey::new_from_array(*v.public_key);
         require!(config.is_attestor(&key), OracleError::UnknownAttestor);
-        if !signers.contains(&key) {
-            signers.push(key);
+        if !signers[..distinct].contains(&key) {
+            // `parse` returns at most MAX_ATTESTORS signatures.
+            signers[distinct] = key;
+            distinct += 1;
         }
     }
     require!(
-        signers.len() >= usize::from(config.quorum),
+        distinct >= usize::from(config.quorum),
         OracleError::QuorumNotMet
     );
-    Ok((signers.len(), message.to_vec()))
+    Ok((distinct, message.to_vec()))
+}
+
+fn skipped(
+    sequence: u64,
+    position: usize,
+    meter_state: Pubkey,
+    lfdi: [u8; 20],
+    reason: OracleError,
+) {
+    program_common::emit_event!(ReadingSkipped {
+        sequence,
+        // A batch holds at most u16::MAX readings.
+        position: position as u16,
+        meter_state,
+        lfdi,
+        reason: reason.into(),
+    });
 }
 
 pub fn handler<'info>(
@@ -68,19 +98,12 @@ pub fn handler<'info>(
         solana_sdk_ids::ed25519_program::ID,
         OracleError::NotEd25519Instruction
     );
-    let config = &ctx.accounts.config;
+    let mut config = ctx.accounts.config.load_mut()?;
     let (attestors, message) =
-        verified_message(config, &ed25519_ix.data, ed25519_instruction_index)?;
+        verified_message(&config, &ed25519_ix.data, ed25519_instruction_index)?;
 
     let batch = Batch::parse(&message).map_err(|_| OracleError::MalformedBatch)?;
-    require!(
-        batch.program_id == &crate::ID.to_bytes(),
-        OracleError::WrongProgram
-    );
-    require!(
-        batch.campus == &config.campus.to_bytes(),
-        OracleError::WrongCampus
-    );
+    require!(batch.domain == &config.domain, OracleError::WrongDomain);
     config.check_sequence(batch.sequence)?;
 
     let accounts = ctx.remaining_accounts;
@@ -88,34 +111,59 @@ pub fn handler<'info>(
         accounts.len() == 2 * batch.len(),
         OracleError::AccountsMismatch
     );
+    // The meter state accounts must be the ones the attestors signed for.
+    let digest = meters_digest(accounts.iter().skip(1).step_by(2).map(|a| a.key.as_array()));
+    require!(&digest == batch.meters, OracleError::MetersMismatch);
+
     let now = Clock::get()?.unix_timestamp;
+    let limits = config.limits();
+    let mut applied: u16 = 0;
     for i in 0..batch.len() {
         let reading = batch.reading(i);
-        let meter =
-            Meter::load_checked(&accounts[2 * i]).map_err(|_| OracleError::MeterNotRegistered)?;
-        require!(
-            meter.index == reading.meter_index,
-            OracleError::MeterIndexMismatch
-        );
-        require!(
-            meter.status == MeterStatus::Active,
-            OracleError::MeterNotActive
-        );
         let state_info = &accounts[2 * i + 1];
+        if !zero_copy::holds::<MeterState>(state_info) {
+            skipped(
+                batch.sequence,
+                i,
+                *state_info.key,
+                [0; 20],
+                OracleError::MeterStateMissing,
+            );
+            continue;
+        }
         require!(state_info.is_writable, OracleError::AccountsMismatch);
-        let mut state = MeterState::load_checked(state_info, &meter.lfdi)
-            .map_err(|_| OracleError::MeterStateMissing)?;
-        state.check(&reading, &meter.capacity, &config.limits, now)?;
-        state.apply(&reading, batch.sequence)?;
-        // Written at once, so a meter appearing twice in a batch is checked against its
-        // first reading.
-        write_account(state_info, &state)?;
+        let state = zero_copy::read::<MeterState>(state_info)?;
+        // A Meter owned by the registry is the meter of the LFDI inside (see
+        // `Meter::load_checked`); it must be this state's meter.
+        let meter = Meter::load_checked(&accounts[2 * i])
+            .ok()
+            .filter(|m| m.lfdi == state.lfdi)
+            .ok_or(OracleError::MeterAccountMismatch)?;
+        let last = state.last();
+        match assess(
+            last.as_ref(),
+            &reading,
+            &MeterFacts::of(&meter),
+            &limits,
+            now,
+        ) {
+            Ok(verdict) => {
+                zero_copy::update::<MeterState, _>(state_info, |s| {
+                    s.apply(&reading, verdict, batch.sequence)
+                })??;
+                applied += 1;
+            }
+            Err(reason) => skipped(batch.sequence, i, *state_info.key, state.lfdi, reason),
+        }
     }
 
-    ctx.accounts.config.last_sequence = batch.sequence;
-    emit!(ReadingsAccepted {
+    let hash = batch_hash(&message);
+    config.record_batch(batch.sequence, hash);
+    program_common::emit_event!(BatchApplied {
         sequence: batch.sequence,
-        readings: batch.len() as u16,
+        hash,
+        applied,
+        skipped: batch.len() as u16 - applied,
         attestors: attestors as u8,
     });
     Ok(())

@@ -3,27 +3,35 @@ use anchor_lang::prelude::*;
 use crate::errors::OracleError;
 
 pub const MAX_ATTESTORS: usize = 8;
+/// Batches remembered by `OracleConfig::recent_batches`.
+pub const RECENT_BATCHES: usize = 32;
 
 /// How readings are bounded; set by governance.
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReadingLimits {
     /// How far a reading's timestamp may be ahead of the cluster clock, seconds.
     pub max_future_skew_s: u32,
-    /// Least time between two readings of one meter, seconds.
+    /// Least time between two accepted readings of one meter, seconds.
     pub min_interval_s: u32,
+    /// How far a reading's timestamp may be behind the cluster clock, seconds.
+    pub max_age_s: u32,
     /// Slack on the physical bound, in basis points (1000 = 10 % above capacity x time).
     pub tolerance_bps: u16,
 }
 
 impl ReadingLimits {
     pub const MAX_SKEW_S: u32 = 3600;
+    pub const MAX_INTERVAL_S: u32 = 86_400;
+    pub const MAX_AGE_S: u32 = 30 * 86_400;
     pub const MAX_TOLERANCE_BPS: u16 = 10_000;
 
     pub fn validate(&self) -> Result<()> {
         require!(
             self.max_future_skew_s <= Self::MAX_SKEW_S
                 && self.min_interval_s >= 1
-                && self.min_interval_s <= 86_400
+                && self.min_interval_s <= Self::MAX_INTERVAL_S
+                && self.max_age_s >= self.min_interval_s
+                && self.max_age_s <= Self::MAX_AGE_S
                 && self.tolerance_bps <= Self::MAX_TOLERANCE_BPS,
             OracleError::InvalidParams
         );
@@ -31,27 +39,49 @@ impl ReadingLimits {
     }
 }
 
-/// The oracle's configuration, at `[CONFIG]`.
-#[account]
-#[derive(InitSpace)]
+/// One applied batch, as remembered by the configuration.
+#[zero_copy]
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct BatchRecord {
+    pub sequence: u64,
+    /// SHA-256 of the signed message (`attestation::batch_hash`).
+    pub hash: [u8; 32],
+}
+
+/// The oracle's configuration, at `[CONFIG]`. Zero-copy: every batch reads and writes it.
+#[account(zero_copy)]
+#[derive(Debug)]
 pub struct OracleConfig {
-    /// Signs every privileged change: the bootstrap key, then the governance authority.
+    /// Signs every privileged change: the bootstrap key, then governance.
     pub authority: Pubkey,
-    /// The registry's campus account; batches name it.
+    /// Proposed successor of `authority` until it accepts; the default key when none.
+    pub pending_authority: Pubkey,
+    /// The registry's campus account.
     pub campus: Pubkey,
-    #[max_len(MAX_ATTESTORS)]
-    pub attestors: Vec<Pubkey>,
+    /// The domain every batch must carry (`attestation::batch_domain` of this program, the
+    /// campus and the cluster given at initialisation).
+    pub domain: [u8; 32],
+    /// Authorised attestor keys; the first `attestor_count` are set.
+    pub attestors: [Pubkey; MAX_ATTESTORS],
+    /// Sequence number of the last applied (or skipped) batch; 0 before the first.
+    pub last_sequence: u64,
+    pub max_future_skew_s: u32,
+    pub min_interval_s: u32,
+    pub max_age_s: u32,
+    pub tolerance_bps: u16,
+    pub attestor_count: u8,
     /// Distinct attestor signatures a batch needs.
     pub quorum: u8,
-    pub limits: ReadingLimits,
-    pub paused: bool,
-    /// Sequence number of the last applied batch (0: none yet).
-    pub last_sequence: u64,
+    /// 1 while paused.
+    pub paused: u8,
     pub bump: u8,
+    pub _reserved: [u8; 6],
+    /// The last `RECENT_BATCHES` applied batches, a ring indexed by sequence.
+    pub recent_batches: [BatchRecord; RECENT_BATCHES],
 }
 
 impl OracleConfig {
-    pub const SPACE: usize = 8 + OracleConfig::INIT_SPACE;
+    pub const SPACE: usize = 8 + std::mem::size_of::<OracleConfig>();
 
     pub fn validate_attestors(attestors: &[Pubkey], quorum: u8) -> Result<()> {
         let distinct = attestors
@@ -69,8 +99,41 @@ impl OracleConfig {
         Ok(())
     }
 
+    /// Replaces the attestor set (already validated).
+    pub fn set_attestors(&mut self, attestors: &[Pubkey], quorum: u8) {
+        self.attestors = [Pubkey::default(); MAX_ATTESTORS];
+        self.attestors[..attestors.len()].copy_from_slice(attestors);
+        // At most MAX_ATTESTORS (8): fits a u8.
+        self.attestor_count = attestors.len() as u8;
+        self.quorum = quorum;
+    }
+
+    pub fn attestors(&self) -> &[Pubkey] {
+        &self.attestors[..usize::from(self.attestor_count).min(MAX_ATTESTORS)]
+    }
+
     pub fn is_attestor(&self, key: &Pubkey) -> bool {
-        self.attestors.contains(key)
+        self.attestors().contains(key)
+    }
+
+    pub fn limits(&self) -> ReadingLimits {
+        ReadingLimits {
+            max_future_skew_s: self.max_future_skew_s,
+            min_interval_s: self.min_interval_s,
+            max_age_s: self.max_age_s,
+            tolerance_bps: self.tolerance_bps,
+        }
+    }
+
+    pub fn set_limits(&mut self, limits: &ReadingLimits) {
+        self.max_future_skew_s = limits.max_future_skew_s;
+        self.min_interval_s = limits.min_interval_s;
+        self.max_age_s = limits.max_age_s;
+        self.tolerance_bps = limits.tolerance_bps;
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.paused != 0
     }
 
     /// Batches apply in order, one after another: `sequence` must be the next number.
@@ -82,5 +145,18 @@ impl OracleConfig {
             .ok_or(OracleError::Overflow)?;
         require!(sequence == next, OracleError::BatchOutOfOrder);
         Ok(())
+    }
+
+    /// Records batch `sequence` (the next one) as applied.
+    pub fn record_batch(&mut self, sequence: u64, hash: [u8; 32]) {
+        self.last_sequence = sequence;
+        self.recent_batches[(sequence % RECENT_BATCHES as u64) as usize] =
+            BatchRecord { sequence, hash };
+    }
+
+    /// The hash of applied batch `sequence`, if it is among the recent ones.
+    pub fn applied_batch(&self, sequence: u64) -> Option<[u8; 32]> {
+        let record = &self.recent_batches[(sequence % RECENT_BATCHES as u64) as usize];
+        (record.sequence == sequence && sequence != 0).then_some(record.hash)
     }
 }

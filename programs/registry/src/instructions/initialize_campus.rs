@@ -1,18 +1,30 @@
 use anchor_lang::prelude::*;
+use anchor_lang::solana_program::bpf_loader_upgradeable;
+use program_common::pda::{create_pda_account, write_account};
 
+use crate::errors::RegistryError;
 use crate::events::CampusInitialized;
-use crate::pda::{create_pda_account, write_account};
 use crate::state::{seeds, Campus};
 
-/// Creates the campus singleton with a bootstrap authority (the payer). Run by the migration
-/// right after deployment; the authority is then handed to governance.
+/// Creates the campus singleton with a bootstrap authority, which must be the registry's
+/// upgrade authority (whoever deployed it), so nobody can take the campus by calling first.
+/// Run by the migration right after deployment; the authority is then handed to governance.
 #[derive(Accounts)]
 pub struct InitializeCampus<'info> {
-    /// CHECK: the campus PDA, created by the handler (see `pda`).
+    /// CHECK: the campus PDA, created by the handler (see `program_common::pda`).
     #[account(mut, seeds = [seeds::CAMPUS], bump)]
     pub campus: UncheckedAccount<'info>,
     #[account(mut)]
     pub authority: Signer<'info>,
+    /// The registry's `ProgramData` (upgradeable loader): names its upgrade authority.
+    #[account(
+        seeds = [crate::ID.as_ref()],
+        bump,
+        seeds::program = bpf_loader_upgradeable::ID,
+        constraint = program_data.upgrade_authority_address == Some(authority.key())
+            @ RegistryError::NotUpgradeAuthority,
+    )]
+    pub program_data: Account<'info, ProgramData>,
     pub system_program: Program<'info, System>,
 }
 
@@ -30,13 +42,14 @@ pub fn handler(ctx: Context<InitializeCampus>, name: String) -> Result<()> {
     )?;
     let campus = Campus {
         authority: a.authority.key(),
+        pending_authority: Pubkey::default(),
         meter_count: 0,
         paused: false,
         bump,
         name,
     };
     write_account(&a.campus, &campus)?;
-    emit!(CampusInitialized {
+    program_common::emit_event!(CampusInitialized {
         campus: a.campus.key(),
         authority: campus.authority,
         name: campus.name,

@@ -2,9 +2,11 @@ use anchor_lang::prelude::*;
 
 use crate::errors::RegistryError;
 use crate::events::MeterRegistered;
-use crate::identity::{sfdi_from_lfdi, Lfdi};
-use crate::pda::{create_pda_account, write_account};
+// `LFDI_LEN` is used by the IDL derive of `RegisterMeterArgs` (it expands the `Lfdi` alias).
+#[allow(unused_imports)]
+use crate::identity::{sfdi_from_lfdi, Lfdi, LFDI_LEN};
 use crate::state::{seeds, BuildingKind, Campus, Meter, MeterCapacity, MeterStatus};
+use program_common::pda::{create_pda_account, write_account};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RegisterMeterArgs {
@@ -65,6 +67,7 @@ pub fn handler(ctx: Context<RegisterMeter>, args: RegisterMeterArgs) -> Result<(
         &[seeds::METER, args.lfdi.as_ref(), &[bump]],
     )?;
     let index = ctx.accounts.campus.next_meter_index()?;
+    let now = Clock::get()?.unix_timestamp;
     let meter = Meter {
         lfdi: args.lfdi,
         sfdi: args.sfdi,
@@ -73,11 +76,12 @@ pub fn handler(ctx: Context<RegisterMeter>, args: RegisterMeterArgs) -> Result<(
         capacity: args.capacity,
         status: MeterStatus::Active,
         index,
-        registered_at: Clock::get()?.unix_timestamp,
+        registered_at: now,
+        status_changed_at: now,
         bump,
     };
     write_account(&ctx.accounts.meter, &meter)?;
-    emit!(MeterRegistered {
+    program_common::emit_event!(MeterRegistered {
         meter: ctx.accounts.meter.key(),
         lfdi: meter.lfdi,
         sfdi: meter.sfdi,

@@ -4,7 +4,7 @@ use crate::errors::RegistryError;
 use crate::events::MeterStatusChanged;
 use crate::state::{seeds, Campus, Meter, MeterStatus};
 
-/// Activates, suspends or retires a meter (campus authority only).
+/// Activates, suspends or retires a meter (campus authority only), recording when.
 #[derive(Accounts)]
 pub struct SetMeterStatus<'info> {
     #[account(seeds = [seeds::CAMPUS], bump = campus.bump, has_one = authority @ RegistryError::Unauthorized)]
@@ -23,12 +23,17 @@ impl SetMeterStatus<'_> {
 pub fn handler(ctx: Context<SetMeterStatus>, status: MeterStatus) -> Result<()> {
     let meter = &mut ctx.accounts.meter;
     let from = meter.status;
+    let at = Clock::get()?.unix_timestamp;
     meter.status = status;
-    emit!(MeterStatusChanged {
+    // The oracle verifies nothing measured before this: a reactivated meter starts a new
+    // baseline, and no allowance accrues while it was suspended.
+    meter.status_changed_at = at;
+    program_common::emit_event!(MeterStatusChanged {
         meter: meter.key(),
         lfdi: meter.lfdi,
         from,
         to: status,
+        at,
     });
     Ok(())
 }

@@ -15,6 +15,6 @@ pub struct SetPaused<'info> {
 
 pub fn handler(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
     ctx.accounts.campus.paused = paused;
-    emit!(RegistryPauseChanged { paused });
+    program_common::emit_event!(RegistryPauseChanged { paused });
     Ok(())
 }

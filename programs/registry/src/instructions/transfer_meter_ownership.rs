@@ -37,7 +37,7 @@ pub fn handler(ctx: Context<TransferMeterOwnership>) -> Result<()> {
     let meter = &mut ctx.accounts.meter;
     let from = meter.owner;
     meter.owner = ctx.accounts.new_owner.key();
-    emit!(MeterOwnershipTransferred {
+    program_common::emit_event!(MeterOwnershipTransferred {
         meter: meter.key(),
         lfdi: meter.lfdi,
         from,

@@ -25,7 +25,7 @@ impl UpdateMeterCapacity<'_> {
 pub fn handler(ctx: Context<UpdateMeterCapacity>, capacity: MeterCapacity) -> Result<()> {
     let meter = &mut ctx.accounts.meter;
     meter.capacity = capacity;
-    emit!(MeterCapacityUpdated {
+    program_common::emit_event!(MeterCapacityUpdated {
         meter: meter.key(),
         lfdi: meter.lfdi,
         capacity,

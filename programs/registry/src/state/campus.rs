@@ -8,6 +8,8 @@ use crate::errors::RegistryError;
 pub struct Campus {
     /// Signs every privileged registry instruction: the bootstrap key, then governance.
     pub authority: Pubkey,
+    /// Proposed successor of `authority` until it accepts; the default key when none.
+    pub pending_authority: Pubkey,
     /// Number of meters ever registered; the next meter gets this as its index.
     pub meter_count: u16,
     /// While paused, registration and ownership transfers are refused.

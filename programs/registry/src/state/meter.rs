@@ -22,15 +22,19 @@ pub enum MeterStatus {
     Retired,
 }
 
-/// What a meter can physically do; the oracle bounds reading deltas by it.
+/// What a meter can physically do; the oracle bounds reading deltas by it: import by
+/// `max_import_w`, export by `generation_w + max_discharge_w`, each times the elapsed time,
+/// however often readings arrive.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
 pub struct MeterCapacity {
     /// Peak generation in watts.
     pub generation_w: u64,
-    /// Battery capacity in watt-hours.
+    /// Battery capacity in watt-hours (informational: the bound uses discharge power).
     pub storage_wh: u64,
     /// Peak draw from the campus grid in watts.
     pub max_import_w: u64,
+    /// Peak battery discharge power in watts (capacity x C-rate); 0 without a battery.
+    pub max_discharge_w: u64,
 }
 
 impl MeterCapacity {
@@ -43,10 +47,18 @@ impl MeterCapacity {
             in_range(self.generation_w)
                 && in_range(self.storage_wh)
                 && in_range(self.max_import_w)
-                && (self.generation_w > 0 || self.max_import_w > 0),
+                && in_range(self.max_discharge_w)
+                && (self.generation_w > 0 || self.max_import_w > 0)
+                && (self.storage_wh > 0 || self.max_discharge_w == 0),
             RegistryError::InvalidCapacity
         );
         Ok(())
+    }
+
+    /// Most power the meter can deliver to the grid: panels plus battery discharge.
+    pub fn max_export_w(&self) -> u64 {
+        // Both are at most MAX_VALUE (1e9), so the sum cannot overflow.
+        self.generation_w + self.max_discharge_w
     }
 }
 
@@ -65,6 +77,10 @@ pub struct Meter {
     pub index: u16,
     /// Unix time of registration.
     pub registered_at: i64,
+    /// Unix time of the last status change (registration counts as one). For an Active
+    /// meter this is when its current active period began: the oracle verifies nothing
+    /// measured before it.
+    pub status_changed_at: i64,
     pub bump: u8,
 }
 
@@ -76,7 +92,14 @@ impl Meter {
     }
 
     /// Reads a meter from an account another program was given, checking that the registry
-    /// owns it, that it is a `Meter`, and that it sits at the PDA for its LFDI.
+    /// owns it and that it is a `Meter`.
+    ///
+    /// That is enough to know it is the meter of the LFDI inside, at its PDA, without
+    /// deriving the address (which costs about 1,500 compute units): only the registry can
+    /// write data into an account it owns (the runtime lets others assign an account to it
+    /// only while its data is all zeros), and the registry writes a `Meter` only in
+    /// `register_meter`, at `[METER, lfdi]` with that `lfdi`, or over an existing `Meter`.
+    /// A caller that needs a particular meter compares `lfdi` (or uses `load_for`).
     pub fn load_checked(info: &AccountInfo) -> Result<Meter> {
         require_keys_eq!(
             *info.owner,
@@ -84,14 +107,19 @@ impl Meter {
             ErrorCode::AccountOwnedByWrongProgram
         );
         let data = info.try_borrow_data()?;
-        let meter = Meter::try_deserialize(&mut &data[..])?;
-        let expected = Pubkey::create_program_address(
-            &[crate::seeds::METER, &meter.lfdi, &[meter.bump]],
-            &crate::ID,
-        )
-        .map_err(|_| error!(ErrorCode::ConstraintSeeds))?;
-        require_keys_eq!(*info.key, expected, ErrorCode::ConstraintSeeds);
+        Meter::try_deserialize(&mut &data[..])
+    }
+
+    /// `load_checked`, and the meter must be the one of `lfdi`.
+    pub fn load_for(info: &AccountInfo, lfdi: &[u8; 20]) -> Result<Meter> {
+        let meter = Self::load_checked(info)?;
+        require!(meter.lfdi == *lfdi, ErrorCode::ConstraintSeeds);
         Ok(meter)
+    }
+
+    /// When the current Active period began; `None` unless the meter is Active.
+    pub fn active_since(&self) -> Option<i64> {
+        self.is_active().then_some(self.status_changed_at)
     }
 
     /// A retired meter stays retired, and a change to the current status is refused.

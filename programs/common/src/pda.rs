@@ -5,10 +5,10 @@
 //! can send lamports to a predictable address (a meter's, the next proposal's), so `init`
 //! would let them block its creation for ever. This helper uses the instructions every
 //! cluster has: `create_account` for an empty address, otherwise top-up, `allocate`, `assign`.
-//! The other GridTokenX programs use it too.
 use anchor_lang::prelude::*;
 use anchor_lang::solana_program::program::{invoke, invoke_signed};
 use anchor_lang::solana_program::system_instruction;
+use anchor_lang::{Discriminator, ZeroCopy};
 
 /// Creates `account` (a PDA of `owner` with `signer_seeds`) with `space` bytes, rent-exempt,
 /// paid by `payer`. Fails if the account already has data or another owner.
@@ -54,4 +54,21 @@ pub fn write_account<T: AccountSerialize>(account: &AccountInfo, value: &T) -> R
     let mut data = account.try_borrow_mut_data()?;
     let mut cursor: &mut [u8] = &mut data;
     value.try_serialize(&mut cursor)
+}
+
+/// Writes a zero-copy account (discriminator, then its bytes) into a freshly created account.
+pub fn write_zero_copy<T: ZeroCopy + Discriminator>(
+    account: &AccountInfo,
+    value: &T,
+) -> Result<()> {
+    let mut data = account.try_borrow_mut_data()?;
+    let disc = T::DISCRIMINATOR;
+    let body = bytemuck::bytes_of(value);
+    require!(
+        data.len() >= disc.len() + body.len(),
+        ErrorCode::AccountDidNotSerialize
+    );
+    data[..disc.len()].copy_from_slice(disc);
+    data[disc.len()..disc.len() + body.len()].copy_from_slice(body);
+    Ok(())
 }
