@@ -2,5 +2,6 @@
 //! (`migrations/campus.toml`) and device identities (LFDI/SFDI from certificates).
 pub mod campus;
 pub mod identity;
+pub mod ix;
 
 pub use campus::{Building, CampusConfig, ConfigError, Kind};

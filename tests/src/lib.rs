@@ -6,13 +6,15 @@
 //! units, so tests also assert what is deterministic: transaction sizes and account counts.
 use anchor_lang::prelude::{AccountInfo, Pubkey};
 use anchor_lang::solana_program::entrypoint::ProgramResult;
-use anchor_lang::{AccountDeserialize, InstructionData, ToAccountMetas};
+use anchor_lang::AccountDeserialize;
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
 use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
+pub mod energy_campus;
+pub mod energy_token_ix;
 mod event_stubs;
 pub mod fixtures;
 pub mod governance_ix;
@@ -58,10 +60,7 @@ pub const PROGRAMS: [Pubkey; 5] = [
     governance::ID,
 ];
 
-/// The `ProgramData` address of `program` under the upgradeable loader.
-pub fn program_data_address(program: Pubkey) -> Pubkey {
-    program_common::upgrade::program_data_address(&program)
-}
+pub use migrations::ix::program_data_address;
 
 /// A `ProgramTest` with the five GridTokenX programs loaded natively.
 pub fn program_test() -> ProgramTest {
@@ -260,6 +259,38 @@ impl TestEnv {
         )
     }
 
+    /// Balance of an SPL Token account; 0 if it does not exist.
+    pub async fn token_balance(&mut self, address: Pubkey) -> u64 {
+        use anchor_lang::solana_program::program_pack::Pack;
+        match self
+            .ctx
+            .banks_client
+            .get_account(address)
+            .await
+            .expect("banks client")
+        {
+            Some(account) => {
+                spl_token_interface::state::Account::unpack(&account.data)
+                    .expect("token account")
+                    .amount
+            }
+            None => 0,
+        }
+    }
+
+    /// Supply and decimals of an SPL Token mint.
+    pub async fn mint_info(&mut self, mint: Pubkey) -> spl_token_interface::state::Mint {
+        use anchor_lang::solana_program::program_pack::Pack;
+        let account = self
+            .ctx
+            .banks_client
+            .get_account(mint)
+            .await
+            .expect("banks client")
+            .expect("mint exists");
+        spl_token_interface::state::Mint::unpack(&account.data).expect("mint")
+    }
+
     pub async fn account_exists(&mut self, address: Pubkey) -> bool {
         self.ctx
             .banks_client
@@ -313,18 +344,7 @@ impl TestEnv {
     }
 }
 
-/// An Anchor instruction from the generated `accounts` and `instruction` structs.
-pub fn anchor_ix(
-    program_id: Pubkey,
-    accounts: impl ToAccountMetas,
-    data: impl InstructionData,
-) -> Instruction {
-    Instruction {
-        program_id,
-        accounts: accounts.to_account_metas(None),
-        data: data.data(),
-    }
-}
+pub use migrations::ix::{anchor_ix, compute_unit_limit};
 
 /// Marks `key` as not signing in `ix` (to test that a missing signature is refused).
 pub fn without_signature(mut ix: Instruction, key: Pubkey) -> Instruction {

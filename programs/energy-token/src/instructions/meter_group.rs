@@ -1,0 +1,76 @@
+//! The four accounts `mint_generation` and `issue_rec` take for each meter, and their
+//! checks: the registry `Meter` (who owns it, is it Active), its oracle `MeterState` (how
+//! much was verified), its `MeterLedger` (how much was already drawn) and the owner's token
+//! account of the mint being issued.
+use anchor_lang::prelude::*;
+use anchor_lang::solana_program::program_pack::Pack;
+use anchor_spl::token::{self, spl_token};
+use oracle::MeterState;
+use program_common::zero_copy;
+use registry::Meter;
+
+use crate::errors::TokenError;
+use crate::state::MeterLedger;
+
+/// Accounts per meter.
+pub const GROUP: usize = 4;
+
+/// A meter ready to be issued to.
+pub struct Group<'a, 'info> {
+    pub meter: Meter,
+    pub state: MeterState,
+    pub ledger: &'a AccountInfo<'info>,
+    pub tokens: &'a AccountInfo<'info>,
+}
+
+pub enum Checked<'a, 'info> {
+    Ready(Group<'a, 'info>),
+    /// Left out, with the reason; the others go on.
+    Skip([u8; 20], TokenError),
+}
+
+/// Whether `info` is an initialised SPL Token account of `mint` owned by `owner`.
+fn is_token_account_of(info: &AccountInfo, mint: &Pubkey, owner: &Pubkey) -> bool {
+    if *info.owner != token::ID || !info.is_writable {
+        return false;
+    }
+    let Ok(data) = info.try_borrow_data() else {
+        return false;
+    };
+    match spl_token::state::Account::unpack(&data) {
+        Ok(account) => account.mint == *mint && account.owner == *owner,
+        Err(_) => false,
+    }
+}
+
+/// Checks one group. Accounts that are not the meter's own (another meter's state or
+/// ledger, a forged account) fail the whole call: only the keeper chooses them. A meter that
+/// is not Active, or whose owner has no account of `mint` (closed, say), is skipped.
+pub fn check<'a, 'info>(
+    accounts: &'a [AccountInfo<'info>],
+    mint: &Pubkey,
+) -> Result<Checked<'a, 'info>> {
+    let [meter, state, ledger, tokens] = accounts else {
+        return err!(TokenError::AccountsMismatch);
+    };
+    // Owner and discriminator are enough for each (see `Meter::load_checked`,
+    // `MeterState::load_checked`); the LFDIs inside must all be the same meter's.
+    let meter = Meter::load_checked(meter).map_err(|_| TokenError::MeterMismatch)?;
+    let state =
+        MeterState::load_checked(state, &meter.lfdi).map_err(|_| TokenError::MeterMismatch)?;
+    let recorded = zero_copy::read::<MeterLedger>(ledger).map_err(|_| TokenError::MeterMismatch)?;
+    require!(recorded.lfdi == meter.lfdi, TokenError::MeterMismatch);
+    require!(ledger.is_writable, TokenError::AccountsMismatch);
+    if !meter.is_active() {
+        return Ok(Checked::Skip(meter.lfdi, TokenError::MeterNotActive));
+    }
+    if !is_token_account_of(tokens, mint, &meter.owner) {
+        return Ok(Checked::Skip(meter.lfdi, TokenError::WrongTokenAccount));
+    }
+    Ok(Checked::Ready(Group {
+        meter,
+        state,
+        ledger,
+        tokens,
+    }))
+}
