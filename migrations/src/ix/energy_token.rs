@@ -38,16 +38,36 @@ pub fn retirement_address(index: u64) -> Pubkey {
 
 /// The associated token account of `owner` for `mint` (SPL Token).
 pub fn ata(owner: &Pubkey, mint: &Pubkey) -> Pubkey {
-    spl_associated_token_account_interface::address::get_associated_token_address(owner, mint)
+    ata_for(owner, mint, &anchor_spl::token::ID)
 }
 
-/// Creates `owner`'s associated token account for `mint`, paid by `payer`.
+/// The associated token account of `owner` for `mint` of `token_program`.
+pub fn ata_for(owner: &Pubkey, mint: &Pubkey, token_program: &Pubkey) -> Pubkey {
+    spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
+        owner,
+        mint,
+        token_program,
+    )
+}
+
+/// Creates `owner`'s associated token account for `mint` (SPL Token), paid by `payer`;
+/// idempotent, so creating an existing one succeeds.
 pub fn create_ata(payer: &Pubkey, owner: &Pubkey, mint: &Pubkey) -> Instruction {
-    spl_associated_token_account_interface::instruction::create_associated_token_account(
+    create_ata_for(payer, owner, mint, &anchor_spl::token::ID)
+}
+
+/// `create_ata` for a mint of `token_program`.
+pub fn create_ata_for(
+    payer: &Pubkey,
+    owner: &Pubkey,
+    mint: &Pubkey,
+    token_program: &Pubkey,
+) -> Instruction {
+    spl_associated_token_account_interface::instruction::create_associated_token_account_idempotent(
         payer,
         owner,
         mint,
-        &anchor_spl::token::ID,
+        token_program,
     )
 }
 

@@ -41,9 +41,13 @@ fn capacity() -> MeterCapacity {
     }
 }
 
+pub const MINT_PER_METER_CEILING: u64 = 10_000;
+
 pub fn run_all(b: &mut Bench) -> Result<(), String> {
     let mut campus = registry_flows(b)?;
     oracle_flows(b, &mut campus)?;
+    energy_token_flows(b, &mut campus)?;
+    token_program_reference(b)?;
     Ok(())
 }
 
@@ -265,5 +269,198 @@ fn oracle_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         OracleError::Ed25519OffsetsSpoofed.into(),
     )?;
     c.sequence -= 1;
+    Ok(())
+}
+
+fn energy_token_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
+    use migrations::ix::energy_token as token;
+    let payer = b.payer.pubkey();
+    b.measure(
+        "energy-token: initialize_energy_token (GRID and REC mints)",
+        &[token::initialize(payer)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    for (i, l) in c.lfdis.clone().iter().enumerate() {
+        let ix = token::init_ledger(payer, l);
+        if i == 0 {
+            b.measure(
+                "energy-token: init_ledger",
+                &[ix],
+                &[],
+                &[],
+                1,
+                Some(INSTRUCTION_CEILING),
+            )?;
+        } else {
+            b.run("init_ledger", &[ix], &[], &[])?;
+        }
+    }
+    // Every meter is owned by the payer here: one GRID and one REC account.
+    b.run(
+        "owner token accounts",
+        &[
+            token::create_ata(&payer, &payer, &token::grid_mint()),
+            token::create_ata(&payer, &payer, &token::rec_mint()),
+        ],
+        &[],
+        &[],
+    )?;
+    let lfdis = c.lfdis.clone();
+    let meters = |range: std::ops::Range<usize>| -> Vec<(Lfdi, Pubkey)> {
+        range.map(|i| (lfdis[i], payer)).collect()
+    };
+    b.measure(
+        "energy-token: mint_generation, 1 meter",
+        &[
+            compute_unit_limit(200_000),
+            token::mint_generation(&meters(0..1)),
+        ],
+        &[],
+        &[],
+        1,
+        Some(MINT_PER_METER_CEILING),
+    )?;
+    // 14 meters (the most one transaction's 64 accounts allow), meter 3 suspended.
+    let ix = token::mint_generation(&meters(1..15));
+    let table: Vec<Pubkey> = ix
+        .accounts
+        .iter()
+        .map(|m| m.pubkey)
+        .filter(|k| *k != anchor_spl::token::ID)
+        .collect();
+    let alt = b.lookup_table(&table);
+    b.measure(
+        "energy-token: mint_generation, 14 meters (1 suspended, skipped)",
+        &[compute_unit_limit(400_000), ix],
+        &[],
+        &[alt],
+        14,
+        Some(MINT_PER_METER_CEILING),
+    )?;
+    // Meter 0 becomes a 20 MW field and verifies 2.5 MWh: RECs.
+    let field = MeterCapacity {
+        generation_w: 20_000_000,
+        storage_wh: 0,
+        max_import_w: 1_000_000,
+        max_discharge_w: 0,
+    };
+    b.run(
+        "update capacity",
+        &[ix::registry::update_meter_capacity(
+            payer,
+            &c.lfdis[0],
+            field,
+        )],
+        &[],
+        &[],
+    )?;
+    b.advance(900);
+    let (ixs, alt) = batch(b, c, &[0], 2, (1_100_000, 4_600_000));
+    b.run("oracle: 2.5 MWh for meter 0", &ixs, &[], &alt)?;
+    b.measure(
+        "energy-token: issue_rec, 1 meter (2 RECs)",
+        &[token::issue_rec(&meters(0..1))],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.measure(
+        "energy-token: retire_rec",
+        &[token::retire_rec(
+            payer,
+            0,
+            1,
+            "Physics Department",
+            "Scope 2 2026",
+        )],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.measure(
+        "energy-token: mint_generation, 1 meter, 2.5 MWh",
+        &[token::mint_generation(&meters(0..1))],
+        &[],
+        &[],
+        1,
+        Some(MINT_PER_METER_CEILING),
+    )?;
+    b.measure(
+        "energy-token: redeem_for_consumption",
+        &[token::redeem_for_consumption(&c.lfdis[0], payer, 50_000)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.expect_error(
+        "energy-token: redeem beyond verified import",
+        &[token::redeem_for_consumption(&c.lfdis[0], payer, 1_000_000)],
+        &[],
+        &[],
+        energy_token::TokenError::RedemptionExceedsImport.into(),
+    )?;
+    Ok(())
+}
+
+/// What minting costs with each token program, measured the same way: why GRID is a
+/// classic SPL Token mint (README "Energy token").
+fn token_program_reference(b: &mut Bench) -> Result<(), String> {
+    use anchor_spl::token::spl_token;
+    use anchor_spl::token_2022::spl_token_2022;
+    let payer = b.payer.pubkey();
+    for (name, program) in [
+        ("SPL Token", spl_token::ID),
+        ("Token-2022", spl_token_2022::ID),
+    ] {
+        let mint = Keypair::new();
+        let rent = b.svm.minimum_balance_for_rent_exemption(82);
+        let create = anchor_lang::solana_program::system_instruction::create_account(
+            &payer,
+            &mint.pubkey(),
+            rent,
+            82,
+            &program,
+        );
+        let init = spl_token_2022::instruction::initialize_mint2(
+            &program,
+            &mint.pubkey(),
+            &payer,
+            None,
+            3,
+        )
+        .map_err(|e| e.to_string())?;
+        let ata = migrations::ix::energy_token::ata_for(&payer, &mint.pubkey(), &program);
+        let create_ata =
+            migrations::ix::energy_token::create_ata_for(&payer, &payer, &mint.pubkey(), &program);
+        b.run(
+            &format!("{name} mint"),
+            &[create, init, create_ata],
+            &[&mint],
+            &[],
+        )?;
+        let mint_to = spl_token_2022::instruction::mint_to(
+            &program,
+            &mint.pubkey(),
+            &ata,
+            &payer,
+            &[],
+            1_000,
+        )
+        .map_err(|e| e.to_string())?;
+        b.measure(
+            &format!("reference: {name} mint_to (whole transaction)"),
+            &[mint_to],
+            &[],
+            &[],
+            1,
+            None,
+        )?;
+    }
     Ok(())
 }
