@@ -88,11 +88,17 @@ impl EnergyCampus {
     }
 
     /// Moves the clock on by 15 minutes and reports, for each `(meter, import, export)`,
-    /// that much more imported and exported energy in one attested batch. Deltas within
-    /// capacity are verified by the oracle (a 15-minute export of up to 17,875 Wh with the
-    /// test capacity).
+    /// that much more imported and exported energy in attested batches (of 10 readings:
+    /// each a legacy transaction). Deltas within capacity are verified by the oracle (a
+    /// 15-minute export of up to 17,875 Wh with the test capacity).
     pub async fn report(&mut self, deltas: &[(usize, u64, u64)]) {
         self.env.advance_clock(900).await;
+        for chunk in deltas.chunks(10) {
+            self.report_batch(chunk).await;
+        }
+    }
+
+    async fn report_batch(&mut self, deltas: &[(usize, u64, u64)]) {
         let now = self.env.now().await as u32;
         let mut readings = Vec::new();
         let mut lfdis = Vec::new();

@@ -13,13 +13,16 @@ use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestC
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
+pub mod auction_reference;
 pub mod energy_campus;
 pub mod energy_token_ix;
 mod event_stubs;
 pub mod fixtures;
 pub mod governance_ix;
+pub mod market_campus;
 pub mod oracle_ix;
 pub mod registry_ix;
+pub mod trading_ix;
 
 pub use solana_keypair;
 pub use solana_signer;

@@ -7,6 +7,7 @@ pub mod energy_token;
 pub mod governance;
 pub mod oracle;
 pub mod registry;
+pub mod trading;
 
 pub use anchor_lang::prelude::Pubkey;
 

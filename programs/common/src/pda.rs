@@ -72,3 +72,22 @@ pub fn write_zero_copy<T: ZeroCopy + Discriminator>(
     data[disc.len()..disc.len() + body.len()].copy_from_slice(body);
     Ok(())
 }
+
+/// Writes the discriminator of zero-copy account `T` into a freshly created (zeroed)
+/// account and lets `init` set its fields in place: for accounts too large to build on the
+/// 4 KiB SBF stack.
+pub fn init_zero_copy<T: ZeroCopy + anchor_lang::Owner>(
+    account: &AccountInfo,
+    init: impl FnOnce(&mut T),
+) -> Result<()> {
+    {
+        let mut data = account.try_borrow_mut_data()?;
+        let disc = T::DISCRIMINATOR;
+        require!(
+            data.len() >= disc.len() + std::mem::size_of::<T>(),
+            ErrorCode::AccountDidNotSerialize
+        );
+        data[..disc.len()].copy_from_slice(disc);
+    }
+    crate::zero_copy::update::<T, _>(account, init)
+}

@@ -46,17 +46,11 @@ pub fn update<T: ZeroCopy + Owner, R>(
     check::<T>(info, &data)?;
     let at = T::DISCRIMINATOR.len();
     let bytes = &mut data[at..at + std::mem::size_of::<T>()];
-    // Account data is 8-byte aligned on every runtime (and the discriminator is 8 bytes);
-    // fall back to a copy if a host test ever hands us something less aligned.
-    match bytemuck::try_from_bytes_mut::<T>(bytes) {
-        Ok(value) => Ok(f(value)),
-        Err(_) => {
-            let mut value: T = bytemuck::pod_read_unaligned(bytes);
-            let result = f(&mut value);
-            bytes.copy_from_slice(bytemuck::bytes_of(&value));
-            Ok(result)
-        }
-    }
+    // Account data is 8-byte aligned on every runtime, and the discriminator is 8 bytes.
+    // (No copying fallback: a copy of a large `T` would not fit the 4 KiB SBF stack.)
+    let value = bytemuck::try_from_bytes_mut::<T>(bytes)
+        .map_err(|_| error!(ErrorCode::AccountDidNotDeserialize))?;
+    Ok(f(value))
 }
 
 /// Whether `info` holds a `T` (owner and discriminator), without reading it.

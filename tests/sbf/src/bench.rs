@@ -222,6 +222,34 @@ impl Bench {
         }
     }
 
+    /// Sends a transaction that must fail with the runtime's `InstructionError` named
+    /// `error` (e.g. `PrivilegeEscalation`).
+    pub fn expect_instruction_error(
+        &mut self,
+        flow: &str,
+        ixs: &[Instruction],
+        error: &str,
+    ) -> Result<(), String> {
+        let tx = self.transaction(ixs, &[], &[]);
+        match self.svm.send_transaction(tx) {
+            Ok(_) => Err(format!("{flow}: succeeded, expected {error}")),
+            Err(failed) => {
+                let got = format!("{:?}", failed.err);
+                if got.contains(error) {
+                    self.rows.push(Row {
+                        flow: format!("{flow} (refused: {error})"),
+                        units: failed.meta.compute_units_consumed,
+                        per: 1,
+                        ceiling: None,
+                    });
+                    Ok(())
+                } else {
+                    Err(format!("{flow}: expected {error}, got {got}"))
+                }
+            }
+        }
+    }
+
     pub fn print_table(&self) {
         println!(
             "{:<62} {:>10} {:>12} {:>10}",
@@ -236,7 +264,7 @@ impl Bench {
             let ceiling = row.ceiling.map(|c| c.to_string()).unwrap_or_default();
             let mark = if row.ok() { "" } else { "  !!" };
             println!(
-                "{:<62} {:>10} {:>12} {:>10}{mark}",
+                "{:<72} {:>8} {:>12} {:>10}{mark}",
                 row.flow, row.units, per, ceiling
             );
         }

@@ -42,11 +42,14 @@ fn capacity() -> MeterCapacity {
 }
 
 pub const MINT_PER_METER_CEILING: u64 = 10_000;
+pub const CLEAR_MAX_CEILING: u64 = 400_000;
 
 pub fn run_all(b: &mut Bench) -> Result<(), String> {
     let mut campus = registry_flows(b)?;
     oracle_flows(b, &mut campus)?;
     energy_token_flows(b, &mut campus)?;
+    trading_flows(b, &campus)?;
+    governance_flows(b, &campus)?;
     token_program_reference(b)?;
     Ok(())
 }
@@ -462,5 +465,343 @@ fn token_program_reference(b: &mut Bench) -> Result<(), String> {
             None,
         )?;
     }
+    Ok(())
+}
+
+/// The market with eight traders (owners of meters 1 to 8, transferred from the payer),
+/// books of 10, 50 and the maximum 128 orders, and the payouts.
+fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
+    use anchor_spl::token::spl_token;
+    use migrations::ix::{energy_token as token, trading as market};
+    use trading::{MarketParams, Side};
+    let payer = b.payer.pubkey();
+    // The quote token.
+    let quote = Keypair::new();
+    let rent = b.svm.minimum_balance_for_rent_exemption(82);
+    let create = anchor_lang::solana_program::system_instruction::create_account(
+        &payer,
+        &quote.pubkey(),
+        rent,
+        82,
+        &spl_token::ID,
+    );
+    let init =
+        spl_token::instruction::initialize_mint2(&spl_token::ID, &quote.pubkey(), &payer, None, 6)
+            .map_err(|e| e.to_string())?;
+    b.run("quote mint", &[create, init], &[&quote], &[])?;
+    let quote_mint = quote.pubkey();
+    let params = MarketParams {
+        interval_s: 900,
+        price_tick: 1_000,
+        min_price: 1_000,
+        max_price: 1_000_000,
+        fee_bps: 50,
+        max_orders: 128,
+        min_quantity_wh: 1,
+    };
+    let start = b.now() - b.now() % 900;
+    b.measure(
+        "trading: initialize_market (market and two vaults)",
+        &[market::initialize_market(payer, quote_mint, params, start)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    let traders: Vec<Keypair> = (0..8).map(|_| Keypair::new()).collect();
+    for (t, trader) in traders.iter().enumerate() {
+        let lfdi = c.lfdis[t + 1];
+        b.fund(&trader.pubkey());
+        let transfer_grid = spl_token::instruction::transfer(
+            &spl_token::ID,
+            &token::ata(&payer, &token::grid_mint()),
+            &token::ata(&trader.pubkey(), &token::grid_mint()),
+            &payer,
+            &[],
+            50_000,
+        )
+        .map_err(|e| e.to_string())?;
+        let fund_quote = spl_token::instruction::mint_to(
+            &spl_token::ID,
+            &quote_mint,
+            &token::ata(&trader.pubkey(), &quote_mint),
+            &payer,
+            &[],
+            1_000_000_000_000,
+        )
+        .map_err(|e| e.to_string())?;
+        b.run(
+            "trader accounts",
+            &[
+                ix::registry::transfer_meter_ownership(&lfdi, payer, trader.pubkey()),
+                token::create_ata(&payer, &trader.pubkey(), &token::grid_mint()),
+                token::create_ata(&payer, &trader.pubkey(), &quote_mint),
+                transfer_grid,
+                fund_quote,
+            ],
+            &[trader],
+            &[],
+        )?;
+        let claim = market::claim_seat(trader.pubkey(), &lfdi);
+        if t == 0 {
+            b.measure(
+                "trading: claim_seat",
+                &[claim],
+                &[trader],
+                &[],
+                1,
+                Some(INSTRUCTION_CEILING),
+            )?;
+        } else {
+            b.run("claim_seat", &[claim], &[trader], &[])?;
+        }
+    }
+    let mut interval = ((b.now() - start) / 900) as u64;
+    for n in [10usize, 50, 128] {
+        for i in 0..n {
+            let t = i % traders.len();
+            let buy = i % 2 == 0;
+            let side = if buy { Side::Buy } else { Side::Sell };
+            // Overlapping ladders so that many orders trade and some are rationed.
+            let step = (i / 2) as u64 % 40;
+            let price = if buy {
+                80_000 - 1_000 * step
+            } else {
+                40_000 + 1_000 * step
+            };
+            let quantity = 100 + 37 * (i as u64 % 11);
+            let ix = market::place_order(
+                traders[t].pubkey(),
+                &quote_mint,
+                t as u16,
+                interval,
+                side,
+                quantity,
+                price,
+            );
+            if n == 10 && i < 2 {
+                let label = if buy {
+                    "trading: place_order (buy, first of the interval: creates the book)"
+                } else {
+                    "trading: place_order (sell)"
+                };
+                b.measure(
+                    label,
+                    &[ix],
+                    &[&traders[t]],
+                    &[],
+                    1,
+                    Some(INSTRUCTION_CEILING),
+                )?;
+            } else {
+                b.run("place_order", &[ix], &[&traders[t]], &[])?;
+            }
+        }
+        b.advance(900);
+        b.measure(
+            &format!("trading: clear_interval, {n} orders"),
+            &[
+                compute_unit_limit(1_400_000),
+                market::clear_interval(interval),
+            ],
+            &[],
+            &[],
+            1,
+            Some(if n == 128 {
+                CLEAR_MAX_CEILING
+            } else {
+                INSTRUCTION_CEILING
+            }),
+        )?;
+        interval += 1;
+    }
+    // Cancel an open order.
+    let ix = market::place_order(
+        traders[0].pubkey(),
+        &quote_mint,
+        0,
+        interval,
+        Side::Buy,
+        500,
+        50_000,
+    );
+    b.run("place_order", &[ix], &[&traders[0]], &[])?;
+    b.measure(
+        "trading: cancel_order",
+        &[market::cancel_order(
+            traders[0].pubkey(),
+            &quote_mint,
+            Side::Buy,
+            interval,
+            0,
+        )],
+        &[&traders[0]],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // Trader 0 withdraws; a sweep pays the other seven.
+    b.measure(
+        "trading: withdraw (GRID and quote)",
+        &[market::withdraw(traders[0].pubkey(), &quote_mint, 0, 1, 1)],
+        &[&traders[0]],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    let seats: Vec<(u16, Pubkey)> = (1..8).map(|t| (t as u16, traders[t].pubkey())).collect();
+    b.measure(
+        "trading: sweep, 7 seats",
+        &[
+            compute_unit_limit(400_000),
+            market::sweep(&quote_mint, &seats),
+        ],
+        &[],
+        &[],
+        7,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    Ok(())
+}
+
+/// The council: a hand-over of the registry, a meter suspended by proposal, a guardian
+/// pause, and a proposal that tries to use another program's authority (refused by the
+/// runtime: the signature is scoped to the proposal's own program).
+fn governance_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
+    use governance::CouncilConfig;
+    use migrations::ix::governance as gov;
+    let payer = b.payer.pubkey();
+    let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
+    for m in &members {
+        b.fund(&m.pubkey());
+    }
+    let guardian = Keypair::new();
+    b.fund(&guardian.pubkey());
+    let config = CouncilConfig {
+        members: members.iter().map(|m| m.pubkey()).collect(),
+        guardians: vec![guardian.pubkey()],
+        threshold: 2,
+        timelock_seconds: 60,
+    };
+    b.measure(
+        "governance: initialize_council",
+        &[gov::initialize_council(payer, config)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    let registry_authority = gov::authority_for(registry::ID);
+    b.run(
+        "propose_authority",
+        &[ix::registry::propose_authority(payer, registry_authority)],
+        &[],
+        &[],
+    )?;
+    let mut index = 0u64;
+    let mut run_proposal = |b: &mut Bench,
+                            label: &str,
+                            target: &solana_instruction::Instruction,
+                            measure: bool|
+     -> Result<(), String> {
+        let propose = gov::propose(members[0].pubkey(), index, target);
+        if measure {
+            b.measure(
+                "governance: propose",
+                &[propose],
+                &[&members[0]],
+                &[],
+                1,
+                Some(INSTRUCTION_CEILING),
+            )?;
+        } else {
+            b.run("propose", &[propose], &[&members[0]], &[])?;
+        }
+        for (k, m) in members.iter().take(2).enumerate() {
+            let approve = gov::approve(m.pubkey(), index);
+            if measure && k == 1 {
+                b.measure(
+                    "governance: approve (reaches the threshold)",
+                    &[approve],
+                    &[m],
+                    &[],
+                    1,
+                    Some(INSTRUCTION_CEILING),
+                )?;
+            } else {
+                b.run("approve", &[approve], &[m], &[])?;
+            }
+        }
+        b.advance(60);
+        let execute = gov::execute(payer, index, target);
+        if measure {
+            b.measure(label, &[execute], &[], &[], 1, Some(INSTRUCTION_CEILING))?;
+        } else {
+            b.run(label, &[execute], &[], &[])?;
+        }
+        index += 1;
+        Ok(())
+    };
+    run_proposal(
+        b,
+        "accept",
+        &ix::registry::accept_authority(registry_authority),
+        false,
+    )?;
+    let suspend =
+        ix::registry::set_meter_status(registry_authority, &c.lfdis[20], MeterStatus::Suspended);
+    run_proposal(
+        b,
+        "governance: execute (suspend a meter by CPI)",
+        &suspend,
+        true,
+    )?;
+    b.measure(
+        "governance: guardian_pause (registry)",
+        &[gov::guardian_pause(
+            guardian.pubkey(),
+            registry::ID,
+            ix::registry::campus_address(),
+        )],
+        &[&guardian],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // A proposal calling the System program cannot spend the registry's authority.
+    b.fund(&registry_authority);
+    let steal = anchor_lang::solana_program::system_instruction::transfer(
+        &registry_authority,
+        &payer,
+        1_000_000,
+    );
+    let mut execute = gov::execute(payer, index, &steal);
+    for meta in execute
+        .accounts
+        .iter_mut()
+        .filter(|m| m.pubkey == registry_authority)
+    {
+        meta.is_signer = false;
+    }
+    b.run(
+        "propose steal",
+        &[gov::propose(members[0].pubkey(), index, &steal)],
+        &[&members[0]],
+        &[],
+    )?;
+    for m in members.iter().take(2) {
+        b.run(
+            "approve steal",
+            &[gov::approve(m.pubkey(), index)],
+            &[m],
+            &[],
+        )?;
+    }
+    b.advance(60);
+    b.expect_instruction_error(
+        "governance: execute using another program's authority",
+        &[execute],
+        "PrivilegeEscalation",
+    )?;
     Ok(())
 }

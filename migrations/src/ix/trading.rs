@@ -1,0 +1,259 @@
+//! Instruction builders and addresses for the trading program.
+use anchor_lang::prelude::Pubkey;
+use solana_instruction::{AccountMeta, Instruction};
+use trading::{accounts, instruction, seeds, MarketParams, PlaceOrderArgs, Side};
+
+use super::anchor_ix;
+use super::energy_token::{ata, grid_mint};
+use super::registry::{campus_address, meter_address};
+use registry::identity::Lfdi;
+
+fn pda(seeds: &[&[u8]]) -> Pubkey {
+    Pubkey::find_program_address(seeds, &trading::ID).0
+}
+
+pub fn market_address() -> Pubkey {
+    pda(&[seeds::MARKET])
+}
+
+pub fn vault_authority() -> Pubkey {
+    pda(&[seeds::VAULT_AUTHORITY])
+}
+
+pub fn base_vault() -> Pubkey {
+    pda(&[seeds::BASE_VAULT])
+}
+
+pub fn quote_vault() -> Pubkey {
+    pda(&[seeds::QUOTE_VAULT])
+}
+
+pub fn book_address(interval: u64) -> Pubkey {
+    pda(&[seeds::BOOK, &interval.to_le_bytes()])
+}
+
+pub fn initialize_market(
+    authority: Pubkey,
+    quote_mint: Pubkey,
+    params: MarketParams,
+    start_time: i64,
+) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::InitializeMarket {
+            market: market_address(),
+            campus: campus_address(),
+            base_mint: grid_mint(),
+            quote_mint,
+            vault_authority: vault_authority(),
+            base_vault: base_vault(),
+            quote_vault: quote_vault(),
+            authority,
+            token_program: anchor_spl::token::ID,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::InitializeMarket { params, start_time },
+    )
+}
+
+fn admin(authority: Pubkey) -> accounts::MarketAdmin {
+    accounts::MarketAdmin {
+        market: market_address(),
+        authority,
+    }
+}
+
+pub fn set_params(authority: Pubkey, params: MarketParams) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        admin(authority),
+        instruction::SetParams { params },
+    )
+}
+
+pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        admin(authority),
+        instruction::SetPaused { paused },
+    )
+}
+
+pub fn propose_authority(authority: Pubkey, new_authority: Pubkey) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        admin(authority),
+        instruction::ProposeAuthority { new_authority },
+    )
+}
+
+pub fn accept_authority(new_authority: Pubkey) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::AcceptMarketAuthority {
+            market: market_address(),
+            new_authority,
+        },
+        instruction::AcceptAuthority {},
+    )
+}
+
+pub fn withdraw_fees(authority: Pubkey, destination: Pubkey, amount: u64) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::WithdrawFees {
+            market: market_address(),
+            authority,
+            quote_vault: quote_vault(),
+            vault_authority: vault_authority(),
+            destination,
+            token_program: anchor_spl::token::ID,
+        },
+        instruction::WithdrawFees { amount },
+    )
+}
+
+/// `owner` claims a seat, proving it owns the meter `lfdi`.
+pub fn claim_seat(owner: Pubkey, lfdi: &Lfdi) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::ClaimSeat {
+            market: market_address(),
+            meter: meter_address(lfdi),
+            owner,
+        },
+        instruction::ClaimSeat {},
+    )
+}
+
+/// An order from `owner`'s associated accounts: GRID for a sell, `quote_mint` for a buy.
+pub fn place_order(
+    owner: Pubkey,
+    quote_mint: &Pubkey,
+    seat: u16,
+    interval: u64,
+    side: Side,
+    quantity_wh: u64,
+    limit_price: u64,
+) -> Instruction {
+    let (owner_tokens, vault) = match side {
+        Side::Buy => (ata(&owner, quote_mint), quote_vault()),
+        Side::Sell => (ata(&owner, &grid_mint()), base_vault()),
+    };
+    anchor_ix(
+        trading::ID,
+        accounts::PlaceOrder {
+            market: market_address(),
+            book: book_address(interval),
+            owner,
+            owner_tokens,
+            vault,
+            token_program: anchor_spl::token::ID,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::PlaceOrder {
+            args: PlaceOrderArgs {
+                interval,
+                side,
+                quantity_wh,
+                limit_price,
+                seat,
+            },
+        },
+    )
+}
+
+pub fn cancel_order(
+    owner: Pubkey,
+    quote_mint: &Pubkey,
+    side: Side,
+    interval: u64,
+    order: u16,
+) -> Instruction {
+    let (owner_tokens, vault) = match side {
+        Side::Buy => (ata(&owner, quote_mint), quote_vault()),
+        Side::Sell => (ata(&owner, &grid_mint()), base_vault()),
+    };
+    anchor_ix(
+        trading::ID,
+        accounts::CancelOrder {
+            market: market_address(),
+            book: book_address(interval),
+            owner,
+            owner_tokens,
+            vault,
+            vault_authority: vault_authority(),
+            token_program: anchor_spl::token::ID,
+        },
+        instruction::CancelOrder { interval, order },
+    )
+}
+
+pub fn clear_interval(interval: u64) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::ClearInterval {
+            market: market_address(),
+            book: book_address(interval),
+        },
+        instruction::ClearInterval { interval },
+    )
+}
+
+pub fn withdraw(
+    owner: Pubkey,
+    quote_mint: &Pubkey,
+    seat: u16,
+    base: u64,
+    quote: u64,
+) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::Withdraw {
+            market: market_address(),
+            owner,
+            owner_base: ata(&owner, &grid_mint()),
+            owner_quote: ata(&owner, quote_mint),
+            base_vault: base_vault(),
+            quote_vault: quote_vault(),
+            vault_authority: vault_authority(),
+            token_program: anchor_spl::token::ID,
+        },
+        instruction::Withdraw { seat, base, quote },
+    )
+}
+
+/// `sweep` of `seats` `(index, owner)` to each owner's associated GRID and quote accounts.
+pub fn sweep(quote_mint: &Pubkey, seats: &[(u16, Pubkey)]) -> Instruction {
+    let mut ix = anchor_ix(
+        trading::ID,
+        accounts::Sweep {
+            market: market_address(),
+            base_vault: base_vault(),
+            quote_vault: quote_vault(),
+            vault_authority: vault_authority(),
+            token_program: anchor_spl::token::ID,
+        },
+        instruction::Sweep {
+            seats: seats.iter().map(|(i, _)| *i).collect(),
+        },
+    );
+    for (_, owner) in seats {
+        ix.accounts
+            .push(AccountMeta::new(ata(owner, &grid_mint()), false));
+        ix.accounts
+            .push(AccountMeta::new(ata(owner, quote_mint), false));
+    }
+    ix
+}
+
+pub fn close_book(interval: u64, payer: Pubkey) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::CloseBook {
+            book: book_address(interval),
+            payer,
+        },
+        instruction::CloseBook { interval },
+    )
+}

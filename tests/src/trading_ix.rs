@@ -1,0 +1,2 @@
+//! Trading builders (`migrations::ix::trading`).
+pub use migrations::ix::trading::*;
