@@ -179,17 +179,51 @@ impl TestEnv {
         signers: &[&Keypair],
     ) -> (Result<(), BanksClientError>, Vec<String>) {
         let tx = self.fresh_transaction(instructions, signers).await;
-        let outcome = self
-            .ctx
-            .banks_client
-            .process_transaction_with_metadata(tx)
-            .await
-            .expect("banks client");
+        // This path runs the transaction on the working bank at once, beside program-test's
+        // own transaction thread, which may still hold the locks of the transaction sent
+        // just before: wait for them (AccountInUse) instead of failing.
+        let mut attempts = 0;
+        let outcome = loop {
+            let outcome = self
+                .ctx
+                .banks_client
+                .process_transaction_with_metadata(tx.clone())
+                .await
+                .expect("banks client");
+            match outcome.result {
+                Err(solana_transaction::TransactionError::AccountInUse) if attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                _ => break outcome,
+            }
+        };
         let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
         (
             outcome.result.map_err(BanksClientError::TransactionError),
             logs,
         )
+    }
+
+    /// Simulates one transaction. (Anchor's `set_return_data` does nothing on the host, so
+    /// the values that view instructions return are checked on SBF, in `tests/sbf`.)
+    pub async fn simulate(&mut self, instructions: &[Instruction]) -> Result<(), BanksClientError> {
+        let tx = self.fresh_transaction(instructions, &[]).await;
+        let mut attempts = 0;
+        loop {
+            let sim = self
+                .ctx
+                .banks_client
+                .simulate_transaction(tx.clone())
+                .await?;
+            match sim.result.unwrap_or(Ok(())) {
+                Err(solana_transaction::TransactionError::AccountInUse) if attempts < 100 => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                other => return other.map_err(BanksClientError::TransactionError),
+            }
+        }
     }
 
     /// Sends one transaction paid by the payer.

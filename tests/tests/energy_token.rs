@@ -576,6 +576,16 @@ async fn retiring_recs_burns_them_and_writes_a_permanent_record() {
     assert_eq!(record.beneficiary(), "Physics Department");
     assert_eq!(record.reason(), "Scope 2 reporting 2026");
     assert_eq!(record.retired_at, c.env.now().await);
+    // The read_retirement view (its values are checked on SBF).
+    c.env
+        .simulate(&[token_ix::read_retirement(0)])
+        .await
+        .unwrap();
+    // No record 1 yet (an empty, system-owned address).
+    assert_error(
+        c.env.simulate(&[token_ix::read_retirement(1)]).await,
+        ErrorCode::AccountOwnedByWrongProgram,
+    );
     let retired = events::<RecsRetired>(&logs);
     assert_eq!((retired[0].index, retired[0].amount), (0, 2));
     let cfg = config(&mut c).await;

@@ -394,6 +394,20 @@ async fn later_batches_add_verified_energy() {
     assert_eq!((s0.verified_import_wh, s0.verified_export_wh), (5_000, 0));
     let s1 = c.state(1).await;
     assert_eq!((s1.verified_import_wh, s1.verified_export_wh), (0, 10_000));
+    // The read_meter_state view takes only a meter state (its values are checked on SBF).
+    c.env
+        .simulate(&[oracle_ix::read_meter_state(&c.lfdis[1])])
+        .await
+        .unwrap();
+    let not_a_state = gridtokenx_tests::replace_account(
+        oracle_ix::read_meter_state(&c.lfdis[1]),
+        meter_state_address(&c.lfdis[1]),
+        config_address(),
+    );
+    assert_error(
+        c.env.simulate(&[not_a_state]).await,
+        ErrorCode::AccountDiscriminatorMismatch,
+    );
     assert_eq!(s1.last_sequence, 2);
     assert_eq!(c.config().await.last_sequence, 2);
 }

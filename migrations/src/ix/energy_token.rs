@@ -200,6 +200,17 @@ pub fn redeem_for_consumption(lfdi: &Lfdi, owner: Pubkey, amount: u64) -> Instru
     )
 }
 
+/// The `read_retirement` view (simulate it; the record comes back as return data).
+pub fn read_retirement(index: u64) -> Instruction {
+    anchor_ix(
+        energy_token::ID,
+        accounts::ReadRetirement {
+            retirement: retirement_address(index),
+        },
+        instruction::ReadRetirement {},
+    )
+}
+
 pub fn retire_rec(
     holder: Pubkey,
     index: u64,

@@ -113,6 +113,17 @@ pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
     )
 }
 
+/// The `read_meter_state` view (simulate it; the verified energy comes back as return data).
+pub fn read_meter_state(lfdi: &Lfdi) -> Instruction {
+    anchor_ix(
+        oracle::ID,
+        accounts::ReadMeterState {
+            meter_state: meter_state_address(lfdi),
+        },
+        instruction::ReadMeterState {},
+    )
+}
+
 pub fn init_meter_state(payer: Pubkey, lfdi: &Lfdi) -> Instruction {
     anchor_ix(
         oracle::ID,

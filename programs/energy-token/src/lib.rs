@@ -65,6 +65,10 @@ pub mod energy_token {
         instructions::redeem_for_consumption::handler(ctx, amount)
     }
 
+    pub fn read_retirement(ctx: Context<ReadRetirement>) -> Result<RetirementReport> {
+        instructions::read_retirement::handler(ctx)
+    }
+
     #[access_control(ctx.accounts.validate(&args))]
     pub fn retire_rec(ctx: Context<RetireRec>, args: RetireRecArgs) -> Result<()> {
         instructions::retire_rec::handler(ctx, args)

@@ -66,6 +66,10 @@ pub mod oracle {
         instructions::init_meter_state::handler(ctx)
     }
 
+    pub fn read_meter_state(ctx: Context<ReadMeterState>) -> Result<VerifiedEnergy> {
+        instructions::read_meter_state::handler(ctx)
+    }
+
     #[access_control(ctx.accounts.validate())]
     pub fn submit_readings<'info>(
         ctx: Context<'info, SubmitReadings<'info>>,

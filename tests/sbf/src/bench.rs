@@ -250,6 +250,15 @@ impl Bench {
         }
     }
 
+    /// Simulates a transaction and returns the return data it ended with.
+    pub fn view(&mut self, label: &str, ixs: &[Instruction]) -> Result<Vec<u8>, String> {
+        let tx = self.transaction(ixs, &[], &[]);
+        match self.svm.simulate_transaction(tx) {
+            Ok(sim) => Ok(sim.meta.return_data.data),
+            Err(failed) => Err(format!("{label} failed: {:?}", failed.err)),
+        }
+    }
+
     pub fn print_table(&self) {
         println!(
             "{:<62} {:>10} {:>12} {:>10}",

@@ -223,6 +223,13 @@ fn oracle_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         25,
         Some(READING_CEILING),
     )?;
+    // The read_meter_state view returns what the oracle verified for a meter.
+    let data = b.view("read_meter_state", &[ix::oracle::read_meter_state(&c.lfdis[0])])?;
+    let view = <oracle::VerifiedEnergy as anchor_lang::AnchorDeserialize>::deserialize(&mut &data[..])
+        .map_err(|e| format!("read_meter_state: {e}"))?;
+    if (view.lfdi, view.verified_export_wh, view.verified_import_wh) != (c.lfdis[0], 40_000, 40_000) {
+        return Err(format!("read_meter_state returned {view:?}"));
+    }
     // A suspended meter: its reading is skipped (event), the other 24 apply.
     b.run(
         "suspend meter 3",
@@ -385,6 +392,12 @@ fn energy_token_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         1,
         Some(INSTRUCTION_CEILING),
     )?;
+    let data = b.view("read_retirement", &[token::read_retirement(0)])?;
+    let record = <energy_token::RetirementReport as anchor_lang::AnchorDeserialize>::deserialize(&mut &data[..])
+        .map_err(|e| format!("read_retirement: {e}"))?;
+    if (record.amount, record.beneficiary.as_str()) != (1, "Physics Department") {
+        return Err(format!("read_retirement returned {record:?}"));
+    }
     b.measure(
         "energy-token: mint_generation, 1 meter, 2.5 MWh",
         &[token::mint_generation(&meters(0..1))],

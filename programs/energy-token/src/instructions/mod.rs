@@ -8,6 +8,7 @@ pub mod initialize;
 pub mod issue_rec;
 pub mod meter_group;
 pub mod mint_generation;
+pub mod read_retirement;
 pub mod redeem_for_consumption;
 pub mod retire_rec;
 
@@ -16,5 +17,6 @@ pub use init_ledger::*;
 pub use initialize::*;
 pub use issue_rec::*;
 pub use mint_generation::*;
+pub use read_retirement::*;
 pub use redeem_for_consumption::*;
 pub use retire_rec::*;

@@ -24,9 +24,9 @@ pub struct RedeemForConsumption<'info> {
         has_one = owner @ TokenError::NotMeterOwner,
     )]
     pub meter: Account<'info, Meter>,
-    /// CHECK: the meter's oracle state, read with `MeterState::load_checked` (owner,
-    /// discriminator, LFDI).
-    pub meter_state: UncheckedAccount<'info>,
+    /// The meter's oracle state (owner and discriminator checked by the loader; the LFDI by
+    /// the handler).
+    pub meter_state: AccountLoader<'info, MeterState>,
     #[account(mut, seeds = [seeds::LEDGER, meter.lfdi.as_ref()], bump = ledger.load()?.bump)]
     pub ledger: AccountLoader<'info, MeterLedger>,
     #[account(mut, token::mint = grid_mint, token::authority = owner)]
@@ -44,7 +44,7 @@ impl RedeemForConsumption<'_> {
 
 pub fn handler(ctx: Context<RedeemForConsumption>, amount: u64) -> Result<()> {
     let a = &ctx.accounts;
-    let state = MeterState::load_checked(&a.meter_state, &a.meter.lfdi)
+    let state = MeterState::load_checked(&a.meter_state.to_account_info(), &a.meter.lfdi)
         .map_err(|_| TokenError::MeterMismatch)?;
     let total = {
         let mut ledger = a.ledger.load_mut()?;

@@ -5,9 +5,11 @@
 pub mod config_admin;
 pub mod init_meter_state;
 pub mod initialize_oracle;
+pub mod read_meter_state;
 pub mod submit_readings;
 
 pub use config_admin::*;
 pub use init_meter_state::*;
 pub use initialize_oracle::*;
+pub use read_meter_state::*;
 pub use submit_readings::*;
