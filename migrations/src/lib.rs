@@ -2,6 +2,7 @@
 //! (`migrations/campus.toml`) and device identities (LFDI/SFDI from certificates).
 pub mod campus;
 pub mod identity;
+pub mod idl;
 pub mod ix;
 
 pub use campus::{Building, CampusConfig, ConfigError, Kind};
