@@ -40,13 +40,13 @@ pub struct BridgeConfig {
 
 impl Default for BridgeConfig {
     fn default() -> Self {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         BridgeConfig {
             listen: "127.0.0.1:8443".parse().expect("address"),
             keeper_listen: "127.0.0.1:8444".parse().expect("address"),
             data_dir: PathBuf::from("bridge-data"),
-            campus_config: repo.join("migrations/campus.toml"),
-            pki_dir: repo.join("certs/generated"),
+            // Relative to the working directory (the repository root): no build-machine paths.
+            campus_config: PathBuf::from("migrations/campus.toml"),
+            pki_dir: PathBuf::from("certs/generated"),
             post_rate_s: 60,
             attest_interval_s: 60,
             min_interval_s: 60,

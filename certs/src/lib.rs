@@ -66,7 +66,14 @@ impl Layout {
     }
 
     /// `certs/generated` in this repository.
+    /// Where the binaries look by default: relative to the working directory (the
+    /// repository root), never a path of the machine that built them.
     pub fn default_dir() -> PathBuf {
+        PathBuf::from("certs/generated")
+    }
+
+    /// `certs/generated` of this source tree, wherever the tests run from.
+    pub fn in_repository() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("generated")
     }
 

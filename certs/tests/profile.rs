@@ -9,7 +9,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
 
 fn campus() -> CampusConfig {
-    CampusConfig::load(&CampusConfig::default_path()).unwrap()
+    CampusConfig::load(&CampusConfig::in_repository()).unwrap()
 }
 
 #[test]

@@ -106,8 +106,14 @@ impl Building {
 }
 
 impl CampusConfig {
-    /// The default campus shipped in the repository.
+    /// Where the binaries look by default: relative to the working directory (the
+    /// repository root), never a path of the machine that built them.
     pub fn default_path() -> PathBuf {
+        PathBuf::from("migrations/campus.toml")
+    }
+
+    /// The campus shipped in this source tree, wherever the tests run from.
+    pub fn in_repository() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("campus.toml")
     }
 
@@ -180,7 +186,7 @@ mod tests {
 
     #[test]
     fn default_campus_has_the_25_buildings() {
-        let config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         assert_eq!(config.buildings.len(), 25);
         assert_eq!(config.total_generation_kw(), 1_120);
         assert_eq!(config.total_storage_kwh(), 684);
@@ -212,7 +218,7 @@ mod tests {
 
     #[test]
     fn duplicate_codes_are_refused() {
-        let mut config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        let mut config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         config.buildings[1].code = config.buildings[0].code.clone();
         assert!(matches!(config.validate(), Err(ConfigError::Invalid(m)) if m.contains("twice")));
     }
@@ -225,7 +231,7 @@ mod tests {
 
     #[test]
     fn attestors_are_checked() {
-        let mut config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        let mut config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         assert_eq!(config.cluster.name, "localnet");
         assert_eq!(config.attestors.quorum, 1);
         config.attestors.keys = vec!["not a key".into()];

@@ -4,19 +4,18 @@
 //! `solana-program-test` (host-compiled, through `processor!`), next to the real SPL Token and
 //! Associated Token Account programs that program-test bundles. Native runs charge no compute
 //! units, so tests also assert what is deterministic: transaction sizes and account counts.
-use anchor_lang::prelude::{AccountInfo, Pubkey};
-use anchor_lang::solana_program::entrypoint::ProgramResult;
+use anchor_lang::prelude::Pubkey;
 use anchor_lang::AccountDeserialize;
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
-use solana_program_test::{processor, BanksClientError, ProgramTest, ProgramTestContext};
+use solana_program_test::{BanksClientError, ProgramTest, ProgramTestContext};
 use solana_signer::Signer;
 use solana_transaction::Transaction;
 
 pub mod auction_reference;
+pub mod campus_day;
 pub mod energy_campus;
 pub mod energy_token_ix;
-mod event_stubs;
 pub mod fixtures;
 pub mod governance_ix;
 pub mod market_campus;
@@ -30,59 +29,8 @@ pub use solana_signer;
 /// Largest serialized transaction the network accepts.
 pub const MAX_TRANSACTION_SIZE: usize = solana_packet::PACKET_DATA_SIZE;
 
-/// Anchor's `entry` ties the lifetimes of its three arguments together; program-test's
-/// builtin signature doesn't. Every argument outlives the call, so narrowing them all to
-/// one lifetime is sound.
-macro_rules! native_entry {
-    ($name:ident, $program:ident) => {
-        fn $name<'a, 'b, 'c, 'd>(
-            program_id: &'a Pubkey,
-            accounts: &'b [AccountInfo<'c>],
-            data: &'d [u8],
-        ) -> ProgramResult {
-            // SAFETY: see the macro's comment; nothing is kept beyond this call.
-            let (program_id, accounts, data): (&'c Pubkey, &'c [AccountInfo<'c>], &'c [u8]) =
-                unsafe { std::mem::transmute((program_id, accounts, data)) };
-            $program::entry(program_id, accounts, data)
-        }
-    };
-}
-
-native_entry!(registry_entry, registry);
-native_entry!(oracle_entry, oracle);
-native_entry!(energy_token_entry, energy_token);
-native_entry!(trading_entry, trading);
-native_entry!(governance_entry, governance);
-
-/// The five GridTokenX programs.
-pub const PROGRAMS: [Pubkey; 5] = [
-    registry::ID,
-    oracle::ID,
-    energy_token::ID,
-    trading::ID,
-    governance::ID,
-];
-
+pub use keeper::embedded::{program_test, PROGRAMS};
 pub use migrations::ix::program_data_address;
-
-/// A `ProgramTest` with the five GridTokenX programs loaded natively.
-pub fn program_test() -> ProgramTest {
-    let mut pt = ProgramTest::default();
-    // program-test turns on per-instruction debug logs; keep test output readable unless
-    // RUST_LOG asks for them (RUST_LOG=solana_runtime::message_processor=debug).
-    agave_logger::setup_with_default("error");
-    pt.prefer_bpf(false);
-    pt.add_program("registry", registry::ID, processor!(registry_entry));
-    pt.add_program("oracle", oracle::ID, processor!(oracle_entry));
-    pt.add_program(
-        "energy_token",
-        energy_token::ID,
-        processor!(energy_token_entry),
-    );
-    pt.add_program("trading", trading::ID, processor!(trading_entry));
-    pt.add_program("governance", governance::ID, processor!(governance_entry));
-    pt
-}
 
 /// A running test validator with helpers to send transactions and read accounts.
 pub struct TestEnv {
@@ -104,7 +52,7 @@ impl TestEnv {
             ctx: pt.start_with_context().await,
             sent: Default::default(),
         };
-        event_stubs::install();
+        keeper::embedded::install_event_stubs();
         let payer = env.payer();
         for program in PROGRAMS {
             env.plant_program_data(program, Some(payer));

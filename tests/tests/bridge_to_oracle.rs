@@ -158,7 +158,7 @@ fn instructions(env: &TestEnv, batch: &SignedBatch) -> Vec<Instruction> {
 #[tokio::test]
 async fn every_batch_the_bridge_signs_applies_whatever_the_meters_send() {
     let dir = tempfile::tempdir().unwrap();
-    let campus = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+    let campus = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
     let wall = bridge::server::now();
 
     // The chain: campus and the 25 meters, registered an hour ago (bank time).
@@ -188,6 +188,7 @@ async fn every_batch_the_bridge_signs_applies_whatever_the_meters_send() {
         keeper_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         pki_dir: dir.path().join("pki"),
+        campus_config: CampusConfig::in_repository(),
         attest_interval_s: 3_600,
         cluster_genesis_hash: Some(Pubkey::new_from_array(oracle_ix::CLUSTER).to_string()),
         ..BridgeConfig::default()

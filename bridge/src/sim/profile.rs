@@ -51,6 +51,9 @@ pub struct BuildingModel {
     pub peak_load_w: f64,
     /// Battery state of charge, Wh.
     pub soc_wh: f64,
+    /// Added to the time before the weather, sun and loads are looked up: a run can post at
+    /// recent times while modelling another season (whole weeks keep the weekday).
+    pub model_offset_s: i64,
     seed: u64,
     index: u64,
     noise: SplitMix64,
@@ -205,6 +208,7 @@ impl BuildingModel {
             battery_rate_w: building.max_discharge_kw as f64 * 1000.0,
             peak_load_w: building.max_import_kw as f64 * 1000.0 * PEAK_LOAD_SHARE,
             soc_wh: storage_wh / 2.0,
+            model_offset_s: 0,
             seed,
             index: index as u64,
             noise: SplitMix64::derive(seed, &[0x4E4F_4953, index as u64]),
@@ -254,8 +258,9 @@ impl BuildingModel {
     /// Advances the model by `dt` seconds starting at `t`; returns the step's flows.
     pub fn step(&mut self, t: i64, dt: u32) -> Flows {
         let hours = f64::from(dt) / 3600.0;
-        let generation_w = self.generation_at(t);
-        let consumption_w = self.consumption_at(t);
+        let modelled = t + self.model_offset_s;
+        let generation_w = self.generation_at(modelled);
+        let consumption_w = self.consumption_at(modelled);
         let rate_w = self.battery_rate_w;
         let mut flows = Flows {
             generation_w,
@@ -295,7 +300,7 @@ mod tests {
     const WINTER_MONDAY: i64 = 1_797_811_200;
 
     fn campus(seed: u64) -> Vec<BuildingModel> {
-        let config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         config
             .buildings
             .iter()
@@ -346,7 +351,7 @@ mod tests {
 
     #[test]
     fn a_day_is_physically_plausible() {
-        let config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         for start in [SUMMER_MONDAY, WINTER_MONDAY] {
             let day = simulate_day(7, start);
             for (b, building) in config.buildings.iter().enumerate() {
@@ -440,7 +445,7 @@ mod tests {
 
     #[test]
     fn restore_continues_the_counters() {
-        let config = CampusConfig::load(&CampusConfig::default_path()).unwrap();
+        let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         let mut m = BuildingModel::new(&config.buildings[0], 0, 1);
         for i in 0..600 {
             m.step(SUMMER_MONDAY + i * 60, 60);

@@ -36,26 +36,35 @@ pub struct Campus {
 }
 
 impl Campus {
-    /// Runs the options' span; returns each building's totals.
-    pub async fn run(&mut self, options: &SimOptions) -> Result<Vec<BuildingSummary>> {
-        let period = options.post_rate_s;
-        let step = 60u32.min(period);
-        let started = tokio::time::Instant::now();
+    /// Every meter's discovery and MirrorUsagePoint, with its registers at `start`.
+    pub async fn connect(&mut self, start: i64, period: u32) -> Result<()> {
         let first: Vec<Registers> = self.models.iter().map(|m| m.registers()).collect();
         join_all(
             self.meters
                 .iter_mut()
                 .zip(first)
-                .map(|(meter, registers)| meter.connect(registers, options.start, period)),
+                .map(|(meter, registers)| meter.connect(registers, start, period)),
         )
         .await
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
 
-        let mut t = options.start;
-        let end = options.start + options.duration_s;
-        while t + i64::from(period) <= end {
-            // The models advance in one-minute steps between posts.
+    /// Steps the models from `from` and has every meter post its registers at each post time
+    /// up to `to` (the models advance in one-minute steps between posts). Returns the time of
+    /// the last post. `speed` paces it against real time (0: as fast as the bridge answers;
+    /// `started` is the real instant that simulated `paced_from` corresponds to).
+    pub async fn advance(
+        &mut self,
+        from: i64,
+        to: i64,
+        period: u32,
+        pace: Option<(tokio::time::Instant, i64, f64)>,
+    ) -> Result<i64> {
+        let step = 60u32.min(period);
+        let mut t = from;
+        while t + i64::from(period) <= to {
             let mut elapsed = 0;
             while elapsed < period {
                 for model in &mut self.models {
@@ -64,9 +73,11 @@ impl Campus {
                 elapsed += step;
             }
             t += i64::from(period);
-            if options.speed > 0.0 {
-                let due = Duration::from_secs_f64((t - options.start) as f64 / options.speed);
-                tokio::time::sleep_until(started + due).await;
+            if let Some((started, paced_from, speed)) = pace {
+                if speed > 0.0 {
+                    let due = Duration::from_secs_f64((t - paced_from) as f64 / speed);
+                    tokio::time::sleep_until(started + due).await;
+                }
             }
             let registers: Vec<Registers> = self.models.iter().map(|m| m.registers()).collect();
             join_all(
@@ -78,9 +89,29 @@ impl Campus {
             .await
             .into_iter()
             .collect::<Result<Vec<_>>>()?;
-            if options.progress_every_s > 0
-                && (t - options.start) % options.progress_every_s < i64::from(period)
-            {
+        }
+        Ok(t)
+    }
+
+    /// Runs the options' span; returns each building's totals.
+    pub async fn run(&mut self, options: &SimOptions) -> Result<Vec<BuildingSummary>> {
+        let period = options.post_rate_s;
+        let started = tokio::time::Instant::now();
+        self.connect(options.start, period).await?;
+        let end = options.start + options.duration_s;
+        // Progress every `progress_every_s` (whole posts), or one stretch.
+        let stretch = if options.progress_every_s > 0 {
+            (options.progress_every_s / i64::from(period)).max(1) * i64::from(period)
+        } else {
+            options.duration_s.max(i64::from(period))
+        };
+        let mut t = options.start;
+        while t + i64::from(period) <= end {
+            let to = (t + stretch).min(end);
+            t = self
+                .advance(t, to, period, Some((started, options.start, options.speed)))
+                .await?;
+            if options.progress_every_s > 0 {
                 let acked: u64 = self.meters.iter().map(|m| m.acknowledged.readings).sum();
                 println!(
                     "  simulated {:>6.1} h of {:.1} h, {acked} readings acknowledged",
@@ -89,8 +120,11 @@ impl Campus {
                 );
             }
         }
-        Ok(self
-            .models
+        Ok(self.summaries())
+    }
+
+    pub fn summaries(&self) -> Vec<BuildingSummary> {
+        self.models
             .iter()
             .zip(&self.meters)
             .map(|(model, meter)| BuildingSummary {
@@ -98,6 +132,6 @@ impl Campus {
                 registers: model.registers(),
                 acknowledged: meter.acknowledged,
             })
-            .collect())
+            .collect()
     }
 }

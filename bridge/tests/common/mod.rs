@@ -27,7 +27,7 @@ pub fn test_cluster() -> anchor_lang::prelude::Pubkey {
 }
 
 pub fn campus() -> CampusConfig {
-    CampusConfig::load(&CampusConfig::default_path()).unwrap()
+    CampusConfig::load(&CampusConfig::in_repository()).unwrap()
 }
 
 pub fn test_config(dir: &std::path::Path) -> BridgeConfig {
@@ -36,6 +36,7 @@ pub fn test_config(dir: &std::path::Path) -> BridgeConfig {
         keeper_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.join("data"),
         pki_dir: dir.join("pki"),
+        campus_config: CampusConfig::in_repository(),
         // Tests attest by hand.
         attest_interval_s: 3_600,
         cluster_genesis_hash: Some(test_cluster().to_string()),

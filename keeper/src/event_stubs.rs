@@ -19,7 +19,7 @@ struct EventStubs {
 }
 
 /// Installs the wrapper once program-test has installed its own stubs (at its first start).
-pub fn install() {
+pub(crate) fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Take program-test's stubs out, then put them back inside the wrapper.

@@ -1,0 +1,176 @@
+//! The bridge's keeper interface (`bridge/src/keeper_api.rs`): plain HTTP/1.1 on a local
+//! address with a bearer token. The keeper reads unacknowledged batches and acknowledges the
+//! ones confirmed on chain.
+use std::net::SocketAddr;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use registry::identity::Lfdi;
+use serde::Deserialize;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// A batch as the bridge serves it (the bridge's `store::SignedBatch`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct SignedBatch {
+    pub sequence: u64,
+    /// SHA-256 of the message, hex.
+    pub hash: String,
+    /// base64
+    pub message: String,
+    /// base64 Ed25519 public key
+    pub attestor: String,
+    /// base64 Ed25519 signature
+    pub signature: String,
+    /// The readings' meters (LFDI hex), in order.
+    pub meters: Vec<String>,
+    pub readings: u16,
+    pub created_at: i64,
+}
+
+/// A batch decoded into what the transaction needs.
+#[derive(Clone, Debug)]
+pub struct DecodedBatch {
+    pub sequence: u64,
+    pub hash: [u8; 32],
+    pub message: Vec<u8>,
+    pub attestor: [u8; 32],
+    pub signature: [u8; 64],
+    pub meters: Vec<Lfdi>,
+}
+
+fn hex_bytes(hex: &str) -> Result<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        bail!("odd-length hex");
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).context("bad hex"))
+        .collect()
+}
+
+impl SignedBatch {
+    pub fn decode(&self) -> Result<DecodedBatch> {
+        let message = B64.decode(&self.message)?;
+        if message.is_empty() {
+            bail!("empty message");
+        }
+        let attestor: [u8; 32] = B64
+            .decode(&self.attestor)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("attestor key is not 32 bytes"))?;
+        let signature: [u8; 64] = B64
+            .decode(&self.signature)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("signature is not 64 bytes"))?;
+        let hash: [u8; 32] = hex_bytes(&self.hash)?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("hash is not 32 bytes"))?;
+        let meters = self
+            .meters
+            .iter()
+            .map(|m| {
+                hex_bytes(m)?
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("LFDI {m} is not 20 bytes"))
+            })
+            .collect::<Result<Vec<Lfdi>>>()?;
+        Ok(DecodedBatch {
+            sequence: self.sequence,
+            hash,
+            message,
+            attestor,
+            signature,
+            meters,
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BridgeStatus {
+    /// base64 Ed25519 key of the bridge's attestor.
+    pub attestor: String,
+    pub oracle_program: String,
+    pub campus: String,
+}
+
+#[derive(Deserialize)]
+struct Batches {
+    batches: Vec<SignedBatch>,
+}
+
+/// A client of one bridge's keeper interface.
+#[derive(Clone, Debug)]
+pub struct BridgeClient {
+    pub addr: SocketAddr,
+    token: String,
+}
+
+impl BridgeClient {
+    pub fn new(addr: SocketAddr, token: impl Into<String>) -> Self {
+        BridgeClient {
+            addr,
+            token: token.into(),
+        }
+    }
+
+    async fn request(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
+        let stream = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .with_context(|| {
+                format!("connect to the bridge's keeper interface at {}", self.addr)
+            })?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, self.addr.to_string())
+            .header(
+                hyper::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
+            .body(Full::new(Bytes::new()))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+
+    pub async fn status(&self) -> Result<BridgeStatus> {
+        let (status, body) = self.request(Method::GET, "/v1/status").await?;
+        if status != StatusCode::OK {
+            bail!("bridge status: HTTP {status}");
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Unacknowledged batches, oldest first.
+    pub async fn batches(&self, limit: usize) -> Result<Vec<SignedBatch>> {
+        let (status, body) = self
+            .request(Method::GET, &format!("/v1/batches?limit={limit}"))
+            .await?;
+        if status != StatusCode::OK {
+            bail!("bridge batches: HTTP {status}");
+        }
+        Ok(serde_json::from_slice::<Batches>(&body)?.batches)
+    }
+
+    /// Tells the bridge that batch `sequence` is confirmed on chain.
+    pub async fn acknowledge(&self, sequence: u64) -> Result<()> {
+        let (status, _) = self
+            .request(Method::POST, &format!("/v1/batches/{sequence}/ack"))
+            .await?;
+        match status {
+            StatusCode::NO_CONTENT => Ok(()),
+            other => bail!("acknowledging batch {sequence}: HTTP {other}"),
+        }
+    }
+}

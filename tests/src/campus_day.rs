@@ -1,0 +1,763 @@
+//! The campus day (the README's main command, `campus-demo`): meter to token to trade on
+//! the embedded chain. Starts the five programs in-process (a solana-program-test bank), the
+//! real bridge (IEEE 2030.5 over mutual TLS) and the 25 simulated meters, applies the
+//! migrations, and runs a day in accelerated time. Every 15-minute interval: the meters post
+//! their registers, the bridge attests them, the keeper submits the batch, mints GRID (and
+//! RECs) from verified export, clears the previous interval's auction and pays the seats; an
+//! auto-trader places each building's order for the next interval from its forecast surplus
+//! or deficit. Ends with a campus report and an SVG chart of price and volume, and checks that
+//! the chain agrees with the meters.
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, Context, Result};
+use bridge::client::{client_config, MeterClient, Suites};
+use bridge::config::BridgeConfig;
+use bridge::sim::meter::SimulatedMeter;
+use bridge::sim::profile::{BuildingModel, Registers};
+use bridge::sim::runner::Campus as SimCampus;
+use certs::{ensure_pki, Layout};
+use governance::CouncilConfig;
+use keeper::bridge_api::BridgeClient;
+use keeper::chain::{send_and_confirm, Chain, SendPolicy};
+use keeper::embedded::EmbeddedChain;
+use keeper::keeper::{zero_copy, Keeper};
+use keeper::migrate::{self, Plan, PlannedMeter};
+use migrations::ix::{energy_token as token_ix, oracle as oracle_ix, trading as market_ix};
+use migrations::CampusConfig;
+use oracle::ReadingLimits;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use trading::{MarketParams, Side, SIDE_BUY};
+
+/// What a campus day runs.
+#[derive(Clone, Debug)]
+pub struct DayOptions {
+    pub config: PathBuf,
+    pub pki: PathBuf,
+    pub hours: u32,
+    pub post_rate: u32,
+    pub seed: u64,
+    /// Seconds (whole weeks keep the weekday) added to the time the sun, weather and loads
+    /// are modelled at.
+    pub model_offset_s: i64,
+    pub out: PathBuf,
+    /// Print progress and the report.
+    pub verbose: bool,
+}
+
+/// What a campus day measured.
+#[derive(Clone, Debug, Default)]
+pub struct DayReport {
+    pub text: String,
+    pub checks_ok: bool,
+    pub failures: Vec<String>,
+    pub readings_on_chain: u64,
+    pub grid_minted_wh: u64,
+    pub verified_export_wh: u64,
+    pub exported_wh: u64,
+    pub traded_wh: u64,
+    pub intervals_cleared: u64,
+    pub keeper_failures: usize,
+}
+
+/// Days to add to `t` so that the model runs at the nearest summer solstice week (21 June)
+/// on the same weekday: the campus exports only in the sunnier months.
+pub fn summer_offset_days(t: i64) -> i64 {
+    let day = t.div_euclid(86_400);
+    // 21 June of 2026, then whole years of 365.25 days.
+    let solstice_2026 = 20_625; // days since 1970-01-01
+    let years = ((day - solstice_2026) as f64 / 365.25).round() as i64;
+    let solstice = solstice_2026 + (years as f64 * 365.25).round() as i64;
+    ((solstice - day) as f64 / 7.0).round() as i64 * 7
+}
+
+const INTERVAL_S: i64 = 900;
+/// The campus credit (quote token): 6 decimals; prices are credit base units per kWh.
+const QUOTE_DECIMALS: u8 = 6;
+const QUOTE_FUNDS: u64 = 2_000_000_000; // 2,000 credits per building
+const SOL: u64 = 1_000_000_000;
+
+/// A building as the demo runs it.
+struct Building {
+    code: String,
+    lfdi: registry::identity::Lfdi,
+    owner: Keypair,
+    seat: u16,
+    /// Registers at the end of the last interval (for the forecast).
+    last: Registers,
+    /// Net export over the last interval, Wh (negative: net import).
+    net_wh: i64,
+    ask: u64,
+    bid: u64,
+    bought_wh: u64,
+    sold_wh: u64,
+    paid: u64,
+    received: u64,
+}
+
+#[derive(Clone, Copy, Default)]
+struct IntervalResult {
+    start: i64,
+    price: u64,
+    volume_wh: u64,
+    buys: u16,
+    sells: u16,
+}
+
+fn credits(units: u64) -> String {
+    format!(
+        "{:.2}",
+        units as f64 / 10f64.powi(i32::from(QUOTE_DECIMALS))
+    )
+}
+
+fn kwh(wh: u64) -> String {
+    format!("{:.1}", wh as f64 / 1000.0)
+}
+
+async fn create_quote_mint(chain: &mut EmbeddedChain) -> Result<Pubkey> {
+    let payer = chain.payer().pubkey();
+    let mint = Keypair::new();
+    let create = anchor_lang::solana_program::system_instruction::create_account(
+        &payer,
+        &mint.pubkey(),
+        1_461_600,
+        82,
+        &anchor_spl::token::ID,
+    );
+    let init = spl_token_interface::instruction::initialize_mint2(
+        &anchor_spl::token::ID,
+        &mint.pubkey(),
+        &payer,
+        None,
+        QUOTE_DECIMALS,
+    )?;
+    send_and_confirm(chain, &[create, init], &[&mint], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow!("quote mint: {e}"))?;
+    Ok(mint.pubkey())
+}
+
+async fn token_balance(chain: &mut EmbeddedChain, account: Pubkey) -> Result<u64> {
+    use anchor_lang::solana_program::program_pack::Pack;
+    Ok(match chain.account(account).await? {
+        Some(a) => spl_token_interface::state::Account::unpack(&a.data)?.amount,
+        None => 0,
+    })
+}
+
+/// The auto-trader: each building offers its forecast surplus (persistence: what it
+/// exported net over the last interval), up to the GRID it holds, at its ask; or bids for
+/// its forecast deficit at its bid, up to what its credits cover.
+async fn place_orders(
+    chain: &mut EmbeddedChain,
+    buildings: &[Building],
+    quote_mint: &Pubkey,
+    interval: u64,
+) -> Result<(u16, u16)> {
+    let (mut buys, mut sells) = (0, 0);
+    for b in buildings {
+        let owner = b.owner.pubkey();
+        let order = if b.net_wh >= 100 {
+            let grid = token_balance(chain, token_ix::ata(&owner, &token_ix::grid_mint())).await?;
+            let q = (b.net_wh as u64).min(grid);
+            (q >= 100).then_some((Side::Sell, q, b.ask))
+        } else if b.net_wh <= -100 {
+            let quote = token_balance(chain, token_ix::ata(&owner, quote_mint)).await?;
+            let affordable = quote.saturating_mul(1_000) / b.bid;
+            let q = (b.net_wh.unsigned_abs()).min(affordable);
+            (q >= 100).then_some((Side::Buy, q, b.bid))
+        } else {
+            None
+        };
+        let Some((side, quantity, price)) = order else {
+            continue;
+        };
+        let ix = market_ix::place_order(owner, quote_mint, b.seat, interval, side, quantity, price);
+        send_and_confirm(chain, &[ix], &[&b.owner], &[], SendPolicy::default())
+            .await
+            .map_err(|e| anyhow!("{} order: {}", b.code, keeper::keeper::refusal(&e)))?;
+        match side {
+            Side::Buy => buys += 1,
+            Side::Sell => sells += 1,
+        }
+    }
+    Ok((buys, sells))
+}
+
+/// Books each cleared order's fill into its building's totals.
+fn book_fills(book: &trading::IntervalBook, buildings: &mut [Building], fee_bps: u16) {
+    let price = u128::from(book.clearing_price);
+    for order in book.orders.iter().take(usize::from(book.order_count)) {
+        if order.filled_wh == 0 {
+            continue;
+        }
+        let Some(b) = buildings.iter_mut().find(|b| b.seat == order.seat) else {
+            continue;
+        };
+        let value = u128::from(order.filled_wh) * price;
+        if order.side == SIDE_BUY {
+            b.bought_wh += order.filled_wh;
+            b.paid += value.div_ceil(1_000) as u64;
+        } else {
+            let gross = (value / 1_000) as u64;
+            let fee = (u128::from(gross) * u128::from(fee_bps)).div_ceil(10_000) as u64;
+            b.sold_wh += order.filled_wh;
+            b.received += gross - fee;
+        }
+    }
+}
+
+fn chart_svg(results: &[IntervalResult]) -> String {
+    let (w, h, left, right, top, bottom) = (960.0, 420.0, 70.0, 70.0, 40.0, 50.0);
+    let plot_w = w - left - right;
+    let plot_h = h - top - bottom;
+    let n = results.len().max(1) as f64;
+    let max_volume = results
+        .iter()
+        .map(|r| r.volume_wh)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let priced: Vec<&IntervalResult> = results.iter().filter(|r| r.volume_wh > 0).collect();
+    let max_price = priced.iter().map(|r| r.price).max().unwrap_or(1).max(1) as f64 * 1.1;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="22" font-size="15">Campus day: clearing price (line) and traded volume (bars) per 15-minute interval</text>"#
+    );
+    for (i, r) in results.iter().enumerate() {
+        let bar_h = r.volume_wh as f64 / max_volume * plot_h;
+        let x = left + i as f64 / n * plot_w;
+        let _ = writeln!(
+            svg,
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{bar_h:.1}" fill="#9ecae1"/>"##,
+            top + plot_h - bar_h,
+            (plot_w / n * 0.8).max(1.0)
+        );
+    }
+    let points: Vec<String> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.volume_wh > 0)
+        .map(|(i, r)| {
+            format!(
+                "{:.1},{:.1}",
+                left + (i as f64 + 0.4) / n * plot_w,
+                top + plot_h - r.price as f64 / max_price * plot_h
+            )
+        })
+        .collect();
+    let _ = writeln!(
+        svg,
+        r##"<polyline points="{}" fill="none" stroke="#d94801" stroke-width="2"/>"##,
+        points.join(" ")
+    );
+    let _ = writeln!(
+        svg,
+        r#"<line x1="{left}" y1="{}" x2="{}" y2="{}" stroke="black"/>"#,
+        top + plot_h,
+        left + plot_w,
+        top + plot_h
+    );
+    for k in 0..=4 {
+        let f = f64::from(k) / 4.0;
+        let y = top + plot_h - f * plot_h;
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{y:.1}" text-anchor="end" fill="#3182bd">{:.1} kWh</text>"##,
+            left - 6.0,
+            max_volume * f / 1000.0
+        );
+        let _ = writeln!(
+            svg,
+            r##"<text x="{:.1}" y="{y:.1}" fill="#d94801">{:.3}/kWh</text>"##,
+            left + plot_w + 6.0,
+            max_price * f / 1e6
+        );
+    }
+    for (i, r) in results.iter().enumerate() {
+        if r.start % 10_800 == 0 {
+            let x = left + i as f64 / n * plot_w;
+            let hour = (r.start % 86_400) / 3600;
+            let _ = writeln!(
+                svg,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{hour:02}:00 UTC</text>"#,
+                top + plot_h + 18.0
+            );
+        }
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+macro_rules! say {
+    ($on:expr, $($t:tt)*) => {
+        if $on {
+            println!($($t)*);
+        }
+    };
+}
+
+/// Runs the day; `Ok` with the report (whose `checks_ok` says whether the chain agreed).
+pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    let pki = ensure_pki(&Layout::new(&args.pki), &config).context("campus PKI")?;
+    say!(
+        args.verbose,
+        "[1/6] campus PKI in {}: CA, bridge and {} device certificates",
+        args.pki.display(),
+        pki.meters.len()
+    );
+
+    // The day: whole intervals ending at the last interval boundary before now.
+    let now = bridge::server::now();
+    let end = now - now % INTERVAL_S;
+    let start = end - i64::from(args.hours) * 3600;
+    let intervals = ((end - start) / INTERVAL_S) as u64;
+
+    say!(
+        args.verbose,
+        "[2/6] embedded chain: registry, oracle, energy-token, trading, governance, SPL Token"
+    );
+    let mut chain = EmbeddedChain::start().await;
+    chain.set_time(start - 2 * 3600).await?;
+    let genesis = chain.genesis_hash().await?;
+
+    // The bridge, attesting for this chain with the oracle's limits.
+    let limits = ReadingLimits {
+        max_future_skew_s: 60,
+        min_interval_s: 60,
+        max_age_s: 2 * 86_400,
+        tolerance_bps: 1_000,
+    };
+    let data_dir = args.out.join("bridge-data");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let bridge_config = BridgeConfig {
+        listen: "127.0.0.1:0".parse()?,
+        keeper_listen: "127.0.0.1:0".parse()?,
+        data_dir,
+        campus_config: args.config.clone(),
+        pki_dir: args.pki.clone(),
+        post_rate_s: args.post_rate,
+        // The demo attests at the end of each simulated interval itself.
+        attest_interval_s: 86_400,
+        min_interval_s: limits.min_interval_s,
+        max_future_skew_s: limits.max_future_skew_s,
+        max_age_s: limits.max_age_s,
+        tolerance_bps: limits.tolerance_bps,
+        cluster_genesis_hash: Some(Pubkey::new_from_array(genesis).to_string()),
+        ..BridgeConfig::default()
+    };
+    let running = bridge::server::start(&bridge_config)
+        .await
+        .context("start the bridge")?;
+    say!(
+        args.verbose,
+        "      bridge: IEEE 2030.5 on {}, keeper interface on {}",
+        running.meters_addr,
+        running.keeper_addr
+    );
+
+    // Migrations: everything the campus needs on chain, owners funded first.
+    let quote_mint = create_quote_mint(&mut chain).await?;
+    let mut planned = Vec::new();
+    for m in &pki.meters {
+        let owner = Keypair::new();
+        let ix = anchor_lang::solana_program::system_instruction::transfer(
+            &chain.payer().pubkey(),
+            &owner.pubkey(),
+            SOL,
+        );
+        send_and_confirm(&mut chain, &[ix], &[], &[], SendPolicy::default())
+            .await
+            .map_err(|e| anyhow!("fund {}: {e}", m.code))?;
+        planned.push(PlannedMeter {
+            code: m.code.clone(),
+            lfdi: m.lfdi,
+            owner,
+        });
+    }
+    let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
+    let plan = Plan {
+        campus: &config,
+        meters: planned,
+        attestors: vec![Pubkey::new_from_array(running.attestor.public_key())],
+        limits,
+        council: CouncilConfig {
+            members: members.iter().map(|m| m.pubkey()).collect(),
+            guardians: vec![members[0].pubkey()],
+            threshold: config.council.threshold.min(3),
+            timelock_seconds: config.council.timelock_seconds,
+        },
+        quote_mint,
+        market: MarketParams {
+            interval_s: INTERVAL_S as u32,
+            price_tick: 1_000,
+            min_price: 1_000,
+            max_price: 1_000_000,
+            fee_bps: 50,
+            max_orders: 128,
+            min_quantity_wh: 100,
+        },
+        market_start: start,
+    };
+    let report = migrate::apply(&mut chain, &plan).await?;
+    let again = migrate::apply(&mut chain, &plan).await?;
+    say!(args.verbose,
+        "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, seats); a second run applied {} and found {} done",
+        report.applied.len(),
+        plan.meters.len(),
+        again.applied.len(),
+        again.already_done
+    );
+    if !again.applied.is_empty() {
+        bail!(
+            "the second migration run changed something: {:?}",
+            again.applied
+        );
+    }
+    let market = chain
+        .account(market_ix::market_address())
+        .await?
+        .and_then(|a| zero_copy::<trading::Market>(&a))
+        .ok_or_else(|| anyhow!("no market"))?;
+    let mut buildings = Vec::new();
+    for (i, m) in plan.meters.iter().enumerate() {
+        let owner = m.owner.pubkey();
+        let fund = spl_token_interface::instruction::mint_to(
+            &anchor_spl::token::ID,
+            &quote_mint,
+            &token_ix::ata(&owner, &quote_mint),
+            &chain.payer().pubkey(),
+            &[],
+            QUOTE_FUNDS,
+        )?;
+        send_and_confirm(&mut chain, &[fund], &[], &[], SendPolicy::default())
+            .await
+            .map_err(|e| anyhow!("fund {}: {e}", m.code))?;
+        // Asks from 0.08 to 0.11 credits/kWh, bids from 0.10 to 0.15 (spread by building).
+        let i = i as u64;
+        buildings.push(Building {
+            code: m.code.clone(),
+            lfdi: m.lfdi,
+            owner: m.owner.insecure_clone(),
+            seat: migrate::seat_of(&market, &owner)
+                .ok_or_else(|| anyhow!("{} has no seat", m.code))?,
+            last: Registers::default(),
+            net_wh: 0,
+            ask: 80_000 + (i * 7 % 31) * 1_000,
+            bid: 100_000 + (i * 11 % 51) * 1_000,
+            bought_wh: 0,
+            sold_wh: 0,
+            paid: 0,
+            received: 0,
+        });
+    }
+
+    // The simulated meters.
+    let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
+    let mut models = Vec::new();
+    let mut meters = Vec::new();
+    for (i, b) in config.buildings.iter().enumerate() {
+        let layout = &pki.layout;
+        let cert = CertificateDer::from_pem_file(layout.meter_cert(&b.code))?;
+        let key = PrivateKeyDer::from_pem_file(layout.meter_key(&b.code))?;
+        let lfdi =
+            migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
+        let client = MeterClient::new(
+            client_config(ca.clone(), cert, key, Suites::Default)?,
+            running.meters_addr,
+        );
+        let mut model = BuildingModel::new(b, i, args.seed);
+        model.model_offset_s = args.model_offset_s;
+        models.push(model);
+        meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
+    }
+    let mut sim = SimCampus { models, meters };
+    chain.set_time(start).await?;
+    sim.connect(start, args.post_rate).await?;
+
+    let mut keeper = Keeper::new(
+        Some(BridgeClient::new(
+            running.keeper_addr,
+            running.keeper_token.clone(),
+        )),
+        buildings.iter().map(|b| b.lfdi).collect(),
+    );
+    keeper.policy.give_up_after = Duration::from_secs(30);
+
+    say!(
+        args.verbose,
+        "[4/6] the day: {} intervals of 15 minutes from {} UTC, meters posting every {} s",
+        intervals,
+        fmt_time(start),
+        args.post_rate
+    );
+    let mut results = vec![IntervalResult::default(); intervals as usize];
+    let wall = std::time::Instant::now();
+    for k in 0..=intervals {
+        let t1 = start + (k as i64 + 1) * INTERVAL_S;
+        if k < intervals {
+            // The interval's readings, posted over mutual TLS and attested at its end.
+            chain.set_time(t1).await?;
+            sim.advance(t1 - INTERVAL_S, t1, args.post_rate, None)
+                .await?;
+            running.attestor.attest_once(t1)?;
+        } else {
+            // After the last interval: only clear and settle its auction.
+            chain.set_time(t1).await?;
+        }
+        let progress = keeper.tick(&mut chain).await?;
+        for interval in &progress.cleared {
+            let book = chain
+                .account(market_ix::book_address(*interval))
+                .await?
+                .and_then(|a| zero_copy::<trading::IntervalBook>(&a))
+                .ok_or_else(|| anyhow!("book {interval} missing"))?;
+            book_fills(&book, &mut buildings, plan.market.fee_bps);
+            if let Some(r) = results.get_mut(*interval as usize) {
+                r.price = book.clearing_price;
+                r.volume_wh = book.volume_wh;
+            }
+        }
+        if k == intervals {
+            break;
+        }
+        // Forecast from the interval just measured, and orders for the next one.
+        for (b, model) in buildings.iter_mut().zip(&sim.models) {
+            let now = model.registers();
+            b.net_wh = (now.export_wh - b.last.export_wh) as i64
+                - (now.import_wh - b.last.import_wh) as i64;
+            b.last = now;
+        }
+        if k + 1 < intervals {
+            let (buys, sells) = place_orders(&mut chain, &buildings, &quote_mint, k + 1).await?;
+            results[k as usize + 1].buys = buys;
+            results[k as usize + 1].sells = sells;
+        }
+        results[k as usize].start = t1 - INTERVAL_S;
+        if (k + 1) % 8 == 0 || k + 1 == intervals {
+            let minted = keeper.status.grid_minted_wh;
+            say!(args.verbose,
+                "  {} UTC  {:>3}/{} intervals  {:>5} readings on chain  {:>8} kWh GRID minted  {:>3} auctions cleared  ({:.0} s)",
+                fmt_time(t1),
+                k + 1,
+                intervals,
+                keeper.status.readings_submitted,
+                kwh(minted),
+                keeper.status.intervals_cleared,
+                wall.elapsed().as_secs_f64()
+            );
+        }
+    }
+
+    // The report.
+    say!(args.verbose, "[5/6] campus report");
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "GridTokenX campus day: {} from {} to {} UTC ({} buildings, seed {})\n",
+        config.name,
+        fmt_time(start),
+        fmt_time(end),
+        buildings.len(),
+        args.seed
+    );
+    let _ = writeln!(
+        text,
+        "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
+        "bldg",
+        "gen kWh",
+        "used kWh",
+        "export",
+        "import",
+        "GRID kWh",
+        "bought",
+        "sold",
+        "paid",
+        "received"
+    );
+    let mut all_ok = true;
+    let mut checks = Vec::new();
+    let mut totals = [0u64; 6];
+    for (b, model) in buildings.iter().zip(&sim.models) {
+        let r = model.registers();
+        let state = chain
+            .account(oracle_ix::meter_state_address(&b.lfdi))
+            .await?
+            .and_then(|a| zero_copy::<oracle::MeterState>(&a))
+            .ok_or_else(|| anyhow!("{}: no meter state", b.code))?;
+        let ledger = chain
+            .account(token_ix::ledger_address(&b.lfdi))
+            .await?
+            .and_then(|a| zero_copy::<energy_token::MeterLedger>(&a))
+            .ok_or_else(|| anyhow!("{}: no ledger", b.code))?;
+        let _ = writeln!(
+            text,
+            "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
+            b.code,
+            kwh(r.generated_wh),
+            kwh(r.consumed_wh),
+            kwh(r.export_wh),
+            kwh(r.import_wh),
+            kwh(ledger.grid_minted_wh),
+            kwh(b.bought_wh),
+            kwh(b.sold_wh),
+            credits(b.paid),
+            credits(b.received)
+        );
+        totals[0] += r.generated_wh;
+        totals[1] += r.consumed_wh;
+        totals[2] += ledger.grid_minted_wh;
+        totals[3] += b.bought_wh;
+        totals[4] += b.sold_wh;
+        totals[5] += b.paid;
+        // The chain's registers are the meter's last posted registers; GRID is exactly the
+        // export verified since the first (baseline) reading.
+        if state.export_wh != r.export_wh || state.import_wh != r.import_wh {
+            all_ok = false;
+            checks.push(format!(
+                "{}: chain registers {}/{} Wh, meter {}/{} Wh",
+                b.code, state.import_wh, state.export_wh, r.import_wh, r.export_wh
+            ));
+        }
+        if ledger.grid_minted_wh != state.verified_export_wh {
+            all_ok = false;
+            checks.push(format!(
+                "{}: minted {} Wh, verified export {} Wh",
+                b.code, ledger.grid_minted_wh, state.verified_export_wh
+            ));
+        }
+    }
+    let _ = writeln!(
+        text,
+        "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10}",
+        "total",
+        kwh(totals[0]),
+        kwh(totals[1]),
+        "",
+        "",
+        kwh(totals[2]),
+        kwh(totals[3]),
+        kwh(totals[4]),
+        credits(totals[5])
+    );
+    let _ = writeln!(text, "\ninterval (UTC)  price/kWh  volume kWh  buys  sells");
+    for r in &results {
+        let _ = writeln!(
+            text,
+            "{}        {:>9}  {:>10}  {:>4}  {:>5}",
+            fmt_time(r.start),
+            if r.volume_wh > 0 {
+                credits(r.price)
+            } else {
+                "-".into()
+            },
+            kwh(r.volume_wh),
+            r.buys,
+            r.sells
+        );
+    }
+    // Market conservation: everything cleared and swept, so the GRID vault is empty and the
+    // quote vault holds exactly the fees.
+    let market = chain
+        .account(market_ix::market_address())
+        .await?
+        .and_then(|a| zero_copy::<trading::Market>(&a))
+        .ok_or_else(|| anyhow!("no market"))?;
+    let base_vault = token_balance(&mut chain, market_ix::base_vault()).await?;
+    let quote_vault = token_balance(&mut chain, market_ix::quote_vault()).await?;
+    let seats_base: u64 = market.seats.iter().map(|s| s.base).sum();
+    let seats_quote: u64 = market.seats.iter().map(|s| s.quote).sum();
+    if base_vault != seats_base || quote_vault != seats_quote + market.fees {
+        all_ok = false;
+        checks.push(format!(
+            "market: GRID vault {base_vault} vs seats {seats_base}; quote vault {quote_vault} vs seats {seats_quote} + fees {}",
+            market.fees
+        ));
+    }
+    if totals[3] != totals[4] {
+        all_ok = false;
+        checks.push(format!("bought {} Wh but sold {} Wh", totals[3], totals[4]));
+    }
+    let status = keeper.status.clone();
+    let _ = writeln!(
+        text,
+        "\nkeeper: {} batches ({} readings) applied, {} transactions (largest {} bytes), {} kWh GRID and {} RECs issued, {} auctions cleared, {} seat payouts, {} failures",
+        status.batches_applied,
+        status.readings_submitted,
+        status.transactions,
+        status.largest_transaction,
+        kwh(status.grid_minted_wh),
+        status.recs_issued,
+        status.intervals_cleared,
+        status.seats_swept,
+        status.failures.len()
+    );
+    for f in &status.failures {
+        let _ = writeln!(text, "  failure: {}: {}", f.what, f.reason);
+    }
+    let _ = writeln!(
+        text,
+        "market fees: {} credits; checks: {}",
+        credits(market.fees),
+        if all_ok {
+            "chain registers = meter registers, GRID minted = verified export, vaults = seats + fees: ok".to_string()
+        } else {
+            checks.join("; ")
+        }
+    );
+    if args.verbose {
+        print!("{text}");
+    }
+    let report_path = args.out.join("campus-day.txt");
+    let chart_path = args.out.join("campus-day.svg");
+    std::fs::write(&report_path, &text)?;
+    std::fs::write(&chart_path, chart_svg(&results))?;
+    say!(
+        args.verbose,
+        "[6/6] written {} and {}",
+        report_path.display(),
+        chart_path.display()
+    );
+    running.shutdown().await;
+    let exported_wh = sim.models.iter().map(|m| m.registers().export_wh).sum();
+    let mut verified_export_wh = 0;
+    for b in &buildings {
+        if let Some(state) = chain
+            .account(oracle_ix::meter_state_address(&b.lfdi))
+            .await?
+            .and_then(|a| zero_copy::<oracle::MeterState>(&a))
+        {
+            verified_export_wh += state.verified_export_wh;
+        }
+    }
+    Ok(DayReport {
+        text,
+        checks_ok: all_ok,
+        failures: checks,
+        readings_on_chain: status.readings_submitted,
+        grid_minted_wh: status.grid_minted_wh,
+        verified_export_wh,
+        exported_wh,
+        traded_wh: totals[4],
+        intervals_cleared: status.intervals_cleared,
+        keeper_failures: status.failures.len(),
+    })
+}
+
+fn fmt_time(t: i64) -> String {
+    let secs = t.rem_euclid(86_400);
+    format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
