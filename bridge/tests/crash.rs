@@ -30,6 +30,10 @@ fn spawn_bridge(dir: &std::path::Path, port: u16, keeper_port: u16) -> Child {
             dir.join("data").to_str().unwrap(),
         )
         .env(
+            "GRIDTOKENX_BRIDGE_CAMPUS_CONFIG",
+            migrations::CampusConfig::in_repository().to_str().unwrap(),
+        )
+        .env(
             "GRIDTOKENX_BRIDGE_PKI_DIR",
             dir.join("pki").to_str().unwrap(),
         )
