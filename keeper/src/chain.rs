@@ -59,6 +59,10 @@ pub trait Chain {
     /// Returns once the chain is past `slot` (a lookup table extended in `slot` is usable).
     async fn wait_for_slot_after(&mut self, slot: u64) -> Result<()>;
 
+    fn payer_key(&self) -> Pubkey {
+        self.payer().pubkey()
+    }
+
     async fn account(&mut self, key: Pubkey) -> Result<Option<Account>> {
         Ok(self.accounts(&[key]).await?.pop().flatten())
     }

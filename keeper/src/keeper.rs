@@ -267,7 +267,7 @@ impl Keeper {
         let instructions = [
             oracle_ix::ed25519_verify(&batch.message, &[(batch.attestor, batch.signature)]),
             // Index 1: `send_and_confirm` puts the compute-unit limit first.
-            oracle_ix::submit_readings(chain.payer_pubkey(), 1, &batch.meters),
+            oracle_ix::submit_readings(chain.payer_key(), 1, &batch.meters),
         ];
         match self.send(chain, &instructions).await {
             Ok(confirmed) => {
@@ -564,16 +564,5 @@ pub fn refusal(e: &SendError) -> String {
             .map(|l| l.trim_start_matches("Program log: ").to_string())
             .unwrap_or_else(|| error.to_string()),
         SendError::Unavailable(e) => format!("{e:#}"),
-    }
-}
-
-/// The payer's address, for instruction builders.
-pub trait PayerKey {
-    fn payer_pubkey(&self) -> Pubkey;
-}
-
-impl<C: Chain> PayerKey for C {
-    fn payer_pubkey(&self) -> Pubkey {
-        solana_signer::Signer::pubkey(self.payer())
     }
 }

@@ -591,6 +591,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     let mut all_ok = true;
     let mut checks = Vec::new();
     let mut totals = [0u64; 6];
+    let mut verified_export_wh = 0;
     for (b, model) in buildings.iter().zip(&sim.models) {
         let r = model.registers();
         let state = chain
@@ -617,6 +618,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             credits(b.paid),
             credits(b.received)
         );
+        verified_export_wh += state.verified_export_wh;
         totals[0] += r.generated_wh;
         totals[1] += r.consumed_wh;
         totals[2] += ledger.grid_minted_wh;
@@ -733,16 +735,6 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     );
     running.shutdown().await;
     let exported_wh = sim.models.iter().map(|m| m.registers().export_wh).sum();
-    let mut verified_export_wh = 0;
-    for b in &buildings {
-        if let Some(state) = chain
-            .account(oracle_ix::meter_state_address(&b.lfdi))
-            .await?
-            .and_then(|a| zero_copy::<oracle::MeterState>(&a))
-        {
-            verified_export_wh += state.verified_export_wh;
-        }
-    }
     Ok(DayReport {
         text,
         checks_ok: all_ok,

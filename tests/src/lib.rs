@@ -64,17 +64,7 @@ impl TestEnv {
     /// `upgrade_authority`. The native test programs are builtins without one; a deployed
     /// program has it, and the initialisers read it.
     pub fn plant_program_data(&mut self, program: Pubkey, upgrade_authority: Option<Pubkey>) {
-        use anchor_lang::solana_program::bpf_loader_upgradeable::UpgradeableLoaderState;
-        let state = UpgradeableLoaderState::ProgramData {
-            slot: 0,
-            upgrade_authority_address: upgrade_authority,
-        };
-        let data = bincode::serialize(&state).expect("serialize ProgramData");
-        self.plant_account(
-            program_data_address(program),
-            anchor_lang::solana_program::bpf_loader_upgradeable::ID,
-            data,
-        );
+        keeper::embedded::plant_program_data(&mut self.ctx, program, upgrade_authority);
     }
 
     pub fn payer(&self) -> Pubkey {
@@ -378,20 +368,9 @@ pub fn assert_error(result: Result<(), BanksClientError>, expected: impl Into<u3
     );
 }
 
-/// The Anchor events of type `T` in a transaction's logs, in order.
-pub fn events<T: anchor_lang::Event + anchor_lang::AnchorDeserialize>(logs: &[String]) -> Vec<T> {
-    use base64::Engine;
-    logs.iter()
-        // Native runs log events one level down (see `event_stubs`).
-        .filter_map(|line| {
-            line.strip_prefix("Program data: ")
-                .or_else(|| line.strip_prefix("Program log: Program data: "))
-        })
-        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .filter(|bytes| bytes.starts_with(T::DISCRIMINATOR))
-        .map(|bytes| T::deserialize(&mut &bytes[T::DISCRIMINATOR.len()..]).expect("decode event"))
-        .collect()
-}
+/// The Anchor events of type `T` in a transaction's logs, in order (the keeper's reader:
+/// native runs log events one level down, see `keeper::embedded`).
+pub use keeper::keeper::events;
 
 /// Size of a transaction as it goes over the wire.
 pub fn transaction_size(tx: &Transaction) -> usize {
