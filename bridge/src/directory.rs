@@ -1,7 +1,9 @@
 //! The meters the bridge serves: who may connect and what they may do, by LFDI.
 //!
-//! Built from the campus configuration and each building's device certificate; a meter can
-//! be suspended at run time (and later synced from the on-chain registry).
+//! Bootstrapped from the campus configuration and each building's device certificate; the
+//! registry on chain is the authority: the keeper pushes its meters (`sync`), which adds
+//! meters registered since, updates index, capacity and status, and closes the door to
+//! meters the registry does not have.
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -24,6 +26,29 @@ pub struct MeterEntry {
     /// reactivation), Unix seconds: nothing measured before it is attested. 0 until the
     /// chain's value is known.
     pub active_since: i64,
+}
+
+/// A meter as the registry on chain has it (what the keeper pushes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredMeter {
+    pub lfdi: Lfdi,
+    pub index: u16,
+    pub capacity: MeterCapacity,
+    /// Active (not suspended or retired).
+    pub active: bool,
+    /// The registry's `status_changed_at`.
+    pub since: i64,
+}
+
+/// What a `sync` changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Registered on chain, new to the bridge.
+    pub added: usize,
+    /// Known, with a new index, capacity, status or start.
+    pub changed: usize,
+    /// Known to the bridge but not registered: refused until they are.
+    pub unregistered: usize,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +110,53 @@ impl Directory {
             }
             None => false,
         }
+    }
+
+    /// Makes the directory what the registry says: `registered` is every meter on chain.
+    pub fn sync(&self, registered: &[RegisteredMeter]) -> SyncReport {
+        let mut report = SyncReport::default();
+        let mut meters = self.meters.write().expect("directory lock");
+        for entry in meters.values_mut() {
+            if entry.active && !registered.iter().any(|r| r.lfdi == entry.lfdi) {
+                entry.active = false;
+                entry.active_since = 0;
+                report.unregistered += 1;
+            }
+        }
+        for r in registered {
+            match meters.get_mut(&r.lfdi) {
+                Some(entry) => {
+                    let before = entry.clone();
+                    entry.index = r.index;
+                    entry.capacity = r.capacity;
+                    entry.active = r.active;
+                    entry.active_since = r.since;
+                    if *entry != before {
+                        report.changed += 1;
+                    }
+                }
+                None => {
+                    let lfdi_hex = lfdi_hex(&r.lfdi);
+                    meters.insert(
+                        r.lfdi,
+                        MeterEntry {
+                            // Registered on chain after the bridge started: no building code
+                            // in the campus file, so it goes by its LFDI.
+                            code: lfdi_hex[..8].to_string(),
+                            index: r.index,
+                            lfdi: r.lfdi,
+                            lfdi_hex,
+                            sfdi: registry::identity::sfdi_from_lfdi(&r.lfdi),
+                            capacity: r.capacity,
+                            active: r.active,
+                            active_since: r.since,
+                        },
+                    );
+                    report.added += 1;
+                }
+            }
+        }
+        report
     }
 
     /// Whether some meter has compact index `index` (without copying the directory).

@@ -6,6 +6,7 @@
 //! | `GET /v1/status` | `{"attestor": <base64 key>, "oracle_program", "campus"}` |
 //! | `GET /v1/batches?limit=N` | `{"batches": [SignedBatch...]}`: unacknowledged, oldest first |
 //! | `POST /v1/batches/{sequence}/ack` | 204 once the batch is confirmed on-chain; 404 unknown |
+//! | `PUT /v1/meters` `{"meters": [MeterRecord...]}` | the registry's meters (every one): `{"added", "changed", "unregistered"}`; 400 malformed, 413 over 4 MiB |
 //!
 //! Unacknowledged batches are served again after a restart: they live in the store.
 use std::path::Path;
@@ -22,6 +23,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::attestor::{Attestor, B64};
+use crate::directory::{RegisteredMeter, SyncReport};
+use registry::MeterCapacity;
 
 /// Loads the keeper token, creating a random one (mode 0600) on first start.
 pub fn load_or_create_token(path: &Path) -> Result<String> {
@@ -34,6 +37,89 @@ pub fn load_or_create_token(path: &Path) -> Result<String> {
     let token = crate::xml::hex(&bytes);
     crate::write_secret(path, &token)?;
     Ok(token)
+}
+
+/// Largest `PUT /v1/meters` body (10,000 meters take about 2 MiB).
+pub const MAX_METERS_BODY: usize = 4 << 20;
+
+/// A meter as the registry on chain has it, on the wire (`PUT /v1/meters`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MeterRecord {
+    /// Hex, either case.
+    pub lfdi: String,
+    pub index: u16,
+    pub active: bool,
+    /// The registry's `status_changed_at`, Unix seconds.
+    pub since: i64,
+    pub generation_w: u64,
+    pub storage_wh: u64,
+    pub max_import_w: u64,
+    pub max_discharge_w: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct MetersBody {
+    meters: Vec<MeterRecord>,
+}
+
+impl MeterRecord {
+    fn registered(&self) -> Option<RegisteredMeter> {
+        Some(RegisteredMeter {
+            lfdi: migrations::identity::parse_lfdi_hex(&self.lfdi)?,
+            index: self.index,
+            capacity: MeterCapacity {
+                generation_w: self.generation_w,
+                storage_wh: self.storage_wh,
+                max_import_w: self.max_import_w,
+                max_discharge_w: self.max_discharge_w,
+            },
+            active: self.active,
+            since: self.since,
+        })
+    }
+}
+
+async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let bytes = match http_body_util::Limited::new(body, MAX_METERS_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
+    };
+    let parsed: Result<MetersBody, _> = serde_json::from_slice(&bytes);
+    let Ok(parsed) = parsed else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": "expected {\"meters\": [...]}" }),
+        );
+    };
+    let mut registered = Vec::with_capacity(parsed.meters.len());
+    for record in &parsed.meters {
+        match record.registered() {
+            Some(r) => registered.push(r),
+            None => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({ "error": "an lfdi is not 40 hex digits" }),
+                )
+            }
+        }
+    }
+    let report = attestor.directory.sync(&registered);
+    if report != SyncReport::default() {
+        tracing::info!(
+            added = report.added,
+            changed = report.changed,
+            unregistered = report.unregistered,
+            "meters synced from the registry"
+        );
+    }
+    json(
+        StatusCode::OK,
+        serde_json::to_value(report).expect("serializable"),
+    )
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
@@ -105,6 +191,7 @@ pub async fn handle(
                 _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
             }
         }
+        ("PUT", ["v1", "meters"]) => sync_meters(&attestor, req.into_body()).await,
         ("POST", ["v1", "batches", sequence, "ack"]) => match sequence.parse::<u64>() {
             Ok(sequence) => {
                 let a = attestor.clone();
@@ -119,9 +206,10 @@ pub async fn handle(
             }
             Err(_) => empty(StatusCode::NOT_FOUND),
         },
-        (_, ["v1", "status"]) | (_, ["v1", "batches"]) | (_, ["v1", "batches", _, "ack"]) => {
-            empty(StatusCode::METHOD_NOT_ALLOWED)
-        }
+        (_, ["v1", "status"])
+        | (_, ["v1", "batches"])
+        | (_, ["v1", "meters"])
+        | (_, ["v1", "batches", _, "ack"]) => empty(StatusCode::METHOD_NOT_ALLOWED),
         _ => empty(StatusCode::NOT_FOUND),
     };
     Ok(reply)

@@ -14,6 +14,16 @@ use oracle::attestation::{batch_domain, batch_hash, meters_digest, Batch};
 
 /// One request to the keeper interface; returns status and body.
 async fn keeper(b: &TestBridge, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    keeper_with(b, method, path, token, Bytes::new()).await
+}
+
+async fn keeper_with(
+    b: &TestBridge,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Bytes,
+) -> (u16, String) {
     let stream = tokio::net::TcpStream::connect(b.running.keeper_addr)
         .await
         .unwrap();
@@ -29,7 +39,7 @@ async fn keeper(b: &TestBridge, method: &str, path: &str, token: Option<&str>) -
         req = req.header("Authorization", format!("Bearer {token}"));
     }
     let res = sender
-        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .send_request(req.body(Full::new(body)).unwrap())
         .await
         .unwrap();
     let status = res.status().as_u16();
@@ -290,4 +300,119 @@ async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_r
             0o600
         );
     }
+}
+
+fn record(lfdi: &str, index: u16, active: bool, since: i64) -> serde_json::Value {
+    serde_json::json!({
+        "lfdi": lfdi, "index": index, "active": active, "since": since,
+        "generation_w": 100_000, "storage_wh": 0, "max_import_w": 200_000, "max_discharge_w": 0,
+    })
+}
+
+#[tokio::test]
+async fn the_registry_decides_which_meters_the_bridge_serves() {
+    let b = TestBridge::start().await;
+    let token = b.running.keeper_token.clone();
+    let lfdi_of = |code: &str| {
+        migrations::identity::lfdi_hex(&b.pki.meters.iter().find(|m| m.code == code).unwrap().lfdi)
+    };
+    let mut phys = b.meter("PHYS");
+    assert_eq!(phys.get("/dcap").await.unwrap().status, 200);
+
+    // The registry: every campus meter except PHYS (not registered), GYM suspended, and one
+    // meter registered on chain after the bridge started (lower-case hex is accepted).
+    let newcomer = "ab".repeat(20);
+    let mut meters: Vec<serde_json::Value> = b
+        .pki
+        .meters
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.code != "PHYS")
+        .map(|(i, m)| {
+            record(
+                &migrations::identity::lfdi_hex(&m.lfdi),
+                i as u16,
+                m.code != "GYM",
+                1_000,
+            )
+        })
+        .collect();
+    meters.push(record(&newcomer, 25, true, 2_000));
+    let body = Bytes::from(serde_json::json!({ "meters": meters }).to_string());
+    let (status, reply) = keeper_with(&b, "PUT", "/v1/meters", Some(&token), body.clone()).await;
+    assert_eq!(status, 200, "{reply}");
+    let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["added"], 1);
+    assert_eq!(reply["unregistered"], 1, "PHYS");
+    assert_eq!(
+        reply["changed"], 24,
+        "every campus meter got the chain's start (and GYM its suspension)"
+    );
+
+    let directory = &b.running.service.directory;
+    let gym = directory
+        .all()
+        .into_iter()
+        .find(|m| m.code == "GYM")
+        .unwrap();
+    assert!(!gym.active);
+    assert_eq!(gym.active_since, 1_000);
+    let added = directory
+        .all()
+        .into_iter()
+        .find(|m| m.lfdi_hex == newcomer.to_uppercase())
+        .unwrap();
+    assert!(added.active);
+    assert_eq!((added.index, added.active_since), (25, 2_000));
+    assert_eq!(added.sfdi, registry::identity::sfdi_from_lfdi(&added.lfdi));
+    assert_eq!(
+        phys.get("/dcap").await.unwrap().status,
+        403,
+        "an unregistered meter is refused"
+    );
+    assert!(
+        b.meter("GYM").get("/dcap").await.is_err(),
+        "a suspended meter fails the handshake"
+    );
+    assert_eq!(b.meter("ENG").get("/dcap").await.unwrap().status, 200);
+
+    // The same list again changes nothing.
+    let (_, again) = keeper_with(&b, "PUT", "/v1/meters", Some(&token), body).await;
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(
+        (
+            again["added"].clone(),
+            again["changed"].clone(),
+            again["unregistered"].clone()
+        ),
+        (0.into(), 0.into(), 0.into())
+    );
+
+    // Refused, changing nothing: no token, malformed JSON, a bad LFDI, too large, wrong method.
+    let before = directory.all();
+    let ok_body = Bytes::from(serde_json::json!({ "meters": [] }).to_string());
+    assert_eq!(
+        keeper_with(&b, "PUT", "/v1/meters", None, ok_body).await.0,
+        401
+    );
+    let bad = [
+        Bytes::from_static(b"{\"meters\": [ {"),
+        Bytes::from(serde_json::json!({ "meters": [record("XYZ", 0, true, 0)] }).to_string()),
+        Bytes::from(
+            serde_json::json!({ "meters": [record(&"ab".repeat(19), 0, true, 0)] }).to_string(),
+        ),
+    ];
+    for body in bad {
+        let (status, reply) = keeper_with(&b, "PUT", "/v1/meters", Some(&token), body).await;
+        assert_eq!(status, 400, "{reply}");
+    }
+    let huge = Bytes::from(vec![b' '; bridge::keeper_api::MAX_METERS_BODY + 1]);
+    assert_eq!(
+        keeper_with(&b, "PUT", "/v1/meters", Some(&token), huge)
+            .await
+            .0,
+        413
+    );
+    assert_eq!(keeper(&b, "GET", "/v1/meters", Some(&token)).await.0, 405);
+    assert_eq!(directory.all(), before);
 }

@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use registry::identity::Lfdi;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -98,6 +98,42 @@ pub struct BridgeStatus {
     pub campus: String,
 }
 
+/// A meter as the registry has it, as the bridge takes it (`PUT /v1/meters`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MeterRecord {
+    pub lfdi: String,
+    pub index: u16,
+    pub active: bool,
+    pub since: i64,
+    pub generation_w: u64,
+    pub storage_wh: u64,
+    pub max_import_w: u64,
+    pub max_discharge_w: u64,
+}
+
+impl MeterRecord {
+    pub fn of(meter: &registry::Meter) -> MeterRecord {
+        MeterRecord {
+            lfdi: meter.lfdi.iter().map(|b| format!("{b:02X}")).collect(),
+            index: meter.index,
+            active: meter.status == registry::MeterStatus::Active,
+            since: meter.status_changed_at,
+            generation_w: meter.capacity.generation_w,
+            storage_wh: meter.capacity.storage_wh,
+            max_import_w: meter.capacity.max_import_w,
+            max_discharge_w: meter.capacity.max_discharge_w,
+        }
+    }
+}
+
+/// What the bridge changed on a meter sync.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SyncReport {
+    pub added: usize,
+    pub changed: usize,
+    pub unregistered: usize,
+}
+
 #[derive(Deserialize)]
 struct Batches {
     batches: Vec<SignedBatch>,
@@ -119,6 +155,15 @@ impl BridgeClient {
     }
 
     async fn request(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
+        self.request_with(method, path, Bytes::new()).await
+    }
+
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
         let stream = tokio::net::TcpStream::connect(self.addr)
             .await
             .with_context(|| {
@@ -137,7 +182,8 @@ impl BridgeClient {
                 hyper::header::AUTHORIZATION,
                 format!("Bearer {}", self.token),
             )
-            .body(Full::new(Bytes::new()))?;
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))?;
         let response = sender.send_request(request).await?;
         let status = response.status();
         let body = response.into_body().collect().await?.to_bytes();
@@ -161,6 +207,22 @@ impl BridgeClient {
             bail!("bridge batches: HTTP {status}");
         }
         Ok(serde_json::from_slice::<Batches>(&body)?.batches)
+    }
+
+    /// Tells the bridge every meter the registry has (it adds, updates and suspends to
+    /// match).
+    pub async fn sync_meters(&self, meters: &[MeterRecord]) -> Result<SyncReport> {
+        let body = serde_json::to_vec(&serde_json::json!({ "meters": meters }))?;
+        let (status, reply) = self
+            .request_with(Method::PUT, "/v1/meters", Bytes::from(body))
+            .await?;
+        if status != StatusCode::OK {
+            bail!(
+                "bridge meters: HTTP {status} {}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        Ok(serde_json::from_slice(&reply)?)
     }
 
     /// Tells the bridge that batch `sequence` is confirmed on chain.

@@ -51,6 +51,13 @@ pub trait Chain {
     async fn genesis_hash(&mut self) -> Result<[u8; 32]>;
     async fn clock(&mut self) -> Result<Clock>;
     async fn accounts(&mut self, keys: &[Pubkey]) -> Result<Vec<Option<Account>>>;
+    /// Every account of `program` whose data starts with `discriminator` (an Anchor account
+    /// type), as `getProgramAccounts` returns them.
+    async fn program_accounts(
+        &mut self,
+        program: Pubkey,
+        discriminator: &[u8],
+    ) -> Result<Vec<(Pubkey, Account)>>;
     async fn latest_blockhash(&mut self) -> Result<Hash>;
     async fn blockhash_valid(&mut self, blockhash: &Hash) -> Result<bool>;
     async fn simulate(&mut self, tx: &VersionedTransaction) -> Result<Simulation>;

@@ -2,7 +2,7 @@
 //! `processor!`) in a solana-program-test bank, next to the real SPL Token, Associated Token
 //! Account, Ed25519 and address-lookup-table programs the bank bundles. The campus demo runs
 //! on it, and so does the test harness.
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use anchor_lang::prelude::{AccountInfo, Clock, Pubkey};
 use anchor_lang::solana_program::entrypoint::ProgramResult;
@@ -107,6 +107,9 @@ pub fn plant_program_data(
 pub struct EmbeddedChain {
     pub ctx: ProgramTestContext,
     outcomes: HashMap<Signature, (Result<(), TransactionError>, Vec<String>)>,
+    /// Every account a transaction sent here named: the bank offers no account index, so
+    /// the chain keeps its own for `program_accounts` (what an RPC node's index answers).
+    touched: BTreeSet<Pubkey>,
 }
 
 impl EmbeddedChain {
@@ -122,6 +125,7 @@ impl EmbeddedChain {
         EmbeddedChain {
             ctx,
             outcomes: HashMap::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -138,6 +142,38 @@ impl EmbeddedChain {
         clock.unix_timestamp = unix_timestamp;
         self.ctx.set_sysvar(&clock);
         self.ctx.last_blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
+        Ok(())
+    }
+}
+
+impl EmbeddedChain {
+    /// Adds the accounts `tx` named (its static keys and those it loaded from lookup
+    /// tables) to the index.
+    async fn index(&mut self, tx: &VersionedTransaction) -> Result<()> {
+        use solana_address_lookup_table_interface::state::AddressLookupTable;
+        self.touched
+            .extend(tx.message.static_account_keys().iter().copied());
+        for lookup in tx.message.address_table_lookups().unwrap_or_default() {
+            let Some(table) = self
+                .ctx
+                .banks_client
+                .get_account(lookup.account_key)
+                .await?
+            else {
+                continue;
+            };
+            let table = AddressLookupTable::deserialize(&table.data)
+                .map_err(|e| anyhow!("lookup table {}: {e:?}", lookup.account_key))?;
+            for index in lookup
+                .writable_indexes
+                .iter()
+                .chain(&lookup.readonly_indexes)
+            {
+                if let Some(key) = table.addresses.get(usize::from(*index)) {
+                    self.touched.insert(*key);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -161,6 +197,21 @@ impl Chain for EmbeddedChain {
             out.push(self.ctx.banks_client.get_account(*key).await?);
         }
         Ok(out)
+    }
+
+    async fn program_accounts(
+        &mut self,
+        program: Pubkey,
+        discriminator: &[u8],
+    ) -> Result<Vec<(Pubkey, Account)>> {
+        let keys: Vec<Pubkey> = self.touched.iter().copied().collect();
+        let accounts = self.accounts(&keys).await?;
+        Ok(keys
+            .into_iter()
+            .zip(accounts)
+            .filter_map(|(key, account)| Some((key, account?)))
+            .filter(|(_, a)| a.owner == program && a.data.starts_with(discriminator))
+            .collect())
     }
 
     async fn latest_blockhash(&mut self) -> Result<Hash> {
@@ -217,6 +268,9 @@ impl Chain for EmbeddedChain {
                 _ => break outcome,
             }
         };
+        if outcome.result.is_ok() {
+            self.index(tx).await?;
+        }
         let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
         self.outcomes.insert(signature, (outcome.result, logs));
         Ok(signature)

@@ -20,7 +20,7 @@ use serde::Serialize;
 use solana_account::Account;
 use solana_message::AddressLookupTableAccount;
 
-use crate::bridge_api::{BridgeClient, DecodedBatch};
+use crate::bridge_api::{BridgeClient, DecodedBatch, MeterRecord, SyncReport};
 use crate::chain::{send_and_confirm, Chain, Confirmed, SendError, SendPolicy};
 use crate::table::CampusTable;
 
@@ -86,6 +86,9 @@ pub struct Failure {
 /// What the keeper has done since it started, for the operator (`status`).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Status {
+    /// Meters in the registry, and how many of them are active.
+    pub meters_registered: u64,
+    pub meters_active: u64,
     pub batches_applied: u64,
     pub readings_submitted: u64,
     /// Batches found already applied on chain (by an earlier run or another keeper).
@@ -118,9 +121,11 @@ pub struct Progress {
 
 pub struct Keeper {
     pub bridge: Option<BridgeClient>,
-    /// Meters the keeper cranks: the registry's meters it knows of (bootstrap from the campus
-    /// file, and every meter a batch names).
+    /// Meters the keeper cranks: the registry's, in index order (read from the chain every
+    /// pass; until the registry has any, the bootstrap list and the meters batches name).
     pub meters: Vec<Lfdi>,
+    /// The registry's meters as last pushed to the bridge, and when.
+    pushed: Option<(Vec<MeterRecord>, tokio::time::Instant)>,
     pub table: CampusTable,
     pub policy: SendPolicy,
     pub status: Status,
@@ -136,7 +141,51 @@ impl Keeper {
             policy: SendPolicy::default(),
             status: Status::default(),
             attempts: BTreeMap::new(),
+            pushed: None,
         }
+    }
+
+    /// Reads every meter the registry has, makes them the keeper's meters, and pushes them
+    /// to the bridge when they changed (or a minute has passed: the bridge may have
+    /// restarted from its campus file).
+    pub async fn refresh_meters<C: Chain>(&mut self, chain: &mut C) -> Result<Vec<Meter>> {
+        let mut meters: Vec<Meter> = chain
+            .program_accounts(registry::ID, Meter::DISCRIMINATOR)
+            .await?
+            .iter()
+            .filter_map(|(_, a)| anchor_account::<Meter>(a))
+            .collect();
+        meters.sort_by_key(|m| m.index);
+        if !meters.is_empty() {
+            self.meters = meters.iter().map(|m| m.lfdi).collect();
+        }
+        self.status.meters_registered = meters.len() as u64;
+        self.status.meters_active = meters
+            .iter()
+            .filter(|m| m.status == MeterStatus::Active)
+            .count() as u64;
+        if let Some(bridge) = self.bridge.clone() {
+            let records: Vec<MeterRecord> = meters.iter().map(MeterRecord::of).collect();
+            let due = match &self.pushed {
+                None => true,
+                Some((last, at)) => {
+                    *last != records || at.elapsed() >= std::time::Duration::from_secs(60)
+                }
+            };
+            if due && !records.is_empty() {
+                let report = bridge.sync_meters(&records).await?;
+                if report != SyncReport::default() {
+                    tracing::info!(
+                        added = report.added,
+                        changed = report.changed,
+                        unregistered = report.unregistered,
+                        "bridge meters synced from the registry"
+                    );
+                }
+                self.pushed = Some((records, tokio::time::Instant::now()));
+            }
+        }
+        Ok(meters)
     }
 
     fn learn_meter(&mut self, lfdi: Lfdi) {
@@ -174,6 +223,7 @@ impl Keeper {
     /// One pass: batches, then minting, then the market.
     pub async fn tick<C: Chain>(&mut self, chain: &mut C) -> Result<Progress> {
         let mut progress = Progress::default();
+        self.refresh_meters(chain).await?;
         let quote_mint = self.quote_mint(chain).await?;
         self.table.ensure(chain, &self.meters, quote_mint).await?;
         self.submit_batches(chain, &mut progress).await?;

@@ -4,6 +4,7 @@
 //! - `chain`: what the keeper needs of a chain (`Chain`) and how it gets a transaction
 //!   confirmed (simulate for the compute-unit limit, send, rebroadcast, rebuild on expiry);
 //! - `embedded`: the in-process chain (the programs natively in a solana-program-test bank);
+//! - `rpc`: a cluster over JSON-RPC (a local validator, devnet);
 //! - `bridge_api`: the bridge's keeper interface;
 //! - `table`: the keeper's address lookup table;
 //! - `keeper`: one pass of work (`Keeper::tick`) and the operator's status.
@@ -13,6 +14,7 @@ pub mod embedded;
 mod event_stubs;
 pub mod keeper;
 pub mod migrate;
+pub mod rpc;
 pub mod table;
 
 pub use chain::{Chain, SendError};

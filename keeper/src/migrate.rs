@@ -5,9 +5,19 @@
 //! Steps: council, registry campus, the meters (each owner co-signs its registration),
 //! oracle configuration (attestor keys, quorum, limits, the cluster's genesis hash), meter
 //! states, GRID and REC mints, ledgers, the owners' GRID/REC/quote accounts, the market and
-//! every building's seat.
+//! every building's seat; then the hand-over of the registry's, the oracle's, the
+//! energy token's and the market's authority to governance.
+//!
+//! The hand-over is two-step on every program: the deployer (the migration's payer)
+//! proposes the governance authority of that program, and the council accepts through a
+//! proposal that runs `accept_authority`: member approvals, the timelock, then anyone
+//! executes it. The members sign with their own keys: a run given some of them (`Plan::
+//! council_signers`, the dev campus has them all) proposes and approves with those; a run
+//! that must wait (approvals missing, timelock running) says so in `MigrationReport::
+//! waiting` and the next run picks up where it stopped. The programs' upgrade authority is
+//! not part of it (see README "Deploying").
 use anchor_lang::prelude::Pubkey;
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use governance::CouncilConfig;
 use migrations::ix::{
     energy_token as token_ix, governance as gov_ix, oracle as oracle_ix, registry as registry_ix,
@@ -22,7 +32,7 @@ use solana_signer::Signer;
 use trading::MarketParams;
 
 use crate::chain::{send_and_confirm, Chain, SendPolicy};
-use crate::keeper::zero_copy;
+use crate::keeper::{anchor_account, zero_copy};
 
 /// One building's meter as the migration registers it.
 pub struct PlannedMeter {
@@ -41,6 +51,9 @@ pub struct Plan<'a> {
     pub quote_mint: Pubkey,
     pub market: MarketParams,
     pub market_start: i64,
+    /// Council members whose keys this run may sign with (propose and approve the
+    /// hand-over); empty when the members approve on their own.
+    pub council_signers: Vec<Keypair>,
 }
 
 /// What a run did.
@@ -50,6 +63,247 @@ pub struct MigrationReport {
     pub applied: Vec<String>,
     /// Steps found already done.
     pub already_done: usize,
+    /// Steps that cannot finish yet (votes missing, timelock running), with why.
+    pub waiting: Vec<String>,
+}
+
+impl MigrationReport {
+    /// Everything is in place: nothing applied now and nothing waiting.
+    pub fn complete(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+/// A program whose authority goes to governance.
+struct Authority {
+    name: &'static str,
+    program: Pubkey,
+    current: Pubkey,
+    pending: Pubkey,
+    propose: fn(Pubkey, Pubkey) -> Instruction,
+    accept: fn(Pubkey) -> Instruction,
+}
+
+async fn authorities<C: Chain>(chain: &mut C) -> Result<Vec<Authority>> {
+    let keys = [
+        registry_ix::campus_address(),
+        oracle_ix::config_address(),
+        token_ix::config_address(),
+        market_ix::market_address(),
+    ];
+    let accounts = chain.accounts(&keys).await?;
+    let missing = |what: &str| anyhow!("{what} is not initialised");
+    let campus = accounts[0]
+        .as_ref()
+        .and_then(anchor_account::<registry::Campus>)
+        .ok_or_else(|| missing("the registry campus"))?;
+    let oracle = accounts[1]
+        .as_ref()
+        .and_then(zero_copy::<oracle::OracleConfig>)
+        .ok_or_else(|| missing("the oracle"))?;
+    let token = accounts[2]
+        .as_ref()
+        .and_then(anchor_account::<energy_token::TokenConfig>)
+        .ok_or_else(|| missing("the energy token"))?;
+    let market = accounts[3]
+        .as_ref()
+        .and_then(zero_copy::<trading::Market>)
+        .ok_or_else(|| missing("the market"))?;
+    Ok(vec![
+        Authority {
+            name: "registry",
+            program: registry::ID,
+            current: campus.authority,
+            pending: campus.pending_authority,
+            propose: registry_ix::propose_authority,
+            accept: registry_ix::accept_authority,
+        },
+        Authority {
+            name: "oracle",
+            program: oracle::ID,
+            current: oracle.authority,
+            pending: oracle.pending_authority,
+            propose: oracle_ix::propose_authority,
+            accept: oracle_ix::accept_authority,
+        },
+        Authority {
+            name: "energy token",
+            program: energy_token::ID,
+            current: token.authority,
+            pending: token.pending_authority,
+            propose: token_ix::propose_authority,
+            accept: token_ix::accept_authority,
+        },
+        Authority {
+            name: "market",
+            program: trading::ID,
+            current: market.authority,
+            pending: market.pending_authority,
+            propose: market_ix::propose_authority,
+            accept: market_ix::accept_authority,
+        },
+    ])
+}
+
+/// The open proposal (collecting votes or approved) whose instruction is `target`.
+async fn open_proposal<C: Chain>(
+    chain: &mut C,
+    council: &governance::Council,
+    target: &Instruction,
+) -> Result<Option<governance::Proposal>> {
+    let wanted = governance::ProposedInstruction::from(target);
+    let keys: Vec<Pubkey> = (0..council.proposal_count)
+        .map(gov_ix::proposal_address)
+        .collect();
+    let proposals = chain.accounts(&keys).await?;
+    Ok(proposals
+        .iter()
+        .flatten()
+        .filter_map(anchor_account::<governance::Proposal>)
+        .find(|p| {
+            p.instruction == wanted
+                && matches!(
+                    p.status,
+                    governance::ProposalStatus::Active | governance::ProposalStatus::Approved
+                )
+        }))
+}
+
+async fn council<C: Chain>(chain: &mut C) -> Result<governance::Council> {
+    chain
+        .account(gov_ix::council_address())
+        .await?
+        .as_ref()
+        .and_then(anchor_account::<governance::Council>)
+        .ok_or_else(|| anyhow!("the council is not initialised"))
+}
+
+/// Hands every program's authority to governance, as far as this run can take it.
+async fn hand_over<C: Chain>(
+    chain: &mut C,
+    plan: &Plan<'_>,
+    report: &mut MigrationReport,
+) -> Result<()> {
+    let payer = Signer::pubkey(chain.payer());
+    for program in authorities(chain).await? {
+        let governance_authority = gov_ix::authority_for(program.program);
+        if program.current == governance_authority {
+            report.already_done += 1;
+            continue;
+        }
+        if program.pending != governance_authority {
+            if program.current != payer {
+                bail!(
+                    "the {} authority is {}, not this migration's payer {payer}: it must propose {governance_authority} itself",
+                    program.name,
+                    program.current
+                );
+            }
+            let ix = (program.propose)(payer, governance_authority);
+            step(
+                chain,
+                report,
+                format!("{} authority proposed to governance", program.name),
+                &[ix],
+                &[],
+            )
+            .await?;
+        }
+        let accept = (program.accept)(governance_authority);
+        let council_now = council(chain).await?;
+        let proposal = match open_proposal(chain, &council_now, &accept).await? {
+            Some(p) => p,
+            None => {
+                let Some(proposer) = plan
+                    .council_signers
+                    .iter()
+                    .find(|k| council_now.is_member(&k.pubkey()))
+                else {
+                    report.waiting.push(format!(
+                        "{}: a council member must propose accept_authority (no member key given)",
+                        program.name
+                    ));
+                    continue;
+                };
+                let index = council_now.proposal_count;
+                let ix = gov_ix::propose(proposer.pubkey(), index, &accept);
+                step(
+                    chain,
+                    report,
+                    format!("{}: governance proposal {index} to accept", program.name),
+                    &[ix],
+                    &[proposer],
+                )
+                .await?;
+                let council_after = council(chain).await?;
+                open_proposal(chain, &council_after, &accept)
+                    .await?
+                    .ok_or_else(|| anyhow!("proposal {index} missing after proposing"))?
+            }
+        };
+        let mut proposal = proposal;
+        for member in &plan.council_signers {
+            if proposal.status != governance::ProposalStatus::Active {
+                break;
+            }
+            if !council_now.is_member(&member.pubkey()) || proposal.has_voted(&member.pubkey()) {
+                continue;
+            }
+            let ix = gov_ix::approve(member.pubkey(), proposal.index);
+            step(
+                chain,
+                report,
+                format!("{}: proposal {} approved", program.name, proposal.index),
+                &[ix],
+                &[member],
+            )
+            .await?;
+            proposal = chain
+                .account(gov_ix::proposal_address(proposal.index))
+                .await?
+                .as_ref()
+                .and_then(anchor_account::<governance::Proposal>)
+                .ok_or_else(|| anyhow!("proposal {} vanished", proposal.index))?;
+        }
+        if proposal.status != governance::ProposalStatus::Approved {
+            report.waiting.push(format!(
+                "{}: proposal {} has {} of {} approvals",
+                program.name,
+                proposal.index,
+                proposal.approvals.len(),
+                council_now.threshold
+            ));
+            continue;
+        }
+        let council_now = council(chain).await?;
+        let executable_at = proposal
+            .approved_at
+            .max(council_now.members_changed_at)
+            .saturating_add(i64::from(council_now.timelock_seconds));
+        let now = chain.clock().await?.unix_timestamp;
+        if now < executable_at {
+            report.waiting.push(format!(
+                "{}: proposal {} executable in {} s (timelock)",
+                program.name,
+                proposal.index,
+                executable_at - now
+            ));
+            continue;
+        }
+        let ix = gov_ix::execute(payer, proposal.index, &accept);
+        step(
+            chain,
+            report,
+            format!(
+                "{} authority accepted by governance (proposal {})",
+                program.name, proposal.index
+            ),
+            &[ix],
+            &[],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn exists<C: Chain>(chain: &mut C, key: Pubkey) -> Result<bool> {
@@ -227,6 +481,7 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
         )
         .await?;
     }
+    hand_over(chain, plan, &mut report).await?;
     Ok(report)
 }
 

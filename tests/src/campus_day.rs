@@ -120,7 +120,8 @@ fn kwh(wh: u64) -> String {
     format!("{:.1}", wh as f64 / 1000.0)
 }
 
-async fn create_quote_mint(chain: &mut EmbeddedChain) -> Result<Pubkey> {
+/// A 6-decimal quote token (the campus's credits), minted by the chain's payer.
+pub async fn create_quote_mint<C: Chain>(chain: &mut C) -> Result<Pubkey> {
     let payer = chain.payer().pubkey();
     let mint = Keypair::new();
     let create = anchor_lang::solana_program::system_instruction::create_account(
@@ -143,7 +144,7 @@ async fn create_quote_mint(chain: &mut EmbeddedChain) -> Result<Pubkey> {
     Ok(mint.pubkey())
 }
 
-async fn token_balance(chain: &mut EmbeddedChain, account: Pubkey) -> Result<u64> {
+pub async fn token_balance<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u64> {
     use anchor_lang::solana_program::program_pack::Pack;
     Ok(match chain.account(account).await? {
         Some(a) => spl_token_interface::state::Account::unpack(&a.data)?.amount,
@@ -331,7 +332,10 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
         "[2/6] embedded chain: registry, oracle, energy-token, trading, governance, SPL Token"
     );
     let mut chain = EmbeddedChain::start().await;
-    chain.set_time(start - 2 * 3600).await?;
+    // Migrations run before the day, early enough for the council's timelock on the
+    // hand-over of the programs' authorities to pass before it starts.
+    let setup_at = start - i64::from(config.council.timelock_seconds) - 3600;
+    chain.set_time(setup_at).await?;
     let genesis = chain.genesis_hash().await?;
 
     // The bridge, attesting for this chain with the oracle's limits.
@@ -388,7 +392,18 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             owner,
         });
     }
+    // The council (its members pay for the proposals they make).
     let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
+    for member in &members {
+        let ix = anchor_lang::solana_program::system_instruction::transfer(
+            &chain.payer().pubkey(),
+            &member.pubkey(),
+            SOL,
+        );
+        send_and_confirm(&mut chain, &[ix], &[], &[], SendPolicy::default())
+            .await
+            .map_err(|e| anyhow!("fund a council member: {e}"))?;
+    }
     let plan = Plan {
         campus: &config,
         meters: planned,
@@ -411,20 +426,34 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             min_quantity_wh: 100,
         },
         market_start: start,
+        council_signers: members,
     };
     let report = migrate::apply(&mut chain, &plan).await?;
+    // The council's timelock runs; then the next run executes the hand-over, and a third
+    // finds everything done.
+    chain
+        .set_time(setup_at + i64::from(config.council.timelock_seconds) + 60)
+        .await?;
+    let handed_over = migrate::apply(&mut chain, &plan).await?;
     let again = migrate::apply(&mut chain, &plan).await?;
     say!(args.verbose,
-        "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, seats); a second run applied {} and found {} done",
+        "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, seats, hand-over proposals), {} waiting for the {} s timelock",
         report.applied.len(),
         plan.meters.len(),
+        report.waiting.len(),
+        config.council.timelock_seconds,
+    );
+    say!(args.verbose,
+        "      after the timelock: {} steps applied (governance accepts the registry, oracle, energy token and market); a third run applied {} and found {} done",
+        handed_over.applied.len(),
         again.applied.len(),
         again.already_done
     );
-    if !again.applied.is_empty() {
+    if !again.applied.is_empty() || !again.complete() {
         bail!(
-            "the second migration run changed something: {:?}",
-            again.applied
+            "the third migration run was not a no-op: applied {:?}, waiting {:?}",
+            again.applied,
+            again.waiting
         );
     }
     let market = chain

@@ -1,0 +1,293 @@
+//! A cluster over JSON-RPC behind the keeper's `Chain` interface: a local
+//! `solana-test-validator`, devnet, or any RPC endpoint.
+//!
+//! Reads use `confirmed` commitment (what the keeper acts on must not roll back in the
+//! usual case; the chain's own checks make a rolled-back action safe to redo). Transactions
+//! are sent with preflight skipped (the keeper simulated them just before) and without the
+//! node's own retries (the keeper rebroadcasts itself until confirmed or expired).
+use std::time::Duration;
+
+use anchor_lang::prelude::{Clock, Pubkey};
+use anyhow::{anyhow, Context, Result};
+use solana_account::Account;
+use solana_account_decoder_client_types::UiAccountEncoding;
+use solana_commitment_config::{CommitmentConfig, CommitmentLevel};
+use solana_hash::Hash;
+use solana_keypair::Keypair;
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_rpc_client_types::config::{
+    RpcAccountInfoConfig, RpcProgramAccountsConfig, RpcSendTransactionConfig,
+    RpcSimulateTransactionConfig, RpcTransactionConfig,
+};
+use solana_rpc_client_types::filter::{Memcmp, RpcFilterType};
+use solana_signature::Signature;
+use solana_transaction::versioned::VersionedTransaction;
+use solana_transaction::TransactionError;
+use solana_transaction_status_client_types::{
+    TransactionConfirmationStatus, UiTransactionEncoding,
+};
+
+use crate::chain::{Chain, Outcome, Simulation};
+
+/// Accounts per `getMultipleAccounts` call (the RPC's limit).
+const ACCOUNTS_PER_CALL: usize = 100;
+
+pub struct RpcChain {
+    client: RpcClient,
+    payer: Keypair,
+    url: String,
+    genesis: Option<[u8; 32]>,
+}
+
+impl RpcChain {
+    /// A chain at `url` (for example `http://127.0.0.1:8899`), paying with `payer`.
+    pub fn new(url: &str, payer: Keypair) -> RpcChain {
+        let client = RpcClient::new_with_timeout_and_commitment(
+            url.to_string(),
+            Duration::from_secs(30),
+            CommitmentConfig::confirmed(),
+        );
+        RpcChain {
+            client,
+            payer,
+            url: url.to_string(),
+            genesis: None,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn client(&self) -> &RpcClient {
+        &self.client
+    }
+
+    /// Asks the cluster (a test validator or devnet faucet) for lamports and waits until
+    /// they are there.
+    pub async fn airdrop(&mut self, to: &Pubkey, lamports: u64) -> Result<()> {
+        let before = self.client.get_balance(to).await.unwrap_or(0);
+        let signature = self
+            .client
+            .request_airdrop(to, lamports)
+            .await
+            .with_context(|| format!("airdrop to {to} at {}", self.url))?;
+        for _ in 0..150 {
+            if let Outcome::Confirmed { .. } = self.outcome(&signature).await? {
+                return Ok(());
+            }
+            if self.client.get_balance(to).await.unwrap_or(0) >= before + lamports {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(anyhow!("airdrop {signature} not confirmed after 30 s"))
+    }
+
+    /// Waits until the cluster's clock reaches `unix_timestamp` (a validator's clock is
+    /// real time; it cannot be moved).
+    pub async fn wait_for_time(&mut self, unix_timestamp: i64) -> Result<Clock> {
+        loop {
+            let clock = self.clock().await?;
+            if clock.unix_timestamp >= unix_timestamp {
+                return Ok(clock);
+            }
+            let wait = (unix_timestamp - clock.unix_timestamp).clamp(0, 2) as u64;
+            tokio::time::sleep(Duration::from_millis(200 + wait * 400)).await;
+        }
+    }
+
+    async fn logs(&self, signature: &Signature) -> Vec<String> {
+        let config = RpcTransactionConfig {
+            encoding: Some(UiTransactionEncoding::Base64),
+            commitment: Some(CommitmentConfig::confirmed()),
+            max_supported_transaction_version: Some(0),
+        };
+        // A node may report a status a moment before it serves the transaction.
+        for _ in 0..20 {
+            if let Ok(tx) = self
+                .client
+                .get_transaction_with_config(signature, config)
+                .await
+            {
+                return tx
+                    .transaction
+                    .meta
+                    .and_then(|m| Option::<Vec<String>>::from(m.log_messages))
+                    .unwrap_or_default();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::warn!(%signature, "transaction confirmed but its logs were not served");
+        Vec::new()
+    }
+}
+
+impl Chain for RpcChain {
+    fn payer(&self) -> &Keypair {
+        &self.payer
+    }
+
+    async fn genesis_hash(&mut self) -> Result<[u8; 32]> {
+        if let Some(hash) = self.genesis {
+            return Ok(hash);
+        }
+        let hash = self
+            .client
+            .get_genesis_hash()
+            .await
+            .with_context(|| format!("getGenesisHash at {}", self.url))?
+            .to_bytes();
+        self.genesis = Some(hash);
+        Ok(hash)
+    }
+
+    async fn clock(&mut self) -> Result<Clock> {
+        let account = self
+            .account(solana_sdk_ids::sysvar::clock::ID)
+            .await?
+            .ok_or_else(|| anyhow!("no clock sysvar at {}", self.url))?;
+        bincode::deserialize(&account.data).context("decode the clock sysvar")
+    }
+
+    async fn accounts(&mut self, keys: &[Pubkey]) -> Result<Vec<Option<Account>>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(ACCOUNTS_PER_CALL) {
+            let got = self
+                .client
+                .get_multiple_accounts(chunk)
+                .await
+                .with_context(|| format!("getMultipleAccounts at {}", self.url))?;
+            out.extend(got);
+        }
+        Ok(out)
+    }
+
+    async fn program_accounts(
+        &mut self,
+        program: Pubkey,
+        discriminator: &[u8],
+    ) -> Result<Vec<(Pubkey, Account)>> {
+        let config = RpcProgramAccountsConfig {
+            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+                0,
+                discriminator.to_vec(),
+            ))]),
+            account_config: RpcAccountInfoConfig {
+                encoding: Some(UiAccountEncoding::Base64),
+                commitment: Some(CommitmentConfig::confirmed()),
+                ..RpcAccountInfoConfig::default()
+            },
+            ..RpcProgramAccountsConfig::default()
+        };
+        let accounts = self
+            .client
+            .get_program_ui_accounts_with_config(&program, config)
+            .await
+            .with_context(|| format!("getProgramAccounts({program}) at {}", self.url))?;
+        accounts
+            .into_iter()
+            .map(|(key, ui)| {
+                ui.decode::<Account>()
+                    .map(|a| (key, a))
+                    .ok_or_else(|| anyhow!("getProgramAccounts: undecodable account {key}"))
+            })
+            .collect()
+    }
+
+    async fn latest_blockhash(&mut self) -> Result<Hash> {
+        self.client
+            .get_latest_blockhash()
+            .await
+            .with_context(|| format!("getLatestBlockhash at {}", self.url))
+    }
+
+    async fn blockhash_valid(&mut self, blockhash: &Hash) -> Result<bool> {
+        self.client
+            .is_blockhash_valid(blockhash, CommitmentConfig::processed())
+            .await
+            .with_context(|| format!("isBlockhashValid at {}", self.url))
+    }
+
+    async fn simulate(&mut self, tx: &VersionedTransaction) -> Result<Simulation> {
+        let config = RpcSimulateTransactionConfig {
+            sig_verify: true,
+            commitment: Some(CommitmentConfig::confirmed()),
+            encoding: Some(UiTransactionEncoding::Base64),
+            ..RpcSimulateTransactionConfig::default()
+        };
+        let result = self
+            .client
+            .simulate_transaction_with_config(tx, config)
+            .await
+            .with_context(|| format!("simulateTransaction at {}", self.url))?
+            .value;
+        Ok(Simulation {
+            error: result.err.map(TransactionError::from),
+            units: result.units_consumed.unwrap_or(0),
+            logs: result.logs.unwrap_or_default(),
+        })
+    }
+
+    async fn send(&mut self, tx: &VersionedTransaction) -> Result<Signature> {
+        let config = RpcSendTransactionConfig {
+            skip_preflight: true,
+            preflight_commitment: Some(CommitmentLevel::Confirmed),
+            encoding: Some(UiTransactionEncoding::Base64),
+            max_retries: Some(0),
+            min_context_slot: None,
+        };
+        self.client
+            .send_transaction_with_config(tx, config)
+            .await
+            .with_context(|| format!("sendTransaction at {}", self.url))
+    }
+
+    async fn outcome(&mut self, signature: &Signature) -> Result<Outcome> {
+        let status = self
+            .client
+            .get_signature_statuses(&[*signature])
+            .await
+            .with_context(|| format!("getSignatureStatuses at {}", self.url))?
+            .value
+            .pop()
+            .flatten();
+        let Some(status) = status else {
+            return Ok(Outcome::Pending);
+        };
+        let confirmed = matches!(
+            status.confirmation_status,
+            Some(TransactionConfirmationStatus::Confirmed)
+                | Some(TransactionConfirmationStatus::Finalized)
+        ) || status.confirmations.is_none();
+        if !confirmed {
+            return Ok(Outcome::Pending);
+        }
+        let logs = self.logs(signature).await;
+        Ok(match status.err {
+            None => Outcome::Confirmed {
+                slot: status.slot,
+                logs,
+            },
+            Some(error) => Outcome::Failed { error, logs },
+        })
+    }
+
+    async fn wait_for_slot_after(&mut self, slot: u64) -> Result<()> {
+        for _ in 0..300 {
+            let now = self
+                .client
+                .get_slot()
+                .await
+                .with_context(|| format!("getSlot at {}", self.url))?;
+            if now > slot {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(anyhow!(
+            "the cluster at {} did not pass slot {slot} in 60 s",
+            self.url
+        ))
+    }
+}

@@ -1,0 +1,351 @@
+//! Migrations on the embedded chain: a half-finished run completes on the next, a finished
+//! one is a no-op, and every program's authority ends with governance through the council's
+//! own proposal, approvals and timelock. Also the keeper's view of the registry (meters
+//! discovered on chain, not from the campus file).
+use anchor_lang::prelude::Pubkey;
+use governance::CouncilConfig;
+use gridtokenx_tests::campus_day::create_quote_mint;
+use keeper::chain::{send_and_confirm, Chain, SendPolicy};
+use keeper::embedded::EmbeddedChain;
+use keeper::keeper::{anchor_account, zero_copy, Keeper};
+use keeper::migrate::{self, MigrationReport, Plan, PlannedMeter};
+use migrations::ix::{
+    energy_token as token_ix, governance as gov_ix, oracle as oracle_ix, registry as registry_ix,
+    trading as market_ix,
+};
+use migrations::CampusConfig;
+use oracle::ReadingLimits;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use trading::MarketParams;
+
+const SOL: u64 = 1_000_000_000;
+const TIMELOCK: u32 = 3_600;
+
+async fn fund(chain: &mut EmbeddedChain, to: &Pubkey) {
+    let ix = anchor_lang::solana_program::system_instruction::transfer(&chain.payer_key(), to, SOL);
+    send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default())
+        .await
+        .expect("fund");
+}
+
+struct Setup {
+    chain: EmbeddedChain,
+    config: CampusConfig,
+    meters: Vec<(String, [u8; 20], Keypair)>,
+    members: Vec<Keypair>,
+    quote_mint: Pubkey,
+}
+
+async fn setup() -> Setup {
+    let mut chain = EmbeddedChain::start().await;
+    let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
+    let mut meters = Vec::new();
+    for (i, b) in config.buildings.iter().enumerate() {
+        let owner = Keypair::new();
+        fund(&mut chain, &owner.pubkey()).await;
+        let mut lfdi = [0u8; 20];
+        lfdi[0] = 0xA0;
+        lfdi[19] = i as u8;
+        meters.push((b.code.clone(), lfdi, owner));
+    }
+    let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
+    for m in &members {
+        fund(&mut chain, &m.pubkey()).await;
+    }
+    let quote_mint = create_quote_mint(&mut chain).await.unwrap();
+    Setup {
+        chain,
+        config,
+        meters,
+        members,
+        quote_mint,
+    }
+}
+
+/// A plan for the first `meters` buildings, signing with `signers` of the council.
+fn plan<'a>(
+    config: &'a CampusConfig,
+    all: &[(String, [u8; 20], Keypair)],
+    members: &[Keypair],
+    quote_mint: Pubkey,
+    meters: usize,
+    signers: &[usize],
+) -> Plan<'a> {
+    Plan {
+        campus: config,
+        meters: all[..meters]
+            .iter()
+            .map(|(code, lfdi, owner)| PlannedMeter {
+                code: code.clone(),
+                lfdi: *lfdi,
+                owner: owner.insecure_clone(),
+            })
+            .collect(),
+        attestors: vec![Pubkey::new_unique()],
+        limits: ReadingLimits {
+            max_future_skew_s: 60,
+            min_interval_s: 60,
+            max_age_s: 86_400,
+            tolerance_bps: 1_000,
+        },
+        council: CouncilConfig {
+            members: members.iter().map(|m| m.pubkey()).collect(),
+            guardians: vec![members[0].pubkey()],
+            threshold: 2,
+            timelock_seconds: TIMELOCK,
+        },
+        quote_mint,
+        market: MarketParams {
+            interval_s: 900,
+            price_tick: 1_000,
+            min_price: 1_000,
+            max_price: 1_000_000,
+            fee_bps: 50,
+            max_orders: 128,
+            min_quantity_wh: 100,
+        },
+        market_start: 0,
+        council_signers: signers
+            .iter()
+            .map(|&i| members[i].insecure_clone())
+            .collect(),
+    }
+}
+
+impl Setup {
+    async fn apply(&mut self, meters: usize, signers: &[usize]) -> MigrationReport {
+        let plan = plan(
+            &self.config,
+            &self.meters,
+            &self.members,
+            self.quote_mint,
+            meters,
+            signers,
+        );
+        migrate::apply(&mut self.chain, &plan)
+            .await
+            .expect("migrate")
+    }
+
+    async fn advance(&mut self, seconds: i64) {
+        let now = self.chain.clock().await.unwrap().unix_timestamp;
+        self.chain.set_time(now + seconds).await.unwrap();
+    }
+
+    /// The four programs' (authority, pending authority).
+    async fn authorities(&mut self) -> [(Pubkey, Pubkey); 4] {
+        let c = &mut self.chain;
+        let campus: registry::Campus = c
+            .account(registry_ix::campus_address())
+            .await
+            .unwrap()
+            .as_ref()
+            .and_then(anchor_account)
+            .unwrap();
+        let oracle: oracle::OracleConfig = c
+            .account(oracle_ix::config_address())
+            .await
+            .unwrap()
+            .as_ref()
+            .and_then(zero_copy)
+            .unwrap();
+        let token: energy_token::TokenConfig = c
+            .account(token_ix::config_address())
+            .await
+            .unwrap()
+            .as_ref()
+            .and_then(anchor_account)
+            .unwrap();
+        let market: trading::Market = c
+            .account(market_ix::market_address())
+            .await
+            .unwrap()
+            .as_ref()
+            .and_then(zero_copy)
+            .unwrap();
+        [
+            (campus.authority, campus.pending_authority),
+            (oracle.authority, oracle.pending_authority),
+            (token.authority, token.pending_authority),
+            (market.authority, market.pending_authority),
+        ]
+    }
+}
+
+fn governance_authorities() -> [Pubkey; 4] {
+    [registry::ID, oracle::ID, energy_token::ID, trading::ID].map(gov_ix::authority_for)
+}
+
+#[tokio::test]
+async fn a_half_finished_migration_completes_and_hands_every_authority_to_governance() {
+    let mut s = setup().await;
+    let payer = s.chain.payer_key();
+
+    // A run that stopped after ten meters (as if killed): campus, council, ten meters and
+    // everything after them for those ten. No member keys: the hand-over is proposed by the
+    // deployer and waits for the council.
+    let first = s.apply(10, &[]).await;
+    assert!(
+        first.applied.contains(&"meter ENG".to_string()),
+        "{first:?}"
+    );
+    assert_eq!(
+        first
+            .applied
+            .iter()
+            .filter(|a| a.starts_with("meter "))
+            .count(),
+        10
+    );
+    assert_eq!(first.waiting.len(), 4, "{first:?}");
+    assert!(first.waiting[0].contains("council member must propose"));
+    let governed = governance_authorities();
+    for (i, (current, pending)) in s.authorities().await.into_iter().enumerate() {
+        assert_eq!(current, payer, "program {i} still with the deployer");
+        assert_eq!(pending, governed[i], "program {i} proposed to governance");
+    }
+
+    // The full plan with one member's key: the other fifteen meters, and proposals with one
+    // approval each (the threshold is two).
+    let second = s.apply(25, &[0]).await;
+    assert_eq!(
+        second
+            .applied
+            .iter()
+            .filter(|a| a.starts_with("meter "))
+            .count(),
+        15,
+        "{second:?}"
+    );
+    assert!(second
+        .applied
+        .iter()
+        .all(|a| !a.contains("proposed to governance")));
+    assert_eq!(
+        second
+            .applied
+            .iter()
+            .filter(|a| a.contains("governance proposal"))
+            .count(),
+        4
+    );
+    assert!(
+        second
+            .waiting
+            .iter()
+            .all(|w| w.contains("1 of 2 approvals")),
+        "{second:?}"
+    );
+    let registered: registry::Campus = s
+        .chain
+        .account(registry_ix::campus_address())
+        .await
+        .unwrap()
+        .as_ref()
+        .and_then(anchor_account)
+        .unwrap();
+    assert_eq!(registered.meter_count, 25);
+
+    // A second member approves: the timelock starts; running again before it ends executes
+    // nothing.
+    let third = s.apply(25, &[1]).await;
+    assert_eq!(
+        third
+            .applied
+            .iter()
+            .filter(|a| a.contains("approved"))
+            .count(),
+        4,
+        "{third:?}"
+    );
+    assert!(
+        third.waiting.iter().all(|w| w.contains("timelock")),
+        "{third:?}"
+    );
+    s.advance(i64::from(TIMELOCK) - 120).await;
+    let early = s.apply(25, &[0, 1, 2]).await;
+    assert!(early.applied.is_empty(), "{early:?}");
+    assert_eq!(early.waiting.len(), 4);
+    for (current, _) in s.authorities().await {
+        assert_eq!(current, payer);
+    }
+
+    // After the timelock anyone executes (no member key needed).
+    s.advance(180).await;
+    let executed = s.apply(25, &[]).await;
+    assert_eq!(executed.applied.len(), 4, "{executed:?}");
+    assert!(executed.complete());
+    for (i, (current, pending)) in s.authorities().await.into_iter().enumerate() {
+        assert_eq!(current, governed[i], "program {i} governed");
+        assert_eq!(pending, Pubkey::default());
+    }
+
+    // Finished: a no-op.
+    let again = s.apply(25, &[0, 1, 2]).await;
+    assert!(again.applied.is_empty(), "{again:?}");
+    assert!(again.complete());
+
+    // The deployer can no longer act alone: a privileged call is refused.
+    let refused = send_and_confirm(
+        &mut s.chain,
+        &[registry_ix::set_paused(payer, true)],
+        &[],
+        &[],
+        SendPolicy::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        refused.custom_code(),
+        Some(registry::RegistryError::Unauthorized.into()),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_program_held_by_someone_else_is_not_taken_over() {
+    let mut s = setup().await;
+    s.apply(3, &[]).await;
+    // The registry's authority moves to another key (outside the migration).
+    let other = Keypair::new();
+    fund(&mut s.chain, &other.pubkey()).await;
+    let payer = s.chain.payer_key();
+    let steps = [
+        (
+            registry_ix::propose_authority(payer, other.pubkey()),
+            vec![],
+        ),
+        (registry_ix::accept_authority(other.pubkey()), vec![&other]),
+    ];
+    for (ix, signers) in steps {
+        send_and_confirm(&mut s.chain, &[ix], &signers, &[], SendPolicy::default())
+            .await
+            .unwrap();
+    }
+    let plan = plan(&s.config, &s.meters, &s.members, s.quote_mint, 3, &[0, 1]);
+    let err = migrate::apply(&mut s.chain, &plan).await.unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("the registry authority is") && text.contains(&other.pubkey().to_string()),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_keeper_takes_its_meters_from_the_registry() {
+    let mut s = setup().await;
+    s.apply(25, &[]).await;
+    // Bootstrapped with a stale list (one unknown meter): the registry replaces it.
+    let mut keeper = Keeper::new(None, vec![[0xEE; 20]]);
+    let meters = keeper.refresh_meters(&mut s.chain).await.unwrap();
+    assert_eq!(meters.len(), 25);
+    let expected: Vec<[u8; 20]> = s.meters.iter().map(|(_, lfdi, _)| *lfdi).collect();
+    assert_eq!(keeper.meters, expected, "in the registry's index order");
+    assert_eq!(keeper.status.meters_registered, 25);
+    assert_eq!(keeper.status.meters_active, 25);
+    assert!(meters
+        .iter()
+        .enumerate()
+        .all(|(i, m)| usize::from(m.index) == i));
+}
