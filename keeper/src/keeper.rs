@@ -76,7 +76,7 @@ fn log_skipped(logs: &[String], what: &str) {
 }
 
 /// A refusal the keeper gave up on, for the operator.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Failure {
     pub what: String,
     pub reason: String,
@@ -84,7 +84,8 @@ pub struct Failure {
 }
 
 /// What the keeper has done since it started, for the operator (`status`).
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Status {
     /// Meters in the registry, and how many of them are active.
     pub meters_registered: u64,
@@ -106,6 +107,10 @@ pub struct Status {
     /// Largest transaction sent, bytes.
     pub largest_transaction: usize,
     pub failures: Vec<Failure>,
+    /// Passes run (by the keeper binary), and why the last one failed if it did (the bridge
+    /// or the RPC endpoint away: retried).
+    pub passes: u64,
+    pub last_error: Option<String>,
 }
 
 /// What one `tick` did.

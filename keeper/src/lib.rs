@@ -10,6 +10,7 @@
 //! - `keeper`: one pass of work (`Keeper::tick`) and the operator's status.
 pub mod bridge_api;
 pub mod chain;
+pub mod config;
 pub mod embedded;
 mod event_stubs;
 pub mod keeper;

@@ -25,6 +25,7 @@ use keeper::chain::{send_and_confirm, Chain, SendPolicy};
 use keeper::embedded::EmbeddedChain;
 use keeper::keeper::{zero_copy, Keeper};
 use keeper::migrate::{self, Plan, PlannedMeter};
+use keeper::rpc::RpcChain;
 use migrations::ix::{energy_token as token_ix, oracle as oracle_ix, trading as market_ix};
 use migrations::CampusConfig;
 use oracle::ReadingLimits;
@@ -39,7 +40,9 @@ use trading::{MarketParams, Side, SIDE_BUY};
 pub struct DayOptions {
     pub config: PathBuf,
     pub pki: PathBuf,
-    pub hours: u32,
+    /// Auction intervals simulated, and their length in seconds (the market's interval).
+    pub intervals: u32,
+    pub interval_s: u32,
     pub post_rate: u32,
     pub seed: u64,
     /// Seconds (whole weeks keep the weekday) added to the time the sun, weather and loads
@@ -48,6 +51,45 @@ pub struct DayOptions {
     pub out: PathBuf,
     /// Print progress and the report.
     pub verbose: bool,
+    /// Run on a cluster over JSON-RPC, in real time, instead of the embedded chain.
+    pub rpc: Option<RpcOptions>,
+}
+
+/// A cluster to run the day on.
+#[derive(Clone, Debug)]
+pub struct RpcOptions {
+    pub url: String,
+    /// Pays for everything and must be the programs' upgrade authority (it initialises
+    /// them); a test validator's faucet tops it up.
+    pub wallet: PathBuf,
+    /// The council's timelock there, seconds (a real clock cannot be advanced).
+    pub timelock_s: u32,
+}
+
+/// A chain the day can run on: the embedded one moves its clock, a cluster is waited for.
+#[allow(async_fn_in_trait)]
+pub trait DayChain: Chain {
+    /// Returns once the chain's clock is at `t` or later.
+    async fn advance_to(&mut self, t: i64) -> Result<()>;
+    fn name(&self) -> String;
+}
+
+impl DayChain for EmbeddedChain {
+    async fn advance_to(&mut self, t: i64) -> Result<()> {
+        self.set_time(t).await
+    }
+    fn name(&self) -> String {
+        "embedded chain".into()
+    }
+}
+
+impl DayChain for RpcChain {
+    async fn advance_to(&mut self, t: i64) -> Result<()> {
+        self.wait_for_time(t).await.map(|_| ())
+    }
+    fn name(&self) -> String {
+        format!("cluster at {}", self.url())
+    }
 }
 
 /// What a campus day measured.
@@ -76,7 +118,6 @@ pub fn summer_offset_days(t: i64) -> i64 {
     ((solstice - day) as f64 / 7.0).round() as i64 * 7
 }
 
-const INTERVAL_S: i64 = 900;
 /// The campus credit (quote token): 6 decimals; prices are credit base units per kWh.
 const QUOTE_DECIMALS: u8 = 6;
 const QUOTE_FUNDS: u64 = 2_000_000_000; // 2,000 credits per building
@@ -155,8 +196,8 @@ pub async fn token_balance<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u
 /// The auto-trader: each building offers its forecast surplus (persistence: what it
 /// exported net over the last interval), up to the GRID it holds, at its ask; or bids for
 /// its forecast deficit at its bid, up to what its credits cover.
-async fn place_orders(
-    chain: &mut EmbeddedChain,
+async fn place_orders<C: Chain>(
+    chain: &mut C,
     buildings: &[Building],
     quote_mint: &Pubkey,
     interval: u64,
@@ -214,7 +255,7 @@ fn book_fills(book: &trading::IntervalBook, buildings: &mut [Building], fee_bps:
     }
 }
 
-fn chart_svg(results: &[IntervalResult]) -> String {
+fn chart_svg(results: &[IntervalResult], interval_s: u32) -> String {
     let (w, h, left, right, top, bottom) = (960.0, 420.0, 70.0, 70.0, 40.0, 50.0);
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
@@ -235,7 +276,8 @@ fn chart_svg(results: &[IntervalResult]) -> String {
     let _ = writeln!(svg, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
     let _ = writeln!(
         svg,
-        r#"<text x="{left}" y="22" font-size="15">Campus day: clearing price (line) and traded volume (bars) per 15-minute interval</text>"#
+        r#"<text x="{left}" y="22" font-size="15">Campus day: clearing price (line) and traded volume (bars) per {} interval</text>"#,
+        interval_name(interval_s)
     );
     for (i, r) in results.iter().enumerate() {
         let bar_h = r.volume_wh as f64 / max_volume * plot_h;
@@ -288,13 +330,13 @@ fn chart_svg(results: &[IntervalResult]) -> String {
         );
     }
     for (i, r) in results.iter().enumerate() {
-        if r.start % 10_800 == 0 {
+        if r.start % 10_800 == 0 || (results.len() <= 24 && interval_s < 900) {
             let x = left + i as f64 / n * plot_w;
-            let hour = (r.start % 86_400) / 3600;
             let _ = writeln!(
                 svg,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{hour:02}:00 UTC</text>"#,
-                top + plot_h + 18.0
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{} UTC</text>"#,
+                top + plot_h + 18.0,
+                fmt_time(r.start)
             );
         }
     }
@@ -310,7 +352,16 @@ macro_rules! say {
     };
 }
 
-/// Runs the day; `Ok` with the report (whose `checks_ok` says whether the chain agreed).
+fn interval_name(interval_s: u32) -> String {
+    if interval_s % 60 == 0 {
+        format!("{}-minute", interval_s / 60)
+    } else {
+        format!("{interval_s}-second")
+    }
+}
+
+/// Runs the day on the embedded chain, or on the cluster `args.rpc` names; `Ok` with the
+/// report (whose `checks_ok` says whether the chain agreed).
 pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
     let pki = ensure_pki(&Layout::new(&args.pki), &config).context("campus PKI")?;
@@ -320,28 +371,78 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
         args.pki.display(),
         pki.meters.len()
     );
+    match &args.rpc {
+        None => {
+            say!(
+                args.verbose,
+                "[2/6] embedded chain: registry, oracle, energy-token, trading, governance, SPL Token"
+            );
+            let chain = EmbeddedChain::start().await;
+            day(chain, args, config, pki).await
+        }
+        Some(rpc) => {
+            let wallet = keeper::config::expand_home(&rpc.wallet);
+            let payer = solana_keypair::read_keypair_file(&wallet)
+                .map_err(|e| anyhow!("wallet {}: {e}", wallet.display()))?;
+            let mut chain = RpcChain::new(&rpc.url, payer);
+            let payer = chain.payer_key();
+            let balance = chain.client().get_balance(&payer).await.with_context(|| {
+                format!("getBalance at {} (is the validator running?)", rpc.url)
+            })?;
+            if balance < 50 * SOL {
+                chain.airdrop(&payer, 100 * SOL).await?;
+            }
+            for program in keeper::embedded::PROGRAMS {
+                if chain.account(program).await?.is_none() {
+                    bail!("program {program} is not deployed at {}", rpc.url);
+                }
+            }
+            say!(
+                args.verbose,
+                "[2/6] cluster at {} (payer {payer}), the five programs deployed",
+                rpc.url
+            );
+            day(chain, args, config, pki).await
+        }
+    }
+}
 
-    // The day: whole intervals ending at the last interval boundary before now.
+async fn day<C: DayChain>(
+    mut chain: C,
+    args: DayOptions,
+    config: CampusConfig,
+    pki: certs::Pki,
+) -> Result<DayReport> {
+    let interval_s = i64::from(args.interval_s);
+    let intervals = u64::from(args.intervals);
+    let real_time = args.rpc.is_some();
+    let timelock = match &args.rpc {
+        Some(rpc) => rpc.timelock_s,
+        None => config.council.timelock_seconds,
+    };
+    // Embedded: whole intervals ending at the last interval boundary before now, replayed
+    // at speed; migrations run before, early enough for the council's timelock on the
+    // hand-over of the programs' authorities to pass. On a cluster: from the next interval
+    // boundary after the set-up, in real time.
     let now = bridge::server::now();
-    let end = now - now % INTERVAL_S;
-    let start = end - i64::from(args.hours) * 3600;
-    let intervals = ((end - start) / INTERVAL_S) as u64;
-
-    say!(
-        args.verbose,
-        "[2/6] embedded chain: registry, oracle, energy-token, trading, governance, SPL Token"
-    );
-    let mut chain = EmbeddedChain::start().await;
-    // Migrations run before the day, early enough for the council's timelock on the
-    // hand-over of the programs' authorities to pass before it starts.
-    let setup_at = start - i64::from(config.council.timelock_seconds) - 3600;
-    chain.set_time(setup_at).await?;
+    let (mut start, setup_at) = if real_time {
+        let now = chain.clock().await?.unix_timestamp;
+        (now - now % interval_s, now)
+    } else {
+        let end = now - now % interval_s;
+        let start = end - intervals as i64 * interval_s;
+        (start, start - i64::from(timelock) - 3600)
+    };
+    let market_start = start;
+    if !real_time {
+        chain.advance_to(setup_at).await?;
+    }
     let genesis = chain.genesis_hash().await?;
 
     // The bridge, attesting for this chain with the oracle's limits.
     let limits = ReadingLimits {
         max_future_skew_s: 60,
-        min_interval_s: 60,
+        min_interval_s: 60.min(args.post_rate),
         max_age_s: 2 * 86_400,
         tolerance_bps: 1_000,
     };
@@ -413,11 +514,11 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             members: members.iter().map(|m| m.pubkey()).collect(),
             guardians: vec![members[0].pubkey()],
             threshold: config.council.threshold.min(3),
-            timelock_seconds: config.council.timelock_seconds,
+            timelock_seconds: timelock,
         },
         quote_mint,
         market: MarketParams {
-            interval_s: INTERVAL_S as u32,
+            interval_s: args.interval_s,
             price_tick: 1_000,
             min_price: 1_000,
             max_price: 1_000_000,
@@ -425,15 +526,18 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             max_orders: 128,
             min_quantity_wh: 100,
         },
-        market_start: start,
+        market_start,
         council_signers: members,
     };
     let report = migrate::apply(&mut chain, &plan).await?;
     // The council's timelock runs; then the next run executes the hand-over, and a third
     // finds everything done.
-    chain
-        .set_time(setup_at + i64::from(config.council.timelock_seconds) + 60)
-        .await?;
+    let after_timelock = if real_time {
+        chain.clock().await?.unix_timestamp + i64::from(timelock) + 2
+    } else {
+        setup_at + i64::from(timelock) + 60
+    };
+    chain.advance_to(after_timelock).await?;
     let handed_over = migrate::apply(&mut chain, &plan).await?;
     let again = migrate::apply(&mut chain, &plan).await?;
     say!(args.verbose,
@@ -441,7 +545,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
         report.applied.len(),
         plan.meters.len(),
         report.waiting.len(),
-        config.council.timelock_seconds,
+        timelock,
     );
     say!(args.verbose,
         "      after the timelock: {} steps applied (governance accepts the registry, oracle, energy token and market); a third run applied {} and found {} done",
@@ -514,7 +618,13 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
         meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
     }
     let mut sim = SimCampus { models, meters };
-    chain.set_time(start).await?;
+    if real_time {
+        // The first whole interval after the set-up.
+        let now = chain.clock().await?.unix_timestamp;
+        start = now - now.rem_euclid(interval_s) + interval_s;
+    }
+    let first_interval = ((start - market_start) / interval_s) as u64;
+    chain.advance_to(start).await?;
     sim.connect(start, args.post_rate).await?;
 
     let mut keeper = Keeper::new(
@@ -528,24 +638,26 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
 
     say!(
         args.verbose,
-        "[4/6] the day: {} intervals of 15 minutes from {} UTC, meters posting every {} s",
+        "[4/6] the day on the {}: {} {} intervals from {} UTC, meters posting every {} s",
+        chain.name(),
         intervals,
+        interval_name(args.interval_s),
         fmt_time(start),
         args.post_rate
     );
     let mut results = vec![IntervalResult::default(); intervals as usize];
     let wall = std::time::Instant::now();
     for k in 0..=intervals {
-        let t1 = start + (k as i64 + 1) * INTERVAL_S;
+        let t1 = start + (k as i64 + 1) * interval_s;
         if k < intervals {
             // The interval's readings, posted over mutual TLS and attested at its end.
-            chain.set_time(t1).await?;
-            sim.advance(t1 - INTERVAL_S, t1, args.post_rate, None)
+            chain.advance_to(t1).await?;
+            sim.advance(t1 - interval_s, t1, args.post_rate, None)
                 .await?;
             running.attestor.attest_once(t1)?;
         } else {
             // After the last interval: only clear and settle its auction.
-            chain.set_time(t1).await?;
+            chain.advance_to(t1).await?;
         }
         let progress = keeper.tick(&mut chain).await?;
         for interval in &progress.cleared {
@@ -555,7 +667,10 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
                 .and_then(|a| zero_copy::<trading::IntervalBook>(&a))
                 .ok_or_else(|| anyhow!("book {interval} missing"))?;
             book_fills(&book, &mut buildings, plan.market.fee_bps);
-            if let Some(r) = results.get_mut(*interval as usize) {
+            if let Some(r) = interval
+                .checked_sub(first_interval)
+                .and_then(|i| results.get_mut(i as usize))
+            {
                 r.price = book.clearing_price;
                 r.volume_wh = book.volume_wh;
             }
@@ -571,11 +686,12 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             b.last = now;
         }
         if k + 1 < intervals {
-            let (buys, sells) = place_orders(&mut chain, &buildings, &quote_mint, k + 1).await?;
+            let (buys, sells) =
+                place_orders(&mut chain, &buildings, &quote_mint, first_interval + k + 1).await?;
             results[k as usize + 1].buys = buys;
             results[k as usize + 1].sells = sells;
         }
-        results[k as usize].start = t1 - INTERVAL_S;
+        results[k as usize].start = t1 - interval_s;
         if (k + 1) % 8 == 0 || k + 1 == intervals {
             let minted = keeper.status.grid_minted_wh;
             say!(args.verbose,
@@ -593,11 +709,14 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
 
     // The report.
     say!(args.verbose, "[5/6] campus report");
+    let end = start + intervals as i64 * interval_s;
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "GridTokenX campus day: {} from {} to {} UTC ({} buildings, seed {})\n",
+        "GridTokenX campus day: {} on the {}, {} from {} to {} UTC ({} buildings, seed {})\n",
         config.name,
+        chain.name(),
+        fmt_date(start),
         fmt_time(start),
         fmt_time(end),
         buildings.len(),
@@ -605,7 +724,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     );
     let _ = writeln!(
         text,
-        "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
         "bldg",
         "gen kWh",
         "used kWh",
@@ -635,7 +754,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             .ok_or_else(|| anyhow!("{}: no ledger", b.code))?;
         let _ = writeln!(
             text,
-            "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
+            "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10} {:>10}",
             b.code,
             kwh(r.generated_wh),
             kwh(r.consumed_wh),
@@ -673,7 +792,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     }
     let _ = writeln!(
         text,
-        "{:<6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10}",
+        "{:<8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>10}",
         "total",
         kwh(totals[0]),
         kwh(totals[1]),
@@ -755,7 +874,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     let report_path = args.out.join("campus-day.txt");
     let chart_path = args.out.join("campus-day.svg");
     std::fs::write(&report_path, &text)?;
-    std::fs::write(&chart_path, chart_svg(&results))?;
+    std::fs::write(&chart_path, chart_svg(&results, args.interval_s))?;
     say!(
         args.verbose,
         "[6/6] written {} and {}",
@@ -778,7 +897,34 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
     })
 }
 
+/// `t`'s date (UTC), YYYY-MM-DD (the civil calendar from days since 1970).
+fn fmt_date(t: i64) -> String {
+    let z = t.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 fn fmt_time(t: i64) -> String {
     let secs = t.rem_euclid(86_400);
     format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(fmt_date(0), "1970-01-01");
+        assert_eq!(fmt_date(951_782_400), "2000-02-29");
+        assert_eq!(fmt_date(1_795_392_000), "2026-11-23");
+        assert_eq!(fmt_time(1_795_392_000 + 13 * 3600 + 45 * 60), "13:45");
+    }
 }

@@ -17,12 +17,14 @@ async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
     let options = DayOptions {
         config: CampusConfig::in_repository(),
         pki: dir.path().join("pki"),
-        hours: 3,
+        intervals: 12,
+        interval_s: 900,
         post_rate: 300,
         seed: 7,
         model_offset_s: summer + to_14h,
         out: dir.path().join("out"),
         verbose: false,
+        rpc: None,
     };
     let config = CampusConfig::load(&options.config).unwrap();
     let report = campus_day::run(options, config).await.unwrap();

@@ -1,5 +1,5 @@
-//! The campus day on an embedded chain: meter to token to trade (see
-//! `gridtokenx_tests::campus_day`).
+//! The campus day on an embedded chain (or, with `--rpc`, on a cluster in real time): meter
+//! to token to trade (see `gridtokenx_tests::campus_day`).
 //!
 //! Exit codes: 0 done and every check holds, 1 a step or a check failed, 2 unusable
 //! configuration.
@@ -15,7 +15,13 @@ use migrations::CampusConfig;
 #[command(
     about = "Runs a GridTokenX campus day on an embedded chain: 25 metered buildings, the \
 IEEE 2030.5 bridge, the keeper, GRID minted from verified export and an auction every 15 \
-minutes; prints and writes a campus report and a price/volume chart."
+minutes; prints and writes a campus report and a price/volume chart.",
+    long_about = "Runs a GridTokenX campus day on an embedded chain: 25 metered buildings, the \
+IEEE 2030.5 bridge, the keeper, GRID minted from verified export and an auction every 15 \
+minutes; prints and writes a campus report and a price/volume chart.\n\nWith --rpc URL the same \
+day runs on a cluster (a local solana-test-validator with the five programs deployed, their \
+upgrade authority being --wallet) in real time, with 1-minute auctions (--intervals of them).\n\n\
+Exit codes: 0 done and every check holds, 1 a step or a check failed, 2 unusable configuration."
 )]
 struct Args {
     /// Campus configuration file (relative to the working directory).
@@ -24,12 +30,26 @@ struct Args {
     /// Campus PKI directory; missing certificates are created there (see certs/README.md).
     #[arg(long, env = "GRIDTOKENX_PKI_DIR", default_value_os_t = Layout::default_dir())]
     pki: PathBuf,
-    /// Simulated hours (the day ends at the last whole interval before now).
+    /// Simulated hours on the embedded chain (the day ends at the last whole interval
+    /// before now).
     #[arg(long, default_value_t = 24)]
     hours: u32,
-    /// Seconds between a meter's posts (IEEE 2030.5 postRate).
-    #[arg(long, default_value_t = 300)]
-    post_rate: u32,
+    /// Seconds between a meter's posts (IEEE 2030.5 postRate); default 300, 15 with --rpc.
+    #[arg(long)]
+    post_rate: Option<u32>,
+    /// Run on the cluster at this JSON-RPC URL in real time (e.g. http://127.0.0.1:8899).
+    #[arg(long, env = "ANCHOR_PROVIDER_URL")]
+    rpc: Option<String>,
+    /// With --rpc: the payer, which must be the programs' upgrade authority.
+    #[arg(
+        long,
+        env = "ANCHOR_WALLET",
+        default_value = "~/.config/solana/id.json"
+    )]
+    wallet: PathBuf,
+    /// With --rpc: auction intervals to run (one minute each).
+    #[arg(long, default_value_t = 5)]
+    intervals: u32,
     /// Simulation seed (weather, loads).
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -67,11 +87,21 @@ async fn main() -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
+    let rpc = args.rpc.map(|url| campus_day::RpcOptions {
+        url,
+        wallet: args.wallet,
+        timelock_s: 10,
+    });
+    let (intervals, interval_s, post_rate) = match &rpc {
+        Some(_) => (args.intervals, 60, args.post_rate.unwrap_or(15)),
+        None => (args.hours * 4, 900, args.post_rate.unwrap_or(300)),
+    };
     let options = DayOptions {
         config: args.config,
         pki: args.pki,
-        hours: args.hours,
-        post_rate: args.post_rate,
+        intervals,
+        interval_s,
+        post_rate,
         seed: args.seed,
         model_offset_s: if args.season == "summer" {
             campus_day::summer_offset_days(now) * 86_400
@@ -80,6 +110,7 @@ async fn main() -> ExitCode {
         },
         out: args.out,
         verbose: true,
+        rpc,
     };
     match campus_day::run(options, config).await {
         Ok(report) if report.checks_ok && report.keeper_failures == 0 => ExitCode::SUCCESS,

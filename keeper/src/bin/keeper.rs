@@ -1,0 +1,266 @@
+//! The GridTokenX keeper: carries the bridge's attested readings into `submit_readings`,
+//! mints GRID and RECs for verified export, clears each ended auction and pays out the
+//! seats, against any cluster over JSON-RPC.
+//!
+//! Exit codes: 0 stopped by SIGINT/SIGTERM (or `--once` with nothing given up on), 1 a pass
+//! failed (`--once`) or the keeper could not go on, 2 unusable configuration (settings,
+//! wallet, token, state file), 3 `--once` ended with refusals given up on.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use keeper::bridge_api::BridgeClient;
+use keeper::config::{expand_home, write_json_atomically, KeeperConfig, KeeperState};
+use keeper::rpc::RpcChain;
+use keeper::table::CampusTable;
+use keeper::{Chain, Keeper, Status};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Carries attested readings and market cranks from the bridge into transactions on a Solana cluster.",
+    long_about = "Every pass: reads the registry's meters (and pushes them to the bridge), applies the bridge's \
+attested batches in order (Ed25519 verification + submit_readings, through its own address lookup table), \
+acknowledges what is confirmed, mints GRID and RECs for verified export, clears each ended auction and pays out \
+the seats. The chain is its memory: a restarted keeper recomputes what is due and never applies anything twice.\n\n\
+Settings come from --config (TOML), then GRIDTOKENX_KEEPER_<KEY> environment variables \
+(e.g. GRIDTOKENX_KEEPER_RPC_URL=https://api.devnet.solana.com), then defaults; see keeper/keeper.example.toml. \
+Logs go to stderr (RUST_LOG filters them); the status is rewritten to status_file after every pass.\n\n\
+Exit codes: 0 stopped by a signal (or --once without refusals), 1 a pass failed or the keeper could not go on, \
+2 unusable configuration, 3 --once ended with refusals given up on."
+)]
+struct Args {
+    /// Settings file (TOML).
+    #[arg(long, env = "GRIDTOKENX_KEEPER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Run one pass and exit.
+    #[arg(long)]
+    once: bool,
+    /// Print the status of the running (or last) keeper from its status file and exit.
+    #[arg(long)]
+    status: bool,
+    /// Log format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text", env = "GRIDTOKENX_KEEPER_LOG_FORMAT")]
+    log_format: String,
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,solana_rpc_client=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The status as an operator reads it.
+fn describe(status: &Status) -> String {
+    let mut out = format!(
+        "meters: {} registered, {} active\n\
+         readings submitted: {} in {} batches ({} found already applied), {} batches pending at the bridge\n\
+         last confirmed slot: {}\n\
+         GRID minted: {:.3} kWh, RECs issued: {}\n\
+         auctions cleared: {}, seat payouts: {}, books closed: {}\n\
+         transactions: {} (largest {} bytes), passes: {}\n",
+        status.meters_registered,
+        status.meters_active,
+        status.readings_submitted,
+        status.batches_applied,
+        status.batches_already_applied,
+        status.batches_pending,
+        status.last_confirmed_slot,
+        status.grid_minted_wh as f64 / 1000.0,
+        status.recs_issued,
+        status.intervals_cleared,
+        status.seats_swept,
+        status.books_closed,
+        status.transactions,
+        status.largest_transaction,
+        status.passes,
+    );
+    if let Some(e) = &status.last_error {
+        out.push_str(&format!("last pass failed: {e}\n"));
+    }
+    if status.failures.is_empty() {
+        out.push_str("failures: none\n");
+    } else {
+        out.push_str(&format!("failures ({}):\n", status.failures.len()));
+        for f in &status.failures {
+            out.push_str(&format!("  slot {}: {}: {}\n", f.at_slot, f.what, f.reason));
+        }
+    }
+    out
+}
+
+struct Setup {
+    config: KeeperConfig,
+    chain: RpcChain,
+    keeper: Keeper,
+    state: KeeperState,
+}
+
+fn setup(config: KeeperConfig) -> Result<Setup> {
+    let wallet = expand_home(&config.wallet);
+    let payer = solana_keypair::read_keypair_file(&wallet)
+        .map_err(|e| anyhow::anyhow!("wallet {}: {e}", wallet.display()))?;
+    let token = std::fs::read_to_string(&config.bridge_token_file)
+        .with_context(|| format!("bridge token {}", config.bridge_token_file.display()))?
+        .trim()
+        .to_string();
+    let state = KeeperState::load(&config.state_file)?;
+    state.lookup_table()?;
+    let chain = RpcChain::new(&config.rpc_url, payer);
+    let mut keeper = Keeper::new(Some(BridgeClient::new(config.bridge, token)), Vec::new());
+    keeper.policy = config.policy();
+    Ok(Setup {
+        config,
+        chain,
+        keeper,
+        state,
+    })
+}
+
+/// One pass, with the lookup table found again (or created) and remembered.
+async fn pass(s: &mut Setup) -> Result<keeper::Progress> {
+    if s.keeper.table.address.is_none() {
+        if let Some(address) = s.state.lookup_table()? {
+            match CampusTable::load(&mut s.chain, address).await {
+                Ok(table) => s.keeper.table = table,
+                Err(e) => {
+                    tracing::warn!(%address, error = %e, "remembered lookup table unusable; creating a new one")
+                }
+            }
+        }
+    }
+    let result = s.keeper.tick(&mut s.chain).await;
+    let address = s.keeper.table.address.map(|a| a.to_string());
+    if address != s.state.lookup_table {
+        s.state.lookup_table = address;
+        write_json_atomically(&s.config.state_file, &s.state)?;
+    }
+    result
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(&args.log_format);
+    let config = match KeeperConfig::load(args.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "unusable configuration");
+            return ExitCode::from(2);
+        }
+    };
+    if args.status {
+        return match std::fs::read(&config.status_file)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice::<Status>(&b)?))
+        {
+            Ok(status) => {
+                print!("{}", describe(&status));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!(
+                    "error: no status at {}: {e:#}",
+                    config.status_file.display()
+                );
+                ExitCode::from(1)
+            }
+        };
+    }
+    let mut s = match setup(config) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "unusable configuration");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(
+        rpc = s.chain.url(),
+        payer = %s.chain.payer_key(),
+        bridge = %s.config.bridge,
+        "keeper started"
+    );
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    let mut backoff = Duration::from_secs(s.config.tick_interval_s);
+    loop {
+        let outcome = pass(&mut s).await;
+        s.keeper.status.passes += 1;
+        let failed = match &outcome {
+            Ok(p) => {
+                s.keeper.status.last_error = None;
+                tracing::info!(
+                    batches = p.batches,
+                    readings = p.readings,
+                    minted_wh = p.minted_wh,
+                    recs = p.recs,
+                    cleared = p.cleared.len(),
+                    swept = p.swept,
+                    pending = s.keeper.status.batches_pending,
+                    last_slot = s.keeper.status.last_confirmed_slot,
+                    failures = s.keeper.status.failures.len(),
+                    "pass done"
+                );
+                backoff = Duration::from_secs(s.config.tick_interval_s);
+                false
+            }
+            Err(e) => {
+                // The bridge or the RPC endpoint is away (restarting?): nothing was lost;
+                // the next pass recomputes what is due.
+                s.keeper.status.last_error = Some(format!("{e:#}"));
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_s = backoff.as_secs(),
+                    "pass failed; will retry"
+                );
+                true
+            }
+        };
+        if let Err(e) = write_json_atomically(&s.config.status_file, &s.keeper.status) {
+            tracing::error!(error = format!("{e:#}"), "cannot write the status file");
+        }
+        if args.once {
+            return if failed {
+                ExitCode::from(1)
+            } else if !s.keeper.status.failures.is_empty() {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+        let wait = if failed {
+            backoff
+        } else {
+            Duration::from_secs(s.config.tick_interval_s)
+        };
+        if failed {
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+        tokio::select! {
+            _ = &mut signal => {
+                tracing::info!("stopping");
+                return ExitCode::SUCCESS;
+            }
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The keeper binary's settings: a TOML file, then `GRIDTOKENX_KEEPER_<KEY>` environment
+//! variables over it (e.g. `GRIDTOKENX_KEEPER_RPC_URL=https://api.devnet.solana.com`), then
+//! built-in defaults. Relative paths are relative to the working directory.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "GRIDTOKENX_KEEPER_";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeeperConfig {
+    /// The cluster's JSON-RPC endpoint.
+    pub rpc_url: String,
+    /// The keypair (Solana CLI JSON) that pays the keeper's transactions. `~/` is the
+    /// user's home directory.
+    pub wallet: PathBuf,
+    /// The bridge's keeper interface.
+    pub bridge: SocketAddr,
+    /// The bridge's keeper token (`<bridge data_dir>/keeper.token`).
+    pub bridge_token_file: PathBuf,
+    /// Seconds between passes.
+    pub tick_interval_s: u64,
+    /// Seconds a transaction may take to confirm (rebuilt on a new blockhash meanwhile).
+    pub confirm_timeout_s: u64,
+    /// Seconds between rebroadcasts of an unconfirmed transaction.
+    pub rebroadcast_s: u64,
+    /// What the keeper keeps between runs (its lookup table's address).
+    pub state_file: PathBuf,
+    /// The operator's status, rewritten after every pass (JSON).
+    pub status_file: PathBuf,
+}
+
+impl Default for KeeperConfig {
+    fn default() -> Self {
+        KeeperConfig {
+            rpc_url: "http://127.0.0.1:8899".into(),
+            wallet: PathBuf::from("~/.config/solana/id.json"),
+            bridge: "127.0.0.1:8444".parse().expect("address"),
+            bridge_token_file: PathBuf::from("bridge-data/keeper.token"),
+            tick_interval_s: 10,
+            confirm_timeout_s: 90,
+            rebroadcast_s: 2,
+            state_file: PathBuf::from("keeper-data/state.json"),
+            status_file: PathBuf::from("keeper-data/status.json"),
+        }
+    }
+}
+
+/// `~/x` as `$HOME/x`, at run time.
+pub fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+impl KeeperConfig {
+    /// The file (if any), with the environment's overrides.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<KeeperConfig> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("read {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parse {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            if name == "config" || name == "log_format" {
+                continue;
+            }
+            let value = match value.parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => toml::Value::String(value),
+            };
+            table.insert(name, value);
+        }
+        let config: KeeperConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("keeper configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        ensure!(
+            self.rpc_url.starts_with("http://") || self.rpc_url.starts_with("https://"),
+            "rpc_url must be an http(s) URL, not {:?}",
+            self.rpc_url
+        );
+        ensure!(
+            self.tick_interval_s > 0 && self.confirm_timeout_s > 0 && self.rebroadcast_s > 0,
+            "tick_interval_s, confirm_timeout_s and rebroadcast_s must be positive"
+        );
+        Ok(())
+    }
+
+    pub fn policy(&self) -> crate::chain::SendPolicy {
+        crate::chain::SendPolicy {
+            rebroadcast_every: Duration::from_secs(self.rebroadcast_s),
+            give_up_after: Duration::from_secs(self.confirm_timeout_s),
+        }
+    }
+}
+
+/// What the keeper keeps between runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeeperState {
+    /// Its address lookup table.
+    pub lookup_table: Option<String>,
+}
+
+impl KeeperState {
+    pub fn load(path: &Path) -> Result<KeeperState> {
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).with_context(|| format!("parse {}", path.display()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KeeperState::default()),
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
+    pub fn lookup_table(&self) -> Result<Option<Pubkey>> {
+        self.lookup_table
+            .as_deref()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| anyhow!("lookup_table {t:?} is not an address"))
+            })
+            .transpose()
+    }
+}
+
+/// Writes `value` as JSON to `path` atomically (a temporary file renamed over it).
+pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(value)?;
+    {
+        use std::io::Write;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keeper.toml");
+        std::fs::write(
+            &file,
+            "rpc_url = \"https://api.devnet.solana.com\"\ntick_interval_s = 30\n",
+        )
+        .unwrap();
+        let env = vec![
+            (
+                "GRIDTOKENX_KEEPER_TICK_INTERVAL_S".to_string(),
+                "5".to_string(),
+            ),
+            (
+                "GRIDTOKENX_KEEPER_BRIDGE".to_string(),
+                "127.0.0.1:9444".to_string(),
+            ),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = KeeperConfig::load(Some(&file), env).unwrap();
+        assert_eq!(c.rpc_url, "https://api.devnet.solana.com");
+        assert_eq!(c.tick_interval_s, 5);
+        assert_eq!(c.bridge, "127.0.0.1:9444".parse().unwrap());
+        assert_eq!(c.confirm_timeout_s, 90);
+        assert!(c.wallet.is_relative() || c.wallet.starts_with("~"));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_name() {
+        let bad = [
+            ("GRIDTOKENX_KEEPER_RPC_URL", "127.0.0.1:8899", "rpc_url"),
+            ("GRIDTOKENX_KEEPER_TICK_INTERVAL_S", "0", "tick_interval_s"),
+            ("GRIDTOKENX_KEEPER_BRIDGE", "not an address", "bridge"),
+            ("GRIDTOKENX_KEEPER_COLOUR", "blue", "colour"),
+        ];
+        for (key, value, named) in bad {
+            let err =
+                KeeperConfig::load(None, vec![(key.to_string(), value.to_string())]).unwrap_err();
+            assert!(format!("{err:#}").contains(named), "{key}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("keeper.example.toml");
+        let c = KeeperConfig::load(Some(&example), Vec::new()).unwrap();
+        assert_eq!(c, KeeperConfig::default());
+    }
+
+    #[test]
+    fn home_is_expanded_at_run_time() {
+        let home = std::env::var("HOME").unwrap();
+        assert_eq!(
+            expand_home(Path::new("~/.config/solana/id.json")),
+            Path::new(&home).join(".config/solana/id.json")
+        );
+        assert_eq!(expand_home(Path::new("a/b")), Path::new("a/b"));
+    }
+
+    #[test]
+    fn state_round_trips_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.json");
+        assert_eq!(KeeperState::load(&path).unwrap(), KeeperState::default());
+        let key = Pubkey::new_unique();
+        let state = KeeperState {
+            lookup_table: Some(key.to_string()),
+        };
+        write_json_atomically(&path, &state).unwrap();
+        let loaded = KeeperState::load(&path).unwrap();
+        assert_eq!(loaded.lookup_table().unwrap(), Some(key));
+        std::fs::write(&path, "{").unwrap();
+        assert!(KeeperState::load(&path).is_err());
+    }
+}
