@@ -313,9 +313,6 @@ fn record(lfdi: &str, index: u16, active: bool, since: i64) -> serde_json::Value
 async fn the_registry_decides_which_meters_the_bridge_serves() {
     let b = TestBridge::start().await;
     let token = b.running.keeper_token.clone();
-    let lfdi_of = |code: &str| {
-        migrations::identity::lfdi_hex(&b.pki.meters.iter().find(|m| m.code == code).unwrap().lfdi)
-    };
     let mut phys = b.meter("PHYS");
     assert_eq!(phys.get("/dcap").await.unwrap().status, 200);
 

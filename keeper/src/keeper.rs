@@ -117,6 +117,8 @@ pub struct Status {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Progress {
     pub batches: u64,
+    /// When the last batch of this pass was confirmed.
+    pub last_batch_confirmed: Option<std::time::Instant>,
     pub readings: u64,
     pub minted_wh: u64,
     pub recs: u64,
@@ -286,6 +288,7 @@ impl Keeper {
                     self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
                     progress.batches += 1;
                     progress.readings += u64::from(readings);
+                    progress.last_batch_confirmed = Some(std::time::Instant::now());
                 }
                 Applied::Before => {
                     bridge.acknowledge(batch.sequence).await?;

@@ -353,7 +353,7 @@ macro_rules! say {
 }
 
 fn interval_name(interval_s: u32) -> String {
-    if interval_s % 60 == 0 {
+    if interval_s.is_multiple_of(60) {
         format!("{}-minute", interval_s / 60)
     } else {
         format!("{interval_s}-second")
@@ -647,6 +647,9 @@ async fn day<C: DayChain>(
     );
     let mut results = vec![IntervalResult::default(); intervals as usize];
     let wall = std::time::Instant::now();
+    // From the last POST of an interval (answered 204) to its batch confirmed on chain.
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut posted: Option<std::time::Instant> = None;
     for k in 0..=intervals {
         let t1 = start + (k as i64 + 1) * interval_s;
         if k < intervals {
@@ -654,12 +657,16 @@ async fn day<C: DayChain>(
             chain.advance_to(t1).await?;
             sim.advance(t1 - interval_s, t1, args.post_rate, None)
                 .await?;
+            posted = Some(std::time::Instant::now());
             running.attestor.attest_once(t1)?;
         } else {
             // After the last interval: only clear and settle its auction.
             chain.advance_to(t1).await?;
         }
         let progress = keeper.tick(&mut chain).await?;
+        if let (Some(posted), Some(confirmed)) = (posted.take(), progress.last_batch_confirmed) {
+            latencies.push(confirmed.duration_since(posted));
+        }
         for interval in &progress.cleared {
             let book = chain
                 .account(market_ix::book_address(*interval))
@@ -713,11 +720,12 @@ async fn day<C: DayChain>(
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "GridTokenX campus day: {} on the {}, {} from {} to {} UTC ({} buildings, seed {})\n",
+        "GridTokenX campus day: {} on the {}, from {} {} to {} {} UTC ({} buildings, seed {})\n",
         config.name,
         chain.name(),
         fmt_date(start),
         fmt_time(start),
+        fmt_date(end),
         fmt_time(end),
         buildings.len(),
         args.seed
@@ -857,6 +865,25 @@ async fn day<C: DayChain>(
     );
     for f in &status.failures {
         let _ = writeln!(text, "  failure: {}: {}", f.what, f.reason);
+    }
+    latencies.sort();
+    if let (Some(first), Some(last)) = (latencies.first(), latencies.last()) {
+        let _ = writeln!(
+            text,
+            "POST to confirmed: median {} ms, min {} ms, max {} ms over {} intervals ({} readings per transaction; attested at once, a deployed bridge adds up to its attest_interval_s and the keeper its tick_interval_s)",
+            latencies[latencies.len() / 2].as_millis(),
+            first.as_millis(),
+            last.as_millis(),
+            latencies.len(),
+            status.readings_submitted.checked_div(status.batches_applied).unwrap_or(0),
+        );
+        let _ = writeln!(
+            text,
+            "transactions per interval: {:.1} ({} in {} intervals, including minting, clearing, payouts and book closing)",
+            status.transactions as f64 / intervals.max(1) as f64,
+            status.transactions,
+            intervals
+        );
     }
     let _ = writeln!(
         text,
