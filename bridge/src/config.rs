@@ -67,30 +67,8 @@ impl BridgeConfig {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<BridgeConfig> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-            }
-            None => toml::Table::new(),
-        };
-        for (key, value) in env {
-            let Some(name) = key.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let name = name.to_ascii_lowercase();
-            if name == "config" {
-                // GRIDTOKENX_BRIDGE_CONFIG names the file itself.
-                continue;
-            }
-            let value = match value.parse::<i64>() {
-                Ok(n) => toml::Value::Integer(n),
-                Err(_) => toml::Value::String(value),
-            };
-            table.insert(name, value);
-        }
+        // GRIDTOKENX_BRIDGE_CONFIG names the file itself.
+        let table = migrations::settings::overlay(file, env, ENV_PREFIX, &["config"])?;
         let config: BridgeConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("bridge configuration: {e}"))?;

@@ -65,29 +65,8 @@ impl KeeperConfig {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<KeeperConfig> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("read {}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .with_context(|| format!("parse {}", path.display()))?
-            }
-            None => toml::Table::new(),
-        };
-        for (key, value) in env {
-            let Some(name) = key.strip_prefix(ENV_PREFIX) else {
-                continue;
-            };
-            let name = name.to_ascii_lowercase();
-            if name == "config" || name == "log_format" {
-                continue;
-            }
-            let value = match value.parse::<i64>() {
-                Ok(n) => toml::Value::Integer(n),
-                Err(_) => toml::Value::String(value),
-            };
-            table.insert(name, value);
-        }
+        let table =
+            migrations::settings::overlay(file, env, ENV_PREFIX, &["config", "log_format"])?;
         let config: KeeperConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("keeper configuration: {e}"))?;

@@ -134,7 +134,6 @@ impl EmbeddedChain {
     /// time (callers move it forward only).
     pub async fn set_time(&mut self, unix_timestamp: i64) -> Result<()> {
         let before: Clock = self.ctx.banks_client.get_sysvar().await?;
-        let _ = before.unix_timestamp;
         self.ctx
             .warp_to_slot(before.slot + 1)
             .map_err(|e| anyhow!("warp: {e:?}"))?;

@@ -129,7 +129,7 @@ pub struct Progress {
 pub struct Keeper {
     pub bridge: Option<BridgeClient>,
     /// Meters the keeper cranks: the registry's, in index order (read from the chain every
-    /// pass; until the registry has any, the bootstrap list and the meters batches name).
+    /// pass; the bootstrap list until the registry has any).
     pub meters: Vec<Lfdi>,
     /// The registry's meters as last pushed to the bridge, and when.
     pushed: Option<(Vec<MeterRecord>, tokio::time::Instant)>,
@@ -195,12 +195,6 @@ impl Keeper {
         Ok(meters)
     }
 
-    fn learn_meter(&mut self, lfdi: Lfdi) {
-        if !self.meters.contains(&lfdi) {
-            self.meters.push(lfdi);
-        }
-    }
-
     fn record(&mut self, confirmed: &Confirmed) {
         self.status.transactions += 1;
         self.status.last_confirmed_slot = self.status.last_confirmed_slot.max(confirmed.slot);
@@ -230,11 +224,11 @@ impl Keeper {
     /// One pass: batches, then minting, then the market.
     pub async fn tick<C: Chain>(&mut self, chain: &mut C) -> Result<Progress> {
         let mut progress = Progress::default();
-        self.refresh_meters(chain).await?;
+        let registry = self.refresh_meters(chain).await?;
+        let owners: Vec<(Lfdi, Pubkey)> = registry.iter().map(|m| (m.lfdi, m.owner)).collect();
         let quote_mint = self.quote_mint(chain).await?;
-        self.table.ensure(chain, &self.meters, quote_mint).await?;
+        self.table.ensure(chain, &owners, quote_mint).await?;
         self.submit_batches(chain, &mut progress).await?;
-        self.table.ensure(chain, &self.meters, quote_mint).await?;
         self.mint(chain, &mut progress).await?;
         self.crank_market(chain, &mut progress).await?;
         Ok(progress)
@@ -272,9 +266,6 @@ impl Keeper {
                     break;
                 }
             };
-            for lfdi in &batch.meters {
-                self.learn_meter(*lfdi);
-            }
             if self.attempts.get(&batch.sequence).copied().unwrap_or(0) >= MAX_ATTEMPTS {
                 // Given up on: later batches cannot apply before it (BatchOutOfOrder) until
                 // governance skips it (`skip_batches`).

@@ -81,31 +81,15 @@ impl CampusTable {
         })
     }
 
-    /// Creates the table if needed and adds what is missing for `meters` (their owners read
-    /// from the registry).
+    /// Creates the table if needed and adds what is missing for `meters` (each with its
+    /// owner, as the registry has it).
     pub async fn ensure<C: Chain>(
         &mut self,
         chain: &mut C,
-        meters: &[Lfdi],
+        meters: &[(Lfdi, Pubkey)],
         quote_mint: Option<Pubkey>,
     ) -> Result<()> {
-        let records = chain
-            .accounts(
-                &meters
-                    .iter()
-                    .map(registry_ix::meter_address)
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
-        let owners: Vec<(Lfdi, Pubkey)> = meters
-            .iter()
-            .zip(records)
-            .filter_map(|(lfdi, account)| {
-                let meter = crate::keeper::anchor_account::<registry::Meter>(account.as_ref()?)?;
-                Some((*lfdi, meter.owner))
-            })
-            .collect();
-        let missing: Vec<Pubkey> = wanted(&owners, quote_mint)
+        let missing: Vec<Pubkey> = wanted(meters, quote_mint)
             .into_iter()
             .filter(|a| !self.addresses.contains(a))
             .collect();

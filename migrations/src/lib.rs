@@ -4,5 +4,6 @@ pub mod campus;
 pub mod identity;
 pub mod idl;
 pub mod ix;
+pub mod settings;
 
 pub use campus::{Building, CampusConfig, ConfigError, Kind};

@@ -161,6 +161,16 @@ fn kwh(wh: u64) -> String {
     format!("{:.1}", wh as f64 / 1000.0)
 }
 
+/// Sends `lamports` from the chain's payer to `to`.
+pub async fn fund<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result<()> {
+    let ix =
+        anchor_lang::solana_program::system_instruction::transfer(&chain.payer_key(), to, lamports);
+    send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow!("transfer to {to}: {e}"))?;
+    Ok(())
+}
+
 /// A 6-decimal quote token (the campus's credits), minted by the chain's payer.
 pub async fn create_quote_mint<C: Chain>(chain: &mut C) -> Result<Pubkey> {
     let payer = chain.payer().pubkey();
@@ -479,14 +489,9 @@ async fn day<C: DayChain>(
     let mut planned = Vec::new();
     for m in &pki.meters {
         let owner = Keypair::new();
-        let ix = anchor_lang::solana_program::system_instruction::transfer(
-            &chain.payer().pubkey(),
-            &owner.pubkey(),
-            SOL,
-        );
-        send_and_confirm(&mut chain, &[ix], &[], &[], SendPolicy::default())
+        fund(&mut chain, &owner.pubkey(), SOL)
             .await
-            .map_err(|e| anyhow!("fund {}: {e}", m.code))?;
+            .with_context(|| format!("fund {}", m.code))?;
         planned.push(PlannedMeter {
             code: m.code.clone(),
             lfdi: m.lfdi,
@@ -496,14 +501,9 @@ async fn day<C: DayChain>(
     // The council (its members pay for the proposals they make).
     let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
     for member in &members {
-        let ix = anchor_lang::solana_program::system_instruction::transfer(
-            &chain.payer().pubkey(),
-            &member.pubkey(),
-            SOL,
-        );
-        send_and_confirm(&mut chain, &[ix], &[], &[], SendPolicy::default())
+        fund(&mut chain, &member.pubkey(), SOL)
             .await
-            .map_err(|e| anyhow!("fund a council member: {e}"))?;
+            .context("fund a council member")?;
     }
     let plan = Plan {
         campus: &config,

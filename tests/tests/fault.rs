@@ -17,9 +17,9 @@ use bridge::sim::runner::Campus as SimCampus;
 use bridge::store::Store;
 use certs::{ensure_pki, Layout};
 use governance::CouncilConfig;
-use gridtokenx_tests::campus_day::create_quote_mint;
+use gridtokenx_tests::campus_day::{self, create_quote_mint};
 use keeper::bridge_api::BridgeClient;
-use keeper::chain::{send_and_confirm, Chain, SendPolicy};
+use keeper::chain::Chain;
 use keeper::embedded::EmbeddedChain;
 use keeper::keeper::{zero_copy, Keeper};
 use keeper::migrate::{self, Plan, PlannedMeter};
@@ -122,14 +122,9 @@ fn kill_9(child: &mut Child) {
 }
 
 async fn fund(chain: &mut EmbeddedChain, to: &Pubkey) {
-    let ix = anchor_lang::solana_program::system_instruction::transfer(
-        &chain.payer_key(),
-        to,
-        1_000_000_000,
-    );
-    send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default())
+    campus_day::fund(chain, to, 1_000_000_000)
         .await
-        .unwrap();
+        .expect("fund");
 }
 
 /// Runs keeper passes until the bridge has had nothing new for two passes a second apart

@@ -4,7 +4,7 @@
 //! discovered on chain, not from the campus file).
 use anchor_lang::prelude::Pubkey;
 use governance::CouncilConfig;
-use gridtokenx_tests::campus_day::create_quote_mint;
+use gridtokenx_tests::campus_day::{self, create_quote_mint};
 use keeper::chain::{send_and_confirm, Chain, SendPolicy};
 use keeper::embedded::EmbeddedChain;
 use keeper::keeper::{anchor_account, zero_copy, Keeper};
@@ -19,12 +19,10 @@ use solana_keypair::Keypair;
 use solana_signer::Signer;
 use trading::MarketParams;
 
-const SOL: u64 = 1_000_000_000;
 const TIMELOCK: u32 = 3_600;
 
 async fn fund(chain: &mut EmbeddedChain, to: &Pubkey) {
-    let ix = anchor_lang::solana_program::system_instruction::transfer(&chain.payer_key(), to, SOL);
-    send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default())
+    campus_day::fund(chain, to, 1_000_000_000)
         .await
         .expect("fund");
 }
