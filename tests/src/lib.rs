@@ -16,6 +16,7 @@ pub mod auction_reference;
 pub mod campus_day;
 pub mod energy_campus;
 pub mod energy_token_ix;
+pub mod fault;
 pub mod fixtures;
 pub mod governance_ix;
 pub mod market_campus;

@@ -33,21 +33,7 @@ fn main() -> ExitCode {
         };
     }
     let keypair = solana_keypair::Keypair::new();
-    let json = serde_json::to_string(&keypair.to_bytes().to_vec()).expect("json");
-    let written = (|| -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        if let Some(dir) = args.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&args.path)?;
-        f.write_all(json.as_bytes())?;
-        f.sync_all()
-    })();
+    let written = gridtokenx_tests::fault::write_keypair_file(&args.path, &keypair);
     match written {
         Ok(()) => {
             println!("{}", keypair.pubkey());

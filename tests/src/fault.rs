@@ -1,0 +1,382 @@
+//! Fault drills: the bridge and the keeper as real processes, killed with SIGKILL and
+//! restarted mid-run while the simulated meters keep posting, and the check that the chain
+//! still holds exactly what the meters sent, every signed batch applied once. Used by
+//! `tests/tests/fault.rs` (embedded chain, keeper in-process) and by the `fault-drill` binary
+//! (any cluster over RPC, the keeper binary; `scripts/validator-fault` also restarts the
+//! validator under it).
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use bridge::client::{client_config, MeterClient, Suites};
+use bridge::sim::meter::SimulatedMeter;
+use bridge::sim::profile::BuildingModel;
+use bridge::sim::runner::Campus as SimCampus;
+use bridge::store::Store;
+use governance::CouncilConfig;
+use keeper::bridge_api::BridgeClient;
+use keeper::chain::Chain;
+use keeper::keeper::zero_copy;
+use keeper::migrate::{Plan, PlannedMeter};
+use migrations::ix::{energy_token as token_ix, oracle as oracle_ix};
+use migrations::CampusConfig;
+use oracle::ReadingLimits;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use trading::MarketParams;
+
+use crate::campus_day;
+
+/// A binary of this workspace, built next to the running executable (a test executable
+/// lives one directory further down, in `deps/`).
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe.parent().map(Path::to_path_buf);
+    while let Some(d) = dir {
+        let bin = d.join(name);
+        if bin.is_file() {
+            return Ok(bin);
+        }
+        if d.file_name().is_some_and(|n| n == "deps") {
+            dir = d.parent().map(Path::to_path_buf);
+        } else {
+            break;
+        }
+    }
+    bail!(
+        "the {name} binary is not next to {} (cargo build --workspace --bins builds it; cargo test --workspace does)",
+        exe.display()
+    )
+}
+
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// SIGKILL, and the child reaped.
+pub fn kill_9(child: &mut Child) -> Result<()> {
+    child.kill().context("SIGKILL")?;
+    child.wait()?;
+    Ok(())
+}
+
+/// Writes `keypair` in the Solana CLI's JSON format (mode 0600, never over an existing file).
+pub fn write_keypair_file(path: &Path, keypair: &Keypair) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let json =
+        serde_json::to_string(&keypair.to_bytes().to_vec()).map_err(std::io::Error::other)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(json.as_bytes())?;
+    f.sync_all()
+}
+
+/// The bridge binary run on a data directory that survives its restarts.
+pub struct BridgeProcess {
+    pub binary: PathBuf,
+    /// Holds `data/` (the store, the attestor key, the keeper token).
+    pub dir: PathBuf,
+    pub pki_dir: PathBuf,
+    pub genesis: String,
+    pub port: u16,
+    pub keeper_port: u16,
+    pub post_rate_s: u32,
+    pub attest_interval_s: u32,
+    pub min_interval_s: u32,
+}
+
+impl BridgeProcess {
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn spawn(&self) -> Result<Child> {
+        Command::new(&self.binary)
+            .env(
+                "GRIDTOKENX_BRIDGE_LISTEN",
+                format!("127.0.0.1:{}", self.port),
+            )
+            .env(
+                "GRIDTOKENX_BRIDGE_KEEPER_LISTEN",
+                format!("127.0.0.1:{}", self.keeper_port),
+            )
+            .env("GRIDTOKENX_BRIDGE_DATA_DIR", self.data_dir())
+            .env(
+                "GRIDTOKENX_BRIDGE_CAMPUS_CONFIG",
+                CampusConfig::in_repository(),
+            )
+            .env("GRIDTOKENX_BRIDGE_PKI_DIR", &self.pki_dir)
+            .env(
+                "GRIDTOKENX_BRIDGE_POST_RATE_S",
+                self.post_rate_s.to_string(),
+            )
+            .env(
+                "GRIDTOKENX_BRIDGE_ATTEST_INTERVAL_S",
+                self.attest_interval_s.to_string(),
+            )
+            .env(
+                "GRIDTOKENX_BRIDGE_MIN_INTERVAL_S",
+                self.min_interval_s.to_string(),
+            )
+            .env("GRIDTOKENX_BRIDGE_CLUSTER_GENESIS_HASH", &self.genesis)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("start {}", self.binary.display()))
+    }
+
+    pub async fn wait_listening(&self) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        for port in [self.port, self.keeper_port] {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                ensure!(
+                    tokio::time::Instant::now() < deadline,
+                    "the bridge is not listening on {port} after 30 s"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn token_file(&self) -> PathBuf {
+        self.data_dir().join("keeper.token")
+    }
+
+    pub fn keeper_addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.keeper_port))
+    }
+
+    pub fn client(&self) -> Result<BridgeClient> {
+        let token = std::fs::read_to_string(self.token_file()).context("keeper token")?;
+        Ok(BridgeClient::new(self.keeper_addr(), token.trim()))
+    }
+
+    /// The bridge's attestor key, as it reports it.
+    pub async fn attestor(&self) -> Result<Pubkey> {
+        use base64::Engine;
+        let b64 = self.client()?.status().await?.attestor;
+        let key: [u8; 32] = base64::engine::general_purpose::STANDARD
+            .decode(b64)?
+            .try_into()
+            .map_err(|_| anyhow!("attestor key is not 32 bytes"))?;
+        Ok(Pubkey::new_from_array(key))
+    }
+}
+
+/// The oracle's, market's and council's terms of a drill's campus.
+#[derive(Clone, Copy, Debug)]
+pub struct Terms {
+    pub limits: ReadingLimits,
+    /// Auction interval, seconds.
+    pub interval_s: u32,
+    pub timelock_seconds: u32,
+    pub market_start: i64,
+}
+
+/// What a drill's campus needs from its chain: the migration plan for `config`'s 25 meters
+/// (owners and council members funded by the payer), trusting `attestor`.
+pub async fn campus_plan<'a, C: Chain>(
+    chain: &mut C,
+    config: &'a CampusConfig,
+    pki: &certs::Pki,
+    attestor: Pubkey,
+    terms: Terms,
+) -> Result<Plan<'a>> {
+    let Terms {
+        limits,
+        interval_s,
+        timelock_seconds,
+        market_start,
+    } = terms;
+    let quote_mint = campus_day::create_quote_mint(chain).await?;
+    let mut meters = Vec::new();
+    for m in &pki.meters {
+        let owner = Keypair::new();
+        campus_day::fund(chain, &owner.pubkey(), 1_000_000_000).await?;
+        meters.push(PlannedMeter {
+            code: m.code.clone(),
+            lfdi: m.lfdi,
+            owner,
+        });
+    }
+    let members: Vec<Keypair> = (0..2).map(|_| Keypair::new()).collect();
+    for m in &members {
+        campus_day::fund(chain, &m.pubkey(), 1_000_000_000).await?;
+    }
+    Ok(Plan {
+        campus: config,
+        meters,
+        attestors: vec![attestor],
+        limits,
+        council: CouncilConfig {
+            members: members.iter().map(|m| m.pubkey()).collect(),
+            guardians: vec![],
+            threshold: 2,
+            timelock_seconds,
+        },
+        quote_mint,
+        market: MarketParams {
+            interval_s,
+            price_tick: 1_000,
+            min_price: 1_000,
+            max_price: 1_000_000,
+            fee_bps: 50,
+            max_orders: 128,
+            min_quantity_wh: 100,
+        },
+        market_start,
+        council_signers: members,
+    })
+}
+
+/// The campus's 25 simulated meters posting to the bridge on `port`, modelling summer
+/// midday from `start` (so that the campus exports and GRID is minted).
+pub fn simulated_campus(
+    config: &CampusConfig,
+    pki: &certs::Pki,
+    port: u16,
+    start: i64,
+    seed: u64,
+) -> Result<SimCampus> {
+    let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
+    let mut models = Vec::new();
+    let mut meters = Vec::new();
+    let now = bridge::server::now();
+    for (i, b) in config.buildings.iter().enumerate() {
+        let cert = CertificateDer::from_pem_file(pki.layout.meter_cert(&b.code))?;
+        let key = PrivateKeyDer::from_pem_file(pki.layout.meter_key(&b.code))?;
+        let lfdi =
+            migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
+        let client = MeterClient::new(
+            client_config(ca.clone(), cert, key, Suites::Default)?,
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        );
+        let mut model = BuildingModel::new(b, i, seed);
+        model.model_offset_s =
+            campus_day::summer_offset_days(now) * 86_400 + 13 * 3600 - start.rem_euclid(86_400);
+        models.push(model);
+        meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
+    }
+    Ok(SimCampus { models, meters })
+}
+
+/// What the drill's check found.
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    pub batches: u64,
+    pub signed_readings: u64,
+    pub chain_readings: u64,
+    pub minted_wh: u64,
+}
+
+/// Every batch the bridge signed, from its store (the bridge must be stopped).
+pub fn signed_batches(data_dir: &Path) -> Result<Vec<bridge::store::SignedBatch>> {
+    let store = Store::open(&data_dir.join("bridge.redb"))?;
+    let unacknowledged = store.read()?.unacknowledged(1)?;
+    ensure!(
+        unacknowledged.is_empty(),
+        "the bridge still has unacknowledged batches (first: {})",
+        unacknowledged[0].sequence
+    );
+    store.write(|w| {
+        let mut all = Vec::new();
+        while let Some(b) = w.batch(all.len() as u64 + 1)? {
+            all.push(b);
+        }
+        anyhow::Ok(all)
+    })
+}
+
+/// The chain against the meters and the bridge: every meter's registers are the ones it
+/// sent last, GRID minted = verified export for each, the oracle's last sequence is the
+/// bridge's last signed batch and its reading count the sum of the batches' readings (each
+/// signed reading applied exactly once).
+pub async fn check_totals<C: Chain>(
+    chain: &mut C,
+    pki: &certs::Pki,
+    sim: &SimCampus,
+    batches: &[bridge::store::SignedBatch],
+) -> Result<Totals> {
+    let mut totals = Totals {
+        batches: batches.len() as u64,
+        signed_readings: batches.iter().map(|b| u64::from(b.readings)).sum(),
+        ..Totals::default()
+    };
+    let oracle: oracle::OracleConfig = chain
+        .account(oracle_ix::config_address())
+        .await?
+        .as_ref()
+        .and_then(zero_copy)
+        .ok_or_else(|| anyhow!("no oracle config"))?;
+    ensure!(
+        oracle.last_sequence == totals.batches,
+        "the oracle applied batches up to {}, the bridge signed {}",
+        oracle.last_sequence,
+        totals.batches
+    );
+    for (meter, model) in sim.meters.iter().zip(&sim.models) {
+        let lfdi = pki
+            .meters
+            .iter()
+            .find(|m| m.code == meter.code)
+            .ok_or_else(|| anyhow!("{} not in the PKI", meter.code))?
+            .lfdi;
+        let state: oracle::MeterState = chain
+            .account(oracle_ix::meter_state_address(&lfdi))
+            .await?
+            .as_ref()
+            .and_then(zero_copy)
+            .ok_or_else(|| anyhow!("{}: no meter state", meter.code))?;
+        let ledger: energy_token::MeterLedger = chain
+            .account(token_ix::ledger_address(&lfdi))
+            .await?
+            .as_ref()
+            .and_then(zero_copy)
+            .ok_or_else(|| anyhow!("{}: no ledger", meter.code))?;
+        let sent = model.registers();
+        ensure!(
+            (state.import_wh, state.export_wh) == (sent.import_wh, sent.export_wh),
+            "{}: the chain holds import/export {}/{} Wh, the meter sent {}/{} last",
+            meter.code,
+            state.import_wh,
+            state.export_wh,
+            sent.import_wh,
+            sent.export_wh
+        );
+        ensure!(
+            ledger.grid_minted_wh == state.verified_export_wh,
+            "{}: {} Wh GRID minted for {} Wh verified export",
+            meter.code,
+            ledger.grid_minted_wh,
+            state.verified_export_wh
+        );
+        totals.chain_readings += state.reading_count;
+        totals.minted_wh += ledger.grid_minted_wh;
+    }
+    ensure!(
+        totals.chain_readings == totals.signed_readings,
+        "{} readings on chain, {} signed: a batch was lost or applied twice",
+        totals.chain_readings,
+        totals.signed_readings
+    );
+    ensure!(totals.minted_wh > 0, "the campus exported nothing");
+    Ok(totals)
+}
