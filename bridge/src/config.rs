@@ -36,6 +36,14 @@ pub struct BridgeConfig {
     pub max_connections: usize,
     /// Seconds a client gets to finish its TLS handshake.
     pub handshake_timeout_s: u64,
+    /// TLS handshakes in flight from one IP address; more are closed at once (floods).
+    pub max_handshakes_per_ip: usize,
+    /// Seconds a connection may sit idle (or take to send a request head) before it is
+    /// closed; 0 = 2 × post_rate_s + 30, so that a meter's connection lives from post to
+    /// post. Set explicitly, it must exceed post_rate_s.
+    pub idle_timeout_s: u64,
+    /// Seconds a client gets to send a request's body.
+    pub body_timeout_s: u64,
 }
 
 impl Default for BridgeConfig {
@@ -57,6 +65,9 @@ impl Default for BridgeConfig {
             max_readings_per_batch: 25,
             max_connections: 20_000,
             handshake_timeout_s: 10,
+            max_handshakes_per_ip: 256,
+            idle_timeout_s: 0,
+            body_timeout_s: 10,
         }
     }
 }
@@ -86,11 +97,37 @@ impl BridgeConfig {
             "max_readings_per_batch must be 1..=28 (one transaction)"
         );
         anyhow::ensure!(self.max_connections > 0, "max_connections must be positive");
+        anyhow::ensure!(
+            self.handshake_timeout_s > 0
+                && self.body_timeout_s > 0
+                && self.max_handshakes_per_ip > 0,
+            "handshake_timeout_s, body_timeout_s and max_handshakes_per_ip must be positive"
+        );
+        anyhow::ensure!(
+            self.idle_timeout_s == 0 || self.idle_timeout_s > u64::from(self.post_rate_s),
+            "idle_timeout_s ({}) must exceed post_rate_s ({}), or be 0 for 2 × post_rate_s + 30",
+            self.idle_timeout_s,
+            self.post_rate_s
+        );
+        anyhow::ensure!(
+            self.keeper_listen.ip().is_loopback(),
+            "keeper_listen {} is not a loopback address: the keeper interface is plain HTTP \
+             with a bearer token; run the keeper on the bridge's host (or tunnel to it)",
+            self.keeper_listen
+        );
         self.limits().validate().map_err(|_| {
             anyhow::anyhow!("min_interval_s, max_future_skew_s, max_age_s, tolerance_bps: out of the oracle's ranges")
         })?;
         self.cluster()?;
         Ok(())
+    }
+
+    /// How long a connection may sit idle or take to send a request head.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(match self.idle_timeout_s {
+            0 => 2 * u64::from(self.post_rate_s) + 30,
+            s => s,
+        })
     }
 
     /// The oracle limits this bridge applies before signing.

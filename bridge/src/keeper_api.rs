@@ -11,6 +11,7 @@
 //! Unacknowledged batches are served again after a restart: they live in the store.
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -27,11 +28,24 @@ use crate::directory::{RegisteredMeter, SyncReport};
 use registry::MeterCapacity;
 
 /// Loads the keeper token, creating a random one (mode 0600) on first start.
+/// Shortest keeper token accepted (the bridge makes 64 hex digits, 256 bits).
+pub const MIN_TOKEN_LEN: usize = 32;
+
+/// Keeper connections served at once (the keeper needs one or two).
+pub const MAX_KEEPER_CONNECTIONS: usize = 16;
+
 pub fn load_or_create_token(path: &Path) -> Result<String> {
     if path.exists() {
         let token =
             std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-        return Ok(token.trim().to_string());
+        let token = token.trim().to_string();
+        anyhow::ensure!(
+            token.len() >= MIN_TOKEN_LEN,
+            "keeper token {} is shorter than {MIN_TOKEN_LEN} characters: delete it and the \
+             bridge makes a new one",
+            path.display()
+        );
+        return Ok(token);
     }
     let bytes: [u8; 32] = rand::random();
     let token = crate::xml::hex(&bytes);
@@ -222,21 +236,40 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let token = Arc::new(token);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_KEEPER_CONNECTIONS));
+    let mut backoff = Duration::from_millis(10);
     loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore open"),
+            _ = shutdown.changed() => return,
+        };
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(_) => continue,
+                Ok(a) => {
+                    backoff = Duration::from_millis(10);
+                    a
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: wait instead of spinning.
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "keeper interface: accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
             },
             _ = shutdown.changed() => return,
         };
         let (attestor, token) = (attestor.clone(), token.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let svc =
                 hyper::service::service_fn(move |req| handle(attestor.clone(), token.clone(), req));
-            let _ = hyper::server::conn::http1::Builder::new()
+            let _ = crate::server::http1_builder(KEEPER_IDLE_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });
     }
 }
+
+/// A keeper connection idle (or sending its request head) this long is closed.
+const KEEPER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

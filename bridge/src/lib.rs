@@ -24,6 +24,8 @@ pub mod tls;
 pub mod xml;
 
 /// Writes a secret (key, token) readable only by its owner; never replaces an existing file.
+/// The file and then its directory are fsync'd, so that a crash cannot lose a key that was
+/// already handed out (or leave a directory entry without its contents).
 pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -33,5 +35,16 @@ pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("create {}: {e}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()?;
-    Ok(())
+    sync_parent_dir(path)
+}
+
+/// Fsyncs the directory holding `path`, making its creation durable.
+pub fn sync_parent_dir(path: &Path) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| anyhow::anyhow!("fsync directory {}: {e}", dir.display()))
 }

@@ -27,12 +27,133 @@ pub enum Flow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RegisterReading {
     pub flow: Flow,
-    /// End of the measured period, Unix seconds.
+    /// The reading's time, Unix seconds: the end of its timePeriod (the register's value
+    /// when the period closed), or of its MirrorReadingSet's period, or the
+    /// MirrorMeterReading's lastUpdateTime.
     pub timestamp: u32,
+    /// Start of the reading's period (= `timestamp` for an instant). A client may post the
+    /// running period (start = now, duration = postRate): its start must not be in the
+    /// future, its end may be (the attestor signs it once the time has come).
+    #[serde(default)]
+    pub start: u32,
     /// Cumulative register value, Wh.
     pub wh: u64,
     /// IEEE 2030.5 QualityFlags (bits 0-7; higher bits are refused).
     pub quality: u8,
+}
+
+/// What a MirrorMeterReading measures, as far as the bridge is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Measures {
+    /// A cumulative energy register in Wh, import or export, whole (no phase): a candidate
+    /// for the meter's attested pair. `i8`: its powerOfTenMultiplier.
+    Register(Flow, i8),
+    /// Anything else the standard allows (power, reactive power, voltage, frequency, power
+    /// factor, current, per-phase or delta energy...): stored, never attested.
+    Other,
+}
+
+/// Classifies a ReadingType; refuses only what is malformed (a powerOfTenMultiplier
+/// outside -9..9, which no reading could be scaled by).
+pub fn classify(rt: &ReadingType) -> Result<Measures, XmlError> {
+    let power = rt.power_of_ten_multiplier.unwrap_or(0);
+    if !(-9..=9).contains(&power) {
+        return Err(XmlError::values(format!(
+            "powerOfTenMultiplier {power} is outside -9..9"
+        )));
+    }
+    let whole = rt.phase.unwrap_or(0) == 0;
+    let energy = rt.kind.is_none_or(|k| k == KIND_ENERGY);
+    let register = matches!(
+        rt.accumulation_behaviour,
+        Some(ACCUMULATION_CUMULATIVE | ACCUMULATION_SUMMATION)
+    );
+    let flow = match rt.flow_direction {
+        Some(FLOW_FORWARD) => Some(Flow::Import),
+        Some(FLOW_REVERSE) => Some(Flow::Export),
+        _ => None,
+    };
+    Ok(match (rt.uom, flow) {
+        (Some(UOM_WH), Some(flow)) if whole && energy && register => {
+            Measures::Register(flow, power)
+        }
+        _ => Measures::Other,
+    })
+}
+
+/// One reading of any kind, as posted (value x 10^power in the ReadingType's unit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Measurement {
+    pub start: u32,
+    /// The reading's time (see [`RegisterReading::timestamp`]).
+    pub end: u32,
+    pub value: i64,
+    pub power: i8,
+    pub quality: u8,
+    pub tou_tier: Option<u8>,
+}
+
+/// The readings of a MirrorMeterReading of any kind, checked for well-formedness only
+/// (value, times, qualityFlags).
+pub fn measurements(
+    mmr: &MirrorMeterReading,
+    rt: &ReadingType,
+) -> Result<Vec<Measurement>, XmlError> {
+    let power = rt.power_of_ten_multiplier.unwrap_or(0);
+    let mut out = Vec::new();
+    let mut push = |reading: &Reading, fallback: Option<(i64, Option<i64>)>| {
+        let value = reading
+            .value
+            .ok_or_else(|| XmlError::values("Reading has no value"))?;
+        let (start, end) = period(reading, fallback)?;
+        out.push(Measurement {
+            start,
+            end,
+            value,
+            power,
+            quality: quality(reading)?,
+            tou_tier: reading.tou_tier,
+        });
+        Ok::<(), XmlError>(())
+    };
+    for set in &mmr.reading_sets {
+        let end = set
+            .time_period
+            .start
+            .checked_add(i64::from(set.time_period.duration));
+        for reading in &set.readings {
+            push(reading, Some((set.time_period.start, end)))?;
+        }
+    }
+    if let Some(reading) = &mmr.reading {
+        push(reading, mmr.last_update_time.map(|t| (t, Some(t))))?;
+    }
+    Ok(out)
+}
+
+fn period(reading: &Reading, fallback: Option<(i64, Option<i64>)>) -> Result<(u32, u32), XmlError> {
+    let (start, end) = match &reading.time_period {
+        Some(p) => (p.start, p.start.checked_add(i64::from(p.duration))),
+        None => fallback.ok_or_else(|| {
+            XmlError::values("Reading has no timePeriod and its set has none either")
+        })?,
+    };
+    let end = end.ok_or_else(|| XmlError::values("timePeriod end overflows"))?;
+    Ok((to_timestamp(start)?, to_timestamp(end)?))
+}
+
+fn quality(reading: &Reading) -> Result<u8, XmlError> {
+    match &reading.quality_flags {
+        None => Ok(0),
+        Some(text) => {
+            let flags = parse_hex_u16(text).ok_or_else(|| {
+                XmlError::values(format!("qualityFlags {text:?} is not HexBinary16"))
+            })?;
+            u8::try_from(flags).map_err(|_| {
+                XmlError::values(format!("qualityFlags {flags:#06x} has undefined bits"))
+            })
+        }
+    }
 }
 
 /// Checks a ReadingType describes a cumulative energy register in Wh, import or export.
@@ -102,36 +223,24 @@ fn to_timestamp(t: i64) -> Result<u32, XmlError> {
         .ok_or_else(|| XmlError::values(format!("time {t} is outside 1970..2106")))
 }
 
+/// `fallback`: the (start, end) of the enclosing MirrorReadingSet, or the
+/// MirrorMeterReading's lastUpdateTime twice.
 fn one(
     reading: &Reading,
     flow: Flow,
     power: i8,
-    fallback_end: Option<i64>,
+    fallback: Option<(i64, Option<i64>)>,
 ) -> Result<RegisterReading, XmlError> {
     let value = reading
         .value
         .ok_or_else(|| XmlError::values("Reading has no value"))?;
-    let end = match &reading.time_period {
-        Some(p) => p.start.checked_add(i64::from(p.duration)),
-        None => fallback_end,
-    }
-    .ok_or_else(|| XmlError::values("Reading has no timePeriod and its set has none either"))?;
-    let quality = match &reading.quality_flags {
-        None => 0,
-        Some(text) => {
-            let flags = parse_hex_u16(text).ok_or_else(|| {
-                XmlError::values(format!("qualityFlags {text:?} is not HexBinary16"))
-            })?;
-            u8::try_from(flags).map_err(|_| {
-                XmlError::values(format!("qualityFlags {flags:#06x} has undefined bits"))
-            })?
-        }
-    };
+    let (start, timestamp) = period(reading, fallback)?;
     Ok(RegisterReading {
         flow,
-        timestamp: to_timestamp(end)?,
+        timestamp,
+        start,
         wh: to_wh(value, power)?,
-        quality,
+        quality: quality(reading)?,
     })
 }
 
@@ -155,11 +264,17 @@ pub fn register_readings(
             .start
             .checked_add(i64::from(set.time_period.duration));
         for reading in &set.readings {
-            out.push(one(reading, flow, power, set_end)?);
+            out.push(one(
+                reading,
+                flow,
+                power,
+                Some((set.time_period.start, set_end)),
+            )?);
         }
     }
     if let Some(reading) = &mmr.reading {
-        out.push(one(reading, flow, power, mmr.last_update_time)?);
+        let at = mmr.last_update_time.map(|t| (t, Some(t)));
+        out.push(one(reading, flow, power, at)?);
     }
     Ok(out)
 }
@@ -217,6 +332,7 @@ mod tests {
             vec![RegisterReading {
                 flow: Flow::Import,
                 timestamp: 1_790_000_060,
+                start: 1_790_000_000,
                 wh: 5_000,
                 quality: 1
             }]

@@ -78,6 +78,7 @@ fn read_certificates(
 
 /// Opens the store, loads (or creates) the attestor key and keeper token, and starts serving.
 pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
+    config.validate()?;
     let campus = migrations::CampusConfig::load(&config.campus_config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create {}", config.data_dir.display()))?;
@@ -117,7 +118,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     let attestor = Arc::new(Attestor {
         store: store.clone(),
         directory,
-        key: attestor::load_or_create_key(&config.attestor_key_path())?,
+        key: attestor::load_or_create_key(&config.attestor_key_path(), store.batches_signed()?)?,
         settings: AttestorSettings {
             oracle_program: oracle::ID,
             campus: attestor::campus_address(),
@@ -142,8 +143,13 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             acceptor,
             service.clone(),
             watcher.clone(),
-            config.max_connections,
-            Duration::from_secs(config.handshake_timeout_s),
+            ConnectionLimits {
+                max_connections: fit_open_file_limit(config.max_connections),
+                handshake_timeout: Duration::from_secs(config.handshake_timeout_s),
+                max_handshakes_per_ip: config.max_handshakes_per_ip,
+                idle_timeout: config.idle_timeout(),
+                body_timeout: Duration::from_secs(config.body_timeout_s),
+            },
         )),
         tokio::spawn(keeper_api::serve(
             keeper,
@@ -195,15 +201,138 @@ async fn run_attestor(
     }
 }
 
+/// What one meter connection may hold and for how long.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub max_handshakes_per_ip: usize,
+    pub idle_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+/// Descriptors kept for the store, the listeners, logs and the keeper interface.
+const RESERVED_FILES: u64 = 256;
+
+/// Raises the soft open-file limit towards the hard one so that `wanted` connections fit,
+/// and returns the connections that do fit (with a warning if fewer than `wanted`).
+pub fn fit_open_file_limit(wanted: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        tracing::warn!("cannot read the open-file limit; max_connections {wanted} unchecked");
+        return wanted;
+    }
+    let needed = wanted as u64 + RESERVED_FILES;
+    if limit.rlim_cur < needed && limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: needed.min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = raised.rlim_cur;
+        }
+    }
+    if limit.rlim_cur >= needed {
+        return wanted;
+    }
+    let fits = limit.rlim_cur.saturating_sub(RESERVED_FILES).max(1) as usize;
+    tracing::warn!(
+        max_connections = wanted,
+        open_file_limit = limit.rlim_cur,
+        serving = fits,
+        "the open-file limit is below max_connections: serving fewer connections (raise LimitNOFILE / ulimit -n)"
+    );
+    fits
+}
+
+/// An HTTP/1 connection builder with hyper's timer: a connection that sends no request head
+/// for `idle` (between requests, or a slow-loris head) is closed.
+pub fn http1_builder(idle: Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(idle);
+    builder
+}
+
+/// TLS handshakes in flight per peer address.
+#[derive(Default)]
+struct HandshakesPerIp {
+    in_flight: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// A handshake slot of one peer address, given back on drop.
+struct HandshakeSlot<'a> {
+    table: &'a HandshakesPerIp,
+    ip: std::net::IpAddr,
+}
+
+impl HandshakesPerIp {
+    fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<HandshakeSlot<'_>> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(HandshakeSlot { table: self, ip })
+    }
+}
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .table
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Failed handshakes logged at most once a second, with a count of those not logged.
+#[derive(Default)]
+struct FailureLog {
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl FailureLog {
+    fn failed(&self, peer: SocketAddr, what: &str, error: &str) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        match state.0 {
+            Some(last) if now.duration_since(last) < Duration::from_secs(1) => state.1 += 1,
+            _ => {
+                let suppressed = std::mem::take(&mut state.1);
+                state.0 = Some(now);
+                drop(state);
+                tracing::warn!(%peer, error = %crate::xml::bounded(error.to_string()), suppressed, "{what}");
+            }
+        }
+    }
+}
+
 async fn serve_meters(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     service: Arc<Service>,
     mut shutdown: watch::Receiver<bool>,
-    max_connections: usize,
-    handshake_timeout: Duration,
+    limits: ConnectionLimits,
 ) {
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let handshakes = Arc::new(HandshakesPerIp::default());
+    let failures = Arc::new(FailureLog::default());
+    let mut backoff = Duration::from_millis(10);
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore open"),
@@ -211,29 +340,57 @@ async fn serve_meters(
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = Duration::from_millis(10);
+                    a
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let (acceptor, service, mut shutdown) =
-            (acceptor.clone(), service.clone(), shutdown.clone());
+        // Half-open connections (a peer gone without a FIN) are found by TCP keepalive.
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(Duration::from_secs(60))
+                .with_interval(Duration::from_secs(10))
+                .with_retries(3),
+        );
+        let (acceptor, service, mut shutdown, handshakes, failures) = (
+            acceptor.clone(),
+            service.clone(),
+            shutdown.clone(),
+            handshakes.clone(),
+            failures.clone(),
+        );
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::warn!(%peer, error = %e, "TLS handshake refused");
+            let tls = {
+                let Some(_slot) = handshakes.try_take(peer.ip(), limits.max_handshakes_per_ip)
+                else {
+                    failures.failed(
+                        peer,
+                        "too many TLS handshakes in flight from this address",
+                        "closed",
+                    );
                     return;
-                }
-                Err(_) => {
-                    tracing::warn!(%peer, "TLS handshake timed out");
-                    return;
+                };
+                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        failures.failed(peer, "TLS handshake refused", &e.to_string());
+                        return;
+                    }
+                    Err(_) => {
+                        failures.failed(peer, "TLS handshake timed out", "timeout");
+                        return;
+                    }
                 }
             };
             let Some(lfdi) = tls::peer_lfdi(tls.get_ref().1) else {
@@ -244,9 +401,11 @@ async fn serve_meters(
             };
             tracing::debug!(%peer, meter = %meter.code, "meter connected");
             let svc = service.clone();
-            let handler = hyper::service::service_fn(move |req| handle(svc.clone(), lfdi, req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(tls), handler);
+            let body_timeout = limits.body_timeout;
+            let handler =
+                hyper::service::service_fn(move |req| handle(svc.clone(), lfdi, req, body_timeout));
+            let conn =
+                http1_builder(limits.idle_timeout).serve_connection(TokioIo::new(tls), handler);
             tokio::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {
@@ -262,7 +421,7 @@ async fn serve_meters(
         });
     }
     // Every connection holds a permit: when all are back, no request is in flight.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(all)).await;
 }
 
@@ -289,6 +448,7 @@ async fn handle(
     service: Arc<Service>,
     lfdi: registry::identity::Lfdi,
     req: Request<Incoming>,
+    body_timeout: Duration,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     // The directory may have suspended the meter since it connected.
     let Some(meter) = service.directory.get(&lfdi).filter(|m| m.active) else {
@@ -309,7 +469,18 @@ async fn handle(
     {
         return Ok(response(Reply::too_large()));
     }
-    let body = match Limited::new(body, MAX_BODY).collect().await {
+    let collected =
+        tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY).collect()).await;
+    let Ok(collected) = collected else {
+        // A body trickled in (slow loris): 408, and the connection closes.
+        let mut reply = response(Reply::status(408));
+        reply.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return Ok(reply);
+    };
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()

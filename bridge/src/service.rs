@@ -14,7 +14,18 @@ use anyhow::Result;
 use registry::identity::sfdi_check_digit;
 
 use crate::directory::{Directory, MeterEntry};
-use crate::normalize::{register_readings, RegisterReading};
+use crate::normalize::{classify, measurements, register_readings, Measures, RegisterReading};
+
+/// MirrorUsagePoint roleFlags of a mirror that is not the site's meter: isPEV (bit 2),
+/// isDER (bit 3), isSubmeter (bit 6).
+const NOT_SITE: u16 = 1 << 2 | 1 << 3 | 1 << 6;
+
+/// Mirrors one device may hold (a site meter, its DERs, a few submeters).
+pub const MAX_MIRRORS_PER_DEVICE: usize = 16;
+/// MirrorMeterReadings one mirror may define (a site meter mirrors about a dozen).
+pub const MAX_READINGS_PER_MIRROR: usize = 64;
+/// Readings one post may carry (all MirrorMeterReadings together).
+pub const MAX_READINGS_PER_POST: usize = 1_000;
 use crate::store::{MirrorRecord, Store, StoredReading, Writer};
 use crate::xml::{
     self, parse_hex, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, ReasonCode,
@@ -54,7 +65,7 @@ impl Reply {
             allow: None,
         }
     }
-    fn status(status: u16) -> Reply {
+    pub fn status(status: u16) -> Reply {
         Reply {
             status,
             body: None,
@@ -360,6 +371,13 @@ impl Service {
                 Some(id) => w.mirror(id)?,
                 None => None,
             };
+            if existing.is_none() && w.mirror_count_of(&caller.lfdi_hex)? >= MAX_MIRRORS_PER_DEVICE
+            {
+                return Err(XmlError::values(format!(
+                    "a device may hold at most {MAX_MIRRORS_PER_DEVICE} MirrorUsagePoints"
+                ))
+                .into());
+            }
             let posted = std::mem::take(&mut mup.mirror_meter_readings);
             // Overwrite (IEEE 2030.5 10.11.3 a4): the new definition replaces the old one.
             let known = existing
@@ -473,6 +491,25 @@ impl Service {
         posted: Vec<MirrorMeterReading>,
         now: i64,
     ) -> Result<(), Refusal> {
+        // Only the site's own meter is attested: a mirror flagged as a DER, PEV or submeter
+        // (roleFlags bits 3, 2, 6) measures part of the site, and is stored only.
+        let site = xml::parse_hex_u16(&mup.role_flags).is_some_and(|f| f & NOT_SITE == 0);
+        let readings: usize = posted
+            .iter()
+            .map(|m| {
+                m.reading_sets
+                    .iter()
+                    .map(|s| s.readings.len())
+                    .sum::<usize>()
+                    + usize::from(m.reading.is_some())
+            })
+            .sum();
+        if readings > MAX_READINGS_PER_POST {
+            return Err(XmlError::values(format!(
+                "{readings} readings in one post: at most {MAX_READINGS_PER_POST}"
+            ))
+            .into());
+        }
         for mut mmr in posted {
             let mrid = parse_hex(&mmr.mrid, 16).ok_or_else(|| {
                 XmlError::values(format!(
@@ -496,9 +533,53 @@ impl Service {
                 .iter()
                 .find(|m| m.mrid == mmr.mrid);
             let known = existing.and_then(|m| m.reading_type.clone());
-            let readings = register_readings(&mmr, known.as_ref())?;
-            for reading in readings {
-                self.accept(w, caller, mirror, &mmr.mrid, reading, now)?;
+            let rt = mmr
+                .reading_type
+                .as_ref()
+                .or(known.as_ref())
+                .ok_or_else(|| {
+                    XmlError::values(format!(
+                        "MirrorMeterReading {} has no ReadingType (post it once with one)",
+                        mmr.mrid
+                    ))
+                })?;
+            let measures = classify(rt)?;
+            // The attested register stays one: its ReadingType may not turn it into
+            // something else (its readings would stop being checked and paired). The
+            // designation outlives a change of its mirror's roleFlags; it is released only
+            // with the mirror.
+            if let Some(flow) = w.designated_flow(&caller.lfdi_hex, &mmr.mrid)? {
+                if !matches!(measures, Measures::Register(f, _) if f == flow) {
+                    return Err(XmlError::values(format!(
+                        "MirrorMeterReading {} is the meter's attested {flow:?} register: its ReadingType may not change to this one",
+                        mmr.mrid
+                    ))
+                    .into());
+                }
+            }
+            match measures {
+                // The device's attested register for this direction: the full checks.
+                Measures::Register(flow, _)
+                    if site && w.designate(&caller.lfdi_hex, flow, &mmr.mrid)? =>
+                {
+                    for reading in register_readings(&mmr, known.as_ref())? {
+                        self.accept(w, caller, mirror, &mmr.mrid, reading, now)?;
+                    }
+                }
+                // Power quality, other registers: stored as posted, never attested.
+                _ => {
+                    for m in measurements(&mmr, rt)? {
+                        if let Err(stored) =
+                            w.record_measurement(&caller.lfdi_hex, &mmr.mrid, &m)?
+                        {
+                            return Err(XmlError::values(format!(
+                                "MirrorMeterReading {} already has value {} at {}, not {}",
+                                mmr.mrid, stored.value, m.end, m.value
+                            ))
+                            .into());
+                        }
+                    }
+                }
             }
             // What a post leaves out of the definition stays as it was.
             let definition = MirrorMeterReading {
@@ -511,12 +592,19 @@ impl Service {
                 reading_type: mmr.reading_type.clone().or(known),
                 ..MirrorMeterReading::default()
             };
+            let defined = mup.mirror_meter_readings.len();
             match mup
                 .mirror_meter_readings
                 .iter_mut()
                 .find(|m| m.mrid == mmr.mrid)
             {
                 Some(existing) => *existing = definition,
+                None if defined >= MAX_READINGS_PER_MIRROR => {
+                    return Err(XmlError::values(format!(
+                        "a MirrorUsagePoint may define at most {MAX_READINGS_PER_MIRROR} MirrorMeterReadings"
+                    ))
+                    .into());
+                }
                 None => mup.mirror_meter_readings.push(definition),
             }
         }
@@ -536,17 +624,36 @@ impl Service {
         reading: RegisterReading,
         now: i64,
     ) -> Result<(), Refusal> {
-        if i64::from(reading.timestamp) > now + i64::from(self.settings.max_future_skew_s) {
+        // A retry (the reply to an earlier post lost): the same reading again is accepted
+        // and changes nothing; another value at the same time is a conflict.
+        if let Some(stored) = w.reading_at(&caller.lfdi_hex, mmr, reading.timestamp)? {
+            if stored == reading.wh {
+                return Ok(());
+            }
             return Err(XmlError::values(format!(
-                "reading time {} is ahead of the bridge clock {now}",
-                reading.timestamp
+                "MirrorMeterReading {mmr} already has {stored} Wh at {}, not {}",
+                reading.timestamp, reading.wh
+            ))
+            .into());
+        }
+        // The period may still be running (start = now, duration = postRate): its start
+        // must not be ahead of the bridge's clock, nor its end more than a post period.
+        let skew = i64::from(self.settings.max_future_skew_s);
+        if i64::from(reading.start) > now + skew {
+            return Err(XmlError::values(format!(
+                "reading period starts at {}, ahead of the bridge clock {now}",
+                reading.start
+            ))
+            .into());
+        }
+        if i64::from(reading.timestamp) > now + skew + i64::from(self.settings.post_rate_s) {
+            return Err(XmlError::values(format!(
+                "reading period ends at {}, more than a post period ({} s) after the bridge clock {now}",
+                reading.timestamp, self.settings.post_rate_s
             ))
             .into());
         }
         if let Some(last) = w.latest(&caller.lfdi_hex, reading.flow)? {
-            if reading.timestamp == last.timestamp && reading.wh == last.wh {
-                return Ok(());
-            }
             if reading.timestamp <= last.timestamp {
                 return Err(XmlError::values(format!(
                     "reading time {} is not after the last reading's {}",

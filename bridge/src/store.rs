@@ -3,7 +3,7 @@
 //! here until the keeper acknowledges them, so a crash loses nothing acknowledged.
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -19,6 +19,15 @@ const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_key
 const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
 /// reading log id -> StoredReading: every accepted reading, in arrival order.
 const READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
+/// ("LFDI/MMR-mRID", reading time) -> Wh: every stored register reading, so that a retried
+/// post (its reply lost) is recognised reading by reading.
+const READING_AT: TableDefinition<(&str, u32), u64> = TableDefinition::new("reading_at");
+/// ("LFDI/MMR-mRID", reading time) -> Measurement (JSON): readings that are not the meter's
+/// attested registers (power, voltage, frequency, other Wh registers...).
+const MEASUREMENTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("measurements");
+/// "LFDI/import" or "LFDI/export" -> the mRID of the MirrorMeterReading whose register is
+/// attested for that direction (the first whole Wh register the device mirrored).
+const DESIGNATED: TableDefinition<&str, &str> = TableDefinition::new("designated");
 /// "LFDI/import" or "LFDI/export" -> the latest RegisterReading.
 const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("latest");
 /// LFDI -> Pair: the latest import and export registers measured at the same time.
@@ -140,15 +149,44 @@ struct SyncState {
     /// Every ticket up to this one is durable.
     durable: u64,
     syncing: bool,
+    /// Set by a failed or panicked sync: every write fails from then on.
+    failed: Option<String>,
+}
+
+/// Puts `syncing` back and wakes the waiters however the sync ends, a panic included: a
+/// sync that unwinds must not leave every later writer waiting for ever.
+struct SyncGuard<'a> {
+    sync: &'a GroupSync,
+}
+
+impl Drop for SyncGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = match self.sync.state.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if state.syncing {
+            // Still set: the sync did not return (it panicked). Writers fail from now on.
+            state.syncing = false;
+            state.failed = Some("the store's sync panicked".into());
+        }
+        self.sync.done.notify_all();
+    }
 }
 
 impl GroupSync {
-    /// Returns once everything committed before the call is durable.
+    /// Returns once everything committed before the call is durable. A failed sync fails
+    /// the store for good (after an fsync error the kernel may have dropped the dirty pages,
+    /// so a later successful fsync would prove nothing): the bridge stops and its supervisor
+    /// restarts it on what is really on disk.
     fn wait_durable(&self, db: &Database) -> Result<()> {
         let mut state = self.state.lock().expect("sync lock");
         state.requested += 1;
         let ticket = state.requested;
         loop {
+            if let Some(reason) = &state.failed {
+                bail!(StorageFailed(reason.clone()));
+            }
             if state.durable >= ticket {
                 return Ok(());
             }
@@ -156,25 +194,50 @@ impl GroupSync {
                 state.syncing = true;
                 let target = state.requested;
                 drop(state);
+                let guard = SyncGuard { sync: self };
                 let result = (|| -> Result<()> {
                     let mut txn = db.begin_write()?;
                     txn.set_durability(redb::Durability::Immediate)?;
                     txn.commit()?;
                     Ok(())
                 })();
+                // It returned: the guard is only for an unwind.
+                std::mem::forget(guard);
                 state = self.state.lock().expect("sync lock");
                 state.syncing = false;
-                if result.is_ok() {
-                    state.durable = state.durable.max(target);
+                match &result {
+                    Ok(()) => state.durable = state.durable.max(target),
+                    Err(e) => state.failed = Some(format!("sync failed: {e:#}")),
                 }
                 self.done.notify_all();
-                result?;
                 continue;
             }
             state = self.done.wait(state).expect("sync lock");
         }
     }
+
+    fn failure(&self) -> Option<String> {
+        match self.state.lock() {
+            Ok(s) => s.failed.clone(),
+            Err(_) => Some("the store's sync lock is poisoned".into()),
+        }
+    }
+
+    fn fail(&self, reason: String) {
+        let mut state = match self.state.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.failed.get_or_insert(reason);
+        self.done.notify_all();
+    }
 }
+
+/// The store can no longer make writes durable; the process must stop (a supervisor
+/// restarts it on what is on disk).
+#[derive(Debug, thiserror::Error)]
+#[error("storage failure: {0}")]
+pub struct StorageFailed(pub String);
 
 /// Changes inside one write transaction; nothing is visible or durable until it commits.
 pub struct Writer<'a> {
@@ -188,8 +251,12 @@ pub struct Reader {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
+        let existed = path.exists();
         let db =
             Database::create(path).with_context(|| format!("open store {}", path.display()))?;
+        if !existed {
+            crate::sync_parent_dir(path)?;
+        }
         let txn = db.begin_write()?;
         {
             // Create every table so that readers never meet a missing one.
@@ -199,6 +266,9 @@ impl Store {
             txn.open_table(MMR_OWNERS)?;
             txn.open_table(READINGS)?;
             txn.open_table(LATEST)?;
+            txn.open_table(READING_AT)?;
+            txn.open_table(MEASUREMENTS)?;
+            txn.open_table(DESIGNATED)?;
             txn.open_table(PAIRS)?;
             txn.open_table(ATTESTED)?;
             txn.open_table(BATCHES)?;
@@ -211,11 +281,13 @@ impl Store {
     }
 
     /// Runs `f` in a write transaction and, if it returns Ok, commits; returns once the
-    /// commit is on disk.
+    /// commit is on disk. Readers may see the commit a moment before it is durable (group
+    /// commit); what others act on must be written with [`Store::write_durable`].
     pub fn write<T, E: From<anyhow::Error>>(
         &self,
         f: impl FnOnce(&Writer) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.check()?;
         let mut txn = self.db.begin_write().map_err(anyhow::Error::from)?;
         txn.set_durability(redb::Durability::None)
             .map_err(anyhow::Error::from)?;
@@ -223,6 +295,45 @@ impl Store {
         txn.commit().map_err(anyhow::Error::from)?;
         self.sync.wait_durable(&self.db)?;
         Ok(value)
+    }
+
+    /// Like [`Store::write`], but the commit becomes visible to readers only once it is on
+    /// disk (with every earlier commit): for what leaves the process on a read, such as the
+    /// signed batches the keeper fetches. A batch served before its fsync could be lost in
+    /// a crash and its sequence re-signed with other content.
+    pub fn write_durable<T, E: From<anyhow::Error>>(
+        &self,
+        f: impl FnOnce(&Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.check()?;
+        let mut txn = self.db.begin_write().map_err(anyhow::Error::from)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(anyhow::Error::from)?;
+        let value = f(&Writer { txn: &txn })?;
+        if let Err(e) = txn.commit() {
+            self.sync.fail(format!("durable commit failed: {e}"));
+            return Err(anyhow::Error::from(e).into());
+        }
+        Ok(value)
+    }
+
+    /// Why the store stopped accepting writes, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.sync.failure()
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.sync.failure() {
+            Some(reason) => Err(StorageFailed(reason).into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Batches signed so far (the last sequence handed out).
+    pub fn batches_signed(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(LAST_BATCH)?.map(|v| v.value()).unwrap_or(0))
     }
 
     pub fn read(&self) -> Result<Reader> {
@@ -279,10 +390,87 @@ impl Writer<'_> {
             .open_table(MIRROR_KEYS)?
             .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
         let mut owners = self.txn.open_table(MMR_OWNERS)?;
+        let mut designated = self.txn.open_table(DESIGNATED)?;
         for mmr in &record.mup.mirror_meter_readings {
             owners.remove(mmr.mrid.as_str())?;
+            // A register designated for attestation is released with its mirror: the
+            // device's next whole Wh register in that direction takes its place.
+            for flow in [Flow::Import, Flow::Export] {
+                let key = latest_key(&record.lfdi, flow);
+                let held = designated
+                    .get(key.as_str())?
+                    .is_some_and(|v| v.value() == mmr.mrid);
+                if held {
+                    designated.remove(key.as_str())?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// How many mirrors device `lfdi` has.
+    pub fn mirror_count_of(&self, lfdi: &str) -> Result<usize> {
+        let keys = self.txn.open_table(MIRROR_KEYS)?;
+        let prefix = format!("{lfdi}/");
+        let mut n = 0;
+        for entry in keys.range(prefix.as_str()..)? {
+            let (key, _) = entry?;
+            if !key.value().starts_with(&prefix) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Whether MirrorMeterReading `mmr` is the register attested for `flow` of `lfdi`;
+    /// the first one asked about for a direction becomes it.
+    pub fn designate(&self, lfdi: &str, flow: Flow, mmr: &str) -> Result<bool> {
+        let key = latest_key(lfdi, flow);
+        let mut table = self.txn.open_table(DESIGNATED)?;
+        let current = table.get(key.as_str())?.map(|v| v.value().to_string());
+        match current {
+            Some(held) => Ok(held == mmr),
+            None => {
+                table.insert(key.as_str(), mmr)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The direction MirrorMeterReading `mmr` of `lfdi` is attested for, if it is.
+    pub fn designated_flow(&self, lfdi: &str, mmr: &str) -> Result<Option<Flow>> {
+        let table = self.txn.open_table(DESIGNATED)?;
+        for flow in [Flow::Import, Flow::Export] {
+            if table
+                .get(latest_key(lfdi, flow).as_str())?
+                .is_some_and(|v| v.value() == mmr)
+            {
+                return Ok(Some(flow));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores a reading that is not attested. The same reading again (a retry) is a no-op;
+    /// another one at the same time is refused (`Ok(Err(stored))`).
+    pub fn record_measurement(
+        &self,
+        lfdi: &str,
+        mmr: &str,
+        m: &crate::normalize::Measurement,
+    ) -> Result<Result<(), crate::normalize::Measurement>> {
+        let key = mirror_key(lfdi, mmr);
+        let mut table = self.txn.open_table(MEASUREMENTS)?;
+        let stored: Option<crate::normalize::Measurement> = json_at(&table, (key.as_str(), m.end))?;
+        match stored {
+            Some(s) if s == *m => Ok(Ok(())),
+            Some(s) => Ok(Err(s)),
+            None => {
+                table.insert((key.as_str(), m.end), to_json(m).as_slice())?;
+                Ok(Ok(()))
+            }
+        }
     }
 
     pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
@@ -305,6 +493,15 @@ impl Writer<'_> {
         )
     }
 
+    /// The Wh stored for MirrorMeterReading `mmr` of `lfdi` at `timestamp`, if any.
+    pub fn reading_at(&self, lfdi: &str, mmr: &str, timestamp: u32) -> Result<Option<u64>> {
+        Ok(self
+            .txn
+            .open_table(READING_AT)?
+            .get((mirror_key(lfdi, mmr).as_str(), timestamp))?
+            .map(|v| v.value()))
+    }
+
     /// Appends an accepted reading to the log and makes it the meter's latest; when the
     /// other register's latest reading has the same time, the two become the meter's pair.
     pub fn record_reading(&self, reading: &StoredReading) -> Result<u64> {
@@ -313,6 +510,13 @@ impl Writer<'_> {
             .open_table(READINGS)?
             .insert(id, to_json(reading).as_slice())?;
         let r = &reading.reading;
+        self.txn.open_table(READING_AT)?.insert(
+            (
+                mirror_key(&reading.lfdi, &reading.mmr).as_str(),
+                r.timestamp,
+            ),
+            r.wh,
+        )?;
         let key = latest_key(&reading.lfdi, r.flow);
         self.txn
             .open_table(LATEST)?
@@ -398,6 +602,36 @@ impl Writer<'_> {
 }
 
 impl Reader {
+    /// The non-attested readings stored for MirrorMeterReading `mmr` of `lfdi`, in time order.
+    pub fn measurements(
+        &self,
+        lfdi: &str,
+        mmr: &str,
+    ) -> Result<Vec<crate::normalize::Measurement>> {
+        let key = mirror_key(lfdi, mmr);
+        let table = self.txn.open_table(MEASUREMENTS)?;
+        let mut out = Vec::new();
+        for entry in table.range((key.as_str(), 0u32)..=(key.as_str(), u32::MAX))? {
+            let (_, v) = entry?;
+            out.push(from_json(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The last reading attested for `lfdi`.
+    pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
+        json_at(&self.txn.open_table(ATTESTED)?, lfdi)
+    }
+
+    /// The MirrorMeterReading attested for `flow` of `lfdi`, if one is designated.
+    pub fn designated(&self, lfdi: &str, flow: Flow) -> Result<Option<String>> {
+        Ok(self
+            .txn
+            .open_table(DESIGNATED)?
+            .get(latest_key(lfdi, flow).as_str())?
+            .map(|v| v.value().to_string()))
+    }
+
     /// The mirrors of device `lfdi`, in the order IEEE 2030.5 lists them (mRID descending).
     pub fn mirrors_of(&self, lfdi: &str) -> Result<Vec<MirrorRecord>> {
         let keys = self.txn.open_table(MIRROR_KEYS)?;
@@ -579,6 +813,7 @@ mod tests {
                         reading: RegisterReading {
                             flow: Flow::Export,
                             timestamp: 100,
+                            start: 40,
                             wh: 5,
                             quality: 0,
                         },

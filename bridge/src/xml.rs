@@ -25,19 +25,35 @@ pub struct XmlError {
     pub message: String,
 }
 
+/// Longest error message kept: messages quote what clients sent, and go to logs.
+pub const MAX_ERROR_MESSAGE: usize = 300;
+
 impl XmlError {
     pub fn format(message: impl Into<String>) -> Self {
         XmlError {
             reason: ReasonCode::Format,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
     pub fn values(message: impl Into<String>) -> Self {
         XmlError {
             reason: ReasonCode::Values,
-            message: message.into(),
+            message: bounded(message.into()),
         }
     }
+}
+
+/// `message`, cut to [`MAX_ERROR_MESSAGE`] bytes.
+pub fn bounded(mut message: String) -> String {
+    if message.len() > MAX_ERROR_MESSAGE {
+        let mut end = MAX_ERROR_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
 }
 
 impl std::fmt::Display for XmlError {

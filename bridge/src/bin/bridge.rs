@@ -1,7 +1,8 @@
 //! The GridTokenX bridge: serves the campus meters over IEEE 2030.5 with mutual TLS, stores
 //! every accepted reading, signs attested batches, and serves them to the keeper.
 //!
-//! Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 unusable configuration.
+//! Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 unusable configuration,
+//! 3 storage failure (a write could not be made durable: restart on what is on disk).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -16,7 +17,9 @@ use clap::Parser;
 embedded database before acknowledging it, signs batches of readings in the oracle's attestation format, and serves \
 them to the keeper on a local, token-protected HTTP interface.\n\nSettings come from --config (TOML), then \
 GRIDTOKENX_BRIDGE_<KEY> environment variables (e.g. GRIDTOKENX_BRIDGE_LISTEN=0.0.0.0:8443), then defaults. \
-Logs go to stderr; RUST_LOG filters them."
+Logs go to stderr; RUST_LOG filters them.\n\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 failed to start or while \
+running, 2 unusable configuration, 3 storage failure (a write could not be made durable; a supervisor restarts \
+the bridge on what is on disk)."
 )]
 struct Args {
     /// Settings file (TOML); see bridge/bridge.example.toml.
@@ -68,7 +71,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    wait_for_signal().await;
+    // Fail-stop: once the store cannot make a write durable, every answer would be a 500;
+    // exit so that the supervisor restarts the bridge on what is really on disk.
+    let store = running.service.store.clone();
+    let storage_failed = async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if let Some(reason) = store.failure() {
+                return reason;
+            }
+        }
+    };
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        reason = storage_failed => {
+            tracing::error!(reason, "storage failure: stopping");
+            return ExitCode::from(3);
+        }
+    }
     tracing::info!("shutting down");
     running.shutdown().await;
     ExitCode::SUCCESS

@@ -46,8 +46,14 @@ pub fn test_config(dir: &std::path::Path) -> BridgeConfig {
 
 impl TestBridge {
     pub async fn start() -> TestBridge {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with the test configuration as `adjust` leaves it.
+    pub async fn start_with(adjust: impl FnOnce(&mut BridgeConfig)) -> TestBridge {
         let dir = tempfile::tempdir().unwrap();
-        let config = test_config(dir.path());
+        let mut config = test_config(dir.path());
+        adjust(&mut config);
         let pki = ensure_pki(&Layout::new(&config.pki_dir), &campus()).unwrap();
         let running = bridge::server::start(&config).await.unwrap();
         TestBridge {
