@@ -44,6 +44,8 @@ pub struct BridgeConfig {
     pub idle_timeout_s: u64,
     /// Seconds a client gets to send a request's body.
     pub body_timeout_s: u64,
+    /// The campus's IANA time zone (the Time resource's tzOffset and daylight saving).
+    pub time_zone: String,
 }
 
 impl Default for BridgeConfig {
@@ -68,6 +70,7 @@ impl Default for BridgeConfig {
             max_handshakes_per_ip: 256,
             idle_timeout_s: 0,
             body_timeout_s: 10,
+            time_zone: "UTC".into(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl BridgeConfig {
             self.idle_timeout_s,
             self.post_rate_s
         );
+        crate::clock::CampusClock::new(&self.time_zone)?;
         anyhow::ensure!(
             self.keeper_listen.ip().is_loopback(),
             "keeper_listen {} is not a loopback address: the keeper interface is plain HTTP \

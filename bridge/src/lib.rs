@@ -12,6 +12,7 @@ use std::path::Path;
 
 pub mod attestor;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod keeper_api;

@@ -113,6 +113,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or_else(now),
+            clock: crate::clock::CampusClock::new(&config.time_zone)?,
         },
     });
     let attestor = Arc::new(Attestor {
@@ -460,6 +461,9 @@ async fn handle(
         }));
     };
     let (parts, body) = req.into_parts();
+    if let Some(status) = unsupported_media(&parts) {
+        return Ok(response(Reply::status(status)));
+    }
     if parts
         .headers
         .get(hyper::header::CONTENT_LENGTH)
@@ -494,7 +498,13 @@ async fn handle(
             ))))
         }
     };
-    let method = parts.method.as_str().to_string();
+    // HEAD is GET without the body.
+    let head = parts.method == hyper::Method::HEAD;
+    let method = if head {
+        "GET".to_string()
+    } else {
+        parts.method.as_str().to_string()
+    };
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     let reply = tokio::task::spawn_blocking(move || {
@@ -507,5 +517,47 @@ async fn handle(
         location: None,
         allow: None,
     });
-    Ok(response(reply))
+    let mut reply = response(reply);
+    if head {
+        let length = http_body_util::BodyExt::collect(std::mem::take(reply.body_mut()))
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        reply
+            .headers_mut()
+            .insert(hyper::header::CONTENT_LENGTH, length.into());
+    }
+    Ok(reply)
+}
+
+/// Media types the bridge reads and writes: IEEE 2030.5 XML (EXI is not supported).
+const XML_TYPES: [&str; 3] = ["application/sep+xml", "application/xml", "text/xml"];
+
+/// 415 for a body in another media type (e.g. application/sep-exi), 406 for a client that
+/// accepts no XML; a missing header is taken as XML.
+fn unsupported_media(parts: &hyper::http::request::Parts) -> Option<u16> {
+    let media = |v: &str| {
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if matches!(parts.method, hyper::Method::POST | hyper::Method::PUT) {
+        if let Some(ct) = header(hyper::header::CONTENT_TYPE) {
+            if !XML_TYPES.contains(&media(ct).as_str()) {
+                return Some(415);
+            }
+        }
+    }
+    if let Some(accept) = header(hyper::header::ACCEPT) {
+        let ok = accept.split(',').map(media).any(|m| {
+            m == "*/*" || m == "application/*" || m == "text/*" || XML_TYPES.contains(&m.as_str())
+        });
+        if !ok {
+            return Some(406);
+        }
+    }
+    None
 }

@@ -45,6 +45,8 @@ pub struct Settings {
     pub tolerance_bps: u16,
     /// Unix time the bridge first registered its meters (EndDevice changedTime, Registration).
     pub registered_at: i64,
+    /// The campus time zone (Time resource).
+    pub clock: crate::clock::CampusClock,
 }
 
 /// What to send back.
@@ -185,25 +187,34 @@ impl Service {
         let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         let result = match (segments.as_slice(), method) {
             (["dcap"], "GET") => self.device_capability(caller),
-            (["dcap"], _) => return Reply::method_not_allowed("GET"),
-            (["tm"], "GET") => Ok(Reply::xml(xml::to_xml("Time", &xml::Time::new(now)))),
-            (["tm"], _) => return Reply::method_not_allowed("GET"),
-            (["edev"], "GET") => Ok(self.end_device_list(caller)),
-            (["edev"], _) => return Reply::method_not_allowed("GET"),
+            (["dcap"], _) => return Reply::method_not_allowed("GET, HEAD"),
+            (["tm"], "GET") => {
+                let quality = if crate::clock::host_clock_synchronised() {
+                    crate::clock::QUALITY_SYNCHRONISED
+                } else {
+                    crate::clock::QUALITY_UNCOORDINATED
+                };
+                let local = self.settings.clock.at(now, quality);
+                Ok(Reply::xml(xml::to_xml("Time", &xml::Time::local(&local))))
+            }
+            (["tm"], _) => return Reply::method_not_allowed("GET, HEAD"),
+            (["edev"], "GET") => self.end_device_list(caller, query),
+            (["edev"], "POST") => self.register_in_band(caller, body),
+            (["edev"], _) => return Reply::method_not_allowed("GET, HEAD, POST"),
             (["edev", id, rest @ ..], "GET") if rest.len() <= 1 => {
                 self.end_device(caller, id, rest.first().copied())
             }
             (["edev", _, rest @ ..], _) if rest.len() <= 1 => {
-                return Reply::method_not_allowed("GET")
+                return Reply::method_not_allowed("GET, HEAD")
             }
             (["mup"], "GET") => self.mirror_list(caller, query),
             (["mup"], "POST") => self.post_mirror(caller, body, now),
-            (["mup"], _) => return Reply::method_not_allowed("GET, POST"),
+            (["mup"], _) => return Reply::method_not_allowed("GET, HEAD, POST"),
             (["mup", id], "GET") => self.get_mirror(caller, id),
             (["mup", id], "POST") => self.post_readings(caller, id, body, now),
             (["mup", id], "PUT") => self.put_mirror(caller, id, body, now),
             (["mup", id], "DELETE") => self.delete_mirror(caller, id),
-            (["mup", _], _) => return Reply::method_not_allowed("GET, POST, PUT, DELETE"),
+            (["mup", _], _) => return Reply::method_not_allowed("GET, HEAD, POST, PUT, DELETE"),
             _ => Err(Refusal::NotFound),
         };
         match result {
@@ -232,7 +243,10 @@ impl Service {
         )))
     }
 
-    fn end_device_list(&self, caller: &MeterEntry) -> Reply {
+    /// The caller's own EndDevice, paged (`s` start, `l` limit): a client that pages until
+    /// it gets fewer than `l` results stops after the first page.
+    fn end_device_list(&self, caller: &MeterEntry, query: Option<&str>) -> Result<Reply, Refusal> {
+        let (start, limit) = parse_query(query)?;
         let me = xml::end_device(
             caller.index,
             &caller.lfdi,
@@ -240,10 +254,38 @@ impl Service {
             self.settings.registered_at,
             self.settings.post_rate_s,
         );
-        Reply::xml(xml::to_xml(
+        let page = if start == 0 && limit > 0 {
+            vec![me]
+        } else {
+            Vec::new()
+        };
+        Ok(Reply::xml(xml::to_xml(
             "EndDeviceList",
-            &xml::end_device_list(vec![me]),
-        ))
+            &xml::end_device_list(page, 1),
+        )))
+    }
+
+    /// In-band registration (POST /edev): a client announcing its EndDevice. Devices are
+    /// registered on chain (the registry), so this only confirms the caller's own record:
+    /// 201 + Location of its EndDevice when the sFDI (and lFDI, if sent) are its
+    /// certificate's; 400 otherwise.
+    fn register_in_band(&self, caller: &MeterEntry, body: &[u8]) -> Result<Reply, Refusal> {
+        let text = std::str::from_utf8(body).map_err(|_| XmlError::format("body is not UTF-8"))?;
+        let (_, posted) = xml::parse::<xml::PostedEndDevice>(text, &["EndDevice"])?;
+        if posted.sfdi != caller.sfdi {
+            return Err(XmlError::values(format!(
+                "sFDI {} is not the certificate's {}",
+                posted.sfdi, caller.sfdi
+            ))
+            .into());
+        }
+        if let Some(lfdi) = &posted.lfdi {
+            if !lfdi.eq_ignore_ascii_case(&caller.lfdi_hex) {
+                return Err(XmlError::values("lFDI is not the certificate's").into());
+            }
+        }
+        tracing::info!(meter = %caller.code, "EndDevice registered in band");
+        Ok(Reply::created(format!("/edev/{}", caller.index)))
     }
 
     fn end_device(
@@ -517,17 +559,9 @@ impl Service {
                     mmr.mrid
                 ))
             })?;
+            // mRIDs are scoped to the device: everything keyed by one is keyed by the
+            // caller's LFDI too, so fixed firmware mRIDs shared by many meters don't collide.
             mmr.mrid = xml::hex(&mrid);
-            match w.mmr_owner(&mmr.mrid)? {
-                Some(owner) if owner != caller.lfdi_hex => {
-                    return Err(Refusal::Forbidden(format!(
-                        "MirrorMeterReading {} belongs to another device",
-                        mmr.mrid
-                    )));
-                }
-                Some(_) => {}
-                None => w.set_mmr_owner(&mmr.mrid, &caller.lfdi_hex)?,
-            }
             let existing = mup
                 .mirror_meter_readings
                 .iter()

@@ -15,8 +15,6 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const MIRRORS: TableDefinition<u64, &[u8]> = TableDefinition::new("mirrors");
 /// "LFDI/mRID" -> mirror id: mirrors are keyed by device and mRID.
 const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_keys");
-/// MirrorMeterReading mRID -> LFDI of the device that created it.
-const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
 /// reading log id -> StoredReading: every accepted reading, in arrival order.
 const READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
 /// ("LFDI/MMR-mRID", reading time) -> Wh: every stored register reading, so that a retried
@@ -263,7 +261,6 @@ impl Store {
             txn.open_table(META)?;
             txn.open_table(MIRRORS)?;
             txn.open_table(MIRROR_KEYS)?;
-            txn.open_table(MMR_OWNERS)?;
             txn.open_table(READINGS)?;
             txn.open_table(LATEST)?;
             txn.open_table(READING_AT)?;
@@ -389,10 +386,8 @@ impl Writer<'_> {
         self.txn
             .open_table(MIRROR_KEYS)?
             .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
-        let mut owners = self.txn.open_table(MMR_OWNERS)?;
         let mut designated = self.txn.open_table(DESIGNATED)?;
         for mmr in &record.mup.mirror_meter_readings {
-            owners.remove(mmr.mrid.as_str())?;
             // A register designated for attestation is released with its mirror: the
             // device's next whole Wh register in that direction takes its place.
             for flow in [Flow::Import, Flow::Export] {
@@ -471,19 +466,6 @@ impl Writer<'_> {
                 Ok(Ok(()))
             }
         }
-    }
-
-    pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
-        Ok(self
-            .txn
-            .open_table(MMR_OWNERS)?
-            .get(mrid)?
-            .map(|v| v.value().to_string()))
-    }
-
-    pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
-        self.txn.open_table(MMR_OWNERS)?.insert(mrid, lfdi)?;
-        Ok(())
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {

@@ -228,27 +228,49 @@ pub struct Time {
     pub dst_start_time: i64,
     #[serde(rename = "localTime")]
     pub local_time: i64,
-    /// 7: uncoordinated — the bridge reports its host clock without a time-source claim.
+    /// 4: the host clock is synchronised (NTP); 7: it is not (see `clock`).
     pub quality: u8,
     #[serde(rename = "tzOffset")]
     pub tz_offset: i32,
 }
 
 impl Time {
+    /// An uncoordinated clock in UTC (quality 7, no time zone).
     pub fn new(now: i64) -> Self {
+        Time::local(&crate::clock::LocalTime {
+            current_time: now,
+            tz_offset: 0,
+            dst_offset: 0,
+            dst_start_time: 0,
+            dst_end_time: 0,
+            local_time: now,
+            quality: crate::clock::QUALITY_UNCOORDINATED,
+        })
+    }
+
+    pub fn local(t: &crate::clock::LocalTime) -> Self {
         Time {
             xmlns: ns(),
             href: "/tm".into(),
             poll_rate: 900,
-            current_time: now,
-            dst_end_time: 0,
-            dst_offset: 0,
-            dst_start_time: 0,
-            local_time: now,
-            quality: 7,
-            tz_offset: 0,
+            current_time: t.current_time,
+            dst_end_time: t.dst_end_time,
+            dst_offset: t.dst_offset,
+            dst_start_time: t.dst_start_time,
+            local_time: t.local_time,
+            quality: t.quality,
+            tz_offset: t.tz_offset,
         }
     }
+}
+
+/// What a client posts to /edev to register in band (the fields the bridge checks).
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+pub struct PostedEndDevice {
+    #[serde(rename = "lFDI", default)]
+    pub lfdi: Option<String>,
+    #[serde(rename = "sFDI")]
+    pub sfdi: u64,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -360,11 +382,12 @@ pub fn with_ns() -> Option<String> {
     Some(ns())
 }
 
-pub fn end_device_list(devices: Vec<EndDevice>) -> EndDeviceList {
+/// One page of an EndDeviceList of `all` devices.
+pub fn end_device_list(devices: Vec<EndDevice>, all: u32) -> EndDeviceList {
     let n = devices.len() as u32;
     EndDeviceList {
         xmlns: ns(),
-        all: n,
+        all,
         href: "/edev".into(),
         results: n,
         subscribable: 0,
@@ -558,13 +581,16 @@ mod tests {
 
     #[test]
     fn end_device_list_xml_is_pinned() {
-        let list = end_device_list(vec![end_device(
-            3,
-            &[0xAB; 20],
-            167_261_211_391,
-            1_700_000_000,
-            60,
-        )]);
+        let list = end_device_list(
+            vec![end_device(
+                3,
+                &[0xAB; 20],
+                167_261_211_391,
+                1_700_000_000,
+                60,
+            )],
+            1,
+        );
         assert_eq!(
             to_xml("EndDeviceList", &list),
             concat!(

@@ -4,32 +4,12 @@
 //! token, a keeper interface off loopback).
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bridge::config::BridgeConfig;
 use common::*;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// A mutual-TLS connection of meter `code`, without HTTP on top.
-async fn tls_connection(b: &TestBridge, code: &str) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let layout = &b.pki.layout;
-    let config = bridge::client::client_config(
-        b.ca(),
-        CertificateDer::from_pem_file(layout.meter_cert(code)).unwrap(),
-        PrivateKeyDer::from_pem_file(layout.meter_key(code)).unwrap(),
-        bridge::client::Suites::Default,
-    )
-    .unwrap();
-    let tcp = TcpStream::connect(b.running.meters_addr).await.unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap()
-}
 
 /// Reads until the peer closes (or errors); returns what it sent and when it closed.
 async fn read_to_close<S: tokio::io::AsyncRead + Unpin>(

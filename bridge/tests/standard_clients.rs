@@ -2,7 +2,8 @@
 //! site meter mirroring power quality beside its energy registers, follow-up
 //! MirrorMeterReadingLists without ReadingTypes, retries of a post whose reply was lost, the
 //! running post period (start = now), DER mirrors beside the site's, and the limits on what
-//! one device may make the bridge store.
+//! one device may make the bridge store; in-band registration, paging, HEAD, media types and
+//! the campus time zone.
 mod common;
 
 use bridge::normalize::Flow;
@@ -330,4 +331,126 @@ async fn what_one_device_may_make_the_bridge_store_is_bounded() {
         MAX_MIRRORS_PER_DEVICE
     );
     assert_eq!(reader.readings().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn in_band_registration_confirms_the_callers_own_end_device() {
+    let b = TestBridge::start().await;
+    let mut eng = b.meter("ENG");
+    let me = b.pki.meters.iter().find(|m| m.code == "ENG").unwrap();
+    // As a client posts it (sFDI, changedTime, enabled; no lFDI).
+    let posted = format!(
+        r#"<EndDevice xmlns="urn:ieee:std:2030.5:ns"><sFDI>{}</sFDI><changedTime>0</changedTime><enabled>true</enabled></EndDevice>"#,
+        me.sfdi
+    );
+    let r = eng.post("/edev", posted).await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let location = r.location.expect("Location");
+    let r = eng.get(&location).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.body.contains(&format!("<sFDI>{}</sFDI>", me.sfdi)),
+        "{}",
+        r.body
+    );
+
+    // Another device's identity is refused.
+    let other = b.pki.meters.iter().find(|m| m.code == "PHYS").unwrap();
+    let posted = format!(
+        r#"<EndDevice xmlns="urn:ieee:std:2030.5:ns"><lFDI>{}</lFDI><sFDI>{}</sFDI></EndDevice>"#,
+        b.lfdi_hex("PHYS"),
+        other.sfdi
+    );
+    let r = eng.post("/edev", posted).await.unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+#[tokio::test]
+async fn end_device_list_pages_end() {
+    let b = TestBridge::start().await;
+    let mut eng = b.meter("ENG");
+    let first = eng.get("/edev?s=0&l=10").await.unwrap().body;
+    assert!(
+        first.contains(r#"all="1""#) && first.contains(r#"results="1""#),
+        "{first}"
+    );
+    // A client paging on (s = 1) gets an empty page and stops.
+    let next = eng.get("/edev?s=1&l=10").await.unwrap().body;
+    assert!(
+        next.contains(r#"all="1""#) && next.contains(r#"results="0""#),
+        "{next}"
+    );
+    assert!(!next.contains("<EndDevice "), "{next}");
+    let none = eng.get("/edev?l=0").await.unwrap().body;
+    assert!(none.contains(r#"results="0""#), "{none}");
+    assert_eq!(eng.get("/edev?s=x").await.unwrap().status, 400);
+}
+
+#[tokio::test]
+async fn head_media_types_and_the_campus_time() {
+    let b = TestBridge::start_with(|c| c.time_zone = "Asia/Bangkok".into()).await;
+    let head = raw_request(&b, "ENG", "HEAD /dcap HTTP/1.1\r\nHost: bridge\r\n\r\n").await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (headers, body) = head.split_once("\r\n\r\n").unwrap();
+    assert!(body.is_empty(), "HEAD has no body: {body}");
+    let length: usize = headers
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_string)
+        })
+        .expect("Content-Length")
+        .trim()
+        .parse()
+        .unwrap();
+    let mut eng = b.meter("ENG");
+    assert_eq!(length, eng.get("/dcap").await.unwrap().body.len());
+
+    // EXI is not supported: 415 for a body in it, 406 for a client that accepts only it.
+    let exi = raw_request(
+        &b,
+        "ENG",
+        "POST /mup HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/sep-exi\r\nContent-Length: 4\r\n\r\nabcd",
+    )
+    .await;
+    assert!(exi.starts_with("HTTP/1.1 415"), "{exi}");
+    let only_exi = raw_request(
+        &b,
+        "ENG",
+        "GET /dcap HTTP/1.1\r\nHost: bridge\r\nAccept: application/sep-exi\r\n\r\n",
+    )
+    .await;
+    assert!(only_exi.starts_with("HTTP/1.1 406"), "{only_exi}");
+    let with_params = raw_request(
+        &b,
+        "ENG",
+        "GET /dcap HTTP/1.1\r\nHost: bridge\r\nAccept: application/sep+xml; level=-S1, application/sep-exi\r\n\r\n",
+    )
+    .await;
+    assert!(with_params.starts_with("HTTP/1.1 200"), "{with_params}");
+    assert_eq!(
+        b.running
+            .service
+            .store
+            .read()
+            .unwrap()
+            .mirror_count()
+            .unwrap(),
+        0
+    );
+
+    // The campus time zone (UTC+7, no DST) and a quality from the host clock's state.
+    let tm = eng.get("/tm").await.unwrap().body;
+    assert!(tm.contains("<tzOffset>25200</tzOffset>"), "{tm}");
+    assert!(tm.contains("<dstOffset>0</dstOffset>"), "{tm}");
+    let quality = if bridge::clock::host_clock_synchronised() {
+        4
+    } else {
+        7
+    };
+    assert!(
+        tm.contains(&format!("<quality>{quality}</quality>")),
+        "{tm}"
+    );
 }

@@ -174,3 +174,44 @@ pub fn mmr_list_xml(readings: Vec<MirrorMeterReading>) -> String {
         },
     )
 }
+
+/// A mutual-TLS connection of meter `code`, without HTTP on top.
+pub async fn tls_connection(
+    b: &TestBridge,
+    code: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let layout = &b.pki.layout;
+    let config = client_config(
+        b.ca(),
+        CertificateDer::from_pem_file(layout.meter_cert(code)).unwrap(),
+        PrivateKeyDer::from_pem_file(layout.meter_key(code)).unwrap(),
+        Suites::Default,
+    )
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(b.running.meters_addr)
+        .await
+        .unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap()
+}
+
+/// Sends `request` (raw HTTP/1.1, "Connection: close" added) as meter `code` and returns
+/// the raw response.
+pub async fn raw_request(b: &TestBridge, code: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = tls_connection(b, code).await;
+    let request = request.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tls.read_to_end(&mut out),
+    )
+    .await;
+    String::from_utf8_lossy(&out).into_owned()
+}
