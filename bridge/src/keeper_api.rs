@@ -152,13 +152,10 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
 }
 
 /// Compares without stopping at the first difference.
+/// Constant-time comparison (the token's length is not secret: 64 hex digits).
 fn same_token(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    use subtle::ConstantTimeEq;
+    given.len() == expected.len() && bool::from(given.ct_eq(expected))
 }
 
 pub async fn handle(

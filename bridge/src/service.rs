@@ -154,16 +154,16 @@ pub fn registration_pin(sfdi: u64) -> u32 {
     (base * 10 + sfdi_check_digit(base)) as u32
 }
 
+/// The list query (`s` start, `l` limit), percent-decoded.
 fn parse_query(query: Option<&str>) -> Result<(usize, usize), XmlError> {
     let (mut start, mut limit) = (0usize, 1usize);
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let number = || {
             value
                 .parse::<usize>()
                 .map_err(|_| XmlError::values(format!("query {key}={value} is not a number")))
         };
-        match key {
+        match key.as_ref() {
             "s" => start = number()?,
             "l" => limit = number()?.min(255),
             // Other parameters (`a` on lists that are not time-keyed) are ignored.

@@ -138,19 +138,16 @@ pub fn parse_hex(text: &str, max_bytes: usize) -> Option<Vec<u8>> {
     {
         return None;
     }
-    let padded = if text.len() % 2 == 1 {
-        format!("0{text}")
+    // HexBinary may drop a leading zero digit.
+    if text.len() % 2 == 1 {
+        ::hex::decode(format!("0{text}")).ok()
     } else {
-        text.to_string()
-    };
-    (0..padded.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&padded[i..i + 2], 16).ok())
-        .collect()
+        ::hex::decode(text).ok()
+    }
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
+    ::hex::encode_upper(bytes)
 }
 
 /// A HexBinary integer (roleFlags, qualityFlags).
