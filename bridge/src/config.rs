@@ -44,8 +44,15 @@ pub struct BridgeConfig {
     pub idle_timeout_s: u64,
     /// Seconds a client gets to send a request's body.
     pub body_timeout_s: u64,
+    /// Further trusted roots (PEM files), e.g. meter manufacturers' CAs whose factory
+    /// certificates chain through up to two intermediates; the campus CA is always trusted.
+    /// A certificate must still belong to a registered meter (its LFDI).
+    pub trusted_roots: Vec<PathBuf>,
     /// The campus's IANA time zone (the Time resource's tzOffset and daylight saving).
     pub time_zone: String,
+    /// Days readings, measurements and acknowledged batches are kept; older ones are pruned
+    /// every hour (and the file compacted at the next start). At least max_age_s.
+    pub retention_days: u32,
 }
 
 impl Default for BridgeConfig {
@@ -70,7 +77,9 @@ impl Default for BridgeConfig {
             max_handshakes_per_ip: 256,
             idle_timeout_s: 0,
             body_timeout_s: 10,
+            trusted_roots: Vec::new(),
             time_zone: "UTC".into(),
+            retention_days: 30,
         }
     }
 }
@@ -113,6 +122,12 @@ impl BridgeConfig {
             self.post_rate_s
         );
         crate::clock::CampusClock::new(&self.time_zone)?;
+        anyhow::ensure!(
+            u64::from(self.retention_days) * 86_400 >= u64::from(self.max_age_s),
+            "retention_days ({}) must cover max_age_s ({} s): readings the oracle would still take must be kept",
+            self.retention_days,
+            self.max_age_s
+        );
         anyhow::ensure!(
             self.keeper_listen.ip().is_loopback(),
             "keeper_listen {} is not a loopback address: the keeper interface is plain HTTP \

@@ -97,7 +97,13 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         .collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(layout.bridge_key())
         .with_context(|| format!("bridge key {}", layout.bridge_key().display()))?;
-    let verifier = Arc::new(DeviceCertVerifier::new(ca_der, directory.clone())?);
+    let mut roots = vec![ca_der];
+    for path in &config.trusted_roots {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("trusted root {}", path.display()))?;
+        roots.push(certs::pem_to_der(&pem, path)?);
+    }
+    let verifier = Arc::new(DeviceCertVerifier::new(roots, directory.clone())?);
     let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(chain, key, verifier)?));
 
     let service = Arc::new(Service {
@@ -161,6 +167,11 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         tokio::spawn(run_attestor(
             attestor.clone(),
             Duration::from_secs(u64::from(config.attest_interval_s)),
+            watcher.clone(),
+        )),
+        tokio::spawn(run_pruning(
+            store.clone(),
+            i64::from(config.retention_days) * 86_400,
             watcher,
         )),
     ];
@@ -174,6 +185,29 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         shutdown,
         tasks,
     })
+}
+
+/// Every hour, prunes what is older than the retention window.
+async fn run_pruning(store: Arc<Store>, retention_s: i64, mut shutdown: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.prune(now() - retention_s)).await {
+            Ok(Ok(p)) if p.total() > 0 => tracing::info!(
+                readings = p.readings,
+                measurements = p.measurements,
+                batches = p.batches,
+                "pruned what is older than the retention window"
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "pruning failed"),
+            Err(e) => tracing::error!(error = %e, "pruning task panicked"),
+        }
+    }
 }
 
 async fn run_attestor(

@@ -559,9 +559,23 @@ impl Service {
                     mmr.mrid
                 ))
             })?;
-            // mRIDs are scoped to the device: everything keyed by one is keyed by the
-            // caller's LFDI too, so fixed firmware mRIDs shared by many meters don't collide.
             mmr.mrid = xml::hex(&mrid);
+            // mRIDs are globally unique (CSIP-AUS S-ALL-05 refuses a collision): a meter
+            // whose firmware reuses another's fixed mRIDs is refused, and the log names both
+            // meters so that an operator sees why.
+            match w.mmr_owner(&mmr.mrid)? {
+                Some(owner) if owner != caller.lfdi_hex => {
+                    let other = migrations::identity::parse_lfdi_hex(&owner)
+                        .and_then(|l| self.directory.get(&l))
+                        .map_or(owner, |m| m.code);
+                    return Err(Refusal::Forbidden(format!(
+                        "MirrorMeterReading mRID {} is already used by meter {other} (mRIDs must be globally unique; check the meter's firmware)",
+                        mmr.mrid
+                    )));
+                }
+                Some(_) => {}
+                None => w.set_mmr_owner(&mmr.mrid, &caller.lfdi_hex)?,
+            }
             let existing = mup
                 .mirror_meter_readings
                 .iter()

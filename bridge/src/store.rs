@@ -15,6 +15,9 @@ const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const MIRRORS: TableDefinition<u64, &[u8]> = TableDefinition::new("mirrors");
 /// "LFDI/mRID" -> mirror id: mirrors are keyed by device and mRID.
 const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_keys");
+/// MirrorMeterReading mRID -> LFDI of the device that first used it. mRIDs are globally
+/// unique (IEEE 2030.5; CSIP-AUS S-ALL-05 refuses a colliding one).
+const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
 /// reading log id -> StoredReading: every accepted reading, in arrival order.
 const READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
 /// ("LFDI/MMR-mRID", reading time) -> Wh: every stored register reading, so that a retried
@@ -56,6 +59,20 @@ pub struct StoredReading {
     pub mmr: String,
     pub reading: RegisterReading,
     pub received_at: i64,
+}
+
+/// What one `prune` deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub readings: usize,
+    pub measurements: usize,
+    pub batches: usize,
+}
+
+impl Pruned {
+    pub fn total(&self) -> usize {
+        self.readings + self.measurements + self.batches
+    }
 }
 
 /// A meter's import and export registers measured at the same time: what a reading of the
@@ -248,10 +265,30 @@ pub struct Reader {
 }
 
 impl Store {
+    /// Prunes everything older than `cutoff` in transactions of at most 10,000 deletions
+    /// each (so that posts wait at most one of them), until nothing is left to prune.
+    pub fn prune(&self, cutoff: i64) -> Result<Pruned> {
+        let mut all = Pruned::default();
+        loop {
+            let p = self.write(|w| w.prune(cutoff, 10_000))?;
+            all.readings += p.readings;
+            all.measurements += p.measurements;
+            all.batches += p.batches;
+            if p.total() == 0 {
+                return Ok(all);
+            }
+        }
+    }
+
     pub fn open(path: &Path) -> Result<Store> {
         let existed = path.exists();
-        let db =
+        let mut db =
             Database::create(path).with_context(|| format!("open store {}", path.display()))?;
+        // Space freed by pruning goes back to the file system at start.
+        if existed {
+            db.compact()
+                .with_context(|| format!("compact store {}", path.display()))?;
+        }
         if !existed {
             crate::sync_parent_dir(path)?;
         }
@@ -261,6 +298,7 @@ impl Store {
             txn.open_table(META)?;
             txn.open_table(MIRRORS)?;
             txn.open_table(MIRROR_KEYS)?;
+            txn.open_table(MMR_OWNERS)?;
             txn.open_table(READINGS)?;
             txn.open_table(LATEST)?;
             txn.open_table(READING_AT)?;
@@ -386,8 +424,10 @@ impl Writer<'_> {
         self.txn
             .open_table(MIRROR_KEYS)?
             .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
+        let mut owners = self.txn.open_table(MMR_OWNERS)?;
         let mut designated = self.txn.open_table(DESIGNATED)?;
         for mmr in &record.mup.mirror_meter_readings {
+            owners.remove(mmr.mrid.as_str())?;
             // A register designated for attestation is released with its mirror: the
             // device's next whole Wh register in that direction takes its place.
             for flow in [Flow::Import, Flow::Export] {
@@ -433,6 +473,75 @@ impl Writer<'_> {
         }
     }
 
+    /// Deletes, in one transaction and at most `max` of each, what is older than `cutoff`
+    /// (Unix seconds): register readings received before it (the log is in arrival order),
+    /// measurements whose time is before it, and acknowledged batches created before it.
+    /// Unacknowledged batches are never deleted; the latest register values, pairs and
+    /// attestation marks (one each per meter) stay.
+    pub fn prune(&self, cutoff: i64, max: usize) -> Result<Pruned> {
+        let mut pruned = Pruned::default();
+        {
+            let mut log = self.txn.open_table(READINGS)?;
+            let mut at = self.txn.open_table(READING_AT)?;
+            let mut old = Vec::new();
+            for entry in log.iter()? {
+                let (id, v) = entry?;
+                let r: StoredReading = from_json(v.value())?;
+                if r.received_at >= cutoff || old.len() == max {
+                    break;
+                }
+                old.push((id.value(), r));
+            }
+            for (id, r) in &old {
+                log.remove(id)?;
+                at.remove((mirror_key(&r.lfdi, &r.mmr).as_str(), r.reading.timestamp))?;
+            }
+            pruned.readings = old.len();
+        }
+        {
+            let mut table = self.txn.open_table(MEASUREMENTS)?;
+            let cutoff = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
+            let mut old: Vec<(String, u32)> = Vec::new();
+            for entry in table.iter()? {
+                let (k, _) = entry?;
+                let (key, end) = k.value();
+                if end < cutoff {
+                    old.push((key.to_string(), end));
+                    if old.len() == max {
+                        break;
+                    }
+                }
+            }
+            for (key, end) in &old {
+                table.remove((key.as_str(), *end))?;
+            }
+            pruned.measurements = old.len();
+        }
+        {
+            let through = self
+                .txn
+                .open_table(META)?
+                .get(ACKNOWLEDGED_THROUGH)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let mut batches = self.txn.open_table(BATCHES)?;
+            let mut old = Vec::new();
+            for entry in batches.range(..=through)? {
+                let (sequence, v) = entry?;
+                let b: SignedBatch = from_json(v.value())?;
+                if b.created_at >= cutoff || old.len() == max {
+                    break;
+                }
+                old.push(sequence.value());
+            }
+            for sequence in &old {
+                batches.remove(sequence)?;
+            }
+            pruned.batches = old.len();
+        }
+        Ok(pruned)
+    }
+
     /// The direction MirrorMeterReading `mmr` of `lfdi` is attested for, if it is.
     pub fn designated_flow(&self, lfdi: &str, mmr: &str) -> Result<Option<Flow>> {
         let table = self.txn.open_table(DESIGNATED)?;
@@ -466,6 +575,19 @@ impl Writer<'_> {
                 Ok(Ok(()))
             }
         }
+    }
+
+    pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
+        Ok(self
+            .txn
+            .open_table(MMR_OWNERS)?
+            .get(mrid)?
+            .map(|v| v.value().to_string()))
+    }
+
+    pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
+        self.txn.open_table(MMR_OWNERS)?.insert(mrid, lfdi)?;
+        Ok(())
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
@@ -704,6 +826,117 @@ mod tests {
             device_lfdi: "AB".repeat(20),
             ..Default::default()
         }
+    }
+
+    fn batch(sequence: u64, created_at: i64) -> SignedBatch {
+        SignedBatch {
+            sequence,
+            hash: format!("{sequence:064x}"),
+            message: String::new(),
+            attestor: String::new(),
+            signature: String::new(),
+            meters: vec![],
+            readings: 1,
+            created_at,
+            acknowledged: false,
+        }
+    }
+
+    #[test]
+    fn pruning_keeps_the_window_and_every_unacknowledged_batch_and_compacts_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.redb");
+        let store = Store::open(&path).unwrap();
+        let lfdi = "AA".repeat(20);
+        let day = 86_400;
+        // 40 days of one reading and one measurement every 5 minutes, then three batches: the
+        // first two old (one acknowledged), the third recent.
+        for d in 0..40i64 {
+            store
+                .write(|w| -> Result<()> {
+                    for m in 0..288i64 {
+                        let t = d * day + m * 300 + 61;
+                        w.record_reading(&StoredReading {
+                            lfdi: lfdi.clone(),
+                            mirror: 1,
+                            mmr: "0B".into(),
+                            reading: RegisterReading {
+                                flow: Flow::Export,
+                                timestamp: t as u32,
+                                start: t as u32 - 60,
+                                wh: t as u64,
+                                quality: 0,
+                            },
+                            received_at: t,
+                        })?;
+                        let m = crate::normalize::Measurement {
+                            start: t as u32 - 60,
+                            end: t as u32,
+                            value: 230,
+                            power: 0,
+                            quality: 0,
+                            tou_tier: None,
+                        };
+                        assert!(w.record_measurement(&lfdi, "0C", &m)?.is_ok());
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        store
+            .write(|w| -> Result<()> {
+                w.put_batch(&batch(1, day))?;
+                w.put_batch(&batch(2, 2 * day))?;
+                w.put_batch(&batch(3, 39 * day))?;
+                assert!(w.acknowledge(1)?);
+                Ok(())
+            })
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let cutoff = 10 * day + 60;
+        let pruned = store.prune(cutoff).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                readings: 10 * 288,
+                measurements: 10 * 288,
+                batches: 1
+            }
+        );
+        let reader = store.read().unwrap();
+        let left = reader.readings().unwrap();
+        assert_eq!(left.len(), 30 * 288);
+        assert!(left.iter().all(|r| r.received_at >= cutoff));
+        assert_eq!(reader.measurements(&lfdi, "0C").unwrap().len(), 30 * 288);
+        // Batch 2 is old but not acknowledged: it stays, as does the recent one.
+        assert_eq!(
+            reader
+                .unacknowledged(10)
+                .unwrap()
+                .iter()
+                .map(|b| b.sequence)
+                .collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        drop(reader);
+        // A pruned reading is forgotten by the retry index; a kept one is not.
+        store
+            .write(|w| -> Result<()> {
+                assert_eq!(w.reading_at(&lfdi, "0B", 61)?, None);
+                assert!(w.reading_at(&lfdi, "0B", (cutoff + 1) as u32)?.is_some());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(store.prune(cutoff).unwrap(), Pruned::default());
+        drop(store);
+        // The next start compacts the file.
+        let store = Store::open(&path).unwrap();
+        drop(store);
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            after < before,
+            "{after} bytes after compaction, {before} before"
+        );
     }
 
     #[test]

@@ -35,72 +35,179 @@ fn tls_error(message: impl Into<String>) -> rustls::Error {
     rustls::Error::General(message.into())
 }
 
-/// Accepts a client certificate only if it was issued by the campus CA, is within its dates,
-/// carries no critical extension we do not understand, is not a CA, and belongs to a known,
-/// active meter.
+/// The IEEE 2030.5 certificate policy arc (1.3.6.1.4.1.40732.1.x): a device certificate's
+/// certificatePolicies must name a policy under it.
+const POLICY_ARC: &str = "1.3.6.1.4.1.40732.1.";
+/// HardwareModuleName (RFC 4108), the otherName of a device certificate's subjectAltName.
+const HARDWARE_MODULE_NAME: &str = "1.3.6.1.5.5.7.8.4";
+/// Intermediate CAs allowed between a device certificate and a trusted root (a
+/// manufacturer's CA and its issuing CA, as factory certificates chain).
+pub const MAX_INTERMEDIATES: usize = 2;
+
+/// Accepts a client certificate only if it belongs to a known, active meter (looked up by
+/// LFDI first: a hash, before any parsing or signature check), follows the IEEE 2030.5
+/// device profile (keyUsage digitalSignature, a 2030.5 policy, a HardwareModuleName, no
+/// critical extension we do not understand, not a CA), is within its dates, and chains to a
+/// trusted root (the campus CA or a configured manufacturer root) through at most
+/// [`MAX_INTERMEDIATES`] intermediate CAs the client sends.
 #[derive(Debug)]
 pub struct DeviceCertVerifier {
-    ca_der: Vec<u8>,
+    /// Parsed once; their DER is kept for the process's life.
+    roots: Vec<X509Certificate<'static>>,
     hints: Vec<DistinguishedName>,
     directory: Arc<Directory>,
 }
 
+fn bad(e: rustls::CertificateError) -> rustls::Error {
+    rustls::Error::InvalidCertificate(e)
+}
+
+fn within_dates(cert: &X509Certificate<'_>, now: i64) -> Result<(), rustls::Error> {
+    let validity = cert.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(bad(rustls::CertificateError::NotValidYet));
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(bad(rustls::CertificateError::Expired));
+    }
+    Ok(())
+}
+
+fn parse_whole(der: &[u8]) -> Result<X509Certificate<'_>, rustls::Error> {
+    match X509Certificate::from_der(der) {
+        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        _ => Err(bad(rustls::CertificateError::BadEncoding)),
+    }
+}
+
+/// A CA that may issue certificates: basicConstraints CA, and keyCertSign if it has a
+/// keyUsage.
+fn may_issue(ca: &X509Certificate<'_>) -> bool {
+    ca.is_ca()
+        && ca
+            .key_usage()
+            .ok()
+            .flatten()
+            .is_none_or(|ku| ku.value.key_cert_sign())
+}
+
 impl DeviceCertVerifier {
-    pub fn new(ca_der: Vec<u8>, directory: Arc<Directory>) -> anyhow::Result<Self> {
-        let (_, ca) =
-            X509Certificate::from_der(&ca_der).map_err(|e| anyhow::anyhow!("campus CA: {e}"))?;
-        let hints = vec![DistinguishedName::from(ca.subject().as_raw().to_vec())];
+    /// `roots`: DER of the trusted roots (the campus CA first).
+    pub fn new(roots: Vec<Vec<u8>>, directory: Arc<Directory>) -> anyhow::Result<Self> {
+        let mut parsed = Vec::new();
+        let mut hints = Vec::new();
+        for der in roots {
+            let der: &'static [u8] = Box::leak(der.into_boxed_slice());
+            let (_, ca) =
+                X509Certificate::from_der(der).map_err(|e| anyhow::anyhow!("trusted root: {e}"))?;
+            anyhow::ensure!(
+                may_issue(&ca),
+                "trusted root {} is not a CA that may sign certificates",
+                ca.subject()
+            );
+            hints.push(DistinguishedName::from(ca.subject().as_raw().to_vec()));
+            parsed.push(ca);
+        }
+        anyhow::ensure!(!parsed.is_empty(), "no trusted root");
         Ok(DeviceCertVerifier {
-            ca_der,
+            roots: parsed,
             hints,
             directory,
         })
     }
 
-    /// The checks on the certificate itself, apart from the meter directory.
-    pub fn check_certificate(&self, der: &[u8], now: i64) -> Result<(), rustls::Error> {
-        let (_, ca) = X509Certificate::from_der(&self.ca_der)
-            .map_err(|_| tls_error("campus CA unreadable"))?;
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|_| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
-        })?;
-        if !rest.is_empty() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadEncoding,
-            ));
-        }
-        if cert.issuer().as_raw() != ca.subject().as_raw() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ));
-        }
-        cert.verify_signature(Some(ca.public_key())).map_err(|_| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature)
-        })?;
-        let validity = cert.validity();
-        if now < validity.not_before.timestamp() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidYet,
-            ));
-        }
-        if now > validity.not_after.timestamp() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Expired,
-            ));
-        }
-        for ext in cert.extensions() {
-            if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.oid.to_id_string().as_str()) {
-                return Err(tls_error(format!(
-                    "unsupported critical extension {}",
-                    ext.oid
-                )));
+    /// The checks on the certificate and its chain, apart from the meter directory.
+    pub fn check_certificate(
+        &self,
+        der: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        now: i64,
+    ) -> Result<(), rustls::Error> {
+        let cert = parse_whole(der)?;
+        within_dates(&cert, now)?;
+        check_device_profile(&cert)?;
+        // Up the chain: a trusted root, or one of the client's intermediates.
+        let parsed: Vec<X509Certificate<'_>> = intermediates
+            .iter()
+            .take(MAX_INTERMEDIATES + 1)
+            .map(|c| parse_whole(c))
+            .collect::<Result<_, _>>()?;
+        let mut current = &cert;
+        for depth in 0..=MAX_INTERMEDIATES {
+            let issued_by = |ca: &X509Certificate<'_>| {
+                ca.subject().as_raw() == current.issuer().as_raw()
+                    && current.verify_signature(Some(ca.public_key())).is_ok()
+            };
+            if self.roots.iter().any(issued_by) {
+                return Ok(());
             }
+            if depth == MAX_INTERMEDIATES {
+                break;
+            }
+            let Some(next) = parsed.iter().find(|ca| issued_by(ca)) else {
+                break;
+            };
+            if !may_issue(next) {
+                return Err(tls_error("an intermediate certificate is not a CA"));
+            }
+            within_dates(next, now)?;
+            current = next;
         }
-        if cert.is_ca() {
-            return Err(tls_error("a CA certificate is not a device certificate"));
-        }
-        Ok(())
+        Err(bad(rustls::CertificateError::UnknownIssuer))
     }
+}
+
+/// The IEEE 2030.5 device certificate profile's extensions: only understood ones critical,
+/// keyUsage with digitalSignature (it signs the handshake), a certificate policy under the
+/// 2030.5 arc, a HardwareModuleName, and not a CA.
+fn check_device_profile(cert: &X509Certificate<'_>) -> Result<(), rustls::Error> {
+    for ext in cert.extensions() {
+        if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.oid.to_id_string().as_str()) {
+            return Err(tls_error(format!(
+                "unsupported critical extension {}",
+                ext.oid
+            )));
+        }
+    }
+    if cert.is_ca() {
+        return Err(tls_error("a CA certificate is not a device certificate"));
+    }
+    let key_usage = cert
+        .key_usage()
+        .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
+    if !key_usage.is_some_and(|ku| ku.value.digital_signature()) {
+        return Err(tls_error(
+            "device certificate keyUsage lacks digitalSignature",
+        ));
+    }
+    let ieee = cert
+        .extensions()
+        .iter()
+        .any(|ext| match ext.parsed_extension() {
+            ParsedExtension::CertificatePolicies(policies) => policies
+                .iter()
+                .any(|info| info.policy_id.to_id_string().starts_with(POLICY_ARC)),
+            _ => false,
+        });
+    if !ieee {
+        return Err(tls_error(
+            "device certificate names no IEEE 2030.5 policy (1.3.6.1.4.1.40732.1.x)",
+        ));
+    }
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
+    let hardware = san.is_some_and(|san| {
+        san.value.general_names.iter().any(|name| {
+            matches!(name, GeneralName::OtherName(oid, _) if oid.to_id_string() == HARDWARE_MODULE_NAME)
+        })
+    });
+    if !hardware {
+        return Err(tls_error(
+            "device certificate subjectAltName has no HardwareModuleName",
+        ));
+    }
+    Ok(())
 }
 
 impl ClientCertVerifier for DeviceCertVerifier {
@@ -111,18 +218,19 @@ impl ClientCertVerifier for DeviceCertVerifier {
     fn verify_client_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        self.check_certificate(end_entity, now.as_secs() as i64)?;
+        // The cheap check first: a certificate no registered meter has is refused before
+        // any parsing or signature verification.
         let lfdi = migrations::identity::lfdi_from_certificate(end_entity);
         match self.directory.get(&lfdi) {
-            Some(meter) if meter.active => Ok(ClientCertVerified::assertion()),
-            Some(meter) => Err(tls_error(format!("meter {} is suspended", meter.code))),
-            None => Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            )),
+            None => return Err(bad(rustls::CertificateError::UnknownIssuer)),
+            Some(meter) if !meter.active => return Err(bad(rustls::CertificateError::Revoked)),
+            Some(_) => {}
         }
+        self.check_certificate(end_entity, intermediates, now.as_secs() as i64)?;
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
