@@ -75,7 +75,7 @@ fn within_dates(cert: &X509Certificate<'_>, now: i64) -> Result<(), rustls::Erro
 
 fn parse_whole(der: &[u8]) -> Result<X509Certificate<'_>, rustls::Error> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         _ => Err(bad(rustls::CertificateError::BadEncoding)),
     }
 }
