@@ -265,7 +265,7 @@ impl ClientCertVerifier for DeviceCertVerifier {
 
 /// The handshake signature, verified with the certificate's public key (same ASN.1 ECDSA
 /// format in TLS 1.2 and 1.3).
-fn verify_signature(
+pub(crate) fn verify_signature(
     message: &[u8],
     cert: &CertificateDer<'_>,
     dss: &DigitallySignedStruct,
@@ -289,22 +289,135 @@ fn verify_signature(
         .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
 }
 
+/// Always presents the bridge's certificate. Not `with_single_cert`: it parses the
+/// certificate with webpki, which refuses the IEEE 2030.5 profile's critical
+/// certificatePolicies (webpki#281).
+#[derive(Debug)]
+struct ServerCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::server::ResolvesServerCert for ServerCertificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
 /// The bridge's rustls server configuration.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     verifier: Arc<DeviceCertVerifier>,
 ) -> anyhow::Result<rustls::ServerConfig> {
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+    let provider = Arc::new(provider());
+    let signing_key = provider.key_provider.load_private_key(key)?;
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(chain, signing_key));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(Arc::new(ServerCertificate(certified)));
     // No session resumption: a resumed session skips the client-certificate check, so a
     // meter suspended since its last handshake would get back in. Meters keep their
     // connections open, so full handshakes are rare.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     Ok(config)
+}
+
+/// How a campus client checks the bridge's certificate: issued by the campus CA (signature
+/// verified), within its dates, no critical extension beyond the 2030.5 profile's, and
+/// naming the host or address connected to. (webpki refuses the profile's critical
+/// certificatePolicies, as on the device side.)
+#[derive(Debug)]
+pub struct CampusServerVerifier {
+    ca: X509Certificate<'static>,
+}
+
+impl CampusServerVerifier {
+    pub fn new(ca: CertificateDer<'static>) -> anyhow::Result<Self> {
+        let der: &'static [u8] = Box::leak(ca.to_vec().into_boxed_slice());
+        let (_, ca) =
+            X509Certificate::from_der(der).map_err(|e| anyhow::anyhow!("campus CA: {e}"))?;
+        Ok(CampusServerVerifier { ca })
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for CampusServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let cert = parse_whole(end_entity)?;
+        if cert.issuer().as_raw() != self.ca.subject().as_raw()
+            || cert.verify_signature(Some(self.ca.public_key())).is_err()
+        {
+            return Err(bad(rustls::CertificateError::UnknownIssuer));
+        }
+        within_dates(&cert, now.as_secs() as i64)?;
+        for ext in cert.extensions() {
+            if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.oid.to_id_string().as_str()) {
+                return Err(tls_error(format!(
+                    "unsupported critical extension {}",
+                    ext.oid
+                )));
+            }
+        }
+        let names = cert
+            .subject_alternative_name()
+            .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
+        let matches = names.is_some_and(|san| {
+            san.value
+                .general_names
+                .iter()
+                .any(|n| match (n, server_name) {
+                    (GeneralName::DNSName(d), rustls::pki_types::ServerName::DnsName(s)) => {
+                        d.eq_ignore_ascii_case(s.as_ref())
+                    }
+                    (
+                        GeneralName::IPAddress(bytes),
+                        rustls::pki_types::ServerName::IpAddress(ip),
+                    ) => match std::net::IpAddr::from(*ip) {
+                        std::net::IpAddr::V4(v4) => *bytes == v4.octets().as_slice(),
+                        std::net::IpAddr::V6(v6) => *bytes == v6.octets().as_slice(),
+                    },
+                    _ => false,
+                })
+        });
+        if !matches {
+            return Err(bad(rustls::CertificateError::NotValidForName));
+        }
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+        ]
+    }
 }
 
 /// The LFDI of the client certificate of an established connection.

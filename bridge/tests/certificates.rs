@@ -197,3 +197,62 @@ fn the_device_profile_extensions_must_hold_what_the_standard_requires() {
         Ok(())
     );
 }
+
+#[test]
+fn the_bridge_server_certificate_follows_the_2030_5_profile_and_clients_check_its_name() {
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use x509_parser::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = certs::ensure_pki(&certs::Layout::new(dir.path()), &campus()).unwrap();
+    let server = CertificateDer::from_pem_file(pki.layout.bridge_cert()).unwrap();
+    let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).unwrap();
+    let (_, cert) = X509Certificate::from_der(&server).unwrap();
+    assert_eq!(
+        cert.validity().not_after.to_datetime().year(),
+        9999,
+        "no well-defined expiration"
+    );
+    let ku = cert.key_usage().unwrap().unwrap();
+    assert!(ku.critical && ku.value.digital_signature() && ku.value.key_agreement());
+    let policies = cert
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == "2.5.29.32")
+        .expect("certificatePolicies");
+    assert!(policies.critical);
+    match policies.parsed_extension() {
+        ParsedExtension::CertificatePolicies(p) => assert!(p
+            .iter()
+            .any(|i| i.policy_id.to_id_string() == "1.3.6.1.4.1.40732.1.1")),
+        other => panic!("{other:?}"),
+    }
+
+    let verifier = bridge::tls::CampusServerVerifier::new(ca).unwrap();
+    let check = |name: &str| {
+        verifier.verify_server_cert(
+            &server,
+            &[],
+            &rustls::pki_types::ServerName::try_from(name.to_string()).unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+    };
+    assert!(check("localhost").is_ok());
+    assert!(check("127.0.0.1").is_ok());
+    let refused = check("bridge.example").unwrap_err().to_string();
+    assert!(refused.contains("NotValidForName"), "{refused}");
+    // A certificate from another CA is refused.
+    let other = tempfile::tempdir().unwrap();
+    let other = certs::ensure_pki(&certs::Layout::new(other.path()), &campus()).unwrap();
+    let foreign = CertificateDer::from_pem_file(other.layout.bridge_cert()).unwrap();
+    assert!(verifier
+        .verify_server_cert(
+            &foreign,
+            &[],
+            &rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            &[],
+            UnixTime::now()
+        )
+        .is_err());
+}

@@ -180,6 +180,10 @@ pub fn device_params(serial: &[u8]) -> CertificateParams {
     params
 }
 
+/// The bridge's server certificate, in the IEEE 2030.5 profile a device (the server is one)
+/// carries: no well-defined expiration (clients that check reject a web-style 825-day
+/// certificate), critical keyUsage digitalSignature + keyAgreement, the 2030.5 device policy
+/// (critical); plus serverAuth and the host names and addresses clients connect to.
 fn server_params(hosts: &[&str]) -> Result<CertificateParams, rcgen::Error> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name = named("GridTokenX bridge");
@@ -189,11 +193,20 @@ fn server_params(hosts: &[&str]) -> Result<CertificateParams, rcgen::Error> {
             Err(_) => SanType::DnsName((*host).try_into()?),
         });
     }
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyAgreement,
+    ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.not_before = OffsetDateTime::now_utc() - time::Duration::days(1);
-    params.not_after = OffsetDateTime::now_utc() + time::Duration::days(825);
+    params.not_after = no_expiry();
     params.use_authority_key_identifier_extension = true;
+    let mut policies = CustomExtension::from_oid_content(
+        OID_CERTIFICATE_POLICIES,
+        der::certificate_policies(&[POLICY_IEEE2030_5_DEVICE]),
+    );
+    policies.set_criticality(true);
+    params.custom_extensions = vec![policies];
     Ok(params)
 }
 

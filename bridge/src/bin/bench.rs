@@ -58,7 +58,7 @@ fn write_campus(path: &Path, meters: usize) -> Result<()> {
         "name = \"Benchmark campus\"\n[cluster]\nname = \"localnet\"\nrpc_url = \"http://127.0.0.1:8899\"\n[attestors]\nkeys = []\nquorum = 1\n[council]\nthreshold = 1\ntimelock_seconds = 0\n",
     );
     for i in 0..meters {
-        text.push_str(&format!("[[buildings]]\ncode = \"M{i:05}\"\nkind = \"Academic\"\ngeneration_kw = 50\nstorage_kwh = 30\nmax_import_kw = 100\n"));
+        text.push_str(&format!("[[buildings]]\ncode = \"M{i:05}\"\nkind = \"Academic\"\ngeneration_kw = 50\nstorage_kwh = 30\nmax_discharge_kw = 15\nmax_import_kw = 100\n"));
     }
     std::fs::write(path, text)?;
     Ok(())
