@@ -14,7 +14,9 @@ use anyhow::Result;
 use registry::identity::sfdi_check_digit;
 
 use crate::directory::{Directory, MeterEntry};
-use crate::normalize::{classify, measurements, register_readings, Measures, RegisterReading};
+use crate::normalize::{
+    classify, measurements, register_readings, Flow, Measures, RegisterReading,
+};
 
 /// MirrorUsagePoint roleFlags of a mirror that is not the site's meter: isPEV (bit 2),
 /// isDER (bit 3), isSubmeter (bit 6).
@@ -536,6 +538,8 @@ impl Service {
         // Only the site's own meter is attested: a mirror flagged as a DER, PEV or submeter
         // (roleFlags bits 3, 2, 6) measures part of the site, and is stored only.
         let site = xml::parse_hex_u16(&mup.role_flags).is_some_and(|f| f & NOT_SITE == 0);
+        // The device's attested registers (import, export), read once per post.
+        let mut designated = w.designated_pair(&caller.lfdi_hex)?;
         let readings: usize = posted
             .iter()
             .map(|m| {
@@ -596,7 +600,14 @@ impl Service {
             // something else (its readings would stop being checked and paired). The
             // designation outlives a change of its mirror's roleFlags; it is released only
             // with the mirror.
-            if let Some(flow) = w.designated_flow(&caller.lfdi_hex, &mmr.mrid)? {
+            let slot = |flow: Flow| match flow {
+                Flow::Import => 0,
+                Flow::Export => 1,
+            };
+            let held = [Flow::Import, Flow::Export]
+                .into_iter()
+                .find(|f| designated[slot(*f)].as_deref() == Some(mmr.mrid.as_str()));
+            if let Some(flow) = held {
                 if !matches!(measures, Measures::Register(f, _) if f == flow) {
                     return Err(XmlError::values(format!(
                         "MirrorMeterReading {} is the meter's attested {flow:?} register: its ReadingType may not change to this one",
@@ -605,11 +616,19 @@ impl Service {
                     .into());
                 }
             }
+            let attested = match measures {
+                Measures::Register(flow, _) if held == Some(flow) => true,
+                // The first whole Wh register of a direction in a site mirror.
+                Measures::Register(flow, _) if site && designated[slot(flow)].is_none() => {
+                    w.designate(&caller.lfdi_hex, flow, &mmr.mrid)?;
+                    designated[slot(flow)] = Some(mmr.mrid.clone());
+                    true
+                }
+                _ => false,
+            };
             match measures {
                 // The device's attested register for this direction: the full checks.
-                Measures::Register(flow, _)
-                    if site && w.designate(&caller.lfdi_hex, flow, &mmr.mrid)? =>
-                {
+                Measures::Register(..) if attested => {
                     for reading in register_readings(&mmr, known.as_ref())? {
                         self.accept(w, caller, mirror, &mmr.mrid, reading, now)?;
                     }
@@ -672,17 +691,21 @@ impl Service {
         reading: RegisterReading,
         now: i64,
     ) -> Result<(), Refusal> {
+        let last = w.latest(&caller.lfdi_hex, reading.flow)?;
         // A retry (the reply to an earlier post lost): the same reading again is accepted
-        // and changes nothing; another value at the same time is a conflict.
-        if let Some(stored) = w.reading_at(&caller.lfdi_hex, mmr, reading.timestamp)? {
-            if stored == reading.wh {
-                return Ok(());
+        // and changes nothing; another value at the same time is a conflict. Only a
+        // reading not after the latest can be one, so new readings skip the lookup.
+        if last.is_some_and(|l| reading.timestamp <= l.timestamp) {
+            if let Some(stored) = w.reading_at(&caller.lfdi_hex, mmr, reading.timestamp)? {
+                if stored == reading.wh {
+                    return Ok(());
+                }
+                return Err(XmlError::values(format!(
+                    "MirrorMeterReading {mmr} already has {stored} Wh at {}, not {}",
+                    reading.timestamp, reading.wh
+                ))
+                .into());
             }
-            return Err(XmlError::values(format!(
-                "MirrorMeterReading {mmr} already has {stored} Wh at {}, not {}",
-                reading.timestamp, reading.wh
-            ))
-            .into());
         }
         // The period may still be running (start = now, duration = postRate): its start
         // must not be ahead of the bridge's clock, nor its end more than a post period.
@@ -701,7 +724,7 @@ impl Service {
             ))
             .into());
         }
-        if let Some(last) = w.latest(&caller.lfdi_hex, reading.flow)? {
+        if let Some(last) = last {
             if reading.timestamp <= last.timestamp {
                 return Err(XmlError::values(format!(
                     "reading time {} is not after the last reading's {}",

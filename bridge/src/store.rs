@@ -18,11 +18,12 @@ const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_key
 /// MirrorMeterReading mRID -> LFDI of the device that first used it. mRIDs are globally
 /// unique (IEEE 2030.5; CSIP-AUS S-ALL-05 refuses a colliding one).
 const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
-/// reading log id -> StoredReading: every accepted reading, in arrival order.
-const READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
-/// ("LFDI/MMR-mRID", reading time) -> Wh: every stored register reading, so that a retried
-/// post (its reply lost) is recognised reading by reading.
-const READING_AT: TableDefinition<(&str, u32), u64> = TableDefinition::new("reading_at");
+/// ("LFDI/MMR-mRID", reading time) -> StoredReading: every accepted register reading, by
+/// register and time, so that a retried post (its reply lost) is recognised reading by
+/// reading and pruning goes by time. One table written per reading (with the latest value
+/// and the pair), which keeps each post's commit small. (Stores before 2026-11-23 kept an
+/// arrival-ordered log in "readings": no longer read.)
+const READINGS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("register_readings");
 /// ("LFDI/MMR-mRID", reading time) -> Measurement (JSON): readings that are not the meter's
 /// attested registers (power, voltage, frequency, other Wh registers...).
 const MEASUREMENTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("measurements");
@@ -39,7 +40,6 @@ const ATTESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("attested");
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 
 const NEXT_MIRROR: &str = "next_mirror_id";
-const NEXT_READING: &str = "next_reading_id";
 const LAST_BATCH: &str = "last_batch_sequence";
 /// Every batch up to this sequence is acknowledged: the keeper's reads start after it.
 const ACKNOWLEDGED_THROUGH: &str = "acknowledged_through";
@@ -301,7 +301,6 @@ impl Store {
             txn.open_table(MMR_OWNERS)?;
             txn.open_table(READINGS)?;
             txn.open_table(LATEST)?;
-            txn.open_table(READING_AT)?;
             txn.open_table(MEASUREMENTS)?;
             txn.open_table(DESIGNATED)?;
             txn.open_table(PAIRS)?;
@@ -458,43 +457,36 @@ impl Writer<'_> {
         Ok(n)
     }
 
-    /// Whether MirrorMeterReading `mmr` is the register attested for `flow` of `lfdi`;
-    /// the first one asked about for a direction becomes it.
-    pub fn designate(&self, lfdi: &str, flow: Flow, mmr: &str) -> Result<bool> {
-        let key = latest_key(lfdi, flow);
-        let mut table = self.txn.open_table(DESIGNATED)?;
-        let current = table.get(key.as_str())?.map(|v| v.value().to_string());
-        match current {
-            Some(held) => Ok(held == mmr),
-            None => {
-                table.insert(key.as_str(), mmr)?;
-                Ok(true)
-            }
-        }
+    /// Makes MirrorMeterReading `mmr` the register attested for `flow` of `lfdi`.
+    pub fn designate(&self, lfdi: &str, flow: Flow, mmr: &str) -> Result<()> {
+        self.txn
+            .open_table(DESIGNATED)?
+            .insert(latest_key(lfdi, flow).as_str(), mmr)?;
+        Ok(())
     }
 
     /// Deletes, in one transaction and at most `max` of each, what is older than `cutoff`
-    /// (Unix seconds): register readings received before it (the log is in arrival order),
-    /// measurements whose time is before it, and acknowledged batches created before it.
+    /// (Unix seconds): register readings and measurements whose time is before it, and acknowledged batches created before it.
     /// Unacknowledged batches are never deleted; the latest register values, pairs and
     /// attestation marks (one each per meter) stay.
     pub fn prune(&self, cutoff: i64, max: usize) -> Result<Pruned> {
         let mut pruned = Pruned::default();
+        let before = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
         {
-            let mut log = self.txn.open_table(READINGS)?;
-            let mut at = self.txn.open_table(READING_AT)?;
-            let mut old = Vec::new();
-            for entry in log.iter()? {
-                let (id, v) = entry?;
-                let r: StoredReading = from_json(v.value())?;
-                if r.received_at >= cutoff || old.len() == max {
-                    break;
+            let mut table = self.txn.open_table(READINGS)?;
+            let mut old: Vec<(String, u32)> = Vec::new();
+            for entry in table.iter()? {
+                let (k, _) = entry?;
+                let (key, t) = k.value();
+                if t < before {
+                    old.push((key.to_string(), t));
+                    if old.len() == max {
+                        break;
+                    }
                 }
-                old.push((id.value(), r));
             }
-            for (id, r) in &old {
-                log.remove(id)?;
-                at.remove((mirror_key(&r.lfdi, &r.mmr).as_str(), r.reading.timestamp))?;
+            for (key, t) in &old {
+                table.remove((key.as_str(), *t))?;
             }
             pruned.readings = old.len();
         }
@@ -542,18 +534,15 @@ impl Writer<'_> {
         Ok(pruned)
     }
 
-    /// The direction MirrorMeterReading `mmr` of `lfdi` is attested for, if it is.
-    pub fn designated_flow(&self, lfdi: &str, mmr: &str) -> Result<Option<Flow>> {
+    /// The MirrorMeterReadings attested for `lfdi`'s import and export, if designated.
+    pub fn designated_pair(&self, lfdi: &str) -> Result<[Option<String>; 2]> {
         let table = self.txn.open_table(DESIGNATED)?;
-        for flow in [Flow::Import, Flow::Export] {
-            if table
+        let get = |flow| -> Result<Option<String>> {
+            Ok(table
                 .get(latest_key(lfdi, flow).as_str())?
-                .is_some_and(|v| v.value() == mmr)
-            {
-                return Ok(Some(flow));
-            }
-        }
-        Ok(None)
+                .map(|v| v.value().to_string()))
+        };
+        Ok([get(Flow::Import)?, get(Flow::Export)?])
     }
 
     /// Stores a reading that is not attested. The same reading again (a retry) is a no-op;
@@ -599,27 +588,23 @@ impl Writer<'_> {
 
     /// The Wh stored for MirrorMeterReading `mmr` of `lfdi` at `timestamp`, if any.
     pub fn reading_at(&self, lfdi: &str, mmr: &str, timestamp: u32) -> Result<Option<u64>> {
-        Ok(self
-            .txn
-            .open_table(READING_AT)?
-            .get((mirror_key(lfdi, mmr).as_str(), timestamp))?
-            .map(|v| v.value()))
+        let stored: Option<StoredReading> = json_at(
+            &self.txn.open_table(READINGS)?,
+            (mirror_key(lfdi, mmr).as_str(), timestamp),
+        )?;
+        Ok(stored.map(|r| r.reading.wh))
     }
 
-    /// Appends an accepted reading to the log and makes it the meter's latest; when the
+    /// Stores an accepted reading and makes it the meter's latest; when the
     /// other register's latest reading has the same time, the two become the meter's pair.
-    pub fn record_reading(&self, reading: &StoredReading) -> Result<u64> {
-        let id = self.next(NEXT_READING)?;
-        self.txn
-            .open_table(READINGS)?
-            .insert(id, to_json(reading).as_slice())?;
+    pub fn record_reading(&self, reading: &StoredReading) -> Result<()> {
         let r = &reading.reading;
-        self.txn.open_table(READING_AT)?.insert(
+        self.txn.open_table(READINGS)?.insert(
             (
                 mirror_key(&reading.lfdi, &reading.mmr).as_str(),
                 r.timestamp,
             ),
-            r.wh,
+            to_json(reading).as_slice(),
         )?;
         let key = latest_key(&reading.lfdi, r.flow);
         self.txn
@@ -646,7 +631,7 @@ impl Writer<'_> {
                     .insert(reading.lfdi.as_str(), to_json(&pair).as_slice())?;
             }
         }
-        Ok(id)
+        Ok(())
     }
 
     /// The meter's latest import and export measured at the same time.

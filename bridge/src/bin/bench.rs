@@ -152,6 +152,12 @@ async fn main() -> Result<()> {
             (args.meters + 100).to_string(),
         )
         .env("GRIDTOKENX_BRIDGE_HANDSHAKE_TIMEOUT_S", "60")
+        // Every simulated meter connects from 127.0.0.1; on a campus they have their own
+        // addresses, so the per-address handshake cap is lifted here.
+        .env(
+            "GRIDTOKENX_BRIDGE_MAX_HANDSHAKES_PER_IP",
+            (args.connect_concurrency * 2).to_string(),
+        )
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .spawn()
@@ -198,7 +204,15 @@ async fn main() -> Result<()> {
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let permit = handshakes.acquire().await.expect("semaphore");
-            let ok = client.connect().await.is_ok();
+            // A meter whose handshake fails tries again, as a real one would.
+            let mut ok = false;
+            for _ in 0..5 {
+                if client.connect().await.is_ok() {
+                    ok = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             drop(permit);
             if ok {
                 connected.fetch_add(1, Ordering::Relaxed);

@@ -49,11 +49,25 @@ const QUALITY: [(&str, u8, i8); 7] = [
     ("16", 5, -2),
 ];
 
-fn mmr(mrid: &str, start: i64, period: u32, value: i64, reading_type: Option<String>) -> String {
+/// mRIDs are globally unique: `meter` makes them the meter's own.
+fn mmr(
+    meter: usize,
+    mrid: &str,
+    start: i64,
+    period: u32,
+    value: i64,
+    reading_type: Option<String>,
+) -> String {
     format!(
-        "<MirrorMeterReading><mRID>5A0C00000000000000000000000000{mrid}</mRID><Reading><timePeriod><duration>{period}</duration><start>{start}</start></timePeriod><value>{value}</value></Reading>{}</MirrorMeterReading>",
+        "<MirrorMeterReading><mRID>{}{mrid}</mRID><Reading><timePeriod><duration>{period}</duration><start>{start}</start></timePeriod><value>{value}</value></Reading>{}</MirrorMeterReading>",
+        prefix(meter),
         reading_type.unwrap_or_default()
     )
+}
+
+/// The first 30 hex digits of meter `meter`'s mRIDs.
+fn prefix(meter: usize) -> String {
+    format!("5A0C{meter:04X}{}", "0".repeat(22))
 }
 
 fn reading_type(acc: u8, flow: u8, kind: u8, power: i8, uom: u8) -> String {
@@ -64,6 +78,7 @@ fn reading_type(acc: u8, flow: u8, kind: u8, power: i8, uom: u8) -> String {
 
 /// One post's MirrorMeterReadings; with ReadingTypes on the first.
 fn readings(
+    meter: usize,
     first: bool,
     quality: bool,
     start: i64,
@@ -72,11 +87,12 @@ fn readings(
     export: i64,
 ) -> String {
     let rt = |acc, flow, kind, power, uom| first.then(|| reading_type(acc, flow, kind, power, uom));
-    let mut out = mmr("20", start, period, import, rt(9, 1, 12, 0, 72));
-    out += &mmr("21", start, period, export, rt(9, 19, 12, 0, 72));
+    let mut out = mmr(meter, "20", start, period, import, rt(9, 1, 12, 0, 72));
+    out += &mmr(meter, "21", start, period, export, rt(9, 19, 12, 0, 72));
     if quality {
         for (i, (mrid, uom, power)) in QUALITY.iter().enumerate() {
             out += &mmr(
+                meter,
                 mrid,
                 start,
                 period,
@@ -145,10 +161,19 @@ async fn main() -> Result<()> {
                         scope.spawn(move || {
                             let import = 1_000_000 + k * 400 + i as i64;
                             let export = 500_000 + k * 200 + i as i64;
-                            let body = readings(k == 0, quality, t - period, period as u32, import, export);
+                            let body = readings(
+                                i,
+                                k == 0,
+                                quality,
+                                t - period,
+                                period as u32,
+                                import,
+                                export,
+                            );
                             if k == 0 {
                                 let xml = format!(
-                                    r#"<MirrorUsagePoint xmlns="urn:ieee:std:2030.5:ns"><mRID>5A0C0000000000000000000000000001</mRID><description>Site meter</description><roleFlags>03</roleFlags><serviceCategoryKind>0</serviceCategoryKind><status>1</status><deviceLFDI>{}</deviceLFDI>{body}</MirrorUsagePoint>"#,
+                                    r#"<MirrorUsagePoint xmlns="urn:ieee:std:2030.5:ns"><mRID>{}01</mRID><description>Site meter</description><roleFlags>03</roleFlags><serviceCategoryKind>0</serviceCategoryKind><status>1</status><deviceLFDI>{}</deviceLFDI>{body}</MirrorUsagePoint>"#,
+                                    prefix(i),
                                     m.lfdi_hex
                                 );
                                 let r = service.respond(m, "POST", "/mup", None, xml.as_bytes(), t);
@@ -185,13 +210,10 @@ async fn main() -> Result<()> {
     let registers = reader.readings()?.len() as u64;
     let mut measurements = 0u64;
     for m in &meters {
-        for (mrid, _, _) in QUALITY {
-            measurements += reader
-                .measurements(
-                    &m.lfdi_hex,
-                    &format!("5A0C00000000000000000000000000{mrid}"),
-                )?
-                .len() as u64;
+        for mirror in reader.mirrors_of(&m.lfdi_hex)? {
+            for mmr in &mirror.mup.mirror_meter_readings {
+                measurements += reader.measurements(&m.lfdi_hex, &mmr.mrid)?.len() as u64;
+            }
         }
     }
     let batches = running.service.store.batches_signed()?;
