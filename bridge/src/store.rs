@@ -61,6 +61,30 @@ pub struct StoredReading {
     pub received_at: i64,
 }
 
+/// Deletes up to `max` entries of a table keyed by (register, time) whose time is before
+/// `before`; returns how many.
+fn prune_before(
+    table: &mut redb::Table<(&str, u32), &[u8]>,
+    before: u32,
+    max: usize,
+) -> Result<usize> {
+    let mut old: Vec<(String, u32)> = Vec::new();
+    for entry in table.iter()? {
+        let (k, _) = entry?;
+        let (key, t) = k.value();
+        if t < before {
+            old.push((key.to_string(), t));
+            if old.len() == max {
+                break;
+            }
+        }
+    }
+    for (key, t) in &old {
+        table.remove((key.as_str(), *t))?;
+    }
+    Ok(old.len())
+}
+
 /// What one `prune` deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -472,43 +496,8 @@ impl Writer<'_> {
     pub fn prune(&self, cutoff: i64, max: usize) -> Result<Pruned> {
         let mut pruned = Pruned::default();
         let before = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
-        {
-            let mut table = self.txn.open_table(READINGS)?;
-            let mut old: Vec<(String, u32)> = Vec::new();
-            for entry in table.iter()? {
-                let (k, _) = entry?;
-                let (key, t) = k.value();
-                if t < before {
-                    old.push((key.to_string(), t));
-                    if old.len() == max {
-                        break;
-                    }
-                }
-            }
-            for (key, t) in &old {
-                table.remove((key.as_str(), *t))?;
-            }
-            pruned.readings = old.len();
-        }
-        {
-            let mut table = self.txn.open_table(MEASUREMENTS)?;
-            let cutoff = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
-            let mut old: Vec<(String, u32)> = Vec::new();
-            for entry in table.iter()? {
-                let (k, _) = entry?;
-                let (key, end) = k.value();
-                if end < cutoff {
-                    old.push((key.to_string(), end));
-                    if old.len() == max {
-                        break;
-                    }
-                }
-            }
-            for (key, end) in &old {
-                table.remove((key.as_str(), *end))?;
-            }
-            pruned.measurements = old.len();
-        }
+        pruned.readings = prune_before(&mut self.txn.open_table(READINGS)?, before, max)?;
+        pruned.measurements = prune_before(&mut self.txn.open_table(MEASUREMENTS)?, before, max)?;
         {
             let through = self
                 .txn

@@ -58,6 +58,27 @@ pub struct DeviceCertVerifier {
     directory: Arc<Directory>,
 }
 
+/// The handshake signatures both verifiers check (`verify_signature`).
+const SCHEMES: [SignatureScheme; 2] = [
+    SignatureScheme::ECDSA_NISTP256_SHA256,
+    SignatureScheme::ECDSA_NISTP384_SHA384,
+];
+
+/// Refuses a certificate marking critical an extension not in [`UNDERSTOOD_CRITICAL`].
+fn only_understood_critical_extensions(cert: &X509Certificate<'_>) -> Result<(), rustls::Error> {
+    match cert
+        .extensions()
+        .iter()
+        .find(|e| e.critical && !UNDERSTOOD_CRITICAL.contains(&e.oid.to_id_string().as_str()))
+    {
+        Some(ext) => Err(tls_error(format!(
+            "unsupported critical extension {}",
+            ext.oid
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn bad(e: rustls::CertificateError) -> rustls::Error {
     rustls::Error::InvalidCertificate(e)
 }
@@ -161,14 +182,7 @@ impl DeviceCertVerifier {
 /// keyUsage with digitalSignature (it signs the handshake), a certificate policy under the
 /// 2030.5 arc, a HardwareModuleName, and not a CA.
 fn check_device_profile(cert: &X509Certificate<'_>) -> Result<(), rustls::Error> {
-    for ext in cert.extensions() {
-        if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.oid.to_id_string().as_str()) {
-            return Err(tls_error(format!(
-                "unsupported critical extension {}",
-                ext.oid
-            )));
-        }
-    }
+    only_understood_critical_extensions(cert)?;
     if cert.is_ca() {
         return Err(tls_error("a CA certificate is not a device certificate"));
     }
@@ -252,10 +266,7 @@ impl ClientCertVerifier for DeviceCertVerifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![
-            SignatureScheme::ECDSA_NISTP256_SHA256,
-            SignatureScheme::ECDSA_NISTP384_SHA384,
-        ]
+        SCHEMES.to_vec()
     }
 
     fn client_auth_mandatory(&self) -> bool {
@@ -359,14 +370,7 @@ impl rustls::client::danger::ServerCertVerifier for CampusServerVerifier {
             return Err(bad(rustls::CertificateError::UnknownIssuer));
         }
         within_dates(&cert, now.as_secs() as i64)?;
-        for ext in cert.extensions() {
-            if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.oid.to_id_string().as_str()) {
-                return Err(tls_error(format!(
-                    "unsupported critical extension {}",
-                    ext.oid
-                )));
-            }
-        }
+        only_understood_critical_extensions(&cert)?;
         let names = cert
             .subject_alternative_name()
             .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
@@ -413,10 +417,7 @@ impl rustls::client::danger::ServerCertVerifier for CampusServerVerifier {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        vec![
-            SignatureScheme::ECDSA_NISTP256_SHA256,
-            SignatureScheme::ECDSA_NISTP384_SHA384,
-        ]
+        SCHEMES.to_vec()
     }
 }
 
