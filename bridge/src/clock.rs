@@ -5,31 +5,12 @@ use anyhow::{anyhow, Result};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
-/// IEEE 2030.5 Time.quality: 4 = obtained from a level-3 source (an NTP-synchronised host),
-/// 7 = intentionally uncoordinated (the host clock is not synchronised).
-pub const QUALITY_SYNCHRONISED: u8 = 4;
-pub const QUALITY_UNCOORDINATED: u8 = 7;
+pub use sep2::{LocalTime, QUALITY_SYNCHRONISED, QUALITY_UNCOORDINATED};
 
 /// The campus's local time rules.
 #[derive(Clone, Debug)]
 pub struct CampusClock {
     zone: TimeZone,
-}
-
-/// The Time resource's fields other than href and pollRate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalTime {
-    pub current_time: i64,
-    /// Standard (non-DST) offset from UTC, seconds.
-    pub tz_offset: i32,
-    /// What daylight-saving time adds, seconds (0 in a zone without DST).
-    pub dst_offset: i32,
-    /// This year's daylight-saving period, UTC (both 0 without DST).
-    pub dst_start_time: i64,
-    pub dst_end_time: i64,
-    /// currentTime + tzOffset (+ dstOffset while DST is in effect).
-    pub local_time: i64,
-    pub quality: u8,
 }
 
 impl CampusClock {

@@ -1,17 +1,17 @@
 //! GridTokenX bridge: the IEEE 2030.5 server beside the campus meters. It accepts readings
 //! only from registered meters over mutual TLS, stores every accepted reading durably, and
-//! signs attested batches for the keeper. Also the campus meter simulator.
+//! signs attested batches for the keeper. The simulated meters and the benchmarks live in
+//! the `simulator` crate; the 2030.5 documents, which both use, in `sep2`.
 //!
 //! Modules: `tls` (rustls, CCM-8, device certificate verifier), `server` (accept loop, HTTP),
 //! `service` (IEEE 2030.5 resources), `xml` (documents), `normalize` (readings to Wh),
 //! `store` (redb), `attestor` (signed batches), `keeper_api` (the keeper's local interface),
-//! `directory` (known meters), `config` (settings), `sim` (simulated meters).
+//! `directory` (known meters), `config` (settings), `clock` (the Time resource).
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub mod attestor;
-pub mod client;
 pub mod clock;
 pub mod config;
 pub mod directory;
@@ -19,10 +19,10 @@ pub mod keeper_api;
 pub mod normalize;
 pub mod server;
 pub mod service;
-pub mod sim;
 pub mod store;
 pub mod tls;
-pub mod xml;
+/// The IEEE 2030.5 documents (the `sep2` crate, shared with the simulator).
+pub use sep2 as xml;
 
 /// Writes a secret (key, token) readable only by its owner; never replaces an existing file.
 /// The file and then its directory are fsync'd, so that a crash cannot lose a key that was

@@ -3,16 +3,16 @@
 //! S-ALL-07 overwrite, S-ALL-52 LFDI mismatch, S-ALL-56 malformed LFDI).
 mod common;
 
-use bridge::client::Suites;
 use bridge::normalize::Flow;
 use common::*;
+use simulator::client::Suites;
 
 const T: i64 = 60;
 
 /// Creates meter `code`'s site mirror with import and export registers at `t0`.
 async fn create_site(
     b: &TestBridge,
-    client: &mut bridge::client::MeterClient,
+    client: &mut simulator::client::MeterClient,
     code: &str,
     t0: i64,
 ) -> String {

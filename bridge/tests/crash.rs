@@ -86,11 +86,18 @@ async fn every_acknowledged_reading_survives_kill_9() {
                     .unwrap();
             let key = rustls::pki_types::PrivateKeyDer::from_pem_file(pki.layout.meter_key("ENG"))
                 .unwrap();
-            bridge::client::client_config(ca.clone(), cert, key, bridge::client::Suites::Default)
-                .unwrap()
+            simulator::client::client_config(
+                ca.clone(),
+                cert,
+                key,
+                simulator::client::Suites::Default,
+            )
+            .unwrap()
         };
-        let mut eng =
-            bridge::client::MeterClient::new(config, format!("127.0.0.1:{port}").parse().unwrap());
+        let mut eng = simulator::client::MeterClient::new(
+            config,
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        );
         let location = match &site {
             Some(l) => l.clone(),
             None => {

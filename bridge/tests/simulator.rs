@@ -3,10 +3,10 @@
 mod common;
 
 use bridge::normalize::Flow;
-use bridge::sim::meter::SimulatedMeter;
-use bridge::sim::profile::BuildingModel;
-use bridge::sim::runner::{Campus, SimOptions};
 use common::*;
+use simulator::meter::SimulatedMeter;
+use simulator::profile::BuildingModel;
+use simulator::runner::{Campus, SimOptions};
 
 const CODES: [&str; 5] = ["ENG", "DORM_001", "GYM", "MED", "DINING"];
 
@@ -69,7 +69,7 @@ async fn simulated_meters_post_what_their_models_measure() {
     let again = TestBridge::start().await;
     let mut sim = campus_sim(&again, 7);
     let repeat = sim.run(&options).await.unwrap();
-    let registers = |s: &[bridge::sim::runner::BuildingSummary]| {
+    let registers = |s: &[simulator::runner::BuildingSummary]| {
         s.iter().map(|b| b.registers).collect::<Vec<_>>()
     };
     assert_eq!(registers(&summary), registers(&repeat));

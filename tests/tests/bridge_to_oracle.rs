@@ -6,7 +6,6 @@
 //! the one the bridge could not know about (the on-chain suspension).
 use anchor_lang::prelude::Pubkey;
 use base64::Engine;
-use bridge::client::{client_config, MeterClient, Suites};
 use bridge::config::BridgeConfig;
 use bridge::store::SignedBatch;
 use bridge::xml::{
@@ -25,6 +24,7 @@ use registry::identity::Lfdi;
 use registry::MeterStatus;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use simulator::client::{client_config, MeterClient, Suites};
 use solana_instruction::Instruction;
 use solana_signer::Signer;
 
@@ -68,7 +68,7 @@ fn register(mrid: &str, flow: u8, wh: i64, end: i64, with_type: bool) -> MirrorM
             }),
             ..XmlReading::default()
         }),
-        reading_type: with_type.then(|| bridge::sim::meter::cumulative_reading_type(flow)),
+        reading_type: with_type.then(|| simulator::meter::cumulative_reading_type(flow)),
         ..MirrorMeterReading::default()
     }
 }

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 use std::path::PathBuf;
 
-use bridge::client::{client_config, MeterClient, Suites};
 use bridge::config::BridgeConfig;
 use bridge::server::RunningBridge;
 use bridge::xml::{
@@ -13,6 +12,7 @@ use certs::{ensure_pki, Layout, Pki};
 use migrations::CampusConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use simulator::client::{client_config, MeterClient, Suites};
 
 pub struct TestBridge {
     pub running: RunningBridge,
@@ -118,7 +118,7 @@ pub fn now() -> i64 {
 }
 
 pub fn reading_type(flow: u8) -> ReadingType {
-    bridge::sim::meter::cumulative_reading_type(flow)
+    simulator::meter::cumulative_reading_type(flow)
 }
 
 /// A MirrorMeterReading with one cumulative reading ending at `end`.

@@ -9,14 +9,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use bridge::client::{client_config, MeterClient, Suites};
-use bridge::sim::meter::{Acknowledged, SimulatedMeter};
-use bridge::sim::profile::{BuildingModel, Registers};
-use bridge::sim::runner::{Campus, SimOptions};
 use clap::Parser;
 use migrations::CampusConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use simulator::client::{client_config, MeterClient, Suites};
+use simulator::meter::{Acknowledged, SimulatedMeter};
+use simulator::profile::{BuildingModel, Registers};
+use simulator::runner::{Campus, SimOptions};
 
 #[derive(Parser)]
 #[command(

@@ -37,8 +37,9 @@ pub fn client_config(
     key: PrivateKeyDer<'static>,
     suites: Suites,
 ) -> Result<rustls::ClientConfig> {
-    let server_verifier = Arc::new(crate::tls::CampusServerVerifier::new(ca).context("campus CA")?);
-    let mut provider = crate::tls::provider();
+    let server_verifier =
+        Arc::new(bridge::tls::CampusServerVerifier::new(ca).context("campus CA")?);
+    let mut provider = bridge::tls::provider();
     let versions: &[&rustls::SupportedProtocolVersion] = match suites {
         Suites::Default => &[&rustls::version::TLS13, &rustls::version::TLS12],
         Suites::Ccm8Only => {
@@ -139,7 +140,7 @@ impl MeterClient {
             .uri(path)
             .header("Host", "localhost");
         if body.is_some() {
-            builder = builder.header("Content-Type", crate::xml::MEDIA_TYPE);
+            builder = builder.header("Content-Type", sep2::MEDIA_TYPE);
         }
         let request = builder.body(Full::new(Bytes::from(body.unwrap_or_default())))?;
         let response = match sender.send_request(request).await {

@@ -6,7 +6,7 @@
 //! cumulative counters, are integers that only grow.
 use migrations::{Building, Kind};
 
-use super::rng::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Campus latitude, degrees north (a mid-latitude campus).
 const LATITUDE_DEG: f64 = 40.0;

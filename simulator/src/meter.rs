@@ -7,12 +7,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::client::MeterClient;
-use crate::xml::{
-    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
+use sep2::{
+    DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
     ReadingType,
 };
 
-use super::profile::Registers;
+use crate::profile::Registers;
 
 /// What a meter's registers looked like when the bridge last acknowledged them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,7 +145,7 @@ impl SimulatedMeter {
         }
         self.send("GET", "/mup?s=0&l=255", None).await?;
         let mup = MirrorUsagePoint {
-            xmlns: xml::with_ns(),
+            xmlns: sep2::with_ns(),
             mrid: self.mrid("00000001"),
             description: Some(format!("{} site meter", self.code)),
             role_flags: "03".into(),
@@ -159,7 +159,7 @@ impl SimulatedMeter {
             ..MirrorUsagePoint::default()
         };
         let r = self
-            .send("POST", "/mup", Some(xml::to_xml("MirrorUsagePoint", &mup)))
+            .send("POST", "/mup", Some(sep2::to_xml("MirrorUsagePoint", &mup)))
             .await?;
         match r.status {
             201 | 204 => {
@@ -184,7 +184,7 @@ impl SimulatedMeter {
     pub async fn post(&mut self, registers: Registers, t: i64, period: u32) -> Result<()> {
         let location = self.location.clone().context("post before connect")?;
         let list = MirrorMeterReadingList {
-            xmlns: xml::with_ns(),
+            xmlns: sep2::with_ns(),
             readings: vec![
                 self.register("0000000A", 1, registers.import_wh, t, period, false),
                 self.register("0000000B", 19, registers.export_wh, t, period, false),
@@ -194,7 +194,7 @@ impl SimulatedMeter {
             .send(
                 "POST",
                 &location,
-                Some(xml::to_xml("MirrorMeterReadingList", &list)),
+                Some(sep2::to_xml("MirrorMeterReadingList", &list)),
             )
             .await?;
         match r.status {

@@ -1,4 +1,5 @@
-//! IEEE 2030.5 resources as XML (application/sep+xml, namespace urn:ieee:std:2030.5:ns).
+//! IEEE 2030.5 resources as XML (application/sep+xml, namespace urn:ieee:std:2030.5:ns), shared
+//! by the bridge (the server) and the simulator (its clients).
 //!
 //! Output follows the XSD's element order (struct field order here). Input is read with
 //! quick-xml's serde support, which ignores unknown elements and attributes (clients send
@@ -9,6 +10,27 @@ use serde::{Deserialize, Serialize};
 
 pub const NS: &str = "urn:ieee:std:2030.5:ns";
 pub const MEDIA_TYPE: &str = "application/sep+xml";
+
+/// IEEE 2030.5 Time.quality: 4 = obtained from a level-3 source (an NTP-synchronised host),
+/// 7 = intentionally uncoordinated (the host clock is not synchronised).
+pub const QUALITY_SYNCHRONISED: u8 = 4;
+pub const QUALITY_UNCOORDINATED: u8 = 7;
+
+/// The Time resource's fields other than href and pollRate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LocalTime {
+    pub current_time: i64,
+    /// Standard (non-DST) offset from UTC, seconds.
+    pub tz_offset: i32,
+    /// What daylight-saving time adds, seconds (0 in a zone without DST).
+    pub dst_offset: i32,
+    /// This year's daylight-saving period, UTC (both 0 without DST).
+    pub dst_start_time: i64,
+    pub dst_end_time: i64,
+    /// currentTime + tzOffset (+ dstOffset while DST is in effect).
+    pub local_time: i64,
+    pub quality: u8,
+}
 
 /// Why an input document was refused (the `Error` resource's reasonCode, IEEE 2030.5 §5.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,18 +256,18 @@ pub struct Time {
 impl Time {
     /// An uncoordinated clock in UTC (quality 7, no time zone).
     pub fn new(now: i64) -> Self {
-        Time::local(&crate::clock::LocalTime {
+        Time::local(&LocalTime {
             current_time: now,
             tz_offset: 0,
             dst_offset: 0,
             dst_start_time: 0,
             dst_end_time: 0,
             local_time: now,
-            quality: crate::clock::QUALITY_UNCOORDINATED,
+            quality: QUALITY_UNCOORDINATED,
         })
     }
 
-    pub fn local(t: &crate::clock::LocalTime) -> Self {
+    pub fn local(t: &LocalTime) -> Self {
         Time {
             xmlns: ns(),
             href: "/tm".into(),

@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bridge::client::{client_config, MeterClient, Suites};
-use bridge::xml::{
-    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
-};
 use clap::Parser;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sep2::{
+    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
+};
+use simulator::client::{client_config, MeterClient, Suites};
 use tokio::sync::{Barrier, Semaphore};
 
 #[derive(Parser)]
@@ -86,7 +86,7 @@ fn register(mrid: String, flow: u8, wh: i64, t: i64, with_type: bool) -> MirrorM
             }),
             ..Reading::default()
         }),
-        reading_type: with_type.then(|| bridge::sim::meter::cumulative_reading_type(flow)),
+        reading_type: with_type.then(|| simulator::meter::cumulative_reading_type(flow)),
         ..MirrorMeterReading::default()
     }
 }
@@ -161,7 +161,7 @@ async fn main() -> Result<()> {
         .env("RUST_LOG", "error")
         .stdout(Stdio::null())
         .spawn()
-        .context("start the bridge binary (build it first: cargo build --release -p bridge)")?;
+        .context("start the bridge binary (build it first: cargo build --profile perf -p bridge -p simulator --bins)")?;
     let pid = child.id();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -219,7 +219,7 @@ async fn main() -> Result<()> {
             }
             let mrid = |s: &str| format!("{}{s}", &lfdi[..24]);
             let site = MirrorUsagePoint {
-                xmlns: xml::with_ns(),
+                xmlns: sep2::with_ns(),
                 mrid: mrid("00000001"),
                 role_flags: "03".into(),
                 service_category_kind: 0,
@@ -233,7 +233,7 @@ async fn main() -> Result<()> {
             };
             let location = if ok {
                 client
-                    .post("/mup", xml::to_xml("MirrorUsagePoint", &site))
+                    .post("/mup", sep2::to_xml("MirrorUsagePoint", &site))
                     .await
                     .ok()
                     .and_then(|r| r.location)
@@ -263,10 +263,10 @@ async fn main() -> Result<()> {
                     }
                 }
                 let t = t0 + k * 60;
-                let body = xml::to_xml(
+                let body = sep2::to_xml(
                     "MirrorMeterReadingList",
                     &MirrorMeterReadingList {
-                        xmlns: xml::with_ns(),
+                        xmlns: sep2::with_ns(),
                         readings: vec![
                             register(mrid("0000000A"), 1, k * 10, t, false),
                             register(mrid("0000000B"), 19, k * 5, t, false),

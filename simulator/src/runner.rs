@@ -5,8 +5,8 @@ use std::time::Duration;
 use anyhow::Result;
 use futures_util::future::join_all;
 
-use super::meter::SimulatedMeter;
-use super::profile::{BuildingModel, Registers};
+use crate::meter::SimulatedMeter;
+use crate::profile::{BuildingModel, Registers};
 
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -27,7 +27,7 @@ pub struct SimOptions {
 pub struct BuildingSummary {
     pub code: String,
     pub registers: Registers,
-    pub acknowledged: super::meter::Acknowledged,
+    pub acknowledged: crate::meter::Acknowledged,
 }
 
 pub struct Campus {
