@@ -112,100 +112,98 @@ impl Attestor {
         };
         let meters = self.directory.all();
         // Durable before visible: the keeper may fetch the batch as soon as it can see it.
-        self.store
-            .write_durable(|w| -> Result<Option<SignedBatch>> {
-                let mut readings = Vec::new();
-                let mut states = Vec::new();
-                let mut lfdis = Vec::new();
-                let mut attested = Vec::new();
-                for meter in &meters {
-                    if readings.len() == self.settings.max_readings {
-                        break;
+        self.store.write_now(|w| -> Result<Option<SignedBatch>> {
+            let mut readings = Vec::new();
+            let mut states = Vec::new();
+            let mut lfdis = Vec::new();
+            let mut attested = Vec::new();
+            for meter in &meters {
+                if readings.len() == self.settings.max_readings {
+                    break;
+                }
+                let Some(pair) = w.pair(&meter.lfdi_hex)? else {
+                    continue;
+                };
+                let last = w.attested(&meter.lfdi_hex)?;
+                if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
+                    continue;
+                }
+                let reading = Reading {
+                    timestamp: pair.timestamp,
+                    import_wh: pair.import_wh,
+                    export_wh: pair.export_wh,
+                    quality: pair.quality,
+                };
+                let facts = MeterFacts {
+                    capacity: meter.capacity,
+                    active_since: meter.active.then_some(meter.active_since),
+                };
+                let last_reading = last.map(|l| LastReading {
+                    timestamp: i64::from(l.timestamp),
+                    import_wh: l.import_wh,
+                    export_wh: l.export_wh,
+                });
+                if let Err(reason) = assess(
+                    last_reading.as_ref(),
+                    &reading,
+                    &facts,
+                    &self.settings.limits,
+                    now,
+                ) {
+                    // Not yet (too soon after the last) or never (implausible, stale, meter
+                    // suspended): either way the chain would refuse it, so it is not signed.
+                    if reason != oracle::OracleError::IntervalTooShort {
+                        tracing::warn!(
+                            meter = %meter.code,
+                            timestamp = pair.timestamp,
+                            reason = %reason.name(),
+                            "reading not attested"
+                        );
                     }
-                    let Some(pair) = w.pair(&meter.lfdi_hex)? else {
-                        continue;
-                    };
-                    let last = w.attested(&meter.lfdi_hex)?;
-                    if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
-                        continue;
-                    }
-                    let reading = Reading {
+                    continue;
+                }
+                readings.push(reading);
+                states.push(
+                    meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
+                );
+                lfdis.push(meter.lfdi_hex.clone());
+                attested.push((
+                    meter.lfdi_hex.clone(),
+                    Attested {
                         timestamp: pair.timestamp,
                         import_wh: pair.import_wh,
                         export_wh: pair.export_wh,
-                        quality: pair.quality,
-                    };
-                    let facts = MeterFacts {
-                        capacity: meter.capacity,
-                        active_since: meter.active.then_some(meter.active_since),
-                    };
-                    let last_reading = last.map(|l| LastReading {
-                        timestamp: i64::from(l.timestamp),
-                        import_wh: l.import_wh,
-                        export_wh: l.export_wh,
-                    });
-                    if let Err(reason) = assess(
-                        last_reading.as_ref(),
-                        &reading,
-                        &facts,
-                        &self.settings.limits,
-                        now,
-                    ) {
-                        // Not yet (too soon after the last) or never (implausible, stale, meter
-                        // suspended): either way the chain would refuse it, so it is not signed.
-                        if reason != oracle::OracleError::IntervalTooShort {
-                            tracing::warn!(
-                                meter = %meter.code,
-                                timestamp = pair.timestamp,
-                                reason = %reason.name(),
-                                "reading not attested"
-                            );
-                        }
-                        continue;
-                    }
-                    readings.push(reading);
-                    states.push(
-                        meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
-                    );
-                    lfdis.push(meter.lfdi_hex.clone());
-                    attested.push((
-                        meter.lfdi_hex.clone(),
-                        Attested {
-                            timestamp: pair.timestamp,
-                            import_wh: pair.import_wh,
-                            export_wh: pair.export_wh,
-                        },
-                    ));
-                }
-                if readings.is_empty() {
-                    return Ok(None);
-                }
-                let sequence = w.next_batch_sequence()?;
-                let message =
-                    encode_batch(&domain, sequence, &meters_digest(states.iter()), &readings)
-                        .context("batch too large")?;
-                let signature = self.key.sign(&message);
-                let batch = SignedBatch {
-                    sequence,
-                    hash: crate::xml::hex(&batch_hash(&message)),
-                    message: B64.encode(&message),
-                    attestor: B64.encode(self.public_key()),
-                    signature: B64.encode(signature.to_bytes()),
-                    meters: lfdis,
-                    readings: readings.len() as u16,
-                    created_at: now,
-                    acknowledged: false,
-                };
-                w.put_batch(&batch)?;
-                for (lfdi, a) in &attested {
-                    w.set_attested(lfdi, a)?;
-                }
-                Ok(Some(batch))
-            })
+                    },
+                ));
+            }
+            if readings.is_empty() {
+                return Ok(None);
+            }
+            let sequence = w.next_batch_sequence()?;
+            let message = encode_batch(&domain, sequence, &meters_digest(states.iter()), &readings)
+                .context("batch too large")?;
+            let signature = self.key.sign(&message);
+            let batch = SignedBatch {
+                sequence,
+                hash: crate::xml::hex(&batch_hash(&message)),
+                message: B64.encode(&message),
+                attestor: B64.encode(self.public_key()),
+                signature: B64.encode(signature.to_bytes()),
+                meters: lfdis,
+                readings: readings.len() as u16,
+                created_at: now,
+                acknowledged: false,
+            };
+            w.put_batch(&batch)?;
+            for (lfdi, a) in &attested {
+                w.set_attested(lfdi, a)?;
+            }
+            Ok(Some(batch))
+        })
     }
 
     /// Marks batch `sequence` confirmed on-chain; false if it is unknown.
     pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
-        self.store.write(|w| w.acknowledge(sequence))
+        self.store.write_now(|w| w.acknowledge(sequence))
     }
 }

@@ -178,7 +178,7 @@ fn parse_query(query: Option<&str>) -> Result<(usize, usize), XmlError> {
 impl Service {
     /// Answers one request from the meter `caller` (already authenticated by TLS).
     pub fn respond(
-        &self,
+        self: &Arc<Self>,
         caller: &MeterEntry,
         method: &str,
         path: &str,
@@ -408,30 +408,37 @@ impl Service {
         Ok(mup)
     }
 
-    fn post_mirror(&self, caller: &MeterEntry, body: &[u8], now: i64) -> Result<Reply, Refusal> {
+    fn post_mirror(
+        self: &Arc<Self>,
+        caller: &MeterEntry,
+        body: &[u8],
+        now: i64,
+    ) -> Result<Reply, Refusal> {
         let mut mup = self.checked_mup(caller, body)?;
-        let (id, created) = self.store.write(|w| -> Result<(u64, bool), Refusal> {
-            let existing = match w.mirror_id(&caller.lfdi_hex, &mup.mrid)? {
+        let posted = std::mem::take(&mut mup.mirror_meter_readings);
+        let (this, who) = (self.clone(), caller.clone());
+        // Runs in the writer's batch, and again if a later request of it refuses: it takes
+        // copies of what it was posted.
+        let (id, created) = self.store.write(move |w| -> Result<(u64, bool), Refusal> {
+            let existing = match w.mirror_id(&who.lfdi_hex, &mup.mrid)? {
                 Some(id) => w.mirror(id)?,
                 None => None,
             };
-            if existing.is_none() && w.mirror_count_of(&caller.lfdi_hex)? >= MAX_MIRRORS_PER_DEVICE
-            {
+            if existing.is_none() && w.mirror_count_of(&who.lfdi_hex)? >= MAX_MIRRORS_PER_DEVICE {
                 return Err(XmlError::values(format!(
                     "a device may hold at most {MAX_MIRRORS_PER_DEVICE} MirrorUsagePoints"
                 ))
                 .into());
             }
-            let posted = std::mem::take(&mut mup.mirror_meter_readings);
             // Overwrite (IEEE 2030.5 10.11.3 a4): the new definition replaces the old one.
-            let known = existing
+            let mut mup = mup.clone();
+            mup.mirror_meter_readings = existing
                 .as_ref()
                 .map(|r| r.mup.mirror_meter_readings.clone())
                 .unwrap_or_default();
-            mup.mirror_meter_readings = known;
-            let id = w.put_mirror(existing.as_ref().map(|r| r.id), &caller.lfdi_hex, &mup)?;
-            self.apply_readings(w, caller, id, &mut mup, posted, now)?;
-            w.put_mirror(Some(id), &caller.lfdi_hex, &mup)?;
+            let id = w.put_mirror(existing.as_ref().map(|r| r.id), &who.lfdi_hex, &mup)?;
+            this.apply_readings(w, &who, id, &mut mup, posted.clone(), now)?;
+            w.put_mirror(Some(id), &who.lfdi_hex, &mup)?;
             Ok((id, existing.is_none()))
         })?;
         let location = format!("/mup/{id}");
@@ -444,31 +451,33 @@ impl Service {
     }
 
     fn put_mirror(
-        &self,
+        self: &Arc<Self>,
         caller: &MeterEntry,
         id: &str,
         body: &[u8],
         now: i64,
     ) -> Result<Reply, Refusal> {
         let mut mup = self.checked_mup(caller, body)?;
-        self.store.write(|w| -> Result<(), Refusal> {
-            let record = self.owned_mirror(caller, id, Some(w))?;
+        let posted = std::mem::take(&mut mup.mirror_meter_readings);
+        let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
+        self.store.write(move |w| -> Result<(), Refusal> {
+            let record = this.owned_mirror(&who, &id, Some(w))?;
             if record.mup.mrid != mup.mrid {
                 return Err(
                     XmlError::values("PUT may not change a MirrorUsagePoint's mRID").into(),
                 );
             }
-            let posted = std::mem::take(&mut mup.mirror_meter_readings);
+            let mut mup = mup.clone();
             mup.mirror_meter_readings = record.mup.mirror_meter_readings.clone();
-            self.apply_readings(w, caller, record.id, &mut mup, posted, now)?;
-            w.put_mirror(Some(record.id), &caller.lfdi_hex, &mup)?;
+            this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
+            w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
             Ok(())
         })?;
         Ok(Reply::no_content(None))
     }
 
     fn delete_mirror(&self, caller: &MeterEntry, id: &str) -> Result<Reply, Refusal> {
-        self.store.write(|w| -> Result<(), Refusal> {
+        self.store.write_now(|w| -> Result<(), Refusal> {
             let record = self.owned_mirror(caller, id, Some(w))?;
             // Readings already accepted stay in the log: they were acknowledged.
             w.delete_mirror(&record)?;
@@ -478,7 +487,7 @@ impl Service {
     }
 
     fn post_readings(
-        &self,
+        self: &Arc<Self>,
         caller: &MeterEntry,
         id: &str,
         body: &[u8],
@@ -505,15 +514,16 @@ impl Service {
         if posted.is_empty() {
             return Err(XmlError::values("MirrorMeterReadingList is empty").into());
         }
-        let created = self.store.write(|w| -> Result<bool, Refusal> {
-            let record = self.owned_mirror(caller, id, Some(w))?;
+        let (this, who, mirror) = (self.clone(), caller.clone(), id.to_string());
+        let created = self.store.write(move |w| -> Result<bool, Refusal> {
+            let record = this.owned_mirror(&who, &mirror, Some(w))?;
             let mut mup = record.mup.clone();
             let before = mup.mirror_meter_readings.len();
-            self.apply_readings(w, caller, record.id, &mut mup, posted, now)?;
+            this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
             let created = mup.mirror_meter_readings.len() > before;
             // Most posts only carry readings: rewrite the mirror only if its definition changed.
             if mup != record.mup {
-                w.put_mirror(Some(record.id), &caller.lfdi_hex, &mup)?;
+                w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
             }
             Ok(created)
         })?;

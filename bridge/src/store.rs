@@ -1,9 +1,12 @@
 //! The bridge's durable state, in an embedded ACID database (redb). Every accepted reading is
 //! committed here (fsync'd) before the meter gets its 201/204, and the attestor's batches wait
 //! here until the keeper acknowledges them, so a crash loses nothing acknowledged.
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -166,110 +169,206 @@ fn latest_key(lfdi: &str, flow: Flow) -> String {
 }
 
 pub struct Store {
-    db: Database,
-    sync: GroupSync,
+    db: Arc<Database>,
+    shared: Arc<Shared>,
+    /// Jobs for the writer thread; `None` once the store is shutting down.
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Group commit. Each write transaction commits without syncing (`Durability::None`), then
-/// waits for a synced commit that started after it: one fsync makes every earlier commit
-/// durable (redb: a `None` commit persists with the next `Immediate` one). Concurrent
-/// requests share fsyncs instead of queueing one each, and nobody returns before its data is
-/// on disk.
+/// Most jobs one write transaction takes: bounds the transaction's size (a job may carry up
+/// to 1,000 readings) and how long one fsync keeps the first job of a batch waiting.
+pub const MAX_JOBS_PER_BATCH: usize = 256;
+
+/// What the writer thread and the callers share.
 #[derive(Default)]
-struct GroupSync {
-    state: std::sync::Mutex<SyncState>,
-    done: std::sync::Condvar,
+struct Shared {
+    /// Set by a failed commit or fsync: every write fails from then on (after an fsync error
+    /// the kernel may have dropped the dirty pages, so a later successful fsync would prove
+    /// nothing). The bridge stops and its supervisor restarts it on what is really on disk.
+    failed: Mutex<Option<String>>,
+    /// Callers of [`Store::write_now`] waiting for redb's write lock: the writer thread lets
+    /// them in between batches, so that the attestor is not starved under load.
+    direct_waiting: AtomicUsize,
+    /// Batches committed, and jobs in them (for the benchmarks and tests).
+    batches: AtomicU64,
+    jobs: AtomicU64,
 }
 
-#[derive(Default)]
-struct SyncState {
-    /// Tickets handed out: one per commit waiting to be made durable.
-    requested: u64,
-    /// Every ticket up to this one is durable.
-    durable: u64,
-    syncing: bool,
-    /// Set by a failed or panicked sync: every write fails from then on.
-    failed: Option<String>,
-}
-
-/// Puts `syncing` back and wakes the waiters however the sync ends, a panic included: a
-/// sync that unwinds must not leave every later writer waiting for ever.
-struct SyncGuard<'a> {
-    sync: &'a GroupSync,
-}
-
-impl Drop for SyncGuard<'_> {
-    fn drop(&mut self) {
-        let mut state = match self.sync.state.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if state.syncing {
-            // Still set: the sync did not return (it panicked). Writers fail from now on.
-            state.syncing = false;
-            state.failed = Some("the store's sync panicked".into());
-        }
-        self.sync.done.notify_all();
-    }
-}
-
-impl GroupSync {
-    /// Returns once everything committed before the call is durable. A failed sync fails
-    /// the store for good (after an fsync error the kernel may have dropped the dirty pages,
-    /// so a later successful fsync would prove nothing): the bridge stops and its supervisor
-    /// restarts it on what is really on disk.
-    fn wait_durable(&self, db: &Database) -> Result<()> {
-        let mut state = self.state.lock().expect("sync lock");
-        state.requested += 1;
-        let ticket = state.requested;
-        loop {
-            if let Some(reason) = &state.failed {
-                bail!(StorageFailed(reason.clone()));
-            }
-            if state.durable >= ticket {
-                return Ok(());
-            }
-            if !state.syncing {
-                state.syncing = true;
-                let target = state.requested;
-                drop(state);
-                let guard = SyncGuard { sync: self };
-                let result = (|| -> Result<()> {
-                    let mut txn = db.begin_write()?;
-                    txn.set_durability(redb::Durability::Immediate)?;
-                    txn.commit()?;
-                    Ok(())
-                })();
-                // It returned: the guard is only for an unwind.
-                std::mem::forget(guard);
-                state = self.state.lock().expect("sync lock");
-                state.syncing = false;
-                match &result {
-                    Ok(()) => state.durable = state.durable.max(target),
-                    Err(e) => state.failed = Some(format!("sync failed: {e:#}")),
-                }
-                self.done.notify_all();
-                continue;
-            }
-            state = self.done.wait(state).expect("sync lock");
-        }
-    }
-
+impl Shared {
     fn failure(&self) -> Option<String> {
-        match self.state.lock() {
-            Ok(s) => s.failed.clone(),
-            Err(_) => Some("the store's sync lock is poisoned".into()),
+        match self.failed.lock() {
+            Ok(f) => f.clone(),
+            Err(_) => Some("the store's failure lock is poisoned".into()),
         }
     }
 
     fn fail(&self, reason: String) {
-        let mut state = match self.state.lock() {
-            Ok(s) => s,
+        let mut failed = match self.failed.lock() {
+            Ok(f) => f,
             Err(poisoned) => poisoned.into_inner(),
         };
-        state.failed.get_or_insert(reason);
-        self.done.notify_all();
+        if failed.is_none() {
+            tracing::error!(reason, "storage failure");
+            *failed = Some(reason);
+        }
     }
+}
+
+/// One request's changes, run by the writer thread inside a transaction shared with the
+/// other requests of its batch.
+trait Job: Send {
+    /// Applies the changes; false if the job refused (or panicked), in which case the
+    /// transaction holds a part of its changes and must be thrown away. A job that succeeded
+    /// may run again, in a fresh transaction, when another job of its batch failed after it
+    /// (replay); it must then make the same changes (it is deterministic in the store's state).
+    fn run(&mut self, w: &Writer) -> bool;
+    /// Delivers the job's result once its fate is known: `committed` is the batch's commit
+    /// for a job that succeeded; a job that refused gets its own error whatever happened.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct TypedJob<F, T, E> {
+    f: F,
+    result: Option<Result<T, E>>,
+    reply: mpsc::SyncSender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for TypedJob<F, T, E>
+where
+    F: FnMut(&Writer) -> Result<T, E> + Send,
+    T: Send,
+    E: From<anyhow::Error> + Send,
+{
+    fn run(&mut self, w: &Writer) -> bool {
+        let result = match catch_unwind(AssertUnwindSafe(|| (self.f)(w))) {
+            Ok(r) => r,
+            Err(_) => Err(E::from(anyhow!(
+                "a write panicked; its changes were discarded"
+            ))),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(mut self: Box<Self>, committed: Result<(), String>) {
+        let result = match (self.result.take(), committed) {
+            // Refused: none of its changes was committed, whatever happened to the others.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(reason)) => Err(E::from(StorageFailed(reason).into())),
+            (None, Ok(())) => Err(E::from(anyhow!("a write job was never run"))),
+        };
+        // The caller may have gone (its thread unwound); nothing to do then.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The writer thread: takes every waiting job (up to [`MAX_JOBS_PER_BATCH`]), applies them in
+/// one write transaction, commits it with one fsync, and only then answers them all. A job
+/// that refuses is taken out: the transaction is thrown away, the jobs before it replayed in a
+/// fresh one and committed (not yet synced: the batch's final commit syncs them), and the
+/// batch goes on in another; so each job runs at most twice and one bad request costs one
+/// extra commit, never the others' writes.
+fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < MAX_JOBS_PER_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = shared.failure() {
+            for job in batch {
+                job.finish(Err(reason.clone()));
+            }
+            continue;
+        }
+        // Direct writers (the attestor, acknowledgements, pruning) go first.
+        while shared.direct_waiting.load(Ordering::Acquire) > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let count = batch.len() as u64;
+        let (succeeded, refused, committed) = run_batch(&db, batch);
+        if let Err(reason) = &committed {
+            shared.fail(reason.clone());
+        } else {
+            shared.batches.fetch_add(1, Ordering::Relaxed);
+            shared.jobs.fetch_add(count, Ordering::Relaxed);
+        }
+        for job in refused {
+            job.finish(Ok(()));
+        }
+        for job in succeeded {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+/// Runs one batch; returns the jobs that succeeded, those that refused, and the outcome of the
+/// commit that decides the first group's fate.
+type BatchOutcome = (Vec<Box<dyn Job>>, Vec<Box<dyn Job>>, Result<(), String>);
+
+fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
+    let begin = |durability| -> Result<redb::WriteTransaction, String> {
+        let mut txn = db.begin_write().map_err(|e| format!("begin write: {e}"))?;
+        txn.set_durability(durability)
+            .map_err(|e| format!("set durability: {e}"))?;
+        Ok(txn)
+    };
+    let mut succeeded: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut refused: Vec<Box<dyn Job>> = Vec::new();
+    // Succeeded in the open transaction, not committed yet.
+    let mut pending: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut txn = match begin(redb::Durability::Immediate) {
+        Ok(t) => Some(t),
+        Err(e) => return (batch, refused, Err(e)),
+    };
+    let mut rest = batch.into_iter();
+    while let Some(mut job) = rest.next() {
+        let Some(open) = &txn else { break };
+        if job.run(&Writer { txn: open }) {
+            pending.push(job);
+            continue;
+        }
+        refused.push(job);
+        // Throw the transaction away, replay the jobs before it and commit them.
+        let replayed = (|| -> Result<(), String> {
+            loop {
+                if let Some(t) = txn.take() {
+                    let _ = t.abort();
+                }
+                let t = begin(redb::Durability::None)?;
+                match pending.iter_mut().position(|p| !p.run(&Writer { txn: &t })) {
+                    // Not expected (same state, same job), but then it refused too.
+                    Some(i) => {
+                        refused.push(pending.remove(i));
+                        txn = Some(t);
+                    }
+                    None => {
+                        t.commit().map_err(|e| format!("commit: {e}"))?;
+                        break;
+                    }
+                }
+            }
+            txn = Some(begin(redb::Durability::Immediate)?);
+            Ok(())
+        })();
+        succeeded.append(&mut pending);
+        if let Err(e) = replayed {
+            succeeded.extend(rest);
+            return (succeeded, refused, Err(e));
+        }
+    }
+    succeeded.append(&mut pending);
+    let committed = match txn {
+        Some(t) => t.commit().map_err(|e| format!("commit: {e}")),
+        None => Err("no transaction".into()),
+    };
+    (succeeded, refused, committed)
 }
 
 /// The store can no longer make writes durable; the process must stop (a supervisor
@@ -294,7 +393,7 @@ impl Store {
     pub fn prune(&self, cutoff: i64) -> Result<Pruned> {
         let mut all = Pruned::default();
         loop {
-            let p = self.write(|w| w.prune(cutoff, 10_000))?;
+            let p = self.write_now(|w| w.prune(cutoff, 10_000))?;
             all.readings += p.readings;
             all.measurements += p.measurements;
             all.batches += p.batches;
@@ -306,15 +405,24 @@ impl Store {
 
     pub fn open(path: &Path) -> Result<Store> {
         let existed = path.exists();
-        let mut db =
+        let db =
             Database::create(path).with_context(|| format!("open store {}", path.display()))?;
-        // Space freed by pruning goes back to the file system at start.
-        if existed {
-            db.compact()
-                .with_context(|| format!("compact store {}", path.display()))?;
-        }
         if !existed {
             crate::sync_parent_dir(path)?;
+        }
+        Store::start(db, existed)
+    }
+
+    /// Opens a store on another storage backend (fault injection in tests).
+    #[doc(hidden)]
+    pub fn open_on(backend: impl redb::StorageBackend) -> Result<Store> {
+        Store::start(Database::builder().create_with_backend(backend)?, false)
+    }
+
+    fn start(mut db: Database, compact: bool) -> Result<Store> {
+        // Space freed by pruning goes back to the file system at start.
+        if compact {
+            db.compact().context("compact the store")?;
         }
         let txn = db.begin_write()?;
         {
@@ -332,44 +440,80 @@ impl Store {
             txn.open_table(BATCHES)?;
         }
         txn.commit()?;
+        let db = Arc::new(db);
+        let shared = Arc::new(Shared::default());
+        let (jobs, queue) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn({
+                let (db, shared) = (db.clone(), shared.clone());
+                move || writer_loop(db, shared, queue)
+            })
+            .context("start the store's writer thread")?;
         Ok(Store {
             db,
-            sync: GroupSync::default(),
+            shared,
+            jobs: Some(jobs),
+            writer: Some(writer),
         })
     }
 
-    /// Runs `f` in a write transaction and, if it returns Ok, commits; returns once the
-    /// commit is on disk. Readers may see the commit a moment before it is durable (group
-    /// commit); what others act on must be written with [`Store::write_durable`].
-    pub fn write<T, E: From<anyhow::Error>>(
-        &self,
-        f: impl FnOnce(&Writer) -> Result<T, E>,
-    ) -> Result<T, E> {
+    /// Runs `f` in the writer thread's next batch (one write transaction, one fsync for all
+    /// the requests in it) and returns its result once the batch is on disk. If `f` fails,
+    /// none of its changes is kept. `f` may run twice (see [`Job::run`]): it must not consume
+    /// what it captured. Readers see the changes once they are durable, unless a request in
+    /// the same batch refused (its predecessors are then committed ahead of the fsync).
+    pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
         self.check()?;
-        let mut txn = self.db.begin_write().map_err(anyhow::Error::from)?;
-        txn.set_durability(redb::Durability::None)
-            .map_err(anyhow::Error::from)?;
-        let value = f(&Writer { txn: &txn })?;
-        txn.commit().map_err(anyhow::Error::from)?;
-        self.sync.wait_durable(&self.db)?;
-        Ok(value)
+        let (reply, result) = mpsc::sync_channel(1);
+        let job = Box::new(TypedJob {
+            f,
+            result: None,
+            reply,
+        });
+        let queued = self.jobs.as_ref().map(|q| q.send(job));
+        if !matches!(queued, Some(Ok(()))) {
+            return Err(E::from(
+                StorageFailed("the store's writer has stopped".into()).into(),
+            ));
+        }
+        match result.recv() {
+            Ok(r) => r,
+            // The writer thread died with the job: nothing is known about it, and nothing
+            // more can be written.
+            Err(_) => {
+                self.shared.fail("the store's writer thread stopped".into());
+                Err(E::from(
+                    StorageFailed("the store's writer thread stopped".into()).into(),
+                ))
+            }
+        }
     }
 
-    /// Like [`Store::write`], but the commit becomes visible to readers only once it is on
-    /// disk (with every earlier commit): for what leaves the process on a read, such as the
-    /// signed batches the keeper fetches. A batch served before its fsync could be lost in
-    /// a crash and its sequence re-signed with other content.
-    pub fn write_durable<T, E: From<anyhow::Error>>(
+    /// Runs `f` in a write transaction of its own, committed and fsync'd before it returns;
+    /// the commit becomes visible to readers only once it is on disk (with every earlier
+    /// commit). For what leaves the process on a read, such as the signed batches the keeper
+    /// fetches (a batch served before its fsync could be lost in a crash and its sequence
+    /// re-signed with other content), and for the rare writes that need no batching.
+    pub fn write_now<T, E: From<anyhow::Error>>(
         &self,
         f: impl FnOnce(&Writer) -> Result<T, E>,
     ) -> Result<T, E> {
         self.check()?;
-        let mut txn = self.db.begin_write().map_err(anyhow::Error::from)?;
+        self.shared.direct_waiting.fetch_add(1, Ordering::AcqRel);
+        let txn = self.db.begin_write();
+        self.shared.direct_waiting.fetch_sub(1, Ordering::AcqRel);
+        let mut txn = txn.map_err(anyhow::Error::from)?;
         txn.set_durability(redb::Durability::Immediate)
             .map_err(anyhow::Error::from)?;
         let value = f(&Writer { txn: &txn })?;
         if let Err(e) = txn.commit() {
-            self.sync.fail(format!("durable commit failed: {e}"));
+            self.shared.fail(format!("durable commit failed: {e}"));
             return Err(anyhow::Error::from(e).into());
         }
         Ok(value)
@@ -377,11 +521,19 @@ impl Store {
 
     /// Why the store stopped accepting writes, if it did.
     pub fn failure(&self) -> Option<String> {
-        self.sync.failure()
+        self.shared.failure()
+    }
+
+    /// Write transactions the writer thread committed, and the jobs in them.
+    pub fn batch_counts(&self) -> (u64, u64) {
+        (
+            self.shared.batches.load(Ordering::Relaxed),
+            self.shared.jobs.load(Ordering::Relaxed),
+        )
     }
 
     fn check(&self) -> Result<()> {
-        match self.sync.failure() {
+        match self.shared.failure() {
             Some(reason) => Err(StorageFailed(reason).into()),
             None => Ok(()),
         }
@@ -398,6 +550,17 @@ impl Store {
         Ok(Reader {
             txn: self.db.begin_read()?,
         })
+    }
+}
+
+impl Drop for Store {
+    /// Lets the writer finish what is queued, so that the database is closed when the
+    /// store is dropped (it can be reopened at once).
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
     }
 }
 
@@ -827,7 +990,7 @@ mod tests {
         // first two old (one acknowledged), the third recent.
         for d in 0..40i64 {
             store
-                .write(|w| -> Result<()> {
+                .write_now(|w| -> Result<()> {
                     for m in 0..288i64 {
                         let t = d * day + m * 300 + 61;
                         w.record_reading(&StoredReading {
@@ -858,7 +1021,7 @@ mod tests {
                 .unwrap();
         }
         store
-            .write(|w| -> Result<()> {
+            .write_now(|w| -> Result<()> {
                 w.put_batch(&batch(1, day))?;
                 w.put_batch(&batch(2, 2 * day))?;
                 w.put_batch(&batch(3, 39 * day))?;
@@ -895,7 +1058,7 @@ mod tests {
         drop(reader);
         // A pruned reading is forgotten by the retry index; a kept one is not.
         store
-            .write(|w| -> Result<()> {
+            .write_now(|w| -> Result<()> {
                 assert_eq!(w.reading_at(&lfdi, "0B", 61)?, None);
                 assert!(w.reading_at(&lfdi, "0B", (cutoff + 1) as u32)?.is_some());
                 Ok(())
@@ -919,7 +1082,7 @@ mod tests {
         let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
         let (a, b) = ("AA".repeat(20), "BB".repeat(20));
         store
-            .write(|w| -> Result<()> {
+            .write_now(|w| -> Result<()> {
                 assert_eq!(w.put_mirror(None, &a, &mup("01"))?, 1);
                 assert_eq!(w.put_mirror(None, &a, &mup("0F"))?, 2);
                 // Another device may use the same mRID: it is a different mirror.
@@ -937,7 +1100,7 @@ mod tests {
     fn a_failed_write_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
-        let result: Result<()> = store.write(|w| {
+        let result: Result<()> = store.write_now(|w| {
             w.put_mirror(None, "AA", &mup("01"))?;
             anyhow::bail!("refused")
         });
@@ -971,18 +1134,18 @@ mod tests {
                 .collect()
         };
         store
-            .write(|w| -> Result<()> {
+            .write_now(|w| -> Result<()> {
                 for s in 1..=3 {
                     w.put_batch(&batch(s))?;
                 }
                 Ok(())
             })
             .unwrap();
-        assert!(store.write(|w| w.acknowledge(2)).unwrap());
+        assert!(store.write_now(|w| w.acknowledge(2)).unwrap());
         assert_eq!(unacked(&store), vec![1, 3]);
-        assert!(store.write(|w| w.acknowledge(1)).unwrap());
+        assert!(store.write_now(|w| w.acknowledge(1)).unwrap());
         assert_eq!(unacked(&store), vec![3]);
-        assert!(!store.write(|w| w.acknowledge(9)).unwrap());
+        assert!(!store.write_now(|w| w.acknowledge(9)).unwrap());
         assert_eq!(store.read().unwrap().unacknowledged(0).unwrap().len(), 0);
     }
 
@@ -993,7 +1156,7 @@ mod tests {
         {
             let store = Store::open(&path).unwrap();
             store
-                .write(|w| -> Result<()> {
+                .write_now(|w| -> Result<()> {
                     let id = w.put_mirror(None, "AA", &mup("01"))?;
                     w.record_reading(&StoredReading {
                         lfdi: "AA".into(),
@@ -1017,5 +1180,154 @@ mod tests {
         assert_eq!(reader.readings().unwrap().len(), 1);
         assert_eq!(reader.latest("AA", Flow::Export).unwrap().unwrap().wh, 5);
         assert_eq!(reader.latest("AA", Flow::Import).unwrap(), None);
+    }
+
+    /// In-memory storage whose fsync can be slowed down (so that requests queue into one
+    /// batch) or made to fail.
+    #[derive(Debug, Default, Clone)]
+    struct Faulty {
+        inner: Arc<redb::backends::InMemoryBackend>,
+        fail_sync: Arc<std::sync::atomic::AtomicBool>,
+        sync_delay_ms: Arc<AtomicU64>,
+    }
+
+    impl redb::StorageBackend for Faulty {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            let delay = self.sync_delay_ms.load(Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(delay));
+            if self.fail_sync.load(Ordering::Relaxed) {
+                return Err(std::io::Error::other("injected fsync failure"));
+            }
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.inner.write(offset, data)
+        }
+    }
+
+    fn owner(store: &Store, mrid: &str) -> Option<String> {
+        let txn = store.db.begin_read().unwrap();
+        let table = txn.open_table(MMR_OWNERS).unwrap();
+        table.get(mrid).unwrap().map(|v| v.value().to_string())
+    }
+
+    /// Starts `writes` threads, 5 ms apart, each running `job(i)` through the writer while
+    /// its fsyncs take 100 ms, so that they queue into shared batches; returns their results.
+    fn queued(
+        store: &Arc<Store>,
+        writes: usize,
+        job: impl Fn(usize) -> Box<dyn FnMut(&Writer) -> Result<()> + Send> + Send + Sync,
+    ) -> Vec<Result<()>> {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..writes)
+                .map(|i| {
+                    let (store, f) = (store.clone(), job(i));
+                    let handle = scope.spawn(move || store.write(f));
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    handle
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
+    #[test]
+    fn concurrent_writes_share_one_transaction_and_fsync() {
+        let backend = Faulty::default();
+        let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+        backend.sync_delay_ms.store(100, Ordering::Relaxed);
+        let results = queued(&store, 12, |i| {
+            Box::new(move |w: &Writer| w.set_mmr_owner(&format!("M{i}"), "AA"))
+        });
+        assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+        let (batches, jobs) = store.batch_counts();
+        assert_eq!(jobs, 12);
+        // The first job syncs alone; the others queue behind it and share the next syncs.
+        assert!(batches <= 4, "{batches} batches for 12 jobs");
+        for i in 0..12 {
+            assert_eq!(owner(&store, &format!("M{i}")).as_deref(), Some("AA"));
+        }
+    }
+
+    #[test]
+    fn a_refused_or_panicking_write_is_discarded_alone() {
+        let backend = Faulty::default();
+        let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+        backend.sync_delay_ms.store(100, Ordering::Relaxed);
+        // Job 0 occupies the writer; 1..=6 queue into one batch: ok, refuses, ok, panics,
+        // ok, refuses. Each refusal wrote before failing.
+        let results = queued(&store, 7, |i| {
+            Box::new(move |w: &Writer| {
+                w.set_mmr_owner(&format!("M{i}"), "AA")?;
+                match i {
+                    2 | 6 => Err(anyhow!("refused {i}")),
+                    4 => panic!("job {i} panics"),
+                    _ => Ok(()),
+                }
+            })
+        });
+        let (batches, jobs) = store.batch_counts();
+        assert_eq!(jobs, 7);
+        assert!(batches <= 3, "{batches} batches for 7 jobs");
+        for (i, result) in results.iter().enumerate() {
+            match i {
+                2 | 6 => assert_eq!(
+                    result.as_ref().unwrap_err().to_string(),
+                    format!("refused {i}")
+                ),
+                4 => assert!(result
+                    .as_ref()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("panicked")),
+                _ => assert!(result.is_ok(), "job {i}: {result:?}"),
+            }
+            let kept = owner(&store, &format!("M{i}")).is_some();
+            assert_eq!(kept, ![2, 4, 6].contains(&i), "job {i}");
+        }
+        // The writer lives on.
+        store.write(|w| w.set_mmr_owner("after", "AA")).unwrap();
+        assert!(store.failure().is_none());
+    }
+
+    #[test]
+    fn a_failed_fsync_fails_the_store_for_good() {
+        let backend = Faulty::default();
+        let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+        store.write(|w| w.set_mmr_owner("before", "AA")).unwrap();
+        backend.fail_sync.store(true, Ordering::Relaxed);
+        let err = store.write(|w| w.set_mmr_owner("lost", "AA")).unwrap_err();
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert!(store.failure().unwrap().contains("injected fsync failure"));
+        // Even once the disk answers again, nothing more is accepted: the process must
+        // restart on what is really on disk.
+        backend.fail_sync.store(false, Ordering::Relaxed);
+        let err = store.write(|w| w.set_mmr_owner("later", "AA")).unwrap_err();
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        let err = store
+            .write_now(|w| w.set_mmr_owner("later", "AA"))
+            .unwrap_err();
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+    }
+
+    #[test]
+    fn a_failed_durable_commit_fails_the_store() {
+        let backend = Faulty::default();
+        let store = Store::open_on(backend.clone()).unwrap();
+        backend.fail_sync.store(true, Ordering::Relaxed);
+        assert!(store.write_now(|w| w.put_batch(&batch(1, 0))).is_err());
+        assert!(store.failure().unwrap().contains("durable commit failed"));
+        backend.fail_sync.store(false, Ordering::Relaxed);
+        let err = store.write(|w| w.set_mmr_owner("later", "AA")).unwrap_err();
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
     }
 }
