@@ -541,16 +541,11 @@ async fn handle(
     };
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
-    let reply = tokio::task::spawn_blocking(move || {
-        service.respond(&meter, &method, &path, query.as_deref(), &body, now())
-    })
-    .await
-    .unwrap_or(Reply {
-        status: 500,
-        body: None,
-        location: None,
-        allow: None,
-    });
+    // On this worker thread: the XML work is spread over the runtime's workers (one per
+    // core); a write waits for the store's writer thread without holding a thread.
+    let reply = service
+        .respond(&meter, &method, &path, query.as_deref(), &body, now())
+        .await;
     let mut reply = response(reply);
     if head {
         let length = http_body_util::BodyExt::collect(std::mem::take(reply.body_mut()))

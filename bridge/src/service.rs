@@ -177,7 +177,7 @@ fn parse_query(query: Option<&str>) -> Result<(usize, usize), XmlError> {
 
 impl Service {
     /// Answers one request from the meter `caller` (already authenticated by TLS).
-    pub fn respond(
+    pub async fn respond(
         self: &Arc<Self>,
         caller: &MeterEntry,
         method: &str,
@@ -210,11 +210,11 @@ impl Service {
                 return Reply::method_not_allowed("GET, HEAD")
             }
             (["mup"], "GET") => self.mirror_list(caller, query),
-            (["mup"], "POST") => self.post_mirror(caller, body, now),
+            (["mup"], "POST") => self.post_mirror(caller, body, now).await,
             (["mup"], _) => return Reply::method_not_allowed("GET, HEAD, POST"),
             (["mup", id], "GET") => self.get_mirror(caller, id),
-            (["mup", id], "POST") => self.post_readings(caller, id, body, now),
-            (["mup", id], "PUT") => self.put_mirror(caller, id, body, now),
+            (["mup", id], "POST") => self.post_readings(caller, id, body, now).await,
+            (["mup", id], "PUT") => self.put_mirror(caller, id, body, now).await,
             (["mup", id], "DELETE") => self.delete_mirror(caller, id),
             (["mup", _], _) => return Reply::method_not_allowed("GET, HEAD, POST, PUT, DELETE"),
             _ => Err(Refusal::NotFound),
@@ -408,7 +408,7 @@ impl Service {
         Ok(mup)
     }
 
-    fn post_mirror(
+    async fn post_mirror(
         self: &Arc<Self>,
         caller: &MeterEntry,
         body: &[u8],
@@ -419,28 +419,32 @@ impl Service {
         let (this, who) = (self.clone(), caller.clone());
         // Runs in the writer's batch, and again if a later request of it refuses: it takes
         // copies of what it was posted.
-        let (id, created) = self.store.write(move |w| -> Result<(u64, bool), Refusal> {
-            let existing = match w.mirror_id(&who.lfdi_hex, &mup.mrid)? {
-                Some(id) => w.mirror(id)?,
-                None => None,
-            };
-            if existing.is_none() && w.mirror_count_of(&who.lfdi_hex)? >= MAX_MIRRORS_PER_DEVICE {
-                return Err(XmlError::values(format!(
-                    "a device may hold at most {MAX_MIRRORS_PER_DEVICE} MirrorUsagePoints"
-                ))
-                .into());
-            }
-            // Overwrite (IEEE 2030.5 10.11.3 a4): the new definition replaces the old one.
-            let mut mup = mup.clone();
-            mup.mirror_meter_readings = existing
-                .as_ref()
-                .map(|r| r.mup.mirror_meter_readings.clone())
-                .unwrap_or_default();
-            let id = w.put_mirror(existing.as_ref().map(|r| r.id), &who.lfdi_hex, &mup)?;
-            this.apply_readings(w, &who, id, &mut mup, posted.clone(), now)?;
-            w.put_mirror(Some(id), &who.lfdi_hex, &mup)?;
-            Ok((id, existing.is_none()))
-        })?;
+        let (id, created) = self
+            .store
+            .write(move |w| -> Result<(u64, bool), Refusal> {
+                let existing = match w.mirror_id(&who.lfdi_hex, &mup.mrid)? {
+                    Some(id) => w.mirror(id)?,
+                    None => None,
+                };
+                if existing.is_none() && w.mirror_count_of(&who.lfdi_hex)? >= MAX_MIRRORS_PER_DEVICE
+                {
+                    return Err(XmlError::values(format!(
+                        "a device may hold at most {MAX_MIRRORS_PER_DEVICE} MirrorUsagePoints"
+                    ))
+                    .into());
+                }
+                // Overwrite (IEEE 2030.5 10.11.3 a4): the new definition replaces the old one.
+                let mut mup = mup.clone();
+                mup.mirror_meter_readings = existing
+                    .as_ref()
+                    .map(|r| r.mup.mirror_meter_readings.clone())
+                    .unwrap_or_default();
+                let id = w.put_mirror(existing.as_ref().map(|r| r.id), &who.lfdi_hex, &mup)?;
+                this.apply_readings(w, &who, id, &mut mup, posted.clone(), now)?;
+                w.put_mirror(Some(id), &who.lfdi_hex, &mup)?;
+                Ok((id, existing.is_none()))
+            })
+            .await?;
         let location = format!("/mup/{id}");
         tracing::info!(meter = %caller.code, mirror = id, created, "MirrorUsagePoint posted");
         Ok(if created {
@@ -450,7 +454,7 @@ impl Service {
         })
     }
 
-    fn put_mirror(
+    async fn put_mirror(
         self: &Arc<Self>,
         caller: &MeterEntry,
         id: &str,
@@ -460,19 +464,21 @@ impl Service {
         let mut mup = self.checked_mup(caller, body)?;
         let posted = std::mem::take(&mut mup.mirror_meter_readings);
         let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
-        self.store.write(move |w| -> Result<(), Refusal> {
-            let record = this.owned_mirror(&who, &id, Some(w))?;
-            if record.mup.mrid != mup.mrid {
-                return Err(
-                    XmlError::values("PUT may not change a MirrorUsagePoint's mRID").into(),
-                );
-            }
-            let mut mup = mup.clone();
-            mup.mirror_meter_readings = record.mup.mirror_meter_readings.clone();
-            this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
-            w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
-            Ok(())
-        })?;
+        self.store
+            .write(move |w| -> Result<(), Refusal> {
+                let record = this.owned_mirror(&who, &id, Some(w))?;
+                if record.mup.mrid != mup.mrid {
+                    return Err(
+                        XmlError::values("PUT may not change a MirrorUsagePoint's mRID").into(),
+                    );
+                }
+                let mut mup = mup.clone();
+                mup.mirror_meter_readings = record.mup.mirror_meter_readings.clone();
+                this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
+                w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
+                Ok(())
+            })
+            .await?;
         Ok(Reply::no_content(None))
     }
 
@@ -486,7 +492,7 @@ impl Service {
         Ok(Reply::no_content(None))
     }
 
-    fn post_readings(
+    async fn post_readings(
         self: &Arc<Self>,
         caller: &MeterEntry,
         id: &str,
@@ -515,18 +521,21 @@ impl Service {
             return Err(XmlError::values("MirrorMeterReadingList is empty").into());
         }
         let (this, who, mirror) = (self.clone(), caller.clone(), id.to_string());
-        let created = self.store.write(move |w| -> Result<bool, Refusal> {
-            let record = this.owned_mirror(&who, &mirror, Some(w))?;
-            let mut mup = record.mup.clone();
-            let before = mup.mirror_meter_readings.len();
-            this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
-            let created = mup.mirror_meter_readings.len() > before;
-            // Most posts only carry readings: rewrite the mirror only if its definition changed.
-            if mup != record.mup {
-                w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
-            }
-            Ok(created)
-        })?;
+        let created = self
+            .store
+            .write(move |w| -> Result<bool, Refusal> {
+                let record = this.owned_mirror(&who, &mirror, Some(w))?;
+                let mut mup = record.mup.clone();
+                let before = mup.mirror_meter_readings.len();
+                this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
+                let created = mup.mirror_meter_readings.len() > before;
+                // Most posts only carry readings: rewrite the mirror only if its definition changed.
+                if mup != record.mup {
+                    w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
+                }
+                Ok(created)
+            })
+            .await?;
         Ok(if created {
             Reply::created(format!("/mup/{id}"))
         } else {

@@ -178,7 +178,7 @@ pub struct Store {
 
 /// Most jobs one write transaction takes: bounds the transaction's size (a job may carry up
 /// to 1,000 readings) and how long one fsync keeps the first job of a batch waiting.
-pub const MAX_JOBS_PER_BATCH: usize = 256;
+pub const MAX_JOBS_PER_BATCH: usize = 1_024;
 
 /// What the writer thread and the callers share.
 #[derive(Default)]
@@ -231,7 +231,7 @@ trait Job: Send {
 struct TypedJob<F, T, E> {
     f: F,
     result: Option<Result<T, E>>,
-    reply: mpsc::SyncSender<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
 }
 
 impl<F, T, E> Job for TypedJob<F, T, E>
@@ -463,26 +463,55 @@ impl Store {
     /// none of its changes is kept. `f` may run twice (see [`Job::run`]): it must not consume
     /// what it captured. Readers see the changes once they are durable, unless a request in
     /// the same batch refused (its predecessors are then committed ahead of the fsync).
-    pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    /// The caller's task waits without holding a thread, so that every request in flight can
+    /// join the batch.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let result = self.submit(f)?;
+        self.outcome(result.await)
+    }
+
+    /// [`Store::write`] for threads outside the async runtime.
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let result = self.submit(f)?;
+        self.outcome(result.blocking_recv())
+    }
+
+    fn submit<T, E, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<T, E>>, E>
     where
         F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<anyhow::Error> + Send + 'static,
     {
         self.check()?;
-        let (reply, result) = mpsc::sync_channel(1);
+        let (reply, result) = tokio::sync::oneshot::channel();
         let job = Box::new(TypedJob {
             f,
             result: None,
             reply,
         });
-        let queued = self.jobs.as_ref().map(|q| q.send(job));
-        if !matches!(queued, Some(Ok(()))) {
-            return Err(E::from(
+        match self.jobs.as_ref().map(|q| q.send(job)) {
+            Some(Ok(())) => Ok(result),
+            _ => Err(E::from(
                 StorageFailed("the store's writer has stopped".into()).into(),
-            ));
+            )),
         }
-        match result.recv() {
+    }
+
+    fn outcome<T, E: From<anyhow::Error>>(
+        &self,
+        received: Result<Result<T, E>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<T, E> {
+        match received {
             Ok(r) => r,
             // The writer thread died with the job: nothing is known about it, and nothing
             // more can be written.
@@ -1231,7 +1260,7 @@ mod tests {
             let handles: Vec<_> = (0..writes)
                 .map(|i| {
                     let (store, f) = (store.clone(), job(i));
-                    let handle = scope.spawn(move || store.write(f));
+                    let handle = scope.spawn(move || store.write_blocking(f));
                     std::thread::sleep(std::time::Duration::from_millis(5));
                     handle
                 })
@@ -1295,7 +1324,9 @@ mod tests {
             assert_eq!(kept, ![2, 4, 6].contains(&i), "job {i}");
         }
         // The writer lives on.
-        store.write(|w| w.set_mmr_owner("after", "AA")).unwrap();
+        store
+            .write_blocking(|w| w.set_mmr_owner("after", "AA"))
+            .unwrap();
         assert!(store.failure().is_none());
     }
 
@@ -1303,15 +1334,21 @@ mod tests {
     fn a_failed_fsync_fails_the_store_for_good() {
         let backend = Faulty::default();
         let store = Arc::new(Store::open_on(backend.clone()).unwrap());
-        store.write(|w| w.set_mmr_owner("before", "AA")).unwrap();
+        store
+            .write_blocking(|w| w.set_mmr_owner("before", "AA"))
+            .unwrap();
         backend.fail_sync.store(true, Ordering::Relaxed);
-        let err = store.write(|w| w.set_mmr_owner("lost", "AA")).unwrap_err();
+        let err = store
+            .write_blocking(|w| w.set_mmr_owner("lost", "AA"))
+            .unwrap_err();
         assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
         assert!(store.failure().unwrap().contains("injected fsync failure"));
         // Even once the disk answers again, nothing more is accepted: the process must
         // restart on what is really on disk.
         backend.fail_sync.store(false, Ordering::Relaxed);
-        let err = store.write(|w| w.set_mmr_owner("later", "AA")).unwrap_err();
+        let err = store
+            .write_blocking(|w| w.set_mmr_owner("later", "AA"))
+            .unwrap_err();
         assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
         let err = store
             .write_now(|w| w.set_mmr_owner("later", "AA"))
@@ -1327,7 +1364,9 @@ mod tests {
         assert!(store.write_now(|w| w.put_batch(&batch(1, 0))).is_err());
         assert!(store.failure().unwrap().contains("durable commit failed"));
         backend.fail_sync.store(false, Ordering::Relaxed);
-        let err = store.write(|w| w.set_mmr_owner("later", "AA")).unwrap_err();
+        let err = store
+            .write_blocking(|w| w.set_mmr_owner("later", "AA"))
+            .unwrap_err();
         assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
     }
 }

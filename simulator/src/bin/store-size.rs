@@ -148,6 +148,7 @@ async fn main() -> Result<()> {
         let service = running.service.clone();
         let meters = meters.clone();
         let previous = locations.clone();
+        let runtime = tokio::runtime::Handle::current();
         // One blocking task per step; the meters' posts of a step in parallel threads, as
         // their connections would be.
         locations = tokio::task::spawn_blocking(move || {
@@ -157,7 +158,7 @@ async fn main() -> Result<()> {
                     .zip(previous)
                     .enumerate()
                     .map(|(i, (m, location))| {
-                        let service = &service;
+                        let (service, runtime) = (&service, &runtime);
                         scope.spawn(move || {
                             let import = 1_000_000 + k * 400 + i as i64;
                             let export = 500_000 + k * 200 + i as i64;
@@ -176,14 +177,14 @@ async fn main() -> Result<()> {
                                     prefix(i),
                                     m.lfdi_hex
                                 );
-                                let r = service.respond(m, "POST", "/mup", None, xml.as_bytes(), t);
+                                let r = runtime.block_on(service.respond(m, "POST", "/mup", None, xml.as_bytes(), t));
                                 assert_eq!(r.status, 201, "{}: {:?}", m.code, r.body);
                                 r.location.expect("Location")
                             } else {
                                 let xml = format!(
                                     r#"<MirrorMeterReadingList xmlns="urn:ieee:std:2030.5:ns">{body}</MirrorMeterReadingList>"#
                                 );
-                                let r = service.respond(m, "POST", &location, None, xml.as_bytes(), t);
+                                let r = runtime.block_on(service.respond(m, "POST", &location, None, xml.as_bytes(), t));
                                 assert_eq!(r.status, 204, "{}: {:?}", m.code, r.body);
                                 location
                             }
