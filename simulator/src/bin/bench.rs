@@ -322,6 +322,8 @@ async fn main() -> Result<()> {
             "saturation (closed loop)".into()
         }
     );
+    let store_path = dir.join("data").join("bridge.redb");
+    let store_before = std::fs::metadata(&store_path).map(|m| m.len()).unwrap_or(0);
     let posting = Instant::now();
     let (bridge_cpu0, bench_cpu0) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
     let mut latencies = Vec::new();
@@ -347,6 +349,8 @@ async fn main() -> Result<()> {
     let _ = child.wait();
 
     let readings = acked.load(Ordering::Relaxed);
+    // After the bridge stopped: redb's file length (space it has allocated, not compacted).
+    let store_after = std::fs::metadata(&store_path).map(|m| m.len()).unwrap_or(0);
     println!(
         "\nbridge load benchmark ({})",
         if args.rate > 0 {
@@ -381,6 +385,12 @@ async fn main() -> Result<()> {
         idle_rss as f64 / 1024.0,
         held_rss as f64 / 1024.0,
         peak as f64 / 1024.0
+    );
+    println!(
+        "  store file: {:.1} MiB after the mirrors, {:.1} MiB at the end ({:.0} bytes per acknowledged reading)",
+        store_before as f64 / 1_048_576.0,
+        store_after as f64 / 1_048_576.0,
+        store_after.saturating_sub(store_before) as f64 / readings.max(1) as f64
     );
     Ok(())
 }
