@@ -1217,6 +1217,7 @@ mod tests {
     struct Faulty {
         inner: Arc<redb::backends::InMemoryBackend>,
         fail_sync: Arc<std::sync::atomic::AtomicBool>,
+        panic_sync: Arc<std::sync::atomic::AtomicBool>,
         sync_delay_ms: Arc<AtomicU64>,
     }
 
@@ -1235,6 +1236,9 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(delay));
             if self.fail_sync.load(Ordering::Relaxed) {
                 return Err(std::io::Error::other("injected fsync failure"));
+            }
+            if self.panic_sync.load(Ordering::Relaxed) {
+                panic!("injected panic in fsync");
             }
             self.inner.sync_data()
         }
@@ -1364,6 +1368,24 @@ mod tests {
         assert!(store.write_now(|w| w.put_batch(&batch(1, 0))).is_err());
         assert!(store.failure().unwrap().contains("durable commit failed"));
         backend.fail_sync.store(false, Ordering::Relaxed);
+        let err = store
+            .write_blocking(|w| w.set_mmr_owner("later", "AA"))
+            .unwrap_err();
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+    }
+
+    #[test]
+    fn a_panic_in_the_writers_commit_fails_the_store_instead_of_hanging() {
+        let backend = Faulty::default();
+        let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+        backend.panic_sync.store(true, Ordering::Relaxed);
+        // The writer thread unwinds inside redb's commit: the waiting request is answered.
+        let err = store
+            .write_blocking(|w| w.set_mmr_owner("lost", "AA"))
+            .unwrap_err();
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert!(store.failure().unwrap().contains("writer thread stopped"));
+        backend.panic_sync.store(false, Ordering::Relaxed);
         let err = store
             .write_blocking(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
