@@ -3,7 +3,9 @@
 //! here until the keeper acknowledges them, so a crash loses nothing acknowledged.
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
@@ -190,8 +192,10 @@ struct Shared {
     /// Callers of [`Store::write_now`] waiting for redb's write lock: the writer thread lets
     /// them in between batches, so that the attestor is not starved under load.
     direct_waiting: AtomicUsize,
-    /// Batches committed, and jobs in them (for the benchmarks and tests).
+    /// Batches committed, and jobs in them (read by the tests).
+    #[cfg(test)]
     batches: AtomicU64,
+    #[cfg(test)]
     jobs: AtomicU64,
 }
 
@@ -291,13 +295,17 @@ fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<
         while shared.direct_waiting.load(Ordering::Acquire) > 0 {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
+        #[cfg(test)]
         let count = batch.len() as u64;
         let (succeeded, refused, committed) = run_batch(&db, batch);
         if let Err(reason) = &committed {
             shared.fail(reason.clone());
         } else {
-            shared.batches.fetch_add(1, Ordering::Relaxed);
-            shared.jobs.fetch_add(count, Ordering::Relaxed);
+            #[cfg(test)]
+            {
+                shared.batches.fetch_add(1, Ordering::Relaxed);
+                shared.jobs.fetch_add(count, Ordering::Relaxed);
+            }
         }
         for job in refused {
             job.finish(Ok(()));
@@ -475,8 +483,9 @@ impl Store {
         self.outcome(result.await)
     }
 
-    /// [`Store::write`] for threads outside the async runtime.
-    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    /// [`Store::write`] for threads outside the async runtime (the tests).
+    #[cfg(test)]
+    fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -554,7 +563,8 @@ impl Store {
     }
 
     /// Write transactions the writer thread committed, and the jobs in them.
-    pub fn batch_counts(&self) -> (u64, u64) {
+    #[cfg(test)]
+    fn batch_counts(&self) -> (u64, u64) {
         (
             self.shared.batches.load(Ordering::Relaxed),
             self.shared.jobs.load(Ordering::Relaxed),
@@ -1247,6 +1257,10 @@ mod tests {
         }
     }
 
+    fn assert_storage_failed(err: &anyhow::Error) {
+        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+    }
+
     fn owner(store: &Store, mrid: &str) -> Option<String> {
         let txn = store.db.begin_read().unwrap();
         let table = txn.open_table(MMR_OWNERS).unwrap();
@@ -1345,7 +1359,7 @@ mod tests {
         let err = store
             .write_blocking(|w| w.set_mmr_owner("lost", "AA"))
             .unwrap_err();
-        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert_storage_failed(&err);
         assert!(store.failure().unwrap().contains("injected fsync failure"));
         // Even once the disk answers again, nothing more is accepted: the process must
         // restart on what is really on disk.
@@ -1353,11 +1367,11 @@ mod tests {
         let err = store
             .write_blocking(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
-        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert_storage_failed(&err);
         let err = store
             .write_now(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
-        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert_storage_failed(&err);
     }
 
     #[test]
@@ -1371,7 +1385,7 @@ mod tests {
         let err = store
             .write_blocking(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
-        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert_storage_failed(&err);
     }
 
     #[test]
@@ -1383,12 +1397,12 @@ mod tests {
         let err = store
             .write_blocking(|w| w.set_mmr_owner("lost", "AA"))
             .unwrap_err();
-        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert_storage_failed(&err);
         assert!(store.failure().unwrap().contains("writer thread stopped"));
         backend.panic_sync.store(false, Ordering::Relaxed);
         let err = store
             .write_blocking(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
-        assert!(err.downcast_ref::<StorageFailed>().is_some(), "{err:#}");
+        assert_storage_failed(&err);
     }
 }
