@@ -12,8 +12,13 @@ pub const ENV_PREFIX: &str = "GRIDTOKENX_BRIDGE_";
 pub struct BridgeConfig {
     /// Where meters connect (mutual TLS, IEEE 2030.5).
     pub listen: SocketAddr,
-    /// Where the keeper connects (plain HTTP with a bearer token; keep it on loopback).
+    /// Where the keeper connects: HTTP/1.1 with a bearer token. Plain HTTP on a loopback
+    /// address; any other address needs `keeper_tls`.
     pub keeper_listen: SocketAddr,
+    /// Serve the keeper interface over TLS 1.3 with the bridge's server certificate (the
+    /// keeper checks it against the campus CA; its `bridge_ca`). Required for a
+    /// non-loopback `keeper_listen`.
+    pub keeper_tls: bool,
     /// Store, attestor key and keeper token live here.
     pub data_dir: PathBuf,
     pub campus_config: PathBuf,
@@ -60,6 +65,7 @@ impl Default for BridgeConfig {
         BridgeConfig {
             listen: "127.0.0.1:8443".parse().expect("address"),
             keeper_listen: "127.0.0.1:8444".parse().expect("address"),
+            keeper_tls: false,
             data_dir: PathBuf::from("bridge-data"),
             // Relative to the working directory (the repository root): no build-machine paths.
             campus_config: PathBuf::from("migrations/campus.toml"),
@@ -129,9 +135,10 @@ impl BridgeConfig {
             self.max_age_s
         );
         anyhow::ensure!(
-            self.keeper_listen.ip().is_loopback(),
-            "keeper_listen {} is not a loopback address: the keeper interface is plain HTTP \
-             with a bearer token; run the keeper on the bridge's host (or tunnel to it)",
+            self.keeper_listen.ip().is_loopback() || self.keeper_tls,
+            "keeper_listen {} is not a loopback address and keeper_tls is off: the bearer \
+             token would cross the network in clear; set keeper_tls = true (and give the \
+             keeper the campus CA as bridge_ca), or run the keeper on the bridge's host",
             self.keeper_listen
         );
         self.limits().validate().map_err(|_| {

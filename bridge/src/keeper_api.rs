@@ -1,5 +1,7 @@
-//! The keeper's interface to the bridge: plain HTTP/1.1 on a local address, every request
-//! carrying `Authorization: Bearer <token>` (the token file in the data directory, mode 0600).
+//! The keeper's interface to the bridge: HTTP/1.1, every request carrying
+//! `Authorization: Bearer <token>` (the token file in the data directory, mode 0600). Plain
+//! HTTP on a loopback address; with `keeper_tls`, TLS 1.3 with the bridge's server
+//! certificate, on any address (the keeper checks the certificate against the campus CA).
 //!
 //! | request | answer |
 //! |---|---|
@@ -226,8 +228,11 @@ pub async fn handle(
     Ok(reply)
 }
 
+/// Serves the keeper interface on `listener`: over TLS with `acceptor` (`keeper_tls`), else
+/// plain HTTP (loopback only, as the configuration enforces).
 pub async fn serve(
     listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     attestor: Arc<Attestor>,
     token: String,
     mut shutdown: watch::Receiver<bool>,
@@ -240,7 +245,7 @@ pub async fn serve(
             p = permits.clone().acquire_owned() => p.expect("semaphore open"),
             _ = shutdown.changed() => return,
         };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => {
                     backoff = Duration::from_millis(10);
@@ -256,17 +261,41 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
-        let (attestor, token) = (attestor.clone(), token.clone());
+        let (attestor, token, acceptor) = (attestor.clone(), token.clone(), acceptor.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let svc =
-                hyper::service::service_fn(move |req| handle(attestor.clone(), token.clone(), req));
-            let _ = crate::server::http1_builder(KEEPER_IDLE_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            match acceptor {
+                None => serve_connection(stream, attestor, token).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(KEEPER_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(tls)) => serve_connection(tls, attestor, token).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "keeper interface: TLS handshake failed")
+                        }
+                        Err(_) => {
+                            tracing::warn!(%peer, "keeper interface: TLS handshake timed out")
+                        }
+                    }
+                }
+            }
         });
     }
 }
 
+/// Serves one keeper connection (plain or TLS) until it closes or idles out.
+async fn serve_connection<IO>(io: IO, attestor: Arc<Attestor>, token: Arc<String>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| handle(attestor.clone(), token.clone(), req));
+    let _ = crate::server::http1_builder(KEEPER_IDLE_TIMEOUT)
+        .serve_connection(TokioIo::new(io), svc)
+        .await;
+}
+
+/// A keeper's TLS handshake must finish within this.
+const KEEPER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A keeper connection idle (or sending its request head) this long is closed.
 const KEEPER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -104,7 +104,14 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         roots.push(certs::pem_to_der(&pem, path)?);
     }
     let verifier = Arc::new(DeviceCertVerifier::new(roots, directory.clone())?);
-    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(chain, key, verifier)?));
+    let certified = tls::certified_key(chain, key)?;
+    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(certified.clone(), verifier)?));
+    let keeper_acceptor = match config.keeper_tls {
+        true => Some(TlsAcceptor::from(Arc::new(tls::keeper_server_config(
+            certified,
+        )?))),
+        false => None,
+    };
 
     let service = Arc::new(Service {
         store: store.clone(),
@@ -160,6 +167,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         )),
         tokio::spawn(keeper_api::serve(
             keeper,
+            keeper_acceptor,
             attestor.clone(),
             keeper_token.clone(),
             watcher.clone(),
@@ -175,7 +183,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             watcher,
         )),
     ];
-    tracing::info!(%meters_addr, %keeper_addr, attestor = %base64::Engine::encode(&attestor::B64, attestor.public_key()), "bridge started");
+    tracing::info!(%meters_addr, %keeper_addr, keeper_tls = config.keeper_tls, attestor = %base64::Engine::encode(&attestor::B64, attestor.public_key()), "bridge started");
     Ok(RunningBridge {
         meters_addr,
         keeper_addr,

@@ -13,26 +13,23 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use x509_parser::prelude::*;
 
+/// How the simulator and the keeper check the bridge's certificate.
+pub use certs::verify::CampusServerVerifier;
+use certs::verify::{
+    bad, only_understood_critical_extensions, parse_whole, verify_signature, within_dates, SCHEMES,
+};
+
 use crate::directory::Directory;
 
-/// Extensions a device certificate may mark critical.
-const UNDERSTOOD_CRITICAL: &[&str] = &[
-    "2.5.29.15", // keyUsage
-    "2.5.29.17", // subjectAltName
-    "2.5.29.19", // basicConstraints
-    "2.5.29.32", // certificatePolicies
-    "2.5.29.37", // extKeyUsage
-];
+fn tls_error(message: impl Into<String>) -> rustls::Error {
+    rustls::Error::General(message.into())
+}
 
 /// The crypto provider: aws-lc-rs's suites (GCM, ChaCha20) first, then AES-CCM and CCM-8.
 pub fn provider() -> rustls::crypto::CryptoProvider {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
     provider.cipher_suites.extend(rustls_ccm::all_suites());
     provider
-}
-
-fn tls_error(message: impl Into<String>) -> rustls::Error {
-    rustls::Error::General(message.into())
 }
 
 /// The IEEE 2030.5 certificate policy arc (1.3.6.1.4.1.40732.1.x): a device certificate's
@@ -56,49 +53,6 @@ pub struct DeviceCertVerifier {
     roots: Vec<X509Certificate<'static>>,
     hints: Vec<DistinguishedName>,
     directory: Arc<Directory>,
-}
-
-/// The handshake signatures both verifiers check (`verify_signature`).
-const SCHEMES: [SignatureScheme; 2] = [
-    SignatureScheme::ECDSA_NISTP256_SHA256,
-    SignatureScheme::ECDSA_NISTP384_SHA384,
-];
-
-/// Refuses a certificate marking critical an extension not in [`UNDERSTOOD_CRITICAL`].
-fn only_understood_critical_extensions(cert: &X509Certificate<'_>) -> Result<(), rustls::Error> {
-    match cert
-        .extensions()
-        .iter()
-        .find(|e| e.critical && !UNDERSTOOD_CRITICAL.contains(&e.oid.to_id_string().as_str()))
-    {
-        Some(ext) => Err(tls_error(format!(
-            "unsupported critical extension {}",
-            ext.oid
-        ))),
-        None => Ok(()),
-    }
-}
-
-fn bad(e: rustls::CertificateError) -> rustls::Error {
-    rustls::Error::InvalidCertificate(e)
-}
-
-fn within_dates(cert: &X509Certificate<'_>, now: i64) -> Result<(), rustls::Error> {
-    let validity = cert.validity();
-    if now < validity.not_before.timestamp() {
-        return Err(bad(rustls::CertificateError::NotValidYet));
-    }
-    if now > validity.not_after.timestamp() {
-        return Err(bad(rustls::CertificateError::Expired));
-    }
-    Ok(())
-}
-
-fn parse_whole(der: &[u8]) -> Result<X509Certificate<'_>, rustls::Error> {
-    match X509Certificate::from_der(der) {
-        Ok(([], cert)) => Ok(cert),
-        _ => Err(bad(rustls::CertificateError::BadEncoding)),
-    }
 }
 
 /// A CA that may issue certificates: basicConstraints CA, and keyCertSign if it has a
@@ -274,32 +228,6 @@ impl ClientCertVerifier for DeviceCertVerifier {
     }
 }
 
-/// The handshake signature, verified with the certificate's public key (same ASN.1 ECDSA
-/// format in TLS 1.2 and 1.3).
-pub(crate) fn verify_signature(
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, rustls::Error> {
-    use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P384_SHA384_ASN1};
-    let (_, parsed) = X509Certificate::from_der(cert)
-        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
-    let key = parsed.public_key().subject_public_key.data.as_ref();
-    let algorithm = match dss.scheme {
-        SignatureScheme::ECDSA_NISTP256_SHA256 => &ECDSA_P256_SHA256_ASN1,
-        SignatureScheme::ECDSA_NISTP384_SHA384 => &ECDSA_P384_SHA384_ASN1,
-        _ => {
-            return Err(rustls::Error::PeerMisbehaved(
-                rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
-            ))
-        }
-    };
-    UnparsedPublicKey::new(algorithm, key)
-        .verify(message, dss.signature())
-        .map(|_| HandshakeSignatureValid::assertion())
-        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
-}
-
 /// Always presents the bridge's certificate. Not `with_single_cert`: it parses the
 /// certificate with webpki, which refuses the IEEE 2030.5 profile's critical
 /// certificatePolicies (webpki#281).
@@ -315,16 +243,24 @@ impl rustls::server::ResolvesServerCert for ServerCertificate {
     }
 }
 
-/// The bridge's rustls server configuration.
-pub fn server_config(
+/// The bridge's certificate and key, as both listeners present them.
+pub fn certified_key(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<rustls::sign::CertifiedKey>> {
+    let signing_key = provider().key_provider.load_private_key(key)?;
+    Ok(Arc::new(rustls::sign::CertifiedKey::new(
+        chain,
+        signing_key,
+    )))
+}
+
+/// The bridge's rustls server configuration for the meters (mutual TLS, IEEE 2030.5).
+pub fn server_config(
+    certified: Arc<rustls::sign::CertifiedKey>,
     verifier: Arc<DeviceCertVerifier>,
 ) -> anyhow::Result<rustls::ServerConfig> {
-    let provider = Arc::new(provider());
-    let signing_key = provider.key_provider.load_private_key(key)?;
-    let certified = Arc::new(rustls::sign::CertifiedKey::new(chain, signing_key));
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(ServerCertificate(certified)));
@@ -336,89 +272,19 @@ pub fn server_config(
     Ok(config)
 }
 
-/// How a campus client checks the bridge's certificate: issued by the campus CA (signature
-/// verified), within its dates, no critical extension beyond the 2030.5 profile's, and
-/// naming the host or address connected to. (webpki refuses the profile's critical
-/// certificatePolicies, as on the device side.)
-#[derive(Debug)]
-pub struct CampusServerVerifier {
-    ca: X509Certificate<'static>,
-}
-
-impl CampusServerVerifier {
-    pub fn new(ca: CertificateDer<'static>) -> anyhow::Result<Self> {
-        let der: &'static [u8] = Box::leak(ca.to_vec().into_boxed_slice());
-        let (_, ca) =
-            X509Certificate::from_der(der).map_err(|e| anyhow::anyhow!("campus CA: {e}"))?;
-        Ok(CampusServerVerifier { ca })
-    }
-}
-
-impl rustls::client::danger::ServerCertVerifier for CampusServerVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let cert = parse_whole(end_entity)?;
-        if cert.issuer().as_raw() != self.ca.subject().as_raw()
-            || cert.verify_signature(Some(self.ca.public_key())).is_err()
-        {
-            return Err(bad(rustls::CertificateError::UnknownIssuer));
-        }
-        within_dates(&cert, now.as_secs() as i64)?;
-        only_understood_critical_extensions(&cert)?;
-        let names = cert
-            .subject_alternative_name()
-            .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
-        let matches = names.is_some_and(|san| {
-            san.value
-                .general_names
-                .iter()
-                .any(|n| match (n, server_name) {
-                    (GeneralName::DNSName(d), rustls::pki_types::ServerName::DnsName(s)) => {
-                        d.eq_ignore_ascii_case(s.as_ref())
-                    }
-                    (
-                        GeneralName::IPAddress(bytes),
-                        rustls::pki_types::ServerName::IpAddress(ip),
-                    ) => match std::net::IpAddr::from(*ip) {
-                        std::net::IpAddr::V4(v4) => *bytes == v4.octets().as_slice(),
-                        std::net::IpAddr::V6(v6) => *bytes == v6.octets().as_slice(),
-                    },
-                    _ => false,
-                })
-        });
-        if !matches {
-            return Err(bad(rustls::CertificateError::NotValidForName));
-        }
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        SCHEMES.to_vec()
-    }
+/// The keeper interface's server configuration when it is served off loopback
+/// (`keeper_tls`): the bridge's certificate, no client certificate (the keeper
+/// authenticates with its bearer token, now inside TLS), TLS 1.3 only: the keeper is ours
+/// and speaks it.
+pub fn keeper_server_config(
+    certified: Arc<rustls::sign::CertifiedKey>,
+) -> anyhow::Result<rustls::ServerConfig> {
+    Ok(rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])?
+    .with_no_client_auth()
+    .with_cert_resolver(Arc::new(ServerCertificate(certified))))
 }
 
 /// The LFDI of the client certificate of an established connection.

@@ -139,6 +139,28 @@ fn write_new(path: &Path, contents: &str) -> Result<(), PkiError> {
     file.write_all(contents.as_bytes()).map_err(io_err(path))
 }
 
+/// Replaces `path` atomically (a new file renamed over it, then the directory synced).
+fn replace_file(path: &Path, contents: &str) -> Result<(), PkiError> {
+    let tmp = path.with_extension("pem.new");
+    let _ = fs::remove_file(&tmp);
+    {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        file.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
+        file.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
 /// Loads the key at `key_path`, or makes one. Returns it and whether it was created.
 fn key_at(key_path: &Path, cert_path: &Path) -> Result<(KeyPair, Provenance), PkiError> {
     if key_path.exists() {
@@ -188,8 +210,56 @@ pub fn issue_device_certificate(
     Ok((cert.der().to_vec(), key.serialize_pem()))
 }
 
+/// Names the bridge's server certificate always carries: clients on the bridge's own host.
+pub const LOCAL_BRIDGE_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
 /// Creates every missing part of the campus PKI under `layout.dir`, keeping what exists.
 pub fn ensure_pki(layout: &Layout, campus: &CampusConfig) -> Result<Pki, PkiError> {
+    ensure_pki_with(layout, campus, &[])
+}
+
+/// The host names and addresses (IP) in a certificate's subjectAltName, as text.
+fn san_hosts(der: &[u8]) -> Vec<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    let Ok((_, cert)) = X509Certificate::from_der(der) else {
+        return Vec::new();
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return Vec::new();
+    };
+    san.value
+        .general_names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::DNSName(d) => Some(d.to_ascii_lowercase()),
+            GeneralName::IPAddress(b) => match b.len() {
+                4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(*b).ok()?).to_string()),
+                16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(*b).ok()?).to_string()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// A host as it appears in a certificate: an address in its canonical text, a name in lower
+/// case.
+fn canonical_host(host: &str) -> String {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => host.to_ascii_lowercase(),
+    }
+}
+
+/// As [`ensure_pki`], and the bridge's server certificate also names `bridge_hosts` (the
+/// host names and addresses meters and a remote keeper connect to, beside the local ones).
+/// An existing bridge certificate missing one of them is re-issued for the same key, with
+/// every name it had: the only certificate this ever replaces.
+pub fn ensure_pki_with(
+    layout: &Layout,
+    campus: &CampusConfig,
+    bridge_hosts: &[String],
+) -> Result<Pki, PkiError> {
     fs::create_dir_all(layout.dir.join("meters")).map_err(io_err(&layout.dir))?;
 
     let (ca_key, ca_key_made) = key_at(&layout.ca_key(), &layout.ca_cert())?;
@@ -203,9 +273,32 @@ pub fn ensure_pki(layout: &Layout, campus: &CampusConfig) -> Result<Pki, PkiErro
     };
 
     let (bridge_key, _) = key_at(&layout.bridge_key(), &layout.bridge_cert())?;
-    let (_, bridge) = cert_at(&layout.bridge_cert(), || {
-        server_params(&["localhost", "127.0.0.1", "::1"])?.signed_by(&bridge_key, &ca)
-    })?;
+    let mut hosts: Vec<String> = LOCAL_BRIDGE_HOSTS.iter().map(|h| h.to_string()).collect();
+    for host in bridge_hosts.iter().map(|h| canonical_host(h.trim())) {
+        if host.is_empty() {
+            return Err(PkiError::BadHost(host));
+        }
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    let issue_bridge = |hosts: &[String]| {
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        server_params(&hosts)?.signed_by(&bridge_key, &ca)
+    };
+    let (bridge_der, mut bridge) = cert_at(&layout.bridge_cert(), || issue_bridge(&hosts))?;
+    let has = san_hosts(&bridge_der);
+    if hosts.iter().any(|h| !has.contains(h)) {
+        // Keep every name the certificate had, add the new ones.
+        for h in has {
+            if !hosts.contains(&h) {
+                hosts.push(h);
+            }
+        }
+        let cert = issue_bridge(&hosts).map_err(cert_err(&layout.bridge_cert()))?;
+        replace_file(&layout.bridge_cert(), &cert.pem())?;
+        bridge = Provenance::Reissued;
+    }
 
     let mut meters = Vec::with_capacity(campus.buildings.len());
     for (i, building) in campus.buildings.iter().enumerate() {

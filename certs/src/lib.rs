@@ -13,6 +13,8 @@ pub mod der;
 mod issue;
 #[cfg(feature = "issue")]
 pub use issue::*;
+#[cfg(feature = "verify")]
+pub mod verify;
 
 /// certificatePolicies: IEEE 2030.5 device certificate policy (id-sep2 policy 1).
 pub const POLICY_IEEE2030_5_DEVICE: &[u64] = &[1, 3, 6, 1, 4, 1, 40732, 1, 1];
@@ -35,6 +37,8 @@ pub enum PkiError {
     Certificate { path: PathBuf, source: rcgen::Error },
     #[error("{0}: exists without its private key; delete it or restore the key")]
     OrphanCertificate(PathBuf),
+    #[error("bridge host {0:?} is neither a host name nor an address")]
+    BadHost(String),
 }
 
 /// Where the PKI lives under its directory.
@@ -85,6 +89,8 @@ impl Layout {
 pub enum Provenance {
     Created,
     Kept,
+    /// Replaced for the same key (the bridge certificate, to name more hosts).
+    Reissued,
 }
 
 /// One meter's device certificate and identity.

@@ -177,3 +177,72 @@ fn bridge_certificate_is_a_p256_server_certificate_for_localhost() {
         .collect();
     assert!(names.iter().any(|n| n.contains("localhost")), "{names:?}");
 }
+
+/// The bridge certificate's DNS names and addresses, as text.
+fn bridge_names(layout: &Layout) -> Vec<String> {
+    let pem = std::fs::read_to_string(layout.bridge_cert()).unwrap();
+    let der = certs::pem_to_der(&pem, &layout.bridge_cert()).unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    let san = cert.subject_alternative_name().unwrap().unwrap();
+    san.value
+        .general_names
+        .iter()
+        .map(|n| match n {
+            GeneralName::DNSName(d) => d.to_string(),
+            GeneralName::IPAddress(b) if b.len() == 4 => {
+                std::net::IpAddr::from(<[u8; 4]>::try_from(*b).unwrap()).to_string()
+            }
+            GeneralName::IPAddress(b) => {
+                std::net::IpAddr::from(<[u8; 16]>::try_from(*b).unwrap()).to_string()
+            }
+            other => panic!("unexpected name {other}"),
+        })
+        .collect()
+}
+
+#[test]
+fn bridge_hosts_are_added_to_its_certificate_for_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path());
+    let first = ensure_pki(&layout, &campus()).unwrap();
+    assert_eq!(first.bridge, Provenance::Created);
+    assert_eq!(bridge_names(&layout), ["localhost", "127.0.0.1", "::1"]);
+    let key = std::fs::read_to_string(layout.bridge_key()).unwrap();
+    let ca = std::fs::read_to_string(layout.ca_cert()).unwrap();
+
+    // Asking for what it has changes nothing.
+    let again = certs::ensure_pki_with(
+        &layout,
+        &campus(),
+        &["LOCALHOST".into(), "127.0.0.1".into()],
+    )
+    .unwrap();
+    assert_eq!(again.bridge, Provenance::Kept);
+
+    // New names: re-issued, same key, same CA, the old names kept.
+    let hosts = ["bridge.campus.example".to_string(), "10.20.0.5".to_string()];
+    let more = certs::ensure_pki_with(&layout, &campus(), &hosts).unwrap();
+    assert_eq!(more.bridge, Provenance::Reissued);
+    assert_eq!(more.ca, Provenance::Kept);
+    assert_eq!(
+        bridge_names(&layout),
+        [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "bridge.campus.example",
+            "10.20.0.5"
+        ]
+    );
+    assert_eq!(std::fs::read_to_string(layout.bridge_key()).unwrap(), key);
+    assert_eq!(std::fs::read_to_string(layout.ca_cert()).unwrap(), ca);
+    assert!(!layout.bridge_cert().with_extension("pem.new").exists());
+    // A later run without the names keeps the certificate (names are never dropped).
+    let later = ensure_pki(&layout, &campus()).unwrap();
+    assert_eq!(later.bridge, Provenance::Kept);
+    assert_eq!(bridge_names(&layout).len(), 5);
+
+    // An empty name is refused, naming it.
+    let err = certs::ensure_pki_with(&layout, &campus(), &[" ".into()]).unwrap_err();
+    assert!(matches!(err, certs::PkiError::BadHost(_)), "{err}");
+}

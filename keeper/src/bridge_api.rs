@@ -1,7 +1,9 @@
-//! The bridge's keeper interface (`bridge/src/keeper_api.rs`): plain HTTP/1.1 on a local
-//! address with a bearer token. The keeper reads unacknowledged batches and acknowledges the
-//! ones confirmed on chain.
+//! The bridge's keeper interface (`bridge/src/keeper_api.rs`): HTTP/1.1 with a bearer
+//! token, plain on loopback or over TLS (the bridge's `keeper_tls`), the bridge's certificate
+//! checked against the campus CA. The keeper reads unacknowledged batches and acknowledges
+//! the ones confirmed on chain.
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use base64::Engine;
@@ -134,24 +136,92 @@ pub struct SyncReport {
     pub unregistered: usize,
 }
 
+/// The bridge must finish a TLS handshake within this.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sends one request on a fresh connection and reads the whole answer.
+async fn send<IO>(io: IO, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
 #[derive(Deserialize)]
 struct Batches {
     batches: Vec<SignedBatch>,
 }
 
 /// A client of one bridge's keeper interface.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BridgeClient {
     pub addr: SocketAddr,
     token: String,
+    tls: Option<BridgeTls>,
+}
+
+/// How the client reaches a bridge serving its keeper interface over TLS.
+#[derive(Clone)]
+struct BridgeTls {
+    connector: tokio_rustls::TlsConnector,
+    /// The name (DNS or IP address) the bridge's certificate must carry.
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for BridgeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BridgeClient")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.as_ref().map(|t| t.name.to_str()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl BridgeClient {
+    /// Plain HTTP: for a bridge on this host (a loopback address).
     pub fn new(addr: SocketAddr, token: impl Into<String>) -> Self {
         BridgeClient {
             addr,
             token: token.into(),
+            tls: None,
         }
+    }
+
+    /// Over TLS, the bridge's certificate checked against the campus CA (`ca_pem`), and
+    /// naming `server_name` (a host name or address; the address connected to if `None`).
+    pub fn with_tls(
+        addr: SocketAddr,
+        token: impl Into<String>,
+        ca_pem: &str,
+        server_name: Option<&str>,
+    ) -> Result<Self> {
+        let ca = certs::pem_to_der(ca_pem, std::path::Path::new("bridge_ca"))?;
+        let config = certs::verify::campus_client_config(ca.into()).context("campus CA")?;
+        let name = match server_name {
+            Some(name) => rustls::pki_types::ServerName::try_from(name.to_string())
+                .with_context(|| format!("bridge server name {name:?}"))?,
+            None => rustls::pki_types::ServerName::IpAddress(addr.ip().into()),
+        };
+        Ok(BridgeClient {
+            addr,
+            token: token.into(),
+            tls: Some(BridgeTls {
+                connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+                name,
+            }),
+        })
+    }
+
+    /// Whether requests go over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     async fn request(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
@@ -169,25 +239,38 @@ impl BridgeClient {
             .with_context(|| {
                 format!("connect to the bridge's keeper interface at {}", self.addr)
             })?;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
+        let host = match &self.tls {
+            Some(tls) => tls.name.to_str().into_owned(),
+            None => self.addr.to_string(),
+        };
         let request = Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, self.addr.to_string())
+            .header(hyper::header::HOST, host)
             .header(
                 hyper::header::AUTHORIZATION,
                 format!("Bearer {}", self.token),
             )
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let body = response.into_body().collect().await?.to_bytes();
-        Ok((status, body))
+        match &self.tls {
+            None => send(stream, request).await,
+            Some(tls) => {
+                let stream = tokio::time::timeout(
+                    TLS_HANDSHAKE_TIMEOUT,
+                    tls.connector.connect(tls.name.clone(), stream),
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("TLS handshake with the bridge at {} timed out", self.addr))?
+                .with_context(|| {
+                    format!(
+                        "TLS handshake with the bridge's keeper interface at {} (is keeper_tls on, and bridge_ca the campus CA?)",
+                        self.addr
+                    )
+                })?;
+                send(stream, request).await
+            }
+        }
     }
 
     pub async fn status(&self) -> Result<BridgeStatus> {

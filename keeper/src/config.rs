@@ -23,6 +23,13 @@ pub struct KeeperConfig {
     pub bridge: SocketAddr,
     /// The bridge's keeper token (`<bridge data_dir>/keeper.token`).
     pub bridge_token_file: PathBuf,
+    /// The campus CA (PEM): set it to reach a bridge serving its keeper interface over TLS
+    /// (`keeper_tls`); the bridge's certificate is checked against it. Needed for a bridge
+    /// on another host: the token is not sent in clear off loopback.
+    pub bridge_ca: Option<PathBuf>,
+    /// The name the bridge's certificate must carry (a host name or address, as issued by
+    /// `campus-pki --bridge-host`); the bridge address's IP if unset.
+    pub bridge_server_name: Option<String>,
     /// Seconds between passes.
     pub tick_interval_s: u64,
     /// Seconds a transaction may take to confirm (rebuilt on a new blockhash meanwhile).
@@ -42,6 +49,8 @@ impl Default for KeeperConfig {
             wallet: PathBuf::from("~/.config/solana/id.json"),
             bridge: "127.0.0.1:8444".parse().expect("address"),
             bridge_token_file: PathBuf::from("bridge-data/keeper.token"),
+            bridge_ca: None,
+            bridge_server_name: None,
             tick_interval_s: 10,
             confirm_timeout_s: 90,
             rebroadcast_s: 2,
@@ -84,7 +93,41 @@ impl KeeperConfig {
             self.tick_interval_s > 0 && self.confirm_timeout_s > 0 && self.rebroadcast_s > 0,
             "tick_interval_s, confirm_timeout_s and rebroadcast_s must be positive"
         );
+        ensure!(
+            self.bridge.ip().is_loopback() || self.bridge_ca.is_some(),
+            "bridge {} is not a loopback address and bridge_ca is not set: the keeper token \
+             would cross the network in clear; serve the keeper interface over TLS \
+             (the bridge's keeper_tls) and set bridge_ca to the campus CA",
+            self.bridge
+        );
+        ensure!(
+            self.bridge_server_name.is_none() || self.bridge_ca.is_some(),
+            "bridge_server_name is set without bridge_ca: it only names the bridge's TLS certificate"
+        );
         Ok(())
+    }
+
+    /// The client of the bridge's keeper interface these settings describe: over TLS when
+    /// `bridge_ca` is set. Reads the token file and the CA.
+    pub fn bridge_client(&self) -> Result<crate::bridge_api::BridgeClient> {
+        let token = std::fs::read_to_string(&self.bridge_token_file)
+            .with_context(|| format!("bridge token {}", self.bridge_token_file.display()))?
+            .trim()
+            .to_string();
+        match &self.bridge_ca {
+            None => Ok(crate::bridge_api::BridgeClient::new(self.bridge, token)),
+            Some(ca) => {
+                let pem = std::fs::read_to_string(ca)
+                    .with_context(|| format!("bridge_ca {}", ca.display()))?;
+                crate::bridge_api::BridgeClient::with_tls(
+                    self.bridge,
+                    token,
+                    &pem,
+                    self.bridge_server_name.as_deref(),
+                )
+                .with_context(|| format!("bridge_ca {}", ca.display()))
+            }
+        }
     }
 
     pub fn policy(&self) -> crate::chain::SendPolicy {
@@ -187,6 +230,38 @@ mod tests {
                 KeeperConfig::load(None, vec![(key.to_string(), value.to_string())]).unwrap_err();
             assert!(format!("{err:#}").contains(named), "{key}: {err:#}");
         }
+    }
+
+    #[test]
+    fn a_bridge_off_loopback_needs_tls() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("{ENV_PREFIX}{k}"), v.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let refused = KeeperConfig::load(None, env(&[("BRIDGE", "10.20.0.5:8444")])).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("bridge_ca is not set"),
+            "{refused:#}"
+        );
+        let refused =
+            KeeperConfig::load(None, env(&[("BRIDGE_SERVER_NAME", "bridge.campus")])).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("without bridge_ca"),
+            "{refused:#}"
+        );
+        let c = KeeperConfig::load(
+            None,
+            env(&[
+                ("BRIDGE", "10.20.0.5:8444"),
+                ("BRIDGE_CA", "certs/generated/ca.pem"),
+                ("BRIDGE_SERVER_NAME", "bridge.campus"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.bridge_ca, Some(PathBuf::from("certs/generated/ca.pem")));
+        assert_eq!(c.bridge_server_name.as_deref(), Some("bridge.campus"));
     }
 
     #[test]

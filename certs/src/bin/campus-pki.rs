@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use certs::{ensure_pki, Layout, Provenance};
+use certs::{ensure_pki_with, Layout, Provenance};
 use clap::Parser;
 use migrations::identity::lfdi_hex;
 use migrations::CampusConfig;
@@ -21,6 +21,16 @@ struct Args {
     /// Directory to write the PKI into.
     #[arg(long, env = "GRIDTOKENX_PKI_DIR", default_value_os_t = Layout::default_dir())]
     out: PathBuf,
+    /// A host name or address the bridge's server certificate must name, beside localhost,
+    /// 127.0.0.1 and ::1: where meters and a remote keeper reach the bridge. Repeat it, or
+    /// separate names with commas. An existing certificate missing one is re-issued for the
+    /// same key.
+    #[arg(
+        long = "bridge-host",
+        env = "GRIDTOKENX_BRIDGE_HOSTS",
+        value_delimiter = ','
+    )]
+    bridge_hosts: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -32,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pki = match ensure_pki(&Layout::new(&args.out), &campus) {
+    let pki = match ensure_pki_with(&Layout::new(&args.out), &campus, &args.bridge_hosts) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -42,6 +52,7 @@ fn main() -> ExitCode {
     let word = |p: Provenance| match p {
         Provenance::Created => "created",
         Provenance::Kept => "kept",
+        Provenance::Reissued => "re-issued with more names",
     };
     println!("PKI in {}", args.out.display());
     println!(

@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use keeper::bridge_api::BridgeClient;
 use keeper::config::{expand_home, write_json_atomically, KeeperConfig, KeeperState};
 use keeper::rpc::RpcChain;
 use keeper::table::CampusTable;
@@ -110,14 +109,11 @@ fn setup(config: KeeperConfig) -> Result<Setup> {
     let wallet = expand_home(&config.wallet);
     let payer = solana_keypair::read_keypair_file(&wallet)
         .map_err(|e| anyhow::anyhow!("wallet {}: {e}", wallet.display()))?;
-    let token = std::fs::read_to_string(&config.bridge_token_file)
-        .with_context(|| format!("bridge token {}", config.bridge_token_file.display()))?
-        .trim()
-        .to_string();
+    let bridge = config.bridge_client()?;
     let state = KeeperState::load(&config.state_file)?;
     state.lookup_table()?;
     let chain = RpcChain::new(&config.rpc_url, payer);
-    let mut keeper = Keeper::new(Some(BridgeClient::new(config.bridge, token)), Vec::new());
+    let mut keeper = Keeper::new(Some(bridge), Vec::new());
     keeper.policy = config.policy();
     Ok(Setup {
         config,
