@@ -27,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::attestor::{Attestor, B64};
 use crate::directory::{RegisteredMeter, SyncReport};
+use crate::server::{FailureLog, InFlightPerIp};
 use registry::MeterCapacity;
 
 /// Loads the keeper token, creating a random one (mode 0600) on first start.
@@ -160,9 +161,16 @@ fn same_token(given: &[u8], expected: &[u8]) -> bool {
     given.len() == expected.len() && bool::from(given.ct_eq(expected))
 }
 
-pub async fn handle(
+/// What every request of one keeper connection shares.
+struct Connection {
     attestor: Arc<Attestor>,
     token: Arc<String>,
+    peer: std::net::SocketAddr,
+    failures: Arc<FailureLog>,
+}
+
+async fn handle(
+    c: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let authorised = req
@@ -170,11 +178,22 @@ pub async fn handle(
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| same_token(given.as_bytes(), token.as_bytes()));
+        .is_some_and(|given| same_token(given.as_bytes(), c.token.as_bytes()));
     if !authorised {
-        tracing::warn!(path = %req.uri().path(), "keeper request without a valid token");
-        return Ok(empty(StatusCode::UNAUTHORIZED));
+        c.failures.failed(
+            c.peer,
+            "keeper request without a valid token",
+            req.uri().path(),
+        );
+        // And the connection closes: a peer without the token holds no slot.
+        let mut reply = empty(StatusCode::UNAUTHORIZED);
+        reply.headers_mut().insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("close"),
+        );
+        return Ok(reply);
     }
+    let attestor = &c.attestor;
     let segments: Vec<&str> = req
         .uri()
         .path()
@@ -204,7 +223,7 @@ pub async fn handle(
                 _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
             }
         }
-        ("PUT", ["v1", "meters"]) => sync_meters(&attestor, req.into_body()).await,
+        ("PUT", ["v1", "meters"]) => sync_meters(attestor, req.into_body()).await,
         ("POST", ["v1", "batches", sequence, "ack"]) => match sequence.parse::<u64>() {
             Ok(sequence) => {
                 let a = attestor.clone();
@@ -239,6 +258,8 @@ pub async fn serve(
 ) {
     let token = Arc::new(token);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_KEEPER_CONNECTIONS));
+    let per_ip = Arc::new(InFlightPerIp::default());
+    let failures = Arc::new(FailureLog::default());
     let mut backoff = Duration::from_millis(10);
     loop {
         let permit = tokio::select! {
@@ -261,22 +282,41 @@ pub async fn serve(
             },
             _ = shutdown.changed() => return,
         };
-        let (attestor, token, acceptor) = (attestor.clone(), token.clone(), acceptor.clone());
+        let connection = Arc::new(Connection {
+            attestor: attestor.clone(),
+            token: token.clone(),
+            peer,
+            failures: failures.clone(),
+        });
+        let (acceptor, per_ip) = (acceptor.clone(), per_ip.clone());
         tokio::spawn(async move {
             let _permit = permit;
+            // One address holds at most a few of the slots, handshake and all.
+            let Some(_slot) = per_ip.try_take(peer.ip(), KEEPER_CONNECTIONS_PER_IP) else {
+                connection.failures.failed(
+                    peer,
+                    "keeper interface: too many connections from this address",
+                    "closed",
+                );
+                return;
+            };
             match acceptor {
-                None => serve_connection(stream, attestor, token).await,
+                None => serve_connection(stream, connection).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(KEEPER_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
                         .await
                     {
-                        Ok(Ok(tls)) => serve_connection(tls, attestor, token).await,
-                        Ok(Err(e)) => {
-                            tracing::warn!(%peer, error = %e, "keeper interface: TLS handshake failed")
-                        }
-                        Err(_) => {
-                            tracing::warn!(%peer, "keeper interface: TLS handshake timed out")
-                        }
+                        Ok(Ok(tls)) => serve_connection(tls, connection).await,
+                        Ok(Err(e)) => connection.failures.failed(
+                            peer,
+                            "keeper interface: TLS handshake refused",
+                            &e.to_string(),
+                        ),
+                        Err(_) => connection.failures.failed(
+                            peer,
+                            "keeper interface: TLS handshake timed out",
+                            "timeout",
+                        ),
                     }
                 }
             }
@@ -285,17 +325,21 @@ pub async fn serve(
 }
 
 /// Serves one keeper connection (plain or TLS) until it closes or idles out.
-async fn serve_connection<IO>(io: IO, attestor: Arc<Attestor>, token: Arc<String>)
+async fn serve_connection<IO>(io: IO, connection: Arc<Connection>)
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = hyper::service::service_fn(move |req| handle(attestor.clone(), token.clone(), req));
+    let svc = hyper::service::service_fn(move |req| handle(connection.clone(), req));
     let _ = crate::server::http1_builder(KEEPER_IDLE_TIMEOUT)
         .serve_connection(TokioIo::new(io), svc)
         .await;
 }
 
+/// Connections one peer address may hold (the keeper opens one per request).
+pub const KEEPER_CONNECTIONS_PER_IP: usize = 4;
+
 /// A keeper's TLS handshake must finish within this.
 const KEEPER_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A keeper connection idle (or sending its request head) this long is closed.
-const KEEPER_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A keeper connection idle (or sending its request head) this long is closed: the keeper
+/// opens a connection per request and sends it at once.
+const KEEPER_IDLE_TIMEOUT: Duration = Duration::from_secs(10);

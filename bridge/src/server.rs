@@ -303,31 +303,32 @@ pub fn http1_builder(idle: Duration) -> hyper::server::conn::http1::Builder {
     builder
 }
 
-/// TLS handshakes in flight per peer address.
+/// What is in flight per peer address: TLS handshakes on the meters' listener, whole
+/// connections on the keeper interface.
 #[derive(Default)]
-struct HandshakesPerIp {
+pub(crate) struct InFlightPerIp {
     in_flight: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
 }
 
-/// A handshake slot of one peer address, given back on drop.
-struct HandshakeSlot<'a> {
-    table: &'a HandshakesPerIp,
+/// A slot of one peer address, given back on drop.
+pub(crate) struct IpSlot<'a> {
+    table: &'a InFlightPerIp,
     ip: std::net::IpAddr,
 }
 
-impl HandshakesPerIp {
-    fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<HandshakeSlot<'_>> {
+impl InFlightPerIp {
+    pub(crate) fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<IpSlot<'_>> {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(HandshakeSlot { table: self, ip })
+        Some(IpSlot { table: self, ip })
     }
 }
 
-impl Drop for HandshakeSlot<'_> {
+impl Drop for IpSlot<'_> {
     fn drop(&mut self) {
         let mut map = self
             .table
@@ -343,14 +344,15 @@ impl Drop for HandshakeSlot<'_> {
     }
 }
 
-/// Failed handshakes logged at most once a second, with a count of those not logged.
+/// Failures (handshakes, refused requests) logged at most once a second, with a count of
+/// those not logged.
 #[derive(Default)]
-struct FailureLog {
+pub(crate) struct FailureLog {
     state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
 }
 
 impl FailureLog {
-    fn failed(&self, peer: SocketAddr, what: &str, error: &str) {
+    pub(crate) fn failed(&self, peer: SocketAddr, what: &str, error: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = std::time::Instant::now();
         match state.0 {
@@ -373,7 +375,7 @@ async fn serve_meters(
     limits: ConnectionLimits,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
-    let handshakes = Arc::new(HandshakesPerIp::default());
+    let handshakes = Arc::new(InFlightPerIp::default());
     let failures = Arc::new(FailureLog::default());
     let mut backoff = Duration::from_millis(10);
     loop {

@@ -3,7 +3,7 @@
 //! certificate, and mandatory client certificates checked by `DeviceCertVerifier`.
 //!
 //! rustls's WebPKI verifier refuses IEEE 2030.5 device certificates because they mark
-//! certificatePolicies critical (webpki#30), so the verifier here checks the chain, dates and
+//! certificatePolicies critical (webpki#281), so the verifier here checks the chain, dates and
 //! extensions itself, and the handshake signature with aws-lc-rs.
 use std::sync::Arc;
 

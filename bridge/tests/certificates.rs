@@ -256,3 +256,43 @@ fn the_bridge_server_certificate_follows_the_2030_5_profile_and_clients_check_it
         )
         .is_err());
 }
+
+#[test]
+fn clients_refuse_a_server_certificate_that_is_a_ca_or_not_for_server_authentication() {
+    use rcgen::ExtendedKeyUsagePurpose;
+    use rustls::client::danger::ServerCertVerifier;
+    let (root_params, root_key) = ca("Campus CA");
+    let root = root_params.self_signed(&root_key).unwrap().der().to_vec();
+    let issuer = Issuer::new(root_params, root_key);
+    let issue = |is_ca: bool, purposes: Vec<ExtendedKeyUsagePurpose>| {
+        let mut params = CertificateParams::new(vec!["bridge.campus.example".to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, "bridge");
+        if is_ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
+        params.extended_key_usages = purposes;
+        let key = KeyPair::generate().unwrap();
+        CertificateDer::from(params.signed_by(&key, &issuer).unwrap().der().to_vec())
+    };
+    let verifier = bridge::tls::CampusServerVerifier::new(CertificateDer::from(root)).unwrap();
+    let check = |cert: &CertificateDer<'_>| {
+        verifier
+            .verify_server_cert(
+                cert,
+                &[],
+                &rustls::pki_types::ServerName::try_from("bridge.campus.example").unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    // For server authentication, or saying nothing of its purpose: accepted.
+    check(&issue(false, vec![ExtendedKeyUsagePurpose::ServerAuth])).unwrap();
+    check(&issue(false, Vec::new())).unwrap();
+    // Another campus certificate naming the same host: refused.
+    let client_only = check(&issue(false, vec![ExtendedKeyUsagePurpose::ClientAuth])).unwrap_err();
+    assert!(client_only.contains("InvalidPurpose"), "{client_only}");
+    let a_ca = check(&issue(true, vec![ExtendedKeyUsagePurpose::ServerAuth])).unwrap_err();
+    assert!(a_ca.contains("is a CA certificate"), "{a_ca}");
+}

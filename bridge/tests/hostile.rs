@@ -1,7 +1,8 @@
 //! Hostile networks: a request head or body sent a byte at a time (slow loris), a flood of
 //! TCP connections that never finish their TLS handshake, and the start-up refusals that
 //! protect the store (the attestor key gone while signed batches remain, a short keeper
-//! token, a keeper interface off loopback).
+//! token, a keeper interface off loopback without TLS), and the keeper interface's limits
+//! (a bad token closes the connection; connections per address are capped).
 mod common;
 
 use std::time::{Duration, Instant};
@@ -167,4 +168,50 @@ async fn a_short_keeper_token_and_a_public_keeper_interface_without_tls_are_refu
     // Explicitly allowed with TLS (tests/tests/keeper_tls.rs serves it).
     config.keeper_tls = true;
     config.validate().unwrap();
+}
+
+/// One raw HTTP/1.1 request on a new connection to the keeper interface: the answer, read
+/// until the bridge closes the connection.
+async fn keeper_raw(b: &TestBridge, request: &str) -> String {
+    let mut stream = TcpStream::connect(b.running.keeper_addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_to_close(&mut stream, Duration::from_secs(5)).await.0
+}
+
+#[tokio::test]
+async fn the_keeper_interface_closes_on_a_bad_token_and_caps_connections_per_address() {
+    let b = TestBridge::start().await;
+    // No token or a wrong one: 401, and the connection closes at once (a keep-alive
+    // request would otherwise hold a slot until the idle timeout).
+    for auth in ["", "Authorization: Bearer not-the-token\r\n"] {
+        let answer = keeper_raw(
+            &b,
+            &format!("GET /v1/status HTTP/1.1\r\nHost: bridge\r\n{auth}\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+    }
+
+    // Connections from one address: the first KEEPER_CONNECTIONS_PER_IP are held (idle),
+    // the next is closed without an answer.
+    let mut idle = Vec::new();
+    for _ in 0..bridge::keeper_api::KEEPER_CONNECTIONS_PER_IP {
+        idle.push(TcpStream::connect(b.running.keeper_addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let token = b.running.keeper_token.clone();
+    let status = format!(
+        "GET /v1/status HTTP/1.1\r\nHost: bridge\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
+    let refused = keeper_raw(&b, &status).await;
+    assert_eq!(refused, "", "closed without an answer");
+    // One of them goes: the keeper gets in again.
+    idle.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = keeper_raw(&b, &status).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }

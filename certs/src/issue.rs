@@ -242,29 +242,63 @@ fn san_hosts(der: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// A host as it appears in a certificate: an address in its canonical text, a name in lower
-/// case.
-fn canonical_host(host: &str) -> String {
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => ip.to_string(),
-        Err(_) => host.to_ascii_lowercase(),
+/// A `--bridge-host` as it appears in a certificate: an address in its canonical text, a
+/// DNS name in lower case. Refused: anything else (a port, a URL, a wildcard, which clients
+/// here never match).
+fn bridge_host(host: &str) -> Result<String, PkiError> {
+    let refuse = || PkiError::BadHost(host.to_string());
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(ip.to_string());
     }
+    if host.contains('*') {
+        return Err(refuse());
+    }
+    match rustls_pki_types::ServerName::try_from(host) {
+        Ok(rustls_pki_types::ServerName::DnsName(name)) => Ok(name.as_ref().to_ascii_lowercase()),
+        _ => Err(refuse()),
+    }
+}
+
+/// Whether `cert` was issued by the CA `ca` (its signature) for `key`.
+fn issued_for(cert: &[u8], ca: &[u8], key: &KeyPair) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (Ok((_, cert)), Ok((_, ca))) = (
+        X509Certificate::from_der(cert),
+        X509Certificate::from_der(ca),
+    ) else {
+        return false;
+    };
+    cert.issuer().as_raw() == ca.subject().as_raw()
+        && cert.verify_signature(Some(ca.public_key())).is_ok()
+        && cert.public_key().subject_public_key.data.as_ref() == key.public_key_raw()
 }
 
 /// As [`ensure_pki`], and the bridge's server certificate also names `bridge_hosts` (the
 /// host names and addresses meters and a remote keeper connect to, beside the local ones).
 /// An existing bridge certificate missing one of them is re-issued for the same key, with
-/// every name it had: the only certificate this ever replaces.
+/// every name it had (the old one kept as `bridge.pem.bak`): the only certificate this ever
+/// replaces, and only if this CA issued it for that key.
 pub fn ensure_pki_with(
     layout: &Layout,
     campus: &CampusConfig,
     bridge_hosts: &[String],
 ) -> Result<Pki, PkiError> {
+    // The names first: nothing is written for a bad one.
+    let requested = bridge_hosts
+        .iter()
+        .map(|h| bridge_host(h.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut hosts: Vec<String> = LOCAL_BRIDGE_HOSTS.iter().map(|h| h.to_string()).collect();
+    for host in requested.iter() {
+        if !hosts.contains(host) {
+            hosts.push(host.clone());
+        }
+    }
     fs::create_dir_all(layout.dir.join("meters")).map_err(io_err(&layout.dir))?;
 
     let (ca_key, ca_key_made) = key_at(&layout.ca_key(), &layout.ca_cert())?;
     let params = ca_params();
-    let (_, ca_cert_made) = cert_at(&layout.ca_cert(), || params.self_signed(&ca_key))?;
+    let (ca_der, ca_cert_made) = cert_at(&layout.ca_cert(), || params.self_signed(&ca_key))?;
     let ca = Issuer::new(ca_params(), ca_key);
     let ca_made = if ca_key_made == Provenance::Created || ca_cert_made == Provenance::Created {
         Provenance::Created
@@ -273,22 +307,18 @@ pub fn ensure_pki_with(
     };
 
     let (bridge_key, _) = key_at(&layout.bridge_key(), &layout.bridge_cert())?;
-    let mut hosts: Vec<String> = LOCAL_BRIDGE_HOSTS.iter().map(|h| h.to_string()).collect();
-    for host in bridge_hosts.iter().map(|h| canonical_host(h.trim())) {
-        if host.is_empty() {
-            return Err(PkiError::BadHost(host));
-        }
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
     let issue_bridge = |hosts: &[String]| {
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         server_params(&hosts)?.signed_by(&bridge_key, &ca)
     };
     let (bridge_der, mut bridge) = cert_at(&layout.bridge_cert(), || issue_bridge(&hosts))?;
     let has = san_hosts(&bridge_der);
-    if hosts.iter().any(|h| !has.contains(h)) {
+    if bridge == Provenance::Kept && requested.iter().any(|h| !has.contains(h)) {
+        // Only a certificate this CA issued for this key is re-issued; one from elsewhere
+        // (an operator's own) is the operator's to change.
+        if !issued_for(&bridge_der, &ca_der, &bridge_key) {
+            return Err(PkiError::ForeignBridgeCertificate(layout.bridge_cert()));
+        }
         // Keep every name the certificate had, add the new ones.
         for h in has {
             if !hosts.contains(&h) {
@@ -296,6 +326,8 @@ pub fn ensure_pki_with(
             }
         }
         let cert = issue_bridge(&hosts).map_err(cert_err(&layout.bridge_cert()))?;
+        let backup = layout.bridge_cert().with_extension("pem.bak");
+        fs::copy(layout.bridge_cert(), &backup).map_err(io_err(&backup))?;
         replace_file(&layout.bridge_cert(), &cert.pem())?;
         bridge = Provenance::Reissued;
     }

@@ -1,6 +1,7 @@
 //! The development campus PKI: a CA, the bridge's TLS server certificate and one IEEE 2030.5
 //! device certificate per meter. `ensure_pki` creates what is missing and never replaces an
-//! existing key.
+//! existing key; the only certificate it replaces is the bridge's, when asked for more host
+//! names (`ensure_pki_with`).
 //!
 //! Issuing (rcgen) is the default feature `issue`; the bridge reads the PKI's layout and PEM
 //! files without it.
@@ -37,8 +38,12 @@ pub enum PkiError {
     Certificate { path: PathBuf, source: rcgen::Error },
     #[error("{0}: exists without its private key; delete it or restore the key")]
     OrphanCertificate(PathBuf),
-    #[error("bridge host {0:?} is neither a host name nor an address")]
+    #[error(
+        "bridge host {0:?} is neither a DNS name nor an IP address (no port, scheme or wildcard)"
+    )]
     BadHost(String),
+    #[error("{0}: not issued by this campus CA for bridge.key, so not re-issued with more names; add them yourself, or delete it to have one made")]
+    ForeignBridgeCertificate(PathBuf),
 }
 
 /// Where the PKI lives under its directory.

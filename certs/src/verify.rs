@@ -100,15 +100,16 @@ pub fn verify_signature(
 }
 
 /// How a campus client checks the bridge's certificate: issued by the campus CA (signature
-/// verified), within its dates, no critical extension beyond the 2030.5 profile's, and
-/// naming the host or address connected to.
+/// verified), within its dates, no critical extension beyond the 2030.5 profile's, not a CA,
+/// for server authentication (if it has an extKeyUsage), and naming the host or address
+/// connected to (exactly: no wildcards).
 #[derive(Debug)]
 pub struct CampusServerVerifier {
     ca: X509Certificate<'static>,
 }
 
 impl CampusServerVerifier {
-    /// `ca`: the campus CA's DER. Refused if it is not one certificate.
+    /// `ca`: the campus CA's DER. Refused (BadEncoding) if it is not one certificate.
     pub fn new(ca: CertificateDer<'static>) -> Result<Self, rustls::Error> {
         // Parsed once; its DER is kept for the process's life (one CA per client config).
         let der: &'static [u8] = Box::leak(ca.to_vec().into_boxed_slice());
@@ -134,6 +135,17 @@ impl ServerCertVerifier for CampusServerVerifier {
         }
         within_dates(&cert, now.as_secs() as i64)?;
         only_understood_critical_extensions(&cert)?;
+        // A server's certificate: not a CA, and for server authentication if it says what
+        // it is for.
+        if cert.is_ca() {
+            return Err(tls_error("the server's certificate is a CA certificate"));
+        }
+        let purpose = cert
+            .extended_key_usage()
+            .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;
+        if purpose.is_some_and(|eku| !eku.value.server_auth && !eku.value.any) {
+            return Err(bad(rustls::CertificateError::InvalidPurpose));
+        }
         let names = cert
             .subject_alternative_name()
             .map_err(|_| bad(rustls::CertificateError::BadEncoding))?;

@@ -200,6 +200,14 @@ fn bridge_names(layout: &Layout) -> Vec<String> {
         .collect()
 }
 
+/// The bridge certificate's public key.
+fn bridge_public_key(layout: &Layout) -> Vec<u8> {
+    let pem = std::fs::read_to_string(layout.bridge_cert()).unwrap();
+    let der = certs::pem_to_der(&pem, &layout.bridge_cert()).unwrap();
+    let (_, cert) = X509Certificate::from_der(&der).unwrap();
+    cert.public_key().subject_public_key.data.to_vec()
+}
+
 #[test]
 fn bridge_hosts_are_added_to_its_certificate_for_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,6 +216,7 @@ fn bridge_hosts_are_added_to_its_certificate_for_the_same_key() {
     assert_eq!(first.bridge, Provenance::Created);
     assert_eq!(bridge_names(&layout), ["localhost", "127.0.0.1", "::1"]);
     let key = std::fs::read_to_string(layout.bridge_key()).unwrap();
+    let public_key = bridge_public_key(&layout);
     let ca = std::fs::read_to_string(layout.ca_cert()).unwrap();
 
     // Asking for what it has changes nothing.
@@ -219,8 +228,13 @@ fn bridge_hosts_are_added_to_its_certificate_for_the_same_key() {
     .unwrap();
     assert_eq!(again.bridge, Provenance::Kept);
 
-    // New names: re-issued, same key, same CA, the old names kept.
-    let hosts = ["bridge.campus.example".to_string(), "10.20.0.5".to_string()];
+    // New names: re-issued for the same key by the same CA, the old names kept, the old
+    // certificate beside it.
+    let before = std::fs::read_to_string(layout.bridge_cert()).unwrap();
+    let hosts = [
+        "Bridge.Campus.Example".to_string(),
+        " 10.20.0.5".to_string(),
+    ];
     let more = certs::ensure_pki_with(&layout, &campus(), &hosts).unwrap();
     assert_eq!(more.bridge, Provenance::Reissued);
     assert_eq!(more.ca, Provenance::Kept);
@@ -234,15 +248,76 @@ fn bridge_hosts_are_added_to_its_certificate_for_the_same_key() {
             "10.20.0.5"
         ]
     );
+    assert_eq!(bridge_public_key(&layout), public_key);
     assert_eq!(std::fs::read_to_string(layout.bridge_key()).unwrap(), key);
     assert_eq!(std::fs::read_to_string(layout.ca_cert()).unwrap(), ca);
+    assert_eq!(
+        std::fs::read_to_string(layout.bridge_cert().with_extension("pem.bak")).unwrap(),
+        before
+    );
     assert!(!layout.bridge_cert().with_extension("pem.new").exists());
-    // A later run without the names keeps the certificate (names are never dropped).
+
+    // One more name later: the names added before stay.
+    let third = certs::ensure_pki_with(&layout, &campus(), &["fd00::5".into()]).unwrap();
+    assert_eq!(third.bridge, Provenance::Reissued);
+    assert_eq!(
+        bridge_names(&layout),
+        [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "fd00::5",
+            "bridge.campus.example",
+            "10.20.0.5"
+        ]
+    );
+    assert_eq!(bridge_public_key(&layout), public_key);
+    // A run without names keeps it (names are never dropped).
     let later = ensure_pki(&layout, &campus()).unwrap();
     assert_eq!(later.bridge, Provenance::Kept);
-    assert_eq!(bridge_names(&layout).len(), 5);
+    assert_eq!(bridge_names(&layout).len(), 6);
+}
 
-    // An empty name is refused, naming it.
-    let err = certs::ensure_pki_with(&layout, &campus(), &[" ".into()]).unwrap_err();
-    assert!(matches!(err, certs::PkiError::BadHost(_)), "{err}");
+#[test]
+fn a_bad_bridge_host_is_refused_before_anything_is_written() {
+    for bad in [
+        "",
+        " ",
+        "10.20.0.5:8444",
+        "https://bridge",
+        "*.campus.example",
+        "two words",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("pki"));
+        let err = certs::ensure_pki_with(&layout, &campus(), &[bad.to_string()]).unwrap_err();
+        assert!(matches!(err, certs::PkiError::BadHost(_)), "{bad:?}: {err}");
+        assert!(!layout.dir.exists(), "{bad:?}: nothing written");
+    }
+}
+
+#[test]
+fn a_bridge_certificate_from_elsewhere_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path());
+    ensure_pki(&layout, &campus()).unwrap();
+    // The operator's own certificate (here: another CA's, for another key).
+    let other = tempfile::tempdir().unwrap();
+    let other = ensure_pki(&Layout::new(other.path()), &campus()).unwrap();
+    std::fs::copy(other.layout.bridge_cert(), layout.bridge_cert()).unwrap();
+    let theirs = std::fs::read_to_string(layout.bridge_cert()).unwrap();
+    assert_eq!(
+        ensure_pki(&layout, &campus()).unwrap().bridge,
+        Provenance::Kept
+    );
+    let err =
+        certs::ensure_pki_with(&layout, &campus(), &["bridge.campus.example".into()]).unwrap_err();
+    assert!(
+        matches!(&err, certs::PkiError::ForeignBridgeCertificate(p) if *p == layout.bridge_cert()),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(layout.bridge_cert()).unwrap(),
+        theirs
+    );
 }

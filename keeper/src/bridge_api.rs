@@ -136,6 +136,9 @@ pub struct SyncReport {
     pub unregistered: usize,
 }
 
+/// A whole request to the bridge must finish within this.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The bridge must finish a TLS handshake within this.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -228,7 +231,26 @@ impl BridgeClient {
         self.request_with(method, path, Bytes::new()).await
     }
 
+    /// One request on a fresh connection; the whole exchange (connect, handshake, answer)
+    /// within [`REQUEST_TIMEOUT`], so that a partitioned bridge cannot hang a pass.
     async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, body))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the bridge's keeper interface at {} did not answer within {} s",
+                    self.addr,
+                    REQUEST_TIMEOUT.as_secs()
+                )
+            })?
+    }
+
+    async fn exchange(
         &self,
         method: Method,
         path: &str,
@@ -239,9 +261,11 @@ impl BridgeClient {
             .with_context(|| {
                 format!("connect to the bridge's keeper interface at {}", self.addr)
             })?;
-        let host = match &self.tls {
-            Some(tls) => tls.name.to_str().into_owned(),
-            None => self.addr.to_string(),
+        let host = match self.tls.as_ref().map(|t| &t.name) {
+            Some(rustls::pki_types::ServerName::DnsName(name)) => {
+                format!("{}:{}", name.as_ref(), self.addr.port())
+            }
+            _ => self.addr.to_string(),
         };
         let request = Request::builder()
             .method(method)
@@ -261,12 +285,26 @@ impl BridgeClient {
                     tls.connector.connect(tls.name.clone(), stream),
                 )
                 .await
-                .map_err(|_| anyhow::anyhow!("TLS handshake with the bridge at {} timed out", self.addr))?
-                .with_context(|| {
-                    format!(
-                        "TLS handshake with the bridge's keeper interface at {} (is keeper_tls on, and bridge_ca the campus CA?)",
+                .map_err(|_| {
+                    anyhow::anyhow!("TLS handshake with the bridge at {} timed out", self.addr)
+                })?
+                .map_err(|e| {
+                    let hint = if e.to_string().contains("NotValidForName") {
+                        format!(
+                            "the bridge's certificate does not name {:?}: set bridge_server_name \
+                             to a name it carries, or add this one with `campus-pki --bridge-host` \
+                             and restart the bridge",
+                            tls.name.to_str()
+                        )
+                    } else {
+                        "is the bridge's keeper_tls on, and bridge_ca the campus CA that issued \
+                         its certificate?"
+                            .to_string()
+                    };
+                    anyhow::Error::new(e).context(format!(
+                        "TLS handshake with the bridge's keeper interface at {} ({hint})",
                         self.addr
-                    )
+                    ))
                 })?;
                 send(stream, request).await
             }

@@ -110,6 +110,8 @@ impl KeeperConfig {
     /// The client of the bridge's keeper interface these settings describe: over TLS when
     /// `bridge_ca` is set. Reads the token file and the CA.
     pub fn bridge_client(&self) -> Result<crate::bridge_api::BridgeClient> {
+        // The token never leaves this host in clear, however the settings were made.
+        self.validate()?;
         let token = std::fs::read_to_string(&self.bridge_token_file)
             .with_context(|| format!("bridge token {}", self.bridge_token_file.display()))?
             .trim()

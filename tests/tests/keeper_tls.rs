@@ -21,7 +21,11 @@ async fn the_keeper_reaches_a_bridge_off_loopback_over_tls_only() {
     let dir = tempfile::tempdir().unwrap();
     let layout = Layout::new(dir.path().join("pki"));
     let name = "bridge.campus.example";
-    certs::ensure_pki_with(&layout, &campus(), &[name.to_string()]).unwrap();
+    // The PKI as made for a bridge on one host, then its certificate re-issued to name the
+    // host the keeper reaches it by.
+    certs::ensure_pki(&layout, &campus()).unwrap();
+    let pki = certs::ensure_pki_with(&layout, &campus(), &[name.to_string()]).unwrap();
+    assert_eq!(pki.bridge, certs::Provenance::Reissued);
     let config = BridgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         // Every interface: what a bridge serving a keeper on another host listens on.
@@ -69,6 +73,11 @@ async fn the_keeper_reaches_a_bridge_off_loopback_over_tls_only() {
         BridgeClient::with_tls(addr, token.clone(), &ca_pem, Some("other.campus.example")).unwrap();
     let refused = format!("{:#}", elsewhere.status().await.unwrap_err());
     assert!(refused.contains("NotValidForName"), "{refused}");
+    assert!(
+        refused.contains("does not name \"other.campus.example\"")
+            && refused.contains("bridge_server_name"),
+        "the operator is told what to change: {refused}"
+    );
 
     // A certificate from another CA: the keeper refuses the bridge (a machine in the middle).
     let other = tempfile::tempdir().unwrap();
@@ -77,11 +86,23 @@ async fn the_keeper_reaches_a_bridge_off_loopback_over_tls_only() {
     let stranger = BridgeClient::with_tls(addr, token.clone(), &other_ca, Some(name)).unwrap();
     let refused = format!("{:#}", stranger.status().await.unwrap_err());
     assert!(refused.contains("UnknownIssuer"), "{refused}");
+    assert!(refused.contains("bridge_ca"), "{refused}");
 
-    // Plain HTTP to the TLS interface gets no answer, and the token was never read.
+    // Plain HTTP to the TLS interface: the bridge takes it for a failed handshake and
+    // answers no HTTP at all (no status, so nothing was served).
     let plain = BridgeClient::new(addr, token.clone());
     assert!(!plain.is_tls());
-    assert!(plain.status().await.is_err());
+    let refused = format!("{:#}", plain.status().await.unwrap_err());
+    assert!(!refused.contains("bridge status: HTTP"), "{refused}");
+
+    // The keeper's settings never send the token in clear off loopback, however made.
+    let clear = KeeperConfig {
+        bridge: "10.20.0.5:8444".parse().unwrap(),
+        bridge_token_file: config.keeper_token_path(),
+        ..KeeperConfig::default()
+    };
+    let refused = format!("{:#}", clear.bridge_client().unwrap_err());
+    assert!(refused.contains("bridge_ca is not set"), "{refused}");
 
     // The interface still serves after all of that.
     assert_eq!(keeper.status().await.unwrap().attestor, attestor);
