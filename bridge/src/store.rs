@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::normalize::{Flow, RegisterReading};
@@ -23,15 +23,23 @@ const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_key
 /// MirrorMeterReading mRID -> LFDI of the device that first used it. mRIDs are globally
 /// unique (IEEE 2030.5; CSIP-AUS S-ALL-05 refuses a colliding one).
 const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
-/// ("LFDI/MMR-mRID", reading time) -> StoredReading: every accepted register reading, by
-/// register and time, so that a retried post (its reply lost) is recognised reading by
-/// reading and pruning goes by time. One table written per reading (with the latest value
-/// and the pair), which keeps each post's commit small. (Stores before 2026-11-23 kept an
-/// arrival-ordered log in "readings": no longer read.)
-const READINGS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("register_readings");
-/// ("LFDI/MMR-mRID", reading time) -> Measurement (JSON): readings that are not the meter's
-/// attested registers (power, voltage, frequency, other Wh registers...).
-const MEASUREMENTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("measurements");
+/// (reading time, "LFDI/MMR-mRID") -> StoredReading: every accepted register reading, so
+/// that a retried post (its reply lost) is recognised reading by reading. Time first: the
+/// readings of one batch of posts (all of about the same moment) land on a few adjacent
+/// pages of the tree, where register-first keys dirtied one page per register and made
+/// every commit rewrite thousands of pages at 10,000 meters (docs/benchmarks.md); and
+/// pruning deletes a prefix instead of scanning the table.
+const READINGS: TableDefinition<(u32, &str), &[u8]> =
+    TableDefinition::new("register_readings_by_time");
+/// (reading time, "LFDI/MMR-mRID") -> Measurement (JSON): readings that are not the meter's
+/// attested registers (power, voltage, frequency, other Wh registers...). Time first, as
+/// READINGS.
+const MEASUREMENTS: TableDefinition<(u32, &str), &[u8]> =
+    TableDefinition::new("measurements_by_time");
+/// The same, register first: stores before 2026-11-23. Moved into the tables above (and
+/// deleted) at the first start.
+const OLD_READINGS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("register_readings");
+const OLD_MEASUREMENTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("measurements");
 /// "LFDI/import" or "LFDI/export" -> the mRID of the MirrorMeterReading whose register is
 /// attested for that direction (the first whole Wh register the device mirrored).
 const DESIGNATED: TableDefinition<&str, &str> = TableDefinition::new("designated");
@@ -66,28 +74,48 @@ pub struct StoredReading {
     pub received_at: i64,
 }
 
-/// Deletes up to `max` entries of a table keyed by (register, time) whose time is before
-/// `before`; returns how many.
+/// Deletes up to `max` entries of a table keyed by (time, register) whose time is before
+/// `before` (the table's first ones); returns how many.
 fn prune_before(
-    table: &mut redb::Table<(&str, u32), &[u8]>,
+    table: &mut redb::Table<(u32, &str), &[u8]>,
     before: u32,
     max: usize,
 ) -> Result<usize> {
-    let mut old: Vec<(String, u32)> = Vec::new();
-    for entry in table.iter()? {
+    let mut old: Vec<(u32, String)> = Vec::new();
+    for entry in table.range(..(before, ""))? {
         let (k, _) = entry?;
-        let (key, t) = k.value();
-        if t < before {
-            old.push((key.to_string(), t));
-            if old.len() == max {
-                break;
-            }
+        let (t, key) = k.value();
+        old.push((t, key.to_string()));
+        if old.len() == max {
+            break;
         }
     }
-    for (key, t) in &old {
-        table.remove((key.as_str(), *t))?;
+    for (t, key) in &old {
+        table.remove((*t, key.as_str()))?;
     }
     Ok(old.len())
+}
+
+/// Moves a register-first table of a store before 2026-11-23 into its time-first
+/// successor and deletes it; returns how many entries moved (0 for a newer store).
+fn move_to_time_first(
+    txn: &redb::WriteTransaction,
+    old: TableDefinition<(&str, u32), &[u8]>,
+    new: TableDefinition<(u32, &str), &[u8]>,
+) -> Result<u64> {
+    let mut moved = 0u64;
+    {
+        let from = txn.open_table(old)?;
+        let mut to = txn.open_table(new)?;
+        for entry in from.iter()? {
+            let (k, v) = entry?;
+            let (key, t) = k.value();
+            to.insert((t, key), v.value())?;
+            moved += 1;
+        }
+    }
+    txn.delete_table(old)?;
+    Ok(moved)
 }
 
 /// What one `prune` deleted.
@@ -428,11 +456,18 @@ impl Store {
     }
 
     fn start(mut db: Database, compact: bool) -> Result<Store> {
-        // Space freed by pruning goes back to the file system at start.
-        if compact {
-            db.compact().context("compact the store")?;
-        }
         let txn = db.begin_write()?;
+        let old_tables: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
+        for (old, new) in [(OLD_READINGS, READINGS), (OLD_MEASUREMENTS, MEASUREMENTS)] {
+            if old_tables.iter().any(|t| t == old.name()) {
+                let moved = move_to_time_first(&txn, old, new)?;
+                tracing::info!(
+                    table = new.name(),
+                    moved,
+                    "store: entries moved to time-first keys"
+                );
+            }
+        }
         {
             // Create every table so that readers never meet a missing one.
             txn.open_table(META)?;
@@ -448,6 +483,11 @@ impl Store {
             txn.open_table(BATCHES)?;
         }
         txn.commit()?;
+        // Space freed by pruning goes back to the file system at start (last: a write after
+        // it would grow the file again).
+        if compact {
+            db.compact().context("compact the store")?;
+        }
         let db = Arc::new(db);
         let shared = Arc::new(Shared::default());
         let (jobs, queue) = mpsc::channel();
@@ -746,12 +786,12 @@ impl Writer<'_> {
     ) -> Result<Result<(), crate::normalize::Measurement>> {
         let key = mirror_key(lfdi, mmr);
         let mut table = self.txn.open_table(MEASUREMENTS)?;
-        let stored: Option<crate::normalize::Measurement> = json_at(&table, (key.as_str(), m.end))?;
+        let stored: Option<crate::normalize::Measurement> = json_at(&table, (m.end, key.as_str()))?;
         match stored {
             Some(s) if s == *m => Ok(Ok(())),
             Some(s) => Ok(Err(s)),
             None => {
-                table.insert((key.as_str(), m.end), to_json(m).as_slice())?;
+                table.insert((m.end, key.as_str()), to_json(m).as_slice())?;
                 Ok(Ok(()))
             }
         }
@@ -781,7 +821,7 @@ impl Writer<'_> {
     pub fn reading_at(&self, lfdi: &str, mmr: &str, timestamp: u32) -> Result<Option<u64>> {
         let stored: Option<StoredReading> = json_at(
             &self.txn.open_table(READINGS)?,
-            (mirror_key(lfdi, mmr).as_str(), timestamp),
+            (timestamp, mirror_key(lfdi, mmr).as_str()),
         )?;
         Ok(stored.map(|r| r.reading.wh))
     }
@@ -792,8 +832,8 @@ impl Writer<'_> {
         let r = &reading.reading;
         self.txn.open_table(READINGS)?.insert(
             (
-                mirror_key(&reading.lfdi, &reading.mmr).as_str(),
                 r.timestamp,
+                mirror_key(&reading.lfdi, &reading.mmr).as_str(),
             ),
             to_json(reading).as_slice(),
         )?;
@@ -882,7 +922,8 @@ impl Writer<'_> {
 }
 
 impl Reader {
-    /// The non-attested readings stored for MirrorMeterReading `mmr` of `lfdi`, in time order.
+    /// The non-attested readings stored for MirrorMeterReading `mmr` of `lfdi`, in time
+    /// order. Reads the whole table (it is keyed by time): for inspection and tests.
     pub fn measurements(
         &self,
         lfdi: &str,
@@ -891,9 +932,11 @@ impl Reader {
         let key = mirror_key(lfdi, mmr);
         let table = self.txn.open_table(MEASUREMENTS)?;
         let mut out = Vec::new();
-        for entry in table.range((key.as_str(), 0u32)..=(key.as_str(), u32::MAX))? {
-            let (_, v) = entry?;
-            out.push(from_json(v.value())?);
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            if k.value().1 == key {
+                out.push(from_json(v.value())?);
+            }
         }
         Ok(out)
     }
@@ -940,7 +983,7 @@ impl Reader {
         Ok(self.txn.open_table(MIRRORS)?.len()?)
     }
 
-    /// Every accepted reading, in arrival order.
+    /// Every accepted reading, in time order (then by register).
     pub fn readings(&self) -> Result<Vec<StoredReading>> {
         let table = self.txn.open_table(READINGS)?;
         let mut out = Vec::new();
@@ -1113,6 +1156,98 @@ mod tests {
             after < before,
             "{after} bytes after compaction, {before} before"
         );
+    }
+
+    #[test]
+    fn a_store_with_register_first_keys_is_moved_to_time_first_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bridge.redb");
+        let lfdi = "AA".repeat(20);
+        let reading = |t: u32| StoredReading {
+            lfdi: lfdi.clone(),
+            mirror: 1,
+            mmr: "0B".into(),
+            reading: RegisterReading {
+                flow: Flow::Export,
+                timestamp: t,
+                start: t - 60,
+                wh: u64::from(t),
+                quality: 0,
+            },
+            received_at: i64::from(t),
+        };
+        let measurement = |t: u32| crate::normalize::Measurement {
+            start: t - 60,
+            end: t,
+            value: 230,
+            power: 0,
+            quality: 0,
+            tou_tier: None,
+        };
+        // A store as the bridge wrote it before 2026-11-23.
+        {
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut readings = txn.open_table(OLD_READINGS).unwrap();
+                let mut measurements = txn.open_table(OLD_MEASUREMENTS).unwrap();
+                let key = mirror_key(&lfdi, "0B");
+                let other = mirror_key(&lfdi, "0C");
+                for t in [600u32, 120, 300] {
+                    readings
+                        .insert((key.as_str(), t), to_json(&reading(t)).as_slice())
+                        .unwrap();
+                    measurements
+                        .insert((other.as_str(), t), to_json(&measurement(t)).as_slice())
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let reader = store.read().unwrap();
+        let times: Vec<u32> = reader
+            .readings()
+            .unwrap()
+            .iter()
+            .map(|r| r.reading.timestamp)
+            .collect();
+        assert_eq!(times, [120, 300, 600]);
+        assert_eq!(reader.readings().unwrap()[0], reading(120));
+        assert_eq!(
+            reader.measurements(&lfdi, "0C").unwrap(),
+            [measurement(120), measurement(300), measurement(600)]
+        );
+        drop(reader);
+        store
+            .write_now(|w| -> Result<()> {
+                // The retry index finds moved readings; a moved measurement is a duplicate.
+                assert_eq!(w.reading_at(&lfdi, "0B", 300)?, Some(300));
+                assert!(w
+                    .record_measurement(&lfdi, "0C", &measurement(300))?
+                    .is_ok());
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        // The old tables are gone; a second start moves nothing.
+        let db = Database::create(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let names: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| t.name().to_string())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| n == "register_readings" || n == "measurements"),
+            "{names:?}"
+        );
+        drop(txn);
+        drop(db);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.read().unwrap().readings().unwrap().len(), 3);
     }
 
     #[test]
