@@ -1,12 +1,14 @@
 //! The bridge's durable state, in an embedded ACID database (redb). Every accepted reading is
 //! committed here (fsync'd) before the meter gets its 201/204, and the attestor's batches wait
 //! here until the keeper acknowledges them, so a crash loses nothing acknowledged.
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 #[cfg(test)]
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, Context, Result};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
@@ -14,6 +16,11 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::normalize::{Flow, RegisterReading};
 use crate::xml::MirrorUsagePoint;
+
+mod hot;
+mod records;
+use hot::{CheckpointPolicy, Hot, Overlay};
+use records::READING_BYTES;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// mirror id -> MirrorRecord
@@ -23,36 +30,49 @@ const MIRROR_KEYS: TableDefinition<&str, u64> = TableDefinition::new("mirror_key
 /// MirrorMeterReading mRID -> LFDI of the device that first used it. mRIDs are globally
 /// unique (IEEE 2030.5; CSIP-AUS S-ALL-05 refuses a colliding one).
 const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners");
-/// (reading time, "LFDI/MMR-mRID") -> StoredReading: every accepted register reading, so
-/// that a retried post (its reply lost) is recognised reading by reading. Time first: the
-/// readings of one batch of posts (all of about the same moment) land on a few adjacent
-/// pages of the tree, where register-first keys dirtied one page per register and made
-/// every commit rewrite thousands of pages at 10,000 meters (docs/benchmarks.md); and
-/// pruning deletes a prefix instead of scanning the table.
-const READINGS: TableDefinition<(u32, &str), &[u8]> =
-    TableDefinition::new("register_readings_by_time");
+/// `reading time << 32 | register id` -> StoredReading (store/records.rs): every accepted
+/// register reading, so that a retried post (its reply lost) is recognised reading by
+/// reading. Time first: the readings of one batch of posts (all of about the same moment)
+/// land on adjacent pages of the tree, and pruning deletes a prefix. Fixed 8-byte keys and
+/// 30-byte values: the readings of a second at 10,000 meters arrive in random register
+/// order, so a commit rewrites every page the current second fills; small entries keep
+/// those pages few (docs/benchmarks.md).
+const READINGS: TableDefinition<u64, &[u8; READING_BYTES]> = TableDefinition::new("readings");
+/// "LFDI/MMR-mRID" -> register id, given at the register's first reading; and back.
+const REGISTER_IDS: TableDefinition<&str, u32> = TableDefinition::new("register_ids");
+const REGISTER_NAMES: TableDefinition<u32, &str> = TableDefinition::new("register_names");
 /// (reading time, "LFDI/MMR-mRID") -> Measurement (JSON): readings that are not the meter's
 /// attested registers (power, voltage, frequency, other Wh registers...). Time first, as
 /// READINGS.
 const MEASUREMENTS: TableDefinition<(u32, &str), &[u8]> =
     TableDefinition::new("measurements_by_time");
-/// The same, register first: stores before 2026-11-23. Moved into the tables above (and
-/// deleted) at the first start.
+/// Earlier layouts, moved into the tables above (and deleted) at the first start: register
+/// first (stores before 2026-11-23), and readings under `(time, "LFDI/MMR-mRID")` keys with
+/// JSON values (2026-11-23).
 const OLD_READINGS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("register_readings");
 const OLD_MEASUREMENTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("measurements");
+const JSON_READINGS: TableDefinition<(u32, &str), &[u8]> =
+    TableDefinition::new("register_readings_by_time");
 /// "LFDI/import" or "LFDI/export" -> the mRID of the MirrorMeterReading whose register is
 /// attested for that direction (the first whole Wh register the device mirrored).
 const DESIGNATED: TableDefinition<&str, &str> = TableDefinition::new("designated");
-/// "LFDI/import" or "LFDI/export" -> the latest RegisterReading.
+/// "LFDI/import" or "LFDI/export" -> the latest RegisterReading, as of the last
+/// checkpoint: the store keeps them in memory, and JOURNAL holds the changes since
+/// (store/hot.rs).
 const LATEST: TableDefinition<&str, &[u8]> = TableDefinition::new("latest");
-/// LFDI -> Pair: the latest import and export registers measured at the same time.
+/// LFDI -> Pair: the latest import and export registers measured at the same time; as
+/// LATEST.
 const PAIRS: TableDefinition<&str, &[u8]> = TableDefinition::new("pairs");
+/// sequence -> what one commit changed in LATEST and PAIRS since the last checkpoint
+/// (binary, store/hot.rs).
+const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("journal");
 /// LFDI -> Attested: what the attestor last signed for the meter.
 const ATTESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("attested");
 /// batch sequence -> SignedBatch
 const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
 
 const NEXT_MIRROR: &str = "next_mirror_id";
+const NEXT_REGISTER: &str = "next_register_id";
 const LAST_BATCH: &str = "last_batch_sequence";
 /// Every batch up to this sequence is acknowledged: the keeper's reads start after it.
 const ACKNOWLEDGED_THROUGH: &str = "acknowledged_through";
@@ -116,6 +136,106 @@ fn move_to_time_first(
     }
     txn.delete_table(old)?;
     Ok(moved)
+}
+
+/// Moves the register readings of an earlier layout (JSON values, either key order) into
+/// READINGS and deletes its table; returns how many moved.
+fn move_json_readings<K: redb::Key + 'static>(
+    txn: &redb::WriteTransaction,
+    old: TableDefinition<K, &[u8]>,
+) -> Result<u64> {
+    let mut moved = 0u64;
+    {
+        let from = txn.open_table(old)?;
+        for entry in from.iter()? {
+            let (_, v) = entry?;
+            let reading: StoredReading = from_json(v.value())?;
+            insert_reading(txn, &reading)?;
+            moved += 1;
+        }
+    }
+    txn.delete_table(old)?;
+    Ok(moved)
+}
+
+/// The id of register `name` ("LFDI/MMR-mRID"); a new one if `assign`.
+fn register_id(txn: &redb::WriteTransaction, name: &str, assign: bool) -> Result<Option<u32>> {
+    let mut ids = txn.open_table(REGISTER_IDS)?;
+    if let Some(id) = ids.get(name)? {
+        return Ok(Some(id.value()));
+    }
+    if !assign {
+        return Ok(None);
+    }
+    let mut meta = txn.open_table(META)?;
+    let id = meta.get(NEXT_REGISTER)?.map(|v| v.value()).unwrap_or(0);
+    let id32 = u32::try_from(id).context("register ids exhausted")?;
+    meta.insert(NEXT_REGISTER, id + 1)?;
+    ids.insert(name, id32)?;
+    txn.open_table(REGISTER_NAMES)?.insert(id32, name)?;
+    Ok(Some(id32))
+}
+
+fn insert_reading(txn: &redb::WriteTransaction, reading: &StoredReading) -> Result<()> {
+    let name = mirror_key(&reading.lfdi, &reading.mmr);
+    let id = register_id(txn, &name, true)?.expect("assigned");
+    txn.open_table(READINGS)?.insert(
+        records::reading_key(reading.reading.timestamp, id),
+        &records::encode_reading(reading),
+    )?;
+    Ok(())
+}
+
+/// Writes the journal's changes (a store closed or crashed since its last checkpoint) into
+/// the LATEST and PAIRS tables and empties it; returns the sequence the next entry takes.
+fn fold_journal(txn: &redb::WriteTransaction) -> Result<u64> {
+    let mut journal = txn.open_table(JOURNAL)?;
+    let mut changes = Overlay::default();
+    let mut entries = Vec::new();
+    for entry in journal.iter()? {
+        let (sequence, bytes) = entry?;
+        let overlay = hot::decode(bytes.value())
+            .with_context(|| format!("journal entry {}", sequence.value()))?;
+        changes.absorb(overlay);
+        entries.push(sequence.value());
+    }
+    let next = entries.last().map_or(0, |last| last + 1);
+    if entries.is_empty() {
+        return Ok(next);
+    }
+    let mut latest = txn.open_table(LATEST)?;
+    for (key, r) in &changes.latest {
+        latest.insert(key.as_str(), to_json(r).as_slice())?;
+    }
+    let mut pairs = txn.open_table(PAIRS)?;
+    for (key, p) in &changes.pairs {
+        pairs.insert(key.as_str(), to_json(p).as_slice())?;
+    }
+    for sequence in &entries {
+        journal.remove(sequence)?;
+    }
+    tracing::info!(
+        entries = entries.len(),
+        registers = changes.latest.len(),
+        "store: journal folded into the latest registers"
+    );
+    Ok(next)
+}
+
+/// Loads the latest registers and pairs (after [`fold_journal`]).
+fn load_hot(db: &Database, journal_next: u64) -> Result<Hot> {
+    let txn = db.begin_read()?;
+    let mut latest = HashMap::new();
+    for entry in txn.open_table(LATEST)?.iter()? {
+        let (key, value) = entry?;
+        latest.insert(key.value().to_string(), from_json(value.value())?);
+    }
+    let mut pairs = HashMap::new();
+    for entry in txn.open_table(PAIRS)?.iter()? {
+        let (key, value) = entry?;
+        pairs.insert(key.value().to_string(), from_json(value.value())?);
+    }
+    Ok(Hot::new(latest, pairs, journal_next))
 }
 
 /// What one `prune` deleted.
@@ -211,7 +331,6 @@ pub struct Store {
 pub const MAX_JOBS_PER_BATCH: usize = 1_024;
 
 /// What the writer thread and the callers share.
-#[derive(Default)]
 struct Shared {
     /// Set by a failed commit or fsync: every write fails from then on (after an fsync error
     /// the kernel may have dropped the dirty pages, so a later successful fsync would prove
@@ -225,9 +344,36 @@ struct Shared {
     batches: AtomicU64,
     #[cfg(test)]
     jobs: AtomicU64,
+    /// The latest registers and pairs, as committed (store/hot.rs). Locked after redb's
+    /// write lock, never before: a commit holds it from before its commit until its changes
+    /// are merged, so that the next write transaction reads them.
+    hot: Mutex<Hot>,
+    checkpoints: CheckpointPolicy,
 }
 
 impl Shared {
+    fn new(hot: Hot, checkpoints: CheckpointPolicy) -> Shared {
+        Shared {
+            failed: Mutex::new(None),
+            direct_waiting: AtomicUsize::new(0),
+            #[cfg(test)]
+            batches: AtomicU64::new(0),
+            #[cfg(test)]
+            jobs: AtomicU64::new(0),
+            hot: Mutex::new(hot),
+            checkpoints,
+        }
+    }
+
+    /// The in-memory state. A panic while it was held (in a commit) leaves it as it was
+    /// before that commit's merge, and the store failed: reads may go on.
+    fn hot(&self) -> MutexGuard<'_, Hot> {
+        match self.hot.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
     fn failure(&self) -> Option<String> {
         match self.failed.lock() {
             Ok(f) => f.clone(),
@@ -325,7 +471,7 @@ fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<
         }
         #[cfg(test)]
         let count = batch.len() as u64;
-        let (succeeded, refused, committed) = run_batch(&db, batch);
+        let (succeeded, refused, committed) = run_batch(&db, &shared, batch);
         if let Err(reason) = &committed {
             shared.fail(reason.clone());
         } else {
@@ -348,7 +494,7 @@ fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<
 /// commit that decides the first group's fate.
 type BatchOutcome = (Vec<Box<dyn Job>>, Vec<Box<dyn Job>>, Result<(), String>);
 
-fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
+fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
     let begin = |durability| -> Result<redb::WriteTransaction, String> {
         let mut txn = db.begin_write().map_err(|e| format!("begin write: {e}"))?;
         txn.set_durability(durability)
@@ -363,10 +509,12 @@ fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
         Ok(t) => Some(t),
         Err(e) => return (batch, refused, Err(e)),
     };
+    // The transaction's changes to the in-memory state, thrown away with it.
+    let mut overlay = RefCell::new(Overlay::default());
     let mut rest = batch.into_iter();
     while let Some(mut job) = rest.next() {
         let Some(open) = &txn else { break };
-        if job.run(&Writer { txn: open }) {
+        if job.run(&Writer::new(open, shared, &overlay)) {
             pending.push(job);
             continue;
         }
@@ -377,15 +525,19 @@ fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
                 if let Some(t) = txn.take() {
                     let _ = t.abort();
                 }
+                overlay = RefCell::default();
                 let t = begin(redb::Durability::None)?;
-                match pending.iter_mut().position(|p| !p.run(&Writer { txn: &t })) {
+                let position = pending
+                    .iter_mut()
+                    .position(|p| !p.run(&Writer::new(&t, shared, &overlay)));
+                match position {
                     // Not expected (same state, same job), but then it refused too.
                     Some(i) => {
                         refused.push(pending.remove(i));
                         txn = Some(t);
                     }
                     None => {
-                        t.commit().map_err(|e| format!("commit: {e}"))?;
+                        commit(t, overlay.take(), shared).map_err(|e| format!("commit: {e:#}"))?;
                         break;
                     }
                 }
@@ -401,10 +553,56 @@ fn run_batch(db: &Database, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
     }
     succeeded.append(&mut pending);
     let committed = match txn {
-        Some(t) => t.commit().map_err(|e| format!("commit: {e}")),
+        Some(t) => commit(t, overlay.into_inner(), shared).map_err(|e| format!("commit: {e:#}")),
         None => Err("no transaction".into()),
     };
     (succeeded, refused, committed)
+}
+
+/// Commits `txn` with its changes to the in-memory state (`overlay`): journalled in the
+/// transaction, or, when a checkpoint is due, written to the tables with every change
+/// since the last one; and merged into the in-memory state once committed.
+fn commit(txn: redb::WriteTransaction, overlay: Overlay, shared: &Shared) -> Result<()> {
+    if overlay.is_empty() {
+        txn.commit()?;
+        return Ok(());
+    }
+    let mut hot = shared.hot();
+    let entry = hot::encode(&overlay);
+    let journalled = if hot.checkpoint_due(&shared.checkpoints, entry.len()) {
+        let mut latest = txn.open_table(LATEST)?;
+        let stale = hot.dirty_latest.iter();
+        for key in stale
+            .filter(|k| !overlay.latest.contains_key(*k))
+            .chain(overlay.latest.keys())
+        {
+            if let Some(r) = overlay.latest.get(key).or_else(|| hot.latest.get(key)) {
+                latest.insert(key.as_str(), to_json(r).as_slice())?;
+            }
+        }
+        let mut pairs = txn.open_table(PAIRS)?;
+        let stale = hot.dirty_pairs.iter();
+        for key in stale
+            .filter(|k| !overlay.pairs.contains_key(*k))
+            .chain(overlay.pairs.keys())
+        {
+            if let Some(p) = overlay.pairs.get(key).or_else(|| hot.pairs.get(key)) {
+                pairs.insert(key.as_str(), to_json(p).as_slice())?;
+            }
+        }
+        let mut journal = txn.open_table(JOURNAL)?;
+        for sequence in hot.journal_first..hot.journal_next {
+            journal.remove(sequence)?;
+        }
+        None
+    } else {
+        txn.open_table(JOURNAL)?
+            .insert(hot.journal_next, entry.as_slice())?;
+        Some(entry.len())
+    };
+    txn.commit()?;
+    hot.committed(overlay, journalled);
+    Ok(())
 }
 
 /// The store can no longer make writes durable; the process must stop (a supervisor
@@ -416,11 +614,16 @@ pub struct StorageFailed(pub String);
 /// Changes inside one write transaction; nothing is visible or durable until it commits.
 pub struct Writer<'a> {
     txn: &'a redb::WriteTransaction,
+    shared: &'a Shared,
+    /// The transaction's changes to the latest registers and pairs.
+    overlay: &'a RefCell<Overlay>,
 }
 
-/// A consistent snapshot for reads.
+/// A consistent snapshot for reads (but the latest registers: the committed state at the
+/// time of the call).
 pub struct Reader {
     txn: redb::ReadTransaction,
+    shared: Arc<Shared>,
 }
 
 impl Store {
@@ -455,16 +658,29 @@ impl Store {
         Store::start(Database::builder().create_with_backend(backend)?, false)
     }
 
-    fn start(mut db: Database, compact: bool) -> Result<Store> {
+    fn start(db: Database, compact: bool) -> Result<Store> {
+        Store::start_with(db, compact, CheckpointPolicy::default())
+    }
+
+    fn start_with(mut db: Database, compact: bool, checkpoints: CheckpointPolicy) -> Result<Store> {
         let txn = db.begin_write()?;
         let old_tables: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
-        for (old, new) in [(OLD_READINGS, READINGS), (OLD_MEASUREMENTS, MEASUREMENTS)] {
-            if old_tables.iter().any(|t| t == old.name()) {
-                let moved = move_to_time_first(&txn, old, new)?;
+        let exists = |name: &str| old_tables.iter().any(|t| t == name);
+        if exists(OLD_MEASUREMENTS.name()) {
+            let moved = move_to_time_first(&txn, OLD_MEASUREMENTS, MEASUREMENTS)?;
+            tracing::info!(moved, "store: measurements moved to time-first keys");
+        }
+        for name in [OLD_READINGS.name(), JSON_READINGS.name()] {
+            if exists(name) {
+                let moved = if name == OLD_READINGS.name() {
+                    move_json_readings(&txn, OLD_READINGS)?
+                } else {
+                    move_json_readings(&txn, JSON_READINGS)?
+                };
                 tracing::info!(
-                    table = new.name(),
+                    table = name,
                     moved,
-                    "store: entries moved to time-first keys"
+                    "store: register readings moved to the compact layout"
                 );
             }
         }
@@ -475,6 +691,9 @@ impl Store {
             txn.open_table(MIRROR_KEYS)?;
             txn.open_table(MMR_OWNERS)?;
             txn.open_table(READINGS)?;
+            txn.open_table(REGISTER_IDS)?;
+            txn.open_table(REGISTER_NAMES)?;
+            txn.open_table(JOURNAL)?;
             txn.open_table(LATEST)?;
             txn.open_table(MEASUREMENTS)?;
             txn.open_table(DESIGNATED)?;
@@ -482,14 +701,16 @@ impl Store {
             txn.open_table(ATTESTED)?;
             txn.open_table(BATCHES)?;
         }
+        let journal_next = fold_journal(&txn)?;
         txn.commit()?;
+        let hot = load_hot(&db, journal_next)?;
         // Space freed by pruning goes back to the file system at start (last: a write after
         // it would grow the file again).
         if compact {
             db.compact().context("compact the store")?;
         }
         let db = Arc::new(db);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared::new(hot, checkpoints));
         let (jobs, queue) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
@@ -589,10 +810,11 @@ impl Store {
         let mut txn = txn.map_err(anyhow::Error::from)?;
         txn.set_durability(redb::Durability::Immediate)
             .map_err(anyhow::Error::from)?;
-        let value = f(&Writer { txn: &txn })?;
-        if let Err(e) = txn.commit() {
-            self.shared.fail(format!("durable commit failed: {e}"));
-            return Err(anyhow::Error::from(e).into());
+        let overlay = RefCell::default();
+        let value = f(&Writer::new(&txn, &self.shared, &overlay))?;
+        if let Err(e) = commit(txn, overlay.into_inner(), &self.shared) {
+            self.shared.fail(format!("durable commit failed: {e:#}"));
+            return Err(e.into());
         }
         Ok(value)
     }
@@ -628,6 +850,7 @@ impl Store {
     pub fn read(&self) -> Result<Reader> {
         Ok(Reader {
             txn: self.db.begin_read()?,
+            shared: self.shared.clone(),
         })
     }
 }
@@ -643,7 +866,19 @@ impl Drop for Store {
     }
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    fn new(
+        txn: &'a redb::WriteTransaction,
+        shared: &'a Shared,
+        overlay: &'a RefCell<Overlay>,
+    ) -> Writer<'a> {
+        Writer {
+            txn,
+            shared,
+            overlay,
+        }
+    }
+
     fn next(&self, counter: &str) -> Result<u64> {
         let mut meta = self.txn.open_table(META)?;
         let current = meta.get(counter)?.map(|v| v.value()).unwrap_or(0);
@@ -738,7 +973,20 @@ impl Writer<'_> {
     pub fn prune(&self, cutoff: i64, max: usize) -> Result<Pruned> {
         let mut pruned = Pruned::default();
         let before = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
-        pruned.readings = prune_before(&mut self.txn.open_table(READINGS)?, before, max)?;
+        {
+            let mut readings = self.txn.open_table(READINGS)?;
+            let mut old = Vec::new();
+            for entry in readings.range(..records::reading_key(before, 0))? {
+                old.push(entry?.0.value());
+                if old.len() == max {
+                    break;
+                }
+            }
+            for key in &old {
+                readings.remove(key)?;
+            }
+            pruned.readings = old.len();
+        }
         pruned.measurements = prune_before(&mut self.txn.open_table(MEASUREMENTS)?, before, max)?;
         {
             let through = self
@@ -811,36 +1059,32 @@ impl Writer<'_> {
     }
 
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
-        json_at(
-            &self.txn.open_table(LATEST)?,
-            latest_key(lfdi, flow).as_str(),
-        )
+        let key = latest_key(lfdi, flow);
+        if let Some(r) = self.overlay.borrow().latest.get(&key) {
+            return Ok(Some(*r));
+        }
+        Ok(self.shared.hot().latest.get(&key).copied())
     }
 
     /// The Wh stored for MirrorMeterReading `mmr` of `lfdi` at `timestamp`, if any.
     pub fn reading_at(&self, lfdi: &str, mmr: &str, timestamp: u32) -> Result<Option<u64>> {
-        let stored: Option<StoredReading> = json_at(
-            &self.txn.open_table(READINGS)?,
-            (timestamp, mirror_key(lfdi, mmr).as_str()),
-        )?;
-        Ok(stored.map(|r| r.reading.wh))
+        let Some(id) = register_id(self.txn, &mirror_key(lfdi, mmr), false)? else {
+            return Ok(None);
+        };
+        let readings = self.txn.open_table(READINGS)?;
+        let stored = readings.get(records::reading_key(timestamp, id))?;
+        Ok(stored.map(|v| records::reading_wh(v.value())))
     }
 
     /// Stores an accepted reading and makes it the meter's latest; when the
     /// other register's latest reading has the same time, the two become the meter's pair.
     pub fn record_reading(&self, reading: &StoredReading) -> Result<()> {
         let r = &reading.reading;
-        self.txn.open_table(READINGS)?.insert(
-            (
-                r.timestamp,
-                mirror_key(&reading.lfdi, &reading.mmr).as_str(),
-            ),
-            to_json(reading).as_slice(),
-        )?;
-        let key = latest_key(&reading.lfdi, r.flow);
-        self.txn
-            .open_table(LATEST)?
-            .insert(key.as_str(), to_json(r).as_slice())?;
+        insert_reading(self.txn, reading)?;
+        self.overlay
+            .borrow_mut()
+            .latest
+            .insert(latest_key(&reading.lfdi, r.flow), *r);
         let other = match r.flow {
             Flow::Import => Flow::Export,
             Flow::Export => Flow::Import,
@@ -857,9 +1101,10 @@ impl Writer<'_> {
                     export_wh: export.wh,
                     quality: import.quality | export.quality,
                 };
-                self.txn
-                    .open_table(PAIRS)?
-                    .insert(reading.lfdi.as_str(), to_json(&pair).as_slice())?;
+                self.overlay
+                    .borrow_mut()
+                    .pairs
+                    .insert(reading.lfdi.clone(), pair);
             }
         }
         Ok(())
@@ -867,7 +1112,10 @@ impl Writer<'_> {
 
     /// The meter's latest import and export measured at the same time.
     pub fn pair(&self, lfdi: &str) -> Result<Option<Pair>> {
-        json_at(&self.txn.open_table(PAIRS)?, lfdi)
+        if let Some(p) = self.overlay.borrow().pairs.get(lfdi) {
+            return Ok(Some(*p));
+        }
+        Ok(self.shared.hot().pairs.get(lfdi).copied())
     }
 
     pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
@@ -983,22 +1231,37 @@ impl Reader {
         Ok(self.txn.open_table(MIRRORS)?.len()?)
     }
 
-    /// Every accepted reading, in time order (then by register).
+    /// Every accepted reading, in time order (then by register name).
     pub fn readings(&self) -> Result<Vec<StoredReading>> {
         let table = self.txn.open_table(READINGS)?;
+        let names = self.txn.open_table(REGISTER_NAMES)?;
+        let mut known: HashMap<u32, String> = HashMap::new();
         let mut out = Vec::new();
         for entry in table.iter()? {
-            let (_, v) = entry?;
-            out.push(from_json(v.value())?);
+            let (k, v) = entry?;
+            let (timestamp, id) = records::split_key(k.value());
+            if !known.contains_key(&id) {
+                let name = names
+                    .get(id)?
+                    .with_context(|| format!("register {id} has no name"))?;
+                known.insert(id, name.value().to_string());
+            }
+            out.push(records::decode_reading(&known[&id], timestamp, v.value())?);
         }
+        out.sort_by(|a, b| {
+            (a.reading.timestamp, &a.lfdi, &a.mmr).cmp(&(b.reading.timestamp, &b.lfdi, &b.mmr))
+        });
         Ok(out)
     }
 
+    /// The latest reading of `lfdi`'s `flow` register, as committed now.
     pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
-        json_at(
-            &self.txn.open_table(LATEST)?,
-            latest_key(lfdi, flow).as_str(),
-        )
+        Ok(self
+            .shared
+            .hot()
+            .latest
+            .get(&latest_key(lfdi, flow))
+            .copied())
     }
 
     /// Up to `limit` unacknowledged batches, oldest first. The scan starts after the
@@ -1159,7 +1422,7 @@ mod tests {
     }
 
     #[test]
-    fn a_store_with_register_first_keys_is_moved_to_time_first_at_start() {
+    fn the_readings_of_earlier_layouts_are_moved_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bridge.redb");
         let lfdi = "AA".repeat(20);
@@ -1184,19 +1447,25 @@ mod tests {
             quality: 0,
             tou_tier: None,
         };
-        // A store as the bridge wrote it before 2026-11-23.
+        // A store as the bridge wrote it before 2026-11-23 (register first), with one
+        // reading as it wrote them on 2026-11-23 (time first, JSON).
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
             {
                 let mut readings = txn.open_table(OLD_READINGS).unwrap();
+                let mut json_readings = txn.open_table(JSON_READINGS).unwrap();
                 let mut measurements = txn.open_table(OLD_MEASUREMENTS).unwrap();
                 let key = mirror_key(&lfdi, "0B");
                 let other = mirror_key(&lfdi, "0C");
                 for t in [600u32, 120, 300] {
-                    readings
-                        .insert((key.as_str(), t), to_json(&reading(t)).as_slice())
-                        .unwrap();
+                    let value = to_json(&reading(t));
+                    if t == 300 {
+                        json_readings.insert((t, key.as_str()), value.as_slice())
+                    } else {
+                        readings.insert((key.as_str(), t), value.as_slice())
+                    }
+                    .unwrap();
                     measurements
                         .insert((other.as_str(), t), to_json(&measurement(t)).as_slice())
                         .unwrap();
@@ -1214,6 +1483,7 @@ mod tests {
             .collect();
         assert_eq!(times, [120, 300, 600]);
         assert_eq!(reader.readings().unwrap()[0], reading(120));
+        assert_eq!(reader.readings().unwrap()[1], reading(300));
         assert_eq!(
             reader.measurements(&lfdi, "0C").unwrap(),
             [measurement(120), measurement(300), measurement(600)]
@@ -1239,9 +1509,9 @@ mod tests {
             .map(|t| t.name().to_string())
             .collect();
         assert!(
-            !names
-                .iter()
-                .any(|n| n == "register_readings" || n == "measurements"),
+            !names.iter().any(|n| n == "register_readings"
+                || n == "register_readings_by_time"
+                || n == "measurements"),
             "{names:?}"
         );
         drop(txn);
@@ -1357,13 +1627,27 @@ mod tests {
     }
 
     /// In-memory storage whose fsync can be slowed down (so that requests queue into one
-    /// batch) or made to fail.
+    /// batch) or made to fail; it keeps an image of what was on "disk" at the last fsync.
     #[derive(Debug, Default, Clone)]
     struct Faulty {
         inner: Arc<redb::backends::InMemoryBackend>,
         fail_sync: Arc<std::sync::atomic::AtomicBool>,
         panic_sync: Arc<std::sync::atomic::AtomicBool>,
         sync_delay_ms: Arc<AtomicU64>,
+        synced: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Faulty {
+        /// The storage as a power cut leaves it: what was synced, nothing written after.
+        fn after_power_cut(&self) -> Faulty {
+            let image = self.synced.lock().unwrap().clone();
+            let cut = Faulty::default();
+            use redb::StorageBackend;
+            cut.inner.set_len(image.len() as u64).unwrap();
+            StorageBackend::write(&*cut.inner, 0, &image).unwrap();
+            *cut.synced.lock().unwrap() = image;
+            cut
+        }
     }
 
     impl redb::StorageBackend for Faulty {
@@ -1385,7 +1669,11 @@ mod tests {
             if self.panic_sync.load(Ordering::Relaxed) {
                 panic!("injected panic in fsync");
             }
-            self.inner.sync_data()
+            self.inner.sync_data()?;
+            let mut image = vec![0; self.inner.len()? as usize];
+            self.inner.read(0, &mut image)?;
+            *self.synced.lock().unwrap() = image;
+            Ok(())
         }
         fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
             self.inner.write(offset, data)
@@ -1446,10 +1734,12 @@ mod tests {
         let store = Arc::new(Store::open_on(backend.clone()).unwrap());
         backend.sync_delay_ms.store(100, Ordering::Relaxed);
         // Job 0 occupies the writer; 1..=6 queue into one batch: ok, refuses, ok, panics,
-        // ok, refuses. Each refusal wrote before failing.
+        // ok, refuses. Each refusal wrote before failing, in the tables and in the latest
+        // registers (kept in memory).
         let results = queued(&store, 7, |i| {
             Box::new(move |w: &Writer| {
                 w.set_mmr_owner(&format!("M{i}"), "AA")?;
+                w.record_reading(&export_at(&format!("M{i}"), 100, i as u64))?;
                 match i {
                     2 | 6 => Err(anyhow!("refused {i}")),
                     4 => panic!("job {i} panics"),
@@ -1475,6 +1765,12 @@ mod tests {
             }
             let kept = owner(&store, &format!("M{i}")).is_some();
             assert_eq!(kept, ![2, 4, 6].contains(&i), "job {i}");
+            let latest = store
+                .read()
+                .unwrap()
+                .latest(&format!("M{i}"), Flow::Export)
+                .unwrap();
+            assert_eq!(latest.map(|r| r.wh), kept.then_some(i as u64), "job {i}");
         }
         // The writer lives on.
         store
@@ -1539,5 +1835,238 @@ mod tests {
             .write_blocking(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
         assert_storage_failed(&err);
+    }
+
+    fn export_at(lfdi: &str, timestamp: u32, wh: u64) -> StoredReading {
+        reading_at(lfdi, Flow::Export, timestamp, wh)
+    }
+
+    fn reading_at(lfdi: &str, flow: Flow, timestamp: u32, wh: u64) -> StoredReading {
+        StoredReading {
+            lfdi: lfdi.into(),
+            mirror: 1,
+            mmr: format!("{flow:?}"),
+            reading: RegisterReading {
+                flow,
+                timestamp,
+                start: timestamp - 1,
+                wh,
+                quality: 0,
+            },
+            received_at: i64::from(timestamp),
+        }
+    }
+
+    fn journal_entries(store: &Store) -> u64 {
+        use redb::ReadableTableMetadata;
+        let txn = store.db.begin_read().unwrap();
+        txn.open_table(JOURNAL).unwrap().len().unwrap()
+    }
+
+    fn open_with(backend: &Faulty, max_entries: u64) -> Store {
+        let db = Database::builder()
+            .create_with_backend(backend.clone())
+            .unwrap();
+        let policy = CheckpointPolicy {
+            max_entries,
+            ..CheckpointPolicy::default()
+        };
+        Store::start_with(db, false, policy).unwrap()
+    }
+
+    #[test]
+    fn the_latest_registers_survive_a_power_cut_from_the_journal_and_the_checkpoints() {
+        let backend = Faulty::default();
+        let store = open_with(&backend, 3);
+        // Five commits: the fourth checkpoints (3 journal entries held), the fifth is
+        // journalled again.
+        for t in 1..=5u32 {
+            store
+                .write_blocking(move |w| {
+                    w.record_reading(&reading_at("AA", Flow::Import, t * 10, u64::from(t)))?;
+                    w.record_reading(&reading_at("AA", Flow::Export, t * 10, u64::from(t) * 2))?;
+                    w.record_reading(&export_at("BB", t * 10 + 1, u64::from(t) * 3))
+                })
+                .unwrap();
+        }
+        assert_eq!(store.shared.hot().checkpoints, 1);
+        assert_eq!(journal_entries(&store), 1);
+        let cut = backend.after_power_cut();
+        drop(store);
+        let store = open_with(&cut, 3);
+        assert_eq!(journal_entries(&store), 0, "folded at start");
+        let reader = store.read().unwrap();
+        assert_eq!(reader.latest("AA", Flow::Import).unwrap().unwrap().wh, 5);
+        assert_eq!(reader.latest("AA", Flow::Export).unwrap().unwrap().wh, 10);
+        assert_eq!(reader.latest("BB", Flow::Export).unwrap().unwrap().wh, 15);
+        let pair = store.write_now(|w| w.pair("AA")).unwrap().unwrap();
+        assert_eq!(
+            (pair.timestamp, pair.import_wh, pair.export_wh),
+            (50, 5, 10)
+        );
+        assert_eq!(store.write_now(|w| w.pair("BB")).unwrap(), None);
+        // The tables themselves hold it all now (what `load_hot` reads).
+        let txn = store.db.begin_read().unwrap();
+        let stored: Pair = json_at(&txn.open_table(PAIRS).unwrap(), "AA")
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored, pair);
+    }
+
+    #[test]
+    fn a_damaged_journal_entry_stops_the_start_with_its_sequence() {
+        let backend = Faulty::default();
+        {
+            let store = open_with(&backend, 100);
+            store
+                .write_blocking(|w| w.record_reading(&export_at("AA", 10, 1)))
+                .unwrap();
+            store
+                .write_now(|w| -> Result<()> {
+                    w.txn.open_table(JOURNAL)?.insert(0, [1u8, 9].as_slice())?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let db = Database::builder().create_with_backend(backend).unwrap();
+        let err = Store::start(db, false).err().unwrap();
+        assert!(format!("{err:#}").contains("journal entry 0"), "{err:#}");
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Meter `m` posts import and/or export at its next time (`+dt`), adding `wh`.
+        Post {
+            m: usize,
+            import: bool,
+            export: bool,
+            dt: u32,
+            wh: u64,
+        },
+        /// The same, refused after writing: changes nothing.
+        Refused {
+            m: usize,
+            dt: u32,
+        },
+        /// Through `write_now` instead of the writer thread.
+        Direct {
+            m: usize,
+            dt: u32,
+        },
+        PowerCut,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            6 => (0..4usize, any::<bool>(), any::<bool>(), 1..100u32, 0..1_000u64)
+                .prop_map(|(m, import, export, dt, wh)| Step::Post { m, import, export, dt, wh }),
+            1 => (0..4usize, 1..100u32).prop_map(|(m, dt)| Step::Refused { m, dt }),
+            1 => (0..4usize, 1..100u32).prop_map(|(m, dt)| Step::Direct { m, dt }),
+            1 => Just(Step::PowerCut),
+        ]
+    }
+
+    /// What the latest registers and pairs must be: the rules of `record_reading`, on maps.
+    #[derive(Default)]
+    struct Model {
+        latest: HashMap<(usize, Flow), (u32, u64)>,
+        pairs: HashMap<usize, (u32, u64, u64)>,
+        clock: HashMap<usize, u32>,
+    }
+
+    impl Model {
+        fn record(&mut self, m: usize, flow: Flow, t: u32, wh: u64) {
+            self.latest.insert((m, flow), (t, wh));
+            let other = if flow == Flow::Import {
+                Flow::Export
+            } else {
+                Flow::Import
+            };
+            if let Some(&(ot, owh)) = self.latest.get(&(m, other)) {
+                if ot == t {
+                    let (i, e) = if flow == Flow::Import {
+                        (wh, owh)
+                    } else {
+                        (owh, wh)
+                    };
+                    self.pairs.insert(m, (t, i, e));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+        /// Whatever the order of posts, refusals, direct writes, checkpoints (every
+        /// `max_entries` commits) and power cuts, the store's latest registers and pairs
+        /// are those of the committed posts.
+        #[test]
+        fn the_latest_registers_are_those_committed_whatever_the_power_cuts(
+            steps in proptest::collection::vec(step(), 1..40),
+            max_entries in 1..6u64,
+        ) {
+            let mut backend = Faulty::default();
+            let mut store = open_with(&backend, max_entries);
+            let mut model = Model::default();
+            let lfdi = |m: usize| format!("{m:02X}");
+            for step in steps {
+                match step {
+                    Step::Post { m, import, export, dt, wh } => {
+                        let t = model.clock.get(&m).copied().unwrap_or(1_000) + dt;
+                        model.clock.insert(m, t);
+                        let flows: Vec<Flow> = [(import, Flow::Import), (export, Flow::Export)]
+                            .into_iter().filter(|f| f.0).map(|f| f.1).collect();
+                        let who = lfdi(m);
+                        store.write_blocking(move |w| {
+                            for flow in &flows {
+                                w.record_reading(&reading_at(&who, *flow, t, wh))?;
+                            }
+                            Ok::<_, anyhow::Error>(())
+                        }).unwrap();
+                        for flow in [Flow::Import, Flow::Export] {
+                            if (flow == Flow::Import && import) || (flow == Flow::Export && export) {
+                                model.record(m, flow, t, wh);
+                            }
+                        }
+                    }
+                    Step::Refused { m, dt } => {
+                        let t = model.clock.get(&m).copied().unwrap_or(1_000) + dt;
+                        let who = lfdi(m);
+                        let refused = store.write_blocking(move |w| {
+                            w.record_reading(&reading_at(&who, Flow::Import, t, 7))?;
+                            w.record_reading(&reading_at(&who, Flow::Export, t, 7))?;
+                            Err::<(), _>(anyhow!("refused"))
+                        });
+                        proptest::prop_assert!(refused.is_err());
+                    }
+                    Step::Direct { m, dt } => {
+                        let t = model.clock.get(&m).copied().unwrap_or(1_000) + dt;
+                        model.clock.insert(m, t);
+                        store.write_now(|w| w.record_reading(&reading_at(&lfdi(m), Flow::Export, t, 3))).unwrap();
+                        model.record(m, Flow::Export, t, 3);
+                    }
+                    Step::PowerCut => {
+                        let cut = backend.after_power_cut();
+                        drop(store);
+                        backend = cut;
+                        store = open_with(&backend, max_entries);
+                    }
+                }
+            }
+            let cut = backend.after_power_cut();
+            drop(store);
+            let store = open_with(&cut, max_entries);
+            let reader = store.read().unwrap();
+            for m in 0..4 {
+                for flow in [Flow::Import, Flow::Export] {
+                    let latest = reader.latest(&lfdi(m), flow).unwrap().map(|r| (r.timestamp, r.wh));
+                    proptest::prop_assert_eq!(latest, model.latest.get(&(m, flow)).copied(), "meter {} {:?}", m, flow);
+                }
+                let pair = store.write_now(|w| w.pair(&lfdi(m))).unwrap()
+                    .map(|p| (p.timestamp, p.import_wh, p.export_wh));
+                proptest::prop_assert_eq!(pair, model.pairs.get(&m).copied(), "meter {}", m);
+            }
+        }
     }
 }
