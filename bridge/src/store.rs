@@ -223,7 +223,7 @@ fn fold_journal(txn: &redb::WriteTransaction) -> Result<u64> {
 }
 
 /// Loads the latest registers and pairs (after [`fold_journal`]).
-fn load_hot(db: &Database, journal_next: u64) -> Result<Hot> {
+fn load_hot(db: &Database, journal_next: u64, policy: &CheckpointPolicy) -> Result<Hot> {
     let txn = db.begin_read()?;
     let mut latest = HashMap::new();
     for entry in txn.open_table(LATEST)?.iter()? {
@@ -235,7 +235,7 @@ fn load_hot(db: &Database, journal_next: u64) -> Result<Hot> {
         let (key, value) = entry?;
         pairs.insert(key.value().to_string(), from_json(value.value())?);
     }
-    Ok(Hot::new(latest, pairs, journal_next))
+    Ok(Hot::new(latest, pairs, journal_next, policy))
 }
 
 /// What one `prune` deleted.
@@ -469,9 +469,15 @@ fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<
         while shared.direct_waiting.load(Ordering::Acquire) > 0 {
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
-        #[cfg(test)]
         let count = batch.len() as u64;
+        let started = std::time::Instant::now();
         let (succeeded, refused, committed) = run_batch(&db, &shared, batch);
+        tracing::debug!(
+            jobs = count,
+            refused = refused.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "store: batch committed"
+        );
         if let Err(reason) = &committed {
             shared.fail(reason.clone());
         } else {
@@ -552,16 +558,21 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
         }
     }
     succeeded.append(&mut pending);
+    let applied = std::time::Instant::now();
     let committed = match txn {
         Some(t) => commit(t, overlay.into_inner(), shared).map_err(|e| format!("commit: {e:#}")),
         None => Err("no transaction".into()),
     };
+    tracing::debug!(
+        commit_ms = applied.elapsed().as_secs_f64() * 1e3,
+        "store: final commit of a batch"
+    );
     (succeeded, refused, committed)
 }
 
 /// Commits `txn` with its changes to the in-memory state (`overlay`): journalled in the
-/// transaction, or, when a checkpoint is due, written to the tables with every change
-/// since the last one; and merged into the in-memory state once committed.
+/// transaction, with a checkpoint slice when one is due (store/hot.rs); and merged into the
+/// in-memory state once committed.
 fn commit(txn: redb::WriteTransaction, overlay: Overlay, shared: &Shared) -> Result<()> {
     if overlay.is_empty() {
         txn.commit()?;
@@ -569,39 +580,59 @@ fn commit(txn: redb::WriteTransaction, overlay: Overlay, shared: &Shared) -> Res
     }
     let mut hot = shared.hot();
     let entry = hot::encode(&overlay);
-    let journalled = if hot.checkpoint_due(&shared.checkpoints, entry.len()) {
+    let started = std::time::Instant::now();
+    txn.open_table(JOURNAL)?
+        .insert(hot.journal_next, entry.as_slice())?;
+    let written = hot.slice_due(&shared.checkpoints, entry.len());
+    if let Some(w) = written {
+        let count = hot.slices.len();
+        let slice = &hot.slices[w.slice];
         let mut latest = txn.open_table(LATEST)?;
-        let stale = hot.dirty_latest.iter();
-        for key in stale
+        let ours = overlay
+            .latest
+            .keys()
+            .filter(|k| hot::slice_of(k, count) == w.slice);
+        for key in slice
+            .latest
+            .iter()
             .filter(|k| !overlay.latest.contains_key(*k))
-            .chain(overlay.latest.keys())
+            .chain(ours)
         {
             if let Some(r) = overlay.latest.get(key).or_else(|| hot.latest.get(key)) {
                 latest.insert(key.as_str(), to_json(r).as_slice())?;
             }
         }
         let mut pairs = txn.open_table(PAIRS)?;
-        let stale = hot.dirty_pairs.iter();
-        for key in stale
+        let ours = overlay
+            .pairs
+            .keys()
+            .filter(|k| hot::slice_of(k, count) == w.slice);
+        for key in slice
+            .pairs
+            .iter()
             .filter(|k| !overlay.pairs.contains_key(*k))
-            .chain(overlay.pairs.keys())
+            .chain(ours)
         {
             if let Some(p) = overlay.pairs.get(key).or_else(|| hot.pairs.get(key)) {
                 pairs.insert(key.as_str(), to_json(p).as_slice())?;
             }
         }
         let mut journal = txn.open_table(JOURNAL)?;
-        for sequence in hot.journal_first..hot.journal_next {
+        for sequence in hot.journal_first..w.delete_before {
             journal.remove(sequence)?;
         }
-        None
-    } else {
-        txn.open_table(JOURNAL)?
-            .insert(hot.journal_next, entry.as_slice())?;
-        Some(entry.len())
-    };
+    }
     txn.commit()?;
-    hot.committed(overlay, journalled);
+    if let Some(w) = written {
+        tracing::debug!(
+            slice = w.slice,
+            latest = hot.slices[w.slice].latest.len(),
+            released = w.delete_before - hot.journal_first,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "store: checkpoint slice written"
+        );
+    }
+    hot.committed(overlay, entry.len(), written);
     Ok(())
 }
 
@@ -703,7 +734,7 @@ impl Store {
         }
         let journal_next = fold_journal(&txn)?;
         txn.commit()?;
-        let hot = load_hot(&db, journal_next)?;
+        let hot = load_hot(&db, journal_next, &checkpoints)?;
         // Space freed by pruning goes back to the file system at start (last: a write after
         // it would grow the file again).
         if compact {
@@ -1863,12 +1894,13 @@ mod tests {
         txn.open_table(JOURNAL).unwrap().len().unwrap()
     }
 
-    fn open_with(backend: &Faulty, max_entries: u64) -> Store {
+    fn open_with(backend: &Faulty, slices: usize, slice_entries: u64) -> Store {
         let db = Database::builder()
             .create_with_backend(backend.clone())
             .unwrap();
         let policy = CheckpointPolicy {
-            max_entries,
+            slices,
+            slice_entries,
             ..CheckpointPolicy::default()
         };
         Store::start_with(db, false, policy).unwrap()
@@ -1877,10 +1909,11 @@ mod tests {
     #[test]
     fn the_latest_registers_survive_a_power_cut_from_the_journal_and_the_checkpoints() {
         let backend = Faulty::default();
-        let store = open_with(&backend, 3);
-        // Five commits: the fourth checkpoints (3 journal entries held), the fifth is
-        // journalled again.
-        for t in 1..=5u32 {
+        let store = open_with(&backend, 2, 3);
+        // Six commits (journal entries 0..=5), two slices, a slice every third entry: entry
+        // 2's commit writes slice 0 (nothing can go: slice 1 holds everything), entry 5's
+        // writes slice 1 and lets entries 0..=2 go.
+        for t in 1..=6u32 {
             store
                 .write_blocking(move |w| {
                     w.record_reading(&reading_at("AA", Flow::Import, t * 10, u64::from(t)))?;
@@ -1889,20 +1922,20 @@ mod tests {
                 })
                 .unwrap();
         }
-        assert_eq!(store.shared.hot().checkpoints, 1);
-        assert_eq!(journal_entries(&store), 1);
+        assert_eq!(store.shared.hot().slices_written, 2);
+        assert_eq!(journal_entries(&store), 3);
         let cut = backend.after_power_cut();
         drop(store);
-        let store = open_with(&cut, 3);
+        let store = open_with(&cut, 2, 3);
         assert_eq!(journal_entries(&store), 0, "folded at start");
         let reader = store.read().unwrap();
-        assert_eq!(reader.latest("AA", Flow::Import).unwrap().unwrap().wh, 5);
-        assert_eq!(reader.latest("AA", Flow::Export).unwrap().unwrap().wh, 10);
-        assert_eq!(reader.latest("BB", Flow::Export).unwrap().unwrap().wh, 15);
+        assert_eq!(reader.latest("AA", Flow::Import).unwrap().unwrap().wh, 6);
+        assert_eq!(reader.latest("AA", Flow::Export).unwrap().unwrap().wh, 12);
+        assert_eq!(reader.latest("BB", Flow::Export).unwrap().unwrap().wh, 18);
         let pair = store.write_now(|w| w.pair("AA")).unwrap().unwrap();
         assert_eq!(
             (pair.timestamp, pair.import_wh, pair.export_wh),
-            (50, 5, 10)
+            (60, 6, 12)
         );
         assert_eq!(store.write_now(|w| w.pair("BB")).unwrap(), None);
         // The tables themselves hold it all now (what `load_hot` reads).
@@ -1917,7 +1950,7 @@ mod tests {
     fn a_damaged_journal_entry_stops_the_start_with_its_sequence() {
         let backend = Faulty::default();
         {
-            let store = open_with(&backend, 100);
+            let store = open_with(&backend, 16, 100);
             store
                 .write_blocking(|w| w.record_reading(&export_at("AA", 10, 1)))
                 .unwrap();
@@ -1998,18 +2031,20 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(48))]
-        /// Whatever the order of posts, refusals, direct writes, checkpoints (every
-        /// `max_entries` commits) and power cuts, the store's latest registers and pairs
-        /// are those of the committed posts.
+        /// Whatever the order of posts, refusals, direct writes, checkpoint slices (one of
+        /// `slices` every `slice_entries` commits) and power cuts, the store's latest
+        /// registers and pairs are those of the committed posts.
         #[test]
         fn the_latest_registers_are_those_committed_whatever_the_power_cuts(
             steps in proptest::collection::vec(step(), 1..40),
-            max_entries in 1..6u64,
+            slices in 1..4usize,
+            slice_entries in 1..5u64,
         ) {
             let mut backend = Faulty::default();
-            let mut store = open_with(&backend, max_entries);
+            let mut store = open_with(&backend, slices, slice_entries);
             let mut model = Model::default();
-            let lfdi = |m: usize| format!("{m:02X}");
+            // Leads 07, 47, 87, C7: one meter in each quarter of the checkpoint slices.
+            let lfdi = |m: usize| format!("{:02X}", m * 64 + 7);
             for step in steps {
                 match step {
                     Step::Post { m, import, export, dt, wh } => {
@@ -2050,13 +2085,13 @@ mod tests {
                         let cut = backend.after_power_cut();
                         drop(store);
                         backend = cut;
-                        store = open_with(&backend, max_entries);
+                        store = open_with(&backend, slices, slice_entries);
                     }
                 }
             }
             let cut = backend.after_power_cut();
             drop(store);
-            let store = open_with(&cut, max_entries);
+            let store = open_with(&cut, slices, slice_entries);
             let reader = store.read().unwrap();
             for m in 0..4 {
                 for flow in [Flow::Import, Flow::Export] {

@@ -4,35 +4,39 @@
 //! tables at every commit, a batch of posts from 10,000 meters dirtied nearly every page of
 //! both tables (about 1,300 pages, 5 MiB, per commit; docs/benchmarks.md). Now a commit
 //! appends what it changed, in a compact binary record, to the `journal` table (one entry
-//! per commit: the right edge of one tree), and a checkpoint now and then writes the
-//! changed entries to the `latest` and `pairs` tables and empties the journal. At start
-//! the journal is replayed into the tables, which are then loaded. The journal is written
-//! in the same transaction as the readings it summarises, so what is on disk after a crash
-//! is always the tables plus the journal, whatever the moment.
+//! per commit: the right edge of one tree). Checkpoints write the changed entries to the
+//! `latest` and `pairs` tables a slice of the keys at a time (one slice every
+//! `slice_bytes` of journal), so that no commit carries a whole checkpoint; once every slice
+//! has been written after a journal entry, the entry is deleted. At start the journal is
+//! replayed, in order, into the tables, which are then loaded. The journal is written in
+//! the same transaction as the readings it summarises, so what is on disk after a crash is
+//! always the tables plus the journal, whatever the moment.
+//!
+//! Replaying in order is right even over a slice written after some of the entries: a
+//! key's last journalled change is its value at any later slice write.
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use super::Pair;
 use crate::normalize::{Flow, RegisterReading};
 
-/// When the journal is folded into the tables: whichever limit comes first, checked at each
-/// commit that changes something. Bytes bound the replay at start and the file space the
-/// journal holds; the age bounds how stale the tables get on a quiet campus.
+/// When a slice of the checkpoint is written: after `slice_bytes` of journal or
+/// `slice_entries` entries since the last one, whichever comes first. The journal then holds
+/// about `slices` times that: it bounds the replay at start and the file space it holds.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct CheckpointPolicy {
-    pub max_bytes: usize,
-    pub max_entries: u64,
-    pub max_age: Duration,
+    pub slices: usize,
+    pub slice_bytes: usize,
+    pub slice_entries: u64,
 }
 
 impl Default for CheckpointPolicy {
     fn default() -> Self {
         CheckpointPolicy {
-            max_bytes: 8 << 20,
-            max_entries: 1_024,
-            max_age: Duration::from_secs(60),
+            slices: 16,
+            slice_bytes: 512 << 10,
+            slice_entries: 64,
         }
     }
 }
@@ -57,21 +61,50 @@ impl Overlay {
     }
 }
 
+/// The keys of one checkpoint slice changed since it was last written.
+#[derive(Default)]
+pub(super) struct Slice {
+    pub latest: HashSet<String>,
+    pub pairs: HashSet<String>,
+    /// Journal entries before this sequence are in the tables for this slice's keys.
+    pub captured_before: u64,
+}
+
 /// The committed state and the journal's bookkeeping.
 pub(super) struct Hot {
     pub latest: HashMap<String, RegisterReading>,
     pub pairs: HashMap<String, Pair>,
-    /// Keys changed since the last checkpoint: their table entries are stale (the journal
-    /// holds the newer values).
-    pub dirty_latest: HashSet<String>,
-    pub dirty_pairs: HashSet<String>,
+    pub slices: Vec<Slice>,
+    /// The slice written next.
+    pub next_slice: usize,
     /// Journal entries held: sequences `first..next`.
     pub journal_first: u64,
     pub journal_next: u64,
-    pub journal_bytes: usize,
-    pub checkpointed_at: Instant,
-    /// Checkpoints written since start (read by the tests).
-    pub checkpoints: u64,
+    /// Journal written since the last slice.
+    pub bytes_since_slice: usize,
+    pub entries_since_slice: u64,
+    /// Slices written since start (read by the tests).
+    pub slices_written: u64,
+}
+
+/// A planned slice write: which slice, and the journal entries it lets go (`..delete_before`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SliceWrite {
+    pub slice: usize,
+    pub delete_before: u64,
+}
+
+/// The checkpoint slice of a key: by its first two hex digits (an LFDI's, uniformly
+/// spread), so that a slice is a contiguous range of the tables' keys and writing it
+/// rewrites about 1/`slices` of their pages (a slice by hash would touch nearly all).
+pub(super) fn slice_of(key: &str, slices: usize) -> usize {
+    let nibble = |b: Option<&u8>| match b {
+        Some(b) => (*b as char).to_digit(16).unwrap_or(u32::from(*b) % 16) as usize,
+        None => 0,
+    };
+    let bytes = key.as_bytes();
+    let lead = nibble(bytes.first()) * 16 + nibble(bytes.get(1));
+    lead * slices.max(1) / 256
 }
 
 impl Hot {
@@ -79,44 +112,81 @@ impl Hot {
         latest: HashMap<String, RegisterReading>,
         pairs: HashMap<String, Pair>,
         journal_next: u64,
+        policy: &CheckpointPolicy,
     ) -> Hot {
+        let slices = (0..policy.slices.max(1))
+            .map(|_| Slice {
+                captured_before: journal_next,
+                ..Slice::default()
+            })
+            .collect();
         Hot {
             latest,
             pairs,
-            dirty_latest: HashSet::new(),
-            dirty_pairs: HashSet::new(),
+            slices,
+            next_slice: 0,
             journal_first: journal_next,
             journal_next,
-            journal_bytes: 0,
-            checkpointed_at: Instant::now(),
-            checkpoints: 0,
+            bytes_since_slice: 0,
+            entries_since_slice: 0,
+            slices_written: 0,
         }
     }
 
-    /// Whether the commit that adds an entry of `bytes` should checkpoint instead.
-    pub fn checkpoint_due(&self, policy: &CheckpointPolicy, bytes: usize) -> bool {
-        self.journal_bytes.saturating_add(bytes) > policy.max_bytes
-            || self.journal_next - self.journal_first >= policy.max_entries
-            || self.checkpointed_at.elapsed() >= policy.max_age
+    /// Whether the commit that journals an entry of `bytes` (sequence `journal_next`) also
+    /// writes a slice, and which.
+    pub fn slice_due(&self, policy: &CheckpointPolicy, bytes: usize) -> Option<SliceWrite> {
+        let due = self.bytes_since_slice.saturating_add(bytes) >= policy.slice_bytes
+            || self.entries_since_slice + 1 >= policy.slice_entries;
+        if !due {
+            return None;
+        }
+        let slice = self.next_slice;
+        let delete_before = self
+            .slices
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if i == slice {
+                    self.journal_next + 1
+                } else {
+                    s.captured_before
+                }
+            })
+            .min()
+            .unwrap_or(self.journal_next + 1);
+        Some(SliceWrite {
+            slice,
+            delete_before,
+        })
     }
 
-    /// After the commit: `overlay` is the committed state, journalled (`journalled` bytes)
-    /// or checkpointed (`None`).
-    pub fn committed(&mut self, overlay: Overlay, journalled: Option<usize>) {
-        match journalled {
-            Some(bytes) => {
-                self.dirty_latest.extend(overlay.latest.keys().cloned());
-                self.dirty_pairs.extend(overlay.pairs.keys().cloned());
-                self.journal_next += 1;
-                self.journal_bytes += bytes;
+    /// After the commit that journalled `overlay` (`bytes`) and wrote `written`, if any.
+    pub fn committed(&mut self, overlay: Overlay, bytes: usize, written: Option<SliceWrite>) {
+        let count = self.slices.len();
+        for key in overlay.latest.keys() {
+            self.slices[slice_of(key, count)].latest.insert(key.clone());
+        }
+        for key in overlay.pairs.keys() {
+            self.slices[slice_of(key, count)].pairs.insert(key.clone());
+        }
+        let entry = self.journal_next;
+        self.journal_next += 1;
+        match written {
+            Some(w) => {
+                let slice = &mut self.slices[w.slice];
+                slice.latest.clear();
+                slice.pairs.clear();
+                slice.captured_before = entry + 1;
+                self.journal_first = w.delete_before;
+                self.next_slice = (w.slice + 1) % count;
+                self.bytes_since_slice = 0;
+                self.entries_since_slice = 0;
+                self.slices_written += 1;
             }
             None => {
-                self.dirty_latest.clear();
-                self.dirty_pairs.clear();
-                self.journal_first = self.journal_next;
-                self.journal_bytes = 0;
-                self.checkpointed_at = Instant::now();
-                self.checkpoints += 1;
+                self.bytes_since_slice += bytes;
+                self.entries_since_slice += 1;
             }
         }
         self.latest.extend(overlay.latest);
@@ -268,6 +338,22 @@ mod tests {
             prop::collection::hash_map("[0-9A-F]{1,40}", pair, 0..8),
         )
             .prop_map(|(latest, pairs)| Overlay { latest, pairs })
+    }
+
+    #[test]
+    fn slices_are_ranges_of_hex_keys_and_cover_every_slice() {
+        let mut seen = vec![0; 16];
+        for lead in 0..256u32 {
+            let key = format!("{lead:02X}{}/import", "0".repeat(38));
+            let slice = slice_of(&key, 16);
+            assert_eq!(slice, (lead / 16) as usize);
+            seen[slice] += 1;
+        }
+        assert!(seen.iter().all(|n| *n == 16), "{seen:?}");
+        // Key order is slice order.
+        assert!(slice_of("0F", 4) <= slice_of("3A", 4) && slice_of("3A", 4) <= slice_of("FF", 4));
+        assert_eq!(slice_of("", 4), 0);
+        assert!(slice_of("zz/import", 3) < 3);
     }
 
     proptest! {

@@ -43,6 +43,10 @@ struct Args {
     /// Work directory (PKI, campus file, store); a temporary one by default.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
+    /// The bridge's log filter (RUST_LOG syntax); its logs go to this program's stderr.
+    /// `bridge::store=debug` shows every store commit and checkpoint with its timings.
+    #[arg(long, default_value = "error")]
+    bridge_log: String,
 }
 
 fn free_port() -> u16 {
@@ -158,7 +162,7 @@ async fn main() -> Result<()> {
             "GRIDTOKENX_BRIDGE_MAX_HANDSHAKES_PER_IP",
             (args.connect_concurrency * 2).to_string(),
         )
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", &args.bridge_log)
         .stdout(Stdio::null())
         .spawn()
         .context("start the bridge binary (build it first: cargo build --profile perf -p bridge -p simulator --bins)")?;
@@ -243,7 +247,7 @@ async fn main() -> Result<()> {
             barrier.wait().await;
             let Some(location) = location else {
                 failed.fetch_add(1, Ordering::Relaxed);
-                return latencies;
+                return (latencies, client);
             };
             let stop = *stop_at.get().expect("set before the barrier opens");
             // Paced: this meter posts every `period`, starting at a random phase.
@@ -286,7 +290,9 @@ async fn main() -> Result<()> {
                     }
                 }
             }
-            latencies
+            // The connection stays open until every meter has stopped (the caller drops
+            // it): 10,000 connections closing at once would slow the last posts in flight.
+            (latencies, client)
         }));
     }
     // Progress while connecting.
@@ -327,13 +333,17 @@ async fn main() -> Result<()> {
     let posting = Instant::now();
     let (bridge_cpu0, bench_cpu0) = (cpu_seconds(&pid.to_string()), cpu_seconds("self"));
     let mut latencies = Vec::new();
+    let mut open = Vec::with_capacity(tasks.len());
     for task in tasks {
-        latencies.extend(task.await?);
+        let (posted, client) = task.await?;
+        latencies.extend(posted);
+        open.push(client);
     }
     let (bridge_cpu, bench_cpu) = (
         cpu_seconds(&pid.to_string()) - bridge_cpu0,
         cpu_seconds("self") - bench_cpu0,
     );
+    drop(open);
     let window = stop_at
         .get()
         .expect("set")
