@@ -227,7 +227,7 @@ async fn handle(
         ("POST", ["v1", "batches", sequence, "ack"]) => match sequence.parse::<u64>() {
             Ok(sequence) => {
                 let a = attestor.clone();
-                match tokio::task::spawn_blocking(move || a.acknowledge(sequence)).await {
+                match attestor.store.direct(move || a.acknowledge(sequence)).await {
                     Ok(Ok(true)) => {
                         tracing::info!(sequence, "batch acknowledged by the keeper");
                         empty(StatusCode::NO_CONTENT)

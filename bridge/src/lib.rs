@@ -24,6 +24,32 @@ pub mod tls;
 /// The IEEE 2030.5 documents (the `sep2` crate, shared with the simulator).
 pub use sep2 as xml;
 
+/// Lowers the calling thread's scheduling priority: sets its niceness to the process's
+/// (its main thread's) plus `nice`, at most 19, whatever it inherited from the thread that
+/// started it. On Linux niceness belongs to each thread, so the other threads keep theirs;
+/// it needs no privilege. Elsewhere it does nothing.
+pub fn lower_thread_priority(nice: i32) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if nice != 0 {
+        // SAFETY: plain system calls on the calling thread's id; errno is the thread's.
+        unsafe {
+            let tid = libc::gettid() as libc::id_t;
+            *libc::__errno_location() = 0;
+            let base = libc::getpriority(libc::PRIO_PROCESS, libc::getpid() as libc::id_t);
+            if base == -1 && *libc::__errno_location() != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let target = base.saturating_add(nice).clamp(-20, 19);
+            if libc::setpriority(libc::PRIO_PROCESS, tid, target) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+    Ok(())
+}
+
 /// Writes a secret (key, token) readable only by its owner; never replaces an existing file.
 /// The file and then its directory are fsync'd, so that a crash cannot lose a key that was
 /// already handed out (or leave a directory entry without its contents).
@@ -48,4 +74,46 @@ pub fn sync_parent_dir(path: &Path) -> anyhow::Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| anyhow::anyhow!("fsync directory {}: {e}", dir.display()))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    fn niceness() -> i32 {
+        // SAFETY: a plain system call on the calling thread.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    #[test]
+    fn a_thread_lowers_its_own_priority_only() {
+        // SAFETY: a plain system call.
+        let process =
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::getpid() as libc::id_t) };
+        if process > 15 {
+            eprintln!("skipped: the tests already run at niceness {process}");
+            return;
+        }
+        let before = niceness();
+        let (once, twice, nested, clamped) = std::thread::spawn(move || {
+            super::lower_thread_priority(3).unwrap();
+            let once = niceness();
+            super::lower_thread_priority(3).unwrap();
+            let twice = niceness();
+            // A thread started by a lowered one inherits its niceness; lowering it again
+            // does not add up.
+            let nested = std::thread::spawn(|| {
+                super::lower_thread_priority(3).unwrap();
+                niceness()
+            })
+            .join()
+            .unwrap();
+            super::lower_thread_priority(50).unwrap();
+            (once, twice, nested, niceness())
+        })
+        .join()
+        .unwrap();
+        let expected = (process + 3).min(19);
+        assert_eq!((once, twice, nested), (expected, expected, expected));
+        assert_eq!(clamped, 19);
+        assert_eq!(niceness(), before, "the calling thread keeps its priority");
+    }
 }

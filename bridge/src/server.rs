@@ -204,7 +204,7 @@ async fn run_pruning(store: Arc<Store>, retention_s: i64, mut shutdown: watch::R
             _ = shutdown.changed() => return,
         }
         let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.prune(now() - retention_s)).await {
+        match store.direct(move || s.prune(now() - retention_s)).await {
             Ok(Ok(p)) if p.total() > 0 => tracing::info!(
                 readings = p.readings,
                 measurements = p.measurements,
@@ -213,7 +213,7 @@ async fn run_pruning(store: Arc<Store>, retention_s: i64, mut shutdown: watch::R
             ),
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "pruning failed"),
-            Err(e) => tracing::error!(error = %e, "pruning task panicked"),
+            Err(e) => tracing::error!(error = %e, "pruning did not complete"),
         }
     }
 }
@@ -231,7 +231,7 @@ async fn run_attestor(
             _ = shutdown.changed() => return,
         }
         let a = attestor.clone();
-        match tokio::task::spawn_blocking(move || a.attest_once(now())).await {
+        match attestor.store.direct(move || a.attest_once(now())).await {
             Ok(Ok(Some(batch))) => tracing::info!(
                 sequence = batch.sequence,
                 readings = batch.readings,
@@ -239,7 +239,7 @@ async fn run_attestor(
             ),
             Ok(Ok(None)) => tracing::debug!("no new readings to attest"),
             Ok(Err(e)) => tracing::error!(error = %e, "attestation failed"),
-            Err(e) => tracing::error!(error = %e, "attestor task panicked"),
+            Err(e) => tracing::error!(error = %e, "attestation did not complete"),
         }
     }
 }

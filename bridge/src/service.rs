@@ -215,7 +215,7 @@ impl Service {
             (["mup", id], "GET") => self.get_mirror(caller, id),
             (["mup", id], "POST") => self.post_readings(caller, id, body, now).await,
             (["mup", id], "PUT") => self.put_mirror(caller, id, body, now).await,
-            (["mup", id], "DELETE") => self.delete_mirror(caller, id),
+            (["mup", id], "DELETE") => self.delete_mirror(caller, id).await,
             (["mup", _], _) => return Reply::method_not_allowed("GET, HEAD, POST, PUT, DELETE"),
             _ => Err(Refusal::NotFound),
         };
@@ -482,13 +482,20 @@ impl Service {
         Ok(Reply::no_content(None))
     }
 
-    fn delete_mirror(&self, caller: &MeterEntry, id: &str) -> Result<Reply, Refusal> {
-        self.store.write_now(|w| -> Result<(), Refusal> {
-            let record = self.owned_mirror(caller, id, Some(w))?;
-            // Readings already accepted stay in the log: they were acknowledged.
-            w.delete_mirror(&record)?;
-            Ok(())
-        })?;
+    async fn delete_mirror(
+        self: &Arc<Self>,
+        caller: &MeterEntry,
+        id: &str,
+    ) -> Result<Reply, Refusal> {
+        let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
+        self.store
+            .write(move |w| -> Result<(), Refusal> {
+                let record = this.owned_mirror(&who, &id, Some(w))?;
+                // Readings already accepted stay in the log: they were acknowledged.
+                w.delete_mirror(&record)?;
+                Ok(())
+            })
+            .await?;
         Ok(Reply::no_content(None))
     }
 

@@ -37,7 +37,8 @@ const MMR_OWNERS: TableDefinition<&str, &str> = TableDefinition::new("mmr_owners
 /// 30-byte values: the readings of a second at 10,000 meters arrive in random register
 /// order, so a commit rewrites every page the current second fills; small entries keep
 /// those pages few (docs/benchmarks.md).
-const READINGS: TableDefinition<u64, &[u8; READING_BYTES]> = TableDefinition::new("readings");
+const READINGS: TableDefinition<u64, &[u8; READING_BYTES]> =
+    TableDefinition::new("reading_records");
 /// "LFDI/MMR-mRID" -> register id, given at the register's first reading; and back.
 const REGISTER_IDS: TableDefinition<&str, u32> = TableDefinition::new("register_ids");
 const REGISTER_NAMES: TableDefinition<u32, &str> = TableDefinition::new("register_names");
@@ -46,9 +47,13 @@ const REGISTER_NAMES: TableDefinition<u32, &str> = TableDefinition::new("registe
 /// READINGS.
 const MEASUREMENTS: TableDefinition<(u32, &str), &[u8]> =
     TableDefinition::new("measurements_by_time");
-/// Earlier layouts, moved into the tables above (and deleted) at the first start: register
-/// first (stores before 2026-11-23), and readings under `(time, "LFDI/MMR-mRID")` keys with
-/// JSON values (2026-11-23).
+/// Earlier layouts, moved into the tables above (and deleted) at the first start, oldest
+/// first: an arrival-ordered log of JSON readings with a (register, time) index (the next
+/// layout's bridge left the log unread beside its own table, so both may hold a reading:
+/// it lands once, under one key); readings and measurements keyed register first; and
+/// readings under `(time, "LFDI/MMR-mRID")` keys with JSON values.
+const ARRIVAL_READINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("readings");
+const ARRIVAL_INDEX: TableDefinition<(&str, u32), u64> = TableDefinition::new("reading_at");
 const OLD_READINGS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("register_readings");
 const OLD_MEASUREMENTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("measurements");
 const JSON_READINGS: TableDefinition<(u32, &str), &[u8]> =
@@ -324,7 +329,11 @@ pub struct Store {
     /// Jobs for the writer thread; `None` once the store is shutting down.
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Work for the direct thread ([`Store::direct`]); `None` once shutting down.
+    direct: Option<mpsc::Sender<DirectJob>>,
 }
+
+type DirectJob = Box<dyn FnOnce() + Send>;
 
 /// Most jobs one write transaction takes: bounds the transaction's size (a job may carry up
 /// to 1,000 readings) and how long one fsync keeps the first job of a batch waiting.
@@ -701,9 +710,18 @@ impl Store {
             let moved = move_to_time_first(&txn, OLD_MEASUREMENTS, MEASUREMENTS)?;
             tracing::info!(moved, "store: measurements moved to time-first keys");
         }
-        for name in [OLD_READINGS.name(), JSON_READINGS.name()] {
+        if exists(ARRIVAL_INDEX.name()) {
+            txn.delete_table(ARRIVAL_INDEX)?;
+        }
+        for name in [
+            ARRIVAL_READINGS.name(),
+            OLD_READINGS.name(),
+            JSON_READINGS.name(),
+        ] {
             if exists(name) {
-                let moved = if name == OLD_READINGS.name() {
+                let moved = if name == ARRIVAL_READINGS.name() {
+                    move_json_readings(&txn, ARRIVAL_READINGS)?
+                } else if name == OLD_READINGS.name() {
                     move_json_readings(&txn, OLD_READINGS)?
                 } else {
                     move_json_readings(&txn, JSON_READINGS)?
@@ -750,12 +768,47 @@ impl Store {
                 move || writer_loop(db, shared, queue)
             })
             .context("start the store's writer thread")?;
+        let (direct, direct_queue) = mpsc::channel::<DirectJob>();
+        std::thread::Builder::new()
+            .name("store-direct".into())
+            .spawn(move || {
+                while let Ok(job) = direct_queue.recv() {
+                    // A panicking job drops its reply: its caller is told (see `direct`).
+                    let _ = catch_unwind(AssertUnwindSafe(job));
+                }
+            })
+            .context("start the store's direct-write thread")?;
         Ok(Store {
             db,
             shared,
             jobs: Some(jobs),
             writer: Some(writer),
+            direct: Some(direct),
         })
+    }
+
+    /// Runs `f` on the store's direct thread, one job at a time, and returns its result:
+    /// for the work that calls [`Store::write_now`] from the async runtime (attestation,
+    /// acknowledgements, pruning). That thread keeps the priority of the thread that opened
+    /// the store, as the writer thread does, whereas the runtime's threads may run at a lower
+    /// one (`network_nice`), and so would a blocking thread they start: a direct write holds
+    /// the write lock the writer thread waits for, and must not be slowed by the connections.
+    pub async fn direct<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job: DirectJob = Box::new(move || {
+            let _ = reply.send(f());
+        });
+        self.direct
+            .as_ref()
+            .context("the store is shutting down")?
+            .send(job)
+            .map_err(|_| anyhow!("the store's direct thread has stopped"))?;
+        result
+            .await
+            .map_err(|_| anyhow!("a direct store job panicked"))
     }
 
     /// Runs `f` in the writer thread's next batch (one write transaction, one fsync for all
@@ -843,11 +896,18 @@ impl Store {
             .map_err(anyhow::Error::from)?;
         let overlay = RefCell::default();
         let value = f(&Writer::new(&txn, &self.shared, &overlay))?;
-        if let Err(e) = commit(txn, overlay.into_inner(), &self.shared) {
-            self.shared.fail(format!("durable commit failed: {e:#}"));
-            return Err(e.into());
-        }
-        Ok(value)
+        // A panic inside the commit (redb, the file system) leaves the file and the
+        // in-memory registers in an unknown relation: the store stops, as for the writer.
+        let committed = catch_unwind(AssertUnwindSafe(|| {
+            commit(txn, overlay.into_inner(), &self.shared)
+        }));
+        let reason = match committed {
+            Ok(Ok(())) => return Ok(value),
+            Ok(Err(e)) => format!("durable commit failed: {e:#}"),
+            Err(_) => "a durable commit panicked".to_string(),
+        };
+        self.shared.fail(reason.clone());
+        Err(E::from(StorageFailed(reason).into()))
     }
 
     /// Why the store stopped accepting writes, if it did.
@@ -890,6 +950,7 @@ impl Drop for Store {
     /// Lets the writer finish what is queued, so that the database is closed when the
     /// store is dropped (it can be reopened at once).
     fn drop(&mut self) {
+        self.direct = None;
         self.jobs = None;
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
@@ -1271,13 +1332,17 @@ impl Reader {
         for entry in table.iter()? {
             let (k, v) = entry?;
             let (timestamp, id) = records::split_key(k.value());
-            if !known.contains_key(&id) {
-                let name = names
-                    .get(id)?
-                    .with_context(|| format!("register {id} has no name"))?;
-                known.insert(id, name.value().to_string());
-            }
-            out.push(records::decode_reading(&known[&id], timestamp, v.value())?);
+            let name = match known.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    names
+                        .get(id)?
+                        .with_context(|| format!("register {id} has no name"))?
+                        .value()
+                        .to_string(),
+                ),
+            };
+            out.push(records::decode_reading(name, timestamp, v.value())?);
         }
         out.sort_by(|a, b| {
             (a.reading.timestamp, &a.lfdi, &a.mmr).cmp(&(b.reading.timestamp, &b.lfdi, &b.mmr))
@@ -1478,12 +1543,21 @@ mod tests {
             quality: 0,
             tou_tier: None,
         };
-        // A store as the bridge wrote it before 2026-11-23 (register first), with one
-        // reading as it wrote them on 2026-11-23 (time first, JSON).
+        // A store as the bridge wrote it register first, with one reading as it wrote them
+        // time first in JSON, and the first layout's arrival log (with its index) holding
+        // one reading of its own and one the register-first table repeats.
         {
             let db = Database::create(&path).unwrap();
             let txn = db.begin_write().unwrap();
             {
+                let mut arrival = txn.open_table(ARRIVAL_READINGS).unwrap();
+                let mut index = txn.open_table(ARRIVAL_INDEX).unwrap();
+                for (id, t) in [(1u64, 60u32), (2, 120)] {
+                    arrival.insert(id, to_json(&reading(t)).as_slice()).unwrap();
+                    index
+                        .insert((mirror_key(&lfdi, "0B").as_str(), t), id)
+                        .unwrap();
+                }
                 let mut readings = txn.open_table(OLD_READINGS).unwrap();
                 let mut json_readings = txn.open_table(JSON_READINGS).unwrap();
                 let mut measurements = txn.open_table(OLD_MEASUREMENTS).unwrap();
@@ -1512,9 +1586,10 @@ mod tests {
             .iter()
             .map(|r| r.reading.timestamp)
             .collect();
-        assert_eq!(times, [120, 300, 600]);
-        assert_eq!(reader.readings().unwrap()[0], reading(120));
-        assert_eq!(reader.readings().unwrap()[1], reading(300));
+        assert_eq!(times, [60, 120, 300, 600]);
+        assert_eq!(reader.readings().unwrap()[0], reading(60));
+        assert_eq!(reader.readings().unwrap()[1], reading(120));
+        assert_eq!(reader.readings().unwrap()[2], reading(300));
         assert_eq!(
             reader.measurements(&lfdi, "0C").unwrap(),
             [measurement(120), measurement(300), measurement(600)]
@@ -1540,7 +1615,9 @@ mod tests {
             .map(|t| t.name().to_string())
             .collect();
         assert!(
-            !names.iter().any(|n| n == "register_readings"
+            !names.iter().any(|n| n == "readings"
+                || n == "reading_at"
+                || n == "register_readings"
                 || n == "register_readings_by_time"
                 || n == "measurements"),
             "{names:?}"
@@ -1548,7 +1625,7 @@ mod tests {
         drop(txn);
         drop(db);
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.read().unwrap().readings().unwrap().len(), 3);
+        assert_eq!(store.read().unwrap().readings().unwrap().len(), 4);
     }
 
     #[test]
@@ -1665,6 +1742,10 @@ mod tests {
         fail_sync: Arc<std::sync::atomic::AtomicBool>,
         panic_sync: Arc<std::sync::atomic::AtomicBool>,
         sync_delay_ms: Arc<AtomicU64>,
+        /// Syncs started so far; when non-zero, the sync of this ordinal (1-based) and every
+        /// later one fail (decided when the sync starts, before its delay).
+        syncs: Arc<AtomicU64>,
+        fail_sync_from: Arc<AtomicU64>,
         synced: Arc<Mutex<Vec<u8>>>,
     }
 
@@ -1692,9 +1773,11 @@ mod tests {
             self.inner.set_len(len)
         }
         fn sync_data(&self) -> Result<(), std::io::Error> {
+            let ordinal = self.syncs.fetch_add(1, Ordering::AcqRel) + 1;
+            let from = self.fail_sync_from.load(Ordering::Acquire);
             let delay = self.sync_delay_ms.load(Ordering::Relaxed);
             std::thread::sleep(std::time::Duration::from_millis(delay));
-            if self.fail_sync.load(Ordering::Relaxed) {
+            if self.fail_sync.load(Ordering::Relaxed) || (from != 0 && ordinal >= from) {
                 return Err(std::io::Error::other("injected fsync failure"));
             }
             if self.panic_sync.load(Ordering::Relaxed) {
@@ -1850,14 +1933,29 @@ mod tests {
         assert_storage_failed(&err);
     }
 
+    fn latest_wh(store: &Store, lfdi: &str) -> Option<u64> {
+        let reader = store.read().unwrap();
+        reader.latest(lfdi, Flow::Export).unwrap().map(|r| r.wh)
+    }
+
     #[test]
     fn a_panic_in_the_writers_commit_fails_the_store_instead_of_hanging() {
         let backend = Faulty::default();
         let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+        let lfdi = "AA".repeat(20);
+        store
+            .write_blocking({
+                let r = export_at(&lfdi, 100, 5);
+                move |w| w.record_reading(&r)
+            })
+            .unwrap();
         backend.panic_sync.store(true, Ordering::Relaxed);
         // The writer thread unwinds inside redb's commit: the waiting request is answered.
         let err = store
-            .write_blocking(|w| w.set_mmr_owner("lost", "AA"))
+            .write_blocking({
+                let r = export_at(&lfdi, 160, 9);
+                move |w| w.record_reading(&r)
+            })
             .unwrap_err();
         assert_storage_failed(&err);
         assert!(store.failure().unwrap().contains("writer thread stopped"));
@@ -1866,6 +1964,96 @@ mod tests {
             .write_blocking(|w| w.set_mmr_owner("later", "AA"))
             .unwrap_err();
         assert_storage_failed(&err);
+        let err = store
+            .write_now(|w| w.record_reading(&export_at(&lfdi, 220, 12)))
+            .unwrap_err();
+        assert_storage_failed(&err);
+        // The registers in memory are those of the last commit that returned.
+        assert_eq!(latest_wh(&store, &lfdi), Some(5));
+    }
+
+    #[test]
+    fn a_panic_in_a_direct_commit_fails_the_store() {
+        let backend = Faulty::default();
+        let store = Store::open_on(backend.clone()).unwrap();
+        let lfdi = "AA".repeat(20);
+        store
+            .write_now(|w| w.record_reading(&export_at(&lfdi, 100, 5)))
+            .unwrap();
+        backend.panic_sync.store(true, Ordering::Relaxed);
+        // The caller gets an error (not the panic), and the store stops.
+        let err = store
+            .write_now(|w| w.record_reading(&export_at(&lfdi, 160, 9)))
+            .unwrap_err();
+        assert_storage_failed(&err);
+        assert!(store.failure().unwrap().contains("durable commit panicked"));
+        backend.panic_sync.store(false, Ordering::Relaxed);
+        let err = store
+            .write_now(|w| w.record_reading(&export_at(&lfdi, 220, 12)))
+            .unwrap_err();
+        assert_storage_failed(&err);
+        let err = store
+            .write_blocking(|w| w.set_mmr_owner("later", "AA"))
+            .unwrap_err();
+        assert_storage_failed(&err);
+        assert_eq!(latest_wh(&store, &lfdi), Some(5));
+    }
+
+    #[tokio::test]
+    async fn direct_jobs_run_one_at_a_time_on_the_stores_thread_and_survive_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("bridge.redb")).unwrap());
+        let name = store
+            .direct(|| std::thread::current().name().map(String::from))
+            .await
+            .unwrap();
+        assert_eq!(name.as_deref(), Some("store-direct"));
+        let err = store
+            .direct(|| -> u32 { panic!("injected panic in a direct job") })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err:#}");
+        // The thread goes on with the next job, which writes.
+        let s = store.clone();
+        store
+            .direct(move || s.write_now(|w| w.set_mmr_owner("after", "AA")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(owner(&store, "after").as_deref(), Some("AA"));
+    }
+
+    /// The direct thread keeps the priority of the thread that opened the store, however
+    /// low the caller's (the runtime's threads run `network_nice` lower).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn direct_jobs_keep_the_openers_priority() {
+        fn niceness() -> i32 {
+            // SAFETY: a plain system call on the calling thread.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("bridge.redb")).unwrap());
+        let opener = niceness();
+        if opener > 15 {
+            eprintln!("skipped: the tests already run at niceness {opener}");
+            return;
+        }
+        let (caller, job) = std::thread::spawn(move || {
+            crate::lower_thread_priority(4).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let job = runtime.block_on(store.direct(niceness)).unwrap();
+            (niceness(), job)
+        })
+        .join()
+        .unwrap();
+        assert!(
+            caller > opener,
+            "the caller runs lower: {caller} vs {opener}"
+        );
+        assert_eq!(job, opener);
     }
 
     fn export_at(lfdi: &str, timestamp: u32, wh: u64) -> StoredReading {
@@ -1986,6 +2174,15 @@ mod tests {
             m: usize,
             dt: u32,
         },
+        /// Posts queued behind a slow fsync so that the writer takes them in one batch, with
+        /// a refused one at `refuse_at` (its predecessors are replayed and committed without
+        /// a sync); if `fail`, the batch's final fsync fails, the store stops and the power
+        /// is cut.
+        Batch {
+            posts: Vec<(usize, bool, bool, u32, u64)>,
+            refuse_at: usize,
+            fail: bool,
+        },
         PowerCut,
     }
 
@@ -1996,6 +2193,19 @@ mod tests {
                 .prop_map(|(m, import, export, dt, wh)| Step::Post { m, import, export, dt, wh }),
             1 => (0..4usize, 1..100u32).prop_map(|(m, dt)| Step::Refused { m, dt }),
             1 => (0..4usize, 1..100u32).prop_map(|(m, dt)| Step::Direct { m, dt }),
+            2 => (
+                proptest::collection::vec(
+                    (0..4usize, any::<bool>(), any::<bool>(), 1..100u32, 0..1_000u64),
+                    1..5,
+                ),
+                0..5usize,
+                any::<bool>(),
+            )
+                .prop_map(|(posts, refuse_at, fail)| Step::Batch {
+                    refuse_at: refuse_at.min(posts.len()),
+                    posts,
+                    fail,
+                }),
             1 => Just(Step::PowerCut),
         ]
     }
@@ -2080,6 +2290,88 @@ mod tests {
                         model.clock.insert(m, t);
                         store.write_now(|w| w.record_reading(&reading_at(&lfdi(m), Flow::Export, t, 3))).unwrap();
                         model.record(m, Flow::Export, t, 3);
+                    }
+                    Step::Batch { posts, refuse_at, fail } => {
+                        // Job 0 holds the writer in a slow fsync; the batch queues behind it.
+                        backend.sync_delay_ms.store(20, Ordering::Relaxed);
+                        let before = backend.syncs.load(Ordering::Acquire);
+                        if fail {
+                            backend.fail_sync_from.store(before + 2, Ordering::Release);
+                        }
+                        let first = store.submit(|w| w.set_mmr_owner("hold", "AA")).unwrap();
+                        while backend.syncs.load(Ordering::Acquire) == before {
+                            std::thread::yield_now();
+                        }
+                        let mut queued = Vec::new();
+                        let mut done = Vec::new();
+                        for (i, &(m, import, export, dt, wh)) in posts.iter().enumerate() {
+                            if i == refuse_at {
+                                let t = model.clock.get(&m).copied().unwrap_or(1_000) + dt;
+                                let who = lfdi(m);
+                                queued.push((store.submit(move |w| {
+                                    w.record_reading(&reading_at(&who, Flow::Import, t, 7))?;
+                                    w.record_reading(&reading_at(&who, Flow::Export, t, 7))?;
+                                    Err::<(), _>(anyhow!("refused"))
+                                }).unwrap(), false));
+                            }
+                            let t = model.clock.get(&m).copied().unwrap_or(1_000) + dt;
+                            model.clock.insert(m, t);
+                            let who = lfdi(m);
+                            queued.push((store.submit(move |w| {
+                                if import {
+                                    w.record_reading(&reading_at(&who, Flow::Import, t, wh))?;
+                                }
+                                if export {
+                                    w.record_reading(&reading_at(&who, Flow::Export, t, wh))?;
+                                }
+                                Ok::<_, anyhow::Error>(())
+                            }).unwrap(), true));
+                            done.push((m, import, export, t, wh));
+                        }
+                        if refuse_at == posts.len() {
+                            let who = lfdi(0);
+                            queued.push((store.submit(move |w| {
+                                w.set_mmr_owner("refused", &who)?;
+                                Err::<(), _>(anyhow!("refused"))
+                            }).unwrap(), false));
+                        }
+                        proptest::prop_assert!(store.outcome(first.blocking_recv()).is_ok());
+                        for (reply, post) in queued {
+                            let result = store.outcome(reply.blocking_recv());
+                            match (post, fail) {
+                                (true, false) => proptest::prop_assert!(result.is_ok(), "{:?}", result),
+                                (true, true) => proptest::prop_assert!(
+                                    result.as_ref().is_err_and(|e| e.downcast_ref::<StorageFailed>().is_some()),
+                                    "{:?}", result
+                                ),
+                                (false, false) => proptest::prop_assert_eq!(
+                                    result.unwrap_err().to_string(), "refused"
+                                ),
+                                // Refused, or failed with the store if a slow machine let it
+                                // fall into a later batch.
+                                (false, true) => proptest::prop_assert!(result.is_err()),
+                            }
+                        }
+                        backend.sync_delay_ms.store(0, Ordering::Relaxed);
+                        backend.fail_sync_from.store(0, Ordering::Release);
+                        if fail {
+                            // Nothing of the batch was synced: the power cut takes it all,
+                            // the replayed predecessors of the refusal included.
+                            proptest::prop_assert!(store.failure().is_some());
+                            let cut = backend.after_power_cut();
+                            drop(store);
+                            backend = cut;
+                            store = open_with(&backend, slices, slice_entries);
+                        } else {
+                            for (m, import, export, t, wh) in done {
+                                if import {
+                                    model.record(m, Flow::Import, t, wh);
+                                }
+                                if export {
+                                    model.record(m, Flow::Export, t, wh);
+                                }
+                            }
+                        }
                     }
                     Step::PowerCut => {
                         let cut = backend.after_power_cut();

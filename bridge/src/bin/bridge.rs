@@ -9,6 +9,11 @@ use std::process::ExitCode;
 use bridge::config::BridgeConfig;
 use clap::Parser;
 
+/// mimalloc instead of glibc's malloc: requests are allocated on the connection threads and
+/// freed on the store's writer thread, which glibc serves slowly (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -53,8 +58,7 @@ async fn wait_for_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     init_logs(&args.log_format);
     let config = match BridgeConfig::load(args.config.as_deref(), std::env::vars()) {
@@ -64,6 +68,29 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The runtime's threads (connections, and the blocking threads they start) yield to the
+    // store's writer and direct threads, which the store starts at the main thread's
+    // priority: every post waits for the writer's next commit, and the direct writes
+    // (attestor, acknowledgements, pruning) hold the write lock the writer waits for.
+    let nice = config.network_nice;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            if let Err(e) = bridge::lower_thread_priority(nice) {
+                tracing::warn!(error = %e, nice, "could not lower a connection thread's priority");
+            }
+        })
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(config)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the async runtime");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(config: BridgeConfig) -> ExitCode {
     let running = match bridge::server::start(&config).await {
         Ok(r) => r,
         Err(e) => {
