@@ -21,7 +21,7 @@ use crate::config::BridgeConfig;
 use crate::directory::Directory;
 use crate::keeper_api;
 use crate::service::{Reply, Service, Settings, MAX_BODY};
-use crate::store::Store;
+use crate::store::{Pruned, Store};
 use crate::tls::{self, DeviceCertVerifier};
 
 /// A started bridge.
@@ -203,17 +203,31 @@ async fn run_pruning(store: Arc<Store>, retention_s: i64, mut shutdown: watch::R
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let s = store.clone();
-        match store.direct(move || s.prune(now() - retention_s)).await {
-            Ok(Ok(p)) if p.total() > 0 => tracing::info!(
+        // One commit per direct job, so that attestation and acknowledgements get the write
+        // lock between them however much there is to prune (after downtime, a shorter
+        // retention).
+        let cutoff = now() - retention_s;
+        let mut all = Pruned::default();
+        let outcome = loop {
+            let s = store.clone();
+            match store.direct(move || s.prune_some(cutoff)).await {
+                Ok(Ok(p)) if p.total() > 0 && !*shutdown.borrow() => all.add(p),
+                Ok(Ok(p)) => {
+                    all.add(p);
+                    break Ok(all);
+                }
+                Ok(Err(e)) | Err(e) => break Err(e),
+            }
+        };
+        match outcome {
+            Ok(p) if p.total() > 0 => tracing::info!(
                 readings = p.readings,
                 measurements = p.measurements,
                 batches = p.batches,
                 "pruned what is older than the retention window"
             ),
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "pruning failed"),
-            Err(e) => tracing::error!(error = %e, "pruning did not complete"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "pruning failed"),
         }
     }
 }

@@ -487,6 +487,9 @@ impl Service {
         caller: &MeterEntry,
         id: &str,
     ) -> Result<Reply, Refusal> {
+        // Refused before the writer when it can be: a refusal in a batch costs the others a
+        // replay. Checked again in the batch (a concurrent delete).
+        self.owned_mirror(caller, id, None)?;
         let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
         self.store
             .write(move |w| -> Result<(), Refusal> {
