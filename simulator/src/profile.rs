@@ -123,6 +123,13 @@ fn weather(seed: u64, t: i64) -> (f64, bool) {
     }
 }
 
+/// Whether `t`'s day is clear (full sun, no passing clouds) for a campus modelled with
+/// `seed`: half of the days are.
+pub fn clear_day(seed: u64, t: i64) -> bool {
+    let (share, flickers) = weather(seed, t);
+    !flickers && share >= 0.9
+}
+
 /// Whether an athletic building hosts an evening event on `t`'s day.
 fn event_day(seed: u64, index: u64, t: i64) -> bool {
     SplitMix64::derive(seed, &[0x4556_454E, index, day_number(t) as u64]).unit() < 0.25

@@ -259,7 +259,6 @@ pub fn simulated_campus(
     let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
     let mut models = Vec::new();
     let mut meters = Vec::new();
-    let now = bridge::server::now();
     for (i, b) in config.buildings.iter().enumerate() {
         let cert = CertificateDer::from_pem_file(pki.layout.meter_cert(&b.code))?;
         let key = PrivateKeyDer::from_pem_file(pki.layout.meter_key(&b.code))?;
@@ -270,8 +269,9 @@ pub fn simulated_campus(
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         );
         let mut model = BuildingModel::new(b, i, seed);
-        model.model_offset_s =
-            campus_day::summer_offset_days(now) * 86_400 + 13 * 3600 - start.rem_euclid(86_400);
+        model.model_offset_s = campus_day::clear_summer_offset_days(start, seed) * 86_400
+            + 13 * 3600
+            - start.rem_euclid(86_400);
         models.push(model);
         meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
     }

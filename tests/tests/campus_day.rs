@@ -11,8 +11,9 @@ async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
     let dir = tempfile::tempdir().unwrap();
     let now = bridge::server::now();
     let end = now - now % 900;
-    // Model the three hours up to 14:00 of a summer day (same weekday), whatever the time.
-    let summer = campus_day::summer_offset_days(now) * 86_400;
+    // Model the three hours up to 14:00 of a clear summer day (same weekday), whatever the
+    // time and date.
+    let summer = campus_day::clear_summer_offset_days(end, 7) * 86_400;
     let to_14h = 14 * 3600 - end.rem_euclid(86_400);
     let options = DayOptions {
         config: CampusConfig::in_repository(),
