@@ -77,8 +77,9 @@ pub fn sync_parent_dir(path: &Path) -> anyhow::Result<()> {
 }
 
 #[cfg(all(test, target_os = "linux"))]
-mod tests {
-    fn niceness() -> i32 {
+pub(crate) mod tests {
+    /// The calling thread's niceness.
+    pub(crate) fn niceness() -> i32 {
         // SAFETY: a plain system call on the calling thread.
         unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
     }

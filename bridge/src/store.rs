@@ -143,12 +143,16 @@ fn move_to_time_first(
     Ok(moved)
 }
 
-/// Moves the register readings of an earlier layout (JSON values, either key order) into
-/// READINGS and deletes its table; returns how many moved.
+/// Moves the register readings of an earlier layout (JSON values, any key) into READINGS
+/// and deletes its table, if the store has it (`tables`: the store's table names).
 fn move_json_readings<K: redb::Key + 'static>(
     txn: &redb::WriteTransaction,
+    tables: &[String],
     old: TableDefinition<K, &[u8]>,
-) -> Result<u64> {
+) -> Result<()> {
+    if !tables.iter().any(|t| t == old.name()) {
+        return Ok(());
+    }
     let mut moved = 0u64;
     {
         let from = txn.open_table(old)?;
@@ -160,7 +164,12 @@ fn move_json_readings<K: redb::Key + 'static>(
         }
     }
     txn.delete_table(old)?;
-    Ok(moved)
+    tracing::info!(
+        table = old.name(),
+        moved,
+        "store: register readings moved to the compact layout"
+    );
+    Ok(())
 }
 
 /// The id of register `name` ("LFDI/MMR-mRID"); a new one if `assign`.
@@ -727,26 +736,9 @@ impl Store {
         if exists(ARRIVAL_INDEX.name()) {
             txn.delete_table(ARRIVAL_INDEX)?;
         }
-        for name in [
-            ARRIVAL_READINGS.name(),
-            OLD_READINGS.name(),
-            JSON_READINGS.name(),
-        ] {
-            if exists(name) {
-                let moved = if name == ARRIVAL_READINGS.name() {
-                    move_json_readings(&txn, ARRIVAL_READINGS)?
-                } else if name == OLD_READINGS.name() {
-                    move_json_readings(&txn, OLD_READINGS)?
-                } else {
-                    move_json_readings(&txn, JSON_READINGS)?
-                };
-                tracing::info!(
-                    table = name,
-                    moved,
-                    "store: register readings moved to the compact layout"
-                );
-            }
-        }
+        move_json_readings(&txn, &old_tables, ARRIVAL_READINGS)?;
+        move_json_readings(&txn, &old_tables, OLD_READINGS)?;
+        move_json_readings(&txn, &old_tables, JSON_READINGS)?;
         {
             // Create every table so that readers never meet a missing one.
             txn.open_table(META)?;
@@ -2052,10 +2044,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn direct_jobs_keep_the_openers_priority() {
-        fn niceness() -> i32 {
-            // SAFETY: a plain system call on the calling thread.
-            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
-        }
+        use crate::tests::niceness;
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("bridge.redb")).unwrap());
         let opener = niceness();
