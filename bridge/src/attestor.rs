@@ -21,7 +21,7 @@ use oracle::ReadingLimits;
 use crate::directory::Directory;
 use crate::store::{Attested, SignedBatch, Store};
 
-pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub use keeper_protocol::B64;
 
 /// Loads the attestor key from `path`, creating it (mode 0600) on first start. A store that
 /// already holds signed batches (`batches_signed` > 0) and no key means a restore without the
@@ -37,10 +37,8 @@ pub fn load_or_create_key(path: &Path, batches_signed: u64) -> Result<SigningKey
             "attestor key {} is not 64 hex digits",
             path.display()
         );
-        let bytes = crate::xml::parse_hex(text, 32)
-            .filter(|b| b.len() == 32)
+        let secret: [u8; 32] = keeper_protocol::hex::decode_array(text)
             .with_context(|| format!("attestor key {} is not 64 hex digits", path.display()))?;
-        let secret: [u8; 32] = bytes.try_into().expect("32 bytes");
         return Ok(SigningKey::from_bytes(&secret));
     }
     anyhow::ensure!(
@@ -50,7 +48,7 @@ pub fn load_or_create_key(path: &Path, batches_signed: u64) -> Result<SigningKey
         path.display()
     );
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    crate::write_secret(path, &crate::xml::hex(&key.to_bytes()))?;
+    crate::write_secret(path, &keeper_protocol::hex::encode(&key.to_bytes()))?;
     Ok(key)
 }
 
@@ -112,98 +110,100 @@ impl Attestor {
         };
         let meters = self.directory.all();
         // Durable before visible: the keeper may fetch the batch as soon as it can see it.
-        self.store.write_now(|w| -> Result<Option<SignedBatch>> {
-            let mut readings = Vec::new();
-            let mut states = Vec::new();
-            let mut lfdis = Vec::new();
-            let mut attested = Vec::new();
-            for meter in &meters {
-                if readings.len() == self.settings.max_readings {
-                    break;
-                }
-                let Some(pair) = w.pair(&meter.lfdi_hex)? else {
-                    continue;
-                };
-                let last = w.attested(&meter.lfdi_hex)?;
-                if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
-                    continue;
-                }
-                let reading = Reading {
-                    timestamp: pair.timestamp,
-                    import_wh: pair.import_wh,
-                    export_wh: pair.export_wh,
-                    quality: pair.quality,
-                };
-                let facts = MeterFacts {
-                    capacity: meter.capacity,
-                    active_since: meter.active.then_some(meter.active_since),
-                };
-                let last_reading = last.map(|l| LastReading {
-                    timestamp: i64::from(l.timestamp),
-                    import_wh: l.import_wh,
-                    export_wh: l.export_wh,
-                });
-                if let Err(reason) = assess(
-                    last_reading.as_ref(),
-                    &reading,
-                    &facts,
-                    &self.settings.limits,
-                    now,
-                ) {
-                    // Not yet (too soon after the last) or never (implausible, stale, meter
-                    // suspended): either way the chain would refuse it, so it is not signed.
-                    if reason != oracle::OracleError::IntervalTooShort {
-                        tracing::warn!(
-                            meter = %meter.code,
-                            timestamp = pair.timestamp,
-                            reason = %reason.name(),
-                            "reading not attested"
-                        );
+        self.store
+            .write_immediate(|w| -> Result<Option<SignedBatch>> {
+                let mut readings = Vec::new();
+                let mut states = Vec::new();
+                let mut lfdis = Vec::new();
+                let mut attested = Vec::new();
+                for meter in &meters {
+                    if readings.len() == self.settings.max_readings {
+                        break;
                     }
-                    continue;
-                }
-                readings.push(reading);
-                states.push(
-                    meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
-                );
-                lfdis.push(meter.lfdi_hex.clone());
-                attested.push((
-                    meter.lfdi_hex.clone(),
-                    Attested {
+                    let Some(pair) = w.pair(&meter.lfdi_hex)? else {
+                        continue;
+                    };
+                    let last = w.attested(&meter.lfdi_hex)?;
+                    if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
+                        continue;
+                    }
+                    let reading = Reading {
                         timestamp: pair.timestamp,
                         import_wh: pair.import_wh,
                         export_wh: pair.export_wh,
-                    },
-                ));
-            }
-            if readings.is_empty() {
-                return Ok(None);
-            }
-            let sequence = w.next_batch_sequence()?;
-            let message = encode_batch(&domain, sequence, &meters_digest(states.iter()), &readings)
-                .context("batch too large")?;
-            let signature = self.key.sign(&message);
-            let batch = SignedBatch {
-                sequence,
-                hash: crate::xml::hex(&batch_hash(&message)),
-                message: B64.encode(&message),
-                attestor: B64.encode(self.public_key()),
-                signature: B64.encode(signature.to_bytes()),
-                meters: lfdis,
-                readings: readings.len() as u16,
-                created_at: now,
-                acknowledged: false,
-            };
-            w.put_batch(&batch)?;
-            for (lfdi, a) in &attested {
-                w.set_attested(lfdi, a)?;
-            }
-            Ok(Some(batch))
-        })
+                        quality: pair.quality,
+                    };
+                    let facts = MeterFacts {
+                        capacity: meter.capacity,
+                        active_since: meter.active.then_some(meter.active_since),
+                    };
+                    let last_reading = last.map(|l| LastReading {
+                        timestamp: i64::from(l.timestamp),
+                        import_wh: l.import_wh,
+                        export_wh: l.export_wh,
+                    });
+                    if let Err(reason) = assess(
+                        last_reading.as_ref(),
+                        &reading,
+                        &facts,
+                        &self.settings.limits,
+                        now,
+                    ) {
+                        // Not yet (too soon after the last) or never (implausible, stale, meter
+                        // suspended): either way the chain would refuse it, so it is not signed.
+                        if reason != oracle::OracleError::IntervalTooShort {
+                            tracing::warn!(
+                                meter = %meter.code,
+                                timestamp = pair.timestamp,
+                                reason = %reason.name(),
+                                "reading not attested"
+                            );
+                        }
+                        continue;
+                    }
+                    readings.push(reading);
+                    states.push(
+                        meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
+                    );
+                    lfdis.push(meter.lfdi_hex.clone());
+                    attested.push((
+                        meter.lfdi_hex.clone(),
+                        Attested {
+                            timestamp: pair.timestamp,
+                            import_wh: pair.import_wh,
+                            export_wh: pair.export_wh,
+                        },
+                    ));
+                }
+                if readings.is_empty() {
+                    return Ok(None);
+                }
+                let sequence = w.next_batch_sequence()?;
+                let message =
+                    encode_batch(&domain, sequence, &meters_digest(states.iter()), &readings)
+                        .context("batch too large")?;
+                let signature = self.key.sign(&message);
+                let batch = SignedBatch {
+                    sequence,
+                    hash: keeper_protocol::hex::encode(&batch_hash(&message)),
+                    message: B64.encode(&message),
+                    attestor: B64.encode(self.public_key()),
+                    signature: B64.encode(signature.to_bytes()),
+                    meters: lfdis,
+                    readings: readings.len() as u16,
+                    created_at: now,
+                    acknowledged: false,
+                };
+                w.put_batch(&batch)?;
+                for (lfdi, a) in &attested {
+                    w.set_attested(lfdi, a)?;
+                }
+                Ok(Some(batch))
+            })
     }
 
     /// Marks batch `sequence` confirmed on-chain; false if it is unknown.
     pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
-        self.store.write_now(|w| w.acknowledge(sequence))
+        self.store.write_immediate(|w| w.acknowledge(sequence))
     }
 }

@@ -40,16 +40,8 @@ pub struct RegisteredMeter {
     pub since: i64,
 }
 
-/// What a `sync` changed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SyncReport {
-    /// Registered on chain, new to the bridge.
-    pub added: usize,
-    /// Known, with a new index, capacity, status or start.
-    pub changed: usize,
-    /// Known to the bridge but not registered: refused until they are.
-    pub unregistered: usize,
-}
+/// What a `sync` changed (the keeper interface's answer).
+pub use keeper_protocol::SyncReport;
 
 #[derive(Debug, Default)]
 pub struct Directory {

@@ -1,14 +1,8 @@
-//! The keeper's interface to the bridge: HTTP/1.1, every request carrying
-//! `Authorization: Bearer <token>` (the token file in the data directory, mode 0600). Plain
-//! HTTP on a loopback address; with `keeper_tls`, TLS 1.3 with the bridge's server
-//! certificate, on any address (the keeper checks the certificate against the campus CA).
-//!
-//! | request | answer |
-//! |---|---|
-//! | `GET /v1/status` | `{"attestor": <base64 key>, "oracle_program", "campus"}` |
-//! | `GET /v1/batches?limit=N` | `{"batches": [SignedBatch...]}`: unacknowledged, oldest first |
-//! | `POST /v1/batches/{sequence}/ack` | 204 once the batch is confirmed on-chain; 404 unknown |
-//! | `PUT /v1/meters` `{"meters": [MeterRecord...]}` | the registry's meters (every one): `{"added", "changed", "unregistered"}`; 400 malformed, 413 over 4 MiB |
+//! The keeper's interface to the bridge (routes and messages: the `keeper_protocol` crate,
+//! which the keeper uses too): HTTP/1.1, every request carrying `Authorization: Bearer
+//! <token>` (the token file in the data directory, mode 0600). Plain HTTP on a loopback
+//! address; with `keeper_tls`, TLS 1.3 with the bridge's server certificate, on any address
+//! (the keeper checks the certificate against the campus CA).
 //!
 //! Unacknowledged batches are served again after a restart: they live in the store.
 use std::path::Path;
@@ -27,16 +21,16 @@ use tokio::sync::watch;
 
 use crate::attestor::{Attestor, B64};
 use crate::directory::{RegisteredMeter, SyncReport};
-use crate::server::{FailureLog, InFlightPerIp};
+use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
+use keeper_protocol::{
+    BatchList, BridgeStatus, MeterList, MeterRecord, MAX_METERS_BODY, MIN_TOKEN_LEN,
+};
 use registry::MeterCapacity;
-
-/// Loads the keeper token, creating a random one (mode 0600) on first start.
-/// Shortest keeper token accepted (the bridge makes 64 hex digits, 256 bits).
-pub const MIN_TOKEN_LEN: usize = 32;
 
 /// Keeper connections served at once (the keeper needs one or two).
 pub const MAX_KEEPER_CONNECTIONS: usize = 16;
 
+/// Loads the keeper token, creating a random one (mode 0600) on first start.
 pub fn load_or_create_token(path: &Path) -> Result<String> {
     if path.exists() {
         let token =
@@ -51,49 +45,25 @@ pub fn load_or_create_token(path: &Path) -> Result<String> {
         return Ok(token);
     }
     let bytes: [u8; 32] = rand::random();
-    let token = crate::xml::hex(&bytes);
+    let token = keeper_protocol::hex::encode(&bytes);
     crate::write_secret(path, &token)?;
     Ok(token)
 }
 
-/// Largest `PUT /v1/meters` body (10,000 meters take about 2 MiB).
-pub const MAX_METERS_BODY: usize = 4 << 20;
-
-/// A meter as the registry on chain has it, on the wire (`PUT /v1/meters`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct MeterRecord {
-    /// Hex, either case.
-    pub lfdi: String,
-    pub index: u16,
-    pub active: bool,
-    /// The registry's `status_changed_at`, Unix seconds.
-    pub since: i64,
-    pub generation_w: u64,
-    pub storage_wh: u64,
-    pub max_import_w: u64,
-    pub max_discharge_w: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct MetersBody {
-    meters: Vec<MeterRecord>,
-}
-
-impl MeterRecord {
-    fn registered(&self) -> Option<RegisteredMeter> {
-        Some(RegisteredMeter {
-            lfdi: migrations::identity::parse_lfdi_hex(&self.lfdi)?,
-            index: self.index,
-            capacity: MeterCapacity {
-                generation_w: self.generation_w,
-                storage_wh: self.storage_wh,
-                max_import_w: self.max_import_w,
-                max_discharge_w: self.max_discharge_w,
-            },
-            active: self.active,
-            since: self.since,
-        })
-    }
+/// A record of the registry as the directory takes it; `None` for a malformed LFDI.
+fn as_registered(record: &MeterRecord) -> Option<RegisteredMeter> {
+    Some(RegisteredMeter {
+        lfdi: keeper_protocol::hex::decode_array(&record.lfdi).ok()?,
+        index: record.index,
+        capacity: MeterCapacity {
+            generation_w: record.generation_w,
+            storage_wh: record.storage_wh,
+            max_import_w: record.max_import_w,
+            max_discharge_w: record.max_discharge_w,
+        },
+        active: record.active,
+        since: record.since,
+    })
 }
 
 async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes>> {
@@ -105,21 +75,21 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
         Ok(b) => b.to_bytes(),
         Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
     };
-    let parsed: Result<MetersBody, _> = serde_json::from_slice(&bytes);
+    let parsed: Result<MeterList, _> = serde_json::from_slice(&bytes);
     let Ok(parsed) = parsed else {
         return json(
             StatusCode::BAD_REQUEST,
-            serde_json::json!({ "error": "expected {\"meters\": [...]}" }),
+            &serde_json::json!({ "error": "expected {\"meters\": [...]}" }),
         );
     };
     let mut registered = Vec::with_capacity(parsed.meters.len());
     for record in &parsed.meters {
-        match record.registered() {
+        match as_registered(record) {
             Some(r) => registered.push(r),
             None => {
                 return json(
                     StatusCode::BAD_REQUEST,
-                    serde_json::json!({ "error": "an lfdi is not 40 hex digits" }),
+                    &serde_json::json!({ "error": "an lfdi is not 40 hex digits" }),
                 )
             }
         }
@@ -133,17 +103,16 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
             "meters synced from the registry"
         );
     }
-    json(
-        StatusCode::OK,
-        serde_json::to_value(report).expect("serializable"),
-    )
+    json(StatusCode::OK, &report)
 }
 
-fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
+fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
         .header("Content-Type", "application/json")
-        .body(Full::new(Bytes::from(value.to_string())))
+        .body(Full::new(Bytes::from(
+            serde_json::to_vec(value).expect("messages serialize"),
+        )))
         .expect("valid response")
 }
 
@@ -154,7 +123,6 @@ fn empty(status: StatusCode) -> Response<Full<Bytes>> {
         .expect("valid response")
 }
 
-/// Compares without stopping at the first difference.
 /// Constant-time comparison (the token's length is not secret: 64 hex digits).
 fn same_token(given: &[u8], expected: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
@@ -204,11 +172,11 @@ async fn handle(
     let reply = match (req.method().as_str(), segments.as_slice()) {
         ("GET", ["v1", "status"]) => json(
             StatusCode::OK,
-            serde_json::json!({
-                "attestor": B64.encode(attestor.public_key()),
-                "oracle_program": attestor.settings.oracle_program.to_string(),
-                "campus": attestor.settings.campus.to_string(),
-            }),
+            &BridgeStatus {
+                attestor: B64.encode(attestor.public_key()),
+                oracle_program: attestor.settings.oracle_program.to_string(),
+                campus: attestor.settings.campus.to_string(),
+            },
         ),
         ("GET", ["v1", "batches"]) => {
             let limit = req
@@ -219,7 +187,7 @@ async fn handle(
                 .unwrap_or(100);
             let a = attestor.clone();
             match tokio::task::spawn_blocking(move || a.store.read()?.unacknowledged(limit)).await {
-                Ok(Ok(batches)) => json(StatusCode::OK, serde_json::json!({ "batches": batches })),
+                Ok(Ok(batches)) => json(StatusCode::OK, &BatchList { batches }),
                 _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
             }
         }
@@ -227,7 +195,11 @@ async fn handle(
         ("POST", ["v1", "batches", sequence, "ack"]) => match sequence.parse::<u64>() {
             Ok(sequence) => {
                 let a = attestor.clone();
-                match attestor.store.direct(move || a.acknowledge(sequence)).await {
+                match attestor
+                    .store
+                    .run_dedicated(move || a.acknowledge(sequence))
+                    .await
+                {
                     Ok(Ok(true)) => {
                         tracing::info!(sequence, "batch acknowledged by the keeper");
                         empty(StatusCode::NO_CONTENT)
@@ -257,31 +229,15 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let token = Arc::new(token);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_KEEPER_CONNECTIONS));
+    let mut listener = BoundedListener::new(listener, MAX_KEEPER_CONNECTIONS, "keeper interface");
     let per_ip = Arc::new(InFlightPerIp::default());
     let failures = Arc::new(FailureLog::default());
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore open"),
-            _ = shutdown.changed() => return,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => {
-                    backoff = Duration::from_millis(10);
-                    a
-                }
-                Err(e) => {
-                    // Out of file descriptors, say: wait instead of spinning.
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "keeper interface: accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
+    while let Some(Accepted {
+        stream,
+        peer,
+        permit,
+    }) = listener.accept(&mut shutdown).await
+    {
         let connection = Arc::new(Connection {
             attestor: attestor.clone(),
             token: token.clone(),
@@ -330,7 +286,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| handle(connection.clone(), req));
-    let _ = crate::server::http1_builder(KEEPER_IDLE_TIMEOUT)
+    let _ = http1_builder(KEEPER_IDLE_TIMEOUT)
         .serve_connection(TokioIo::new(io), svc)
         .await;
 }

@@ -3,10 +3,14 @@
 //! signs attested batches for the keeper. The simulated meters and the benchmarks live in
 //! the `simulator` crate; the 2030.5 documents, which both use, in `sep2`.
 //!
-//! Modules: `tls` (rustls, CCM-8, device certificate verifier), `server` (accept loop, HTTP),
-//! `service` (IEEE 2030.5 resources), `xml` (documents), `normalize` (readings to Wh),
-//! `store` (redb), `attestor` (signed batches), `keeper_api` (the keeper's local interface),
-//! `directory` (known meters), `config` (settings), `clock` (the Time resource).
+//! Modules: `server` (start-up and the meters' connections), `keeper_api` (the keeper's
+//! interface), `net` (what both listeners share: connection limits, per-address counters,
+//! failure logs, the HTTP builder), `periodic` (attestation and pruning passes), `tls`
+//! (rustls, CCM-8, device certificate verifier), `service` (IEEE 2030.5 resources; the
+//! documents themselves are the `sep2` crate), `normalize` (readings to Wh), `store` (redb),
+//! `attestor` (signed batches), `directory` (known meters), `config` (settings), `clock`
+//! (the Time resource). Requests flow one way: `server` -> `service` -> `store`; nothing
+//! below `server` imports it.
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -16,13 +20,13 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod keeper_api;
+pub mod net;
 pub mod normalize;
+pub mod periodic;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod tls;
-/// The IEEE 2030.5 documents (the `sep2` crate, shared with the simulator).
-pub use sep2 as xml;
 
 /// Lowers the calling thread's scheduling priority: sets its niceness to the process's
 /// (its main thread's) plus `nice`, at most 19, whatever it inherited from the thread that

@@ -1,7 +1,7 @@
 //! From IEEE 2030.5 MirrorMeterReadings to the oracle's integers: cumulative Wh, import or
 //! export, Unix seconds, quality flags. A reading that cannot be converted exactly is refused,
 //! never guessed.
-use crate::xml::{parse_hex_u16, MirrorMeterReading, Reading, ReadingType, XmlError};
+use sep2::{parse_hex_u16, MirrorMeterReading, Reading, ReadingType, XmlError};
 
 /// uom 72: watt-hours.
 pub const UOM_WH: u8 = 72;
@@ -282,7 +282,7 @@ pub fn register_readings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::xml::{DateTimeInterval, MirrorReadingSet};
+    use sep2::{DateTimeInterval, MirrorReadingSet};
 
     fn rt(flow: u8, power: i8) -> ReadingType {
         ReadingType {
@@ -399,7 +399,7 @@ mod tests {
                 ..Default::default()
             };
             let err = register_readings(&mmr, None).unwrap_err();
-            assert_eq!(err.reason, crate::xml::ReasonCode::Values, "{case:?}");
+            assert_eq!(err.reason, sep2::ReasonCode::Values, "{case:?}");
         }
     }
 

@@ -1,5 +1,7 @@
-//! Running the bridge: the mutual-TLS IEEE 2030.5 listener, the keeper's local interface and
-//! the attestor, with a shared shutdown signal.
+//! Running the bridge: `start` opens the store, loads the PKI and keys, and starts the
+//! mutual-TLS IEEE 2030.5 listener, the keeper's interface (`keeper_api`) and the periodic
+//! attestation and pruning (`periodic`), all stopped by one shutdown signal. Each meter
+//! connection is served here: handshake, device, then its requests.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +15,18 @@ use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::attestor::{self, Attestor, AttestorSettings};
 use crate::config::BridgeConfig;
 use crate::directory::Directory;
 use crate::keeper_api;
+use crate::net::{
+    self, fit_open_file_limit, http1_builder, Accepted, BoundedListener, ConnectionLimits,
+    FailureLog, InFlightPerIp,
+};
+use crate::periodic::{self, FirstRun};
 use crate::service::{Reply, Service, Settings, MAX_BODY};
 use crate::store::{Pruned, Store};
 use crate::tls::{self, DeviceCertVerifier};
@@ -87,59 +94,17 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         &read_certificates(config, &campus)?,
     )?);
     let store = Arc::new(Store::open(&config.store_path())?);
-
-    let layout = certs::Layout::new(&config.pki_dir);
-    let ca_pem = std::fs::read_to_string(layout.ca_cert())
-        .with_context(|| format!("campus CA {}", layout.ca_cert().display()))?;
-    let ca_der = certs::pem_to_der(&ca_pem, &layout.ca_cert())?;
-    let chain = CertificateDer::pem_file_iter(layout.bridge_cert())
-        .with_context(|| format!("bridge certificate {}", layout.bridge_cert().display()))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let key = PrivateKeyDer::from_pem_file(layout.bridge_key())
-        .with_context(|| format!("bridge key {}", layout.bridge_key().display()))?;
-    let mut roots = vec![ca_der];
-    for path in &config.trusted_roots {
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("trusted root {}", path.display()))?;
-        roots.push(certs::pem_to_der(&pem, path)?);
-    }
-    let verifier = Arc::new(DeviceCertVerifier::new(roots, directory.clone())?);
-    let certified = tls::certified_key(chain, key)?;
-    let acceptor = TlsAcceptor::from(Arc::new(tls::server_config(certified.clone(), verifier)?));
-    let keeper_acceptor = match config.keeper_tls {
-        true => Some(TlsAcceptor::from(Arc::new(tls::keeper_server_config(
-            certified,
-        )?))),
-        false => None,
-    };
-
+    let tls = TlsSetup::load(config, directory.clone())?;
     let service = Arc::new(Service {
         store: store.clone(),
         directory: directory.clone(),
-        settings: Settings {
-            post_rate_s: config.post_rate_s,
-            max_future_skew_s: config.max_future_skew_s,
-            tolerance_bps: config.tolerance_bps,
-            registered_at: std::fs::metadata(config.store_path())
-                .and_then(|m| m.created())
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or_else(now),
-            clock: crate::clock::CampusClock::new(&config.time_zone)?,
-        },
+        settings: service_settings(config)?,
     });
     let attestor = Arc::new(Attestor {
         store: store.clone(),
         directory,
         key: attestor::load_or_create_key(&config.attestor_key_path(), store.batches_signed()?)?,
-        settings: AttestorSettings {
-            oracle_program: oracle::ID,
-            campus: attestor::campus_address(),
-            cluster: config.cluster()?,
-            limits: config.limits(),
-            max_readings: config.max_readings_per_batch,
-        },
+        settings: attestor_settings(config)?,
     });
     let keeper_token = keeper_api::load_or_create_token(&config.keeper_token_path())?;
 
@@ -151,36 +116,42 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         .with_context(|| format!("listen on {}", config.keeper_listen))?;
     let (meters_addr, keeper_addr) = (meters.local_addr()?, keeper.local_addr()?);
     let (shutdown, watcher) = watch::channel(false);
+    let attest_every = Duration::from_secs(u64::from(config.attest_interval_s));
+    let retention_s = i64::from(config.retention_days) * 86_400;
     let tasks = vec![
         tokio::spawn(serve_meters(
             meters,
-            acceptor,
+            tls.meters,
             service.clone(),
             watcher.clone(),
-            ConnectionLimits {
-                max_connections: fit_open_file_limit(config.max_connections),
-                handshake_timeout: Duration::from_secs(config.handshake_timeout_s),
-                max_handshakes_per_ip: config.max_handshakes_per_ip,
-                idle_timeout: config.idle_timeout(),
-                body_timeout: Duration::from_secs(config.body_timeout_s),
-            },
+            connection_limits(config),
         )),
         tokio::spawn(keeper_api::serve(
             keeper,
-            keeper_acceptor,
+            tls.keeper,
             attestor.clone(),
             keeper_token.clone(),
             watcher.clone(),
         )),
-        tokio::spawn(run_attestor(
-            attestor.clone(),
-            Duration::from_secs(u64::from(config.attest_interval_s)),
+        tokio::spawn(periodic::run(
+            "attestation",
+            attest_every,
+            FirstRun::AfterOnePeriod,
             watcher.clone(),
+            {
+                let attestor = attestor.clone();
+                move || attest(attestor.clone())
+            },
         )),
-        tokio::spawn(run_pruning(
-            store.clone(),
-            i64::from(config.retention_days) * 86_400,
-            watcher,
+        tokio::spawn(periodic::run(
+            "pruning",
+            PRUNE_EVERY,
+            FirstRun::AtStart,
+            watcher.clone(),
+            {
+                let (store, shutdown) = (store.clone(), watcher);
+                move || prune(store.clone(), retention_s, shutdown.clone())
+            },
         )),
     ];
     tracing::info!(%meters_addr, %keeper_addr, keeper_tls = config.keeper_tls, attestor = %base64::Engine::encode(&attestor::B64, attestor.public_key()), "bridge started");
@@ -195,190 +166,125 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     })
 }
 
-/// Every hour, prunes what is older than the retention window.
-async fn run_pruning(store: Arc<Store>, retention_s: i64, mut shutdown: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
+/// The bridge's TLS: the meters' listener (mutual TLS with the device verifier) and, with
+/// `keeper_tls`, the keeper interface's (the same server certificate).
+struct TlsSetup {
+    meters: TlsAcceptor,
+    keeper: Option<TlsAcceptor>,
+}
+
+impl TlsSetup {
+    /// Reads the campus CA, the bridge's certificate chain and key and the extra trusted
+    /// roots from the PKI directory and the configuration.
+    fn load(config: &BridgeConfig, directory: Arc<Directory>) -> Result<TlsSetup> {
+        let layout = certs::Layout::new(&config.pki_dir);
+        let ca_pem = std::fs::read_to_string(layout.ca_cert())
+            .with_context(|| format!("campus CA {}", layout.ca_cert().display()))?;
+        let ca_der = certs::pem_to_der(&ca_pem, &layout.ca_cert())?;
+        let chain = CertificateDer::pem_file_iter(layout.bridge_cert())
+            .with_context(|| format!("bridge certificate {}", layout.bridge_cert().display()))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(layout.bridge_key())
+            .with_context(|| format!("bridge key {}", layout.bridge_key().display()))?;
+        let mut roots = vec![ca_der];
+        for path in &config.trusted_roots {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("trusted root {}", path.display()))?;
+            roots.push(certs::pem_to_der(&pem, path)?);
         }
-        // One commit per direct job, so that attestation and acknowledgements get the write
-        // lock between them however much there is to prune (after downtime, a shorter
-        // retention).
-        let cutoff = now() - retention_s;
-        let mut all = Pruned::default();
-        let outcome = loop {
-            let s = store.clone();
-            match store.direct(move || s.prune_some(cutoff)).await {
-                Ok(Ok(p)) if p.total() > 0 && !*shutdown.borrow() => all.add(p),
-                Ok(Ok(p)) => {
-                    all.add(p);
-                    break Ok(all);
-                }
-                Ok(Err(e)) | Err(e) => break Err(e),
-            }
+        let verifier = Arc::new(DeviceCertVerifier::new(roots, directory)?);
+        let certified = tls::certified_key(chain, key)?;
+        let meters = TlsAcceptor::from(Arc::new(tls::server_config(certified.clone(), verifier)?));
+        let keeper = match config.keeper_tls {
+            true => Some(TlsAcceptor::from(Arc::new(tls::keeper_server_config(
+                certified,
+            )?))),
+            false => None,
         };
-        match outcome {
-            Ok(p) if p.total() > 0 => tracing::info!(
-                readings = p.readings,
-                measurements = p.measurements,
-                batches = p.batches,
-                "pruned what is older than the retention window"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "pruning failed"),
-        }
+        Ok(TlsSetup { meters, keeper })
     }
 }
 
-async fn run_attestor(
-    attestor: Arc<Attestor>,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.tick().await;
+fn service_settings(config: &BridgeConfig) -> Result<Settings> {
+    Ok(Settings {
+        post_rate_s: config.post_rate_s,
+        max_future_skew_s: config.max_future_skew_s,
+        tolerance_bps: config.tolerance_bps,
+        // The store's creation stands for the devices' registration time (`/edev/{i}/rg`).
+        registered_at: std::fs::metadata(config.store_path())
+            .and_then(|m| m.created())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_else(now),
+        clock: crate::clock::CampusClock::new(&config.time_zone)?,
+    })
+}
+
+fn attestor_settings(config: &BridgeConfig) -> Result<AttestorSettings> {
+    Ok(AttestorSettings {
+        oracle_program: oracle::ID,
+        campus: attestor::campus_address(),
+        cluster: config.cluster()?,
+        limits: config.limits(),
+        max_readings: config.max_readings_per_batch,
+    })
+}
+
+fn connection_limits(config: &BridgeConfig) -> ConnectionLimits {
+    ConnectionLimits {
+        max_connections: fit_open_file_limit(config.max_connections),
+        handshake_timeout: Duration::from_secs(config.handshake_timeout_s),
+        max_handshakes_per_ip: config.max_handshakes_per_ip,
+        idle_timeout: config.idle_timeout(),
+        body_timeout: Duration::from_secs(config.body_timeout_s),
+    }
+}
+
+/// How often pruning runs.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// One pruning pass: everything older than the retention window, one commit per dedicated
+/// job, so that attestation and acknowledgements get the write lock between them however
+/// much there is to prune (after downtime, a shorter retention).
+async fn prune(store: Arc<Store>, retention_s: i64, shutdown: watch::Receiver<bool>) -> Result<()> {
+    let cutoff = now() - retention_s;
+    let mut all = Pruned::default();
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let a = attestor.clone();
-        match attestor.store.direct(move || a.attest_once(now())).await {
-            Ok(Ok(Some(batch))) => tracing::info!(
-                sequence = batch.sequence,
-                readings = batch.readings,
-                "batch signed"
-            ),
-            Ok(Ok(None)) => tracing::debug!("no new readings to attest"),
-            Ok(Err(e)) => tracing::error!(error = %e, "attestation failed"),
-            Err(e) => tracing::error!(error = %e, "attestation did not complete"),
+        let s = store.clone();
+        let pruned = store.run_dedicated(move || s.prune_some(cutoff)).await??;
+        all.add(pruned);
+        if pruned.total() == 0 || *shutdown.borrow() {
+            break;
         }
     }
-}
-
-/// What one meter connection may hold and for how long.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectionLimits {
-    pub max_connections: usize,
-    pub handshake_timeout: Duration,
-    pub max_handshakes_per_ip: usize,
-    pub idle_timeout: Duration,
-    pub body_timeout: Duration,
-}
-
-/// Descriptors kept for the store, the listeners, logs and the keeper interface.
-const RESERVED_FILES: u64 = 256;
-
-/// Raises the soft open-file limit towards the hard one so that `wanted` connections fit,
-/// and returns the connections that do fit (with a warning if fewer than `wanted`).
-pub fn fit_open_file_limit(wanted: usize) -> usize {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        tracing::warn!("cannot read the open-file limit; max_connections {wanted} unchecked");
-        return wanted;
+    if all.total() > 0 {
+        tracing::info!(
+            readings = all.readings,
+            measurements = all.measurements,
+            batches = all.batches,
+            "pruned what is older than the retention window"
+        );
     }
-    let needed = wanted as u64 + RESERVED_FILES;
-    if limit.rlim_cur < needed && limit.rlim_cur < limit.rlim_max {
-        let raised = libc::rlimit {
-            rlim_cur: needed.min(limit.rlim_max),
-            rlim_max: limit.rlim_max,
-        };
-        // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            limit.rlim_cur = raised.rlim_cur;
-        }
+    Ok(())
+}
+
+/// One attestation pass: signs a batch of the meters' new readings, if there are any.
+async fn attest(attestor: Arc<Attestor>) -> Result<()> {
+    let a = attestor.clone();
+    match attestor
+        .store
+        .run_dedicated(move || a.attest_once(now()))
+        .await??
+    {
+        Some(batch) => tracing::info!(
+            sequence = batch.sequence,
+            readings = batch.readings,
+            "batch signed"
+        ),
+        None => tracing::debug!("no new readings to attest"),
     }
-    if limit.rlim_cur >= needed {
-        return wanted;
-    }
-    let fits = limit.rlim_cur.saturating_sub(RESERVED_FILES).max(1) as usize;
-    tracing::warn!(
-        max_connections = wanted,
-        open_file_limit = limit.rlim_cur,
-        serving = fits,
-        "the open-file limit is below max_connections: serving fewer connections (raise LimitNOFILE / ulimit -n)"
-    );
-    fits
-}
-
-/// An HTTP/1 connection builder with hyper's timer: a connection that sends no request head
-/// for `idle` (between requests, or a slow-loris head) is closed.
-pub fn http1_builder(idle: Duration) -> hyper::server::conn::http1::Builder {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(idle);
-    builder
-}
-
-/// What is in flight per peer address: TLS handshakes on the meters' listener, whole
-/// connections on the keeper interface.
-#[derive(Default)]
-pub(crate) struct InFlightPerIp {
-    in_flight: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
-}
-
-/// A slot of one peer address, given back on drop.
-pub(crate) struct IpSlot<'a> {
-    table: &'a InFlightPerIp,
-    ip: std::net::IpAddr,
-}
-
-impl InFlightPerIp {
-    pub(crate) fn try_take(&self, ip: std::net::IpAddr, max: usize) -> Option<IpSlot<'_>> {
-        let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(IpSlot { table: self, ip })
-    }
-}
-
-impl Drop for IpSlot<'_> {
-    fn drop(&mut self) {
-        let mut map = self
-            .table
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// Failures (handshakes, refused requests) logged at most once a second, with a count of
-/// those not logged.
-#[derive(Default)]
-pub(crate) struct FailureLog {
-    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
-}
-
-impl FailureLog {
-    pub(crate) fn failed(&self, peer: SocketAddr, what: &str, error: &str) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let now = std::time::Instant::now();
-        match state.0 {
-            Some(last) if now.duration_since(last) < Duration::from_secs(1) => state.1 += 1,
-            _ => {
-                let suppressed = std::mem::take(&mut state.1);
-                state.0 = Some(now);
-                drop(state);
-                tracing::warn!(%peer, error = %crate::xml::bounded(error.to_string()), suppressed, "{what}");
-            }
-        }
-    }
+    Ok(())
 }
 
 async fn serve_meters(
@@ -388,100 +294,95 @@ async fn serve_meters(
     mut shutdown: watch::Receiver<bool>,
     limits: ConnectionLimits,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut listener = BoundedListener::new(listener, limits.max_connections, "meters");
     let handshakes = Arc::new(InFlightPerIp::default());
     let failures = Arc::new(FailureLog::default());
-    let mut backoff = Duration::from_millis(10);
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore open"),
-            _ = shutdown.changed() => break,
+    while let Some(accepted) = listener.accept(&mut shutdown).await {
+        net::tune(&accepted.stream);
+        let meter = MeterConnection {
+            acceptor: acceptor.clone(),
+            service: service.clone(),
+            handshakes: handshakes.clone(),
+            failures: failures.clone(),
+            limits,
         };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => {
-                    backoff = Duration::from_millis(10);
-                    a
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        // Half-open connections (a peer gone without a FIN) are found by TCP keepalive.
-        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(
-            &socket2::TcpKeepalive::new()
-                .with_time(Duration::from_secs(60))
-                .with_interval(Duration::from_secs(10))
-                .with_retries(3),
-        );
-        let (acceptor, service, mut shutdown, handshakes, failures) = (
-            acceptor.clone(),
-            service.clone(),
-            shutdown.clone(),
-            handshakes.clone(),
-            failures.clone(),
-        );
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls = {
-                let Some(_slot) = handshakes.try_take(peer.ip(), limits.max_handshakes_per_ip)
-                else {
-                    failures.failed(
-                        peer,
-                        "too many TLS handshakes in flight from this address",
-                        "closed",
-                    );
+        tokio::spawn(meter.serve(accepted, shutdown.clone()));
+    }
+    listener.drain(Duration::from_secs(10)).await;
+}
+
+/// What one meter connection's task shares with the listener.
+struct MeterConnection {
+    acceptor: TlsAcceptor,
+    service: Arc<Service>,
+    handshakes: Arc<InFlightPerIp>,
+    failures: Arc<FailureLog>,
+    limits: ConnectionLimits,
+}
+
+impl MeterConnection {
+    /// The TLS handshake (bounded per address and in time), the device named by its
+    /// certificate, then its requests until it closes, idles out or the bridge stops. The
+    /// connection's slot (`accepted.permit`) is held throughout.
+    async fn serve(self, accepted: Accepted, mut shutdown: watch::Receiver<bool>) {
+        let Accepted {
+            stream,
+            peer,
+            permit: _permit,
+        } = accepted;
+        let limits = self.limits;
+        let tls = {
+            let Some(_slot) = self
+                .handshakes
+                .try_take(peer.ip(), limits.max_handshakes_per_ip)
+            else {
+                self.failures.failed(
+                    peer,
+                    "too many TLS handshakes in flight from this address",
+                    "closed",
+                );
+                return;
+            };
+            match tokio::time::timeout(limits.handshake_timeout, self.acceptor.accept(stream)).await
+            {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    self.failures
+                        .failed(peer, "TLS handshake refused", &e.to_string());
                     return;
-                };
-                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(e)) => {
-                        failures.failed(peer, "TLS handshake refused", &e.to_string());
-                        return;
-                    }
-                    Err(_) => {
-                        failures.failed(peer, "TLS handshake timed out", "timeout");
-                        return;
-                    }
                 }
-            };
-            let Some(lfdi) = tls::peer_lfdi(tls.get_ref().1) else {
-                return;
-            };
-            let Some(meter) = service.directory.get(&lfdi) else {
-                return;
-            };
-            tracing::debug!(%peer, meter = %meter.code, "meter connected");
-            let svc = service.clone();
-            let body_timeout = limits.body_timeout;
-            let handler =
-                hyper::service::service_fn(move |req| handle(svc.clone(), lfdi, req, body_timeout));
-            let conn =
-                http1_builder(limits.idle_timeout).serve_connection(TokioIo::new(tls), handler);
-            tokio::pin!(conn);
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(%peer, error = %e, "connection ended");
-                    }
-                }
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+                Err(_) => {
+                    self.failures
+                        .failed(peer, "TLS handshake timed out", "timeout");
+                    return;
                 }
             }
-        });
+        };
+        let Some(lfdi) = tls::peer_lfdi(tls.get_ref().1) else {
+            return;
+        };
+        let Some(meter) = self.service.directory.get(&lfdi) else {
+            return;
+        };
+        tracing::debug!(%peer, meter = %meter.code, "meter connected");
+        let service = self.service;
+        let body_timeout = limits.body_timeout;
+        let handler =
+            hyper::service::service_fn(move |req| handle(service.clone(), lfdi, req, body_timeout));
+        let conn = http1_builder(limits.idle_timeout).serve_connection(TokioIo::new(tls), handler);
+        tokio::pin!(conn);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%peer, error = %e, "connection ended");
+                }
+            }
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+            }
+        }
     }
-    // Every connection holds a permit: when all are back, no request is in flight.
-    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(all)).await;
 }
 
 fn response(reply: Reply) -> Response<Full<Bytes>> {
@@ -495,7 +396,7 @@ fn response(reply: Reply) -> Response<Full<Bytes>> {
     }
     let body = match reply.body {
         Some(body) => {
-            builder = builder.header("Content-Type", crate::xml::MEDIA_TYPE);
+            builder = builder.header("Content-Type", sep2::MEDIA_TYPE);
             Bytes::from(body)
         }
         None => Bytes::new(),
@@ -551,7 +452,7 @@ async fn handle(
             return Ok(response(Reply::too_large()))
         }
         Err(_) => {
-            return Ok(response(Reply::bad_request(&crate::xml::XmlError::format(
+            return Ok(response(Reply::bad_request(&sep2::XmlError::format(
                 "unreadable body",
             ))))
         }

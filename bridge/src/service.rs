@@ -29,9 +29,8 @@ pub const MAX_READINGS_PER_MIRROR: usize = 64;
 /// Readings one post may carry (all MirrorMeterReadings together).
 pub const MAX_READINGS_PER_POST: usize = 1_000;
 use crate::store::{MirrorRecord, Store, StoredReading, Writer};
-use crate::xml::{
-    self, parse_hex, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, ReasonCode,
-    XmlError,
+use sep2::{
+    parse_hex, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, ReasonCode, XmlError,
 };
 
 /// Largest request body accepted.
@@ -96,7 +95,7 @@ impl Reply {
     pub fn bad_request(err: &XmlError) -> Reply {
         Reply {
             status: 400,
-            body: Some(xml::error_body(err.reason)),
+            body: Some(sep2::error_body(err.reason)),
             location: None,
             allow: None,
         }
@@ -112,7 +111,7 @@ impl Reply {
     pub fn too_large() -> Reply {
         Reply {
             status: 413,
-            body: Some(xml::error_body(ReasonCode::Format)),
+            body: Some(sep2::error_body(ReasonCode::Format)),
             location: None,
             allow: None,
         }
@@ -197,7 +196,7 @@ impl Service {
                     crate::clock::QUALITY_UNCOORDINATED
                 };
                 let local = self.settings.clock.at(now, quality);
-                Ok(Reply::xml(xml::to_xml("Time", &xml::Time::local(&local))))
+                Ok(Reply::xml(sep2::to_xml("Time", &sep2::Time::local(&local))))
             }
             (["tm"], _) => return Reply::method_not_allowed("GET, HEAD"),
             (["edev"], "GET") => self.end_device_list(caller, query),
@@ -239,9 +238,9 @@ impl Service {
 
     fn device_capability(&self, caller: &MeterEntry) -> Result<Reply, Refusal> {
         let mirrors = self.store.read()?.mirrors_of(&caller.lfdi_hex)?.len() as u32;
-        Ok(Reply::xml(xml::to_xml(
+        Ok(Reply::xml(sep2::to_xml(
             "DeviceCapability",
-            &xml::DeviceCapability::new(mirrors),
+            &sep2::DeviceCapability::new(mirrors),
         )))
     }
 
@@ -249,7 +248,7 @@ impl Service {
     /// it gets fewer than `l` results stops after the first page.
     fn end_device_list(&self, caller: &MeterEntry, query: Option<&str>) -> Result<Reply, Refusal> {
         let (start, limit) = parse_query(query)?;
-        let me = xml::end_device(
+        let me = sep2::end_device(
             caller.index,
             &caller.lfdi,
             caller.sfdi,
@@ -261,9 +260,9 @@ impl Service {
         } else {
             Vec::new()
         };
-        Ok(Reply::xml(xml::to_xml(
+        Ok(Reply::xml(sep2::to_xml(
             "EndDeviceList",
-            &xml::end_device_list(page, 1),
+            &sep2::end_device_list(page, 1),
         )))
     }
 
@@ -273,7 +272,7 @@ impl Service {
     /// certificate's; 400 otherwise.
     fn register_in_band(&self, caller: &MeterEntry, body: &[u8]) -> Result<Reply, Refusal> {
         let text = std::str::from_utf8(body).map_err(|_| XmlError::format("body is not UTF-8"))?;
-        let (_, posted) = xml::parse::<xml::PostedEndDevice>(text, &["EndDevice"])?;
+        let (_, posted) = sep2::parse::<sep2::PostedEndDevice>(text, &["EndDevice"])?;
         if posted.sfdi != caller.sfdi {
             return Err(XmlError::values(format!(
                 "sFDI {} is not the certificate's {}",
@@ -309,21 +308,21 @@ impl Service {
         let s = &self.settings;
         Ok(Reply::xml(match sub {
             None => {
-                let mut device = xml::end_device(
+                let mut device = sep2::end_device(
                     index,
                     &caller.lfdi,
                     caller.sfdi,
                     s.registered_at,
                     s.post_rate_s,
                 );
-                device.xmlns = xml::with_ns();
-                xml::to_xml("EndDevice", &device)
+                device.xmlns = sep2::with_ns();
+                sep2::to_xml("EndDevice", &device)
             }
-            Some("rg") => xml::to_xml(
+            Some("rg") => sep2::to_xml(
                 "Registration",
-                &xml::registration(index, s.registered_at, registration_pin(caller.sfdi)),
+                &sep2::registration(index, s.registered_at, registration_pin(caller.sfdi)),
             ),
-            Some("fsa") => xml::to_xml("FunctionSetAssignmentsList", &xml::fsa_list(index)),
+            Some("fsa") => sep2::to_xml("FunctionSetAssignmentsList", &sep2::fsa_list(index)),
             Some(_) => return Err(Refusal::NotFound),
         }))
     }
@@ -338,9 +337,9 @@ impl Service {
             .take(limit)
             .map(|m| self.presented(m))
             .collect();
-        Ok(Reply::xml(xml::to_xml(
+        Ok(Reply::xml(sep2::to_xml(
             "MirrorUsagePointList",
-            &xml::mirror_usage_point_list(all, page, self.settings.post_rate_s),
+            &sep2::mirror_usage_point_list(all, page, self.settings.post_rate_s),
         )))
     }
 
@@ -375,14 +374,14 @@ impl Service {
     fn get_mirror(&self, caller: &MeterEntry, id: &str) -> Result<Reply, Refusal> {
         let record = self.owned_mirror(caller, id, None)?;
         let mut mup = self.presented(record);
-        mup.xmlns = xml::with_ns();
-        Ok(Reply::xml(xml::to_xml("MirrorUsagePoint", &mup)))
+        mup.xmlns = sep2::with_ns();
+        Ok(Reply::xml(sep2::to_xml("MirrorUsagePoint", &mup)))
     }
 
     /// Checks a posted MirrorUsagePoint's identifiers; returns it with canonical (upper-case) hex.
     fn checked_mup(&self, caller: &MeterEntry, body: &[u8]) -> Result<MirrorUsagePoint, Refusal> {
         let text = std::str::from_utf8(body).map_err(|_| XmlError::format("body is not UTF-8"))?;
-        let (_, mut mup): (_, MirrorUsagePoint) = xml::parse(text, &["MirrorUsagePoint"])?;
+        let (_, mut mup): (_, MirrorUsagePoint) = sep2::parse(text, &["MirrorUsagePoint"])?;
         let lfdi = parse_hex(&mup.device_lfdi, 20)
             .filter(|b| b.len() == 20)
             .ok_or_else(|| {
@@ -398,9 +397,9 @@ impl Service {
         }
         let mrid = parse_hex(&mup.mrid, 16)
             .ok_or_else(|| XmlError::values(format!("mRID {:?} is not HexBinary128", mup.mrid)))?;
-        xml::parse_hex_u16(&mup.role_flags)
+        sep2::parse_hex_u16(&mup.role_flags)
             .ok_or_else(|| XmlError::values("roleFlags is not HexBinary16"))?;
-        mup.mrid = xml::hex(&mrid);
+        mup.mrid = sep2::hex(&mrid);
         mup.device_lfdi = caller.lfdi_hex.clone();
         mup.xmlns = None;
         mup.href = None;
@@ -421,7 +420,7 @@ impl Service {
         // copies of what it was posted.
         let (id, created) = self
             .store
-            .write(move |w| -> Result<(u64, bool), Refusal> {
+            .write_batched(move |w| -> Result<(u64, bool), Refusal> {
                 let existing = match w.mirror_id(&who.lfdi_hex, &mup.mrid)? {
                     Some(id) => w.mirror(id)?,
                     None => None,
@@ -465,7 +464,7 @@ impl Service {
         let posted = std::mem::take(&mut mup.mirror_meter_readings);
         let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
         self.store
-            .write(move |w| -> Result<(), Refusal> {
+            .write_batched(move |w| -> Result<(), Refusal> {
                 let record = this.owned_mirror(&who, &id, Some(w))?;
                 if record.mup.mrid != mup.mrid {
                     return Err(
@@ -492,7 +491,7 @@ impl Service {
         self.owned_mirror(caller, id, None)?;
         let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
         self.store
-            .write(move |w| -> Result<(), Refusal> {
+            .write_batched(move |w| -> Result<(), Refusal> {
                 let record = this.owned_mirror(&who, &id, Some(w))?;
                 // Readings already accepted stay in the log: they were acknowledged.
                 w.delete_mirror(&record)?;
@@ -510,13 +509,13 @@ impl Service {
         now: i64,
     ) -> Result<Reply, Refusal> {
         let text = std::str::from_utf8(body).map_err(|_| XmlError::format("body is not UTF-8"))?;
-        let root = xml::root_element(text)?;
+        let root = sep2::root_element(text)?;
         let posted = match root.as_str() {
             "MirrorMeterReading" => {
-                vec![xml::parse::<MirrorMeterReading>(text, &["MirrorMeterReading"])?.1]
+                vec![sep2::parse::<MirrorMeterReading>(text, &["MirrorMeterReading"])?.1]
             }
             "MirrorMeterReadingList" => {
-                xml::parse::<MirrorMeterReadingList>(text, &["MirrorMeterReadingList"])?
+                sep2::parse::<MirrorMeterReadingList>(text, &["MirrorMeterReadingList"])?
                     .1
                     .readings
             }
@@ -533,7 +532,7 @@ impl Service {
         let (this, who, mirror) = (self.clone(), caller.clone(), id.to_string());
         let created = self
             .store
-            .write(move |w| -> Result<bool, Refusal> {
+            .write_batched(move |w| -> Result<bool, Refusal> {
                 let record = this.owned_mirror(&who, &mirror, Some(w))?;
                 let mut mup = record.mup.clone();
                 let before = mup.mirror_meter_readings.len();
@@ -566,7 +565,7 @@ impl Service {
     ) -> Result<(), Refusal> {
         // Only the site's own meter is attested: a mirror flagged as a DER, PEV or submeter
         // (roleFlags bits 3, 2, 6) measures part of the site, and is stored only.
-        let site = xml::parse_hex_u16(&mup.role_flags).is_some_and(|f| f & NOT_SITE == 0);
+        let site = sep2::parse_hex_u16(&mup.role_flags).is_some_and(|f| f & NOT_SITE == 0);
         // The device's attested registers (import, export), read once per post.
         let mut designated = w.designated_pair(&caller.lfdi_hex)?;
         let readings: usize = posted
@@ -592,7 +591,7 @@ impl Service {
                     mmr.mrid
                 ))
             })?;
-            mmr.mrid = xml::hex(&mrid);
+            mmr.mrid = sep2::hex(&mrid);
             // mRIDs are globally unique (CSIP-AUS S-ALL-05 refuses a collision): a meter
             // whose firmware reuses another's fixed mRIDs is refused, and the log names both
             // meters so that an operator sees why.

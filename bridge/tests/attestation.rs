@@ -129,7 +129,7 @@ async fn attested_batch_is_the_oracle_format_signed_by_the_bridge() {
         })
         .collect();
     assert_eq!(parsed.meters, &meters_digest(states.iter()));
-    assert_eq!(batch.hash, bridge::xml::hex(&batch_hash(&message)));
+    assert_eq!(batch.hash, sep2::hex(&batch_hash(&message)));
     let eng = parsed.reading(0);
     assert_eq!(
         (i64::from(eng.timestamp), eng.import_wh, eng.export_wh),
@@ -403,7 +403,7 @@ async fn the_registry_decides_which_meters_the_bridge_serves() {
         let (status, reply) = keeper_with(&b, "PUT", "/v1/meters", Some(&token), body).await;
         assert_eq!(status, 400, "{reply}");
     }
-    let huge = Bytes::from(vec![b' '; bridge::keeper_api::MAX_METERS_BODY + 1]);
+    let huge = Bytes::from(vec![b' '; keeper_protocol::MAX_METERS_BODY + 1]);
     assert_eq!(
         keeper_with(&b, "PUT", "/v1/meters", Some(&token), huge)
             .await

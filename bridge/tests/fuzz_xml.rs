@@ -3,26 +3,27 @@
 mod common;
 
 use bridge::normalize::register_readings;
-use bridge::xml::{self, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint};
 use proptest::prelude::*;
+use sep2::{MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint};
 
 /// Every parser the request path uses, on one body.
 fn parse_everything(body: &str) {
-    let _ = xml::root_element(body);
-    if let Ok((_, mup)) = xml::parse::<MirrorUsagePoint>(body, &["MirrorUsagePoint"]) {
-        let _ = xml::parse_hex(&mup.device_lfdi, 20);
-        let _ = xml::parse_hex(&mup.mrid, 16);
-        let _ = xml::parse_hex_u16(&mup.role_flags);
+    let _ = sep2::root_element(body);
+    if let Ok((_, mup)) = sep2::parse::<MirrorUsagePoint>(body, &["MirrorUsagePoint"]) {
+        let _ = sep2::parse_hex(&mup.device_lfdi, 20);
+        let _ = sep2::parse_hex(&mup.mrid, 16);
+        let _ = sep2::parse_hex_u16(&mup.role_flags);
         for mmr in &mup.mirror_meter_readings {
             let _ = register_readings(mmr, None);
         }
     }
-    if let Ok((_, list)) = xml::parse::<MirrorMeterReadingList>(body, &["MirrorMeterReadingList"]) {
+    if let Ok((_, list)) = sep2::parse::<MirrorMeterReadingList>(body, &["MirrorMeterReadingList"])
+    {
         for mmr in &list.readings {
             let _ = register_readings(mmr, None);
         }
     }
-    if let Ok((_, mmr)) = xml::parse::<MirrorMeterReading>(body, &["MirrorMeterReading"]) {
+    if let Ok((_, mmr)) = sep2::parse::<MirrorMeterReading>(body, &["MirrorMeterReading"]) {
         let _ = register_readings(&mmr, None);
     }
 }
@@ -74,7 +75,7 @@ proptest! {
     #[test]
     fn any_number_in_a_reading_is_converted_exactly_or_refused(value in any::<i64>(), power in any::<i8>(), start in any::<i64>(), duration in any::<u32>()) {
         let mut mmr = common::mmr("0B01", 1, value, 0, true);
-        mmr.reading.as_mut().unwrap().time_period = Some(xml::DateTimeInterval { duration, start });
+        mmr.reading.as_mut().unwrap().time_period = Some(sep2::DateTimeInterval { duration, start });
         mmr.reading_type.as_mut().unwrap().power_of_ten_multiplier = Some(power);
         if let Ok(readings) = register_readings(&mmr, None) {
             let r = readings[0];

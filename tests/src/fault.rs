@@ -296,7 +296,7 @@ pub fn signed_batches(data_dir: &Path) -> Result<Vec<bridge::store::SignedBatch>
         "the bridge still has unacknowledged batches (first: {})",
         unacknowledged[0].sequence
     );
-    store.write_now(|w| {
+    store.write_immediate(|w| {
         let mut all = Vec::new();
         while let Some(b) = w.batch(all.len() as u64 + 1)? {
             all.push(b);

@@ -8,10 +8,6 @@ use anchor_lang::prelude::Pubkey;
 use base64::Engine;
 use bridge::config::BridgeConfig;
 use bridge::store::SignedBatch;
-use bridge::xml::{
-    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint,
-    Reading as XmlReading,
-};
 use certs::{ensure_pki, Layout, Pki};
 use gridtokenx_tests::oracle_ix::{self, meter_state_address};
 use gridtokenx_tests::registry_ix;
@@ -24,6 +20,10 @@ use registry::identity::Lfdi;
 use registry::MeterStatus;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sep2::{
+    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint,
+    Reading as XmlReading,
+};
 use simulator::client::{client_config, MeterClient, Suites};
 use solana_instruction::Instruction;
 use solana_signer::Signer;
@@ -102,7 +102,7 @@ impl Meter {
         match &self.location {
             None => {
                 let mup = MirrorUsagePoint {
-                    xmlns: xml::with_ns(),
+                    xmlns: sep2::with_ns(),
                     mrid: format!("{}0A", self.prefix),
                     description: Some("site".into()),
                     role_flags: "03".into(),
@@ -114,7 +114,7 @@ impl Meter {
                 };
                 let reply = self
                     .client
-                    .post("/mup", xml::to_xml("MirrorUsagePoint", &mup))
+                    .post("/mup", sep2::to_xml("MirrorUsagePoint", &mup))
                     .await
                     .unwrap();
                 self.location = reply.location.clone();
@@ -122,11 +122,11 @@ impl Meter {
             }
             Some(location) => {
                 let list = MirrorMeterReadingList {
-                    xmlns: xml::with_ns(),
+                    xmlns: sep2::with_ns(),
                     readings,
                 };
                 self.client
-                    .post(location, xml::to_xml("MirrorMeterReadingList", &list))
+                    .post(location, sep2::to_xml("MirrorMeterReadingList", &list))
                     .await
                     .unwrap()
                     .status
@@ -143,7 +143,7 @@ fn instructions(env: &TestEnv, batch: &SignedBatch) -> Vec<Instruction> {
     let lfdis: Vec<Lfdi> = batch
         .meters
         .iter()
-        .map(|hex| bridge::xml::parse_hex(hex, 20).unwrap().try_into().unwrap())
+        .map(|hex| sep2::parse_hex(hex, 20).unwrap().try_into().unwrap())
         .collect();
     vec![
         Instruction {
@@ -317,7 +317,7 @@ async fn every_batch_the_bridge_signs_applies_whatever_the_meters_send() {
             });
             let applied = events::<BatchApplied>(&logs);
             assert_eq!(applied[0].sequence, batch.sequence);
-            assert_eq!(bridge::xml::hex(&applied[0].hash), batch.hash);
+            assert_eq!(sep2::hex(&applied[0].hash), batch.hash);
             skipped.extend(events::<ReadingSkipped>(&logs));
             applied_batches += 1;
             site.bridge.attestor.acknowledge(batch.sequence).unwrap();

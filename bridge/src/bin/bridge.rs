@@ -69,8 +69,8 @@ fn main() -> ExitCode {
         }
     };
     // The runtime's threads (connections, and the blocking threads they start) yield to the
-    // store's writer and direct threads, which the store starts at the main thread's
-    // priority: every post waits for the writer's next commit, and the direct writes
+    // store's writer and dedicated threads, which the store starts at the main thread's
+    // priority: every post waits for the writer's next commit, and the immediate writes
     // (attestor, acknowledgements, pruning) hold the write lock the writer waits for.
     let nice = config.network_nice;
     let runtime = tokio::runtime::Builder::new_multi_thread()

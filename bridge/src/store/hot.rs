@@ -17,7 +17,9 @@
 use std::collections::{HashMap, HashSet};
 
 use anyhow::{bail, Context, Result};
+use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::tables::{from_json, to_json, JOURNAL, LATEST, PAIRS};
 use super::Pair;
 use crate::normalize::{Flow, RegisterReading};
 
@@ -192,6 +194,122 @@ impl Hot {
         self.latest.extend(overlay.latest);
         self.pairs.extend(overlay.pairs);
     }
+}
+
+/// Writes the journal's changes (a store closed or crashed since its last checkpoint) into
+/// the LATEST and PAIRS tables and empties it; returns the sequence the next entry takes.
+pub(super) fn fold_journal(txn: &redb::WriteTransaction) -> Result<u64> {
+    let mut journal = txn.open_table(JOURNAL)?;
+    let mut changes = Overlay::default();
+    let mut entries = Vec::new();
+    for entry in journal.iter()? {
+        let (sequence, bytes) = entry?;
+        let overlay =
+            decode(bytes.value()).with_context(|| format!("journal entry {}", sequence.value()))?;
+        changes.absorb(overlay);
+        entries.push(sequence.value());
+    }
+    let next = entries.last().map_or(0, |last| last + 1);
+    if entries.is_empty() {
+        return Ok(next);
+    }
+    let mut latest = txn.open_table(LATEST)?;
+    for (key, r) in &changes.latest {
+        latest.insert(key.as_str(), to_json(r).as_slice())?;
+    }
+    let mut pairs = txn.open_table(PAIRS)?;
+    for (key, p) in &changes.pairs {
+        pairs.insert(key.as_str(), to_json(p).as_slice())?;
+    }
+    for sequence in &entries {
+        journal.remove(sequence)?;
+    }
+    tracing::info!(
+        entries = entries.len(),
+        registers = changes.latest.len(),
+        "store: journal folded into the latest registers"
+    );
+    Ok(next)
+}
+
+/// Loads the latest registers and pairs (after [`fold_journal`]).
+pub(super) fn load_hot(db: &Database, journal_next: u64, policy: &CheckpointPolicy) -> Result<Hot> {
+    let txn = db.begin_read()?;
+    let mut latest = HashMap::new();
+    for entry in txn.open_table(LATEST)?.iter()? {
+        let (key, value) = entry?;
+        latest.insert(key.value().to_string(), from_json(value.value())?);
+    }
+    let mut pairs = HashMap::new();
+    for entry in txn.open_table(PAIRS)?.iter()? {
+        let (key, value) = entry?;
+        pairs.insert(key.value().to_string(), from_json(value.value())?);
+    }
+    Ok(Hot::new(latest, pairs, journal_next, policy))
+}
+
+/// Appends `overlay` to the journal in `txn` and, when one is due, writes the next
+/// checkpoint slice and lets go of the journal entries every slice has captured. Returns
+/// the entry's size and the slice written, for [`Hot::committed`] once `txn` has committed.
+pub(super) fn journal(
+    txn: &redb::WriteTransaction,
+    hot: &Hot,
+    overlay: &Overlay,
+    policy: &CheckpointPolicy,
+) -> Result<(usize, Option<SliceWrite>)> {
+    let entry = encode(overlay);
+    txn.open_table(JOURNAL)?
+        .insert(hot.journal_next, entry.as_slice())?;
+    let written = hot.slice_due(policy, entry.len());
+    if let Some(w) = written {
+        let count = hot.slices.len();
+        let slice = &hot.slices[w.slice];
+        write_slice(
+            &mut txn.open_table(LATEST)?,
+            w.slice,
+            count,
+            &slice.latest,
+            &overlay.latest,
+            &hot.latest,
+        )?;
+        write_slice(
+            &mut txn.open_table(PAIRS)?,
+            w.slice,
+            count,
+            &slice.pairs,
+            &overlay.pairs,
+            &hot.pairs,
+        )?;
+        let mut journal = txn.open_table(JOURNAL)?;
+        for sequence in hot.journal_first..w.delete_before {
+            journal.remove(sequence)?;
+        }
+    }
+    Ok((entry.len(), written))
+}
+
+/// Writes checkpoint slice `slice` (of `count`) of one table: the keys of the slice changed
+/// since it was last written (`changed`) and those this commit changes in it (`ours`),
+/// each with its newest value (this commit's, else the committed one).
+fn write_slice<V: serde::Serialize>(
+    table: &mut redb::Table<&str, &[u8]>,
+    slice: usize,
+    count: usize,
+    changed: &HashSet<String>,
+    ours: &HashMap<String, V>,
+    committed: &HashMap<String, V>,
+) -> Result<()> {
+    let ours_in_slice = ours.keys().filter(|k| slice_of(k, count) == slice);
+    for key in changed
+        .iter()
+        .filter(|k| !ours.contains_key(*k))
+        .chain(ours_in_slice)
+    {
+        if let Some(value) = ours.get(key).or_else(|| committed.get(key)) {
+            table.insert(key.as_str(), to_json(value).as_slice())?;
+        }
+    }
+    Ok(())
 }
 
 /// Journal entry format version (the first byte).

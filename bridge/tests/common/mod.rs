@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use bridge::config::BridgeConfig;
 use bridge::server::RunningBridge;
-use bridge::xml::{
-    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
-    ReadingType,
-};
 use certs::{ensure_pki, Layout, Pki};
 use migrations::CampusConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sep2::{
+    self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
+    ReadingType,
+};
 use simulator::client::{client_config, MeterClient, Suites};
 
 pub struct TestBridge {
@@ -152,7 +152,7 @@ pub fn mup_xml(
     readings: Vec<MirrorMeterReading>,
 ) -> String {
     let mup = MirrorUsagePoint {
-        xmlns: xml::with_ns(),
+        xmlns: sep2::with_ns(),
         mrid: mrid.into(),
         description: Some("site".into()),
         role_flags: role_flags.into(),
@@ -162,14 +162,14 @@ pub fn mup_xml(
         mirror_meter_readings: readings,
         ..MirrorUsagePoint::default()
     };
-    xml::to_xml("MirrorUsagePoint", &mup)
+    sep2::to_xml("MirrorUsagePoint", &mup)
 }
 
 pub fn mmr_list_xml(readings: Vec<MirrorMeterReading>) -> String {
-    xml::to_xml(
+    sep2::to_xml(
         "MirrorMeterReadingList",
         &MirrorMeterReadingList {
-            xmlns: xml::with_ns(),
+            xmlns: sep2::with_ns(),
             readings,
         },
     )

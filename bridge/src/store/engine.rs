@@ -1,0 +1,459 @@
+//! The store's engine: how writes reach the disk, whatever they change.
+//!
+//! Three ways in, named for what they do:
+//! - **batched** ([`Engine::submit`]): the writer thread takes every waiting job (up to
+//!   [`MAX_JOBS_PER_BATCH`]), applies them in one write transaction, commits it with one
+//!   fsync and only then answers them all (group commit). A job that refuses or panics is
+//!   taken out alone: the transaction is thrown away, the jobs before it replayed in a fresh
+//!   one, and the batch goes on.
+//! - **immediate** ([`Engine::write_immediate`]): a transaction of its own, committed and
+//!   fsync'd before the call returns; the writer thread lets it in between batches.
+//! - **dedicated** ([`Engine::run_dedicated`]): a closure run on the store's own thread, at
+//!   the priority of the thread that opened the store, for the immediate writes the async
+//!   runtime asks for (attestation, acknowledgements, pruning).
+//!
+//! Fail-stop: a failed (or panicking) commit or fsync fails the store for good; every later
+//! write is refused with [`StorageFailed`] and the bridge exits for its supervisor to
+//! restart it on what is really on disk.
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+#[cfg(test)]
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+
+use anyhow::{anyhow, Context, Result};
+use redb::Database;
+
+use super::hot::{self, CheckpointPolicy, Hot, Overlay};
+use super::writer::Writer;
+use super::StorageFailed;
+
+/// Most jobs one write transaction takes: bounds the transaction's size (a job may carry up
+/// to 1,000 readings) and how long one fsync keeps the first job of a batch waiting.
+pub const MAX_JOBS_PER_BATCH: usize = 1_024;
+
+type DedicatedJob = Box<dyn FnOnce() + Send>;
+
+/// What the writer thread and the callers share.
+pub(super) struct Shared {
+    /// Set by a failed commit or fsync: every write fails from then on (after an fsync error
+    /// the kernel may have dropped the dirty pages, so a later successful fsync would prove
+    /// nothing). The bridge stops and its supervisor restarts it on what is really on disk.
+    failed: Mutex<Option<String>>,
+    /// Immediate writers waiting for redb's write lock: the writer thread lets them in
+    /// between batches, so that the attestor is not starved under load.
+    immediate_waiting: AtomicUsize,
+    /// Batches committed, and jobs in them (read by the tests).
+    #[cfg(test)]
+    pub batches: AtomicU64,
+    #[cfg(test)]
+    pub jobs: AtomicU64,
+    /// The latest registers and pairs, as committed (store/hot.rs). Locked after redb's
+    /// write lock, never before: a commit holds it from before its commit until its changes
+    /// are merged, so that the next write transaction reads them.
+    hot: Mutex<Hot>,
+    checkpoints: CheckpointPolicy,
+}
+
+impl Shared {
+    fn new(hot: Hot, checkpoints: CheckpointPolicy) -> Shared {
+        Shared {
+            failed: Mutex::new(None),
+            immediate_waiting: AtomicUsize::new(0),
+            #[cfg(test)]
+            batches: AtomicU64::new(0),
+            #[cfg(test)]
+            jobs: AtomicU64::new(0),
+            hot: Mutex::new(hot),
+            checkpoints,
+        }
+    }
+
+    /// The in-memory state. A panic while it was held (in a commit) leaves it as it was
+    /// before that commit's merge, and the store failed: reads may go on.
+    pub fn hot(&self) -> MutexGuard<'_, Hot> {
+        match self.hot.lock() {
+            Ok(h) => h,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        match self.failed.lock() {
+            Ok(f) => f.clone(),
+            Err(_) => Some("the store's failure lock is poisoned".into()),
+        }
+    }
+
+    pub fn fail(&self, reason: String) {
+        let mut failed = match self.failed.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if failed.is_none() {
+            tracing::error!(reason, "storage failure");
+            *failed = Some(reason);
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.failure() {
+            Some(reason) => Err(StorageFailed(reason).into()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One request's changes, run by the writer thread inside a transaction shared with the
+/// other requests of its batch.
+trait Job: Send {
+    /// Applies the changes; false if the job refused (or panicked), in which case the
+    /// transaction holds a part of its changes and must be thrown away. A job that succeeded
+    /// may run again, in a fresh transaction, when another job of its batch failed after it
+    /// (replay); it must then make the same changes (it is deterministic in the store's state).
+    fn run(&mut self, w: &Writer) -> bool;
+    /// Delivers the job's result once its fate is known: `committed` is the batch's commit
+    /// for a job that succeeded; a job that refused gets its own error whatever happened.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+}
+
+struct TypedJob<F, T, E> {
+    f: F,
+    result: Option<Result<T, E>>,
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for TypedJob<F, T, E>
+where
+    F: FnMut(&Writer) -> Result<T, E> + Send,
+    T: Send,
+    E: From<anyhow::Error> + Send,
+{
+    fn run(&mut self, w: &Writer) -> bool {
+        let result = match catch_unwind(AssertUnwindSafe(|| (self.f)(w))) {
+            Ok(r) => r,
+            Err(_) => Err(E::from(anyhow!(
+                "a write panicked; its changes were discarded"
+            ))),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(mut self: Box<Self>, committed: Result<(), String>) {
+        let result = match (self.result.take(), committed) {
+            // Refused: none of its changes was committed, whatever happened to the others.
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(reason)) => Err(E::from(StorageFailed(reason).into())),
+            (None, Ok(())) => Err(E::from(anyhow!("a write job was never run"))),
+        };
+        // The caller may have gone (its thread unwound); nothing to do then.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// The database and the two threads that write to it.
+pub(super) struct Engine {
+    pub db: Arc<Database>,
+    pub shared: Arc<Shared>,
+    /// Jobs for the writer thread; `None` once the store is shutting down.
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Work for the dedicated thread; `None` once shutting down.
+    dedicated: Option<mpsc::Sender<DedicatedJob>>,
+}
+
+/// A batched job's answer, once its batch is on disk.
+pub(super) type Reply<T, E> = tokio::sync::oneshot::Receiver<Result<T, E>>;
+
+impl Engine {
+    /// Starts the writer and dedicated threads over `db`, whose latest registers are `hot`.
+    pub fn start(db: Database, hot: Hot, checkpoints: CheckpointPolicy) -> Result<Engine> {
+        let db = Arc::new(db);
+        let shared = Arc::new(Shared::new(hot, checkpoints));
+        let (jobs, queue) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn({
+                let (db, shared) = (db.clone(), shared.clone());
+                move || writer_loop(db, shared, queue)
+            })
+            .context("start the store's writer thread")?;
+        let (dedicated, dedicated_queue) = mpsc::channel::<DedicatedJob>();
+        std::thread::Builder::new()
+            .name("store-dedicated".into())
+            .spawn(move || {
+                while let Ok(job) = dedicated_queue.recv() {
+                    // A panicking job drops its reply: its caller is told (see `run_dedicated`).
+                    let _ = catch_unwind(AssertUnwindSafe(job));
+                }
+            })
+            .context("start the store's dedicated thread")?;
+        Ok(Engine {
+            db,
+            shared,
+            jobs: Some(jobs),
+            writer: Some(writer),
+            dedicated: Some(dedicated),
+        })
+    }
+
+    /// Queues `f` for the writer thread's next batch.
+    pub fn submit<T, E, F>(&self, f: F) -> Result<Reply<T, E>, E>
+    where
+        F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        self.shared.check()?;
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job = Box::new(TypedJob {
+            f,
+            result: None,
+            reply,
+        });
+        match self.jobs.as_ref().map(|q| q.send(job)) {
+            Some(Ok(())) => Ok(result),
+            _ => Err(E::from(
+                StorageFailed("the store's writer has stopped".into()).into(),
+            )),
+        }
+    }
+
+    /// A batched job's result, from what its reply channel received.
+    pub fn outcome<T, E: From<anyhow::Error>>(
+        &self,
+        received: Result<Result<T, E>, tokio::sync::oneshot::error::RecvError>,
+    ) -> Result<T, E> {
+        match received {
+            Ok(r) => r,
+            // The writer thread died with the job: nothing is known about it, and nothing
+            // more can be written.
+            Err(_) => {
+                self.shared.fail("the store's writer thread stopped".into());
+                Err(E::from(
+                    StorageFailed("the store's writer thread stopped".into()).into(),
+                ))
+            }
+        }
+    }
+
+    /// Runs `f` in a write transaction of its own, committed and fsync'd before it returns.
+    pub fn write_immediate<T, E: From<anyhow::Error>>(
+        &self,
+        f: impl FnOnce(&Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.shared.check()?;
+        self.shared.immediate_waiting.fetch_add(1, Ordering::AcqRel);
+        let txn = self.db.begin_write();
+        self.shared.immediate_waiting.fetch_sub(1, Ordering::AcqRel);
+        let mut txn = txn.map_err(anyhow::Error::from)?;
+        txn.set_durability(redb::Durability::Immediate)
+            .map_err(anyhow::Error::from)?;
+        let overlay = RefCell::default();
+        let value = f(&Writer::new(&txn, &self.shared, &overlay))?;
+        // A panic inside the commit (redb, the file system) leaves the file and the
+        // in-memory registers in an unknown relation: the store stops, as for the writer.
+        let committed = catch_unwind(AssertUnwindSafe(|| {
+            commit(txn, overlay.into_inner(), &self.shared)
+        }));
+        let reason = match committed {
+            Ok(Ok(())) => return Ok(value),
+            Ok(Err(e)) => format!("durable commit failed: {e:#}"),
+            Err(_) => "a durable commit panicked".to_string(),
+        };
+        self.shared.fail(reason.clone());
+        Err(E::from(StorageFailed(reason).into()))
+    }
+
+    /// Runs `f` on the dedicated thread, one job at a time, and returns its result.
+    pub async fn run_dedicated<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job: DedicatedJob = Box::new(move || {
+            let _ = reply.send(f());
+        });
+        self.dedicated
+            .as_ref()
+            .context("the store is shutting down")?
+            .send(job)
+            .map_err(|_| anyhow!("the store's dedicated thread has stopped"))?;
+        result
+            .await
+            .map_err(|_| anyhow!("a dedicated store job panicked"))
+    }
+}
+
+impl Drop for Engine {
+    /// Lets the writer finish what is queued, so that the database is closed when the
+    /// store is dropped (it can be reopened at once).
+    fn drop(&mut self) {
+        self.dedicated = None;
+        self.jobs = None;
+        if let Some(writer) = self.writer.take() {
+            // A job on the writer thread may hold the last reference (the writer then ends
+            // once this job returns, its queue closed); it cannot wait for itself.
+            if writer.thread().id() == std::thread::current().id() {
+                return;
+            }
+            let _ = writer.join();
+        }
+    }
+}
+
+/// The writer thread: takes every waiting job (up to [`MAX_JOBS_PER_BATCH`]), applies them in
+/// one write transaction, commits it with one fsync, and only then answers them all. A job
+/// that refuses is taken out: the transaction is thrown away, the jobs before it replayed in a
+/// fresh one and committed (not yet synced: the batch's final commit syncs them), and the
+/// batch goes on in another; so each job runs at most twice and one bad request costs one
+/// extra commit, never the others' writes.
+fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = Vec::with_capacity(16);
+        batch.push(first);
+        while batch.len() < MAX_JOBS_PER_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Some(reason) = shared.failure() {
+            for job in batch {
+                job.finish(Err(reason.clone()));
+            }
+            continue;
+        }
+        // Immediate writers (the attestor, acknowledgements, pruning) go first.
+        while shared.immediate_waiting.load(Ordering::Acquire) > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let count = batch.len() as u64;
+        let started = std::time::Instant::now();
+        let (succeeded, refused, committed) = run_batch(&db, &shared, batch);
+        tracing::debug!(
+            jobs = count,
+            refused = refused.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "store: batch committed"
+        );
+        if let Err(reason) = &committed {
+            shared.fail(reason.clone());
+        } else {
+            #[cfg(test)]
+            {
+                shared.batches.fetch_add(1, Ordering::Relaxed);
+                shared.jobs.fetch_add(count, Ordering::Relaxed);
+            }
+        }
+        for job in refused {
+            job.finish(Ok(()));
+        }
+        for job in succeeded {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+/// Runs one batch; returns the jobs that succeeded, those that refused, and the outcome of the
+/// commit that decides the first group's fate.
+type BatchOutcome = (Vec<Box<dyn Job>>, Vec<Box<dyn Job>>, Result<(), String>);
+
+fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
+    let begin = |durability| -> Result<redb::WriteTransaction, String> {
+        let mut txn = db.begin_write().map_err(|e| format!("begin write: {e}"))?;
+        txn.set_durability(durability)
+            .map_err(|e| format!("set durability: {e}"))?;
+        Ok(txn)
+    };
+    let mut succeeded: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut refused: Vec<Box<dyn Job>> = Vec::new();
+    // Succeeded in the open transaction, not committed yet.
+    let mut pending: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
+    let mut txn = match begin(redb::Durability::Immediate) {
+        Ok(t) => Some(t),
+        Err(e) => return (batch, refused, Err(e)),
+    };
+    // The transaction's changes to the in-memory state, thrown away with it.
+    let mut overlay = RefCell::new(Overlay::default());
+    let mut rest = batch.into_iter();
+    while let Some(mut job) = rest.next() {
+        let Some(open) = &txn else { break };
+        if job.run(&Writer::new(open, shared, &overlay)) {
+            pending.push(job);
+            continue;
+        }
+        refused.push(job);
+        // Throw the transaction away, replay the jobs before it and commit them.
+        let replayed = (|| -> Result<(), String> {
+            loop {
+                if let Some(t) = txn.take() {
+                    let _ = t.abort();
+                }
+                overlay = RefCell::default();
+                let t = begin(redb::Durability::None)?;
+                let position = pending
+                    .iter_mut()
+                    .position(|p| !p.run(&Writer::new(&t, shared, &overlay)));
+                match position {
+                    // Not expected (same state, same job), but then it refused too.
+                    Some(i) => {
+                        refused.push(pending.remove(i));
+                        txn = Some(t);
+                    }
+                    None => {
+                        commit(t, overlay.take(), shared).map_err(|e| format!("commit: {e:#}"))?;
+                        break;
+                    }
+                }
+            }
+            txn = Some(begin(redb::Durability::Immediate)?);
+            Ok(())
+        })();
+        succeeded.append(&mut pending);
+        if let Err(e) = replayed {
+            succeeded.extend(rest);
+            return (succeeded, refused, Err(e));
+        }
+    }
+    succeeded.append(&mut pending);
+    let applied = std::time::Instant::now();
+    let committed = match txn {
+        Some(t) => commit(t, overlay.into_inner(), shared).map_err(|e| format!("commit: {e:#}")),
+        None => Err("no transaction".into()),
+    };
+    tracing::debug!(
+        commit_ms = applied.elapsed().as_secs_f64() * 1e3,
+        "store: final commit of a batch"
+    );
+    (succeeded, refused, committed)
+}
+
+/// Commits `txn` with its changes to the in-memory state (`overlay`): journalled in the
+/// transaction, with a checkpoint slice when one is due (store/hot.rs); and merged into the
+/// in-memory state once committed.
+fn commit(txn: redb::WriteTransaction, overlay: Overlay, shared: &Shared) -> Result<()> {
+    if overlay.is_empty() {
+        txn.commit()?;
+        return Ok(());
+    }
+    let mut hot = shared.hot();
+    let started = std::time::Instant::now();
+    let (bytes, written) = hot::journal(&txn, &hot, &overlay, &shared.checkpoints)?;
+    txn.commit()?;
+    if let Some(w) = written {
+        tracing::debug!(
+            slice = w.slice,
+            latest = hot.slices[w.slice].latest.len(),
+            released = w.delete_before - hot.journal_first,
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "store: checkpoint slice written"
+        );
+    }
+    hot.committed(overlay, bytes, written);
+    Ok(())
+}

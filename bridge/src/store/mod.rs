@@ -1,0 +1,257 @@
+//! The bridge's durable state, in an embedded ACID database (redb). Every accepted reading is
+//! committed here (fsync'd) before the meter gets its 201/204, and the attestor's batches wait
+//! here until the keeper acknowledges them, so a crash loses nothing acknowledged.
+//!
+//! - `engine`: how a write reaches the disk (batched group commit on the writer thread,
+//!   immediate commits, the dedicated thread), fail-stop;
+//! - `writer` / `reader`: what a write changes and what a read sees;
+//! - `tables` and `records`: the on-disk layout; `hot`: every meter's latest registers in
+//!   memory, with their journal and checkpoints; `upgrade`: earlier layouts moved at start.
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use redb::{Database, TableHandle};
+use serde::{Deserialize, Serialize};
+
+use crate::normalize::RegisterReading;
+use sep2::MirrorUsagePoint;
+
+mod engine;
+mod hot;
+mod reader;
+mod records;
+mod tables;
+#[cfg(test)]
+mod tests;
+mod upgrade;
+mod writer;
+
+use engine::Engine;
+pub use engine::MAX_JOBS_PER_BATCH;
+use hot::CheckpointPolicy;
+pub use reader::Reader;
+pub use tables::mirror_key;
+pub use writer::Writer;
+
+/// A mirror as stored: who owns it and its last posted definition (without readings).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct MirrorRecord {
+    pub id: u64,
+    pub lfdi: String,
+    pub mup: MirrorUsagePoint,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct StoredReading {
+    pub lfdi: String,
+    pub mirror: u64,
+    pub mmr: String,
+    pub reading: RegisterReading,
+    pub received_at: i64,
+}
+
+/// What one `prune` deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub readings: usize,
+    pub measurements: usize,
+    pub batches: usize,
+}
+
+impl Pruned {
+    pub fn total(&self) -> usize {
+        self.readings + self.measurements + self.batches
+    }
+
+    pub fn add(&mut self, other: Pruned) {
+        self.readings += other.readings;
+        self.measurements += other.measurements;
+        self.batches += other.batches;
+    }
+}
+
+/// A meter's import and export registers measured at the same time: what a reading of the
+/// oracle carries. The attestor never combines registers of different times.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pair {
+    pub timestamp: u32,
+    pub import_wh: u64,
+    pub export_wh: u64,
+    pub quality: u8,
+}
+
+/// The last reading the attestor signed for a meter.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attested {
+    pub timestamp: u32,
+    pub import_wh: u64,
+    pub export_wh: u64,
+}
+
+/// A signed batch waiting for (or acknowledged by) the keeper, stored as the keeper
+/// interface serves it.
+pub use keeper_protocol::SignedBatch;
+
+/// The store can no longer make writes durable; the process must stop (a supervisor
+/// restarts it on what is on disk).
+#[derive(Debug, thiserror::Error)]
+#[error("storage failure: {0}")]
+pub struct StorageFailed(pub String);
+
+/// Most entries of each kind one pruning commit deletes: bounds how long it holds the write
+/// lock.
+const PRUNE_CHUNK: usize = 10_000;
+
+pub struct Store {
+    engine: Engine,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        let existed = path.exists();
+        let db =
+            Database::create(path).with_context(|| format!("open store {}", path.display()))?;
+        if !existed {
+            crate::sync_parent_dir(path)?;
+        }
+        Store::start(db, existed)
+    }
+
+    /// Opens a store on another storage backend (fault injection in tests).
+    #[doc(hidden)]
+    pub fn open_on(backend: impl redb::StorageBackend) -> Result<Store> {
+        Store::start(Database::builder().create_with_backend(backend)?, false)
+    }
+
+    fn start(db: Database, compact: bool) -> Result<Store> {
+        Store::start_with(db, compact, CheckpointPolicy::default())
+    }
+
+    fn start_with(mut db: Database, compact: bool, checkpoints: CheckpointPolicy) -> Result<Store> {
+        let txn = db.begin_write()?;
+        let tables: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
+        upgrade::upgrade(&txn, &tables)?;
+        tables::create_all(&txn)?;
+        let journal_next = hot::fold_journal(&txn)?;
+        txn.commit()?;
+        let hot = hot::load_hot(&db, journal_next, &checkpoints)?;
+        // Space freed by pruning goes back to the file system at start (last: a write after
+        // it would grow the file again).
+        if compact {
+            db.compact().context("compact the store")?;
+        }
+        Ok(Store {
+            engine: Engine::start(db, hot, checkpoints)?,
+        })
+    }
+
+    /// Runs `f` in the writer thread's next batch (one write transaction, one fsync for all
+    /// the requests in it) and returns its result once the batch is on disk. If `f` fails,
+    /// none of its changes is kept. `f` may run twice (a request after it in its batch
+    /// refused, and the batch was replayed without it): it must not consume what it
+    /// captured. Readers see the changes once they are durable, unless a request in the same
+    /// batch refused (its predecessors are then committed ahead of the fsync). The caller's
+    /// task waits without holding a thread, so that every request in flight can join the
+    /// batch. For the meters' posts.
+    pub async fn write_batched<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let reply = self.engine.submit(f)?;
+        self.engine.outcome(reply.await)
+    }
+
+    /// [`Store::write_batched`] for threads outside the async runtime (the tests).
+    #[cfg(test)]
+    fn write_batched_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&Writer) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<anyhow::Error> + Send + 'static,
+    {
+        let reply = self.engine.submit(f)?;
+        self.engine.outcome(reply.blocking_recv())
+    }
+
+    /// Runs `f` in a write transaction of its own, committed and fsync'd before it returns;
+    /// the commit becomes visible to readers only once it is on disk (with every earlier
+    /// commit). For what leaves the process on a read, such as the signed batches the keeper
+    /// fetches (a batch served before its fsync could be lost in a crash and its sequence
+    /// re-signed with other content), and for the rare writes that need no batching. It
+    /// blocks its thread: from the async runtime, call it inside [`Store::run_dedicated`].
+    pub fn write_immediate<T, E: From<anyhow::Error>>(
+        &self,
+        f: impl FnOnce(&Writer) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.engine.write_immediate(f)
+    }
+
+    /// Runs `f` on the store's dedicated thread, one job at a time, and returns its result:
+    /// for the work that calls [`Store::write_immediate`] from the async runtime
+    /// (attestation, acknowledgements, pruning). That thread keeps the priority of the
+    /// thread that opened the store, as the writer thread does, whereas the runtime's
+    /// threads may run at a lower one (`network_nice`), and so would a blocking thread they
+    /// start: an immediate write holds the write lock the writer thread waits for, and must
+    /// not be slowed by the connections.
+    pub async fn run_dedicated<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        self.engine.run_dedicated(f).await
+    }
+
+    /// Prunes everything older than `cutoff` in transactions of at most 10,000 deletions
+    /// each (so that posts wait at most one of them), until nothing is left to prune.
+    pub fn prune(&self, cutoff: i64) -> Result<Pruned> {
+        let mut all = Pruned::default();
+        loop {
+            let p = self.prune_some(cutoff)?;
+            all.add(p);
+            if p.total() == 0 {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// One commit of [`Store::prune`]: up to [`PRUNE_CHUNK`] entries of each kind; nothing
+    /// deleted means nothing is left to prune.
+    pub fn prune_some(&self, cutoff: i64) -> Result<Pruned> {
+        self.write_immediate(|w| w.prune(cutoff, PRUNE_CHUNK))
+    }
+
+    /// Why the store stopped accepting writes, if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.engine.shared.failure()
+    }
+
+    /// Write transactions the writer thread committed, and the jobs in them.
+    #[cfg(test)]
+    fn batch_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (
+            self.engine.shared.batches.load(Ordering::Relaxed),
+            self.engine.shared.jobs.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Batches signed so far (the last sequence handed out).
+    pub fn batches_signed(&self) -> Result<u64> {
+        use redb::ReadableDatabase;
+        let txn = self.engine.db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        Ok(meta
+            .get(tables::LAST_BATCH)?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    }
+
+    pub fn read(&self) -> Result<Reader> {
+        use redb::ReadableDatabase;
+        Ok(Reader {
+            txn: self.engine.db.begin_read()?,
+            shared: self.engine.shared.clone(),
+        })
+    }
+}

@@ -1,0 +1,378 @@
+//! What a write does: the changes one request (a post, an attestation, an acknowledgement,
+//! a pruning step) makes inside a write transaction, and the key helpers they use. A
+//! `Writer` sees the transaction's own changes to the latest registers (its overlay) over
+//! the committed ones; the engine (`store/engine.rs`) decides when the transaction commits.
+use std::cell::RefCell;
+
+use anyhow::{Context, Result};
+use redb::ReadableTable;
+
+use super::engine::Shared;
+use super::hot::Overlay;
+use super::records;
+use super::tables::*;
+use super::{Attested, MirrorRecord, Pair, Pruned, SignedBatch, StoredReading};
+use crate::normalize::{Flow, Measurement, RegisterReading};
+use sep2::MirrorUsagePoint;
+
+/// Changes inside one write transaction; nothing is visible or durable until it commits.
+pub struct Writer<'a> {
+    pub(super) txn: &'a redb::WriteTransaction,
+    shared: &'a Shared,
+    /// The transaction's changes to the latest registers and pairs.
+    overlay: &'a RefCell<Overlay>,
+}
+
+impl<'a> Writer<'a> {
+    pub(super) fn new(
+        txn: &'a redb::WriteTransaction,
+        shared: &'a Shared,
+        overlay: &'a RefCell<Overlay>,
+    ) -> Writer<'a> {
+        Writer {
+            txn,
+            shared,
+            overlay,
+        }
+    }
+
+    fn next(&self, counter: &str) -> Result<u64> {
+        let mut meta = self.txn.open_table(META)?;
+        let current = meta.get(counter)?.map(|v| v.value()).unwrap_or(0);
+        let next = current.checked_add(1).context("counter overflow")?;
+        meta.insert(counter, next)?;
+        Ok(next)
+    }
+
+    pub fn mirror_id(&self, lfdi: &str, mrid: &str) -> Result<Option<u64>> {
+        Ok(self
+            .txn
+            .open_table(MIRROR_KEYS)?
+            .get(mirror_key(lfdi, mrid).as_str())?
+            .map(|v| v.value()))
+    }
+
+    pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
+        json_at(&self.txn.open_table(MIRRORS)?, id)
+    }
+
+    /// Stores a mirror; a new one gets the next id. Returns the id.
+    pub fn put_mirror(&self, id: Option<u64>, lfdi: &str, mup: &MirrorUsagePoint) -> Result<u64> {
+        let id = match id {
+            Some(id) => id,
+            None => self.next(NEXT_MIRROR)?,
+        };
+        let record = MirrorRecord {
+            id,
+            lfdi: lfdi.to_string(),
+            mup: mup.clone(),
+        };
+        self.txn
+            .open_table(MIRRORS)?
+            .insert(id, to_json(&record).as_slice())?;
+        self.txn
+            .open_table(MIRROR_KEYS)?
+            .insert(mirror_key(lfdi, &mup.mrid).as_str(), id)?;
+        Ok(id)
+    }
+
+    pub fn delete_mirror(&self, record: &MirrorRecord) -> Result<()> {
+        self.txn.open_table(MIRRORS)?.remove(record.id)?;
+        self.txn
+            .open_table(MIRROR_KEYS)?
+            .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
+        let mut owners = self.txn.open_table(MMR_OWNERS)?;
+        let mut designated = self.txn.open_table(DESIGNATED)?;
+        for mmr in &record.mup.mirror_meter_readings {
+            owners.remove(mmr.mrid.as_str())?;
+            // A register designated for attestation is released with its mirror: the
+            // device's next whole Wh register in that direction takes its place.
+            for flow in [Flow::Import, Flow::Export] {
+                let key = latest_key(&record.lfdi, flow);
+                let held = designated
+                    .get(key.as_str())?
+                    .is_some_and(|v| v.value() == mmr.mrid);
+                if held {
+                    designated.remove(key.as_str())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How many mirrors device `lfdi` has.
+    pub fn mirror_count_of(&self, lfdi: &str) -> Result<usize> {
+        let keys = self.txn.open_table(MIRROR_KEYS)?;
+        let prefix = format!("{lfdi}/");
+        let mut n = 0;
+        for entry in keys.range(prefix.as_str()..)? {
+            let (key, _) = entry?;
+            if !key.value().starts_with(&prefix) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Makes MirrorMeterReading `mmr` the register attested for `flow` of `lfdi`.
+    pub fn designate(&self, lfdi: &str, flow: Flow, mmr: &str) -> Result<()> {
+        self.txn
+            .open_table(DESIGNATED)?
+            .insert(latest_key(lfdi, flow).as_str(), mmr)?;
+        Ok(())
+    }
+
+    /// Deletes, in one transaction and at most `max` of each, what is older than `cutoff`
+    /// (Unix seconds): register readings and measurements whose time is before it, and acknowledged batches created before it.
+    /// Unacknowledged batches are never deleted; the latest register values, pairs and
+    /// attestation marks (one each per meter) stay.
+    pub fn prune(&self, cutoff: i64, max: usize) -> Result<Pruned> {
+        let mut pruned = Pruned::default();
+        let before = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
+        {
+            let mut readings = self.txn.open_table(READINGS)?;
+            let mut old = Vec::new();
+            for entry in readings.range(..records::reading_key(before, 0))? {
+                old.push(entry?.0.value());
+                if old.len() == max {
+                    break;
+                }
+            }
+            for key in &old {
+                readings.remove(key)?;
+            }
+            pruned.readings = old.len();
+        }
+        pruned.measurements = prune_before(&mut self.txn.open_table(MEASUREMENTS)?, before, max)?;
+        {
+            let through = self
+                .txn
+                .open_table(META)?
+                .get(ACKNOWLEDGED_THROUGH)?
+                .map(|v| v.value())
+                .unwrap_or(0);
+            let mut batches = self.txn.open_table(BATCHES)?;
+            let mut old = Vec::new();
+            for entry in batches.range(..=through)? {
+                let (sequence, v) = entry?;
+                let b: SignedBatch = from_json(v.value())?;
+                if b.created_at >= cutoff || old.len() == max {
+                    break;
+                }
+                old.push(sequence.value());
+            }
+            for sequence in &old {
+                batches.remove(sequence)?;
+            }
+            pruned.batches = old.len();
+        }
+        Ok(pruned)
+    }
+
+    /// The MirrorMeterReadings attested for `lfdi`'s import and export, if designated.
+    pub fn designated_pair(&self, lfdi: &str) -> Result<[Option<String>; 2]> {
+        let table = self.txn.open_table(DESIGNATED)?;
+        let get = |flow| -> Result<Option<String>> {
+            Ok(table
+                .get(latest_key(lfdi, flow).as_str())?
+                .map(|v| v.value().to_string()))
+        };
+        Ok([get(Flow::Import)?, get(Flow::Export)?])
+    }
+
+    /// Stores a reading that is not attested. The same reading again (a retry) is a no-op;
+    /// another one at the same time is refused (`Ok(Err(stored))`).
+    pub fn record_measurement(
+        &self,
+        lfdi: &str,
+        mmr: &str,
+        m: &Measurement,
+    ) -> Result<Result<(), Measurement>> {
+        let key = mirror_key(lfdi, mmr);
+        let mut table = self.txn.open_table(MEASUREMENTS)?;
+        let stored: Option<Measurement> = json_at(&table, (m.end, key.as_str()))?;
+        match stored {
+            Some(s) if s == *m => Ok(Ok(())),
+            Some(s) => Ok(Err(s)),
+            None => {
+                table.insert((m.end, key.as_str()), to_json(m).as_slice())?;
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
+        Ok(self
+            .txn
+            .open_table(MMR_OWNERS)?
+            .get(mrid)?
+            .map(|v| v.value().to_string()))
+    }
+
+    pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
+        self.txn.open_table(MMR_OWNERS)?.insert(mrid, lfdi)?;
+        Ok(())
+    }
+
+    pub fn latest(&self, lfdi: &str, flow: Flow) -> Result<Option<RegisterReading>> {
+        let key = latest_key(lfdi, flow);
+        if let Some(r) = self.overlay.borrow().latest.get(&key) {
+            return Ok(Some(*r));
+        }
+        Ok(self.shared.hot().latest.get(&key).copied())
+    }
+
+    /// The Wh stored for MirrorMeterReading `mmr` of `lfdi` at `timestamp`, if any.
+    pub fn reading_at(&self, lfdi: &str, mmr: &str, timestamp: u32) -> Result<Option<u64>> {
+        let Some(id) = register_id(self.txn, &mirror_key(lfdi, mmr), false)? else {
+            return Ok(None);
+        };
+        let readings = self.txn.open_table(READINGS)?;
+        let stored = readings.get(records::reading_key(timestamp, id))?;
+        Ok(stored.map(|v| records::reading_wh(v.value())))
+    }
+
+    /// Stores an accepted reading and makes it the meter's latest; when the
+    /// other register's latest reading has the same time, the two become the meter's pair.
+    pub fn record_reading(&self, reading: &StoredReading) -> Result<()> {
+        let r = &reading.reading;
+        insert_reading(self.txn, reading)?;
+        self.overlay
+            .borrow_mut()
+            .latest
+            .insert(latest_key(&reading.lfdi, r.flow), *r);
+        let other = match r.flow {
+            Flow::Import => Flow::Export,
+            Flow::Export => Flow::Import,
+        };
+        if let Some(o) = self.latest(&reading.lfdi, other)? {
+            if o.timestamp == r.timestamp {
+                let (import, export) = match r.flow {
+                    Flow::Import => (r, &o),
+                    Flow::Export => (&o, r),
+                };
+                let pair = Pair {
+                    timestamp: r.timestamp,
+                    import_wh: import.wh,
+                    export_wh: export.wh,
+                    quality: import.quality | export.quality,
+                };
+                self.overlay
+                    .borrow_mut()
+                    .pairs
+                    .insert(reading.lfdi.clone(), pair);
+            }
+        }
+        Ok(())
+    }
+
+    /// The meter's latest import and export measured at the same time.
+    pub fn pair(&self, lfdi: &str) -> Result<Option<Pair>> {
+        if let Some(p) = self.overlay.borrow().pairs.get(lfdi) {
+            return Ok(Some(*p));
+        }
+        Ok(self.shared.hot().pairs.get(lfdi).copied())
+    }
+
+    pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
+        json_at(&self.txn.open_table(ATTESTED)?, lfdi)
+    }
+
+    pub fn set_attested(&self, lfdi: &str, attested: &Attested) -> Result<()> {
+        self.txn
+            .open_table(ATTESTED)?
+            .insert(lfdi, to_json(attested).as_slice())?;
+        Ok(())
+    }
+
+    pub fn next_batch_sequence(&self) -> Result<u64> {
+        self.next(LAST_BATCH)
+    }
+
+    pub fn put_batch(&self, batch: &SignedBatch) -> Result<()> {
+        self.txn
+            .open_table(BATCHES)?
+            .insert(batch.sequence, to_json(batch).as_slice())?;
+        Ok(())
+    }
+
+    pub fn batch(&self, sequence: u64) -> Result<Option<SignedBatch>> {
+        json_at(&self.txn.open_table(BATCHES)?, sequence)
+    }
+
+    /// Marks batch `sequence` confirmed on-chain (again is fine); false if it is unknown.
+    /// Moves the acknowledged-through mark over every contiguous acknowledged batch.
+    pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
+        let Some(mut batch) = self.batch(sequence)? else {
+            return Ok(false);
+        };
+        batch.acknowledged = true;
+        self.put_batch(&batch)?;
+        let mut meta = self.txn.open_table(META)?;
+        let mut through = meta
+            .get(ACKNOWLEDGED_THROUGH)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let batches = self.txn.open_table(BATCHES)?;
+        while let Some(next) = through.checked_add(1) {
+            match json_at::<u64, SignedBatch>(&batches, next)? {
+                Some(b) if b.acknowledged => through = next,
+                _ => break,
+            }
+        }
+        meta.insert(ACKNOWLEDGED_THROUGH, through)?;
+        Ok(true)
+    }
+}
+
+/// Deletes up to `max` entries of a table keyed by (time, register) whose time is before
+/// `before` (the table's first ones); returns how many.
+fn prune_before(
+    table: &mut redb::Table<(u32, &str), &[u8]>,
+    before: u32,
+    max: usize,
+) -> Result<usize> {
+    let mut old: Vec<(u32, String)> = Vec::new();
+    for entry in table.range(..(before, ""))? {
+        let (k, _) = entry?;
+        let (t, key) = k.value();
+        old.push((t, key.to_string()));
+        if old.len() == max {
+            break;
+        }
+    }
+    for (t, key) in &old {
+        table.remove((*t, key.as_str()))?;
+    }
+    Ok(old.len())
+}
+
+/// The id of register `name` ("LFDI/MMR-mRID"); a new one if `assign`.
+fn register_id(txn: &redb::WriteTransaction, name: &str, assign: bool) -> Result<Option<u32>> {
+    let mut ids = txn.open_table(REGISTER_IDS)?;
+    if let Some(id) = ids.get(name)? {
+        return Ok(Some(id.value()));
+    }
+    if !assign {
+        return Ok(None);
+    }
+    let mut meta = txn.open_table(META)?;
+    let id = meta.get(NEXT_REGISTER)?.map(|v| v.value()).unwrap_or(0);
+    let id32 = u32::try_from(id).context("register ids exhausted")?;
+    meta.insert(NEXT_REGISTER, id + 1)?;
+    ids.insert(name, id32)?;
+    txn.open_table(REGISTER_NAMES)?.insert(id32, name)?;
+    Ok(Some(id32))
+}
+
+/// Stores one register reading under its compact key (`store/records.rs`).
+pub(super) fn insert_reading(txn: &redb::WriteTransaction, reading: &StoredReading) -> Result<()> {
+    let name = mirror_key(&reading.lfdi, &reading.mmr);
+    let id = register_id(txn, &name, true)?.expect("assigned");
+    txn.open_table(READINGS)?.insert(
+        records::reading_key(reading.reading.timestamp, id),
+        &records::encode_reading(reading),
+    )?;
+    Ok(())
+}

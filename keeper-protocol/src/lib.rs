@@ -1,0 +1,328 @@
+//! The bridge's keeper interface, as both ends speak it: HTTP/1.1 with JSON bodies, every
+//! request carrying `Authorization: Bearer <token>`. The bridge serves it
+//! (`bridge/src/keeper_api.rs`), the keeper calls it (`keeper/src/bridge_api.rs`); neither
+//! depends on the other, both on this crate.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /v1/status` | [`BridgeStatus`] |
+//! | `GET /v1/batches?limit=N` | [`BatchList`]: unacknowledged, oldest first |
+//! | `POST /v1/batches/{sequence}/ack` | 204 once the batch is confirmed on chain; 404 unknown |
+//! | `PUT /v1/meters` [`MeterList`] | [`SyncReport`]; 400 malformed, 413 over [`MAX_METERS_BODY`] |
+//!
+//! Binary fields travel as base64 (messages, keys, signatures) or upper-case hex (hashes,
+//! LFDIs, as IEEE 2030.5 writes an LFDI); [`hex`] is the one fixed-size hex codec.
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// `GET`: the bridge's attestor key and what it attests for.
+pub const STATUS_PATH: &str = "/v1/status";
+/// `GET` (`?limit=N`): unacknowledged batches.
+pub const BATCHES_PATH: &str = "/v1/batches";
+/// `PUT`: the registry's meters.
+pub const METERS_PATH: &str = "/v1/meters";
+
+/// `POST`: batch `sequence` is confirmed on chain.
+pub fn ack_path(sequence: u64) -> String {
+    format!("{BATCHES_PATH}/{sequence}/ack")
+}
+
+/// Shortest keeper token accepted (the bridge makes 64 hex digits, 256 bits).
+pub const MIN_TOKEN_LEN: usize = 32;
+
+/// Largest `PUT /v1/meters` body (10,000 meters take about 2 MiB).
+pub const MAX_METERS_BODY: usize = 4 << 20;
+
+/// Base64 as the interface writes it (standard alphabet, padded).
+pub const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Fixed-size binary values written as hex: upper case out, either case in.
+pub mod hex {
+    /// Upper-case hex.
+    pub fn encode(bytes: &[u8]) -> String {
+        ::hex::encode_upper(bytes)
+    }
+
+    /// Exactly `N` bytes written as `2 N` hex digits, either case.
+    pub fn decode_array<const N: usize>(text: &str) -> Result<[u8; N], HexError> {
+        if text.len() != 2 * N {
+            return Err(HexError::Length {
+                expected: 2 * N,
+                found: text.len(),
+            });
+        }
+        let mut out = [0u8; N];
+        ::hex::decode_to_slice(text, &mut out).map_err(|_| HexError::Digit)?;
+        Ok(out)
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+    pub enum HexError {
+        #[error("expected {expected} hex digits, found {found} characters")]
+        Length { expected: usize, found: usize },
+        #[error("not a hex digit")]
+        Digit,
+    }
+}
+
+/// What `GET /v1/status` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeStatus {
+    /// The bridge's attestor key (Ed25519, 32 bytes), base64.
+    pub attestor: String,
+    /// The oracle program and the registry campus the batches are for (base58).
+    pub oracle_program: String,
+    pub campus: String,
+}
+
+/// A signed batch of readings, as the bridge stores and serves it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedBatch {
+    pub sequence: u64,
+    /// SHA-256 of the message, hex: the oracle names applied batches by it.
+    pub hash: String,
+    /// The attestation message (`oracle::attestation`), base64.
+    pub message: String,
+    /// The attestor's Ed25519 public key (32 bytes), base64.
+    pub attestor: String,
+    /// Ed25519 signature over `message`, base64.
+    pub signature: String,
+    /// The LFDIs (hex) of the readings' meters, in order: the keeper passes their registry
+    /// `Meter` and oracle `MeterState` accounts (the message commits to the latter).
+    pub meters: Vec<String>,
+    pub readings: u16,
+    pub created_at: i64,
+    /// Confirmed on chain (the keeper acknowledged it); the interface serves only batches
+    /// that are not.
+    #[serde(default)]
+    pub acknowledged: bool,
+}
+
+/// A batch decoded into what a transaction needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedBatch {
+    pub sequence: u64,
+    pub hash: [u8; 32],
+    pub message: Vec<u8>,
+    pub attestor: [u8; 32],
+    pub signature: [u8; 64],
+    /// The readings' meters (LFDIs), in order.
+    pub meters: Vec<[u8; 20]>,
+}
+
+/// Why a served batch could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{field}: not base64 ({source})")]
+    Base64 {
+        field: &'static str,
+        source: base64::DecodeError,
+    },
+    #[error("{field}: {len} bytes, expected {expected}")]
+    Length {
+        field: &'static str,
+        len: usize,
+        expected: usize,
+    },
+    #[error("{field}: {source}")]
+    Hex {
+        field: String,
+        source: hex::HexError,
+    },
+    #[error("empty message")]
+    EmptyMessage,
+}
+
+fn base64_array<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], DecodeError> {
+    let bytes = B64
+        .decode(text)
+        .map_err(|source| DecodeError::Base64 { field, source })?;
+    let len = bytes.len();
+    bytes.try_into().map_err(|_| DecodeError::Length {
+        field,
+        len,
+        expected: N,
+    })
+}
+
+impl SignedBatch {
+    pub fn decode(&self) -> Result<DecodedBatch, DecodeError> {
+        let message = B64
+            .decode(&self.message)
+            .map_err(|source| DecodeError::Base64 {
+                field: "message",
+                source,
+            })?;
+        if message.is_empty() {
+            return Err(DecodeError::EmptyMessage);
+        }
+        let hash = hex::decode_array(&self.hash).map_err(|source| DecodeError::Hex {
+            field: "hash".into(),
+            source,
+        })?;
+        let meters = self
+            .meters
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                hex::decode_array(m).map_err(|source| DecodeError::Hex {
+                    field: format!("meters[{i}]"),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DecodedBatch {
+            sequence: self.sequence,
+            hash,
+            message,
+            attestor: base64_array("attestor", &self.attestor)?,
+            signature: base64_array("signature", &self.signature)?,
+            meters,
+        })
+    }
+}
+
+/// What `GET /v1/batches` answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchList {
+    pub batches: Vec<SignedBatch>,
+}
+
+/// A meter as the registry on chain has it (`PUT /v1/meters`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterRecord {
+    /// 40 hex digits, either case.
+    pub lfdi: String,
+    pub index: u16,
+    pub active: bool,
+    /// The registry's `status_changed_at`, Unix seconds.
+    pub since: i64,
+    pub generation_w: u64,
+    pub storage_wh: u64,
+    pub max_import_w: u64,
+    pub max_discharge_w: u64,
+}
+
+/// The body of `PUT /v1/meters`: every meter the registry has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterList {
+    pub meters: Vec<MeterRecord>,
+}
+
+/// What a `PUT /v1/meters` changed at the bridge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Registered on chain, new to the bridge.
+    pub added: usize,
+    /// Known, with a new index, capacity, status or start.
+    pub changed: usize,
+    /// Known to the bridge but not registered: refused until they are.
+    pub unregistered: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> SignedBatch {
+        SignedBatch {
+            sequence: 7,
+            hash: "AB".repeat(32),
+            message: B64.encode([1u8, 2, 3]),
+            attestor: B64.encode([9u8; 32]),
+            signature: B64.encode([5u8; 64]),
+            meters: vec!["0a".repeat(20), "FF".repeat(20)],
+            readings: 2,
+            created_at: 1_700_000_000,
+            acknowledged: false,
+        }
+    }
+
+    #[test]
+    fn a_batch_decodes_into_its_bytes() {
+        let decoded = batch().decode().unwrap();
+        assert_eq!(
+            decoded,
+            DecodedBatch {
+                sequence: 7,
+                hash: [0xAB; 32],
+                message: vec![1, 2, 3],
+                attestor: [9; 32],
+                signature: [5; 64],
+                meters: vec![[0x0A; 20], [0xFF; 20]],
+            }
+        );
+    }
+
+    #[test]
+    fn a_malformed_batch_says_which_field() {
+        let cases: [(fn(&mut SignedBatch), &str); 6] = [
+            (|b| b.message = String::new(), "empty message"),
+            (|b| b.message = "!".into(), "message: not base64"),
+            (
+                |b| b.hash = "AB".into(),
+                "hash: expected 64 hex digits, found 2",
+            ),
+            (
+                |b| b.meters[1] = "ZZ".repeat(20),
+                "meters[1]: not a hex digit",
+            ),
+            (
+                |b| b.attestor = B64.encode([1u8; 31]),
+                "attestor: 31 bytes, expected 32",
+            ),
+            (
+                |b| b.signature = B64.encode([1u8; 65]),
+                "signature: 65 bytes, expected 64",
+            ),
+        ];
+        for (spoil, expected) in cases {
+            let mut b = batch();
+            spoil(&mut b);
+            let err = b.decode().unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{err:?} vs {expected:?}");
+        }
+    }
+
+    /// The wire format of a batch, as the bridge has stored and served it since the first
+    /// release: changing a name breaks a keeper talking to an older bridge.
+    #[test]
+    fn the_batch_json_is_pinned() {
+        let json = serde_json::to_string(&batch()).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                "{{\"sequence\":7,\"hash\":\"{}\",\"message\":\"AQID\",\"attestor\":\"{}\",\"signature\":\"{}\",\"meters\":[\"{}\",\"{}\"],\"readings\":2,\"created_at\":1700000000,\"acknowledged\":false}}",
+                "AB".repeat(32),
+                B64.encode([9u8; 32]),
+                B64.encode([5u8; 64]),
+                "0a".repeat(20),
+                "FF".repeat(20)
+            )
+        );
+        // A keeper reads what an older server wrote without the flag.
+        let without: SignedBatch =
+            serde_json::from_str(&json.replace(",\"acknowledged\":false", "")).unwrap();
+        assert_eq!(without, batch());
+    }
+
+    #[test]
+    fn hex_is_upper_case_out_and_either_case_in() {
+        assert_eq!(hex::encode(&[0xab, 0x01]), "AB01");
+        assert_eq!(hex::decode_array::<2>("aB01"), Ok([0xAB, 0x01]));
+        assert_eq!(
+            hex::decode_array::<2>("AB0"),
+            Err(hex::HexError::Length {
+                expected: 4,
+                found: 3
+            })
+        );
+        assert_eq!(hex::decode_array::<2>("AB0G"), Err(hex::HexError::Digit));
+        assert_eq!(hex::decode_array::<1>("é"), Err(hex::HexError::Digit));
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(ack_path(42), "/v1/batches/42/ack");
+    }
+}
