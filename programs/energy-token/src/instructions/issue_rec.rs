@@ -1,10 +1,10 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, MintTo, Token};
+use anchor_spl::token::Token;
 use program_common::zero_copy;
 
 use crate::errors::TokenError;
-use crate::events::{MeterSkipped, RecsIssued};
-use crate::instructions::meter_group::{self, Checked, GROUP};
+use crate::events::RecsIssued;
+use crate::instructions::meter_group::{self, Due, Issuer, GROUP};
 use crate::state::{seeds, MeterLedger, TokenConfig};
 
 /// Issues each given meter's owner one REC per whole MWh of verified export not yet
@@ -16,7 +16,7 @@ use crate::state::{seeds, MeterLedger, TokenConfig};
 pub struct IssueRec<'info> {
     #[account(mut, seeds = [seeds::CONFIG], bump = config.load()?.bump, has_one = rec_mint)]
     pub config: AccountLoader<'info, TokenConfig>,
-    /// CHECK: the GRID mint, checked against the configuration.
+    /// CHECK: the REC mint, checked against the configuration.
     #[account(mut)]
     pub rec_mint: UncheckedAccount<'info>,
     /// CHECK: the mint authority PDA; signs the mint CPIs.
@@ -38,49 +38,32 @@ impl IssueRec<'_> {
 
 pub fn handler<'info>(ctx: Context<'info, IssueRec<'info>>) -> Result<()> {
     let a = &ctx.accounts;
-    let mint = a.rec_mint.key();
-    let bump = [a.config.load()?.mint_authority_bump];
-    let signer: &[&[u8]] = &[seeds::MINT_AUTHORITY, &bump];
-    let mut issued = 0u64;
-    for accounts in ctx.remaining_accounts.chunks(GROUP) {
-        let group = match meter_group::check(accounts, &mint)? {
-            Checked::Ready(group) => group,
-            Checked::Skip(lfdi, reason) => {
-                program_common::emit_event!(MeterSkipped {
-                    lfdi,
-                    reason: reason.into()
-                });
-                continue;
-            }
-        };
-        let verified = group.state.verified_export_wh;
-        let (due, certified) = zero_copy::update::<MeterLedger, _>(group.ledger, |l| {
-            l.issue_recs(verified)
-                .map(|recs| (recs, l.rec_certified_wh))
-        })??;
-        if due == 0 {
-            continue;
-        }
-        token::mint_to(
-            CpiContext::new_with_signer(
-                a.token_program.key(),
-                MintTo {
-                    mint: a.rec_mint.to_account_info(),
-                    to: group.tokens.clone(),
-                    authority: a.mint_authority.to_account_info(),
-                },
-                &[signer],
-            ),
-            due,
-        )?;
-        issued = issued.checked_add(due).ok_or(TokenError::Overflow)?;
-        program_common::emit_event!(RecsIssued {
-            lfdi: group.meter.lfdi,
-            owner: group.meter.owner,
-            amount: due,
-            total_certified_wh: certified,
-        });
-    }
+    let issuer = Issuer {
+        mint: &a.rec_mint.to_account_info(),
+        authority: &a.mint_authority.to_account_info(),
+        authority_bump: a.config.load()?.mint_authority_bump,
+        token_program: a.token_program.key(),
+    };
+    let issued = meter_group::issue_to_each(
+        ctx.remaining_accounts,
+        &issuer,
+        |group| {
+            let verified = group.state.verified_export_wh;
+            let (amount, total) = zero_copy::update::<MeterLedger, _>(group.ledger, |l| {
+                l.issue_recs(verified)
+                    .map(|recs| (recs, l.rec_certified_wh))
+            })??;
+            Ok(Due { amount, total })
+        },
+        |group, due| {
+            program_common::emit_event!(RecsIssued {
+                lfdi: group.meter.lfdi,
+                owner: group.meter.owner,
+                amount: due.amount,
+                total_certified_wh: due.total,
+            })
+        },
+    )?;
     let mut config = a.config.load_mut()?;
     config.recs_issued = config
         .recs_issued

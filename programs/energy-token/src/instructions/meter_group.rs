@@ -74,3 +74,67 @@ pub fn check<'a, 'info>(
         tokens,
     }))
 }
+
+/// The mint an issuing instruction (`mint_generation`, `issue_rec`) mints from, and the
+/// authority PDA that signs for it.
+pub struct Issuer<'a, 'info> {
+    pub mint: &'a AccountInfo<'info>,
+    pub authority: &'a AccountInfo<'info>,
+    /// The `["mint_authority"]` PDA's bump.
+    pub authority_bump: u8,
+    pub token_program: Pubkey,
+}
+
+/// What is due to one meter: the amount to mint now (0 for nothing), and the running total
+/// its event reports.
+pub struct Due {
+    pub amount: u64,
+    pub total: u64,
+}
+
+/// The issuing steps both instructions share, over every group of `remaining`: a skipped
+/// meter gets a `MeterSkipped` event and the others go on; for a ready one, `record` updates
+/// its ledger and says what is due, which is minted to the owner's account and announced by
+/// `announce` (its event). Returns the total minted.
+pub fn issue_to_each<'info>(
+    remaining: &[AccountInfo<'info>],
+    issuer: &Issuer<'_, 'info>,
+    mut record: impl FnMut(&Group<'_, 'info>) -> Result<Due>,
+    mut announce: impl FnMut(&Group<'_, 'info>, &Due),
+) -> Result<u64> {
+    let bump = [issuer.authority_bump];
+    let signer: &[&[u8]] = &[crate::state::seeds::MINT_AUTHORITY, &bump];
+    let mint = issuer.mint.key();
+    let mut issued = 0u64;
+    for accounts in remaining.chunks(GROUP) {
+        let group = match check(accounts, &mint)? {
+            Checked::Ready(group) => group,
+            Checked::Skip(lfdi, reason) => {
+                program_common::emit_event!(crate::events::MeterSkipped {
+                    lfdi,
+                    reason: reason.into()
+                });
+                continue;
+            }
+        };
+        let due = record(&group)?;
+        if due.amount == 0 {
+            continue;
+        }
+        token::mint_to(
+            CpiContext::new_with_signer(
+                issuer.token_program,
+                token::MintTo {
+                    mint: issuer.mint.clone(),
+                    to: group.tokens.clone(),
+                    authority: issuer.authority.clone(),
+                },
+                &[signer],
+            ),
+            due.amount,
+        )?;
+        issued = issued.checked_add(due.amount).ok_or(TokenError::Overflow)?;
+        announce(&group, &due);
+    }
+    Ok(issued)
+}

@@ -1,10 +1,10 @@
 use anchor_lang::prelude::*;
-use anchor_spl::token::{self, MintTo, Token};
+use anchor_spl::token::Token;
 use program_common::zero_copy;
 
 use crate::errors::TokenError;
-use crate::events::{GenerationMinted, MeterSkipped};
-use crate::instructions::meter_group::{self, Checked, GROUP};
+use crate::events::GenerationMinted;
+use crate::instructions::meter_group::{self, Due, Issuer, GROUP};
 use crate::state::{seeds, MeterLedger, TokenConfig};
 
 /// Mints to each given meter's owner exactly the export the oracle verified and no GRID has
@@ -42,46 +42,33 @@ impl MintGeneration<'_> {
 
 pub fn handler<'info>(ctx: Context<'info, MintGeneration<'info>>) -> Result<()> {
     let a = &ctx.accounts;
-    let mint = a.grid_mint.key();
-    let bump = [a.config.load()?.mint_authority_bump];
-    let signer: &[&[u8]] = &[seeds::MINT_AUTHORITY, &bump];
-    let mut minted = 0u64;
-    for accounts in ctx.remaining_accounts.chunks(GROUP) {
-        let group = match meter_group::check(accounts, &mint)? {
-            Checked::Ready(group) => group,
-            Checked::Skip(lfdi, reason) => {
-                program_common::emit_event!(MeterSkipped {
-                    lfdi,
-                    reason: reason.into()
-                });
-                continue;
-            }
-        };
-        let verified = group.state.verified_export_wh;
-        let due = zero_copy::update::<MeterLedger, _>(group.ledger, |l| l.mint_grid(verified))??;
-        if due == 0 {
-            continue;
-        }
-        token::mint_to(
-            CpiContext::new_with_signer(
-                a.token_program.key(),
-                MintTo {
-                    mint: a.grid_mint.to_account_info(),
-                    to: group.tokens.clone(),
-                    authority: a.mint_authority.to_account_info(),
-                },
-                &[signer],
-            ),
-            due,
-        )?;
-        minted = minted.checked_add(due).ok_or(TokenError::Overflow)?;
-        program_common::emit_event!(GenerationMinted {
-            lfdi: group.meter.lfdi,
-            owner: group.meter.owner,
-            amount: due,
-            total_minted_wh: verified,
-        });
-    }
+    let issuer = Issuer {
+        mint: &a.grid_mint.to_account_info(),
+        authority: &a.mint_authority.to_account_info(),
+        authority_bump: a.config.load()?.mint_authority_bump,
+        token_program: a.token_program.key(),
+    };
+    let minted = meter_group::issue_to_each(
+        ctx.remaining_accounts,
+        &issuer,
+        |group| {
+            let verified = group.state.verified_export_wh;
+            let amount =
+                zero_copy::update::<MeterLedger, _>(group.ledger, |l| l.mint_grid(verified))??;
+            Ok(Due {
+                amount,
+                total: verified,
+            })
+        },
+        |group, due| {
+            program_common::emit_event!(GenerationMinted {
+                lfdi: group.meter.lfdi,
+                owner: group.meter.owner,
+                amount: due.amount,
+                total_minted_wh: due.total,
+            })
+        },
+    )?;
     let mut config = a.config.load_mut()?;
     config.grid_minted_wh = config
         .grid_minted_wh

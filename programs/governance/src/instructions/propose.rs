@@ -12,7 +12,7 @@ use crate::state::{seeds, Council, Proposal, ProposalStatus, ProposedInstruction
 pub struct Propose<'info> {
     #[account(mut, seeds = [seeds::COUNCIL], bump = council.bump)]
     pub council: Account<'info, Council>,
-    /// CHECK: the next proposal's PDA, created by the handler (see `registry::pda`).
+    /// CHECK: the next proposal's PDA, created by the handler (see `program_common::pda`).
     #[account(
         mut,
         seeds = [seeds::PROPOSAL, council.proposal_count.to_le_bytes().as_ref()],
