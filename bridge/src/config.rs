@@ -103,7 +103,7 @@ impl BridgeConfig {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> anyhow::Result<BridgeConfig> {
         // GRIDTOKENX_BRIDGE_CONFIG names the file itself.
-        let table = migrations::settings::overlay(file, env, ENV_PREFIX, &["config"])?;
+        let table = sdk::settings::overlay(file, env, ENV_PREFIX, &["config"])?;
         let config: BridgeConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow::anyhow!("bridge configuration: {e}"))?;

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use migrations::identity::{lfdi_hex, sfdi_from_certificate};
-use migrations::CampusConfig;
 use registry::identity::Lfdi;
 use registry::MeterCapacity;
+use sdk::identity::{lfdi_hex, sfdi_from_certificate};
+use sdk::CampusConfig;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MeterEntry {
@@ -60,7 +60,7 @@ impl Directory {
             else {
                 anyhow::bail!("no device certificate for building {}", building.code);
             };
-            let lfdi = migrations::identity::lfdi_from_certificate(der);
+            let lfdi = sdk::identity::lfdi_from_certificate(der);
             let capacity = building
                 .capacity()
                 .ok_or_else(|| anyhow::anyhow!("{}: capacity overflows", building.code))?;

@@ -68,7 +68,7 @@ pub fn now() -> i64 {
 
 fn read_certificates(
     config: &BridgeConfig,
-    campus: &migrations::CampusConfig,
+    campus: &sdk::CampusConfig,
 ) -> Result<Vec<(String, Vec<u8>)>> {
     let layout = certs::Layout::new(&config.pki_dir);
     campus
@@ -86,7 +86,7 @@ fn read_certificates(
 /// Opens the store, loads (or creates) the attestor key and keeper token, and starts serving.
 pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     config.validate()?;
-    let campus = migrations::CampusConfig::load(&config.campus_config)?;
+    let campus = sdk::CampusConfig::load(&config.campus_config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create {}", config.data_dir.display()))?;
     let directory = Arc::new(Directory::from_campus(

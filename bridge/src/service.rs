@@ -597,7 +597,7 @@ impl Service {
             // meters so that an operator sees why.
             match w.mmr_owner(&mmr.mrid)? {
                 Some(owner) if owner != caller.lfdi_hex => {
-                    let other = migrations::identity::parse_lfdi_hex(&owner)
+                    let other = sdk::identity::parse_lfdi_hex(&owner)
                         .and_then(|l| self.directory.get(&l))
                         .map_or(owner, |m| m.code);
                     return Err(Refusal::Forbidden(format!(

@@ -191,7 +191,7 @@ impl ClientCertVerifier for DeviceCertVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         // The cheap check first: a certificate no registered meter has is refused before
         // any parsing or signature verification.
-        let lfdi = migrations::identity::lfdi_from_certificate(end_entity);
+        let lfdi = sdk::identity::lfdi_from_certificate(end_entity);
         match self.directory.get(&lfdi) {
             None => return Err(bad(rustls::CertificateError::UnknownIssuer)),
             Some(meter) if !meter.active => return Err(bad(rustls::CertificateError::Revoked)),
@@ -290,5 +290,5 @@ pub fn keeper_server_config(
 /// The LFDI of the client certificate of an established connection.
 pub fn peer_lfdi(connection: &rustls::ServerConnection) -> Option<registry::identity::Lfdi> {
     let cert = connection.peer_certificates()?.first()?;
-    Some(migrations::identity::lfdi_from_certificate(cert))
+    Some(sdk::identity::lfdi_from_certificate(cert))
 }

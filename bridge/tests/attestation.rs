@@ -327,7 +327,7 @@ async fn the_registry_decides_which_meters_the_bridge_serves() {
         .filter(|(_, m)| m.code != "PHYS")
         .map(|(i, m)| {
             record(
-                &migrations::identity::lfdi_hex(&m.lfdi),
+                &sdk::identity::lfdi_hex(&m.lfdi),
                 i as u16,
                 m.code != "GYM",
                 1_000,

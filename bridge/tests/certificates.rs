@@ -48,8 +48,8 @@ fn chain(depth: usize, device: CertificateParams) -> Chain {
     }
 }
 
-fn campus() -> migrations::CampusConfig {
-    migrations::CampusConfig::load(&migrations::CampusConfig::in_repository()).unwrap()
+fn campus() -> sdk::CampusConfig {
+    sdk::CampusConfig::load(&sdk::CampusConfig::in_repository()).unwrap()
 }
 
 /// A verifier trusting `root`, whose directory has ENG registered with `device` (every

@@ -31,7 +31,7 @@ fn spawn_bridge(dir: &std::path::Path, port: u16, keeper_port: u16) -> Child {
         )
         .env(
             "GRIDTOKENX_BRIDGE_CAMPUS_CONFIG",
-            migrations::CampusConfig::in_repository().to_str().unwrap(),
+            sdk::CampusConfig::in_repository().to_str().unwrap(),
         )
         .env(
             "GRIDTOKENX_BRIDGE_PKI_DIR",
@@ -69,7 +69,7 @@ async fn every_acknowledged_reading_survives_kill_9() {
             })
             .unwrap(),
     );
-    let lfdi = migrations::identity::lfdi_hex(&pki.meters[0].lfdi);
+    let lfdi = sdk::identity::lfdi_hex(&pki.meters[0].lfdi);
     let t0 = now() - 1_000_000;
 
     let mut acknowledged: Vec<(i64, i64)> = Vec::new();

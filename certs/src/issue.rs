@@ -4,13 +4,13 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use migrations::identity::{lfdi_from_certificate, sfdi_from_certificate};
-use migrations::CampusConfig;
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
     PKCS_ECDSA_P256_SHA256,
 };
+use sdk::identity::{lfdi_from_certificate, sfdi_from_certificate};
+use sdk::CampusConfig;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time};
 
 use crate::{

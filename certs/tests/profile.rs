@@ -3,8 +3,8 @@
 use std::os::unix::fs::PermissionsExt;
 
 use certs::{ensure_pki, Layout, Provenance};
-use migrations::identity::{lfdi_from_certificate, sfdi_from_certificate};
-use migrations::CampusConfig;
+use sdk::identity::{lfdi_from_certificate, sfdi_from_certificate};
+use sdk::CampusConfig;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::*;
 

@@ -256,7 +256,8 @@ mod tests {
 
     #[test]
     fn a_malformed_batch_says_which_field() {
-        let cases: [(fn(&mut SignedBatch), &str); 6] = [
+        type Spoil = fn(&mut SignedBatch);
+        let cases: [(Spoil, &str); 6] = [
             (|b| b.message = String::new(), "empty message"),
             (|b| b.message = "!".into(), "message: not base64"),
             (

@@ -1,139 +1,31 @@
-//! The bridge's keeper interface (`bridge/src/keeper_api.rs`): HTTP/1.1 with a bearer
-//! token, plain on loopback or over TLS (the bridge's `keeper_tls`), the bridge's certificate
+//! A client of the bridge's keeper interface (its messages: the `keeper_protocol` crate,
+//! which the bridge serves from `bridge/src/keeper_api.rs`): HTTP/1.1 with a bearer token,
+//! plain on loopback or over TLS (the bridge's `keeper_tls`), the bridge's certificate
 //! checked against the campus CA. The keeper reads unacknowledged batches and acknowledges
 //! the ones confirmed on chain.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use registry::identity::Lfdi;
-use serde::{Deserialize, Serialize};
 
-const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// A batch as the bridge serves it (the bridge's `store::SignedBatch`).
-#[derive(Clone, Debug, Deserialize)]
-pub struct SignedBatch {
-    pub sequence: u64,
-    /// SHA-256 of the message, hex.
-    pub hash: String,
-    /// base64
-    pub message: String,
-    /// base64 Ed25519 public key
-    pub attestor: String,
-    /// base64 Ed25519 signature
-    pub signature: String,
-    /// The readings' meters (LFDI hex), in order.
-    pub meters: Vec<String>,
-    pub readings: u16,
-    pub created_at: i64,
-}
-
-/// A batch decoded into what the transaction needs.
-#[derive(Clone, Debug)]
-pub struct DecodedBatch {
-    pub sequence: u64,
-    pub hash: [u8; 32],
-    pub message: Vec<u8>,
-    pub attestor: [u8; 32],
-    pub signature: [u8; 64],
-    pub meters: Vec<Lfdi>,
-}
-
-fn hex_bytes(hex: &str) -> Result<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        bail!("odd-length hex");
-    }
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).context("bad hex"))
-        .collect()
-}
-
-impl SignedBatch {
-    pub fn decode(&self) -> Result<DecodedBatch> {
-        let message = B64.decode(&self.message)?;
-        if message.is_empty() {
-            bail!("empty message");
-        }
-        let attestor: [u8; 32] = B64
-            .decode(&self.attestor)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("attestor key is not 32 bytes"))?;
-        let signature: [u8; 64] = B64
-            .decode(&self.signature)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("signature is not 64 bytes"))?;
-        let hash: [u8; 32] = hex_bytes(&self.hash)?
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("hash is not 32 bytes"))?;
-        let meters = self
-            .meters
-            .iter()
-            .map(|m| {
-                hex_bytes(m)?
-                    .try_into()
-                    .map_err(|_| anyhow::anyhow!("LFDI {m} is not 20 bytes"))
-            })
-            .collect::<Result<Vec<Lfdi>>>()?;
-        Ok(DecodedBatch {
-            sequence: self.sequence,
-            hash,
-            message,
-            attestor,
-            signature,
-            meters,
-        })
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-pub struct BridgeStatus {
-    /// base64 Ed25519 key of the bridge's attestor.
-    pub attestor: String,
-    pub oracle_program: String,
-    pub campus: String,
-}
+pub use keeper_protocol::{BridgeStatus, DecodedBatch, MeterRecord, SignedBatch, SyncReport};
 
 /// A meter as the registry has it, as the bridge takes it (`PUT /v1/meters`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MeterRecord {
-    pub lfdi: String,
-    pub index: u16,
-    pub active: bool,
-    pub since: i64,
-    pub generation_w: u64,
-    pub storage_wh: u64,
-    pub max_import_w: u64,
-    pub max_discharge_w: u64,
-}
-
-impl MeterRecord {
-    pub fn of(meter: &registry::Meter) -> MeterRecord {
-        MeterRecord {
-            lfdi: meter.lfdi.iter().map(|b| format!("{b:02X}")).collect(),
-            index: meter.index,
-            active: meter.status == registry::MeterStatus::Active,
-            since: meter.status_changed_at,
-            generation_w: meter.capacity.generation_w,
-            storage_wh: meter.capacity.storage_wh,
-            max_import_w: meter.capacity.max_import_w,
-            max_discharge_w: meter.capacity.max_discharge_w,
-        }
+pub fn meter_record(meter: &registry::Meter) -> MeterRecord {
+    MeterRecord {
+        lfdi: keeper_protocol::hex::encode(&meter.lfdi),
+        index: meter.index,
+        active: meter.status == registry::MeterStatus::Active,
+        since: meter.status_changed_at,
+        generation_w: meter.capacity.generation_w,
+        storage_wh: meter.capacity.storage_wh,
+        max_import_w: meter.capacity.max_import_w,
+        max_discharge_w: meter.capacity.max_discharge_w,
     }
-}
-
-/// What the bridge changed on a meter sync.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct SyncReport {
-    pub added: usize,
-    pub changed: usize,
-    pub unregistered: usize,
 }
 
 /// A whole request to the bridge must finish within this.
@@ -155,11 +47,6 @@ where
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, body))
-}
-
-#[derive(Deserialize)]
-struct Batches {
-    batches: Vec<SignedBatch>,
 }
 
 /// A client of one bridge's keeper interface.
@@ -312,7 +199,9 @@ impl BridgeClient {
     }
 
     pub async fn status(&self) -> Result<BridgeStatus> {
-        let (status, body) = self.request(Method::GET, "/v1/status").await?;
+        let (status, body) = self
+            .request(Method::GET, keeper_protocol::STATUS_PATH)
+            .await?;
         if status != StatusCode::OK {
             bail!("bridge status: HTTP {status}");
         }
@@ -322,20 +211,25 @@ impl BridgeClient {
     /// Unacknowledged batches, oldest first.
     pub async fn batches(&self, limit: usize) -> Result<Vec<SignedBatch>> {
         let (status, body) = self
-            .request(Method::GET, &format!("/v1/batches?limit={limit}"))
+            .request(
+                Method::GET,
+                &format!("{}?limit={limit}", keeper_protocol::BATCHES_PATH),
+            )
             .await?;
         if status != StatusCode::OK {
             bail!("bridge batches: HTTP {status}");
         }
-        Ok(serde_json::from_slice::<Batches>(&body)?.batches)
+        Ok(serde_json::from_slice::<keeper_protocol::BatchList>(&body)?.batches)
     }
 
     /// Tells the bridge every meter the registry has (it adds, updates and suspends to
     /// match).
     pub async fn sync_meters(&self, meters: &[MeterRecord]) -> Result<SyncReport> {
-        let body = serde_json::to_vec(&serde_json::json!({ "meters": meters }))?;
+        let body = serde_json::to_vec(&keeper_protocol::MeterList {
+            meters: meters.to_vec(),
+        })?;
         let (status, reply) = self
-            .request_with(Method::PUT, "/v1/meters", Bytes::from(body))
+            .request_with(Method::PUT, keeper_protocol::METERS_PATH, Bytes::from(body))
             .await?;
         if status != StatusCode::OK {
             bail!(
@@ -349,7 +243,7 @@ impl BridgeClient {
     /// Tells the bridge that batch `sequence` is confirmed on chain.
     pub async fn acknowledge(&self, sequence: u64) -> Result<()> {
         let (status, _) = self
-            .request(Method::POST, &format!("/v1/batches/{sequence}/ack"))
+            .request(Method::POST, &keeper_protocol::ack_path(sequence))
             .await?;
         match status {
             StatusCode::NO_CONTENT => Ok(()),

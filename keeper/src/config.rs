@@ -60,13 +60,7 @@ impl Default for KeeperConfig {
     }
 }
 
-/// `~/x` as `$HOME/x`, at run time.
-pub fn expand_home(path: &Path) -> PathBuf {
-    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => path.to_path_buf(),
-    }
-}
+pub use sdk::settings::expand_home;
 
 impl KeeperConfig {
     /// The file (if any), with the environment's overrides.
@@ -74,8 +68,7 @@ impl KeeperConfig {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<KeeperConfig> {
-        let table =
-            migrations::settings::overlay(file, env, ENV_PREFIX, &["config", "log_format"])?;
+        let table = sdk::settings::overlay(file, env, ENV_PREFIX, &["config", "log_format"])?;
         let config: KeeperConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("keeper configuration: {e}"))?;
@@ -132,8 +125,8 @@ impl KeeperConfig {
         }
     }
 
-    pub fn policy(&self) -> crate::chain::SendPolicy {
-        crate::chain::SendPolicy {
+    pub fn policy(&self) -> sdk::chain::SendPolicy {
+        sdk::chain::SendPolicy {
             rebroadcast_every: Duration::from_secs(self.rebroadcast_s),
             give_up_after: Duration::from_secs(self.confirm_timeout_s),
         }

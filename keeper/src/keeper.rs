@@ -9,19 +9,20 @@
 use std::collections::BTreeMap;
 
 use anchor_lang::prelude::Pubkey;
-use anchor_lang::{AccountDeserialize, Discriminator};
+use anchor_lang::Discriminator;
 use anyhow::Result;
-use migrations::ix::trading as market_ix;
-use migrations::ix::{energy_token as token_ix, oracle as oracle_ix, registry as registry_ix};
 use oracle::OracleError;
 use registry::identity::Lfdi;
 use registry::{Meter, MeterStatus};
+use sdk::accounts::{anchor_account, events, zero_copy};
+use sdk::chain::{send_and_confirm, Chain, Confirmed, SendError, SendPolicy};
+use sdk::ix::trading as market_ix;
+use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, registry as registry_ix};
 use serde::Serialize;
-use solana_account::Account;
+use solana_instruction::Instruction;
 use solana_message::AddressLookupTableAccount;
 
-use crate::bridge_api::{BridgeClient, DecodedBatch, MeterRecord, SyncReport};
-use crate::chain::{send_and_confirm, Chain, Confirmed, SendError, SendPolicy};
+use crate::bridge_api::{meter_record, BridgeClient, DecodedBatch, MeterRecord, SyncReport};
 use crate::table::CampusTable;
 
 /// Meters per `mint_generation` / `issue_rec` (4 accounts each; the runtime locks at most
@@ -33,36 +34,6 @@ pub const SEATS_PER_SWEEP: usize = 25;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Intervals the market crank looks back for uncleared books.
 pub const CLEAR_LOOKBACK: u64 = 8;
-
-/// Decodes a zero-copy Anchor account (discriminator checked).
-pub fn zero_copy<T: bytemuck::Pod + Discriminator>(account: &Account) -> Option<T> {
-    let data = &account.data;
-    let size = std::mem::size_of::<T>();
-    if data.len() < 8 + size || !data.starts_with(T::DISCRIMINATOR) {
-        return None;
-    }
-    Some(bytemuck::pod_read_unaligned(&data[8..8 + size]))
-}
-
-/// Decodes a borsh Anchor account (discriminator checked).
-pub fn anchor_account<T: AccountDeserialize>(account: &Account) -> Option<T> {
-    T::try_deserialize(&mut account.data.as_slice()).ok()
-}
-
-/// The Anchor events of type `T` in a transaction's logs, in order (a native run logs them
-/// one level down, as `Program log: Program data: ...`).
-pub fn events<T: anchor_lang::Event + anchor_lang::AnchorDeserialize>(logs: &[String]) -> Vec<T> {
-    use base64::Engine;
-    logs.iter()
-        .filter_map(|line| {
-            line.strip_prefix("Program data: ")
-                .or_else(|| line.strip_prefix("Program log: Program data: "))
-        })
-        .filter_map(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
-        .filter(|bytes| bytes.starts_with(T::DISCRIMINATOR))
-        .filter_map(|bytes| T::deserialize(&mut &bytes[T::DISCRIMINATOR.len()..]).ok())
-        .collect()
-}
 
 fn log_skipped(logs: &[String], what: &str) {
     for skipped in events::<energy_token::events::MeterSkipped>(logs) {
@@ -172,7 +143,7 @@ impl Keeper {
             .filter(|m| m.status == MeterStatus::Active)
             .count() as u64;
         if let Some(bridge) = self.bridge.clone() {
-            let records: Vec<MeterRecord> = meters.iter().map(MeterRecord::of).collect();
+            let records: Vec<MeterRecord> = meters.iter().map(meter_record).collect();
             let due = match &self.pushed {
                 None => true,
                 Some((last, at)) => {
@@ -213,12 +184,33 @@ impl Keeper {
     async fn send<C: Chain>(
         &mut self,
         chain: &mut C,
-        instructions: &[solana_instruction::Instruction],
+        instructions: &[Instruction],
     ) -> Result<Confirmed, SendError> {
         let tables: Vec<AddressLookupTableAccount> = self.table.lookup().into_iter().collect();
         let confirmed = send_and_confirm(chain, instructions, &[], &tables, self.policy).await?;
         self.record(&confirmed);
         Ok(confirmed)
+    }
+
+    /// Sends one crank (`what` names it to the operator). Confirmed: `Some`. Refused by a
+    /// program: recorded as a failure with the program's reason, `None` (the next pass
+    /// computes again what is due). The chain unavailable: an error, and the pass stops
+    /// (the keeper retries it).
+    async fn crank<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        what: impl FnOnce() -> String,
+        instructions: &[Instruction],
+    ) -> Result<Option<Confirmed>> {
+        match self.send(chain, instructions).await {
+            Ok(confirmed) => Ok(Some(confirmed)),
+            Err(SendError::Unavailable(e)) => Err(e),
+            Err(e) => {
+                let slot = chain.clock().await?.slot;
+                self.fail(what(), e.reason(), slot);
+                Ok(None)
+            }
+        }
     }
 
     /// One pass: batches, then minting, then the market.
@@ -344,7 +336,7 @@ impl Keeper {
                 *attempts += 1;
                 let attempts = *attempts;
                 let slot = chain.clock().await?.slot;
-                let reason = refusal(&e);
+                let reason = e.reason();
                 if attempts >= MAX_ATTEMPTS {
                     self.fail(
                         format!("batch {}", batch.sequence),
@@ -450,22 +442,19 @@ impl Keeper {
                 .iter()
                 .map(|(lfdi, owner, _)| (*lfdi, *owner))
                 .collect();
-            match self.send(chain, &[token_ix::mint_generation(&group)]).await {
-                Ok(confirmed) => {
-                    // What the program minted (a meter may have been skipped).
-                    let wh: u64 = events::<energy_token::events::GenerationMinted>(&confirmed.logs)
-                        .iter()
-                        .map(|e| e.amount)
-                        .sum();
-                    log_skipped(&confirmed.logs, "mint_generation");
-                    self.status.grid_minted_wh += wh;
-                    progress.minted_wh += wh;
-                }
-                Err(SendError::Unavailable(e)) => return Err(e),
-                Err(e) => {
-                    let slot = chain.clock().await?.slot;
-                    self.fail("mint_generation".into(), refusal(&e), slot);
-                }
+            let ix = token_ix::mint_generation(&group);
+            if let Some(confirmed) = self
+                .crank(chain, || "mint_generation".into(), &[ix])
+                .await?
+            {
+                // What the program minted (a meter may have been skipped).
+                let wh: u64 = events::<energy_token::events::GenerationMinted>(&confirmed.logs)
+                    .iter()
+                    .map(|e| e.amount)
+                    .sum();
+                log_skipped(&confirmed.logs, "mint_generation");
+                self.status.grid_minted_wh += wh;
+                progress.minted_wh += wh;
             }
         }
         for chunk in recs_due.chunks(METERS_PER_MINT) {
@@ -473,21 +462,15 @@ impl Keeper {
                 .iter()
                 .map(|(lfdi, owner, _)| (*lfdi, *owner))
                 .collect();
-            match self.send(chain, &[token_ix::issue_rec(&group)]).await {
-                Ok(confirmed) => {
-                    let recs: u64 = events::<energy_token::events::RecsIssued>(&confirmed.logs)
-                        .iter()
-                        .map(|e| e.amount)
-                        .sum();
-                    log_skipped(&confirmed.logs, "issue_rec");
-                    self.status.recs_issued += recs;
-                    progress.recs += recs;
-                }
-                Err(SendError::Unavailable(e)) => return Err(e),
-                Err(e) => {
-                    let slot = chain.clock().await?.slot;
-                    self.fail("issue_rec".into(), refusal(&e), slot);
-                }
+            let ix = token_ix::issue_rec(&group);
+            if let Some(confirmed) = self.crank(chain, || "issue_rec".into(), &[ix]).await? {
+                let recs: u64 = events::<energy_token::events::RecsIssued>(&confirmed.logs)
+                    .iter()
+                    .map(|e| e.amount)
+                    .sum();
+                log_skipped(&confirmed.logs, "issue_rec");
+                self.status.recs_issued += recs;
+                progress.recs += recs;
             }
         }
         Ok(())
@@ -524,32 +507,18 @@ impl Keeper {
             if book.is_cleared() {
                 // Cleared in an earlier pass and settled into the seats: return the rent to
                 // whoever opened the book (nothing else reads it any more).
-                match self
-                    .send(chain, &[market_ix::close_book(interval, book.payer)])
-                    .await
-                {
-                    Ok(_) => self.status.books_closed += 1,
-                    Err(SendError::Unavailable(e)) => return Err(e),
-                    Err(e) => {
-                        let slot = chain.clock().await?.slot;
-                        self.fail(format!("close_book {interval}"), refusal(&e), slot);
-                    }
+                let ix = market_ix::close_book(interval, book.payer);
+                let what = || format!("close_book {interval}");
+                if self.crank(chain, what, &[ix]).await?.is_some() {
+                    self.status.books_closed += 1;
                 }
                 continue;
             }
-            match self
-                .send(chain, &[market_ix::clear_interval(interval)])
-                .await
-            {
-                Ok(_) => {
-                    self.status.intervals_cleared += 1;
-                    progress.cleared.push(interval);
-                }
-                Err(SendError::Unavailable(e)) => return Err(e),
-                Err(e) => {
-                    let slot = chain.clock().await?.slot;
-                    self.fail(format!("clear_interval {interval}"), refusal(&e), slot);
-                }
+            let ix = market_ix::clear_interval(interval);
+            let what = || format!("clear_interval {interval}");
+            if self.crank(chain, what, &[ix]).await?.is_some() {
+                self.status.intervals_cleared += 1;
+                progress.cleared.push(interval);
             }
         }
         // Settlement: push every seat's balance to its owner.
@@ -567,19 +536,10 @@ impl Keeper {
             .map(|(i, s)| (i as u16, s.owner))
             .collect();
         for chunk in due.chunks(SEATS_PER_SWEEP) {
-            match self
-                .send(chain, &[market_ix::sweep(&market.quote_mint, chunk)])
-                .await
-            {
-                Ok(_) => {
-                    self.status.seats_swept += chunk.len() as u64;
-                    progress.swept += chunk.len() as u64;
-                }
-                Err(SendError::Unavailable(e)) => return Err(e),
-                Err(e) => {
-                    let slot = chain.clock().await?.slot;
-                    self.fail("sweep".into(), refusal(&e), slot);
-                }
+            let ix = market_ix::sweep(&market.quote_mint, chunk);
+            if self.crank(chain, || "sweep".into(), &[ix]).await?.is_some() {
+                self.status.seats_swept += chunk.len() as u64;
+                progress.swept += chunk.len() as u64;
             }
         }
         Ok(())
@@ -601,17 +561,4 @@ pub struct MeterAccounts {
     pub meter: Meter,
     pub state: Option<oracle::MeterState>,
     pub ledger: Option<energy_token::MeterLedger>,
-}
-
-/// A refusal in words: the program's log line with its error when there is one.
-pub fn refusal(e: &SendError) -> String {
-    match e {
-        SendError::Refused { error, logs } => logs
-            .iter()
-            .rev()
-            .find(|l| l.contains("AnchorError") || l.contains("Error Message"))
-            .map(|l| l.trim_start_matches("Program log: ").to_string())
-            .unwrap_or_else(|| error.to_string()),
-        SendError::Unavailable(e) => format!("{e:#}"),
-    }
 }

@@ -1,22 +1,15 @@
 //! GridTokenX keeper: carries the bridge's attested readings and the market's cranks into
-//! transactions.
+//! transactions. What it needs of a chain (`Chain`, sending with confirmation, JSON-RPC) is
+//! the SDK's (`sdk::chain`, `sdk::rpc`); the tests and the demo give it the embedded chain
+//! (`gridtokenx_tests::embedded`), which the keeper binary never links.
 //!
-//! - `chain`: what the keeper needs of a chain (`Chain`) and how it gets a transaction
-//!   confirmed (simulate for the compute-unit limit, send, rebroadcast, rebuild on expiry);
-//! - `embedded`: the in-process chain (the programs natively in a solana-program-test bank);
-//! - `rpc`: a cluster over JSON-RPC (a local validator, devnet);
-//! - `bridge_api`: the bridge's keeper interface;
+//! - `bridge_api`: a client of the bridge's keeper interface (`keeper_protocol`);
 //! - `table`: the keeper's address lookup table;
-//! - `keeper`: one pass of work (`Keeper::tick`) and the operator's status.
+//! - `keeper`: one pass of work (`Keeper::tick`) and the operator's status;
+//! - `config`: the binary's settings and the state it keeps between runs.
 pub mod bridge_api;
-pub mod chain;
 pub mod config;
-pub mod embedded;
-mod event_stubs;
 pub mod keeper;
-pub mod migrate;
-pub mod rpc;
 pub mod table;
 
-pub use chain::{Chain, SendError};
 pub use keeper::{Keeper, Progress, Status};

@@ -8,15 +8,15 @@
 //! chain from the address given in its configuration (or creates a new one).
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Result};
-use migrations::ix::{
+use registry::identity::Lfdi;
+use sdk::ix::{
     energy_token as token_ix, oracle as oracle_ix, registry as registry_ix, trading as market_ix,
 };
-use registry::identity::Lfdi;
 use solana_address_lookup_table_interface::instruction as alt;
 use solana_address_lookup_table_interface::state::AddressLookupTable;
 use solana_message::AddressLookupTableAccount;
 
-use crate::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
 
 /// Addresses per `extend` transaction.
 const EXTEND_CHUNK: usize = 20;

@@ -1,9 +1,15 @@
-//! What every off-chain part of GridTokenX shares: the campus configuration
-//! (`migrations/campus.toml`) and device identities (LFDI/SFDI from certificates).
-pub mod campus;
-pub mod identity;
+//! The migrations: bring a cluster to what the campus file describes, idempotently (every
+//! step first reads whether it is done), ending with the hand-over of every program's
+//! authority to governance.
+//!
+//! - `migrate`: the steps (`apply` a `Plan`);
+//! - `config`: the `migrate` binary's settings, and the plan they make from the campus file,
+//!   the deploy wallet, the device certificates and the owners' and members' keys;
+//! - `dev`: what a development cluster needs besides (funding signers, a quote token);
+//! - `idl`: the programs' IDLs (the `idl` binary builds and checks them).
+pub mod config;
+pub mod dev;
 pub mod idl;
-pub mod ix;
-pub mod settings;
+mod migrate;
 
-pub use campus::{Building, CampusConfig, ConfigError, Kind};
+pub use migrate::{apply, seat_of, MigrationReport, Plan, PlannedMeter};

@@ -4,7 +4,7 @@
 //!
 //! The model uses floating point (it is physics, not accounting); what leaves it, the
 //! cumulative counters, are integers that only grow.
-use migrations::{Building, Kind};
+use sdk::{Building, Kind};
 
 use crate::rng::SplitMix64;
 
@@ -299,7 +299,7 @@ impl BuildingModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migrations::CampusConfig;
+    use sdk::CampusConfig;
 
     /// 2026-06-22 00:00 UTC, a Monday near the summer solstice.
     const SUMMER_MONDAY: i64 = 1_782_086_400;

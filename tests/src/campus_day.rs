@@ -11,22 +11,23 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::embedded::EmbeddedChain;
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context, Result};
 use bridge::config::BridgeConfig;
 use certs::{ensure_pki, Layout};
 use governance::CouncilConfig;
 use keeper::bridge_api::BridgeClient;
-use keeper::chain::{send_and_confirm, Chain, SendPolicy};
-use keeper::embedded::EmbeddedChain;
-use keeper::keeper::{zero_copy, Keeper};
-use keeper::migrate::{self, Plan, PlannedMeter};
-use keeper::rpc::RpcChain;
-use migrations::ix::{energy_token as token_ix, oracle as oracle_ix, trading as market_ix};
-use migrations::CampusConfig;
+use keeper::Keeper;
+use migrations::{Plan, PlannedMeter};
 use oracle::ReadingLimits;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sdk::accounts::zero_copy;
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, trading as market_ix};
+use sdk::rpc::RpcChain;
+use sdk::CampusConfig;
 use simulator::client::{client_config, MeterClient, Suites};
 use simulator::meter::SimulatedMeter;
 use simulator::profile::{BuildingModel, Registers};
@@ -132,7 +133,7 @@ pub fn clear_summer_offset_days(t: i64, seed: u64) -> i64 {
 }
 
 /// The campus credit (quote token): 6 decimals; prices are credit base units per kWh.
-const QUOTE_DECIMALS: u8 = 6;
+use migrations::dev::QUOTE_DECIMALS;
 const QUOTE_FUNDS: u64 = 2_000_000_000; // 2,000 credits per building
 const SOL: u64 = 1_000_000_000;
 
@@ -175,38 +176,7 @@ fn kwh(wh: u64) -> String {
 }
 
 /// Sends `lamports` from the chain's payer to `to`.
-pub async fn fund<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result<()> {
-    let ix =
-        anchor_lang::solana_program::system_instruction::transfer(&chain.payer_key(), to, lamports);
-    send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default())
-        .await
-        .map_err(|e| anyhow!("transfer to {to}: {e}"))?;
-    Ok(())
-}
-
-/// A 6-decimal quote token (the campus's credits), minted by the chain's payer.
-pub async fn create_quote_mint<C: Chain>(chain: &mut C) -> Result<Pubkey> {
-    let payer = chain.payer().pubkey();
-    let mint = Keypair::new();
-    let create = anchor_lang::solana_program::system_instruction::create_account(
-        &payer,
-        &mint.pubkey(),
-        1_461_600,
-        82,
-        &anchor_spl::token::ID,
-    );
-    let init = spl_token_interface::instruction::initialize_mint2(
-        &anchor_spl::token::ID,
-        &mint.pubkey(),
-        &payer,
-        None,
-        QUOTE_DECIMALS,
-    )?;
-    send_and_confirm(chain, &[create, init], &[&mint], &[], SendPolicy::default())
-        .await
-        .map_err(|e| anyhow!("quote mint: {e}"))?;
-    Ok(mint.pubkey())
-}
+pub use migrations::dev::{create_quote_mint, fund};
 
 pub async fn token_balance<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u64> {
     use anchor_lang::solana_program::program_pack::Pack;
@@ -246,7 +216,7 @@ async fn place_orders<C: Chain>(
         let ix = market_ix::place_order(owner, quote_mint, b.seat, interval, side, quantity, price);
         send_and_confirm(chain, &[ix], &[&b.owner], &[], SendPolicy::default())
             .await
-            .map_err(|e| anyhow!("{} order: {}", b.code, keeper::keeper::refusal(&e)))?;
+            .map_err(|e| anyhow!("{} order: {}", b.code, e.reason()))?;
         match side {
             Side::Buy => buys += 1,
             Side::Sell => sells += 1,
@@ -404,7 +374,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             day(chain, args, config, pki).await
         }
         Some(rpc) => {
-            let wallet = keeper::config::expand_home(&rpc.wallet);
+            let wallet = sdk::settings::expand_home(&rpc.wallet);
             let payer = solana_keypair::read_keypair_file(&wallet)
                 .map_err(|e| anyhow!("wallet {}: {e}", wallet.display()))?;
             let mut chain = RpcChain::new(&rpc.url, payer);
@@ -415,7 +385,7 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             if balance < 50 * SOL {
                 chain.airdrop(&payer, 100 * SOL).await?;
             }
-            for program in keeper::embedded::PROGRAMS {
+            for program in crate::embedded::PROGRAMS {
                 if chain.account(program).await?.is_none() {
                     bail!("program {program} is not deployed at {}", rpc.url);
                 }
@@ -542,7 +512,7 @@ async fn day<C: DayChain>(
         market_start,
         council_signers: members,
     };
-    let report = migrate::apply(&mut chain, &plan).await?;
+    let report = migrations::apply(&mut chain, &plan).await?;
     // The council's timelock runs; then the next run executes the hand-over, and a third
     // finds everything done.
     let after_timelock = if real_time {
@@ -551,8 +521,8 @@ async fn day<C: DayChain>(
         setup_at + i64::from(timelock) + 60
     };
     chain.advance_to(after_timelock).await?;
-    let handed_over = migrate::apply(&mut chain, &plan).await?;
-    let again = migrate::apply(&mut chain, &plan).await?;
+    let handed_over = migrations::apply(&mut chain, &plan).await?;
+    let again = migrations::apply(&mut chain, &plan).await?;
     say!(args.verbose,
         "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, seats, hand-over proposals), {} waiting for the {} s timelock",
         report.applied.len(),
@@ -598,7 +568,7 @@ async fn day<C: DayChain>(
             code: m.code.clone(),
             lfdi: m.lfdi,
             owner: m.owner.insecure_clone(),
-            seat: migrate::seat_of(&market, &owner)
+            seat: migrations::seat_of(&market, &owner)
                 .ok_or_else(|| anyhow!("{} has no seat", m.code))?,
             last: Registers::default(),
             net_wh: 0,
@@ -619,8 +589,7 @@ async fn day<C: DayChain>(
         let layout = &pki.layout;
         let cert = CertificateDer::from_pem_file(layout.meter_cert(&b.code))?;
         let key = PrivateKeyDer::from_pem_file(layout.meter_key(&b.code))?;
-        let lfdi =
-            migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
+        let lfdi = sdk::identity::lfdi_hex(&sdk::identity::lfdi_from_certificate(&cert));
         let client = MeterClient::new(
             client_config(ca.clone(), cert, key, Suites::Default)?,
             running.meters_addr,

@@ -1,2 +1,2 @@
-//! Energy-token builders (`migrations::ix::energy_token`).
-pub use migrations::ix::energy_token::*;
+//! Energy-token builders (`sdk::ix::energy_token`).
+pub use sdk::ix::energy_token::*;

@@ -13,14 +13,14 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use bridge::store::Store;
 use governance::CouncilConfig;
 use keeper::bridge_api::BridgeClient;
-use keeper::chain::Chain;
-use keeper::keeper::zero_copy;
-use keeper::migrate::{Plan, PlannedMeter};
-use migrations::ix::{energy_token as token_ix, oracle as oracle_ix};
-use migrations::CampusConfig;
+use migrations::{Plan, PlannedMeter};
 use oracle::ReadingLimits;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sdk::accounts::zero_copy;
+use sdk::chain::Chain;
+use sdk::ix::{energy_token as token_ix, oracle as oracle_ix};
+use sdk::CampusConfig;
 use simulator::client::{client_config, MeterClient, Suites};
 use simulator::meter::SimulatedMeter;
 use simulator::profile::BuildingModel;
@@ -262,8 +262,7 @@ pub fn simulated_campus(
     for (i, b) in config.buildings.iter().enumerate() {
         let cert = CertificateDer::from_pem_file(pki.layout.meter_cert(&b.code))?;
         let key = PrivateKeyDer::from_pem_file(pki.layout.meter_key(&b.code))?;
-        let lfdi =
-            migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
+        let lfdi = sdk::identity::lfdi_hex(&sdk::identity::lfdi_from_certificate(&cert));
         let client = MeterClient::new(
             client_config(ca.clone(), cert, key, Suites::Default)?,
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),

@@ -1,2 +1,2 @@
-//! Governance builders (`migrations::ix::governance`).
-pub use migrations::ix::governance::*;
+//! Governance builders (`sdk::ix::governance`).
+pub use sdk::ix::governance::*;

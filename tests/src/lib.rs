@@ -14,8 +14,10 @@ use solana_transaction::Transaction;
 
 pub mod auction_reference;
 pub mod campus_day;
+pub mod embedded;
 pub mod energy_campus;
 pub mod energy_token_ix;
+mod event_stubs;
 pub mod fault;
 pub mod fixtures;
 pub mod governance_ix;
@@ -30,8 +32,8 @@ pub use solana_signer;
 /// Largest serialized transaction the network accepts.
 pub const MAX_TRANSACTION_SIZE: usize = solana_packet::PACKET_DATA_SIZE;
 
-pub use keeper::embedded::{program_test, PROGRAMS};
-pub use migrations::ix::program_data_address;
+pub use embedded::{program_test, PROGRAMS};
+pub use sdk::ix::program_data_address;
 
 /// A running test validator with helpers to send transactions and read accounts.
 pub struct TestEnv {
@@ -53,7 +55,7 @@ impl TestEnv {
             ctx: pt.start_with_context().await,
             sent: Default::default(),
         };
-        keeper::embedded::install_event_stubs();
+        embedded::install_event_stubs();
         let payer = env.payer();
         for program in PROGRAMS {
             env.plant_program_data(program, Some(payer));
@@ -65,7 +67,7 @@ impl TestEnv {
     /// `upgrade_authority`. The native test programs are builtins without one; a deployed
     /// program has it, and the initialisers read it.
     pub fn plant_program_data(&mut self, program: Pubkey, upgrade_authority: Option<Pubkey>) {
-        keeper::embedded::plant_program_data(&mut self.ctx, program, upgrade_authority);
+        embedded::plant_program_data(&mut self.ctx, program, upgrade_authority);
     }
 
     pub fn payer(&self) -> Pubkey {
@@ -320,7 +322,7 @@ impl TestEnv {
     }
 }
 
-pub use migrations::ix::{anchor_ix, compute_unit_limit};
+pub use sdk::ix::{anchor_ix, compute_unit_limit};
 
 /// Marks `key` as not signing in `ix` (to test that a missing signature is refused).
 pub fn without_signature(mut ix: Instruction, key: Pubkey) -> Instruction {
@@ -370,8 +372,8 @@ pub fn assert_error(result: Result<(), BanksClientError>, expected: impl Into<u3
 }
 
 /// The Anchor events of type `T` in a transaction's logs, in order (the keeper's reader:
-/// native runs log events one level down, see `keeper::embedded`).
-pub use keeper::keeper::events;
+/// native runs log events one level down, see `embedded`).
+pub use sdk::accounts::events;
 
 /// Size of a transaction as it goes over the wire.
 pub fn transaction_size(tx: &Transaction) -> usize {

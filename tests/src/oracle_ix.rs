@@ -1,5 +1,5 @@
-//! Oracle builders (`migrations::ix::oracle`) with the test suite's cluster and limits.
-pub use migrations::ix::oracle::{
+//! Oracle builders (`sdk::ix::oracle`) with the test suite's cluster and limits.
+pub use sdk::ix::oracle::{
     accept_authority, config_address, ed25519_instruction, ed25519_verify, init_meter_state,
     meter_state_address, propose_authority, read_meter_state, set_attestors, set_limits,
     set_paused, skip_batches, submit_readings,
@@ -28,23 +28,17 @@ pub fn default_limits() -> ReadingLimits {
 
 /// The domain of the test oracle's batches.
 pub fn domain() -> [u8; 32] {
-    migrations::ix::oracle::domain(&CLUSTER)
+    sdk::ix::oracle::domain(&CLUSTER)
 }
 
 /// `initialize_oracle` for the test cluster with the default limits.
 pub fn initialize_oracle(authority: Pubkey, attestors: Vec<Pubkey>, quorum: u8) -> Instruction {
-    migrations::ix::oracle::initialize_oracle(
-        authority,
-        attestors,
-        quorum,
-        default_limits(),
-        CLUSTER,
-    )
+    sdk::ix::oracle::initialize_oracle(authority, attestors, quorum, default_limits(), CLUSTER)
 }
 
 /// The batch message for the test oracle, with readings for the meters `lfdis` in order.
 pub fn batch_message(sequence: u64, lfdis: &[Lfdi], readings: &[Reading]) -> Vec<u8> {
-    migrations::ix::oracle::batch_message(&domain(), sequence, lfdis, readings)
+    sdk::ix::oracle::batch_message(&domain(), sequence, lfdis, readings)
 }
 
 /// `batch_message` with another domain (another program, campus or cluster).
@@ -54,7 +48,7 @@ pub fn batch_message_in(
     lfdis: &[Lfdi],
     readings: &[Reading],
 ) -> Vec<u8> {
-    migrations::ix::oracle::batch_message(domain, sequence, lfdis, readings)
+    sdk::ix::oracle::batch_message(domain, sequence, lfdis, readings)
 }
 
 /// The Ed25519 verification and `submit_readings` of a batch for the test oracle.
@@ -65,12 +59,5 @@ pub fn attested_batch(
     lfdis: &[Lfdi],
     attestors: &[&Keypair],
 ) -> [Instruction; 2] {
-    migrations::ix::oracle::attested_batch(
-        submitter,
-        &domain(),
-        sequence,
-        readings,
-        lfdis,
-        attestors,
-    )
+    sdk::ix::oracle::attested_batch(submitter, &domain(), sequence, readings, lfdis, attestors)
 }

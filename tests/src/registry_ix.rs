@@ -1,5 +1,5 @@
-//! Registry builders (`migrations::ix::registry`) and the test suite's meters.
-pub use migrations::ix::registry::*;
+//! Registry builders (`sdk::ix::registry`) and the test suite's meters.
+pub use sdk::ix::registry::*;
 
 use anchor_lang::prelude::Pubkey;
 use registry::identity::{sfdi_from_lfdi, Lfdi};

@@ -1,2 +1,2 @@
-//! Trading builders (`migrations::ix::trading`).
-pub use migrations::ix::trading::*;
+//! Trading builders (`sdk::ix::trading`).
+pub use sdk::ix::trading::*;

@@ -12,7 +12,6 @@ use certs::{ensure_pki, Layout, Pki};
 use gridtokenx_tests::oracle_ix::{self, meter_state_address};
 use gridtokenx_tests::registry_ix;
 use gridtokenx_tests::{events, TestEnv};
-use migrations::CampusConfig;
 use oracle::attestation::ed25519;
 use oracle::events::{BatchApplied, ReadingSkipped};
 use oracle::{MeterState, OracleError};
@@ -20,6 +19,7 @@ use registry::identity::Lfdi;
 use registry::MeterStatus;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sdk::CampusConfig;
 use sep2::{
     self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint,
     Reading as XmlReading,
@@ -233,7 +233,7 @@ async fn every_batch_the_bridge_signs_applies_whatever_the_meters_send() {
     .await
     .unwrap();
 
-    let hex = |code: &str| migrations::identity::lfdi_hex(&site.lfdi(code));
+    let hex = |code: &str| sdk::identity::lfdi_hex(&site.lfdi(code));
     let meter = |code: &str| Meter {
         client: site.client(code),
         prefix: format!(

@@ -4,7 +4,7 @@
 //! the market's vaults must hold exactly the seats' balances and the fees, and every
 //! migration step must be idempotent (the run checks all of it and reports `checks_ok`).
 use gridtokenx_tests::campus_day::{self, DayOptions};
-use migrations::CampusConfig;
+use sdk::CampusConfig;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campus_midday_goes_from_meter_to_token_to_trade() {

@@ -10,17 +10,16 @@ use std::time::Duration;
 
 use anchor_lang::prelude::Pubkey;
 use certs::{ensure_pki, Layout};
+use gridtokenx_tests::embedded::EmbeddedChain;
 use gridtokenx_tests::fault::{
     campus_plan, check_totals, free_port, kill_9, signed_batches, simulated_campus,
     workspace_binary, BridgeProcess, Terms,
 };
 use keeper::bridge_api::BridgeClient;
-use keeper::chain::Chain;
-use keeper::embedded::EmbeddedChain;
-use keeper::keeper::Keeper;
-use keeper::migrate;
-use migrations::CampusConfig;
+use keeper::Keeper;
 use oracle::ReadingLimits;
+use sdk::chain::Chain;
+use sdk::CampusConfig;
 
 const POST_RATE: u32 = 60;
 const STEP_S: i64 = 300;
@@ -89,9 +88,12 @@ async fn kill_9_of_bridge_and_keeper_mid_run_loses_and_duplicates_nothing() {
     let plan = campus_plan(&mut chain, &config, &pki, attestor, terms)
         .await
         .unwrap();
-    migrate::apply(&mut chain, &plan).await.unwrap();
+    migrations::apply(&mut chain, &plan).await.unwrap();
     chain.set_time(setup_at + 700).await.unwrap();
-    assert!(migrate::apply(&mut chain, &plan).await.unwrap().complete());
+    assert!(migrations::apply(&mut chain, &plan)
+        .await
+        .unwrap()
+        .complete());
 
     // The meters, posting the model's registers at their past times up to now.
     let mut sim = simulated_campus(&config, &pki, process.port, start, 11).unwrap();

@@ -8,7 +8,7 @@ use bridge::config::BridgeConfig;
 use certs::Layout;
 use keeper::bridge_api::BridgeClient;
 use keeper::config::KeeperConfig;
-use migrations::CampusConfig;
+use sdk::CampusConfig;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 

@@ -5,16 +5,17 @@
 use anchor_lang::prelude::Pubkey;
 use governance::CouncilConfig;
 use gridtokenx_tests::campus_day::{self, create_quote_mint};
-use keeper::chain::{send_and_confirm, Chain, SendPolicy};
-use keeper::embedded::EmbeddedChain;
-use keeper::keeper::{anchor_account, zero_copy, Keeper};
-use keeper::migrate::{self, MigrationReport, Plan, PlannedMeter};
-use migrations::ix::{
+use gridtokenx_tests::embedded::EmbeddedChain;
+use keeper::Keeper;
+use migrations::{MigrationReport, Plan, PlannedMeter};
+use oracle::ReadingLimits;
+use sdk::accounts::{anchor_account, zero_copy};
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::ix::{
     energy_token as token_ix, governance as gov_ix, oracle as oracle_ix, registry as registry_ix,
     trading as market_ix,
 };
-use migrations::CampusConfig;
-use oracle::ReadingLimits;
+use sdk::CampusConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use trading::MarketParams;
@@ -121,7 +122,7 @@ impl Setup {
             meters,
             signers,
         );
-        migrate::apply(&mut self.chain, &plan)
+        migrations::apply(&mut self.chain, &plan)
             .await
             .expect("migrate")
     }
@@ -322,7 +323,7 @@ async fn a_program_held_by_someone_else_is_not_taken_over() {
             .unwrap();
     }
     let plan = plan(&s.config, &s.meters, &s.members, s.quote_mint, 3, &[0, 1]);
-    let err = migrate::apply(&mut s.chain, &plan).await.unwrap_err();
+    let err = migrations::apply(&mut s.chain, &plan).await.unwrap_err();
     let text = format!("{err:#}");
     assert!(
         text.contains("the registry authority is") && text.contains(&other.pubkey().to_string()),

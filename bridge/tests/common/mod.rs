@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use bridge::config::BridgeConfig;
 use bridge::server::RunningBridge;
 use certs::{ensure_pki, Layout, Pki};
-use migrations::CampusConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sdk::CampusConfig;
 use sep2::{
     self, DateTimeInterval, MirrorMeterReading, MirrorMeterReadingList, MirrorUsagePoint, Reading,
     ReadingType,
@@ -109,7 +109,7 @@ impl TestBridge {
 
     pub fn lfdi_hex(&self, code: &str) -> String {
         let m = self.pki.meters.iter().find(|m| m.code == code).unwrap();
-        migrations::identity::lfdi_hex(&m.lfdi)
+        sdk::identity::lfdi_hex(&m.lfdi)
     }
 }
 

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use certs::{ensure_pki_with, Layout, Provenance};
 use clap::Parser;
-use migrations::identity::lfdi_hex;
-use migrations::CampusConfig;
+use sdk::identity::lfdi_hex;
+use sdk::CampusConfig;
 
 #[derive(Parser)]
 #[command(

@@ -12,9 +12,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use keeper::config::{expand_home, write_json_atomically, KeeperConfig, KeeperState};
-use keeper::rpc::RpcChain;
 use keeper::table::CampusTable;
-use keeper::{Chain, Keeper, Status};
+use keeper::{Keeper, Status};
+use sdk::rpc::RpcChain;
+use sdk::Chain;
 
 #[derive(Parser)]
 #[command(

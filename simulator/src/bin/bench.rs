@@ -132,7 +132,7 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let campus_path = dir.join("campus.toml");
     write_campus(&campus_path, args.meters)?;
-    let campus = migrations::CampusConfig::load(&campus_path)?;
+    let campus = sdk::CampusConfig::load(&campus_path)?;
     let t = Instant::now();
     let pki = certs::ensure_pki(&certs::Layout::new(dir.join("pki")), &campus)?;
     println!(
@@ -181,7 +181,7 @@ async fn main() -> Result<()> {
         let cert = CertificateDer::from_pem_file(&m.cert)?;
         let key = PrivateKeyDer::from_pem_file(&m.key)?;
         clients.push((
-            migrations::identity::lfdi_hex(&m.lfdi),
+            sdk::identity::lfdi_hex(&m.lfdi),
             MeterClient::new(client_config(ca.clone(), cert, key, Suites::Default)?, addr),
         ));
     }

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use migrations::CampusConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sdk::CampusConfig;
 use simulator::client::{client_config, MeterClient, Suites};
 use simulator::meter::{Acknowledged, SimulatedMeter};
 use simulator::profile::{BuildingModel, Registers};
@@ -110,8 +110,7 @@ async fn run(args: Args) -> Result<ExitCode> {
             .with_context(|| format!("certificate of {}", building.code))?;
         let key = PrivateKeyDer::from_pem_file(layout.meter_key(&building.code))
             .with_context(|| format!("key of {}", building.code))?;
-        let lfdi =
-            migrations::identity::lfdi_hex(&migrations::identity::lfdi_from_certificate(&cert));
+        let lfdi = sdk::identity::lfdi_hex(&sdk::identity::lfdi_from_certificate(&cert));
         let client = MeterClient::new(
             client_config(ca.clone(), cert, key, Suites::Default)?,
             args.bridge,

@@ -121,7 +121,7 @@ async fn main() -> Result<()> {
         cluster_genesis_hash: Some("11111111111111111111111111111111".into()),
         ..BridgeConfig::default()
     };
-    let campus = migrations::CampusConfig::load(&config.campus_config)
+    let campus = sdk::CampusConfig::load(&config.campus_config)
         .with_context(|| format!("campus {}", config.campus_config.display()))?;
     certs::ensure_pki(&certs::Layout::new(&config.pki_dir), &campus)?;
     let running = bridge::server::start(&config).await?;

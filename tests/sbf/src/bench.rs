@@ -63,7 +63,7 @@ impl Bench {
             svm.add_program_from_file(id, &path)
                 .map_err(|e| format!("{}: {e:?}", path.display()))?;
             // Deployed by the payer: it is the upgrade authority the initialisers check.
-            let data_address = migrations::ix::program_data_address(id);
+            let data_address = sdk::ix::program_data_address(id);
             let mut account: Account = svm
                 .get_account(&data_address)
                 .ok_or_else(|| format!("{name}: no ProgramData"))?;

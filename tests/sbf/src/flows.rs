@@ -3,7 +3,7 @@
 //! most 10,000 CU per meter, `clear_interval` at the maximum order count under 400,000 CU,
 //! every other instruction under 200,000 CU.
 use anchor_lang::prelude::Pubkey;
-use migrations::ix::{self, compute_unit_limit};
+use sdk::ix::{self, compute_unit_limit};
 use oracle::attestation::Reading;
 use oracle::{OracleError, ReadingLimits};
 use registry::identity::{sfdi_from_lfdi, Lfdi};
@@ -283,7 +283,7 @@ fn oracle_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
 }
 
 fn energy_token_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
-    use migrations::ix::energy_token as token;
+    use sdk::ix::energy_token as token;
     let payer = b.payer.pubkey();
     b.measure(
         "energy-token: initialize_energy_token (GRID and REC mints)",
@@ -451,9 +451,9 @@ fn token_program_reference(b: &mut Bench) -> Result<(), String> {
             3,
         )
         .map_err(|e| e.to_string())?;
-        let ata = migrations::ix::energy_token::ata_for(&payer, &mint.pubkey(), &program);
+        let ata = sdk::ix::energy_token::ata_for(&payer, &mint.pubkey(), &program);
         let create_ata =
-            migrations::ix::energy_token::create_ata_for(&payer, &payer, &mint.pubkey(), &program);
+            sdk::ix::energy_token::create_ata_for(&payer, &payer, &mint.pubkey(), &program);
         b.run(
             &format!("{name} mint"),
             &[create, init, create_ata],
@@ -485,7 +485,7 @@ fn token_program_reference(b: &mut Bench) -> Result<(), String> {
 /// books of 10, 50 and the maximum 128 orders, and the payouts.
 fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
     use anchor_spl::token::spl_token;
-    use migrations::ix::{energy_token as token, trading as market};
+    use sdk::ix::{energy_token as token, trading as market};
     use trading::{MarketParams, Side};
     let payer = b.payer.pubkey();
     // The quote token.
@@ -682,7 +682,7 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
 /// runtime: the signature is scoped to the proposal's own program).
 fn governance_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
     use governance::CouncilConfig;
-    use migrations::ix::governance as gov;
+    use sdk::ix::governance as gov;
     let payer = b.payer.pubkey();
     let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
     for m in &members {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use certs::Layout;
 use clap::Parser;
 use gridtokenx_tests::campus_day::{self, DayOptions};
-use migrations::CampusConfig;
+use sdk::CampusConfig;
 
 #[derive(Parser)]
 #[command(

@@ -19,12 +19,11 @@ use gridtokenx_tests::fault::{
     campus_plan, check_totals, free_port, kill_9, signed_batches, simulated_campus,
     workspace_binary, write_keypair_file, BridgeProcess, Terms,
 };
-use keeper::chain::Chain;
-use keeper::migrate;
-use keeper::rpc::RpcChain;
 use keeper::Status;
-use migrations::CampusConfig;
 use oracle::ReadingLimits;
+use sdk::chain::Chain;
+use sdk::rpc::RpcChain;
+use sdk::CampusConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -148,7 +147,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let wallet = keeper::config::expand_home(&args.wallet);
+    let wallet = sdk::settings::expand_home(&args.wallet);
     let payer = match solana_keypair::read_keypair_file(&wallet) {
         Ok(k) => k,
         Err(e) => {
@@ -186,7 +185,7 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
     if balance < 50 * SOL {
         chain.airdrop(&payer, 100 * SOL).await?;
     }
-    for program in keeper::embedded::PROGRAMS {
+    for program in gridtokenx_tests::embedded::PROGRAMS {
         ensure!(
             chain.account(program).await?.is_some(),
             "program {program} is not deployed at {}",
@@ -229,12 +228,12 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
         market_start: now - now.rem_euclid(60),
     };
     let plan = campus_plan(&mut chain, config, &pki, attestor, terms).await?;
-    migrate::apply(&mut chain, &plan)
+    migrations::apply(&mut chain, &plan)
         .await
         .context("migrations (needs a fresh validator)")?;
     let after = chain.clock().await?.unix_timestamp + 12;
     chain.wait_for_time(after).await?;
-    let report = migrate::apply(&mut chain, &plan).await?;
+    let report = migrations::apply(&mut chain, &plan).await?;
     ensure!(
         report.complete(),
         "migrations still waiting: {:?}",

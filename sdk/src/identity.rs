@@ -19,19 +19,12 @@ pub fn sfdi_from_certificate(der: &[u8]) -> u64 {
 
 /// Upper-case hex, as IEEE 2030.5 writes an LFDI (HexBinary160).
 pub fn lfdi_hex(lfdi: &Lfdi) -> String {
-    lfdi.iter().map(|b| format!("{b:02X}")).collect()
+    keeper_protocol::hex::encode(lfdi)
 }
 
 /// Parses an LFDI written as 40 hex digits, either case.
 pub fn parse_lfdi_hex(text: &str) -> Option<Lfdi> {
-    if text.len() != 40 || !text.is_ascii() {
-        return None;
-    }
-    let mut lfdi = [0u8; 20];
-    for (i, byte) in lfdi.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(lfdi)
+    keeper_protocol::hex::decode_array(text).ok()
 }
 
 #[cfg(test)]

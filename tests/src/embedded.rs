@@ -15,7 +15,7 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::TransactionError;
 
-use crate::chain::{Chain, Outcome, Simulation};
+use sdk::chain::{Chain, Outcome, Simulation};
 
 /// Anchor's `entry` ties the lifetimes of its three arguments together; program-test's
 /// builtin signature doesn't. Every argument outlives the call, so narrowing them all to
@@ -91,7 +91,7 @@ pub fn plant_program_data(
     let data = bincode::serialize(&state).expect("serialize ProgramData");
     let rent = anchor_lang::prelude::Rent::default();
     ctx.set_account(
-        &migrations::ix::program_data_address(program),
+        &sdk::ix::program_data_address(program),
         &solana_account::AccountSharedData::from(Account {
             lamports: rent.minimum_balance(data.len()),
             data,

@@ -12,6 +12,12 @@ pub struct CampusConfig {
     pub cluster: Cluster,
     pub attestors: Attestors,
     pub council: CouncilRules,
+    /// The oracle's reading limits (defaults: [`OracleTerms::default`]).
+    #[serde(default)]
+    pub oracle: OracleTerms,
+    /// The market's parameters (defaults: [`MarketTerms::default`]).
+    #[serde(default)]
+    pub market: MarketTerms,
     pub buildings: Vec<Building>,
 }
 
@@ -39,6 +45,95 @@ pub struct Attestors {
 pub struct CouncilRules {
     pub threshold: u8,
     pub timelock_seconds: u32,
+    /// The members' public keys (base58). Empty: the migration takes the keys of the member
+    /// keypairs it is given (a development campus).
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Members who may pause a program at once (base58).
+    #[serde(default)]
+    pub guardians: Vec<String>,
+}
+
+/// The oracle's limits on readings (`oracle::ReadingLimits`), as the file writes them.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OracleTerms {
+    pub max_future_skew_s: u32,
+    pub min_interval_s: u32,
+    pub max_age_s: u32,
+    pub tolerance_bps: u16,
+}
+
+impl Default for OracleTerms {
+    /// A minute of clock skew, readings a minute apart at least and a day old at most, 10 %
+    /// above capacity x time.
+    fn default() -> Self {
+        OracleTerms {
+            max_future_skew_s: 60,
+            min_interval_s: 60,
+            max_age_s: 86_400,
+            tolerance_bps: 1_000,
+        }
+    }
+}
+
+impl OracleTerms {
+    pub fn limits(&self) -> oracle::ReadingLimits {
+        oracle::ReadingLimits {
+            max_future_skew_s: self.max_future_skew_s,
+            min_interval_s: self.min_interval_s,
+            max_age_s: self.max_age_s,
+            tolerance_bps: self.tolerance_bps,
+        }
+    }
+}
+
+/// The market's parameters (`trading::MarketParams`) and quote token, as the file writes
+/// them. Prices are in the quote token's base units per kWh.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketTerms {
+    pub interval_s: u32,
+    pub price_tick: u64,
+    pub min_price: u64,
+    pub max_price: u64,
+    pub fee_bps: u16,
+    pub max_orders: u16,
+    pub min_quantity_wh: u64,
+    /// The quote token's mint (base58). Unset: a development campus, whose migration makes
+    /// its own quote token.
+    pub quote_mint: Option<String>,
+}
+
+impl Default for MarketTerms {
+    /// 15-minute intervals, prices from 0.001 to 1 quote token per kWh (6 decimals) in steps
+    /// of 0.001, a 0.5 % fee, orders of 100 Wh at least.
+    fn default() -> Self {
+        MarketTerms {
+            interval_s: 900,
+            price_tick: 1_000,
+            min_price: 1_000,
+            max_price: 1_000_000,
+            fee_bps: 50,
+            max_orders: 128,
+            min_quantity_wh: 100,
+            quote_mint: None,
+        }
+    }
+}
+
+impl MarketTerms {
+    pub fn params(&self) -> trading::MarketParams {
+        trading::MarketParams {
+            interval_s: self.interval_s,
+            price_tick: self.price_tick,
+            min_price: self.min_price,
+            max_price: self.max_price,
+            fee_bps: self.fee_bps,
+            max_orders: self.max_orders,
+            min_quantity_wh: self.min_quantity_wh,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -112,9 +207,12 @@ impl CampusConfig {
         PathBuf::from("migrations/campus.toml")
     }
 
-    /// The campus shipped in this source tree, wherever the tests run from.
+    /// The campus shipped in this source tree (`migrations/campus.toml`), wherever the tests
+    /// run from.
     pub fn in_repository() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("campus.toml")
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(Self::default_path())
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -149,10 +247,27 @@ impl CampusConfig {
             );
         }
         for key in &self.attestors.keys {
-            let base58 = |c: char| c.is_ascii_alphanumeric() && !"0OIl".contains(c);
-            if !(32..=44).contains(&key.len()) || !key.chars().all(base58) {
+            if parse_pubkey(key).is_none() {
                 return invalid(format!("attestor key {key:?} is not a base58 public key"));
             }
+        }
+        for key in self.council.members.iter().chain(&self.council.guardians) {
+            if parse_pubkey(key).is_none() {
+                return invalid(format!("council key {key:?} is not a base58 public key"));
+            }
+        }
+        if let Some(mint) = &self.market.quote_mint {
+            if parse_pubkey(mint).is_none() {
+                return invalid(format!(
+                    "market quote_mint {mint:?} is not a base58 public key"
+                ));
+            }
+        }
+        if self.oracle.limits().validate().is_err() {
+            return invalid("oracle: limits out of range".into());
+        }
+        if self.market.params().validate().is_err() {
+            return invalid("market: parameters out of range".into());
         }
         if self.buildings.is_empty() {
             return invalid("the campus has no buildings".into());
@@ -178,6 +293,11 @@ impl CampusConfig {
     pub fn total_storage_kwh(&self) -> u64 {
         self.buildings.iter().map(|b| b.storage_kwh).sum()
     }
+}
+
+/// A base58 public key, if `text` is one.
+pub fn parse_pubkey(text: &str) -> Option<anchor_lang::prelude::Pubkey> {
+    text.parse().ok()
 }
 
 #[cfg(test)]

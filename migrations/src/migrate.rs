@@ -19,20 +19,19 @@
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Result};
 use governance::CouncilConfig;
-use migrations::ix::{
+use oracle::ReadingLimits;
+use registry::identity::{sfdi_from_lfdi, Lfdi};
+use sdk::accounts::{anchor_account, zero_copy};
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::ix::{
     energy_token as token_ix, governance as gov_ix, oracle as oracle_ix, registry as registry_ix,
     trading as market_ix,
 };
-use migrations::CampusConfig;
-use oracle::ReadingLimits;
-use registry::identity::{sfdi_from_lfdi, Lfdi};
+use sdk::CampusConfig;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use trading::MarketParams;
-
-use crate::chain::{send_and_confirm, Chain, SendPolicy};
-use crate::keeper::{anchor_account, zero_copy};
 
 /// One building's meter as the migration registers it.
 pub struct PlannedMeter {
@@ -319,7 +318,7 @@ async fn step<C: Chain>(
 ) -> Result<()> {
     send_and_confirm(chain, instructions, signers, &[], SendPolicy::default())
         .await
-        .map_err(|e| anyhow!("{what}: {}", crate::keeper::refusal(&e)))?;
+        .map_err(|e| anyhow!("{what}: {}", e.reason()))?;
     tracing::info!(%what, "migration step applied");
     report.applied.push(what);
     Ok(())

@@ -1,7 +1,9 @@
-//! What the keeper needs of a chain, and how it gets a transaction confirmed there.
+//! What a client (the keeper, the migrations) needs of a chain, and how it gets a
+//! transaction confirmed there.
 //!
-//! Two implementations: the embedded chain (`embedded`, a solana-program-test bank in the
-//! same process) and a cluster over JSON-RPC. The sending logic is the same for both: build
+//! Two implementations: a cluster over JSON-RPC (`rpc`) and, for the tests and the demo, the
+//! embedded chain (`gridtokenx_tests::embedded`, a solana-program-test bank in the same
+//! process). The sending logic is the same for both: build
 //! the transaction on a fresh blockhash, simulate it to learn its compute units (and to
 //! refuse early what would fail), set the compute-unit limit from that, send, and rebroadcast
 //! until it is confirmed, fails, or its blockhash expires (then rebuild it on a new one,
@@ -102,6 +104,21 @@ impl SendError {
     }
 }
 
+impl SendError {
+    /// Why, in words: the program's log line with its error when there is one.
+    pub fn reason(&self) -> String {
+        match self {
+            SendError::Refused { error, logs } => logs
+                .iter()
+                .rev()
+                .find(|l| l.contains("AnchorError") || l.contains("Error Message"))
+                .map(|l| l.trim_start_matches("Program log: ").to_string())
+                .unwrap_or_else(|| error.to_string()),
+            SendError::Unavailable(e) => format!("{e:#}"),
+        }
+    }
+}
+
 impl From<anyhow::Error> for SendError {
     fn from(e: anyhow::Error) -> Self {
         SendError::Unavailable(e)
@@ -184,7 +201,7 @@ pub async fn send_and_confirm<C: Chain>(
         let blockhash = chain.latest_blockhash().await?;
         // Simulate with the largest limit, then ask for what it used.
         let mut with_limit = Vec::with_capacity(instructions.len() + 1);
-        with_limit.push(migrations::ix::compute_unit_limit(1_400_000));
+        with_limit.push(crate::ix::compute_unit_limit(1_400_000));
         with_limit.extend_from_slice(instructions);
         let probe = v0_transaction(&payer, &with_limit, signers, tables, blockhash)?;
         let simulation = chain.simulate(&probe).await?;
@@ -195,7 +212,7 @@ pub async fn send_and_confirm<C: Chain>(
             });
         }
         let limit = units_limit(simulation.units);
-        with_limit[0] = migrations::ix::compute_unit_limit(limit);
+        with_limit[0] = crate::ix::compute_unit_limit(limit);
         let tx = v0_transaction(&payer, &with_limit, signers, tables, blockhash)?;
         let size = transaction_size(&tx);
         let signature = chain.send(&tx).await?;

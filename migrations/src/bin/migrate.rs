@@ -1,0 +1,225 @@
+//! `migrate`: brings a cluster to the campus file, idempotently, ending with the hand-over
+//! of every program's authority to governance. Run it with the deploy wallet right after
+//! deploying the programs, and again until it reports nothing waiting (council votes and the
+//! timelock take their time).
+//!
+//! Exit codes: 0 everything in place, 1 a step failed, 2 unusable configuration (settings,
+//! campus file, keys, certificates), 3 applied what it could and waits for council votes or
+//! the timelock (run it again later).
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use migrations::config::{plan, Keys, MigrateConfig, QuoteMint};
+use migrations::{apply, MigrationReport};
+use sdk::chain::Chain;
+use sdk::rpc::RpcChain;
+use sdk::CampusConfig;
+use solana_signer::Signer;
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Brings a Solana cluster to the campus file: council, registry, meters, oracle, GRID/REC mints, accounts, market, seats, then every program's authority handed to governance.",
+    long_about = "Brings a Solana cluster to the campus file, idempotently: every step first reads whether it is done, so a \
+second run changes nothing and a run that stopped half-way completes on the next. Steps: the council, the registry \
+campus, each building's meter (named by its device certificate, co-signed by its owner), the oracle (the campus \
+file's attestors and limits, the cluster's genesis hash), the GRID and REC mints, each meter's oracle state and \
+ledger and its owner's token accounts, the market and every building's seat; then the hand-over of the registry's, \
+oracle's, energy token's and market's authority to governance (proposed by the wallet, accepted through a council \
+proposal: members' approvals, the timelock, then execution). Run it with the programs' deploy wallet (their \
+upgrade authority, which the initialisers require).\n\n\
+Settings come from --config (TOML), then GRIDTOKENX_MIGRATE_<KEY> environment variables \
+(e.g. GRIDTOKENX_MIGRATE_RPC_URL=https://api.devnet.solana.com), then defaults; see migrations/migrate.example.toml. \
+Keys (owners, council members) live in keys_dir, never in the repository.\n\n\
+Exit codes: 0 everything in place, 1 a step failed, 2 unusable configuration, 3 waiting for council votes or the \
+timelock (run again later)."
+)]
+struct Args {
+    /// Settings file (TOML).
+    #[arg(long, env = "GRIDTOKENX_MIGRATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The cluster's JSON-RPC endpoint (overrides the settings and the campus file).
+    #[arg(long)]
+    url: Option<String>,
+    /// Print the plan (cluster, payer, meters, council, attestors) and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Log format.
+    #[arg(long, value_parser = ["text", "json"], default_value = "text", env = "GRIDTOKENX_MIGRATE_LOG_FORMAT")]
+    log_format: String,
+}
+
+fn init_logs(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,solana_rpc_client=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// The campus file, the wallet and the keys: everything that can be wrong before a
+/// transaction is sent.
+struct Setup {
+    config: MigrateConfig,
+    campus: CampusConfig,
+    url: String,
+    wallet: solana_keypair::Keypair,
+    keys: Keys,
+}
+
+fn setup(args: &Args) -> Result<Setup> {
+    let config = MigrateConfig::load(args.config.as_deref(), std::env::vars())?;
+    let campus = CampusConfig::load(&config.campus_config)?;
+    let url = args.url.clone().unwrap_or_else(|| config.rpc_url(&campus));
+    let wallet = sdk::settings::read_keypair(&config.wallet).context("deploy wallet")?;
+    let keys = Keys::load(&config, &campus)?;
+    Ok(Setup {
+        config,
+        campus,
+        url,
+        wallet,
+        keys,
+    })
+}
+
+fn print_report(report: &MigrationReport) {
+    for step in &report.applied {
+        println!("  applied: {step}");
+    }
+    println!("  already in place: {} steps", report.already_done);
+    for wait in &report.waiting {
+        println!("  waiting: {wait}");
+    }
+}
+
+async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
+    let Setup {
+        config,
+        campus,
+        url,
+        wallet,
+        keys,
+    } = setup;
+    let payer = wallet.pubkey();
+    let interval = i64::from(campus.market.interval_s.max(1));
+    let quote_mint = keys.quote_mint.address();
+    let dev_mint = match &keys.quote_mint {
+        QuoteMint::Dev(k) => Some(k.insecure_clone()),
+        QuoteMint::Named(_) => None,
+    };
+    let mut chain = RpcChain::new(&url, wallet);
+    let market_start = match (config.market_start, dry_run) {
+        (Some(t), _) => t,
+        (None, false) => {
+            let now = chain.clock().await?.unix_timestamp;
+            now - now.rem_euclid(interval)
+        }
+        // The chain is not asked in a dry run: the local clock stands in.
+        (None, true) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs() as i64;
+            now - now.rem_euclid(interval)
+        }
+    };
+    let plan = plan(&campus, &config.pki_dir, keys, market_start)?;
+    println!(
+        "campus {:?}: {} buildings, cluster {} at {}, wallet {payer}",
+        campus.name,
+        campus.buildings.len(),
+        campus.cluster.name,
+        sdk::settings::redact_url(&url),
+    );
+    println!(
+        "plan: {} meters, council of {} (threshold {}, timelock {} s; {} signing here), {} attestor(s) at quorum {}, quote token {quote_mint}{}",
+        plan.meters.len(),
+        plan.council.members.len(),
+        plan.council.threshold,
+        plan.council.timelock_seconds,
+        plan.council_signers.len(),
+        plan.attestors.len(),
+        campus.attestors.quorum,
+        if dev_mint.is_some() { " (development)" } else { "" },
+    );
+    if dry_run {
+        for m in &plan.meters {
+            println!(
+                "  meter {} LFDI {} owner {}",
+                m.code,
+                sdk::identity::lfdi_hex(&m.lfdi),
+                m.owner.pubkey()
+            );
+        }
+        println!("dry run: nothing sent");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
+    println!("wallet balance {:.6} SOL", balance as f64 / 1e9);
+    if let Some(mint) = &dev_mint {
+        migrations::dev::ensure_quote_mint(&mut chain, mint).await?;
+    }
+    if config.fund_council_lamports > 0 {
+        for member in &plan.council_signers {
+            if migrations::dev::fund_up_to(
+                &mut chain,
+                &member.pubkey(),
+                config.fund_council_lamports,
+            )
+            .await?
+            {
+                println!("  funded council member {}", member.pubkey());
+            }
+        }
+    }
+    let report = apply(&mut chain, &plan).await?;
+    print_report(&report);
+    let after = chain.account(payer).await?.map_or(0, |a| a.lamports);
+    println!(
+        "wallet spent {:.6} SOL (rent and fees)",
+        balance.saturating_sub(after) as f64 / 1e9
+    );
+    if report.complete() {
+        println!("complete: every step in place, every authority with governance");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("waiting: run again once the council has voted or the timelock has passed");
+        Ok(ExitCode::from(3))
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logs(&args.log_format);
+    let setup = match setup(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("unusable configuration: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(setup, args.dry_run)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("migration failed: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

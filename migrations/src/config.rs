@@ -1,0 +1,351 @@
+//! The `migrate` binary's settings (a TOML file, then `GRIDTOKENX_MIGRATE_<KEY>`
+//! environment variables, then defaults), and the plan they make.
+//!
+//! Keys live in `keys_dir`, outside the repository, as Solana CLI keypair files (mode
+//! 0600): `owners/<CODE>.json`, the wallet of each building's owner, who co-signs its
+//! meter's registration and seat; `council/*.json`, the council members who sign here
+//! (propose and approve the hand-over); `quote-mint.json`, a development quote token's
+//! address. `dev_keys` makes whichever of them is missing (a development cluster);
+//! otherwise a missing owner key stops the run before anything is sent.
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use anchor_lang::prelude::Pubkey;
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use governance::CouncilConfig;
+use sdk::campus::parse_pubkey;
+use sdk::CampusConfig;
+use serde::Deserialize;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+use crate::migrate::{Plan, PlannedMeter};
+
+pub const ENV_PREFIX: &str = "GRIDTOKENX_MIGRATE_";
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MigrateConfig {
+    /// The cluster's JSON-RPC endpoint; the campus file's `cluster.rpc_url` if unset.
+    pub rpc_url: Option<String>,
+    /// The deploy wallet: the programs' upgrade authority, which the initialisers require,
+    /// and the payer of every step.
+    pub wallet: PathBuf,
+    /// The campus file.
+    pub campus_config: PathBuf,
+    /// The campus PKI (`campus-pki`): each building's device certificate names its meter.
+    pub pki_dir: PathBuf,
+    /// The owners' and council members' keypairs (see the module's documentation).
+    pub keys_dir: PathBuf,
+    /// Make missing owner, council and quote-mint keys (a development cluster only).
+    pub dev_keys: bool,
+    /// Lamports each council member signing here is topped up to from the wallet (their
+    /// proposals' rent); 0 leaves their balances alone.
+    pub fund_council_lamports: u64,
+    /// When the market's interval 0 starts (Unix seconds); the current interval's start if
+    /// unset. Read only when the market is created.
+    pub market_start: Option<i64>,
+}
+
+impl Default for MigrateConfig {
+    fn default() -> Self {
+        MigrateConfig {
+            rpc_url: None,
+            wallet: PathBuf::from("~/.config/solana/id.json"),
+            campus_config: CampusConfig::default_path(),
+            pki_dir: certs::Layout::default_dir(),
+            keys_dir: PathBuf::from("campus-keys"),
+            dev_keys: false,
+            fund_council_lamports: 0,
+            market_start: None,
+        }
+    }
+}
+
+impl MigrateConfig {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<MigrateConfig> {
+        let table =
+            sdk::settings::overlay(file, env, ENV_PREFIX, &["config", "log_format", "dry_run"])?;
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow!("migrate configuration: {e}"))
+    }
+
+    pub fn rpc_url(&self, campus: &CampusConfig) -> String {
+        self.rpc_url
+            .clone()
+            .unwrap_or_else(|| campus.cluster.rpc_url.clone())
+    }
+}
+
+/// What the plan needs besides the chain: the campus, and the keys found (or made).
+pub struct Keys {
+    pub owners: Vec<(String, Keypair)>,
+    pub council: Vec<Keypair>,
+    pub quote_mint: QuoteMint,
+}
+
+/// The market's quote token: named by the campus file, or a development token of our own.
+pub enum QuoteMint {
+    Named(Pubkey),
+    /// Created by the migration at this keypair's address if missing.
+    Dev(Keypair),
+}
+
+impl QuoteMint {
+    pub fn address(&self) -> Pubkey {
+        match self {
+            QuoteMint::Named(p) => *p,
+            QuoteMint::Dev(k) => k.pubkey(),
+        }
+    }
+}
+
+/// Reads `path`, or (with `make`) writes a new keypair there (mode 0600).
+fn keypair_at(path: &Path, make: bool) -> Result<Option<Keypair>> {
+    if path.exists() {
+        return sdk::settings::read_keypair(path).map(Some);
+    }
+    if !make {
+        return Ok(None);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let key = Keypair::new();
+    let json = serde_json::to_string(&key.to_bytes().to_vec())?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    std::io::Write::write_all(&mut file, json.as_bytes())?;
+    file.sync_all()?;
+    Ok(Some(key))
+}
+
+/// Development council size when the campus file names no members.
+const DEV_COUNCIL: usize = 3;
+
+impl Keys {
+    /// The keys in `config.keys_dir` for `campus`'s buildings and council.
+    pub fn load(config: &MigrateConfig, campus: &CampusConfig) -> Result<Keys> {
+        let dir = sdk::settings::expand_home(&config.keys_dir);
+        let mut owners = Vec::new();
+        let mut missing = Vec::new();
+        for b in &campus.buildings {
+            let path = dir.join("owners").join(format!("{}.json", b.code));
+            match keypair_at(&path, config.dev_keys)? {
+                Some(k) => owners.push((b.code.clone(), k)),
+                None => missing.push(path.display().to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "no owner key for {} building(s) ({}{}): each owner co-signs its meter's \
+                 registration; put their keypairs there, or set dev_keys on a development cluster",
+                missing.len(),
+                missing[..missing.len().min(3)].join(", "),
+                if missing.len() > 3 { ", ..." } else { "" }
+            );
+        }
+        let council_dir = dir.join("council");
+        let mut council = Vec::new();
+        if council_dir.is_dir() {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(&council_dir)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                .collect();
+            paths.sort();
+            for path in paths {
+                council.push(sdk::settings::read_keypair(&path)?);
+            }
+        }
+        if council.is_empty() && campus.council.members.is_empty() && config.dev_keys {
+            for i in 0..DEV_COUNCIL {
+                let path = council_dir.join(format!("member-{i}.json"));
+                council.push(keypair_at(&path, true)?.expect("made"));
+            }
+        }
+        let quote_mint = match &campus.market.quote_mint {
+            Some(mint) => QuoteMint::Named(parse_pubkey(mint).expect("validated")),
+            None => {
+                let path = dir.join("quote-mint.json");
+                match keypair_at(&path, config.dev_keys)? {
+                    Some(k) => QuoteMint::Dev(k),
+                    None => bail!(
+                        "the campus file names no market quote_mint: set [market] quote_mint to \
+                         the campus's quote token, or dev_keys on a development cluster"
+                    ),
+                }
+            }
+        };
+        Ok(Keys {
+            owners,
+            council,
+            quote_mint,
+        })
+    }
+}
+
+/// The plan for `campus`: its meters (named by their device certificates in `pki_dir`),
+/// trusting the campus file's attestors, with the council it names (or, when it names none,
+/// the members whose keys are given).
+pub fn plan<'a>(
+    campus: &'a CampusConfig,
+    pki_dir: &Path,
+    keys: Keys,
+    market_start: i64,
+) -> Result<Plan<'a>> {
+    ensure!(
+        !campus.attestors.keys.is_empty(),
+        "the campus file trusts no attestor: add each bridge's key (its GET /v1/status \
+         `attestor`, as base58) to [attestors] keys"
+    );
+    let layout = certs::Layout::new(pki_dir);
+    let mut meters = Vec::new();
+    for (code, owner) in keys.owners {
+        let path = layout.meter_cert(&code);
+        let pem = std::fs::read_to_string(&path)
+            .with_context(|| format!("device certificate of {code}: {}", path.display()))?;
+        let der = certs::pem_to_der(&pem, &path)?;
+        meters.push(PlannedMeter {
+            code,
+            lfdi: sdk::identity::lfdi_from_certificate(&der),
+            owner,
+        });
+    }
+    let members: Vec<Pubkey> = if campus.council.members.is_empty() {
+        keys.council.iter().map(|k| k.pubkey()).collect()
+    } else {
+        campus
+            .council
+            .members
+            .iter()
+            .map(|m| parse_pubkey(m).expect("validated"))
+            .collect()
+    };
+    ensure!(
+        !members.is_empty(),
+        "the campus file names no council members and no member keys are in keys_dir/council"
+    );
+    Ok(Plan {
+        campus,
+        meters,
+        attestors: campus
+            .attestors
+            .keys
+            .iter()
+            .map(|k| parse_pubkey(k).expect("validated"))
+            .collect(),
+        limits: campus.oracle.limits(),
+        council: CouncilConfig {
+            members,
+            guardians: campus
+                .council
+                .guardians
+                .iter()
+                .map(|g| parse_pubkey(g).expect("validated"))
+                .collect(),
+            threshold: campus.council.threshold,
+            timelock_seconds: campus.council.timelock_seconds,
+        },
+        quote_mint: keys.quote_mint.address(),
+        market: campus.market.params(),
+        market_start,
+        council_signers: keys.council,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn campus() -> CampusConfig {
+        let mut c = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
+        c.attestors.keys = vec!["EsBoZvjvba2DKd6uoiKssseWpPYKkabLNfaeLBBPSP6i".into()];
+        c
+    }
+
+    #[test]
+    fn settings_come_from_the_file_then_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("migrate.toml");
+        std::fs::write(&file, "keys_dir = \"/srv/keys\"\ndev_keys = true\n").unwrap();
+        let config = MigrateConfig::load(
+            Some(&file),
+            [(
+                "GRIDTOKENX_MIGRATE_RPC_URL".to_string(),
+                "http://h:1".to_string(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(config.keys_dir, PathBuf::from("/srv/keys"));
+        assert!(config.dev_keys);
+        assert_eq!(config.rpc_url(&campus()), "http://h:1");
+        assert_eq!(
+            MigrateConfig::default().rpc_url(&campus()),
+            "http://127.0.0.1:8899"
+        );
+        let err = MigrateConfig::load(
+            None,
+            [("GRIDTOKENX_MIGRATE_COLOUR".to_string(), "red".to_string())],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err:#}");
+    }
+
+    #[test]
+    fn missing_owner_keys_stop_the_run_unless_dev_keys_makes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = MigrateConfig {
+            keys_dir: dir.path().join("keys"),
+            ..MigrateConfig::default()
+        };
+        let err = Keys::load(&config, &campus()).err().unwrap().to_string();
+        assert!(err.starts_with("no owner key for 25 building(s)"), "{err}");
+        config.dev_keys = true;
+        let keys = Keys::load(&config, &campus()).unwrap();
+        assert_eq!(keys.owners.len(), 25);
+        assert_eq!(keys.council.len(), DEV_COUNCIL);
+        let owner = dir.path().join("keys/owners/ENG.json");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&owner).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // A second load finds the same keys.
+        config.dev_keys = false;
+        let again = Keys::load(&config, &campus()).unwrap();
+        assert_eq!(again.owners[0].1.pubkey(), keys.owners[0].1.pubkey());
+        assert_eq!(again.quote_mint.address(), keys.quote_mint.address());
+        assert_eq!(again.council.len(), DEV_COUNCIL);
+    }
+
+    #[test]
+    fn a_plan_needs_an_attestor_and_names_meters_by_their_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = MigrateConfig {
+            keys_dir: dir.path().join("keys"),
+            dev_keys: true,
+            ..MigrateConfig::default()
+        };
+        let mut campus = campus();
+        let keys = Keys::load(&config, &campus).unwrap();
+        let err = plan(&campus, &dir.path().join("pki"), keys, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("device certificate of ENG"), "{err}");
+        campus.attestors.keys.clear();
+        let keys = Keys::load(&config, &campus).unwrap();
+        let err = plan(&campus, &dir.path().join("pki"), keys, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("trusts no attestor"), "{err}");
+    }
+}

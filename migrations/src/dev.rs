@@ -1,0 +1,65 @@
+//! What a development or test cluster needs besides the campus: signers funded by the
+//! payer, and a quote token of its own (a real campus names its stablecoin's mint).
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::solana_program::program_pack::Pack;
+use anyhow::{anyhow, Result};
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+/// Decimals of a development quote token (the campus's credits, like a stablecoin's 6).
+pub const QUOTE_DECIMALS: u8 = 6;
+
+/// Sends `lamports` from the payer to `to`.
+pub async fn fund<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result<()> {
+    let ix =
+        anchor_lang::solana_program::system_instruction::transfer(&chain.payer_key(), to, lamports);
+    send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow!("transfer to {to}: {}", e.reason()))?;
+    Ok(())
+}
+
+/// Tops `to` up to `lamports` from the payer if it holds less; true if it sent some.
+pub async fn fund_up_to<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result<bool> {
+    let held = chain.account(*to).await?.map_or(0, |a| a.lamports);
+    if held >= lamports {
+        return Ok(false);
+    }
+    fund(chain, to, lamports - held).await?;
+    Ok(true)
+}
+
+/// A quote token at `mint`'s address with [`QUOTE_DECIMALS`], minted by the chain's payer;
+/// created unless it exists (so a second run finds it).
+pub async fn ensure_quote_mint<C: Chain>(chain: &mut C, mint: &Keypair) -> Result<Pubkey> {
+    if chain.account(mint.pubkey()).await?.is_some() {
+        return Ok(mint.pubkey());
+    }
+    let payer = chain.payer().pubkey();
+    let size = spl_token_interface::state::Mint::LEN;
+    let rent = anchor_lang::prelude::Rent::default().minimum_balance(size);
+    let create = anchor_lang::solana_program::system_instruction::create_account(
+        &payer,
+        &mint.pubkey(),
+        rent,
+        size as u64,
+        &anchor_spl::token::ID,
+    );
+    let init = spl_token_interface::instruction::initialize_mint2(
+        &anchor_spl::token::ID,
+        &mint.pubkey(),
+        &payer,
+        None,
+        QUOTE_DECIMALS,
+    )?;
+    send_and_confirm(chain, &[create, init], &[mint], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow!("quote mint: {}", e.reason()))?;
+    Ok(mint.pubkey())
+}
+
+/// A new quote token (see [`ensure_quote_mint`]).
+pub async fn create_quote_mint<C: Chain>(chain: &mut C) -> Result<Pubkey> {
+    ensure_quote_mint(chain, &Keypair::new()).await
+}
