@@ -4,7 +4,7 @@ use program_common::zero_copy;
 
 use crate::errors::TokenError;
 use crate::events::RecsIssued;
-use crate::instructions::meter_group::{self, Due, Issuer, GROUP};
+use crate::instructions::meter_group::{self, Due, Issuer};
 use crate::state::{seeds, MeterLedger, TokenConfig};
 
 /// Issues each given meter's owner one REC per whole MWh of verified export not yet
@@ -27,12 +27,7 @@ pub struct IssueRec<'info> {
 
 impl IssueRec<'_> {
     pub fn validate(&self, remaining: &[AccountInfo]) -> Result<()> {
-        require!(!self.config.load()?.is_paused(), TokenError::Paused);
-        require!(
-            !remaining.is_empty() && remaining.len() % GROUP == 0,
-            TokenError::AccountsMismatch
-        );
-        Ok(())
+        meter_group::validate_call(&*self.config.load()?, remaining)
     }
 }
 

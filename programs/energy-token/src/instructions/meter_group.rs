@@ -15,6 +15,17 @@ use crate::state::MeterLedger;
 /// Accounts per meter.
 pub const GROUP: usize = 4;
 
+/// The checks both issuing instructions make before any meter: the program is not paused,
+/// and the remaining accounts are whole groups, at least one.
+pub fn validate_call(config: &crate::state::TokenConfig, remaining: &[AccountInfo]) -> Result<()> {
+    require!(!config.is_paused(), TokenError::Paused);
+    require!(
+        !remaining.is_empty() && remaining.len() % GROUP == 0,
+        TokenError::AccountsMismatch
+    );
+    Ok(())
+}
+
 /// A meter ready to be issued to.
 pub struct Group<'a, 'info> {
     pub meter: Meter,

@@ -4,7 +4,7 @@ use program_common::zero_copy;
 
 use crate::errors::TokenError;
 use crate::events::GenerationMinted;
-use crate::instructions::meter_group::{self, Due, Issuer, GROUP};
+use crate::instructions::meter_group::{self, Due, Issuer};
 use crate::state::{seeds, MeterLedger, TokenConfig};
 
 /// Mints to each given meter's owner exactly the export the oracle verified and no GRID has
@@ -31,12 +31,7 @@ pub struct MintGeneration<'info> {
 
 impl MintGeneration<'_> {
     pub fn validate(&self, remaining: &[AccountInfo]) -> Result<()> {
-        require!(!self.config.load()?.is_paused(), TokenError::Paused);
-        require!(
-            !remaining.is_empty() && remaining.len() % GROUP == 0,
-            TokenError::AccountsMismatch
-        );
-        Ok(())
+        meter_group::validate_call(&*self.config.load()?, remaining)
     }
 }
 
