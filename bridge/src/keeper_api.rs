@@ -23,7 +23,7 @@ use crate::attestor::{Attestor, B64};
 use crate::directory::{RegisteredMeter, SyncReport};
 use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
 use keeper_protocol::{
-    BatchList, BridgeStatus, MeterList, MeterRecord, MAX_METERS_BODY, MIN_TOKEN_LEN,
+    BatchList, BridgeStatus, MeterList, MeterRecord, Route, MAX_METERS_BODY, MIN_TOKEN_LEN,
 };
 use registry::MeterCapacity;
 
@@ -162,15 +162,14 @@ async fn handle(
         return Ok(reply);
     }
     let attestor = &c.attestor;
-    let segments: Vec<&str> = req
-        .uri()
-        .path()
-        .trim_end_matches('/')
-        .split('/')
-        .skip(1)
-        .collect();
-    let reply = match (req.method().as_str(), segments.as_slice()) {
-        ("GET", ["v1", "status"]) => json(
+    let Some(route) = Route::of_path(req.uri().path()) else {
+        return Ok(empty(StatusCode::NOT_FOUND));
+    };
+    if req.method().as_str() != route.method() {
+        return Ok(empty(StatusCode::METHOD_NOT_ALLOWED));
+    }
+    let reply = match route {
+        Route::Status => json(
             StatusCode::OK,
             &BridgeStatus {
                 attestor: B64.encode(attestor.public_key()),
@@ -178,7 +177,7 @@ async fn handle(
                 campus: attestor.settings.campus.to_string(),
             },
         ),
-        ("GET", ["v1", "batches"]) => {
+        Route::Batches => {
             let limit = req
                 .uri()
                 .query()
@@ -191,30 +190,22 @@ async fn handle(
                 _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
             }
         }
-        ("PUT", ["v1", "meters"]) => sync_meters(attestor, req.into_body()).await,
-        ("POST", ["v1", "batches", sequence, "ack"]) => match sequence.parse::<u64>() {
-            Ok(sequence) => {
-                let a = attestor.clone();
-                match attestor
-                    .store
-                    .run_dedicated(move || a.acknowledge(sequence))
-                    .await
-                {
-                    Ok(Ok(true)) => {
-                        tracing::info!(sequence, "batch acknowledged by the keeper");
-                        empty(StatusCode::NO_CONTENT)
-                    }
-                    Ok(Ok(false)) => empty(StatusCode::NOT_FOUND),
-                    _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
+        Route::Meters => sync_meters(attestor, req.into_body()).await,
+        Route::Acknowledge(sequence) => {
+            let a = attestor.clone();
+            match attestor
+                .store
+                .run_dedicated(move || a.acknowledge(sequence))
+                .await
+            {
+                Ok(Ok(true)) => {
+                    tracing::info!(sequence, "batch acknowledged by the keeper");
+                    empty(StatusCode::NO_CONTENT)
                 }
+                Ok(Ok(false)) => empty(StatusCode::NOT_FOUND),
+                _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
             }
-            Err(_) => empty(StatusCode::NOT_FOUND),
-        },
-        (_, ["v1", "status"])
-        | (_, ["v1", "batches"])
-        | (_, ["v1", "meters"])
-        | (_, ["v1", "batches", _, "ack"]) => empty(StatusCode::METHOD_NOT_ALLOWED),
-        _ => empty(StatusCode::NOT_FOUND),
+        }
     };
     Ok(reply)
 }

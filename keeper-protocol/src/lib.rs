@@ -3,28 +3,63 @@
 //! (`bridge/src/keeper_api.rs`), the keeper calls it (`keeper/src/bridge_api.rs`); neither
 //! depends on the other, both on this crate.
 //!
-//! | request | answer |
+//! | request ([`Route`]) | answer |
 //! |---|---|
 //! | `GET /v1/status` | [`BridgeStatus`] |
 //! | `GET /v1/batches?limit=N` | [`BatchList`]: unacknowledged, oldest first |
 //! | `POST /v1/batches/{sequence}/ack` | 204 once the batch is confirmed on chain; 404 unknown |
 //! | `PUT /v1/meters` [`MeterList`] | [`SyncReport`]; 400 malformed, 413 over [`MAX_METERS_BODY`] |
 //!
+//! Another method on a route's path is answered 405, any other path 404.
+//!
 //! Binary fields travel as base64 (messages, keys, signatures) or upper-case hex (hashes,
 //! LFDIs, as IEEE 2030.5 writes an LFDI); [`hex`] is the one fixed-size hex codec.
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-/// `GET`: the bridge's attestor key and what it attests for.
-pub const STATUS_PATH: &str = "/v1/status";
-/// `GET` (`?limit=N`): unacknowledged batches.
-pub const BATCHES_PATH: &str = "/v1/batches";
-/// `PUT`: the registry's meters.
-pub const METERS_PATH: &str = "/v1/meters";
+/// A request of the interface: its method and path, defined once for both ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /v1/status`: the bridge's attestor key and what it attests for.
+    Status,
+    /// `GET /v1/batches` (`?limit=N`): unacknowledged batches.
+    Batches,
+    /// `POST /v1/batches/{sequence}/ack`: the batch is confirmed on chain.
+    Acknowledge(u64),
+    /// `PUT /v1/meters`: the registry's meters.
+    Meters,
+}
 
-/// `POST`: batch `sequence` is confirmed on chain.
-pub fn ack_path(sequence: u64) -> String {
-    format!("{BATCHES_PATH}/{sequence}/ack")
+impl Route {
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::Status | Route::Batches => "GET",
+            Route::Acknowledge(_) => "POST",
+            Route::Meters => "PUT",
+        }
+    }
+
+    pub fn path(self) -> String {
+        match self {
+            Route::Status => "/v1/status".into(),
+            Route::Batches => "/v1/batches".into(),
+            Route::Acknowledge(sequence) => format!("/v1/batches/{sequence}/ack"),
+            Route::Meters => "/v1/meters".into(),
+        }
+    }
+
+    /// The route `path` names (a trailing `/` is ignored), whatever the method; `None` for
+    /// no route (an acknowledgement's sequence must be a number).
+    pub fn of_path(path: &str) -> Option<Route> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+        match segments.as_slice() {
+            ["v1", "status"] => Some(Route::Status),
+            ["v1", "batches"] => Some(Route::Batches),
+            ["v1", "batches", sequence, "ack"] => sequence.parse().ok().map(Route::Acknowledge),
+            ["v1", "meters"] => Some(Route::Meters),
+            _ => None,
+        }
+    }
 }
 
 /// Shortest keeper token accepted (the bridge makes 64 hex digits, 256 bits).
@@ -323,7 +358,22 @@ mod tests {
     }
 
     #[test]
-    fn routes() {
-        assert_eq!(ack_path(42), "/v1/batches/42/ack");
+    fn routes_round_trip_through_their_paths() {
+        for route in [
+            Route::Status,
+            Route::Batches,
+            Route::Acknowledge(42),
+            Route::Meters,
+        ] {
+            assert_eq!(Route::of_path(&route.path()), Some(route));
+            assert_eq!(Route::of_path(&format!("{}/", route.path())), Some(route));
+        }
+        assert_eq!(Route::Acknowledge(42).path(), "/v1/batches/42/ack");
+        assert_eq!(Route::Acknowledge(7).method(), "POST");
+        assert_eq!(Route::Meters.method(), "PUT");
+        assert_eq!(Route::of_path("/v1/batches/x/ack"), None);
+        assert_eq!(Route::of_path("/v1/batches/-1/ack"), None);
+        assert_eq!(Route::of_path("/v2/status"), None);
+        assert_eq!(Route::of_path(""), None);
     }
 }

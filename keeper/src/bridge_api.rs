@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use keeper_protocol::Route;
 pub use keeper_protocol::{BridgeStatus, DecodedBatch, MeterRecord, SignedBatch, SyncReport};
 
 /// A meter as the registry has it, as the bridge takes it (`PUT /v1/meters`).
@@ -114,19 +115,21 @@ impl BridgeClient {
         self.tls.is_some()
     }
 
-    async fn request(&self, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
-        self.request_with(method, path, Bytes::new()).await
+    async fn request(&self, route: Route, query: &str) -> Result<(StatusCode, Bytes)> {
+        self.request_with(route, query, Bytes::new()).await
     }
 
     /// One request on a fresh connection; the whole exchange (connect, handshake, answer)
     /// within [`REQUEST_TIMEOUT`], so that a partitioned bridge cannot hang a pass.
     async fn request_with(
         &self,
-        method: Method,
-        path: &str,
+        route: Route,
+        query: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes)> {
-        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, path, body))
+        let method = Method::from_bytes(route.method().as_bytes()).expect("an HTTP method");
+        let path = format!("{}{query}", route.path());
+        tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(method, &path, body))
             .await
             .map_err(|_| {
                 anyhow::anyhow!(
@@ -199,9 +202,7 @@ impl BridgeClient {
     }
 
     pub async fn status(&self) -> Result<BridgeStatus> {
-        let (status, body) = self
-            .request(Method::GET, keeper_protocol::STATUS_PATH)
-            .await?;
+        let (status, body) = self.request(Route::Status, "").await?;
         if status != StatusCode::OK {
             bail!("bridge status: HTTP {status}");
         }
@@ -211,10 +212,7 @@ impl BridgeClient {
     /// Unacknowledged batches, oldest first.
     pub async fn batches(&self, limit: usize) -> Result<Vec<SignedBatch>> {
         let (status, body) = self
-            .request(
-                Method::GET,
-                &format!("{}?limit={limit}", keeper_protocol::BATCHES_PATH),
-            )
+            .request(Route::Batches, &format!("?limit={limit}"))
             .await?;
         if status != StatusCode::OK {
             bail!("bridge batches: HTTP {status}");
@@ -229,7 +227,7 @@ impl BridgeClient {
             meters: meters.to_vec(),
         })?;
         let (status, reply) = self
-            .request_with(Method::PUT, keeper_protocol::METERS_PATH, Bytes::from(body))
+            .request_with(Route::Meters, "", Bytes::from(body))
             .await?;
         if status != StatusCode::OK {
             bail!(
@@ -242,9 +240,7 @@ impl BridgeClient {
 
     /// Tells the bridge that batch `sequence` is confirmed on chain.
     pub async fn acknowledge(&self, sequence: u64) -> Result<()> {
-        let (status, _) = self
-            .request(Method::POST, &keeper_protocol::ack_path(sequence))
-            .await?;
+        let (status, _) = self.request(Route::Acknowledge(sequence), "").await?;
         match status {
             StatusCode::NO_CONTENT => Ok(()),
             other => bail!("acknowledging batch {sequence}: HTTP {other}"),

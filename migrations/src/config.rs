@@ -1,13 +1,14 @@
 //! The `migrate` binary's settings (a TOML file, then `GRIDTOKENX_MIGRATE_<KEY>`
 //! environment variables, then defaults), and the plan they make.
 //!
-//! Keys live in `keys_dir`, outside the repository, as Solana CLI keypair files (mode
-//! 0600): `owners/<CODE>.json`, the wallet of each building's owner, who co-signs its
+//! Keys live in `keys_dir` (default `~/.config/gridtokenx/campus-keys`, outside the
+//! repository) as Solana CLI keypair files, readable by their owner only (a key file that
+//! others can read is refused): `owners/<CODE>.json`, the wallet of each building's owner, who co-signs its
 //! meter's registration and seat; `council/*.json`, the council members who sign here
 //! (propose and approve the hand-over); `quote-mint.json`, a development quote token's
 //! address. `dev_keys` makes whichever of them is missing (a development cluster);
 //! otherwise a missing owner key stops the run before anything is sent.
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anchor_lang::prelude::Pubkey;
@@ -54,7 +55,7 @@ impl Default for MigrateConfig {
             wallet: PathBuf::from("~/.config/solana/id.json"),
             campus_config: CampusConfig::default_path(),
             pki_dir: certs::Layout::default_dir(),
-            keys_dir: PathBuf::from("campus-keys"),
+            keys_dir: PathBuf::from("~/.config/gridtokenx/campus-keys"),
             dev_keys: false,
             fund_council_lamports: 0,
             market_start: None,
@@ -69,9 +70,20 @@ impl MigrateConfig {
     ) -> Result<MigrateConfig> {
         let table =
             sdk::settings::overlay(file, env, ENV_PREFIX, &["config", "log_format", "dry_run"])?;
-        toml::Value::Table(table)
+        let config: MigrateConfig = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| anyhow!("migrate configuration: {e}"))
+            .map_err(|e: toml::de::Error| anyhow!("migrate configuration: {e}"))?;
+        Ok(config.expanded())
+    }
+
+    /// The settings with `~/` expanded in every path.
+    pub fn expanded(mut self) -> MigrateConfig {
+        use sdk::settings::expand_home;
+        self.wallet = expand_home(&self.wallet);
+        self.campus_config = expand_home(&self.campus_config);
+        self.pki_dir = expand_home(&self.pki_dir);
+        self.keys_dir = expand_home(&self.keys_dir);
+        self
     }
 
     pub fn rpc_url(&self, campus: &CampusConfig) -> String {
@@ -86,6 +98,8 @@ pub struct Keys {
     pub owners: Vec<(String, Keypair)>,
     pub council: Vec<Keypair>,
     pub quote_mint: QuoteMint,
+    /// The key files this load made (or, previewing, would make).
+    pub made: Vec<PathBuf>,
 }
 
 /// The market's quote token: named by the campus file, or a development token of our own.
@@ -104,26 +118,66 @@ impl QuoteMint {
     }
 }
 
-/// Reads `path`, or (with `make`) writes a new keypair there (mode 0600).
-fn keypair_at(path: &Path, make: bool) -> Result<Option<Keypair>> {
+/// What to do about a missing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// Leave it missing (a dry run, or keys that must come from their holders).
+    Leave,
+    /// Make a new one (`dev_keys`: a development cluster).
+    Make,
+    /// Stand one in for this run without writing it (a dry run with `dev_keys`).
+    Preview,
+}
+
+/// Refuses a key file that anyone but its owner can read.
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("{}", path.display()))?
+        .permissions()
+        .mode();
+    ensure!(
+        mode & 0o077 == 0,
+        "key file {} is readable by others (mode {:o}): chmod 600 it",
+        path.display(),
+        mode & 0o777
+    );
+    Ok(())
+}
+
+/// Reads the keypair at `path`, or makes one there: written to a temporary file (mode 0600)
+/// in a directory only its owner can enter, fsync'd, then renamed, so that a crash leaves
+/// either no key or a whole one.
+fn keypair_at(path: &Path, missing: Missing) -> Result<Option<Keypair>> {
     if path.exists() {
+        check_private(path)?;
         return sdk::settings::read_keypair(path).map(Some);
     }
-    if !make {
-        return Ok(None);
+    match missing {
+        Missing::Leave => return Ok(None),
+        Missing::Preview => return Ok(Some(Keypair::new())),
+        Missing::Make => {}
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
     let key = Keypair::new();
     let json = serde_json::to_string(&key.to_bytes().to_vec())?;
+    let temporary = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&temporary);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))?;
+        .open(&temporary)
+        .with_context(|| format!("create {}", temporary.display()))?;
     std::io::Write::write_all(&mut file, json.as_bytes())?;
     file.sync_all()?;
+    std::fs::rename(&temporary, path).with_context(|| format!("create {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
     Ok(Some(key))
 }
 
@@ -131,25 +185,40 @@ fn keypair_at(path: &Path, make: bool) -> Result<Option<Keypair>> {
 const DEV_COUNCIL: usize = 3;
 
 impl Keys {
-    /// The keys in `config.keys_dir` for `campus`'s buildings and council.
-    pub fn load(config: &MigrateConfig, campus: &CampusConfig) -> Result<Keys> {
-        let dir = sdk::settings::expand_home(&config.keys_dir);
+    /// The keys in `config.keys_dir` for `campus`'s buildings and council; with `dev_keys`
+    /// and `Missing::Make`, missing ones are made.
+    pub fn load(config: &MigrateConfig, campus: &CampusConfig, missing: Missing) -> Result<Keys> {
+        ensure!(
+            !config.dev_keys || !is_mainnet(campus),
+            "dev_keys makes keys for a development cluster; the campus file names {}",
+            campus.cluster.name
+        );
+        let missing = if config.dev_keys {
+            missing
+        } else {
+            Missing::Leave
+        };
+        let dir = config.keys_dir.clone();
         let mut owners = Vec::new();
-        let mut missing = Vec::new();
+        let mut absent = Vec::new();
+        let mut made = Vec::new();
         for b in &campus.buildings {
             let path = dir.join("owners").join(format!("{}.json", b.code));
-            match keypair_at(&path, config.dev_keys)? {
+            if !path.exists() && missing != Missing::Leave {
+                made.push(path.clone());
+            }
+            match keypair_at(&path, missing)? {
                 Some(k) => owners.push((b.code.clone(), k)),
-                None => missing.push(path.display().to_string()),
+                None => absent.push(path.display().to_string()),
             }
         }
-        if !missing.is_empty() {
+        if !absent.is_empty() {
             bail!(
                 "no owner key for {} building(s) ({}{}): each owner co-signs its meter's \
                  registration; put their keypairs there, or set dev_keys on a development cluster",
-                missing.len(),
-                missing[..missing.len().min(3)].join(", "),
-                if missing.len() > 3 { ", ..." } else { "" }
+                absent.len(),
+                absent[..absent.len().min(3)].join(", "),
+                if absent.len() > 3 { ", ..." } else { "" }
             );
         }
         let council_dir = dir.join("council");
@@ -161,20 +230,25 @@ impl Keys {
                 .collect();
             paths.sort();
             for path in paths {
+                check_private(&path)?;
                 council.push(sdk::settings::read_keypair(&path)?);
             }
         }
-        if council.is_empty() && campus.council.members.is_empty() && config.dev_keys {
+        if council.is_empty() && campus.council.members.is_empty() && missing != Missing::Leave {
             for i in 0..DEV_COUNCIL {
                 let path = council_dir.join(format!("member-{i}.json"));
-                council.push(keypair_at(&path, true)?.expect("made"));
+                made.push(path.clone());
+                council.push(keypair_at(&path, missing)?.expect("made"));
             }
         }
         let quote_mint = match &campus.market.quote_mint {
             Some(mint) => QuoteMint::Named(parse_pubkey(mint).expect("validated")),
             None => {
                 let path = dir.join("quote-mint.json");
-                match keypair_at(&path, config.dev_keys)? {
+                if !path.exists() && missing != Missing::Leave {
+                    made.push(path.clone());
+                }
+                match keypair_at(&path, missing)? {
                     Some(k) => QuoteMint::Dev(k),
                     None => bail!(
                         "the campus file names no market quote_mint: set [market] quote_mint to \
@@ -187,8 +261,14 @@ impl Keys {
             owners,
             council,
             quote_mint,
+            made,
         })
     }
+}
+
+/// Whether the campus file names Solana's mainnet.
+fn is_mainnet(campus: &CampusConfig) -> bool {
+    campus.cluster.name.starts_with("mainnet") || campus.cluster.rpc_url.contains("mainnet")
 }
 
 /// The plan for `campus`: its meters (named by their device certificates in `pki_dir`),
@@ -305,10 +385,13 @@ mod tests {
             keys_dir: dir.path().join("keys"),
             ..MigrateConfig::default()
         };
-        let err = Keys::load(&config, &campus()).err().unwrap().to_string();
+        let err = Keys::load(&config, &campus(), Missing::Make)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.starts_with("no owner key for 25 building(s)"), "{err}");
         config.dev_keys = true;
-        let keys = Keys::load(&config, &campus()).unwrap();
+        let keys = Keys::load(&config, &campus(), Missing::Make).unwrap();
         assert_eq!(keys.owners.len(), 25);
         assert_eq!(keys.council.len(), DEV_COUNCIL);
         let owner = dir.path().join("keys/owners/ENG.json");
@@ -317,9 +400,23 @@ mod tests {
             std::fs::metadata(&owner).unwrap().permissions().mode() & 0o777,
             0o600
         );
+        // A key file others can read is refused.
+        std::fs::set_permissions(&owner, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Keys::load(&config, &campus(), Missing::Make)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("readable by others (mode 644)"), "{err}");
+        std::fs::set_permissions(&owner, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // The key directory is its owner's only.
+        let dir_mode = std::fs::metadata(dir.path().join("keys/owners"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(dir_mode & 0o777, 0o700);
         // A second load finds the same keys.
         config.dev_keys = false;
-        let again = Keys::load(&config, &campus()).unwrap();
+        let again = Keys::load(&config, &campus(), Missing::Make).unwrap();
         assert_eq!(again.owners[0].1.pubkey(), keys.owners[0].1.pubkey());
         assert_eq!(again.quote_mint.address(), keys.quote_mint.address());
         assert_eq!(again.council.len(), DEV_COUNCIL);
@@ -334,14 +431,14 @@ mod tests {
             ..MigrateConfig::default()
         };
         let mut campus = campus();
-        let keys = Keys::load(&config, &campus).unwrap();
+        let keys = Keys::load(&config, &campus, Missing::Make).unwrap();
         let err = plan(&campus, &dir.path().join("pki"), keys, 0)
             .err()
             .unwrap()
             .to_string();
         assert!(err.contains("device certificate of ENG"), "{err}");
         campus.attestors.keys.clear();
-        let keys = Keys::load(&config, &campus).unwrap();
+        let keys = Keys::load(&config, &campus, Missing::Make).unwrap();
         let err = plan(&campus, &dir.path().join("pki"), keys, 0)
             .err()
             .unwrap()

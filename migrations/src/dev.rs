@@ -20,20 +20,30 @@ pub async fn fund<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result
     Ok(())
 }
 
-/// Tops `to` up to `lamports` from the payer if it holds less; true if it sent some.
-pub async fn fund_up_to<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result<bool> {
+/// Tops `to` up to `lamports` from the payer if it holds less; returns what it sent.
+pub async fn fund_up_to<C: Chain>(chain: &mut C, to: &Pubkey, lamports: u64) -> Result<u64> {
     let held = chain.account(*to).await?.map_or(0, |a| a.lamports);
     if held >= lamports {
-        return Ok(false);
+        return Ok(0);
     }
     fund(chain, to, lamports - held).await?;
-    Ok(true)
+    Ok(lamports - held)
 }
 
 /// A quote token at `mint`'s address with [`QUOTE_DECIMALS`], minted by the chain's payer;
-/// created unless it exists (so a second run finds it).
+/// created unless it exists (so a second run finds it). Something else at that address is
+/// an error.
 pub async fn ensure_quote_mint<C: Chain>(chain: &mut C, mint: &Keypair) -> Result<Pubkey> {
-    if chain.account(mint.pubkey()).await?.is_some() {
+    if let Some(existing) = chain.account(mint.pubkey()).await? {
+        let is_mint = existing.owner == anchor_spl::token::ID
+            && spl_token_interface::state::Mint::unpack(&existing.data)
+                .is_ok_and(|m| m.decimals == QUOTE_DECIMALS);
+        anyhow::ensure!(
+            is_mint,
+            "the development quote token's address {} holds something else: delete its key \
+             file to make a new one",
+            mint.pubkey()
+        );
         return Ok(mint.pubkey());
     }
     let payer = chain.payer().pubkey();

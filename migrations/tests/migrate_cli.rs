@@ -104,9 +104,10 @@ fn a_dry_run_shows_the_plan_from_the_certificates_and_keys_and_sends_nothing() {
         ("GRIDTOKENX_MIGRATE_WALLET", wallet.as_str()),
         ("GRIDTOKENX_MIGRATE_DEV_KEYS", "true"),
     ];
-    // The repository's campus trusts no attestor yet: the plan says what to add.
+    // The repository's campus trusts no attestor yet: unusable, and the error says what to
+    // add.
     let out = migrate(dir.path(), &["--dry-run"], &env);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("trusts no attestor"), "{}", text(&out));
     // With one, the plan lists every meter by its certificate's LFDI.
     let campus = std::fs::read_to_string(sdk::CampusConfig::in_repository())
@@ -135,6 +136,18 @@ fn a_dry_run_shows_the_plan_from_the_certificates_and_keys_and_sends_nothing() {
         let line = format!("meter {} LFDI {}", m.code, sdk::identity::lfdi_hex(&m.lfdi));
         assert!(shown.contains(&line), "{line} missing:\n{shown}");
     }
-    assert!(shown.contains("dry run: nothing sent"), "{shown}");
+    assert!(shown.contains("(from settings)"), "{shown}");
     assert!(shown.contains("http://127.0.0.1:9"), "{shown}");
+    assert!(shown.contains("would make key"), "{shown}");
+    assert!(
+        shown.contains("dry run: the cluster was not contacted and nothing was written"),
+        "{shown}"
+    );
+    assert!(!dir.path().join("keys").exists(), "a dry run wrote keys");
+    // The environment's dry run is a dry run too.
+    let mut env_dry = env.to_vec();
+    env_dry.push(("GRIDTOKENX_MIGRATE_DRY_RUN", "true"));
+    let out = migrate(dir.path(), &[], &env_dry);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("dry run:"), "{}", text(&out));
 }

@@ -59,6 +59,18 @@ impl RpcChain {
         &self.url
     }
 
+    /// The URL as logs may show it (`settings::redact_url`): providers put API keys in it.
+    pub fn shown_url(&self) -> String {
+        crate::settings::redact_url(&self.url)
+    }
+
+    /// An RPC error, said without the URL's secrets: the client's own message quotes the
+    /// whole URL (a request error names it), so every URL in it is redacted.
+    fn failed(&self, what: String, error: impl std::fmt::Display) -> anyhow::Error {
+        let message = crate::settings::redact_urls_in(&error.to_string());
+        anyhow!("{what} at {}: {message}", self.shown_url())
+    }
+
     pub fn client(&self) -> &RpcClient {
         &self.client
     }
@@ -71,7 +83,7 @@ impl RpcChain {
             .client
             .request_airdrop(to, lamports)
             .await
-            .with_context(|| format!("airdrop to {to} at {}", self.url))?;
+            .map_err(|e| self.failed(format!("airdrop to {to}"), e))?;
         for _ in 0..150 {
             if let Outcome::Confirmed { .. } = self.outcome(&signature).await? {
                 return Ok(());
@@ -136,7 +148,7 @@ impl Chain for RpcChain {
             .client
             .get_genesis_hash()
             .await
-            .with_context(|| format!("getGenesisHash at {}", self.url))?
+            .map_err(|e| self.failed("getGenesisHash".into(), e))?
             .to_bytes();
         self.genesis = Some(hash);
         Ok(hash)
@@ -146,7 +158,7 @@ impl Chain for RpcChain {
         let account = self
             .account(solana_sdk_ids::sysvar::clock::ID)
             .await?
-            .ok_or_else(|| anyhow!("no clock sysvar at {}", self.url))?;
+            .ok_or_else(|| anyhow!("no clock sysvar at {}", self.shown_url()))?;
         bincode::deserialize(&account.data).context("decode the clock sysvar")
     }
 
@@ -157,7 +169,7 @@ impl Chain for RpcChain {
                 .client
                 .get_multiple_accounts(chunk)
                 .await
-                .with_context(|| format!("getMultipleAccounts at {}", self.url))?;
+                .map_err(|e| self.failed("getMultipleAccounts".into(), e))?;
             out.extend(got);
         }
         Ok(out)
@@ -184,7 +196,7 @@ impl Chain for RpcChain {
             .client
             .get_program_ui_accounts_with_config(&program, config)
             .await
-            .with_context(|| format!("getProgramAccounts({program}) at {}", self.url))?;
+            .map_err(|e| self.failed(format!("getProgramAccounts({program})"), e))?;
         accounts
             .into_iter()
             .map(|(key, ui)| {
@@ -199,14 +211,14 @@ impl Chain for RpcChain {
         self.client
             .get_latest_blockhash()
             .await
-            .with_context(|| format!("getLatestBlockhash at {}", self.url))
+            .map_err(|e| self.failed("getLatestBlockhash".into(), e))
     }
 
     async fn blockhash_valid(&mut self, blockhash: &Hash) -> Result<bool> {
         self.client
             .is_blockhash_valid(blockhash, CommitmentConfig::processed())
             .await
-            .with_context(|| format!("isBlockhashValid at {}", self.url))
+            .map_err(|e| self.failed("isBlockhashValid".into(), e))
     }
 
     async fn simulate(&mut self, tx: &VersionedTransaction) -> Result<Simulation> {
@@ -220,7 +232,7 @@ impl Chain for RpcChain {
             .client
             .simulate_transaction_with_config(tx, config)
             .await
-            .with_context(|| format!("simulateTransaction at {}", self.url))?
+            .map_err(|e| self.failed("simulateTransaction".into(), e))?
             .value;
         Ok(Simulation {
             error: result.err.map(TransactionError::from),
@@ -240,7 +252,7 @@ impl Chain for RpcChain {
         self.client
             .send_transaction_with_config(tx, config)
             .await
-            .with_context(|| format!("sendTransaction at {}", self.url))
+            .map_err(|e| self.failed("sendTransaction".into(), e))
     }
 
     async fn outcome(&mut self, signature: &Signature) -> Result<Outcome> {
@@ -248,7 +260,7 @@ impl Chain for RpcChain {
             .client
             .get_signature_statuses(&[*signature])
             .await
-            .with_context(|| format!("getSignatureStatuses at {}", self.url))?
+            .map_err(|e| self.failed("getSignatureStatuses".into(), e))?
             .value
             .pop()
             .flatten();
@@ -279,7 +291,7 @@ impl Chain for RpcChain {
                 .client
                 .get_slot()
                 .await
-                .with_context(|| format!("getSlot at {}", self.url))?;
+                .map_err(|e| self.failed("getSlot".into(), e))?;
             if now > slot {
                 return Ok(());
             }
@@ -287,7 +299,7 @@ impl Chain for RpcChain {
         }
         Err(anyhow!(
             "the cluster at {} did not pass slot {slot} in 60 s",
-            self.url
+            self.shown_url()
         ))
     }
 }

@@ -81,6 +81,29 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// `text` with every http(s) URL in it redacted (see [`redact_url`]): for error messages
+/// that quote the URL they failed on.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("http") {
+        let candidate = &rest[at..];
+        if !(candidate.starts_with("http://") || candidate.starts_with("https://")) {
+            out.push_str(&rest[..at + 4]);
+            rest = &rest[at + 4..];
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        let end = candidate
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .unwrap_or(candidate.len());
+        out.push_str(&redact_url(&candidate[..end]));
+        rest = &candidate[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +128,18 @@ mod tests {
             "https://rpc.example:443/…"
         );
         assert!(!redact_url("https://x.example/SECRET?k=SECRET#SECRET").contains("SECRET"));
+    }
+
+    #[test]
+    fn urls_in_error_messages_are_redacted() {
+        let message =
+            "error sending request for url (https://devnet.helius-rpc.com/?api-key=SECRET): \
+                       connection refused; see http://127.0.0.1:8899 and httpx";
+        assert_eq!(
+            redact_urls_in(message),
+            "error sending request for url (https://devnet.helius-rpc.com/…): connection \
+             refused; see http://127.0.0.1:8899 and httpx"
+        );
     }
 
     #[test]

@@ -116,6 +116,9 @@ trait Job: Send {
     /// Delivers the job's result once its fate is known: `committed` is the batch's commit
     /// for a job that succeeded; a job that refused gets its own error whatever happened.
     fn finish(self: Box<Self>, committed: Result<(), String>);
+    /// Forgets the job's own result: it failed because the storage did (its error was an I/O
+    /// error, found when the store could not go on), so its fate is the batch's commit's.
+    fn forget(&mut self);
 }
 
 struct TypedJob<F, T, E> {
@@ -140,6 +143,10 @@ where
         let ok = result.is_ok();
         self.result = Some(result);
         ok
+    }
+
+    fn forget(&mut self) {
+        self.result = None;
     }
 
     fn finish(mut self: Box<Self>, committed: Result<(), String>) {
@@ -254,7 +261,19 @@ impl Engine {
         txn.set_durability(redb::Durability::Immediate)
             .map_err(anyhow::Error::from)?;
         let overlay = RefCell::default();
-        let value = f(&Writer::new(&txn, &self.shared, &overlay))?;
+        let value = match f(&Writer::new(&txn, &self.shared, &overlay)) {
+            Ok(value) => value,
+            Err(e) => {
+                drop(txn);
+                // An I/O error inside `f` latches in redb: then the store has failed, and says
+                // so, rather than answering every later write with that error.
+                if let Some(reason) = self.storage_broken() {
+                    self.shared.fail(reason.clone());
+                    return Err(E::from(StorageFailed(reason).into()));
+                }
+                return Err(e);
+            }
+        };
         // A panic inside the commit (redb, the file system) leaves the file and the
         // in-memory registers in an unknown relation: the store stops, as for the writer.
         let committed = catch_unwind(AssertUnwindSafe(|| {
@@ -267,6 +286,21 @@ impl Engine {
         };
         self.shared.fail(reason.clone());
         Err(E::from(StorageFailed(reason).into()))
+    }
+
+    /// Why the database can take no more writes, if it can't: redb refuses every
+    /// transaction after an I/O error. Waits for the write lock like an immediate write.
+    fn storage_broken(&self) -> Option<String> {
+        self.shared.immediate_waiting.fetch_add(1, Ordering::AcqRel);
+        let txn = self.db.begin_write();
+        self.shared.immediate_waiting.fetch_sub(1, Ordering::AcqRel);
+        match txn {
+            Ok(txn) => {
+                let _ = txn.abort();
+                None
+            }
+            Err(e) => Some(format!("begin write: {e}")),
+        }
     }
 
     /// Runs `f` on the dedicated thread, one job at a time, and returns its result.
@@ -387,8 +421,8 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
             pending.push(job);
             continue;
         }
-        refused.push(job);
         // Throw the transaction away, replay the jobs before it and commit them.
+        let refused_before = refused.len();
         let replayed = (|| -> Result<(), String> {
             loop {
                 if let Some(t) = txn.take() {
@@ -416,9 +450,19 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
         })();
         succeeded.append(&mut pending);
         if let Err(e) = replayed {
+            // The store cannot go on (redb latches an I/O error: every later transaction
+            // fails): the job did not refuse, it failed with the storage; so did any job that
+            // refused in the replay.
+            job.forget();
+            succeeded.push(job);
+            for mut failed in refused.drain(refused_before..) {
+                failed.forget();
+                succeeded.push(failed);
+            }
             succeeded.extend(rest);
             return (succeeded, refused, Err(e));
         }
+        refused.push(job);
     }
     succeeded.append(&mut pending);
     let applied = std::time::Instant::now();

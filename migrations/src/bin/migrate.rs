@@ -11,8 +11,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use migrations::config::{plan, Keys, MigrateConfig, QuoteMint};
-use migrations::{apply, MigrationReport};
+use migrations::config::{plan, Keys, MigrateConfig, Missing, QuoteMint};
+use migrations::{apply, MigrationReport, Plan};
 use sdk::chain::Chain;
 use sdk::rpc::RpcChain;
 use sdk::CampusConfig;
@@ -43,8 +43,9 @@ struct Args {
     /// The cluster's JSON-RPC endpoint (overrides the settings and the campus file).
     #[arg(long)]
     url: Option<String>,
-    /// Print the plan (cluster, payer, meters, council, attestors) and send nothing.
-    #[arg(long)]
+    /// Print the plan (cluster, payer, meters, council, attestors) without contacting the
+    /// cluster or writing keys.
+    #[arg(long, env = "GRIDTOKENX_MIGRATE_DRY_RUN")]
     dry_run: bool,
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text", env = "GRIDTOKENX_MIGRATE_LOG_FORMAT")]
@@ -65,28 +66,58 @@ fn init_logs(format: &str) {
     }
 }
 
-/// The campus file, the wallet and the keys: everything that can be wrong before a
-/// transaction is sent.
+/// The campus file, the wallet, the keys, the certificates and the plan they make:
+/// everything that can be wrong before the cluster is contacted.
 struct Setup {
     config: MigrateConfig,
-    campus: CampusConfig,
+    campus: &'static CampusConfig,
     url: String,
+    /// Where the URL came from, for the operator.
+    url_from: &'static str,
     wallet: solana_keypair::Keypair,
-    keys: Keys,
+    dev_mint: Option<solana_keypair::Keypair>,
+    made: Vec<PathBuf>,
+    plan: Plan<'static>,
 }
 
 fn setup(args: &Args) -> Result<Setup> {
     let config = MigrateConfig::load(args.config.as_deref(), std::env::vars())?;
-    let campus = CampusConfig::load(&config.campus_config)?;
-    let url = args.url.clone().unwrap_or_else(|| config.rpc_url(&campus));
+    // Lives as long as the process: the plan borrows it.
+    let campus: &'static CampusConfig =
+        Box::leak(Box::new(CampusConfig::load(&config.campus_config)?));
+    let (url, url_from) = match (&args.url, &config.rpc_url) {
+        (Some(url), _) => (url.clone(), "--url"),
+        (None, Some(url)) => (url.clone(), "settings"),
+        (None, None) => (campus.cluster.rpc_url.clone(), "the campus file"),
+    };
     let wallet = sdk::settings::read_keypair(&config.wallet).context("deploy wallet")?;
-    let keys = Keys::load(&config, &campus)?;
+    let missing = if args.dry_run {
+        Missing::Preview
+    } else {
+        Missing::Make
+    };
+    let keys = Keys::load(&config, campus, missing)?;
+    let made = keys.made.clone();
+    let dev_mint = match &keys.quote_mint {
+        QuoteMint::Dev(k) => Some(k.insecure_clone()),
+        QuoteMint::Named(_) => None,
+    };
+    // The market's start is set once the cluster's clock is known.
+    let plan = plan(
+        campus,
+        &config.pki_dir,
+        keys,
+        config.market_start.unwrap_or(0),
+    )?;
     Ok(Setup {
         config,
         campus,
         url,
+        url_from,
         wallet,
-        keys,
+        dev_mint,
+        made,
+        plan,
     })
 }
 
@@ -105,41 +136,21 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
         config,
         campus,
         url,
+        url_from,
         wallet,
-        keys,
+        dev_mint,
+        made,
+        mut plan,
     } = setup;
     let payer = wallet.pubkey();
-    let interval = i64::from(campus.market.interval_s.max(1));
-    let quote_mint = keys.quote_mint.address();
-    let dev_mint = match &keys.quote_mint {
-        QuoteMint::Dev(k) => Some(k.insecure_clone()),
-        QuoteMint::Named(_) => None,
-    };
-    let mut chain = RpcChain::new(&url, wallet);
-    let market_start = match (config.market_start, dry_run) {
-        (Some(t), _) => t,
-        (None, false) => {
-            let now = chain.clock().await?.unix_timestamp;
-            now - now.rem_euclid(interval)
-        }
-        // The chain is not asked in a dry run: the local clock stands in.
-        (None, true) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_secs() as i64;
-            now - now.rem_euclid(interval)
-        }
-    };
-    let plan = plan(&campus, &config.pki_dir, keys, market_start)?;
     println!(
-        "campus {:?}: {} buildings, cluster {} at {}, wallet {payer}",
+        "campus {:?}: {} buildings; cluster at {} (from {url_from}); wallet {payer}",
         campus.name,
         campus.buildings.len(),
-        campus.cluster.name,
         sdk::settings::redact_url(&url),
     );
     println!(
-        "plan: {} meters, council of {} (threshold {}, timelock {} s; {} signing here), {} attestor(s) at quorum {}, quote token {quote_mint}{}",
+        "plan: {} meters, council of {} (threshold {}, timelock {} s; {} signing here), {} attestor(s) at quorum {}, quote token {}{}",
         plan.meters.len(),
         plan.council.members.len(),
         plan.council.threshold,
@@ -147,6 +158,7 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
         plan.council_signers.len(),
         plan.attestors.len(),
         campus.attestors.quorum,
+        plan.quote_mint,
         if dev_mint.is_some() { " (development)" } else { "" },
     );
     if dry_run {
@@ -158,33 +170,53 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
                 m.owner.pubkey()
             );
         }
-        println!("dry run: nothing sent");
+        for path in &made {
+            println!("  would make key {}", path.display());
+        }
+        println!("dry run: the cluster was not contacted and nothing was written");
         return Ok(ExitCode::SUCCESS);
     }
-    let balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
-    println!("wallet balance {:.6} SOL", balance as f64 / 1e9);
+    for path in &made {
+        println!("  made key {}", path.display());
+    }
+    let mut chain = RpcChain::new(&url, wallet);
+    if config.market_start.is_none() {
+        let interval = i64::from(campus.market.interval_s.max(1));
+        let now = chain.clock().await?.unix_timestamp;
+        plan.market_start = now - now.rem_euclid(interval);
+    }
+    let start_balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
+    println!("wallet balance {:.6} SOL", start_balance as f64 / 1e9);
     if let Some(mint) = &dev_mint {
         migrations::dev::ensure_quote_mint(&mut chain, mint).await?;
     }
+    let mut topped_up = 0u64;
     if config.fund_council_lamports > 0 {
         for member in &plan.council_signers {
-            if migrations::dev::fund_up_to(
+            let sent = migrations::dev::fund_up_to(
                 &mut chain,
                 &member.pubkey(),
                 config.fund_council_lamports,
             )
-            .await?
-            {
-                println!("  funded council member {}", member.pubkey());
+            .await?;
+            if sent > 0 {
+                topped_up += sent;
+                println!(
+                    "  council member {} topped up by {sent} lamports",
+                    member.pubkey()
+                );
             }
         }
     }
     let report = apply(&mut chain, &plan).await?;
     print_report(&report);
-    let after = chain.account(payer).await?.map_or(0, |a| a.lamports);
+    let end_balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
+    let spent = start_balance.saturating_sub(end_balance);
     println!(
-        "wallet spent {:.6} SOL (rent and fees)",
-        balance.saturating_sub(after) as f64 / 1e9
+        "wallet spent {:.6} SOL: {:.6} on rent and fees, {:.6} to council members",
+        spent as f64 / 1e9,
+        spent.saturating_sub(topped_up) as f64 / 1e9,
+        topped_up as f64 / 1e9
     );
     if report.complete() {
         println!("complete: every step in place, every authority with governance");

@@ -3,11 +3,11 @@
 //! most 10,000 CU per meter, `clear_interval` at the maximum order count under 400,000 CU,
 //! every other instruction under 200,000 CU.
 use anchor_lang::prelude::Pubkey;
-use sdk::ix::{self, compute_unit_limit};
 use oracle::attestation::Reading;
 use oracle::{OracleError, ReadingLimits};
 use registry::identity::{sfdi_from_lfdi, Lfdi};
 use registry::{BuildingKind, MeterCapacity, MeterStatus};
+use sdk::ix::{self, compute_unit_limit};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 
@@ -224,10 +224,15 @@ fn oracle_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         Some(READING_CEILING),
     )?;
     // The read_meter_state view returns what the oracle verified for a meter.
-    let data = b.view("read_meter_state", &[ix::oracle::read_meter_state(&c.lfdis[0])])?;
-    let view = <oracle::VerifiedEnergy as anchor_lang::AnchorDeserialize>::deserialize(&mut &data[..])
-        .map_err(|e| format!("read_meter_state: {e}"))?;
-    if (view.lfdi, view.verified_export_wh, view.verified_import_wh) != (c.lfdis[0], 40_000, 40_000) {
+    let data = b.view(
+        "read_meter_state",
+        &[ix::oracle::read_meter_state(&c.lfdis[0])],
+    )?;
+    let view =
+        <oracle::VerifiedEnergy as anchor_lang::AnchorDeserialize>::deserialize(&mut &data[..])
+            .map_err(|e| format!("read_meter_state: {e}"))?;
+    if (view.lfdi, view.verified_export_wh, view.verified_import_wh) != (c.lfdis[0], 40_000, 40_000)
+    {
         return Err(format!("read_meter_state returned {view:?}"));
     }
     // A suspended meter: its reading is skipped (event), the other 24 apply.
@@ -393,8 +398,10 @@ fn energy_token_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         Some(INSTRUCTION_CEILING),
     )?;
     let data = b.view("read_retirement", &[token::read_retirement(0)])?;
-    let record = <energy_token::RetirementReport as anchor_lang::AnchorDeserialize>::deserialize(&mut &data[..])
-        .map_err(|e| format!("read_retirement: {e}"))?;
+    let record = <energy_token::RetirementReport as anchor_lang::AnchorDeserialize>::deserialize(
+        &mut &data[..],
+    )
+    .map_err(|e| format!("read_retirement: {e}"))?;
     if (record.amount, record.beneficiary.as_str()) != (1, "Physics Department") {
         return Err(format!("read_retirement returned {record:?}"));
     }
