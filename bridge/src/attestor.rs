@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use base64::Engine;
 use ed25519_dalek::{Signer, SigningKey};
 use oracle::attestation::{batch_domain, batch_hash, encode_batch, meters_digest, Reading};
-use oracle::rules::{assess, LastReading, MeterFacts};
+use oracle::rules::{assess, Battery, LastReading, MeterFacts, Verdict};
 use oracle::ReadingLimits;
 
 use crate::directory::Directory;
@@ -137,30 +137,40 @@ impl Attestor {
                         capacity: meter.capacity,
                         active_since: meter.active.then_some(meter.active_since),
                     };
+                    let full = Battery::full(&meter.capacity);
                     let last_reading = last.map(|l| LastReading {
                         timestamp: i64::from(l.timestamp),
                         import_wh: l.import_wh,
                         export_wh: l.export_wh,
+                        battery: Battery {
+                            stored_bound_wh: l.stored_bound_wh.unwrap_or(full.stored_bound_wh),
+                            stored_grid_wh: l.stored_grid_wh.unwrap_or(full.stored_grid_wh),
+                        },
                     });
-                    if let Err(reason) = assess(
+                    let battery = match assess(
                         last_reading.as_ref(),
                         &reading,
                         &facts,
                         &self.settings.limits,
                         now,
                     ) {
-                        // Not yet (too soon after the last) or never (implausible, stale, meter
-                        // suspended): either way the chain would refuse it, so it is not signed.
-                        if reason != oracle::OracleError::IntervalTooShort {
-                            tracing::warn!(
-                                meter = %meter.code,
-                                timestamp = pair.timestamp,
-                                reason = %reason.name(),
-                                "reading not attested"
-                            );
+                        Ok(Verdict::Baseline { battery } | Verdict::Delta { battery, .. }) => {
+                            battery
                         }
-                        continue;
-                    }
+                        Err(reason) => {
+                            // Not yet (too soon after the last) or never (implausible, stale, meter
+                            // suspended): either way the chain would refuse it, so it is not signed.
+                            if reason != oracle::OracleError::IntervalTooShort {
+                                tracing::warn!(
+                                    meter = %meter.code,
+                                    timestamp = pair.timestamp,
+                                    reason = %reason.name(),
+                                    "reading not attested"
+                                );
+                            }
+                            continue;
+                        }
+                    };
                     readings.push(reading);
                     states.push(
                         meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
@@ -172,6 +182,8 @@ impl Attestor {
                             timestamp: pair.timestamp,
                             import_wh: pair.import_wh,
                             export_wh: pair.export_wh,
+                            stored_bound_wh: Some(battery.stored_bound_wh),
+                            stored_grid_wh: Some(battery.stored_grid_wh),
                         },
                     ));
                 }
@@ -205,5 +217,100 @@ impl Attestor {
     /// Marks batch `sequence` confirmed on-chain; false if it is unknown.
     pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
         self.store.write_immediate(|w| w.acknowledge(sequence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::directory::RegisteredMeter;
+    use crate::normalize::{Flow, RegisterReading};
+    use crate::store::StoredReading;
+    use registry::MeterCapacity;
+
+    const T0: i64 = 1_790_000_000;
+
+    fn attestor(dir: &Path) -> (Attestor, String) {
+        let store = Arc::new(Store::open(&dir.join("bridge.redb")).unwrap());
+        let directory = Arc::new(Directory::default());
+        let lfdi = [7u8; 20];
+        directory.sync(&[RegisteredMeter {
+            lfdi,
+            index: 0,
+            capacity: MeterCapacity {
+                generation_w: 50_000,
+                storage_wh: 30_000,
+                max_import_w: 80_000,
+                max_discharge_w: 15_000,
+            },
+            active: true,
+            since: T0 - 60,
+        }]);
+        let attestor = Attestor {
+            store,
+            directory,
+            key: SigningKey::from_bytes(&[1; 32]),
+            settings: AttestorSettings {
+                oracle_program: oracle::ID,
+                campus: campus_address(),
+                cluster: Some([2; 32]),
+                limits: ReadingLimits {
+                    max_future_skew_s: 60,
+                    min_interval_s: 60,
+                    max_age_s: 86_400,
+                    tolerance_bps: 1_000,
+                },
+                max_readings: 25,
+            },
+        };
+        (attestor, keeper_protocol::hex::encode(&lfdi))
+    }
+
+    fn post(a: &Attestor, lfdi: &str, timestamp: i64, import_wh: u64, export_wh: u64) {
+        a.store
+            .write_immediate(|w| -> Result<()> {
+                for (flow, wh) in [(Flow::Import, import_wh), (Flow::Export, export_wh)] {
+                    w.record_reading(&StoredReading {
+                        lfdi: lfdi.to_string(),
+                        mirror: 1,
+                        mmr: format!("{flow:?}"),
+                        reading: RegisterReading {
+                            flow,
+                            timestamp: timestamp as u32,
+                            start: timestamp as u32 - 900,
+                            wh,
+                            quality: 0,
+                        },
+                        received_at: timestamp,
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// The bridge judges the battery bound as the oracle does (`oracle::rules`), so it signs
+    /// no reading the chain would skip: the 12-hour attack of issue 25 is attested for the
+    /// 12 windows the battery covers, then not at all.
+    #[test]
+    fn the_attestor_keeps_the_battery_bound_as_the_oracle_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lfdi) = attestor(dir.path());
+        post(&a, &lfdi, T0, 1_000_000, 2_000_000);
+        assert_eq!(a.attest_once(T0).unwrap().unwrap().readings, 1);
+        let mut attested = Vec::new();
+        for window in 1..=16i64 {
+            let t = T0 + 900 * window;
+            post(&a, &lfdi, t, 1_000_000, 2_000_000 + 16_250 * window as u64);
+            if a.attest_once(t).unwrap().is_some() {
+                attested.push(window);
+            }
+        }
+        assert_eq!(attested, (1..=12).collect::<Vec<_>>());
+        let last = a.store.read().unwrap().attested(&lfdi).unwrap().unwrap();
+        assert_eq!(
+            (last.export_wh, last.stored_bound_wh, last.stored_grid_wh),
+            (2_000_000 + 12 * 16_250, Some(0), Some(0))
+        );
     }
 }

@@ -430,7 +430,7 @@ impl Keeper {
                 grid_due.push((m.lfdi, m.meter.owner, grid));
             }
             let recs = state
-                .verified_export_wh
+                .verified_renewable_wh
                 .saturating_sub(ledger.rec_certified_wh)
                 / energy_token::WH_PER_REC;
             if recs > 0 {

@@ -332,6 +332,8 @@ pub fn plan<'a>(
                 .collect(),
             threshold: campus.council.threshold,
             timelock_seconds: campus.council.timelock_seconds,
+            max_guardian_pause_s: campus.council.max_guardian_pause_s,
+            guardian_cooldown_s: campus.council.guardian_cooldown_s,
         },
         quote_mint: keys.quote_mint.address(),
         market: campus.market.params(),

@@ -52,6 +52,22 @@ pub struct CouncilRules {
     /// Members who may pause a program at once (base58).
     #[serde(default)]
     pub guardians: Vec<String>,
+    /// A guardian's pause lapses after this unless a proposal extends it (default 72 h).
+    #[serde(default = "CouncilRules::default_max_guardian_pause_s")]
+    pub max_guardian_pause_s: u32,
+    /// The same guardian may pause the same program again only after this (default 7 days).
+    #[serde(default = "CouncilRules::default_guardian_cooldown_s")]
+    pub guardian_cooldown_s: u32,
+}
+
+impl CouncilRules {
+    pub fn default_max_guardian_pause_s() -> u32 {
+        72 * 3600
+    }
+
+    pub fn default_guardian_cooldown_s() -> u32 {
+        7 * 86_400
+    }
 }
 
 /// The oracle's limits on readings (`oracle::ReadingLimits`), as the file writes them.

@@ -498,6 +498,8 @@ async fn day<C: DayChain>(
             guardians: vec![members[0].pubkey()],
             threshold: config.council.threshold.min(3),
             timelock_seconds: timelock,
+            max_guardian_pause_s: config.council.max_guardian_pause_s,
+            guardian_cooldown_s: config.council.guardian_cooldown_s,
         },
         quote_mint,
         market: MarketParams {

@@ -231,6 +231,8 @@ pub async fn campus_plan<'a, C: Chain>(
             guardians: vec![],
             threshold: 2,
             timelock_seconds,
+            max_guardian_pause_s: config.council.max_guardian_pause_s,
+            guardian_cooldown_s: config.council.guardian_cooldown_s,
         },
         quote_mint,
         market: MarketParams {

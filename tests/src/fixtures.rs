@@ -39,6 +39,8 @@ impl Council {
             guardians: vec![self.guardian.pubkey()],
             threshold: self.threshold,
             timelock_seconds: self.timelock_seconds,
+            max_guardian_pause_s: GUARDIAN_PAUSE_S,
+            guardian_cooldown_s: GUARDIAN_COOLDOWN_S,
         }
     }
 
@@ -48,6 +50,10 @@ impl Council {
 }
 
 pub const TIMELOCK: u32 = 3600;
+/// A guardian's pause lapses after 72 hours; the same guardian may pause the same program
+/// again a week after its last pause (the campus file's defaults).
+pub const GUARDIAN_PAUSE_S: u32 = 72 * 3600;
+pub const GUARDIAN_COOLDOWN_S: u32 = 7 * 86_400;
 
 /// Three members, threshold two, a one-hour timelock.
 pub async fn council(env: &mut TestEnv) -> Council {

@@ -50,7 +50,7 @@ async fn initialize_creates_grid_and_rec_mints_only_this_program_can_mint() {
         (cfg.grid_mint, cfg.rec_mint),
         (token_ix::grid_mint(), token_ix::rec_mint())
     );
-    assert!(!cfg.is_paused());
+    assert_eq!(cfg.paused_until, 0);
 }
 
 #[tokio::test]
@@ -382,7 +382,8 @@ async fn a_guardian_pauses_minting_under_governance() {
         token_ix::config_address(),
     );
     c.env.send(&[ix], &[&council.guardian]).await.unwrap();
-    assert!(config(&mut c).await.is_paused());
+    let now = c.env.now().await;
+    assert!(config(&mut c).await.is_paused(now));
     c.report(&[(0, 0, 1_000)]).await;
     let ix = token_ix::mint_generation(&c.meters(&[0]));
     assert_error(c.env.send(&[ix], &[]).await, TokenError::Paused);
@@ -496,7 +497,10 @@ async fn recs_are_issued_per_whole_mwh_with_the_remainder_carried() {
     };
     let ix = registry_ix::update_meter_capacity(payer, &c.lfdis[0], big);
     c.env.send(&[ix], &[]).await.unwrap();
-    c.report(&[(0, 0, 2_400_000), (1, 0, 10_000)]).await;
+    // The first 30 kWh of export are counted as grid energy (at its first reading the meter's
+    // 30 kWh battery may have held grid energy): 2.43 MWh exported, 2.4 MWh renewable.
+    c.report(&[(0, 0, 2_430_000), (1, 0, 10_000)]).await;
+    assert_eq!(c.state(0).await.verified_renewable_wh, 2_400_000);
     let (result, logs) = c
         .env
         .send_with_logs(&[token_ix::issue_rec(&c.meters(&[0, 1]))], &[])
@@ -526,13 +530,118 @@ async fn recs_are_issued_per_whole_mwh_with_the_remainder_carried() {
         (ledger.rec_certified_wh, ledger.recs_issued),
         (3_000_000, 3)
     );
-    // GRID is independent: all 3 MWh are still mintable.
+    // GRID is independent: all 3.03 MWh are still mintable.
     c.env
         .send(&[token_ix::mint_generation(&c.meters(&[0]))], &[])
         .await
         .unwrap();
-    assert_eq!(c.grid_balance(0).await, 3_000_000);
+    assert_eq!(c.grid_balance(0).await, 3_030_000);
     assert_eq!(config(&mut c).await.recs_issued, 3);
+}
+
+/// An honest building charges its battery from the campus grid at night and discharges it
+/// at noon. GRID is minted for all it delivers (grid energy given back included: it is
+/// energy delivered when the campus needed it, and its import is redeemed separately); RECs
+/// certify only the renewable part, never the grid energy cycled through the battery.
+#[tokio::test]
+async fn recs_certify_renewable_export_not_grid_energy_cycled_through_a_battery() {
+    let mut c = EnergyCampus::new(1).await;
+    let big = registry::MeterCapacity {
+        generation_w: 20_000_000,
+        storage_wh: 2_000_000,
+        max_import_w: 10_000_000,
+        max_discharge_w: 4_000_000,
+    };
+    let ix = registry_ix::update_meter_capacity(c.env.payer(), &c.lfdis[0], big);
+    c.env.send(&[ix], &[]).await.unwrap();
+    // The 30 kWh the meter's first reading assumed to be grid energy go out first.
+    c.report(&[(0, 0, 30_000)]).await;
+    // Night: 2 MWh from the grid into the battery. Noon: 3 MWh exported, 2 of them from the
+    // battery.
+    c.report(&[(0, 2_000_000, 0)]).await;
+    c.report(&[(0, 0, 3_000_000)]).await;
+    let state = c.state(0).await;
+    assert_eq!(
+        (
+            state.verified_import_wh,
+            state.verified_export_wh,
+            state.verified_renewable_wh
+        ),
+        (2_000_000, 3_030_000, 1_000_000)
+    );
+    c.env
+        .send(
+            &[
+                token_ix::issue_rec(&c.meters(&[0])),
+                token_ix::mint_generation(&c.meters(&[0])),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(c.rec_balance(0).await, 1);
+    assert_eq!(c.grid_balance(0).await, 3_030_000);
+}
+
+/// Before, a record's address was the campus-wide next index: two holders retiring at once
+/// collided, and anyone could take an index first. Now each holder numbers their own.
+#[tokio::test]
+async fn two_holders_retiring_at_once_both_succeed_each_with_their_own_record() {
+    let mut c = EnergyCampus::new(2).await;
+    let big = registry::MeterCapacity {
+        generation_w: 20_000_000,
+        storage_wh: 0,
+        max_import_w: 1_000,
+        max_discharge_w: 0,
+    };
+    for i in 0..2 {
+        let ix = registry_ix::update_meter_capacity(c.env.payer(), &c.lfdis[i], big);
+        c.env.send(&[ix], &[]).await.unwrap();
+    }
+    c.report(&[(0, 0, 1_030_000), (1, 0, 2_030_000)]).await;
+    c.env
+        .send(&[token_ix::issue_rec(&c.meters(&[0, 1]))], &[])
+        .await
+        .unwrap();
+    let (a, b) = (c.owners[0].insecure_clone(), c.owners[1].insecure_clone());
+    // Both pick id 0, in one transaction.
+    c.env
+        .send(
+            &[
+                token_ix::retire_rec(a.pubkey(), 0, 1, "Library", "2026"),
+                token_ix::retire_rec(b.pubkey(), 0, 2, "Gym", "2026"),
+            ],
+            &[&a, &b],
+        )
+        .await
+        .unwrap();
+    let first: Retirement = c
+        .env
+        .zero_copy(token_ix::retirement_address(&a.pubkey(), 0))
+        .await;
+    let second: Retirement = c
+        .env
+        .zero_copy(token_ix::retirement_address(&b.pubkey(), 0))
+        .await;
+    assert_eq!(
+        (first.index, first.holder, first.amount),
+        (0, a.pubkey(), 1)
+    );
+    assert_eq!(
+        (second.index, second.holder, second.amount),
+        (1, b.pubkey(), 2)
+    );
+    assert_eq!(first.beneficiary(), "Library");
+    assert_eq!(second.beneficiary(), "Gym");
+    // Nobody can write into another holder's numbering: the address names the signer.
+    let ix = token_ix::retire_rec(a.pubkey(), 1, 1, "X", "Y");
+    let mut forged = ix.clone();
+    forged.accounts[4].pubkey = token_ix::retirement_address(&b.pubkey(), 1);
+    assert_error(
+        c.env.send(&[forged], &[&a]).await,
+        ErrorCode::ConstraintSeeds,
+    );
+    assert_eq!(config(&mut c).await.retirement_count, 2);
 }
 
 #[tokio::test]
@@ -547,7 +656,8 @@ async fn retiring_recs_burns_them_and_writes_a_permanent_record() {
     };
     let ix = registry_ix::update_meter_capacity(payer, &c.lfdis[0], big);
     c.env.send(&[ix], &[]).await.unwrap();
-    c.report(&[(0, 0, 5_000_000)]).await;
+    // 5 MWh renewable (after the 30 kWh counted as grid energy at the first reading).
+    c.report(&[(0, 0, 5_030_000)]).await;
     c.env
         .send(&[token_ix::issue_rec(&c.meters(&[0]))], &[])
         .await
@@ -568,22 +678,27 @@ async fn retiring_recs_burns_them_and_writes_a_permanent_record() {
         .await;
     result.unwrap();
     assert_eq!(c.rec_balance(0).await, 3);
-    let record: Retirement = c.env.zero_copy(token_ix::retirement_address(0)).await;
+    let record: Retirement = c
+        .env
+        .zero_copy(token_ix::retirement_address(&holder.pubkey(), 0))
+        .await;
     assert_eq!(
-        (record.index, record.holder, record.amount),
-        (0, holder.pubkey(), 2)
+        (record.index, record.id, record.holder, record.amount),
+        (0, 0, holder.pubkey(), 2)
     );
     assert_eq!(record.beneficiary(), "Physics Department");
     assert_eq!(record.reason(), "Scope 2 reporting 2026");
     assert_eq!(record.retired_at, c.env.now().await);
     // The read_retirement view (its values are checked on SBF).
     c.env
-        .simulate(&[token_ix::read_retirement(0)])
+        .simulate(&[token_ix::read_retirement(&holder.pubkey(), 0)])
         .await
         .unwrap();
     // No record 1 yet (an empty, system-owned address).
     assert_error(
-        c.env.simulate(&[token_ix::read_retirement(1)]).await,
+        c.env
+            .simulate(&[token_ix::read_retirement(&holder.pubkey(), 1)])
+            .await,
         ErrorCode::AccountOwnedByWrongProgram,
     );
     let retired = events::<RecsRetired>(&logs);
@@ -592,14 +707,12 @@ async fn retiring_recs_burns_them_and_writes_a_permanent_record() {
     assert_eq!((cfg.retirement_count, cfg.recs_retired), (1, 2));
     assert_eq!(c.env.mint_info(token_ix::rec_mint()).await.supply, 3);
 
-    // The record's index must be the next one: an old index is taken, a future one refused.
-    for index in [0, 5] {
-        let ix = token_ix::retire_rec(holder.pubkey(), index, 1, "X", "Y");
-        assert_error(
-            c.env.send(&[ix], &[&holder]).await,
-            ErrorCode::ConstraintSeeds,
-        );
-    }
+    // An id is used once per holder.
+    let ix = token_ix::retire_rec(holder.pubkey(), 0, 1, "X", "Y");
+    assert_error(
+        c.env.send(&[ix], &[&holder]).await,
+        TokenError::RetirementIdUsed,
+    );
     // Texts must be present and bounded; amounts positive and held.
     for (beneficiary, reason) in [("", "why"), ("who", ""), (&*"b".repeat(65), "why")] {
         let ix = token_ix::retire_rec(holder.pubkey(), 1, 1, beneficiary, reason);
@@ -612,7 +725,11 @@ async fn retiring_recs_burns_them_and_writes_a_permanent_record() {
     assert_error(c.env.send(&[ix], &[&holder]).await, TokenError::ZeroAmount);
     let ix = token_ix::retire_rec(holder.pubkey(), 1, 4, "who", "why");
     assert_error(c.env.send(&[ix], &[&holder]).await, SPL_INSUFFICIENT_FUNDS);
-    assert!(!c.env.account_exists(token_ix::retirement_address(1)).await);
+    assert!(
+        !c.env
+            .account_exists(token_ix::retirement_address(&holder.pubkey(), 1))
+            .await
+    );
     // Retirement works while paused.
     c.env
         .send(&[token_ix::set_paused(payer, true)], &[])

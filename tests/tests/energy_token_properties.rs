@@ -68,7 +68,9 @@ async fn check(c: &mut EnergyCampus) -> Result<(), TestCaseError> {
         let ledger = c.ledger(i).await;
         prop_assert!(ledger.grid_minted_wh <= state.verified_export_wh);
         prop_assert!(ledger.redeemed_wh <= state.verified_import_wh);
-        prop_assert!(ledger.recs_issued <= state.verified_export_wh / 1_000_000);
+        // RECs certify renewable export only, which never exceeds the export.
+        prop_assert!(state.verified_renewable_wh <= state.verified_export_wh);
+        prop_assert!(ledger.recs_issued <= state.verified_renewable_wh / 1_000_000);
         prop_assert_eq!(ledger.recs_issued * 1_000_000, ledger.rec_certified_wh);
         minted += ledger.grid_minted_wh;
         redeemed += ledger.redeemed_wh;

@@ -75,6 +75,8 @@ async fn initialize_council_needs_the_upgrade_authority() {
         guardians: vec![],
         threshold: 1,
         timelock_seconds: 0,
+        max_guardian_pause_s: fixtures::GUARDIAN_PAUSE_S,
+        guardian_cooldown_s: fixtures::GUARDIAN_COOLDOWN_S,
     };
     // Anyone else calling first cannot install their council.
     let squatter = env.funded_keypair(fixtures::SOL).await;
@@ -121,6 +123,8 @@ async fn initialize_council_rejects_invalid_config() {
         guardians: vec![],
         threshold: 2,
         timelock_seconds: 0,
+        max_guardian_pause_s: fixtures::GUARDIAN_PAUSE_S,
+        guardian_cooldown_s: fixtures::GUARDIAN_COOLDOWN_S,
     };
     let ix = governance_ix::initialize_council(env.payer(), config);
     assert_error(
@@ -544,11 +548,18 @@ async fn update_council_cannot_be_called_directly() {
 async fn update_council_through_a_proposal_changes_members_threshold_timelock_guardians() {
     let (mut env, council, _) = governed().await;
     let newcomer = Keypair::new().pubkey();
+    // Member 2 leaves, a newcomer joins: members 0 and 1 (not removed) approve.
     let config = CouncilConfig {
-        members: vec![council.member(0).pubkey(), newcomer],
+        members: vec![
+            council.member(0).pubkey(),
+            council.member(1).pubkey(),
+            newcomer,
+        ],
         guardians: vec![],
         threshold: 1,
         timelock_seconds: 60,
+        max_guardian_pause_s: fixtures::GUARDIAN_PAUSE_S,
+        guardian_cooldown_s: fixtures::GUARDIAN_COOLDOWN_S,
     };
     let update = governance_ix::update_council(config.clone());
     fixtures::approved_proposal(&mut env, &council, P, &update).await;
@@ -589,7 +600,11 @@ async fn guardian_pauses_at_once_and_unpausing_needs_a_proposal() {
     let guardian = &council.guardian;
     let ix = governance_ix::guardian_pause(guardian.pubkey(), registry::ID, campus_address());
     env.send(&[ix], &[guardian]).await.unwrap();
-    assert!(env.account::<Campus>(campus_address()).await.paused);
+    let now = env.now().await;
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        now + i64::from(fixtures::GUARDIAN_PAUSE_S)
+    );
 
     // The guardian cannot unpause; only an executed proposal can.
     let unpause = registry_ix::set_paused(registry_authority(), false);
@@ -603,7 +618,10 @@ async fn guardian_pauses_at_once_and_unpausing_needs_a_proposal() {
     env.send(&[governance_ix::execute(env.payer(), P, &unpause)], &[])
         .await
         .unwrap();
-    assert!(!env.account::<Campus>(campus_address()).await.paused);
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        0
+    );
 }
 
 #[tokio::test]
@@ -616,7 +634,10 @@ async fn guardian_pause_needs_a_guardian() {
         env.send(&[ix], &[member]).await,
         GovernanceError::NotGuardian,
     );
-    assert!(!env.account::<Campus>(campus_address()).await.paused);
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        0
+    );
 }
 
 #[tokio::test]
@@ -673,16 +694,39 @@ async fn propose_works_when_the_next_proposal_address_was_prefunded() {
 // ---- veto, cancel, scoped authority, bounded votes ----
 
 #[tokio::test]
-async fn any_member_can_veto_an_approved_proposal_during_its_timelock() {
+async fn one_rejection_in_the_timelock_is_no_veto_the_defeat_count_is() {
     let (mut env, council, suspend) = governed_with_meter().await;
     fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
-    // Member 2 did not approve; one rejection during the timelock is a veto.
+    // Member 2 did not approve. 3 members, threshold 2: the defeat count is 2 rejections,
+    // and one member alone cannot reach it.
     let member = council.member(2);
     env.send(&[governance_ix::reject(member.pubkey(), P)], &[member])
         .await
         .unwrap();
     let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.status, ProposalStatus::Approved);
+    assert_eq!(proposal.rejections, vec![member.pubkey()]);
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    env.send(&[governance_ix::execute(env.payer(), P, &suspend)], &[])
+        .await
+        .unwrap();
+    assert_eq!(meter_status(&mut env).await, MeterStatus::Suspended);
+}
+
+#[tokio::test]
+async fn rejections_in_the_timelock_defeat_a_proposal_at_the_defeat_count() {
+    let (mut env, council, suspend) = governed_with_meter().await;
+    fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
+    // Approver 1 changes their mind (the approval goes), member 2 rejects: 2 rejections.
+    for i in [1, 2] {
+        let member = council.member(i);
+        env.send(&[governance_ix::reject(member.pubkey(), P)], &[member])
+            .await
+            .unwrap();
+    }
+    let proposal: Proposal = env.account(proposal_address(P)).await;
     assert_eq!(proposal.status, ProposalStatus::Rejected);
+    assert_eq!(proposal.approvals, vec![council.member(0).pubkey()]);
     env.advance_clock(i64::from(TIMELOCK)).await;
     let ix = governance_ix::execute(env.payer(), P, &suspend);
     assert_error(env.send(&[ix], &[]).await, GovernanceError::ProposalClosed);
@@ -690,7 +734,7 @@ async fn any_member_can_veto_an_approved_proposal_during_its_timelock() {
 }
 
 #[tokio::test]
-async fn an_approver_can_change_their_mind_and_veto() {
+async fn an_approver_who_changes_their_mind_withdraws_the_approval_not_the_proposal() {
     let (mut env, council, suspend) = governed_with_meter().await;
     fixtures::approved_proposal(&mut env, &council, P, &suspend).await;
     let approver = council.member(1);
@@ -698,15 +742,39 @@ async fn an_approver_can_change_their_mind_and_veto() {
         .await
         .unwrap();
     let proposal: Proposal = env.account(proposal_address(P)).await;
-    assert_eq!(proposal.status, ProposalStatus::Rejected);
+    assert_eq!(proposal.status, ProposalStatus::Approved);
     assert_eq!(proposal.approvals, vec![council.member(0).pubkey()]);
     assert_eq!(proposal.rejections, vec![approver.pubkey()]);
-    // Rejecting twice is refused.
+    // Below the threshold it cannot run, timelock or not.
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
+    assert_error(env.send(&[ix], &[]).await, GovernanceError::ThresholdNotMet);
+    // Rejecting twice is refused; approving after rejecting too.
     let ix = governance_ix::reject(approver.pubkey(), P);
     assert_error(
         env.send(&[ix], &[approver]).await,
-        GovernanceError::VotingClosed,
+        GovernanceError::AlreadyVoted,
     );
+    let ix = governance_ix::approve(approver.pubkey(), P);
+    assert_error(
+        env.send(&[ix], &[approver]).await,
+        GovernanceError::AlreadyVoted,
+    );
+    // Member 2 approves: the threshold is reached again and the timelock starts again.
+    let member = council.member(2);
+    env.send(&[governance_ix::approve(member.pubkey(), P)], &[member])
+        .await
+        .unwrap();
+    let ix = governance_ix::execute(env.payer(), P, &suspend);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::TimelockNotElapsed,
+    );
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    env.send(&[governance_ix::execute(env.payer(), P, &suspend)], &[])
+        .await
+        .unwrap();
+    assert_eq!(meter_status(&mut env).await, MeterStatus::Suspended);
 }
 
 #[tokio::test]
@@ -838,9 +906,11 @@ async fn a_full_council_update_fits_a_proposal_transaction() {
             .collect(),
         threshold: 9,
         timelock_seconds: 3_600,
+        max_guardian_pause_s: fixtures::GUARDIAN_PAUSE_S,
+        guardian_cooldown_s: fixtures::GUARDIAN_COOLDOWN_S,
     };
     let update = governance_ix::update_council(config);
-    assert_eq!(update.data.len(), 789);
+    assert_eq!(update.data.len(), 797);
     // A member proposes from their own wallet (one signature, one fee payer).
     let proposer = council.member(0);
     let ix = governance_ix::propose(proposer.pubkey(), P, &update);
@@ -850,17 +920,17 @@ async fn a_full_council_update_fits_a_proposal_transaction() {
         size <= gridtokenx_tests::MAX_TRANSACTION_SIZE,
         "{size} bytes"
     );
-    assert_eq!(size, 1_175);
+    assert_eq!(size, 1_183);
     env.ctx.banks_client.process_transaction(tx).await.unwrap();
     let proposal: Proposal = env.account(proposal_address(P)).await;
-    assert_eq!(proposal.instruction.data.len(), 789);
+    assert_eq!(proposal.instruction.data.len(), 797);
 }
 
 #[tokio::test]
 async fn votes_stay_bounded_by_the_current_council_across_rotations() {
     let mut env = TestEnv::start().await;
     fixtures::campus(&mut env).await;
-    // A full council of 16 that needs all 16 approvals.
+    // A full council of 16 that needs 8 approvals.
     let mut old = Vec::new();
     for _ in 0..governance::MAX_MEMBERS {
         old.push(env.funded_keypair(fixtures::SOL).await);
@@ -869,31 +939,36 @@ async fn votes_stay_bounded_by_the_current_council_across_rotations() {
     let council = fixtures::Council {
         members: old,
         guardian,
-        threshold: governance::MAX_MEMBERS as u8,
+        threshold: 8,
         timelock_seconds: 0,
     };
     let ix = governance_ix::initialize_council(env.payer(), council.config());
     env.send(&[ix], &[]).await.unwrap();
-    // Proposal 0 collects 15 approvals and stays Active.
+    // Proposal 0 collects 7 approvals, from members 9..=15, and stays Active.
     let target = registry_ix::set_paused(registry_authority(), true);
-    let voters: Vec<usize> = (0..15).collect();
+    let voters: Vec<usize> = (9..16).collect();
     fixtures::approved_proposal_by(&mut env, &council, 0, &target, &voters).await;
-    // Proposal 1 replaces the whole council by 16 new members.
+    // Proposal 1 replaces members 8..=15 by 8 new ones; the 8 who stay approve it (those
+    // it removes may not vote on it).
     let mut new = Vec::new();
-    for _ in 0..governance::MAX_MEMBERS {
+    for _ in 0..8 {
         new.push(env.funded_keypair(fixtures::SOL).await);
     }
     let mut config = council.config();
-    config.members = new.iter().map(|k| k.pubkey()).collect();
+    config.members = council.members[..8]
+        .iter()
+        .chain(&new)
+        .map(|k| k.pubkey())
+        .collect();
     let update = governance_ix::update_council(config.clone());
-    let all: Vec<usize> = (0..16).collect();
-    fixtures::approved_proposal_by(&mut env, &council, 1, &update, &all).await;
+    let stay: Vec<usize> = (0..8).collect();
+    fixtures::approved_proposal_by(&mut env, &council, 1, &update, &stay).await;
     env.send(&[governance_ix::execute(env.payer(), 1, &update)], &[])
         .await
         .unwrap();
-    // The 16 new members vote on proposal 0: 15 stale + 16 new votes would not fit the
-    // account; stale votes are dropped instead.
-    for member in &new {
+    // All 16 current members vote on proposal 0: 7 stale + 16 votes would not fit the
+    // account; the stale votes are dropped instead.
+    for member in council.members[..8].iter().chain(&new) {
         env.send(&[governance_ix::approve(member.pubkey(), 0)], &[member])
             .await
             .unwrap();
@@ -901,4 +976,196 @@ async fn votes_stay_bounded_by_the_current_council_across_rotations() {
     let proposal: Proposal = env.account(proposal_address(0)).await;
     assert_eq!(proposal.status, ProposalStatus::Approved);
     assert_eq!(proposal.approvals, config.members);
+}
+
+// ---- nobody alone halts the campus (issue 25) ----
+
+/// A campus with meter 1, governed by 3 members (threshold 2) of whom member 0 is also the
+/// guardian: the rogue of the attack.
+async fn council_with_a_rogue_guardian() -> (TestEnv, fixtures::Council, Keypair) {
+    let mut env = TestEnv::start().await;
+    fixtures::campus(&mut env).await;
+    let owner = fixtures::meter(&mut env, test_lfdi(1)).await;
+    let mut members = Vec::new();
+    for _ in 0..3 {
+        members.push(env.funded_keypair(fixtures::SOL).await);
+    }
+    let council = fixtures::Council {
+        guardian: members[0].insecure_clone(),
+        members,
+        threshold: 2,
+        timelock_seconds: TIMELOCK,
+    };
+    let ix = governance_ix::initialize_council(env.payer(), council.config());
+    env.send(&[ix], &[]).await.unwrap();
+    let payer = env.payer();
+    fixtures::hand_over(
+        &mut env,
+        &council,
+        registry_ix::propose_authority(payer, registry_authority()),
+        registry_ix::accept_authority(registry_authority()),
+    )
+    .await;
+    (env, council, owner)
+}
+
+async fn registry_paused(env: &mut TestEnv) -> bool {
+    let now = env.now().await;
+    env.account::<Campus>(campus_address()).await.is_paused(now)
+}
+
+/// The attack: a member who is also a guardian pauses the registry, then rejects the
+/// approved unpause and the approved proposal removing them. Now the unpause runs (one
+/// rejection is not the defeat count), the rogue may not vote on their own removal, and a
+/// council of 3 with threshold 2 removes them against their will.
+#[tokio::test]
+async fn a_member_who_is_a_guardian_cannot_halt_the_campus_and_is_removed() {
+    let (mut env, council, _) = council_with_a_rogue_guardian().await;
+    let rogue = council.member(0);
+    let ix = governance_ix::guardian_pause(rogue.pubkey(), registry::ID, campus_address());
+    env.send(&[ix], &[rogue]).await.unwrap();
+    assert!(registry_paused(&mut env).await);
+
+    let unpause = registry_ix::set_paused(registry_authority(), false);
+    let mut removal = council.config();
+    removal.members.remove(0);
+    removal.guardians.clear();
+    let removal = governance_ix::update_council(removal);
+    let (unpause_index, removal_index) = (P, P + 1);
+    fixtures::approved_proposal_by(&mut env, &council, unpause_index, &unpause, &[1, 2]).await;
+    fixtures::approved_proposal_by(&mut env, &council, removal_index, &removal, &[1, 2]).await;
+    // The rogue rejects the unpause in its timelock: one rejection of the defeat count of 2.
+    env.send(
+        &[governance_ix::reject(rogue.pubkey(), unpause_index)],
+        &[rogue],
+    )
+    .await
+    .unwrap();
+    let proposal: Proposal = env.account(proposal_address(unpause_index)).await;
+    assert_eq!(proposal.status, ProposalStatus::Approved);
+    // And may not vote on their own removal at all.
+    for vote in [
+        governance_ix::reject(rogue.pubkey(), removal_index),
+        governance_ix::approve(rogue.pubkey(), removal_index),
+    ] {
+        assert_error(
+            env.send(&[vote], &[rogue]).await,
+            GovernanceError::VoteOnOwnRemoval,
+        );
+    }
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    for (index, ix) in [(unpause_index, &unpause), (removal_index, &removal)] {
+        env.send(&[governance_ix::execute(env.payer(), index, ix)], &[])
+            .await
+            .unwrap();
+    }
+    assert!(!registry_paused(&mut env).await);
+    let stored: Council = env.account(council_address()).await;
+    assert_eq!(
+        stored.members,
+        vec![council.member(1).pubkey(), council.member(2).pubkey()]
+    );
+    assert!(stored.guardians.is_empty());
+    // Out of the council, the rogue can neither vote nor pause.
+    let ix = governance_ix::guardian_pause(rogue.pubkey(), registry::ID, campus_address());
+    assert_error(
+        env.send(&[ix], &[rogue]).await,
+        GovernanceError::NotGuardian,
+    );
+}
+
+#[tokio::test]
+async fn a_guardian_pause_lapses_by_itself_after_the_councils_limit() {
+    let (mut env, council, owner) = council_with_a_rogue_guardian().await;
+    let guardian = &council.guardian;
+    let ix = governance_ix::guardian_pause(guardian.pubkey(), registry::ID, campus_address());
+    env.send(&[ix], &[guardian]).await.unwrap();
+    // While paused, the owner cannot hand the building over.
+    let buyer = Keypair::new();
+    let transfer =
+        registry_ix::transfer_meter_ownership(&test_lfdi(1), owner.pubkey(), buyer.pubkey());
+    assert_error(
+        env.send(std::slice::from_ref(&transfer), &[&owner, &buyer])
+            .await,
+        RegistryError::Paused,
+    );
+    env.advance_clock(i64::from(fixtures::GUARDIAN_PAUSE_S) - 1)
+        .await;
+    assert!(registry_paused(&mut env).await);
+    env.advance_clock(1).await;
+    // No proposal: the pause is over.
+    assert!(!registry_paused(&mut env).await);
+    env.send(&[transfer], &[&owner, &buyer]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_guardian_cannot_pause_the_same_program_again_within_the_cooldown() {
+    let (mut env, council, _) = council_with_a_rogue_guardian().await;
+    let guardian = &council.guardian;
+    let pause = governance_ix::guardian_pause(guardian.pubkey(), registry::ID, campus_address());
+    env.send(std::slice::from_ref(&pause), &[guardian])
+        .await
+        .unwrap();
+    // Lapsed, and at once paused again: refused until the cooldown has passed.
+    env.advance_clock(i64::from(fixtures::GUARDIAN_PAUSE_S))
+        .await;
+    assert_error(
+        env.send(std::slice::from_ref(&pause), &[guardian]).await,
+        GovernanceError::GuardianCooldown,
+    );
+    assert!(!registry_paused(&mut env).await);
+    env.advance_clock(i64::from(
+        fixtures::GUARDIAN_COOLDOWN_S - fixtures::GUARDIAN_PAUSE_S,
+    ))
+    .await;
+    env.send(&[pause], &[guardian]).await.unwrap();
+    assert!(registry_paused(&mut env).await);
+}
+
+#[tokio::test]
+async fn a_guardian_pause_never_shortens_one_the_council_voted() {
+    let (mut env, council, _) = council_with_a_rogue_guardian().await;
+    let pause = registry_ix::set_paused(registry_authority(), true);
+    fixtures::run_proposal(&mut env, &council, &pause).await;
+    let guardian = &council.guardian;
+    let ix = governance_ix::guardian_pause(guardian.pubkey(), registry::ID, campus_address());
+    env.send(&[ix], &[guardian]).await.unwrap();
+    env.advance_clock(i64::from(fixtures::GUARDIAN_PAUSE_S) + 1)
+        .await;
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        program_common::pause::INDEFINITELY
+    );
+}
+
+#[tokio::test]
+async fn a_council_extends_a_guardian_pause_or_lifts_it_early() {
+    let (mut env, council, _) = council_with_a_rogue_guardian().await;
+    let guardian = &council.guardian;
+    let ix = governance_ix::guardian_pause(guardian.pubkey(), registry::ID, campus_address());
+    env.send(&[ix], &[guardian]).await.unwrap();
+    // Extended to a week from now (the proposal runs after its one-hour timelock).
+    let until = env.now().await + 7 * 86_400;
+    let extend = registry_ix::pause_until(registry_authority(), until);
+    fixtures::run_proposal(&mut env, &council, &extend).await;
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        until
+    );
+    env.advance_clock(i64::from(fixtures::GUARDIAN_PAUSE_S))
+        .await;
+    assert!(registry_paused(&mut env).await);
+    // A time not after the clock is refused; 0 lifts the pause.
+    let past = registry_ix::pause_until(registry_authority(), 1);
+    let index = fixtures::next_proposal_index(&mut env).await;
+    fixtures::approved_proposal(&mut env, &council, index, &past).await;
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    assert_error(
+        env.send(&[governance_ix::execute(env.payer(), index, &past)], &[])
+            .await,
+        RegistryError::InvalidPause,
+    );
+    let lift = registry_ix::set_paused(registry_authority(), false);
+    fixtures::run_proposal(&mut env, &council, &lift).await;
+    assert!(!registry_paused(&mut env).await);
 }

@@ -93,6 +93,8 @@ fn plan<'a>(
             guardians: vec![members[0].pubkey()],
             threshold: 2,
             timelock_seconds: TIMELOCK,
+            max_guardian_pause_s: gridtokenx_tests::fixtures::GUARDIAN_PAUSE_S,
+            guardian_cooldown_s: gridtokenx_tests::fixtures::GUARDIAN_COOLDOWN_S,
         },
         quote_mint,
         market: MarketParams {

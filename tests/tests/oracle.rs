@@ -164,7 +164,7 @@ async fn initialize_oracle_stores_configuration() {
     assert_eq!(config.quorum, 2);
     assert_eq!(config.limits(), oracle_ix::default_limits());
     assert_eq!(config.last_sequence, 0);
-    assert!(!config.is_paused());
+    assert_eq!(config.paused_until, 0);
 }
 
 #[tokio::test]
@@ -626,8 +626,9 @@ async fn governance_can_skip_batches_that_can_never_apply() {
     let mut c = Campus::new(1, 1).await;
     c.baseline().await;
     let payer = c.env.payer();
-    // Only forward.
-    for through in [0, 1] {
+    // Only forward, and never so far that every future batch would be a replay (a typo
+    // such as u64::MAX): at most MAX_SKIP_BATCHES past the last sequence.
+    for through in [0, 1, 1 + oracle::MAX_SKIP_BATCHES + 1, u64::MAX] {
         let ix = oracle_ix::skip_batches(payer, through);
         assert_error(c.env.send(&[ix], &[]).await, OracleError::InvalidSkip);
     }
@@ -905,6 +906,61 @@ async fn the_battery_allowance_is_not_granted_again_at_every_reading() {
 }
 
 #[tokio::test]
+async fn a_skip_reaches_at_most_max_skip_batches_ahead() {
+    let mut c = Campus::new(1, 1).await;
+    c.baseline().await;
+    let payer = c.env.payer();
+    let furthest = 1 + oracle::MAX_SKIP_BATCHES;
+    c.env
+        .send(&[oracle_ix::skip_batches(payer, furthest)], &[])
+        .await
+        .unwrap();
+    assert_eq!(c.config().await.last_sequence, furthest);
+    // The next batch applies.
+    c.quarter_hour().await;
+    let r = [(0, c.reading(900, 1_000_100, 2_000_000))];
+    c.submit(furthest + 1, &r).await.unwrap();
+}
+
+/// The attack of issue 25, on chain: every 15 minutes for 12 hours, no import, export at
+/// panels plus battery discharge power (65 kW x 900 s = 16,250 Wh). Once the 30 kWh battery
+/// the meter could have held is spent (12 windows at 2,500 Wh beyond the 13,750 Wh panel
+/// allowance), every later reading is skipped with `ExportBeyondStorage`, the batch applying.
+#[tokio::test]
+async fn export_beyond_generation_is_credited_only_from_what_the_battery_could_hold() {
+    let mut c = Campus::new(1, 1).await;
+    c.baseline().await;
+    let mut skipped = Vec::new();
+    for window in 1..=48u32 {
+        c.quarter_hour().await;
+        let export = 2_000_000 + 16_250 * u64::from(window);
+        let out = c
+            .submit(
+                u64::from(window) + 1,
+                &[(0, c.reading(900 * window, 1_000_000, export))],
+            )
+            .await
+            .unwrap();
+        skipped.extend(out.skipped().into_iter().map(|s| (window, s.1)));
+    }
+    let state = c.state(0).await;
+    assert_eq!(state.verified_export_wh, 12 * 16_250);
+    assert!(state.verified_export_wh <= 693_000);
+    assert_eq!(
+        skipped,
+        (13..=48)
+            .map(|w| (w, code(OracleError::ExportBeyondStorage)))
+            .collect::<Vec<_>>()
+    );
+    // The battery is spent, and the meter's last accepted reading is window 12's.
+    assert_eq!((state.stored_bound_wh, state.stored_grid_wh), (0, 0));
+    assert_eq!(
+        state.last_timestamp,
+        c.reading(900 * 12, 0, 0).timestamp as i64
+    );
+}
+
+#[tokio::test]
 async fn many_readings_verify_no_more_than_one_reading_over_the_same_time() {
     // 30 readings a minute apart, each at the bound, verify what one reading over the 30
     // minutes would: (65 kW x 1,800 s) x 1.1 = 35,750 Wh, whatever the cadence.
@@ -1055,7 +1111,8 @@ async fn guardian_can_pause_the_oracle_under_governance() {
         config_address(),
     );
     c.env.send(&[ix], &[&council.guardian]).await.unwrap();
-    assert!(c.config().await.is_paused());
+    let now = c.env.now().await;
+    assert!(c.config().await.is_paused(now));
     let readings = [(0, c.reading(0, 1, 1))];
     assert_error(c.submit(1, &readings).await.result, OracleError::Paused);
 }

@@ -2,7 +2,8 @@
 //! (forward and backward), timestamps ahead of and behind the clock, suspensions and
 //! reactivations through the registry. Whatever the sequence, the program never halts
 //! (every batch applies) and the export it verifies never exceeds generation plus battery
-//! discharge power over the time the meter was active.
+//! discharge power over the time the meter was active, nor generation over that time plus
+//! what the battery could hold plus what was imported (the energy balance).
 use gridtokenx_tests::fixtures;
 use gridtokenx_tests::oracle_ix::{self, meter_state_address};
 use gridtokenx_tests::registry_ix::{self, default_capacity, test_lfdi};
@@ -71,6 +72,8 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     // Time covered by accepted deltas: the span over which anything was verified.
     let mut span_s = 0u64;
     let mut sequence = 0u64;
+    // Active periods begun: each starts with a battery assumed full.
+    let mut baselines = 0u64;
     for step in steps {
         match step {
             Step::Suspend { wait_s } | Step::Reactivate { wait_s } => {
@@ -112,6 +115,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     .await
                     .map_err(|e| TestCaseError::fail(format!("batch {sequence} failed: {e:?}")))?;
                 let after: MeterState = env.zero_copy(meter_state_address(&lfdi)).await;
+                baselines += after.baselines - before.baselines;
                 if after.verified_export_wh != before.verified_export_wh
                     || after.verified_import_wh != before.verified_import_wh
                 {
@@ -142,6 +146,33 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         tolerance
     )
     .unwrap());
+    // The energy balance: export beyond the panels' capacity over that time came from a
+    // battery no larger than its capacity per active period, or from import.
+    let beyond_generation = state
+        .verified_export_wh
+        .saturating_sub(capacity.storage_wh * baselines)
+        .saturating_sub(state.verified_import_wh);
+    prop_assert!(
+        oracle::rules::within_bound(beyond_generation, capacity.generation_w, span_s, tolerance)
+            .unwrap(),
+        "verified export {} Wh, import {} Wh, {} baselines, over {} s",
+        state.verified_export_wh,
+        state.verified_import_wh,
+        baselines,
+        span_s
+    );
+    prop_assert!(
+        oracle::rules::within_bound(
+            state.verified_renewable_wh,
+            capacity.generation_w,
+            span_s,
+            tolerance
+        )
+        .unwrap(),
+        "renewable {} Wh over {} s",
+        state.verified_renewable_wh,
+        span_s
+    );
     Ok(())
 }
 

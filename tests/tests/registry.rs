@@ -26,7 +26,7 @@ async fn initialize_campus_sets_bootstrap_authority() {
     assert_eq!(campus.authority, env.payer());
     assert_eq!(campus.name, "Test Campus");
     assert_eq!(campus.meter_count, 0);
-    assert!(!campus.paused);
+    assert_eq!(campus.paused_until, 0);
     assert_eq!(env.account_owner(campus_address()).await, registry::ID);
 }
 
@@ -270,7 +270,7 @@ fn fake_campus(authority: anchor_lang::prelude::Pubkey) -> Campus {
         authority,
         pending_authority: anchor_lang::prelude::Pubkey::default(),
         meter_count: 0,
-        paused: false,
+        paused_until: 0,
         bump: 255,
         name: "Fake".into(),
     }
@@ -663,18 +663,27 @@ async fn set_paused_toggles_and_needs_the_authority() {
     env.send(&[registry_ix::set_paused(payer, true)], &[])
         .await
         .unwrap();
-    assert!(env.account::<Campus>(campus_address()).await.paused);
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        program_common::pause::INDEFINITELY
+    );
     let impostor = env.funded_keypair(SOL).await;
     let ix = registry_ix::set_paused(impostor.pubkey(), false);
     assert_error(
         env.send(&[ix], &[&impostor]).await,
         RegistryError::Unauthorized,
     );
-    assert!(env.account::<Campus>(campus_address()).await.paused);
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        program_common::pause::INDEFINITELY
+    );
     env.send(&[registry_ix::set_paused(payer, false)], &[])
         .await
         .unwrap();
-    assert!(!env.account::<Campus>(campus_address()).await.paused);
+    assert_eq!(
+        env.account::<Campus>(campus_address()).await.paused_until,
+        0
+    );
 }
 
 #[tokio::test]

@@ -608,7 +608,8 @@ async fn governance_owns_the_market_and_a_guardian_pauses_it() {
         trading_ix::market_address(),
     );
     m.c.env.send(&[ix], &[&council.guardian]).await.unwrap();
-    assert!(m.market().await.is_paused());
+    let now = m.c.env.now().await;
+    assert!(m.market().await.is_paused(now));
     // Parameters change only through a proposal.
     let params = MarketParams {
         fee_bps: 25,

@@ -80,12 +80,18 @@ pub struct Pair {
     pub quality: u8,
 }
 
-/// The last reading the attestor signed for a meter.
+/// The last reading the attestor signed for a meter, and what the oracle's rules then said
+/// of its battery (`oracle::rules::Battery`).
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attested {
     pub timestamp: u32,
     pub import_wh: u64,
     pub export_wh: u64,
+    /// `None` in records older than the battery rules: judged as a full battery then.
+    #[serde(default)]
+    pub stored_bound_wh: Option<u64>,
+    #[serde(default)]
+    pub stored_grid_wh: Option<u64>,
 }
 
 /// A signed batch waiting for (or acknowledged by) the keeper, stored as the keeper

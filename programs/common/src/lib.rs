@@ -5,6 +5,7 @@
 //! This is a library, not a program: `Anchor.toml` lists the five programs explicitly so that
 //! `anchor build` does not try to build it.
 pub mod events;
+pub mod pause;
 pub mod pda;
 pub mod upgrade;
 pub mod zero_copy;

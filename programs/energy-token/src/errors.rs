@@ -41,4 +41,8 @@ pub enum TokenError {
     MeterNotActive,
     #[msg("The token account is not the meter owner's account of this mint")]
     WrongTokenAccount,
+    #[msg("A pause must end after the clock (or be 0, to lift it)")]
+    InvalidPause,
+    #[msg("This holder has a retirement with this id already: choose another id")]
+    RetirementIdUsed,
 }

@@ -22,7 +22,8 @@ pub struct TokenAuthorityChanged {
 
 #[event]
 pub struct TokenPauseChanged {
-    pub paused: bool,
+    /// Paused until this Unix time; 0 when not paused (`program_common::pause`).
+    pub paused_until: i64,
 }
 
 #[event]
@@ -69,6 +70,7 @@ pub struct RecsIssued {
 pub struct RecsRetired {
     pub retirement: Pubkey,
     pub index: u64,
+    pub id: u64,
     pub holder: Pubkey,
     pub amount: u64,
     pub beneficiary: String,

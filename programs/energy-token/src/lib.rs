@@ -32,8 +32,8 @@ pub mod energy_token {
         instructions::initialize::handler(ctx)
     }
 
-    pub fn set_paused(ctx: Context<TokenAdmin>, paused: bool) -> Result<()> {
-        instructions::admin::set_paused_handler(ctx, paused)
+    pub fn set_paused(ctx: Context<TokenAdmin>, paused_until: i64) -> Result<()> {
+        instructions::admin::set_paused_handler(ctx, paused_until)
     }
 
     pub fn propose_authority(ctx: Context<TokenAdmin>, new_authority: Pubkey) -> Result<()> {

@@ -40,4 +40,10 @@ pub enum GovernanceError {
     Overflow,
     #[msg("Signer is not the program's upgrade authority (ProgramData of the upgradeable loader)")]
     NotUpgradeAuthority,
+    #[msg("A member may not vote on a proposal that removes them from the council")]
+    VoteOnOwnRemoval,
+    #[msg("This guardian paused this program too recently: wait for the council's cooldown")]
+    GuardianCooldown,
+    #[msg("Guardian pause from 1 s to 30 days, cooldown from the pause length to 365 days")]
+    InvalidGuardianPause,
 }

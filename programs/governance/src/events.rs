@@ -6,6 +6,8 @@ pub struct CouncilConfigured {
     pub guardians: Vec<Pubkey>,
     pub threshold: u8,
     pub timelock_seconds: u32,
+    pub max_guardian_pause_s: u32,
+    pub guardian_cooldown_s: u32,
 }
 
 #[event]
@@ -54,4 +56,6 @@ pub struct GuardianPaused {
     pub guardian: Pubkey,
     pub program_id: Pubkey,
     pub config: Pubkey,
+    /// When the pause lapses unless a proposal extends it.
+    pub paused_until: i64,
 }

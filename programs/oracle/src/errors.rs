@@ -47,10 +47,12 @@ pub enum OracleError {
     MetersMismatch,
     #[msg("The registry meter account given for a reading is not the meter of its state")]
     MeterAccountMismatch,
-    #[msg("A skip must move the sequence forward")]
+    #[msg("A skip must move the sequence forward, by at most MAX_SKIP_BATCHES (10,000)")]
     InvalidSkip,
     #[msg("This meter already has its oracle state")]
     MeterStateExists,
+    #[msg("A pause must end after the clock (or be 0, to lift it)")]
+    InvalidPause,
     // ---- reading errors: the reading is skipped, the batch applies ----
     #[msg("The meter has no oracle state yet (see init_meter_state)")]
     MeterStateMissing,
@@ -72,6 +74,8 @@ pub enum OracleError {
     ImplausibleImport,
     #[msg("Exported energy exceeds what the meter could deliver in the elapsed time")]
     ImplausibleExport,
+    #[msg("Export beyond generation exceeds what the meter's battery could have held")]
+    ExportBeyondStorage,
     #[msg("Arithmetic overflow")]
     Overflow,
 }

@@ -33,7 +33,8 @@ pub struct OracleAuthorityChanged {
 
 #[event]
 pub struct OraclePauseChanged {
-    pub paused: bool,
+    /// Paused until this Unix time; 0 when not paused (`program_common::pause`).
+    pub paused_until: i64,
 }
 
 #[event]

@@ -44,8 +44,8 @@ pub mod oracle {
         instructions::config_admin::set_limits_handler(ctx, limits)
     }
 
-    pub fn set_paused(ctx: Context<ConfigAdmin>, paused: bool) -> Result<()> {
-        instructions::config_admin::set_paused_handler(ctx, paused)
+    pub fn set_paused(ctx: Context<ConfigAdmin>, paused_until: i64) -> Result<()> {
+        instructions::config_admin::set_paused_handler(ctx, paused_until)
     }
 
     pub fn skip_batches(ctx: Context<ConfigAdmin>, through: u64) -> Result<()> {

@@ -3,7 +3,7 @@
 //! chooses, the energy verified never exceeds what the meter's capacity allows over the
 //! time it was active, and N readings never verify more than one reading over the same span.
 use oracle::attestation::Reading;
-use oracle::rules::{assess, within_bound, LastReading, MeterFacts, Verdict};
+use oracle::rules::{assess, within_bound, Battery, LastReading, MeterFacts, Verdict};
 use oracle::ReadingLimits;
 use proptest::prelude::*;
 use registry::MeterCapacity;
@@ -68,6 +68,9 @@ struct Meter {
     last: Option<LastReading>,
     verified_import: u64,
     verified_export: u64,
+    verified_renewable: u64,
+    /// Active periods begun (each starts with a full battery, of grid energy).
+    baselines: u64,
     /// Seconds between the first and last accepted reading of each active period, summed:
     /// the only time for which energy can have been verified.
     active_span_s: u64,
@@ -112,22 +115,30 @@ proptest! {
                         quality: 0,
                     };
                     let facts = MeterFacts { capacity: capacity(), active_since };
-                    match assess(meter.last.as_ref(), &reading, &facts, &limits, now) {
-                        Ok(Verdict::Baseline) => {
+                    let battery = match assess(meter.last.as_ref(), &reading, &facts, &limits, now) {
+                        Ok(Verdict::Baseline { battery }) => {
                             meter.period_start = Some(i64::from(reading.timestamp));
+                            meter.baselines += 1;
+                            battery
                         }
-                        Ok(Verdict::Delta { import_wh, export_wh }) => {
+                        Ok(Verdict::Delta { import_wh, export_wh, renewable_wh, battery }) => {
                             let last = meter.last.expect("a delta follows a reading");
                             meter.verified_import += import_wh;
                             meter.verified_export += export_wh;
+                            meter.verified_renewable += renewable_wh;
+                            prop_assert!(renewable_wh <= export_wh);
+                            prop_assert!(battery.stored_grid_wh <= battery.stored_bound_wh);
+                            prop_assert!(battery.stored_bound_wh <= capacity().storage_wh);
                             meter.active_span_s += (i64::from(reading.timestamp) - last.timestamp) as u64;
+                            battery
                         }
                         Err(_) => continue,
-                    }
+                    };
                     meter.last = Some(LastReading {
                         timestamp: i64::from(reading.timestamp),
                         import_wh: reading.import_wh,
                         export_wh: reading.export_wh,
+                        battery,
                     });
                 }
             }
@@ -137,6 +148,84 @@ proptest! {
             "export {} Wh over {} s", meter.verified_export, meter.active_span_s);
         prop_assert!(within_bound(meter.verified_import, c.max_import_w, meter.active_span_s, tolerance_bps).unwrap(),
             "import {} Wh over {} s", meter.verified_import, meter.active_span_s);
+        // The energy balance: export beyond generation capacity over the active time came
+        // from a battery no larger than its capacity per active period, or from import.
+        let beyond_generation = meter
+            .verified_export
+            .saturating_sub(c.storage_wh * meter.baselines)
+            .saturating_sub(meter.verified_import);
+        prop_assert!(within_bound(beyond_generation, c.generation_w, meter.active_span_s, tolerance_bps).unwrap(),
+            "export {} Wh, import {} Wh, {} baselines over {} s",
+            meter.verified_export, meter.verified_import, meter.baselines, meter.active_span_s);
+        // RECs: renewable export never exceeds what the panels could generate.
+        prop_assert!(within_bound(meter.verified_renewable, c.generation_w, meter.active_span_s, tolerance_bps).unwrap(),
+            "renewable {} Wh over {} s", meter.verified_renewable, meter.active_span_s);
+    }
+
+    /// Whatever a building does with its battery (charge from the grid, hold, discharge at
+    /// any time), the renewable export credited never includes grid energy: over any
+    /// sequence of honest flows, it is at most what the panels really exported.
+    #[test]
+    fn grid_energy_is_never_credited_as_renewable(
+        windows in proptest::collection::vec((0u64..10_000, 0u64..20_000, 0u64..15_000, any::<bool>()), 1..80),
+    ) {
+        // A physical building: each 15 minutes it generates `solar` (within capacity),
+        // imports `import`, and either charges or discharges its battery; it exports what
+        // it does not use. The test knows each Wh's origin; the rules see only registers.
+        let c = capacity();
+        let limits = limits(60, 1_000);
+        let facts = MeterFacts { capacity: c, active_since: Some(T0) };
+        let mut now = T0;
+        let mut last = LastReading {
+            timestamp: T0,
+            import_wh: 0,
+            export_wh: 0,
+            battery: Battery::full(&c),
+        };
+        // The battery's real content by origin (it starts full of grid energy, as the rules
+        // assume).
+        let (mut grid_stored, mut solar_stored) = (c.storage_wh, 0u64);
+        let (mut imported, mut exported) = (0u64, 0u64);
+        let (mut solar_exported, mut credited) = (0u64, 0u64);
+        for (solar, import, load, discharge) in windows {
+            now += 900;
+            let solar = solar.min(12_500);
+            // Import serves the load first; the rest charges the battery (up to capacity).
+            let room = c.storage_wh - grid_stored - solar_stored;
+            let import_to_battery = import.saturating_sub(load).min(room);
+            let import = load.min(import) + import_to_battery;
+            grid_stored += import_to_battery;
+            let load_left = load.saturating_sub(import);
+            // Solar serves the remaining load; then, discharging, the battery empties into
+            // the export beside the solar surplus (grid energy first or last: any order);
+            // charging, the surplus fills the battery and the rest is exported.
+            let solar_to_load = solar.min(load_left);
+            let mut solar_out = solar - solar_to_load;
+            let mut grid_out = 0;
+            if discharge {
+                grid_out = grid_stored.min(3_750);
+                grid_stored -= grid_out;
+                let from_solar = solar_stored.min(3_750 - grid_out);
+                solar_stored -= from_solar;
+                solar_out += from_solar;
+            } else {
+                let charge = solar_out.min(c.storage_wh - grid_stored - solar_stored);
+                solar_stored += charge;
+                solar_out -= charge;
+            }
+            imported += import;
+            exported += solar_out + grid_out;
+            solar_exported += solar_out;
+            let reading = Reading { timestamp: now as u32, import_wh: imported, export_wh: exported, quality: 0 };
+            match assess(Some(&last), &reading, &facts, &limits, now) {
+                Ok(Verdict::Delta { renewable_wh, battery, .. }) => {
+                    credited += renewable_wh;
+                    last = LastReading { timestamp: now, import_wh: imported, export_wh: exported, battery };
+                }
+                other => prop_assert!(false, "an honest building's reading was refused: {:?}", other),
+            }
+            prop_assert!(credited <= solar_exported, "{} Wh credited, {} Wh of solar exported", credited, solar_exported);
+        }
     }
 
     /// Splitting a span into N readings never verifies more than one reading over it: if
@@ -147,25 +236,29 @@ proptest! {
     ) {
         let limits = limits(60, 1_000);
         let facts = MeterFacts { capacity: capacity(), active_since: Some(T0) };
-        let baseline = LastReading { timestamp: T0, import_wh: 0, export_wh: 0 };
+        let baseline = LastReading { timestamp: T0, import_wh: 0, export_wh: 0, battery: Battery::full(&facts.capacity) };
         let mut last = baseline;
         let mut now = T0;
         let mut verified = 0u64;
+        let mut renewable = 0u64;
         for (dt, export) in &pieces {
             now += i64::from(*dt);
             let reading = Reading { timestamp: now as u32, import_wh: 0, export_wh: last.export_wh + export, quality: 0 };
-            if let Ok(Verdict::Delta { export_wh, .. }) = assess(Some(&last), &reading, &facts, &limits, now) {
+            if let Ok(Verdict::Delta { export_wh, renewable_wh, battery, .. }) = assess(Some(&last), &reading, &facts, &limits, now) {
                 verified += export_wh;
-                last = LastReading { timestamp: now, import_wh: 0, export_wh: reading.export_wh };
+                renewable += renewable_wh;
+                last = LastReading { timestamp: now, import_wh: 0, export_wh: reading.export_wh, battery };
             }
         }
         // The same energy as one reading over the whole span from the baseline.
         let one = Reading { timestamp: last.timestamp as u32, import_wh: 0, export_wh: verified, quality: 0 };
         if last.timestamp > T0 {
-            prop_assert_eq!(
-                assess(Some(&baseline), &one, &facts, &limits, last.timestamp),
-                Ok(Verdict::Delta { import_wh: 0, export_wh: verified })
-            );
+            let judged = assess(Some(&baseline), &one, &facts, &limits, last.timestamp);
+            let Ok(Verdict::Delta { import_wh: 0, export_wh, renewable_wh, .. }) = judged else {
+                return Err(TestCaseError::fail(format!("one reading refused: {judged:?}")));
+            };
+            prop_assert_eq!(export_wh, verified);
+            prop_assert!(renewable <= renewable_wh, "{} renewable in pieces, {} in one", renewable, renewable_wh);
         } else {
             prop_assert_eq!(verified, 0);
         }

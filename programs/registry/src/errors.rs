@@ -32,4 +32,6 @@ pub enum RegistryError {
     NotPendingAuthority,
     #[msg("Signer is not the program's upgrade authority (ProgramData of the upgradeable loader)")]
     NotUpgradeAuthority,
+    #[msg("A pause must end after the clock (or be 0, to lift it)")]
+    InvalidPause,
 }

@@ -59,5 +59,6 @@ pub struct CampusAuthorityChanged {
 
 #[event]
 pub struct RegistryPauseChanged {
-    pub paused: bool,
+    /// Paused until this Unix time; 0 when not paused (`program_common::pause`).
+    pub paused_until: i64,
 }

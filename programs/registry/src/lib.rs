@@ -62,7 +62,7 @@ pub mod registry {
         instructions::transfer_authority::accept_handler(ctx)
     }
 
-    pub fn set_paused(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
-        instructions::set_paused::handler(ctx, paused)
+    pub fn set_paused(ctx: Context<SetPaused>, paused_until: i64) -> Result<()> {
+        instructions::set_paused::handler(ctx, paused_until)
     }
 }

@@ -57,4 +57,6 @@ pub enum TradingError {
     WrongBook,
     #[msg("Arithmetic overflow")]
     Overflow,
+    #[msg("A pause must end after the clock (or be 0, to lift it)")]
+    InvalidPause,
 }

@@ -19,7 +19,8 @@ pub struct MarketParamsUpdated {
 
 #[event]
 pub struct MarketPauseChanged {
-    pub paused: bool,
+    /// Paused until this Unix time; 0 when not paused (`program_common::pause`).
+    pub paused_until: i64,
 }
 
 #[event]

@@ -39,8 +39,8 @@ pub mod trading {
         instructions::admin::set_params_handler(ctx, params)
     }
 
-    pub fn set_paused(ctx: Context<MarketAdmin>, paused: bool) -> Result<()> {
-        instructions::admin::set_paused_handler(ctx, paused)
+    pub fn set_paused(ctx: Context<MarketAdmin>, paused_until: i64) -> Result<()> {
+        instructions::admin::set_paused_handler(ctx, paused_until)
     }
 
     pub fn propose_authority(ctx: Context<MarketAdmin>, new_authority: Pubkey) -> Result<()> {

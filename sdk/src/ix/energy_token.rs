@@ -32,8 +32,9 @@ pub fn ledger_address(lfdi: &Lfdi) -> Pubkey {
     pda(&[seeds::LEDGER, lfdi])
 }
 
-pub fn retirement_address(index: u64) -> Pubkey {
-    pda(&[seeds::RETIREMENT, &index.to_le_bytes()])
+/// The record of `holder`'s retirement `id`.
+pub fn retirement_address(holder: &Pubkey, id: u64) -> Pubkey {
+    pda(&[seeds::RETIREMENT, holder.as_ref(), &id.to_le_bytes()])
 }
 
 /// The associated token account of `owner` for `mint` (SPL Token).
@@ -95,11 +96,24 @@ fn admin(authority: Pubkey) -> accounts::TokenAdmin {
     }
 }
 
+/// `set_paused`: paused until lifted (`true`) or lifted (`false`).
 pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
+    pause_until(
+        authority,
+        if paused {
+            program_common::pause::INDEFINITELY
+        } else {
+            0
+        },
+    )
+}
+
+/// `set_paused(paused_until)`: paused until that Unix time (0 lifts the pause).
+pub fn pause_until(authority: Pubkey, paused_until: i64) -> Instruction {
     anchor_ix(
         energy_token::ID,
         admin(authority),
-        instruction::SetPaused { paused },
+        instruction::SetPaused { paused_until },
     )
 }
 
@@ -201,11 +215,11 @@ pub fn redeem_for_consumption(lfdi: &Lfdi, owner: Pubkey, amount: u64) -> Instru
 }
 
 /// The `read_retirement` view (simulate it; the record comes back as return data).
-pub fn read_retirement(index: u64) -> Instruction {
+pub fn read_retirement(holder: &Pubkey, id: u64) -> Instruction {
     anchor_ix(
         energy_token::ID,
         accounts::ReadRetirement {
-            retirement: retirement_address(index),
+            retirement: retirement_address(holder, id),
         },
         instruction::ReadRetirement {},
     )
@@ -213,7 +227,7 @@ pub fn read_retirement(index: u64) -> Instruction {
 
 pub fn retire_rec(
     holder: Pubkey,
-    index: u64,
+    id: u64,
     amount: u64,
     beneficiary: &str,
     reason: &str,
@@ -225,13 +239,13 @@ pub fn retire_rec(
             rec_mint: rec_mint(),
             holder_recs: ata(&holder, &rec_mint()),
             holder,
-            retirement: retirement_address(index),
+            retirement: retirement_address(&holder, id),
             token_program: anchor_spl::token::ID,
             system_program: anchor_lang::system_program::ID,
         },
         instruction::RetireRec {
             args: RetireRecArgs {
-                index,
+                id,
                 amount,
                 beneficiary: beneficiary.into(),
                 reason: reason.into(),

@@ -105,11 +105,24 @@ pub fn skip_batches(authority: Pubkey, through: u64) -> Instruction {
     )
 }
 
+/// `set_paused`: paused until lifted (`true`) or lifted (`false`).
 pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
+    pause_until(
+        authority,
+        if paused {
+            program_common::pause::INDEFINITELY
+        } else {
+            0
+        },
+    )
+}
+
+/// `set_paused(paused_until)`: paused until that Unix time (0 lifts the pause).
+pub fn pause_until(authority: Pubkey, paused_until: i64) -> Instruction {
     anchor_ix(
         oracle::ID,
         admin(authority),
-        instruction::SetPaused { paused },
+        instruction::SetPaused { paused_until },
     )
 }
 

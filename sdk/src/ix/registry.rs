@@ -122,13 +122,26 @@ pub fn accept_authority(new_authority: Pubkey) -> Instruction {
     )
 }
 
+/// `set_paused`: paused until lifted (`true`) or lifted (`false`).
 pub fn set_paused(authority: Pubkey, paused: bool) -> Instruction {
+    pause_until(
+        authority,
+        if paused {
+            program_common::pause::INDEFINITELY
+        } else {
+            0
+        },
+    )
+}
+
+/// `set_paused(paused_until)`: paused until that Unix time (0 lifts the pause).
+pub fn pause_until(authority: Pubkey, paused_until: i64) -> Instruction {
     anchor_ix(
         registry::ID,
         accounts::SetPaused {
             campus: campus_address(),
             authority,
         },
-        instruction::SetPaused { paused },
+        instruction::SetPaused { paused_until },
     )
 }

@@ -397,7 +397,7 @@ fn energy_token_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         1,
         Some(INSTRUCTION_CEILING),
     )?;
-    let data = b.view("read_retirement", &[token::read_retirement(0)])?;
+    let data = b.view("read_retirement", &[token::read_retirement(&payer, 0)])?;
     let record = <energy_token::RetirementReport as anchor_lang::AnchorDeserialize>::deserialize(
         &mut &data[..],
     )
@@ -702,6 +702,8 @@ fn governance_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         guardians: vec![guardian.pubkey()],
         threshold: 2,
         timelock_seconds: 60,
+        max_guardian_pause_s: 72 * 3600,
+        guardian_cooldown_s: 7 * 86_400,
     };
     b.measure(
         "governance: initialize_council",

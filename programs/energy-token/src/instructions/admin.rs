@@ -15,9 +15,15 @@ pub struct TokenAdmin<'info> {
 
 /// Pausing stops `mint_generation` and `issue_rec`; redemption and REC retirement go on, so
 /// holders can always use what they have.
-pub fn set_paused_handler(ctx: Context<TokenAdmin>, paused: bool) -> Result<()> {
-    ctx.accounts.config.load_mut()?.paused = u8::from(paused);
-    program_common::emit_event!(TokenPauseChanged { paused });
+/// Pauses until `paused_until` (0 lifts the pause; see `program_common::pause`).
+pub fn set_paused_handler(ctx: Context<TokenAdmin>, paused_until: i64) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let mut config = ctx.accounts.config.load_mut()?;
+    config.paused_until = program_common::pause::next(config.paused_until, paused_until, now)
+        .ok_or(TokenError::InvalidPause)?;
+    program_common::emit_event!(TokenPauseChanged {
+        paused_until: config.paused_until
+    });
     Ok(())
 }
 

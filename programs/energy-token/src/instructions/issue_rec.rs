@@ -7,8 +7,9 @@ use crate::events::RecsIssued;
 use crate::instructions::meter_group::{self, Due, Issuer};
 use crate::state::{seeds, MeterLedger, TokenConfig};
 
-/// Issues each given meter's owner one REC per whole MWh of verified export not yet
-/// certified, carrying the remainder below 1 MWh forward. Permissionless, many meters per
+/// Issues each given meter's owner one REC per whole MWh of verified *renewable* export (the
+/// oracle's `verified_renewable_wh`: export not explained by grid energy the battery could
+/// hold) not yet certified, carrying the remainder below 1 MWh forward. Permissionless, many meters per
 /// call; the same four accounts per meter as `mint_generation`, with the owner's REC token
 /// account. The ledger's REC counter is independent of GRID: a REC certifies the
 /// generation's attributes, GRID is the energy itself.
@@ -43,9 +44,11 @@ pub fn handler<'info>(ctx: Context<'info, IssueRec<'info>>) -> Result<()> {
         ctx.remaining_accounts,
         &issuer,
         |group| {
-            let verified = group.state.verified_export_wh;
+            // Renewable export only: grid energy cycled through a battery is never certified
+            // (`oracle::rules`).
+            let renewable = group.verified.renewable_wh;
             let (amount, total) = zero_copy::update::<MeterLedger, _>(group.ledger, |l| {
-                l.issue_recs(verified)
+                l.issue_recs(renewable)
                     .map(|recs| (recs, l.rec_certified_wh))
             })??;
             Ok(Due { amount, total })

@@ -18,7 +18,10 @@ pub const GROUP: usize = 4;
 /// The checks both issuing instructions make before any meter: the program is not paused,
 /// and the remaining accounts are whole groups, at least one.
 pub fn validate_call(config: &crate::state::TokenConfig, remaining: &[AccountInfo]) -> Result<()> {
-    require!(!config.is_paused(), TokenError::Paused);
+    require!(
+        !config.is_paused(Clock::get()?.unix_timestamp),
+        TokenError::Paused
+    );
     require!(
         !remaining.is_empty() && remaining.len() % GROUP == 0,
         TokenError::AccountsMismatch
@@ -26,10 +29,17 @@ pub fn validate_call(config: &crate::state::TokenConfig, remaining: &[AccountInf
     Ok(())
 }
 
+/// What the oracle verified of a meter, as the issuing instructions draw on it.
+pub struct Verified {
+    pub export_wh: u64,
+    /// Of the export, what was renewable (RECs certify only this).
+    pub renewable_wh: u64,
+}
+
 /// A meter ready to be issued to.
 pub struct Group<'a, 'info> {
     pub meter: Meter,
-    pub state: MeterState,
+    pub verified: Verified,
     pub ledger: &'a AccountInfo<'info>,
     pub tokens: &'a AccountInfo<'info>,
 }
@@ -80,7 +90,10 @@ pub fn check<'a, 'info>(
     }
     Ok(Checked::Ready(Group {
         meter,
-        state,
+        verified: Verified {
+            export_wh: state.verified_export_wh,
+            renewable_wh: state.verified_renewable_wh,
+        },
         ledger,
         tokens,
     }))

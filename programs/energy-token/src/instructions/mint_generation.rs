@@ -47,7 +47,7 @@ pub fn handler<'info>(ctx: Context<'info, MintGeneration<'info>>) -> Result<()> 
         ctx.remaining_accounts,
         &issuer,
         |group| {
-            let verified = group.state.verified_export_wh;
+            let verified = group.verified.export_wh;
             let amount =
                 zero_copy::update::<MeterLedger, _>(group.ledger, |l| l.mint_grid(verified))??;
             Ok(Due {

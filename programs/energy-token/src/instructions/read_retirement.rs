@@ -6,6 +6,7 @@ use crate::state::Retirement;
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RetirementReport {
     pub index: u64,
+    pub id: u64,
     pub holder: Pubkey,
     pub amount: u64,
     pub retired_at: i64,
@@ -24,6 +25,7 @@ pub fn handler(ctx: Context<ReadRetirement>) -> Result<RetirementReport> {
     let r = ctx.accounts.retirement.load()?;
     Ok(RetirementReport {
         index: r.index,
+        id: r.id,
         holder: r.holder,
         amount: r.amount,
         retired_at: r.retired_at,

@@ -8,8 +8,10 @@ use crate::state::{seeds, Retirement, TokenConfig, MAX_BENEFICIARY_LEN, MAX_REAS
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct RetireRecArgs {
-    /// The next retirement index (`TokenConfig::retirement_count`): the record's address.
-    pub index: u64,
+    /// The holder's own number for this retirement (any not used before, e.g. a counter or
+    /// the time): the record's address is `[RETIREMENT, holder, id]`, so holders retiring at
+    /// once never collide and nobody can take another holder's address first.
+    pub id: u64,
     pub amount: u64,
     /// For whom the certificates are retired (1 to 64 bytes of UTF-8).
     pub beneficiary: String,
@@ -17,9 +19,9 @@ pub struct RetireRecArgs {
     pub reason: String,
 }
 
-/// A holder burns RECs and a fixed-size record at `[RETIREMENT, index]` says who retired how
-/// many, for whom, when and why, so a certificate is never counted twice. Allowed while
-/// paused.
+/// A holder burns RECs and a fixed-size record at `[RETIREMENT, holder, id]` says who
+/// retired how many, for whom, when and why, so a certificate is never counted twice.
+/// Allowed while paused.
 #[derive(Accounts)]
 #[instruction(args: RetireRecArgs)]
 pub struct RetireRec<'info> {
@@ -32,7 +34,7 @@ pub struct RetireRec<'info> {
     #[account(mut)]
     pub holder: Signer<'info>,
     /// CHECK: the retirement record PDA, created by the handler (see `program_common::pda`).
-    #[account(mut, seeds = [seeds::RETIREMENT, args.index.to_le_bytes().as_ref()], bump)]
+    #[account(mut, seeds = [seeds::RETIREMENT, holder.key().as_ref(), args.id.to_le_bytes().as_ref()], bump)]
     pub retirement: UncheckedAccount<'info>,
     pub token_program: Program<'info, Token>,
     pub system_program: Program<'info, System>,
@@ -41,9 +43,10 @@ pub struct RetireRec<'info> {
 impl RetireRec<'_> {
     pub fn validate(&self, args: &RetireRecArgs) -> Result<()> {
         require!(args.amount > 0, TokenError::ZeroAmount);
+        // A record is written once: the holder picks another id for another retirement.
         require!(
-            args.index == self.config.load()?.retirement_count,
-            ErrorCode::ConstraintSeeds
+            self.retirement.owner != &crate::ID,
+            TokenError::RetirementIdUsed
         );
         Retirement::fixed::<MAX_BENEFICIARY_LEN>(&args.beneficiary)?;
         Retirement::fixed::<MAX_REASON_LEN>(&args.reason)?;
@@ -71,13 +74,20 @@ pub fn handler(ctx: Context<RetireRec>, args: RetireRecArgs) -> Result<()> {
         &a.system_program.to_account_info(),
         Retirement::SPACE,
         &crate::ID,
-        &[seeds::RETIREMENT, &args.index.to_le_bytes(), &[bump]],
+        &[
+            seeds::RETIREMENT,
+            a.holder.key().as_ref(),
+            &args.id.to_le_bytes(),
+            &[bump],
+        ],
     )?;
     let (beneficiary, beneficiary_len) =
         Retirement::fixed::<MAX_BENEFICIARY_LEN>(&args.beneficiary)?;
     let (reason, reason_len) = Retirement::fixed::<MAX_REASON_LEN>(&args.reason)?;
+    let index = a.config.load()?.retirement_count;
     let record = Retirement {
-        index: args.index,
+        index,
+        id: args.id,
         holder: a.holder.key(),
         amount: args.amount,
         retired_at: Clock::get()?.unix_timestamp,
@@ -100,7 +110,8 @@ pub fn handler(ctx: Context<RetireRec>, args: RetireRecArgs) -> Result<()> {
         .ok_or(TokenError::Overflow)?;
     program_common::emit_event!(RecsRetired {
         retirement: a.retirement.key(),
-        index: args.index,
+        index,
+        id: args.id,
         holder: record.holder,
         amount: args.amount,
         beneficiary: args.beneficiary,

@@ -27,17 +27,18 @@ pub struct TokenConfig {
     pub recs_retired: u64,
     /// Retirement records written; the next one gets this index.
     pub retirement_count: u64,
-    /// 1 while paused: minting and REC issuance stop; redemption and retirement never do.
-    pub paused: u8,
+    /// Paused until this Unix time (0: not paused; `program_common::pause`): minting and REC
+    /// issuance stop meanwhile; redemption and retirement never do.
+    pub paused_until: i64,
     pub bump: u8,
     pub mint_authority_bump: u8,
-    pub _reserved: [u8; 5],
+    pub _reserved: [u8; 6],
 }
 
 impl TokenConfig {
     pub const SPACE: usize = 8 + std::mem::size_of::<TokenConfig>();
 
-    pub fn is_paused(&self) -> bool {
-        self.paused != 0
+    pub fn is_paused(&self, now: i64) -> bool {
+        program_common::pause::is_paused(self.paused_until, now)
     }
 }

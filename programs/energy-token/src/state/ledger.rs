@@ -17,7 +17,8 @@ pub struct MeterLedger {
     pub grid_minted_wh: u64,
     /// Verified import covered by burnt GRID, Wh.
     pub redeemed_wh: u64,
-    /// Verified export certified by RECs, Wh (a multiple of 1 MWh: the remainder waits).
+    /// Verified renewable export certified by RECs, Wh (a multiple of 1 MWh: the remainder
+    /// waits).
     pub rec_certified_wh: u64,
     pub recs_issued: u64,
 }
@@ -42,10 +43,10 @@ impl MeterLedger {
         Ok(due)
     }
 
-    /// Whole RECs still to issue for `verified_export_wh` (the remainder below 1 MWh is
+    /// Whole RECs still to issue for `verified_renewable_wh` (the remainder below 1 MWh is
     /// carried to the next issue), and records them.
-    pub fn issue_recs(&mut self, verified_export_wh: u64) -> Result<u64> {
-        let uncertified = verified_export_wh
+    pub fn issue_recs(&mut self, verified_renewable_wh: u64) -> Result<u64> {
+        let uncertified = verified_renewable_wh
             .checked_sub(self.rec_certified_wh)
             .ok_or(TokenError::LedgerAhead)?;
         let recs = uncertified / WH_PER_REC;

@@ -10,7 +10,10 @@ pub const MAX_REASON_LEN: usize = 128;
 #[account(zero_copy)]
 #[derive(Debug)]
 pub struct Retirement {
+    /// Retirements before this one, campus-wide (the order they happened in).
     pub index: u64,
+    /// The holder's own number for it: the record's address is `[RETIREMENT, holder, id]`.
+    pub id: u64,
     /// The wallet whose RECs were burnt.
     pub holder: Pubkey,
     pub amount: u64,

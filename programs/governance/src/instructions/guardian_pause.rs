@@ -18,10 +18,13 @@ pub const SET_PAUSED_DISCRIMINATOR: [u8; 8] = {
     [d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]
 };
 
-/// Any single guardian pauses a GridTokenX program at once. Unpausing takes a proposal.
+/// Any single guardian pauses a GridTokenX program at once, for the council's
+/// `max_guardian_pause_s`: the pause lapses by itself unless a proposal extends it (or lifts
+/// it sooner). The same guardian may pause the same program again only after the council's
+/// `guardian_cooldown_s`, so no guardian alone can keep a program halted.
 #[derive(Accounts)]
 pub struct GuardianPause<'info> {
-    #[account(seeds = [seeds::COUNCIL], bump = council.bump)]
+    #[account(mut, seeds = [seeds::COUNCIL], bump = council.bump)]
     pub council: Account<'info, Council>,
     pub guardian: Signer<'info>,
     /// CHECK: the governance authority for the target program; signs the CPI.
@@ -50,9 +53,16 @@ impl GuardianPause<'_> {
 }
 
 pub fn handler(ctx: Context<GuardianPause>) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let guardian = ctx.accounts.guardian.key();
+    let target = ctx.accounts.target_program.key();
+    let paused_until = ctx
+        .accounts
+        .council
+        .record_guardian_pause(guardian, target, now)?;
     let a = &ctx.accounts;
     let mut data = SET_PAUSED_DISCRIMINATOR.to_vec();
-    data.push(1); // paused = true
+    data.extend_from_slice(&paused_until.to_le_bytes());
     let instruction = Instruction {
         program_id: a.target_program.key(),
         accounts: vec![
@@ -61,7 +71,6 @@ pub fn handler(ctx: Context<GuardianPause>) -> Result<()> {
         ],
         data,
     };
-    let target = a.target_program.key();
     let bump = [ctx.bumps.governance_authority];
     invoke_signed(
         &instruction,
@@ -73,9 +82,10 @@ pub fn handler(ctx: Context<GuardianPause>) -> Result<()> {
         &[&[seeds::AUTHORITY, target.as_ref(), &bump]],
     )?;
     program_common::emit_event!(GuardianPaused {
-        guardian: a.guardian.key(),
-        program_id: a.target_program.key(),
+        guardian,
+        program_id: target,
         config: a.target_config.key(),
+        paused_until,
     });
     Ok(())
 }

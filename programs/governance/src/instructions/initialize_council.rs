@@ -49,6 +49,9 @@ pub fn handler(ctx: Context<InitializeCouncil>, config: CouncilConfig) -> Result
         proposal_count: 0,
         members_changed_at: Clock::get()?.unix_timestamp,
         bump,
+        max_guardian_pause_s: config.max_guardian_pause_s,
+        guardian_cooldown_s: config.guardian_cooldown_s,
+        guardian_pauses: Vec::new(),
     };
     write_account(&a.council, &council)?;
     program_common::emit_event!(CouncilConfigured {
@@ -56,6 +59,8 @@ pub fn handler(ctx: Context<InitializeCouncil>, config: CouncilConfig) -> Result
         guardians: config.guardians,
         threshold: config.threshold,
         timelock_seconds: config.timelock_seconds,
+        max_guardian_pause_s: config.max_guardian_pause_s,
+        guardian_cooldown_s: config.guardian_cooldown_s,
     });
     Ok(())
 }

@@ -3,7 +3,7 @@ use anchor_lang::prelude::*;
 use crate::events::CouncilConfigured;
 use crate::state::{seeds, Council, CouncilConfig};
 
-/// Replaces the council's members, guardians, threshold and timelock. Only the governance
+/// Replaces the council's members, guardians, threshold, timelock and guardian-pause rules. Only the governance
 /// authority for this program signs this, so it runs only from an executed proposal.
 #[derive(Accounts)]
 pub struct UpdateCouncil<'info> {
@@ -22,6 +22,8 @@ pub fn handler(ctx: Context<UpdateCouncil>, config: CouncilConfig) -> Result<()>
         guardians: config.guardians,
         threshold: config.threshold,
         timelock_seconds: config.timelock_seconds,
+        max_guardian_pause_s: config.max_guardian_pause_s,
+        guardian_cooldown_s: config.guardian_cooldown_s,
     });
     Ok(())
 }

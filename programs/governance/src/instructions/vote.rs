@@ -8,12 +8,16 @@ use crate::state::{seeds, Council, Proposal, ProposalStatus};
 ///
 /// - While Active, each member votes once. When approvals of current members reach the
 ///   threshold the proposal is Approved and its timelock starts; when rejections make the
-///   threshold unreachable it is Rejected.
+///   threshold unreachable (the defeat count: eligible voters - threshold + 1) it is
+///   Rejected.
 /// - While Approved (in its timelock), a member whose approval was lost to a council change
 ///   can be replaced by a new approval; when the threshold is reached again the timelock
-///   starts again. And any current member may reject, even one who approved: a rejection
-///   during the timelock is a veto, and the proposal is Rejected. The timelock exists so
-///   that one member can stop a proposal they find harmful before it runs.
+///   starts again. A member may still reject, an approver included (withdrawing the
+///   approval): the proposal is Rejected only at the defeat count, as while Active, so no
+///   single member can veto what the threshold approved.
+/// - A member may not vote on a proposal that removes them (`VoteOnOwnRemoval`), and does
+///   not count among its eligible voters: a council can remove a rogue member against
+///   their will.
 #[derive(Accounts)]
 pub struct Vote<'info> {
     #[account(seeds = [seeds::COUNCIL], bump = council.bump)]
@@ -29,7 +33,15 @@ impl Vote<'_> {
             self.council.is_member(&self.member.key()),
             GovernanceError::NotMember
         );
-        self.proposal.check_open()
+        self.proposal.check_open()?;
+        require!(
+            !self
+                .proposal
+                .removes(&self.council)
+                .contains(&self.member.key()),
+            GovernanceError::VoteOnOwnRemoval
+        );
+        Ok(())
     }
 }
 
@@ -77,15 +89,15 @@ pub fn reject_handler(ctx: Context<Vote>) -> Result<()> {
         !proposal.rejections.contains(&member),
         GovernanceError::AlreadyVoted
     );
-    let veto = proposal.status == ProposalStatus::Approved;
-    if !veto {
+    if proposal.status != ProposalStatus::Approved {
         require!(!proposal.has_voted(&member), GovernanceError::AlreadyVoted);
     }
-    // A member who approved and now vetoes withdraws the approval.
+    // A member who approved and now rejects (in the timelock) withdraws the approval.
     proposal.approvals.retain(|k| *k != member);
     proposal.rejections.push(member);
     emit_vote(proposal, key, member, false);
-    if veto || council.is_defeated(&proposal.rejections) {
+    let eligible = proposal.eligible_voters(council);
+    if council.is_defeated(&proposal.rejections, eligible) {
         proposal.status = ProposalStatus::Rejected;
         program_common::emit_event!(ProposalRejected { proposal: key });
     }

@@ -5,6 +5,12 @@ use crate::errors::GovernanceError;
 pub const MAX_MEMBERS: usize = 16;
 pub const MAX_GUARDIANS: usize = 8;
 pub const MAX_TIMELOCK_SECONDS: u32 = 30 * 24 * 3600;
+/// Longest pause a single guardian may impose (the council sets its own, at most this).
+pub const MAX_GUARDIAN_PAUSE_SECONDS: u32 = 30 * 24 * 3600;
+/// Longest cooldown between two pauses of one program by one guardian.
+pub const MAX_GUARDIAN_COOLDOWN_SECONDS: u32 = 365 * 24 * 3600;
+/// Guardian pauses remembered: one per guardian and pausable program.
+pub const MAX_GUARDIAN_PAUSES: usize = MAX_GUARDIANS * 4;
 
 /// The council's configuration, as set at initialisation and by `update_council` proposals.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug, PartialEq, Eq)]
@@ -13,6 +19,11 @@ pub struct CouncilConfig {
     pub guardians: Vec<Pubkey>,
     pub threshold: u8,
     pub timelock_seconds: u32,
+    /// A guardian's pause lapses after this unless a proposal extends it (1 s to 30 days).
+    pub max_guardian_pause_s: u32,
+    /// After pausing a program, the same guardian may pause it again only this long after
+    /// (at least `max_guardian_pause_s`, so no guardian can chain pauses into a halt).
+    pub guardian_cooldown_s: u32,
 }
 
 fn distinct_and_set(keys: &[Pubkey]) -> bool {
@@ -41,6 +52,12 @@ impl CouncilConfig {
             self.timelock_seconds <= MAX_TIMELOCK_SECONDS,
             GovernanceError::InvalidTimelock
         );
+        require!(
+            (1..=MAX_GUARDIAN_PAUSE_SECONDS).contains(&self.max_guardian_pause_s)
+                && self.guardian_cooldown_s >= self.max_guardian_pause_s
+                && self.guardian_cooldown_s <= MAX_GUARDIAN_COOLDOWN_SECONDS,
+            GovernanceError::InvalidGuardianPause
+        );
         Ok(())
     }
 }
@@ -64,6 +81,19 @@ pub struct Council {
     /// by a council change wait out the timelock again.
     pub members_changed_at: i64,
     pub bump: u8,
+    pub max_guardian_pause_s: u32,
+    pub guardian_cooldown_s: u32,
+    /// The last pause of each program by each guardian (for the cooldown).
+    #[max_len(MAX_GUARDIAN_PAUSES)]
+    pub guardian_pauses: Vec<GuardianPauseRecord>,
+}
+
+/// When a guardian last paused a program.
+#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq, InitSpace)]
+pub struct GuardianPauseRecord {
+    pub guardian: Pubkey,
+    pub program: Pubkey,
+    pub at: i64,
 }
 
 impl Council {
@@ -77,7 +107,8 @@ impl Council {
         self.guardians.contains(key)
     }
 
-    /// Applies a new configuration at time `now`.
+    /// Applies a new configuration at time `now`. A guardian removed forgets its pauses
+    /// (one made a guardian again waits out no cooldown of an earlier life).
     pub fn apply(&mut self, config: CouncilConfig, now: i64) {
         if config.members != self.members || config.threshold != self.threshold {
             self.members_changed_at = now;
@@ -86,6 +117,51 @@ impl Council {
         self.guardians = config.guardians;
         self.threshold = config.threshold;
         self.timelock_seconds = config.timelock_seconds;
+        self.max_guardian_pause_s = config.max_guardian_pause_s;
+        self.guardian_cooldown_s = config.guardian_cooldown_s;
+        let guardians = &self.guardians;
+        self.guardian_pauses
+            .retain(|p| guardians.contains(&p.guardian));
+    }
+
+    /// Records that `guardian` pauses `program` at `now`, unless its last pause of that
+    /// program is within the cooldown; returns when the pause lapses.
+    pub fn record_guardian_pause(
+        &mut self,
+        guardian: Pubkey,
+        program: Pubkey,
+        now: i64,
+    ) -> Result<i64> {
+        let cooldown = i64::from(self.guardian_cooldown_s);
+        match self
+            .guardian_pauses
+            .iter_mut()
+            .find(|p| p.guardian == guardian && p.program == program)
+        {
+            Some(last) => {
+                let again_at = last
+                    .at
+                    .checked_add(cooldown)
+                    .ok_or(GovernanceError::Overflow)?;
+                require!(now >= again_at, GovernanceError::GuardianCooldown);
+                last.at = now;
+            }
+            None => {
+                // One record per guardian and pausable program: the list never outgrows it.
+                require!(
+                    self.guardian_pauses.len() < MAX_GUARDIAN_PAUSES,
+                    GovernanceError::Overflow
+                );
+                self.guardian_pauses.push(GuardianPauseRecord {
+                    guardian,
+                    program,
+                    at: now,
+                });
+            }
+        }
+        Ok(now
+            .checked_add(i64::from(self.max_guardian_pause_s))
+            .ok_or(GovernanceError::Overflow)?)
     }
 
     /// How many of `voters` are members now: votes of removed members stop counting.
@@ -98,11 +174,13 @@ impl Council {
         self.count_members(voters) >= usize::from(self.threshold)
     }
 
-    /// Whether enough current members rejected that the threshold can no longer be reached.
-    pub fn is_defeated(&self, rejections: &[Pubkey]) -> bool {
-        // Each rejection is a distinct member, so `against <= members.len()`.
+    /// Whether enough current members rejected that the threshold can no longer be reached
+    /// by the `eligible` members who may vote on the proposal (a member removed by it may
+    /// not): the defeat count is `eligible - threshold + 1` rejections.
+    pub fn is_defeated(&self, rejections: &[Pubkey], eligible: usize) -> bool {
+        // Each rejection is a distinct eligible member, so `against <= eligible`.
         let against = self.count_members(rejections);
-        against + usize::from(self.threshold) > self.members.len()
+        against + usize::from(self.threshold) > eligible
     }
 
     /// Hands out the next proposal index.
@@ -118,6 +196,8 @@ impl Council {
             guardians: self.guardians.clone(),
             threshold: self.threshold,
             timelock_seconds: self.timelock_seconds,
+            max_guardian_pause_s: self.max_guardian_pause_s,
+            guardian_cooldown_s: self.guardian_cooldown_s,
         }
     }
 }
@@ -136,6 +216,23 @@ mod tests {
             guardians: vec![],
             threshold,
             timelock_seconds: 0,
+            max_guardian_pause_s: 72 * 3600,
+            guardian_cooldown_s: 7 * 24 * 3600,
+        }
+    }
+
+    fn council(members: Vec<Pubkey>, threshold: u8) -> Council {
+        Council {
+            members,
+            guardians: vec![],
+            threshold,
+            timelock_seconds: 0,
+            proposal_count: 0,
+            members_changed_at: 0,
+            bump: 0,
+            max_guardian_pause_s: 72 * 3600,
+            guardian_cooldown_s: 7 * 24 * 3600,
+            guardian_pauses: vec![],
         }
     }
 
@@ -188,15 +285,7 @@ mod tests {
 
     #[test]
     fn removed_members_votes_stop_counting() {
-        let mut council = Council {
-            members: keys(3),
-            guardians: vec![],
-            threshold: 2,
-            timelock_seconds: 0,
-            proposal_count: 0,
-            members_changed_at: 0,
-            bump: 0,
-        };
+        let mut council = council(keys(3), 2);
         let votes = keys(2);
         assert_eq!(council.count_members(&votes), 2);
         council.members.remove(0);
@@ -205,16 +294,60 @@ mod tests {
 
     #[test]
     fn defeated_when_threshold_unreachable() {
-        let council = Council {
-            members: keys(3),
-            guardians: vec![],
-            threshold: 2,
-            timelock_seconds: 0,
-            proposal_count: 0,
-            members_changed_at: 0,
-            bump: 0,
-        };
-        assert!(!council.is_defeated(&keys(1)));
-        assert!(council.is_defeated(&keys(2)));
+        let council = council(keys(3), 2);
+        // 3 members, threshold 2: the defeat count is 2.
+        assert!(!council.is_defeated(&keys(1), 3));
+        assert!(council.is_defeated(&keys(2), 3));
+        // On a proposal removing one of them, 2 may vote: one rejection defeats it.
+        assert!(council.is_defeated(&keys(1), 2));
+    }
+
+    #[test]
+    fn guardian_pause_limits_are_checked() {
+        let invalid = GovernanceError::InvalidGuardianPause as u32 + 6000;
+        let mut c = config(keys(3), 2);
+        c.max_guardian_pause_s = 0;
+        assert_eq!(code(c.validate()), invalid);
+        let mut c = config(keys(3), 2);
+        c.max_guardian_pause_s = MAX_GUARDIAN_PAUSE_SECONDS + 1;
+        c.guardian_cooldown_s = MAX_GUARDIAN_COOLDOWN_SECONDS;
+        assert_eq!(code(c.validate()), invalid);
+        // A cooldown shorter than the pause would let one guardian chain pauses.
+        let mut c = config(keys(3), 2);
+        c.guardian_cooldown_s = c.max_guardian_pause_s - 1;
+        assert_eq!(code(c.validate()), invalid);
+    }
+
+    #[test]
+    fn a_guardian_pauses_a_program_once_per_cooldown() {
+        let mut council = council(keys(3), 2);
+        let (guardian, program, other) = (
+            keys(4)[3],
+            Pubkey::new_from_array([9; 32]),
+            Pubkey::new_from_array([8; 32]),
+        );
+        let day = 86_400;
+        assert_eq!(
+            council
+                .record_guardian_pause(guardian, program, 1_000)
+                .unwrap(),
+            1_000 + 3 * day
+        );
+        // Again within 7 days: refused; another program: fine.
+        assert_eq!(
+            code(
+                council
+                    .record_guardian_pause(guardian, program, 1_000 + 7 * day - 1)
+                    .map(|_| ())
+            ),
+            GovernanceError::GuardianCooldown as u32 + 6000
+        );
+        assert!(council
+            .record_guardian_pause(guardian, other, 1_000 + day)
+            .is_ok());
+        assert!(council
+            .record_guardian_pause(guardian, program, 1_000 + 7 * day)
+            .is_ok());
+        assert_eq!(council.guardian_pauses.len(), 2);
     }
 }

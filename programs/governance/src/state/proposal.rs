@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 use anchor_lang::solana_program::instruction::{AccountMeta, Instruction};
 
 use crate::errors::GovernanceError;
-use crate::state::council::{Council, MAX_MEMBERS};
+use crate::state::council::{Council, CouncilConfig, MAX_MEMBERS};
 
 /// Most accounts a proposed instruction may name; keeps `execute` inside one transaction.
 pub const MAX_PROPOSAL_ACCOUNTS: usize = 16;
@@ -111,6 +111,35 @@ impl Proposal {
         8 + 8 + 32 + 1 + 8 + 8 + 8 + 1 + 2 * (4 + 32 * MAX_MEMBERS) + instruction.space()
     }
 
+    /// The members this proposal removes from `council`: those left out of the
+    /// configuration it gives `update_council` (none for any other instruction).
+    pub fn removes(&self, council: &Council) -> Vec<Pubkey> {
+        let ix = &self.instruction;
+        if ix.program_id != crate::ID {
+            return Vec::new();
+        }
+        let discriminator = crate::instruction::UpdateCouncil::DISCRIMINATOR;
+        let Some(args) = ix.data.strip_prefix(discriminator) else {
+            return Vec::new();
+        };
+        // An undecodable configuration cannot run (`update_council` refuses it): it removes
+        // nobody.
+        let Ok(config) = CouncilConfig::deserialize(&mut &args[..]) else {
+            return Vec::new();
+        };
+        council
+            .members
+            .iter()
+            .filter(|m| !config.members.contains(m))
+            .copied()
+            .collect()
+    }
+
+    /// How many current members may vote on this proposal: all but those it removes.
+    pub fn eligible_voters(&self, council: &Council) -> usize {
+        council.members.len() - self.removes(council).len()
+    }
+
     pub fn has_voted(&self, member: &Pubkey) -> bool {
         self.approvals.contains(member) || self.rejections.contains(member)
     }
@@ -125,7 +154,8 @@ impl Proposal {
     }
 
     /// Votes are taken while Active, and while Approved: approvals replace ones lost to a
-    /// membership change, and a rejection during the timelock is a veto.
+    /// membership change, and rejections during the timelock defeat the proposal as they
+    /// would have while Active, at the defeat count.
     pub fn check_open(&self) -> Result<()> {
         match self.status {
             ProposalStatus::Active | ProposalStatus::Approved => Ok(()),

@@ -5,7 +5,7 @@ use crate::events::{
     AttestorsUpdated, BatchesSkipped, OracleAuthorityChanged, OracleAuthorityProposed,
     OracleParamsUpdated, OraclePauseChanged,
 };
-use crate::state::{seeds, OracleConfig, ReadingLimits};
+use crate::state::{seeds, OracleConfig, ReadingLimits, MAX_SKIP_BATCHES};
 
 /// The authority changes the configuration. The account list `[config, authority]` is the
 /// one every GridTokenX `set_paused` shares, so a governance guardian can pause the oracle.
@@ -37,18 +37,34 @@ pub fn set_limits_handler(ctx: Context<ConfigAdmin>, limits: ReadingLimits) -> R
     Ok(())
 }
 
-pub fn set_paused_handler(ctx: Context<ConfigAdmin>, paused: bool) -> Result<()> {
-    ctx.accounts.config.load_mut()?.paused = u8::from(paused);
-    program_common::emit_event!(OraclePauseChanged { paused });
+/// Pauses until `paused_until` (0 lifts the pause; see `program_common::pause`).
+pub fn set_paused_handler(ctx: Context<ConfigAdmin>, paused_until: i64) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let mut config = ctx.accounts.config.load_mut()?;
+    config.paused_until = program_common::pause::next(config.paused_until, paused_until, now)
+        .ok_or(OracleError::InvalidPause)?;
+    program_common::emit_event!(OraclePauseChanged {
+        paused_until: config.paused_until
+    });
     Ok(())
 }
 
 /// Moves the sequence past batches that can never apply (e.g. an attestor that lost its
 /// store and signed other contents under numbers already taken): the next batch must then
 /// be `through + 1`. Only forward; the skipped numbers can never be applied afterwards.
+/// Moves the sequence past batches that can never be delivered, through `through`: forward,
+/// and by at most [`MAX_SKIP_BATCHES`], so that no skip (a typo, say) can make every future
+/// batch a replay.
 pub fn skip_batches_handler(ctx: Context<ConfigAdmin>, through: u64) -> Result<()> {
     let mut config = ctx.accounts.config.load_mut()?;
-    require!(through > config.last_sequence, OracleError::InvalidSkip);
+    let furthest = config
+        .last_sequence
+        .checked_add(MAX_SKIP_BATCHES)
+        .ok_or(OracleError::Overflow)?;
+    require!(
+        through > config.last_sequence && through <= furthest,
+        OracleError::InvalidSkip
+    );
     let from = config
         .last_sequence
         .checked_add(1)

@@ -35,7 +35,10 @@ pub struct SubmitReadings<'info> {
 
 impl SubmitReadings<'_> {
     pub fn validate(&self) -> Result<()> {
-        require!(!self.config.load()?.is_paused(), OracleError::Paused);
+        require!(
+            !self.config.load()?.is_paused(Clock::get()?.unix_timestamp),
+            OracleError::Paused
+        );
         Ok(())
     }
 }

@@ -5,6 +5,9 @@ use crate::errors::OracleError;
 pub const MAX_ATTESTORS: usize = 8;
 /// Batches remembered by `OracleConfig::recent_batches`.
 pub const RECENT_BATCHES: usize = 32;
+/// Most batches one `skip_batches` may skip: a day of batches every 10 seconds, far fewer
+/// than a bridge signs in a year, so no skip can put the sequence out of any bridge's reach.
+pub const MAX_SKIP_BATCHES: u64 = 10_000;
 
 /// How readings are bounded; set by governance.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +68,8 @@ pub struct OracleConfig {
     pub attestors: [Pubkey; MAX_ATTESTORS],
     /// Sequence number of the last applied (or skipped) batch; 0 before the first.
     pub last_sequence: u64,
+    /// Paused until this Unix time (0: not paused; `program_common::pause`).
+    pub paused_until: i64,
     pub max_future_skew_s: u32,
     pub min_interval_s: u32,
     pub max_age_s: u32,
@@ -72,10 +77,8 @@ pub struct OracleConfig {
     pub attestor_count: u8,
     /// Distinct attestor signatures a batch needs.
     pub quorum: u8,
-    /// 1 while paused.
-    pub paused: u8,
     pub bump: u8,
-    pub _reserved: [u8; 6],
+    pub _reserved: [u8; 7],
     /// The last `RECENT_BATCHES` applied batches, a ring indexed by sequence.
     pub recent_batches: [BatchRecord; RECENT_BATCHES],
 }
@@ -132,8 +135,8 @@ impl OracleConfig {
         self.tolerance_bps = limits.tolerance_bps;
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.paused != 0
+    pub fn is_paused(&self, now: i64) -> bool {
+        program_common::pause::is_paused(self.paused_until, now)
     }
 
     /// Batches apply in order, one after another: `sequence` must be the next number.

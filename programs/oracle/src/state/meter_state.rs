@@ -2,7 +2,7 @@ use anchor_lang::prelude::*;
 
 use crate::attestation::Reading;
 use crate::errors::OracleError;
-use crate::rules::{LastReading, Verdict};
+use crate::rules::{Battery, LastReading, Verdict};
 
 /// What the oracle has verified about one meter, at `[METER_STATE, lfdi]`. The energy-token
 /// and trading programs trust these numbers (read them with `MeterState::load_checked`).
@@ -30,6 +30,13 @@ pub struct MeterState {
     pub verified_export_wh: u64,
     /// Sequence number of the batch that carried the last accepted reading.
     pub last_sequence: u64,
+    /// Of the verified export, what was renewable (not grid energy cycled through the
+    /// battery; `rules`): what RECs may certify, Wh.
+    pub verified_renewable_wh: u64,
+    /// Upper bounds on what the battery could hold after the last accepted reading, and on
+    /// the grid energy among it, Wh (`rules::Battery`).
+    pub stored_bound_wh: u64,
+    pub stored_grid_wh: u64,
 }
 
 impl MeterState {
@@ -53,19 +60,26 @@ impl MeterState {
             timestamp: self.last_timestamp,
             import_wh: self.import_wh,
             export_wh: self.export_wh,
+            battery: Battery {
+                stored_bound_wh: self.stored_bound_wh,
+                stored_grid_wh: self.stored_grid_wh,
+            },
         })
     }
 
     /// Records an accepted reading and what `rules::assess` said it verifies.
     pub fn apply(&mut self, reading: &Reading, verdict: Verdict, sequence: u64) -> Result<()> {
         let overflow = || error!(OracleError::Overflow);
-        match verdict {
-            Verdict::Baseline => {
+        let battery = match verdict {
+            Verdict::Baseline { battery } => {
                 self.baselines = self.baselines.checked_add(1).ok_or_else(overflow)?;
+                battery
             }
             Verdict::Delta {
                 import_wh,
                 export_wh,
+                renewable_wh,
+                battery,
             } => {
                 self.verified_import_wh = self
                     .verified_import_wh
@@ -75,8 +89,15 @@ impl MeterState {
                     .verified_export_wh
                     .checked_add(export_wh)
                     .ok_or_else(overflow)?;
+                self.verified_renewable_wh = self
+                    .verified_renewable_wh
+                    .checked_add(renewable_wh)
+                    .ok_or_else(overflow)?;
+                battery
             }
-        }
+        };
+        self.stored_bound_wh = battery.stored_bound_wh;
+        self.stored_grid_wh = battery.stored_grid_wh;
         self.reading_count = self.reading_count.checked_add(1).ok_or_else(overflow)?;
         self.last_timestamp = i64::from(reading.timestamp);
         self.import_wh = reading.import_wh;

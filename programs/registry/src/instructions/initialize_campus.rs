@@ -44,7 +44,7 @@ pub fn handler(ctx: Context<InitializeCampus>, name: String) -> Result<()> {
         authority: a.authority.key(),
         pending_authority: Pubkey::default(),
         meter_count: 0,
-        paused: false,
+        paused_until: 0,
         bump,
         name,
     };

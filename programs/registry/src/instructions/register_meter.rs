@@ -41,7 +41,10 @@ pub struct RegisterMeter<'info> {
 
 impl RegisterMeter<'_> {
     pub fn validate(&self, args: &RegisterMeterArgs) -> Result<()> {
-        require!(!self.campus.paused, RegistryError::Paused);
+        require!(
+            !self.campus.is_paused(Clock::get()?.unix_timestamp),
+            RegistryError::Paused
+        );
         require!(
             self.meter.data_is_empty(),
             RegistryError::MeterAlreadyRegistered

@@ -4,7 +4,8 @@ use crate::errors::RegistryError;
 use crate::events::RegistryPauseChanged;
 use crate::state::{seeds, Campus};
 
-/// Pauses or unpauses the registry. Its account list, `[config (writable), authority
+/// Pauses the registry until `paused_until` (0 lifts the pause; see
+/// `program_common::pause`). Its account list, `[config (writable), authority
 /// (signer)]`, is the same in every GridTokenX program so governance can pause any of them.
 #[derive(Accounts)]
 pub struct SetPaused<'info> {
@@ -13,8 +14,13 @@ pub struct SetPaused<'info> {
     pub authority: Signer<'info>,
 }
 
-pub fn handler(ctx: Context<SetPaused>, paused: bool) -> Result<()> {
-    ctx.accounts.campus.paused = paused;
-    program_common::emit_event!(RegistryPauseChanged { paused });
+pub fn handler(ctx: Context<SetPaused>, paused_until: i64) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let campus = &mut ctx.accounts.campus;
+    campus.paused_until = program_common::pause::next(campus.paused_until, paused_until, now)
+        .ok_or(RegistryError::InvalidPause)?;
+    program_common::emit_event!(RegistryPauseChanged {
+        paused_until: campus.paused_until
+    });
     Ok(())
 }

@@ -22,7 +22,10 @@ pub struct TransferMeterOwnership<'info> {
 
 impl TransferMeterOwnership<'_> {
     pub fn validate(&self) -> Result<()> {
-        require!(!self.campus.paused, RegistryError::Paused);
+        require!(
+            !self.campus.is_paused(Clock::get()?.unix_timestamp),
+            RegistryError::Paused
+        );
         self.meter.check_mutable()?;
         require_keys_neq!(
             self.owner.key(),

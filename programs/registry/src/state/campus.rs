@@ -12,8 +12,9 @@ pub struct Campus {
     pub pending_authority: Pubkey,
     /// Number of meters ever registered; the next meter gets this as its index.
     pub meter_count: u16,
-    /// While paused, registration and ownership transfers are refused.
-    pub paused: bool,
+    /// Paused until this Unix time (0: not paused; `program_common::pause`): registration
+    /// and ownership transfers are refused meanwhile.
+    pub paused_until: i64,
     pub bump: u8,
     #[max_len(Campus::MAX_NAME_LEN)]
     pub name: String,
@@ -29,6 +30,10 @@ impl Campus {
             RegistryError::InvalidCampusName
         );
         Ok(())
+    }
+
+    pub fn is_paused(&self, now: i64) -> bool {
+        program_common::pause::is_paused(self.paused_until, now)
     }
 
     /// Hands out the next compact meter index.

@@ -28,9 +28,14 @@ pub fn set_params_handler(ctx: Context<MarketAdmin>, params: MarketParams) -> Re
 
 /// While paused, no order is placed and no interval cleared; owners can still cancel open
 /// orders and withdraw what is theirs.
-pub fn set_paused_handler(ctx: Context<MarketAdmin>, paused: bool) -> Result<()> {
-    ctx.accounts.market.load_mut()?.paused = u8::from(paused);
-    program_common::emit_event!(MarketPauseChanged { paused });
+pub fn set_paused_handler(ctx: Context<MarketAdmin>, paused_until: i64) -> Result<()> {
+    let now = Clock::get()?.unix_timestamp;
+    let mut market = ctx.accounts.market.load_mut()?;
+    market.paused_until = program_common::pause::next(market.paused_until, paused_until, now)
+        .ok_or(TradingError::InvalidPause)?;
+    program_common::emit_event!(MarketPauseChanged {
+        paused_until: market.paused_until
+    });
     Ok(())
 }
 

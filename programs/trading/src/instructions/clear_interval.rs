@@ -31,7 +31,10 @@ pub struct ClearInterval<'info> {
 impl ClearInterval<'_> {
     pub fn validate(&self, interval: u64) -> Result<()> {
         let market = self.market.load()?;
-        require!(!market.is_paused(), TradingError::Paused);
+        require!(
+            !market.is_paused(Clock::get()?.unix_timestamp),
+            TradingError::Paused
+        );
         require!(
             !self.book.load()?.is_cleared(),
             TradingError::AlreadyCleared

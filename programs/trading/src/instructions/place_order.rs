@@ -49,7 +49,10 @@ pub struct PlaceOrder<'info> {
 impl PlaceOrder<'_> {
     pub fn validate(&self, args: &PlaceOrderArgs) -> Result<()> {
         let market = self.market.load()?;
-        require!(!market.is_paused(), TradingError::Paused);
+        require!(
+            !market.is_paused(Clock::get()?.unix_timestamp),
+            TradingError::Paused
+        );
         let open = market.interval_at(Clock::get()?.unix_timestamp);
         require!(
             args.interval == open || Some(args.interval) == open.checked_add(1),

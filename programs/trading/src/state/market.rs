@@ -97,15 +97,15 @@ pub struct Market {
     /// The price of the latest interval that traded (0 before any): the last tie-break.
     pub last_price: u64,
     pub last_price_interval: u64,
+    /// Paused until this Unix time (0: not paused; `program_common::pause`).
+    pub paused_until: i64,
     pub interval_s: u32,
     pub fee_bps: u16,
     pub max_orders: u16,
     pub seat_count: u16,
-    /// 1 while paused.
-    pub paused: u8,
     pub bump: u8,
     pub vault_authority_bump: u8,
-    pub _reserved: [u8; 3],
+    pub _reserved: [u8; 4],
     pub seats: [Seat; MAX_SEATS],
 }
 
@@ -134,8 +134,8 @@ impl Market {
         self.min_quantity_wh = p.min_quantity_wh;
     }
 
-    pub fn is_paused(&self) -> bool {
-        self.paused != 0
+    pub fn is_paused(&self, now: i64) -> bool {
+        program_common::pause::is_paused(self.paused_until, now)
     }
 
     /// The interval open at `now` (intervals before the start count as 0).
