@@ -36,7 +36,8 @@ pub struct RegisteredMeter {
     pub capacity: MeterCapacity,
     /// Active (not suspended or retired).
     pub active: bool,
-    /// The registry's `status_changed_at`.
+    /// Since when the oracle verifies it under its current status and capacity (the
+    /// registry's `Meter::active_since`).
     pub since: i64,
 }
 
@@ -91,7 +92,7 @@ impl Directory {
             .cloned()
     }
 
-    /// Suspends or reactivates a meter as of `since` (the chain's `status_changed_at`);
+    /// Suspends or reactivates a meter as of `since` (the chain's `Meter::active_since`);
     /// returns false if it is unknown.
     pub fn set_active(&self, lfdi: &Lfdi, active: bool, since: i64) -> bool {
         match self.meters.write().expect("directory lock").get_mut(lfdi) {

@@ -230,7 +230,9 @@ pub struct MeterRecord {
     pub lfdi: String,
     pub index: u16,
     pub active: bool,
-    /// The registry's `status_changed_at`, Unix seconds.
+    /// Since when the oracle verifies the meter under its current status and capacity
+    /// (the registry's `Meter::active_since`: the later of `status_changed_at` and
+    /// `capacity_changed_at`), Unix seconds.
     pub since: i64,
     pub generation_w: u64,
     pub storage_wh: u64,

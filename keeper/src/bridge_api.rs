@@ -21,7 +21,8 @@ pub fn meter_record(meter: &registry::Meter) -> MeterRecord {
         lfdi: keeper_protocol::hex::encode(&meter.lfdi),
         index: meter.index,
         active: meter.status == registry::MeterStatus::Active,
-        since: meter.status_changed_at,
+        // The oracle's baseline: the later of the status and the capacity change.
+        since: meter.status_changed_at.max(meter.capacity_changed_at),
         generation_w: meter.capacity.generation_w,
         storage_wh: meter.capacity.storage_wh,
         max_import_w: meter.capacity.max_import_w,

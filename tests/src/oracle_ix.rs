@@ -1,8 +1,8 @@
 //! Oracle builders (`sdk::ix::oracle`) with the test suite's cluster and limits.
 pub use sdk::ix::oracle::{
     accept_authority, config_address, ed25519_instruction, ed25519_verify, init_meter_state,
-    meter_state_address, propose_authority, read_meter_state, set_attestors, set_limits,
-    set_paused, skip_batches, submit_readings,
+    meter_state_address, pause_until, propose_authority, read_meter_state, set_attestors,
+    set_limits, set_paused, skip_batches, submit_readings,
 };
 
 use anchor_lang::prelude::Pubkey;

@@ -359,6 +359,36 @@ async fn pausing_stops_minting_and_issuance_but_not_redemption_or_retirement() {
     assert_eq!(c.grid_balance(0).await, 8_000);
 }
 
+/// A pause until a time ends by itself; a time not after the clock is refused.
+#[tokio::test]
+async fn a_timed_pause_lapses_and_a_past_time_is_refused() {
+    let mut c = EnergyCampus::new(1).await;
+    let payer = c.env.payer();
+    let now = c.env.now().await;
+    for past in [1, now] {
+        assert_error(
+            c.env.send(&[token_ix::pause_until(payer, past)], &[]).await,
+            TokenError::InvalidPause,
+        );
+    }
+    assert!(!config(&mut c).await.is_paused(now));
+    c.env
+        .send(&[token_ix::pause_until(payer, now + 3_600)], &[])
+        .await
+        .unwrap();
+    assert_eq!(config(&mut c).await.paused_until, now + 3_600);
+    // (The report moves the clock 15 minutes on.)
+    c.report(&[(0, 0, 1_000)]).await;
+    let ix = token_ix::mint_generation(&c.meters(&[0]));
+    assert_error(c.env.send(&[ix], &[]).await, TokenError::Paused);
+    c.env.advance_clock(2_700).await;
+    c.env
+        .send(&[token_ix::mint_generation(&c.meters(&[0]))], &[])
+        .await
+        .unwrap();
+    assert_eq!(c.grid_balance(0).await, 1_000);
+}
+
 #[tokio::test]
 async fn a_guardian_pauses_minting_under_governance() {
     let mut c = EnergyCampus::new(1).await;
@@ -497,10 +527,10 @@ async fn recs_are_issued_per_whole_mwh_with_the_remainder_carried() {
     };
     let ix = registry_ix::update_meter_capacity(payer, &c.lfdis[0], big);
     c.env.send(&[ix], &[]).await.unwrap();
-    // The first 30 kWh of export are counted as grid energy (at its first reading the meter's
-    // 30 kWh battery may have held grid energy): 2.43 MWh exported, 2.4 MWh renewable.
+    // The meter now has no battery (the 30 kWh its baseline assumed full of grid energy is
+    // cut to the new storage, 0): all 2.43 MWh exported are renewable.
     c.report(&[(0, 0, 2_430_000), (1, 0, 10_000)]).await;
-    assert_eq!(c.state(0).await.verified_renewable_wh, 2_400_000);
+    assert_eq!(c.state(0).await.verified_renewable_wh, 2_430_000);
     let (result, logs) = c
         .env
         .send_with_logs(&[token_ix::issue_rec(&c.meters(&[0, 1]))], &[])

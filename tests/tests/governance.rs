@@ -126,10 +126,21 @@ async fn initialize_council_rejects_invalid_config() {
         max_guardian_pause_s: fixtures::GUARDIAN_PAUSE_S,
         guardian_cooldown_s: fixtures::GUARDIAN_COOLDOWN_S,
     };
-    let ix = governance_ix::initialize_council(env.payer(), config);
+    let ix = governance_ix::initialize_council(env.payer(), config.clone());
     assert_error(
         env.send(&[ix], &[]).await,
         GovernanceError::InvalidThreshold,
+    );
+    // A cooldown shorter than twice the guardian's pause.
+    let short_cooldown = CouncilConfig {
+        threshold: 1,
+        guardian_cooldown_s: 2 * fixtures::GUARDIAN_PAUSE_S - 1,
+        ..config
+    };
+    let ix = governance_ix::initialize_council(env.payer(), short_cooldown);
+    assert_error(
+        env.send(&[ix], &[]).await,
+        GovernanceError::InvalidGuardianPause,
     );
     assert!(!env.account_exists(council_address()).await);
 }
@@ -983,6 +994,10 @@ async fn votes_stay_bounded_by_the_current_council_across_rotations() {
 /// A campus with meter 1, governed by 3 members (threshold 2) of whom member 0 is also the
 /// guardian: the rogue of the attack.
 async fn council_with_a_rogue_guardian() -> (TestEnv, fixtures::Council, Keypair) {
+    council_with_a_rogue_guardian_of(2).await
+}
+
+async fn council_with_a_rogue_guardian_of(threshold: u8) -> (TestEnv, fixtures::Council, Keypair) {
     let mut env = TestEnv::start().await;
     fixtures::campus(&mut env).await;
     let owner = fixtures::meter(&mut env, test_lfdi(1)).await;
@@ -993,7 +1008,7 @@ async fn council_with_a_rogue_guardian() -> (TestEnv, fixtures::Council, Keypair
     let council = fixtures::Council {
         guardian: members[0].insecure_clone(),
         members,
-        threshold: 2,
+        threshold,
         timelock_seconds: TIMELOCK,
     };
     let ix = governance_ix::initialize_council(env.payer(), council.config());
@@ -1072,6 +1087,49 @@ async fn a_member_who_is_a_guardian_cannot_halt_the_campus_and_is_removed() {
         env.send(&[ix], &[rogue]).await,
         GovernanceError::NotGuardian,
     );
+}
+
+/// A unanimous council (3 of 3) is no hostage of its rogue: removing one member needs the
+/// approval of every other one, and a lone member can never remove the other two.
+#[tokio::test]
+async fn a_unanimous_council_removes_a_rogue_and_a_minority_removes_nobody() {
+    let (mut env, council, _) = council_with_a_rogue_guardian_of(3).await;
+    let mut removal = council.config();
+    removal.members.remove(0);
+    removal.guardians.clear();
+    removal.threshold = 2;
+    let removal = governance_ix::update_council(removal);
+    fixtures::approved_proposal_by(&mut env, &council, P, &removal, &[1]).await;
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.status, ProposalStatus::Active);
+    let member = council.member(2);
+    env.send(&[governance_ix::approve(member.pubkey(), P)], &[member])
+        .await
+        .unwrap();
+    let proposal: Proposal = env.account(proposal_address(P)).await;
+    assert_eq!(proposal.status, ProposalStatus::Approved);
+    // Member 1 alone proposes to remove members 0 and 2: one approval of the three the
+    // threshold needs (the one left is no majority), so it never passes.
+    let mut coup = council.config();
+    coup.members.retain(|m| *m == council.member(1).pubkey());
+    coup.threshold = 1;
+    let coup = governance_ix::update_council(coup);
+    fixtures::approved_proposal_by(&mut env, &council, P + 1, &coup, &[1]).await;
+    env.advance_clock(i64::from(TIMELOCK)).await;
+    assert_error(
+        env.send(&[governance_ix::execute(env.payer(), P + 1, &coup)], &[])
+            .await,
+        GovernanceError::ThresholdNotMet,
+    );
+    env.send(&[governance_ix::execute(env.payer(), P, &removal)], &[])
+        .await
+        .unwrap();
+    let stored: Council = env.account(council_address()).await;
+    assert_eq!(
+        stored.members,
+        vec![council.member(1).pubkey(), council.member(2).pubkey()]
+    );
+    assert_eq!(stored.threshold, 2);
 }
 
 #[tokio::test]

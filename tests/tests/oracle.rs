@@ -945,7 +945,15 @@ async fn export_beyond_generation_is_credited_only_from_what_the_battery_could_h
     }
     let state = c.state(0).await;
     assert_eq!(state.verified_export_wh, 12 * 16_250);
-    assert!(state.verified_export_wh <= 693_000);
+    // Exactly the panels' allowance over the accepted span (50 kW x 3 h x 1.1 = 165 kWh)
+    // plus the full 30 kWh battery.
+    let capacity = registry_ix::default_capacity();
+    let tolerance = oracle_ix::default_limits().tolerance_bps;
+    assert_eq!(
+        state.verified_export_wh,
+        oracle::rules::allowance_wh(capacity.generation_w, 12 * 900, tolerance).unwrap()
+            + capacity.storage_wh
+    );
     assert_eq!(
         skipped,
         (13..=48)
@@ -1068,6 +1076,57 @@ async fn a_reactivated_meter_starts_a_new_baseline() {
     assert_eq!(c.state(0).await.verified_export_wh, 15_000);
 }
 
+/// A capacity change never applies backwards: raised panels or a bigger battery do not
+/// turn the hours before the change into verified energy. The change starts a new
+/// period: readings stamped before it are refused, the first after it is a baseline.
+#[tokio::test]
+async fn a_capacity_change_starts_a_new_baseline() {
+    let mut c = Campus::new(1, 1).await;
+    c.baseline().await;
+    c.env.advance_clock(3 * 3_600).await;
+    // Three hours later the authority declares ten times the panels and the battery.
+    let payer = c.env.payer();
+    let lfdi = c.lfdis[0];
+    let mut bigger = registry_ix::default_capacity();
+    bigger.generation_w *= 10;
+    bigger.storage_wh *= 10;
+    bigger.max_discharge_w *= 10;
+    c.env
+        .send(
+            &[registry_ix::update_meter_capacity(payer, &lfdi, bigger)],
+            &[],
+        )
+        .await
+        .unwrap();
+    let changed = c.env.now().await as u32 - c.t0;
+    // A reading of those three hours claiming what only the new capacity allows (1 MWh,
+    // beyond the old 3 h x 65 kW x 1.1 + 30 kWh): stamped before the change, refused.
+    let before = c.reading(changed - 60, 1_000_000, 3_000_000);
+    let out = c.submit(2, &[(0, before)]).await.unwrap();
+    assert_eq!(
+        out.skipped(),
+        vec![(0, code(OracleError::TimestampBeforeActivation))]
+    );
+    // Stamped after it: a baseline, verifying nothing of the three hours.
+    c.env.advance_clock(60).await;
+    let after = c.reading(changed + 60, 1_000_000, 3_000_000);
+    let out = c.submit(3, &[(0, after)]).await.unwrap();
+    assert!(out.skipped().is_empty());
+    let s = c.state(0).await;
+    assert_eq!((s.baselines, s.verified_export_wh), (2, 0));
+    assert_eq!(
+        (s.stored_bound_wh, s.stored_grid_wh),
+        (bigger.storage_wh, bigger.storage_wh)
+    );
+    // From there the new capacity applies: 15 minutes of 500 kW panels and 150 kW discharge
+    // (650 kW x 900 s = 162.5 kWh) are verified.
+    c.quarter_hour().await;
+    let next = c.reading(changed + 960, 1_000_000, 3_162_500);
+    let out = c.submit(4, &[(0, next)]).await.unwrap();
+    assert!(out.skipped().is_empty());
+    assert_eq!(c.state(0).await.verified_export_wh, 162_500);
+}
+
 #[tokio::test]
 async fn paused_oracle_refuses_batches_until_unpaused() {
     let mut c = Campus::new(1, 1).await;
@@ -1082,6 +1141,28 @@ async fn paused_oracle_refuses_batches_until_unpaused() {
         .send(&[oracle_ix::set_paused(payer, false)], &[])
         .await
         .unwrap();
+    c.submit(1, &readings).await.unwrap();
+}
+
+/// A pause until a time ends by itself; a time not after the clock is refused.
+#[tokio::test]
+async fn a_timed_oracle_pause_lapses_and_a_past_time_is_refused() {
+    let mut c = Campus::new(1, 1).await;
+    let payer = c.env.payer();
+    let now = c.env.now().await;
+    for past in [1, now] {
+        let out = c.send(&[oracle_ix::pause_until(payer, past)]).await;
+        assert_error(out.result, OracleError::InvalidPause);
+    }
+    assert_eq!(c.config().await.paused_until, 0);
+    c.send(&[oracle_ix::pause_until(payer, now + 600)])
+        .await
+        .unwrap();
+    assert_eq!(c.config().await.paused_until, now + 600);
+    let readings = [(0, c.reading(0, 1, 1))];
+    assert_error(c.submit(1, &readings).await.result, OracleError::Paused);
+    c.env.advance_clock(600).await;
+    let readings = [(0, c.reading(600, 1, 1))];
     c.submit(1, &readings).await.unwrap();
 }
 

@@ -102,6 +102,8 @@ async fn register_meter_binds_lfdi_to_owner_with_derived_sfdi() {
     assert_eq!(meter.index, 0);
     assert_eq!(meter.registered_at, env.now().await);
     assert_eq!(meter.status_changed_at, meter.registered_at);
+    assert_eq!(meter.capacity_changed_at, meter.registered_at);
+    assert_eq!(meter.active_since(), Some(meter.registered_at));
 
     let meter2: Meter = env.account(meter_address(&test_lfdi(2))).await;
     assert_eq!(meter2.index, 1);
@@ -421,6 +423,7 @@ async fn update_meter_capacity_changes_capacity() {
     let mut env = campus_env().await;
     let lfdi = test_lfdi(1);
     fixtures::meter(&mut env, lfdi).await;
+    env.advance_clock(3_600).await;
     let capacity = MeterCapacity {
         generation_w: 70_000,
         storage_wh: 50_000,
@@ -439,6 +442,11 @@ async fn update_meter_capacity_changes_capacity() {
     .unwrap();
     let meter: Meter = env.account(meter_address(&lfdi)).await;
     assert_eq!(meter.capacity, capacity);
+    // The change starts the oracle's new period (status unchanged).
+    let now = env.now().await;
+    assert_eq!(meter.capacity_changed_at, now);
+    assert!(meter.status_changed_at < now);
+    assert_eq!(meter.active_since(), Some(now));
 }
 
 #[tokio::test]

@@ -44,6 +44,6 @@ pub enum GovernanceError {
     VoteOnOwnRemoval,
     #[msg("This guardian paused this program too recently: wait for the council's cooldown")]
     GuardianCooldown,
-    #[msg("Guardian pause from 1 s to 30 days, cooldown from the pause length to 365 days")]
+    #[msg("Guardian pause from 1 s to 30 days, cooldown from twice the pause length to 365 days")]
     InvalidGuardianPause,
 }

@@ -47,7 +47,7 @@ pub enum OracleError {
     MetersMismatch,
     #[msg("The registry meter account given for a reading is not the meter of its state")]
     MeterAccountMismatch,
-    #[msg("A skip must move the sequence forward, by at most MAX_SKIP_BATCHES (10,000)")]
+    #[msg("A skip must move the sequence forward, by at most MAX_SKIP_BATCHES (1,024)")]
     InvalidSkip,
     #[msg("This meter already has its oracle state")]
     MeterStateExists,

@@ -4,7 +4,9 @@
 //!
 //! A reading is accepted when
 //! - the meter is Active, and the reading was taken in its current active period (at or
-//!   after registration, or after its last reactivation), no earlier than `max_age_s`
+//!   after registration, its last reactivation or its last capacity change: the registry's
+//!   `Meter::active_since`; a capacity change starts a new period so that a new capacity
+//!   never applies to energy measured before it), no earlier than `max_age_s`
 //!   before the cluster clock and no later than `max_future_skew_s` after it;
 //! - it is the first of the active period (a *baseline*: it sets the registers and verifies
 //!   nothing), or it is at least `min_interval_s` after the last accepted reading, with
@@ -26,6 +28,13 @@
 //! So over any sequence, verified export <= generation capacity x active time x (1 +
 //! tolerance) + storage per active period + verified import, whatever the cadence.
 //!
+//! The storage term is credited once per period, not once ever, on purpose: what the battery
+//! held when a period began is unknown (it may have charged from the panels or the grid while
+//! the meter was suspended, or before a new battery was declared), so a baseline assumes it
+//! full, as a real battery may be. Starting periods is the campus authority's act
+//! (reactivation, capacity change), not the meter's, so a meter cannot mint storage credit
+//! by itself; and the whole battery credited per period is physically deliverable.
+//!
 //! **Renewable energy (RECs).** Of what the battery could hold, the rules keep an upper bound
 //! on the grid energy (`stored_grid_wh`: imported, possibly stored, not yet exported; the
 //! whole capacity at a baseline). A window's export is counted as grid energy first, as far
@@ -44,8 +53,8 @@ use crate::state::ReadingLimits;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MeterFacts {
     pub capacity: MeterCapacity,
-    /// When the meter's current Active period began (registration or reactivation);
-    /// `None` if it is not Active.
+    /// When the meter's current Active period began (registration, reactivation or capacity
+    /// change: `Meter::active_since`); `None` if it is not Active.
     pub active_since: Option<i64>,
 }
 
@@ -196,8 +205,10 @@ pub fn balance(
     generation_wh: u64,
     storage_wh: u64,
 ) -> Result<(u64, Battery), OracleError> {
-    let available =
-        u128::from(before.stored_bound_wh) + u128::from(generation_wh) + u128::from(import_wh);
+    // The battery never holds more than it can: a bound carried from before a capacity cut
+    // is cut too (the registry also starts a new period then, so this is belt and braces).
+    let stored_before = before.stored_bound_wh.min(storage_wh);
+    let available = u128::from(stored_before) + u128::from(generation_wh) + u128::from(import_wh);
     let export = u128::from(export_wh);
     if export > available {
         return Err(OracleError::ExportBeyondStorage);
@@ -206,7 +217,7 @@ pub fn balance(
     // Grid energy that could leave in this window: what the battery may hold of it, and
     // what was imported meanwhile; the export takes it first.
     let grid_available =
-        u128::from(before.stored_grid_wh.min(before.stored_bound_wh)) + u128::from(import_wh);
+        u128::from(before.stored_grid_wh.min(stored_before)) + u128::from(import_wh);
     let grid_out = export.min(grid_available);
     let stored_grid = (grid_available - grid_out).min(stored_bound);
     // Each is at most `storage_wh` or `export_wh`: they fit a u64.
@@ -367,7 +378,13 @@ mod tests {
         assert!(skipped
             .iter()
             .all(|(_, r)| *r == OracleError::ExportBeyondStorage));
-        assert!(verified <= 693_000);
+        // Exactly the balance's bound over the accepted span (12 windows): the panels'
+        // allowance plus the full battery, nothing more.
+        assert_eq!(
+            verified,
+            allowance_wh(CAPACITY.generation_w, 12 * 900, LIMITS.tolerance_bps).unwrap()
+                + CAPACITY.storage_wh
+        );
     }
 
     /// An honest building charges its battery from the campus grid at night and discharges
@@ -420,6 +437,30 @@ mod tests {
                     stored_grid_wh: 0
                 },
             })
+        );
+    }
+
+    /// A battery bound carried from before a storage cut never exceeds the new storage.
+    #[test]
+    fn a_bound_from_a_bigger_battery_is_cut_to_the_storage() {
+        let before = Battery {
+            stored_bound_wh: 30_000,
+            stored_grid_wh: 30_000,
+        };
+        // 10 kWh battery now: 10 kWh of it and 5 kWh of generation may leave, not 35.
+        assert_eq!(
+            balance(&before, 0, 15_001, 5_000, 10_000),
+            Err(OracleError::ExportBeyondStorage)
+        );
+        assert_eq!(
+            balance(&before, 0, 15_000, 5_000, 10_000),
+            Ok((
+                5_000,
+                Battery {
+                    stored_bound_wh: 0,
+                    stored_grid_wh: 0
+                }
+            ))
         );
     }
 

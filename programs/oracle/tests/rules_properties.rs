@@ -167,7 +167,7 @@ proptest! {
     /// sequence of honest flows, it is at most what the panels really exported.
     #[test]
     fn grid_energy_is_never_credited_as_renewable(
-        windows in proptest::collection::vec((0u64..10_000, 0u64..20_000, 0u64..15_000, any::<bool>()), 1..80),
+        windows in proptest::collection::vec((0u64..10_000, 0u64..20_000, 0u64..15_000, any::<bool>(), any::<bool>()), 1..80),
     ) {
         // A physical building: each 15 minutes it generates `solar` (within capacity),
         // imports `import`, and either charges or discharges its battery; it exports what
@@ -187,7 +187,7 @@ proptest! {
         let (mut grid_stored, mut solar_stored) = (c.storage_wh, 0u64);
         let (mut imported, mut exported) = (0u64, 0u64);
         let (mut solar_exported, mut credited) = (0u64, 0u64);
-        for (solar, import, load, discharge) in windows {
+        for (solar, import, load, discharge, solar_first) in windows {
             now += 900;
             let solar = solar.min(12_500);
             // Import serves the load first; the rest charges the battery (up to capacity).
@@ -197,15 +197,23 @@ proptest! {
             grid_stored += import_to_battery;
             let load_left = load.saturating_sub(import);
             // Solar serves the remaining load; then, discharging, the battery empties into
-            // the export beside the solar surplus (grid energy first or last: any order);
-            // charging, the surplus fills the battery and the rest is exported.
+            // the export beside the solar surplus, its grid energy first or its solar energy
+            // first (the building's choice; the rules cannot tell); charging, the surplus
+            // fills the battery and the rest is exported.
             let solar_to_load = solar.min(load_left);
             let mut solar_out = solar - solar_to_load;
             let mut grid_out = 0;
             if discharge {
-                grid_out = grid_stored.min(3_750);
+                const DISCHARGE_WH: u64 = 3_750;
+                let from_solar = if solar_first {
+                    let from_solar = solar_stored.min(DISCHARGE_WH);
+                    grid_out = grid_stored.min(DISCHARGE_WH - from_solar);
+                    from_solar
+                } else {
+                    grid_out = grid_stored.min(DISCHARGE_WH);
+                    solar_stored.min(DISCHARGE_WH - grid_out)
+                };
                 grid_stored -= grid_out;
-                let from_solar = solar_stored.min(3_750 - grid_out);
                 solar_stored -= from_solar;
                 solar_out += from_solar;
             } else {

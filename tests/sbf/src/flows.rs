@@ -231,7 +231,27 @@ fn oracle_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
     let view =
         <oracle::VerifiedEnergy as anchor_lang::AnchorDeserialize>::deserialize(&mut &data[..])
             .map_err(|e| format!("read_meter_state: {e}"))?;
+    let state_account = b
+        .svm
+        .get_account(&ix::oracle::meter_state_address(&c.lfdis[0]))
+        .ok_or("no meter state")?;
+    let state: oracle::MeterState = bytemuck::pod_read_unaligned(
+        &state_account.data[8..8 + std::mem::size_of::<oracle::MeterState>()],
+    );
     if (view.lfdi, view.verified_export_wh, view.verified_import_wh) != (c.lfdis[0], 40_000, 40_000)
+        || (
+            view.verified_renewable_wh,
+            view.stored_bound_wh,
+            view.stored_grid_wh,
+            view.last_timestamp,
+            view.reading_count,
+        ) != (
+            state.verified_renewable_wh,
+            state.stored_bound_wh,
+            state.stored_grid_wh,
+            state.last_timestamp,
+            state.reading_count,
+        )
     {
         return Err(format!("read_meter_state returned {view:?}"));
     }
@@ -372,6 +392,10 @@ fn energy_token_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         &[],
         &[],
     )?;
+    // The change starts a new period: a baseline first, then 2.5 MWh in 15 minutes.
+    b.advance(60);
+    let (ixs, alt) = batch(b, c, &[0], 2, (1_100_000, 2_100_000));
+    b.run("oracle: baseline under the new capacity", &ixs, &[], &alt)?;
     b.advance(900);
     let (ixs, alt) = batch(b, c, &[0], 2, (1_100_000, 4_600_000));
     b.run("oracle: 2.5 MWh for meter 0", &ixs, &[], &alt)?;

@@ -33,7 +33,8 @@ impl Execute<'_> {
             }
         }
         require!(
-            self.council.reaches_threshold(&proposal.approvals),
+            self.council
+                .reaches_threshold(&proposal.approvals, proposal.eligible_voters(&self.council)),
             GovernanceError::ThresholdNotMet
         );
         let now = Clock::get()?.unix_timestamp;

@@ -17,7 +17,9 @@ use crate::state::{seeds, Council, Proposal, ProposalStatus};
 ///   single member can veto what the threshold approved.
 /// - A member may not vote on a proposal that removes them (`VoteOnOwnRemoval`), and does
 ///   not count among its eligible voters: a council can remove a rogue member against
-///   their will.
+///   their will. When fewer eligible voters than the threshold remain, the proposal needs
+///   all of them, if they are a majority of the council (`Council::required_approvals`):
+///   a unanimous council removes a rogue too, a minority never removes the majority.
 #[derive(Accounts)]
 pub struct Vote<'info> {
     #[account(seeds = [seeds::COUNCIL], bump = council.bump)]
@@ -63,11 +65,12 @@ pub fn approve_handler(ctx: Context<Vote>) -> Result<()> {
     let proposal = &mut ctx.accounts.proposal;
     proposal.prune_votes(council);
     require!(!proposal.has_voted(&member), GovernanceError::AlreadyVoted);
+    let eligible = proposal.eligible_voters(council);
     let executable_before = proposal.status == ProposalStatus::Approved
-        && council.reaches_threshold(&proposal.approvals);
+        && council.reaches_threshold(&proposal.approvals, eligible);
     proposal.approvals.push(member);
     emit_vote(proposal, key, member, true);
-    if !executable_before && council.reaches_threshold(&proposal.approvals) {
+    if !executable_before && council.reaches_threshold(&proposal.approvals, eligible) {
         // Reached (or, after lost approvals, reached again): the timelock starts now.
         proposal.status = ProposalStatus::Approved;
         proposal.approved_at = Clock::get()?.unix_timestamp;

@@ -22,7 +22,9 @@ pub struct CouncilConfig {
     /// A guardian's pause lapses after this unless a proposal extends it (1 s to 30 days).
     pub max_guardian_pause_s: u32,
     /// After pausing a program, the same guardian may pause it again only this long after
-    /// (at least `max_guardian_pause_s`, so no guardian can chain pauses into a halt).
+    /// (at least twice `max_guardian_pause_s`: a pause that lapses leaves the program running
+    /// at least as long as it was halted before the same guardian may pause it again, so no
+    /// guardian alone can chain pauses into a halt, or halt it more than half the time).
     pub guardian_cooldown_s: u32,
 }
 
@@ -54,7 +56,7 @@ impl CouncilConfig {
         );
         require!(
             (1..=MAX_GUARDIAN_PAUSE_SECONDS).contains(&self.max_guardian_pause_s)
-                && self.guardian_cooldown_s >= self.max_guardian_pause_s
+                && u64::from(self.guardian_cooldown_s) >= 2 * u64::from(self.max_guardian_pause_s)
                 && self.guardian_cooldown_s <= MAX_GUARDIAN_COOLDOWN_SECONDS,
             GovernanceError::InvalidGuardianPause
         );
@@ -169,18 +171,34 @@ impl Council {
         voters.iter().filter(|v| self.is_member(v)).count()
     }
 
-    /// Whether `voters` include `threshold` current members.
-    pub fn reaches_threshold(&self, voters: &[Pubkey]) -> bool {
-        self.count_members(voters) >= usize::from(self.threshold)
+    /// Approvals a proposal needs when `eligible` current members may vote on it (all but
+    /// those it removes): the threshold; or, when fewer than the threshold remain, all of
+    /// them, provided they are a majority of the council. So a council with a high threshold
+    /// (unanimity) can still remove a rogue member, by every other member's approval, while
+    /// a minority can never remove the majority (its proposal needs the threshold, out of
+    /// reach).
+    pub fn required_approvals(&self, eligible: usize) -> usize {
+        let threshold = usize::from(self.threshold);
+        if eligible < threshold && 2 * eligible > self.members.len() {
+            eligible
+        } else {
+            threshold
+        }
     }
 
-    /// Whether enough current members rejected that the threshold can no longer be reached
-    /// by the `eligible` members who may vote on the proposal (a member removed by it may
-    /// not): the defeat count is `eligible - threshold + 1` rejections.
+    /// Whether `voters` include the approvals required of `eligible` voters (current
+    /// members only).
+    pub fn reaches_threshold(&self, voters: &[Pubkey], eligible: usize) -> bool {
+        self.count_members(voters) >= self.required_approvals(eligible)
+    }
+
+    /// Whether enough current members rejected that the required approvals can no longer
+    /// be reached by the `eligible` members who may vote on the proposal (a member removed
+    /// by it may not): the defeat count is `eligible - required + 1` rejections.
     pub fn is_defeated(&self, rejections: &[Pubkey], eligible: usize) -> bool {
         // Each rejection is a distinct eligible member, so `against <= eligible`.
         let against = self.count_members(rejections);
-        against + usize::from(self.threshold) > eligible
+        against + self.required_approvals(eligible) > eligible
     }
 
     /// Hands out the next proposal index.
@@ -303,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn removals_need_the_threshold_or_every_remaining_member_of_a_majority() {
+        // Unanimity of 3: removing one needs both others (the rogue cannot block it);
+        // removing two is out of reach of the one left.
+        let unanimous = council(keys(3), 3);
+        assert_eq!(unanimous.required_approvals(3), 3);
+        assert_eq!(unanimous.required_approvals(2), 2);
+        assert!(unanimous.reaches_threshold(&keys(2), 2));
+        assert!(!unanimous.reaches_threshold(&keys(1), 2));
+        assert_eq!(unanimous.required_approvals(1), 3);
+        assert!(!unanimous.reaches_threshold(&keys(1), 1));
+        // One rejection of the two remaining defeats the removal.
+        assert!(unanimous.is_defeated(&keys(1), 2));
+        // 5 members, threshold 4: removing two needs the three others; three, never.
+        let high = council(keys(5), 4);
+        assert_eq!(high.required_approvals(4), 4);
+        assert_eq!(high.required_approvals(3), 3);
+        assert_eq!(high.required_approvals(2), 4);
+        // A threshold the remaining members reach is unchanged: 5 members, threshold 2.
+        let low = council(keys(5), 2);
+        assert_eq!(low.required_approvals(4), 2);
+        assert_eq!(low.required_approvals(1), 2);
+    }
+
+    #[test]
     fn guardian_pause_limits_are_checked() {
         let invalid = GovernanceError::InvalidGuardianPause as u32 + 6000;
         let mut c = config(keys(3), 2);
@@ -312,10 +354,19 @@ mod tests {
         c.max_guardian_pause_s = MAX_GUARDIAN_PAUSE_SECONDS + 1;
         c.guardian_cooldown_s = MAX_GUARDIAN_COOLDOWN_SECONDS;
         assert_eq!(code(c.validate()), invalid);
-        // A cooldown shorter than the pause would let one guardian chain pauses.
+        // A cooldown shorter than twice the pause would let one guardian halt the program
+        // most of the time (back to back at equality with the pause).
         let mut c = config(keys(3), 2);
-        c.guardian_cooldown_s = c.max_guardian_pause_s - 1;
+        c.guardian_cooldown_s = c.max_guardian_pause_s;
         assert_eq!(code(c.validate()), invalid);
+        c.guardian_cooldown_s = 2 * c.max_guardian_pause_s - 1;
+        assert_eq!(code(c.validate()), invalid);
+        // Twice the pause is the least accepted; 30 days' pause with 60 days' cooldown too.
+        c.guardian_cooldown_s = 2 * c.max_guardian_pause_s;
+        assert!(c.validate().is_ok());
+        c.max_guardian_pause_s = MAX_GUARDIAN_PAUSE_SECONDS;
+        c.guardian_cooldown_s = 2 * MAX_GUARDIAN_PAUSE_SECONDS;
+        assert!(c.validate().is_ok());
     }
 
     #[test]

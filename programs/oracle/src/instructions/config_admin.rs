@@ -50,11 +50,10 @@ pub fn set_paused_handler(ctx: Context<ConfigAdmin>, paused_until: i64) -> Resul
 }
 
 /// Moves the sequence past batches that can never apply (e.g. an attestor that lost its
-/// store and signed other contents under numbers already taken): the next batch must then
-/// be `through + 1`. Only forward; the skipped numbers can never be applied afterwards.
-/// Moves the sequence past batches that can never be delivered, through `through`: forward,
-/// and by at most [`MAX_SKIP_BATCHES`], so that no skip (a typo, say) can make every future
-/// batch a replay.
+/// store and signed other contents under numbers already taken), through `through`: the
+/// next batch must then be `through + 1`. Only forward, and by at most
+/// [`MAX_SKIP_BATCHES`], so that no skip (a typo, say) can make every future batch a
+/// replay; the skipped numbers can never be applied afterwards.
 pub fn skip_batches_handler(ctx: Context<ConfigAdmin>, through: u64) -> Result<()> {
     let mut config = ctx.accounts.config.load_mut()?;
     let furthest = config

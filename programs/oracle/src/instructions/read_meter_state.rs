@@ -8,6 +8,12 @@ pub struct VerifiedEnergy {
     pub lfdi: [u8; 20],
     pub verified_import_wh: u64,
     pub verified_export_wh: u64,
+    /// Of the verified export, what the rules count as renewable (what RECs certify).
+    pub verified_renewable_wh: u64,
+    /// Upper bound on what the meter's battery could hold after its last accepted reading.
+    pub stored_bound_wh: u64,
+    /// Upper bound on the grid energy among it.
+    pub stored_grid_wh: u64,
     pub last_timestamp: i64,
     pub reading_count: u64,
 }
@@ -25,6 +31,9 @@ pub fn handler(ctx: Context<ReadMeterState>) -> Result<VerifiedEnergy> {
         lfdi: s.lfdi,
         verified_import_wh: s.verified_import_wh,
         verified_export_wh: s.verified_export_wh,
+        verified_renewable_wh: s.verified_renewable_wh,
+        stored_bound_wh: s.stored_bound_wh,
+        stored_grid_wh: s.stored_grid_wh,
         last_timestamp: s.last_timestamp,
         reading_count: s.reading_count,
     })

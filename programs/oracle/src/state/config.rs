@@ -5,9 +5,12 @@ use crate::errors::OracleError;
 pub const MAX_ATTESTORS: usize = 8;
 /// Batches remembered by `OracleConfig::recent_batches`.
 pub const RECENT_BATCHES: usize = 32;
-/// Most batches one `skip_batches` may skip: a day of batches every 10 seconds, far fewer
-/// than a bridge signs in a year, so no skip can put the sequence out of any bridge's reach.
-pub const MAX_SKIP_BATCHES: u64 = 10_000;
+/// Most batches one `skip_batches` may skip. A skip is for batches that can never be
+/// delivered (an attestor that lost its store), a handful in practice; 1,024 is far more
+/// than that, and small enough that a mistaken skip puts the sequence only a little ahead of
+/// the bridge (how a bridge jumps its own sequence past a skip belongs to its recovery:
+/// issue 28). A larger gap takes several governed skips, each a deliberate act.
+pub const MAX_SKIP_BATCHES: u64 = 1_024;
 
 /// How readings are bounded; set by governance.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]

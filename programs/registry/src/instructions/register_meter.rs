@@ -81,6 +81,7 @@ pub fn handler(ctx: Context<RegisterMeter>, args: RegisterMeterArgs) -> Result<(
         index,
         registered_at: now,
         status_changed_at: now,
+        capacity_changed_at: now,
         bump,
     };
     write_account(&ctx.accounts.meter, &meter)?;

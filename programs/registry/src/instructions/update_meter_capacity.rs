@@ -25,6 +25,8 @@ impl UpdateMeterCapacity<'_> {
 pub fn handler(ctx: Context<UpdateMeterCapacity>, capacity: MeterCapacity) -> Result<()> {
     let meter = &mut ctx.accounts.meter;
     meter.capacity = capacity;
+    // The oracle's bounds start again from here (see `Meter::active_since`).
+    meter.capacity_changed_at = Clock::get()?.unix_timestamp;
     program_common::emit_event!(MeterCapacityUpdated {
         meter: meter.key(),
         lfdi: meter.lfdi,

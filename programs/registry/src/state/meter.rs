@@ -81,6 +81,10 @@ pub struct Meter {
     /// meter this is when its current active period began: the oracle verifies nothing
     /// measured before it.
     pub status_changed_at: i64,
+    /// Unix time of the last capacity change (registration counts as one). The oracle's
+    /// energy balance is bounded by the capacity, so a change starts a new baseline: the
+    /// new capacity never applies to energy measured before it.
+    pub capacity_changed_at: i64,
     pub bump: u8,
 }
 
@@ -117,9 +121,12 @@ impl Meter {
         Ok(meter)
     }
 
-    /// When the current Active period began; `None` unless the meter is Active.
+    /// Since when the oracle may verify this meter's readings under its current status and
+    /// capacity: the later of the start of its Active period and its last capacity change.
+    /// `None` unless the meter is Active.
     pub fn active_since(&self) -> Option<i64> {
-        self.is_active().then_some(self.status_changed_at)
+        self.is_active()
+            .then_some(self.status_changed_at.max(self.capacity_changed_at))
     }
 
     /// A retired meter stays retired, and a change to the current status is refused.
