@@ -28,12 +28,17 @@ use crate::table::CampusTable;
 /// Meters per `mint_generation` / `issue_rec` (4 accounts each; the runtime locks at most
 /// 64 accounts per transaction).
 pub const METERS_PER_MINT: usize = 14;
-/// Seats per `sweep` (2 token accounts each).
-pub const SEATS_PER_SWEEP: usize = 25;
+/// Balances per `sweep` (4 accounts each: balance, two token accounts, wallet).
+pub const BALANCES_PER_SWEEP: usize = 12;
+/// Orders per `settle_orders` (2 accounts each; an order's address is new every interval,
+/// so it takes 32 bytes of the transaction).
+pub const ORDERS_PER_SETTLEMENT: usize = 24;
+/// `clear_interval`s per transaction (an empty interval costs little).
+pub const CLEARS_PER_TRANSACTION: u64 = 8;
+/// Where an `Order` keeps its interval: what `getProgramAccounts` filters on.
+pub const ORDER_INTERVAL_OFFSET: usize = trading::Order::INTERVAL_OFFSET;
 /// A batch the chain refuses this many times is given up (reported, not retried).
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Intervals the market crank looks back for uncleared books.
-pub const CLEAR_LOOKBACK: u64 = 8;
 
 fn log_skipped(logs: &[String], what: &str) {
     for skipped in events::<energy_token::events::MeterSkipped>(logs) {
@@ -71,7 +76,9 @@ pub struct Status {
     pub grid_minted_wh: u64,
     pub recs_issued: u64,
     pub intervals_cleared: u64,
-    pub seats_swept: u64,
+    pub books_opened: u64,
+    pub orders_settled: u64,
+    pub balances_swept: u64,
     /// Cleared books closed (their rent returned to whoever opened them).
     pub books_closed: u64,
     pub transactions: u64,
@@ -94,7 +101,39 @@ pub struct Progress {
     pub minted_wh: u64,
     pub recs: u64,
     pub cleared: Vec<u64>,
+    /// Each interval cleared in this pass, as the program reported it.
+    pub clearings: Vec<Clearing>,
+    pub settled: u64,
+    /// Each order settled in this pass (from the program's `OrderSettled` events).
+    pub settlements: Vec<Settlement>,
     pub swept: u64,
+}
+
+/// One interval's clearing, as the program reported it (`IntervalCleared`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clearing {
+    pub interval: u64,
+    /// 0 when nothing traded.
+    pub price: u64,
+    pub volume_wh: u64,
+    pub buy_orders: u32,
+    pub sell_orders: u32,
+}
+
+/// One order's settlement, as the program reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settlement {
+    pub interval: u64,
+    pub lfdi: Lfdi,
+    /// Who placed the order (whose balance was credited).
+    pub owner: Pubkey,
+    pub buy: bool,
+    /// GRID received (buy) or delivered (sell), Wh.
+    pub filled_wh: u64,
+    /// Quote paid (buy) or received after the fee (sell).
+    pub quote: u64,
+    /// Escrow returned: quote (buy) or GRID (sell).
+    pub refund: u64,
 }
 
 pub struct Keeper {
@@ -476,7 +515,11 @@ impl Keeper {
         Ok(())
     }
 
-    /// Clears every ended interval with an uncleared book, then pays out the seats.
+    /// The market's cranks, each a step anyone may take and none a choice: open the books of
+    /// the next intervals (so buildings can place orders), clear every interval whose gate
+    /// has closed from the market's cursor on (however long the keeper was away), settle
+    /// the orders of cleared intervals in batches, close the books whose orders are all
+    /// settled, and sweep claimable balances to their owners.
     pub async fn crank_market<C: Chain>(
         &mut self,
         chain: &mut C,
@@ -490,55 +533,142 @@ impl Keeper {
             return Ok(());
         };
         let now = chain.clock().await?.unix_timestamp;
-        if now < market.start_time || market.interval_s == 0 {
-            return Ok(());
-        }
-        let current = ((now - market.start_time) / i64::from(market.interval_s)) as u64;
-        let first = current.saturating_sub(CLEAR_LOOKBACK);
-        let books: Vec<Pubkey> = (first..current).map(market_ix::book_address).collect();
-        let accounts = chain.accounts(&books).await?;
-        for (interval, account) in (first..current).zip(accounts) {
-            let Some(book) = account
-                .as_ref()
-                .and_then(zero_copy::<trading::IntervalBook>)
-            else {
-                continue;
-            };
-            if book.is_cleared() {
-                // Cleared in an earlier pass and settled into the seats: return the rent to
-                // whoever opened the book (nothing else reads it any more).
-                let ix = market_ix::close_book(interval, book.payer);
-                let what = || format!("close_book {interval}");
-                if self.crank(chain, what, &[ix]).await?.is_some() {
-                    self.status.books_closed += 1;
-                }
-                continue;
-            }
-            let ix = market_ix::clear_interval(interval);
-            let what = || format!("clear_interval {interval}");
-            if self.crank(chain, what, &[ix]).await?.is_some() {
-                self.status.intervals_cleared += 1;
-                progress.cleared.push(interval);
-            }
-        }
-        // Settlement: push every seat's balance to its owner.
-        let market = chain
-            .account(market_ix::market_address())
-            .await?
-            .and_then(|a| zero_copy::<trading::Market>(&a))
-            .ok_or_else(|| anyhow::anyhow!("market vanished"))?;
-        let due: Vec<(u16, Pubkey)> = market
-            .seats
-            .iter()
-            .take(usize::from(market.seat_count))
-            .enumerate()
-            .filter(|(_, s)| s.base > 0 || s.quote > 0)
-            .map(|(i, s)| (i as u16, s.owner))
+        let open = market.interval_at(now);
+        let payer = chain.payer_key();
+
+        // Books for every interval buildings may trade in (up to the market's horizon).
+        let ahead = u64::from(market.horizon);
+        let upcoming: Vec<u64> = (open..=open + ahead)
+            .filter(|k| market.gate(*k).is_ok_and(|g| now < g))
             .collect();
-        for chunk in due.chunks(SEATS_PER_SWEEP) {
+        let books = chain
+            .accounts(
+                &upcoming
+                    .iter()
+                    .map(|k| market_ix::book_address(*k))
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+        for (k, book) in upcoming.iter().zip(books) {
+            if book.is_none() && *k >= market.next_clear {
+                let ix = market_ix::open_interval(payer, *k);
+                if self
+                    .crank(chain, || format!("open_interval {k}"), &[ix])
+                    .await?
+                    .is_some()
+                {
+                    self.status.books_opened += 1;
+                }
+            }
+        }
+
+        // Clear in order, from the cursor, every interval whose gate has closed.
+        let mut next = market.next_clear;
+        while market.gate(next).is_ok_and(|g| now >= g) {
+            let batch: Vec<u64> = (next..next + CLEARS_PER_TRANSACTION)
+                .take_while(|k| market.gate(*k).is_ok_and(|g| now >= g))
+                .collect();
+            let ixs: Vec<_> = batch
+                .iter()
+                .map(|k| market_ix::clear_interval(*k))
+                .collect();
+            let what = || format!("clear_interval {}..={}", batch[0], batch[batch.len() - 1]);
+            let Some(confirmed) = self.crank(chain, what, &ixs).await? else {
+                break;
+            };
+            self.status.intervals_cleared += batch.len() as u64;
+            progress.cleared.extend(&batch);
+            progress.clearings.extend(
+                events::<trading::events::IntervalCleared>(&confirmed.logs)
+                    .into_iter()
+                    .map(|e| Clearing {
+                        interval: e.interval,
+                        price: e.price,
+                        volume_wh: e.volume_wh,
+                        buy_orders: e.buy_orders,
+                        sell_orders: e.sell_orders,
+                    }),
+            );
+            next += batch.len() as u64;
+        }
+
+        // Settle the orders of cleared books; close the books all of whose orders are.
+        let books = chain
+            .program_accounts(trading::ID, trading::IntervalBook::DISCRIMINATOR)
+            .await?;
+        let mut cleared: Vec<(u64, Pubkey, u32)> = books
+            .iter()
+            .filter_map(|(_, a)| zero_copy::<trading::IntervalBook>(a))
+            .filter(|b| b.is_cleared())
+            .map(|b| (b.interval, b.payer, b.open_orders))
+            .collect();
+        cleared.sort_unstable();
+        for (interval, book_payer, open_orders) in cleared {
+            if open_orders > 0 {
+                let orders = chain
+                    .program_accounts_matching(
+                        trading::ID,
+                        trading::Order::DISCRIMINATOR,
+                        &[(ORDER_INTERVAL_OFFSET, interval.to_le_bytes().to_vec())],
+                    )
+                    .await?;
+                let mut due: Vec<(Pubkey, Pubkey)> = orders
+                    .iter()
+                    .filter_map(|(key, a)| zero_copy::<trading::Order>(a).map(|o| (*key, o.owner)))
+                    .collect();
+                due.sort_unstable();
+                for chunk in due.chunks(ORDERS_PER_SETTLEMENT) {
+                    let ix = market_ix::settle_orders(interval, chunk);
+                    let what = || format!("settle_orders {interval}");
+                    if let Some(confirmed) = self.crank(chain, what, &[ix]).await? {
+                        // An order settled by someone else meanwhile is passed over: count
+                        // what this transaction settled.
+                        let settled = events::<trading::events::OrderSettled>(&confirmed.logs);
+                        self.status.orders_settled += settled.len() as u64;
+                        progress.settled += settled.len() as u64;
+                        progress
+                            .settlements
+                            .extend(settled.into_iter().map(|e| Settlement {
+                                interval: e.interval,
+                                lfdi: e.lfdi,
+                                owner: e.owner,
+                                buy: e.side == trading::Side::Buy,
+                                filled_wh: e.filled_wh,
+                                quote: e.quote,
+                                refund: e.refund,
+                            }));
+                    }
+                }
+                if due.len() < open_orders as usize {
+                    // Not all visible yet (an index behind): the next pass closes it.
+                    continue;
+                }
+            }
+            let ix = market_ix::close_book(interval, book_payer);
+            if self
+                .crank(chain, || format!("close_book {interval}"), &[ix])
+                .await?
+                .is_some()
+            {
+                self.status.books_closed += 1;
+            }
+        }
+
+        // Pay claimable balances out to their owners.
+        let balances = chain
+            .program_accounts(trading::ID, trading::Balance::DISCRIMINATOR)
+            .await?;
+        let mut due: Vec<Pubkey> = balances
+            .iter()
+            .filter_map(|(_, a)| zero_copy::<trading::Balance>(a))
+            .filter(|b| b.base > 0 || b.quote > 0)
+            .map(|b| b.owner)
+            .collect();
+        due.sort_unstable();
+        for chunk in due.chunks(BALANCES_PER_SWEEP) {
             let ix = market_ix::sweep(&market.quote_mint, chunk);
             if self.crank(chain, || "sweep".into(), &[ix]).await?.is_some() {
-                self.status.seats_swept += chunk.len() as u64;
+                self.status.balances_swept += chunk.len() as u64;
                 progress.swept += chunk.len() as u64;
             }
         }

@@ -1,7 +1,8 @@
 //! The keeper's address lookup table: every account its transactions name more than once
 //! (program configurations, mints, vaults, and per meter its registry record, oracle state,
-//! ledger and the owner's GRID, REC and quote accounts). With it, a batch of 25 readings, a
-//! mint of 14 meters and a sweep of 25 seats each fit one transaction.
+//! ledger, the owner's GRID, REC and quote accounts, market balance and wallet). With it, a
+//! batch of 25 readings, a mint of 14 meters, a settlement of 24 orders and a sweep of 12
+//! balances each fit one transaction.
 //!
 //! The keeper creates the table itself and extends it as meters appear; an address extended
 //! in slot `s` can be used from slot `s + 1`. After a restart it finds its table again on
@@ -54,8 +55,15 @@ pub fn wanted(meters: &[(Lfdi, Pubkey)], quote_mint: Option<Pubkey>) -> Vec<Pubk
         out.push(token_ix::ata(owner, &token_ix::rec_mint()));
         if let Some(quote) = quote_mint {
             out.push(token_ix::ata(owner, &quote));
+            // The owner's market balance (settlement credits it, the sweep pays it out),
+            // and the owner's wallet (the sweep returns settled orders' rent to it).
+            out.push(market_ix::balance_address(owner));
+            out.push(*owner);
         }
     }
+    // An owner of several meters is listed once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|a| seen.insert(*a));
     out
 }
 

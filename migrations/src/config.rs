@@ -4,7 +4,7 @@
 //! Keys live in `keys_dir` (default `~/.config/gridtokenx/campus-keys`, outside the
 //! repository) as Solana CLI keypair files, readable by their owner only (a key file that
 //! others can read is refused): `owners/<CODE>.json`, the wallet of each building's owner, who co-signs its
-//! meter's registration and seat; `council/*.json`, the council members who sign here
+//! meter's registration; `council/*.json`, the council members who sign here
 //! (propose and approve the hand-over); `quote-mint.json`, a development quote token's
 //! address. `dev_keys` makes whichever of them is missing (a development cluster);
 //! otherwise a missing owner key stops the run before anything is sent.
@@ -336,7 +336,7 @@ pub fn plan<'a>(
             guardian_cooldown_s: campus.council.guardian_cooldown_s,
         },
         quote_mint: keys.quote_mint.address(),
-        market: campus.market.params(),
+        market: campus.market.params().expect("validated"),
         market_start,
         council_signers: keys.council,
     })

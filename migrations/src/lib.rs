@@ -12,4 +12,4 @@ pub mod dev;
 pub mod idl;
 mod migrate;
 
-pub use migrate::{apply, seat_of, MigrationReport, Plan, PlannedMeter};
+pub use migrate::{apply, MigrationReport, Plan, PlannedMeter};

@@ -4,9 +4,9 @@
 //!
 //! Steps: council, registry campus, the meters (each owner co-signs its registration),
 //! oracle configuration (attestor keys, quorum, limits, the cluster's genesis hash), meter
-//! states, GRID and REC mints, ledgers, the owners' GRID/REC/quote accounts, the market and
-//! every building's seat; then the hand-over of the registry's, the oracle's, the
-//! energy token's and the market's authority to governance.
+//! states, GRID and REC mints, ledgers, the owners' GRID/REC/quote accounts and the market
+//! (buildings trade through their meters: no seat to claim); then the hand-over of the
+//! registry's, the oracle's, the energy token's and the market's authority to governance.
 //!
 //! The hand-over is two-step on every program: the deployer (the migration's payer)
 //! proposes the governance authority of that program, and the council accepts through a
@@ -37,7 +37,7 @@ use trading::MarketParams;
 pub struct PlannedMeter {
     pub code: String,
     pub lfdi: Lfdi,
-    /// Signs the meter's registration and its market seat.
+    /// Signs the meter's registration (and later trades for the building).
     pub owner: Keypair,
 }
 
@@ -435,61 +435,13 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
             .await?;
         }
     }
-    let market = chain
-        .account(market_ix::market_address())
-        .await?
-        .and_then(|a| zero_copy::<trading::Market>(&a));
-    let market = match market {
-        Some(m) => {
-            report.already_done += 1;
-            m
-        }
-        None => {
-            let ix = market_ix::initialize_market(
-                payer,
-                plan.quote_mint,
-                plan.market,
-                plan.market_start,
-            );
-            step(chain, &mut report, "market".into(), &[ix], &[]).await?;
-            chain
-                .account(market_ix::market_address())
-                .await?
-                .and_then(|a| zero_copy::<trading::Market>(&a))
-                .ok_or_else(|| anyhow!("market missing after initialisation"))?
-        }
-    };
-    let seated: Vec<Pubkey> = market
-        .seats
-        .iter()
-        .take(usize::from(market.seat_count))
-        .map(|s| s.owner)
-        .collect();
-    for m in &plan.meters {
-        if seated.contains(&m.owner.pubkey()) {
-            report.already_done += 1;
-            continue;
-        }
-        let ix = market_ix::claim_seat(m.owner.pubkey(), &m.lfdi);
-        step(
-            chain,
-            &mut report,
-            format!("seat of {}", m.code),
-            &[ix],
-            &[&m.owner],
-        )
-        .await?;
+    if exists(chain, market_ix::market_address()).await? {
+        report.already_done += 1;
+    } else {
+        let ix =
+            market_ix::initialize_market(payer, plan.quote_mint, plan.market, plan.market_start);
+        step(chain, &mut report, "market".into(), &[ix], &[]).await?;
     }
     hand_over(chain, plan, &mut report).await?;
     Ok(report)
-}
-
-/// A building's seat index in the market, if it has one.
-pub fn seat_of(market: &trading::Market, owner: &Pubkey) -> Option<u16> {
-    market
-        .seats
-        .iter()
-        .take(usize::from(market.seat_count))
-        .position(|s| s.owner == *owner)
-        .map(|i| i as u16)
 }

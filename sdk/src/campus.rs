@@ -105,7 +105,8 @@ impl OracleTerms {
 }
 
 /// The market's parameters (`trading::MarketParams`) and quote token, as the file writes
-/// them. Prices are in the quote token's base units per kWh.
+/// them. Prices are in the quote token's base units per kWh; the ladder runs from
+/// `min_price` to `max_price` in steps of `price_tick` (at most 512 steps).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MarketTerms {
@@ -114,41 +115,53 @@ pub struct MarketTerms {
     pub min_price: u64,
     pub max_price: u64,
     pub fee_bps: u16,
-    pub max_orders: u16,
     pub min_quantity_wh: u64,
+    /// An interval's gate closes this many seconds before it starts.
+    pub gate_lead_s: u32,
+    /// Orders may be placed up to this many intervals ahead of the open one.
+    pub horizon: u8,
     /// The quote token's mint (base58). Unset: a development campus, whose migration makes
     /// its own quote token.
     pub quote_mint: Option<String>,
 }
 
 impl Default for MarketTerms {
-    /// 15-minute intervals, prices from 0.001 to 1 quote token per kWh (6 decimals) in steps
-    /// of 0.001, a 0.5 % fee, orders of 100 Wh at least.
+    /// 15-minute intervals whose gate closes at their start, orders up to 4 intervals ahead,
+    /// prices from 0.001 to 0.512 quote token per kWh (6 decimals) in steps of 0.001, a 0.5 %
+    /// fee, orders of 100 Wh at least.
     fn default() -> Self {
         MarketTerms {
             interval_s: 900,
             price_tick: 1_000,
             min_price: 1_000,
-            max_price: 1_000_000,
+            max_price: 512_000,
             fee_bps: 50,
-            max_orders: 128,
             min_quantity_wh: 100,
+            gate_lead_s: 0,
+            horizon: 4,
             quote_mint: None,
         }
     }
 }
 
 impl MarketTerms {
-    pub fn params(&self) -> trading::MarketParams {
-        trading::MarketParams {
+    /// The program's parameters; `None` when the ladder is not whole steps or too long.
+    pub fn params(&self) -> Option<trading::MarketParams> {
+        let span = self.max_price.checked_sub(self.min_price)?;
+        if self.price_tick == 0 || span % self.price_tick != 0 {
+            return None;
+        }
+        let ticks = u16::try_from(span / self.price_tick + 1).ok()?;
+        Some(trading::MarketParams {
             interval_s: self.interval_s,
             price_tick: self.price_tick,
             min_price: self.min_price,
-            max_price: self.max_price,
+            ticks,
             fee_bps: self.fee_bps,
-            max_orders: self.max_orders,
             min_quantity_wh: self.min_quantity_wh,
-        }
+            gate_lead_s: self.gate_lead_s,
+            horizon: self.horizon,
+        })
     }
 }
 
@@ -282,8 +295,11 @@ impl CampusConfig {
         if self.oracle.limits().validate().is_err() {
             return invalid("oracle: limits out of range".into());
         }
-        if self.market.params().validate().is_err() {
-            return invalid("market: parameters out of range".into());
+        if self.market.params().is_none_or(|p| p.validate().is_err()) {
+            return invalid(
+                "market: parameters out of range (a ladder of at most 1,024 whole steps, fee at most 10 %, horizon 1 to 7)"
+                    .into(),
+            );
         }
         if self.buildings.is_empty() {
             return invalid("the campus has no buildings".into());

@@ -54,12 +54,24 @@ pub trait Chain {
     async fn clock(&mut self) -> Result<Clock>;
     async fn accounts(&mut self, keys: &[Pubkey]) -> Result<Vec<Option<Account>>>;
     /// Every account of `program` whose data starts with `discriminator` (an Anchor account
-    /// type), as `getProgramAccounts` returns them.
+    /// type) and holds `bytes` at each `(offset, bytes)` of `matching`, as
+    /// `getProgramAccounts` with memcmp filters returns them.
+    async fn program_accounts_matching(
+        &mut self,
+        program: Pubkey,
+        discriminator: &[u8],
+        matching: &[(usize, Vec<u8>)],
+    ) -> Result<Vec<(Pubkey, Account)>>;
+
+    /// Every account of `program` of the Anchor account type with `discriminator`.
     async fn program_accounts(
         &mut self,
         program: Pubkey,
         discriminator: &[u8],
-    ) -> Result<Vec<(Pubkey, Account)>>;
+    ) -> Result<Vec<(Pubkey, Account)>> {
+        self.program_accounts_matching(program, discriminator, &[])
+            .await
+    }
     async fn latest_blockhash(&mut self) -> Result<Hash>;
     async fn blockhash_valid(&mut self, blockhash: &Hash) -> Result<bool>;
     async fn simulate(&mut self, tx: &VersionedTransaction) -> Result<Simulation>;

@@ -175,16 +175,21 @@ impl Chain for RpcChain {
         Ok(out)
     }
 
-    async fn program_accounts(
+    async fn program_accounts_matching(
         &mut self,
         program: Pubkey,
         discriminator: &[u8],
+        matching: &[(usize, Vec<u8>)],
     ) -> Result<Vec<(Pubkey, Account)>> {
+        let mut filters = vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
+            0,
+            discriminator.to_vec(),
+        ))];
+        filters.extend(matching.iter().map(|(offset, bytes)| {
+            RpcFilterType::Memcmp(Memcmp::new_raw_bytes(*offset, bytes.clone()))
+        }));
         let config = RpcProgramAccountsConfig {
-            filters: Some(vec![RpcFilterType::Memcmp(Memcmp::new_raw_bytes(
-                0,
-                discriminator.to_vec(),
-            ))]),
+            filters: Some(filters),
             account_config: RpcAccountInfoConfig {
                 encoding: Some(UiAccountEncoding::Base64),
                 commitment: Some(CommitmentConfig::confirmed()),

@@ -3,9 +3,9 @@
 //! real bridge (IEEE 2030.5 over mutual TLS) and the 25 simulated meters, applies the
 //! migrations, and runs a day in accelerated time. Every 15-minute interval: the meters post
 //! their registers, the bridge attests them, the keeper submits the batch, mints GRID (and
-//! RECs) from verified export, clears the previous interval's auction and pays the seats; an
-//! auto-trader places each building's order for the next interval from its forecast surplus
-//! or deficit. Ends with a campus report and an SVG chart of price and volume, and checks that
+//! RECs) from verified export, clears the auction of the interval whose gate just closed,
+//! settles its orders and pays the balances out; an auto-trader places each building's order
+//! for the next interval whose gate is open from its forecast surplus or deficit. Ends with a campus report and an SVG chart of price and volume, and checks that
 //! the chain agrees with the meters.
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ use simulator::profile::{BuildingModel, Registers};
 use simulator::runner::Campus as SimCampus;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use trading::{MarketParams, Side, SIDE_BUY};
+use trading::{MarketParams, Side};
 
 /// What a campus day runs.
 #[derive(Clone, Debug)]
@@ -142,7 +142,6 @@ struct Building {
     code: String,
     lfdi: registry::identity::Lfdi,
     owner: Keypair,
-    seat: u16,
     /// Registers at the end of the last interval (for the forecast).
     last: Registers,
     /// Net export over the last interval, Wh (negative: net import).
@@ -213,7 +212,8 @@ async fn place_orders<C: Chain>(
         let Some((side, quantity, price)) = order else {
             continue;
         };
-        let ix = market_ix::place_order(owner, quote_mint, b.seat, interval, side, quantity, price);
+        let ix =
+            market_ix::place_order(owner, quote_mint, &b.lfdi, interval, side, quantity, price);
         send_and_confirm(chain, &[ix], &[&b.owner], &[], SendPolicy::default())
             .await
             .map_err(|e| anyhow!("{} order: {}", b.code, e.reason()))?;
@@ -225,27 +225,64 @@ async fn place_orders<C: Chain>(
     Ok((buys, sells))
 }
 
-/// Books each cleared order's fill into its building's totals.
-fn book_fills(book: &trading::IntervalBook, buildings: &mut [Building], fee_bps: u16) {
-    let price = u128::from(book.clearing_price);
-    for order in book.orders.iter().take(usize::from(book.order_count)) {
-        if order.filled_wh == 0 {
-            continue;
-        }
-        let Some(b) = buildings.iter_mut().find(|b| b.seat == order.seat) else {
+/// Books each settled order's fill (as the program reported it) into its building's
+/// totals.
+fn book_fills(settlements: &[keeper::keeper::Settlement], buildings: &mut [Building]) {
+    for s in settlements {
+        let Some(b) = buildings.iter_mut().find(|b| b.lfdi == s.lfdi) else {
             continue;
         };
-        let value = u128::from(order.filled_wh) * price;
-        if order.side == SIDE_BUY {
-            b.bought_wh += order.filled_wh;
-            b.paid += value.div_ceil(1_000) as u64;
+        if s.buy {
+            b.bought_wh += s.filled_wh;
+            b.paid += s.quote;
         } else {
-            let gross = (value / 1_000) as u64;
-            let fee = (u128::from(gross) * u128::from(fee_bps)).div_ceil(10_000) as u64;
-            b.sold_wh += order.filled_wh;
-            b.received += gross - fee;
+            b.sold_wh += s.filled_wh;
+            b.received += s.quote;
         }
     }
+}
+
+/// What the market owes, from every account it has on chain: open orders' escrow, claimable
+/// balances, fees and dust, and the rounding of books not yet closed: `(GRID Wh, quote)`.
+/// The vaults must hold exactly this.
+async fn market_owed<C: Chain>(chain: &mut C, market: &trading::Market) -> Result<(i128, i128)> {
+    let (mut base, mut quote) = (i128::from(market.dust_wh), i128::from(market.fees));
+    for (_, a) in chain
+        .program_accounts(
+            trading::ID,
+            <trading::Order as anchor_lang::Discriminator>::DISCRIMINATOR,
+        )
+        .await?
+    {
+        let order = zero_copy::<trading::Order>(&a).ok_or_else(|| anyhow!("bad order"))?;
+        match order.side()? {
+            trading::Side::Buy => quote += i128::from(order.escrow),
+            trading::Side::Sell => base += i128::from(order.escrow),
+        }
+    }
+    for (_, a) in chain
+        .program_accounts(
+            trading::ID,
+            <trading::Balance as anchor_lang::Discriminator>::DISCRIMINATOR,
+        )
+        .await?
+    {
+        let b = zero_copy::<trading::Balance>(&a).ok_or_else(|| anyhow!("bad balance"))?;
+        base += i128::from(b.base);
+        quote += i128::from(b.quote);
+    }
+    for (_, a) in chain
+        .program_accounts(
+            trading::ID,
+            <trading::IntervalBook as anchor_lang::Discriminator>::DISCRIMINATOR,
+        )
+        .await?
+    {
+        let b = zero_copy::<trading::IntervalBook>(&a).ok_or_else(|| anyhow!("bad book"))?;
+        base += i128::from(b.base_in) - i128::from(b.base_out);
+        quote += i128::from(b.quote_in) - i128::from(b.quote_out);
+    }
+    Ok((base, quote))
 }
 
 fn chart_svg(results: &[IntervalResult], interval_s: u32) -> String {
@@ -502,14 +539,13 @@ async fn day<C: DayChain>(
             guardian_cooldown_s: config.council.guardian_cooldown_s,
         },
         quote_mint,
+        // The campus file's market terms, at the day's interval length.
         market: MarketParams {
             interval_s: args.interval_s,
-            price_tick: 1_000,
-            min_price: 1_000,
-            max_price: 1_000_000,
-            fee_bps: 50,
-            max_orders: 128,
-            min_quantity_wh: 100,
+            ..config
+                .market
+                .params()
+                .ok_or_else(|| anyhow!("the campus file's market ladder is invalid"))?
         },
         market_start,
         council_signers: members,
@@ -526,7 +562,7 @@ async fn day<C: DayChain>(
     let handed_over = migrations::apply(&mut chain, &plan).await?;
     let again = migrations::apply(&mut chain, &plan).await?;
     say!(args.verbose,
-        "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, seats, hand-over proposals), {} waiting for the {} s timelock",
+        "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, hand-over proposals), {} waiting for the {} s timelock",
         report.applied.len(),
         plan.meters.len(),
         report.waiting.len(),
@@ -545,11 +581,6 @@ async fn day<C: DayChain>(
             again.waiting
         );
     }
-    let market = chain
-        .account(market_ix::market_address())
-        .await?
-        .and_then(|a| zero_copy::<trading::Market>(&a))
-        .ok_or_else(|| anyhow!("no market"))?;
     let mut buildings = Vec::new();
     for (i, m) in plan.meters.iter().enumerate() {
         let owner = m.owner.pubkey();
@@ -570,8 +601,6 @@ async fn day<C: DayChain>(
             code: m.code.clone(),
             lfdi: m.lfdi,
             owner: m.owner.insecure_clone(),
-            seat: migrations::seat_of(&market, &owner)
-                .ok_or_else(|| anyhow!("{} has no seat", m.code))?,
             last: Registers::default(),
             net_wh: 0,
             ask: 80_000 + (i * 7 % 31) * 1_000,
@@ -651,19 +680,15 @@ async fn day<C: DayChain>(
         if let (Some(posted), Some(confirmed)) = (posted.take(), progress.last_batch_confirmed) {
             latencies.push(confirmed.duration_since(posted));
         }
-        for interval in &progress.cleared {
-            let book = chain
-                .account(market_ix::book_address(*interval))
-                .await?
-                .and_then(|a| zero_copy::<trading::IntervalBook>(&a))
-                .ok_or_else(|| anyhow!("book {interval} missing"))?;
-            book_fills(&book, &mut buildings, plan.market.fee_bps);
-            if let Some(r) = interval
+        book_fills(&progress.settlements, &mut buildings);
+        for c in &progress.clearings {
+            if let Some(r) = c
+                .interval
                 .checked_sub(first_interval)
                 .and_then(|i| results.get_mut(i as usize))
             {
-                r.price = book.clearing_price;
-                r.volume_wh = book.volume_wh;
+                r.price = c.price;
+                r.volume_wh = c.volume_wh;
             }
         }
         if k == intervals {
@@ -676,11 +701,13 @@ async fn day<C: DayChain>(
                 - (now.import_wh - b.last.import_wh) as i64;
             b.last = now;
         }
-        if k + 1 < intervals {
+        // The interval starting now has closed its gate (and is cleared): orders go to the
+        // one after.
+        if k + 2 < intervals {
             let (buys, sells) =
-                place_orders(&mut chain, &buildings, &quote_mint, first_interval + k + 1).await?;
-            results[k as usize + 1].buys = buys;
-            results[k as usize + 1].sells = sells;
+                place_orders(&mut chain, &buildings, &quote_mint, first_interval + k + 2).await?;
+            results[k as usize + 2].buys = buys;
+            results[k as usize + 2].sells = sells;
         }
         results[k as usize].start = t1 - interval_s;
         if (k + 1) % 8 == 0 || k + 1 == intervals {
@@ -811,8 +838,8 @@ async fn day<C: DayChain>(
             r.sells
         );
     }
-    // Market conservation: everything cleared and swept, so the GRID vault is empty and the
-    // quote vault holds exactly the fees.
+    // Market conservation: the vaults hold exactly what the market owes (every order
+    // cleared, settled and swept: the rounding dust and the fees).
     let market = chain
         .account(market_ix::market_address())
         .await?
@@ -820,23 +847,26 @@ async fn day<C: DayChain>(
         .ok_or_else(|| anyhow!("no market"))?;
     let base_vault = token_balance(&mut chain, market_ix::base_vault()).await?;
     let quote_vault = token_balance(&mut chain, market_ix::quote_vault()).await?;
-    let seats_base: u64 = market.seats.iter().map(|s| s.base).sum();
-    let seats_quote: u64 = market.seats.iter().map(|s| s.quote).sum();
-    if base_vault != seats_base || quote_vault != seats_quote + market.fees {
+    let (base_owed, quote_owed) = market_owed(&mut chain, &market).await?;
+    if i128::from(base_vault) != base_owed || i128::from(quote_vault) != quote_owed {
         all_ok = false;
         checks.push(format!(
-            "market: GRID vault {base_vault} vs seats {seats_base}; quote vault {quote_vault} vs seats {seats_quote} + fees {}",
-            market.fees
+            "market: GRID vault {base_vault} vs owed {base_owed}; quote vault {quote_vault} vs owed {quote_owed}"
         ));
     }
-    if totals[3] != totals[4] {
+    // Buyers receive what sellers delivered, less the rounding of marginal orders (under
+    // 1 Wh each), which the market keeps as dust.
+    if totals[3] > totals[4] || totals[4] - totals[3] != market.dust_wh {
         all_ok = false;
-        checks.push(format!("bought {} Wh but sold {} Wh", totals[3], totals[4]));
+        checks.push(format!(
+            "bought {} Wh, sold {} Wh, dust {} Wh",
+            totals[3], totals[4], market.dust_wh
+        ));
     }
     let status = keeper.status.clone();
     let _ = writeln!(
         text,
-        "\nkeeper: {} batches ({} readings) applied, {} transactions (largest {} bytes), {} kWh GRID and {} RECs issued, {} auctions cleared, {} seat payouts, {} failures",
+        "\nkeeper: {} batches ({} readings) applied, {} transactions (largest {} bytes), {} kWh GRID and {} RECs issued, {} auctions cleared, {} orders settled, {} balances swept, {} failures",
         status.batches_applied,
         status.readings_submitted,
         status.transactions,
@@ -844,7 +874,8 @@ async fn day<C: DayChain>(
         kwh(status.grid_minted_wh),
         status.recs_issued,
         status.intervals_cleared,
-        status.seats_swept,
+        status.orders_settled,
+        status.balances_swept,
         status.failures.len()
     );
     for f in &status.failures {
@@ -874,7 +905,7 @@ async fn day<C: DayChain>(
         "market fees: {} credits; checks: {}",
         credits(market.fees),
         if all_ok {
-            "chain registers = meter registers, GRID minted = verified export, vaults = seats + fees: ok".to_string()
+            "chain registers = meter registers, GRID minted = verified export, vaults = balances + escrow + fees + dust: ok".to_string()
         } else {
             checks.join("; ")
         }

@@ -198,10 +198,11 @@ impl Chain for EmbeddedChain {
         Ok(out)
     }
 
-    async fn program_accounts(
+    async fn program_accounts_matching(
         &mut self,
         program: Pubkey,
         discriminator: &[u8],
+        matching: &[(usize, Vec<u8>)],
     ) -> Result<Vec<(Pubkey, Account)>> {
         let keys: Vec<Pubkey> = self.touched.iter().copied().collect();
         let accounts = self.accounts(&keys).await?;
@@ -210,6 +211,11 @@ impl Chain for EmbeddedChain {
             .zip(accounts)
             .filter_map(|(key, account)| Some((key, account?)))
             .filter(|(_, a)| a.owner == program && a.data.starts_with(discriminator))
+            .filter(|(_, a)| {
+                matching.iter().all(|(offset, bytes)| {
+                    a.data.get(*offset..*offset + bytes.len()) == Some(bytes)
+                })
+            })
             .collect())
     }
 

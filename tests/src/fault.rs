@@ -235,14 +235,13 @@ pub async fn campus_plan<'a, C: Chain>(
             guardian_cooldown_s: config.council.guardian_cooldown_s,
         },
         quote_mint,
+        // The campus file's market terms, at the drill's interval length.
         market: MarketParams {
             interval_s,
-            price_tick: 1_000,
-            min_price: 1_000,
-            max_price: 1_000_000,
-            fee_bps: 50,
-            max_orders: 128,
-            min_quantity_wh: 100,
+            ..config
+                .market
+                .params()
+                .ok_or_else(|| anyhow::anyhow!("the campus file's market ladder is invalid"))?
         },
         market_start,
         council_signers: members,

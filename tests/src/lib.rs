@@ -278,6 +278,15 @@ impl TestEnv {
             .is_some()
     }
 
+    /// Lamports of `address`; 0 if it does not exist.
+    pub async fn lamports(&mut self, address: Pubkey) -> u64 {
+        self.ctx
+            .banks_client
+            .get_balance(address)
+            .await
+            .expect("banks client")
+    }
+
     pub async fn account_owner(&mut self, address: Pubkey) -> Pubkey {
         self.ctx
             .banks_client

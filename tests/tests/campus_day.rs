@@ -1,7 +1,7 @@
 //! The whole product on the embedded chain: simulator -> bridge (mutual TLS, store,
 //! attestor) -> keeper -> programs, for three hours of a sunny summer midday. The chain's
 //! registers must equal what the meters sent, GRID minted must equal the verified export,
-//! the market's vaults must hold exactly the seats' balances and the fees, and every
+//! the market's vaults must hold exactly what it owes (balances, escrow, fees, dust), and every
 //! migration step must be idempotent (the run checks all of it and reports `checks_ok`).
 use gridtokenx_tests::campus_day::{self, DayOptions};
 use sdk::CampusConfig;

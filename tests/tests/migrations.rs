@@ -18,7 +18,6 @@ use sdk::ix::{
 use sdk::CampusConfig;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use trading::MarketParams;
 
 const TIMELOCK: u32 = 3_600;
 
@@ -97,15 +96,9 @@ fn plan<'a>(
             guardian_cooldown_s: gridtokenx_tests::fixtures::GUARDIAN_COOLDOWN_S,
         },
         quote_mint,
-        market: MarketParams {
-            interval_s: 900,
-            price_tick: 1_000,
-            min_price: 1_000,
-            max_price: 1_000_000,
-            fee_bps: 50,
-            max_orders: 128,
-            min_quantity_wh: 100,
-        },
+        market: sdk::campus::MarketTerms::default()
+            .params()
+            .expect("the default ladder"),
         market_start: 0,
         council_signers: signers
             .iter()

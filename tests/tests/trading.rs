@@ -1,19 +1,39 @@
-//! Trading program: the per-interval double auction, escrow, settlement into seats,
-//! withdrawals and sweeps, and every failure with its exact error code.
+//! Trading program: intervals with a gate, orders as accounts of their own on an aggregate
+//! price ladder, clearing in order, settlement order by order into claimable balances,
+//! withdrawals and sweeps, and every failure with its exact error code. Ends with the four
+//! attacks of issue 26 (book stuffing, seat squatting, last look, cranker's choice), each
+//! refused.
 use anchor_lang::error::ErrorCode;
+use anchor_lang::prelude::{Pubkey, Rent};
+use gridtokenx_tests::auction_reference;
 use gridtokenx_tests::energy_token_ix as token_ix;
 use gridtokenx_tests::fixtures::{self, SOL};
 use gridtokenx_tests::market_campus::{default_params, MarketCampus, QUOTE_FUNDS};
+use gridtokenx_tests::registry_ix;
 use gridtokenx_tests::trading_ix;
 use gridtokenx_tests::{assert_error, events, replace_account};
+use registry::MeterStatus;
+use solana_keypair::Keypair;
 use solana_signer::Signer;
-use trading::events::{IntervalCleared, OrderCancelled, OrderPlaced, SweepSkipped, Withdrawn};
-use trading::{MarketParams, Side, TradingError, ORDER_CANCELLED, ORDER_SETTLED};
+use trading::events::{
+    IntervalCleared, IntervalClosed, OrderCancelled, OrderPlaced, OrderSettled, SweepSkipped,
+    Withdrawn,
+};
+use trading::{Balance, IntervalBook, MarketParams, Order, Side, TradingError};
 
 /// SPL Token's own error for a transfer above the balance (InsufficientFunds).
 const SPL_INSUFFICIENT_FUNDS: u32 = 1;
 
-// ---- initialize_market, seats ----
+fn tick(price: u64) -> usize {
+    let p = default_params();
+    ((price - p.min_price) / p.price_tick) as usize
+}
+
+fn rent(space: usize) -> u64 {
+    Rent::default().minimum_balance(space)
+}
+
+// ---- initialize_market, set_params ----
 
 #[tokio::test]
 async fn initialize_market_stores_params_and_creates_the_vaults() {
@@ -24,8 +44,10 @@ async fn initialize_market_stores_params_and_creates_the_vaults() {
     assert_eq!(market.quote_mint, m.quote_mint);
     assert_eq!(market.params(), default_params());
     assert_eq!(market.start_time, m.start_time);
-    assert_eq!(market.seat_count, 2);
-    assert_eq!(market.seats()[1].owner, m.c.owner(1));
+    // Intervals before the current one are never cleared: the cursor starts at it.
+    let now = m.c.env.now().await;
+    assert_eq!(market.next_clear, market.interval_at(now));
+    assert_eq!((market.fees, market.dust_wh, market.last_price), (0, 0, 0));
     assert_eq!(m.c.env.token_balance(trading_ix::base_vault()).await, 0);
     assert_eq!(
         m.c.env.account_owner(trading_ix::quote_vault()).await,
@@ -52,39 +74,39 @@ async fn initialize_market_needs_the_campus_authority_grid_and_valid_params() {
         token_ix::rec_mint(),
     );
     assert_error(c.env.send(&[ix], &[]).await, ErrorCode::ConstraintSeeds);
+    let p = default_params();
     let bad = [
         MarketParams {
             interval_s: 30,
-            ..default_params()
+            ..p
         },
         MarketParams {
-            price_tick: 0,
-            ..default_params()
+            interval_s: 86_401,
+            ..p
         },
+        MarketParams { price_tick: 0, ..p },
+        MarketParams { min_price: 0, ..p },
+        MarketParams { ticks: 0, ..p },
+        MarketParams { ticks: 513, ..p },
+        // The top of the ladder must leave room for a kWh's worth of value.
         MarketParams {
-            min_price: 1_500,
-            ..default_params()
-        },
-        MarketParams {
-            min_price: 2_000_000,
-            ..default_params()
+            min_price: u64::MAX / 1_000,
+            ..p
         },
         MarketParams {
             fee_bps: 1_001,
-            ..default_params()
-        },
-        MarketParams {
-            max_orders: 63,
-            ..default_params()
-        },
-        MarketParams {
-            max_orders: 129,
-            ..default_params()
+            ..p
         },
         MarketParams {
             min_quantity_wh: 0,
-            ..default_params()
+            ..p
         },
+        MarketParams {
+            gate_lead_s: 86_401,
+            ..p
+        },
+        MarketParams { horizon: 0, ..p },
+        MarketParams { horizon: 8, ..p },
     ];
     for params in bad {
         let ix = trading_ix::initialize_market(payer, quote, params, 0);
@@ -94,497 +116,917 @@ async fn initialize_market_needs_the_campus_authority_grid_and_valid_params() {
 }
 
 #[tokio::test]
-async fn only_meter_owners_take_seats_once() {
+async fn new_params_apply_to_books_opened_afterwards_and_the_interval_length_is_fixed() {
     let mut m = MarketCampus::new(2, &[], 0).await;
-    let owner = m.c.owners[0].insecure_clone();
-    let ix = trading_ix::claim_seat(owner.pubkey(), &m.c.lfdis[0]);
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    let payer = m.c.env.payer();
+    let coarse = MarketParams {
+        price_tick: 2_000,
+        ticks: 256,
+        fee_bps: 25,
+        ..default_params()
+    };
+    m.c.env
+        .send(&[trading_ix::set_params(payer, coarse)], &[])
+        .await
+        .unwrap();
+    assert_eq!(m.market().await.params(), coarse);
+    // Book k keeps the ladder it was opened with (2,000 is one of its steps); k + 1 trades
+    // on the new one (steps 1,000, 3,000, ...).
+    m.order(0, k, Side::Buy, 1_000, 2_000).await;
+    m.open(k + 1).await;
+    assert_eq!(m.book(k + 1).await.price_tick, 2_000);
     assert_error(
-        m.c.env.send(&[ix], &[&owner]).await,
-        TradingError::SeatTaken,
+        m.try_order(1, k + 1, Side::Buy, 1_000, 2_000).await,
+        TradingError::PriceOffTick,
     );
+    m.order(1, k + 1, Side::Buy, 1_000, 3_000).await;
+    // The interval length numbers the intervals: it cannot change.
+    let ix = trading_ix::set_params(
+        payer,
+        MarketParams {
+            interval_s: 600,
+            ..coarse
+        },
+    );
+    assert_error(
+        m.c.env.send(&[ix], &[]).await,
+        TradingError::IntervalLengthFixed,
+    );
+    let ix = trading_ix::set_params(
+        payer,
+        MarketParams {
+            fee_bps: 2_000,
+            ..coarse
+        },
+    );
+    assert_error(m.c.env.send(&[ix], &[]).await, TradingError::InvalidParams);
     let stranger = m.c.env.funded_keypair(SOL).await;
-    let ix = trading_ix::claim_seat(stranger.pubkey(), &m.c.lfdis[1]);
+    let ix = trading_ix::set_params(stranger.pubkey(), coarse);
     assert_error(
         m.c.env.send(&[ix], &[&stranger]).await,
-        TradingError::NotMeterOwner,
+        TradingError::Unauthorized,
     );
+}
+
+// ---- open_interval ----
+
+#[tokio::test]
+async fn anyone_opens_a_book_within_the_horizon_before_its_gate() {
+    let mut m = MarketCampus::new(1, &[], 0).await;
+    let k = m.trading_interval().await;
+    let stranger = m.c.env.funded_keypair(SOL).await;
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(
+                &[trading_ix::open_interval(stranger.pubkey(), k)],
+                &[&stranger],
+            )
+            .await;
+    result.unwrap();
+    assert_eq!(events::<trading::events::IntervalOpened>(&logs).len(), 1);
+    let book = m.book(k).await;
+    assert_eq!((book.interval, book.payer), (k, stranger.pubkey()));
+    assert_eq!(
+        (book.min_price, book.price_tick, book.ticks),
+        (1_000, 1_000, 512)
+    );
+    assert!(!book.is_cleared());
+    assert_eq!(
+        m.c.env.lamports(trading_ix::book_address(k)).await,
+        rent(IntervalBook::SPACE)
+    );
+    let payer = m.c.env.payer();
+    let refused = [
+        (k, TradingError::BookAlreadyOpen),
+        // The open interval's gate has closed.
+        (k - 1, TradingError::GateClosed),
+        // The horizon is 4 intervals after the open one.
+        (k + 4, TradingError::BeyondHorizon),
+    ];
+    for (interval, error) in refused {
+        let ix = trading_ix::open_interval(payer, interval);
+        assert_error(m.c.env.send(&[ix], &[]).await, error);
+    }
+    m.open(k + 3).await;
+    // Once an interval is cleared, its book can never be opened (again).
+    let ix = trading_ix::open_interval(payer, k - 2);
+    assert_error(m.c.env.send(&[ix], &[]).await, TradingError::AlreadyCleared);
 }
 
 // ---- place_order ----
 
 #[tokio::test]
-async fn orders_lock_their_escrow() {
-    let mut m = MarketCampus::new(2, &[0], 20_000).await;
-    let k = m.interval().await;
-    let seller_grid = m.c.grid_balance(0).await;
-    let ix = m.place(0, k, Side::Sell, 5_000, 90_000);
-    let owner = m.c.owners[0].insecure_clone();
-    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&owner]).await;
+async fn an_order_is_an_account_of_its_own_and_locks_its_escrow() {
+    let mut m = MarketCampus::new(2, &[1], 10_000).await;
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    let owner = m.c.owner(0);
+    let lamports = m.c.env.lamports(owner).await;
+    let ix = m.place(0, k, Side::Buy, 1_001, 45_000);
+    let signer = m.c.owners[0].insecure_clone();
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&signer]).await;
     result.unwrap();
+    m.orders.push(gridtokenx_tests::market_campus::Placed {
+        interval: k,
+        meter: 0,
+        side: Side::Buy,
+        owner,
+    });
+    m.traders.insert(owner);
+    // 1.001 kWh at 45,000 per kWh: 45,045 (rounded up), locked in the quote vault.
     let placed = events::<OrderPlaced>(&logs);
-    assert_eq!((placed[0].order, placed[0].escrow), (0, 5_000));
-    assert_eq!(m.c.grid_balance(0).await, seller_grid - 5_000);
-    // 3,333 Wh at 101,000 per kWh: 336,633 (buy escrow rounds up; see buy_escrow_rounds_up).
-    m.order(1, k, Side::Buy, 3_333, 101_000).await;
-    m.order(1, k + 1, Side::Buy, 1_001, 99_000).await;
-    assert_eq!(m.quote_balance(1).await, QUOTE_FUNDS - 336_633 - 99_099);
+    assert_eq!(placed.len(), 1);
+    assert_eq!(
+        (placed[0].escrow, placed[0].replaced, placed[0].owner),
+        (45_045, false, owner)
+    );
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 45_045);
+    assert_eq!(
+        m.c.env.token_balance(trading_ix::quote_vault()).await,
+        45_045
+    );
+    let order = m.order_account(k, 0, Side::Buy).await;
+    assert_eq!(
+        order,
+        Order {
+            owner,
+            lfdi: m.c.lfdis[0],
+            side: trading::SIDE_BUY,
+            bump: order.bump,
+            tick: tick(45_000) as u16,
+            interval: k,
+            quantity_wh: 1_001,
+            escrow: 45_045,
+        }
+    );
+    // The trader paid the order's rent (and their balance account's, at their first order).
+    let order_rent = rent(Order::SPACE);
+    let balance_rent = rent(Balance::SPACE);
+    assert_eq!(
+        m.c.env
+            .lamports(trading_ix::order_address(k, &m.c.lfdis[0], Side::Buy))
+            .await,
+        order_rent
+    );
+    assert!(lamports - m.c.env.lamports(owner).await >= order_rent + balance_rent);
     let book = m.book(k).await;
-    assert_eq!(book.order_count, 2);
-    assert_eq!(book.orders[1].escrow, 336_633);
-    assert_eq!(m.book(k + 1).await.orders[0].escrow, 99_099);
-    m.assert_conserved(&[k, k + 1]).await;
+    assert_eq!(book.demand[tick(45_000)], 1_001);
+    assert_eq!(
+        (book.open_orders, book.buy_orders, book.sell_orders),
+        (1, 1, 0)
+    );
+    // A sell locks its GRID.
+    m.order(1, k, Side::Sell, 2_500, 30_000).await;
+    assert_eq!(m.grid_balance(1).await, 10_000 - 2_500);
+    assert_eq!(m.c.env.token_balance(trading_ix::base_vault()).await, 2_500);
+    let book = m.book(k).await;
+    assert_eq!(book.supply[tick(30_000)], 2_500);
+    assert_eq!(
+        (book.open_orders, book.buy_orders, book.sell_orders),
+        (2, 1, 1)
+    );
+    // A sell needs the GRID it offers (building 0 holds none): SPL Token refuses the lock.
+    assert_error(
+        m.try_order(0, k + 1, Side::Sell, 1_000, 30_000).await,
+        SPL_INSUFFICIENT_FUNDS,
+    );
+    m.assert_conserved().await;
 }
 
 #[tokio::test]
-async fn buy_escrow_rounds_up() {
-    assert_eq!(trading::buy_escrow(1, 1_000).unwrap(), 1);
-    assert_eq!(trading::buy_escrow(1, 1_500).unwrap(), 2);
-    assert_eq!(trading::buy_escrow(3_333, 100_001).unwrap(), 333_304);
+async fn a_second_order_on_one_side_replaces_the_first_and_returns_its_escrow() {
+    let mut m = MarketCampus::new(1, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Buy, 1_000, 40_000).await;
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 40_000);
+    let owner = m.c.owners[0].insecure_clone();
+    let lamports = m.c.env.lamports(owner.pubkey()).await;
+    let ix = m.place(0, k, Side::Buy, 500, 50_000);
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&owner]).await;
+    result.unwrap();
+    let placed = events::<OrderPlaced>(&logs);
+    assert_eq!((placed[0].escrow, placed[0].replaced), (25_000, true));
+    // The old escrow came back: only the new one is locked.
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 25_000);
+    // No second rent: only the transaction fee.
+    assert!(lamports - m.c.env.lamports(owner.pubkey()).await < 10_000);
+    let book = m.book(k).await;
     assert_eq!(
-        trading::buy_escrow(u64::MAX, u64::MAX).unwrap_err(),
-        TradingError::Overflow.into()
+        (book.demand[tick(40_000)], book.demand[tick(50_000)]),
+        (0, 500)
     );
+    assert_eq!((book.open_orders, book.buy_orders), (1, 1));
+    // A larger replacement locks the difference.
+    m.order(0, k, Side::Buy, 3_000, 50_000).await;
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 150_000);
+    m.assert_conserved().await;
 }
 
 #[tokio::test]
 async fn orders_are_refused_outside_the_markets_rules() {
-    let mut m = MarketCampus::new(2, &[0], 20_000).await;
-    let k = m.interval().await;
-    let owner = m.c.owners[1].insecure_clone();
-    let cases = [
-        (
-            m.place(1, k, Side::Buy, 100, 1_001_000),
-            TradingError::PriceOutOfBounds as u32,
-        ),
-        (
-            m.place(1, k, Side::Buy, 100, 0),
-            TradingError::PriceOutOfBounds as u32,
-        ),
-        (
-            m.place(1, k, Side::Buy, 100, 10_500),
-            TradingError::PriceOffTick as u32,
-        ),
-        (
-            m.place(1, k, Side::Buy, 0, 10_000),
-            TradingError::InvalidQuantity as u32,
-        ),
-        (
-            m.place(1, k + 2, Side::Buy, 100, 10_000),
-            TradingError::IntervalNotOpen as u32,
-        ),
+    let mut m = MarketCampus::new(2, &[0, 1], 20_000).await;
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    // Registered capacity: 50 kW of panels and 15 kW of battery discharge deliver at most
+    // 16,250 Wh in 15 minutes; the meter draws at most 80 kW, 20,000 Wh.
+    let refused = [
+        (Side::Buy, 1_000, 1_500, TradingError::PriceOffTick),
+        (Side::Buy, 1_000, 500, TradingError::PriceOutOfBounds),
+        (Side::Buy, 1_000, 513_000, TradingError::PriceOutOfBounds),
+        (Side::Buy, 0, 10_000, TradingError::InvalidQuantity),
+        (Side::Sell, 16_251, 10_000, TradingError::OverCapacity),
+        (Side::Buy, 20_001, 10_000, TradingError::OverCapacity),
     ];
-    for (ix, code) in cases {
-        assert_error(m.c.env.send(&[ix], &[&owner]).await, 6000 + code);
+    for (side, quantity, price, error) in refused {
+        assert_error(m.try_order(0, k, side, quantity, price).await, error);
     }
-    // Seat 0 is not this owner's.
-    let ix = trading_ix::place_order(owner.pubkey(), &m.quote_mint, 0, k, Side::Buy, 100, 10_000);
-    assert_error(
-        m.c.env.send(&[ix], &[&owner]).await,
-        TradingError::NotSeatOwner,
+    m.order(0, k, Side::Sell, 16_250, 10_000).await;
+    m.cancel(0, k, Side::Sell).await.unwrap();
+    m.order(0, k, Side::Buy, 20_000, 10_000).await;
+    // Only the meter's owner trades for its building.
+    let other = m.c.owners[1].insecure_clone();
+    let ix = trading_ix::place_order(
+        other.pubkey(),
+        &m.quote_mint,
+        &m.c.lfdis[0],
+        k,
+        Side::Buy,
+        1_000,
+        10_000,
     );
-    // A buy paid into the GRID vault, or from a GRID account.
+    assert_error(
+        m.c.env.send(&[ix], &[&other]).await,
+        TradingError::NotMeterOwner,
+    );
+    // A sell's escrow goes to the GRID vault, not the quote vault.
     let ix = replace_account(
-        m.place(1, k, Side::Buy, 100, 10_000),
-        trading_ix::quote_vault(),
+        m.place(1, k, Side::Sell, 1_000, 10_000),
         trading_ix::base_vault(),
+        trading_ix::quote_vault(),
     );
     assert_error(
-        m.c.env.send(&[ix], &[&owner]).await,
+        m.c.env.send(&[ix], &[&other]).await,
         TradingError::WrongMint,
     );
-    let ix = replace_account(
-        m.place(1, k, Side::Buy, 100, 10_000),
-        token_ix::ata(&owner.pubkey(), &m.quote_mint),
-        token_ix::ata(&owner.pubkey(), &token_ix::grid_mint()),
+    // A suspended meter's owner cannot place orders for it.
+    let payer = m.c.env.payer();
+    let lfdi = m.c.lfdis[1];
+    m.c.env
+        .send(
+            &[registry_ix::set_meter_status(
+                payer,
+                &lfdi,
+                MeterStatus::Suspended,
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_error(
+        m.try_order(1, k, Side::Sell, 1_000, 10_000).await,
+        TradingError::MeterNotActive,
     );
+    // An interval nobody opened has no book to place into.
+    let ix = m.place(0, k + 1, Side::Buy, 1_000, 10_000);
+    let owner = m.c.owners[0].insecure_clone();
     assert_error(
         m.c.env.send(&[ix], &[&owner]).await,
-        TradingError::WrongMint,
+        TradingError::BookNotOpen,
     );
-    // Someone else's token account.
-    let ix = replace_account(
-        m.place(1, k, Side::Buy, 100, 10_000),
-        token_ix::ata(&owner.pubkey(), &m.quote_mint),
-        token_ix::ata(&m.c.owner(0), &m.quote_mint),
-    );
+    // Beyond the horizon (lowered to 1 after book k + 3 was opened).
+    m.open(k + 3).await;
+    m.c.env
+        .send(
+            &[trading_ix::set_params(
+                payer,
+                MarketParams {
+                    horizon: 1,
+                    ..default_params()
+                },
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
     assert_error(
-        m.c.env.send(&[ix], &[&owner]).await,
-        ErrorCode::ConstraintTokenOwner,
+        m.try_order(0, k + 3, Side::Buy, 1_000, 10_000).await,
+        TradingError::BeyondHorizon,
     );
-    // More than the owner holds: SPL Token refuses the escrow transfer.
-    let ix = m.place(1, k, Side::Sell, 100, 10_000);
-    assert_error(m.c.env.send(&[ix], &[&owner]).await, SPL_INSUFFICIENT_FUNDS);
-    assert!(!m.c.env.account_exists(trading_ix::book_address(k)).await);
+    // After the gate, nothing changes the interval's orders.
+    m.close_gate(k).await;
+    assert_error(
+        m.try_order(0, k, Side::Buy, 2_000, 10_000).await,
+        TradingError::GateClosed,
+    );
+    m.assert_conserved().await;
 }
 
 #[tokio::test]
-async fn a_full_interval_refuses_more_orders() {
-    let mut m = MarketCampus::new(2, &[], 0).await;
-    let payer = m.c.env.payer();
-    let params = MarketParams {
-        max_orders: 64,
-        ..default_params()
-    };
+async fn one_owner_cannot_buy_and_sell_in_one_interval() {
+    let mut m = MarketCampus::new(2, &[0, 1], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Buy, 1_000, 50_000).await;
+    assert_error(
+        m.try_order(0, k, Side::Sell, 1_000, 40_000).await,
+        TradingError::SelfTrade,
+    );
+    // Nor through another building of theirs: owner 0 takes over meter 1.
+    let (a, b) = (
+        m.c.owners[0].insecure_clone(),
+        m.c.owners[1].insecure_clone(),
+    );
+    let lfdi = m.c.lfdis[1];
     m.c.env
-        .send(&[trading_ix::set_params(payer, params)], &[])
+        .send(
+            &[registry_ix::transfer_meter_ownership(
+                &lfdi,
+                b.pubkey(),
+                a.pubkey(),
+            )],
+            &[&b, &a],
+        )
         .await
         .unwrap();
-    let k = m.interval().await;
-    for n in 0..64u64 {
-        m.order(1, k, Side::Buy, 1 + n, 1_000).await;
-    }
-    let owner = m.c.owners[1].insecure_clone();
-    let ix = m.place(1, k, Side::Buy, 100, 1_000);
-    assert_error(
-        m.c.env.send(&[ix], &[&owner]).await,
-        TradingError::IntervalFull,
+    let ix = trading_ix::place_order(
+        a.pubkey(),
+        &m.quote_mint,
+        &lfdi,
+        k,
+        Side::Sell,
+        1_000,
+        40_000,
     );
-    // The next interval still takes orders.
-    m.order(1, k + 1, Side::Buy, 100, 1_000).await;
+    assert_error(m.c.env.send(&[ix], &[&a]).await, TradingError::SelfTrade);
+    // Another interval is another matter; and once the buy is cancelled, the sell goes in.
+    m.order(0, k + 1, Side::Sell, 1_000, 40_000).await;
+    m.cancel(0, k, Side::Buy).await.unwrap();
+    m.order(0, k, Side::Sell, 1_000, 40_000).await;
+    m.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn trading_rights_follow_the_meter_and_balances_stay_with_their_owner() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    // A sells 1 kWh from meter 0, then hands the building to B.
+    m.order(0, k, Side::Sell, 1_000, 40_000).await;
+    let (a, b) = (
+        m.c.owners[0].insecure_clone(),
+        m.c.owners[1].insecure_clone(),
+    );
+    let lfdi = m.c.lfdis[0];
+    m.c.env
+        .send(
+            &[registry_ix::transfer_meter_ownership(
+                &lfdi,
+                a.pubkey(),
+                b.pubkey(),
+            )],
+            &[&a, &b],
+        )
+        .await
+        .unwrap();
+    // A no longer trades for the building.
+    assert_error(
+        m.try_order(0, k + 1, Side::Sell, 1_000, 40_000).await,
+        TradingError::NotMeterOwner,
+    );
+    // B cannot replace A's order (it settles to A, or A cancels it) ...
+    let quote_mint = m.quote_mint;
+    let place = |side, price| {
+        trading_ix::place_order(b.pubkey(), &quote_mint, &lfdi, k, side, 1_000, price)
+    };
+    assert_error(
+        m.c.env.send(&[place(Side::Sell, 45_000)], &[&b]).await,
+        TradingError::OrderOfPreviousOwner,
+    );
+    // ... but buys for the building, from A as it happens (two owners: no self-trade).
+    m.c.env
+        .send(&[place(Side::Buy, 50_000)], &[&b])
+        .await
+        .unwrap();
+    m.orders.push(gridtokenx_tests::market_campus::Placed {
+        interval: k,
+        meter: 0,
+        side: Side::Buy,
+        owner: b.pubkey(),
+    });
+    m.traders.insert(b.pubkey());
+    m.run_interval(k).await;
+    // A's sale settled to A's balance, though A owns no meter now; A withdraws it.
+    let fee = auction_reference::fee(40_000, 50);
+    let balance = m.balance(&a.pubkey()).await;
+    assert_eq!((balance.base, balance.quote), (0, 40_000 - fee));
+    let ix = trading_ix::withdraw(a.pubkey(), &m.quote_mint, 0, 40_000 - fee);
+    m.c.env.send(&[ix], &[&a]).await.unwrap();
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS + 40_000 - fee);
+    assert_eq!(m.balance(&b.pubkey()).await.base, 1_000);
+    m.assert_conserved().await;
 }
 
 // ---- cancel_order ----
 
 #[tokio::test]
-async fn the_owner_cancels_an_open_order_and_gets_the_escrow_back_at_once() {
-    let mut m = MarketCampus::new(2, &[0], 20_000).await;
-    let k = m.interval().await;
-    m.order(1, k, Side::Buy, 2_000, 50_000).await;
-    m.order(0, k, Side::Sell, 3_000, 60_000).await;
-    let (buyer, seller) = (
-        m.c.owners[1].insecure_clone(),
-        m.c.owners[0].insecure_clone(),
-    );
-    // Not the owner's order.
-    let ix = trading_ix::cancel_order(seller.pubkey(), &m.quote_mint, Side::Buy, k, 0);
+async fn the_owner_cancels_before_the_gate_and_gets_escrow_and_rent_back() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 2_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    let owner = m.c.owners[0].insecure_clone();
+    // Only the order's owner.
+    let other = m.c.owners[1].insecure_clone();
+    let ix = trading_ix::cancel_order(other.pubkey(), &m.quote_mint, &m.c.lfdis[0], k, Side::Sell);
     assert_error(
-        m.c.env.send(&[ix], &[&seller]).await,
+        m.c.env.send(&[ix], &[&other]).await,
         TradingError::NotOrderOwner,
     );
-    let ix = trading_ix::cancel_order(buyer.pubkey(), &m.quote_mint, Side::Buy, k, 7);
-    assert_error(
-        m.c.env.send(&[ix], &[&buyer]).await,
-        TradingError::UnknownOrder,
-    );
-    // While paused, cancelling still works.
-    let payer = m.c.env.payer();
-    m.c.env
-        .send(&[trading_ix::set_paused(payer, true)], &[])
-        .await
-        .unwrap();
-    let ix = trading_ix::cancel_order(buyer.pubkey(), &m.quote_mint, Side::Buy, k, 0);
-    let (result, logs) =
-        m.c.env
-            .send_with_logs(std::slice::from_ref(&ix), &[&buyer])
-            .await;
+    // No order on that side.
+    assert_error(m.cancel(0, k, Side::Buy).await, TradingError::UnknownOrder);
+    let lamports = m.c.env.lamports(owner.pubkey()).await;
+    let ix = trading_ix::cancel_order(owner.pubkey(), &m.quote_mint, &m.c.lfdis[0], k, Side::Sell);
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&owner]).await;
     result.unwrap();
-    assert_eq!(events::<OrderCancelled>(&logs)[0].refunded, 100_000);
-    assert_eq!(m.quote_balance(1).await, QUOTE_FUNDS);
-    assert_eq!(m.book(k).await.orders[0].status, ORDER_CANCELLED);
-    assert_error(
-        m.c.env.send(&[ix], &[&buyer]).await,
-        TradingError::OrderNotOpen,
+    m.orders.retain(|o| o.meter != 0);
+    assert_eq!(events::<OrderCancelled>(&logs)[0].refunded, 2_000);
+    assert_eq!(m.grid_balance(0).await, 10_000);
+    assert!(m.c.env.lamports(owner.pubkey()).await + 10_000 > lamports + rent(Order::SPACE));
+    assert!(
+        !m.c.env
+            .account_exists(trading_ix::order_address(k, &m.c.lfdis[0], Side::Sell))
+            .await
     );
-    m.assert_conserved(&[k]).await;
-    // After clearing, an order can no longer be cancelled.
-    m.c.env
-        .send(&[trading_ix::set_paused(payer, false)], &[])
-        .await
-        .unwrap();
-    m.next_interval().await;
-    m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
-        .await
-        .unwrap();
-    let ix = trading_ix::cancel_order(seller.pubkey(), &m.quote_mint, Side::Sell, k, 1);
-    assert_error(
-        m.c.env.send(&[ix], &[&seller]).await,
-        TradingError::AlreadyCleared,
-    );
+    let book = m.book(k).await;
+    assert_eq!(book.supply[tick(30_000)], 0);
+    assert_eq!((book.open_orders, book.sell_orders), (1, 0));
+    // Now a buy is no self-trade.
+    m.order(0, k, Side::Buy, 500, 30_000).await;
+    // After the gate, cancelling is refused too.
+    m.close_gate(k).await;
+    assert_error(m.cancel(1, k, Side::Buy).await, TradingError::GateClosed);
+    m.assert_conserved().await;
 }
 
 // ---- clear_interval ----
 
 #[tokio::test]
-async fn clearing_finds_the_uniform_price_and_settles_into_seats() {
-    // Sellers 0 and 1, buyers 2 and 3.
-    let mut m = MarketCampus::new(4, &[0, 1], 40_000).await;
-    let k = m.interval().await;
-    m.order(0, k, Side::Sell, 10_000, 80_000).await;
-    m.order(1, k, Side::Sell, 10_000, 100_000).await;
-    m.order(2, k, Side::Buy, 12_000, 120_000).await;
-    m.order(3, k, Side::Buy, 8_000, 90_000).await;
-    // Before the interval ends: refused.
+async fn intervals_clear_in_order_once_their_gate_has_closed() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 1_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    // The open interval (no book) clears at once, as nothing.
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(&[trading_ix::clear_interval(k - 1)], &[])
+            .await;
+    result.unwrap();
+    let cleared = events::<IntervalCleared>(&logs);
+    assert_eq!((cleared[0].interval, cleared[0].price), (k - 1, 0));
+    assert_eq!(m.market().await.next_clear, k);
+    assert_error(m.clear(k).await, TradingError::GateNotClosed);
+    m.close_gate(k + 1).await;
+    assert_error(m.clear(k + 1).await, TradingError::ClearOutOfOrder);
+    assert_error(m.clear(k - 1).await, TradingError::AlreadyCleared);
+    m.clear(k).await.unwrap();
+    assert_error(m.clear(k).await, TradingError::AlreadyCleared);
+    let market = m.market().await;
+    assert_eq!((market.next_clear, market.last_price), (k + 1, 30_000));
+    m.clear(k + 1).await.unwrap();
+    // A cleared interval takes no orders, and its book cannot be opened again.
     assert_error(
-        m.c.env.send(&[trading_ix::clear_interval(k)], &[]).await,
-        TradingError::IntervalNotEnded,
+        m.try_order(1, k, Side::Buy, 1_000, 30_000).await,
+        TradingError::GateClosed,
     );
-    m.next_interval().await;
+}
+
+#[tokio::test]
+async fn clearing_finds_the_uniform_price_and_each_order_settles_on_its_own() {
+    let mut m = MarketCampus::new(6, &[0, 1, 2], 10_000).await;
+    let k = m.trading_interval().await;
+    // Sells 3 kWh at 30,000, 3 kWh at 40,000, 2 kWh at 60,000; buys 2 kWh at 70,000,
+    // 2.5 kWh at 40,000, 1.5 kWh at 40,000. At 40,000: demand 6 kWh, supply 6 kWh.
+    let orders = [
+        (0, Side::Sell, 3_000, 30_000),
+        (1, Side::Sell, 3_000, 40_000),
+        (2, Side::Sell, 2_000, 60_000),
+        (3, Side::Buy, 2_000, 70_000),
+        (4, Side::Buy, 2_500, 40_000),
+        (5, Side::Buy, 1_500, 40_000),
+    ];
+    for (i, side, q, p) in orders {
+        m.order(i, k, side, q, p).await;
+    }
+    m.close_gate(k).await;
+    m.clear(k - 1).await.unwrap();
     let (result, logs) =
         m.c.env
             .send_with_logs(&[trading_ix::clear_interval(k)], &[])
             .await;
     result.unwrap();
-    // Demand at 80: 20 kWh, supply 10 -> 10; at 90: 20 vs 10 -> 10; at 100: 12 vs 20 -> 12;
-    // at 120: 12 vs 20 -> 12 but 100 has less imbalance (8 vs 8, then lower). Price 100,000.
-    let cleared = events::<IntervalCleared>(&logs).remove(0);
-    assert_eq!((cleared.price, cleared.volume_wh), (100_000, 12_000));
+    let cleared = &events::<IntervalCleared>(&logs)[0];
     assert_eq!(
         (
+            cleared.price,
+            cleared.volume_wh,
             cleared.buy_orders,
             cleared.sell_orders,
-            cleared.filled_orders
+            cleared.buy_volume_offered,
+            cleared.sell_volume_offered
         ),
-        (2, 2, 3)
+        (40_000, 6_000, 3, 3, 6_000, 8_000)
     );
-    assert_eq!(
-        (cleared.buy_volume_offered, cleared.sell_volume_offered),
-        (20_000, 20_000)
-    );
-    let book = m.book(k).await;
-    let fills: Vec<u64> = book.orders().iter().map(|o| o.filled_wh).collect();
-    assert_eq!(fills, vec![10_000, 2_000, 12_000, 0]);
-    assert!(book.orders().iter().all(|o| o.status == ORDER_SETTLED));
-    let market = m.market().await;
-    let seats = market.seats();
-    // Seller 0: 10 kWh at 100/kWh = 1,000,000, fee 0.5 % = 5,000.
-    assert_eq!((seats[0].base, seats[0].quote), (0, 995_000));
-    // Seller 1: 2 kWh sold (200,000 less 1,000 fee), 8 kWh of GRID back.
-    assert_eq!((seats[1].base, seats[1].quote), (8_000, 199_000));
-    // Buyer 2: 12 kWh; locked 12 x 120 = 1,440,000, paid 1,200,000: 240,000 back.
-    assert_eq!((seats[2].base, seats[2].quote), (12_000, 240_000));
-    // Buyer 3 bought nothing: the whole escrow back.
-    assert_eq!((seats[3].base, seats[3].quote), (0, 720_000));
-    assert_eq!(market.fees, 6_000);
-    assert_eq!(market.last_price, 100_000);
-    m.assert_conserved(&[k]).await;
-    // Twice: refused.
-    assert_error(
-        m.c.env.send(&[trading_ix::clear_interval(k)], &[]).await,
-        TradingError::AlreadyCleared,
-    );
-}
-
-#[tokio::test]
-async fn an_interval_without_a_match_releases_every_order() {
-    let mut m = MarketCampus::new(2, &[0], 10_000).await;
-    let k = m.interval().await;
-    m.order(0, k, Side::Sell, 5_000, 200_000).await;
-    m.order(1, k, Side::Buy, 5_000, 100_000).await;
-    m.next_interval().await;
+    let refs: Vec<_> = orders
+        .iter()
+        .map(|&(_, side, q, p)| (side == Side::Buy, p, q))
+        .collect();
+    let reference = auction_reference::clear(&refs, 0).unwrap();
+    assert_eq!((reference.price, reference.volume), (40_000, 6_000));
+    // Settlement, order by order (in reverse, to show the order does not matter).
+    let pairs: Vec<_> = m
+        .orders
+        .iter()
+        .rev()
+        .map(|o| (o.address(&m.c.lfdis[o.meter]), o.owner))
+        .collect();
     let (result, logs) =
         m.c.env
-            .send_with_logs(&[trading_ix::clear_interval(k)], &[])
+            .send_with_logs(&[trading_ix::settle_orders(k, &pairs)], &[])
             .await;
     result.unwrap();
-    let cleared = events::<IntervalCleared>(&logs).remove(0);
+    m.orders.clear();
+    let settled = events::<OrderSettled>(&logs);
+    assert_eq!(settled.len(), 6);
+    for ((i, side, q, p), fill) in orders.iter().zip(&reference.fills) {
+        let s = settled.iter().find(|s| s.lfdi == m.c.lfdis[*i]).unwrap();
+        let balance = m.balance(&m.c.owner(*i)).await;
+        if *side == Side::Buy {
+            // Pays the clearing price, not its limit; the rest of its escrow comes back.
+            let escrow = q * p / 1_000;
+            assert_eq!((s.filled_wh, s.quote), (fill.energy, fill.quote));
+            assert_eq!(
+                (balance.base, balance.quote),
+                (fill.energy, escrow - fill.quote)
+            );
+        } else {
+            let net = fill.quote - auction_reference::fee(fill.quote, 50);
+            assert_eq!((s.filled_wh, s.quote), (fill.energy, net));
+            assert_eq!((balance.base, balance.quote), (q - fill.energy, net));
+        }
+    }
+    // The 60,000 sell did not trade; the others did in full at 40,000.
     assert_eq!(
-        (cleared.price, cleared.volume_wh, cleared.filled_orders),
-        (0, 0, 0)
+        reference.fills.iter().map(|f| f.energy).collect::<Vec<_>>(),
+        vec![3_000, 3_000, 0, 2_000, 2_500, 1_500]
     );
     let market = m.market().await;
-    assert_eq!(market.seats()[0].base, 5_000);
-    assert_eq!(market.seats()[1].quote, 500_000);
-    m.assert_conserved(&[k]).await;
+    assert_eq!(market.fees, 2 * auction_reference::fee(120_000, 50));
+    m.assert_conserved().await;
 }
 
 #[tokio::test]
-async fn a_paused_market_neither_takes_orders_nor_clears_but_pays_out() {
-    let mut m = MarketCampus::new(2, &[0], 10_000).await;
-    let k = m.interval().await;
-    m.order(0, k, Side::Sell, 5_000, 100_000).await;
-    m.order(1, k, Side::Buy, 5_000, 100_000).await;
-    m.next_interval().await;
-    m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
-        .await
-        .unwrap();
+async fn the_long_side_at_the_price_is_rationed_pro_rata_and_rounding_stays_with_the_market() {
+    let mut m = MarketCampus::new(4, &[0, 1, 2], 10_000).await;
+    let k = m.trading_interval().await;
+    // Three sells of 1,000 Wh at 31,000 meet one buy of 1,000 Wh at 50,000: the price is
+    // 31,000 and the sells share 1,000 Wh, a third each (333.3 Wh).
+    for i in 0..3 {
+        m.order(i, k, Side::Sell, 1_000, 31_000).await;
+    }
+    m.order(3, k, Side::Buy, 1_000, 50_000).await;
+    m.run_interval(k).await;
+    let book = m.book(k).await;
+    assert_eq!((book.price, book.volume_wh), (31_000, 1_000));
+    assert_eq!(
+        (book.marginal_side, book.marginal_fill, book.marginal_total),
+        (trading::MARGINAL_SELL, 1_000, 3_000)
+    );
+    // Each sell delivers 334 Wh (its share rounded up) and is paid for 333.3 Wh (10,333.3,
+    // rounded down, less the fee); the buy receives its 1,000 Wh and pays 31,000.
+    for i in 0..3 {
+        let b = m.balance(&m.c.owner(i)).await;
+        assert_eq!(
+            (b.base, b.quote),
+            (1_000 - 334, 10_333 - auction_reference::fee(10_333, 50))
+        );
+    }
+    let b = m.balance(&m.c.owner(3)).await;
+    assert_eq!((b.base, b.quote), (1_000, 50_000 - 31_000));
+    // 2 Wh of GRID and 1 quote unit are the market's once the book closes.
     let payer = m.c.env.payer();
-    m.c.env
-        .send(&[trading_ix::set_paused(payer, true)], &[])
-        .await
-        .unwrap();
-    let k2 = m.interval().await;
-    let owner = m.c.owners[1].insecure_clone();
-    let ix = m.place(1, k2, Side::Buy, 100, 1_000);
-    assert_error(m.c.env.send(&[ix], &[&owner]).await, TradingError::Paused);
-    // Withdrawing works while paused.
-    let ix = trading_ix::withdraw(owner.pubkey(), &m.quote_mint, 1, 5_000, 0);
-    m.c.env.send(&[ix], &[&owner]).await.unwrap();
-    assert_eq!(m.c.grid_balance(1).await, 5_000);
-    m.c.env
-        .send(&[trading_ix::set_paused(payer, false)], &[])
-        .await
-        .unwrap();
-    m.order(1, k2, Side::Buy, 100, 1_000).await;
-    m.c.env
-        .send(&[trading_ix::set_paused(payer, true)], &[])
-        .await
-        .unwrap();
-    m.next_interval().await;
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(&[trading_ix::close_book(k, payer)], &[])
+            .await;
+    result.unwrap();
+    let closed = &events::<IntervalClosed>(&logs)[0];
+    assert_eq!((closed.dust_wh, closed.quote_surplus), (2, 1));
+    let market = m.market().await;
+    assert_eq!(market.dust_wh, 2);
+    assert_eq!(market.fees, 1 + 3 * auction_reference::fee(10_333, 50));
+    m.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn an_interval_without_a_match_returns_every_escrow() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 1_000, 50_000).await;
+    m.order(1, k, Side::Buy, 1_000, 40_000).await;
+    m.run_interval(k).await;
+    let book = m.book(k).await;
+    assert_eq!((book.volume_wh, book.price, book.open_orders), (0, 0, 0));
+    assert_eq!(m.balance(&m.c.owner(0)).await.base, 1_000);
+    assert_eq!(m.balance(&m.c.owner(1)).await.quote, 40_000);
+    assert_eq!(m.market().await.last_price, 0);
+    m.assert_conserved().await;
+}
+
+// ---- settle_orders, close_book ----
+
+#[tokio::test]
+async fn settlement_needs_a_cleared_book_and_its_own_orders_and_balances() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 1_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    m.order(1, k + 1, Side::Buy, 1_000, 30_000).await;
+    let sell = trading_ix::order_address(k, &m.c.lfdis[0], Side::Sell);
+    let buy = trading_ix::order_address(k, &m.c.lfdis[1], Side::Buy);
+    let later = trading_ix::order_address(k + 1, &m.c.lfdis[1], Side::Buy);
+    let (a, b) = (m.c.owner(0), m.c.owner(1));
+    let settle = |pairs: &[(Pubkey, Pubkey)]| trading_ix::settle_orders(k, pairs);
     assert_error(
-        m.c.env.send(&[trading_ix::clear_interval(k2)], &[]).await,
-        TradingError::Paused,
+        m.c.env.send(&[settle(&[(sell, a)])], &[]).await,
+        TradingError::NotCleared,
+    );
+    m.close_gate(k).await;
+    m.clear(k - 1).await.unwrap();
+    m.clear(k).await.unwrap();
+    // Not a pair per order.
+    let mut odd = settle(&[(sell, a)]);
+    odd.accounts.pop();
+    assert_error(m.c.env.send(&[odd], &[]).await, TradingError::UnknownOrder);
+    // An order of another interval.
+    assert_error(
+        m.c.env.send(&[settle(&[(later, b)])], &[]).await,
+        TradingError::WrongBook,
+    );
+    // Credit to someone else's balance.
+    assert_error(
+        m.c.env.send(&[settle(&[(sell, b)])], &[]).await,
+        TradingError::WrongBalance,
+    );
+    // The book account of another interval.
+    let wrong_book = replace_account(
+        settle(&[(sell, a)]),
+        trading_ix::book_address(k),
+        trading_ix::book_address(k + 1),
+    );
+    assert_error(
+        m.c.env.send(&[wrong_book], &[]).await,
+        ErrorCode::ConstraintSeeds,
+    );
+    // Anyone settles; the order's rent goes to its owner's balance account.
+    let balance_lamports = m.c.env.lamports(trading_ix::balance_address(&a)).await;
+    m.c.env.send(&[settle(&[(sell, a)])], &[]).await.unwrap();
+    assert_eq!(
+        m.c.env.lamports(trading_ix::balance_address(&a)).await,
+        balance_lamports + rent(Order::SPACE)
+    );
+    // Settled twice in one batch (and again later): passed over, credited once.
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(&[settle(&[(sell, a), (buy, b), (buy, b)])], &[])
+            .await;
+    result.unwrap();
+    assert_eq!(events::<OrderSettled>(&logs).len(), 1);
+    m.orders.retain(|o| o.interval != k);
+    assert_eq!(m.balance(&a).await.quote, 30_000 - 150);
+    assert_eq!(m.balance(&b).await.base, 1_000);
+    assert_eq!(m.book(k).await.open_orders, 0);
+    m.assert_conserved().await;
+    // The owner withdraws everything, the settled order's rent included.
+    let owner = m.c.owners[0].insecure_clone();
+    let before = m.c.env.lamports(a).await;
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(
+                &[trading_ix::withdraw(a, &m.quote_mint, 0, 30_000 - 150)],
+                &[&owner],
+            )
+            .await;
+    result.unwrap();
+    assert_eq!(events::<Withdrawn>(&logs)[0].lamports, rent(Order::SPACE));
+    assert!(m.c.env.lamports(a).await + 10_000 > before + rent(Order::SPACE));
+    assert_eq!(
+        m.c.env.lamports(trading_ix::balance_address(&a)).await,
+        rent(Balance::SPACE)
     );
 }
 
-// ---- withdraw, sweep, fees, close_book ----
+#[tokio::test]
+async fn a_book_closes_once_cleared_and_settled_and_its_rent_goes_back() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    let opener = m.c.env.funded_keypair(SOL).await;
+    m.c.env
+        .send(&[trading_ix::open_interval(opener.pubkey(), k)], &[&opener])
+        .await
+        .unwrap();
+    m.intervals.insert(k);
+    m.order(0, k, Side::Sell, 1_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    let close = trading_ix::close_book(k, opener.pubkey());
+    assert_error(
+        m.c.env.send(std::slice::from_ref(&close), &[]).await,
+        TradingError::NotCleared,
+    );
+    m.close_gate(k).await;
+    m.clear(k - 1).await.unwrap();
+    m.clear(k).await.unwrap();
+    assert_error(
+        m.c.env.send(std::slice::from_ref(&close), &[]).await,
+        TradingError::OrdersOutstanding,
+    );
+    m.settle(k).await;
+    // The rent goes to whoever opened the book, no one else.
+    let payer = m.c.env.payer();
+    assert_error(
+        m.c.env.send(&[trading_ix::close_book(k, payer)], &[]).await,
+        TradingError::WrongBook,
+    );
+    let before = m.c.env.lamports(opener.pubkey()).await;
+    m.c.env.send(&[close], &[]).await.unwrap();
+    assert_eq!(
+        m.c.env.lamports(opener.pubkey()).await,
+        before + rent(IntervalBook::SPACE)
+    );
+    assert!(!m.c.env.account_exists(trading_ix::book_address(k)).await);
+    m.assert_conserved().await;
+}
+
+// ---- withdraw, sweep, fees ----
 
 #[tokio::test]
 async fn owners_withdraw_at_most_their_balances() {
     let mut m = MarketCampus::new(2, &[0], 10_000).await;
-    let k = m.interval().await;
-    m.order(0, k, Side::Sell, 4_000, 50_000).await;
-    m.order(1, k, Side::Buy, 4_000, 50_000).await;
-    m.next_interval().await;
-    m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
-        .await
-        .unwrap();
-    let seller = m.c.owners[0].insecure_clone();
-    // 4 kWh at 50/kWh = 200,000 less 1,000 fee.
-    assert_eq!(m.market().await.seats()[0].quote, 199_000);
-    let ix = trading_ix::withdraw(seller.pubkey(), &m.quote_mint, 0, 0, 199_001);
-    assert_error(
-        m.c.env.send(&[ix], &[&seller]).await,
-        TradingError::InsufficientBalance,
-    );
-    let ix = trading_ix::withdraw(seller.pubkey(), &m.quote_mint, 1, 0, 1);
-    assert_error(
-        m.c.env.send(&[ix], &[&seller]).await,
-        TradingError::NotSeatOwner,
-    );
-    // Paid from something that is not the market's vault: refused.
-    let ix = replace_account(
-        trading_ix::withdraw(seller.pubkey(), &m.quote_mint, 0, 0, 1),
-        trading_ix::quote_vault(),
-        token_ix::ata(&m.c.owner(1), &m.quote_mint),
-    );
-    assert_error(
-        m.c.env.send(&[ix], &[&seller]).await,
-        TradingError::WrongMint,
-    );
-    // The GRID vault passed as the quote vault too.
-    let ix = replace_account(
-        trading_ix::withdraw(seller.pubkey(), &m.quote_mint, 0, 0, 1),
-        trading_ix::quote_vault(),
-        trading_ix::base_vault(),
-    );
-    assert_error(
-        m.c.env.send(&[ix], &[&seller]).await,
-        ErrorCode::ConstraintDuplicateMutableAccount,
-    );
-    let before = m.quote_balance(0).await;
-    for part in [99_000, 100_000] {
-        let ix = trading_ix::withdraw(seller.pubkey(), &m.quote_mint, 0, 0, part);
-        let (result, logs) = m.c.env.send_with_logs(&[ix], &[&seller]).await;
-        result.unwrap();
-        assert_eq!(events::<Withdrawn>(&logs)[0].quote, part);
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 2_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    m.run_interval(k).await;
+    let owner = m.c.owners[0].insecure_clone();
+    // Seller: 1,000 Wh back, 30,000 - 150 quote.
+    let b = m.balance(&owner.pubkey()).await;
+    assert_eq!((b.base, b.quote), (1_000, 29_850));
+    for (base, quote) in [(1_001, 0), (0, 29_851)] {
+        let ix = trading_ix::withdraw(owner.pubkey(), &m.quote_mint, base, quote);
+        assert_error(
+            m.c.env.send(&[ix], &[&owner]).await,
+            TradingError::InsufficientBalance,
+        );
     }
-    assert_eq!(m.quote_balance(0).await, before + 199_000);
-    assert_eq!(m.market().await.seats()[0].quote, 0);
-    m.assert_conserved(&[k]).await;
-}
-
-#[tokio::test]
-async fn a_sweep_pays_every_seat_it_can_and_skips_missing_accounts() {
-    let mut m = MarketCampus::new(3, &[0], 10_000).await;
-    let k = m.interval().await;
-    m.order(0, k, Side::Sell, 6_000, 50_000).await;
-    m.order(1, k, Side::Buy, 3_000, 50_000).await;
-    m.order(2, k, Side::Buy, 3_000, 50_000).await;
-    m.next_interval().await;
-    m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
-        .await
-        .unwrap();
-    // Owner 2 closed its GRID account (after sending its GRID elsewhere: it had none).
-    let owner2 = m.c.owners[2].insecure_clone();
-    let close = spl_token_interface::instruction::close_account(
-        &anchor_spl::token::ID,
-        &token_ix::ata(&owner2.pubkey(), &token_ix::grid_mint()),
-        &owner2.pubkey(),
-        &owner2.pubkey(),
-        &[],
-    )
-    .unwrap();
-    m.c.env.send(&[close], &[&owner2]).await.unwrap();
-    let seats: Vec<(u16, _)> = (0..3).map(|i| (i as u16, m.c.owner(i))).collect();
-    let (result, logs) =
-        m.c.env
-            .send_with_logs(&[trading_ix::sweep(&m.quote_mint, &seats)], &[])
-            .await;
-    result.unwrap();
-    assert_eq!(events::<Withdrawn>(&logs).len(), 2);
-    let skipped = events::<SweepSkipped>(&logs);
-    assert_eq!((skipped.len(), skipped[0].seat), (1, 2));
-    assert_eq!(m.c.grid_balance(1).await, 3_000);
-    let market = m.market().await;
-    assert_eq!((market.seats()[0].quote, market.seats()[1].base), (0, 0));
-    // Owner 2's balance stays claimable.
-    assert_eq!(market.seats()[2].base, 3_000);
-    m.assert_conserved(&[k]).await;
-}
-
-#[tokio::test]
-async fn fees_go_to_the_authority_only() {
-    let mut m = MarketCampus::new(2, &[0], 10_000).await;
-    let k = m.interval().await;
-    m.order(0, k, Side::Sell, 10_000, 100_000).await;
-    m.order(1, k, Side::Buy, 10_000, 100_000).await;
-    m.next_interval().await;
-    m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
-        .await
-        .unwrap();
-    assert_eq!(m.market().await.fees, 5_000);
-    let payer = m.c.env.payer();
-    let treasury = token_ix::ata(&m.c.owner(1), &m.quote_mint);
-    let thief = m.c.owners[1].insecure_clone();
-    let ix = trading_ix::withdraw_fees(thief.pubkey(), treasury, 5_000);
+    let ix = trading_ix::withdraw(owner.pubkey(), &m.quote_mint, 400, 850);
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+    let b = m.balance(&owner.pubkey()).await;
+    assert_eq!((b.base, b.quote), (600, 29_000));
+    assert_eq!(m.grid_balance(0).await, 10_000 - 2_000 + 400);
+    // Only the owner withdraws their balance (the balance address is the signer's).
+    let other = m.c.owners[1].insecure_clone();
+    let ix = replace_account(
+        trading_ix::withdraw(other.pubkey(), &m.quote_mint, 1, 0),
+        trading_ix::balance_address(&other.pubkey()),
+        trading_ix::balance_address(&owner.pubkey()),
+    );
     assert_error(
-        m.c.env.send(&[ix], &[&thief]).await,
+        m.c.env.send(&[ix], &[&other]).await,
+        ErrorCode::ConstraintSeeds,
+    );
+    m.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn a_sweep_pays_every_balance_it_can_and_skips_the_others() {
+    let mut m = MarketCampus::new(3, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 2_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    m.order(2, k, Side::Buy, 1_000, 30_000).await;
+    m.run_interval(k).await;
+    let owners: Vec<_> = (0..3).map(|i| m.c.owner(i)).collect();
+    // Owner 2's wallet is given wrongly: skipped, its balance stays claimable.
+    let mut ix = trading_ix::sweep(&m.quote_mint, &owners);
+    let last = ix.accounts.len() - 1;
+    ix.accounts[last].pubkey = owners[0];
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[]).await;
+    result.unwrap();
+    assert_eq!(events::<SweepSkipped>(&logs)[0].owner, owners[2]);
+    assert_eq!(events::<Withdrawn>(&logs).len(), 2);
+    for owner in &owners[..2] {
+        let b = m.balance(owner).await;
+        assert_eq!((b.base, b.quote), (0, 0));
+    }
+    assert_eq!(m.grid_balance(0).await, 10_000 - 2_000);
+    assert_eq!(m.grid_balance(1).await, 1_000);
+    let b = m.balance(&owners[2]).await;
+    assert_eq!((b.base, b.quote), (1_000, 0));
+    m.c.env
+        .send(&[trading_ix::sweep(&m.quote_mint, &owners[2..])], &[])
+        .await
+        .unwrap();
+    assert_eq!(m.grid_balance(2).await, 1_000);
+    m.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn fees_and_dust_go_to_the_authority_only() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 1_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    m.run_interval(k).await;
+    let fees = m.market().await.fees;
+    assert_eq!(fees, 150);
+    let payer = m.c.env.payer();
+    let owner = m.c.owner(1);
+    let (quote_to, grid_to) = (
+        token_ix::ata(&owner, &m.quote_mint),
+        token_ix::ata(&owner, &token_ix::grid_mint()),
+    );
+    let stranger = m.c.env.funded_keypair(SOL).await;
+    let ix = trading_ix::withdraw_fees(stranger.pubkey(), quote_to, grid_to, fees, 0);
+    assert_error(
+        m.c.env.send(&[ix], &[&stranger]).await,
         TradingError::Unauthorized,
     );
-    let ix = trading_ix::withdraw_fees(payer, treasury, 5_001);
-    assert_error(
-        m.c.env.send(&[ix], &[]).await,
-        TradingError::InsufficientFees,
-    );
+    for (quote, base) in [(fees + 1, 0), (0, 1)] {
+        let ix = trading_ix::withdraw_fees(payer, quote_to, grid_to, quote, base);
+        assert_error(
+            m.c.env.send(&[ix], &[]).await,
+            TradingError::InsufficientFees,
+        );
+    }
     let before = m.quote_balance(1).await;
-    m.c.env
-        .send(&[trading_ix::withdraw_fees(payer, treasury, 5_000)], &[])
-        .await
-        .unwrap();
-    assert_eq!(m.quote_balance(1).await, before + 5_000);
-    m.assert_conserved(&[k]).await;
+    let ix = trading_ix::withdraw_fees(payer, quote_to, grid_to, fees, 0);
+    m.c.env.send(&[ix], &[]).await.unwrap();
+    assert_eq!(m.quote_balance(1).await, before + fees);
+    assert_eq!(m.market().await.fees, 0);
+    m.assert_conserved().await;
 }
 
+// ---- pause and governance ----
+
 #[tokio::test]
-async fn a_cleared_book_is_closed_and_its_rent_returned() {
-    let mut m = MarketCampus::new(2, &[0], 10_000).await;
-    let k = m.interval().await;
-    m.order(1, k, Side::Buy, 100, 1_000).await;
-    let payer = m.c.owner(1);
-    assert_error(
-        m.c.env.send(&[trading_ix::close_book(k, payer)], &[]).await,
-        TradingError::NotCleared,
-    );
-    m.next_interval().await;
+async fn a_paused_market_takes_no_orders_nor_clears_but_cancels_settles_and_pays_out() {
+    let mut m = MarketCampus::new(3, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 1_000, 30_000).await;
+    m.order(1, k, Side::Buy, 1_000, 30_000).await;
+    m.order(2, k, Side::Buy, 1_000, 20_000).await;
+    let payer = m.c.env.payer();
+    let now = m.c.env.now().await;
+    for past in [1, now] {
+        let ix = trading_ix::pause_until(payer, past);
+        assert_error(m.c.env.send(&[ix], &[]).await, TradingError::InvalidPause);
+    }
     m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
+        .send(&[trading_ix::set_paused(payer, true)], &[])
         .await
         .unwrap();
-    let wrong = m.c.owner(0);
     assert_error(
-        m.c.env.send(&[trading_ix::close_book(k, wrong)], &[]).await,
-        TradingError::WrongBook,
+        m.try_order(2, k, Side::Buy, 1_000, 30_000).await,
+        TradingError::Paused,
     );
+    // Cancelling goes on.
+    m.cancel(2, k, Side::Buy).await.unwrap();
+    m.close_gate(k).await;
+    assert_error(m.clear(k - 1).await, TradingError::Paused);
     m.c.env
-        .send(&[trading_ix::close_book(k, payer)], &[])
+        .send(&[trading_ix::set_paused(payer, false)], &[])
         .await
         .unwrap();
-    assert!(!m.c.env.account_exists(trading_ix::book_address(k)).await);
+    m.clear(k - 1).await.unwrap();
+    m.clear(k).await.unwrap();
+    // Paused until a time: settlement and withdrawals go on; the pause lapses by itself.
+    let now = m.c.env.now().await;
+    m.c.env
+        .send(&[trading_ix::pause_until(payer, now + 600)], &[])
+        .await
+        .unwrap();
+    m.settle(k).await;
+    let owner = m.c.owners[0].insecure_clone();
+    let ix = trading_ix::withdraw(owner.pubkey(), &m.quote_mint, 0, 29_850);
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+    m.c.env
+        .send(&[trading_ix::sweep(&m.quote_mint, &[m.c.owner(1)])], &[])
+        .await
+        .unwrap();
+    assert_error(m.clear(k + 1).await, TradingError::Paused);
+    m.c.env.advance_clock(600).await;
+    m.close_gate(k + 1).await;
+    m.clear(k + 1).await.unwrap();
+    m.assert_conserved().await;
 }
 
 #[tokio::test]
@@ -609,7 +1051,12 @@ async fn governance_owns_the_market_and_a_guardian_pauses_it() {
     );
     m.c.env.send(&[ix], &[&council.guardian]).await.unwrap();
     let now = m.c.env.now().await;
-    assert!(m.market().await.is_paused(now));
+    let market = m.market().await;
+    assert!(market.is_paused(now));
+    assert_eq!(
+        market.paused_until,
+        now + i64::from(fixtures::GUARDIAN_PAUSE_S)
+    );
     // Parameters change only through a proposal.
     let params = MarketParams {
         fee_bps: 25,
@@ -629,65 +1076,258 @@ async fn governance_owns_the_market_and_a_guardian_pauses_it() {
     );
 }
 
+// ---- the attacks of issue 26, refused ----
+
+/// Book stuffing: a trader places and cancels orders over and over to fill the interval.
+/// Orders are accounts of their own (no shared slots), a building holds at most one order
+/// per side, and a cancellation gives the book back its quantity: nothing to exhaust.
+#[tokio::test]
+async fn attack_book_stuffing_fills_nothing() {
+    let mut m = MarketCampus::new(3, &[0, 1], 10_000).await;
+    let k = m.trading_interval().await;
+    for round in 0..40u64 {
+        m.order(0, k, Side::Sell, 100, 1_000 + 1_000 * (round % 7))
+            .await;
+        m.cancel(0, k, Side::Sell).await.unwrap();
+    }
+    // More orders from the attacker's building only replace its one order per side.
+    for round in 0..20u64 {
+        m.order(0, k, Side::Sell, 100 + round, 50_000).await;
+    }
+    let book = m.book(k).await;
+    assert_eq!((book.open_orders, book.sell_orders), (1, 1));
+    assert_eq!(book.supply.iter().sum::<u64>(), 119);
+    // Everyone else trades as usual.
+    m.order(1, k, Side::Sell, 1_000, 30_000).await;
+    m.order(2, k, Side::Buy, 1_000, 40_000).await;
+    m.run_interval(k).await;
+    let book = m.book(k).await;
+    assert_eq!((book.price, book.volume_wh), (30_000, 1_000));
+    m.assert_conserved().await;
+}
+
+/// Seat squatting: one owner cycles a meter through wallets they control. There are no
+/// seats: each wallet trades for the building only while it owns the meter, and a building
+/// registered later trades at once.
+#[tokio::test]
+async fn attack_seat_squatting_takes_nothing_from_anyone() {
+    let mut m = MarketCampus::new(2, &[0], 10_000).await;
+    let k = m.trading_interval().await;
+    let payer = m.c.env.payer();
+    let lfdi = m.c.lfdis[0];
+    m.open(k).await;
+    // Four more wallets, each with a quote account: the meter moves through all of them.
+    let mut wallets = vec![m.c.owners[0].insecure_clone()];
+    for _ in 0..4 {
+        let w = m.c.env.funded_keypair(SOL).await;
+        m.c.env
+            .send(
+                &[token_ix::create_ata(&payer, &w.pubkey(), &m.quote_mint)],
+                &[],
+            )
+            .await
+            .unwrap();
+        let from = wallets.last().unwrap().insecure_clone();
+        m.c.env
+            .send(
+                &[registry_ix::transfer_meter_ownership(
+                    &lfdi,
+                    from.pubkey(),
+                    w.pubkey(),
+                )],
+                &[&from, &w],
+            )
+            .await
+            .unwrap();
+        wallets.push(w);
+    }
+    // Only the wallet that owns the meter now trades for the building; the ones it left,
+    // and everyone else, hold no right to.
+    let quote_mint = m.quote_mint;
+    let buy = |w: &Keypair| {
+        trading_ix::place_order(w.pubkey(), &quote_mint, &lfdi, k, Side::Buy, 1_000, 10_000)
+    };
+    let others: Vec<_> = wallets[..4]
+        .iter()
+        .map(|w| w.insecure_clone())
+        .chain([m.c.owners[1].insecure_clone()])
+        .collect();
+    for w in &others {
+        let ix = buy(w);
+        assert_error(m.c.env.send(&[ix], &[w]).await, TradingError::NotMeterOwner);
+    }
+    let owner_now = wallets[4].insecure_clone();
+    m.c.env
+        .send(
+            &[spl_token_interface::instruction::mint_to(
+                &anchor_spl::token::ID,
+                &m.quote_mint,
+                &token_ix::ata(&owner_now.pubkey(), &m.quote_mint),
+                &payer,
+                &[],
+                QUOTE_FUNDS,
+            )
+            .unwrap()],
+            &[],
+        )
+        .await
+        .unwrap();
+    let ix = buy(&owner_now);
+    m.c.env.send(&[ix], &[&owner_now]).await.unwrap();
+    // A building registered after the market opened trades at once: no seat to claim.
+    let owner = m.c.env.funded_keypair(SOL).await;
+    let new_lfdi = registry_ix::test_lfdi(77);
+    m.c.env
+        .send(
+            &[
+                registry_ix::register_meter(payer, owner.pubkey(), new_lfdi),
+                token_ix::create_ata(&payer, &owner.pubkey(), &m.quote_mint),
+                spl_token_interface::instruction::mint_to(
+                    &anchor_spl::token::ID,
+                    &m.quote_mint,
+                    &token_ix::ata(&owner.pubkey(), &m.quote_mint),
+                    &payer,
+                    &[],
+                    QUOTE_FUNDS,
+                )
+                .unwrap(),
+            ],
+            &[&owner],
+        )
+        .await
+        .unwrap();
+    let ix = trading_ix::place_order(
+        owner.pubkey(),
+        &m.quote_mint,
+        &new_lfdi,
+        k,
+        Side::Buy,
+        1_000,
+        10_000,
+    );
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+    assert_eq!(m.book(k).await.buy_orders, 2);
+}
+
+/// Last look: once trading has ended, a seller sends `[cancel_order(own ask),
+/// clear_interval]` in one transaction to raise the price (30,000 -> 90,000). The gate has
+/// closed: the cancellation is refused, the transaction fails, and the interval clears on
+/// the orders as they stood.
+#[tokio::test]
+async fn attack_last_look_cannot_change_a_closed_interval() {
+    let mut m = MarketCampus::new(3, &[0, 1], 10_000).await;
+    let k = m.trading_interval().await;
+    m.order(0, k, Side::Sell, 1_000, 30_000).await;
+    m.order(1, k, Side::Sell, 1_000, 90_000).await;
+    m.order(2, k, Side::Buy, 1_000, 100_000).await;
+    m.close_gate(k).await;
+    m.clear(k - 1).await.unwrap();
+    let attacker = m.c.owners[0].insecure_clone();
+    let cancel = trading_ix::cancel_order(
+        attacker.pubkey(),
+        &m.quote_mint,
+        &m.c.lfdis[0],
+        k,
+        Side::Sell,
+    );
+    assert_error(
+        m.c.env
+            .send(&[cancel, trading_ix::clear_interval(k)], &[&attacker])
+            .await,
+        TradingError::GateClosed,
+    );
+    m.clear(k).await.unwrap();
+    assert_eq!(m.book(k).await.price, 30_000);
+    m.settle(k).await;
+    // The honest buyer paid 30 for its kWh.
+    assert_eq!(m.balance(&m.c.owner(2)).await.quote, 100_000 - 30_000);
+}
+
+/// Cranker's choice: with several intervals waiting, whoever cranks cannot pick the order
+/// (and so the previous price a tie is broken on): intervals clear in order.
+#[tokio::test]
+async fn attack_crankers_choice_is_no_choice() {
+    let mut m = MarketCampus::new(4, &[0, 1], 10_000).await;
+    let k = m.trading_interval().await;
+    // Interval k trades at 60,000.
+    m.order(0, k, Side::Sell, 1_000, 60_000).await;
+    m.order(2, k, Side::Buy, 1_000, 60_000).await;
+    // Interval k + 1 has a tie between 40,000 and 70,000 (equal volume and imbalance at
+    // every price between): the previous price decides, here 70,000 (closer to 60,000 than
+    // 40,000 is).
+    m.order(1, k + 1, Side::Sell, 1_000, 40_000).await;
+    m.order(3, k + 1, Side::Buy, 1_000, 70_000).await;
+    m.close_gate(k + 1).await;
+    m.clear(k - 1).await.unwrap();
+    // A cranker who would rather clear k + 1 first (on the initial previous price, 0,
+    // which would give 40,000) cannot.
+    assert_error(m.clear(k + 1).await, TradingError::ClearOutOfOrder);
+    let both = [
+        trading_ix::clear_interval(k + 1),
+        trading_ix::clear_interval(k),
+    ];
+    assert_error(
+        m.c.env.send(&both, &[]).await,
+        TradingError::ClearOutOfOrder,
+    );
+    m.clear(k).await.unwrap();
+    m.clear(k + 1).await.unwrap();
+    assert_eq!(m.book(k).await.price, 60_000);
+    assert_eq!(m.book(k + 1).await.price, 70_000);
+}
+
 // ---- a whole campus interval ----
 
 #[tokio::test]
-async fn a_campus_interval_of_25_buys_and_25_sells_clears_and_settles_in_two_transactions() {
+async fn a_campus_interval_of_25_buys_and_25_sells_clears_in_one_transaction() {
     let n = 25usize;
+    // Sellers are meters 0..25, buyers 25..50 (one owner per meter: no self-trade).
     let sellers: Vec<usize> = (0..n).collect();
-    let mut m = MarketCampus::new(n as u8, &sellers, 10_000).await;
-    let k = m.interval().await;
+    let mut m = MarketCampus::new(2 * n as u8, &sellers, 10_000).await;
+    let k = m.trading_interval().await;
     for i in 0..n {
         let step = i as u64;
         m.order(i, k, Side::Sell, 1_000 + 100 * step, 40_000 + 2_000 * step)
             .await;
-        m.order(i, k, Side::Buy, 1_200 + 50 * step, 100_000 - 2_000 * step)
-            .await;
+        m.order(
+            n + i,
+            k,
+            Side::Buy,
+            1_200 + 50 * step,
+            100_000 - 2_000 * step,
+        )
+        .await;
     }
-    m.next_interval().await;
-    // Transaction 1: clearing (and settlement into the seats).
+    m.close_gate(k).await;
+    m.clear(k - 1).await.unwrap();
+    // Clearing is one small transaction whatever the number of orders.
     let clear = m.c.env.transaction(&[trading_ix::clear_interval(k)], &[]);
     let size = gridtokenx_tests::transaction_size(&clear);
     assert!(size <= gridtokenx_tests::MAX_TRANSACTION_SIZE);
-    assert_eq!(size, 251);
-    m.c.env
-        .send(&[trading_ix::clear_interval(k)], &[])
-        .await
-        .unwrap();
+    m.clear(k).await.unwrap();
     let book = m.book(k).await;
     assert!(book.volume_wh > 0);
-    // Transaction 2: one sweep pays all 25 buildings (v0 with a lookup table).
-    let seats: Vec<(u16, _)> = (0..n).map(|i| (i as u16, m.c.owner(i))).collect();
-    let sweep = trading_ix::sweep(&m.quote_mint, &seats);
-    let table: Vec<_> = sweep
-        .accounts
+    // Settlement: 50 orders, 12 per legacy transaction.
+    let pairs: Vec<_> = m
+        .orders
         .iter()
-        .map(|a| a.pubkey)
-        .filter(|k| *k != anchor_spl::token::ID)
+        .take(12)
+        .map(|o| (o.address(&m.c.lfdis[o.meter]), o.owner))
         .collect();
-    let alt = m.c.env.plant_lookup_table(table.clone());
-    let tx = m.c.env.v0_transaction(
-        &[gridtokenx_tests::compute_unit_limit(400_000), sweep],
-        &[],
-        alt,
-        &table,
-    );
-    let size = gridtokenx_tests::versioned_transaction_size(&tx);
-    assert!(
-        size <= gridtokenx_tests::MAX_TRANSACTION_SIZE,
-        "sweep is {size} bytes"
-    );
-    m.c.env.send_v0(tx).await.unwrap();
-    let market = m.market().await;
-    assert!(market.seats().iter().all(|s| s.base == 0 && s.quote == 0));
-    m.assert_conserved(&[k]).await;
-    // GRID is conserved: what the buyers got is what the sellers sold.
-    let total: u64 = {
-        let mut t = 0;
-        for i in 0..n {
-            t += m.c.grid_balance(i).await;
-        }
-        t
-    };
-    assert_eq!(total, 10_000 * n as u64);
+    let tx =
+        m.c.env
+            .transaction(&[trading_ix::settle_orders(k, &pairs)], &[]);
+    assert!(gridtokenx_tests::transaction_size(&tx) <= gridtokenx_tests::MAX_TRANSACTION_SIZE);
+    m.settle(k).await;
+    assert_eq!(m.book(k).await.open_orders, 0);
+    m.assert_conserved().await;
+    // GRID is conserved: what the buyers got is what the sellers sold, less the dust.
+    let mut sold = 0;
+    let mut bought = 0;
+    for i in 0..n {
+        sold += 10_000 - m.grid_balance(i).await - m.balance(&m.c.owner(i)).await.base;
+        bought += m.balance(&m.c.owner(n + i)).await.base;
+    }
+    assert!(bought <= book.volume_wh && book.volume_wh <= sold);
+    assert!(sold - bought < 25, "rounding under 1 Wh per marginal order");
 }

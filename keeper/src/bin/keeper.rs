@@ -67,7 +67,7 @@ fn describe(status: &Status) -> String {
          readings submitted: {} in {} batches ({} found already applied), {} batches pending at the bridge\n\
          last confirmed slot: {}\n\
          GRID minted: {:.3} kWh, RECs issued: {}\n\
-         auctions cleared: {}, seat payouts: {}, books closed: {}\n\
+         market: {} books opened, {} intervals cleared, {} orders settled, {} books closed, {} balances swept\n\
          transactions: {} (largest {} bytes), passes: {}\n",
         status.meters_registered,
         status.meters_active,
@@ -78,9 +78,11 @@ fn describe(status: &Status) -> String {
         status.last_confirmed_slot,
         status.grid_minted_wh as f64 / 1000.0,
         status.recs_issued,
+        status.books_opened,
         status.intervals_cleared,
-        status.seats_swept,
+        status.orders_settled,
         status.books_closed,
+        status.balances_swept,
         status.transactions,
         status.largest_transaction,
         status.passes,

@@ -21,12 +21,12 @@ use solana_signer::Signer;
 #[derive(Parser)]
 #[command(
     version,
-    about = "Brings a Solana cluster to the campus file: council, registry, meters, oracle, GRID/REC mints, accounts, market, seats, then every program's authority handed to governance.",
+    about = "Brings a Solana cluster to the campus file: council, registry, meters, oracle, GRID/REC mints, accounts, market, then every program's authority handed to governance.",
     long_about = "Brings a Solana cluster to the campus file, idempotently: every step first reads whether it is done, so a \
 second run changes nothing and a run that stopped half-way completes on the next. Steps: the council, the registry \
 campus, each building's meter (named by its device certificate, co-signed by its owner), the oracle (the campus \
 file's attestors and limits, the cluster's genesis hash), the GRID and REC mints, each meter's oracle state and \
-ledger and its owner's token accounts, the market and every building's seat; then the hand-over of the registry's, \
+ledger and its owner's token accounts, the market; then the hand-over of the registry's, \
 oracle's, energy token's and market's authority to governance (proposed by the wallet, accepted through a council \
 proposal: members' approvals, the timelock, then execution). Run it with the programs' deploy wallet (their \
 upgrade authority, which the initialisers require).\n\n\

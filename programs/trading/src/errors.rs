@@ -11,52 +11,64 @@ pub enum TradingError {
     InvalidAuthority,
     #[msg("Signer is not the proposed new authority")]
     NotPendingAuthority,
-    #[msg("Market parameters out of range (interval 60 s to 1 day, tick > 0, bounds on the tick and ordered, fee at most 10 %, 64 to 128 orders per interval)")]
+    #[msg("Market parameters out of range (interval 60 s to 1 day, tick > 0, 1 to 512 ladder steps, fee at most 10 %, gate lead at most 1 day, horizon 1 to 7)")]
     InvalidParams,
-    #[msg("The market is paused: orders and clearing wait; cancelling and withdrawing do not")]
+    #[msg("The market is paused: orders and clearing wait; cancelling, settling and withdrawing do not")]
     Paused,
     #[msg("The base mint must be the energy token's GRID mint")]
     WrongBaseMint,
     #[msg("A token account is not of the market's mint, or a vault is not the market's")]
     WrongMint,
-    #[msg("Only owners of registered meters hold seats")]
+    #[msg("Only the meter's current owner trades for its building")]
     NotMeterOwner,
-    #[msg("This wallet already has a seat")]
-    SeatTaken,
-    #[msg("Every seat of the market is taken")]
-    SeatsFull,
-    #[msg("The seat is not the signer's")]
-    NotSeatOwner,
-    #[msg("Orders may be placed only for the open interval or the next one")]
-    IntervalNotOpen,
-    #[msg("The limit price is outside the market's bounds")]
+    #[msg("The meter is not Active: it cannot place orders")]
+    MeterNotActive,
+    #[msg("The interval's gate has closed: its orders are final")]
+    GateClosed,
+    #[msg("Orders may be placed at most the market's horizon ahead of the open interval")]
+    BeyondHorizon,
+    #[msg("The limit price is outside the interval's ladder")]
     PriceOutOfBounds,
-    #[msg("The limit price is not a multiple of the price tick")]
+    #[msg("The limit price is not on the interval's ladder (a multiple of the tick above the minimum)")]
     PriceOffTick,
-    #[msg("The quantity is below the market's minimum order or above 1 TWh")]
+    #[msg("The quantity is below the market's minimum order")]
     InvalidQuantity,
-    #[msg("This interval already holds the most orders it can")]
-    IntervalFull,
-    #[msg("No such order in this interval")]
+    #[msg("The quantity is more than the building's meter can deliver (sell) or draw (buy) in an interval")]
+    OverCapacity,
+    #[msg("The same owner cannot buy and sell in one interval")]
+    SelfTrade,
+    #[msg("This building's order on this side was placed by its previous owner: it settles to them, or they cancel it")]
+    OrderOfPreviousOwner,
+    #[msg("No such order")]
     UnknownOrder,
     #[msg("Only the order's owner may cancel it")]
     NotOrderOwner,
-    #[msg("The order is no longer open")]
-    OrderNotOpen,
+    #[msg("The interval has no book yet (see open_interval)")]
+    BookNotOpen,
+    #[msg("The interval's book is already open")]
+    BookAlreadyOpen,
     #[msg("The interval is already cleared")]
     AlreadyCleared,
-    #[msg("The interval has not ended yet")]
-    IntervalNotEnded,
+    #[msg("The interval's gate has not closed yet")]
+    GateNotClosed,
+    #[msg("Intervals clear in order: clear the market's next interval first")]
+    ClearOutOfOrder,
     #[msg("The interval is not cleared yet")]
     NotCleared,
-    #[msg("More than the seat's claimable balance")]
+    #[msg("The interval still has orders to settle")]
+    OrdersOutstanding,
+    #[msg("More than the claimable balance")]
     InsufficientBalance,
-    #[msg("More than the accrued fees")]
+    #[msg("More than the accrued fees or dust")]
     InsufficientFees,
     #[msg("The book account is not this market's book of that interval")]
     WrongBook,
+    #[msg("The balance account is not the order owner's")]
+    WrongBalance,
     #[msg("Arithmetic overflow")]
     Overflow,
     #[msg("A pause must end after the clock (or be 0, to lift it)")]
     InvalidPause,
+    #[msg("The interval length cannot change: it numbers the intervals")]
+    IntervalLengthFixed,
 }

@@ -36,28 +36,31 @@ pub struct MarketAuthorityChanged {
 }
 
 #[event]
-pub struct SeatClaimed {
-    pub owner: Pubkey,
-    pub seat: u16,
+pub struct IntervalOpened {
+    pub interval: u64,
+    pub payer: Pubkey,
 }
 
 #[event]
 pub struct OrderPlaced {
     pub interval: u64,
-    pub order: u16,
+    pub lfdi: [u8; 20],
     pub owner: Pubkey,
     pub side: Side,
     pub quantity_wh: u64,
     pub limit_price: u64,
     /// Quote base units (buy) or Wh of GRID (sell) locked in the vault.
     pub escrow: u64,
+    /// The building's earlier order on this side, replaced (its escrow returned).
+    pub replaced: bool,
 }
 
 #[event]
 pub struct OrderCancelled {
     pub interval: u64,
-    pub order: u16,
+    pub lfdi: [u8; 20],
     pub owner: Pubkey,
+    pub side: Side,
     /// Returned to the owner's token account.
     pub refunded: u64,
 }
@@ -68,33 +71,50 @@ pub struct IntervalCleared {
     /// Quote base units per kWh; 0 when nothing traded.
     pub price: u64,
     pub volume_wh: u64,
-    pub buy_orders: u16,
-    pub sell_orders: u16,
-    pub filled_orders: u16,
+    pub buy_orders: u32,
+    pub sell_orders: u32,
     pub buy_volume_offered: u64,
     pub sell_volume_offered: u64,
-    /// Quote fees (and rounding in the market's favour) this interval added.
-    pub fees: u64,
+}
+
+#[event]
+pub struct OrderSettled {
+    pub interval: u64,
+    pub lfdi: [u8; 20],
+    pub owner: Pubkey,
+    pub side: Side,
+    /// GRID received (buy) or delivered (sell), Wh.
+    pub filled_wh: u64,
+    /// Quote paid (buy) or received after the fee (sell).
+    pub quote: u64,
+    /// Escrow returned to the balance: quote (buy) or GRID (sell).
+    pub refund: u64,
+}
+
+#[event]
+pub struct IntervalClosed {
+    pub interval: u64,
+    /// Rounding the interval's marginal orders left to the market.
+    pub dust_wh: u64,
+    pub quote_surplus: u64,
 }
 
 #[event]
 pub struct Withdrawn {
     pub owner: Pubkey,
-    pub seat: u16,
     pub base: u64,
     pub quote: u64,
+    pub lamports: u64,
 }
 
-/// A seat left out of a sweep (its owner has no account of the mint); its balance stays
-/// claimable.
+/// A balance left out of a sweep (its owner has no account of a mint); it stays claimable.
 #[event]
 pub struct SweepSkipped {
-    pub seat: u16,
     pub owner: Pubkey,
 }
 
 #[event]
 pub struct FeesWithdrawn {
-    pub amount: u64,
-    pub to: Pubkey,
+    pub quote: u64,
+    pub base: u64,
 }

@@ -1,11 +1,13 @@
-//! Trading: the campus energy market, a uniform-price double auction per interval.
+//! Trading: the campus energy market, a uniform-price call auction per interval.
 //!
-//! Buildings place buy and sell orders of GRID against the campus quote token for an
-//! interval (15 minutes by default), with their escrow locked in the market's vaults. Once
-//! the interval ends, anyone clears it: the program computes the clearing price and every
-//! fill on chain (`state::auction`) and credits the buildings' seats in the market account,
-//! from which owners withdraw whenever they like (or a keeper sweeps balances to their
-//! accounts). The keeper only cranks; it cannot choose who trades at what price.
+//! Each interval (15 minutes by default) has a book: aggregate buy and sell Wh on a fixed
+//! price ladder (`IntervalBook`). A building's owner places at most one buy and one sell per
+//! interval, each its own account (`Order`) with its escrow locked in the market's vaults,
+//! until the interval's gate closes. Then anyone clears it, in order: the price and the
+//! marginal rationing come from the ladder (`state::auction`), at a cost independent of the
+//! number of orders; every order is then settled on its own into its owner's claimable
+//! balance (`Balance`), from which owners withdraw (or a keeper sweeps to their accounts).
+//! The keeper only cranks; it cannot choose who trades at what price.
 // `usize::is_multiple_of` is newer than the rustc in Solana's platform-tools.
 #![allow(clippy::manual_is_multiple_of)]
 use anchor_lang::prelude::*;
@@ -52,12 +54,13 @@ pub mod trading {
         instructions::admin::accept_authority_handler(ctx)
     }
 
-    pub fn withdraw_fees(ctx: Context<WithdrawFees>, amount: u64) -> Result<()> {
-        instructions::admin::withdraw_fees_handler(ctx, amount)
+    pub fn withdraw_fees(ctx: Context<WithdrawFees>, quote: u64, base: u64) -> Result<()> {
+        instructions::admin::withdraw_fees_handler(ctx, quote, base)
     }
 
-    pub fn claim_seat(ctx: Context<ClaimSeat>) -> Result<()> {
-        instructions::claim_seat::handler(ctx)
+    #[access_control(ctx.accounts.validate(interval))]
+    pub fn open_interval(ctx: Context<OpenInterval>, interval: u64) -> Result<()> {
+        instructions::open_interval::handler(ctx, interval)
     }
 
     #[access_control(ctx.accounts.validate(&args))]
@@ -65,8 +68,13 @@ pub mod trading {
         instructions::place_order::handler(ctx, args)
     }
 
-    pub fn cancel_order(ctx: Context<CancelOrder>, interval: u64, order: u16) -> Result<()> {
-        instructions::cancel_order::handler(ctx, interval, order)
+    pub fn cancel_order(
+        ctx: Context<CancelOrder>,
+        interval: u64,
+        lfdi: [u8; 20],
+        side: Side,
+    ) -> Result<()> {
+        instructions::cancel_order::handler(ctx, interval, lfdi, side)
     }
 
     #[access_control(ctx.accounts.validate(interval))]
@@ -74,18 +82,24 @@ pub mod trading {
         instructions::clear_interval::handler(ctx, interval)
     }
 
-    pub fn withdraw(ctx: Context<Withdraw>, seat: u16, base: u64, quote: u64) -> Result<()> {
-        instructions::withdraw::handler(ctx, seat, base, quote)
+    #[access_control(ctx.accounts.validate(ctx.remaining_accounts))]
+    pub fn settle_orders<'info>(
+        ctx: Context<'info, SettleOrders<'info>>,
+        interval: u64,
+    ) -> Result<()> {
+        instructions::settle_orders::handler(ctx, interval)
     }
 
-    pub fn sweep<'info>(ctx: Context<'info, Sweep<'info>>, seats: Vec<u16>) -> Result<()> {
-        instructions::sweep::handler(ctx, seats)
-    }
-
-    /// Closing happens in the accounts (`close = payer`) once `validate` holds.
     #[access_control(ctx.accounts.validate())]
     pub fn close_book(ctx: Context<CloseBook>, interval: u64) -> Result<()> {
-        let _ = (ctx, interval);
-        Ok(())
+        instructions::close_book::handler(ctx, interval)
+    }
+
+    pub fn withdraw(ctx: Context<Withdraw>, base: u64, quote: u64) -> Result<()> {
+        instructions::withdraw::withdraw_handler(ctx, base, quote)
+    }
+
+    pub fn sweep<'info>(ctx: Context<'info, Sweep<'info>>) -> Result<()> {
+        instructions::withdraw::sweep_handler(ctx)
     }
 }

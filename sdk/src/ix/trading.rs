@@ -111,66 +111,97 @@ pub fn accept_authority(new_authority: Pubkey) -> Instruction {
     )
 }
 
-pub fn withdraw_fees(authority: Pubkey, destination: Pubkey, amount: u64) -> Instruction {
+/// `withdraw_fees` of `quote` fees and `base` GRID dust to the authority's accounts.
+pub fn withdraw_fees(
+    authority: Pubkey,
+    quote_destination: Pubkey,
+    base_destination: Pubkey,
+    quote: u64,
+    base: u64,
+) -> Instruction {
     anchor_ix(
         trading::ID,
         accounts::WithdrawFees {
             market: market_address(),
             authority,
             quote_vault: quote_vault(),
+            base_vault: base_vault(),
             vault_authority: vault_authority(),
-            destination,
+            quote_destination,
+            base_destination,
             token_program: anchor_spl::token::ID,
         },
-        instruction::WithdrawFees { amount },
+        instruction::WithdrawFees { quote, base },
     )
 }
 
-/// `owner` claims a seat, proving it owns the meter `lfdi`.
-pub fn claim_seat(owner: Pubkey, lfdi: &Lfdi) -> Instruction {
+/// The order of building `lfdi` on `side` of `interval`.
+pub fn order_address(interval: u64, lfdi: &Lfdi, side: Side) -> Pubkey {
+    pda(&[seeds::ORDER, &interval.to_le_bytes(), lfdi, &[side.code()]])
+}
+
+/// `owner`'s claimable balances.
+pub fn balance_address(owner: &Pubkey) -> Pubkey {
+    pda(&[seeds::BALANCE, owner.as_ref()])
+}
+
+/// `open_interval`: `payer` opens (pays the rent of) the book of `interval`.
+pub fn open_interval(payer: Pubkey, interval: u64) -> Instruction {
     anchor_ix(
         trading::ID,
-        accounts::ClaimSeat {
+        accounts::OpenInterval {
             market: market_address(),
-            meter: meter_address(lfdi),
-            owner,
+            book: book_address(interval),
+            payer,
+            system_program: anchor_lang::system_program::ID,
         },
-        instruction::ClaimSeat {},
+        instruction::OpenInterval { interval },
     )
 }
 
-/// An order from `owner`'s associated accounts: GRID for a sell, `quote_mint` for a buy.
+/// The owner's token account and the market's vault an order of `side` uses.
+fn order_tokens(owner: &Pubkey, quote_mint: &Pubkey, side: Side) -> (Pubkey, Pubkey) {
+    match side {
+        Side::Buy => (ata(owner, quote_mint), quote_vault()),
+        Side::Sell => (ata(owner, &grid_mint()), base_vault()),
+    }
+}
+
+/// An order (or its replacement) for building `lfdi` from `owner`'s associated accounts:
+/// GRID for a sell, `quote_mint` for a buy.
+#[allow(clippy::too_many_arguments)]
 pub fn place_order(
     owner: Pubkey,
     quote_mint: &Pubkey,
-    seat: u16,
+    lfdi: &Lfdi,
     interval: u64,
     side: Side,
     quantity_wh: u64,
     limit_price: u64,
 ) -> Instruction {
-    let (owner_tokens, vault) = match side {
-        Side::Buy => (ata(&owner, quote_mint), quote_vault()),
-        Side::Sell => (ata(&owner, &grid_mint()), base_vault()),
-    };
+    let (owner_tokens, vault) = order_tokens(&owner, quote_mint, side);
     anchor_ix(
         trading::ID,
         accounts::PlaceOrder {
             market: market_address(),
             book: book_address(interval),
+            meter: meter_address(lfdi),
+            order: order_address(interval, lfdi, side),
+            balance: balance_address(&owner),
             owner,
             owner_tokens,
             vault,
+            vault_authority: vault_authority(),
             token_program: anchor_spl::token::ID,
             system_program: anchor_lang::system_program::ID,
         },
         instruction::PlaceOrder {
             args: PlaceOrderArgs {
                 interval,
+                lfdi: *lfdi,
                 side,
                 quantity_wh,
                 limit_price,
-                seat,
             },
         },
     )
@@ -179,26 +210,29 @@ pub fn place_order(
 pub fn cancel_order(
     owner: Pubkey,
     quote_mint: &Pubkey,
-    side: Side,
+    lfdi: &Lfdi,
     interval: u64,
-    order: u16,
+    side: Side,
 ) -> Instruction {
-    let (owner_tokens, vault) = match side {
-        Side::Buy => (ata(&owner, quote_mint), quote_vault()),
-        Side::Sell => (ata(&owner, &grid_mint()), base_vault()),
-    };
+    let (owner_tokens, vault) = order_tokens(&owner, quote_mint, side);
     anchor_ix(
         trading::ID,
         accounts::CancelOrder {
             market: market_address(),
             book: book_address(interval),
+            order: order_address(interval, lfdi, side),
+            balance: balance_address(&owner),
             owner,
             owner_tokens,
             vault,
             vault_authority: vault_authority(),
             token_program: anchor_spl::token::ID,
         },
-        instruction::CancelOrder { interval, order },
+        instruction::CancelOrder {
+            interval,
+            lfdi: *lfdi,
+            side,
+        },
     )
 }
 
@@ -213,17 +247,42 @@ pub fn clear_interval(interval: u64) -> Instruction {
     )
 }
 
-pub fn withdraw(
-    owner: Pubkey,
-    quote_mint: &Pubkey,
-    seat: u16,
-    base: u64,
-    quote: u64,
-) -> Instruction {
+/// `settle_orders` of `interval` for `orders`: `(order address, its owner)`.
+pub fn settle_orders(interval: u64, orders: &[(Pubkey, Pubkey)]) -> Instruction {
+    let mut ix = anchor_ix(
+        trading::ID,
+        accounts::SettleOrders {
+            market: market_address(),
+            book: book_address(interval),
+        },
+        instruction::SettleOrders { interval },
+    );
+    for (order, owner) in orders {
+        ix.accounts.push(AccountMeta::new(*order, false));
+        ix.accounts
+            .push(AccountMeta::new(balance_address(owner), false));
+    }
+    ix
+}
+
+pub fn close_book(interval: u64, payer: Pubkey) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::CloseBook {
+            market: market_address(),
+            book: book_address(interval),
+            payer,
+        },
+        instruction::CloseBook { interval },
+    )
+}
+
+pub fn withdraw(owner: Pubkey, quote_mint: &Pubkey, base: u64, quote: u64) -> Instruction {
     anchor_ix(
         trading::ID,
         accounts::Withdraw {
             market: market_address(),
+            balance: balance_address(&owner),
             owner,
             owner_base: ata(&owner, &grid_mint()),
             owner_quote: ata(&owner, quote_mint),
@@ -232,12 +291,13 @@ pub fn withdraw(
             vault_authority: vault_authority(),
             token_program: anchor_spl::token::ID,
         },
-        instruction::Withdraw { seat, base, quote },
+        instruction::Withdraw { base, quote },
     )
 }
 
-/// `sweep` of `seats` `(index, owner)` to each owner's associated GRID and quote accounts.
-pub fn sweep(quote_mint: &Pubkey, seats: &[(u16, Pubkey)]) -> Instruction {
+/// `sweep` of `owners`' whole balances to their associated GRID and quote accounts (and the
+/// settled orders' rent to their wallets).
+pub fn sweep(quote_mint: &Pubkey, owners: &[Pubkey]) -> Instruction {
     let mut ix = anchor_ix(
         trading::ID,
         accounts::Sweep {
@@ -247,26 +307,16 @@ pub fn sweep(quote_mint: &Pubkey, seats: &[(u16, Pubkey)]) -> Instruction {
             vault_authority: vault_authority(),
             token_program: anchor_spl::token::ID,
         },
-        instruction::Sweep {
-            seats: seats.iter().map(|(i, _)| *i).collect(),
-        },
+        instruction::Sweep {},
     );
-    for (_, owner) in seats {
+    for owner in owners {
+        ix.accounts
+            .push(AccountMeta::new(balance_address(owner), false));
         ix.accounts
             .push(AccountMeta::new(ata(owner, &grid_mint()), false));
         ix.accounts
             .push(AccountMeta::new(ata(owner, quote_mint), false));
+        ix.accounts.push(AccountMeta::new(*owner, false));
     }
     ix
-}
-
-pub fn close_book(interval: u64, payer: Pubkey) -> Instruction {
-    anchor_ix(
-        trading::ID,
-        accounts::CloseBook {
-            book: book_address(interval),
-            payer,
-        },
-        instruction::CloseBook { interval },
-    )
 }

@@ -29,7 +29,8 @@ pub enum MeterStatus {
 pub struct MeterCapacity {
     /// Peak generation in watts.
     pub generation_w: u64,
-    /// Battery capacity in watt-hours (informational: the bound uses discharge power).
+    /// Battery capacity in watt-hours: the oracle bounds what export beyond generation it
+    /// credits by what a battery this size could hold (`oracle::rules`).
     pub storage_wh: u64,
     /// Peak draw from the campus grid in watts.
     pub max_import_w: u64,

@@ -18,16 +18,24 @@ pub struct MarketAdmin<'info> {
     pub authority: Signer<'info>,
 }
 
-/// New parameters apply to orders placed from now on; placed orders keep their prices.
+/// New parameters apply from now on: to books opened afterwards (their ladder), to gates
+/// and the horizon at once, to the fee of intervals cleared afterwards; open books keep
+/// their ladder. The interval length is fixed at initialisation: it numbers the intervals
+/// (`start_time + k * interval_s`), so changing it would renumber books and orders.
 pub fn set_params_handler(ctx: Context<MarketAdmin>, params: MarketParams) -> Result<()> {
     params.validate()?;
-    ctx.accounts.market.load_mut()?.set_params(&params);
+    let mut market = ctx.accounts.market.load_mut()?;
+    require!(
+        params.interval_s == market.interval_s,
+        TradingError::IntervalLengthFixed
+    );
+    market.set_params(&params);
     program_common::emit_event!(MarketParamsUpdated { params });
     Ok(())
 }
 
 /// While paused, no order is placed and no interval cleared; owners can still cancel open
-/// orders and withdraw what is theirs.
+/// orders, anyone can settle cleared ones, and owners withdraw what is theirs.
 pub fn set_paused_handler(ctx: Context<MarketAdmin>, paused_until: i64) -> Result<()> {
     let now = Clock::get()?.unix_timestamp;
     let mut market = ctx.accounts.market.load_mut()?;
@@ -83,7 +91,8 @@ pub fn accept_authority_handler(ctx: Context<AcceptMarketAuthority>) -> Result<(
     Ok(())
 }
 
-/// The authority takes accrued fees from the quote vault.
+/// The authority takes accrued fees from the quote vault and rounding dust from the GRID
+/// vault.
 #[derive(Accounts)]
 pub struct WithdrawFees<'info> {
     #[account(
@@ -92,40 +101,54 @@ pub struct WithdrawFees<'info> {
         bump = market.load()?.bump,
         has_one = authority @ TradingError::Unauthorized,
         has_one = quote_vault @ TradingError::WrongMint,
+        has_one = base_vault @ TradingError::WrongMint,
     )]
     pub market: AccountLoader<'info, Market>,
     pub authority: Signer<'info>,
     #[account(mut)]
     pub quote_vault: Account<'info, TokenAccount>,
-    /// CHECK: the vault authority PDA; signs the transfer.
+    #[account(mut)]
+    pub base_vault: Account<'info, TokenAccount>,
+    /// CHECK: the vault authority PDA; signs the transfers.
     #[account(seeds = [seeds::VAULT_AUTHORITY], bump = market.load()?.vault_authority_bump)]
     pub vault_authority: UncheckedAccount<'info>,
     #[account(mut, token::mint = quote_vault.mint)]
-    pub destination: Account<'info, TokenAccount>,
+    pub quote_destination: Account<'info, TokenAccount>,
+    #[account(mut, token::mint = base_vault.mint)]
+    pub base_destination: Account<'info, TokenAccount>,
     pub token_program: Program<'info, Token>,
 }
 
-pub fn withdraw_fees_handler(ctx: Context<WithdrawFees>, amount: u64) -> Result<()> {
+pub fn withdraw_fees_handler(ctx: Context<WithdrawFees>, quote: u64, base: u64) -> Result<()> {
     let a = &ctx.accounts;
     let bump = {
         let mut market = a.market.load_mut()?;
         market.fees = market
             .fees
-            .checked_sub(amount)
+            .checked_sub(quote)
+            .ok_or(TradingError::InsufficientFees)?;
+        market.dust_wh = market
+            .dust_wh
+            .checked_sub(base)
             .ok_or(TradingError::InsufficientFees)?;
         market.vault_authority_bump
     };
     pay_out(
         &a.token_program,
         &a.quote_vault.to_account_info(),
-        &a.destination.to_account_info(),
+        &a.quote_destination.to_account_info(),
         &a.vault_authority,
         bump,
-        amount,
+        quote,
     )?;
-    program_common::emit_event!(FeesWithdrawn {
-        amount,
-        to: a.destination.key(),
-    });
+    pay_out(
+        &a.token_program,
+        &a.base_vault.to_account_info(),
+        &a.base_destination.to_account_info(),
+        &a.vault_authority,
+        bump,
+        base,
+    )?;
+    program_common::emit_event!(FeesWithdrawn { quote, base });
     Ok(())
 }

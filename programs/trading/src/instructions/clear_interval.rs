@@ -1,145 +1,88 @@
 use anchor_lang::prelude::*;
+use program_common::zero_copy;
 
 use crate::errors::TradingError;
 use crate::events::IntervalCleared;
-use crate::state::auction::{self, Bid, Outcome};
-use crate::state::{
-    seeds, IntervalBook, Market, BOOK_CLEARED, ORDER_SETTLED, SIDE_BUY, WH_PER_KWH,
-};
+use crate::state::auction;
+use crate::state::{seeds, IntervalBook, Market};
 
-/// Clears an interval once it has ended: anyone may (the keeper cranks it). Computes on chain
-/// the uniform price and volume over the interval's open orders and every order's fill (see
-/// `state::auction` for the rules), and settles them at once into the seats:
-///
-/// - a buy filled `f` at price `P` gets `f` Wh of GRID and its escrow back less
-///   `ceil(f * P / 1000)` quote;
-/// - a sell filled `f` gets `floor(f * P / 1000)` quote less the fee (`fee_bps` of it,
-///   rounded up) and its unfilled GRID back;
-/// - rounding and fees go to the market's fees.
-///
-/// So no buyer pays above its limit, no seller receives below its (before the fee), and the
-/// vaults always hold exactly the seats' balances, the open escrow and the fees.
+/// Clears the market's next interval once its gate has closed: anyone may (the keeper
+/// cranks it). Computes the clearing price, volume and the marginal side's rationing over
+/// the interval's ladder (`state::auction`), at a cost set by the ladder, not by the number
+/// of orders; the orders are then settled one by one (`settle_orders`). Intervals clear in
+/// order, k before k + 1, so the previous price a tie is broken on is always the preceding
+/// interval's, whoever cranks and whenever. An interval nobody opened a book for has no
+/// orders: passing its (empty) book address just moves on.
 #[derive(Accounts)]
 #[instruction(interval: u64)]
 pub struct ClearInterval<'info> {
     #[account(mut, seeds = [seeds::MARKET], bump = market.load()?.bump)]
     pub market: AccountLoader<'info, Market>,
-    #[account(mut, seeds = [seeds::BOOK, interval.to_le_bytes().as_ref()], bump = book.load()?.bump)]
-    pub book: AccountLoader<'info, IntervalBook>,
+    /// CHECK: the interval's book PDA: an `IntervalBook` (owner and discriminator checked
+    /// when read), or empty if nobody opened it.
+    #[account(mut, seeds = [seeds::BOOK, interval.to_le_bytes().as_ref()], bump)]
+    pub book: UncheckedAccount<'info>,
 }
 
 impl ClearInterval<'_> {
     pub fn validate(&self, interval: u64) -> Result<()> {
         let market = self.market.load()?;
-        require!(
-            !market.is_paused(Clock::get()?.unix_timestamp),
-            TradingError::Paused
-        );
-        require!(
-            !self.book.load()?.is_cleared(),
-            TradingError::AlreadyCleared
-        );
-        require!(
-            Clock::get()?.unix_timestamp >= market.interval_end(interval)?,
-            TradingError::IntervalNotEnded
-        );
+        let now = Clock::get()?.unix_timestamp;
+        require!(!market.is_paused(now), TradingError::Paused);
+        require!(interval >= market.next_clear, TradingError::AlreadyCleared);
+        require!(interval == market.next_clear, TradingError::ClearOutOfOrder);
+        require!(now >= market.gate(interval)?, TradingError::GateNotClosed);
         Ok(())
     }
 }
 
-fn value(wh: u64, price: u64) -> u128 {
-    u128::from(wh) * u128::from(price)
-}
-
-fn to_u64(v: u128) -> Result<u64> {
-    u64::try_from(v).map_err(|_| error!(TradingError::Overflow))
-}
-
 pub fn handler(ctx: Context<ClearInterval>, interval: u64) -> Result<()> {
     let mut market = ctx.accounts.market.load_mut()?;
-    let mut book = ctx.accounts.book.load_mut()?;
-    let count = usize::from(book.order_count);
-
-    // The open orders, in order-index order.
-    let mut open: Vec<usize> = Vec::with_capacity(count);
-    let mut bids: Vec<Bid> = Vec::with_capacity(count);
-    for (i, o) in book.orders().iter().enumerate() {
-        if o.is_open() {
-            open.push(i);
-            bids.push(Bid {
-                buy: o.side == SIDE_BUY,
-                price: o.limit_price,
-                quantity: o.quantity_wh,
-            });
-        }
+    market.next_clear = interval.checked_add(1).ok_or(TradingError::Overflow)?;
+    let book_info = ctx.accounts.book.to_account_info();
+    if book_info.data_is_empty() {
+        program_common::emit_event!(IntervalCleared {
+            interval,
+            price: 0,
+            volume_wh: 0,
+            buy_orders: 0,
+            sell_orders: 0,
+            buy_volume_offered: 0,
+            sell_volume_offered: 0,
+        });
+        return Ok(());
     }
-    let (buy_offered, sell_offered) = auction::offered(&bids);
-    let outcome = auction::clearing_price(&bids, market.last_price).unwrap_or(Outcome {
-        price: 0,
-        volume: 0,
-    });
-    let fills = if outcome.volume > 0 {
-        auction::fills(&bids, outcome)
-    } else {
-        vec![0; bids.len()]
-    };
-
-    let price = outcome.price;
-    let mut paid: u128 = 0;
-    let mut received: u128 = 0;
-    let mut fees: u128 = 0;
-    let mut filled_orders: u16 = 0;
-    for (&i, &fill) in open.iter().zip(&fills) {
-        let o = &mut book.orders[i];
-        o.filled_wh = fill;
-        o.status = ORDER_SETTLED;
-        if fill > 0 {
-            filled_orders += 1;
-        }
-        if o.side == SIDE_BUY {
-            let pay = value(fill, price).div_ceil(WH_PER_KWH);
-            paid += pay;
-            // pay <= escrow: fill <= quantity and price <= limit.
-            let refund = u128::from(o.escrow)
-                .checked_sub(pay)
-                .ok_or(TradingError::Overflow)?;
-            market.credit(o.seat, fill, to_u64(refund)?)?;
-        } else {
-            let gross = value(fill, price) / WH_PER_KWH;
-            let fee = (gross * u128::from(market.fee_bps)).div_ceil(10_000);
-            received += gross;
-            fees += fee;
-            let unfilled = o
-                .quantity_wh
-                .checked_sub(fill)
-                .ok_or(TradingError::Overflow)?;
-            market.credit(o.seat, unfilled, to_u64(gross - fee)?)?;
-        }
-    }
-    // Buyers' ceilings cover at least the sellers' floors: the rounding stays in the market.
-    let added = fees + paid.checked_sub(received).ok_or(TradingError::Overflow)?;
-    market.fees = market
-        .fees
-        .checked_add(to_u64(added)?)
-        .ok_or(TradingError::Overflow)?;
-    if outcome.volume > 0 && interval >= market.last_price_interval {
-        market.last_price = price;
+    let previous_price = market.last_price;
+    let fee_bps = market.fee_bps;
+    let (event, clearing) = zero_copy::update::<IntervalBook, _>(&book_info, |book| {
+        require!(!book.is_cleared(), TradingError::AlreadyCleared);
+        let ticks = usize::from(book.ticks);
+        let ladder = book.ladder();
+        let clearing = auction::clear(
+            &book.demand[..ticks],
+            &book.supply[..ticks],
+            |t| ladder.price(t),
+            previous_price,
+        );
+        book.record_clearing(clearing.as_ref(), fee_bps);
+        let offered = |steps: &[u64]| steps.iter().map(|q| u128::from(*q)).sum::<u128>();
+        let event = IntervalCleared {
+            interval,
+            price: clearing.map_or(0, |c| c.price.0),
+            volume_wh: clearing.map_or(0, |c| c.volume.0),
+            buy_orders: book.buy_orders,
+            sell_orders: book.sell_orders,
+            buy_volume_offered: u64::try_from(offered(&book.demand[..ticks]))
+                .map_err(|_| TradingError::Overflow)?,
+            sell_volume_offered: u64::try_from(offered(&book.supply[..ticks]))
+                .map_err(|_| TradingError::Overflow)?,
+        };
+        Ok((event, clearing))
+    })??;
+    if let Some(c) = clearing {
+        market.last_price = c.price.0;
         market.last_price_interval = interval;
     }
-    book.clearing_price = price;
-    book.volume_wh = outcome.volume;
-    book.status = BOOK_CLEARED;
-    let buy_orders = bids.iter().filter(|b| b.buy).count() as u16;
-    program_common::emit_event!(IntervalCleared {
-        interval,
-        price,
-        volume_wh: outcome.volume,
-        buy_orders,
-        sell_orders: bids.len() as u16 - buy_orders,
-        filled_orders,
-        buy_volume_offered: buy_offered,
-        sell_volume_offered: sell_offered,
-        fees: to_u64(added)?,
-    });
+    program_common::emit_event!(event);
     Ok(())
 }

@@ -98,7 +98,7 @@ pub fn handler(
         &crate::ID,
         &[seeds::MARKET, &[b.market]],
     )?;
-    // In place: the market (with its seats) is larger than the 4 KiB SBF stack.
+    let now = Clock::get()?.unix_timestamp;
     init_zero_copy::<Market>(&a.market, |market| {
         market.authority = a.authority.key();
         market.campus = a.campus.key();
@@ -108,6 +108,8 @@ pub fn handler(
         market.quote_vault = a.quote_vault.key();
         market.start_time = start_time;
         market.set_params(&params);
+        // No book can exist for an interval already open: clearing starts there.
+        market.next_clear = market.interval_at(now);
         market.bump = b.market;
         market.vault_authority_bump = b.vault_authority;
     })?;

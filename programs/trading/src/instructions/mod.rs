@@ -4,21 +4,21 @@
 
 pub mod admin;
 pub mod cancel_order;
-pub mod claim_seat;
 pub mod clear_interval;
 pub mod close_book;
 pub mod initialize_market;
+pub mod open_interval;
 pub mod place_order;
-pub mod sweep;
+pub mod settle_orders;
 pub mod vault;
 pub mod withdraw;
 
 pub use admin::*;
 pub use cancel_order::*;
-pub use claim_seat::*;
 pub use clear_interval::*;
 pub use close_book::*;
 pub use initialize_market::*;
+pub use open_interval::*;
 pub use place_order::*;
-pub use sweep::*;
+pub use settle_orders::*;
 pub use withdraw::*;

@@ -1,4 +1,5 @@
-//! Moving tokens out of the market's vaults (the vault authority PDA signs).
+//! Moving tokens out of the market's vaults (the vault authority PDA signs), and closing the
+//! program's accounts.
 use anchor_lang::prelude::*;
 use anchor_spl::token::{self, Token, Transfer};
 
@@ -29,4 +30,48 @@ pub fn pay_out<'info>(
         ),
         amount,
     )
+}
+
+/// Moves `amount` from `from` (a trader's account) into a vault, signed by the trader.
+pub fn pay_in<'info>(
+    token_program: &Program<'info, Token>,
+    from: &AccountInfo<'info>,
+    vault: &AccountInfo<'info>,
+    owner: &AccountInfo<'info>,
+    amount: u64,
+) -> Result<()> {
+    if amount == 0 {
+        return Ok(());
+    }
+    token::transfer(
+        CpiContext::new(
+            token_program.key(),
+            Transfer {
+                from: from.clone(),
+                to: vault.clone(),
+                authority: owner.clone(),
+            },
+        ),
+        amount,
+    )
+}
+
+/// Closes a program-owned account: its lamports go to `to`, its data is cleared and it is
+/// given back to the System program (so the address can be used again).
+pub fn close_account(account: &AccountInfo, to: &AccountInfo) -> Result<()> {
+    require_keys_neq!(
+        *account.key,
+        *to.key,
+        crate::errors::TradingError::WrongBalance
+    );
+    let lamports = account.lamports();
+    **to.try_borrow_mut_lamports()? = to
+        .lamports()
+        .checked_add(lamports)
+        .ok_or(crate::errors::TradingError::Overflow)?;
+    **account.try_borrow_mut_lamports()? = 0;
+    account.try_borrow_mut_data()?.fill(0);
+    account.assign(&anchor_lang::system_program::ID);
+    account.resize(0)?;
+    Ok(())
 }

@@ -1,65 +1,58 @@
 use anchor_lang::prelude::*;
 
 use crate::errors::TradingError;
-use crate::state::MAX_ORDERS;
-
-#[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Side {
-    /// Buys GRID with quote tokens.
-    Buy,
-    /// Sells GRID for quote tokens.
-    Sell,
-}
-
-pub const SIDE_BUY: u8 = 0;
-pub const SIDE_SELL: u8 = 1;
-
-pub const ORDER_OPEN: u8 = 0;
-pub const ORDER_CANCELLED: u8 = 1;
-/// Cleared: `filled_wh` says how much traded; its escrow was settled into the seat.
-pub const ORDER_SETTLED: u8 = 2;
+use crate::state::auction::{Clearing, Marginal};
+use crate::state::market::{Ladder, MAX_TICKS};
+use crate::state::quantities::{Price, QuoteUnits, Wh};
 
 pub const BOOK_OPEN: u8 = 0;
 pub const BOOK_CLEARED: u8 = 1;
 
-/// One order. Its index in the book is its time priority and the tie-break of rationing.
-#[zero_copy]
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Order {
-    pub seat: u16,
-    pub side: u8,
-    pub status: u8,
-    pub _reserved: [u8; 4],
-    pub quantity_wh: u64,
-    /// Quote base units per kWh.
-    pub limit_price: u64,
-    pub filled_wh: u64,
-    /// What the order locked: quote base units for a buy, Wh of GRID for a sell.
-    pub escrow: u64,
-}
+pub const MARGINAL_NONE: u8 = 0;
+pub const MARGINAL_BUY: u8 = 1;
+pub const MARGINAL_SELL: u8 = 2;
 
-impl Order {
-    pub fn is_open(&self) -> bool {
-        self.status == ORDER_OPEN
-    }
-}
-
-/// The orders of one interval, at `[BOOK, interval]`: every order in one account, so that
-/// clearing sees them all in one instruction.
+/// One interval's aggregate ladder, at `[BOOK, interval]`: for each price step, the Wh of
+/// open buys and sells. Orders are accounts of their own; placing, replacing and cancelling
+/// one adjusts one step here in O(1), and clearing scans the ladder (at most `MAX_TICKS`
+/// steps) whatever the number of orders. Opened by anyone (`open_interval`), who gets the
+/// rent back when every order of the cleared interval is settled (`close_book`).
 #[account(zero_copy)]
 #[derive(Debug)]
 pub struct IntervalBook {
     pub market: Pubkey,
-    /// Paid for the account; gets the rent back when the cleared book is closed.
     pub payer: Pubkey,
     pub interval: u64,
-    pub clearing_price: u64,
+    /// The ladder the interval trades on (the market's when the book was opened).
+    pub min_price: u64,
+    pub price_tick: u64,
+    /// The clearing: price, volume, and the marginal side's rationing (that side's orders
+    /// at the clearing step share `marginal_fill` of their `marginal_total` Wh).
+    pub price: u64,
     pub volume_wh: u64,
-    pub order_count: u16,
+    pub marginal_fill: u64,
+    pub marginal_total: u64,
+    /// Settlement so far: GRID delivered by sells and received by buys, quote paid by buys
+    /// and paid out (before the fee) to sells. Their differences are the rounding the market
+    /// keeps once every order is settled.
+    pub base_in: u64,
+    pub base_out: u64,
+    pub quote_in: u64,
+    pub quote_out: u64,
+    /// Orders not yet settled (or cancelled).
+    pub open_orders: u32,
+    pub buy_orders: u32,
+    pub sell_orders: u32,
+    pub ticks: u16,
+    pub clear_tick: u16,
+    /// The seller's fee at clearing, basis points.
+    pub fee_bps: u16,
     pub status: u8,
+    pub marginal_side: u8,
     pub bump: u8,
-    pub _reserved: [u8; 4],
-    pub orders: [Order; MAX_ORDERS],
+    pub _reserved: [u8; 3],
+    pub demand: [u64; MAX_TICKS],
+    pub supply: [u64; MAX_TICKS],
 }
 
 impl IntervalBook {
@@ -69,19 +62,94 @@ impl IntervalBook {
         self.status == BOOK_CLEARED
     }
 
-    pub fn orders(&self) -> &[Order] {
-        &self.orders[..usize::from(self.order_count).min(MAX_ORDERS)]
+    pub fn ladder(&self) -> Ladder {
+        Ladder {
+            min_price: self.min_price,
+            price_tick: self.price_tick,
+            ticks: self.ticks,
+        }
     }
 
-    /// Appends an order (checked for room by the caller's limit); returns its index.
-    pub fn push(&mut self, order: Order, max_orders: u16) -> Result<u16> {
-        let index = self.order_count;
-        require!(
-            index < max_orders && usize::from(index) < MAX_ORDERS,
-            TradingError::IntervalFull
-        );
-        self.orders[usize::from(index)] = order;
-        self.order_count += 1;
-        Ok(index)
+    fn step(&mut self, buy: bool, tick: u16) -> Result<&mut u64> {
+        require!(tick < self.ticks, TradingError::PriceOutOfBounds);
+        let i = usize::from(tick);
+        Ok(if buy {
+            &mut self.demand[i]
+        } else {
+            &mut self.supply[i]
+        })
+    }
+
+    /// An order of `quantity` at step `tick` joins the book.
+    pub fn add(&mut self, buy: bool, tick: u16, quantity: Wh) -> Result<()> {
+        let step = self.step(buy, tick)?;
+        *step = step.checked_add(quantity.0).ok_or(TradingError::Overflow)?;
+        Ok(())
+    }
+
+    /// An order of `quantity` at step `tick` leaves the book (cancelled or replaced).
+    pub fn remove(&mut self, buy: bool, tick: u16, quantity: Wh) -> Result<()> {
+        let step = self.step(buy, tick)?;
+        *step = step.checked_sub(quantity.0).ok_or(TradingError::Overflow)?;
+        Ok(())
+    }
+
+    /// The clearing this book recorded.
+    pub fn clearing(&self) -> Option<Clearing> {
+        if !self.is_cleared() || self.volume_wh == 0 {
+            return None;
+        }
+        Some(Clearing {
+            tick: self.clear_tick,
+            price: Price(self.price),
+            volume: Wh(self.volume_wh),
+            marginal: match self.marginal_side {
+                MARGINAL_BUY => Marginal::Buy {
+                    fill: self.marginal_fill,
+                    total: self.marginal_total,
+                },
+                MARGINAL_SELL => Marginal::Sell {
+                    fill: self.marginal_fill,
+                    total: self.marginal_total,
+                },
+                _ => Marginal::None,
+            },
+        })
+    }
+
+    pub fn record_clearing(&mut self, clearing: Option<&Clearing>, fee_bps: u16) {
+        self.status = BOOK_CLEARED;
+        self.fee_bps = fee_bps;
+        let Some(c) = clearing else {
+            return;
+        };
+        self.clear_tick = c.tick;
+        self.price = c.price.0;
+        self.volume_wh = c.volume.0;
+        (self.marginal_side, self.marginal_fill, self.marginal_total) = match c.marginal {
+            Marginal::None => (MARGINAL_NONE, 0, 0),
+            Marginal::Buy { fill, total } => (MARGINAL_BUY, fill, total),
+            Marginal::Sell { fill, total } => (MARGINAL_SELL, fill, total),
+        };
+    }
+
+    /// Records one order's settlement (its flows add to the interval's).
+    pub fn record_settlement(
+        &mut self,
+        base_in: Wh,
+        base_out: Wh,
+        quote_in: QuoteUnits,
+        quote_out: QuoteUnits,
+    ) -> Result<()> {
+        let add = |a: u64, b: u64| a.checked_add(b).ok_or(TradingError::Overflow);
+        self.base_in = add(self.base_in, base_in.0)?;
+        self.base_out = add(self.base_out, base_out.0)?;
+        self.quote_in = add(self.quote_in, quote_in.0)?;
+        self.quote_out = add(self.quote_out, quote_out.0)?;
+        self.open_orders = self
+            .open_orders
+            .checked_sub(1)
+            .ok_or(TradingError::Overflow)?;
+        Ok(())
     }
 }

@@ -1,85 +1,101 @@
 use anchor_lang::prelude::*;
 
 use crate::errors::TradingError;
+use crate::state::quantities::Price;
 
-/// Seats a market holds: one per building (meter owner) that trades.
-pub const MAX_SEATS: usize = 128;
-/// Orders one interval's book can hold.
-pub const MAX_ORDERS: usize = 128;
-/// Largest order, Wh (1 TWh): sums over a book stay far inside u64.
+/// Most steps of the price ladder: bounds a book's size (8 KiB of aggregates, so that
+/// `open_interval` can create it by CPI, which allows at most 10 KiB of new data) and the
+/// work of clearing it, whatever the number of orders.
+pub const MAX_TICKS: usize = 512;
+/// Most intervals ahead of the open one that take orders (a building's balance remembers
+/// its sides for this many intervals and the next).
+pub const MAX_HORIZON: u8 = 7;
+/// Largest order, Wh (1 TWh): sums over a ladder stay far inside u64.
 pub const MAX_QUANTITY_WH: u64 = 1_000_000_000_000;
-/// Prices are quote base units per kWh; quantities are Wh.
-pub const WH_PER_KWH: u128 = 1_000;
 
 /// What governance may set.
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MarketParams {
     /// Length of an interval, seconds (the seeds' 15-minute settlement: 900).
     pub interval_s: u32,
-    /// Limit prices are multiples of this, quote base units per kWh.
+    /// The ladder: prices `min_price + i * price_tick` for `i < ticks`, quote base units per
+    /// kWh.
     pub price_tick: u64,
     pub min_price: u64,
-    pub max_price: u64,
+    pub ticks: u16,
     /// Fee on the seller's proceeds, basis points (at most 1,000: 10 %).
     pub fee_bps: u16,
-    /// Orders per interval (64 to 128).
-    pub max_orders: u16,
     /// Smallest order, Wh.
     pub min_quantity_wh: u64,
+    /// An interval's gate closes this many seconds before it starts: from then on nothing
+    /// can change its orders, and it can be cleared.
+    pub gate_lead_s: u32,
+    /// Orders may be placed for the intervals up to this many after the open one.
+    pub horizon: u8,
 }
 
 impl MarketParams {
     pub const MAX_FEE_BPS: u16 = 1_000;
-    pub const MIN_ORDERS: u16 = 64;
 
     pub fn validate(&self) -> Result<()> {
-        let on_tick = |p: u64| self.price_tick > 0 && p % self.price_tick == 0;
+        let top = u64::from(self.ticks.saturating_sub(1))
+            .checked_mul(self.price_tick)
+            .and_then(|span| span.checked_add(self.min_price));
         require!(
             (60..=86_400).contains(&self.interval_s)
                 && self.price_tick > 0
                 && self.min_price > 0
-                && on_tick(self.min_price)
-                && on_tick(self.max_price)
-                && self.min_price <= self.max_price
+                && (1..=MAX_TICKS as u16).contains(&self.ticks)
+                && top.is_some_and(|t| t <= u64::MAX / 1_000)
                 && self.fee_bps <= Self::MAX_FEE_BPS
-                && (Self::MIN_ORDERS..=MAX_ORDERS as u16).contains(&self.max_orders)
-                && self.min_quantity_wh > 0,
+                && self.min_quantity_wh > 0
+                && self.gate_lead_s <= 86_400
+                && (1..=MAX_HORIZON).contains(&self.horizon),
             TradingError::InvalidParams
         );
         Ok(())
     }
 
-    /// Whether `price` is on the tick and within the bounds.
-    pub fn check_price(&self, price: u64) -> Result<()> {
-        require!(
-            (self.min_price..=self.max_price).contains(&price),
-            TradingError::PriceOutOfBounds
-        );
-        require!(price % self.price_tick == 0, TradingError::PriceOffTick);
-        Ok(())
+    /// The highest price of the ladder.
+    pub fn max_price(&self) -> u64 {
+        self.min_price + u64::from(self.ticks - 1) * self.price_tick
     }
 }
 
-/// A building's place in the market: what clearing credited it and it has not withdrawn.
-#[zero_copy]
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Seat {
-    pub owner: Pubkey,
-    /// Claimable GRID, Wh.
-    pub base: u64,
-    /// Claimable quote tokens, base units.
-    pub quote: u64,
+/// The ladder an interval's book was opened with (kept by the book: new parameters apply to
+/// books opened afterwards).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ladder {
+    pub min_price: u64,
+    pub price_tick: u64,
+    pub ticks: u16,
 }
 
-/// The campus market, at `[MARKET]`. Zero-copy, with every seat inside (as Phoenix and
-/// Manifest keep traders' balances in the market): clearing credits balances here, so it
-/// needs no account per trader and no token account can make it fail.
+impl Ladder {
+    /// The step of `price` on the ladder.
+    pub fn tick_of(&self, price: u64) -> Result<u16> {
+        require!(price >= self.min_price, TradingError::PriceOutOfBounds);
+        let offset = price - self.min_price;
+        require!(offset % self.price_tick == 0, TradingError::PriceOffTick);
+        let tick = offset / self.price_tick;
+        require!(tick < u64::from(self.ticks), TradingError::PriceOutOfBounds);
+        Ok(tick as u16)
+    }
+
+    /// The price at step `tick`.
+    pub fn price(&self, tick: u16) -> Price {
+        Price(self.min_price + u64::from(tick) * self.price_tick)
+    }
+}
+
+/// The campus market, at `[MARKET]`. Orders, balances and the intervals' ladders are
+/// accounts of their own: nothing here fills with participants.
 #[account(zero_copy)]
 #[derive(Debug)]
 pub struct Market {
     pub authority: Pubkey,
     pub pending_authority: Pubkey,
-    /// The registry campus whose meter owners trade.
+    /// The registry campus whose meters trade.
     pub campus: Pubkey,
     /// GRID (the energy token's mint) and the campus's quote token.
     pub base_mint: Pubkey,
@@ -90,23 +106,26 @@ pub struct Market {
     pub start_time: i64,
     pub price_tick: u64,
     pub min_price: u64,
-    pub max_price: u64,
     pub min_quantity_wh: u64,
-    /// Quote fees accrued in the quote vault and not withdrawn, base units.
+    /// Quote fees (and rounding in the market's favour) accrued and not withdrawn.
     pub fees: u64,
+    /// GRID (Wh) the rounding of marginal orders left in the base vault.
+    pub dust_wh: u64,
     /// The price of the latest interval that traded (0 before any): the last tie-break.
     pub last_price: u64,
     pub last_price_interval: u64,
+    /// The next interval to clear: intervals clear in order.
+    pub next_clear: u64,
     /// Paused until this Unix time (0: not paused; `program_common::pause`).
     pub paused_until: i64,
     pub interval_s: u32,
+    pub gate_lead_s: u32,
+    pub ticks: u16,
     pub fee_bps: u16,
-    pub max_orders: u16,
-    pub seat_count: u16,
+    pub horizon: u8,
     pub bump: u8,
     pub vault_authority_bump: u8,
-    pub _reserved: [u8; 4],
-    pub seats: [Seat; MAX_SEATS],
+    pub _reserved: [u8; 1],
 }
 
 impl Market {
@@ -117,10 +136,11 @@ impl Market {
             interval_s: self.interval_s,
             price_tick: self.price_tick,
             min_price: self.min_price,
-            max_price: self.max_price,
+            ticks: self.ticks,
             fee_bps: self.fee_bps,
-            max_orders: self.max_orders,
             min_quantity_wh: self.min_quantity_wh,
+            gate_lead_s: self.gate_lead_s,
+            horizon: self.horizon,
         }
     }
 
@@ -128,10 +148,19 @@ impl Market {
         self.interval_s = p.interval_s;
         self.price_tick = p.price_tick;
         self.min_price = p.min_price;
-        self.max_price = p.max_price;
+        self.ticks = p.ticks;
         self.fee_bps = p.fee_bps;
-        self.max_orders = p.max_orders;
         self.min_quantity_wh = p.min_quantity_wh;
+        self.gate_lead_s = p.gate_lead_s;
+        self.horizon = p.horizon;
+    }
+
+    pub fn ladder(&self) -> Ladder {
+        Ladder {
+            min_price: self.min_price,
+            price_tick: self.price_tick,
+            ticks: self.ticks,
+        }
     }
 
     pub fn is_paused(&self, now: i64) -> bool {
@@ -144,70 +173,33 @@ impl Market {
         elapsed / u64::from(self.interval_s)
     }
 
-    /// When interval `k` ends.
-    pub fn interval_end(&self, k: u64) -> Result<i64> {
-        let span = k
-            .checked_add(1)
-            .and_then(|n| n.checked_mul(u64::from(self.interval_s)))
+    /// When interval `k` starts.
+    pub fn interval_start(&self, k: u64) -> Result<i64> {
+        let offset = k
+            .checked_mul(u64::from(self.interval_s))
             .and_then(|s| i64::try_from(s).ok())
             .ok_or(TradingError::Overflow)?;
         self.start_time
-            .checked_add(span)
+            .checked_add(offset)
             .ok_or_else(|| error!(TradingError::Overflow))
     }
 
-    pub fn seats(&self) -> &[Seat] {
-        &self.seats[..usize::from(self.seat_count).min(MAX_SEATS)]
+    /// When interval `k`'s gate closes: its orders are final from then on.
+    pub fn gate(&self, k: u64) -> Result<i64> {
+        self.interval_start(k)?
+            .checked_sub(i64::from(self.gate_lead_s))
+            .ok_or_else(|| error!(TradingError::Overflow))
     }
 
-    /// Whether the seat at `index` is `owner`'s.
-    pub fn check_seat(&self, index: u16, owner: &Pubkey) -> Result<()> {
-        require!(
-            index < self.seat_count && self.seats[usize::from(index)].owner == *owner,
-            TradingError::NotSeatOwner
-        );
-        Ok(())
-    }
-
-    /// The seat at `index`, which must be `owner`'s.
-    pub fn seat_of(&mut self, index: u16, owner: &Pubkey) -> Result<&mut Seat> {
-        require!(index < self.seat_count, TradingError::NotSeatOwner);
-        let seat = &mut self.seats[usize::from(index)];
-        require_keys_eq!(seat.owner, *owner, TradingError::NotSeatOwner);
-        Ok(seat)
-    }
-
-    /// Gives `owner` the next seat; returns its index.
-    pub fn add_seat(&mut self, owner: Pubkey) -> Result<u16> {
-        require!(
-            !self.seats().iter().any(|s| s.owner == owner),
-            TradingError::SeatTaken
-        );
-        let index = self.seat_count;
-        require!(usize::from(index) < MAX_SEATS, TradingError::SeatsFull);
-        self.seats[usize::from(index)] = Seat {
-            owner,
-            base: 0,
-            quote: 0,
-        };
-        self.seat_count += 1;
-        Ok(index)
-    }
-
-    /// Credits a seat (clearing); the index comes from an order placed by its owner.
-    pub fn credit(&mut self, index: u16, base: u64, quote: u64) -> Result<()> {
-        let seat = &mut self.seats[usize::from(index)];
-        seat.base = seat.base.checked_add(base).ok_or(TradingError::Overflow)?;
-        seat.quote = seat
-            .quote
-            .checked_add(quote)
+    /// Whether interval `k` takes orders and cancellations at `now`: its gate is open, and
+    /// it is at most `horizon` intervals after the open one.
+    pub fn check_open(&self, k: u64, now: i64) -> Result<()> {
+        require!(now < self.gate(k)?, TradingError::GateClosed);
+        let furthest = self
+            .interval_at(now)
+            .checked_add(u64::from(self.horizon))
             .ok_or(TradingError::Overflow)?;
+        require!(k <= furthest, TradingError::BeyondHorizon);
         Ok(())
     }
-}
-
-/// Quote a buy of `quantity_wh` at `price` locks: rounded up, so escrow always covers it.
-pub fn buy_escrow(quantity_wh: u64, price: u64) -> Result<u64> {
-    let value = u128::from(quantity_wh) * u128::from(price);
-    u64::try_from(value.div_ceil(WH_PER_KWH)).map_err(|_| error!(TradingError::Overflow))
 }

@@ -8,5 +8,9 @@ pub const VAULT_AUTHORITY: &[u8] = b"vault_authority";
 pub const BASE_VAULT: &[u8] = b"base_vault";
 /// The quote escrow vault, which also holds the fees: `[QUOTE_VAULT]`.
 pub const QUOTE_VAULT: &[u8] = b"quote_vault";
-/// The order book of one interval: `[BOOK, interval index as u64 little-endian]`.
+/// The aggregate ladder of one interval: `[BOOK, interval u64 LE]`.
 pub const BOOK: &[u8] = b"book";
+/// One building's order on one side of one interval: `[ORDER, interval u64 LE, lfdi, side]`.
+pub const ORDER: &[u8] = b"order";
+/// A trader's claimable balances: `[BALANCE, owner]`.
+pub const BALANCE: &[u8] = b"balance";
