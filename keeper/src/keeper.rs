@@ -37,6 +37,8 @@ pub const ORDERS_PER_SETTLEMENT: usize = 24;
 pub const CLEARS_PER_TRANSACTION: u64 = 8;
 /// Where an `Order` keeps its interval: what `getProgramAccounts` filters on.
 pub const ORDER_INTERVAL_OFFSET: usize = trading::Order::INTERVAL_OFFSET;
+/// Refusals the status keeps (the most recent).
+pub const MAX_FAILURES_KEPT: usize = 100;
 /// A batch the chain refuses this many times is given up (reported, not retried).
 pub const MAX_ATTEMPTS: u32 = 3;
 
@@ -213,6 +215,10 @@ impl Keeper {
 
     fn fail(&mut self, what: String, reason: String, at_slot: u64) {
         tracing::error!(%what, %reason, "given up");
+        // The most recent ones: a refusal repeated every pass must not grow without end.
+        if self.status.failures.len() >= MAX_FAILURES_KEPT {
+            self.status.failures.remove(0);
+        }
         self.status.failures.push(Failure {
             what,
             reason,
@@ -229,6 +235,31 @@ impl Keeper {
         let confirmed = send_and_confirm(chain, instructions, &[], &tables, self.policy).await?;
         self.record(&confirmed);
         Ok(confirmed)
+    }
+
+    /// `items` cut into consecutive batches of at most `max`, each as large as fits one
+    /// transaction with the keeper's lookup table (`build` makes a batch's instructions): an
+    /// account missing from the table (a full table, an owner who sold their building) costs
+    /// its 32 bytes in the transaction, and the batch shrinks instead of failing.
+    fn batches<'a, T>(
+        &self,
+        payer: &solana_keypair::Keypair,
+        items: &'a [T],
+        max: usize,
+        build: impl Fn(&[T]) -> Vec<Instruction>,
+    ) -> Vec<&'a [T]> {
+        let tables: Vec<AddressLookupTableAccount> = self.table.lookup().into_iter().collect();
+        let mut out = Vec::new();
+        let mut rest = items;
+        while !rest.is_empty() {
+            let mut n = rest.len().min(max);
+            while n > 1 && !sdk::chain::fits(payer, &build(&rest[..n]), &tables) {
+                n -= 1;
+            }
+            out.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+        out
     }
 
     /// Sends one crank (`what` names it to the operator). Confirmed: `Some`. Refused by a
@@ -476,12 +507,18 @@ impl Keeper {
                 recs_due.push((m.lfdi, m.meter.owner, recs));
             }
         }
-        for chunk in grid_due.chunks(METERS_PER_MINT) {
-            let group: Vec<(Lfdi, Pubkey)> = chunk
+        let group = |chunk: &[(Lfdi, Pubkey, u64)]| -> Vec<(Lfdi, Pubkey)> {
+            chunk
                 .iter()
                 .map(|(lfdi, owner, _)| (*lfdi, *owner))
-                .collect();
-            let ix = token_ix::mint_generation(&group);
+                .collect()
+        };
+        let payer = chain.payer().insecure_clone();
+        let grid_batches = self.batches(&payer, &grid_due, METERS_PER_MINT, |c| {
+            vec![token_ix::mint_generation(&group(c))]
+        });
+        for chunk in grid_batches {
+            let ix = token_ix::mint_generation(&group(chunk));
             if let Some(confirmed) = self
                 .crank(chain, || "mint_generation".into(), &[ix])
                 .await?
@@ -496,12 +533,11 @@ impl Keeper {
                 progress.minted_wh += wh;
             }
         }
-        for chunk in recs_due.chunks(METERS_PER_MINT) {
-            let group: Vec<(Lfdi, Pubkey)> = chunk
-                .iter()
-                .map(|(lfdi, owner, _)| (*lfdi, *owner))
-                .collect();
-            let ix = token_ix::issue_rec(&group);
+        let rec_batches = self.batches(&payer, &recs_due, METERS_PER_MINT, |c| {
+            vec![token_ix::issue_rec(&group(c))]
+        });
+        for chunk in rec_batches {
+            let ix = token_ix::issue_rec(&group(chunk));
             if let Some(confirmed) = self.crank(chain, || "issue_rec".into(), &[ix]).await? {
                 let recs: u64 = events::<energy_token::events::RecsIssued>(&confirmed.logs)
                     .iter()
@@ -617,7 +653,11 @@ impl Keeper {
                     .filter_map(|(key, a)| zero_copy::<trading::Order>(a).map(|o| (*key, o.owner)))
                     .collect();
                 due.sort_unstable();
-                for chunk in due.chunks(ORDERS_PER_SETTLEMENT) {
+                let payer = chain.payer().insecure_clone();
+                let chunks = self.batches(&payer, &due, ORDERS_PER_SETTLEMENT, |c| {
+                    vec![market_ix::settle_orders(interval, c)]
+                });
+                for chunk in chunks {
                     let ix = market_ix::settle_orders(interval, chunk);
                     let what = || format!("settle_orders {interval}");
                     if let Some(confirmed) = self.crank(chain, what, &[ix]).await? {
@@ -665,7 +705,11 @@ impl Keeper {
             .map(|b| b.owner)
             .collect();
         due.sort_unstable();
-        for chunk in due.chunks(BALANCES_PER_SWEEP) {
+        let payer = chain.payer().insecure_clone();
+        let chunks = self.batches(&payer, &due, BALANCES_PER_SWEEP, |c| {
+            vec![market_ix::sweep(&market.quote_mint, c)]
+        });
+        for chunk in chunks {
             let ix = market_ix::sweep(&market.quote_mint, chunk);
             if self.crank(chain, || "sweep".into(), &[ix]).await?.is_some() {
                 self.status.balances_swept += chunk.len() as u64;

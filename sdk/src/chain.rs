@@ -101,7 +101,13 @@ pub enum SendError {
     /// The chain could not be reached, or the transaction never landed in time.
     #[error("{0:#}")]
     Unavailable(anyhow::Error),
+    /// The transaction is larger than a packet (1,232 bytes): split the work.
+    #[error("the transaction is {size} bytes, more than a packet ({PACKET} bytes)")]
+    TooLarge { size: usize },
 }
+
+/// The most bytes a transaction may have.
+pub const PACKET: usize = 1_232;
 
 impl SendError {
     /// The program's custom error code, if that is why it was refused.
@@ -127,6 +133,7 @@ impl SendError {
                 .map(|l| l.trim_start_matches("Program log: ").to_string())
                 .unwrap_or_else(|| error.to_string()),
             SendError::Unavailable(e) => format!("{e:#}"),
+            SendError::TooLarge { .. } => self.to_string(),
         }
     }
 }
@@ -193,6 +200,20 @@ pub fn v0_transaction(
 }
 
 /// Size of a transaction on the wire.
+/// Whether `instructions` (with the compute-unit limit `send_and_confirm` prepends) fit one
+/// transaction paid by `payer` with `tables`.
+pub fn fits(
+    payer: &Keypair,
+    instructions: &[Instruction],
+    tables: &[AddressLookupTableAccount],
+) -> bool {
+    let mut with_limit = Vec::with_capacity(instructions.len() + 1);
+    with_limit.push(crate::ix::compute_unit_limit(1_400_000));
+    with_limit.extend_from_slice(instructions);
+    v0_transaction(payer, &with_limit, &[], tables, Hash::default())
+        .is_ok_and(|tx| transaction_size(&tx) <= PACKET)
+}
+
 pub fn transaction_size(tx: &VersionedTransaction) -> usize {
     bincode::serialize(tx)
         .map(|b| b.len())
@@ -216,6 +237,10 @@ pub async fn send_and_confirm<C: Chain>(
         with_limit.push(crate::ix::compute_unit_limit(1_400_000));
         with_limit.extend_from_slice(instructions);
         let probe = v0_transaction(&payer, &with_limit, signers, tables, blockhash)?;
+        let size = transaction_size(&probe);
+        if size > PACKET {
+            return Err(SendError::TooLarge { size });
+        }
         let simulation = chain.simulate(&probe).await?;
         if let Some(error) = simulation.error {
             return Err(SendError::Refused {

@@ -116,7 +116,12 @@ impl EmbeddedChain {
     /// Starts a bank with the five programs; its payer deploys them (is their upgrade
     /// authority).
     pub async fn start() -> EmbeddedChain {
-        let mut ctx = program_test().start_with_context().await;
+        Self::start_with(program_test()).await
+    }
+
+    /// `start` from a `ProgramTest` of `program_test()` (with genesis accounts added).
+    pub async fn start_with(pt: ProgramTest) -> EmbeddedChain {
+        let mut ctx = pt.start_with_context().await;
         install_event_stubs();
         let payer = solana_signer::Signer::pubkey(&ctx.payer);
         for program in PROGRAMS {

@@ -22,6 +22,7 @@ pub mod fault;
 pub mod fixtures;
 pub mod governance_ix;
 pub mod market_campus;
+pub mod market_scale;
 pub mod oracle_ix;
 pub mod registry_ix;
 pub mod trading_ix;

@@ -11,12 +11,10 @@ pub enum TradingError {
     InvalidAuthority,
     #[msg("Signer is not the proposed new authority")]
     NotPendingAuthority,
-    #[msg("Market parameters out of range (interval 60 s to 1 day, tick > 0, 1 to 512 ladder steps, fee at most 10 %, gate lead at most 1 day, horizon 1 to 7)")]
+    #[msg("Market parameters out of range (interval 60 s to 1 day, tick > 0, 1 to 512 ladder steps, fee at most 10 %, horizon 1 to 7, gate lead at most horizon - 1 intervals)")]
     InvalidParams,
     #[msg("The market is paused: orders and clearing wait; cancelling, settling and withdrawing do not")]
     Paused,
-    #[msg("The base mint must be the energy token's GRID mint")]
-    WrongBaseMint,
     #[msg("A token account is not of the market's mint, or a vault is not the market's")]
     WrongMint,
     #[msg("Only the meter's current owner trades for its building")]
@@ -71,4 +69,8 @@ pub enum TradingError {
     InvalidPause,
     #[msg("The interval length cannot change: it numbers the intervals")]
     IntervalLengthFixed,
+    #[msg("This building already has an order on the other side of this interval")]
+    BuildingOnBothSides,
+    #[msg("Only an order placed by the meter's previous owner can be evicted (cancel your own)")]
+    NotEvictable,
 }

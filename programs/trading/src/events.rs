@@ -94,9 +94,27 @@ pub struct OrderSettled {
 #[event]
 pub struct IntervalClosed {
     pub interval: u64,
-    /// Rounding the interval's marginal orders left to the market.
+    /// Rounding the interval's marginal orders left to the market: GRID, Wh ...
     pub dust_wh: u64,
+    /// ... the sellers' fees ...
+    pub fees: u64,
+    /// ... and quote rounding.
     pub quote_surplus: u64,
+}
+
+/// The meter's current owner evicted an order its previous owner placed before the gate:
+/// its escrow and rent went to the previous owner's balance.
+#[event]
+pub struct OrderEvicted {
+    pub interval: u64,
+    pub lfdi: [u8; 20],
+    /// Who placed the order (whose balance was credited).
+    pub owner: Pubkey,
+    /// The meter's owner now.
+    pub by: Pubkey,
+    pub side: Side,
+    /// Escrow credited: quote (buy) or GRID (sell).
+    pub credited: u64,
 }
 
 #[event]

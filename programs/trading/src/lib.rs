@@ -77,6 +77,15 @@ pub mod trading {
         instructions::cancel_order::handler(ctx, interval, lfdi, side)
     }
 
+    pub fn evict_order(
+        ctx: Context<EvictOrder>,
+        interval: u64,
+        lfdi: [u8; 20],
+        side: Side,
+    ) -> Result<()> {
+        instructions::evict_order::handler(ctx, interval, lfdi, side)
+    }
+
     #[access_control(ctx.accounts.validate(interval))]
     pub fn clear_interval(ctx: Context<ClearInterval>, interval: u64) -> Result<()> {
         instructions::clear_interval::handler(ctx, interval)

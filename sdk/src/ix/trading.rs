@@ -187,6 +187,7 @@ pub fn place_order(
             book: book_address(interval),
             meter: meter_address(lfdi),
             order: order_address(interval, lfdi, side),
+            opposite: order_address(interval, lfdi, side.other()),
             balance: balance_address(&owner),
             owner,
             owner_tokens,
@@ -236,6 +237,32 @@ pub fn cancel_order(
     )
 }
 
+/// `evict_order`: `owner`, the meter's owner now, evicts the order the meter's previous
+/// owner `previous_owner` placed on `side` of `interval`.
+pub fn evict_order(
+    owner: Pubkey,
+    previous_owner: &Pubkey,
+    lfdi: &Lfdi,
+    interval: u64,
+    side: Side,
+) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::EvictOrder {
+            book: book_address(interval),
+            meter: meter_address(lfdi),
+            order: order_address(interval, lfdi, side),
+            previous_owner_balance: balance_address(previous_owner),
+            owner,
+        },
+        instruction::EvictOrder {
+            interval,
+            lfdi: *lfdi,
+            side,
+        },
+    )
+}
+
 pub fn clear_interval(interval: u64) -> Instruction {
     anchor_ix(
         trading::ID,
@@ -252,7 +279,6 @@ pub fn settle_orders(interval: u64, orders: &[(Pubkey, Pubkey)]) -> Instruction 
     let mut ix = anchor_ix(
         trading::ID,
         accounts::SettleOrders {
-            market: market_address(),
             book: book_address(interval),
         },
         instruction::SettleOrders { interval },

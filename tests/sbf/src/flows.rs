@@ -1,7 +1,7 @@
 //! The flows measured, program by program, with the issue's ceilings:
 //! `submit_readings` at most 2,000 CU per reading at 25 readings, `mint_generation` at
-//! most 10,000 CU per meter, `clear_interval` at the maximum order count under 400,000 CU,
-//! every other instruction under 200,000 CU.
+//! most 10,000 CU per meter, `settle_orders` at most 15,000 CU per order, every other
+//! instruction (clearing a full ladder included) under 200,000 CU.
 use anchor_lang::prelude::Pubkey;
 use oracle::attestation::Reading;
 use oracle::{OracleError, ReadingLimits};
@@ -42,7 +42,8 @@ fn capacity() -> MeterCapacity {
 }
 
 pub const MINT_PER_METER_CEILING: u64 = 10_000;
-pub const CLEAR_MAX_CEILING: u64 = 400_000;
+/// Settling an order, amortised over a batch (issue 26).
+pub const SETTLE_PER_ORDER_CEILING: u64 = 15_000;
 
 pub fn run_all(b: &mut Bench) -> Result<(), String> {
     let mut campus = registry_flows(b)?;
@@ -514,6 +515,10 @@ fn token_program_reference(b: &mut Bench) -> Result<(), String> {
 
 /// The market with eight traders (owners of meters 1 to 8, transferred from the payer),
 /// books of 10, 50 and the maximum 128 orders, and the payouts.
+/// The market: an interval's book opened, 24 buildings' orders placed (first orders, a
+/// replacement, a cancellation), the interval cleared (at a cost set by the ladder, not the
+/// orders: also measured with every one of the 512 steps holding orders), the 24 orders
+/// settled in one transaction, the book closed, a withdrawal and a sweep of 12 balances.
 fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
     use anchor_spl::token::spl_token;
     use sdk::ix::{energy_token as token, trading as market};
@@ -538,12 +543,13 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         interval_s: 900,
         price_tick: 1_000,
         min_price: 1_000,
-        max_price: 1_000_000,
+        ticks: 512,
         fee_bps: 50,
-        max_orders: 128,
         min_quantity_wh: 1,
+        gate_lead_s: 0,
+        horizon: 4,
     };
-    let start = b.now() - b.now() % 900;
+    let start = b.now() - b.now() % 900 - 9_000;
     b.measure(
         "trading: initialize_market (market and two vaults)",
         &[market::initialize_market(payer, quote_mint, params, start)],
@@ -552,17 +558,27 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         1,
         Some(INSTRUCTION_CEILING),
     )?;
-    let traders: Vec<Keypair> = (0..8).map(|_| Keypair::new()).collect();
+    // 24 buildings (meters 1 to 24), each with its own owner.
+    const TRADERS: usize = 24;
+    let traders: Vec<Keypair> = (0..TRADERS).map(|_| Keypair::new()).collect();
     for (t, trader) in traders.iter().enumerate() {
         let lfdi = c.lfdis[t + 1];
         b.fund(&trader.pubkey());
+        // The meters the earlier flows suspended trade again (the others are Active
+        // already: their reactivation is refused as no change).
+        let _ = b.run(
+            "reactivate",
+            &[ix::registry::set_meter_status(payer, &lfdi, MeterStatus::Active)],
+            &[],
+            &[],
+        );
         let transfer_grid = spl_token::instruction::transfer(
             &spl_token::ID,
             &token::ata(&payer, &token::grid_mint()),
             &token::ata(&trader.pubkey(), &token::grid_mint()),
             &payer,
             &[],
-            50_000,
+            20_000,
         )
         .map_err(|e| e.to_string())?;
         let fund_quote = spl_token::instruction::mint_to(
@@ -586,126 +602,221 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
             &[trader],
             &[],
         )?;
-        let claim = market::claim_seat(trader.pubkey(), &lfdi);
-        if t == 0 {
+    }
+    let k = (b.now() - start) as u64 / 900 + 1;
+    b.measure(
+        "trading: open_interval (a 512-step ladder)",
+        &[market::open_interval(payer, k)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // Even traders buy, odd ones sell, on overlapping price ladders (some orders trade,
+    // some are rationed at the price, some do not trade).
+    let order = |t: usize, interval: u64, quantity: u64| {
+        let buy = t % 2 == 0;
+        let step = (t / 2) as u64;
+        let (side, price) = if buy {
+            (Side::Buy, 80_000 - 3_000 * step)
+        } else {
+            (Side::Sell, 45_000 + 3_000 * step)
+        };
+        (
+            side,
+            market::place_order(
+                traders[t].pubkey(),
+                &quote_mint,
+                &c.lfdis[t + 1],
+                interval,
+                side,
+                quantity,
+                price,
+            ),
+        )
+    };
+    for t in 0..TRADERS {
+        let (side, ix) = order(t, k, 500 + 37 * (t as u64 % 11));
+        if t < 2 {
+            let label = match side {
+                Side::Buy => "trading: place_order (buy; the trader's first: creates its balance)",
+                Side::Sell => "trading: place_order (sell; the trader's first)",
+            };
             b.measure(
-                "trading: claim_seat",
-                &[claim],
-                &[trader],
+                label,
+                &[ix],
+                &[&traders[t]],
                 &[],
                 1,
                 Some(INSTRUCTION_CEILING),
             )?;
         } else {
-            b.run("claim_seat", &[claim], &[trader], &[])?;
+            b.run("place_order", &[ix], &[&traders[t]], &[])?;
         }
     }
-    let mut interval = ((b.now() - start) / 900) as u64;
-    for n in [10usize, 50, 128] {
-        for i in 0..n {
-            let t = i % traders.len();
-            let buy = i % 2 == 0;
-            let side = if buy { Side::Buy } else { Side::Sell };
-            // Overlapping ladders so that many orders trade and some are rationed.
-            let step = (i / 2) as u64 % 40;
-            let price = if buy {
-                80_000 - 1_000 * step
-            } else {
-                40_000 + 1_000 * step
-            };
-            let quantity = 100 + 37 * (i as u64 % 11);
-            let ix = market::place_order(
-                traders[t].pubkey(),
-                &quote_mint,
-                t as u16,
-                interval,
-                side,
-                quantity,
-                price,
-            );
-            if n == 10 && i < 2 {
-                let label = if buy {
-                    "trading: place_order (buy, first of the interval: creates the book)"
-                } else {
-                    "trading: place_order (sell)"
-                };
-                b.measure(
-                    label,
-                    &[ix],
-                    &[&traders[t]],
-                    &[],
-                    1,
-                    Some(INSTRUCTION_CEILING),
-                )?;
-            } else {
-                b.run("place_order", &[ix], &[&traders[t]], &[])?;
-            }
-        }
-        b.advance(900);
-        b.measure(
-            &format!("trading: clear_interval, {n} orders"),
-            &[
-                compute_unit_limit(1_400_000),
-                market::clear_interval(interval),
-            ],
-            &[],
-            &[],
-            1,
-            Some(if n == 128 {
-                CLEAR_MAX_CEILING
-            } else {
-                INSTRUCTION_CEILING
-            }),
-        )?;
-        interval += 1;
-    }
-    // Cancel an open order.
-    let ix = market::place_order(
-        traders[0].pubkey(),
-        &quote_mint,
-        0,
-        interval,
-        Side::Buy,
-        500,
-        50_000,
-    );
-    b.run("place_order", &[ix], &[&traders[0]], &[])?;
+    let (_, replace) = order(0, k, 900);
+    b.measure(
+        "trading: place_order (replacing the building's order)",
+        &[replace],
+        &[&traders[0]],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // Another interval: an order from a trader who has a balance already, then cancelled.
+    b.run(
+        "open_interval",
+        &[market::open_interval(payer, k + 1)],
+        &[],
+        &[],
+    )?;
+    let (_, ix) = order(0, k + 1, 500);
+    b.measure(
+        "trading: place_order (buy; the trader has a balance)",
+        &[ix],
+        &[&traders[0]],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
     b.measure(
         "trading: cancel_order",
         &[market::cancel_order(
             traders[0].pubkey(),
             &quote_mint,
+            &c.lfdis[1],
+            k + 1,
             Side::Buy,
-            interval,
-            0,
         )],
         &[&traders[0]],
         &[],
         1,
         Some(INSTRUCTION_CEILING),
     )?;
-    // Trader 0 withdraws; a sweep pays the other seven.
+    // Interval k + 2's book with every ladder step holding buys and sells: clearing's
+    // worst case (written into the account: no 1,024 buildings here).
+    b.run(
+        "open_interval",
+        &[market::open_interval(payer, k + 2)],
+        &[],
+        &[],
+    )?;
+    fill_ladder(b, market::book_address(k + 2))?;
+
+    // The gate closes; the open interval (no book) and then k clear.
+    b.advance(900 - (b.now() - start) % 900);
+    b.measure(
+        "trading: clear_interval (no book)",
+        &[market::clear_interval(k - 1)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.measure(
+        &format!("trading: clear_interval, {TRADERS} orders"),
+        &[market::clear_interval(k)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // Every order settled in one transaction (v0: the balances in a lookup table, the
+    // orders' addresses, new every interval, in the transaction).
+    let pairs: Vec<(Pubkey, Pubkey)> = (0..TRADERS)
+        .map(|t| {
+            let side = if t % 2 == 0 { Side::Buy } else { Side::Sell };
+            (
+                market::order_address(k, &c.lfdis[t + 1], side),
+                traders[t].pubkey(),
+            )
+        })
+        .collect();
+    let mut table: Vec<Pubkey> = traders
+        .iter()
+        .map(|t| market::balance_address(&t.pubkey()))
+        .collect();
+    table.extend([
+        market::market_address(),
+        market::book_address(k),
+        trading::ID,
+    ]);
+    let alt = b.lookup_table(&table);
+    b.measure(
+        &format!("trading: settle_orders, {TRADERS} orders"),
+        &[
+            compute_unit_limit(1_400_000),
+            market::settle_orders(k, &pairs),
+        ],
+        &[],
+        std::slice::from_ref(&alt),
+        TRADERS as u64,
+        Some(SETTLE_PER_ORDER_CEILING),
+    )?;
+    b.measure(
+        "trading: close_book",
+        &[market::close_book(k, payer)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // The worst-case book: clear k + 1 (its only order was cancelled), then k + 2.
+    b.advance(1_800);
+    b.run("clear_interval", &[market::clear_interval(k + 1)], &[], &[])?;
+    b.measure(
+        "trading: clear_interval, all 512 steps with orders",
+        &[compute_unit_limit(1_400_000), market::clear_interval(k + 2)],
+        &[],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    // Trader 0 withdraws; a sweep pays 12 others.
     b.measure(
         "trading: withdraw (GRID and quote)",
-        &[market::withdraw(traders[0].pubkey(), &quote_mint, 0, 1, 1)],
+        &[market::withdraw(traders[0].pubkey(), &quote_mint, 1, 1)],
         &[&traders[0]],
         &[],
         1,
         Some(INSTRUCTION_CEILING),
     )?;
-    let seats: Vec<(u16, Pubkey)> = (1..8).map(|t| (t as u16, traders[t].pubkey())).collect();
+    let owners: Vec<Pubkey> = traders[1..13].iter().map(|t| t.pubkey()).collect();
+    let sweep = market::sweep(&quote_mint, &owners);
+    let table: Vec<Pubkey> = sweep
+        .accounts
+        .iter()
+        .map(|a| a.pubkey)
+        .filter(|k| *k != spl_token::ID)
+        .collect();
+    let alt = b.lookup_table(&table);
     b.measure(
-        "trading: sweep, 7 seats",
-        &[
-            compute_unit_limit(400_000),
-            market::sweep(&quote_mint, &seats),
-        ],
+        "trading: sweep, 12 balances",
+        &[compute_unit_limit(400_000), sweep],
         &[],
-        &[],
-        7,
+        std::slice::from_ref(&alt),
+        12,
         Some(INSTRUCTION_CEILING),
     )?;
     Ok(())
+}
+
+/// Writes buys and sells of 1 kWh at every step of the book at `address` (worst case for
+/// clearing: the scan finds an order at each step).
+fn fill_ladder(b: &mut Bench, address: Pubkey) -> Result<(), String> {
+    let mut account = b.svm.get_account(&address).ok_or("no book")?;
+    let size = std::mem::size_of::<trading::IntervalBook>();
+    let mut book: trading::IntervalBook = bytemuck::pod_read_unaligned(&account.data[8..8 + size]);
+    let ticks = usize::from(book.ticks);
+    // Demand falls and supply rises along the ladder: they cross mid-way.
+    for t in 0..ticks {
+        book.demand[t] = 1_000;
+        book.supply[t] = 1_000;
+    }
+    account.data[8..8 + size].copy_from_slice(bytemuck::bytes_of(&book));
+    b.svm
+        .set_account(address, account)
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// The council: a hand-over of the registry, a meter suspended by proposal, a guardian

@@ -47,11 +47,11 @@ pub struct CancelOrder<'info> {
 pub fn handler(ctx: Context<CancelOrder>, interval: u64, lfdi: [u8; 20], side: Side) -> Result<()> {
     let a = &ctx.accounts;
     let market = a.market.load()?;
-    require!(
-        Clock::get()?.unix_timestamp < market.gate(interval)?,
-        TradingError::GateClosed
-    );
     require!(!a.order.data_is_empty(), TradingError::UnknownOrder);
+    // The book exists while its orders do; its gate was fixed when it opened.
+    let now = Clock::get()?.unix_timestamp;
+    let open = zero_copy::update::<IntervalBook, _>(&a.book, |b| b.is_open(now))?;
+    require!(open, TradingError::GateClosed);
     let order = zero_copy::read::<Order>(&a.order)?;
     require_keys_eq!(order.owner, a.owner.key(), TradingError::NotOrderOwner);
     let buy = side.is_buy();

@@ -31,7 +31,14 @@ impl ClearInterval<'_> {
         require!(!market.is_paused(now), TradingError::Paused);
         require!(interval >= market.next_clear, TradingError::AlreadyCleared);
         require!(interval == market.next_clear, TradingError::ClearOutOfOrder);
-        require!(now >= market.gate(interval)?, TradingError::GateNotClosed);
+        // An opened book's gate was fixed when it opened; an interval without a book has
+        // the market's.
+        let gate = if self.book.data_is_empty() {
+            market.gate(interval)?
+        } else {
+            zero_copy::update::<IntervalBook, _>(&self.book, |b| b.gate)?
+        };
+        require!(now >= gate, TradingError::GateNotClosed);
         Ok(())
     }
 }
@@ -53,7 +60,6 @@ pub fn handler(ctx: Context<ClearInterval>, interval: u64) -> Result<()> {
         return Ok(());
     }
     let previous_price = market.last_price;
-    let fee_bps = market.fee_bps;
     let (event, clearing) = zero_copy::update::<IntervalBook, _>(&book_info, |book| {
         require!(!book.is_cleared(), TradingError::AlreadyCleared);
         let ticks = usize::from(book.ticks);
@@ -64,7 +70,7 @@ pub fn handler(ctx: Context<ClearInterval>, interval: u64) -> Result<()> {
             |t| ladder.price(t),
             previous_price,
         );
-        book.record_clearing(clearing.as_ref(), fee_bps);
+        book.record_clearing(clearing.as_ref());
         let offered = |steps: &[u64]| steps.iter().map(|q| u128::from(*q)).sum::<u128>();
         let event = IntervalCleared {
             interval,

@@ -5,9 +5,10 @@ use crate::events::IntervalClosed;
 use crate::instructions::vault::close_account;
 use crate::state::{seeds, IntervalBook, Market};
 
-/// Closes a cleared interval whose every order is settled: the rounding its marginal orders
-/// left (GRID delivered but not received, quote paid but not paid out) goes to the market's
-/// dust and fees, and the book's rent back to whoever opened it. Anyone may.
+/// Closes a cleared interval whose every order is settled: its sellers' fees and the rounding
+/// its marginal orders left (GRID delivered but not received, quote paid but not paid out)
+/// go to the market's fees and dust, and the book's rent back to whoever opened it. Anyone
+/// may.
 #[derive(Accounts)]
 #[instruction(interval: u64)]
 pub struct CloseBook<'info> {
@@ -30,19 +31,21 @@ impl CloseBook<'_> {
 }
 
 pub fn handler(ctx: Context<CloseBook>, interval: u64) -> Result<()> {
-    let (dust_wh, quote_surplus) = {
+    let (dust_wh, quote_left, fees) = {
         let book = ctx.accounts.book.load()?;
-        // Settlement keeps both at or above zero (`state::auction`).
+        // Settlement keeps both at or above zero (`state::auction`); what is left of the
+        // quote is the sellers' fees and the rounding.
         let dust = book
             .base_in
             .checked_sub(book.base_out)
             .ok_or(TradingError::Overflow)?;
-        let surplus = book
+        let left = book
             .quote_in
             .checked_sub(book.quote_out)
             .ok_or(TradingError::Overflow)?;
-        (dust, surplus)
+        (dust, left, book.fees)
     };
+    let quote_surplus = quote_left.checked_sub(fees).ok_or(TradingError::Overflow)?;
     {
         let mut market = ctx.accounts.market.load_mut()?;
         market.dust_wh = market
@@ -51,7 +54,7 @@ pub fn handler(ctx: Context<CloseBook>, interval: u64) -> Result<()> {
             .ok_or(TradingError::Overflow)?;
         market.fees = market
             .fees
-            .checked_add(quote_surplus)
+            .checked_add(quote_left)
             .ok_or(TradingError::Overflow)?;
     }
     close_account(
@@ -61,6 +64,7 @@ pub fn handler(ctx: Context<CloseBook>, interval: u64) -> Result<()> {
     program_common::emit_event!(IntervalClosed {
         interval,
         dust_wh,
+        fees,
         quote_surplus,
     });
     Ok(())

@@ -5,8 +5,9 @@ use crate::errors::TradingError;
 use crate::events::IntervalOpened;
 use crate::state::{seeds, IntervalBook, Market, BOOK_OPEN};
 
-/// Opens an interval's book (its price ladder, copied from the market's parameters), so that
-/// buildings can place orders in it. Anyone may (the keeper does, ahead of time); the payer
+/// Opens an interval's book (its price ladder, gate and fee, fixed from the market's
+/// parameters now: later changes apply to books opened afterwards), so that buildings can
+/// place orders in it. Anyone may (the keeper does, ahead of time); the payer
 /// gets the rent back once the interval is cleared and every order settled (`close_book`).
 #[derive(Accounts)]
 #[instruction(interval: u64)]
@@ -35,7 +36,10 @@ impl OpenInterval<'_> {
 
 pub fn handler(ctx: Context<OpenInterval>, interval: u64) -> Result<()> {
     let a = &ctx.accounts;
-    let ladder = a.market.load()?.ladder();
+    let (ladder, gate, fee_bps) = {
+        let market = a.market.load()?;
+        (market.ladder(), market.gate(interval)?, market.fee_bps)
+    };
     create_pda_account(
         &a.payer.to_account_info(),
         &a.book.to_account_info(),
@@ -53,6 +57,8 @@ pub fn handler(ctx: Context<OpenInterval>, interval: u64) -> Result<()> {
         book.min_price = ladder.min_price;
         book.price_tick = ladder.price_tick;
         book.ticks = ladder.ticks;
+        book.gate = gate;
+        book.fee_bps = fee_bps;
         book.status = BOOK_OPEN;
         book.bump = bump;
     })?;

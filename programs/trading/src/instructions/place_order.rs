@@ -29,9 +29,10 @@ pub struct PlaceOrderArgs {
 /// Trading rights belong to meters: the signer must be the meter's current owner and the
 /// meter Active. At most one buy and one sell per building per interval, each at most what
 /// the meter's registered capacity allows over the interval (generation plus battery
-/// discharge for a sell, import for a buy). The same owner cannot buy and sell in one
-/// interval (through any of their buildings): their balance account counts the sides they
-/// hold per interval.
+/// discharge for a sell, import for a buy), and never both sides for one building. The same
+/// owner cannot buy and sell in one interval (through any of their buildings): their
+/// balance account counts the sides they hold per interval. An order the meter's previous
+/// owner placed is theirs: the new owner evicts it (`evict_order`) before placing.
 #[derive(Accounts)]
 #[instruction(args: PlaceOrderArgs)]
 pub struct PlaceOrder<'info> {
@@ -52,6 +53,13 @@ pub struct PlaceOrder<'info> {
         bump,
     )]
     pub order: UncheckedAccount<'info>,
+    /// CHECK: the building's order PDA on the other side of the interval, which must not
+    /// exist (a building never buys and sells in one interval: `BuildingOnBothSides`).
+    #[account(
+        seeds = [seeds::ORDER, args.interval.to_le_bytes().as_ref(), args.lfdi.as_ref(), &[args.side.other().code()]],
+        bump,
+    )]
+    pub opposite: UncheckedAccount<'info>,
     /// CHECK: the owner's balance PDA; created by the handler at their first order.
     #[account(mut, seeds = [seeds::BALANCE, owner.key().as_ref()], bump)]
     pub balance: UncheckedAccount<'info>,
@@ -81,12 +89,12 @@ impl PlaceOrder<'_> {
         let market = self.market.load()?;
         let now = Clock::get()?.unix_timestamp;
         require!(!market.is_paused(now), TradingError::Paused);
-        market.check_open(args.interval, now)?;
         require!(!self.book.data_is_empty(), TradingError::BookNotOpen);
-        // In place: a book is larger than the SBF stack.
-        let (cleared, ladder) =
-            zero_copy::update::<IntervalBook, _>(&self.book, |b| (b.is_cleared(), b.ladder()))?;
-        require!(!cleared, TradingError::AlreadyCleared);
+        // In place: a book is larger than the SBF stack. Its gate was fixed when it opened.
+        let (open, ladder) =
+            zero_copy::update::<IntervalBook, _>(&self.book, |b| (b.is_open(now), b.ladder()))?;
+        require!(open, TradingError::GateClosed);
+        market.check_horizon(args.interval, now)?;
         ladder.tick_of(args.limit_price)?;
         require!(
             (market.min_quantity_wh..=MAX_QUANTITY_WH).contains(&args.quantity_wh),
@@ -101,6 +109,10 @@ impl PlaceOrder<'_> {
             Side::Sell => capacity_wh(meter.capacity.max_export_w(), market.interval_s),
         };
         require!(args.quantity_wh <= bound, TradingError::OverCapacity);
+        require!(
+            self.opposite.data_is_empty(),
+            TradingError::BuildingOnBothSides
+        );
         let vault = match args.side {
             Side::Buy => market.quote_vault,
             Side::Sell => market.base_vault,

@@ -5,7 +5,7 @@ use crate::errors::TradingError;
 use crate::events::OrderSettled;
 use crate::instructions::vault::close_account;
 use crate::state::auction::{self, Clearing};
-use crate::state::{seeds, Balance, IntervalBook, Market, Order, QuoteUnits, Side, Wh};
+use crate::state::{seeds, Balance, IntervalBook, Order, QuoteUnits, Side, Wh};
 
 /// Settles orders of a cleared interval, each on its own at the interval's clearing
 /// (`state::auction`): credits what it received and its refund to its owner's balance,
@@ -15,11 +15,13 @@ use crate::state::{seeds, Balance, IntervalBook, Market, Order, QuoteUnits, Side
 /// order. Remaining accounts, per order: the `Order` (writable) and its owner's `Balance`
 /// (writable). An order already settled (its account closed) is passed over, so racing
 /// settlements never fail a batch. Allowed while the market is paused.
+///
+/// Only the book, the orders and their owners' balances are written (the fees stay in the
+/// book until it closes), so settlements of different intervals, and placements in open
+/// ones, never wait for each other.
 #[derive(Accounts)]
 #[instruction(interval: u64)]
 pub struct SettleOrders<'info> {
-    #[account(mut, seeds = [seeds::MARKET], bump = market.load()?.bump)]
-    pub market: AccountLoader<'info, Market>,
     #[account(mut, seeds = [seeds::BOOK, interval.to_le_bytes().as_ref()], bump = book.load()?.bump)]
     pub book: AccountLoader<'info, IntervalBook>,
 }
@@ -36,8 +38,8 @@ impl SettleOrders<'_> {
 }
 
 /// One order's settlement: what goes to its owner's balance, and the flows it adds to the
-/// interval's (GRID in from a sell / out to a buy, quote in from a buy / out to a sell) and
-/// the market's fee.
+/// interval's (GRID in from a sell / out to a buy, quote in from a buy / out to a sell, after
+/// the fee) and the fee.
 struct Settled {
     filled: Wh,
     quote: QuoteUnits,
@@ -79,7 +81,7 @@ fn settle(order: &Order, clearing: Option<&Clearing>, fee_bps: u16) -> Result<Se
                 refund,
                 credit_base: Wh(refund),
                 credit_quote: QuoteUnits(net),
-                flows: (fill.delivered, Wh(0), QuoteUnits(0), fill.proceeds),
+                flows: (fill.delivered, Wh(0), QuoteUnits(0), QuoteUnits(net)),
                 fee,
             })
         }
@@ -87,7 +89,6 @@ fn settle(order: &Order, clearing: Option<&Clearing>, fee_bps: u16) -> Result<Se
 }
 
 pub fn handler<'info>(ctx: Context<'info, SettleOrders<'info>>, interval: u64) -> Result<()> {
-    let mut market = ctx.accounts.market.load_mut()?;
     let mut book = ctx.accounts.book.load_mut()?;
     let clearing = book.clearing();
     for pair in ctx.remaining_accounts.chunks(2) {
@@ -108,11 +109,7 @@ pub fn handler<'info>(ctx: Context<'info, SettleOrders<'info>>, interval: u64) -
             b.credit(s.credit_base, s.credit_quote)
         })??;
         let (base_in, base_out, quote_in, quote_out) = s.flows;
-        book.record_settlement(base_in, base_out, quote_in, quote_out)?;
-        market.fees = market
-            .fees
-            .checked_add(s.fee.0)
-            .ok_or(TradingError::Overflow)?;
+        book.record_settlement(base_in, base_out, quote_in, quote_out, s.fee)?;
         close_account(order_info, balance_info)?;
         program_common::emit_event!(OrderSettled {
             interval,

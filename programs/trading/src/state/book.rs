@@ -33,19 +33,25 @@ pub struct IntervalBook {
     pub marginal_fill: u64,
     pub marginal_total: u64,
     /// Settlement so far: GRID delivered by sells and received by buys, quote paid by buys
-    /// and paid out (before the fee) to sells. Their differences are the rounding the market
-    /// keeps once every order is settled.
+    /// and paid out (after the fee) to sells. Their differences (the rounding, and the fees)
+    /// are the market's once every order is settled.
     pub base_in: u64,
     pub base_out: u64,
     pub quote_in: u64,
     pub quote_out: u64,
+    /// When the interval's gate closes (fixed when the book is opened: a later change of
+    /// the market's gate lead never reopens it): orders and cancellations before, clearing
+    /// from then on.
+    pub gate: i64,
+    /// Sellers' fees taken by settlement so far (the market's once the book closes).
+    pub fees: u64,
     /// Orders not yet settled (or cancelled).
     pub open_orders: u32,
     pub buy_orders: u32,
     pub sell_orders: u32,
     pub ticks: u16,
     pub clear_tick: u16,
-    /// The seller's fee at clearing, basis points.
+    /// The sellers' fee, basis points (the market's when the book was opened).
     pub fee_bps: u16,
     pub status: u8,
     pub marginal_side: u8,
@@ -117,9 +123,8 @@ impl IntervalBook {
         })
     }
 
-    pub fn record_clearing(&mut self, clearing: Option<&Clearing>, fee_bps: u16) {
+    pub fn record_clearing(&mut self, clearing: Option<&Clearing>) {
         self.status = BOOK_CLEARED;
-        self.fee_bps = fee_bps;
         let Some(c) = clearing else {
             return;
         };
@@ -133,6 +138,11 @@ impl IntervalBook {
         };
     }
 
+    /// Whether orders and cancellations are still taken at `now`.
+    pub fn is_open(&self, now: i64) -> bool {
+        !self.is_cleared() && now < self.gate
+    }
+
     /// Records one order's settlement (its flows add to the interval's).
     pub fn record_settlement(
         &mut self,
@@ -140,12 +150,14 @@ impl IntervalBook {
         base_out: Wh,
         quote_in: QuoteUnits,
         quote_out: QuoteUnits,
+        fee: QuoteUnits,
     ) -> Result<()> {
         let add = |a: u64, b: u64| a.checked_add(b).ok_or(TradingError::Overflow);
         self.base_in = add(self.base_in, base_in.0)?;
         self.base_out = add(self.base_out, base_out.0)?;
         self.quote_in = add(self.quote_in, quote_in.0)?;
         self.quote_out = add(self.quote_out, quote_out.0)?;
+        self.fees = add(self.fees, fee.0)?;
         self.open_orders = self
             .open_orders
             .checked_sub(1)

@@ -28,7 +28,8 @@ pub struct MarketParams {
     /// Smallest order, Wh.
     pub min_quantity_wh: u64,
     /// An interval's gate closes this many seconds before it starts: from then on nothing
-    /// can change its orders, and it can be cleared.
+    /// can change its orders, and it can be cleared. At most `(horizon - 1) x interval_s`,
+    /// so that some interval within the horizon always takes orders.
     pub gate_lead_s: u32,
     /// Orders may be placed for the intervals up to this many after the open one.
     pub horizon: u8,
@@ -49,8 +50,10 @@ impl MarketParams {
                 && top.is_some_and(|t| t <= u64::MAX / 1_000)
                 && self.fee_bps <= Self::MAX_FEE_BPS
                 && self.min_quantity_wh > 0
-                && self.gate_lead_s <= 86_400
-                && (1..=MAX_HORIZON).contains(&self.horizon),
+                && (1..=MAX_HORIZON).contains(&self.horizon)
+                // Some interval within the horizon must always have an open gate.
+                && u64::from(self.gate_lead_s)
+                    <= u64::from(self.horizon - 1) * u64::from(self.interval_s),
             TradingError::InvalidParams
         );
         Ok(())
@@ -191,10 +194,15 @@ impl Market {
             .ok_or_else(|| error!(TradingError::Overflow))
     }
 
-    /// Whether interval `k` takes orders and cancellations at `now`: its gate is open, and
-    /// it is at most `horizon` intervals after the open one.
+    /// Whether interval `k`'s book may be opened at `now`: its gate (under the current
+    /// parameters) is open, and it is at most `horizon` intervals after the open one.
     pub fn check_open(&self, k: u64, now: i64) -> Result<()> {
         require!(now < self.gate(k)?, TradingError::GateClosed);
+        self.check_horizon(k, now)
+    }
+
+    /// Whether interval `k` is at most `horizon` intervals after the one open at `now`.
+    pub fn check_horizon(&self, k: u64, now: i64) -> Result<()> {
         let furthest = self
             .interval_at(now)
             .checked_add(u64::from(self.horizon))

@@ -25,6 +25,13 @@ impl Side {
     pub fn is_buy(self) -> bool {
         self == Side::Buy
     }
+
+    pub fn other(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
 }
 
 /// One building's order on one side of one interval, at `[ORDER, interval, lfdi, side]`: at
