@@ -35,7 +35,7 @@ pub enum TradingError {
     OverCapacity,
     #[msg("The same owner cannot buy and sell in one interval")]
     SelfTrade,
-    #[msg("This building's order on this side was placed by its previous owner: it settles to them, or they cancel it")]
+    #[msg("This building's order on this side was placed by its previous owner: evict it (evict_order) before the gate, or it settles to them")]
     OrderOfPreviousOwner,
     #[msg("No such order")]
     UnknownOrder,
