@@ -2,7 +2,8 @@
 //! `clear_interval` runs, and `settle_buy` / `settle_sell`, what `settle_orders` runs for
 //! each order) against the independent reference in the test crate, over random books:
 //! same price, volume and every order's settlement. And the auction's promises, checked on
-//! the program's own results: no buyer pays above its limit, no seller is paid below its
+//! the program's own results: the volume is the most any price of the ladder matches (by
+//! brute force); no buyer pays above its limit, no seller is paid below its
 //! own; orders strictly better than the price fill fully; buyers never receive more GRID
 //! than sellers deliver, nor sellers more quote than buyers pay; each marginal order bears
 //! less than 1 Wh (and one quote unit) of rounding.
@@ -102,6 +103,18 @@ proptest! {
         // buyers paid; the volume lies between.
         prop_assert!(received <= delivered);
         prop_assert!(proceeds <= paid);
+        // Volume is maximal: no price of the ladder would match more (brute force over
+        // every step: demand at or above it against supply at or below it).
+        let most = (0..ticks)
+            .map(|t| {
+                let p = price(t).0;
+                let d: u64 = orders.iter().filter(|o| o.0 && o.1 >= p).map(|o| o.2).sum();
+                let s: u64 = orders.iter().filter(|o| !o.0 && o.1 <= p).map(|o| o.2).sum();
+                d.min(s)
+            })
+            .max()
+            .unwrap_or(0);
+        prop_assert_eq!(clearing.map_or(0, |c| c.volume.0), most, "volume not maximal");
         if let Some(c) = clearing {
             prop_assert!(received <= c.volume.0 && c.volume.0 <= delivered);
             // Each marginal order rounds by less than 1 Wh: the gap is below their count.

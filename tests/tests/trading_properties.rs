@@ -1,5 +1,6 @@
 //! The market program over random trading: two consecutive intervals of random placements,
-//! replacements, cancellations and refused self-trades by four buildings; both cleared in
+//! replacements, cancellations and refused self-trades by four buildings of three owners
+//! (owner 0 also owns building 3); both cleared in
 //! order; every order settled in a random order and in batches of random sizes; the books
 //! closed; every balance withdrawn. Checked at every step: the vaults hold exactly what the
 //! market owes (open escrow + claimable balances + fees + dust + the open books' rounding).
@@ -16,6 +17,16 @@ use trading::events::OrderSettled;
 use trading::{Side, TradingError};
 
 const METERS: usize = 4;
+/// Building 3 belongs to building 0's owner.
+const SHARED: usize = 3;
+
+fn owner_of(meter: usize) -> usize {
+    if meter == SHARED {
+        0
+    } else {
+        meter
+    }
+}
 /// GRID each building holds at the start, Wh.
 const GRID: u64 = 20_000;
 
@@ -69,8 +80,9 @@ fn price(tick: u16) -> u64 {
 
 /// The orders standing after `actions` (meter, buy) -> (price, quantity), as the market
 /// must have them: a placement replaces the building's order on that side; a cancellation
-/// removes it; a placement on the other side from a building whose owner already has an
-/// order is a self-trade, refused.
+/// removes it; a placement on the side opposite the building's own order is refused
+/// (`BuildingOnBothSides`), and one opposite an order of another building of the same owner
+/// is a self-trade, refused (`SelfTrade`).
 type Standing = std::collections::BTreeMap<(usize, bool), (u64, u64)>;
 
 async fn play(m: &mut MarketCampus, k: u64, actions: &[Action]) -> Result<Standing, TestCaseError> {
@@ -89,7 +101,16 @@ async fn play(m: &mut MarketCampus, k: u64, actions: &[Action]) -> Result<Standi
                 let result = m
                     .try_order(meter, k, side(buy), quantity, price(tick))
                     .await;
+                let same_owner_opposite = standing.keys().any(|&(other, b)| {
+                    b != buy && other != meter && owner_of(other) == owner_of(meter)
+                });
                 if standing.contains_key(&(meter, !buy)) {
+                    prop_assert_eq!(
+                        custom_error(&result),
+                        Some(TradingError::BuildingOnBothSides.into()),
+                        "one building on both sides must be refused"
+                    );
+                } else if same_owner_opposite {
                     prop_assert_eq!(
                         custom_error(&result),
                         Some(TradingError::SelfTrade.into()),
@@ -120,6 +141,18 @@ async fn play(m: &mut MarketCampus, k: u64, actions: &[Action]) -> Result<Standi
 async fn run(first: Vec<Action>, second: Vec<Action>, seed: u64) -> Result<(), TestCaseError> {
     let all: Vec<usize> = (0..METERS).collect();
     let mut m = MarketCampus::new(METERS as u8, &all, GRID).await;
+    // Owner 0 takes over building 3.
+    let (a, b) = (
+        m.c.owners[0].insecure_clone(),
+        m.c.owners[SHARED].insecure_clone(),
+    );
+    let ix = gridtokenx_tests::registry_ix::transfer_meter_ownership(
+        &m.c.lfdis[SHARED],
+        b.pubkey(),
+        a.pubkey(),
+    );
+    m.c.env.send(&[ix], &[&b, &a]).await.unwrap();
+    m.c.owners[SHARED] = a.insecure_clone();
     let k = m.trading_interval().await;
     let mut quote_before = Vec::new();
     let mut grid_before = Vec::new();
@@ -226,8 +259,8 @@ async fn run(first: Vec<Action>, second: Vec<Action>, seed: u64) -> Result<(), T
                 meter,
                 interval
             );
-            quote_delta[*meter] -= i128::from(fill.quote);
-            grid_delta[*meter] += i128::from(fill.energy);
+            quote_delta[owner_of(*meter)] -= i128::from(fill.quote);
+            grid_delta[owner_of(*meter)] += i128::from(fill.energy);
         } else {
             let net = fill.quote - auction_reference::fee(fill.quote, fee_bps);
             prop_assert_eq!(
@@ -237,8 +270,8 @@ async fn run(first: Vec<Action>, second: Vec<Action>, seed: u64) -> Result<(), T
                 meter,
                 interval
             );
-            quote_delta[*meter] += i128::from(net);
-            grid_delta[*meter] -= i128::from(fill.energy);
+            quote_delta[owner_of(*meter)] += i128::from(net);
+            grid_delta[owner_of(*meter)] -= i128::from(fill.energy);
         }
     }
 
@@ -254,8 +287,9 @@ async fn run(first: Vec<Action>, second: Vec<Action>, seed: u64) -> Result<(), T
             .unwrap();
         m.assert_conserved().await;
     }
-    // Everyone withdraws everything; each owner's tokens moved by exactly its settlements.
-    for i in 0..METERS {
+    // Everyone withdraws everything; each owner's tokens moved by exactly its settlements
+    // (building 0's and 3's together: one owner, one pair of token accounts).
+    for i in (0..METERS).filter(|&i| owner_of(i) == i) {
         let owner = m.c.owners[i].insecure_clone();
         if !m.traders.contains(&owner.pubkey()) {
             continue;
@@ -265,7 +299,7 @@ async fn run(first: Vec<Action>, second: Vec<Action>, seed: u64) -> Result<(), T
         m.c.env.send(&[ix], &[&owner]).await.unwrap();
         m.assert_conserved().await;
     }
-    for i in 0..METERS {
+    for i in (0..METERS).filter(|&i| owner_of(i) == i) {
         prop_assert_eq!(
             i128::from(m.quote_balance(i).await),
             i128::from(quote_before[i]) + quote_delta[i],
