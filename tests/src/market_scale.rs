@@ -87,7 +87,7 @@ fn capacity() -> MeterCapacity {
 fn order_of(i: usize) -> (Side, u64, u64) {
     let step = (i / 2 % 200) as u64;
     let quantity = 500 + 13 * (i as u64 % 97);
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         (Side::Buy, quantity, 150_000 - 500 * step)
     } else {
         (Side::Sell, quantity, 60_000 + 500 * step)

@@ -568,7 +568,11 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         // already: their reactivation is refused as no change).
         let _ = b.run(
             "reactivate",
-            &[ix::registry::set_meter_status(payer, &lfdi, MeterStatus::Active)],
+            &[ix::registry::set_meter_status(
+                payer,
+                &lfdi,
+                MeterStatus::Active,
+            )],
             &[],
             &[],
         );
