@@ -697,6 +697,46 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         1,
         Some(INSTRUCTION_CEILING),
     )?;
+    // A building changes hands with an order standing: the new owner evicts it (its escrow
+    // is credited to the previous owner's balance); then the building goes back.
+    let (_, ix) = order(0, k + 1, 500);
+    b.run("place_order", &[ix], &[&traders[0]], &[])?;
+    let lfdi = c.lfdis[1];
+    let (from, to) = (&traders[0], &traders[1]);
+    b.run(
+        "transfer meter",
+        &[ix::registry::transfer_meter_ownership(
+            &lfdi,
+            from.pubkey(),
+            to.pubkey(),
+        )],
+        &[from, to],
+        &[],
+    )?;
+    b.measure(
+        "trading: evict_order (the new owner evicts the previous owner's order)",
+        &[market::evict_order(
+            to.pubkey(),
+            &from.pubkey(),
+            &lfdi,
+            k + 1,
+            Side::Buy,
+        )],
+        &[to],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.run(
+        "transfer meter back",
+        &[ix::registry::transfer_meter_ownership(
+            &lfdi,
+            to.pubkey(),
+            from.pubkey(),
+        )],
+        &[to, from],
+        &[],
+    )?;
     // Interval k + 2's book with every ladder step holding buys and sells: clearing's
     // worst case (written into the account: no 1,024 buildings here).
     b.run(
