@@ -598,12 +598,34 @@ impl Keeper {
             }
         }
 
-        // Clear in order, from the cursor, every interval whose gate has closed.
+        // Clear in order, from the cursor, every interval whose gate has closed: a book's
+        // own gate (fixed when it was opened), else the market's for an interval without one.
         let mut next = market.next_clear;
-        while market.gate(next).is_ok_and(|g| now >= g) {
-            let batch: Vec<u64> = (next..next + CLEARS_PER_TRANSACTION)
-                .take_while(|k| market.gate(*k).is_ok_and(|g| now >= g))
+        loop {
+            let window: Vec<u64> = (next..next + CLEARS_PER_TRANSACTION).collect();
+            let books = chain
+                .accounts(
+                    &window
+                        .iter()
+                        .map(|k| market_ix::book_address(*k))
+                        .collect::<Vec<_>>(),
+                )
+                .await?;
+            let batch: Vec<u64> = window
+                .iter()
+                .zip(&books)
+                .take_while(|(k, book)| {
+                    let gate = match book.as_ref().and_then(zero_copy::<trading::IntervalBook>) {
+                        Some(b) => Ok(b.gate),
+                        None => market.gate(**k),
+                    };
+                    gate.is_ok_and(|g| now >= g)
+                })
+                .map(|(k, _)| *k)
                 .collect();
+            if batch.is_empty() {
+                break;
+            }
             let ixs: Vec<_> = batch
                 .iter()
                 .map(|k| market_ix::clear_interval(*k))

@@ -199,7 +199,6 @@ pub fn v0_transaction(
         .context("sign v0 transaction")
 }
 
-/// Size of a transaction on the wire.
 /// Whether `instructions` (with the compute-unit limit `send_and_confirm` prepends) fit one
 /// transaction paid by `payer` with `tables`.
 pub fn fits(
@@ -214,6 +213,7 @@ pub fn fits(
         .is_ok_and(|tx| transaction_size(&tx) <= PACKET)
 }
 
+/// Size of a transaction on the wire.
 pub fn transaction_size(tx: &VersionedTransaction) -> usize {
     bincode::serialize(tx)
         .map(|b| b.len())

@@ -134,6 +134,16 @@ impl EmbeddedChain {
         }
     }
 
+    /// The keeper's view of a bank a test set up by other means (`TestEnv::into_context`).
+    /// Its account index starts empty: `program_accounts` finds what is sent from here on.
+    pub fn from_context(ctx: ProgramTestContext) -> EmbeddedChain {
+        EmbeddedChain {
+            ctx,
+            outcomes: HashMap::new(),
+            touched: BTreeSet::new(),
+        }
+    }
+
     /// Moves to the next slot with the cluster clock at `unix_timestamp`. The bank starts at
     /// the wall-clock time; an embedded run may replay an earlier day, so this can set any
     /// time (callers move it forward only).

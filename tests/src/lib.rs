@@ -391,6 +391,11 @@ pub fn transaction_size(tx: &Transaction) -> usize {
 }
 
 impl TestEnv {
+    /// The bank, for a harness that drives it otherwise (the keeper's `EmbeddedChain`).
+    pub fn into_context(self) -> ProgramTestContext {
+        self.ctx
+    }
+
     /// Writes an account directly into the bank: used to plant look-alike accounts at the
     /// wrong address or under the wrong owner.
     pub fn plant_account(&mut self, address: Pubkey, owner: Pubkey, data: Vec<u8>) {
