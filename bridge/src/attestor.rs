@@ -7,8 +7,9 @@
 //! status and limits the chain holds, and both registers of a reading were measured at the
 //! same time (the store pairs them by timestamp). A pair the rules refuse is not signed; the
 //! meter's next pair is judged against the same last attested reading.
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anchor_lang::prelude::Pubkey;
 use anyhow::{Context, Result};
@@ -18,7 +19,7 @@ use oracle::attestation::{batch_domain, batch_hash, encode_batch, meters_digest,
 use oracle::rules::{assess, Battery, LastReading, MeterFacts, Verdict};
 use oracle::ReadingLimits;
 
-use crate::directory::Directory;
+use crate::directory::{Directory, MeterEntry};
 use crate::store::{Attested, SignedBatch, Store};
 
 pub use keeper_protocol::B64;
@@ -64,6 +65,10 @@ pub struct AttestorSettings {
     pub limits: ReadingLimits,
     /// Readings per batch (see README for how many fit one transaction).
     pub max_readings: usize,
+    /// Signed batches the keeper has not acknowledged, at most: a round stops signing at
+    /// this many (the readings wait in the store, the meters' latest ones are attested
+    /// later), so a keeper that is away cannot grow the store without bound.
+    pub max_pending_batches: u64,
 }
 
 impl AttestorSettings {
@@ -84,6 +89,46 @@ pub struct Attestor {
     pub directory: Arc<Directory>,
     pub key: SigningKey,
     pub settings: AttestorSettings,
+    /// Where the next scan starts, and what the last round left waiting.
+    pub state: Mutex<RoundState>,
+}
+
+/// The attestor's memory between passes (not persisted: after a restart the first round
+/// starts at the first meter and finds what waits again).
+#[derive(Debug, Default)]
+pub struct RoundState {
+    /// Directory position the next scan starts at: a round that stops early (the backlog is
+    /// full) resumes where it stopped, so no meter is starved by the ones before it.
+    pub cursor: usize,
+    /// Per meter (LFDI hex) with a reading newer than its last attested one, the timestamp
+    /// of the first such reading a round saw; removed when the meter is attested, or when
+    /// its reading is one the chain would refuse (counted apart).
+    pub waiting_since: HashMap<String, i64>,
+    /// Meters whose latest reading the rules refuse (not merely too soon): never attested
+    /// as it stands, so not counted in the age.
+    pub refused: HashSet<String>,
+    pub last_round: Option<Round>,
+}
+
+/// What one attestation round did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Round {
+    pub at: i64,
+    /// The batches it signed, in order (sequences).
+    pub batches: Vec<u64>,
+    pub readings: usize,
+    /// Meters whose latest reading the round looked at.
+    pub visited: usize,
+    /// The round stopped because `max_pending_batches` batches await the keeper.
+    pub backlog_full: bool,
+    /// Batches signed and not yet acknowledged after the round.
+    pub pending_batches: u64,
+    /// Meters with a reading newer than the chain's that the round left unattested (too
+    /// soon after the last, or not reached), and how old the oldest such reading is.
+    pub waiting_meters: usize,
+    pub oldest_unattested_s: Option<i64>,
+    /// Meters whose latest reading the chain would refuse.
+    pub refused_meters: usize,
 }
 
 /// The registry's campus account, which batches name.
@@ -96,103 +141,195 @@ pub fn meter_state_address(oracle_program: &Pubkey, lfdi: &[u8; 20]) -> Pubkey {
     Pubkey::find_program_address(&[oracle::seeds::METER_STATE, lfdi], oracle_program).0
 }
 
+/// What a scan decided about one meter.
+#[derive(Clone, Debug)]
+enum Seen {
+    /// Nothing newer than its last attested reading.
+    UpToDate,
+    /// A newer reading the rules accept now: signed.
+    Attested,
+    /// A newer reading that is too soon after the last attested one: later.
+    TooSoon(i64),
+    /// A newer reading the rules refuse (implausible, stale, meter suspended).
+    Refused,
+}
+
 impl Attestor {
+    pub fn new(
+        store: Arc<Store>,
+        directory: Arc<Directory>,
+        key: SigningKey,
+        settings: AttestorSettings,
+    ) -> Attestor {
+        Attestor {
+            store,
+            directory,
+            key,
+            settings,
+            state: Mutex::new(RoundState::default()),
+        }
+    }
+
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()
     }
 
-    /// Signs one batch of the meters with new, acceptable readings, if any; meters in
-    /// registry-index order. `now` is the clock the rules judge ages and skew against.
+    /// Signs one batch of the meters with new, acceptable readings, if any, scanning from the
+    /// cursor (meters in registry-index order, wrapping); the cursor moves past the meters
+    /// scanned. `now` is the clock the rules judge ages and skew against.
     pub fn attest_once(&self, now: i64) -> Result<Option<SignedBatch>> {
         let Some(domain) = self.settings.domain() else {
             tracing::warn!("cluster genesis hash not configured: nothing is attested");
             return Ok(None);
         };
         let meters = self.directory.all();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let start = state.cursor % meters.len().max(1);
+        let (batch, visited) =
+            self.sign_batch(&mut state, now, &domain, &meters, start, meters.len())?;
+        state.cursor = (start + visited) % meters.len().max(1);
+        Ok(batch)
+    }
+
+    /// One round: every meter with a new, acceptable reading is attested, in as many batches
+    /// as it takes, each meter looked at once, starting from the cursor; the round stops
+    /// early only when `max_pending_batches` signed batches await the keeper (the backlog is
+    /// bounded; the next round resumes where this one stopped). Reports what it did and how
+    /// old the oldest reading left unattested is.
+    pub fn attest_round(&self, now: i64) -> Result<Round> {
+        let mut round = Round {
+            at: now,
+            ..Round::default()
+        };
+        let Some(domain) = self.settings.domain() else {
+            tracing::warn!("cluster genesis hash not configured: nothing is attested");
+            return Ok(round);
+        };
+        let meters = self.directory.all();
+        let n = meters.len();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut position = state.cursor % n.max(1);
+        while round.visited < n {
+            let pending = self.store.read()?.pending_batches()?;
+            if pending >= self.settings.max_pending_batches {
+                round.backlog_full = true;
+                break;
+            }
+            let (batch, visited) = self.sign_batch(
+                &mut state,
+                now,
+                &domain,
+                &meters,
+                position,
+                n - round.visited,
+            )?;
+            round.visited += visited;
+            position = (position + visited) % n;
+            match batch {
+                Some(b) => {
+                    round.readings += usize::from(b.readings);
+                    round.batches.push(b.sequence);
+                }
+                None => break,
+            }
+        }
+        state.cursor = position;
+        if round.backlog_full {
+            // The meters the round did not reach: note those with newer readings, so their
+            // wait shows in the age (a cheap look: no rules).
+            let reader = self.store.read()?;
+            for i in 0..n - round.visited {
+                let meter = &meters[(position + i) % n];
+                let Some(pair) = reader.pair(&meter.lfdi_hex)? else {
+                    continue;
+                };
+                let last = reader.attested(&meter.lfdi_hex)?;
+                if last.is_none_or(|l| l.timestamp < pair.timestamp) {
+                    state
+                        .waiting_since
+                        .entry(meter.lfdi_hex.clone())
+                        .or_insert(i64::from(pair.timestamp));
+                }
+            }
+        }
+        // Meters no longer in the directory wait for nothing.
+        let known: HashSet<&str> = meters.iter().map(|m| m.lfdi_hex.as_str()).collect();
+        state
+            .waiting_since
+            .retain(|lfdi, _| known.contains(lfdi.as_str()));
+        state.refused.retain(|lfdi| known.contains(lfdi.as_str()));
+        round.pending_batches = self.store.read()?.pending_batches()?;
+        round.waiting_meters = state.waiting_since.len();
+        round.oldest_unattested_s = state
+            .waiting_since
+            .values()
+            .min()
+            .map(|&t| now.saturating_sub(t).max(0));
+        round.refused_meters = state.refused.len();
+        state.last_round = Some(round.clone());
+        Ok(round)
+    }
+
+    /// The last round's report, if a round has run.
+    pub fn last_round(&self) -> Option<Round> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last_round
+            .clone()
+    }
+
+    /// Scans up to `budget` meters from `start` (wrapping) and signs one batch of those with
+    /// new, acceptable readings (at most `max_readings`); returns it, if any, and how many
+    /// meters were scanned.
+    fn sign_batch(
+        &self,
+        state: &mut RoundState,
+        now: i64,
+        domain: &[u8; 32],
+        meters: &[MeterEntry],
+        start: usize,
+        budget: usize,
+    ) -> Result<(Option<SignedBatch>, usize)> {
+        let n = meters.len();
+        if n == 0 {
+            return Ok((None, 0));
+        }
+        let mut seen = Vec::new();
         // Durable before visible: the keeper may fetch the batch as soon as it can see it.
-        self.store
+        let batch = self
+            .store
             .write_immediate(|w| -> Result<Option<SignedBatch>> {
                 let mut readings = Vec::new();
                 let mut states = Vec::new();
                 let mut lfdis = Vec::new();
                 let mut attested = Vec::new();
-                for meter in &meters {
+                for i in 0..budget.min(n) {
                     if readings.len() == self.settings.max_readings {
                         break;
                     }
-                    let Some(pair) = w.pair(&meter.lfdi_hex)? else {
+                    let meter = &meters[(start + i) % n];
+                    let verdict = self.judge(w, meter, now)?;
+                    seen.push((
+                        meter.lfdi_hex.clone(),
+                        verdict.as_ref().map(|v| v.0.clone()),
+                    ));
+                    let Some((Seen::Attested, Some((reading, a)))) = verdict else {
                         continue;
-                    };
-                    let last = w.attested(&meter.lfdi_hex)?;
-                    if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
-                        continue;
-                    }
-                    let reading = Reading {
-                        timestamp: pair.timestamp,
-                        import_wh: pair.import_wh,
-                        export_wh: pair.export_wh,
-                        quality: pair.quality,
-                    };
-                    let facts = MeterFacts {
-                        capacity: meter.capacity,
-                        active_since: meter.active.then_some(meter.active_since),
-                    };
-                    let full = Battery::full(&meter.capacity);
-                    let last_reading = last.map(|l| LastReading {
-                        timestamp: i64::from(l.timestamp),
-                        import_wh: l.import_wh,
-                        export_wh: l.export_wh,
-                        battery: Battery {
-                            stored_bound_wh: l.stored_bound_wh.unwrap_or(full.stored_bound_wh),
-                            stored_grid_wh: l.stored_grid_wh.unwrap_or(full.stored_grid_wh),
-                        },
-                    });
-                    let battery = match assess(
-                        last_reading.as_ref(),
-                        &reading,
-                        &facts,
-                        &self.settings.limits,
-                        now,
-                    ) {
-                        Ok(Verdict::Baseline { battery } | Verdict::Delta { battery, .. }) => {
-                            battery
-                        }
-                        Err(reason) => {
-                            // Not yet (too soon after the last) or never (implausible, stale, meter
-                            // suspended): either way the chain would refuse it, so it is not signed.
-                            if reason != oracle::OracleError::IntervalTooShort {
-                                tracing::warn!(
-                                    meter = %meter.code,
-                                    timestamp = pair.timestamp,
-                                    reason = %reason.name(),
-                                    "reading not attested"
-                                );
-                            }
-                            continue;
-                        }
                     };
                     readings.push(reading);
                     states.push(
                         meter_state_address(&self.settings.oracle_program, &meter.lfdi).to_bytes(),
                     );
                     lfdis.push(meter.lfdi_hex.clone());
-                    attested.push((
-                        meter.lfdi_hex.clone(),
-                        Attested {
-                            timestamp: pair.timestamp,
-                            import_wh: pair.import_wh,
-                            export_wh: pair.export_wh,
-                            stored_bound_wh: Some(battery.stored_bound_wh),
-                            stored_grid_wh: Some(battery.stored_grid_wh),
-                        },
-                    ));
+                    attested.push((meter.lfdi_hex.clone(), a));
                 }
                 if readings.is_empty() {
                     return Ok(None);
                 }
                 let sequence = w.next_batch_sequence()?;
                 let message =
-                    encode_batch(&domain, sequence, &meters_digest(states.iter()), &readings)
+                    encode_batch(domain, sequence, &meters_digest(states.iter()), &readings)
                         .context("batch too large")?;
                 let signature = self.key.sign(&message);
                 let batch = SignedBatch {
@@ -211,7 +348,101 @@ impl Attestor {
                     w.set_attested(lfdi, a)?;
                 }
                 Ok(Some(batch))
-            })
+            })?;
+        // The batch is durable (or nothing was signed): record what the scan saw.
+        for (lfdi, verdict) in &seen {
+            match verdict {
+                None | Some(Seen::UpToDate) | Some(Seen::Attested) => {
+                    state.waiting_since.remove(lfdi);
+                    state.refused.remove(lfdi);
+                }
+                Some(Seen::TooSoon(timestamp)) => {
+                    state.refused.remove(lfdi);
+                    state
+                        .waiting_since
+                        .entry(lfdi.clone())
+                        .or_insert(*timestamp);
+                }
+                Some(Seen::Refused) => {
+                    state.waiting_since.remove(lfdi);
+                    state.refused.insert(lfdi.clone());
+                }
+            }
+        }
+        Ok((batch, seen.len()))
+    }
+
+    /// What the oracle's rules say of `meter`'s latest pair against its last attested
+    /// reading: `None` when it has no pair yet; for an acceptable one, the reading and what
+    /// becomes its attested record.
+    #[allow(clippy::type_complexity)]
+    fn judge(
+        &self,
+        w: &crate::store::Writer,
+        meter: &MeterEntry,
+        now: i64,
+    ) -> Result<Option<(Seen, Option<(Reading, Attested)>)>> {
+        let Some(pair) = w.pair(&meter.lfdi_hex)? else {
+            return Ok(None);
+        };
+        let last = w.attested(&meter.lfdi_hex)?;
+        if last.is_some_and(|l| l.timestamp >= pair.timestamp) {
+            return Ok(Some((Seen::UpToDate, None)));
+        }
+        let reading = Reading {
+            timestamp: pair.timestamp,
+            import_wh: pair.import_wh,
+            export_wh: pair.export_wh,
+            quality: pair.quality,
+        };
+        let facts = MeterFacts {
+            capacity: meter.capacity,
+            active_since: meter.active.then_some(meter.active_since),
+        };
+        let full = Battery::full(&meter.capacity);
+        let last_reading = last.map(|l| LastReading {
+            timestamp: i64::from(l.timestamp),
+            import_wh: l.import_wh,
+            export_wh: l.export_wh,
+            battery: Battery {
+                stored_bound_wh: l.stored_bound_wh.unwrap_or(full.stored_bound_wh),
+                stored_grid_wh: l.stored_grid_wh.unwrap_or(full.stored_grid_wh),
+            },
+        });
+        match assess(
+            last_reading.as_ref(),
+            &reading,
+            &facts,
+            &self.settings.limits,
+            now,
+        ) {
+            Ok(Verdict::Baseline { battery } | Verdict::Delta { battery, .. }) => {
+                let attested = Attested {
+                    timestamp: pair.timestamp,
+                    import_wh: pair.import_wh,
+                    export_wh: pair.export_wh,
+                    stored_bound_wh: Some(battery.stored_bound_wh),
+                    stored_grid_wh: Some(battery.stored_grid_wh),
+                };
+                Ok(Some((Seen::Attested, Some((reading, attested)))))
+            }
+            // Not yet: judged again by a later round.
+            Err(oracle::OracleError::IntervalTooShort) => {
+                Ok(Some((Seen::TooSoon(i64::from(pair.timestamp)), None)))
+            }
+            Err(reason) => {
+                // Never as it stands (implausible, stale, meter suspended): the chain would
+                // refuse it, so it is not signed; the meter's next reading is judged against
+                // the same last attested one.
+                tracing::warn!(
+                    meter = %meter.code,
+                    timestamp = pair.timestamp,
+                    reason = %reason.name(),
+                    "reading not attested"
+                );
+                Ok(Some((Seen::Refused, None)))
+            }
+        }
     }
 
     /// Marks batch `sequence` confirmed on-chain; false if it is unknown.
@@ -230,27 +461,43 @@ mod tests {
 
     const T0: i64 = 1_790_000_000;
 
-    fn attestor(dir: &Path) -> (Attestor, String) {
+    fn capacity() -> MeterCapacity {
+        MeterCapacity {
+            generation_w: 50_000,
+            storage_wh: 30_000,
+            max_import_w: 80_000,
+            max_discharge_w: 15_000,
+        }
+    }
+
+    /// An attestor over `n` registered meters (LFDIs 1.., hex) with a backlog bound.
+    fn attestor_of(dir: &Path, n: usize, max_pending_batches: u64) -> (Attestor, Vec<String>) {
         let store = Arc::new(Store::open(&dir.join("bridge.redb")).unwrap());
         let directory = Arc::new(Directory::default());
-        let lfdi = [7u8; 20];
-        directory.sync(&[RegisteredMeter {
-            lfdi,
-            index: 0,
-            capacity: MeterCapacity {
-                generation_w: 50_000,
-                storage_wh: 30_000,
-                max_import_w: 80_000,
-                max_discharge_w: 15_000,
-            },
-            active: true,
-            since: T0 - 60,
-        }]);
-        let attestor = Attestor {
+        let lfdis: Vec<[u8; 20]> = (0..n)
+            .map(|i| {
+                let mut l = [7u8; 20];
+                l[..2].copy_from_slice(&(i as u16).to_be_bytes());
+                l
+            })
+            .collect();
+        let registered: Vec<RegisteredMeter> = lfdis
+            .iter()
+            .enumerate()
+            .map(|(i, lfdi)| RegisteredMeter {
+                lfdi: *lfdi,
+                index: i as u16,
+                capacity: capacity(),
+                active: true,
+                since: T0 - 60,
+            })
+            .collect();
+        directory.sync(&registered);
+        let attestor = Attestor::new(
             store,
             directory,
-            key: SigningKey::from_bytes(&[1; 32]),
-            settings: AttestorSettings {
+            SigningKey::from_bytes(&[1; 32]),
+            AttestorSettings {
                 oracle_program: oracle::ID,
                 campus: campus_address(),
                 cluster: Some([2; 32]),
@@ -261,9 +508,19 @@ mod tests {
                     tolerance_bps: 1_000,
                 },
                 max_readings: 25,
+                max_pending_batches,
             },
-        };
-        (attestor, keeper_protocol::hex::encode(&lfdi))
+        );
+        let hex = lfdis
+            .iter()
+            .map(|l| keeper_protocol::hex::encode(l))
+            .collect();
+        (attestor, hex)
+    }
+
+    fn attestor(dir: &Path) -> (Attestor, String) {
+        let (a, lfdis) = attestor_of(dir, 1, 64);
+        (a, lfdis[0].clone())
     }
 
     fn post(a: &Attestor, lfdi: &str, timestamp: i64, import_wh: u64, export_wh: u64) {
@@ -311,6 +568,136 @@ mod tests {
         assert_eq!(
             (last.export_wh, last.stored_bound_wh, last.stored_grid_wh),
             (2_000_000 + 12 * 16_250, Some(0), Some(0))
+        );
+    }
+
+    fn attested_meters(a: &Attestor, sequences: &[u64]) -> Vec<String> {
+        let all = a.store.read().unwrap().unacknowledged(usize::MAX).unwrap();
+        let mut out = Vec::new();
+        for s in sequences {
+            let batch = all.iter().find(|b| b.sequence == *s).expect("batch stored");
+            out.extend(batch.meters.clone());
+        }
+        out
+    }
+
+    /// Every meter with a new reading is attested in one round, in as many batches as it
+    /// takes (the seeds' 10,000 meters need 400); the next round finds nothing new.
+    #[test]
+    fn a_round_attests_every_meter_with_a_new_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lfdis) = attestor_of(dir.path(), 60, 64);
+        for lfdi in &lfdis {
+            post(&a, lfdi, T0, 1_000, 2_000);
+        }
+        let round = a.attest_round(T0).unwrap();
+        assert_eq!(
+            (round.batches.len(), round.readings, round.visited),
+            (3, 60, 60)
+        );
+        assert_eq!((round.waiting_meters, round.oldest_unattested_s), (0, None));
+        assert_eq!(round.pending_batches, 3);
+        let mut attested = attested_meters(&a, &round.batches);
+        attested.sort();
+        let mut all = lfdis.clone();
+        all.sort();
+        assert_eq!(attested, all);
+        let again = a.attest_round(T0 + 10).unwrap();
+        assert!(again.batches.is_empty());
+        assert_eq!(a.last_round(), Some(again));
+    }
+
+    /// The backlog is bounded: a round stops at `max_pending_batches` unacknowledged
+    /// batches, reports the meters it left waiting and the age of the oldest reading, and
+    /// the next round starts with them (no meter is starved by those before it).
+    #[test]
+    fn a_full_backlog_pauses_signing_and_the_next_round_resumes_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lfdis) = attestor_of(dir.path(), 60, 2);
+        for lfdi in &lfdis {
+            post(&a, lfdi, T0, 1_000, 2_000);
+        }
+        let round = a.attest_round(T0 + 30).unwrap();
+        assert!(round.backlog_full);
+        assert_eq!((round.batches.len(), round.readings), (2, 50));
+        assert_eq!(round.waiting_meters, 10);
+        assert_eq!(round.oldest_unattested_s, Some(30));
+        // Nothing more while the keeper is away.
+        let stalled = a.attest_round(T0 + 90).unwrap();
+        assert!(stalled.backlog_full && stalled.batches.is_empty());
+        assert_eq!(stalled.oldest_unattested_s, Some(90));
+        for s in &round.batches {
+            assert!(a.acknowledge(*s).unwrap());
+        }
+        // Meters 50..60 first, then the others' newer readings.
+        for lfdi in &lfdis[..50] {
+            post(&a, lfdi, T0 + 120, 1_100, 2_100);
+        }
+        let resumed = a.attest_round(T0 + 120).unwrap();
+        let order = attested_meters(&a, &resumed.batches);
+        assert_eq!(order[..10], lfdis[50..]);
+        assert_eq!(order[10..], lfdis[..40]);
+        assert!(resumed.backlog_full);
+        assert_eq!(resumed.waiting_meters, 10);
+        for s in &resumed.batches {
+            assert!(a.acknowledge(*s).unwrap());
+        }
+        let last = a.attest_round(T0 + 130).unwrap();
+        assert_eq!(attested_meters(&a, &last.batches), lfdis[40..50]);
+        assert!(!last.backlog_full);
+        assert_eq!((last.waiting_meters, last.oldest_unattested_s), (0, None));
+    }
+
+    /// One batch at a time (`attest_once`) also rotates: three calls cover 60 meters.
+    #[test]
+    fn single_batches_rotate_through_the_meters() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lfdis) = attestor_of(dir.path(), 60, 64);
+        for lfdi in &lfdis {
+            post(&a, lfdi, T0, 1_000, 2_000);
+        }
+        let mut covered = Vec::new();
+        for _ in 0..3 {
+            covered.extend(a.attest_once(T0).unwrap().unwrap().meters);
+        }
+        covered.sort();
+        let mut all = lfdis.clone();
+        all.sort();
+        assert_eq!(covered, all);
+        assert!(a.attest_once(T0).unwrap().is_none());
+    }
+
+    /// A reading too soon after the last attested one waits (its age shows); one the rules
+    /// refuse is counted apart and does not hold up the others.
+    #[test]
+    fn readings_that_wait_and_readings_refused_are_reported_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lfdis) = attestor_of(dir.path(), 3, 64);
+        for lfdi in &lfdis {
+            post(&a, lfdi, T0, 1_000, 2_000);
+        }
+        assert_eq!(a.attest_round(T0).unwrap().readings, 3);
+        // Meter 0: 20 s later (too soon: 60 s apart at least); meter 1: 10 MWh exported in
+        // 15 minutes (beyond its capacity: refused); meter 2: plausible.
+        post(&a, &lfdis[0], T0 + 20, 1_010, 2_010);
+        post(&a, &lfdis[1], T0 + 900, 1_000, 10_000_000);
+        post(&a, &lfdis[2], T0 + 900, 1_500, 4_000);
+        let round = a.attest_round(T0 + 900).unwrap();
+        assert_eq!(attested_meters(&a, &round.batches), vec![lfdis[2].clone()]);
+        assert_eq!((round.waiting_meters, round.refused_meters), (1, 1));
+        assert_eq!(round.oldest_unattested_s, Some(880));
+        // Meter 0's next reading is attested; meter 1's next plausible one too.
+        post(&a, &lfdis[0], T0 + 960, 1_100, 2_100);
+        post(&a, &lfdis[1], T0 + 960, 1_100, 2_100);
+        let round = a.attest_round(T0 + 960).unwrap();
+        assert_eq!(round.readings, 2);
+        assert_eq!(
+            (
+                round.waiting_meters,
+                round.refused_meters,
+                round.oldest_unattested_s
+            ),
+            (0, 0, None)
         );
     }
 }

@@ -26,7 +26,8 @@ pub struct BridgeConfig {
     pub pki_dir: PathBuf,
     /// How often meters should post, seconds.
     pub post_rate_s: u32,
-    /// How often the attestor signs a batch, seconds.
+    /// How often the attestor runs a round (every meter with a new reading attested, in as
+    /// many batches as it takes), seconds.
     pub attest_interval_s: u32,
     /// The oracle's limits, mirrored so that nothing attested is refused on-chain.
     pub min_interval_s: u32,
@@ -37,6 +38,9 @@ pub struct BridgeConfig {
     /// Nothing is attested until it is set.
     pub cluster_genesis_hash: Option<String>,
     pub max_readings_per_batch: usize,
+    /// Signed batches awaiting the keeper, at most: the attestor stops signing at this many
+    /// (the backlog is bounded; the meters' latest readings are attested once it drains).
+    pub max_pending_batches: u64,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// Seconds a client gets to finish its TLS handshake.
@@ -83,6 +87,7 @@ impl Default for BridgeConfig {
             tolerance_bps: 1_000,
             cluster_genesis_hash: None,
             max_readings_per_batch: 25,
+            max_pending_batches: 4_096,
             max_connections: 20_000,
             handshake_timeout_s: 10,
             max_handshakes_per_ip: 256,
@@ -119,6 +124,10 @@ impl BridgeConfig {
         anyhow::ensure!(
             (1..=28).contains(&self.max_readings_per_batch),
             "max_readings_per_batch must be 1..=28 (one transaction)"
+        );
+        anyhow::ensure!(
+            self.max_pending_batches > 0,
+            "max_pending_batches must be positive"
         );
         anyhow::ensure!(self.max_connections > 0, "max_connections must be positive");
         anyhow::ensure!(

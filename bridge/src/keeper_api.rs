@@ -23,7 +23,8 @@ use crate::attestor::{Attestor, B64};
 use crate::directory::{RegisteredMeter, SyncReport};
 use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
 use keeper_protocol::{
-    BatchList, BridgeStatus, MeterList, MeterRecord, Route, MAX_METERS_BODY, MIN_TOKEN_LEN,
+    AttestationStatus, BatchList, BridgeStatus, MeterList, MeterRecord, Route, MAX_METERS_BODY,
+    MIN_TOKEN_LEN,
 };
 use registry::MeterCapacity;
 
@@ -175,6 +176,16 @@ async fn handle(
                 attestor: B64.encode(attestor.public_key()),
                 oracle_program: attestor.settings.oracle_program.to_string(),
                 campus: attestor.settings.campus.to_string(),
+                attestation: attestor.last_round().map(|r| AttestationStatus {
+                    at: r.at,
+                    batches_signed: r.batches.len() as u64,
+                    readings_signed: r.readings as u64,
+                    pending_batches: r.pending_batches,
+                    backlog_full: r.backlog_full,
+                    waiting_meters: r.waiting_meters as u64,
+                    oldest_unattested_s: r.oldest_unattested_s,
+                    refused_meters: r.refused_meters as u64,
+                }),
             },
         ),
         Route::Batches => {

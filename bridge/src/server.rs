@@ -100,12 +100,12 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         directory: directory.clone(),
         settings: service_settings(config)?,
     });
-    let attestor = Arc::new(Attestor {
-        store: store.clone(),
+    let attestor = Arc::new(Attestor::new(
+        store.clone(),
         directory,
-        key: attestor::load_or_create_key(&config.attestor_key_path(), store.batches_signed()?)?,
-        settings: attestor_settings(config)?,
-    });
+        attestor::load_or_create_key(&config.attestor_key_path(), store.batches_signed()?)?,
+        attestor_settings(config)?,
+    ));
     let keeper_token = keeper_api::load_or_create_token(&config.keeper_token_path())?;
 
     let meters = TcpListener::bind(config.listen)
@@ -228,6 +228,7 @@ fn attestor_settings(config: &BridgeConfig) -> Result<AttestorSettings> {
         cluster: config.cluster()?,
         limits: config.limits(),
         max_readings: config.max_readings_per_batch,
+        max_pending_batches: config.max_pending_batches,
     })
 }
 
@@ -269,20 +270,34 @@ async fn prune(store: Arc<Store>, retention_s: i64, shutdown: watch::Receiver<bo
     Ok(())
 }
 
-/// One attestation pass: signs a batch of the meters' new readings, if there are any.
+/// One attestation round: every meter's new, acceptable reading signed, in as many batches
+/// as it takes (up to the backlog bound).
 async fn attest(attestor: Arc<Attestor>) -> Result<()> {
     let a = attestor.clone();
-    match attestor
+    let round = attestor
         .store
-        .run_dedicated(move || a.attest_once(now()))
-        .await??
-    {
-        Some(batch) => tracing::info!(
-            sequence = batch.sequence,
-            readings = batch.readings,
-            "batch signed"
-        ),
-        None => tracing::debug!("no new readings to attest"),
+        .run_dedicated(move || a.attest_round(now()))
+        .await??;
+    if round.backlog_full {
+        tracing::warn!(
+            pending = round.pending_batches,
+            waiting = round.waiting_meters,
+            oldest_unattested_s = ?round.oldest_unattested_s,
+            "the keeper is behind: signing paused at max_pending_batches"
+        );
+    }
+    if round.batches.is_empty() {
+        tracing::debug!(waiting = round.waiting_meters, "no new readings to attest");
+    } else {
+        tracing::info!(
+            batches = round.batches.len(),
+            first = round.batches[0],
+            readings = round.readings,
+            meters = round.visited,
+            waiting = round.waiting_meters,
+            oldest_unattested_s = ?round.oldest_unattested_s,
+            "attestation round"
+        );
     }
     Ok(())
 }

@@ -108,6 +108,28 @@ pub struct BridgeStatus {
     /// The oracle program and the registry campus the batches are for (base58).
     pub oracle_program: String,
     pub campus: String,
+    /// The attestor's last round, once one has run (absent from older bridges).
+    #[serde(default)]
+    pub attestation: Option<AttestationStatus>,
+}
+
+/// What the attestor's last round did and left waiting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestationStatus {
+    /// When the round ran (Unix seconds).
+    pub at: i64,
+    pub batches_signed: u64,
+    pub readings_signed: u64,
+    /// Signed batches the keeper has not acknowledged yet.
+    pub pending_batches: u64,
+    /// The round stopped at the backlog bound (`max_pending_batches`).
+    pub backlog_full: bool,
+    /// Meters with a reading newer than the chain's that is not attested yet, and the age
+    /// in seconds of the oldest such reading (None: none waits).
+    pub waiting_meters: u64,
+    pub oldest_unattested_s: Option<i64>,
+    /// Meters whose latest reading the oracle's rules refuse (never signed as it stands).
+    pub refused_meters: u64,
 }
 
 /// A signed batch of readings, as the bridge stores and serves it.

@@ -671,7 +671,7 @@ async fn day<C: DayChain>(
             sim.advance(t1 - interval_s, t1, args.post_rate, None)
                 .await?;
             posted = Some(std::time::Instant::now());
-            running.attestor.attest_once(t1)?;
+            running.attestor.attest_round(t1)?;
         } else {
             // After the last interval: only clear and settle its auction.
             chain.advance_to(t1).await?;

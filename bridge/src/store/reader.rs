@@ -9,7 +9,7 @@ use redb::ReadableTable;
 use super::engine::Shared;
 use super::records;
 use super::tables::*;
-use super::{Attested, MirrorRecord, SignedBatch, StoredReading};
+use super::{Attested, MirrorRecord, Pair, SignedBatch, StoredReading};
 use crate::normalize::{Flow, Measurement, RegisterReading};
 
 /// A consistent snapshot for reads (but the latest registers: the committed state at the
@@ -38,6 +38,22 @@ impl Reader {
     /// The last reading attested for `lfdi`.
     pub fn attested(&self, lfdi: &str) -> Result<Option<Attested>> {
         json_at(&self.txn.open_table(ATTESTED)?, lfdi)
+    }
+
+    /// The meter's latest import and export measured at the same time (committed).
+    pub fn pair(&self, lfdi: &str) -> Result<Option<Pair>> {
+        Ok(self.shared.hot().pairs.get(lfdi).copied())
+    }
+
+    /// Batches signed and not yet acknowledged through (see `Writer::pending_batches`).
+    pub fn pending_batches(&self) -> Result<u64> {
+        let meta = self.txn.open_table(META)?;
+        let last = meta.get(LAST_BATCH)?.map(|v| v.value()).unwrap_or(0);
+        let through = meta
+            .get(ACKNOWLEDGED_THROUGH)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        Ok(last.saturating_sub(through))
     }
 
     /// The MirrorMeterReading attested for `flow` of `lfdi`, if one is designated.

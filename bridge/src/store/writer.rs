@@ -286,6 +286,19 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Batches signed and not yet acknowledged through: the last sequence handed out less
+    /// the acknowledged-through mark (an upper bound when acknowledgements arrive out of
+    /// order).
+    pub fn pending_batches(&self) -> Result<u64> {
+        let meta = self.txn.open_table(META)?;
+        let last = meta.get(LAST_BATCH)?.map(|v| v.value()).unwrap_or(0);
+        let through = meta
+            .get(ACKNOWLEDGED_THROUGH)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        Ok(last.saturating_sub(through))
+    }
+
     pub fn next_batch_sequence(&self) -> Result<u64> {
         self.next(LAST_BATCH)
     }
