@@ -91,6 +91,10 @@ pub struct Status {
     /// or the RPC endpoint away: retried).
     pub passes: u64,
     pub last_error: Option<String>,
+    /// Transactions that failed for a reason other than a program's refusal (payer short of
+    /// SOL, blockhash expired, ...): retried on the next pass, never given up on.
+    pub transient_errors: u64,
+    pub last_transient_error: Option<String>,
 }
 
 /// What one `tick` did.
@@ -213,6 +217,15 @@ impl Keeper {
         self.status.largest_transaction = self.status.largest_transaction.max(confirmed.size);
     }
 
+    /// A transaction failed for a reason that will pass (not a program's refusal): noted for
+    /// the operator, retried on the next pass.
+    fn transient(&mut self, what: String, e: &SendError) {
+        let reason = e.reason();
+        tracing::warn!(%what, %reason, "not sent (transient): retried next pass");
+        self.status.transient_errors += 1;
+        self.status.last_transient_error = Some(format!("{what}: {reason}"));
+    }
+
     fn fail(&mut self, what: String, reason: String, at_slot: u64) {
         tracing::error!(%what, %reason, "given up");
         // The most recent ones: a refusal repeated every pass must not grow without end.
@@ -275,6 +288,10 @@ impl Keeper {
         match self.send(chain, instructions).await {
             Ok(confirmed) => Ok(Some(confirmed)),
             Err(SendError::Unavailable(e)) => Err(e),
+            Err(e) if !e.is_program_refusal() => {
+                self.transient(what(), &e);
+                Ok(None)
+            }
             Err(e) => {
                 let slot = chain.clock().await?.slot;
                 self.fail(what(), e.reason(), slot);
@@ -401,6 +418,11 @@ impl Keeper {
                 self.judge_applied(chain, batch, &config).await
             }
             Err(SendError::Unavailable(e)) => Err(e),
+            Err(e) if !e.is_program_refusal() => {
+                // Not the oracle's refusal: the batch waits, uncounted.
+                self.transient(format!("batch {}", batch.sequence), &e);
+                Ok(Applied::NotYet)
+            }
             Err(e) => {
                 let attempts = self.attempts.entry(batch.sequence).or_insert(0);
                 *attempts += 1;

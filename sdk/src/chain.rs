@@ -110,6 +110,21 @@ pub enum SendError {
 pub const PACKET: usize = 1_232;
 
 impl SendError {
+    /// Whether a program refused it (an instruction failed), or it can never fit a packet:
+    /// only then does sending the same thing again not help. Anything else (the fee payer
+    /// short of SOL, an expired blockhash, an account in use, a lookup table not yet
+    /// usable, the cluster unreachable) is transient: retried without limit, never counted
+    /// as a refusal.
+    pub fn is_program_refusal(&self) -> bool {
+        matches!(
+            self,
+            SendError::Refused {
+                error: TransactionError::InstructionError(..),
+                ..
+            } | SendError::TooLarge { .. }
+        )
+    }
+
     /// The program's custom error code, if that is why it was refused.
     pub fn custom_code(&self) -> Option<u32> {
         match self {
@@ -288,5 +303,47 @@ pub async fn send_and_confirm<C: Chain>(
             tokio::time::sleep(Duration::from_millis(400)).await;
         }
         tracing::warn!(%signature, "blockhash expired before confirmation; rebuilding");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(error: TransactionError) -> SendError {
+        SendError::Refused {
+            error,
+            logs: Vec::new(),
+        }
+    }
+
+    /// Only a program's refusal (or a transaction that can never fit) is final; everything
+    /// the cluster or the wallet causes is retried.
+    #[test]
+    fn only_a_programs_refusal_is_a_refusal() {
+        let program = refused(TransactionError::InstructionError(
+            1,
+            InstructionError::Custom(6_000),
+        ));
+        assert!(program.is_program_refusal());
+        assert_eq!(program.custom_code(), Some(6_000));
+        assert!(SendError::TooLarge { size: 1_300 }.is_program_refusal());
+        for transient in [
+            TransactionError::InsufficientFundsForFee,
+            TransactionError::BlockhashNotFound,
+            TransactionError::AccountInUse,
+            TransactionError::AccountNotFound,
+            TransactionError::AddressLookupTableNotFound,
+            TransactionError::WouldExceedMaxBlockCostLimit,
+            TransactionError::ClusterMaintenance,
+        ] {
+            assert!(
+                !refused(transient.clone()).is_program_refusal(),
+                "{transient:?}"
+            );
+        }
+        assert!(
+            !SendError::Unavailable(anyhow::anyhow!("connection refused")).is_program_refusal()
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The keeper's market cranks against the trading program: it clears each interval once its
 //! book's own gate has closed (the gate fixed when the book was opened), whatever the
 //! market's parameters say now, in order from the cursor, and fails no transaction on the
-//! way.
+//! way; a transaction that fails for a reason other than a program's refusal (the keeper's
+//! wallet empty) is retried, not given up on.
 use gridtokenx_tests::embedded::EmbeddedChain;
 use gridtokenx_tests::market_campus::{default_params, MarketCampus};
 use gridtokenx_tests::trading_ix;
@@ -38,6 +39,35 @@ async fn the_keeper_clears_on_each_books_own_gate_after_the_gate_lead_changes() 
     assert!(market.gate(k + 1).unwrap() <= now && now < book_gate);
     let mut chain = EmbeddedChain::from_context(m.c.env.into_context());
     let mut keeper = Keeper::new(None, Vec::new());
+    // The keeper's wallet runs dry: nothing is sent, nothing is given up on (not a program's
+    // refusal), and the operator sees why.
+    let wallet = chain.payer_key();
+    let funded = chain
+        .ctx
+        .banks_client
+        .get_account(wallet)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut dry = funded.clone();
+    dry.lamports = 1;
+    chain.ctx.set_account(&wallet, &dry.into());
+    let mut progress = Progress::default();
+    keeper
+        .crank_market(&mut chain, &mut progress)
+        .await
+        .unwrap();
+    assert!(progress.cleared.is_empty());
+    assert!(
+        keeper.status.failures.is_empty(),
+        "{:?}",
+        keeper.status.failures
+    );
+    assert!(keeper.status.transient_errors >= 1);
+    let last = keeper.status.last_transient_error.clone().unwrap();
+    assert!(last.contains("clear_interval"), "{last}");
+    // Funded again, the next pass does the work.
+    chain.ctx.set_account(&wallet, &funded.into());
     let mut progress = Progress::default();
     keeper
         .crank_market(&mut chain, &mut progress)
