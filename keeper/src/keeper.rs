@@ -321,7 +321,10 @@ impl Keeper {
             .map(|m| m.quote_mint))
     }
 
-    /// Applies the bridge's unacknowledged batches in sequence order.
+    /// Applies the bridge's unacknowledged batches, oldest first. The oracle takes them in any
+    /// order within its window (`oracle::BATCH_WINDOW` after the last contiguous one), so a
+    /// batch that waits (refused, or failed for a transient reason) holds up none of the
+    /// others.
     pub async fn submit_batches<C: Chain>(
         &mut self,
         chain: &mut C,
@@ -330,9 +333,14 @@ impl Keeper {
         let Some(bridge) = self.bridge.clone() else {
             return Ok(());
         };
-        let batches = bridge.batches(64).await?;
+        let batches = bridge.batches(oracle::BATCH_WINDOW as usize).await?;
         self.status.batches_pending = batches.len() as u64;
         for batch in batches {
+            if self.attempts.get(&batch.sequence).copied().unwrap_or(0) >= MAX_ATTEMPTS {
+                // Given up on: the others go on; once the oracle's window is full behind
+                // it, governance skips it (`skip_batches`).
+                continue;
+            }
             let batch = match batch.decode() {
                 Ok(b) => b,
                 Err(e) => {
@@ -342,14 +350,10 @@ impl Keeper {
                         format!("undecodable: {e:#}"),
                         slot,
                     );
-                    break;
+                    self.attempts.insert(batch.sequence, MAX_ATTEMPTS);
+                    continue;
                 }
             };
-            if self.attempts.get(&batch.sequence).copied().unwrap_or(0) >= MAX_ATTEMPTS {
-                // Given up on: later batches cannot apply before it (BatchOutOfOrder) until
-                // governance skips it (`skip_batches`).
-                break;
-            }
             match self.apply_batch(chain, &batch).await? {
                 Applied::Now(readings) => {
                     bridge.acknowledge(batch.sequence).await?;
@@ -365,7 +369,7 @@ impl Keeper {
                     self.status.batches_already_applied += 1;
                     self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
                 }
-                Applied::NotYet => break,
+                Applied::NotYet => continue,
             }
         }
         Ok(())
@@ -381,14 +385,14 @@ impl Keeper {
             .await?
             .and_then(|a| zero_copy::<oracle::OracleConfig>(&a))
             .ok_or_else(|| anyhow::anyhow!("the oracle is not initialised"))?;
-        if batch.sequence <= config.last_sequence {
+        if config.is_settled(batch.sequence) {
             return self.judge_applied(chain, batch, &config).await;
         }
-        if batch.sequence > config.last_sequence + 1 {
+        if batch.sequence > config.last_sequence.saturating_add(oracle::BATCH_WINDOW) {
             tracing::warn!(
                 sequence = batch.sequence,
                 last = config.last_sequence,
-                "batch waits for an earlier one the bridge no longer serves"
+                "batch beyond the oracle's window: waits for an earlier one to land (or a governance skip)"
             );
             return Ok(Applied::NotYet);
         }

@@ -604,21 +604,53 @@ async fn index_not_pointing_at_an_ed25519_instruction_is_rejected() {
 // ---- submit_readings: sequence ----
 
 #[tokio::test]
-async fn replayed_and_out_of_order_batches_are_rejected() {
-    let mut c = Campus::new(1, 1).await;
+async fn batches_apply_once_in_any_order_within_the_window() {
+    let mut c = Campus::new(2, 1).await;
     c.baseline().await;
     c.quarter_hour().await;
     // Sequence 1 again, even with new readings: replay.
     let r = [(0, c.reading(900, 1_000_100, 2_000_000))];
     assert_error(c.submit(1, &r).await.result, OracleError::BatchReplayed);
-    // Sequence 3 before 2: out of order.
-    assert_error(c.submit(3, &r).await.result, OracleError::BatchOutOfOrder);
-    c.submit(2, &r).await.unwrap();
+    // Sequence 3 lands before 2: it applies (the keeper keeps many in flight).
+    c.submit(3, &r).await.unwrap();
     let config = c.config().await;
-    assert_eq!(config.last_sequence, 2);
-    // The keeper tells its own batch 1 from another that took number 1 by the hash.
-    let first = oracle_ix::batch_message(1, &c.lfdis, &[c.reading(0, 1_000_000, 2_000_000)]);
-    assert_eq!(config.applied_batch(1), Some(batch_hash(&first)));
+    assert_eq!((config.last_sequence, config.highest_sequence), (1, 3));
+    assert!(config.is_settled(3) && !config.is_settled(2));
+    // Once only.
+    let again = [(1, c.reading(900, 1_000_000, 2_000_100))];
+    assert_error(c.submit(3, &again).await.result, OracleError::BatchReplayed);
+    // Beyond the window after the last contiguous batch: refused until the gap closes.
+    let furthest = 1 + oracle::BATCH_WINDOW;
+    assert_error(
+        c.submit(furthest + 1, &again).await.result,
+        OracleError::BatchOutOfOrder,
+    );
+    c.submit(furthest, &again).await.unwrap();
+    // Batch 2 lands late: meter 0's older reading in it is not newer than the one batch 3
+    // applied, so it is skipped (registers are cumulative: batch 3's delta already holds
+    // it); meter 1's applies. The window's start moves over 2 and 3.
+    c.quarter_hour().await;
+    let late = [
+        (0, c.reading(600, 1_000_050, 2_000_000)),
+        (1, c.reading(1_800, 1_000_000, 2_000_200)),
+    ];
+    let out = c.submit(2, &late).await.unwrap();
+    assert_eq!(
+        out.skipped(),
+        vec![(0, code(OracleError::TimestampNotIncreasing))]
+    );
+    let config = c.config().await;
+    assert_eq!(config.last_sequence, 3);
+    assert_eq!(config.highest_sequence, furthest);
+    assert!(config.is_settled(furthest) && !config.is_settled(4));
+    assert_eq!(c.state(0).await.verified_import_wh, 100);
+    assert_eq!(c.state(1).await.verified_export_wh, 200);
+    // The keeper tells its own batch 3 from another that took number 3 by the hash; the
+    // ring holds the last BATCH_WINDOW batches (batch 1's slot now holds batch 129).
+    let third = oracle_ix::batch_message(3, &c.lfdis[..1], &[c.reading(900, 1_000_100, 2_000_000)]);
+    assert_eq!(config.applied_batch(3), Some(batch_hash(&third)));
+    assert_eq!(config.applied_batch(1), None);
+    assert_eq!(config.applied_batch(4), None);
 }
 
 #[tokio::test]
@@ -632,6 +664,10 @@ async fn governance_can_skip_batches_that_can_never_apply() {
         let ix = oracle_ix::skip_batches(payer, through);
         assert_error(c.env.send(&[ix], &[]).await, OracleError::InvalidSkip);
     }
+    // Batch 6 landed early; 2 to 4 never will.
+    c.quarter_hour().await;
+    let r = [(0, c.reading(900, 1_000_100, 2_000_000))];
+    c.submit(6, &r).await.unwrap();
     let (result, logs) = c
         .env
         .send_with_logs(&[oracle_ix::skip_batches(payer, 4)], &[])
@@ -639,11 +675,47 @@ async fn governance_can_skip_batches_that_can_never_apply() {
     result.unwrap();
     let skipped = events::<BatchesSkipped>(&logs);
     assert_eq!((skipped[0].from, skipped[0].through), (2, 4));
+    let config = c.config().await;
+    assert_eq!(config.last_sequence, 4);
+    assert!(config.is_settled(6) && !config.is_settled(5));
+    c.quarter_hour().await;
+    let r = [(0, c.reading(1_800, 1_000_200, 2_000_000))];
+    assert_error(c.submit(3, &r).await.result, OracleError::BatchReplayed);
+    assert_error(c.submit(6, &r).await.result, OracleError::BatchReplayed);
+    // Batch 5 closes the gap: the start moves over 5 and 6.
+    c.submit(5, &r).await.unwrap();
+    assert_eq!(c.config().await.last_sequence, 6);
+}
+
+/// A batch that never arrives holds the window's start: the others land until the window is
+/// full behind it, then only a governance skip moves on (and keeps what landed).
+#[tokio::test]
+async fn a_missing_batch_is_passed_only_by_a_skip_once_the_window_is_full() {
+    let mut c = Campus::new(1, 1).await;
+    c.baseline().await;
     c.quarter_hour().await;
     let r = [(0, c.reading(900, 1_000_100, 2_000_000))];
-    assert_error(c.submit(3, &r).await.result, OracleError::BatchReplayed);
-    c.submit(5, &r).await.unwrap();
-    assert_eq!(c.config().await.last_sequence, 5);
+    // Batch 2 is lost; 3 ..= 1 + BATCH_WINDOW land (the same reading: applied once, then
+    // skipped as not newer: the batches apply all the same).
+    let furthest = 1 + oracle::BATCH_WINDOW;
+    for sequence in 3..=furthest {
+        c.submit(sequence, &r).await.unwrap();
+    }
+    assert_eq!(c.config().await.last_sequence, 1);
+    assert_error(
+        c.submit(furthest + 1, &r).await.result,
+        OracleError::BatchOutOfOrder,
+    );
+    let payer = c.env.payer();
+    c.env
+        .send(&[oracle_ix::skip_batches(payer, 2)], &[])
+        .await
+        .unwrap();
+    let config = c.config().await;
+    assert_eq!(config.last_sequence, furthest);
+    assert_eq!(config.applied_window, [0; 2]);
+    c.submit(furthest + 1, &r).await.unwrap();
+    assert_eq!(c.state(0).await.verified_import_wh, 100);
 }
 
 // ---- submit_readings: which meters ----

@@ -1,7 +1,9 @@
 //! The oracle program under random reading sequences: random cadence, gaps, register jumps
 //! (forward and backward), timestamps ahead of and behind the clock, suspensions and
-//! reactivations through the registry. Whatever the sequence, the program never halts
-//! (every batch applies) and the export it verifies never exceeds generation plus battery
+//! reactivations through the registry, and batches landing out of order (held back by the
+//! keeper and sent later, within the oracle's window) or replayed. Whatever the sequence,
+//! the program never halts (every batch applies, exactly once: a replay is refused and
+//! changes nothing) and the export it verifies never exceeds generation plus battery
 //! discharge power over the time the meter was active, nor generation over that time plus
 //! what the battery could hold plus what was imported (the energy balance).
 use gridtokenx_tests::fixtures;
@@ -22,6 +24,11 @@ enum Step {
         offset_s: i32,
         import_inc: i64,
         export_inc: i64,
+        /// Held back: sent after a later batch (at a later step that releases, or at the
+        /// end, newest first).
+        hold: bool,
+        /// After sending, replays an earlier batch.
+        replay: bool,
     },
     Suspend {
         wait_s: u32,
@@ -33,14 +40,20 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        8 => (0u32..3_000, -120i32..90, -500i64..120_000, -500i64..120_000).prop_map(
-            |(wait_s, offset_s, import_inc, export_inc)| Step::Reading {
-                wait_s,
-                offset_s,
-                import_inc,
-                export_inc,
-            }
-        ),
+        8 => (
+            (0u32..3_000, -120i32..90, -500i64..120_000, -500i64..120_000),
+            (0u8..4, 0u8..6),
+        )
+            .prop_map(|((wait_s, offset_s, import_inc, export_inc), (hold, replay))| {
+                Step::Reading {
+                    wait_s,
+                    offset_s,
+                    import_inc,
+                    export_inc,
+                    hold: hold == 0,
+                    replay: replay == 0,
+                }
+            }),
         1 => (1u32..10_000).prop_map(|wait_s| Step::Suspend { wait_s }),
         1 => (1u32..10_000).prop_map(|wait_s| Step::Reactivate { wait_s }),
     ]
@@ -74,6 +87,9 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     let mut sequence = 0u64;
     // Active periods begun: each starts with a battery assumed full.
     let mut baselines = 0u64;
+    // Batches held back, and those sent (for replays).
+    let mut held: Vec<(u64, Vec<solana_instruction::Instruction>)> = Vec::new();
+    let mut sent: Vec<(u64, Vec<solana_instruction::Instruction>)> = Vec::new();
     for step in steps {
         match step {
             Step::Suspend { wait_s } | Step::Reactivate { wait_s } => {
@@ -95,6 +111,8 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 offset_s,
                 import_inc,
                 export_inc,
+                hold,
+                replay,
             } => {
                 env.advance_clock(i64::from(wait_s)).await;
                 import = (import + import_inc).max(0);
@@ -106,24 +124,47 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     export_wh: export as u64,
                     quality: 0,
                 };
-                let before: MeterState = env.zero_copy(meter_state_address(&lfdi)).await;
                 sequence += 1;
                 let ixs =
-                    oracle_ix::attested_batch(payer, sequence, &[reading], &[lfdi], &[&attestor]);
-                // Every batch applies, whatever it carries.
-                env.send(&ixs, &[])
-                    .await
-                    .map_err(|e| TestCaseError::fail(format!("batch {sequence} failed: {e:?}")))?;
-                let after: MeterState = env.zero_copy(meter_state_address(&lfdi)).await;
-                baselines += after.baselines - before.baselines;
-                if after.verified_export_wh != before.verified_export_wh
-                    || after.verified_import_wh != before.verified_import_wh
-                {
-                    span_s += (after.last_timestamp - before.last_timestamp) as u64;
+                    oracle_ix::attested_batch(payer, sequence, &[reading], &[lfdi], &[&attestor])
+                        .to_vec();
+                if hold {
+                    held.push((sequence, ixs));
+                    continue;
+                }
+                // This batch, then (a step in three) the ones held back, oldest first.
+                let mut due = vec![(sequence, ixs)];
+                if sequence % 3 == 0 {
+                    due.append(&mut held);
+                }
+                for (s, ixs) in due {
+                    send_one(&mut env, &lfdi, s, &ixs, &mut baselines, &mut span_s).await?;
+                    sent.push((s, ixs));
+                }
+                if replay {
+                    let (s, ixs) = sent[sent.len() / 2].clone();
+                    let before: MeterState = env.zero_copy(meter_state_address(&lfdi)).await;
+                    let result = env.send(&ixs, &[]).await;
+                    prop_assert_eq!(
+                        gridtokenx_tests::custom_error(&result),
+                        Some(oracle::OracleError::BatchReplayed.into()),
+                        "replay of batch {}",
+                        s
+                    );
+                    let after: MeterState = env.zero_copy(meter_state_address(&lfdi)).await;
+                    prop_assert_eq!(before.reading_count, after.reading_count);
+                    prop_assert_eq!(before.verified_export_wh, after.verified_export_wh);
                 }
             }
         }
     }
+    // What is still held lands at the end, newest first.
+    while let Some((s, ixs)) = held.pop() {
+        send_one(&mut env, &lfdi, s, &ixs, &mut baselines, &mut span_s).await?;
+    }
+    // Every batch applied exactly once: the window's start is the last one.
+    let config: oracle::OracleConfig = env.zero_copy(oracle_ix::config_address()).await;
+    prop_assert_eq!(config.last_sequence, sequence);
     let state: MeterState = env.zero_copy(meter_state_address(&lfdi)).await;
     let capacity = default_capacity();
     let tolerance = oracle_ix::default_limits().tolerance_bps;
@@ -173,6 +214,29 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
         state.verified_renewable_wh,
         span_s
     );
+    Ok(())
+}
+
+/// Sends one batch: it must apply, whatever it carries and whenever it lands.
+async fn send_one(
+    env: &mut TestEnv,
+    lfdi: &registry::identity::Lfdi,
+    sequence: u64,
+    ixs: &[solana_instruction::Instruction],
+    baselines: &mut u64,
+    span_s: &mut u64,
+) -> Result<(), TestCaseError> {
+    let before: MeterState = env.zero_copy(meter_state_address(lfdi)).await;
+    env.send(ixs, &[])
+        .await
+        .map_err(|e| TestCaseError::fail(format!("batch {sequence} failed: {e:?}")))?;
+    let after: MeterState = env.zero_copy(meter_state_address(lfdi)).await;
+    *baselines += after.baselines - before.baselines;
+    if after.verified_export_wh != before.verified_export_wh
+        || after.verified_import_wh != before.verified_import_wh
+    {
+        *span_s += (after.last_timestamp - before.last_timestamp) as u64;
+    }
     Ok(())
 }
 

@@ -39,7 +39,7 @@ pub enum OracleError {
     WrongDomain,
     #[msg("This batch sequence number was already applied")]
     BatchReplayed,
-    #[msg("Batch sequence number skips ahead; earlier batches must be applied first")]
+    #[msg("Batch sequence number is beyond the window (BATCH_WINDOW after the last contiguous batch): earlier batches must land first, or governance skips them")]
     BatchOutOfOrder,
     #[msg("Accounts must be (registry meter, meter state) pairs, one per reading")]
     AccountsMismatch,

@@ -49,11 +49,12 @@ pub fn set_paused_handler(ctx: Context<ConfigAdmin>, paused_until: i64) -> Resul
     Ok(())
 }
 
-/// Moves the sequence past batches that can never apply (e.g. an attestor that lost its
-/// store and signed other contents under numbers already taken), through `through`: the
-/// next batch must then be `through + 1`. Only forward, and by at most
-/// [`MAX_SKIP_BATCHES`], so that no skip (a typo, say) can make every future batch a
-/// replay; the skipped numbers can never be applied afterwards.
+/// Moves the window's start past batches that can never apply (e.g. an attestor that lost
+/// its store and signed other contents under numbers already taken), through `through`:
+/// every batch up to it is then settled (those applied early stay applied, the others can
+/// never be), and the window runs from `through + 1` (further over any batches applied
+/// beyond it). Only forward, and by at most [`MAX_SKIP_BATCHES`], so that no skip (a typo,
+/// say) can make every future batch a replay.
 pub fn skip_batches_handler(ctx: Context<ConfigAdmin>, through: u64) -> Result<()> {
     let mut config = ctx.accounts.config.load_mut()?;
     let furthest = config
@@ -68,7 +69,7 @@ pub fn skip_batches_handler(ctx: Context<ConfigAdmin>, through: u64) -> Result<(
         .last_sequence
         .checked_add(1)
         .ok_or(OracleError::Overflow)?;
-    config.last_sequence = through;
+    config.skip_through(through);
     program_common::emit_event!(BatchesSkipped { from, through });
     Ok(())
 }

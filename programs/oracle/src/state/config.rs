@@ -3,8 +3,15 @@ use anchor_lang::prelude::*;
 use crate::errors::OracleError;
 
 pub const MAX_ATTESTORS: usize = 8;
-/// Batches remembered by `OracleConfig::recent_batches`.
-pub const RECENT_BATCHES: usize = 32;
+/// Batches remembered by `OracleConfig::recent_batches` (as many as the window holds, so the
+/// keeper can tell each batch in flight from another that took its number).
+pub const RECENT_BATCHES: usize = BATCH_WINDOW as usize;
+/// How far ahead of the last contiguous batch a batch may land: batches apply in any order
+/// within `last_sequence + 1 ..= last_sequence + BATCH_WINDOW`, so the keeper can keep that
+/// many in flight. A batch that never arrives holds the window's start: once the window is
+/// full behind it, only governance's bounded `skip_batches` moves on.
+pub const BATCH_WINDOW: u64 = 128;
+const WINDOW_WORDS: usize = (BATCH_WINDOW / 64) as usize;
 /// Most batches one `skip_batches` may skip. A skip is for batches that can never be
 /// delivered (an attestor that lost its store), a handful in practice; 1,024 is far more
 /// than that, and small enough that a mistaken skip puts the sequence only a little ahead of
@@ -69,7 +76,9 @@ pub struct OracleConfig {
     pub domain: [u8; 32],
     /// Authorised attestor keys; the first `attestor_count` are set.
     pub attestors: [Pubkey; MAX_ATTESTORS],
-    /// Sequence number of the last applied (or skipped) batch; 0 before the first.
+    /// Every batch numbered up to this one is applied or skipped (0 before the first): the
+    /// start of the window. Batches after it that applied early are marked in
+    /// `applied_window`.
     pub last_sequence: u64,
     /// Paused until this Unix time (0: not paused; `program_common::pause`).
     pub paused_until: i64,
@@ -84,6 +93,11 @@ pub struct OracleConfig {
     pub _reserved: [u8; 7],
     /// The last `RECENT_BATCHES` applied batches, a ring indexed by sequence.
     pub recent_batches: [BatchRecord; RECENT_BATCHES],
+    /// Batches in `last_sequence + 1 ..= last_sequence + BATCH_WINDOW` applied already: bit
+    /// `sequence % BATCH_WINDOW` (a ring; a bit is cleared as the start passes it).
+    pub applied_window: [u64; WINDOW_WORDS],
+    /// The highest sequence applied so far.
+    pub highest_sequence: u64,
 }
 
 impl OracleConfig {
@@ -142,22 +156,75 @@ impl OracleConfig {
         program_common::pause::is_paused(self.paused_until, now)
     }
 
-    /// Batches apply in order, one after another: `sequence` must be the next number.
+    fn window_bit(sequence: u64) -> (usize, u64) {
+        let bit = sequence % BATCH_WINDOW;
+        ((bit / 64) as usize, 1u64 << (bit % 64))
+    }
+
+    /// Whether batch `sequence` is settled: applied, or skipped by governance.
+    pub fn is_settled(&self, sequence: u64) -> bool {
+        if sequence <= self.last_sequence {
+            return true;
+        }
+        if sequence - self.last_sequence > BATCH_WINDOW {
+            return false;
+        }
+        let (word, mask) = Self::window_bit(sequence);
+        self.applied_window[word] & mask != 0
+    }
+
+    /// A batch applies once, within the window: after the last contiguous one, at most
+    /// `BATCH_WINDOW` ahead, and not applied already.
     pub fn check_sequence(&self, sequence: u64) -> Result<()> {
-        require!(sequence > self.last_sequence, OracleError::BatchReplayed);
-        let next = self
+        require!(!self.is_settled(sequence), OracleError::BatchReplayed);
+        let furthest = self
             .last_sequence
-            .checked_add(1)
+            .checked_add(BATCH_WINDOW)
             .ok_or(OracleError::Overflow)?;
-        require!(sequence == next, OracleError::BatchOutOfOrder);
+        require!(sequence <= furthest, OracleError::BatchOutOfOrder);
         Ok(())
     }
 
-    /// Records batch `sequence` (the next one) as applied.
+    /// Records batch `sequence` (checked by `check_sequence`) as applied, and moves the
+    /// window's start over every batch now settled behind it (at most `BATCH_WINDOW` steps).
     pub fn record_batch(&mut self, sequence: u64, hash: [u8; 32]) {
-        self.last_sequence = sequence;
+        let (word, mask) = Self::window_bit(sequence);
+        self.applied_window[word] |= mask;
+        self.highest_sequence = self.highest_sequence.max(sequence);
         self.recent_batches[(sequence % RECENT_BATCHES as u64) as usize] =
             BatchRecord { sequence, hash };
+        self.advance();
+    }
+
+    /// Moves `last_sequence` over the applied batches that follow it, clearing their bits.
+    fn advance(&mut self) {
+        for _ in 0..BATCH_WINDOW {
+            let Some(next) = self.last_sequence.checked_add(1) else {
+                return;
+            };
+            let (word, mask) = Self::window_bit(next);
+            if self.applied_window[word] & mask == 0 {
+                return;
+            }
+            self.applied_window[word] &= !mask;
+            self.last_sequence = next;
+        }
+    }
+
+    /// Settles every batch through `through` (> `last_sequence`, checked by the caller):
+    /// those never applied can no longer be; then moves over the applied ones after it.
+    pub fn skip_through(&mut self, through: u64) {
+        if through - self.last_sequence >= BATCH_WINDOW {
+            self.applied_window = [0; WINDOW_WORDS];
+        } else {
+            for sequence in self.last_sequence + 1..=through {
+                let (word, mask) = Self::window_bit(sequence);
+                self.applied_window[word] &= !mask;
+            }
+        }
+        self.last_sequence = through;
+        self.highest_sequence = self.highest_sequence.max(through);
+        self.advance();
     }
 
     /// The hash of applied batch `sequence`, if it is among the recent ones.
