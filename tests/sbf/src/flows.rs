@@ -305,6 +305,28 @@ fn oracle_flows(b: &mut Bench, c: &mut Campus) -> Result<(), String> {
         OracleError::Ed25519OffsetsSpoofed.into(),
     )?;
     c.sequence -= 1;
+    // Out of order, the window's worst case: batch s + 1 is held back while s + 2 ..=
+    // s + BATCH_WINDOW land (one reading each); then s + 1, with 25 readings, closes the gap
+    // and moves the window's start over all 128.
+    b.advance(900);
+    let held = c.sequence;
+    c.sequence += 1;
+    for _ in 1..oracle::BATCH_WINDOW {
+        let (ixs, alt) = batch(b, c, &all[..1], 2, (1_070_000, 2_070_000));
+        b.run("early batch", &ixs, &[], &alt)?;
+    }
+    let last = c.sequence;
+    c.sequence = held;
+    let (ixs, alt) = batch(b, c, &all, 2, (1_070_000, 2_070_000));
+    b.measure(
+        "oracle: submit_readings, 25 readings closing a gap of 127 early batches",
+        &ixs,
+        &[],
+        &alt,
+        25,
+        Some(READING_CEILING),
+    )?;
+    c.sequence = last;
     Ok(())
 }
 

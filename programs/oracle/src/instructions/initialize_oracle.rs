@@ -1,5 +1,5 @@
 use anchor_lang::prelude::*;
-use program_common::pda::{create_pda_account, write_zero_copy};
+use program_common::pda::{create_pda_account, init_zero_copy};
 use registry::Campus;
 
 use crate::attestation::batch_domain;
@@ -48,22 +48,22 @@ pub fn handler(ctx: Context<InitializeOracle>, args: InitializeOracleArgs) -> Re
         &crate::ID,
         &[seeds::CONFIG, &[bump]],
     )?;
-    let mut config: OracleConfig = bytemuck::Zeroable::zeroed();
-    config.authority = a.authority.key();
-    config.campus = a.campus.key();
-    config.domain = batch_domain(
-        &crate::ID.to_bytes(),
-        &a.campus.key().to_bytes(),
-        &args.cluster,
-    );
-    config.set_attestors(&args.attestors, args.quorum);
-    config.set_limits(&args.limits);
-    config.bump = bump;
-    write_zero_copy(&a.config, &config)?;
+    // In place: the configuration (with its rings of recent batches) is larger than the
+    // 4 KiB SBF stack.
+    let (authority, campus) = (a.authority.key(), a.campus.key());
+    let domain = batch_domain(&crate::ID.to_bytes(), &campus.to_bytes(), &args.cluster);
+    init_zero_copy::<OracleConfig>(&a.config, |config| {
+        config.authority = authority;
+        config.campus = campus;
+        config.domain = domain;
+        config.set_attestors(&args.attestors, args.quorum);
+        config.set_limits(&args.limits);
+        config.bump = bump;
+    })?;
     program_common::emit_event!(OracleInitialized {
-        campus: config.campus,
-        authority: config.authority,
-        domain: config.domain,
+        campus,
+        authority,
+        domain,
     });
     Ok(())
 }
