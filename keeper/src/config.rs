@@ -36,6 +36,8 @@ pub struct KeeperConfig {
     pub confirm_timeout_s: u64,
     /// Seconds between rebroadcasts of an unconfirmed transaction.
     pub rebroadcast_s: u64,
+    /// Batch transactions sent and not yet confirmed, at most (1 to the oracle's window).
+    pub max_in_flight: usize,
     /// What the keeper keeps between runs (its lookup table's address).
     pub state_file: PathBuf,
     /// The operator's status, rewritten after every pass (JSON).
@@ -54,6 +56,7 @@ impl Default for KeeperConfig {
             tick_interval_s: 10,
             confirm_timeout_s: 90,
             rebroadcast_s: 2,
+            max_in_flight: crate::keeper::DEFAULT_MAX_IN_FLIGHT,
             state_file: PathBuf::from("keeper-data/state.json"),
             status_file: PathBuf::from("keeper-data/status.json"),
         }
@@ -85,6 +88,11 @@ impl KeeperConfig {
         ensure!(
             self.tick_interval_s > 0 && self.confirm_timeout_s > 0 && self.rebroadcast_s > 0,
             "tick_interval_s, confirm_timeout_s and rebroadcast_s must be positive"
+        );
+        ensure!(
+            (1..=oracle::BATCH_WINDOW as usize).contains(&self.max_in_flight),
+            "max_in_flight must be 1 to {} (the oracle's batch window)",
+            oracle::BATCH_WINDOW
         );
         ensure!(
             self.bridge.ip().is_loopback() || self.bridge_ca.is_some(),

@@ -15,7 +15,7 @@ use oracle::OracleError;
 use registry::identity::Lfdi;
 use registry::{Meter, MeterStatus};
 use sdk::accounts::{anchor_account, events, zero_copy};
-use sdk::chain::{send_and_confirm, Chain, Confirmed, SendError, SendPolicy};
+use sdk::chain::{send_and_confirm, send_pipelined, Chain, Confirmed, SendError, SendPolicy};
 use sdk::ix::trading as market_ix;
 use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, registry as registry_ix};
 use serde::Serialize;
@@ -41,6 +41,8 @@ pub const ORDER_INTERVAL_OFFSET: usize = trading::Order::INTERVAL_OFFSET;
 pub const MAX_FAILURES_KEPT: usize = 100;
 /// A batch the chain refuses this many times is given up (reported, not retried).
 pub const MAX_ATTEMPTS: u32 = 3;
+/// Batch transactions in flight at once by default: a 10,000-meter round is 400 batches.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
 
 fn log_skipped(logs: &[String], what: &str) {
     for skipped in events::<energy_token::events::MeterSkipped>(logs) {
@@ -151,6 +153,8 @@ pub struct Keeper {
     pushed: Option<(Vec<MeterRecord>, tokio::time::Instant)>,
     pub table: CampusTable,
     pub policy: SendPolicy,
+    /// Batch transactions sent and not yet confirmed, at most (`send_pipelined`).
+    pub max_in_flight: usize,
     pub status: Status,
     attempts: BTreeMap<u64, u32>,
 }
@@ -162,6 +166,7 @@ impl Keeper {
             meters,
             table: CampusTable::default(),
             policy: SendPolicy::default(),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             status: Status::default(),
             attempts: BTreeMap::new(),
             pushed: None,
@@ -322,9 +327,10 @@ impl Keeper {
     }
 
     /// Applies the bridge's unacknowledged batches, oldest first. The oracle takes them in any
-    /// order within its window (`oracle::BATCH_WINDOW` after the last contiguous one), so a
-    /// batch that waits (refused, or failed for a transient reason) holds up none of the
-    /// others.
+    /// order within its window (`oracle::BATCH_WINDOW` after the last contiguous one), so
+    /// they are sent pipelined (`max_in_flight` unconfirmed at once, each rebroadcast while
+    /// pending) and a batch that waits (refused, or failed for a transient reason) holds up
+    /// none of the others.
     pub async fn submit_batches<C: Chain>(
         &mut self,
         chain: &mut C,
@@ -335,6 +341,8 @@ impl Keeper {
         };
         let batches = bridge.batches(oracle::BATCH_WINDOW as usize).await?;
         self.status.batches_pending = batches.len() as u64;
+        let config = self.oracle_config(chain).await?;
+        let mut due: Vec<DecodedBatch> = Vec::new();
         for batch in batches {
             if self.attempts.get(&batch.sequence).copied().unwrap_or(0) >= MAX_ATTEMPTS {
                 // Given up on: the others go on; once the oracle's window is full behind
@@ -354,97 +362,125 @@ impl Keeper {
                     continue;
                 }
             };
-            match self.apply_batch(chain, &batch).await? {
-                Applied::Now(readings) => {
-                    bridge.acknowledge(batch.sequence).await?;
-                    self.status.batches_applied += 1;
-                    self.status.readings_submitted += u64::from(readings);
-                    self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
-                    progress.batches += 1;
-                    progress.readings += u64::from(readings);
-                    progress.last_batch_confirmed = Some(std::time::Instant::now());
-                }
-                Applied::Before => {
-                    bridge.acknowledge(batch.sequence).await?;
-                    self.status.batches_already_applied += 1;
-                    self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
-                }
-                Applied::NotYet => continue,
+            if config.is_settled(batch.sequence) {
+                let applied = self.judge_applied(chain, &batch, &config).await?;
+                self.settle_batch(&bridge, &batch, applied, progress)
+                    .await?;
+            } else if batch.sequence > config.last_sequence.saturating_add(oracle::BATCH_WINDOW) {
+                tracing::warn!(
+                    sequence = batch.sequence,
+                    last = config.last_sequence,
+                    "batch beyond the oracle's window: waits for an earlier one to land (or a governance skip)"
+                );
+            } else {
+                due.push(batch);
             }
         }
-        Ok(())
+        if due.is_empty() {
+            return Ok(());
+        }
+        let payer = chain.payer_key();
+        let jobs: Vec<Vec<Instruction>> = due
+            .iter()
+            .map(|batch| {
+                vec![
+                    oracle_ix::ed25519_verify(&batch.message, &[(batch.attestor, batch.signature)]),
+                    // Index 1: the compute-unit limit goes first.
+                    oracle_ix::submit_readings(payer, 1, &batch.meters),
+                ]
+            })
+            .collect();
+        let tables: Vec<AddressLookupTableAccount> = self.table.lookup().into_iter().collect();
+        let results = send_pipelined(chain, &jobs, &tables, self.policy, self.max_in_flight).await;
+        let mut unavailable = None;
+        for (batch, result) in due.iter().zip(results) {
+            let applied = match result {
+                Ok(confirmed) => {
+                    self.record(&confirmed);
+                    tracing::info!(
+                        sequence = batch.sequence,
+                        readings = batch.meters.len(),
+                        slot = confirmed.slot,
+                        bytes = confirmed.size,
+                        "batch applied"
+                    );
+                    Applied::Now(batch.meters.len() as u16)
+                }
+                Err(e) if e.custom_code() == Some(OracleError::BatchReplayed.into()) => {
+                    // Applied meanwhile (another keeper, or a confirmation we missed).
+                    let config = self.oracle_config(chain).await?;
+                    self.judge_applied(chain, batch, &config).await?
+                }
+                Err(SendError::Unavailable(e)) => {
+                    // The cluster is away: the batch waits for the next pass.
+                    unavailable.get_or_insert(e);
+                    Applied::NotYet
+                }
+                Err(e) if !e.is_program_refusal() => {
+                    // Not the oracle's refusal: the batch waits, uncounted.
+                    self.transient(format!("batch {}", batch.sequence), &e);
+                    Applied::NotYet
+                }
+                Err(e) => {
+                    let attempts = self.attempts.entry(batch.sequence).or_insert(0);
+                    *attempts += 1;
+                    let attempts = *attempts;
+                    let slot = chain.clock().await?.slot;
+                    let reason = e.reason();
+                    if attempts >= MAX_ATTEMPTS {
+                        self.fail(
+                            format!("batch {}", batch.sequence),
+                            format!("{reason} ({attempts} attempts; skip it with the oracle's skip_batches)"),
+                            slot,
+                        );
+                    } else {
+                        tracing::warn!(sequence = batch.sequence, %reason, attempts, "batch refused; will retry");
+                    }
+                    Applied::NotYet
+                }
+            };
+            self.settle_batch(&bridge, batch, applied, progress).await?;
+        }
+        match unavailable {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
-    async fn apply_batch<C: Chain>(
-        &mut self,
-        chain: &mut C,
-        batch: &DecodedBatch,
-    ) -> Result<Applied> {
-        let config = chain
+    async fn oracle_config<C: Chain>(&mut self, chain: &mut C) -> Result<oracle::OracleConfig> {
+        chain
             .account(oracle_ix::config_address())
             .await?
             .and_then(|a| zero_copy::<oracle::OracleConfig>(&a))
-            .ok_or_else(|| anyhow::anyhow!("the oracle is not initialised"))?;
-        if config.is_settled(batch.sequence) {
-            return self.judge_applied(chain, batch, &config).await;
+            .ok_or_else(|| anyhow::anyhow!("the oracle is not initialised"))
+    }
+
+    /// Acknowledges a batch the chain has (now or before) and counts it.
+    async fn settle_batch(
+        &mut self,
+        bridge: &BridgeClient,
+        batch: &DecodedBatch,
+        applied: Applied,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        match applied {
+            Applied::Now(readings) => {
+                bridge.acknowledge(batch.sequence).await?;
+                self.status.batches_applied += 1;
+                self.status.readings_submitted += u64::from(readings);
+                self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
+                progress.batches += 1;
+                progress.readings += u64::from(readings);
+                progress.last_batch_confirmed = Some(std::time::Instant::now());
+            }
+            Applied::Before => {
+                bridge.acknowledge(batch.sequence).await?;
+                self.status.batches_already_applied += 1;
+                self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
+            }
+            Applied::NotYet => {}
         }
-        if batch.sequence > config.last_sequence.saturating_add(oracle::BATCH_WINDOW) {
-            tracing::warn!(
-                sequence = batch.sequence,
-                last = config.last_sequence,
-                "batch beyond the oracle's window: waits for an earlier one to land (or a governance skip)"
-            );
-            return Ok(Applied::NotYet);
-        }
-        let instructions = [
-            oracle_ix::ed25519_verify(&batch.message, &[(batch.attestor, batch.signature)]),
-            // Index 1: `send_and_confirm` puts the compute-unit limit first.
-            oracle_ix::submit_readings(chain.payer_key(), 1, &batch.meters),
-        ];
-        match self.send(chain, &instructions).await {
-            Ok(confirmed) => {
-                tracing::info!(
-                    sequence = batch.sequence,
-                    readings = batch.meters.len(),
-                    slot = confirmed.slot,
-                    bytes = confirmed.size,
-                    "batch applied"
-                );
-                Ok(Applied::Now(batch.meters.len() as u16))
-            }
-            Err(e) if e.custom_code() == Some(OracleError::BatchReplayed.into()) => {
-                // Applied meanwhile (another keeper, or a confirmation we missed).
-                let config = chain
-                    .account(oracle_ix::config_address())
-                    .await?
-                    .and_then(|a| zero_copy::<oracle::OracleConfig>(&a))
-                    .ok_or_else(|| anyhow::anyhow!("the oracle is not initialised"))?;
-                self.judge_applied(chain, batch, &config).await
-            }
-            Err(SendError::Unavailable(e)) => Err(e),
-            Err(e) if !e.is_program_refusal() => {
-                // Not the oracle's refusal: the batch waits, uncounted.
-                self.transient(format!("batch {}", batch.sequence), &e);
-                Ok(Applied::NotYet)
-            }
-            Err(e) => {
-                let attempts = self.attempts.entry(batch.sequence).or_insert(0);
-                *attempts += 1;
-                let attempts = *attempts;
-                let slot = chain.clock().await?.slot;
-                let reason = e.reason();
-                if attempts >= MAX_ATTEMPTS {
-                    self.fail(
-                        format!("batch {}", batch.sequence),
-                        format!("{reason} ({attempts} attempts; skip it with the oracle's skip_batches)"),
-                        slot,
-                    );
-                } else {
-                    tracing::warn!(sequence = batch.sequence, %reason, attempts, "batch refused; will retry");
-                }
-                Ok(Applied::NotYet)
-            }
-        }
+        Ok(())
     }
 
     /// A batch whose sequence the oracle has passed: the same batch (done) or another one.

@@ -306,6 +306,175 @@ pub async fn send_and_confirm<C: Chain>(
     }
 }
 
+/// A transaction sent and not yet settled, in `send_pipelined`.
+struct Flight {
+    job: usize,
+    tx: VersionedTransaction,
+    signature: Signature,
+    blockhash: Hash,
+    limit: u32,
+    size: usize,
+    /// When the job was first prepared (its give-up clock).
+    started: tokio::time::Instant,
+    last_broadcast: tokio::time::Instant,
+}
+
+/// Simulates, signs and sends one job (a compute-unit limit prepended, sized by the
+/// simulation); a refusal in simulation comes back as the job's error.
+async fn launch<C: Chain>(
+    chain: &mut C,
+    payer: &Keypair,
+    job: usize,
+    instructions: &[Instruction],
+    signers: &[&Keypair],
+    tables: &[AddressLookupTableAccount],
+    started: tokio::time::Instant,
+) -> Result<Flight, SendError> {
+    let blockhash = chain.latest_blockhash().await?;
+    let mut with_limit = Vec::with_capacity(instructions.len() + 1);
+    with_limit.push(crate::ix::compute_unit_limit(1_400_000));
+    with_limit.extend_from_slice(instructions);
+    let probe = v0_transaction(payer, &with_limit, signers, tables, blockhash)?;
+    let size = transaction_size(&probe);
+    if size > PACKET {
+        return Err(SendError::TooLarge { size });
+    }
+    let simulation = chain.simulate(&probe).await?;
+    if let Some(error) = simulation.error {
+        return Err(SendError::Refused {
+            error,
+            logs: simulation.logs,
+        });
+    }
+    let limit = units_limit(simulation.units);
+    with_limit[0] = crate::ix::compute_unit_limit(limit);
+    let tx = v0_transaction(payer, &with_limit, signers, tables, blockhash)?;
+    let size = transaction_size(&tx);
+    let signature = chain.send(&tx).await?;
+    Ok(Flight {
+        job,
+        tx,
+        signature,
+        blockhash,
+        limit,
+        size,
+        started,
+        last_broadcast: tokio::time::Instant::now(),
+    })
+}
+
+/// Sends independent `jobs` (each a transaction's instructions, paid by the chain's payer)
+/// with at most `max_in_flight` unconfirmed at once: each is simulated, sent, rebroadcast
+/// every `policy.rebroadcast_every` while pending, rebuilt on a fresh blockhash if its own
+/// expired unconfirmed, and given up (`Unavailable`) after `policy.give_up_after`. Returns
+/// each job's outcome, in job order. For work whose transactions do not depend on one
+/// another (the oracle takes batches in any order within its window).
+pub async fn send_pipelined<C: Chain>(
+    chain: &mut C,
+    jobs: &[Vec<Instruction>],
+    tables: &[AddressLookupTableAccount],
+    policy: SendPolicy,
+    max_in_flight: usize,
+) -> Vec<Result<Confirmed, SendError>> {
+    let payer = chain.payer().insecure_clone();
+    let mut results: Vec<Option<Result<Confirmed, SendError>>> =
+        (0..jobs.len()).map(|_| None).collect();
+    let mut in_flight: Vec<Flight> = Vec::new();
+    let mut next = 0;
+    let max_in_flight = max_in_flight.max(1);
+    loop {
+        while in_flight.len() < max_in_flight && next < jobs.len() {
+            let started = tokio::time::Instant::now();
+            match launch(chain, &payer, next, &jobs[next], &[], tables, started).await {
+                Ok(flight) => in_flight.push(flight),
+                Err(e) => results[next] = Some(Err(e)),
+            }
+            next += 1;
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        let mut still = Vec::with_capacity(in_flight.len());
+        let mut settled = false;
+        for mut flight in in_flight.drain(..) {
+            // An RPC hiccup while polling is not an outcome: the flight stays pending.
+            match chain.outcome(&flight.signature).await {
+                Ok(Outcome::Confirmed { slot, logs }) => {
+                    results[flight.job] = Some(Ok(Confirmed {
+                        signature: flight.signature,
+                        slot,
+                        units_limit: flight.limit,
+                        logs,
+                        size: flight.size,
+                    }));
+                    settled = true;
+                    continue;
+                }
+                Ok(Outcome::Failed { error, logs }) => {
+                    results[flight.job] = Some(Err(SendError::Refused { error, logs }));
+                    settled = true;
+                    continue;
+                }
+                Ok(Outcome::Pending) | Err(_) => {}
+            }
+            if flight.started.elapsed() > policy.give_up_after {
+                results[flight.job] = Some(Err(SendError::Unavailable(anyhow::anyhow!(
+                    "not confirmed after {:?} (signature {})",
+                    policy.give_up_after,
+                    flight.signature
+                ))));
+                settled = true;
+                continue;
+            }
+            if !chain
+                .blockhash_valid(&flight.blockhash)
+                .await
+                .unwrap_or(true)
+            {
+                // Expired: it can no longer land. Once more, then rebuild on a new blockhash.
+                if let Ok(Outcome::Pending) = chain.outcome(&flight.signature).await {
+                    tracing::warn!(signature = %flight.signature, "blockhash expired before confirmation; rebuilding");
+                    match launch(
+                        chain,
+                        &payer,
+                        flight.job,
+                        &jobs[flight.job],
+                        &[],
+                        tables,
+                        flight.started,
+                    )
+                    .await
+                    {
+                        Ok(rebuilt) => still.push(rebuilt),
+                        Err(e) => {
+                            results[flight.job] = Some(Err(e));
+                            settled = true;
+                        }
+                    }
+                    continue;
+                }
+                // Settled meanwhile: read on the next poll.
+                still.push(flight);
+                continue;
+            }
+            if flight.last_broadcast.elapsed() >= policy.rebroadcast_every {
+                // A lost resend is caught by the next one.
+                let _ = chain.send(&flight.tx).await;
+                flight.last_broadcast = tokio::time::Instant::now();
+            }
+            still.push(flight);
+        }
+        in_flight = still;
+        if !settled && !in_flight.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every job settles"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,5 +514,123 @@ mod tests {
         assert!(
             !SendError::Unavailable(anyhow::anyhow!("connection refused")).is_program_refusal()
         );
+    }
+
+    /// A cluster that confirms each transaction after three polls, refuses in simulation the
+    /// ones whose instruction data is `[0xFF]`, and counts what is outstanding.
+    #[derive(Default)]
+    struct SlowCluster {
+        payer: Option<Keypair>,
+        polls_left: std::collections::HashMap<Signature, u32>,
+        outstanding: usize,
+        most_outstanding: usize,
+        broadcasts: usize,
+    }
+
+    impl Chain for SlowCluster {
+        fn payer(&self) -> &Keypair {
+            self.payer.as_ref().unwrap()
+        }
+        async fn genesis_hash(&mut self) -> Result<[u8; 32]> {
+            Ok([0; 32])
+        }
+        async fn clock(&mut self) -> Result<Clock> {
+            Ok(Clock::default())
+        }
+        async fn accounts(&mut self, keys: &[Pubkey]) -> Result<Vec<Option<Account>>> {
+            Ok(vec![None; keys.len()])
+        }
+        async fn program_accounts_matching(
+            &mut self,
+            _program: Pubkey,
+            _discriminator: &[u8],
+            _matching: &[(usize, Vec<u8>)],
+        ) -> Result<Vec<(Pubkey, Account)>> {
+            Ok(Vec::new())
+        }
+        async fn latest_blockhash(&mut self) -> Result<Hash> {
+            Ok(Hash::new_from_array([7; 32]))
+        }
+        async fn blockhash_valid(&mut self, _blockhash: &Hash) -> Result<bool> {
+            Ok(true)
+        }
+        async fn simulate(&mut self, tx: &VersionedTransaction) -> Result<Simulation> {
+            let refused = tx.message.instructions().iter().any(|ix| ix.data == [0xFF]);
+            Ok(Simulation {
+                error: refused.then_some(TransactionError::InstructionError(
+                    1,
+                    InstructionError::Custom(7),
+                )),
+                units: 1_000,
+                logs: Vec::new(),
+            })
+        }
+        async fn send(&mut self, tx: &VersionedTransaction) -> Result<Signature> {
+            let signature = tx.signatures[0];
+            self.broadcasts += 1;
+            if let std::collections::hash_map::Entry::Vacant(e) = self.polls_left.entry(signature) {
+                e.insert(3);
+                self.outstanding += 1;
+                self.most_outstanding = self.most_outstanding.max(self.outstanding);
+            }
+            Ok(signature)
+        }
+        async fn outcome(&mut self, signature: &Signature) -> Result<Outcome> {
+            let left = self.polls_left.get_mut(signature).expect("sent");
+            if *left == 0 {
+                return Ok(Outcome::Confirmed {
+                    slot: 1,
+                    logs: Vec::new(),
+                });
+            }
+            *left -= 1;
+            if *left == 0 {
+                self.outstanding -= 1;
+                return Ok(Outcome::Confirmed {
+                    slot: 1,
+                    logs: Vec::new(),
+                });
+            }
+            Ok(Outcome::Pending)
+        }
+        async fn wait_for_slot_after(&mut self, _slot: u64) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Twenty jobs, four in flight at most: all settle, in job order, the refused one with
+    /// its program's error; pending ones are rebroadcast.
+    #[tokio::test(start_paused = true)]
+    async fn pipelined_sends_keep_a_bounded_number_in_flight() {
+        let mut chain = SlowCluster {
+            payer: Some(Keypair::new()),
+            ..SlowCluster::default()
+        };
+        let program = Pubkey::new_unique();
+        let jobs: Vec<Vec<Instruction>> = (0..20u8)
+            .map(|i| {
+                let data = if i == 7 { vec![0xFF] } else { vec![i] };
+                vec![Instruction::new_with_bytes(program, &data, Vec::new())]
+            })
+            .collect();
+        let policy = SendPolicy {
+            rebroadcast_every: Duration::from_millis(100),
+            give_up_after: Duration::from_secs(60),
+        };
+        let results = send_pipelined(&mut chain, &jobs, &[], policy, 4).await;
+        assert_eq!(results.len(), 20);
+        for (i, r) in results.iter().enumerate() {
+            if i == 7 {
+                let e = r.as_ref().unwrap_err();
+                assert!(e.is_program_refusal());
+                assert_eq!(e.custom_code(), Some(7));
+            } else {
+                assert_eq!(r.as_ref().unwrap().slot, 1, "job {i}");
+            }
+        }
+        assert_eq!(chain.most_outstanding, 4);
+        assert_eq!(chain.outstanding, 0);
+        // Nineteen sent once, and the pending ones again.
+        assert!(chain.broadcasts > 19, "{}", chain.broadcasts);
     }
 }

@@ -134,7 +134,7 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 }
                 // This batch, then (a step in three) the ones held back, oldest first.
                 let mut due = vec![(sequence, ixs)];
-                if sequence % 3 == 0 {
+                if sequence.is_multiple_of(3) {
                     due.append(&mut held);
                 }
                 for (s, ixs) in due {

@@ -118,6 +118,7 @@ fn setup(config: KeeperConfig) -> Result<Setup> {
     let chain = RpcChain::new(&config.rpc_url, payer);
     let mut keeper = Keeper::new(Some(bridge), Vec::new());
     keeper.policy = config.policy();
+    keeper.max_in_flight = config.max_in_flight;
     Ok(Setup {
         config,
         chain,
