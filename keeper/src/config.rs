@@ -144,8 +144,13 @@ impl KeeperConfig {
 /// What the keeper keeps between runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct KeeperState {
-    /// Its address lookup table.
+    /// Its address lookup table, before it kept several (read as table 0, the shared one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lookup_table: Option<String>,
+    /// Its address lookup tables, by position (table 0 the shared accounts, then one per
+    /// group of meters; null: not created yet).
+    #[serde(default)]
+    pub lookup_tables: Vec<Option<String>>,
 }
 
 impl KeeperState {
@@ -159,14 +164,35 @@ impl KeeperState {
         }
     }
 
-    pub fn lookup_table(&self) -> Result<Option<Pubkey>> {
-        self.lookup_table
-            .as_deref()
-            .map(|t| {
-                t.parse()
-                    .map_err(|_| anyhow!("lookup_table {t:?} is not an address"))
-            })
-            .transpose()
+    /// The tables' addresses by position (an older state's single table as table 0).
+    pub fn lookup_tables(&self) -> Result<Vec<Option<Pubkey>>> {
+        let parse = |t: &str| -> Result<Pubkey> {
+            t.parse()
+                .map_err(|_| anyhow!("lookup table {t:?} is not an address"))
+        };
+        if self.lookup_tables.is_empty() {
+            return Ok(vec![self.lookup_table.as_deref().map(parse).transpose()?]
+                .into_iter()
+                .flatten()
+                .map(Some)
+                .collect());
+        }
+        self.lookup_tables
+            .iter()
+            .map(|t| t.as_deref().map(parse).transpose())
+            .collect()
+    }
+
+    /// Records `addresses` (by position); whether anything changed.
+    pub fn set_lookup_tables(&mut self, addresses: &[Option<Pubkey>]) -> bool {
+        let strings: Vec<Option<String>> =
+            addresses.iter().map(|a| a.map(|a| a.to_string())).collect();
+        if strings == self.lookup_tables && self.lookup_table.is_none() {
+            return false;
+        }
+        self.lookup_tables = strings;
+        self.lookup_table = None;
+        true
     }
 }
 
@@ -289,13 +315,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/state.json");
         assert_eq!(KeeperState::load(&path).unwrap(), KeeperState::default());
-        let key = Pubkey::new_unique();
-        let state = KeeperState {
-            lookup_table: Some(key.to_string()),
-        };
+        let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+        let mut state = KeeperState::default();
+        assert!(state.set_lookup_tables(&[Some(a), None, Some(b)]));
+        assert!(!state.set_lookup_tables(&[Some(a), None, Some(b)]));
         write_json_atomically(&path, &state).unwrap();
         let loaded = KeeperState::load(&path).unwrap();
-        assert_eq!(loaded.lookup_table().unwrap(), Some(key));
+        assert_eq!(
+            loaded.lookup_tables().unwrap(),
+            vec![Some(a), None, Some(b)]
+        );
+        // A state written before the keeper kept several tables: its table is table 0.
+        std::fs::write(&path, format!("{{\"lookup_table\": \"{a}\"}}")).unwrap();
+        let old = KeeperState::load(&path).unwrap();
+        assert_eq!(old.lookup_tables().unwrap(), vec![Some(a)]);
+        std::fs::write(&path, "{\"lookup_tables\": [\"not a key\"]}").unwrap();
+        assert!(KeeperState::load(&path).unwrap().lookup_tables().is_err());
         std::fs::write(&path, "{").unwrap();
         assert!(KeeperState::load(&path).is_err());
     }

@@ -20,10 +20,9 @@ use sdk::ix::trading as market_ix;
 use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, registry as registry_ix};
 use serde::Serialize;
 use solana_instruction::Instruction;
-use solana_message::AddressLookupTableAccount;
 
 use crate::bridge_api::{meter_record, BridgeClient, DecodedBatch, MeterRecord, SyncReport};
-use crate::table::CampusTable;
+use crate::table::{CampusTables, TableMeter};
 
 /// Meters per `mint_generation` / `issue_rec` (4 accounts each; the runtime locks at most
 /// 64 accounts per transaction).
@@ -151,7 +150,7 @@ pub struct Keeper {
     pub meters: Vec<Lfdi>,
     /// The registry's meters as last pushed to the bridge, and when.
     pushed: Option<(Vec<MeterRecord>, tokio::time::Instant)>,
-    pub table: CampusTable,
+    pub tables: CampusTables,
     pub policy: SendPolicy,
     /// Batch transactions sent and not yet confirmed, at most (`send_pipelined`).
     pub max_in_flight: usize,
@@ -164,7 +163,7 @@ impl Keeper {
         Keeper {
             bridge,
             meters,
-            table: CampusTable::default(),
+            tables: CampusTables::default(),
             policy: SendPolicy::default(),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             status: Status::default(),
@@ -249,15 +248,15 @@ impl Keeper {
         chain: &mut C,
         instructions: &[Instruction],
     ) -> Result<Confirmed, SendError> {
-        let tables: Vec<AddressLookupTableAccount> = self.table.lookup().into_iter().collect();
+        let tables = self.tables.for_instructions(instructions);
         let confirmed = send_and_confirm(chain, instructions, &[], &tables, self.policy).await?;
         self.record(&confirmed);
         Ok(confirmed)
     }
 
     /// `items` cut into consecutive batches of at most `max`, each as large as fits one
-    /// transaction with the keeper's lookup table (`build` makes a batch's instructions): an
-    /// account missing from the table (a full table, an owner who sold their building) costs
+    /// transaction with the keeper's lookup tables (`build` makes a batch's instructions): an
+    /// account missing from them (a table not yet extended or that failed) costs
     /// its 32 bytes in the transaction, and the batch shrinks instead of failing.
     fn batches<'a, T>(
         &self,
@@ -266,12 +265,14 @@ impl Keeper {
         max: usize,
         build: impl Fn(&[T]) -> Vec<Instruction>,
     ) -> Vec<&'a [T]> {
-        let tables: Vec<AddressLookupTableAccount> = self.table.lookup().into_iter().collect();
         let mut out = Vec::new();
         let mut rest = items;
         while !rest.is_empty() {
             let mut n = rest.len().min(max);
-            while n > 1 && !sdk::chain::fits(payer, &build(&rest[..n]), &tables) {
+            while n > 1 && {
+                let ixs = build(&rest[..n]);
+                !sdk::chain::fits(payer, &ixs, &self.tables.for_instructions(&ixs))
+            } {
                 n -= 1;
             }
             out.push(&rest[..n]);
@@ -309,9 +310,24 @@ impl Keeper {
     pub async fn tick<C: Chain>(&mut self, chain: &mut C) -> Result<Progress> {
         let mut progress = Progress::default();
         let registry = self.refresh_meters(chain).await?;
-        let owners: Vec<(Lfdi, Pubkey)> = registry.iter().map(|m| (m.lfdi, m.owner)).collect();
+        let meters: Vec<TableMeter> = registry
+            .iter()
+            .map(|m| TableMeter {
+                lfdi: m.lfdi,
+                owner: m.owner,
+                index: m.index,
+            })
+            .collect();
         let quote_mint = self.quote_mint(chain).await?;
-        self.table.ensure(chain, &owners, quote_mint).await?;
+        // A table that fails is reported and retried next pass: its transactions name the
+        // accounts it lacks themselves (and shrink to fit) meanwhile.
+        let failed = self.tables.ensure(chain, &meters, quote_mint).await?;
+        if failed > 0 {
+            self.status.transient_errors += failed as u64;
+            self.status.last_transient_error = Some(format!(
+                "{failed} lookup table(s) not extended (see the log)"
+            ));
+        }
         self.submit_batches(chain, &mut progress).await?;
         self.mint(chain, &mut progress).await?;
         self.crank_market(chain, &mut progress).await?;
@@ -390,7 +406,8 @@ impl Keeper {
                 ]
             })
             .collect();
-        let tables: Vec<AddressLookupTableAccount> = self.table.lookup().into_iter().collect();
+        let all: Vec<Instruction> = jobs.iter().flatten().cloned().collect();
+        let tables = self.tables.for_instructions(&all);
         let results = send_pipelined(chain, &jobs, &tables, self.policy, self.max_in_flight).await;
         let mut unavailable = None;
         for (batch, result) in due.iter().zip(results) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use keeper::config::{expand_home, write_json_atomically, KeeperConfig, KeeperState};
-use keeper::table::CampusTable;
+use keeper::table::CampusTables;
 use keeper::{Keeper, Status};
 use sdk::rpc::RpcChain;
 use sdk::Chain;
@@ -114,7 +114,7 @@ fn setup(config: KeeperConfig) -> Result<Setup> {
         .map_err(|e| anyhow::anyhow!("wallet {}: {e}", wallet.display()))?;
     let bridge = config.bridge_client()?;
     let state = KeeperState::load(&config.state_file)?;
-    state.lookup_table()?;
+    state.lookup_tables()?;
     let chain = RpcChain::new(&config.rpc_url, payer);
     let mut keeper = Keeper::new(Some(bridge), Vec::new());
     keeper.policy = config.policy();
@@ -129,21 +129,16 @@ fn setup(config: KeeperConfig) -> Result<Setup> {
 
 /// One pass, with the lookup table found again (or created) and remembered.
 async fn pass(s: &mut Setup) -> Result<keeper::Progress> {
-    if s.keeper.table.address.is_none() {
-        if let Some(address) = s.state.lookup_table()? {
-            match CampusTable::load(&mut s.chain, address).await {
-                Ok(table) => s.keeper.table = table,
-                Err(e) => {
-                    tracing::warn!(%address, error = %e, "remembered lookup table unusable; creating a new one")
-                }
-            }
-        }
+    if s.keeper.tables.tables.is_empty() {
+        let remembered = s.state.lookup_tables()?;
+        s.keeper.tables = CampusTables::load(&mut s.chain, &remembered).await;
     }
     let result = s.keeper.tick(&mut s.chain).await;
-    let address = s.keeper.table.address.map(|a| a.to_string());
-    if address != s.state.lookup_table {
-        s.state.lookup_table = address;
+    if s.state.set_lookup_tables(&s.keeper.tables.addresses()) {
         write_json_atomically(&s.config.state_file, &s.state)?;
+    }
+    for retired in s.keeper.tables.retired.drain(..) {
+        tracing::info!(%retired, "lookup table replaced by a rebuild: deactivate and close it to recover its rent");
     }
     result
 }
