@@ -89,8 +89,12 @@ pub struct Attestor {
     pub directory: Arc<Directory>,
     pub key: SigningKey,
     pub settings: AttestorSettings,
-    /// Where the next scan starts, and what the last round left waiting.
+    /// Where the next scan starts, and what the last round left waiting (held for a whole
+    /// round).
     pub state: Mutex<RoundState>,
+    /// The last round's report, apart: the status endpoint reads it without waiting for a
+    /// round in progress.
+    last: Mutex<Option<Round>>,
 }
 
 /// The attestor's memory between passes (not persisted: after a restart the first round
@@ -107,7 +111,6 @@ pub struct RoundState {
     /// Meters whose latest reading the rules refuse (not merely too soon): never attested
     /// as it stands, so not counted in the age.
     pub refused: HashSet<String>,
-    pub last_round: Option<Round>,
 }
 
 /// What one attestation round did.
@@ -167,6 +170,7 @@ impl Attestor {
             key,
             settings,
             state: Mutex::new(RoundState::default()),
+            last: Mutex::new(None),
         }
     }
 
@@ -176,7 +180,8 @@ impl Attestor {
 
     /// Signs one batch of the meters with new, acceptable readings, if any, scanning from the
     /// cursor (meters in registry-index order, wrapping); the cursor moves past the meters
-    /// scanned. `now` is the clock the rules judge ages and skew against.
+    /// scanned. `now` is the clock the rules judge ages and skew against. It does not look
+    /// at the backlog bound: the service runs rounds (`attest_round`), which do.
     pub fn attest_once(&self, now: i64) -> Result<Option<SignedBatch>> {
         let Some(domain) = self.settings.domain() else {
             tracing::warn!("cluster genesis hash not configured: nothing is attested");
@@ -266,17 +271,13 @@ impl Attestor {
             .min()
             .map(|&t| now.saturating_sub(t).max(0));
         round.refused_meters = state.refused.len();
-        state.last_round = Some(round.clone());
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(round.clone());
         Ok(round)
     }
 
     /// The last round's report, if a round has run.
     pub fn last_round(&self) -> Option<Round> {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last_round
-            .clone()
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Scans up to `budget` meters from `start` (wrapping) and signs one batch of those with

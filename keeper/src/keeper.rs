@@ -358,11 +358,29 @@ impl Keeper {
         let batches = bridge.batches(oracle::BATCH_WINDOW as usize).await?;
         self.status.batches_pending = batches.len() as u64;
         let config = self.oracle_config(chain).await?;
+        // Batches the oracle has settled (applied, or skipped by governance) need no count.
+        self.attempts.retain(|s, _| !config.is_settled(*s));
+        let now = chain.clock().await?.unix_timestamp;
+        let paused = config.is_paused(now);
         let mut due: Vec<DecodedBatch> = Vec::new();
         for batch in batches {
+            if config.is_settled(batch.sequence) {
+                // Acknowledged whatever happened before (given up on, then skipped by
+                // governance: the bridge's backlog moves on).
+                match batch.decode() {
+                    Ok(b) => {
+                        let applied = self.judge_applied(chain, &b, &config).await?;
+                        self.settle_batch(&bridge, &b, applied, progress).await?;
+                    }
+                    Err(_) => {
+                        bridge.acknowledge(batch.sequence).await?;
+                    }
+                }
+                continue;
+            }
             if self.attempts.get(&batch.sequence).copied().unwrap_or(0) >= MAX_ATTEMPTS {
                 // Given up on: the others go on; once the oracle's window is full behind
-                // it, governance skips it (`skip_batches`).
+                // it, governance skips it (`skip_batches`), and it is acknowledged then.
                 continue;
             }
             let batch = match batch.decode() {
@@ -378,10 +396,9 @@ impl Keeper {
                     continue;
                 }
             };
-            if config.is_settled(batch.sequence) {
-                let applied = self.judge_applied(chain, &batch, &config).await?;
-                self.settle_batch(&bridge, &batch, applied, progress)
-                    .await?;
+            if paused {
+                // A pause is not a refusal of the batch: it waits, uncounted.
+                continue;
             } else if batch.sequence > config.last_sequence.saturating_add(oracle::BATCH_WINDOW) {
                 tracing::warn!(
                     sequence = batch.sequence,
@@ -391,6 +408,14 @@ impl Keeper {
             } else {
                 due.push(batch);
             }
+        }
+        if paused {
+            tracing::warn!(
+                paused_until = config.paused_until,
+                "the oracle is paused: batches wait"
+            );
+            self.status.last_transient_error =
+                Some(format!("oracle paused until {}", config.paused_until));
         }
         if due.is_empty() {
             return Ok(());

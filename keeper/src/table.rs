@@ -217,16 +217,36 @@ impl CampusTables {
                 continue;
             }
             if table.addresses.len() + missing > TABLE_CAPACITY {
-                // Full: a new table with what the group needs now.
-                tracing::info!(
-                    position,
-                    old = ?table.address,
-                    "lookup table full: rebuilt with the group's current accounts"
-                );
-                if let Some(old) = table.address {
-                    self.retired.push(old);
+                // Full: a new table with what the group needs now. The old one serves the
+                // group's transactions until the new one is built; a new one that fails
+                // part way is retired and tried again next pass.
+                let mut fresh = CampusTable::default();
+                match fresh
+                    .extend_with(chain, &wanted, &mut self.last_created)
+                    .await
+                {
+                    Ok(slot) => {
+                        tracing::info!(
+                            position,
+                            old = ?table.address,
+                            new = ?fresh.address,
+                            "lookup table full: rebuilt with the group's current accounts"
+                        );
+                        if let Some(old) = table.address {
+                            self.retired.push(old);
+                        }
+                        *table = fresh;
+                        last_slot = last_slot.max(slot);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        tracing::warn!(position, error = %e, "lookup table not rebuilt; the full one serves meanwhile");
+                        if let Some(partial) = fresh.address {
+                            self.retired.push(partial);
+                        }
+                    }
                 }
-                *table = CampusTable::default();
+                continue;
             }
             match table
                 .extend_with(chain, &wanted, &mut self.last_created)
@@ -241,6 +261,7 @@ impl CampusTables {
                             Ok(fresh) => *table = fresh,
                             Err(e) => {
                                 tracing::warn!(%address, error = %e, "lookup table unreadable; a new one will be created");
+                                self.retired.push(address);
                                 *table = CampusTable::default();
                             }
                         }

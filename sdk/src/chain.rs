@@ -110,18 +110,18 @@ pub enum SendError {
 pub const PACKET: usize = 1_232;
 
 impl SendError {
-    /// Whether a program refused it (an instruction failed), or it can never fit a packet:
-    /// only then does sending the same thing again not help. Anything else (the fee payer
-    /// short of SOL, an expired blockhash, an account in use, a lookup table not yet
-    /// usable, the cluster unreachable) is transient: retried without limit, never counted
-    /// as a refusal.
+    /// Whether a program refused it (an instruction failed): only then does sending the
+    /// same thing again not help. Anything else (the fee payer short of SOL, an expired
+    /// blockhash, an account in use, a lookup table not yet usable, a transaction too large
+    /// while a lookup table is being built, the cluster unreachable) is transient: retried
+    /// without limit, never counted as a refusal.
     pub fn is_program_refusal(&self) -> bool {
         matches!(
             self,
             SendError::Refused {
                 error: TransactionError::InstructionError(..),
                 ..
-            } | SendError::TooLarge { .. }
+            }
         )
     }
 
@@ -368,7 +368,9 @@ async fn launch<C: Chain>(
 /// every `policy.rebroadcast_every` while pending, rebuilt on a fresh blockhash if its own
 /// expired unconfirmed, and given up (`Unavailable`) after `policy.give_up_after`. Returns
 /// each job's outcome, in job order. For work whose transactions do not depend on one
-/// another (the oracle takes batches in any order within its window).
+/// another (the oracle takes batches in any order within its window) and that the chain
+/// refuses to apply twice (a rebuilt transaction may land beside one that was processed but
+/// not yet confirmed: the oracle refuses the replay).
 pub async fn send_pipelined<C: Chain>(
     chain: &mut C,
     jobs: &[Vec<Instruction>],
@@ -486,7 +488,7 @@ mod tests {
         }
     }
 
-    /// Only a program's refusal (or a transaction that can never fit) is final; everything
+    /// Only a program's refusal is final; everything
     /// the cluster or the wallet causes is retried.
     #[test]
     fn only_a_programs_refusal_is_a_refusal() {
@@ -496,7 +498,7 @@ mod tests {
         ));
         assert!(program.is_program_refusal());
         assert_eq!(program.custom_code(), Some(6_000));
-        assert!(SendError::TooLarge { size: 1_300 }.is_program_refusal());
+        assert!(!SendError::TooLarge { size: 1_300 }.is_program_refusal());
         for transient in [
             TransactionError::InsufficientFundsForFee,
             TransactionError::BlockhashNotFound,

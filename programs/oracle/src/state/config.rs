@@ -96,7 +96,7 @@ pub struct OracleConfig {
     /// Batches in `last_sequence + 1 ..= last_sequence + BATCH_WINDOW` applied already: bit
     /// `sequence % BATCH_WINDOW` (a ring; a bit is cleared as the start passes it).
     pub applied_window: [u64; WINDOW_WORDS],
-    /// The highest sequence applied so far.
+    /// The highest sequence settled so far (applied, or skipped by governance).
     pub highest_sequence: u64,
 }
 
