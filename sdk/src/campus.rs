@@ -304,8 +304,16 @@ impl CampusConfig {
         if self.buildings.is_empty() {
             return invalid("the campus has no buildings".into());
         }
-        for (i, b) in self.buildings.iter().enumerate() {
-            if self.buildings[..i].iter().any(|o| o.code == b.code) {
+        if self.buildings.len() > usize::from(u16::MAX) {
+            return invalid(format!(
+                "{} buildings: the registry numbers at most {}",
+                self.buildings.len(),
+                u16::MAX
+            ));
+        }
+        let mut codes = std::collections::HashSet::with_capacity(self.buildings.len());
+        for b in &self.buildings {
+            if !codes.insert(b.code.as_str()) {
                 return invalid(format!("building code {} appears twice", b.code));
             }
             let capacity = b
@@ -325,6 +333,72 @@ impl CampusConfig {
     pub fn total_storage_kwh(&self) -> u64 {
         self.buildings.iter().map(|b| b.storage_kwh).sum()
     }
+}
+
+/// Most a generated building's capacities differ from its template's, per cent.
+pub const GENERATED_SPREAD_PERCENT: u64 = 15;
+
+/// The text of a campus of `n` buildings modelled on a template campus file (`template_text`,
+/// parsed as `template`): every setting of the file is kept (its comments too), and its
+/// buildings are replaced by `n` buildings that take the template's in turn, so the mix of
+/// kinds and sizes is the template's (the 25 of the university, 400 times each for 10,000).
+/// Each is named `<template code>-<copy>` (unique; the simulator's profiles go by the kind
+/// and the code's prefix) and has its capacities varied by up to ±15 % from its template's,
+/// deterministically in `seed`, as real buildings of one kind differ.
+pub fn generated_campus(
+    template_text: &str,
+    template: &CampusConfig,
+    n: usize,
+    seed: u64,
+) -> Result<String, ConfigError> {
+    if n == 0 || n > usize::from(u16::MAX) {
+        return Err(ConfigError::Invalid(format!(
+            "a generated campus has 1 to {} buildings, not {n}",
+            u16::MAX
+        )));
+    }
+    if template.buildings.is_empty() {
+        return Err(ConfigError::Invalid("the template has no buildings".into()));
+    }
+    let settings = match template_text.find("[[buildings]]") {
+        Some(at) => &template_text[..at],
+        None => template_text,
+    };
+    let mut out = String::with_capacity(settings.len() + n * 140);
+    out.push_str(settings.trim_end());
+    out.push_str(&format!(
+        "\n\n# {n} buildings generated from the template's {} (generated_campus, seed {seed}).\n",
+        template.buildings.len()
+    ));
+    let mut state = seed;
+    let mut next = || {
+        // splitmix64: deterministic, no dependency.
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    // A factor in [100 - spread, 100 + spread] per cent.
+    let mut vary = |value: u64| -> u64 {
+        let percent = 100 - GENERATED_SPREAD_PERCENT + next() % (2 * GENERATED_SPREAD_PERCENT + 1);
+        (value * percent / 100).max(1)
+    };
+    let per_template = template.buildings.len();
+    for i in 0..n {
+        let t = &template.buildings[i % per_template];
+        let copy = i / per_template + 1;
+        out.push_str(&format!(
+            "\n[[buildings]]\ncode = \"{}-{copy:04}\"\nkind = \"{:?}\"\ngeneration_kw = {}\nstorage_kwh = {}\nmax_discharge_kw = {}\nmax_import_kw = {}\n",
+            t.code,
+            t.kind,
+            vary(t.generation_kw),
+            vary(t.storage_kwh),
+            vary(t.max_discharge_kw),
+            vary(t.max_import_kw),
+        ));
+    }
+    Ok(out)
 }
 
 /// A base58 public key, if `text` is one.
@@ -392,5 +466,69 @@ mod tests {
         assert!(config.validate().is_ok());
         config.attestors.quorum = 2;
         assert!(config.validate().is_err());
+    }
+
+    /// 10,000 buildings from the university's 25: every setting kept, codes unique, the mix
+    /// of kinds the template's, each capacity within the spread of its template's, the same
+    /// campus for the same seed.
+    #[test]
+    fn a_generated_campus_keeps_the_templates_mix_at_any_size() {
+        let path = CampusConfig::in_repository();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let template = CampusConfig::load(&path).unwrap();
+        let generated = generated_campus(&text, &template, 10_000, 7).unwrap();
+        let campus: CampusConfig = toml::from_str(&generated).unwrap();
+        campus.validate().unwrap();
+        assert_eq!(campus.buildings.len(), 10_000);
+        assert_eq!(campus.name, template.name);
+        assert_eq!(campus.market.params(), template.market.params());
+        let count = |c: &CampusConfig, k: Kind| c.buildings.iter().filter(|b| b.kind == k).count();
+        for kind in [
+            Kind::Academic,
+            Kind::Residential,
+            Kind::Administrative,
+            Kind::Athletic,
+            Kind::Research,
+            Kind::Support,
+        ] {
+            assert_eq!(
+                count(&campus, kind),
+                400 * count(&template, kind),
+                "{kind:?}"
+            );
+        }
+        let within = |v: u64, t: u64| {
+            let (lo, hi) = (
+                t * (100 - GENERATED_SPREAD_PERCENT) / 100,
+                t * (100 + GENERATED_SPREAD_PERCENT) / 100,
+            );
+            (lo.max(1)..=hi.max(1)).contains(&v)
+        };
+        let mut varied = 0;
+        for (i, b) in campus.buildings.iter().enumerate() {
+            let t = &template.buildings[i % 25];
+            assert_eq!(b.code, format!("{}-{:04}", t.code, i / 25 + 1));
+            assert_eq!(b.kind, t.kind);
+            assert!(within(b.generation_kw, t.generation_kw), "{}", b.code);
+            assert!(within(b.storage_kwh, t.storage_kwh), "{}", b.code);
+            assert!(within(b.max_discharge_kw, t.max_discharge_kw), "{}", b.code);
+            assert!(within(b.max_import_kw, t.max_import_kw), "{}", b.code);
+            varied += usize::from(b.generation_kw != t.generation_kw);
+        }
+        assert!(
+            varied > 9_000,
+            "{varied} of 10,000 differ from their template"
+        );
+        assert_eq!(
+            generated,
+            generated_campus(&text, &template, 10_000, 7).unwrap()
+        );
+        assert_ne!(
+            generated,
+            generated_campus(&text, &template, 10_000, 8).unwrap()
+        );
+        for n in [0, 65_536] {
+            assert!(generated_campus(&text, &template, n, 7).is_err());
+        }
     }
 }

@@ -17,6 +17,6 @@ pub mod ix;
 pub mod rpc;
 pub mod settings;
 
-pub use campus::{Building, CampusConfig, ConfigError, Kind};
+pub use campus::{generated_campus, Building, CampusConfig, ConfigError, Kind};
 #[cfg(feature = "client")]
 pub use chain::{Chain, SendError};

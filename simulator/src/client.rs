@@ -86,6 +86,10 @@ pub struct MeterClient {
     sender: Option<SendRequest<Full<Bytes>>>,
     /// The negotiated cipher suite of the current connection.
     pub suite: Option<rustls::CipherSuite>,
+    /// Handshakes in flight at once across the clients sharing it: thousands of meters in
+    /// one process (one IP address) connecting together stay under the bridge's per-address
+    /// handshake limit instead of being turned away and retrying.
+    handshakes: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl MeterClient {
@@ -96,11 +100,22 @@ impl MeterClient {
             server_name: ServerName::try_from("localhost").expect("valid name"),
             sender: None,
             suite: None,
+            handshakes: None,
         }
+    }
+
+    /// Shares `limit` (handshakes in flight at once) with the other clients given it.
+    pub fn with_handshake_limit(mut self, limit: Arc<tokio::sync::Semaphore>) -> Self {
+        self.handshakes = Some(limit);
+        self
     }
 
     /// Opens the TLS connection (the handshake fails here for a refused certificate).
     pub async fn connect(&mut self) -> Result<()> {
+        let _permit = match &self.handshakes {
+            Some(limit) => Some(limit.clone().acquire_owned().await?),
+            None => None,
+        };
         let tcp = TcpStream::connect(self.addr)
             .await
             .with_context(|| format!("connect {}", self.addr))?;

@@ -57,6 +57,10 @@ struct Args {
     /// Give up on an unreachable bridge after this many seconds.
     #[arg(long, default_value_t = 120)]
     max_retry_s: u64,
+    /// TLS handshakes in flight at once across the meters (below the bridge's
+    /// max_handshakes_per_ip, 256 by default: the simulated meters share one address).
+    #[arg(long, default_value_t = 128)]
+    max_handshakes: usize,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, Default)]
@@ -101,6 +105,7 @@ async fn run(args: Args) -> Result<ExitCode> {
 
     let mut models = Vec::new();
     let mut meters = Vec::new();
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(args.max_handshakes.max(1)));
     for (i, building) in campus.buildings.iter().enumerate() {
         if !args.meters.is_empty() && !args.meters.contains(&building.code) {
             continue;
@@ -114,7 +119,8 @@ async fn run(args: Args) -> Result<ExitCode> {
         let client = MeterClient::new(
             client_config(ca.clone(), cert, key, Suites::Default)?,
             args.bridge,
-        );
+        )
+        .with_handshake_limit(handshakes.clone());
         let mut meter = SimulatedMeter::new(&building.code, &lfdi, client);
         meter.max_retry = Duration::from_secs(args.max_retry_s);
         if let Some(s) = saved.as_ref().and_then(|s| s.meters.get(&building.code)) {
