@@ -79,6 +79,10 @@ impl rustls::client::ResolvesClientCert for DeviceCertificate {
 }
 
 /// One meter's connection to the server, reused across requests and re-opened when lost.
+/// TLS handshakes in flight at once that a process of simulated meters allows itself: under
+/// the bridge's `max_handshakes_per_ip` (256), since the meters share one address.
+pub const DEFAULT_MAX_HANDSHAKES: usize = 128;
+
 pub struct MeterClient {
     connector: TlsConnector,
     addr: SocketAddr,

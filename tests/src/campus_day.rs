@@ -616,6 +616,9 @@ async fn day<C: DayChain>(
     let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
     let mut models = Vec::new();
     let mut meters = Vec::new();
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        simulator::client::DEFAULT_MAX_HANDSHAKES,
+    ));
     for (i, b) in config.buildings.iter().enumerate() {
         let layout = &pki.layout;
         let cert = CertificateDer::from_pem_file(layout.meter_cert(&b.code))?;
@@ -624,7 +627,8 @@ async fn day<C: DayChain>(
         let client = MeterClient::new(
             client_config(ca.clone(), cert, key, Suites::Default)?,
             running.meters_addr,
-        );
+        )
+        .with_handshake_limit(handshakes.clone());
         let mut model = BuildingModel::new(b, i, args.seed);
         model.model_offset_s = args.model_offset_s;
         models.push(model);

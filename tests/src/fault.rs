@@ -260,6 +260,9 @@ pub fn simulated_campus(
     let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
     let mut models = Vec::new();
     let mut meters = Vec::new();
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        simulator::client::DEFAULT_MAX_HANDSHAKES,
+    ));
     for (i, b) in config.buildings.iter().enumerate() {
         let cert = CertificateDer::from_pem_file(pki.layout.meter_cert(&b.code))?;
         let key = PrivateKeyDer::from_pem_file(pki.layout.meter_key(&b.code))?;
@@ -267,7 +270,8 @@ pub fn simulated_campus(
         let client = MeterClient::new(
             client_config(ca.clone(), cert, key, Suites::Default)?,
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        );
+        )
+        .with_handshake_limit(handshakes.clone());
         let mut model = BuildingModel::new(b, i, seed);
         model.model_offset_s = campus_day::clear_summer_offset_days(start, seed) * 86_400
             + 13 * 3600

@@ -59,7 +59,7 @@ struct Args {
     max_retry_s: u64,
     /// TLS handshakes in flight at once across the meters (below the bridge's
     /// max_handshakes_per_ip, 256 by default: the simulated meters share one address).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = simulator::client::DEFAULT_MAX_HANDSHAKES)]
     max_handshakes: usize,
 }
 
