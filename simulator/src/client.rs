@@ -83,6 +83,9 @@ impl rustls::client::ResolvesClientCert for DeviceCertificate {
 /// the bridge's `max_handshakes_per_ip` (256), since the meters share one address.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 128;
 
+/// How long a TLS handshake may take before the meter gives up on it (and retries).
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct MeterClient {
     connector: TlsConnector,
     addr: SocketAddr,
@@ -124,11 +127,15 @@ impl MeterClient {
             .await
             .with_context(|| format!("connect {}", self.addr))?;
         let _ = tcp.set_nodelay(true);
-        let tls = self
-            .connector
-            .connect(self.server_name.clone(), tcp)
-            .await
-            .context("TLS handshake")?;
+        // A server that accepted but never answers (its slots or files exhausted) must not
+        // hold this meter, or its handshake permit, for ever.
+        let tls = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            self.connector.connect(self.server_name.clone(), tcp),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("TLS handshake: no answer in {HANDSHAKE_TIMEOUT:?}"))?
+        .context("TLS handshake")?;
         self.suite = tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite());
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {

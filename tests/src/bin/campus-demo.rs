@@ -83,6 +83,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The meters and the bridge share this process: each meter's connection is two open
+    // files (its end and the bridge's), kept open between posts.
+    let files = 2 * config.buildings.len() + 512;
+    if bridge::net::fit_open_file_limit(files) < files {
+        eprintln!(
+            "error: {} buildings need about {files} open files in this one process (each \
+             simulated meter's connection, both ends), more than this machine's limit allows; \
+             raise `ulimit -n`, or run the bridge and campus-sim as processes of their own",
+            config.buildings.len()
+        );
+        return ExitCode::from(2);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
