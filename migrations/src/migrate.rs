@@ -64,6 +64,8 @@ pub struct MigrationReport {
     pub already_done: usize,
     /// Steps that cannot finish yet (votes missing, timelock running), with why.
     pub waiting: Vec<String>,
+    /// Transactions sent (per-meter steps share them: fewer than the steps applied).
+    pub transactions: usize,
 }
 
 impl MigrationReport {
@@ -321,6 +323,67 @@ async fn step<C: Chain>(
         .map_err(|e| anyhow!("{what}: {}", e.reason()))?;
     tracing::info!(%what, "migration step applied");
     report.applied.push(what);
+    report.transactions += 1;
+    Ok(())
+}
+
+/// Sends one transaction that applies several steps (`names`, reported one by one).
+async fn step_many<C: Chain>(
+    chain: &mut C,
+    report: &mut MigrationReport,
+    names: Vec<String>,
+    instructions: &[Instruction],
+    signers: &[&Keypair],
+) -> Result<()> {
+    send_and_confirm(chain, instructions, signers, &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow!("{}: {}", names.join(", "), e.reason()))?;
+    for what in names {
+        tracing::info!(%what, "migration step applied");
+        report.applied.push(what);
+    }
+    report.transactions += 1;
+    Ok(())
+}
+
+/// One step still to apply: its name, instructions and co-signers.
+struct Pending<'k> {
+    name: String,
+    instructions: Vec<Instruction>,
+    signers: Vec<&'k Keypair>,
+}
+
+/// Sends `pending` steps packed into as few transactions as fit (consecutive steps share a
+/// transaction while it stays within a packet): at 10,000 meters the per-meter steps are
+/// most of the migration.
+async fn apply_packed<C: Chain>(
+    chain: &mut C,
+    report: &mut MigrationReport,
+    pending: Vec<Pending<'_>>,
+) -> Result<()> {
+    let payer = chain.payer().insecure_clone();
+    let mut i = 0;
+    while i < pending.len() {
+        let mut instructions = pending[i].instructions.clone();
+        let mut signers = pending[i].signers.clone();
+        let mut n = 1;
+        while i + n < pending.len() {
+            let next = &pending[i + n];
+            let mut more = instructions.clone();
+            more.extend(next.instructions.iter().cloned());
+            let mut with = signers.clone();
+            with.extend(next.signers.iter().copied());
+            if !sdk::chain::fits_with(&payer, &more, &with, &[]) {
+                break;
+            }
+            instructions = more;
+            signers = with;
+            n += 1;
+        }
+        let names = pending[i..i + n].iter().map(|p| p.name.clone()).collect();
+        step_many(chain, report, names, &instructions, &signers).await?;
+        i += n;
+    }
     Ok(())
 }
 
@@ -348,6 +411,7 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
         .map(|m| registry_ix::meter_address(&m.lfdi))
         .collect();
     let registered = chain.accounts(&meter_keys).await?;
+    let mut pending = Vec::new();
     for (m, account) in plan.meters.iter().zip(registered) {
         if account.is_some() {
             report.already_done += 1;
@@ -370,15 +434,13 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
             building.kind.into(),
             capacity,
         );
-        step(
-            chain,
-            &mut report,
-            format!("meter {}", m.code),
-            &[ix],
-            &[&m.owner],
-        )
-        .await?;
+        pending.push(Pending {
+            name: format!("meter {}", m.code),
+            instructions: vec![ix],
+            signers: vec![&m.owner],
+        });
     }
+    apply_packed(chain, &mut report, pending).await?;
     if exists(chain, oracle_ix::config_address()).await? {
         report.already_done += 1;
     } else {
@@ -397,16 +459,24 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
         let ix = token_ix::initialize(payer);
         step(chain, &mut report, "GRID and REC mints".into(), &[ix], &[]).await?;
     }
-    // Per meter: oracle state, ledger, and the owner's token accounts (idempotent creation).
-    for m in &plan.meters {
-        let keys = [
-            oracle_ix::meter_state_address(&m.lfdi),
-            token_ix::ledger_address(&m.lfdi),
-            token_ix::ata(&m.owner.pubkey(), &token_ix::grid_mint()),
-            token_ix::ata(&m.owner.pubkey(), &token_ix::rec_mint()),
-            token_ix::ata(&m.owner.pubkey(), &plan.quote_mint),
-        ];
-        let have = chain.accounts(&keys).await?;
+    // Per meter: oracle state, ledger, and the owner's token accounts (idempotent creation),
+    // read in one go and sent packed.
+    let keys: Vec<Pubkey> = plan
+        .meters
+        .iter()
+        .flat_map(|m| {
+            [
+                oracle_ix::meter_state_address(&m.lfdi),
+                token_ix::ledger_address(&m.lfdi),
+                token_ix::ata(&m.owner.pubkey(), &token_ix::grid_mint()),
+                token_ix::ata(&m.owner.pubkey(), &token_ix::rec_mint()),
+                token_ix::ata(&m.owner.pubkey(), &plan.quote_mint),
+            ]
+        })
+        .collect();
+    let all = chain.accounts(&keys).await?;
+    let mut pending = Vec::new();
+    for (m, have) in plan.meters.iter().zip(all.chunks(5)) {
         let mut ixs = Vec::new();
         if have[0].is_none() {
             ixs.push(oracle_ix::init_meter_state(payer, &m.lfdi));
@@ -425,16 +495,14 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
         if ixs.is_empty() {
             report.already_done += 1;
         } else {
-            step(
-                chain,
-                &mut report,
-                format!("accounts of {}", m.code),
-                &ixs,
-                &[],
-            )
-            .await?;
+            pending.push(Pending {
+                name: format!("accounts of {}", m.code),
+                instructions: ixs,
+                signers: Vec::new(),
+            });
         }
     }
+    apply_packed(chain, &mut report, pending).await?;
     if exists(chain, market_ix::market_address()).await? {
         report.already_done += 1;
     } else {

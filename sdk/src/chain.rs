@@ -221,10 +221,20 @@ pub fn fits(
     instructions: &[Instruction],
     tables: &[AddressLookupTableAccount],
 ) -> bool {
+    fits_with(payer, instructions, &[], tables)
+}
+
+/// `fits`, for a transaction that `signers` sign beside the payer.
+pub fn fits_with(
+    payer: &Keypair,
+    instructions: &[Instruction],
+    signers: &[&Keypair],
+    tables: &[AddressLookupTableAccount],
+) -> bool {
     let mut with_limit = Vec::with_capacity(instructions.len() + 1);
     with_limit.push(crate::ix::compute_unit_limit(1_400_000));
     with_limit.extend_from_slice(instructions);
-    v0_transaction(payer, &with_limit, &[], tables, Hash::default())
+    v0_transaction(payer, &with_limit, signers, tables, Hash::default())
         .is_ok_and(|tx| transaction_size(&tx) <= PACKET)
 }
 

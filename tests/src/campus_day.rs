@@ -562,8 +562,9 @@ async fn day<C: DayChain>(
     let handed_over = migrations::apply(&mut chain, &plan).await?;
     let again = migrations::apply(&mut chain, &plan).await?;
     say!(args.verbose,
-        "[3/6] migrations: {} steps applied (council, campus, {} meters, oracle, mints, accounts, market, hand-over proposals), {} waiting for the {} s timelock",
+        "[3/6] migrations: {} steps applied in {} transactions (council, campus, {} meters, oracle, mints, accounts, market, hand-over proposals), {} waiting for the {} s timelock",
         report.applied.len(),
+        report.transactions,
         plan.meters.len(),
         report.waiting.len(),
         timelock,

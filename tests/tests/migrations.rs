@@ -193,6 +193,20 @@ async fn a_half_finished_migration_completes_and_hands_every_authority_to_govern
         10
     );
     assert_eq!(first.waiting.len(), 4, "{first:?}");
+    // Per-meter steps share transactions (as many as fit a packet): ten registrations and
+    // ten meters' accounts took far fewer than twenty.
+    let per_meter = first
+        .applied
+        .iter()
+        .filter(|a| a.starts_with("meter ") || a.starts_with("accounts of "))
+        .count();
+    assert_eq!(per_meter, 20);
+    assert!(
+        first.transactions + per_meter / 2 <= first.applied.len(),
+        "{} transactions for {} steps",
+        first.transactions,
+        first.applied.len()
+    );
     assert!(first.waiting[0].contains("council member must propose"));
     let governed = governance_authorities();
     for (i, (current, pending)) in s.authorities().await.into_iter().enumerate() {
