@@ -276,6 +276,19 @@ async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_r
     );
     let (_, status_body) = keeper(&b, "GET", "/v1/status", Some(&token)).await;
     let before: serde_json::Value = serde_json::from_str(&status_body).unwrap();
+    // No round has run yet (the batches above were single signings): no report.
+    assert!(before["attestation"].is_null(), "{before}");
+    // A round: nothing new to sign; batch 2 awaits the keeper.
+    let round = b.running.attestor.attest_round(now()).unwrap();
+    assert!(round.batches.is_empty());
+    let (_, status_body) = keeper(&b, "GET", "/v1/status", Some(&token)).await;
+    let reported: serde_json::Value = serde_json::from_str(&status_body).unwrap();
+    let attestation = &reported["attestation"];
+    assert_eq!(attestation["pending_batches"], 1, "{reported}");
+    assert_eq!(attestation["batches_signed"], 0);
+    assert_eq!(attestation["backlog_full"], false);
+    assert_eq!(attestation["waiting_meters"], 0);
+    assert!(attestation["oldest_unattested_s"].is_null());
 
     let b = b.restart().await;
     let (_, body) = keeper(&b, "GET", "/v1/batches", Some(&token)).await;
