@@ -97,6 +97,10 @@ pub struct MeterClient {
     /// one process (one IP address) connecting together stay under the bridge's per-address
     /// handshake limit instead of being turned away and retrying.
     handshakes: Option<Arc<tokio::sync::Semaphore>>,
+    /// Connections open at once across the clients sharing it; with it, a client closes its
+    /// connection after each request (for more meters than the process may hold files).
+    connections: Option<Arc<tokio::sync::Semaphore>>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl MeterClient {
@@ -108,7 +112,16 @@ impl MeterClient {
             sender: None,
             suite: None,
             handshakes: None,
+            connections: None,
+            permit: None,
         }
+    }
+
+    /// Shares `limit` (connections open at once) with the other clients given it; each
+    /// request then opens and closes its own connection.
+    pub fn with_connection_limit(mut self, limit: Arc<tokio::sync::Semaphore>) -> Self {
+        self.connections = Some(limit);
+        self
     }
 
     /// Shares `limit` (handshakes in flight at once) with the other clients given it.
@@ -119,6 +132,11 @@ impl MeterClient {
 
     /// Opens the TLS connection (the handshake fails here for a refused certificate).
     pub async fn connect(&mut self) -> Result<()> {
+        if let Some(limit) = &self.connections {
+            if self.permit.is_none() {
+                self.permit = Some(limit.clone().acquire_owned().await?);
+            }
+        }
         let _permit = match &self.handshakes {
             Some(limit) => Some(limit.clone().acquire_owned().await?),
             None => None,
@@ -147,6 +165,7 @@ impl MeterClient {
 
     pub fn disconnect(&mut self) {
         self.sender = None;
+        self.permit = None;
     }
 
     /// Sends one request, connecting first if needed.
@@ -172,7 +191,7 @@ impl MeterClient {
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) => {
-                self.sender = None;
+                self.disconnect();
                 return Err(e.into());
             }
         };
@@ -190,6 +209,10 @@ impl MeterClient {
             header("content-type"),
         );
         let body = response.into_body().collect().await?.to_bytes();
+        if self.connections.is_some() {
+            // Bounded connections: this one goes back for another meter.
+            self.disconnect();
+        }
         Ok(ClientResponse {
             status,
             location,

@@ -54,6 +54,9 @@ pub struct DayOptions {
     pub verbose: bool,
     /// Run on a cluster over JSON-RPC, in real time, instead of the embedded chain.
     pub rpc: Option<RpcOptions>,
+    /// Connections the simulated meters hold open at once, each then opened per request
+    /// (None: one per meter, kept open): for more meters than the process's open files.
+    pub meter_connections: Option<usize>,
 }
 
 /// A cluster to run the day on.
@@ -620,6 +623,9 @@ async fn day<C: DayChain>(
     let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(
         simulator::client::DEFAULT_MAX_HANDSHAKES,
     ));
+    let connections = args
+        .meter_connections
+        .map(|n| std::sync::Arc::new(tokio::sync::Semaphore::new(n.max(1))));
     for (i, b) in config.buildings.iter().enumerate() {
         let layout = &pki.layout;
         let cert = CertificateDer::from_pem_file(layout.meter_cert(&b.code))?;
@@ -630,6 +636,10 @@ async fn day<C: DayChain>(
             running.meters_addr,
         )
         .with_handshake_limit(handshakes.clone());
+        let client = match &connections {
+            Some(limit) => client.with_connection_limit(limit.clone()),
+            None => client,
+        };
         let mut model = BuildingModel::new(b, i, args.seed);
         model.model_offset_s = args.model_offset_s;
         models.push(model);
