@@ -42,6 +42,9 @@ pub const MAX_FAILURES_KEPT: usize = 100;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Batch transactions in flight at once by default: a 10,000-meter round is 400 batches.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 32;
+/// Windows of batches one pass takes at most (64 x 128 batches of 25 readings: 204,800
+/// readings, twenty 10,000-meter rounds).
+const MAX_WINDOWS_PER_PASS: usize = 64;
 
 fn log_skipped(logs: &[String], what: &str) {
     for skipped in events::<energy_token::events::MeterSkipped>(logs) {
@@ -352,10 +355,36 @@ impl Keeper {
         chain: &mut C,
         progress: &mut Progress,
     ) -> Result<()> {
+        // A window at a time, until the bridge has nothing the oracle can take now (a
+        // 10,000-meter round is 400 batches: several windows in one pass).
+        for _ in 0..MAX_WINDOWS_PER_PASS {
+            let before = (
+                self.status.batches_applied,
+                self.status.batches_already_applied,
+            );
+            let fetched = self.submit_window(chain, progress).await?;
+            let moved = (
+                self.status.batches_applied,
+                self.status.batches_already_applied,
+            ) != before;
+            if fetched < oracle::BATCH_WINDOW as usize || !moved {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One window of the bridge's unacknowledged batches; returns how many were fetched.
+    async fn submit_window<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        progress: &mut Progress,
+    ) -> Result<usize> {
         let Some(bridge) = self.bridge.clone() else {
-            return Ok(());
+            return Ok(0);
         };
         let batches = bridge.batches(oracle::BATCH_WINDOW as usize).await?;
+        let fetched = batches.len();
         self.status.batches_pending = batches.len() as u64;
         let config = self.oracle_config(chain).await?;
         // Batches the oracle has settled (applied, or skipped by governance) need no count.
@@ -418,7 +447,7 @@ impl Keeper {
                 Some(format!("oracle paused until {}", config.paused_until));
         }
         if due.is_empty() {
-            return Ok(());
+            return Ok(fetched);
         }
         let payer = chain.payer_key();
         let jobs: Vec<Vec<Instruction>> = due
@@ -485,7 +514,7 @@ impl Keeper {
         }
         match unavailable {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => Ok(fetched),
         }
     }
 
