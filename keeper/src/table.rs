@@ -45,19 +45,7 @@ pub struct CampusTable {
 
 /// Every address the keeper wants in its table, for `meters` and the market's quote mint.
 pub fn wanted(meters: &[(Lfdi, Pubkey)], quote_mint: Option<Pubkey>) -> Vec<Pubkey> {
-    let mut out = vec![
-        oracle_ix::config_address(),
-        solana_sdk_ids::sysvar::instructions::ID,
-        anchor_spl::token::ID,
-        token_ix::config_address(),
-        token_ix::grid_mint(),
-        token_ix::rec_mint(),
-        token_ix::mint_authority(),
-        market_ix::market_address(),
-        market_ix::base_vault(),
-        market_ix::quote_vault(),
-        market_ix::vault_authority(),
-    ];
+    let mut out = shared();
     for (lfdi, owner) in meters {
         out.push(registry_ix::meter_address(lfdi));
         out.push(oracle_ix::meter_state_address(lfdi));

@@ -61,18 +61,7 @@ pub fn handler(ctx: Context<CancelOrder>, interval: u64, lfdi: [u8; 20], side: S
     };
     require_keys_eq!(a.vault.key(), vault, TradingError::WrongMint);
     zero_copy::update::<IntervalBook, _>(&a.book, |book| -> Result<()> {
-        book.remove(buy, order.tick, order.quantity())?;
-        book.open_orders = book
-            .open_orders
-            .checked_sub(1)
-            .ok_or(TradingError::Overflow)?;
-        let count = if buy {
-            &mut book.buy_orders
-        } else {
-            &mut book.sell_orders
-        };
-        *count = count.checked_sub(1).ok_or(TradingError::Overflow)?;
-        Ok(())
+        book.take_out(buy, order.tick, order.quantity())
     })??;
     zero_copy::update::<Balance, _>(&a.balance, |balance| -> Result<()> {
         let sides = balance.sides_mut(interval);

@@ -47,18 +47,7 @@ pub fn handler(ctx: Context<EvictOrder>, interval: u64, lfdi: [u8; 20], side: Si
     let buy = side.is_buy();
     zero_copy::update::<IntervalBook, _>(&a.book, |book| -> Result<()> {
         require!(book.is_open(now), TradingError::GateClosed);
-        book.remove(buy, order.tick, order.quantity())?;
-        book.open_orders = book
-            .open_orders
-            .checked_sub(1)
-            .ok_or(TradingError::Overflow)?;
-        let count = if buy {
-            &mut book.buy_orders
-        } else {
-            &mut book.sell_orders
-        };
-        *count = count.checked_sub(1).ok_or(TradingError::Overflow)?;
-        Ok(())
+        book.take_out(buy, order.tick, order.quantity())
     })??;
     let (base, quote) = match order.escrow()? {
         Escrow::Quote(q) => (Wh(0), q),

@@ -100,6 +100,23 @@ impl IntervalBook {
         Ok(())
     }
 
+    /// Takes an open order off the book (cancelled or evicted): its quantity off its
+    /// ladder step, and one off the open and side counts.
+    pub fn take_out(&mut self, buy: bool, tick: u16, quantity: Wh) -> Result<()> {
+        self.remove(buy, tick, quantity)?;
+        self.open_orders = self
+            .open_orders
+            .checked_sub(1)
+            .ok_or(TradingError::Overflow)?;
+        let count = if buy {
+            &mut self.buy_orders
+        } else {
+            &mut self.sell_orders
+        };
+        *count = count.checked_sub(1).ok_or(TradingError::Overflow)?;
+        Ok(())
+    }
+
     /// The clearing this book recorded.
     pub fn clearing(&self) -> Option<Clearing> {
         if !self.is_cleared() || self.volume_wh == 0 {
