@@ -22,7 +22,7 @@ use governance::CouncilConfig;
 use oracle::ReadingLimits;
 use registry::identity::{sfdi_from_lfdi, Lfdi};
 use sdk::accounts::{anchor_account, zero_copy};
-use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::chain::{send_and_confirm, send_pipelined_signed, Chain, Job, SendPolicy};
 use sdk::ix::{
     energy_token as token_ix, governance as gov_ix, oracle as oracle_ix, registry as registry_ix,
     trading as market_ix,
@@ -327,41 +327,33 @@ async fn step<C: Chain>(
     Ok(())
 }
 
-/// Sends one transaction that applies several steps (`names`, reported one by one).
-async fn step_many<C: Chain>(
-    chain: &mut C,
-    report: &mut MigrationReport,
-    names: Vec<String>,
-    instructions: &[Instruction],
-    signers: &[&Keypair],
-) -> Result<()> {
-    send_and_confirm(chain, instructions, signers, &[], SendPolicy::default())
-        .await
-        .map_err(|e| anyhow!("{}: {}", names.join(", "), e.reason()))?;
-    for what in names {
-        tracing::info!(%what, "migration step applied");
-        report.applied.push(what);
-    }
-    report.transactions += 1;
-    Ok(())
-}
-
-/// One step still to apply: its name, instructions and co-signers.
+/// One step still to apply: its name, instructions, co-signers, and the accounts that
+/// exist once it has applied.
 struct Pending<'k> {
     name: String,
     instructions: Vec<Instruction>,
     signers: Vec<&'k Keypair>,
+    done_when: Vec<Pubkey>,
 }
 
+/// Transactions of per-meter steps unconfirmed at once: the steps are independent (each
+/// creates its own meter's accounts), so over RPC they need not wait for one another.
+pub const MIGRATION_IN_FLIGHT: usize = 32;
+
 /// Sends `pending` steps packed into as few transactions as fit (consecutive steps share a
-/// transaction while it stays within a packet): at 10,000 meters the per-meter steps are
-/// most of the migration.
+/// transaction while it stays within a packet), [`MIGRATION_IN_FLIGHT`] unconfirmed at once:
+/// at 10,000 meters the per-meter steps are most of the migration. A transaction that did
+/// not confirm is checked against the chain (a rebroadcast copy may have landed): its steps
+/// count as applied when their accounts exist, and the migration fails with the reason
+/// otherwise (running it again applies what is missing).
 async fn apply_packed<C: Chain>(
     chain: &mut C,
     report: &mut MigrationReport,
     pending: Vec<Pending<'_>>,
 ) -> Result<()> {
     let payer = chain.payer().insecure_clone();
+    // (steps, instructions, signers) per transaction.
+    let mut packed: Vec<(std::ops::Range<usize>, Vec<Instruction>, Vec<&Keypair>)> = Vec::new();
     let mut i = 0;
     while i < pending.len() {
         let mut instructions = pending[i].instructions.clone();
@@ -380,9 +372,49 @@ async fn apply_packed<C: Chain>(
             signers = with;
             n += 1;
         }
-        let names = pending[i..i + n].iter().map(|p| p.name.clone()).collect();
-        step_many(chain, report, names, &instructions, &signers).await?;
+        packed.push((i..i + n, instructions, signers));
         i += n;
+    }
+    let jobs: Vec<Job<'_>> = packed
+        .iter()
+        .map(|(_, instructions, signers)| Job {
+            instructions,
+            signers,
+        })
+        .collect();
+    let results = send_pipelined_signed(
+        chain,
+        &jobs,
+        &[],
+        SendPolicy::default(),
+        MIGRATION_IN_FLIGHT,
+    )
+    .await;
+    let mut failures = Vec::new();
+    for ((steps, _, _), result) in packed.iter().zip(results) {
+        let steps = &pending[steps.clone()];
+        if let Err(e) = result {
+            let markers: Vec<Pubkey> = steps.iter().flat_map(|p| p.done_when.clone()).collect();
+            let found = chain.accounts(&markers).await?;
+            if markers.is_empty() || found.iter().any(Option::is_none) {
+                let names: Vec<&str> = steps.iter().map(|p| p.name.as_str()).collect();
+                failures.push(format!("{}: {}", names.join(", "), e.reason()));
+                continue;
+            }
+            tracing::info!(error = %e.reason(), "migration steps found applied after an unconfirmed send");
+        }
+        for p in steps {
+            tracing::info!(what = %p.name, "migration step applied");
+            report.applied.push(p.name.clone());
+        }
+        report.transactions += 1;
+    }
+    if let Some(first) = failures.first() {
+        bail!(
+            "{} migration transaction(s) failed (run the migrations again to apply what is \
+             missing); the first: {first}",
+            failures.len()
+        );
     }
     Ok(())
 }
@@ -438,6 +470,7 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
             name: format!("meter {}", m.code),
             instructions: vec![ix],
             signers: vec![&m.owner],
+            done_when: vec![registry_ix::meter_address(&m.lfdi)],
         });
     }
     apply_packed(chain, &mut report, pending).await?;
@@ -461,19 +494,16 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
     }
     // Per meter: oracle state, ledger, and the owner's token accounts (idempotent creation),
     // read in one go and sent packed.
-    let keys: Vec<Pubkey> = plan
-        .meters
-        .iter()
-        .flat_map(|m| {
-            [
-                oracle_ix::meter_state_address(&m.lfdi),
-                token_ix::ledger_address(&m.lfdi),
-                token_ix::ata(&m.owner.pubkey(), &token_ix::grid_mint()),
-                token_ix::ata(&m.owner.pubkey(), &token_ix::rec_mint()),
-                token_ix::ata(&m.owner.pubkey(), &plan.quote_mint),
-            ]
-        })
-        .collect();
+    let keys_of = |m: &PlannedMeter| {
+        vec![
+            oracle_ix::meter_state_address(&m.lfdi),
+            token_ix::ledger_address(&m.lfdi),
+            token_ix::ata(&m.owner.pubkey(), &token_ix::grid_mint()),
+            token_ix::ata(&m.owner.pubkey(), &token_ix::rec_mint()),
+            token_ix::ata(&m.owner.pubkey(), &plan.quote_mint),
+        ]
+    };
+    let keys: Vec<Pubkey> = plan.meters.iter().flat_map(keys_of).collect();
     let all = chain.accounts(&keys).await?;
     let mut pending = Vec::new();
     for (m, have) in plan.meters.iter().zip(all.chunks(5)) {
@@ -499,6 +529,7 @@ pub async fn apply<C: Chain>(chain: &mut C, plan: &Plan<'_>) -> Result<Migration
                 name: format!("accounts of {}", m.code),
                 instructions: ixs,
                 signers: Vec::new(),
+                done_when: keys_of(m),
             });
         }
     }

@@ -388,6 +388,32 @@ pub async fn send_pipelined<C: Chain>(
     policy: SendPolicy,
     max_in_flight: usize,
 ) -> Vec<Result<Confirmed, SendError>> {
+    let jobs: Vec<Job<'_>> = jobs
+        .iter()
+        .map(|instructions| Job {
+            instructions,
+            signers: &[],
+        })
+        .collect();
+    send_pipelined_signed(chain, &jobs, tables, policy, max_in_flight).await
+}
+
+/// One transaction for [`send_pipelined_signed`]: its instructions and the co-signers
+/// beside the chain's payer.
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub instructions: &'a [Instruction],
+    pub signers: &'a [&'a Keypair],
+}
+
+/// [`send_pipelined`] for jobs that need co-signers (a meter's owner registering it).
+pub async fn send_pipelined_signed<C: Chain>(
+    chain: &mut C,
+    jobs: &[Job<'_>],
+    tables: &[AddressLookupTableAccount],
+    policy: SendPolicy,
+    max_in_flight: usize,
+) -> Vec<Result<Confirmed, SendError>> {
     let payer = chain.payer().insecure_clone();
     let mut results: Vec<Option<Result<Confirmed, SendError>>> =
         (0..jobs.len()).map(|_| None).collect();
@@ -397,7 +423,8 @@ pub async fn send_pipelined<C: Chain>(
     loop {
         while in_flight.len() < max_in_flight && next < jobs.len() {
             let started = tokio::time::Instant::now();
-            match launch(chain, &payer, next, &jobs[next], &[], tables, started).await {
+            let job = jobs[next];
+            match launch(chain, &payer, next, job.instructions, job.signers, tables, started).await {
                 Ok(flight) => in_flight.push(flight),
                 Err(e) => results[next] = Some(Err(e)),
             }
@@ -446,12 +473,13 @@ pub async fn send_pipelined<C: Chain>(
                 // Expired: it can no longer land. Once more, then rebuild on a new blockhash.
                 if let Ok(Outcome::Pending) = chain.outcome(&flight.signature).await {
                     tracing::warn!(signature = %flight.signature, "blockhash expired before confirmation; rebuilding");
+                    let job = jobs[flight.job];
                     match launch(
                         chain,
                         &payer,
                         flight.job,
-                        &jobs[flight.job],
-                        &[],
+                        job.instructions,
+                        job.signers,
                         tables,
                         flight.started,
                     )

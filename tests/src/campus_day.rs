@@ -135,6 +135,14 @@ pub fn clear_summer_offset_days(t: i64, seed: u64) -> i64 {
         .unwrap_or(base)
 }
 
+/// The model offset that makes a run whose last interval ends at `end` model a clear summer
+/// day (same weekday, see [`clear_summer_offset_days`]) ending at `time_of_day_s` seconds
+/// after midnight UTC: `14 * 3600` gives the sunny hours up to 14:00, whatever the time and
+/// date of the run.
+pub fn clear_summer_offset_ending_at(end: i64, seed: u64, time_of_day_s: i64) -> i64 {
+    clear_summer_offset_days(end, seed) * 86_400 + time_of_day_s - end.rem_euclid(86_400)
+}
+
 /// The campus credit (quote token): 6 decimals; prices are credit base units per kWh.
 use migrations::dev::QUOTE_DECIMALS;
 const QUOTE_FUNDS: u64 = 2_000_000_000; // 2,000 credits per building

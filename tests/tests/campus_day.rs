@@ -13,8 +13,6 @@ async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
     let end = now - now % 900;
     // Model the three hours up to 14:00 of a clear summer day (same weekday), whatever the
     // time and date.
-    let summer = campus_day::clear_summer_offset_days(end, 7) * 86_400;
-    let to_14h = 14 * 3600 - end.rem_euclid(86_400);
     let options = DayOptions {
         config: CampusConfig::in_repository(),
         pki: dir.path().join("pki"),
@@ -22,7 +20,7 @@ async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
         interval_s: 900,
         post_rate: 300,
         seed: 7,
-        model_offset_s: summer + to_14h,
+        model_offset_s: campus_day::clear_summer_offset_ending_at(end, 7, 14 * 3600),
         out: dir.path().join("out"),
         verbose: false,
         rpc: None,

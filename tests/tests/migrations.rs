@@ -357,3 +357,174 @@ async fn the_keeper_takes_its_meters_from_the_registry() {
         .enumerate()
         .all(|(i, m)| usize::from(m.index) == i));
 }
+
+/// The embedded chain as a flaky RPC node sees it: the per-meter accounts' transactions
+/// (the oracle's `init_meter_state` among others) either land with their confirmation lost
+/// (`land`) or never reach the chain (`!land`); either way the sender hears only that the
+/// blockhash expired.
+struct LostConfirmations<'c> {
+    inner: &'c mut EmbeddedChain,
+    land: bool,
+    lost: std::collections::HashSet<solana_signature::Signature>,
+}
+
+impl LostConfirmations<'_> {
+    fn per_meter(tx: &solana_transaction::versioned::VersionedTransaction) -> bool {
+        let keys = tx.message.static_account_keys();
+        tx.message
+            .instructions()
+            .iter()
+            .any(|ix| keys[usize::from(ix.program_id_index)] == oracle::ID)
+            && tx.message.instructions().len() > 2
+    }
+}
+
+impl Chain for LostConfirmations<'_> {
+    fn payer(&self) -> &Keypair {
+        self.inner.payer()
+    }
+    async fn genesis_hash(&mut self) -> anyhow::Result<[u8; 32]> {
+        self.inner.genesis_hash().await
+    }
+    async fn clock(&mut self) -> anyhow::Result<anchor_lang::prelude::Clock> {
+        self.inner.clock().await
+    }
+    async fn accounts(
+        &mut self,
+        keys: &[Pubkey],
+    ) -> anyhow::Result<Vec<Option<solana_account::Account>>> {
+        self.inner.accounts(keys).await
+    }
+    async fn program_accounts_matching(
+        &mut self,
+        program: Pubkey,
+        discriminator: &[u8],
+        matching: &[(usize, Vec<u8>)],
+    ) -> anyhow::Result<Vec<(Pubkey, solana_account::Account)>> {
+        self.inner
+            .program_accounts_matching(program, discriminator, matching)
+            .await
+    }
+    async fn latest_blockhash(&mut self) -> anyhow::Result<solana_hash::Hash> {
+        self.inner.latest_blockhash().await
+    }
+    async fn blockhash_valid(&mut self, blockhash: &solana_hash::Hash) -> anyhow::Result<bool> {
+        self.inner.blockhash_valid(blockhash).await
+    }
+    async fn simulate(
+        &mut self,
+        tx: &solana_transaction::versioned::VersionedTransaction,
+    ) -> anyhow::Result<sdk::chain::Simulation> {
+        self.inner.simulate(tx).await
+    }
+    async fn send(
+        &mut self,
+        tx: &solana_transaction::versioned::VersionedTransaction,
+    ) -> anyhow::Result<solana_signature::Signature> {
+        if !Self::per_meter(tx) {
+            return self.inner.send(tx).await;
+        }
+        self.lost.insert(tx.signatures[0]);
+        if self.land {
+            self.inner.send(tx).await
+        } else {
+            Ok(tx.signatures[0])
+        }
+    }
+    async fn outcome(
+        &mut self,
+        signature: &solana_signature::Signature,
+    ) -> anyhow::Result<sdk::chain::Outcome> {
+        if self.lost.contains(signature) {
+            return Ok(sdk::chain::Outcome::Failed {
+                error: solana_transaction::TransactionError::BlockhashNotFound,
+                logs: Vec::new(),
+            });
+        }
+        self.inner.outcome(signature).await
+    }
+    async fn wait_for_slot_after(&mut self, slot: u64) -> anyhow::Result<()> {
+        self.inner.wait_for_slot_after(slot).await
+    }
+}
+
+/// Per-meter accounts of `meters` buildings that exist on chain.
+async fn accounts_present(s: &mut Setup, meters: usize) -> usize {
+    let keys: Vec<Pubkey> = s.meters[..meters]
+        .iter()
+        .flat_map(|(_, lfdi, owner)| {
+            [
+                oracle_ix::meter_state_address(lfdi),
+                token_ix::ledger_address(lfdi),
+                token_ix::ata(&owner.pubkey(), &token_ix::grid_mint()),
+            ]
+        })
+        .collect();
+    let found = s.chain.accounts(&keys).await.unwrap();
+    found.iter().filter(|a| a.is_some()).count()
+}
+
+#[tokio::test]
+async fn per_meter_steps_whose_confirmation_was_lost_are_found_on_chain() {
+    let mut s = setup().await;
+    let plan = plan(&s.config, &s.meters, &s.members, s.quote_mint, 25, &[]);
+    let mut flaky = LostConfirmations {
+        inner: &mut s.chain,
+        land: true,
+        lost: Default::default(),
+    };
+    let report = migrations::apply(&mut flaky, &plan).await.expect("migrate");
+    let lost = flaky.lost.len();
+    assert!(lost >= 2, "the per-meter steps took {lost} transactions");
+    // Every step is reported applied, once, although none of its transactions confirmed.
+    let accounts_of: Vec<_> = report
+        .applied
+        .iter()
+        .filter(|a| a.starts_with("accounts of "))
+        .collect();
+    assert_eq!(accounts_of.len(), 25, "{report:?}");
+    assert_eq!(accounts_present(&mut s, 25).await, 75);
+    let again = s.apply(25, &[]).await;
+    assert!(
+        again.applied.iter().all(|a| !a.starts_with("accounts of ")),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn per_meter_steps_that_never_landed_fail_the_run_and_the_next_run_applies_them() {
+    let mut s = setup().await;
+    let plan = plan(&s.config, &s.meters, &s.members, s.quote_mint, 25, &[]);
+    let mut flaky = LostConfirmations {
+        inner: &mut s.chain,
+        land: false,
+        lost: Default::default(),
+    };
+    let error = migrations::apply(&mut flaky, &plan)
+        .await
+        .expect_err("the accounts never reached the chain");
+    let lost = flaky.lost.len();
+    let message = format!("{error:#}");
+    assert!(
+        message.starts_with(&format!("{lost} migration transaction(s) failed")),
+        "{message}"
+    );
+    assert!(message.contains("accounts of ENG"), "{message}");
+    assert!(message.contains("run the migrations again"), "{message}");
+    assert_eq!(accounts_present(&mut s, 25).await, 0);
+    // The registrations before them landed; the next run applies only what is missing.
+    let again = s.apply(25, &[]).await;
+    assert!(
+        again.applied.iter().all(|a| !a.starts_with("meter ")),
+        "{again:?}"
+    );
+    assert_eq!(
+        again
+            .applied
+            .iter()
+            .filter(|a| a.starts_with("accounts of "))
+            .count(),
+        25
+    );
+    assert_eq!(accounts_present(&mut s, 25).await, 75);
+}

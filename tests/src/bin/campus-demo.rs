@@ -61,10 +61,28 @@ struct Args {
     /// exports nothing and the market has no sellers).
     #[arg(long, default_value = "summer", value_parser = ["summer", "now"])]
     season: String,
+    /// Model a clear summer day (same weekday) whose time at the end of the run is this UTC
+    /// time of day (HH:MM), whatever the time now: `--model-end 14:00` runs the sunny hours
+    /// up to 14:00, so that the campus exports, GRID is minted and the market has sellers.
+    #[arg(long, value_parser = parse_time_of_day, conflicts_with = "season")]
+    model_end: Option<i64>,
     /// Log level of the bridge and keeper (e.g. info); program logs need
     /// RUST_LOG=solana_runtime::message_processor=debug.
     #[arg(long, env = "GRIDTOKENX_LOG", default_value = "error")]
     log: String,
+}
+
+/// `HH:MM` (UTC) as seconds after midnight.
+fn parse_time_of_day(s: &str) -> Result<i64, String> {
+    let (h, m) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not a time of day: write HH:MM, e.g. 14:00"))?;
+    let h: i64 = h.parse().map_err(|_| format!("`{s}`: the hour must be 0-23"))?;
+    let m: i64 = m.parse().map_err(|_| format!("`{s}`: the minutes must be 0-59"))?;
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return Err(format!("`{s}` is not a time of day: hours 0-23, minutes 0-59"));
+    }
+    Ok(h * 3600 + m * 60)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -128,7 +146,13 @@ async fn main() -> ExitCode {
         interval_s,
         post_rate,
         seed: args.seed,
-        model_offset_s: if args.season == "summer" {
+        model_offset_s: if let Some(time_of_day) = args.model_end {
+            let end = match &rpc {
+                Some(_) => now + i64::from(intervals) * i64::from(interval_s),
+                None => now - now % i64::from(interval_s),
+            };
+            campus_day::clear_summer_offset_ending_at(end, args.seed, time_of_day)
+        } else if args.season == "summer" {
             campus_day::summer_offset_days(now) * 86_400
         } else {
             0
