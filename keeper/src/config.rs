@@ -151,6 +151,10 @@ pub struct KeeperState {
     /// group of meters; null: not created yet).
     #[serde(default)]
     pub lookup_tables: Vec<Option<String>>,
+    /// Tables replaced by a rebuild, still to be deactivated and closed (their rent back to
+    /// the payer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_lookup_tables: Vec<String>,
 }
 
 impl KeeperState {
@@ -181,6 +185,27 @@ impl KeeperState {
             .iter()
             .map(|t| t.as_deref().map(parse).transpose())
             .collect()
+    }
+
+    /// The retired tables still to close.
+    pub fn retired_lookup_tables(&self) -> Result<Vec<Pubkey>> {
+        self.retired_lookup_tables
+            .iter()
+            .map(|t| {
+                t.parse()
+                    .map_err(|_| anyhow!("retired lookup table {t:?} is not an address"))
+            })
+            .collect()
+    }
+
+    /// Records the retired tables still to close; whether anything changed.
+    pub fn set_retired_lookup_tables(&mut self, retired: &[Pubkey]) -> bool {
+        let strings: Vec<String> = retired.iter().map(|a| a.to_string()).collect();
+        if strings == self.retired_lookup_tables {
+            return false;
+        }
+        self.retired_lookup_tables = strings;
+        true
     }
 
     /// Records `addresses` (by position); whether anything changed.

@@ -25,7 +25,7 @@ use solana_address_lookup_table_interface::instruction as alt;
 use solana_address_lookup_table_interface::state::AddressLookupTable;
 use solana_message::AddressLookupTableAccount;
 
-use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::chain::{send_and_confirm, send_pipelined, Chain, SendPolicy};
 
 /// Addresses per `extend` transaction.
 const EXTEND_CHUNK: usize = 20;
@@ -108,9 +108,50 @@ pub struct CampusTables {
     pub tables: Vec<CampusTable>,
     /// Tables replaced by a rebuild (to be deactivated and closed by the operator).
     pub retired: Vec<Pubkey>,
-    /// The recent slot the last table was created with: a table's address derives from its
-    /// authority and that slot, so two tables need two slots.
-    last_created: u64,
+    /// Recent slots tables were created with: a table's address derives from its authority
+    /// and that slot, so each new table needs a slot of its own.
+    used_slots: std::collections::BTreeSet<u64>,
+}
+
+/// What one pass does to one table.
+enum Work {
+    /// A new table at `position` with `wanted` (new, or rebuilding a full one).
+    Create {
+        position: usize,
+        wanted: Vec<Pubkey>,
+    },
+    /// `missing` added to the table at `position`.
+    Extend {
+        position: usize,
+        missing: Vec<Pubkey>,
+    },
+}
+
+/// Tables created per slot-hash search at most (SlotHashes holds the last 512 slots).
+const CREATES_PER_ROUND: usize = 256;
+/// Table transactions unconfirmed at once.
+const TABLES_IN_FLIGHT: usize = 32;
+
+/// The slots in the SlotHashes sysvar, newest first: those a new table may name.
+async fn recent_slots<C: Chain>(chain: &mut C) -> Result<Vec<u64>> {
+    let account = chain
+        .account(solana_sdk_ids::sysvar::slot_hashes::ID)
+        .await?
+        .ok_or_else(|| anyhow!("no SlotHashes sysvar"))?;
+    let data = &account.data;
+    let count = data
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .ok_or_else(|| anyhow!("SlotHashes sysvar too short"))?;
+    let mut slots = Vec::new();
+    for i in 0..count.min(512) as usize {
+        let at = 8 + i * 40;
+        let Some(bytes) = data.get(at..at + 8) else {
+            break;
+        };
+        slots.push(u64::from_le_bytes(bytes.try_into().expect("8 bytes")));
+    }
+    Ok(slots)
 }
 
 impl CampusTables {
@@ -139,7 +180,7 @@ impl CampusTables {
         CampusTables {
             tables,
             retired: Vec::new(),
-            last_created: 0,
+            used_slots: Default::default(),
         }
     }
 
@@ -167,8 +208,14 @@ impl CampusTables {
     /// Creates and extends the tables so that each holds what its part needs: the shared
     /// accounts, and each group's meters' accounts (`meters` from the registry, with the
     /// market's quote mint once there is a market). A group whose table is full is rebuilt.
-    /// A table that fails is reported and read again from the chain; the others go on.
-    /// Returns the number of tables that failed.
+    ///
+    /// Every table's transactions are sent pipelined: first the new tables (each created
+    /// with a recent slot of its own from the SlotHashes sysvar, and its first addresses in
+    /// the same transaction), then every other extend. Then every table touched is read
+    /// back from the chain, so the keeper's view is the chain's whatever landed (extends of
+    /// one table may land in any order; one that failed may have landed unseen). A table
+    /// that fails is reported and the others go on. Returns the number of tables that
+    /// failed.
     pub async fn ensure<C: Chain>(
         &mut self,
         chain: &mut C,
@@ -183,76 +230,126 @@ impl CampusTables {
         if self.tables.len() < groups + 1 {
             self.tables.resize_with(groups + 1, CampusTable::default);
         }
-        let mut failed = 0;
-        let mut last_slot = 0;
-        for position in 0..self.tables.len() {
+        let mut members: Vec<Vec<TableMeter>> = vec![Vec::new(); self.tables.len()];
+        for m in meters {
+            members[usize::from(m.index) / METERS_PER_TABLE + 1].push(*m);
+        }
+        let mut work = Vec::new();
+        for (position, table) in self.tables.iter().enumerate() {
             let wanted = if position == 0 {
                 shared()
             } else {
-                let members: Vec<TableMeter> = meters
-                    .iter()
-                    .filter(|m| usize::from(m.index) / METERS_PER_TABLE + 1 == position)
-                    .copied()
-                    .collect();
-                group_wanted(&members, quote_mint)
+                group_wanted(&members[position], quote_mint)
             };
-            let table = &mut self.tables[position];
-            let missing = wanted
+            let missing: Vec<Pubkey> = wanted
                 .iter()
                 .filter(|a| !table.addresses.contains(a))
-                .count();
-            if missing == 0 {
+                .copied()
+                .collect();
+            if missing.is_empty() {
                 continue;
             }
-            if table.addresses.len() + missing > TABLE_CAPACITY {
-                // Full: a new table with what the group needs now. The old one serves the
-                // group's transactions until the new one is built; a new one that fails
-                // part way is retired and tried again next pass.
-                let mut fresh = CampusTable::default();
-                match fresh
-                    .extend_with(chain, &wanted, &mut self.last_created)
-                    .await
-                {
-                    Ok(slot) => {
-                        tracing::info!(
-                            position,
-                            old = ?table.address,
-                            new = ?fresh.address,
-                            "lookup table full: rebuilt with the group's current accounts"
-                        );
-                        if let Some(old) = table.address {
-                            self.retired.push(old);
+            if table.address.is_none() || table.addresses.len() + missing.len() > TABLE_CAPACITY {
+                // New, or full: a new table with what the group needs now. A full one
+                // serves the group's transactions until the new one is built.
+                work.push(Work::Create { position, wanted });
+            } else {
+                work.push(Work::Extend { position, missing });
+            }
+        }
+        if work.is_empty() {
+            return Ok(0);
+        }
+        let payer = solana_signer::Signer::pubkey(chain.payer());
+        let policy = SendPolicy::default();
+        let mut failed = std::collections::BTreeSet::new();
+        let mut last_slot = 0;
+        // Positions whose new table was created this pass: (position, address).
+        let mut created: Vec<(usize, Pubkey)> = Vec::new();
+        // The rest of each new table's addresses, extended after it exists.
+        let mut extends: Vec<(usize, Pubkey, Vec<Pubkey>)> = Vec::new();
+        for w in &work {
+            if let Work::Extend { position, missing } = w {
+                let address = self.tables[*position].address.expect("an existing table");
+                extends.push((*position, address, missing.clone()));
+            }
+        }
+        let mut creates: Vec<(usize, &Vec<Pubkey>)> = work
+            .iter()
+            .filter_map(|w| match w {
+                Work::Create { position, wanted } => Some((*position, wanted)),
+                Work::Extend { .. } => None,
+            })
+            .collect();
+        while !creates.is_empty() {
+            let slots = recent_slots(chain).await?;
+            if let Some(&oldest) = slots.last() {
+                self.used_slots = self.used_slots.split_off(&oldest);
+            }
+            let free: Vec<u64> = slots
+                .into_iter()
+                .filter(|s| !self.used_slots.contains(s))
+                .take(CREATES_PER_ROUND.min(creates.len()))
+                .collect();
+            if free.is_empty() {
+                // Every recent slot names one of our tables already: the next slot.
+                let slot = chain.clock().await?.slot;
+                chain.wait_for_slot_after(slot).await?;
+                continue;
+            }
+            let round: Vec<(usize, &Vec<Pubkey>)> = creates.drain(..free.len()).collect();
+            let mut jobs = Vec::with_capacity(round.len());
+            let mut addresses = Vec::with_capacity(round.len());
+            for ((_, wanted), slot) in round.iter().zip(&free) {
+                self.used_slots.insert(*slot);
+                let (create, address) = alt::create_lookup_table(payer, payer, *slot);
+                let first = wanted.len().min(EXTEND_CHUNK);
+                let extend =
+                    alt::extend_lookup_table(address, payer, Some(payer), wanted[..first].to_vec());
+                jobs.push(vec![create, extend]);
+                addresses.push(address);
+            }
+            let results = send_pipelined(chain, &jobs, &[], policy, TABLES_IN_FLIGHT).await;
+            for (((position, wanted), address), result) in
+                round.into_iter().zip(addresses).zip(results)
+            {
+                match result {
+                    Ok(confirmed) => {
+                        last_slot = last_slot.max(confirmed.slot);
+                        tracing::info!(position, %address, "lookup table created");
+                        created.push((position, address));
+                        let rest = wanted[wanted.len().min(EXTEND_CHUNK)..].to_vec();
+                        if !rest.is_empty() {
+                            extends.push((position, address, rest));
                         }
-                        *table = fresh;
-                        last_slot = last_slot.max(slot);
                     }
                     Err(e) => {
-                        failed += 1;
-                        tracing::warn!(position, error = %e, "lookup table not rebuilt; the full one serves meanwhile");
-                        if let Some(partial) = fresh.address {
-                            self.retired.push(partial);
-                        }
+                        tracing::warn!(position, error = %e.reason(), "lookup table not created; tried again next pass");
+                        failed.insert(position);
                     }
                 }
-                continue;
             }
-            match table
-                .extend_with(chain, &wanted, &mut self.last_created)
-                .await
-            {
-                Ok(slot) => last_slot = last_slot.max(slot),
+        }
+        let mut jobs = Vec::new();
+        let mut job_positions = Vec::new();
+        for (position, address, missing) in &extends {
+            for chunk in missing.chunks(EXTEND_CHUNK) {
+                jobs.push(vec![alt::extend_lookup_table(
+                    *address,
+                    payer,
+                    Some(payer),
+                    chunk.to_vec(),
+                )]);
+                job_positions.push(*position);
+            }
+        }
+        let results = send_pipelined(chain, &jobs, &[], policy, TABLES_IN_FLIGHT).await;
+        for (position, result) in job_positions.iter().zip(results) {
+            match result {
+                Ok(confirmed) => last_slot = last_slot.max(confirmed.slot),
                 Err(e) => {
-                    failed += 1;
-                    tracing::warn!(position, error = %e, "lookup table not extended; read again from the chain");
-                    if let Some(address) = table.address {
-                        match CampusTable::load(chain, address).await {
-                            Ok(fresh) => *table = fresh,
-                            Err(e) => {
-                                tracing::warn!(%address, error = %e, "lookup table unreadable; a new one will be created");
-                                self.retired.push(address);
-                                *table = CampusTable::default();
-                            }
-                        }
+                    if failed.insert(*position) {
+                        tracing::warn!(position, error = %e.reason(), "lookup table not extended; read again from the chain");
                     }
                 }
             }
@@ -260,70 +357,129 @@ impl CampusTables {
         if last_slot > 0 {
             chain.wait_for_slot_after(last_slot).await?;
         }
-        Ok(failed)
+        // Read back every table touched: created ones replace the group's table (a full
+        // one is retired) once they hold what the group needs; extended ones take the
+        // chain's contents.
+        let mut touched: Vec<(usize, Pubkey, bool)> = created
+            .iter()
+            .map(|&(position, address)| (position, address, true))
+            .collect();
+        touched.extend(
+            extends
+                .iter()
+                .filter(|(position, address, _)| !created.contains(&(*position, *address)))
+                .map(|&(position, address, _)| (position, address, false)),
+        );
+        let keys: Vec<Pubkey> = touched.iter().map(|&(_, address, _)| address).collect();
+        let accounts = chain.accounts(&keys).await?;
+        for ((position, address, new), account) in touched.into_iter().zip(accounts) {
+            let read = account
+                .ok_or_else(|| anyhow!("lookup table {address} does not exist"))
+                .and_then(|a| {
+                    AddressLookupTable::deserialize(&a.data)
+                        .map(|t| t.addresses.to_vec())
+                        .map_err(|e| anyhow!("{address} is not a lookup table: {e}"))
+                });
+            let table = &mut self.tables[position];
+            match read {
+                Ok(addresses) if new && failed.contains(&position) => {
+                    // Part built: retired; the group's table (if any) serves meanwhile.
+                    tracing::warn!(position, %address, held = addresses.len(), "new lookup table incomplete; retired, built again next pass");
+                    self.retired.push(address);
+                }
+                Ok(addresses) => {
+                    if new {
+                        if let Some(old) = table.address {
+                            tracing::info!(position, %old, new = %address, "lookup table full: rebuilt with the group's current accounts");
+                            self.retired.push(old);
+                        }
+                    }
+                    tracing::info!(position, %address, total = addresses.len(), "lookup table extended");
+                    *table = CampusTable {
+                        address: Some(address),
+                        addresses,
+                    };
+                }
+                Err(e) => {
+                    failed.insert(position);
+                    tracing::warn!(position, %address, error = %e, "lookup table unreadable");
+                    if new {
+                        self.retired.push(address);
+                    } else {
+                        self.retired.push(address);
+                        *table = CampusTable::default();
+                    }
+                }
+            }
+        }
+        Ok(failed.len())
     }
 }
 
-impl CampusTable {
-    /// Creates the table if needed and adds what of `wanted` it lacks (it has room);
-    /// returns the slot of the last change (0 if none).
-    async fn extend_with<C: Chain>(
-        &mut self,
-        chain: &mut C,
-        wanted: &[Pubkey],
-        last_created: &mut u64,
-    ) -> Result<u64> {
-        let missing: Vec<Pubkey> = wanted
-            .iter()
-            .filter(|a| !self.addresses.contains(a))
-            .copied()
-            .collect();
-        if missing.is_empty() {
-            return Ok(0);
+/// What [`CampusTables::reclaim`] closed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    pub closed: u64,
+    pub lamports: u64,
+}
+
+impl CampusTables {
+    /// Retired tables (`retired`) are the keeper's to recover: each is deactivated, and
+    /// closed (its rent to the payer) once its deactivation slot has left the SlotHashes
+    /// sysvar (512 slots, about 3.5 minutes on a cluster), a pass at a time; one gone
+    /// from the chain is forgotten. A table that cannot be deactivated or closed yet stays
+    /// for the next pass.
+    pub async fn reclaim<C: Chain>(&mut self, chain: &mut C) -> Result<Reclaimed> {
+        let mut reclaimed = Reclaimed::default();
+        if self.retired.is_empty() {
+            return Ok(reclaimed);
         }
-        let payer = chain.payer().insecure_clone();
-        let payer_key = solana_signer::Signer::pubkey(&payer);
-        let policy = SendPolicy::default();
-        let mut last_slot = 0;
-        let address = match self.address {
-            Some(a) => a,
-            None => {
-                let mut slot = chain.clock().await?.slot;
-                if slot.saturating_sub(1) <= *last_created {
-                    // Another table was created from this slot: the next one.
-                    chain.wait_for_slot_after(slot).await?;
-                    slot = chain.clock().await?.slot;
-                }
-                // The recent slot must be in the SlotHashes sysvar: an earlier slot.
-                let recent = slot.saturating_sub(1);
-                *last_created = recent;
-                let (create, address) = alt::create_lookup_table(payer_key, payer_key, recent);
-                let confirmed = send_and_confirm(chain, &[create], &[], &[], policy)
-                    .await
-                    .map_err(|e| anyhow!("create a lookup table: {e}"))?;
-                last_slot = confirmed.slot;
-                tracing::info!(%address, "lookup table created");
-                self.address = Some(address);
-                self.addresses.clear();
-                address
+        let payer = solana_signer::Signer::pubkey(chain.payer());
+        let slot = chain.clock().await?.slot;
+        let recent = recent_slots(chain).await?;
+        let accounts = chain.accounts(&self.retired).await?;
+        let mut keep = Vec::new();
+        for (address, account) in self.retired.clone().into_iter().zip(accounts) {
+            let Some(account) = account else {
+                continue;
+            };
+            let Ok(table) = AddressLookupTable::deserialize(&account.data) else {
+                tracing::warn!(%address, "retired lookup table unreadable; forgotten");
+                continue;
+            };
+            if table.meta.authority != Some(payer) {
+                tracing::warn!(%address, "retired lookup table belongs to another authority; forgotten");
+                continue;
             }
-        };
-        for chunk in missing.chunks(EXTEND_CHUNK) {
-            let extend =
-                alt::extend_lookup_table(address, payer_key, Some(payer_key), chunk.to_vec());
-            let confirmed = send_and_confirm(chain, &[extend], &[], &[], policy)
-                .await
-                .map_err(|e| anyhow!("extend lookup table {address}: {e}"))?;
-            last_slot = confirmed.slot;
-            self.addresses.extend_from_slice(chunk);
+            let deactivated = table.meta.deactivation_slot;
+            let ix = if deactivated == u64::MAX {
+                alt::deactivate_lookup_table(address, payer)
+            } else if deactivated < slot && !recent.contains(&deactivated) {
+                // Gone from SlotHashes: no transaction can use it any more.
+                alt::close_lookup_table(address, payer, payer)
+            } else {
+                keep.push(address);
+                continue;
+            };
+            let closing = deactivated != u64::MAX;
+            match send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default()).await {
+                Ok(_) if closing => {
+                    tracing::info!(%address, lamports = account.lamports, "retired lookup table closed");
+                    reclaimed.closed += 1;
+                    reclaimed.lamports += account.lamports;
+                }
+                Ok(_) => {
+                    tracing::info!(%address, "retired lookup table deactivated");
+                    keep.push(address);
+                }
+                Err(e) => {
+                    tracing::warn!(%address, error = %e.reason(), "retired lookup table not reclaimed yet");
+                    keep.push(address);
+                }
+            }
         }
-        tracing::info!(
-            %address,
-            added = missing.len(),
-            total = self.addresses.len(),
-            "lookup table extended"
-        );
-        Ok(last_slot)
+        self.retired = keep;
+        Ok(reclaimed)
     }
 }
 

@@ -158,6 +158,20 @@ impl EmbeddedChain {
         self.ctx.last_blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
         Ok(())
     }
+
+    /// Moves `slots` slots ahead, the clock's time unchanged (for what waits on slots, such
+    /// as a deactivated lookup table's cool-down).
+    pub async fn skip_slots(&mut self, slots: u64) -> Result<()> {
+        let before: Clock = self.ctx.banks_client.get_sysvar().await?;
+        self.ctx
+            .warp_to_slot(before.slot + slots.max(1))
+            .map_err(|e| anyhow!("warp: {e:?}"))?;
+        let mut clock: Clock = self.ctx.banks_client.get_sysvar().await?;
+        clock.unix_timestamp = before.unix_timestamp;
+        self.ctx.set_sysvar(&clock);
+        self.ctx.last_blockhash = self.ctx.banks_client.get_latest_blockhash().await?;
+        Ok(())
+    }
 }
 
 impl EmbeddedChain {

@@ -88,6 +88,53 @@ async fn tables_grow_with_the_campus_and_rebuild_when_full() {
     let unchanged = tables.tables[2].address;
     assert_eq!(tables.ensure(&mut chain, &campus, quote).await.unwrap(), 0);
     assert_eq!(tables.tables[2].address, unchanged);
+
+    // The retired table's rent comes back: deactivated on the next pass, closed once it
+    // has cooled down, then forgotten.
+    let retired = before.unwrap();
+    let payer = sdk::chain::Chain::payer_key(&chain);
+    let rent = sdk::chain::Chain::account(&mut chain, retired)
+        .await
+        .unwrap()
+        .unwrap()
+        .lamports;
+    let first = tables.reclaim(&mut chain).await.unwrap();
+    assert_eq!(first, keeper::table::Reclaimed::default());
+    assert_eq!(tables.retired, vec![retired]);
+    chain.skip_slots(100).await.unwrap();
+    // Too early to close: nothing sent, nothing forgotten.
+    assert_eq!(tables.reclaim(&mut chain).await.unwrap().closed, 0);
+    assert_eq!(tables.retired, vec![retired]);
+    // Closed once the deactivation slot has left SlotHashes (512 slots of it; here each
+    // slot is a warp, which adds one).
+    for _ in 0..512 {
+        chain.skip_slots(1).await.unwrap();
+    }
+    let balance = |a: Option<solana_account::Account>| a.map_or(0, |a| a.lamports);
+    let before_close = balance(sdk::chain::Chain::account(&mut chain, payer).await.unwrap());
+    let closed = tables.reclaim(&mut chain).await.unwrap();
+    assert_eq!(closed.closed, 1);
+    assert_eq!(closed.lamports, rent);
+    assert!(tables.retired.is_empty());
+    assert!(sdk::chain::Chain::account(&mut chain, retired)
+        .await
+        .unwrap()
+        .is_none());
+    let after_close = balance(sdk::chain::Chain::account(&mut chain, payer).await.unwrap());
+    // The rent back, less the transaction's fee.
+    assert!(
+        after_close > before_close && after_close <= before_close + rent,
+        "{before_close} -> {after_close}"
+    );
+    // The live tables still serve.
+    for table in &tables.tables {
+        assert!(
+            sdk::chain::Chain::account(&mut chain, table.address.unwrap())
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
 }
 
 #[tokio::test]
@@ -118,4 +165,27 @@ async fn a_table_whose_extend_fails_is_read_again_from_the_chain() {
     assert_eq!(tables.ensure(&mut chain, &moved, quote).await.unwrap(), 0);
     let wanted_owner = token_ix::ata(&moved[0].owner, &token_ix::grid_mint());
     assert!(tables.tables[1].addresses.contains(&wanted_owner));
+}
+
+#[tokio::test]
+async fn forty_tables_are_built_in_one_pass_each_from_a_slot_of_its_own() {
+    // (The embedded chain's SlotHashes holds one slot after each warp, so here the pass
+    // waits a slot per table; a validator's holds 512 and the pass creates them together.)
+    let mut chain = EmbeddedChain::start().await;
+    let quote = Some(Pubkey::new_unique());
+    let campus = meters(40 * METERS_PER_TABLE);
+    let mut tables = CampusTables::default();
+    assert_eq!(tables.ensure(&mut chain, &campus, quote).await.unwrap(), 0);
+    assert_eq!(tables.tables.len(), 41);
+    let addresses: std::collections::HashSet<Pubkey> =
+        tables.tables.iter().map(|t| t.address.unwrap()).collect();
+    assert_eq!(addresses.len(), 41, "every table has an address of its own");
+    for table in &tables.tables[1..] {
+        assert_eq!(table.addresses.len(), 8 * METERS_PER_TABLE);
+        let on_chain = keeper::table::CampusTable::load(&mut chain, table.address.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(on_chain.addresses, table.addresses);
+    }
+    assert!(tables.retired.is_empty());
 }

@@ -132,13 +132,13 @@ async fn pass(s: &mut Setup) -> Result<keeper::Progress> {
     if s.keeper.tables.tables.is_empty() {
         let remembered = s.state.lookup_tables()?;
         s.keeper.tables = CampusTables::load(&mut s.chain, &remembered).await;
+        s.keeper.tables.retired = s.state.retired_lookup_tables()?;
     }
     let result = s.keeper.tick(&mut s.chain).await;
-    if s.state.set_lookup_tables(&s.keeper.tables.addresses()) {
+    let tables = s.state.set_lookup_tables(&s.keeper.tables.addresses());
+    let retired = s.state.set_retired_lookup_tables(&s.keeper.tables.retired);
+    if tables || retired {
         write_json_atomically(&s.config.state_file, &s.state)?;
-    }
-    for retired in s.keeper.tables.retired.drain(..) {
-        tracing::info!(%retired, "lookup table replaced by a rebuild: deactivate and close it to recover its rent");
     }
     result
 }
