@@ -15,11 +15,14 @@ use oracle::OracleError;
 use registry::identity::Lfdi;
 use registry::{Meter, MeterStatus};
 use sdk::accounts::{anchor_account, events, zero_copy};
-use sdk::chain::{send_and_confirm, send_pipelined, Chain, Confirmed, SendError, SendPolicy};
+use sdk::chain::{
+    send_and_confirm, send_pipelined_signed, Chain, Confirmed, Job, SendError, SendPolicy,
+};
 use sdk::ix::trading as market_ix;
 use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, registry as registry_ix};
 use serde::Serialize;
 use solana_instruction::Instruction;
+use solana_message::AddressLookupTableAccount;
 
 use crate::bridge_api::{meter_record, BridgeClient, DecodedBatch, MeterRecord, SyncReport};
 use crate::table::{CampusTables, TableMeter};
@@ -87,6 +90,10 @@ pub struct Status {
     pub balances_swept: u64,
     /// Cleared books closed (their rent returned to whoever opened them).
     pub books_closed: u64,
+    /// Lookup tables replaced by a rebuild, deactivated and then closed (their rent back to
+    /// the payer), and the lamports recovered.
+    pub lookup_tables_closed: u64,
+    pub lookup_table_rent_recovered: u64,
     pub transactions: u64,
     /// Largest transaction sent, bytes.
     pub largest_transaction: usize,
@@ -309,6 +316,61 @@ impl Keeper {
         }
     }
 
+    /// Sends independent `jobs` pipelined (`max_in_flight` unconfirmed at once), each
+    /// compiled with the lookup tables of its own accounts.
+    async fn send_all<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        jobs: &[Vec<Instruction>],
+    ) -> Vec<Result<Confirmed, SendError>> {
+        let tables: Vec<Vec<AddressLookupTableAccount>> = jobs
+            .iter()
+            .map(|j| self.tables.for_instructions(j))
+            .collect();
+        let signed: Vec<Job<'_>> = jobs
+            .iter()
+            .zip(&tables)
+            .map(|(instructions, tables)| Job {
+                instructions,
+                signers: &[],
+                tables: Some(tables),
+            })
+            .collect();
+        send_pipelined_signed(chain, &signed, &[], self.policy, self.max_in_flight).await
+    }
+
+    /// Independent cranks (`what` names them to the operator), sent pipelined: for each, as
+    /// [`Self::crank`] reports one, except that the chain being unavailable is recorded as a
+    /// transient error (the next pass computes again what is due) instead of stopping the
+    /// pass, since the others were sent anyway.
+    async fn crank_all<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        what: &str,
+        jobs: &[Vec<Instruction>],
+    ) -> Result<Vec<Option<Confirmed>>> {
+        let results = self.send_all(chain, jobs).await;
+        let mut out = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(confirmed) => {
+                    self.record(&confirmed);
+                    out.push(Some(confirmed));
+                }
+                Err(e) if !e.is_program_refusal() => {
+                    self.transient(what.to_string(), &e);
+                    out.push(None);
+                }
+                Err(e) => {
+                    let slot = chain.clock().await?.slot;
+                    self.fail(what.to_string(), e.reason(), slot);
+                    out.push(None);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// One pass: batches, then minting, then the market.
     pub async fn tick<C: Chain>(&mut self, chain: &mut C) -> Result<Progress> {
         let mut progress = Progress::default();
@@ -330,6 +392,17 @@ impl Keeper {
             self.status.last_transient_error = Some(format!(
                 "{failed} lookup table(s) not extended (see the log)"
             ));
+        }
+        // Tables a rebuild replaced: deactivated, then closed once the chain allows.
+        match self.tables.reclaim(chain).await {
+            Ok(reclaimed) => {
+                self.status.lookup_tables_closed += reclaimed.closed;
+                self.status.lookup_table_rent_recovered += reclaimed.lamports;
+            }
+            Err(e) => {
+                self.status.transient_errors += 1;
+                self.status.last_transient_error = Some(format!("retired lookup tables: {e:#}"));
+            }
         }
         self.submit_batches(chain, &mut progress).await?;
         self.mint(chain, &mut progress).await?;
@@ -460,9 +533,7 @@ impl Keeper {
                 ]
             })
             .collect();
-        let all: Vec<Instruction> = jobs.iter().flatten().cloned().collect();
-        let tables = self.tables.for_instructions(&all);
-        let results = send_pipelined(chain, &jobs, &tables, self.policy, self.max_in_flight).await;
+        let results = self.send_all(chain, &jobs).await;
         let mut unavailable = None;
         for (batch, result) in due.iter().zip(results) {
             let applied = match result {
@@ -650,36 +721,45 @@ impl Keeper {
         let grid_batches = self.batches(&payer, &grid_due, METERS_PER_MINT, |c| {
             vec![token_ix::mint_generation(&group(c))]
         });
-        for chunk in grid_batches {
-            let ix = token_ix::mint_generation(&group(chunk));
-            if let Some(confirmed) = self
-                .crank(chain, || "mint_generation".into(), &[ix])
-                .await?
-            {
-                // What the program minted (a meter may have been skipped).
-                let wh: u64 = events::<energy_token::events::GenerationMinted>(&confirmed.logs)
-                    .iter()
-                    .map(|e| e.amount)
-                    .sum();
-                log_skipped(&confirmed.logs, "mint_generation");
-                self.status.grid_minted_wh += wh;
-                progress.minted_wh += wh;
-            }
+        let jobs: Vec<Vec<Instruction>> = grid_batches
+            .iter()
+            .map(|chunk| vec![token_ix::mint_generation(&group(chunk))])
+            .collect();
+        for confirmed in self
+            .crank_all(chain, "mint_generation", &jobs)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            // What the program minted (a meter may have been skipped).
+            let wh: u64 = events::<energy_token::events::GenerationMinted>(&confirmed.logs)
+                .iter()
+                .map(|e| e.amount)
+                .sum();
+            log_skipped(&confirmed.logs, "mint_generation");
+            self.status.grid_minted_wh += wh;
+            progress.minted_wh += wh;
         }
         let rec_batches = self.batches(&payer, &recs_due, METERS_PER_MINT, |c| {
             vec![token_ix::issue_rec(&group(c))]
         });
-        for chunk in rec_batches {
-            let ix = token_ix::issue_rec(&group(chunk));
-            if let Some(confirmed) = self.crank(chain, || "issue_rec".into(), &[ix]).await? {
-                let recs: u64 = events::<energy_token::events::RecsIssued>(&confirmed.logs)
-                    .iter()
-                    .map(|e| e.amount)
-                    .sum();
-                log_skipped(&confirmed.logs, "issue_rec");
-                self.status.recs_issued += recs;
-                progress.recs += recs;
-            }
+        let jobs: Vec<Vec<Instruction>> = rec_batches
+            .iter()
+            .map(|chunk| vec![token_ix::issue_rec(&group(chunk))])
+            .collect();
+        for confirmed in self
+            .crank_all(chain, "issue_rec", &jobs)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            let recs: u64 = events::<energy_token::events::RecsIssued>(&confirmed.logs)
+                .iter()
+                .map(|e| e.amount)
+                .sum();
+            log_skipped(&confirmed.logs, "issue_rec");
+            self.status.recs_issued += recs;
+            progress.recs += recs;
         }
         Ok(())
     }
@@ -812,27 +892,33 @@ impl Keeper {
                 let chunks = self.batches(&payer, &due, ORDERS_PER_SETTLEMENT, |c| {
                     vec![market_ix::settle_orders(interval, c)]
                 });
-                for chunk in chunks {
-                    let ix = market_ix::settle_orders(interval, chunk);
-                    let what = || format!("settle_orders {interval}");
-                    if let Some(confirmed) = self.crank(chain, what, &[ix]).await? {
-                        // An order settled by someone else meanwhile is passed over: count
-                        // what this transaction settled.
-                        let settled = events::<trading::events::OrderSettled>(&confirmed.logs);
-                        self.status.orders_settled += settled.len() as u64;
-                        progress.settled += settled.len() as u64;
-                        progress
-                            .settlements
-                            .extend(settled.into_iter().map(|e| Settlement {
-                                interval: e.interval,
-                                lfdi: e.lfdi,
-                                owner: e.owner,
-                                buy: e.side == trading::Side::Buy,
-                                filled_wh: e.filled_wh,
-                                quote: e.quote,
-                                refund: e.refund,
-                            }));
-                    }
+                let jobs: Vec<Vec<Instruction>> = chunks
+                    .iter()
+                    .map(|chunk| vec![market_ix::settle_orders(interval, chunk)])
+                    .collect();
+                let what = format!("settle_orders {interval}");
+                for confirmed in self
+                    .crank_all(chain, &what, &jobs)
+                    .await?
+                    .into_iter()
+                    .flatten()
+                {
+                    // An order settled by someone else meanwhile is passed over: count
+                    // what this transaction settled.
+                    let settled = events::<trading::events::OrderSettled>(&confirmed.logs);
+                    self.status.orders_settled += settled.len() as u64;
+                    progress.settled += settled.len() as u64;
+                    progress
+                        .settlements
+                        .extend(settled.into_iter().map(|e| Settlement {
+                            interval: e.interval,
+                            lfdi: e.lfdi,
+                            owner: e.owner,
+                            buy: e.side == trading::Side::Buy,
+                            filled_wh: e.filled_wh,
+                            quote: e.quote,
+                            refund: e.refund,
+                        }));
                 }
                 if due.len() < open_orders as usize {
                     // Not all visible yet (an index behind): the next pass closes it.
@@ -864,9 +950,13 @@ impl Keeper {
         let chunks = self.batches(&payer, &due, BALANCES_PER_SWEEP, |c| {
             vec![market_ix::sweep(&market.quote_mint, c)]
         });
-        for chunk in chunks {
-            let ix = market_ix::sweep(&market.quote_mint, chunk);
-            if self.crank(chain, || "sweep".into(), &[ix]).await?.is_some() {
+        let jobs: Vec<Vec<Instruction>> = chunks
+            .iter()
+            .map(|chunk| vec![market_ix::sweep(&market.quote_mint, chunk)])
+            .collect();
+        let results = self.crank_all(chain, "sweep", &jobs).await?;
+        for (chunk, confirmed) in chunks.iter().zip(results) {
+            if confirmed.is_some() {
                 self.status.balances_swept += chunk.len() as u64;
                 progress.swept += chunk.len() as u64;
             }

@@ -393,6 +393,7 @@ pub async fn send_pipelined<C: Chain>(
         .map(|instructions| Job {
             instructions,
             signers: &[],
+            tables: None,
         })
         .collect();
     send_pipelined_signed(chain, &jobs, tables, policy, max_in_flight).await
@@ -404,6 +405,10 @@ pub async fn send_pipelined<C: Chain>(
 pub struct Job<'a> {
     pub instructions: &'a [Instruction],
     pub signers: &'a [&'a Keypair],
+    /// Lookup tables for this job alone (`None`: those given to the whole call): with
+    /// hundreds of tables, compiling every transaction against all of them costs more than
+    /// choosing each one's.
+    pub tables: Option<&'a [AddressLookupTableAccount]>,
 }
 
 /// [`send_pipelined`] for jobs that need co-signers (a meter's owner registering it).
@@ -424,7 +429,18 @@ pub async fn send_pipelined_signed<C: Chain>(
         while in_flight.len() < max_in_flight && next < jobs.len() {
             let started = tokio::time::Instant::now();
             let job = jobs[next];
-            match launch(chain, &payer, next, job.instructions, job.signers, tables, started).await {
+            let job_tables = job.tables.unwrap_or(tables);
+            match launch(
+                chain,
+                &payer,
+                next,
+                job.instructions,
+                job.signers,
+                job_tables,
+                started,
+            )
+            .await
+            {
                 Ok(flight) => in_flight.push(flight),
                 Err(e) => results[next] = Some(Err(e)),
             }
@@ -480,7 +496,7 @@ pub async fn send_pipelined_signed<C: Chain>(
                         flight.job,
                         job.instructions,
                         job.signers,
-                        tables,
+                        job.tables.unwrap_or(tables),
                         flight.started,
                     )
                     .await
