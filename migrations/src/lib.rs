@@ -12,4 +12,4 @@ pub mod dev;
 pub mod idl;
 mod migrate;
 
-pub use migrate::{apply, MigrationReport, Plan, PlannedMeter};
+pub use migrate::{apply, MigrationReport, Plan, PlannedMeter, MIGRATION_IN_FLIGHT};

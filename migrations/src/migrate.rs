@@ -380,6 +380,7 @@ async fn apply_packed<C: Chain>(
         .map(|(_, instructions, signers)| Job {
             instructions,
             signers,
+            tables: None,
         })
         .collect();
     let results = send_pipelined_signed(

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::embedded::EmbeddedChain;
+use crate::metering::Metered;
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Context, Result};
 use bridge::config::BridgeConfig;
@@ -24,7 +25,7 @@ use oracle::ReadingLimits;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use sdk::accounts::zero_copy;
-use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::chain::{send_pipelined_signed, Chain, Job, SendPolicy};
 use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, trading as market_ix};
 use sdk::rpc::RpcChain;
 use sdk::CampusConfig;
@@ -147,6 +148,9 @@ pub fn clear_summer_offset_ending_at(end: i64, seed: u64, time_of_day_s: i64) ->
 use migrations::dev::QUOTE_DECIMALS;
 const QUOTE_FUNDS: u64 = 2_000_000_000; // 2,000 credits per building
 const SOL: u64 = 1_000_000_000;
+/// What each owner and council member gets for fees and the rent of their orders and
+/// proposals (returned when they close).
+const OWNER_FUNDS: u64 = SOL / 10;
 
 /// A building as the demo runs it.
 struct Building {
@@ -196,38 +200,72 @@ pub async fn token_balance<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u
     })
 }
 
+/// On a cluster, orders are sent to an interval only while its gate is this far ahead.
+const ORDER_MARGIN_S: i64 = 30;
+
+/// Orders of the auto-trader's buildings unconfirmed at once (independent transactions,
+/// each signed by its building's owner).
+const ORDERS_IN_FLIGHT: usize = 64;
+
 /// The auto-trader: each building offers its forecast surplus (persistence: what it
 /// exported net over the last interval), up to the GRID it holds, at its ask; or bids for
-/// its forecast deficit at its bid, up to what its credits cover.
+/// its forecast deficit at its bid, up to what its credits cover. Balances are read in one
+/// go and the orders sent pipelined.
 async fn place_orders<C: Chain>(
     chain: &mut C,
     buildings: &[Building],
     quote_mint: &Pubkey,
     interval: u64,
 ) -> Result<(u16, u16)> {
-    let (mut buys, mut sells) = (0, 0);
-    for b in buildings {
-        let owner = b.owner.pubkey();
+    use anchor_lang::solana_program::program_pack::Pack;
+    let keys: Vec<Pubkey> = buildings
+        .iter()
+        .map(|b| {
+            let mint = if b.net_wh >= 0 {
+                token_ix::grid_mint()
+            } else {
+                *quote_mint
+            };
+            token_ix::ata(&b.owner.pubkey(), &mint)
+        })
+        .collect();
+    let balances = chain.accounts(&keys).await?;
+    let mut orders = Vec::new();
+    for (b, account) in buildings.iter().zip(balances) {
+        let held = match account {
+            Some(a) => spl_token_interface::state::Account::unpack(&a.data)?.amount,
+            None => 0,
+        };
         let order = if b.net_wh >= 100 {
-            let grid = token_balance(chain, token_ix::ata(&owner, &token_ix::grid_mint())).await?;
-            let q = (b.net_wh as u64).min(grid);
+            let q = (b.net_wh as u64).min(held);
             (q >= 100).then_some((Side::Sell, q, b.ask))
         } else if b.net_wh <= -100 {
-            let quote = token_balance(chain, token_ix::ata(&owner, quote_mint)).await?;
-            let affordable = quote.saturating_mul(1_000) / b.bid;
+            let affordable = held.saturating_mul(1_000) / b.bid;
             let q = (b.net_wh.unsigned_abs()).min(affordable);
             (q >= 100).then_some((Side::Buy, q, b.bid))
         } else {
             None
         };
-        let Some((side, quantity, price)) = order else {
-            continue;
-        };
-        let ix =
-            market_ix::place_order(owner, quote_mint, &b.lfdi, interval, side, quantity, price);
-        send_and_confirm(chain, &[ix], &[&b.owner], &[], SendPolicy::default())
-            .await
-            .map_err(|e| anyhow!("{} order: {}", b.code, e.reason()))?;
+        if let Some((side, quantity, price)) = order {
+            let owner = b.owner.pubkey();
+            let ix =
+                market_ix::place_order(owner, quote_mint, &b.lfdi, interval, side, quantity, price);
+            orders.push((b, side, [ix], [&b.owner]));
+        }
+    }
+    let jobs: Vec<Job<'_>> = orders
+        .iter()
+        .map(|(_, _, ix, signers)| Job {
+            instructions: ix,
+            signers,
+            tables: None,
+        })
+        .collect();
+    let results =
+        send_pipelined_signed(chain, &jobs, &[], SendPolicy::default(), ORDERS_IN_FLIGHT).await;
+    let (mut buys, mut sells) = (0, 0);
+    for ((b, side, _, _), result) in orders.iter().zip(results) {
+        result.map_err(|e| anyhow!("{} order: {}", b.code, e.reason()))?;
         match side {
             Side::Buy => buys += 1,
             Side::Sell => sells += 1,
@@ -430,8 +468,10 @@ pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
             let balance = chain.client().get_balance(&payer).await.with_context(|| {
                 format!("getBalance at {} (is the validator running?)", rpc.url)
             })?;
-            if balance < 50 * SOL {
-                chain.airdrop(&payer, 100 * SOL).await?;
+            // The owners' and council's funds, each meter's accounts' rent, and fees.
+            let needed = 100 * SOL + (OWNER_FUNDS + SOL / 50) * config.buildings.len() as u64;
+            if balance < needed {
+                chain.airdrop(&payer, needed - balance + 50 * SOL).await?;
             }
             for program in crate::embedded::PROGRAMS {
                 if chain.account(program).await?.is_none() {
@@ -516,26 +556,29 @@ async fn day<C: DayChain>(
     );
 
     // Migrations: everything the campus needs on chain, owners funded first.
+    let setup_began = std::time::Instant::now();
     let quote_mint = create_quote_mint(&mut chain).await?;
-    let mut planned = Vec::new();
-    for m in &pki.meters {
-        let owner = Keypair::new();
-        fund(&mut chain, &owner.pubkey(), SOL)
-            .await
-            .with_context(|| format!("fund {}", m.code))?;
-        planned.push(PlannedMeter {
+    let planned: Vec<PlannedMeter> = pki
+        .meters
+        .iter()
+        .map(|m| PlannedMeter {
             code: m.code.clone(),
             lfdi: m.lfdi,
-            owner,
-        });
-    }
+            owner: Keypair::new(),
+        })
+        .collect();
     // The council (its members pay for the proposals they make).
     let members: Vec<Keypair> = (0..3).map(|_| Keypair::new()).collect();
-    for member in &members {
-        fund(&mut chain, &member.pubkey(), SOL)
-            .await
-            .context("fund a council member")?;
-    }
+    let payer = chain.payer_key();
+    let transfers = planned
+        .iter()
+        .map(|m| m.owner.pubkey())
+        .chain(members.iter().map(|m| m.pubkey()))
+        .map(|to| {
+            anchor_lang::solana_program::system_instruction::transfer(&payer, &to, OWNER_FUNDS)
+        })
+        .collect();
+    migrations::dev::send_packed(&mut chain, "fund the owners and the council", transfers).await?;
     let plan = Plan {
         campus: &config,
         meters: planned,
@@ -561,6 +604,7 @@ async fn day<C: DayChain>(
         market_start,
         council_signers: members,
     };
+    let gate_lead_s = plan.market.gate_lead_s;
     let report = migrations::apply(&mut chain, &plan).await?;
     // The council's timelock runs; then the next run executes the hand-over, and a third
     // finds everything done.
@@ -573,12 +617,13 @@ async fn day<C: DayChain>(
     let handed_over = migrations::apply(&mut chain, &plan).await?;
     let again = migrations::apply(&mut chain, &plan).await?;
     say!(args.verbose,
-        "[3/6] migrations: {} steps applied in {} transactions (council, campus, {} meters, oracle, mints, accounts, market, hand-over proposals), {} waiting for the {} s timelock",
+        "[3/6] migrations: {} steps applied in {} transactions (council, campus, {} meters, oracle, mints, accounts, market, hand-over proposals), {} waiting for the {} s timelock; set-up {:.0} s",
         report.applied.len(),
         report.transactions,
         plan.meters.len(),
         report.waiting.len(),
         timelock,
+        setup_began.elapsed().as_secs_f64(),
     );
     say!(args.verbose,
         "      after the timelock: {} steps applied (governance accepts the registry, oracle, energy token and market); a third run applied {} and found {} done",
@@ -593,20 +638,20 @@ async fn day<C: DayChain>(
             again.waiting
         );
     }
-    let mut buildings = Vec::new();
-    for (i, m) in plan.meters.iter().enumerate() {
-        let owner = m.owner.pubkey();
-        let fund = spl_token_interface::instruction::mint_to(
+    let mut mints = Vec::with_capacity(plan.meters.len());
+    for m in &plan.meters {
+        mints.push(spl_token_interface::instruction::mint_to(
             &anchor_spl::token::ID,
             &quote_mint,
-            &token_ix::ata(&owner, &quote_mint),
-            &chain.payer().pubkey(),
+            &token_ix::ata(&m.owner.pubkey(), &quote_mint),
+            &payer,
             &[],
             QUOTE_FUNDS,
-        )?;
-        send_and_confirm(&mut chain, &[fund], &[], &[], SendPolicy::default())
-            .await
-            .map_err(|e| anyhow!("fund {}: {e}", m.code))?;
+        )?);
+    }
+    migrations::dev::send_packed(&mut chain, "the owners' credits", mints).await?;
+    let mut buildings = Vec::new();
+    for (i, m) in plan.meters.iter().enumerate() {
         // Asks from 0.08 to 0.11 credits/kWh, bids from 0.10 to 0.15 (spread by building).
         let i = i as u64;
         buildings.push(Building {
@@ -686,6 +731,10 @@ async fn day<C: DayChain>(
     // From the last POST of an interval (answered 204) to its batch confirmed on chain.
     let mut latencies: Vec<Duration> = Vec::new();
     let mut posted: Option<std::time::Instant> = None;
+    // The keeper's own CPU time (its polls) and each interval's wall time.
+    let mut keeper_cpu = Duration::ZERO;
+    let mut interval_walls: Vec<Duration> = Vec::new();
+    let mut interval_began = std::time::Instant::now();
     for k in 0..=intervals {
         let t1 = start + (k as i64 + 1) * interval_s;
         if k < intervals {
@@ -699,7 +748,7 @@ async fn day<C: DayChain>(
             // After the last interval: only clear and settle its auction.
             chain.advance_to(t1).await?;
         }
-        let progress = keeper.tick(&mut chain).await?;
+        let progress = Metered::new(keeper.tick(&mut chain), &mut keeper_cpu).await?;
         if let (Some(posted), Some(confirmed)) = (posted.take(), progress.last_batch_confirmed) {
             latencies.push(confirmed.duration_since(posted));
         }
@@ -725,15 +774,34 @@ async fn day<C: DayChain>(
             b.last = now;
         }
         // The interval starting now has closed its gate (and is cleared): orders go to the
-        // one after.
-        if k + 2 < intervals {
+        // one after, or (on a cluster, when this interval's work ran late) to the first whose
+        // gate is still open, with a margin for the orders to land.
+        let mut target = k + 2;
+        if real_time {
+            let now = chain.clock().await?.unix_timestamp;
+            let gate = |t: u64| {
+                market_start + (first_interval + t) as i64 * interval_s - i64::from(gate_lead_s)
+            };
+            while target < intervals && gate(target) - ORDER_MARGIN_S <= now {
+                target += 1;
+            }
+            if target > k + 2 {
+                say!(args.verbose,
+                    "      interval {} ran late: the auto-trader's orders go to interval {} instead of {}",
+                    k + 1, target + 1, k + 3);
+            }
+        }
+        if target < intervals && results[target as usize].buys + results[target as usize].sells == 0
+        {
             let (buys, sells) =
-                place_orders(&mut chain, &buildings, &quote_mint, first_interval + k + 2).await?;
-            results[k as usize + 2].buys = buys;
-            results[k as usize + 2].sells = sells;
+                place_orders(&mut chain, &buildings, &quote_mint, first_interval + target).await?;
+            results[target as usize].buys = buys;
+            results[target as usize].sells = sells;
         }
         results[k as usize].start = t1 - interval_s;
-        if (k + 1) % 8 == 0 || k + 1 == intervals {
+        interval_walls.push(interval_began.elapsed());
+        interval_began = std::time::Instant::now();
+        if (k + 1) % 8 == 0 || k + 1 == intervals || real_time {
             let minted = keeper.status.grid_minted_wh;
             say!(args.verbose,
                 "  {} UTC  {:>3}/{} intervals  {:>5} readings on chain  {:>8} kWh GRID minted  {:>3} auctions cleared  ({:.0} s)",
@@ -923,6 +991,27 @@ async fn day<C: DayChain>(
             intervals
         );
     }
+    if let Some(slowest) = interval_walls.iter().max() {
+        let total: Duration = interval_walls.iter().sum();
+        let _ = writeln!(
+            text,
+            "wall time per interval: mean {:.1} s, slowest {:.1} s (posting, attesting, the keeper's pass and the next orders)",
+            total.as_secs_f64() / interval_walls.len() as f64,
+            slowest.as_secs_f64(),
+        );
+    }
+    let (_, keeper_heap_peak) = crate::metering::heap();
+    let _ = writeln!(
+        text,
+        "keeper: {:.2} s of CPU in its own polls ({:.2} s per interval){} (the chain's execution and the keeper's HTTP connection task not included)",
+        keeper_cpu.as_secs_f64(),
+        keeper_cpu.as_secs_f64() / intervals.max(1) as f64,
+        if keeper_heap_peak > 0 {
+            format!(", heap held at most {:.1} MB", keeper_heap_peak as f64 / 1e6)
+        } else {
+            String::new()
+        }
+    );
     let _ = writeln!(
         text,
         "market fees: {} credits; checks: {}",

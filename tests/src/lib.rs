@@ -23,6 +23,7 @@ pub mod fixtures;
 pub mod governance_ix;
 pub mod market_campus;
 pub mod market_scale;
+pub mod metering;
 pub mod oracle_ix;
 pub mod registry_ix;
 pub mod trading_ix;

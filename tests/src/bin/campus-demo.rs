@@ -47,9 +47,13 @@ struct Args {
         default_value = "~/.config/solana/id.json"
     )]
     wallet: PathBuf,
-    /// With --rpc: auction intervals to run (one minute each).
+    /// With --rpc: auction intervals to run (one minute each, or --interval-s).
     #[arg(long, default_value_t = 5)]
     intervals: u32,
+    /// With --rpc: the auction interval, seconds (a larger campus needs longer than a
+    /// minute to carry an interval's readings and orders onto a cluster).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(30..=3600))]
+    interval_s: u32,
     /// Simulation seed (weather, loads).
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -77,13 +81,24 @@ fn parse_time_of_day(s: &str) -> Result<i64, String> {
     let (h, m) = s
         .split_once(':')
         .ok_or_else(|| format!("`{s}` is not a time of day: write HH:MM, e.g. 14:00"))?;
-    let h: i64 = h.parse().map_err(|_| format!("`{s}`: the hour must be 0-23"))?;
-    let m: i64 = m.parse().map_err(|_| format!("`{s}`: the minutes must be 0-59"))?;
+    let h: i64 = h
+        .parse()
+        .map_err(|_| format!("`{s}`: the hour must be 0-23"))?;
+    let m: i64 = m
+        .parse()
+        .map_err(|_| format!("`{s}`: the minutes must be 0-59"))?;
     if !(0..24).contains(&h) || !(0..60).contains(&m) {
-        return Err(format!("`{s}` is not a time of day: hours 0-23, minutes 0-59"));
+        return Err(format!(
+            "`{s}` is not a time of day: hours 0-23, minutes 0-59"
+        ));
     }
     Ok(h * 3600 + m * 60)
 }
+
+/// Counts the heap the keeper holds (the report's keeper line).
+#[global_allocator]
+static ALLOCATOR: gridtokenx_tests::metering::CountingAllocator =
+    gridtokenx_tests::metering::CountingAllocator;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -136,7 +151,11 @@ async fn main() -> ExitCode {
         timelock_s: 10,
     });
     let (intervals, interval_s, post_rate) = match &rpc {
-        Some(_) => (args.intervals, 60, args.post_rate.unwrap_or(15)),
+        Some(_) => (
+            args.intervals,
+            args.interval_s,
+            args.post_rate.unwrap_or(15),
+        ),
         None => (args.hours * 4, 900, args.post_rate.unwrap_or(300)),
     };
     let options = DayOptions {
