@@ -403,10 +403,8 @@ impl CampusTables {
                 Err(e) => {
                     failed.insert(position);
                     tracing::warn!(position, %address, error = %e, "lookup table unreadable");
-                    if new {
-                        self.retired.push(address);
-                    } else {
-                        self.retired.push(address);
+                    self.retired.push(address);
+                    if !new {
                         *table = CampusTable::default();
                     }
                 }
