@@ -25,6 +25,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use anyhow::{anyhow, Context, Result};
 use redb::Database;
 
+use super::cache::{self, Cache};
 use super::hot::{self, CheckpointPolicy, Hot, Overlay};
 use super::writer::Writer;
 use super::StorageFailed;
@@ -53,6 +54,8 @@ pub(super) struct Shared {
     /// write lock, never before: a commit holds it from before its commit until its changes
     /// are merged, so that the next write transaction reads them.
     hot: Mutex<Hot>,
+    /// What posts look up, as committed (store/cache.rs). Locked alone, or after `hot`.
+    pub cache: Mutex<Cache>,
     checkpoints: CheckpointPolicy,
 }
 
@@ -66,6 +69,7 @@ impl Shared {
             #[cfg(test)]
             jobs: AtomicU64::new(0),
             hot: Mutex::new(hot),
+            cache: Mutex::default(),
             checkpoints,
         }
     }
@@ -423,6 +427,9 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
         }
         // Throw the transaction away, replay the jobs before it and commit them.
         let refused_before = refused.len();
+        // Whether the storage still took a transaction after the job refused: then its
+        // refusal was its own, whatever happens to the replay.
+        let mut healthy_after = false;
         let replayed = (|| -> Result<(), String> {
             loop {
                 if let Some(t) = txn.take() {
@@ -430,6 +437,7 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
                 }
                 overlay = RefCell::default();
                 let t = begin(redb::Durability::None)?;
+                healthy_after = true;
                 let position = pending
                     .iter_mut()
                     .position(|p| !p.run(&Writer::new(&t, shared, &overlay)));
@@ -450,12 +458,20 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
         })();
         succeeded.append(&mut pending);
         if let Err(e) = replayed {
-            // The store cannot go on (redb latches an I/O error: every later transaction
-            // fails): the job did not refuse, it failed with the storage; so did any job that
-            // refused in the replay.
-            job.forget();
-            succeeded.push(job);
-            for mut failed in refused.drain(refused_before..) {
+            // The store cannot go on. If it failed before the replay could begin (redb
+            // latches an I/O error: every later transaction fails), the job's refusal may be
+            // that error: it failed with the storage. If the replay began and then failed
+            // (a commit that grows the file syncs it, and that sync can fail), the job had
+            // refused on a healthy store: its refusal stands. Any job that refused inside
+            // the replay failed with the storage.
+            if healthy_after {
+                refused.insert(refused_before, job);
+            } else {
+                job.forget();
+                succeeded.push(job);
+            }
+            let first_of_replay = refused_before + usize::from(healthy_after);
+            for mut failed in refused.drain(first_of_replay..) {
                 failed.forget();
                 succeeded.push(failed);
             }
@@ -479,10 +495,12 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
 
 /// Commits `txn` with its changes to the in-memory state (`overlay`): journalled in the
 /// transaction, with a checkpoint slice when one is due (store/hot.rs); and merged into the
-/// in-memory state once committed.
-fn commit(txn: redb::WriteTransaction, overlay: Overlay, shared: &Shared) -> Result<()> {
+/// in-memory state once committed, with its changes to the cached tables (store/cache.rs).
+fn commit(txn: redb::WriteTransaction, mut overlay: Overlay, shared: &Shared) -> Result<()> {
+    let cached = std::mem::take(&mut overlay.cache);
     if overlay.is_empty() {
         txn.commit()?;
+        cache::lock(&shared.cache).merge(cached);
         return Ok(());
     }
     let mut hot = shared.hot();
@@ -499,5 +517,6 @@ fn commit(txn: redb::WriteTransaction, overlay: Overlay, shared: &Shared) -> Res
         );
     }
     hot.committed(overlay, bytes, written);
+    cache::lock(&shared.cache).merge(cached);
     Ok(())
 }

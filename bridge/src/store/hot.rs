@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{bail, Context, Result};
 use redb::{Database, ReadableDatabase, ReadableTable};
 
+use super::cache::CacheOverlay;
 use super::tables::{from_json, to_json, JOURNAL, LATEST, PAIRS};
 use super::Pair;
 use crate::normalize::{Flow, RegisterReading};
@@ -44,14 +45,17 @@ impl Default for CheckpointPolicy {
 }
 
 /// What one transaction changed: "LFDI/import"|"LFDI/export" -> reading, LFDI -> pair.
-/// The last change of a key wins.
+/// The last change of a key wins. Beside them, its changes to the cached tables
+/// (store/cache.rs), which are not journalled (they are in their tables).
 #[derive(Default, Debug, Clone, PartialEq)]
 pub(super) struct Overlay {
     pub latest: HashMap<String, RegisterReading>,
     pub pairs: HashMap<String, Pair>,
+    pub cache: CacheOverlay,
 }
 
 impl Overlay {
+    /// No change to the latest registers and pairs: nothing to journal.
     pub fn is_empty(&self) -> bool {
         self.latest.is_empty() && self.pairs.is_empty()
     }
@@ -455,7 +459,11 @@ mod tests {
             prop::collection::hash_map("[0-9A-F]{1,40}/(import|export)", reading, 0..8),
             prop::collection::hash_map("[0-9A-F]{1,40}", pair, 0..8),
         )
-            .prop_map(|(latest, pairs)| Overlay { latest, pairs })
+            .prop_map(|(latest, pairs)| Overlay {
+                latest,
+                pairs,
+                ..Overlay::default()
+            })
     }
 
     #[test]

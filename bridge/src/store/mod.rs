@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::normalize::RegisterReading;
 use sep2::MirrorUsagePoint;
 
+mod cache;
 mod engine;
 mod hot;
 mod reader;

@@ -280,6 +280,141 @@ fn a_failed_write_changes_nothing() {
     assert_eq!(store.read().unwrap().mirror_count().unwrap(), 0);
 }
 
+/// Every cached value (store/cache.rs) is the one in its table.
+fn assert_cache_is_committed(store: &Store) {
+    use super::tables::{DESIGNATED, MIRRORS, REGISTER_IDS};
+    let txn = store.engine.db.begin_read().unwrap();
+    let cache = super::cache::lock(&store.engine.shared.cache);
+    let mirrors = txn.open_table(MIRRORS).unwrap();
+    for (id, record) in &cache.mirrors {
+        let stored: Option<MirrorRecord> = json_at(&mirrors, *id).unwrap();
+        assert_eq!(stored.as_ref(), Some(&**record), "mirror {id}");
+    }
+    let owners = txn.open_table(MMR_OWNERS).unwrap();
+    for (mrid, lfdi) in &cache.mmr_owners {
+        let stored = owners
+            .get(mrid.as_str())
+            .unwrap()
+            .map(|v| v.value().to_string());
+        assert_eq!(stored.as_ref(), Some(lfdi), "owner of {mrid}");
+    }
+    let designated = txn.open_table(DESIGNATED).unwrap();
+    for (key, mmr) in &cache.designated {
+        let stored = designated
+            .get(key.as_str())
+            .unwrap()
+            .map(|v| v.value().to_string());
+        assert_eq!(stored.as_ref(), Some(mmr), "designation {key}");
+    }
+    let ids = txn.open_table(REGISTER_IDS).unwrap();
+    for (name, id) in &cache.register_ids {
+        let stored = ids.get(name.as_str()).unwrap().map(|v| v.value());
+        assert_eq!(stored, Some(*id), "register {name}");
+    }
+}
+
+#[test]
+fn cached_lookups_see_a_transactions_own_changes_and_otherwise_only_what_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+    let mut defined = mup("01");
+    defined
+        .mirror_meter_readings
+        .push(sep2::MirrorMeterReading {
+            mrid: "A1".into(),
+            ..Default::default()
+        });
+    // Committed: a mirror, its register's owner and designation, a register id.
+    let id = {
+        let defined = defined.clone();
+        store
+            .write_batched_blocking(move |w| {
+                let id = w.put_mirror(None, "AA", &defined)?;
+                w.set_mmr_owner("A1", "AA")?;
+                w.designate("AA", Flow::Import, "A1")?;
+                w.record_reading(&reading_at("AA", Flow::Import, 10, 1))?;
+                // Its own changes, before they commit.
+                assert_eq!(w.mirror(id)?.unwrap().lfdi, "AA");
+                assert_eq!(w.mmr_owner("A1")?.as_deref(), Some("AA"));
+                assert_eq!(w.designated_pair("AA")?[0].as_deref(), Some("A1"));
+                Ok::<_, anyhow::Error>(id)
+            })
+            .unwrap()
+    };
+    assert_cache_is_committed(&store);
+    // Refused (batched, then immediate) after changing each: nothing of it is seen later,
+    // although the lookups inside it saw its changes.
+    for immediate in [false, true] {
+        let job = move |w: &Writer| -> Result<()> {
+            let mut other = mup("01");
+            other.device_lfdi = "BB".repeat(20);
+            w.put_mirror(Some(id), "BB", &other)?;
+            w.set_mmr_owner("A1", "BB")?;
+            w.set_mmr_owner("A2", "BB")?;
+            w.designate("AA", Flow::Import, "A2")?;
+            w.designate("AA", Flow::Export, "A2")?;
+            w.record_reading(&reading_at("CC", Flow::Export, 10, 1))?;
+            assert_eq!(w.mirror(id)?.unwrap().lfdi, "BB");
+            assert_eq!(w.mmr_owner("A1")?.as_deref(), Some("BB"));
+            assert_eq!(
+                w.designated_pair("AA")?,
+                [Some("A2".to_string()), Some("A2".to_string())]
+            );
+            Err(anyhow!("refused"))
+        };
+        let refused = if immediate {
+            store.write_immediate(job)
+        } else {
+            store.write_batched_blocking(job)
+        };
+        assert_eq!(refused.unwrap_err().to_string(), "refused");
+        let seen = store
+            .write_immediate(|w| {
+                Ok::<_, anyhow::Error>((
+                    w.mirror(id)?.map(|r| r.lfdi),
+                    w.mmr_owner("A1")?,
+                    w.mmr_owner("A2")?,
+                    w.designated_pair("AA")?,
+                    w.reading_at("CC", "Export", 10)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!(
+            seen,
+            (
+                Some("AA".into()),
+                Some("AA".into()),
+                None,
+                [Some("A1".into()), None],
+                None
+            )
+        );
+        assert_cache_is_committed(&store);
+    }
+    // Deleting the mirror releases its register's owner and designation, in the cache too.
+    store
+        .write_batched_blocking(move |w| {
+            let record = w.mirror(id)?.unwrap();
+            w.delete_mirror(&record)
+        })
+        .unwrap();
+    let seen = store
+        .write_immediate(|w| {
+            Ok::<_, anyhow::Error>((w.mirror(id)?, w.mmr_owner("A1")?, w.designated_pair("AA")?))
+        })
+        .unwrap();
+    assert_eq!(seen, (None, None, [None, None]));
+    assert_cache_is_committed(&store);
+    // The register id assigned to AA's import register serves its readings after a restart.
+    drop(store);
+    let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+    let wh = store
+        .write_immediate(|w| w.reading_at("AA", "Import", 10))
+        .unwrap();
+    assert_eq!(wh, Some(1));
+    assert_cache_is_committed(&store);
+}
+
 #[test]
 fn acknowledging_out_of_order_keeps_the_gaps_unacknowledged() {
     let dir = tempfile::tempdir().unwrap();
@@ -1011,6 +1146,7 @@ proptest::proptest! {
                 }
             }
         }
+        assert_cache_is_committed(&store);
         let cut = backend.after_power_cut();
         drop(store);
         let store = open_with(&cut, slices, slice_entries);

@@ -3,10 +3,12 @@
 //! `Writer` sees the transaction's own changes to the latest registers (its overlay) over
 //! the committed ones; the engine (`store/engine.rs`) decides when the transaction commits.
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use redb::ReadableTable;
 
+use super::cache;
 use super::engine::Shared;
 use super::hot::Overlay;
 use super::records;
@@ -53,7 +55,15 @@ impl<'a> Writer<'a> {
     }
 
     pub fn mirror(&self, id: u64) -> Result<Option<MirrorRecord>> {
-        json_at(&self.txn.open_table(MIRRORS)?, id)
+        let changed = self.overlay.borrow().cache.mirrors.get(&id).cloned();
+        let record = cache::layered(
+            changed,
+            &self.shared.cache,
+            |c| &mut c.mirrors,
+            &id,
+            || Ok(json_at::<u64, MirrorRecord>(&self.txn.open_table(MIRRORS)?, id)?.map(Arc::new)),
+        )?;
+        Ok(record.map(|r| MirrorRecord::clone(&r)))
     }
 
     /// Stores a mirror; a new one gets the next id. Returns the id.
@@ -73,6 +83,11 @@ impl<'a> Writer<'a> {
         self.txn
             .open_table(MIRROR_KEYS)?
             .insert(mirror_key(lfdi, &mup.mrid).as_str(), id)?;
+        self.overlay
+            .borrow_mut()
+            .cache
+            .mirrors
+            .insert(id, Some(Arc::new(record)));
         Ok(id)
     }
 
@@ -83,8 +98,11 @@ impl<'a> Writer<'a> {
             .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
         let mut owners = self.txn.open_table(MMR_OWNERS)?;
         let mut designated = self.txn.open_table(DESIGNATED)?;
+        let mut overlay = self.overlay.borrow_mut();
+        overlay.cache.mirrors.insert(record.id, None);
         for mmr in &record.mup.mirror_meter_readings {
             owners.remove(mmr.mrid.as_str())?;
+            overlay.cache.mmr_owners.insert(mmr.mrid.clone(), None);
             // A register designated for attestation is released with its mirror: the
             // device's next whole Wh register in that direction takes its place.
             for flow in [Flow::Import, Flow::Export] {
@@ -94,6 +112,7 @@ impl<'a> Writer<'a> {
                     .is_some_and(|v| v.value() == mmr.mrid);
                 if held {
                     designated.remove(key.as_str())?;
+                    overlay.cache.designated.insert(key, None);
                 }
             }
         }
@@ -117,9 +136,13 @@ impl<'a> Writer<'a> {
 
     /// Makes MirrorMeterReading `mmr` the register attested for `flow` of `lfdi`.
     pub fn designate(&self, lfdi: &str, flow: Flow, mmr: &str) -> Result<()> {
-        self.txn
-            .open_table(DESIGNATED)?
-            .insert(latest_key(lfdi, flow).as_str(), mmr)?;
+        let key = latest_key(lfdi, flow);
+        self.txn.open_table(DESIGNATED)?.insert(key.as_str(), mmr)?;
+        self.overlay
+            .borrow_mut()
+            .cache
+            .designated
+            .insert(key, Some(mmr.to_string()));
         Ok(())
     }
 
@@ -172,11 +195,22 @@ impl<'a> Writer<'a> {
 
     /// The MirrorMeterReadings attested for `lfdi`'s import and export, if designated.
     pub fn designated_pair(&self, lfdi: &str) -> Result<[Option<String>; 2]> {
-        let table = self.txn.open_table(DESIGNATED)?;
         let get = |flow| -> Result<Option<String>> {
-            Ok(table
-                .get(latest_key(lfdi, flow).as_str())?
-                .map(|v| v.value().to_string()))
+            let key = latest_key(lfdi, flow);
+            let changed = self.overlay.borrow().cache.designated.get(&key).cloned();
+            cache::layered(
+                changed,
+                &self.shared.cache,
+                |c| &mut c.designated,
+                key.as_str(),
+                || {
+                    Ok(self
+                        .txn
+                        .open_table(DESIGNATED)?
+                        .get(key.as_str())?
+                        .map(|v| v.value().to_string()))
+                },
+            )
         };
         Ok([get(Flow::Import)?, get(Flow::Export)?])
     }
@@ -203,15 +237,29 @@ impl<'a> Writer<'a> {
     }
 
     pub fn mmr_owner(&self, mrid: &str) -> Result<Option<String>> {
-        Ok(self
-            .txn
-            .open_table(MMR_OWNERS)?
-            .get(mrid)?
-            .map(|v| v.value().to_string()))
+        let changed = self.overlay.borrow().cache.mmr_owners.get(mrid).cloned();
+        cache::layered(
+            changed,
+            &self.shared.cache,
+            |c| &mut c.mmr_owners,
+            mrid,
+            || {
+                Ok(self
+                    .txn
+                    .open_table(MMR_OWNERS)?
+                    .get(mrid)?
+                    .map(|v| v.value().to_string()))
+            },
+        )
     }
 
     pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
         self.txn.open_table(MMR_OWNERS)?.insert(mrid, lfdi)?;
+        self.overlay
+            .borrow_mut()
+            .cache
+            .mmr_owners
+            .insert(mrid.to_string(), Some(lfdi.to_string()));
         Ok(())
     }
 
@@ -225,7 +273,7 @@ impl<'a> Writer<'a> {
 
     /// The Wh stored for MirrorMeterReading `mmr` of `lfdi` at `timestamp`, if any.
     pub fn reading_at(&self, lfdi: &str, mmr: &str, timestamp: u32) -> Result<Option<u64>> {
-        let Some(id) = register_id(self.txn, &mirror_key(lfdi, mmr), false)? else {
+        let Some(id) = self.register_id(&mirror_key(lfdi, mmr), false)? else {
             return Ok(None);
         };
         let readings = self.txn.open_table(READINGS)?;
@@ -237,7 +285,12 @@ impl<'a> Writer<'a> {
     /// other register's latest reading has the same time, the two become the meter's pair.
     pub fn record_reading(&self, reading: &StoredReading) -> Result<()> {
         let r = &reading.reading;
-        insert_reading(self.txn, reading)?;
+        let name = mirror_key(&reading.lfdi, &reading.mmr);
+        let id = self.register_id(&name, true)?.expect("assigned");
+        self.txn.open_table(READINGS)?.insert(
+            records::reading_key(r.timestamp, id),
+            &records::encode_reading(reading),
+        )?;
         self.overlay
             .borrow_mut()
             .latest
@@ -265,6 +318,36 @@ impl<'a> Writer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The id of register `name` ("LFDI/MMR-mRID"); a new one if `assign`.
+    fn register_id(&self, name: &str, assign: bool) -> Result<Option<u32>> {
+        let changed = self
+            .overlay
+            .borrow()
+            .cache
+            .register_ids
+            .get(name)
+            .map(|id| Some(*id));
+        let id = cache::layered(
+            changed,
+            &self.shared.cache,
+            |c| &mut c.register_ids,
+            name,
+            || register_id(self.txn, name, false),
+        )?;
+        if id.is_some() || !assign {
+            return Ok(id);
+        }
+        let id = register_id(self.txn, name, true)?;
+        if let Some(id) = id {
+            self.overlay
+                .borrow_mut()
+                .cache
+                .register_ids
+                .insert(name.to_string(), id);
+        }
+        Ok(id)
     }
 
     /// The meter's latest import and export measured at the same time.
