@@ -2,10 +2,13 @@
 //!
 //! Three ways in, named for what they do:
 //! - **batched** ([`Engine::submit`]): the writer thread takes every waiting job (up to
-//!   [`MAX_JOBS_PER_BATCH`]), applies them in one write transaction, commits it with one
-//!   fsync and only then answers them all (group commit). A job that refuses or panics is
-//!   taken out alone: the transaction is thrown away, the jobs before it replayed in a fresh
-//!   one, and the batch goes on.
+//!   [`MAX_JOBS_PER_BATCH`]), applies them in one write transaction, commits it without
+//!   syncing and appends its changes to the store's log (store/wal.rs); the sync thread
+//!   syncs the log, once for every batch appended meanwhile, and only then answers their
+//!   jobs (group commit), while the writer applies the next batch. A job that refuses or
+//!   panics is taken out alone: the transaction is thrown away, the jobs before it replayed
+//!   in a fresh one, and the batch goes on. Every so often the writer makes redb itself
+//!   durable and empties the log (a checkpoint).
 //! - **immediate** ([`Engine::write_immediate`]): a transaction of its own, committed and
 //!   fsync'd before the call returns; the writer thread lets it in between batches.
 //! - **dedicated** ([`Engine::run_dedicated`]): a closure run on the store's own thread, at
@@ -27,6 +30,8 @@ use redb::Database;
 
 use super::cache::{self, Cache};
 use super::hot::{self, CheckpointPolicy, Hot, Overlay};
+use super::tables::{META, WAL_APPLIED};
+use super::wal::{Changes, LogStorage};
 use super::writer::Writer;
 use super::StorageFailed;
 
@@ -50,6 +55,9 @@ pub(super) struct Shared {
     pub batches: AtomicU64,
     #[cfg(test)]
     pub jobs: AtomicU64,
+    /// Syncs of the log that answered jobs (read by the tests).
+    #[cfg(test)]
+    pub syncs: AtomicU64,
     /// The latest registers and pairs, as committed (store/hot.rs). Locked after redb's
     /// write lock, never before: a commit holds it from before its commit until its changes
     /// are merged, so that the next write transaction reads them.
@@ -68,6 +76,8 @@ impl Shared {
             batches: AtomicU64::new(0),
             #[cfg(test)]
             jobs: AtomicU64::new(0),
+            #[cfg(test)]
+            syncs: AtomicU64::new(0),
             hot: Mutex::new(hot),
             cache: Mutex::default(),
             checkpoints,
@@ -173,6 +183,7 @@ pub(super) struct Engine {
     /// Jobs for the writer thread; `None` once the store is shutting down.
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<std::thread::JoinHandle<()>>,
+    syncer: Option<std::thread::JoinHandle<()>>,
     /// Work for the dedicated thread; `None` once shutting down.
     dedicated: Option<mpsc::Sender<DedicatedJob>>,
 }
@@ -181,16 +192,37 @@ pub(super) struct Engine {
 pub(super) type Reply<T, E> = tokio::sync::oneshot::Receiver<Result<T, E>>;
 
 impl Engine {
-    /// Starts the writer and dedicated threads over `db`, whose latest registers are `hot`.
-    pub fn start(db: Database, hot: Hot, checkpoints: CheckpointPolicy) -> Result<Engine> {
+    /// Starts the writer, sync and dedicated threads over `db`, whose latest registers are
+    /// `hot`, with the store's log `log` (empty; its next record is `log_next`).
+    pub fn start(
+        db: Database,
+        hot: Hot,
+        checkpoints: CheckpointPolicy,
+        log: Arc<dyn LogStorage>,
+        log_next: u64,
+    ) -> Result<Engine> {
         let db = Arc::new(db);
         let shared = Arc::new(Shared::new(hot, checkpoints));
         let (jobs, queue) = mpsc::channel();
+        let (to_sync, sync_queue) = mpsc::channel();
+        let syncer = std::thread::Builder::new()
+            .name("store-sync".into())
+            .spawn({
+                let (log, shared) = (log.clone(), shared.clone());
+                move || sync_loop(log, shared, sync_queue)
+            })
+            .context("start the store's sync thread")?;
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn({
                 let (db, shared) = (db.clone(), shared.clone());
-                move || writer_loop(db, shared, queue)
+                let state = LogState {
+                    log,
+                    next: log_next,
+                    bytes: 0,
+                    since: std::time::Instant::now(),
+                };
+                move || writer_loop(db, shared, queue, state, to_sync)
             })
             .context("start the store's writer thread")?;
         let (dedicated, dedicated_queue) = mpsc::channel::<DedicatedJob>();
@@ -208,6 +240,7 @@ impl Engine {
             shared,
             jobs: Some(jobs),
             writer: Some(writer),
+            syncer: Some(syncer),
             dedicated: Some(dedicated),
         })
     }
@@ -281,7 +314,7 @@ impl Engine {
         // A panic inside the commit (redb, the file system) leaves the file and the
         // in-memory registers in an unknown relation: the store stops, as for the writer.
         let committed = catch_unwind(AssertUnwindSafe(|| {
-            commit(txn, overlay.into_inner(), &self.shared)
+            commit(txn, overlay.into_inner(), &self.shared, None)
         }));
         let reason = match committed {
             Ok(Ok(())) => return Ok(value),
@@ -341,16 +374,40 @@ impl Drop for Engine {
             }
             let _ = writer.join();
         }
+        // The writer has gone, and with it the sync thread's queue: it answers what it holds.
+        if let Some(syncer) = self.syncer.take() {
+            if syncer.thread().id() == std::thread::current().id() {
+                return;
+            }
+            let _ = syncer.join();
+        }
     }
 }
 
+/// The writer thread's side of the store's log.
+struct LogState {
+    log: Arc<dyn LogStorage>,
+    /// The next record's sequence.
+    next: u64,
+    /// Appended since the last checkpoint.
+    bytes: u64,
+    since: std::time::Instant,
+}
+
 /// The writer thread: takes every waiting job (up to [`MAX_JOBS_PER_BATCH`]), applies them in
-/// one write transaction, commits it with one fsync, and only then answers them all. A job
-/// that refuses is taken out: the transaction is thrown away, the jobs before it replayed in a
-/// fresh one and committed (not yet synced: the batch's final commit syncs them), and the
-/// batch goes on in another; so each job runs at most twice and one bad request costs one
-/// extra commit, never the others' writes.
-fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<dyn Job>>) {
+/// one write transaction, commits it without syncing, appends its changes to the store's log
+/// and hands the jobs to the sync thread, which answers them once the log is synced. A job
+/// that refuses is taken out: the transaction is thrown away, the jobs before it replayed in
+/// a fresh one and committed (a log record of their own), and the batch goes on in another;
+/// so each job runs at most twice and one bad request costs one extra commit, never the
+/// others' writes. After a batch, a checkpoint when one is due.
+fn writer_loop(
+    db: Arc<Database>,
+    shared: Arc<Shared>,
+    jobs: mpsc::Receiver<Box<dyn Job>>,
+    mut log: LogState,
+    to_sync: mpsc::Sender<Vec<Box<dyn Job>>>,
+) {
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -372,27 +429,116 @@ fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<
         }
         let count = batch.len() as u64;
         let started = std::time::Instant::now();
-        let (succeeded, refused, committed) = run_batch(&db, &shared, batch);
+        let (succeeded, refused, committed) = run_batch(&db, &shared, batch, &mut log);
         tracing::debug!(
             jobs = count,
             refused = refused.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,
             "store: batch committed"
         );
-        if let Err(reason) = &committed {
-            shared.fail(reason.clone());
-        } else {
-            #[cfg(test)]
-            {
-                shared.batches.fetch_add(1, Ordering::Relaxed);
-                shared.jobs.fetch_add(count, Ordering::Relaxed);
-            }
+        #[cfg(test)]
+        if committed.is_ok() {
+            shared
+                .jobs
+                .fetch_add(refused.len() as u64, Ordering::Relaxed);
         }
         for job in refused {
             job.finish(Ok(()));
         }
-        for job in succeeded {
-            job.finish(committed.clone());
+        match committed {
+            Err(reason) => {
+                shared.fail(reason.clone());
+                for job in succeeded {
+                    job.finish(Err(reason.clone()));
+                }
+            }
+            Ok(()) if succeeded.is_empty() => {}
+            // Answered once the log holding them (and everything before) is synced.
+            Ok(()) => {
+                if let Err(mpsc::SendError(jobs)) = to_sync.send(succeeded) {
+                    let reason = "the store's sync thread stopped".to_string();
+                    shared.fail(reason.clone());
+                    for job in jobs {
+                        job.finish(Err(reason.clone()));
+                    }
+                }
+            }
+        }
+        if shared.failure().is_none()
+            && (log.bytes >= shared.checkpoints.log_bytes
+                || (log.bytes > 0 && log.since.elapsed() >= shared.checkpoints.log_interval))
+        {
+            if let Err(reason) = checkpoint(&db, &mut log) {
+                shared.fail(reason);
+            }
+        }
+    }
+}
+
+/// Makes redb durable (an immediate commit covers every commit before it), then empties
+/// the log, whose records redb now holds.
+fn checkpoint(db: &Database, log: &mut LogState) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let committed = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        let txn = db.begin_write()?;
+        // A change, so that the commit is written whatever redb does with empty ones.
+        txn.open_table(META)?
+            .insert(WAL_APPLIED, log.next.saturating_sub(1))?;
+        txn.commit()?;
+        Ok(())
+    }));
+    match committed {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(format!("checkpoint: {e:#}")),
+        Err(_) => return Err("a checkpoint panicked".into()),
+    }
+    log.log
+        .clear()
+        .map_err(|e| format!("empty the store's log after a checkpoint: {e}"))?;
+    tracing::debug!(
+        log_bytes = log.bytes,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "store: checkpoint"
+    );
+    log.bytes = 0;
+    log.since = std::time::Instant::now();
+    Ok(())
+}
+
+/// The sync thread: takes every batch of jobs the writer has handed over, syncs the log once
+/// for all of them (their records were appended before they were handed over) and answers
+/// them. A failed sync fails the store: the jobs get [`StorageFailed`].
+fn sync_loop(
+    log: Arc<dyn LogStorage>,
+    shared: Arc<Shared>,
+    queue: mpsc::Receiver<Vec<Box<dyn Job>>>,
+) {
+    while let Ok(mut jobs) = queue.recv() {
+        let mut batches = 1u64;
+        while let Ok(more) = queue.try_recv() {
+            jobs.extend(more);
+            batches += 1;
+        }
+        let synced = match shared.failure() {
+            Some(reason) => Err(reason),
+            None => match catch_unwind(AssertUnwindSafe(|| log.sync())) {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(format!("sync the store's log: {e}")),
+                Err(_) => Err("a sync of the store's log panicked".into()),
+            },
+        };
+        if let Err(reason) = &synced {
+            shared.fail(reason.clone());
+        }
+        #[cfg(test)]
+        if synced.is_ok() {
+            shared.batches.fetch_add(batches, Ordering::Relaxed);
+            shared.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+            shared.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = batches;
+        for job in jobs {
+            job.finish(synced.clone());
         }
     }
 }
@@ -401,10 +547,23 @@ fn writer_loop(db: Arc<Database>, shared: Arc<Shared>, jobs: mpsc::Receiver<Box<
 /// commit that decides the first group's fate.
 type BatchOutcome = (Vec<Box<dyn Job>>, Vec<Box<dyn Job>>, Result<(), String>);
 
-fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchOutcome {
-    let begin = |durability| -> Result<redb::WriteTransaction, String> {
+/// A batched transaction's in-memory changes, with the log of its table changes.
+fn batched_overlay() -> RefCell<Overlay> {
+    RefCell::new(Overlay {
+        log: Some(Changes::default()),
+        ..Overlay::default()
+    })
+}
+
+fn run_batch(
+    db: &Database,
+    shared: &Shared,
+    batch: Vec<Box<dyn Job>>,
+    log: &mut LogState,
+) -> BatchOutcome {
+    let begin = || -> Result<redb::WriteTransaction, String> {
         let mut txn = db.begin_write().map_err(|e| format!("begin write: {e}"))?;
-        txn.set_durability(durability)
+        txn.set_durability(redb::Durability::None)
             .map_err(|e| format!("set durability: {e}"))?;
         Ok(txn)
     };
@@ -412,12 +571,12 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
     let mut refused: Vec<Box<dyn Job>> = Vec::new();
     // Succeeded in the open transaction, not committed yet.
     let mut pending: Vec<Box<dyn Job>> = Vec::with_capacity(batch.len());
-    let mut txn = match begin(redb::Durability::Immediate) {
+    let mut txn = match begin() {
         Ok(t) => Some(t),
         Err(e) => return (batch, refused, Err(e)),
     };
     // The transaction's changes to the in-memory state, thrown away with it.
-    let mut overlay = RefCell::new(Overlay::default());
+    let mut overlay = batched_overlay();
     let mut rest = batch.into_iter();
     while let Some(mut job) = rest.next() {
         let Some(open) = &txn else { break };
@@ -435,8 +594,8 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
                 if let Some(t) = txn.take() {
                     let _ = t.abort();
                 }
-                overlay = RefCell::default();
-                let t = begin(redb::Durability::None)?;
+                overlay = batched_overlay();
+                let t = begin()?;
                 healthy_after = true;
                 let position = pending
                     .iter_mut()
@@ -448,12 +607,19 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
                         txn = Some(t);
                     }
                     None => {
-                        commit(t, overlay.take(), shared).map_err(|e| format!("commit: {e:#}"))?;
+                        commit(
+                            t,
+                            overlay.replace(Overlay::default()),
+                            shared,
+                            Some(&mut *log),
+                        )
+                        .map_err(|e| format!("commit: {e:#}"))?;
+                        overlay = batched_overlay();
                         break;
                     }
                 }
             }
-            txn = Some(begin(redb::Durability::Immediate)?);
+            txn = Some(begin()?);
             Ok(())
         })();
         succeeded.append(&mut pending);
@@ -483,7 +649,9 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
     succeeded.append(&mut pending);
     let applied = std::time::Instant::now();
     let committed = match txn {
-        Some(t) => commit(t, overlay.into_inner(), shared).map_err(|e| format!("commit: {e:#}")),
+        Some(t) => {
+            commit(t, overlay.into_inner(), shared, Some(log)).map_err(|e| format!("commit: {e:#}"))
+        }
         None => Err("no transaction".into()),
     };
     tracing::debug!(
@@ -496,27 +664,57 @@ fn run_batch(db: &Database, shared: &Shared, batch: Vec<Box<dyn Job>>) -> BatchO
 /// Commits `txn` with its changes to the in-memory state (`overlay`): journalled in the
 /// transaction, with a checkpoint slice when one is due (store/hot.rs); and merged into the
 /// in-memory state once committed, with its changes to the cached tables (store/cache.rs).
-fn commit(txn: redb::WriteTransaction, mut overlay: Overlay, shared: &Shared) -> Result<()> {
+/// A batched transaction (`log`) records the sequence of its log record in the `meta`
+/// table, and its record is appended to the log once it has committed.
+fn commit(
+    txn: redb::WriteTransaction,
+    mut overlay: Overlay,
+    shared: &Shared,
+    log: Option<&mut LogState>,
+) -> Result<()> {
     let cached = std::mem::take(&mut overlay.cache);
-    if overlay.is_empty() {
-        txn.commit()?;
-        cache::lock(&shared.cache).merge(cached);
-        return Ok(());
-    }
+    let mut changes = overlay.log.take();
     let mut hot = shared.hot();
     let started = std::time::Instant::now();
-    let (bytes, written) = hot::journal(&txn, &hot, &overlay, &shared.checkpoints)?;
+    let journalled = if overlay.is_empty() {
+        None
+    } else {
+        Some(hot::journal(
+            &txn,
+            &hot,
+            &overlay,
+            &shared.checkpoints,
+            changes.as_mut(),
+        )?)
+    };
+    let record = match (log.as_ref(), &changes) {
+        (Some(log), Some(changes)) if !changes.is_empty() => {
+            txn.open_table(META)?.insert(WAL_APPLIED, log.next)?;
+            Some(changes.record(log.next))
+        }
+        _ => None,
+    };
     txn.commit()?;
-    if let Some(w) = written {
-        tracing::debug!(
-            slice = w.slice,
-            latest = hot.slices[w.slice].latest.len(),
-            released = w.delete_before - hot.journal_first,
-            ms = started.elapsed().as_secs_f64() * 1e3,
-            "store: checkpoint slice written"
-        );
+    if let (Some(log), Some(record)) = (log, record) {
+        log.log
+            .append(&record)
+            .context("append to the store's log")?;
+        log.next += 1;
+        log.bytes += record.len() as u64;
     }
-    hot.committed(overlay, bytes, written);
+    if let Some((bytes, written)) = journalled {
+        if let Some(w) = written {
+            tracing::debug!(
+                slice = w.slice,
+                latest = hot.slices[w.slice].latest.len(),
+                released = w.delete_before - hot.journal_first,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "store: checkpoint slice written"
+            );
+        }
+        hot.committed(overlay, bytes, written);
+    }
+    drop(hot);
     cache::lock(&shared.cache).merge(cached);
     Ok(())
 }

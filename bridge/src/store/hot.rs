@@ -21,6 +21,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::cache::CacheOverlay;
 use super::tables::{from_json, to_json, JOURNAL, LATEST, PAIRS};
+use super::wal::Changes;
 use super::Pair;
 use crate::normalize::{Flow, RegisterReading};
 
@@ -32,6 +33,10 @@ pub(super) struct CheckpointPolicy {
     pub slices: usize,
     pub slice_bytes: usize,
     pub slice_entries: u64,
+    /// redb made durable and the store's log emptied after this much log, or this long
+    /// (store/wal.rs).
+    pub log_bytes: u64,
+    pub log_interval: std::time::Duration,
 }
 
 impl Default for CheckpointPolicy {
@@ -40,6 +45,8 @@ impl Default for CheckpointPolicy {
             slices: 16,
             slice_bytes: 512 << 10,
             slice_entries: 64,
+            log_bytes: super::wal::CHECKPOINT_BYTES,
+            log_interval: super::wal::CHECKPOINT_INTERVAL,
         }
     }
 }
@@ -52,6 +59,9 @@ pub(super) struct Overlay {
     pub latest: HashMap<String, RegisterReading>,
     pub pairs: HashMap<String, Pair>,
     pub cache: CacheOverlay,
+    /// Every change the transaction made to the tables, for the store's log: `Some` in a
+    /// batched transaction (store/wal.rs), `None` in an immediate one.
+    pub log: Option<Changes>,
 }
 
 impl Overlay {
@@ -255,37 +265,49 @@ pub(super) fn load_hot(db: &Database, journal_next: u64, policy: &CheckpointPoli
 /// Appends `overlay` to the journal in `txn` and, when one is due, writes the next
 /// checkpoint slice and lets go of the journal entries every slice has captured. Returns
 /// the entry's size and the slice written, for [`Hot::committed`] once `txn` has committed.
+/// Every change is also noted in `log` when the transaction is batched (store/wal.rs).
 pub(super) fn journal(
     txn: &redb::WriteTransaction,
     hot: &Hot,
     overlay: &Overlay,
     policy: &CheckpointPolicy,
+    mut log: Option<&mut Changes>,
 ) -> Result<(usize, Option<SliceWrite>)> {
     let entry = encode(overlay);
-    txn.open_table(JOURNAL)?
-        .insert(hot.journal_next, entry.as_slice())?;
+    super::wal::insert(
+        txn,
+        log.as_deref_mut(),
+        JOURNAL,
+        hot.journal_next,
+        entry.as_slice(),
+    )?;
     let written = hot.slice_due(policy, entry.len());
     if let Some(w) = written {
         let count = hot.slices.len();
         let slice = &hot.slices[w.slice];
         write_slice(
-            &mut txn.open_table(LATEST)?,
-            w.slice,
-            count,
+            txn,
+            LATEST,
+            log.as_deref_mut(),
+            (w.slice, count),
             &slice.latest,
             &overlay.latest,
             &hot.latest,
         )?;
         write_slice(
-            &mut txn.open_table(PAIRS)?,
-            w.slice,
-            count,
+            txn,
+            PAIRS,
+            log.as_deref_mut(),
+            (w.slice, count),
             &slice.pairs,
             &overlay.pairs,
             &hot.pairs,
         )?;
         let mut journal = txn.open_table(JOURNAL)?;
         for sequence in hot.journal_first..w.delete_before {
+            if let Some(log) = log.as_deref_mut() {
+                log.remove(JOURNAL, &sequence);
+            }
             journal.remove(sequence)?;
         }
     }
@@ -296,13 +318,15 @@ pub(super) fn journal(
 /// since it was last written (`changed`) and those this commit changes in it (`ours`),
 /// each with its newest value (this commit's, else the committed one).
 fn write_slice<V: serde::Serialize>(
-    table: &mut redb::Table<&str, &[u8]>,
-    slice: usize,
-    count: usize,
+    txn: &redb::WriteTransaction,
+    definition: redb::TableDefinition<&'static str, &'static [u8]>,
+    mut log: Option<&mut Changes>,
+    (slice, count): (usize, usize),
     changed: &HashSet<String>,
     ours: &HashMap<String, V>,
     committed: &HashMap<String, V>,
 ) -> Result<()> {
+    let mut table = txn.open_table(definition)?;
     let ours_in_slice = ours.keys().filter(|k| slice_of(k, count) == slice);
     for key in changed
         .iter()
@@ -310,7 +334,11 @@ fn write_slice<V: serde::Serialize>(
         .chain(ours_in_slice)
     {
         if let Some(value) = ours.get(key).or_else(|| committed.get(key)) {
-            table.insert(key.as_str(), to_json(value).as_slice())?;
+            let value = to_json(value);
+            if let Some(log) = log.as_deref_mut() {
+                log.insert(definition, &key.as_str(), &value.as_slice());
+            }
+            table.insert(key.as_str(), value.as_slice())?;
         }
     }
     Ok(())

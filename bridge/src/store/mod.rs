@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use redb::{Database, TableHandle};
+use redb::{Database, ReadableTable, TableHandle};
 use serde::{Deserialize, Serialize};
 
 use crate::normalize::RegisterReading;
@@ -25,6 +25,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 mod upgrade;
+mod wal;
 mod writer;
 
 use engine::Engine;
@@ -114,6 +115,7 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens (or creates) the store at `path`, with its log beside it (`<path>.wal`).
     pub fn open(path: &Path) -> Result<Store> {
         let existed = path.exists();
         let db =
@@ -121,26 +123,65 @@ impl Store {
         if !existed {
             crate::sync_parent_dir(path)?;
         }
-        Store::start(db, existed)
+        let log = std::sync::Arc::new(wal::FileLog::open(path)?);
+        Store::start(db, existed, log)
     }
 
-    /// Opens a store on another storage backend (fault injection in tests).
-    #[doc(hidden)]
-    pub fn open_on(backend: impl redb::StorageBackend) -> Result<Store> {
-        Store::start(Database::builder().create_with_backend(backend)?, false)
+    /// Opens a store on other storage (fault injection in tests).
+    #[cfg(test)]
+    fn open_on(
+        backend: impl redb::StorageBackend,
+        log: std::sync::Arc<dyn wal::LogStorage>,
+    ) -> Result<Store> {
+        Store::start(
+            Database::builder().create_with_backend(backend)?,
+            false,
+            log,
+        )
     }
 
-    fn start(db: Database, compact: bool) -> Result<Store> {
-        Store::start_with(db, compact, CheckpointPolicy::default())
+    fn start(
+        db: Database,
+        compact: bool,
+        log: std::sync::Arc<dyn wal::LogStorage>,
+    ) -> Result<Store> {
+        Store::start_with(db, compact, CheckpointPolicy::default(), log)
     }
 
-    fn start_with(mut db: Database, compact: bool, checkpoints: CheckpointPolicy) -> Result<Store> {
+    /// Brings the tables up to date (earlier layouts moved, the log's records after the
+    /// last durable commit replayed, the journal folded), loads what the store keeps in
+    /// memory, then starts the engine with an empty log.
+    fn start_with(
+        mut db: Database,
+        compact: bool,
+        checkpoints: CheckpointPolicy,
+        log: std::sync::Arc<dyn wal::LogStorage>,
+    ) -> Result<Store> {
         let txn = db.begin_write()?;
         let tables: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
         upgrade::upgrade(&txn, &tables)?;
         tables::create_all(&txn)?;
+        let applied = txn
+            .open_table(tables::META)?
+            .get(tables::WAL_APPLIED)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let bytes = log.read_all().context("read the store's log")?;
+        let (replayed, last) = wal::replay(&txn, &bytes, applied)?;
+        if replayed > 0 {
+            txn.open_table(tables::META)?
+                .insert(tables::WAL_APPLIED, last)?;
+            tracing::info!(
+                records = replayed,
+                through = last,
+                "store: log replayed after the last durable commit"
+            );
+        }
         let journal_next = hot::fold_journal(&txn)?;
         txn.commit()?;
+        // Everything in the log is in the tables, durably: it starts empty.
+        log.clear().context("empty the store's log")?;
+        log.sync().context("sync the store's log")?;
         let hot = hot::load_hot(&db, journal_next, &checkpoints)?;
         // Space freed by pruning goes back to the file system at start (last: a write after
         // it would grow the file again).
@@ -148,7 +189,7 @@ impl Store {
             db.compact().context("compact the store")?;
         }
         Ok(Store {
-            engine: Engine::start(db, hot, checkpoints)?,
+            engine: Engine::start(db, hot, checkpoints, log, last + 1)?,
         })
     }
 

@@ -57,6 +57,8 @@ pub(super) const NEXT_REGISTER: &str = "next_register_id";
 pub(super) const LAST_BATCH: &str = "last_batch_sequence";
 /// Every batch up to this sequence is acknowledged: the keeper's reads start after it.
 pub(super) const ACKNOWLEDGED_THROUGH: &str = "acknowledged_through";
+/// The sequence of the last record of the store's log that the tables hold (store/wal.rs).
+pub(super) const WAL_APPLIED: &str = "wal_applied";
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise")

@@ -1,7 +1,7 @@
 //! The store's tests: layouts and pruning, group commit and fail-stop by fault injection,
 //! and the latest registers against power cuts (property test).
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Result};
@@ -504,6 +504,10 @@ struct Faulty {
     /// While set, a sync waits (after counting itself) until it is cleared.
     hold_sync: Arc<std::sync::atomic::AtomicBool>,
     synced: Arc<Mutex<Vec<u8>>>,
+    /// The store's log (store/wal.rs), with the same faults: what was appended, and what
+    /// its last sync made durable.
+    log: Arc<Mutex<Vec<u8>>>,
+    log_synced: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Faulty {
@@ -515,7 +519,53 @@ impl Faulty {
         cut.inner.set_len(image.len() as u64).unwrap();
         StorageBackend::write(&*cut.inner, 0, &image).unwrap();
         *cut.synced.lock().unwrap() = image;
+        let log = self.log_synced.lock().unwrap().clone();
+        *cut.log.lock().unwrap() = log.clone();
+        *cut.log_synced.lock().unwrap() = log;
         cut
+    }
+
+    /// A sync's faults: counted, delayed, held, failed or panicking as set.
+    fn sync_faults(&self) -> Result<(), std::io::Error> {
+        let ordinal = self.syncs.fetch_add(1, Ordering::AcqRel) + 1;
+        let from = self.fail_sync_from.load(Ordering::Acquire);
+        let delay = self.sync_delay_ms.load(Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        while self.hold_sync.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        if self.fail_sync.load(Ordering::Relaxed) || (from != 0 && ordinal >= from) {
+            return Err(std::io::Error::other("injected fsync failure"));
+        }
+        if self.panic_sync.load(Ordering::Relaxed) {
+            panic!("injected panic in fsync");
+        }
+        Ok(())
+    }
+
+    fn open(&self) -> Store {
+        Store::open_on(self.clone(), Arc::new(self.clone())).unwrap()
+    }
+}
+
+impl super::wal::LogStorage for Faulty {
+    fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        self.log.lock().unwrap().extend_from_slice(bytes);
+        Ok(())
+    }
+    /// Durable: at least what was appended when the sync started.
+    fn sync(&self) -> std::io::Result<()> {
+        let log = self.log.lock().unwrap().clone();
+        self.sync_faults()?;
+        *self.log_synced.lock().unwrap() = log;
+        Ok(())
+    }
+    fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        Ok(self.log.lock().unwrap().clone())
+    }
+    fn clear(&self) -> std::io::Result<()> {
+        self.log.lock().unwrap().clear();
+        Ok(())
     }
 }
 
@@ -530,19 +580,7 @@ impl redb::StorageBackend for Faulty {
         self.inner.set_len(len)
     }
     fn sync_data(&self) -> Result<(), std::io::Error> {
-        let ordinal = self.syncs.fetch_add(1, Ordering::AcqRel) + 1;
-        let from = self.fail_sync_from.load(Ordering::Acquire);
-        let delay = self.sync_delay_ms.load(Ordering::Relaxed);
-        std::thread::sleep(std::time::Duration::from_millis(delay));
-        while self.hold_sync.load(Ordering::Acquire) {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        if self.fail_sync.load(Ordering::Relaxed) || (from != 0 && ordinal >= from) {
-            return Err(std::io::Error::other("injected fsync failure"));
-        }
-        if self.panic_sync.load(Ordering::Relaxed) {
-            panic!("injected panic in fsync");
-        }
+        self.sync_faults()?;
         self.inner.sync_data()?;
         let mut image = vec![0; self.inner.len()? as usize];
         self.inner.read(0, &mut image)?;
@@ -564,8 +602,9 @@ fn owner(store: &Store, mrid: &str) -> Option<String> {
     table.get(mrid).unwrap().map(|v| v.value().to_string())
 }
 
-/// Starts `writes` threads, 5 ms apart, each running `job(i)` through the writer while
-/// its fsyncs take 100 ms, so that they queue into shared batches; returns their results.
+/// Starts `writes` threads, 5 ms apart, each running `job(i)` through the writer, job 0
+/// holding the writer for 100 ms so that the others queue into shared batches; returns
+/// their results.
 fn queued(
     store: &Arc<Store>,
     writes: usize,
@@ -574,7 +613,14 @@ fn queued(
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..writes)
             .map(|i| {
-                let (store, f) = (store.clone(), job(i));
+                let mut f = job(i);
+                if i == 0 {
+                    f = Box::new(move |w: &Writer| {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                        f(w)
+                    });
+                }
+                let (store, f) = (store.clone(), f);
                 let handle = scope.spawn(move || store.write_batched_blocking(f));
                 std::thread::sleep(std::time::Duration::from_millis(5));
                 handle
@@ -587,7 +633,7 @@ fn queued(
 #[test]
 fn concurrent_writes_share_one_transaction_and_fsync() {
     let backend = Faulty::default();
-    let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+    let store = Arc::new(backend.open());
     backend.sync_delay_ms.store(100, Ordering::Relaxed);
     let results = queued(&store, 12, |i| {
         Box::new(move |w: &Writer| w.set_mmr_owner(&format!("M{i}"), "AA"))
@@ -595,8 +641,11 @@ fn concurrent_writes_share_one_transaction_and_fsync() {
     assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
     let (batches, jobs) = store.batch_counts();
     assert_eq!(jobs, 12);
-    // The first job syncs alone; the others queue behind it and share the next syncs.
+    // The first job commits alone; the others queue behind it and share the next
+    // transactions and syncs of the log.
     assert!(batches <= 4, "{batches} batches for 12 jobs");
+    let syncs = store.engine.shared.syncs.load(Ordering::Relaxed);
+    assert!(syncs <= 4, "{syncs} syncs for 12 jobs");
     for i in 0..12 {
         assert_eq!(owner(&store, &format!("M{i}")).as_deref(), Some("AA"));
     }
@@ -605,7 +654,7 @@ fn concurrent_writes_share_one_transaction_and_fsync() {
 #[test]
 fn a_refused_or_panicking_write_is_discarded_alone() {
     let backend = Faulty::default();
-    let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+    let store = Arc::new(backend.open());
     backend.sync_delay_ms.store(100, Ordering::Relaxed);
     // Job 0 occupies the writer; 1..=6 queue into one batch: ok, refuses, ok, panics,
     // ok, refuses. Each refusal wrote before failing, in the tables and in the latest
@@ -656,7 +705,7 @@ fn a_refused_or_panicking_write_is_discarded_alone() {
 #[test]
 fn a_failed_fsync_fails_the_store_for_good() {
     let backend = Faulty::default();
-    let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+    let store = Arc::new(backend.open());
     store
         .write_batched_blocking(|w| w.set_mmr_owner("before", "AA"))
         .unwrap();
@@ -682,7 +731,7 @@ fn a_failed_fsync_fails_the_store_for_good() {
 #[test]
 fn a_failed_durable_commit_fails_the_store() {
     let backend = Faulty::default();
-    let store = Store::open_on(backend.clone()).unwrap();
+    let store = backend.open();
     backend.fail_sync.store(true, Ordering::Relaxed);
     assert!(store
         .write_immediate(|w| w.put_batch(&batch(1, 0)))
@@ -701,9 +750,9 @@ fn latest_wh(store: &Store, lfdi: &str) -> Option<u64> {
 }
 
 #[test]
-fn a_panic_in_the_writers_commit_fails_the_store_instead_of_hanging() {
+fn a_panic_in_the_logs_sync_fails_the_store_instead_of_hanging() {
     let backend = Faulty::default();
-    let store = Arc::new(Store::open_on(backend.clone()).unwrap());
+    let store = Arc::new(backend.open());
     let lfdi = "AA".repeat(20);
     store
         .write_batched_blocking({
@@ -712,7 +761,7 @@ fn a_panic_in_the_writers_commit_fails_the_store_instead_of_hanging() {
         })
         .unwrap();
     backend.panic_sync.store(true, Ordering::Relaxed);
-    // The writer thread unwinds inside redb's commit: the waiting request is answered.
+    // The sync of the log panics: the waiting request is answered.
     let err = store
         .write_batched_blocking({
             let r = export_at(&lfdi, 160, 9);
@@ -720,7 +769,7 @@ fn a_panic_in_the_writers_commit_fails_the_store_instead_of_hanging() {
         })
         .unwrap_err();
     assert_storage_failed(&err);
-    assert!(store.failure().unwrap().contains("writer thread stopped"));
+    assert!(store.failure().unwrap().contains("panicked"));
     backend.panic_sync.store(false, Ordering::Relaxed);
     let err = store
         .write_batched_blocking(|w| w.set_mmr_owner("later", "AA"))
@@ -730,14 +779,16 @@ fn a_panic_in_the_writers_commit_fails_the_store_instead_of_hanging() {
         .write_immediate(|w| w.record_reading(&export_at(&lfdi, 220, 12)))
         .unwrap_err();
     assert_storage_failed(&err);
-    // The registers in memory are those of the last commit that returned.
-    assert_eq!(latest_wh(&store, &lfdi), Some(5));
+    // After a restart, the registers are those of the last write that was answered.
+    let cut = backend.after_power_cut();
+    drop(store);
+    assert_eq!(latest_wh(&cut.open(), &lfdi), Some(5));
 }
 
 #[test]
 fn a_panic_in_an_immediate_commit_fails_the_store() {
     let backend = Faulty::default();
-    let store = Store::open_on(backend.clone()).unwrap();
+    let store = backend.open();
     let lfdi = "AA".repeat(20);
     store
         .write_immediate(|w| w.record_reading(&export_at(&lfdi, 100, 5)))
@@ -841,22 +892,29 @@ fn journal_entries(store: &Store) -> u64 {
     txn.open_table(JOURNAL).unwrap().len().unwrap()
 }
 
-fn open_with(backend: &Faulty, slices: usize, slice_entries: u64) -> Store {
+/// A store with checkpoint slices (`slices`, one every `slice_entries` commits) and redb
+/// made durable every `log_bytes` of log (0: the default).
+fn open_with(backend: &Faulty, slices: usize, slice_entries: u64, log_bytes: u64) -> Store {
     let db = Database::builder()
         .create_with_backend(backend.clone())
         .unwrap();
     let policy = CheckpointPolicy {
         slices,
         slice_entries,
+        log_bytes: if log_bytes == 0 {
+            super::wal::CHECKPOINT_BYTES
+        } else {
+            log_bytes
+        },
         ..CheckpointPolicy::default()
     };
-    Store::start_with(db, false, policy).unwrap()
+    Store::start_with(db, false, policy, Arc::new(backend.clone())).unwrap()
 }
 
 #[test]
 fn the_latest_registers_survive_a_power_cut_from_the_journal_and_the_checkpoints() {
     let backend = Faulty::default();
-    let store = open_with(&backend, 2, 3);
+    let store = open_with(&backend, 2, 3, 0);
     // Six commits (journal entries 0..=5), two slices, a slice every third entry: entry
     // 2's commit writes slice 0 (nothing can go: slice 1 holds everything), entry 5's
     // writes slice 1 and lets entries 0..=2 go.
@@ -873,7 +931,7 @@ fn the_latest_registers_survive_a_power_cut_from_the_journal_and_the_checkpoints
     assert_eq!(journal_entries(&store), 3);
     let cut = backend.after_power_cut();
     drop(store);
-    let store = open_with(&cut, 2, 3);
+    let store = open_with(&cut, 2, 3, 0);
     assert_eq!(journal_entries(&store), 0, "folded at start");
     let reader = store.read().unwrap();
     assert_eq!(reader.latest("AA", Flow::Import).unwrap().unwrap().wh, 6);
@@ -897,7 +955,7 @@ fn the_latest_registers_survive_a_power_cut_from_the_journal_and_the_checkpoints
 fn a_damaged_journal_entry_stops_the_start_with_its_sequence() {
     let backend = Faulty::default();
     {
-        let store = open_with(&backend, 16, 100);
+        let store = open_with(&backend, 16, 100, 0);
         store
             .write_batched_blocking(|w| w.record_reading(&export_at("AA", 10, 1)))
             .unwrap();
@@ -908,9 +966,108 @@ fn a_damaged_journal_entry_stops_the_start_with_its_sequence() {
             })
             .unwrap();
     }
-    let db = Database::builder().create_with_backend(backend).unwrap();
-    let err = Store::start(db, false).err().unwrap();
+    let db = Database::builder()
+        .create_with_backend(backend.clone())
+        .unwrap();
+    let err = Store::start(db, false, Arc::new(backend)).err().unwrap();
     assert!(format!("{err:#}").contains("journal entry 0"), "{err:#}");
+}
+
+/// Three batched posts for meter AA (export 1, 2, 3 Wh at 10, 20, 30), answered, then the
+/// power cut (a store closed cleanly makes redb durable): they are in the log, not in
+/// redb. Returns the storage as the cut left it and the log's record boundaries.
+fn three_logged_posts() -> (Faulty, Vec<usize>) {
+    let backend = Faulty::default();
+    let store = open_with(&backend, 16, 100, 0);
+    for t in 1..=3u32 {
+        store
+            .write_batched_blocking(move |w| {
+                w.record_reading(&export_at("AA", t * 10, u64::from(t)))
+            })
+            .unwrap();
+    }
+    let cut = backend.after_power_cut();
+    drop(store);
+    let log = cut.log_synced.lock().unwrap().clone();
+    let mut ends = Vec::new();
+    let mut at = 0;
+    while at < log.len() {
+        at += 8 + u32::from_le_bytes(log[at..at + 4].try_into().unwrap()) as usize;
+        ends.push(at);
+    }
+    assert_eq!(ends.len(), 3, "one record per post");
+    (cut, ends)
+}
+
+fn export_wh(store: &Store, lfdi: &str) -> Option<u64> {
+    store
+        .read()
+        .unwrap()
+        .latest(lfdi, Flow::Export)
+        .unwrap()
+        .map(|r| r.wh)
+}
+
+#[test]
+fn answered_posts_survive_a_power_cut_from_the_log_and_a_record_cut_short_is_dropped() {
+    let (cut, ends) = three_logged_posts();
+    // The power cut hit while a fourth record was being written: half of it made it.
+    let mut log = cut.log_synced.lock().unwrap().clone();
+    let first = log[..ends[0]].to_vec();
+    log.extend_from_slice(&first[..first.len() / 2]);
+    *cut.log_synced.lock().unwrap() = log;
+    let cut = cut.after_power_cut();
+    let store = open_with(&cut, 16, 100, 0);
+    assert_eq!(export_wh(&store, "AA"), Some(3));
+    assert!(
+        cut.log.lock().unwrap().is_empty(),
+        "the log is emptied at start"
+    );
+    assert_eq!(
+        store
+            .write_immediate(|w| w.reading_at("AA", "Export", 20))
+            .unwrap(),
+        Some(2)
+    );
+    // What was replayed is durable in redb: another power cut keeps it.
+    let again = cut.after_power_cut();
+    drop(store);
+    assert_eq!(export_wh(&open_with(&again, 16, 100, 0), "AA"), Some(3));
+}
+
+#[test]
+fn a_damaged_log_record_before_good_ones_stops_the_start() {
+    let (cut, ends) = three_logged_posts();
+    cut.log_synced.lock().unwrap()[ends[0] + 20] ^= 0xFF;
+    let cut = cut.after_power_cut();
+    let db = Database::builder()
+        .create_with_backend(cut.clone())
+        .unwrap();
+    let err = Store::start(db, false, Arc::new(cut)).err().unwrap();
+    assert!(format!("{err:#}").contains("damaged"), "{err:#}");
+}
+
+#[test]
+fn records_redb_already_has_after_a_record_cut_short_are_what_an_emptied_log_left() {
+    let (cut, ends) = three_logged_posts();
+    let old = cut.log_synced.lock().unwrap().clone();
+    // A start replays the three into redb, durably, and empties the log; the next post
+    // is record 4, at the log's start.
+    let running = cut.after_power_cut();
+    let store = open_with(&running, 16, 100, 0);
+    store
+        .write_batched_blocking(|w| w.record_reading(&export_at("AA", 40, 4)))
+        .unwrap();
+    let crashed = running.after_power_cut();
+    drop(store);
+    // Record 4 cut short, and after it records 2 and 3 (emptying the log was not synced
+    // by itself): they are records redb has, not a damaged log.
+    let new = crashed.log_synced.lock().unwrap().clone();
+    let mut log = new[..new.len() / 2].to_vec();
+    log.extend_from_slice(&old[ends[0]..]);
+    *crashed.log_synced.lock().unwrap() = log;
+    let store = open_with(&crashed.after_power_cut(), 16, 100, 0);
+    assert_eq!(export_wh(&store, "AA"), Some(3));
 }
 
 #[derive(Clone, Debug)]
@@ -1001,16 +1158,19 @@ impl Model {
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config::with_cases(48))]
     /// Whatever the order of posts, refusals, immediate writes, checkpoint slices (one of
-    /// `slices` every `slice_entries` commits) and power cuts, the store's latest
-    /// registers and pairs are those of the committed posts.
+    /// `slices` every `slice_entries` commits), checkpoints of the log (every `log_bytes`)
+    /// and power cuts, the store's latest registers and pairs are those of the committed
+    /// posts: batched posts survive a power cut from the log, the others from redb.
     #[test]
     fn the_latest_registers_are_those_committed_whatever_the_power_cuts(
         steps in proptest::collection::vec(step(), 1..40),
         slices in 1..4usize,
         slice_entries in 1..5u64,
+        // redb made durable and the log emptied every this many bytes of log (0: rarely).
+        log_bytes in proptest::prop_oneof![proptest::strategy::Just(0u64), 1..4_000u64],
     ) {
         let mut backend = Faulty::default();
-        let mut store = open_with(&backend, slices, slice_entries);
+        let mut store = open_with(&backend, slices, slice_entries, log_bytes);
         let mut model = Model::default();
         // Leads 07, 47, 87, C7: one meter in each quarter of the checkpoint slices.
         let lfdi = |m: usize| format!("{:02X}", m * 64 + 7);
@@ -1051,16 +1211,25 @@ proptest::proptest! {
                     model.record(m, Flow::Export, t, 3);
                 }
                 Step::Batch { posts, refuse_at, fail } => {
-                    // Job 0 holds the writer in its fsync until the batch has queued.
-                    backend.hold_sync.store(true, Ordering::Release);
-                    let before = backend.syncs.load(Ordering::Acquire);
+                    // Job 0 holds the writer until the batch has queued.
+                    let (started, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
                     let (batches_before, _) = store.batch_counts();
-                    if fail {
-                        backend.fail_sync_from.store(before + 2, Ordering::Release);
-                    }
-                    let first = store.engine.submit(|w| w.set_mmr_owner("hold", "AA")).unwrap();
-                    while backend.syncs.load(Ordering::Acquire) == before {
+                    let first = store.engine.submit({
+                        let (started, release) = (started.clone(), release.clone());
+                        move |w| {
+                            started.store(true, Ordering::Release);
+                            while !release.load(Ordering::Acquire) {
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                            }
+                            w.set_mmr_owner("hold", "AA")
+                        }
+                    }).unwrap();
+                    while !started.load(Ordering::Acquire) {
                         std::thread::yield_now();
+                    }
+                    // Every sync from now on fails: nothing of this step is durable.
+                    if fail {
+                        backend.fail_sync.store(true, Ordering::Release);
                     }
                     let mut queued = Vec::new();
                     let mut done = Vec::new();
@@ -1095,8 +1264,16 @@ proptest::proptest! {
                             Err::<(), _>(anyhow!("refused"))
                         }).unwrap(), false));
                     }
-                    backend.hold_sync.store(false, Ordering::Release);
-                    proptest::prop_assert!(store.engine.outcome(first.blocking_recv()).is_ok());
+                    release.store(true, Ordering::Release);
+                    let held = store.engine.outcome(first.blocking_recv());
+                    if fail {
+                        proptest::prop_assert!(
+                            held.as_ref().is_err_and(|e| e.downcast_ref::<StorageFailed>().is_some()),
+                            "{:?}", held
+                        );
+                    } else {
+                        proptest::prop_assert!(held.is_ok(), "{:?}", held);
+                    }
                     for (reply, post) in queued {
                         let result = store.engine.outcome(reply.blocking_recv());
                         match (post, fail) {
@@ -1108,16 +1285,22 @@ proptest::proptest! {
                             (false, false) => proptest::prop_assert_eq!(
                                 result.unwrap_err().to_string(), "refused"
                             ),
-                            (false, true) => proptest::prop_assert_eq!(
-                                result.unwrap_err().to_string(), "refused"
-                            ),
+                            // Refused, or never run: the store had failed when the writer
+                            // took it.
+                            (false, true) => {
+                                let e = result.unwrap_err();
+                                proptest::prop_assert!(
+                                    e.to_string() == "refused" || e.downcast_ref::<StorageFailed>().is_some(),
+                                    "{:#}", e
+                                );
+                            }
                         }
                     }
-                    backend.fail_sync_from.store(0, Ordering::Release);
-                    // Job 0's batch, then the queued jobs in one (counted if committed).
+                    backend.fail_sync.store(false, Ordering::Release);
+                    // Job 0's batch, then the queued jobs in one (counted once synced).
                     proptest::prop_assert_eq!(
                         store.batch_counts().0 - batches_before,
-                        if fail { 1 } else { 2 }
+                        if fail { 0 } else { 2 }
                     );
                     if fail {
                         // Nothing of the batch was synced: the power cut takes it all,
@@ -1126,7 +1309,7 @@ proptest::proptest! {
                         let cut = backend.after_power_cut();
                         drop(store);
                         backend = cut;
-                        store = open_with(&backend, slices, slice_entries);
+                        store = open_with(&backend, slices, slice_entries, log_bytes);
                     } else {
                         for (m, import, export, t, wh) in done {
                             if import {
@@ -1142,14 +1325,14 @@ proptest::proptest! {
                     let cut = backend.after_power_cut();
                     drop(store);
                     backend = cut;
-                    store = open_with(&backend, slices, slice_entries);
+                    store = open_with(&backend, slices, slice_entries, log_bytes);
                 }
             }
         }
         assert_cache_is_committed(&store);
         let cut = backend.after_power_cut();
         drop(store);
-        let store = open_with(&cut, slices, slice_entries);
+        let store = open_with(&cut, slices, slice_entries, log_bytes);
         let reader = store.read().unwrap();
         for m in 0..4 {
             for flow in [Flow::Import, Flow::Export] {

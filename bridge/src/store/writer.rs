@@ -13,6 +13,7 @@ use super::engine::Shared;
 use super::hot::Overlay;
 use super::records;
 use super::tables::*;
+use super::wal;
 use super::{Attested, MirrorRecord, Pair, Pruned, SignedBatch, StoredReading};
 use crate::normalize::{Flow, Measurement, RegisterReading};
 use sep2::MirrorUsagePoint;
@@ -38,11 +39,40 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Inserts into a table; noted in the store's log when the transaction is batched
+    /// (store/wal.rs). Every change a writer makes goes through this or [`Writer::remove`].
+    fn insert<'k, 'v, K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: redb::TableDefinition<K, V>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+        value: impl std::borrow::Borrow<V::SelfType<'v>>,
+    ) -> Result<()> {
+        wal::insert(
+            self.txn,
+            self.overlay.borrow_mut().log.as_mut(),
+            table,
+            key,
+            value,
+        )
+    }
+
+    fn remove<'k, K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        table: redb::TableDefinition<K, V>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+    ) -> Result<()> {
+        wal::remove(self.txn, self.overlay.borrow_mut().log.as_mut(), table, key)
+    }
+
     fn next(&self, counter: &str) -> Result<u64> {
-        let mut meta = self.txn.open_table(META)?;
-        let current = meta.get(counter)?.map(|v| v.value()).unwrap_or(0);
+        let current = self
+            .txn
+            .open_table(META)?
+            .get(counter)?
+            .map(|v| v.value())
+            .unwrap_or(0);
         let next = current.checked_add(1).context("counter overflow")?;
-        meta.insert(counter, next)?;
+        self.insert(META, counter, next)?;
         Ok(next)
     }
 
@@ -77,12 +107,8 @@ impl<'a> Writer<'a> {
             lfdi: lfdi.to_string(),
             mup: mup.clone(),
         };
-        self.txn
-            .open_table(MIRRORS)?
-            .insert(id, to_json(&record).as_slice())?;
-        self.txn
-            .open_table(MIRROR_KEYS)?
-            .insert(mirror_key(lfdi, &mup.mrid).as_str(), id)?;
+        self.insert(MIRRORS, id, to_json(&record).as_slice())?;
+        self.insert(MIRROR_KEYS, mirror_key(lfdi, &mup.mrid).as_str(), id)?;
         self.overlay
             .borrow_mut()
             .cache
@@ -92,27 +118,35 @@ impl<'a> Writer<'a> {
     }
 
     pub fn delete_mirror(&self, record: &MirrorRecord) -> Result<()> {
-        self.txn.open_table(MIRRORS)?.remove(record.id)?;
-        self.txn
-            .open_table(MIRROR_KEYS)?
-            .remove(mirror_key(&record.lfdi, &record.mup.mrid).as_str())?;
-        let mut owners = self.txn.open_table(MMR_OWNERS)?;
-        let mut designated = self.txn.open_table(DESIGNATED)?;
-        let mut overlay = self.overlay.borrow_mut();
-        overlay.cache.mirrors.insert(record.id, None);
+        self.remove(MIRRORS, record.id)?;
+        self.remove(
+            MIRROR_KEYS,
+            mirror_key(&record.lfdi, &record.mup.mrid).as_str(),
+        )?;
+        self.overlay
+            .borrow_mut()
+            .cache
+            .mirrors
+            .insert(record.id, None);
         for mmr in &record.mup.mirror_meter_readings {
-            owners.remove(mmr.mrid.as_str())?;
-            overlay.cache.mmr_owners.insert(mmr.mrid.clone(), None);
+            self.remove(MMR_OWNERS, mmr.mrid.as_str())?;
+            self.overlay
+                .borrow_mut()
+                .cache
+                .mmr_owners
+                .insert(mmr.mrid.clone(), None);
             // A register designated for attestation is released with its mirror: the
             // device's next whole Wh register in that direction takes its place.
             for flow in [Flow::Import, Flow::Export] {
                 let key = latest_key(&record.lfdi, flow);
-                let held = designated
+                let held = self
+                    .txn
+                    .open_table(DESIGNATED)?
                     .get(key.as_str())?
                     .is_some_and(|v| v.value() == mmr.mrid);
                 if held {
-                    designated.remove(key.as_str())?;
-                    overlay.cache.designated.insert(key, None);
+                    self.remove(DESIGNATED, key.as_str())?;
+                    self.overlay.borrow_mut().cache.designated.insert(key, None);
                 }
             }
         }
@@ -137,7 +171,7 @@ impl<'a> Writer<'a> {
     /// Makes MirrorMeterReading `mmr` the register attested for `flow` of `lfdi`.
     pub fn designate(&self, lfdi: &str, flow: Flow, mmr: &str) -> Result<()> {
         let key = latest_key(lfdi, flow);
-        self.txn.open_table(DESIGNATED)?.insert(key.as_str(), mmr)?;
+        self.insert(DESIGNATED, key.as_str(), mmr)?;
         self.overlay
             .borrow_mut()
             .cache
@@ -151,6 +185,12 @@ impl<'a> Writer<'a> {
     /// Unacknowledged batches are never deleted; the latest register values, pairs and
     /// attestation marks (one each per meter) stay.
     pub fn prune(&self, cutoff: i64, max: usize) -> Result<Pruned> {
+        // Its deletions are not noted in the store's log: an immediate write is durable in
+        // redb itself.
+        anyhow::ensure!(
+            self.overlay.borrow().log.is_none(),
+            "pruning runs in an immediate write, never in a batched one"
+        );
         let mut pruned = Pruned::default();
         let before = u32::try_from(cutoff.max(0)).unwrap_or(u32::MAX);
         {
@@ -224,13 +264,13 @@ impl<'a> Writer<'a> {
         m: &Measurement,
     ) -> Result<Result<(), Measurement>> {
         let key = mirror_key(lfdi, mmr);
-        let mut table = self.txn.open_table(MEASUREMENTS)?;
-        let stored: Option<Measurement> = json_at(&table, (m.end, key.as_str()))?;
+        let stored: Option<Measurement> =
+            json_at(&self.txn.open_table(MEASUREMENTS)?, (m.end, key.as_str()))?;
         match stored {
             Some(s) if s == *m => Ok(Ok(())),
             Some(s) => Ok(Err(s)),
             None => {
-                table.insert((m.end, key.as_str()), to_json(m).as_slice())?;
+                self.insert(MEASUREMENTS, (m.end, key.as_str()), to_json(m).as_slice())?;
                 Ok(Ok(()))
             }
         }
@@ -254,7 +294,7 @@ impl<'a> Writer<'a> {
     }
 
     pub fn set_mmr_owner(&self, mrid: &str, lfdi: &str) -> Result<()> {
-        self.txn.open_table(MMR_OWNERS)?.insert(mrid, lfdi)?;
+        self.insert(MMR_OWNERS, mrid, lfdi)?;
         self.overlay
             .borrow_mut()
             .cache
@@ -287,7 +327,8 @@ impl<'a> Writer<'a> {
         let r = &reading.reading;
         let name = mirror_key(&reading.lfdi, &reading.mmr);
         let id = self.register_id(&name, true)?.expect("assigned");
-        self.txn.open_table(READINGS)?.insert(
+        self.insert(
+            READINGS,
             records::reading_key(r.timestamp, id),
             &records::encode_reading(reading),
         )?;
@@ -339,15 +380,22 @@ impl<'a> Writer<'a> {
         if id.is_some() || !assign {
             return Ok(id);
         }
-        let id = register_id(self.txn, name, true)?;
-        if let Some(id) = id {
-            self.overlay
-                .borrow_mut()
-                .cache
-                .register_ids
-                .insert(name.to_string(), id);
-        }
-        Ok(id)
+        let next = self
+            .txn
+            .open_table(META)?
+            .get(NEXT_REGISTER)?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        let id = u32::try_from(next).context("register ids exhausted")?;
+        self.insert(META, NEXT_REGISTER, next + 1)?;
+        self.insert(REGISTER_IDS, name, id)?;
+        self.insert(REGISTER_NAMES, id, name)?;
+        self.overlay
+            .borrow_mut()
+            .cache
+            .register_ids
+            .insert(name.to_string(), id);
+        Ok(Some(id))
     }
 
     /// The meter's latest import and export measured at the same time.
@@ -363,9 +411,7 @@ impl<'a> Writer<'a> {
     }
 
     pub fn set_attested(&self, lfdi: &str, attested: &Attested) -> Result<()> {
-        self.txn
-            .open_table(ATTESTED)?
-            .insert(lfdi, to_json(attested).as_slice())?;
+        self.insert(ATTESTED, lfdi, to_json(attested).as_slice())?;
         Ok(())
     }
 
@@ -387,9 +433,7 @@ impl<'a> Writer<'a> {
     }
 
     pub fn put_batch(&self, batch: &SignedBatch) -> Result<()> {
-        self.txn
-            .open_table(BATCHES)?
-            .insert(batch.sequence, to_json(batch).as_slice())?;
+        self.insert(BATCHES, batch.sequence, to_json(batch).as_slice())?;
         Ok(())
     }
 
@@ -405,19 +449,22 @@ impl<'a> Writer<'a> {
         };
         batch.acknowledged = true;
         self.put_batch(&batch)?;
-        let mut meta = self.txn.open_table(META)?;
-        let mut through = meta
+        let mut through = self
+            .txn
+            .open_table(META)?
             .get(ACKNOWLEDGED_THROUGH)?
             .map(|v| v.value())
             .unwrap_or(0);
-        let batches = self.txn.open_table(BATCHES)?;
-        while let Some(next) = through.checked_add(1) {
-            match json_at::<u64, SignedBatch>(&batches, next)? {
-                Some(b) if b.acknowledged => through = next,
-                _ => break,
+        {
+            let batches = self.txn.open_table(BATCHES)?;
+            while let Some(next) = through.checked_add(1) {
+                match json_at::<u64, SignedBatch>(&batches, next)? {
+                    Some(b) if b.acknowledged => through = next,
+                    _ => break,
+                }
             }
         }
-        meta.insert(ACKNOWLEDGED_THROUGH, through)?;
+        self.insert(META, ACKNOWLEDGED_THROUGH, through)?;
         Ok(true)
     }
 }

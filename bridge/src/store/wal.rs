@@ -1,0 +1,319 @@
+//! The store's write-ahead log: what makes a batch of posts durable without holding redb's
+//! write lock through an fsync.
+//!
+//! redb makes a commit durable by writing its pages and syncing the file inside the commit,
+//! under its single write lock, so the next batch could not be applied while one synced; an
+//! fsync that took 40-100 ms on this machine's disk then held up every post behind it
+//! (docs/benchmarks.md). Now the writer thread commits each batch without durability
+//! (`Durability::None`: the pages stay in redb's memory), appends the batch's changes to this
+//! log (table, key, value; a record per commit, with its sequence and a checksum) and goes on
+//! with the next batch, while the store's sync thread syncs the log and only then answers
+//! the batch's requests. Every [`CHECKPOINT_BYTES`] of log or [`CHECKPOINT_INTERVAL`], the
+//! writer makes redb durable (an immediate commit, which also covers every commit before
+//! it) and empties the log; every immediate write (attestation, acknowledgements, pruning)
+//! does the same for redb.
+//!
+//! redb's `meta` table holds the sequence of the last record each commit applied
+//! (`wal_applied`), so at start the records after the one redb has durably are replayed, in
+//! order, into the tables, before anything else reads them; a record cut short by a crash
+//! (never synced, so never answered) ends the replay.
+use std::borrow::Borrow;
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use redb::{Key, TableDefinition, TableHandle, Value};
+
+use super::tables::*;
+
+/// The writer makes redb durable and empties the log after this much log...
+pub(super) const CHECKPOINT_BYTES: u64 = 16 << 20;
+/// ...or this long after the last time, whichever comes first.
+pub(super) const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Where the log lives: a file beside the store, or memory with fault injection (tests).
+pub trait LogStorage: Send + Sync + 'static {
+    /// Appends at the end (not durable until `sync`).
+    fn append(&self, bytes: &[u8]) -> std::io::Result<()>;
+    /// Makes everything appended so far durable.
+    fn sync(&self) -> std::io::Result<()>;
+    fn read_all(&self) -> std::io::Result<Vec<u8>>;
+    /// Empties the log (its records are all in redb, durably).
+    fn clear(&self) -> std::io::Result<()>;
+}
+
+/// The log in a file: `<store>.wal`.
+pub(super) struct FileLog(std::fs::File);
+
+impl FileLog {
+    pub fn open(store: &Path) -> Result<FileLog> {
+        let mut name = store.as_os_str().to_owned();
+        name.push(".wal");
+        let path = std::path::PathBuf::from(name);
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .with_context(|| format!("open the store's log {}", path.display()))?;
+        if !existed {
+            crate::sync_parent_dir(&path)?;
+        }
+        Ok(FileLog(file))
+    }
+}
+
+impl LogStorage for FileLog {
+    fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        (&self.0).write_all(bytes)
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn read_all(&self) -> std::io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let len = self.0.metadata()?.len() as usize;
+        let mut out = vec![0; len];
+        self.0.read_exact_at(&mut out, 0)?;
+        Ok(out)
+    }
+
+    fn clear(&self) -> std::io::Result<()> {
+        self.0.set_len(0)
+    }
+}
+
+/// The tables a batched write may change, by their id in the log.
+fn table_id(name: &str) -> u8 {
+    match name {
+        "meta" => 0,
+        "mirrors" => 1,
+        "mirror_keys" => 2,
+        "mmr_owners" => 3,
+        "reading_records" => 4,
+        "register_ids" => 5,
+        "register_names" => 6,
+        "measurements_by_time" => 7,
+        "designated" => 8,
+        "latest" => 9,
+        "pairs" => 10,
+        "journal" => 11,
+        "attested" => 12,
+        "batches" => 13,
+        other => panic!("table {other} is not in the store's log"),
+    }
+}
+
+fn apply<K: Key + 'static, V: Value + 'static>(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<K, V>,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<()> {
+    let mut t = txn.open_table(table)?;
+    let k = K::from_bytes(key);
+    match value {
+        Some(v) => {
+            t.insert(&k, V::from_bytes(v))?;
+        }
+        None => {
+            t.remove(&k)?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_op(txn: &redb::WriteTransaction, id: u8, key: &[u8], value: Option<&[u8]>) -> Result<()> {
+    match id {
+        0 => apply(txn, META, key, value),
+        1 => apply(txn, MIRRORS, key, value),
+        2 => apply(txn, MIRROR_KEYS, key, value),
+        3 => apply(txn, MMR_OWNERS, key, value),
+        4 => apply(txn, READINGS, key, value),
+        5 => apply(txn, REGISTER_IDS, key, value),
+        6 => apply(txn, REGISTER_NAMES, key, value),
+        7 => apply(txn, MEASUREMENTS, key, value),
+        8 => apply(txn, DESIGNATED, key, value),
+        9 => apply(txn, LATEST, key, value),
+        10 => apply(txn, PAIRS, key, value),
+        11 => apply(txn, JOURNAL, key, value),
+        12 => apply(txn, ATTESTED, key, value),
+        13 => apply(txn, BATCHES, key, value),
+        other => bail!("unknown table {other} in the store's log"),
+    }
+}
+
+/// One commit's changes, as they are made: `{[table u8][key len u32][key][value len u32,
+/// u32::MAX for a removal][value]}`.
+#[derive(Default, Debug, Clone, PartialEq)]
+pub(super) struct Changes {
+    ops: Vec<u8>,
+}
+
+impl Changes {
+    pub fn insert<'k, 'v, K: Key + 'static, V: Value + 'static>(
+        &mut self,
+        table: TableDefinition<K, V>,
+        key: &K::SelfType<'k>,
+        value: &V::SelfType<'v>,
+    ) {
+        self.op(
+            table.name(),
+            K::as_bytes(key).as_ref(),
+            Some(V::as_bytes(value).as_ref()),
+        );
+    }
+
+    pub fn remove<'k, K: Key + 'static, V: Value + 'static>(
+        &mut self,
+        table: TableDefinition<K, V>,
+        key: &K::SelfType<'k>,
+    ) {
+        self.op(table.name(), K::as_bytes(key).as_ref(), None);
+    }
+
+    fn op(&mut self, table: &str, key: &[u8], value: Option<&[u8]>) {
+        self.ops.push(table_id(table));
+        self.ops
+            .extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.ops.extend_from_slice(key);
+        match value {
+            Some(v) => {
+                self.ops.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.ops.extend_from_slice(v);
+            }
+            None => self.ops.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The log record: `[len u32][crc32 u32][sequence u64][ops]`, `len` and the checksum
+    /// covering the sequence and the ops.
+    pub fn record(&self, sequence: u64) -> Vec<u8> {
+        let body_len = 8 + self.ops.len();
+        let mut out = Vec::with_capacity(8 + body_len);
+        out.extend_from_slice(&(body_len as u32).to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&sequence.to_le_bytes());
+        out.extend_from_slice(&self.ops);
+        let crc = crc32fast::hash(&out[8..]);
+        out[4..8].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+}
+
+/// Inserts `value` at `key` in `table`, and notes it in `log` when the transaction is
+/// logged (a batched one).
+pub(super) fn insert<'k, 'v, K: Key + 'static, V: Value + 'static>(
+    txn: &redb::WriteTransaction,
+    log: Option<&mut Changes>,
+    table: TableDefinition<K, V>,
+    key: impl Borrow<K::SelfType<'k>>,
+    value: impl Borrow<V::SelfType<'v>>,
+) -> Result<()> {
+    if let Some(log) = log {
+        log.insert(table, key.borrow(), value.borrow());
+    }
+    txn.open_table(table)?.insert(key, value)?;
+    Ok(())
+}
+
+/// Removes `key` from `table`, noted in `log` as [`insert`] does.
+pub(super) fn remove<'k, K: Key + 'static, V: Value + 'static>(
+    txn: &redb::WriteTransaction,
+    log: Option<&mut Changes>,
+    table: TableDefinition<K, V>,
+    key: impl Borrow<K::SelfType<'k>>,
+) -> Result<()> {
+    if let Some(log) = log {
+        log.remove(table, key.borrow());
+    }
+    txn.open_table(table)?.remove(key)?;
+    Ok(())
+}
+
+/// Applies the log's records after `applied` (the last one redb has) to `txn`, in order;
+/// returns how many and the last sequence applied. A record cut short or damaged ends the
+/// replay: it was never synced whole, so none of its requests was answered. Records after
+/// it that redb already has may be what an emptied log held before (emptying is not synced
+/// by itself); a damaged record followed by one redb lacks means a damaged disk, and the
+/// start is refused.
+pub(super) fn replay(
+    txn: &redb::WriteTransaction,
+    bytes: &[u8],
+    applied: u64,
+) -> Result<(usize, u64)> {
+    let (mut at, mut count, mut last) = (0usize, 0usize, applied);
+    while at < bytes.len() {
+        let Some(record) = read_record(&bytes[at..]) else {
+            let lacking = |i: usize| read_record(&bytes[i..]).is_some_and(|r| r.0 > last);
+            if let Some(next) = (at + 1..bytes.len()).find(|&i| lacking(i)) {
+                bail!(
+                    "the store's log is damaged at byte {at} with good records after it (at byte {next}): restore the store from a backup"
+                );
+            }
+            tracing::warn!(
+                at,
+                bytes = bytes.len() - at,
+                "store: the log ends with a record cut short (a crash while it was written); it was never answered and is dropped"
+            );
+            break;
+        };
+        let (sequence, ops, len) = record;
+        at += len;
+        if sequence <= applied {
+            continue;
+        }
+        let mut rest = ops;
+        while !rest.is_empty() {
+            let (id, key, value, used) =
+                read_op(rest).with_context(|| format!("the store's log record {sequence}"))?;
+            apply_op(txn, id, key, value)
+                .with_context(|| format!("replay the store's log record {sequence}"))?;
+            rest = &rest[used..];
+        }
+        count += 1;
+        last = sequence;
+    }
+    Ok((count, last))
+}
+
+/// A whole record at the start of `bytes`: its sequence, ops and length.
+fn read_record(bytes: &[u8]) -> Option<(u64, &[u8], usize)> {
+    let body_len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    if body_len < 8 {
+        return None;
+    }
+    let body = bytes.get(8..8 + body_len)?;
+    if crc32fast::hash(body) != crc {
+        return None;
+    }
+    let sequence = u64::from_le_bytes(body[0..8].try_into().ok()?);
+    Some((sequence, &body[8..], 8 + body_len))
+}
+
+type Op<'a> = (u8, &'a [u8], Option<&'a [u8]>, usize);
+
+fn read_op(bytes: &[u8]) -> Result<Op<'_>> {
+    let short = || anyhow::anyhow!("an operation is cut short");
+    let id = *bytes.first().ok_or_else(short)?;
+    let key_len = u32::from_le_bytes(bytes.get(1..5).ok_or_else(short)?.try_into()?) as usize;
+    let key = bytes.get(5..5 + key_len).ok_or_else(short)?;
+    let at = 5 + key_len;
+    let value_len = u32::from_le_bytes(bytes.get(at..at + 4).ok_or_else(short)?.try_into()?);
+    if value_len == u32::MAX {
+        return Ok((id, key, None, at + 4));
+    }
+    let value = bytes
+        .get(at + 4..at + 4 + value_len as usize)
+        .ok_or_else(short)?;
+    Ok((id, key, Some(value), at + 4 + value_len as usize))
+}
