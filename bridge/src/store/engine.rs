@@ -20,9 +20,7 @@
 //! restart it on what is really on disk.
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-#[cfg(test)]
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, Context, Result};
@@ -64,6 +62,8 @@ pub(super) struct Shared {
     hot: Mutex<Hot>,
     /// What posts look up, as committed (store/cache.rs). Locked alone, or after `hot`.
     pub cache: Mutex<Cache>,
+    /// The last record of the store's log known synced (store/wal.rs).
+    pub synced_through: AtomicU64,
     checkpoints: CheckpointPolicy,
 }
 
@@ -80,6 +80,7 @@ impl Shared {
             syncs: AtomicU64::new(0),
             hot: Mutex::new(hot),
             cache: Mutex::default(),
+            synced_through: AtomicU64::new(0),
             checkpoints,
         }
     }
@@ -295,6 +296,12 @@ impl Engine {
         let txn = self.db.begin_write();
         self.shared.immediate_waiting.fetch_sub(1, Ordering::AcqRel);
         let mut txn = txn.map_err(anyhow::Error::from)?;
+        // The store may have failed while this write waited for the lock (a failed sync of
+        // the log): a durable commit now would make the failed batches durable.
+        if let Err(e) = self.shared.check() {
+            let _ = txn.abort();
+            return Err(E::from(e));
+        }
         txn.set_durability(redb::Durability::Immediate)
             .map_err(anyhow::Error::from)?;
         let overlay = RefCell::default();
@@ -406,7 +413,7 @@ fn writer_loop(
     shared: Arc<Shared>,
     jobs: mpsc::Receiver<Box<dyn Job>>,
     mut log: LogState,
-    to_sync: mpsc::Sender<Vec<Box<dyn Job>>>,
+    to_sync: mpsc::Sender<ToSync>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = Vec::with_capacity(16);
@@ -436,29 +443,32 @@ fn writer_loop(
             ms = started.elapsed().as_secs_f64() * 1e3,
             "store: batch committed"
         );
-        #[cfg(test)]
-        if committed.is_ok() {
-            shared
-                .jobs
-                .fetch_add(refused.len() as u64, Ordering::Relaxed);
-        }
-        for job in refused {
-            job.finish(Ok(()));
-        }
         match committed {
             Err(reason) => {
                 shared.fail(reason.clone());
+                for job in refused {
+                    job.finish(Ok(()));
+                }
                 for job in succeeded {
                     job.finish(Err(reason.clone()));
                 }
             }
-            Ok(()) if succeeded.is_empty() => {}
-            // Answered once the log holding them (and everything before) is synced.
+            // Answered once the log holding them (and everything before) is synced: a
+            // refusal too, since it may rest on what an earlier job of the batch (or an
+            // earlier batch) committed, not yet durable.
             Ok(()) => {
-                if let Err(mpsc::SendError(jobs)) = to_sync.send(succeeded) {
+                let handed = ToSync {
+                    refused,
+                    succeeded,
+                    through: log.next.saturating_sub(1),
+                };
+                if let Err(mpsc::SendError(handed)) = to_sync.send(handed) {
                     let reason = "the store's sync thread stopped".to_string();
                     shared.fail(reason.clone());
-                    for job in jobs {
+                    for job in handed.refused {
+                        job.finish(Ok(()));
+                    }
+                    for job in handed.succeeded {
                         job.finish(Err(reason.clone()));
                     }
                 }
@@ -468,7 +478,7 @@ fn writer_loop(
             && (log.bytes >= shared.checkpoints.log_bytes
                 || (log.bytes > 0 && log.since.elapsed() >= shared.checkpoints.log_interval))
         {
-            if let Err(reason) = checkpoint(&db, &mut log) {
+            if let Err(reason) = checkpoint(&db, &shared, &mut log) {
                 shared.fail(reason);
             }
         }
@@ -477,10 +487,14 @@ fn writer_loop(
 
 /// Makes redb durable (an immediate commit covers every commit before it), then empties
 /// the log, whose records redb now holds.
-fn checkpoint(db: &Database, log: &mut LogState) -> Result<(), String> {
+fn checkpoint(db: &Database, shared: &Shared, log: &mut LogState) -> Result<(), String> {
     let started = std::time::Instant::now();
     let committed = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
         let txn = db.begin_write()?;
+        if let Some(reason) = shared.failure() {
+            let _ = txn.abort();
+            anyhow::bail!("{reason}");
+        }
         // A change, so that the commit is written whatever redb does with empty ones.
         txn.open_table(META)?
             .insert(WAL_APPLIED, log.next.saturating_sub(1))?;
@@ -505,19 +519,24 @@ fn checkpoint(db: &Database, log: &mut LogState) -> Result<(), String> {
     Ok(())
 }
 
+/// A committed batch's jobs, handed to the sync thread once the log holds its records
+/// (through sequence `through`).
+struct ToSync {
+    refused: Vec<Box<dyn Job>>,
+    succeeded: Vec<Box<dyn Job>>,
+    through: u64,
+}
+
 /// The sync thread: takes every batch of jobs the writer has handed over, syncs the log once
 /// for all of them (their records were appended before they were handed over) and answers
-/// them. A failed sync fails the store: the jobs get [`StorageFailed`].
-fn sync_loop(
-    log: Arc<dyn LogStorage>,
-    shared: Arc<Shared>,
-    queue: mpsc::Receiver<Vec<Box<dyn Job>>>,
-) {
-    while let Ok(mut jobs) = queue.recv() {
-        let mut batches = 1u64;
+/// them. A failed sync fails the store: the jobs that succeeded get [`StorageFailed`], those
+/// that refused their own error. It publishes the last record synced, which the writer
+/// writes into every record (store/wal.rs: it tells a damaged log from one cut short).
+fn sync_loop(log: Arc<dyn LogStorage>, shared: Arc<Shared>, queue: mpsc::Receiver<ToSync>) {
+    while let Ok(first) = queue.recv() {
+        let mut handed = vec![first];
         while let Ok(more) = queue.try_recv() {
-            jobs.extend(more);
-            batches += 1;
+            handed.push(more);
         }
         let synced = match shared.failure() {
             Some(reason) => Err(reason),
@@ -527,18 +546,31 @@ fn sync_loop(
                 Err(_) => Err("a sync of the store's log panicked".into()),
             },
         };
-        if let Err(reason) = &synced {
-            shared.fail(reason.clone());
+        match &synced {
+            Err(reason) => shared.fail(reason.clone()),
+            Ok(()) => {
+                let through = handed.iter().map(|h| h.through).max().unwrap_or(0);
+                shared.synced_through.fetch_max(through, Ordering::AcqRel);
+                #[cfg(test)]
+                {
+                    let batches = handed.iter().filter(|h| !h.succeeded.is_empty()).count();
+                    let jobs: usize = handed
+                        .iter()
+                        .map(|h| h.refused.len() + h.succeeded.len())
+                        .sum();
+                    shared.batches.fetch_add(batches as u64, Ordering::Relaxed);
+                    shared.jobs.fetch_add(jobs as u64, Ordering::Relaxed);
+                    shared.syncs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
-        #[cfg(test)]
-        if synced.is_ok() {
-            shared.batches.fetch_add(batches, Ordering::Relaxed);
-            shared.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-            shared.syncs.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = batches;
-        for job in jobs {
-            job.finish(synced.clone());
+        for h in handed {
+            for job in h.refused {
+                job.finish(Ok(()));
+            }
+            for job in h.succeeded {
+                job.finish(synced.clone());
+            }
         }
     }
 }
@@ -607,13 +639,7 @@ fn run_batch(
                         txn = Some(t);
                     }
                     None => {
-                        commit(
-                            t,
-                            overlay.replace(Overlay::default()),
-                            shared,
-                            Some(&mut *log),
-                        )
-                        .map_err(|e| format!("commit: {e:#}"))?;
+                        guarded_commit(t, overlay.replace(Overlay::default()), shared, &mut *log)?;
                         overlay = batched_overlay();
                         break;
                     }
@@ -649,9 +675,7 @@ fn run_batch(
     succeeded.append(&mut pending);
     let applied = std::time::Instant::now();
     let committed = match txn {
-        Some(t) => {
-            commit(t, overlay.into_inner(), shared, Some(log)).map_err(|e| format!("commit: {e:#}"))
-        }
+        Some(t) => guarded_commit(t, overlay.into_inner(), shared, log),
         None => Err("no transaction".into()),
     };
     tracing::debug!(
@@ -659,6 +683,21 @@ fn run_batch(
         "store: final commit of a batch"
     );
     (succeeded, refused, committed)
+}
+
+/// A batched transaction's [`commit`]; a panic inside it (redb, the file system) is a
+/// failed commit, which fails the store, rather than the writer thread's end.
+fn guarded_commit(
+    txn: redb::WriteTransaction,
+    overlay: Overlay,
+    shared: &Shared,
+    log: &mut LogState,
+) -> Result<(), String> {
+    match catch_unwind(AssertUnwindSafe(|| commit(txn, overlay, shared, Some(log)))) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("commit: {e:#}")),
+        Err(_) => Err("a commit panicked".into()),
+    }
 }
 
 /// Commits `txn` with its changes to the in-memory state (`overlay`): journalled in the
@@ -690,10 +729,13 @@ fn commit(
     let record = match (log.as_ref(), &changes) {
         (Some(log), Some(changes)) if !changes.is_empty() => {
             txn.open_table(META)?.insert(WAL_APPLIED, log.next)?;
-            Some(changes.record(log.next))
+            Some(changes.record(log.next, shared.synced_through.load(Ordering::Acquire)))
         }
         _ => None,
     };
+    // Held from before the commit releases redb's write lock until the merge: the next
+    // transaction reads the cache only once it holds this commit's changes.
+    let mut cache = cache::lock(&shared.cache);
     txn.commit()?;
     if let (Some(log), Some(record)) = (log, record) {
         log.log
@@ -714,7 +756,6 @@ fn commit(
         }
         hot.committed(overlay, bytes, written);
     }
-    drop(hot);
-    cache::lock(&shared.cache).merge(cached);
+    cache.merge(cached);
     Ok(())
 }

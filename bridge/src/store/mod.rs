@@ -197,8 +197,11 @@ impl Store {
     /// the requests in it) and returns its result once the batch is on disk. If `f` fails,
     /// none of its changes is kept. `f` may run twice (a request after it in its batch
     /// refused, and the batch was replayed without it): it must not consume what it
-    /// captured. Readers see the changes once they are durable, unless a request in the same
-    /// batch refused (its predecessors are then committed ahead of the fsync). The caller's
+    /// captured. Its answer (a refusal too) comes once the store's log holding the batch is
+    /// synced (store/wal.rs); readers may see the changes up to one sync before that.
+    /// Nothing that leaves the process toward the chain is written by a batched write:
+    /// signed batches and attestation marks are immediate writes, durable with everything
+    /// committed before them. The caller's
     /// task waits without holding a thread, so that every request in flight can join the
     /// batch. For the meters' posts.
     pub async fn write_batched<T, E, F>(&self, f: F) -> Result<T, E>

@@ -194,14 +194,16 @@ impl Changes {
         self.ops.is_empty()
     }
 
-    /// The log record: `[len u32][crc32 u32][sequence u64][ops]`, `len` and the checksum
-    /// covering the sequence and the ops.
-    pub fn record(&self, sequence: u64) -> Vec<u8> {
-        let body_len = 8 + self.ops.len();
+    /// The log record: `[len u32][crc32 u32][sequence u64][synced through u64][ops]`,
+    /// `len` and the checksum covering the rest; `synced through` is the last record known
+    /// synced when this one was written.
+    pub fn record(&self, sequence: u64, synced_through: u64) -> Vec<u8> {
+        let body_len = 16 + self.ops.len();
         let mut out = Vec::with_capacity(8 + body_len);
         out.extend_from_slice(&(body_len as u32).to_le_bytes());
         out.extend_from_slice(&[0; 4]);
         out.extend_from_slice(&sequence.to_le_bytes());
+        out.extend_from_slice(&synced_through.to_le_bytes());
         out.extend_from_slice(&self.ops);
         let crc = crc32fast::hash(&out[8..]);
         out[4..8].copy_from_slice(&crc.to_le_bytes());
@@ -240,11 +242,13 @@ pub(super) fn remove<'k, K: Key + 'static, V: Value + 'static>(
 }
 
 /// Applies the log's records after `applied` (the last one redb has) to `txn`, in order;
-/// returns how many and the last sequence applied. A record cut short or damaged ends the
-/// replay: it was never synced whole, so none of its requests was answered. Records after
-/// it that redb already has may be what an emptied log held before (emptying is not synced
-/// by itself); a damaged record followed by one redb lacks means a damaged disk, and the
-/// start is refused.
+/// returns how many and the last sequence applied. Records must follow on from `applied`
+/// (else the log is not this store's: one restored from a backup, say). A record cut short
+/// or damaged ends the replay if it was never synced whole (so none of its requests was
+/// answered); the records after it may be what an emptied log held before (emptying is not
+/// synced by itself), or later records that a power cut during their sync kept while it
+/// lost part of this one. But if a later record says this one had been synced, the disk
+/// lost synced data and the start is refused.
 pub(super) fn replay(
     txn: &redb::WriteTransaction,
     bytes: &[u8],
@@ -253,10 +257,14 @@ pub(super) fn replay(
     let (mut at, mut count, mut last) = (0usize, 0usize, applied);
     while at < bytes.len() {
         let Some(record) = read_record(&bytes[at..]) else {
-            let lacking = |i: usize| read_record(&bytes[i..]).is_some_and(|r| r.0 > last);
-            if let Some(next) = (at + 1..bytes.len()).find(|&i| lacking(i)) {
+            // A later record written once this one (`last + 1`) was known synced.
+            let knew_synced =
+                |i: usize| read_record(&bytes[i..]).is_some_and(|r| r.0 > last && r.1 > last);
+            if let Some(next) = (at + 1..bytes.len()).find(|&i| knew_synced(i)) {
                 bail!(
-                    "the store's log is damaged at byte {at} with good records after it (at byte {next}): restore the store from a backup"
+                    "the store's log is damaged at byte {at} (record {}), which the record at byte {next} says was synced: the disk lost data; restore the store from a backup and move the log ({} bytes) aside",
+                    last + 1,
+                    bytes.len()
                 );
             }
             tracing::warn!(
@@ -266,10 +274,15 @@ pub(super) fn replay(
             );
             break;
         };
-        let (sequence, ops, len) = record;
+        let (sequence, _, ops, len) = record;
         at += len;
         if sequence <= applied {
             continue;
+        }
+        if sequence != last + 1 {
+            bail!(
+                "the store's log holds record {sequence} after record {last}: it is not this store's log (a store restored from a backup beside a newer log?); move the log aside to start from the store alone"
+            );
         }
         let mut rest = ops;
         while !rest.is_empty() {
@@ -285,11 +298,12 @@ pub(super) fn replay(
     Ok((count, last))
 }
 
-/// A whole record at the start of `bytes`: its sequence, ops and length.
-fn read_record(bytes: &[u8]) -> Option<(u64, &[u8], usize)> {
+/// A whole record at the start of `bytes`: its sequence, the last record synced when it
+/// was written, its ops and its length.
+fn read_record(bytes: &[u8]) -> Option<(u64, u64, &[u8], usize)> {
     let body_len = u32::from_le_bytes(bytes.get(0..4)?.try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
-    if body_len < 8 {
+    if body_len < 16 {
         return None;
     }
     let body = bytes.get(8..8 + body_len)?;
@@ -297,7 +311,8 @@ fn read_record(bytes: &[u8]) -> Option<(u64, &[u8], usize)> {
         return None;
     }
     let sequence = u64::from_le_bytes(body[0..8].try_into().ok()?);
-    Some((sequence, &body[8..], 8 + body_len))
+    let synced_through = u64::from_le_bytes(body[8..16].try_into().ok()?);
+    Some((sequence, synced_through, &body[16..], 8 + body_len))
 }
 
 type Op<'a> = (u8, &'a [u8], Option<&'a [u8]>, usize);
@@ -316,4 +331,68 @@ fn read_op(bytes: &[u8]) -> Result<Op<'_>> {
         .get(at + 4..at + 4 + value_len as usize)
         .ok_or_else(short)?;
     Ok((id, key, Some(value), at + 4 + value_len as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::{ReadableDatabase, ReadableTable};
+
+    /// A record of meter `n`'s pairs entry, written when `synced` was the last synced.
+    fn record(sequence: u64, synced: u64) -> Vec<u8> {
+        let mut changes = Changes::default();
+        let key = format!("M{sequence}");
+        changes.insert(PAIRS, &key.as_str(), &[sequence as u8].as_slice());
+        changes.record(sequence, synced)
+    }
+
+    /// Replays `log` over a store holding records through `applied`; the keys it then has.
+    fn replayed(log: &[u8], applied: u64) -> Result<Vec<String>> {
+        let db =
+            redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        let txn = db.begin_write()?;
+        create_all(&txn)?;
+        replay(&txn, log, applied)?;
+        txn.commit()?;
+        let read = db.begin_read()?;
+        let pairs = read.open_table(PAIRS)?;
+        let keys = pairs
+            .iter()?
+            .map(|e| Ok(e?.0.value().to_string()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(keys)
+    }
+
+    #[test]
+    fn a_damaged_record_ends_the_replay_unless_a_later_one_knew_it_synced() {
+        let (one, two, three) = (record(1, 0), record(2, 0), record(3, 0));
+        let damaged = |three: &[u8]| {
+            let mut log = [one.clone(), two.clone(), three.to_vec()].concat();
+            log[one.len() + 20] ^= 0xFF;
+            log
+        };
+        // Records 2 and 3 were synced together and the power cut kept 3 but not all of 2:
+        // neither was answered.
+        assert_eq!(replayed(&damaged(&three), 0).unwrap(), vec!["M1"]);
+        // Record 3 was written once 2 was synced: 2 was answered, and the disk lost it.
+        let err = replayed(&damaged(&record(3, 2)), 0).unwrap_err();
+        assert!(format!("{err:#}").contains("says was synced"), "{err:#}");
+        // Records the store already has are skipped; a record cut short at the end is
+        // dropped.
+        let log = [one.clone(), two.clone(), three[..10].to_vec()].concat();
+        assert_eq!(replayed(&log, 1).unwrap(), vec!["M2"]);
+    }
+
+    #[test]
+    fn a_log_that_does_not_follow_on_from_the_store_is_refused() {
+        // The store holds records through 1; the log starts at 3 (a store restored from a
+        // backup beside a newer log).
+        let log = [record(3, 2), record(4, 3)].concat();
+        let err = replayed(&log, 1).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not this store's log"),
+            "{err:#}"
+        );
+        assert_eq!(replayed(&log, 2).unwrap(), vec!["M3", "M4"]);
+    }
 }
