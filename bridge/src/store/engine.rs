@@ -373,6 +373,10 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.dedicated = None;
         self.jobs = None;
+        // A failed store is never closed: redb, closing, would make every commit durable,
+        // the failed batches' (and their latest registers would not be journalled). The
+        // process is about to exit; what is on disk is what the log and redb made durable.
+        let _leak_on_failure = LeakOnFailure(self.db.clone(), self.shared.clone());
         if let Some(writer) = self.writer.take() {
             // A job on the writer thread may hold the last reference (the writer then ends
             // once this job returns, its queue closed); it cannot wait for itself.
@@ -387,6 +391,17 @@ impl Drop for Engine {
                 return;
             }
             let _ = syncer.join();
+        }
+    }
+}
+
+/// Keeps the database open for good (never closed) if the store has failed when dropped.
+struct LeakOnFailure(Arc<Database>, Arc<Shared>);
+
+impl Drop for LeakOnFailure {
+    fn drop(&mut self) {
+        if self.1.failure().is_some() {
+            std::mem::forget(self.0.clone());
         }
     }
 }
@@ -483,6 +498,13 @@ fn writer_loop(
             }
         }
     }
+    // Closing: a last checkpoint journals the latest registers of the last batches (redb,
+    // closing, makes its commits durable, but they are journalled only by a durable commit).
+    if shared.failure().is_none() && log.bytes > 0 {
+        if let Err(reason) = checkpoint(&db, &shared, &mut log) {
+            shared.fail(reason);
+        }
+    }
 }
 
 /// Makes redb durable (an immediate commit covers every commit before it), then empties
@@ -498,8 +520,8 @@ fn checkpoint(db: &Database, shared: &Shared, log: &mut LogState) -> Result<(), 
         // A change, so that the commit is written whatever redb does with empty ones.
         txn.open_table(META)?
             .insert(WAL_APPLIED, log.next.saturating_sub(1))?;
-        txn.commit()?;
-        Ok(())
+        // Journals the latest registers of the batched commits since the last one.
+        commit(txn, Overlay::default(), shared, None)
     }));
     match committed {
         Ok(Ok(())) => {}
@@ -715,16 +737,31 @@ fn commit(
     let mut changes = overlay.log.take();
     let mut hot = shared.hot();
     let started = std::time::Instant::now();
-    let journalled = if overlay.is_empty() {
-        None
-    } else {
-        Some(hot::journal(
-            &txn,
-            &hot,
-            &overlay,
-            &shared.checkpoints,
-            changes.as_mut(),
-        )?)
+    // A batched commit logs its changes to the latest registers; a durable one journals
+    // them, with those of the batched commits before it (`Hot::pending`), which it makes
+    // durable too.
+    let journalled = match changes.as_mut() {
+        Some(changes) => {
+            if !overlay.is_empty() {
+                changes.hot(&hot::encode(&overlay));
+            }
+            None
+        }
+        None => {
+            let mut merged = hot.pending.clone();
+            merged.absorb(Overlay {
+                latest: std::mem::take(&mut overlay.latest),
+                pairs: std::mem::take(&mut overlay.pairs),
+                ..Overlay::default()
+            });
+            if merged.is_empty() {
+                None
+            } else {
+                let (bytes, written) =
+                    hot::journal(&txn, &hot, &merged, &shared.checkpoints, None)?;
+                Some((merged, bytes, written))
+            }
+        }
     };
     let record = match (log.as_ref(), &changes) {
         (Some(log), Some(changes)) if !changes.is_empty() => {
@@ -744,17 +781,22 @@ fn commit(
         log.next += 1;
         log.bytes += record.len() as u64;
     }
-    if let Some((bytes, written)) = journalled {
-        if let Some(w) = written {
-            tracing::debug!(
-                slice = w.slice,
-                latest = hot.slices[w.slice].latest.len(),
-                released = w.delete_before - hot.journal_first,
-                ms = started.elapsed().as_secs_f64() * 1e3,
-                "store: checkpoint slice written"
-            );
+    match journalled {
+        Some((merged, bytes, written)) => {
+            if let Some(w) = written {
+                tracing::debug!(
+                    slice = w.slice,
+                    latest = hot.slices[w.slice].latest.len(),
+                    released = w.delete_before - hot.journal_first,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "store: checkpoint slice written"
+                );
+            }
+            hot.committed(merged, bytes, written);
+            hot.pending = Overlay::default();
         }
-        hot.committed(overlay, bytes, written);
+        None if changes.is_some() && !overlay.is_empty() => hot.batched(overlay),
+        None => {}
     }
     cache.merge(cached);
     Ok(())

@@ -101,6 +101,11 @@ pub(super) struct Hot {
     pub entries_since_slice: u64,
     /// Slices written since start (read by the tests).
     pub slices_written: u64,
+    /// Changes of batched commits not journalled yet: they are in the store's log
+    /// (store/wal.rs), and the next durable commit (a checkpoint or an immediate write)
+    /// journals them, so that redb's journal is written once per checkpoint rather than at
+    /// every batch.
+    pub pending: Overlay,
 }
 
 /// A planned slice write: which slice, and the journal entries it lets go (`..delete_before`).
@@ -146,6 +151,7 @@ impl Hot {
             bytes_since_slice: 0,
             entries_since_slice: 0,
             slices_written: 0,
+            pending: Overlay::default(),
         }
     }
 
@@ -175,6 +181,15 @@ impl Hot {
             slice,
             delete_before,
         })
+    }
+
+    /// After a batched commit that changed `overlay` (logged, not journalled).
+    pub fn batched(&mut self, overlay: Overlay) {
+        self.latest
+            .extend(overlay.latest.iter().map(|(k, v)| (k.clone(), *v)));
+        self.pairs
+            .extend(overlay.pairs.iter().map(|(k, v)| (k.clone(), *v)));
+        self.pending.absorb(overlay);
     }
 
     /// After the commit that journalled `overlay` (`bytes`) and wrote `written`, if any.
@@ -227,14 +242,7 @@ pub(super) fn fold_journal(txn: &redb::WriteTransaction) -> Result<u64> {
     if entries.is_empty() {
         return Ok(next);
     }
-    let mut latest = txn.open_table(LATEST)?;
-    for (key, r) in &changes.latest {
-        latest.insert(key.as_str(), to_json(r).as_slice())?;
-    }
-    let mut pairs = txn.open_table(PAIRS)?;
-    for (key, p) in &changes.pairs {
-        pairs.insert(key.as_str(), to_json(p).as_slice())?;
-    }
+    write_tables(txn, &changes)?;
     for sequence in &entries {
         journal.remove(sequence)?;
     }
@@ -244,6 +252,19 @@ pub(super) fn fold_journal(txn: &redb::WriteTransaction) -> Result<u64> {
         "store: journal folded into the latest registers"
     );
     Ok(next)
+}
+
+/// Writes `changes` into the LATEST and PAIRS tables.
+pub(super) fn write_tables(txn: &redb::WriteTransaction, changes: &Overlay) -> Result<()> {
+    let mut latest = txn.open_table(LATEST)?;
+    for (key, r) in &changes.latest {
+        latest.insert(key.as_str(), to_json(r).as_slice())?;
+    }
+    let mut pairs = txn.open_table(PAIRS)?;
+    for (key, p) in &changes.pairs {
+        pairs.insert(key.as_str(), to_json(p).as_slice())?;
+    }
+    Ok(())
 }
 
 /// Loads the latest registers and pairs (after [`fold_journal`]).

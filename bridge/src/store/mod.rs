@@ -167,7 +167,7 @@ impl Store {
             .map(|v| v.value())
             .unwrap_or(0);
         let bytes = log.read_all().context("read the store's log")?;
-        let (replayed, last) = wal::replay(&txn, &bytes, applied)?;
+        let (replayed, last, hot_changes) = wal::replay(&txn, &bytes, applied)?;
         if replayed > 0 {
             txn.open_table(tables::META)?
                 .insert(tables::WAL_APPLIED, last)?;
@@ -178,6 +178,8 @@ impl Store {
             );
         }
         let journal_next = hot::fold_journal(&txn)?;
+        // The log's changes to the latest registers came after everything journalled.
+        hot::write_tables(&txn, &hot_changes)?;
         txn.commit()?;
         // Everything in the log is in the tables, durably: it starts empty.
         log.clear().context("empty the store's log")?;

@@ -915,12 +915,13 @@ fn open_with(backend: &Faulty, slices: usize, slice_entries: u64, log_bytes: u64
 fn the_latest_registers_survive_a_power_cut_from_the_journal_and_the_checkpoints() {
     let backend = Faulty::default();
     let store = open_with(&backend, 2, 3, 0);
-    // Six commits (journal entries 0..=5), two slices, a slice every third entry: entry
+    // Six durable commits (journal entries 0..=5; batched commits are journalled by the
+    // next durable one, store/wal.rs), two slices, a slice every third entry: entry
     // 2's commit writes slice 0 (nothing can go: slice 1 holds everything), entry 5's
     // writes slice 1 and lets entries 0..=2 go.
     for t in 1..=6u32 {
         store
-            .write_batched_blocking(move |w| {
+            .write_immediate(move |w| {
                 w.record_reading(&reading_at("AA", Flow::Import, t * 10, u64::from(t)))?;
                 w.record_reading(&reading_at("AA", Flow::Export, t * 10, u64::from(t) * 2))?;
                 w.record_reading(&export_at("BB", t * 10 + 1, u64::from(t) * 3))
@@ -957,7 +958,7 @@ fn a_damaged_journal_entry_stops_the_start_with_its_sequence() {
     {
         let store = open_with(&backend, 16, 100, 0);
         store
-            .write_batched_blocking(|w| w.record_reading(&export_at("AA", 10, 1)))
+            .write_immediate(|w| w.record_reading(&export_at("AA", 10, 1)))
             .unwrap();
         store
             .write_immediate(|w| -> Result<()> {

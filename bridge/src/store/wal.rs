@@ -87,6 +87,9 @@ impl LogStorage for FileLog {
     }
 }
 
+/// The id of the latest registers' and pairs' changes in the log ([`Changes::hot`]).
+const HOT: u8 = 254;
+
 /// The tables a batched write may change, by their id in the log.
 fn table_id(name: &str) -> u8 {
     match name {
@@ -190,6 +193,16 @@ impl Changes {
         }
     }
 
+    /// The latest registers and pairs a batched commit changed (`hot::encode`): journalled
+    /// in redb only at the next durable commit (store/hot.rs, `Hot::pending`).
+    pub fn hot(&mut self, encoded: &[u8]) {
+        self.ops.push(HOT);
+        self.ops.extend_from_slice(&0u32.to_le_bytes());
+        self.ops
+            .extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+        self.ops.extend_from_slice(encoded);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
@@ -242,7 +255,8 @@ pub(super) fn remove<'k, K: Key + 'static, V: Value + 'static>(
 }
 
 /// Applies the log's records after `applied` (the last one redb has) to `txn`, in order;
-/// returns how many and the last sequence applied. Records must follow on from `applied`
+/// returns how many, the last sequence applied, and the latest registers and pairs the
+/// records changed (for the tables, after the journal is folded). Records must follow on from `applied`
 /// (else the log is not this store's: one restored from a backup, say). A record cut short
 /// or damaged ends the replay if it was never synced whole (so none of its requests was
 /// answered); the records after it may be what an emptied log held before (emptying is not
@@ -253,8 +267,9 @@ pub(super) fn replay(
     txn: &redb::WriteTransaction,
     bytes: &[u8],
     applied: u64,
-) -> Result<(usize, u64)> {
+) -> Result<(usize, u64, super::hot::Overlay)> {
     let (mut at, mut count, mut last) = (0usize, 0usize, applied);
+    let mut hot = super::hot::Overlay::default();
     while at < bytes.len() {
         let Some(record) = read_record(&bytes[at..]) else {
             // A later record written once this one (`last + 1`) was known synced.
@@ -288,14 +303,20 @@ pub(super) fn replay(
         while !rest.is_empty() {
             let (id, key, value, used) =
                 read_op(rest).with_context(|| format!("the store's log record {sequence}"))?;
-            apply_op(txn, id, key, value)
-                .with_context(|| format!("replay the store's log record {sequence}"))?;
+            if id == HOT {
+                let changes = super::hot::decode(value.unwrap_or_default())
+                    .with_context(|| format!("the store's log record {sequence}"))?;
+                hot.absorb(changes);
+            } else {
+                apply_op(txn, id, key, value)
+                    .with_context(|| format!("replay the store's log record {sequence}"))?;
+            }
             rest = &rest[used..];
         }
         count += 1;
         last = sequence;
     }
-    Ok((count, last))
+    Ok((count, last, hot))
 }
 
 /// A whole record at the start of `bytes`: its sequence, the last record synced when it
@@ -352,7 +373,8 @@ mod tests {
             redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         let txn = db.begin_write()?;
         create_all(&txn)?;
-        replay(&txn, log, applied)?;
+        let (_, _, hot) = replay(&txn, log, applied)?;
+        assert!(hot.is_empty());
         txn.commit()?;
         let read = db.begin_read()?;
         let pairs = read.open_table(PAIRS)?;
