@@ -711,6 +711,46 @@ impl Keeper {
                 recs_due.push((m.lfdi, m.meter.owner, recs));
             }
         }
+        let grid = self
+            .mint_all(
+                chain,
+                "mint_generation",
+                &grid_due,
+                token_ix::mint_generation,
+                |logs| {
+                    events::<energy_token::events::GenerationMinted>(logs)
+                        .iter()
+                        .map(|e| e.amount)
+                        .sum()
+                },
+            )
+            .await?;
+        self.status.grid_minted_wh += grid;
+        progress.minted_wh += grid;
+        let recs = self
+            .mint_all(chain, "issue_rec", &recs_due, token_ix::issue_rec, |logs| {
+                events::<energy_token::events::RecsIssued>(logs)
+                    .iter()
+                    .map(|e| e.amount)
+                    .sum()
+            })
+            .await?;
+        self.status.recs_issued += recs;
+        progress.recs += recs;
+        Ok(())
+    }
+
+    /// Sends `instruction` (`what`) for every meter due, as many meters per transaction as
+    /// fit (up to [`METERS_PER_MINT`]), pipelined; returns what the program reports it
+    /// issued (`issued` reads a transaction's logs: a meter may have been skipped).
+    async fn mint_all<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        what: &str,
+        due: &[(Lfdi, Pubkey, u64)],
+        instruction: fn(&[(Lfdi, Pubkey)]) -> Instruction,
+        issued: impl Fn(&[String]) -> u64,
+    ) -> Result<u64> {
         let group = |chunk: &[(Lfdi, Pubkey, u64)]| -> Vec<(Lfdi, Pubkey)> {
             chunk
                 .iter()
@@ -718,50 +758,24 @@ impl Keeper {
                 .collect()
         };
         let payer = chain.payer().insecure_clone();
-        let grid_batches = self.batches(&payer, &grid_due, METERS_PER_MINT, |c| {
-            vec![token_ix::mint_generation(&group(c))]
-        });
-        let jobs: Vec<Vec<Instruction>> = grid_batches
+        let jobs: Vec<Vec<Instruction>> = self
+            .batches(&payer, due, METERS_PER_MINT, |c| {
+                vec![instruction(&group(c))]
+            })
             .iter()
-            .map(|chunk| vec![token_ix::mint_generation(&group(chunk))])
+            .map(|chunk| vec![instruction(&group(chunk))])
             .collect();
+        let mut total = 0;
         for confirmed in self
-            .crank_all(chain, "mint_generation", &jobs)
+            .crank_all(chain, what, &jobs)
             .await?
             .into_iter()
             .flatten()
         {
-            // What the program minted (a meter may have been skipped).
-            let wh: u64 = events::<energy_token::events::GenerationMinted>(&confirmed.logs)
-                .iter()
-                .map(|e| e.amount)
-                .sum();
-            log_skipped(&confirmed.logs, "mint_generation");
-            self.status.grid_minted_wh += wh;
-            progress.minted_wh += wh;
+            total += issued(&confirmed.logs);
+            log_skipped(&confirmed.logs, what);
         }
-        let rec_batches = self.batches(&payer, &recs_due, METERS_PER_MINT, |c| {
-            vec![token_ix::issue_rec(&group(c))]
-        });
-        let jobs: Vec<Vec<Instruction>> = rec_batches
-            .iter()
-            .map(|chunk| vec![token_ix::issue_rec(&group(chunk))])
-            .collect();
-        for confirmed in self
-            .crank_all(chain, "issue_rec", &jobs)
-            .await?
-            .into_iter()
-            .flatten()
-        {
-            let recs: u64 = events::<energy_token::events::RecsIssued>(&confirmed.logs)
-                .iter()
-                .map(|e| e.amount)
-                .sum();
-            log_skipped(&confirmed.logs, "issue_rec");
-            self.status.recs_issued += recs;
-            progress.recs += recs;
-        }
-        Ok(())
+        Ok(total)
     }
 
     /// The market's cranks, each a step anyone may take and none a choice: open the books of
