@@ -383,14 +383,19 @@ impl Drop for Engine {
             if writer.thread().id() == std::thread::current().id() {
                 return;
             }
-            let _ = writer.join();
+            if writer.join().is_err() {
+                self.shared
+                    .fail("the store's writer thread panicked".into());
+            }
         }
         // The writer has gone, and with it the sync thread's queue: it answers what it holds.
         if let Some(syncer) = self.syncer.take() {
             if syncer.thread().id() == std::thread::current().id() {
                 return;
             }
-            let _ = syncer.join();
+            if syncer.join().is_err() {
+                self.shared.fail("the store's sync thread panicked".into());
+            }
         }
     }
 }
@@ -748,7 +753,14 @@ fn commit(
             None
         }
         None => {
-            let mut merged = hot.pending.clone();
+            // A durable commit after a failure (a batch committed in redb whose log append
+            // failed, say) would make that batch durable without its registers.
+            if let Some(reason) = shared.failure() {
+                anyhow::bail!("{reason}");
+            }
+            // Taken: if this commit fails, the store fails and is never closed, so what
+            // pending held stays in the log alone, which a restart replays.
+            let mut merged = std::mem::take(&mut hot.pending);
             merged.absorb(Overlay {
                 latest: std::mem::take(&mut overlay.latest),
                 pairs: std::mem::take(&mut overlay.pairs),
@@ -774,30 +786,33 @@ fn commit(
     // transaction reads the cache only once it holds this commit's changes.
     let mut cache = cache::lock(&shared.cache);
     txn.commit()?;
+    // In redb from here on, whatever happens to the log: the next durable commit journals
+    // its registers.
+    if changes.is_some() && !overlay.is_empty() {
+        hot.batched(std::mem::take(&mut overlay));
+    }
+    cache.merge(cached);
     if let (Some(log), Some(record)) = (log, record) {
-        log.log
-            .append(&record)
-            .context("append to the store's log")?;
+        if let Err(e) = log.log.append(&record) {
+            // Failed before redb's lock can serve a durable commit that would skip it.
+            let reason = format!("append to the store's log: {e}");
+            shared.fail(reason.clone());
+            anyhow::bail!(reason);
+        }
         log.next += 1;
         log.bytes += record.len() as u64;
     }
-    match journalled {
-        Some((merged, bytes, written)) => {
-            if let Some(w) = written {
-                tracing::debug!(
-                    slice = w.slice,
-                    latest = hot.slices[w.slice].latest.len(),
-                    released = w.delete_before - hot.journal_first,
-                    ms = started.elapsed().as_secs_f64() * 1e3,
-                    "store: checkpoint slice written"
-                );
-            }
-            hot.committed(merged, bytes, written);
-            hot.pending = Overlay::default();
+    if let Some((merged, bytes, written)) = journalled {
+        if let Some(w) = written {
+            tracing::debug!(
+                slice = w.slice,
+                latest = hot.slices[w.slice].latest.len(),
+                released = w.delete_before - hot.journal_first,
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "store: checkpoint slice written"
+            );
         }
-        None if changes.is_some() && !overlay.is_empty() => hot.batched(overlay),
-        None => {}
+        hot.committed(merged, bytes, written);
     }
-    cache.merge(cached);
     Ok(())
 }

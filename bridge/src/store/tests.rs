@@ -508,6 +508,8 @@ struct Faulty {
     /// its last sync made durable.
     log: Arc<Mutex<Vec<u8>>>,
     log_synced: Arc<Mutex<Vec<u8>>>,
+    /// While set, appends to the log fail (a full disk, say).
+    fail_append: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Faulty {
@@ -550,6 +552,9 @@ impl Faulty {
 
 impl super::wal::LogStorage for Faulty {
     fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.fail_append.load(Ordering::Acquire) {
+            return Err(std::io::Error::other("injected append failure"));
+        }
         self.log.lock().unwrap().extend_from_slice(bytes);
         Ok(())
     }
@@ -1034,6 +1039,39 @@ fn answered_posts_survive_a_power_cut_from_the_log_and_a_record_cut_short_is_dro
     let again = cut.after_power_cut();
     drop(store);
     assert_eq!(export_wh(&open_with(&again, 16, 100, 0), "AA"), Some(3));
+}
+
+#[test]
+fn a_failed_append_to_the_log_fails_the_store_before_anything_makes_its_batch_durable() {
+    let backend = Faulty::default();
+    let store = open_with(&backend, 16, 100, 0);
+    store
+        .write_batched_blocking(|w| w.record_reading(&export_at("AA", 10, 1)))
+        .unwrap();
+    backend.fail_append.store(true, Ordering::Release);
+    // Committed in redb, not in the log: refused, and the store fails at once.
+    let err = store
+        .write_batched_blocking(|w| w.record_reading(&export_at("AA", 20, 2)))
+        .unwrap_err();
+    assert_storage_failed(&err);
+    assert!(store.failure().unwrap().contains("injected append failure"));
+    // No durable commit after it (it would make the failed batch durable).
+    let err = store
+        .write_immediate(|w| w.record_reading(&export_at("BB", 30, 3)))
+        .unwrap_err();
+    assert_storage_failed(&err);
+    backend.fail_append.store(false, Ordering::Release);
+    let cut = backend.after_power_cut();
+    drop(store);
+    let store = open_with(&cut, 16, 100, 0);
+    assert_eq!(export_wh(&store, "AA"), Some(1));
+    assert_eq!(export_wh(&store, "BB"), None);
+    assert_eq!(
+        store
+            .write_immediate(|w| w.reading_at("AA", "Export", 20))
+            .unwrap(),
+        None
+    );
 }
 
 #[test]
