@@ -769,8 +769,7 @@ fn commit(
             if merged.is_empty() {
                 None
             } else {
-                let (bytes, written) =
-                    hot::journal(&txn, &hot, &merged, &shared.checkpoints, None)?;
+                let (bytes, written) = hot::journal(&txn, &hot, &merged, &shared.checkpoints)?;
                 Some((merged, bytes, written))
             }
         }

@@ -21,7 +21,6 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::cache::CacheOverlay;
 use super::tables::{from_json, to_json, JOURNAL, LATEST, PAIRS};
-use super::wal::Changes;
 use super::Pair;
 use crate::normalize::{Flow, RegisterReading};
 
@@ -61,7 +60,7 @@ pub(super) struct Overlay {
     pub cache: CacheOverlay,
     /// Every change the transaction made to the tables, for the store's log: `Some` in a
     /// batched transaction (store/wal.rs), `None` in an immediate one.
-    pub log: Option<Changes>,
+    pub log: Option<super::wal::Changes>,
 }
 
 impl Overlay {
@@ -286,22 +285,16 @@ pub(super) fn load_hot(db: &Database, journal_next: u64, policy: &CheckpointPoli
 /// Appends `overlay` to the journal in `txn` and, when one is due, writes the next
 /// checkpoint slice and lets go of the journal entries every slice has captured. Returns
 /// the entry's size and the slice written, for [`Hot::committed`] once `txn` has committed.
-/// Every change is also noted in `log` when the transaction is batched (store/wal.rs).
+/// Only durable commits journal (batched ones log their changes instead, store/wal.rs).
 pub(super) fn journal(
     txn: &redb::WriteTransaction,
     hot: &Hot,
     overlay: &Overlay,
     policy: &CheckpointPolicy,
-    mut log: Option<&mut Changes>,
 ) -> Result<(usize, Option<SliceWrite>)> {
     let entry = encode(overlay);
-    super::wal::insert(
-        txn,
-        log.as_deref_mut(),
-        JOURNAL,
-        hot.journal_next,
-        entry.as_slice(),
-    )?;
+    txn.open_table(JOURNAL)?
+        .insert(hot.journal_next, entry.as_slice())?;
     let written = hot.slice_due(policy, entry.len());
     if let Some(w) = written {
         let count = hot.slices.len();
@@ -309,7 +302,6 @@ pub(super) fn journal(
         write_slice(
             txn,
             LATEST,
-            log.as_deref_mut(),
             (w.slice, count),
             &slice.latest,
             &overlay.latest,
@@ -318,7 +310,6 @@ pub(super) fn journal(
         write_slice(
             txn,
             PAIRS,
-            log.as_deref_mut(),
             (w.slice, count),
             &slice.pairs,
             &overlay.pairs,
@@ -326,9 +317,6 @@ pub(super) fn journal(
         )?;
         let mut journal = txn.open_table(JOURNAL)?;
         for sequence in hot.journal_first..w.delete_before {
-            if let Some(log) = log.as_deref_mut() {
-                log.remove(JOURNAL, &sequence);
-            }
             journal.remove(sequence)?;
         }
     }
@@ -341,7 +329,6 @@ pub(super) fn journal(
 fn write_slice<V: serde::Serialize>(
     txn: &redb::WriteTransaction,
     definition: redb::TableDefinition<&'static str, &'static [u8]>,
-    mut log: Option<&mut Changes>,
     (slice, count): (usize, usize),
     changed: &HashSet<String>,
     ours: &HashMap<String, V>,
@@ -355,11 +342,7 @@ fn write_slice<V: serde::Serialize>(
         .chain(ours_in_slice)
     {
         if let Some(value) = ours.get(key).or_else(|| committed.get(key)) {
-            let value = to_json(value);
-            if let Some(log) = log.as_deref_mut() {
-                log.insert(definition, &key.as_str(), &value.as_slice());
-            }
-            table.insert(key.as_str(), value.as_slice())?;
+            table.insert(key.as_str(), to_json(value).as_slice())?;
         }
     }
     Ok(())
