@@ -533,11 +533,13 @@ fn checkpoint(db: &Database, shared: &Shared, log: &mut LogState) -> Result<(), 
         Ok(Err(e)) => return Err(format!("checkpoint: {e:#}")),
         Err(_) => return Err("a checkpoint panicked".into()),
     }
+    let committed_ms = started.elapsed().as_secs_f64() * 1e3;
     log.log
-        .clear()
+        .retire()
         .map_err(|e| format!("empty the store's log after a checkpoint: {e}"))?;
     tracing::debug!(
         log_bytes = log.bytes,
+        committed_ms,
         ms = started.elapsed().as_secs_f64() * 1e3,
         "store: checkpoint"
     );
@@ -760,17 +762,18 @@ fn commit(
             }
             // Taken: if this commit fails, the store fails and is never closed, so what
             // pending held stays in the log alone, which a restart replays.
-            let mut merged = std::mem::take(&mut hot.pending);
-            merged.absorb(Overlay {
+            let own = Overlay {
                 latest: std::mem::take(&mut overlay.latest),
                 pairs: std::mem::take(&mut overlay.pairs),
                 ..Overlay::default()
-            });
+            };
+            let mut merged = std::mem::take(&mut hot.pending);
+            merged.absorb(own.clone());
             if merged.is_empty() {
                 None
             } else {
                 let (bytes, written) = hot::journal(&txn, &hot, &merged, &shared.checkpoints)?;
-                Some((merged, bytes, written))
+                Some((own, bytes, written))
             }
         }
     };
@@ -801,7 +804,7 @@ fn commit(
         log.next += 1;
         log.bytes += record.len() as u64;
     }
-    if let Some((merged, bytes, written)) = journalled {
+    if let Some((own, bytes, written)) = journalled {
         if let Some(w) = written {
             tracing::debug!(
                 slice = w.slice,
@@ -811,7 +814,7 @@ fn commit(
                 "store: checkpoint slice written"
             );
         }
-        hot.committed(merged, bytes, written);
+        hot.committed(own, bytes, written);
     }
     Ok(())
 }

@@ -183,7 +183,12 @@ impl Hot {
     }
 
     /// After a batched commit that changed `overlay` (logged, not journalled).
+    /// Its keys join their slices' changed sets now rather than when the next durable
+    /// commit journals them: that commit journals everything pending (so a slice it writes
+    /// holds each key's journalled value), and the work is spread over the batches instead
+    /// of holding up the writer at the checkpoint.
     pub fn batched(&mut self, overlay: Overlay) {
+        self.track(&overlay);
         self.latest
             .extend(overlay.latest.iter().map(|(k, v)| (k.clone(), *v)));
         self.pairs
@@ -191,15 +196,29 @@ impl Hot {
         self.pending.absorb(overlay);
     }
 
-    /// After the commit that journalled `overlay` (`bytes`) and wrote `written`, if any.
-    pub fn committed(&mut self, overlay: Overlay, bytes: usize, written: Option<SliceWrite>) {
+    /// Notes the keys `overlay` changes in their slices' changed sets.
+    fn track(&mut self, overlay: &Overlay) {
         let count = self.slices.len();
         for key in overlay.latest.keys() {
-            self.slices[slice_of(key, count)].latest.insert(key.clone());
+            let slice = &mut self.slices[slice_of(key, count)].latest;
+            if !slice.contains(key) {
+                slice.insert(key.clone());
+            }
         }
         for key in overlay.pairs.keys() {
-            self.slices[slice_of(key, count)].pairs.insert(key.clone());
+            let slice = &mut self.slices[slice_of(key, count)].pairs;
+            if !slice.contains(key) {
+                slice.insert(key.clone());
+            }
         }
+    }
+
+    /// After the durable commit that journalled the pending changes with its own (`own`),
+    /// `bytes` of journal, and wrote `written`, if any. The pending changes are in memory
+    /// and tracked already (`batched`).
+    pub fn committed(&mut self, own: Overlay, bytes: usize, written: Option<SliceWrite>) {
+        self.track(&own);
+        let count = self.slices.len();
         let entry = self.journal_next;
         self.journal_next += 1;
         match written {
@@ -219,8 +238,8 @@ impl Hot {
                 self.entries_since_slice += 1;
             }
         }
-        self.latest.extend(overlay.latest);
-        self.pairs.extend(overlay.pairs);
+        self.latest.extend(own.latest);
+        self.pairs.extend(own.pairs);
     }
 }
 

@@ -115,7 +115,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, with its log beside it (`<path>.wal`).
+    /// Opens (or creates) the store at `path`, with its log beside it (`<path>.wal`, `<path>.wal.1`).
     pub fn open(path: &Path) -> Result<Store> {
         let existed = path.exists();
         let db =

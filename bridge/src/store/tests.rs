@@ -1384,3 +1384,35 @@ proptest::proptest! {
         }
     }
 }
+
+/// With its log in files, a store checkpointing after every batch moves between the two
+/// log files each time (store/wal.rs) and, reopened, holds every reading and register.
+#[test]
+fn a_store_on_files_keeps_every_batch_across_many_checkpoints_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.redb");
+    let policy = CheckpointPolicy {
+        log_bytes: 1,
+        ..CheckpointPolicy::default()
+    };
+    let open = || {
+        let db = Database::create(&path).unwrap();
+        let log = Arc::new(super::wal::FileLog::open(&path).unwrap());
+        Store::start_with(db, false, policy, log).unwrap()
+    };
+    let store = open();
+    for t in 1..=40u32 {
+        store
+            .write_batched_blocking(move |w| {
+                w.record_reading(&reading_at("AA", Flow::Import, t * 10, u64::from(t)))?;
+                w.record_reading(&export_at("BB", t * 10, u64::from(t) * 3))
+            })
+            .unwrap();
+    }
+    drop(store);
+    let store = open();
+    let reader = store.read().unwrap();
+    assert_eq!(reader.readings().unwrap().len(), 80);
+    assert_eq!(reader.latest("AA", Flow::Import).unwrap().unwrap().wh, 40);
+    assert_eq!(reader.latest("BB", Flow::Export).unwrap().unwrap().wh, 120);
+}

@@ -10,7 +10,8 @@
 //! with the next batch, while the store's sync thread syncs the log and only then answers
 //! the batch's requests. Every [`CHECKPOINT_BYTES`] of log or [`CHECKPOINT_INTERVAL`], the
 //! writer makes redb durable (an immediate commit, which also covers every commit before
-//! it) and empties the log; every immediate write (attestation, acknowledgements, pruning)
+//! it) and retires the log's records (the log moves to its other file: [`FileLog`]); every
+//! immediate write (attestation, acknowledgements, pruning)
 //! does the same for redb.
 //!
 //! redb's `meta` table holds the sequence of the last record each commit applied
@@ -38,52 +39,140 @@ pub trait LogStorage: Send + Sync + 'static {
     fn append(&self, bytes: &[u8]) -> std::io::Result<()>;
     /// Makes everything appended so far durable.
     fn sync(&self) -> std::io::Result<()>;
+    /// Every record held, oldest first.
     fn read_all(&self) -> std::io::Result<Vec<u8>>;
-    /// Empties the log (its records are all in redb, durably).
+    /// Empties the log now (its records are all in redb, durably).
     fn clear(&self) -> std::io::Result<()>;
+    /// After a checkpoint: every record appended so far is in redb, durably, and may go;
+    /// later appends start afresh. May empty the old records in the background, so that
+    /// the writer does not wait for it; a record kept by a crash meanwhile is one redb
+    /// holds, which a replay skips.
+    fn retire(&self) -> std::io::Result<()> {
+        self.clear()
+    }
 }
 
-/// The log in a file: `<store>.wal`.
-pub(super) struct FileLog(std::fs::File);
+/// The log in two files, `<store>.wal` and `<store>.wal.1`, appended to in turn: at a
+/// checkpoint the writer moves to the other file (emptied after the checkpoint before) and
+/// a thread of its own empties the one it leaves; truncating a few MiB took 5-50 ms on this
+/// machine's disk, under the writer's feet (docs/benchmarks.md).
+pub(super) struct FileLog {
+    files: [std::fs::File; 2],
+    /// The file appended to.
+    current: std::sync::atomic::AtomicUsize,
+    /// The truncation of the file left at the last checkpoint, if still to be joined.
+    emptying: std::sync::Mutex<Option<std::thread::JoinHandle<std::io::Result<()>>>>,
+}
 
 impl FileLog {
     pub fn open(store: &Path) -> Result<FileLog> {
-        let mut name = store.as_os_str().to_owned();
-        name.push(".wal");
-        let path = std::path::PathBuf::from(name);
-        let existed = path.exists();
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .with_context(|| format!("open the store's log {}", path.display()))?;
-        if !existed {
-            crate::sync_parent_dir(&path)?;
-        }
-        Ok(FileLog(file))
+        let open = |suffix: &str| -> Result<std::fs::File> {
+            let mut name = store.as_os_str().to_owned();
+            name.push(suffix);
+            let path = std::path::PathBuf::from(name);
+            let existed = path.exists();
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&path)
+                .with_context(|| format!("open the store's log {}", path.display()))?;
+            if !existed {
+                crate::sync_parent_dir(&path)?;
+            }
+            Ok(file)
+        };
+        let files = [open(".wal")?, open(".wal.1")?];
+        // Appends go on in the file whose records are newest: the one whose first record
+        // has the higher sequence, or that begins with a record cut short (the crash came
+        // during the first append after a switch); both empty: the first.
+        let first = |f: &std::fs::File| -> Result<Option<Option<u64>>> {
+            let bytes = read_file(f)?;
+            Ok((!bytes.is_empty()).then(|| read_record(&bytes).map(|r| r.0)))
+        };
+        let current = match (first(&files[0])?, first(&files[1])?) {
+            (Some(Some(a)), Some(Some(b))) if b > a => 1,
+            (Some(Some(_)), Some(None)) | (None, Some(_)) => 1,
+            _ => 0,
+        };
+        Ok(FileLog {
+            files,
+            current: std::sync::atomic::AtomicUsize::new(current),
+            emptying: std::sync::Mutex::new(None),
+        })
     }
+
+    fn current(&self) -> &std::fs::File {
+        &self.files[self.current.load(std::sync::atomic::Ordering::Acquire)]
+    }
+
+    /// Waits for the last background truncation.
+    fn emptied(&self) -> std::io::Result<()> {
+        let handle = self
+            .emptying
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match handle {
+            Some(h) => h.join().unwrap_or_else(|_| {
+                Err(std::io::Error::other("emptying the store's log panicked"))
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+fn read_file(f: &std::fs::File) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let len = f.metadata()?.len() as usize;
+    let mut out = vec![0; len];
+    f.read_exact_at(&mut out, 0)?;
+    Ok(out)
 }
 
 impl LogStorage for FileLog {
     fn append(&self, bytes: &[u8]) -> std::io::Result<()> {
-        (&self.0).write_all(bytes)
+        self.current().write_all(bytes)
     }
 
+    /// The current file: records appended to the other one before the last checkpoint
+    /// are in redb durably. (The switch is made before any record is appended to the new
+    /// file and handed to the sync thread, so a sync for such a record sees it.)
     fn sync(&self) -> std::io::Result<()> {
-        self.0.sync_data()
+        self.current().sync_data()
     }
 
+    /// The older file's records, then the newer's. The older holds records only if the
+    /// crash came before its truncation reached the disk: every one of them is then in
+    /// redb durably (a checkpoint came before the switch), and the replay skips them.
     fn read_all(&self) -> std::io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let len = self.0.metadata()?.len() as usize;
-        let mut out = vec![0; len];
-        self.0.read_exact_at(&mut out, 0)?;
+        let current = self.current.load(std::sync::atomic::Ordering::Acquire);
+        let mut out = read_file(&self.files[1 - current])?;
+        out.extend(read_file(&self.files[current])?);
         Ok(out)
     }
 
     fn clear(&self) -> std::io::Result<()> {
-        self.0.set_len(0)
+        self.emptied()?;
+        for f in &self.files {
+            f.set_len(0)?;
+        }
+        self.current.store(0, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    fn retire(&self) -> std::io::Result<()> {
+        // The file appended to next must be empty: its truncation had a checkpoint's time.
+        self.emptied()?;
+        let old = self.current.load(std::sync::atomic::Ordering::Acquire);
+        let file = self.files[old].try_clone()?;
+        self.current
+            .store(1 - old, std::sync::atomic::Ordering::Release);
+        let handle = std::thread::Builder::new()
+            .name("store-log-empty".into())
+            .spawn(move || file.set_len(0))?;
+        *self.emptying.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
     }
 }
 
@@ -277,7 +366,7 @@ pub(super) fn replay(
                 |i: usize| read_record(&bytes[i..]).is_some_and(|r| r.0 > last && r.1 > last);
             if let Some(next) = (at + 1..bytes.len()).find(|&i| knew_synced(i)) {
                 bail!(
-                    "the store's log is damaged at byte {at} (record {}), which the record at byte {next} says was synced: the disk lost data; restore the store from a backup and move the log ({} bytes) aside",
+                    "the store's log is damaged at byte {at} (record {}), which the record at byte {next} says was synced: the disk lost data; restore the store from a backup and move its log files (<store>.wal, <store>.wal.1; {} bytes) aside",
                     last + 1,
                     bytes.len()
                 );
@@ -296,7 +385,7 @@ pub(super) fn replay(
         }
         if sequence != last + 1 {
             bail!(
-                "the store's log holds record {sequence} after record {last}: it is not this store's log (a store restored from a backup beside a newer log?); move the log aside to start from the store alone"
+                "the store's log holds record {sequence} after record {last}: it is not this store's log (a store restored from a backup beside a newer log?); move its log files (<store>.wal, <store>.wal.1) aside to start from the store alone"
             );
         }
         let mut rest = ops;
@@ -416,5 +505,98 @@ mod tests {
             "{err:#}"
         );
         assert_eq!(replayed(&log, 2).unwrap(), vec!["M3", "M4"]);
+    }
+    /// A store path in a fresh directory, and the paths of its two log files.
+    fn log_paths() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        [std::path::PathBuf; 2],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("bridge.redb");
+        let files = [
+            dir.path().join("bridge.redb.wal"),
+            dir.path().join("bridge.redb.wal.1"),
+        ];
+        (dir, store, files)
+    }
+
+    #[test]
+    fn a_checkpoint_moves_the_log_to_its_other_file_and_empties_the_old_one() {
+        let (_dir, store, files) = log_paths();
+        let log = FileLog::open(&store).unwrap();
+        log.append(&record(1, 0)).unwrap();
+        log.append(&record(2, 1)).unwrap();
+        log.sync().unwrap();
+        log.retire().unwrap();
+        log.append(&record(3, 2)).unwrap();
+        log.sync().unwrap();
+        log.emptied().unwrap();
+        assert_eq!(std::fs::metadata(&files[0]).unwrap().len(), 0);
+        assert_eq!(std::fs::read(&files[1]).unwrap(), record(3, 2));
+        // Records 1 and 2 are in redb: what the log gives back is record 3.
+        assert_eq!(replayed(&log.read_all().unwrap(), 2).unwrap(), vec!["M3"]);
+        // The next checkpoint goes back to the first file, emptied.
+        log.retire().unwrap();
+        log.append(&record(4, 3)).unwrap();
+        log.emptied().unwrap();
+        assert_eq!(std::fs::read(&files[0]).unwrap(), record(4, 3));
+        assert_eq!(std::fs::metadata(&files[1]).unwrap().len(), 0);
+        // Reopened (the log is replayed at start), appends go on in the file holding
+        // the newest records.
+        drop(log);
+        let log = FileLog::open(&store).unwrap();
+        log.append(&record(5, 4)).unwrap();
+        assert_eq!(
+            std::fs::read(&files[0]).unwrap(),
+            [record(4, 3), record(5, 4)].concat()
+        );
+        log.clear().unwrap();
+        assert!(log.read_all().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_crash_before_the_old_file_was_emptied_replays_the_newer_records_only() {
+        let (_dir, store, files) = log_paths();
+        // The old file (records 1-2, in redb through 2) was never truncated on disk; the
+        // newer one, in the second file, holds 3-4.
+        std::fs::write(&files[0], [record(1, 0), record(2, 1)].concat()).unwrap();
+        std::fs::write(&files[1], [record(3, 2), record(4, 3)].concat()).unwrap();
+        let log = FileLog::open(&store).unwrap();
+        assert_eq!(
+            replayed(&log.read_all().unwrap(), 2).unwrap(),
+            vec!["M3", "M4"]
+        );
+        // Appends would go on after record 4.
+        log.append(&record(5, 4)).unwrap();
+        assert_eq!(
+            std::fs::read(&files[1]).unwrap(),
+            [record(3, 2), record(4, 3), record(5, 4)].concat()
+        );
+        // The same with the files the other way round.
+        let (_dir, store, files) = log_paths();
+        std::fs::write(&files[1], [record(1, 0), record(2, 1)].concat()).unwrap();
+        std::fs::write(&files[0], [record(3, 2), record(4, 3)].concat()).unwrap();
+        let log = FileLog::open(&store).unwrap();
+        assert_eq!(
+            replayed(&log.read_all().unwrap(), 2).unwrap(),
+            vec!["M3", "M4"]
+        );
+    }
+
+    #[test]
+    fn a_crash_during_the_first_append_after_a_switch_drops_that_record_only() {
+        let (_dir, store, files) = log_paths();
+        // Record 3 was cut short in the newer file; the older still holds 1-2 (in redb).
+        let three = record(3, 2);
+        std::fs::write(&files[0], [record(1, 0), record(2, 1)].concat()).unwrap();
+        std::fs::write(&files[1], &three[..three.len() / 2]).unwrap();
+        let log = FileLog::open(&store).unwrap();
+        assert_eq!(
+            replayed(&log.read_all().unwrap(), 2).unwrap(),
+            Vec::<String>::new()
+        );
+        log.append(&record(3, 2)).unwrap();
+        assert!(std::fs::read(&files[1]).unwrap().len() > three.len());
     }
 }
