@@ -20,7 +20,7 @@ use oracle::rules::{assess, Battery, LastReading, MeterFacts, Verdict};
 use oracle::ReadingLimits;
 
 use crate::directory::{Directory, MeterEntry};
-use crate::store::{Attested, SignedBatch, Store};
+use crate::store::{Acknowledged, Attested, SignedBatch, Store};
 
 pub use keeper_protocol::B64;
 
@@ -51,6 +51,18 @@ pub fn load_or_create_key(path: &Path, batches_signed: u64) -> Result<SigningKey
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
     crate::write_secret(path, &keeper_protocol::hex::encode(&key.to_bytes()))?;
     Ok(key)
+}
+
+/// What a request to sign a batch again did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resigned {
+    /// Signed again as this batch.
+    As(SignedBatch),
+    /// Acknowledged already, or replaced by (the sequence of) a copy.
+    Settled(Option<u64>),
+    Unknown,
+    /// The batch is above the chain's floor (this one): it can still apply as it is.
+    AboveFloor(u64),
 }
 
 #[derive(Clone, Debug)]
@@ -343,6 +355,7 @@ impl Attestor {
                     readings: readings.len() as u16,
                     created_at: now,
                     acknowledged: false,
+                    replaced_by: None,
                 };
                 w.put_batch(&batch)?;
                 for (lfdi, a) in &attested {
@@ -446,9 +459,66 @@ impl Attestor {
         }
     }
 
-    /// Marks batch `sequence` confirmed on-chain; false if it is unknown.
-    pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
+    /// Marks batch `sequence` confirmed on-chain: only the oldest batch awaiting it.
+    pub fn acknowledge(&self, sequence: u64) -> Result<Acknowledged> {
         self.store.write_immediate(|w| w.acknowledge(sequence))
+    }
+
+    /// Takes the chain's highest settled sequence (the keeper reads it from the oracle):
+    /// nothing is signed at or below it from now on. Returns the floor kept (it never
+    /// goes down).
+    pub fn raise_chain_floor(&self, highest: u64) -> Result<u64> {
+        self.store.write_immediate(|w| w.raise_chain_floor(highest))
+    }
+
+    /// Signs unacknowledged batch `sequence` again, the same readings under the next
+    /// sequence, and retires it (acknowledged, `replaced_by` the copy): for a batch the
+    /// chain settled without applying it (a store restored from a backup signed sequences
+    /// the chain had; governance skipped it). Only at or below the chain's floor: above it
+    /// the batch can still apply as it is. The chain refuses any reading of the copy that
+    /// is not newer than the meter's last (`TimestampNotIncreasing`), so a copy of a batch
+    /// that did apply mints nothing twice.
+    pub fn resign(&self, sequence: u64, now: i64) -> Result<Resigned> {
+        let Some(domain) = self.settings.domain() else {
+            anyhow::bail!("cluster genesis hash not configured: nothing is signed");
+        };
+        self.store.write_immediate(|w| -> Result<Resigned> {
+            let Some(old) = w.batch(sequence)? else {
+                return Ok(Resigned::Unknown);
+            };
+            if old.acknowledged {
+                return Ok(Resigned::Settled(old.replaced_by));
+            }
+            let floor = w.chain_floor()?;
+            if sequence > floor {
+                return Ok(Resigned::AboveFloor(floor));
+            }
+            let message = B64
+                .decode(&old.message)
+                .context("a stored batch's message is not base64")?;
+            let parsed = oracle::attestation::Batch::parse(&message)
+                .map_err(|e| anyhow::anyhow!("a stored batch's message: {e:?}"))?;
+            let readings: Vec<Reading> = (0..parsed.len()).map(|i| parsed.reading(i)).collect();
+            let new_sequence = w.next_batch_sequence()?;
+            let message = encode_batch(&domain, new_sequence, parsed.meters, &readings)
+                .context("batch too large")?;
+            let signature = self.key.sign(&message);
+            let copy = SignedBatch {
+                sequence: new_sequence,
+                hash: keeper_protocol::hex::encode(&batch_hash(&message)),
+                message: B64.encode(&message),
+                attestor: B64.encode(self.public_key()),
+                signature: B64.encode(signature.to_bytes()),
+                meters: old.meters.clone(),
+                readings: old.readings,
+                created_at: now,
+                acknowledged: false,
+                replaced_by: None,
+            };
+            w.put_batch(&copy)?;
+            w.settle(old, Some(new_sequence))?;
+            Ok(Resigned::As(copy))
+        })
     }
 }
 
@@ -572,6 +642,80 @@ mod tests {
         );
     }
 
+    /// After a restore from a backup the chain has settled sequences the bridge signs again:
+    /// told the chain's highest, the bridge signs above it, and signs a batch the chain
+    /// settled without it again under a new sequence (same readings, a valid signature),
+    /// only at or below that floor, once.
+    #[test]
+    fn batches_the_chain_settled_without_them_are_signed_again_above_its_floor() {
+        use ed25519_dalek::Verifier;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, lfdis) = attestor_of(dir.path(), 3, 64);
+        for lfdi in &lfdis {
+            post(&a, lfdi, T0, 1_000, 2_000);
+        }
+        let old = a.attest_once(T0).unwrap().unwrap();
+        assert_eq!(old.sequence, 1);
+        // Not yet reported settled: it can still apply as it is.
+        assert_eq!(a.resign(1, T0).unwrap(), Resigned::AboveFloor(0));
+        assert_eq!(a.resign(9, T0).unwrap(), Resigned::Unknown);
+        assert_eq!(a.raise_chain_floor(30).unwrap(), 30);
+        let Resigned::As(copy) = a.resign(1, T0 + 5).unwrap() else {
+            panic!("signed again")
+        };
+        assert_eq!(copy.sequence, 31);
+        assert_eq!(
+            (copy.meters.clone(), copy.readings),
+            (old.meters.clone(), 3)
+        );
+        let (old_message, message) = (
+            B64.decode(&old.message).unwrap(),
+            B64.decode(&copy.message).unwrap(),
+        );
+        let (before, after) = (
+            oracle::attestation::Batch::parse(&old_message).unwrap(),
+            oracle::attestation::Batch::parse(&message).unwrap(),
+        );
+        assert_eq!(
+            (after.sequence, after.meters, after.domain),
+            (31, before.meters, before.domain)
+        );
+        for i in 0..3 {
+            assert_eq!(after.reading(i), before.reading(i));
+        }
+        let signature: [u8; 64] = B64.decode(&copy.signature).unwrap().try_into().unwrap();
+        assert!(a
+            .key
+            .verifying_key()
+            .verify(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .is_ok());
+        assert_eq!(
+            copy.hash,
+            keeper_protocol::hex::encode(&batch_hash(&message))
+        );
+        // The old batch is off the keeper's list, replaced; a retry finds the copy.
+        let stored = a.store.read().unwrap().batch(1).unwrap().unwrap();
+        assert!(stored.acknowledged);
+        assert_eq!(stored.replaced_by, Some(31));
+        assert_eq!(a.resign(1, T0 + 6).unwrap(), Resigned::Settled(Some(31)));
+        let waiting: Vec<u64> = a
+            .store
+            .read()
+            .unwrap()
+            .unacknowledged(10)
+            .unwrap()
+            .iter()
+            .map(|b| b.sequence)
+            .collect();
+        assert_eq!(waiting, vec![31]);
+        assert_eq!(a.store.read().unwrap().pending_batches().unwrap(), 1);
+        // New batches come after it.
+        for lfdi in &lfdis {
+            post(&a, lfdi, T0 + 120, 1_100, 2_100);
+        }
+        assert_eq!(a.attest_once(T0 + 120).unwrap().unwrap().sequence, 32);
+    }
+
     fn attested_meters(a: &Attestor, sequences: &[u64]) -> Vec<String> {
         let all = a.store.read().unwrap().unacknowledged(usize::MAX).unwrap();
         let mut out = Vec::new();
@@ -628,7 +772,7 @@ mod tests {
         assert!(stalled.backlog_full && stalled.batches.is_empty());
         assert_eq!(stalled.oldest_unattested_s, Some(90));
         for s in &round.batches {
-            assert!(a.acknowledge(*s).unwrap());
+            assert_eq!(a.acknowledge(*s).unwrap(), Acknowledged::Done);
         }
         // Meters 50..60 first, then the others' newer readings.
         for lfdi in &lfdis[..50] {
@@ -641,7 +785,7 @@ mod tests {
         assert!(resumed.backlog_full);
         assert_eq!(resumed.waiting_meters, 10);
         for s in &resumed.batches {
-            assert!(a.acknowledge(*s).unwrap());
+            assert_eq!(a.acknowledge(*s).unwrap(), Acknowledged::Done);
         }
         let last = a.attest_round(T0 + 130).unwrap();
         assert_eq!(attested_meters(&a, &last.batches), lfdis[40..50]);

@@ -19,12 +19,13 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::attestor::{Attestor, B64};
+use crate::attestor::{Attestor, Resigned, B64};
 use crate::directory::{RegisteredMeter, SyncReport};
 use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
+use crate::store::Acknowledged;
 use keeper_protocol::{
-    AttestationStatus, BatchList, BridgeStatus, MeterList, MeterRecord, Route, MAX_METERS_BODY,
-    MIN_TOKEN_LEN,
+    AttestationStatus, BatchList, BridgeStatus, ChainFloor, ChainReport, Conflict, MeterList,
+    MeterRecord, Route, MAX_CHAIN_BODY, MAX_METERS_BODY, MIN_TOKEN_LEN,
 };
 use registry::MeterCapacity;
 
@@ -107,6 +108,47 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
     json(StatusCode::OK, &report)
 }
 
+/// `POST /v1/chain`: the chain's highest settled sequence; nothing is signed at or below it
+/// from now on.
+async fn chain_report(attestor: &Arc<Attestor>, body: Incoming) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let bytes = match http_body_util::Limited::new(body, MAX_CHAIN_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
+    };
+    let Ok(report) = serde_json::from_slice::<ChainReport>(&bytes) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": "expected {\"highest_sequence\": N}" }),
+        );
+    };
+    let a = attestor.clone();
+    let before = attestor
+        .store
+        .read()
+        .and_then(|r| r.chain_floor())
+        .unwrap_or(0);
+    match attestor
+        .store
+        .run_dedicated(move || a.raise_chain_floor(report.highest_sequence))
+        .await
+    {
+        Ok(Ok(floor)) => {
+            if floor > before {
+                tracing::info!(
+                    floor,
+                    "the chain's settled sequence: nothing is signed at or below it"
+                );
+            }
+            json(StatusCode::OK, &ChainFloor { floor })
+        }
+        _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -186,6 +228,11 @@ async fn handle(
                     oldest_unattested_s: r.oldest_unattested_s,
                     refused_meters: r.refused_meters as u64,
                 }),
+                chain_floor: attestor
+                    .store
+                    .read()
+                    .and_then(|r| r.chain_floor())
+                    .unwrap_or(0),
             },
         ),
         Route::Batches => {
@@ -209,11 +256,77 @@ async fn handle(
                 .run_dedicated(move || a.acknowledge(sequence))
                 .await
             {
-                Ok(Ok(true)) => {
+                Ok(Ok(Acknowledged::Done)) => {
                     tracing::info!(sequence, "batch acknowledged by the keeper");
                     empty(StatusCode::NO_CONTENT)
                 }
-                Ok(Ok(false)) => empty(StatusCode::NOT_FOUND),
+                Ok(Ok(Acknowledged::Already)) => empty(StatusCode::NO_CONTENT),
+                Ok(Ok(Acknowledged::Unknown)) => empty(StatusCode::NOT_FOUND),
+                Ok(Ok(Acknowledged::NotNext(next))) => {
+                    c.failures.failed(
+                        c.peer,
+                        "keeper acknowledgement out of order refused",
+                        &format!("batch {sequence}, next is {next}"),
+                    );
+                    json(
+                        StatusCode::CONFLICT,
+                        &Conflict {
+                            error: format!(
+                                "batch {sequence} is not the oldest awaiting acknowledgement: acknowledge batch {next} first"
+                            ),
+                            next: Some(next),
+                            floor: None,
+                        },
+                    )
+                }
+                _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
+            }
+        }
+        Route::Chain => chain_report(attestor, req.into_body()).await,
+        Route::Resign(sequence) => {
+            let a = attestor.clone();
+            let now = crate::server::now();
+            match attestor
+                .store
+                .run_dedicated(move || {
+                    let resigned = a.resign(sequence, now)?;
+                    // A retried request (its answer lost) gets the copy made the first time.
+                    let copy = match &resigned {
+                        Resigned::Settled(Some(copy)) => a.store.read()?.batch(*copy)?,
+                        _ => None,
+                    };
+                    anyhow::Ok((resigned, copy))
+                })
+                .await
+            {
+                Ok(Ok((Resigned::As(copy), _))) => {
+                    tracing::warn!(
+                        sequence,
+                        copy = copy.sequence,
+                        "batch signed again: the chain settled its sequence without it"
+                    );
+                    json(StatusCode::OK, &copy)
+                }
+                Ok(Ok((Resigned::Settled(Some(_)), Some(copy)))) => json(StatusCode::OK, &copy),
+                Ok(Ok((Resigned::Settled(_), _))) => json(
+                    StatusCode::CONFLICT,
+                    &Conflict {
+                        error: format!("batch {sequence} is acknowledged: nothing to sign again"),
+                        next: None,
+                        floor: None,
+                    },
+                ),
+                Ok(Ok((Resigned::Unknown, _))) => empty(StatusCode::NOT_FOUND),
+                Ok(Ok((Resigned::AboveFloor(floor), _))) => json(
+                    StatusCode::CONFLICT,
+                    &Conflict {
+                        error: format!(
+                            "batch {sequence} is above the chain's settled sequence {floor} as last reported: it can still apply as it is (report the chain first: POST /v1/chain)"
+                        ),
+                        next: None,
+                        floor: Some(floor),
+                    },
+                ),
                 _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
             }
         }

@@ -426,3 +426,129 @@ async fn the_registry_decides_which_meters_the_bridge_serves() {
     assert_eq!(keeper(&b, "GET", "/v1/meters", Some(&token)).await.0, 405);
     assert_eq!(directory.all(), before);
 }
+
+/// The keeper interface's recovery routes: acknowledgements only oldest first (409 naming
+/// the batch to acknowledge first, nothing changed), the chain's settled sequence (a floor
+/// that never goes down; bad bodies refused), and a batch signed again only at or below
+/// that floor (409 above it, 404 unknown, the same copy for a retry).
+#[tokio::test]
+async fn acknowledgements_go_oldest_first_and_batches_are_signed_again_only_below_the_chains_floor()
+{
+    let b = TestBridge::start().await;
+    two_meters_post(&b, now() - 600, now() - 300).await;
+    b.running.attestor.attest_once(now()).unwrap().unwrap();
+    let mut eng = b.meter("ENG");
+    let location = eng
+        .get("/mup?l=1")
+        .await
+        .unwrap()
+        .body
+        .split("href=\"/mup/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let round = mmr_list_xml(vec![
+        mmr("E1", 1, 10_200, now() - 120, false),
+        mmr("E2", 19, 10_300, now() - 120, false),
+    ]);
+    assert_eq!(
+        eng.post(&format!("/mup/{location}"), round)
+            .await
+            .unwrap()
+            .status,
+        204
+    );
+    b.running.attestor.attest_once(now()).unwrap().unwrap();
+    let token = b.running.keeper_token.clone();
+    let listed = |body: &str| batches(body).iter().map(|b| b.sequence).collect::<Vec<_>>();
+
+    // Out of order: 409, naming batch 1; both still wait.
+    let (status, body) = keeper(&b, "POST", "/v1/batches/2/ack", Some(&token)).await;
+    assert_eq!(status, 409, "{body}");
+    let conflict: keeper_protocol::Conflict = serde_json::from_str(&body).unwrap();
+    assert_eq!(conflict.next, Some(1));
+    assert!(
+        conflict.error.contains("acknowledge batch 1 first"),
+        "{body}"
+    );
+    let (_, body) = keeper(&b, "GET", "/v1/batches", Some(&token)).await;
+    assert_eq!(listed(&body), vec![1, 2]);
+
+    // Batch 1 cannot be signed again while the chain may still apply it.
+    let (status, body) = keeper(&b, "POST", "/v1/batches/1/resign", Some(&token)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains("above the chain's settled sequence 0"),
+        "{body}"
+    );
+    assert_eq!(
+        keeper(&b, "POST", "/v1/batches/77/resign", Some(&token))
+            .await
+            .0,
+        404
+    );
+
+    // The chain's settled sequence: bad bodies refused, then a floor that never goes down.
+    let chain =
+        |body: &'static str| keeper_with(&b, "POST", "/v1/chain", Some(&token), Bytes::from(body));
+    assert_eq!(chain("{\"highest\": 5}").await.0, 400);
+    assert_eq!(chain("not json").await.0, 400);
+    let huge = format!(
+        "{{\"highest_sequence\": 5, \"pad\": \"{}\"}}",
+        "x".repeat(4096)
+    );
+    assert_eq!(
+        keeper_with(&b, "POST", "/v1/chain", Some(&token), Bytes::from(huge))
+            .await
+            .0,
+        413
+    );
+    assert_eq!(keeper(&b, "POST", "/v1/chain", None).await.0, 401);
+    let (status, body) = chain("{\"highest_sequence\": 20}").await;
+    assert_eq!((status, body.as_str()), (200, "{\"floor\":20}"));
+    let (_, body) = chain("{\"highest_sequence\": 3}").await;
+    assert_eq!(body, "{\"floor\":20}");
+    let (_, body) = keeper(&b, "GET", "/v1/status", Some(&token)).await;
+    let status: keeper_protocol::BridgeStatus = serde_json::from_str(&body).unwrap();
+    assert_eq!(status.chain_floor, 20);
+
+    // Now batch 1 is signed again as 21, verifiable with the bridge's key; a retry gets
+    // the same copy; the keeper's list is 2 and 21.
+    let (status, body) = keeper(&b, "POST", "/v1/batches/1/resign", Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let copy: SignedBatch = serde_json::from_str(&body).unwrap();
+    assert_eq!(copy.sequence, 21);
+    let message = B64.decode(&copy.message).unwrap();
+    assert_eq!(Batch::parse(&message).unwrap().sequence, 21);
+    let key =
+        VerifyingKey::from_bytes(&B64.decode(&copy.attestor).unwrap().try_into().unwrap()).unwrap();
+    let signature = Signature::from_slice(&B64.decode(&copy.signature).unwrap()).unwrap();
+    key.verify(&message, &signature).unwrap();
+    let (status, again) = keeper(&b, "POST", "/v1/batches/1/resign", Some(&token)).await;
+    assert_eq!(
+        (status, serde_json::from_str::<SignedBatch>(&again).unwrap()),
+        (200, copy)
+    );
+    let (_, body) = keeper(&b, "GET", "/v1/batches", Some(&token)).await;
+    assert_eq!(listed(&body), vec![2, 21]);
+    // An acknowledged batch is not signed again.
+    assert_eq!(
+        keeper(&b, "POST", "/v1/batches/2/ack", Some(&token))
+            .await
+            .0,
+        204
+    );
+    let (status, body) = keeper(&b, "POST", "/v1/batches/2/resign", Some(&token)).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("is acknowledged"), "{body}");
+    // The next batch signed comes after the copy, and it all survives a restart.
+    let b = b.restart().await;
+    let (_, body) = keeper(&b, "GET", "/v1/batches", Some(&token)).await;
+    assert_eq!(listed(&body), vec![21]);
+    let (_, body) = keeper(&b, "GET", "/v1/status", Some(&token)).await;
+    let status: keeper_protocol::BridgeStatus = serde_json::from_str(&body).unwrap();
+    assert_eq!(status.chain_floor, 20);
+}

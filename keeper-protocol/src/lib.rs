@@ -28,13 +28,19 @@ pub enum Route {
     Acknowledge(u64),
     /// `PUT /v1/meters`: the registry's meters.
     Meters,
+    /// `POST /v1/chain`: the chain's highest settled batch sequence ([`ChainReport`]); the
+    /// bridge signs nothing at or below it ([`ChainFloor`]).
+    Chain,
+    /// `POST /v1/batches/{sequence}/resign`: a batch the chain settled without applying it,
+    /// signed again under a new sequence (the copy, a [`SignedBatch`], is the answer).
+    Resign(u64),
 }
 
 impl Route {
     pub fn method(self) -> &'static str {
         match self {
             Route::Status | Route::Batches => "GET",
-            Route::Acknowledge(_) => "POST",
+            Route::Acknowledge(_) | Route::Chain | Route::Resign(_) => "POST",
             Route::Meters => "PUT",
         }
     }
@@ -45,6 +51,8 @@ impl Route {
             Route::Batches => "/v1/batches".into(),
             Route::Acknowledge(sequence) => format!("/v1/batches/{sequence}/ack"),
             Route::Meters => "/v1/meters".into(),
+            Route::Chain => "/v1/chain".into(),
+            Route::Resign(sequence) => format!("/v1/batches/{sequence}/resign"),
         }
     }
 
@@ -57,6 +65,8 @@ impl Route {
             ["v1", "batches"] => Some(Route::Batches),
             ["v1", "batches", sequence, "ack"] => sequence.parse().ok().map(Route::Acknowledge),
             ["v1", "meters"] => Some(Route::Meters),
+            ["v1", "chain"] => Some(Route::Chain),
+            ["v1", "batches", sequence, "resign"] => sequence.parse().ok().map(Route::Resign),
             _ => None,
         }
     }
@@ -111,7 +121,38 @@ pub struct BridgeStatus {
     /// The attestor's last round, once one has run (absent from older bridges).
     #[serde(default)]
     pub attestation: Option<AttestationStatus>,
+    /// The chain's highest settled sequence as last reported: nothing is signed at or
+    /// below it (0: never reported).
+    #[serde(default)]
+    pub chain_floor: u64,
 }
+
+/// What `POST /v1/chain` carries: what the keeper read from the oracle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainReport {
+    /// The oracle's highest settled batch sequence (`OracleConfig::highest_sequence`).
+    pub highest_sequence: u64,
+}
+
+/// What `POST /v1/chain` answers: the floor the bridge keeps (never lowered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainFloor {
+    pub floor: u64,
+}
+
+/// The body of a 409 from the keeper interface: why, and for an acknowledgement out of
+/// order, the batch to acknowledge first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<u64>,
+}
+
+/// Largest `POST /v1/chain` body.
+pub const MAX_CHAIN_BODY: usize = 1 << 10;
 
 /// What the attestor's last round did and left waiting.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +194,10 @@ pub struct SignedBatch {
     /// that are not.
     #[serde(default)]
     pub acknowledged: bool,
+    /// Re-signed under this sequence (the chain had settled this one without it: a store
+    /// restored from a backup, a governance skip); set with `acknowledged`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<u64>,
 }
 
 /// A batch decoded into what a transaction needs.
@@ -294,6 +339,7 @@ mod tests {
             readings: 2,
             created_at: 1_700_000_000,
             acknowledged: false,
+            replaced_by: None,
         }
     }
 
@@ -388,6 +434,8 @@ mod tests {
             Route::Batches,
             Route::Acknowledge(42),
             Route::Meters,
+            Route::Chain,
+            Route::Resign(9),
         ] {
             assert_eq!(Route::of_path(&route.path()), Some(route));
             assert_eq!(Route::of_path(&format!("{}/", route.path())), Some(route));
@@ -395,7 +443,10 @@ mod tests {
         assert_eq!(Route::Acknowledge(42).path(), "/v1/batches/42/ack");
         assert_eq!(Route::Acknowledge(7).method(), "POST");
         assert_eq!(Route::Meters.method(), "PUT");
+        assert_eq!(Route::Resign(9).path(), "/v1/batches/9/resign");
+        assert_eq!(Route::Chain.method(), "POST");
         assert_eq!(Route::of_path("/v1/batches/x/ack"), None);
+        assert_eq!(Route::of_path("/v1/batches/x/resign"), None);
         assert_eq!(Route::of_path("/v1/batches/-1/ack"), None);
         assert_eq!(Route::of_path("/v2/status"), None);
         assert_eq!(Route::of_path(""), None);

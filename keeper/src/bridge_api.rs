@@ -239,12 +239,52 @@ impl BridgeClient {
         Ok(serde_json::from_slice(&reply)?)
     }
 
-    /// Tells the bridge that batch `sequence` is confirmed on chain.
+    /// Tells the bridge that batch `sequence` is confirmed on chain. The bridge takes only
+    /// the oldest batch awaiting acknowledgement: out of order, the error names that one.
     pub async fn acknowledge(&self, sequence: u64) -> Result<()> {
-        let (status, _) = self.request(Route::Acknowledge(sequence), "").await?;
+        let (status, body) = self.request(Route::Acknowledge(sequence), "").await?;
         match status {
             StatusCode::NO_CONTENT => Ok(()),
+            StatusCode::CONFLICT => {
+                bail!("acknowledging batch {sequence}: {}", conflict_reason(&body))
+            }
             other => bail!("acknowledging batch {sequence}: HTTP {other}"),
         }
     }
+
+    /// Tells the bridge the chain's highest settled batch sequence; it signs nothing at or
+    /// below it. Returns the floor the bridge keeps.
+    pub async fn report_chain(&self, highest_sequence: u64) -> Result<u64> {
+        let body = serde_json::to_vec(&keeper_protocol::ChainReport { highest_sequence })?;
+        let (status, reply) = self
+            .request_with(Route::Chain, "", Bytes::from(body))
+            .await?;
+        if status != StatusCode::OK {
+            bail!(
+                "reporting the chain's sequence to the bridge: HTTP {status} {}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        Ok(serde_json::from_slice::<keeper_protocol::ChainFloor>(&reply)?.floor)
+    }
+
+    /// Has the bridge sign batch `sequence` again under a new sequence (the chain settled
+    /// its sequence without it); returns the copy.
+    pub async fn resign(&self, sequence: u64) -> Result<SignedBatch> {
+        let (status, body) = self.request(Route::Resign(sequence), "").await?;
+        match status {
+            StatusCode::OK => Ok(serde_json::from_slice(&body)?),
+            StatusCode::CONFLICT => {
+                bail!("signing batch {sequence} again: {}", conflict_reason(&body))
+            }
+            other => bail!("signing batch {sequence} again: HTTP {other}"),
+        }
+    }
+}
+
+/// The reason in a 409's body (`keeper_protocol::Conflict`).
+fn conflict_reason(body: &[u8]) -> String {
+    serde_json::from_slice::<keeper_protocol::Conflict>(body)
+        .map(|c| c.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
 }

@@ -79,6 +79,12 @@ pub struct Status {
     pub readings_submitted: u64,
     /// Batches found already applied on chain (by an earlier run or another keeper).
     pub batches_already_applied: u64,
+    /// Batches whose sequence the chain settled without them (a bridge restored from a
+    /// backup, a governance skip), which the bridge signed again under a new sequence.
+    pub batches_resigned: u64,
+    /// The chain's highest settled sequence as last reported to the bridge (it signs
+    /// nothing at or below it).
+    pub chain_floor: u64,
     /// Batches at the bridge not yet confirmed.
     pub batches_pending: u64,
     pub last_confirmed_slot: u64,
@@ -166,6 +172,9 @@ pub struct Keeper {
     pub max_in_flight: usize,
     pub status: Status,
     attempts: BTreeMap<u64, u32>,
+    /// Batches the chain has (applied now or before) not yet acknowledged: the bridge takes
+    /// acknowledgements oldest first, so one waits for those before it.
+    to_acknowledge: std::collections::BTreeSet<u64>,
 }
 
 impl Keeper {
@@ -178,6 +187,7 @@ impl Keeper {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             status: Status::default(),
             attempts: BTreeMap::new(),
+            to_acknowledge: Default::default(),
             pushed: None,
         }
     }
@@ -434,11 +444,13 @@ impl Keeper {
             let before = (
                 self.status.batches_applied,
                 self.status.batches_already_applied,
+                self.status.batches_resigned,
             );
             let fetched = self.submit_window(chain, progress).await?;
             let moved = (
                 self.status.batches_applied,
                 self.status.batches_already_applied,
+                self.status.batches_resigned,
             ) != before;
             if fetched < oracle::BATCH_WINDOW as usize || !moved {
                 break;
@@ -460,8 +472,14 @@ impl Keeper {
         let fetched = batches.len();
         self.status.batches_pending = batches.len() as u64;
         let config = self.oracle_config(chain).await?;
+        // The bridge signs nothing at or below what the chain has settled (a bridge restored
+        // from a backup would otherwise sign sequences the chain already has).
+        if config.highest_sequence > self.status.chain_floor || self.status.chain_floor == 0 {
+            self.status.chain_floor = bridge.report_chain(config.highest_sequence).await?;
+        }
         // Batches the oracle has settled (applied, or skipped by governance) need no count.
         self.attempts.retain(|s, _| !config.is_settled(*s));
+        let sequences: Vec<u64> = batches.iter().map(|b| b.sequence).collect();
         let now = chain.clock().await?.unix_timestamp;
         let paused = config.is_paused(now);
         let mut due: Vec<DecodedBatch> = Vec::new();
@@ -471,11 +489,13 @@ impl Keeper {
                 // governance: the bridge's backlog moves on).
                 match batch.decode() {
                     Ok(b) => {
-                        let applied = self.judge_applied(chain, &b, &config).await?;
-                        self.settle_batch(&bridge, &b, applied, progress).await?;
+                        let applied = Self::judge_applied(&b, &config);
+                        self.settle_batch(&bridge, b.sequence, applied, progress)
+                            .await?;
                     }
                     Err(_) => {
-                        bridge.acknowledge(batch.sequence).await?;
+                        self.settle_batch(&bridge, batch.sequence, Applied::Superseded, progress)
+                            .await?;
                     }
                 }
                 continue;
@@ -520,6 +540,7 @@ impl Keeper {
                 Some(format!("oracle paused until {}", config.paused_until));
         }
         if due.is_empty() {
+            self.acknowledge_in_order(&bridge, &sequences).await?;
             return Ok(fetched);
         }
         let payer = chain.payer_key();
@@ -551,7 +572,7 @@ impl Keeper {
                 Err(e) if e.custom_code() == Some(OracleError::BatchReplayed.into()) => {
                     // Applied meanwhile (another keeper, or a confirmation we missed).
                     let config = self.oracle_config(chain).await?;
-                    self.judge_applied(chain, batch, &config).await?
+                    Self::judge_applied(batch, &config)
                 }
                 Err(SendError::Unavailable(e)) => {
                     // The cluster is away: the batch waits for the next pass.
@@ -581,8 +602,10 @@ impl Keeper {
                     Applied::NotYet
                 }
             };
-            self.settle_batch(&bridge, batch, applied, progress).await?;
+            self.settle_batch(&bridge, batch.sequence, applied, progress)
+                .await?;
         }
+        self.acknowledge_in_order(&bridge, &sequences).await?;
         match unavailable {
             Some(e) => Err(e),
             None => Ok(fetched),
@@ -597,17 +620,18 @@ impl Keeper {
             .ok_or_else(|| anyhow::anyhow!("the oracle is not initialised"))
     }
 
-    /// Acknowledges a batch the chain has (now or before) and counts it.
+    /// Counts a batch the chain has (now or before) and notes it for acknowledgement; has
+    /// the bridge sign one the chain settled without it again.
     async fn settle_batch(
         &mut self,
         bridge: &BridgeClient,
-        batch: &DecodedBatch,
+        sequence: u64,
         applied: Applied,
         progress: &mut Progress,
     ) -> Result<()> {
         match applied {
             Applied::Now(readings) => {
-                bridge.acknowledge(batch.sequence).await?;
+                self.to_acknowledge.insert(sequence);
                 self.status.batches_applied += 1;
                 self.status.readings_submitted += u64::from(readings);
                 self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
@@ -616,42 +640,61 @@ impl Keeper {
                 progress.last_batch_confirmed = Some(std::time::Instant::now());
             }
             Applied::Before => {
-                bridge.acknowledge(batch.sequence).await?;
+                self.to_acknowledge.insert(sequence);
                 self.status.batches_already_applied += 1;
                 self.status.batches_pending = self.status.batches_pending.saturating_sub(1);
+            }
+            Applied::Superseded => {
+                // The copy comes with the bridge's next batches; its readings apply unless
+                // the chain has newer ones for their meters (then they are skipped: a copy
+                // of a batch that did apply mints nothing twice).
+                let copy = bridge.resign(sequence).await?;
+                tracing::warn!(
+                    sequence,
+                    copy = copy.sequence,
+                    "the chain settled this batch's sequence without it: signed again by the bridge"
+                );
+                self.status.batches_resigned += 1;
             }
             Applied::NotYet => {}
         }
         Ok(())
     }
 
-    /// A batch whose sequence the oracle has passed: the same batch (done) or another one.
-    async fn judge_applied<C: Chain>(
+    /// Acknowledges, oldest first, the bridge's batches (`sequences`, as it served them,
+    /// oldest first) that the chain has, up to the first it does not have yet.
+    async fn acknowledge_in_order(
         &mut self,
-        chain: &mut C,
-        batch: &DecodedBatch,
-        config: &oracle::OracleConfig,
-    ) -> Result<Applied> {
-        match config.applied_batch(batch.sequence) {
-            Some(hash) if hash == batch.hash => Ok(Applied::Before),
-            Some(_) => {
-                let slot = chain.clock().await?.slot;
-                self.fail(
-                    format!("batch {}", batch.sequence),
-                    "the oracle applied a different batch with this sequence (two bridges signing one sequence?); acknowledged, its readings are superseded by later cumulative registers".into(),
-                    slot,
-                );
-                Ok(Applied::Before)
+        bridge: &BridgeClient,
+        sequences: &[u64],
+    ) -> Result<()> {
+        for sequence in sequences {
+            if !self.to_acknowledge.remove(sequence) {
+                break;
             }
-            None => {
-                // Older than the oracle remembers, or skipped by governance: registers are
-                // cumulative, so a later batch carries everything this one measured.
+            bridge.acknowledge(*sequence).await?;
+        }
+        // Anything older than what the bridge serves is acknowledged already.
+        if let Some(first) = sequences.first() {
+            self.to_acknowledge.retain(|s| s > first);
+        }
+        Ok(())
+    }
+
+    /// A batch whose sequence the oracle has passed: the same batch (done) or another one.
+    fn judge_applied(batch: &DecodedBatch, config: &oracle::OracleConfig) -> Applied {
+        match config.applied_batch(batch.sequence) {
+            Some(hash) if hash == batch.hash => Applied::Before,
+            Some(_) => {
                 tracing::warn!(
                     sequence = batch.sequence,
-                    "batch superseded (skipped or too old to check)"
+                    "the oracle applied a different batch with this sequence (a bridge restored from a backup, or two bridges with one key?): the bridge signs this one again under a new sequence"
                 );
-                Ok(Applied::Before)
+                Applied::Superseded
             }
+            // Skipped by governance, or older than the oracle remembers: signed again, its
+            // readings apply if the chain has nothing newer for their meters.
+            None => Applied::Superseded,
         }
     }
 
@@ -986,6 +1029,9 @@ enum Applied {
     Before,
     /// Not applied (refused for now, or waiting for an earlier batch).
     NotYet,
+    /// Its sequence is settled on chain without it (skipped by governance, taken by
+    /// another batch, or too old for the oracle to tell): the bridge signs it again.
+    Superseded,
 }
 
 /// A meter's accounts as the keeper reads them.

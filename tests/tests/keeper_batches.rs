@@ -1,7 +1,8 @@
 //! The keeper and the real bridge (its binary) against the oracle when batches cannot land:
 //! a bridge the oracle no longer trusts has its batches refused, given up after three
-//! attempts and reported, and acknowledged once governance skips them (so the bridge's
-//! backlog moves on); a paused oracle makes batches wait, uncounted, and they land after the
+//! attempts and reported, and once governance skips them signed again above the chain's
+//! settled sequence and applied (so no reading is lost and the bridge's backlog moves on); a
+//! paused oracle makes batches wait, uncounted, and they land after the
 //! pause. The oracle's configuration is written directly to stand for the governance
 //! actions (a new attestor set, a skip, a pause), which have their own tests.
 use std::time::Duration;
@@ -12,11 +13,13 @@ use gridtokenx_tests::embedded::EmbeddedChain;
 use gridtokenx_tests::fault::{
     campus_plan, free_port, kill_9, simulated_campus, workspace_binary, BridgeProcess, Terms,
 };
+use keeper::bridge_api::BridgeClient;
 use keeper::Keeper;
 use oracle::{OracleConfig, ReadingLimits};
 use sdk::chain::Chain;
 use sdk::ix::oracle as oracle_ix;
 use sdk::CampusConfig;
+use simulator::runner::Campus as SimCampus;
 
 const POST_RATE: u32 = 60;
 const STEP_S: i64 = 300;
@@ -40,139 +43,274 @@ async fn config(chain: &mut EmbeddedChain) -> OracleConfig {
     *bytemuck::from_bytes(&account.data[8..8 + std::mem::size_of::<OracleConfig>()])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_batches_are_given_up_then_acknowledged_after_a_skip_and_a_pause_only_delays() {
-    let dir = tempfile::tempdir().unwrap();
-    let config_file = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
-    let pki = ensure_pki(&Layout::new(dir.path().join("pki")), &config_file).unwrap();
-    let mut chain = EmbeddedChain::start().await;
-    let now = bridge::server::now();
-    let start = now - now % STEP_S - 6 * STEP_S;
-    let setup_at = start - 3 * 3600;
-    chain.set_time(setup_at).await.unwrap();
-    let genesis = Pubkey::new_from_array(chain.genesis_hash().await.unwrap()).to_string();
-    let process = BridgeProcess {
-        binary: workspace_binary("bridge").unwrap(),
-        dir: dir.path().to_path_buf(),
-        pki_dir: dir.path().join("pki"),
-        genesis,
-        port: free_port().unwrap(),
-        keeper_port: free_port().unwrap(),
-        post_rate_s: POST_RATE,
-        attest_interval_s: 1,
-        min_interval_s: 60,
-    };
-    let mut bridge = process.spawn().unwrap();
-    process.wait_listening().await.unwrap();
-    let attestor = process.attestor().await.unwrap();
-    let terms = Terms {
-        limits: ReadingLimits {
-            max_future_skew_s: 60,
-            min_interval_s: 60,
-            max_age_s: 86_400,
-            tolerance_bps: 1_000,
-        },
-        interval_s: 900,
-        timelock_seconds: 600,
-        market_start: setup_at,
-    };
-    let plan = campus_plan(&mut chain, &config_file, &pki, attestor, terms)
-        .await
-        .unwrap();
-    migrations::apply(&mut chain, &plan).await.unwrap();
-    chain.set_time(setup_at + 700).await.unwrap();
-    migrations::apply(&mut chain, &plan).await.unwrap();
-    let mut sim = simulated_campus(&config_file, &pki, process.port, start, 5).unwrap();
-    sim.connect(start, POST_RATE).await.unwrap();
-    let client = process.client().unwrap();
-    let mut keeper = Keeper::new(Some(client.clone()), Vec::new());
-    let mut step = 0;
-    let post = |step: &mut i64| {
-        let t0 = start + *step * STEP_S;
-        *step += 1;
-        (t0, t0 + STEP_S)
-    };
+/// A campus on the embedded chain, the bridge's binary beside it and five simulated meters
+/// connected, from `start` (a few steps before now).
+struct Campus {
+    _dir: tempfile::TempDir,
+    chain: EmbeddedChain,
+    process: BridgeProcess,
+    bridge: std::process::Child,
+    sim: SimCampus,
+    client: BridgeClient,
+    keeper: Keeper,
+    start: i64,
+    step: i64,
+}
 
+impl Campus {
+    async fn start() -> Campus {
+        let dir = tempfile::tempdir().unwrap();
+        let config_file = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
+        let pki = ensure_pki(&Layout::new(dir.path().join("pki")), &config_file).unwrap();
+        let mut chain = EmbeddedChain::start().await;
+        let now = bridge::server::now();
+        let start = now - now % STEP_S - 6 * STEP_S;
+        let setup_at = start - 3 * 3600;
+        chain.set_time(setup_at).await.unwrap();
+        let genesis = Pubkey::new_from_array(chain.genesis_hash().await.unwrap()).to_string();
+        let process = BridgeProcess {
+            binary: workspace_binary("bridge").unwrap(),
+            dir: dir.path().to_path_buf(),
+            pki_dir: dir.path().join("pki"),
+            genesis,
+            port: free_port().unwrap(),
+            keeper_port: free_port().unwrap(),
+            post_rate_s: POST_RATE,
+            attest_interval_s: 1,
+            min_interval_s: 60,
+        };
+        let bridge = process.spawn().unwrap();
+        process.wait_listening().await.unwrap();
+        let attestor = process.attestor().await.unwrap();
+        let terms = Terms {
+            limits: ReadingLimits {
+                max_future_skew_s: 60,
+                min_interval_s: 60,
+                max_age_s: 86_400,
+                tolerance_bps: 1_000,
+            },
+            interval_s: 900,
+            timelock_seconds: 600,
+            market_start: setup_at,
+        };
+        let plan = campus_plan(&mut chain, &config_file, &pki, attestor, terms)
+            .await
+            .unwrap();
+        migrations::apply(&mut chain, &plan).await.unwrap();
+        chain.set_time(setup_at + 700).await.unwrap();
+        migrations::apply(&mut chain, &plan).await.unwrap();
+        let mut sim = simulated_campus(&config_file, &pki, process.port, start, 5).unwrap();
+        sim.connect(start, POST_RATE).await.unwrap();
+        let client = process.client().unwrap();
+        let keeper = Keeper::new(Some(client.clone()), Vec::new());
+        Campus {
+            _dir: dir,
+            chain,
+            process,
+            bridge,
+            sim,
+            client,
+            keeper,
+            start,
+            step: 0,
+        }
+    }
+
+    /// The meters post for the next step; the bridge attests.
+    async fn post(&mut self) {
+        let t0 = self.start + self.step * STEP_S;
+        self.step += 1;
+        self.sim
+            .advance(t0, t0 + STEP_S, POST_RATE, None)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+    }
+
+    async fn tick(&mut self) {
+        self.chain.set_time(bridge::server::now()).await.unwrap();
+        self.keeper.tick(&mut self.chain).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_batches_are_given_up_then_signed_again_after_a_skip_and_a_pause_only_delays() {
+    let mut campus = Campus::start().await;
     // In order first: the campus's batches land.
-    let (a, b) = post(&mut step);
-    sim.advance(a, b, POST_RATE, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    chain.set_time(bridge::server::now()).await.unwrap();
-    keeper.tick(&mut chain).await.unwrap();
-    assert!(keeper.status.batches_applied >= 1);
-    assert!(client.batches(8).await.unwrap().is_empty());
+    campus.post().await;
+    campus.tick().await;
+    assert!(campus.keeper.status.batches_applied >= 1);
+    assert!(campus.client.batches(8).await.unwrap().is_empty());
 
     // The oracle stops trusting the bridge: its next batches are refused three times each,
     // then given up and reported; they stay at the bridge, unacknowledged.
-    let trusted = config(&mut chain).await.attestors[0];
-    govern(&mut chain, |c| c.attestors[0] = Pubkey::new_unique()).await;
-    let (a, b) = post(&mut step);
-    sim.advance(a, b, POST_RATE, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let trusted = config(&mut campus.chain).await.attestors[0];
+    govern(&mut campus.chain, |c| c.attestors[0] = Pubkey::new_unique()).await;
+    campus.post().await;
     for _ in 0..4 {
-        chain.set_time(bridge::server::now()).await.unwrap();
-        keeper.tick(&mut chain).await.unwrap();
+        campus.tick().await;
     }
-    let refused = client.batches(8).await.unwrap();
+    let refused = campus.client.batches(8).await.unwrap();
     assert!(!refused.is_empty());
-    assert_eq!(keeper.status.failures.len(), refused.len());
+    assert_eq!(campus.keeper.status.failures.len(), refused.len());
     // The program's reason: its name where the logs carry Anchor's message (a cluster), its
     // code where they do not (the embedded chain's native programs print it to stdout).
     let code = format!("{:#x}", u32::from(oracle::OracleError::UnknownAttestor));
     assert!(
-        keeper
+        campus
+            .keeper
             .status
             .failures
             .iter()
             .all(|f| f.reason.contains("UnknownAttestor") || f.reason.contains(&code)),
         "{:?}",
-        keeper.status.failures
+        campus.keeper.status.failures
     );
-    // Governance skips them and trusts the bridge again: the keeper acknowledges them (the
-    // bridge's backlog moves on) and the next batches land.
+    // Governance skips them and trusts the bridge again: the chain settled their sequences
+    // without them, so the bridge signs them again above what the chain has (the keeper
+    // reports it) and the copies land: no reading is lost to the skip.
     let through = refused.iter().map(|b| b.sequence).max().unwrap();
-    govern(&mut chain, |c| {
+    govern(&mut campus.chain, |c| {
         c.attestors[0] = trusted;
         c.last_sequence = through;
         c.highest_sequence = through;
     })
     .await;
-    chain.set_time(bridge::server::now()).await.unwrap();
-    let before = keeper.status.batches_already_applied;
-    keeper.tick(&mut chain).await.unwrap();
+    let (resigned, applied) = (
+        campus.keeper.status.batches_resigned,
+        campus.keeper.status.batches_applied,
+    );
+    campus.tick().await;
     assert_eq!(
-        keeper.status.batches_already_applied - before,
+        campus.keeper.status.batches_resigned - resigned,
         refused.len() as u64
     );
-    assert!(client.batches(8).await.unwrap().is_empty());
+    assert_eq!(campus.keeper.status.chain_floor, through);
+    let copies = campus.client.batches(8).await.unwrap();
+    assert_eq!(copies.len(), refused.len());
+    assert!(copies.iter().all(|c| c.sequence > through));
+    for (copy, old) in copies.iter().zip(&refused) {
+        assert_eq!(copy.meters, old.meters);
+    }
+    campus.tick().await;
+    assert_eq!(
+        campus.keeper.status.batches_applied - applied,
+        refused.len() as u64
+    );
+    assert!(campus.client.batches(8).await.unwrap().is_empty());
+    assert_eq!(campus.client.status().await.unwrap().chain_floor, through);
 
     // Paused: batches wait, uncounted, however many passes; then they land.
     let paused_until = bridge::server::now() + 3_600;
-    govern(&mut chain, |c| c.paused_until = paused_until).await;
-    let (a, b) = post(&mut step);
-    sim.advance(a, b, POST_RATE, None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let failures = keeper.status.failures.len();
+    govern(&mut campus.chain, |c| c.paused_until = paused_until).await;
+    campus.post().await;
+    let failures = campus.keeper.status.failures.len();
     for _ in 0..4 {
-        chain.set_time(bridge::server::now()).await.unwrap();
-        keeper.tick(&mut chain).await.unwrap();
+        campus.tick().await;
     }
-    let waiting = client.batches(8).await.unwrap();
+    let waiting = campus.client.batches(8).await.unwrap();
     assert!(!waiting.is_empty());
-    assert_eq!(keeper.status.failures.len(), failures);
-    assert!(keeper
+    assert_eq!(campus.keeper.status.failures.len(), failures);
+    assert!(campus
+        .keeper
         .status
         .last_transient_error
         .as_deref()
         .is_some_and(|e| e.contains("paused")));
-    govern(&mut chain, |c| c.paused_until = 0).await;
-    let applied = keeper.status.batches_applied;
-    chain.set_time(bridge::server::now()).await.unwrap();
-    keeper.tick(&mut chain).await.unwrap();
+    govern(&mut campus.chain, |c| c.paused_until = 0).await;
+    let applied = campus.keeper.status.batches_applied;
+    campus.tick().await;
     assert_eq!(
-        keeper.status.batches_applied - applied,
+        campus.keeper.status.batches_applied - applied,
         waiting.len() as u64
     );
-    assert_eq!(keeper.status.failures.len(), failures);
-    kill_9(&mut bridge).unwrap();
+    assert_eq!(campus.keeper.status.failures.len(), failures);
+    kill_9(&mut campus.bridge).unwrap();
+}
+
+/// Copies the bridge's store (the database and both log files) from `from` to `to`.
+fn copy_store(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for name in ["bridge.redb", "bridge.redb.wal", "bridge.redb.wal.1"] {
+        if from.join(name).exists() {
+            std::fs::copy(from.join(name), to.join(name)).unwrap();
+        }
+    }
+}
+
+/// A bridge restored from an older backup (its key kept) signs again the sequences it had
+/// signed since: the keeper reports the chain's highest, the bridge signs nothing at or
+/// below it, and its batches the chain settled without them are signed again; the readings
+/// posted after the restore reach the chain at once, not a backup's age later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_restored_from_a_backup_signs_above_the_chain_and_nothing_stalls() {
+    let mut campus = Campus::start().await;
+    campus.post().await;
+    campus.tick().await;
+    assert!(campus.keeper.status.batches_applied >= 1);
+    // A backup now (the bridge stopped, as the README says), then three more steps land.
+    let backup = campus.process.dir.join("backup");
+    kill_9(&mut campus.bridge).unwrap();
+    copy_store(&campus.process.data_dir(), &backup);
+    campus.bridge = campus.process.spawn().unwrap();
+    campus.process.wait_listening().await.unwrap();
+    for _ in 0..3 {
+        campus.post().await;
+        campus.tick().await;
+    }
+    assert!(campus.client.batches(8).await.unwrap().is_empty());
+    let chain_before = config(&mut campus.chain).await.highest_sequence;
+    // Reported at the start of each pass: the chain's highest as that pass began.
+    let status = campus.client.status().await.unwrap();
+    assert!(status.chain_floor >= 1 && status.chain_floor <= chain_before);
+
+    // The disk is lost; the backup comes back (key and all), the meters post on.
+    kill_9(&mut campus.bridge).unwrap();
+    for name in ["bridge.redb", "bridge.redb.wal", "bridge.redb.wal.1"] {
+        std::fs::remove_file(campus.process.data_dir().join(name)).ok();
+    }
+    copy_store(&backup, &campus.process.data_dir());
+    campus.bridge = campus.process.spawn().unwrap();
+    campus.process.wait_listening().await.unwrap();
+    let restored = campus.client.status().await.unwrap();
+    assert!(restored.chain_floor < chain_before, "the backup is older");
+    campus.post().await;
+    // The restored bridge signed under sequences the chain has settled.
+    let stale = campus.client.batches(16).await.unwrap();
+    assert!(!stale.is_empty());
+    assert!(stale.iter().any(|b| b.sequence <= chain_before));
+
+    // One pass: the floor goes to the bridge and its stale batches are signed again above
+    // it; the next pass lands them. Nothing is acknowledged as applied that was not.
+    let (applied, already) = (
+        campus.keeper.status.batches_applied,
+        campus.keeper.status.batches_already_applied,
+    );
+    campus.tick().await;
+    campus.tick().await;
+    assert!(campus.keeper.status.batches_resigned >= 1);
+    assert_eq!(campus.keeper.status.batches_already_applied, already);
+    assert!(campus.keeper.status.batches_applied > applied);
+    assert!(campus.client.batches(16).await.unwrap().is_empty());
+    let after = config(&mut campus.chain).await.highest_sequence;
+    assert!(after > chain_before);
+    assert!(campus.client.status().await.unwrap().chain_floor >= chain_before);
+    // The newest readings are on chain: every meter's state holds the last step's time.
+    let last_post = campus.start + campus.step * STEP_S;
+    let mut fresh = 0;
+    for m in campus
+        .keeper
+        .meter_accounts(&mut campus.chain)
+        .await
+        .unwrap()
+    {
+        if let Some(state) = m.state {
+            assert!(state.last_timestamp <= last_post);
+            if state.last_timestamp > last_post - STEP_S {
+                fresh += 1;
+            }
+        }
+    }
+    assert!(fresh >= 1, "readings posted after the restore are on chain");
+    kill_9(&mut campus.bridge).unwrap();
 }

@@ -33,7 +33,7 @@ pub use engine::MAX_JOBS_PER_BATCH;
 use hot::CheckpointPolicy;
 pub use reader::Reader;
 pub use tables::mirror_key;
-pub use writer::Writer;
+pub use writer::{Acknowledged, Writer};
 
 /// A mirror as stored: who owns it and its last posted definition (without readings).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

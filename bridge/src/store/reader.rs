@@ -45,15 +45,28 @@ impl Reader {
         Ok(self.shared.hot().pairs.get(lfdi).copied())
     }
 
-    /// Batches signed and not yet acknowledged through (see `Writer::pending_batches`).
+    /// Signed batches awaiting the keeper (see `Writer::pending_batches`).
     pub fn pending_batches(&self) -> Result<u64> {
-        let meta = self.txn.open_table(META)?;
-        let last = meta.get(LAST_BATCH)?.map(|v| v.value()).unwrap_or(0);
-        let through = meta
-            .get(ACKNOWLEDGED_THROUGH)?
+        Ok(self
+            .txn
+            .open_table(META)?
+            .get(UNACKNOWLEDGED)?
             .map(|v| v.value())
-            .unwrap_or(0);
-        Ok(last.saturating_sub(through))
+            .unwrap_or(0))
+    }
+
+    pub fn batch(&self, sequence: u64) -> Result<Option<SignedBatch>> {
+        json_at(&self.txn.open_table(BATCHES)?, sequence)
+    }
+
+    /// The highest sequence the chain has settled, as the keeper last reported it.
+    pub fn chain_floor(&self) -> Result<u64> {
+        Ok(self
+            .txn
+            .open_table(META)?
+            .get(CHAIN_FLOOR)?
+            .map(|v| v.value())
+            .unwrap_or(0))
     }
 
     /// The MirrorMeterReading attested for `flow` of `lfdi`, if one is designated.

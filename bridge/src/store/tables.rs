@@ -59,6 +59,12 @@ pub(super) const LAST_BATCH: &str = "last_batch_sequence";
 pub(super) const ACKNOWLEDGED_THROUGH: &str = "acknowledged_through";
 /// The sequence of the last record of the store's log that the tables hold (store/wal.rs).
 pub(super) const WAL_APPLIED: &str = "wal_applied";
+/// The highest batch sequence the chain has settled, as the keeper last reported it: no
+/// batch is signed at or below it (a store restored from a backup would otherwise sign
+/// sequences the chain already has).
+pub(super) const CHAIN_FLOOR: &str = "chain_floor";
+/// Signed batches not acknowledged (nor replaced by a re-signed copy).
+pub(super) const UNACKNOWLEDGED: &str = "unacknowledged_batches";
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise")

@@ -12,6 +12,7 @@ use super::tables::{json_at, mirror_key, to_json, JOURNAL, MMR_OWNERS, PAIRS};
 use super::upgrade::{
     ARRIVAL_INDEX, ARRIVAL_READINGS, JSON_READINGS, OLD_MEASUREMENTS, OLD_READINGS,
 };
+use super::writer::Acknowledged;
 use super::*;
 use crate::normalize::{Flow, RegisterReading};
 
@@ -37,6 +38,7 @@ fn batch(sequence: u64, created_at: i64) -> SignedBatch {
         readings: 1,
         created_at,
         acknowledged: false,
+        replaced_by: None,
     }
 }
 
@@ -86,7 +88,7 @@ fn pruning_keeps_the_window_and_every_unacknowledged_batch_and_compacts_at_start
             w.put_batch(&batch(1, day))?;
             w.put_batch(&batch(2, 2 * day))?;
             w.put_batch(&batch(3, 39 * day))?;
-            assert!(w.acknowledge(1)?);
+            assert_eq!(w.acknowledge(1)?, Acknowledged::Done);
             Ok(())
         })
         .unwrap();
@@ -416,9 +418,10 @@ fn cached_lookups_see_a_transactions_own_changes_and_otherwise_only_what_committ
 }
 
 #[test]
-fn acknowledging_out_of_order_keeps_the_gaps_unacknowledged() {
+fn only_the_oldest_batch_awaiting_it_is_acknowledged_and_sequences_skip_the_chains_floor() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+    let path = dir.path().join("bridge.redb");
+    let store = Store::open(&path).unwrap();
     let batch = |sequence| SignedBatch {
         sequence,
         hash: String::new(),
@@ -429,6 +432,7 @@ fn acknowledging_out_of_order_keeps_the_gaps_unacknowledged() {
         readings: 1,
         created_at: 0,
         acknowledged: false,
+        replaced_by: None,
     };
     let unacked = |store: &Store| -> Vec<u64> {
         store
@@ -440,20 +444,55 @@ fn acknowledging_out_of_order_keeps_the_gaps_unacknowledged() {
             .map(|b| b.sequence)
             .collect()
     };
-    store
-        .write_immediate(|w| -> Result<()> {
-            for s in 1..=3 {
+    let sign = |store: &Store| -> u64 {
+        store
+            .write_immediate(|w| -> Result<u64> {
+                let s = w.next_batch_sequence()?;
                 w.put_batch(&batch(s))?;
-            }
-            Ok(())
-        })
-        .unwrap();
-    assert!(store.write_immediate(|w| w.acknowledge(2)).unwrap());
-    assert_eq!(unacked(&store), vec![1, 3]);
-    assert!(store.write_immediate(|w| w.acknowledge(1)).unwrap());
+                Ok(s)
+            })
+            .unwrap()
+    };
+    let pending = |store: &Store| store.read().unwrap().pending_batches().unwrap();
+    for s in 1..=3 {
+        assert_eq!(sign(&store), s);
+    }
+    assert_eq!(pending(&store), 3);
+    // Out of order: refused, naming the batch to acknowledge first; nothing changes.
+    let ack = |store: &Store, s| store.write_immediate(move |w| w.acknowledge(s)).unwrap();
+    assert_eq!(ack(&store, 2), Acknowledged::NotNext(1));
+    assert_eq!(unacked(&store), vec![1, 2, 3]);
+    assert_eq!(pending(&store), 3);
+    assert_eq!(ack(&store, 9), Acknowledged::Unknown);
+    assert_eq!(ack(&store, 1), Acknowledged::Done);
+    assert_eq!(ack(&store, 1), Acknowledged::Already);
+    assert_eq!(ack(&store, 2), Acknowledged::Done);
     assert_eq!(unacked(&store), vec![3]);
-    assert!(!store.write_immediate(|w| w.acknowledge(9)).unwrap());
-    assert_eq!(store.read().unwrap().unacknowledged(0).unwrap().len(), 0);
+    assert_eq!(pending(&store), 1);
+    // A batch signed twice under one sequence is refused.
+    assert!(store.write_immediate(|w| w.put_batch(&batch(3))).is_err());
+    // The chain has settled through 40 (a store restored from a backup): the next batch
+    // is 41, the floor never goes down, and 3 can still be acknowledged, then 41.
+    assert_eq!(
+        store.write_immediate(|w| w.raise_chain_floor(40)).unwrap(),
+        40
+    );
+    assert_eq!(
+        store.write_immediate(|w| w.raise_chain_floor(7)).unwrap(),
+        40
+    );
+    assert_eq!(sign(&store), 41);
+    assert_eq!(unacked(&store), vec![3, 41]);
+    assert_eq!(ack(&store, 41), Acknowledged::NotNext(3));
+    assert_eq!(ack(&store, 3), Acknowledged::Done);
+    assert_eq!(ack(&store, 41), Acknowledged::Done);
+    assert_eq!(pending(&store), 0);
+    // All of it survives a restart.
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.read().unwrap().chain_floor().unwrap(), 40);
+    assert_eq!(sign(&store), 42);
+    assert_eq!(pending(&store), 1);
 }
 
 #[test]

@@ -23,6 +23,31 @@ pub(super) fn upgrade(txn: &redb::WriteTransaction, tables: &[String]) -> Result
     move_json_readings(txn, tables, ARRIVAL_READINGS)?;
     move_json_readings(txn, tables, OLD_READINGS)?;
     move_json_readings(txn, tables, JSON_READINGS)?;
+    count_unacknowledged(txn)?;
+    Ok(())
+}
+
+/// Stores before the count of unacknowledged batches (`UNACKNOWLEDGED`) counted them as
+/// the last sequence less the acknowledged-through mark: counted once, from the batches.
+fn count_unacknowledged(txn: &redb::WriteTransaction) -> Result<()> {
+    use super::tables::{ACKNOWLEDGED_THROUGH, BATCHES, META, UNACKNOWLEDGED};
+    let mut meta = txn.open_table(META)?;
+    if meta.get(UNACKNOWLEDGED)?.is_some() {
+        return Ok(());
+    }
+    let through = meta
+        .get(ACKNOWLEDGED_THROUGH)?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    let mut count = 0u64;
+    for entry in txn
+        .open_table(BATCHES)?
+        .range(through.saturating_add(1)..)?
+    {
+        let batch: super::SignedBatch = from_json(entry?.1.value())?;
+        count += u64::from(!batch.acknowledged);
+    }
+    meta.insert(UNACKNOWLEDGED, count)?;
     Ok(())
 }
 

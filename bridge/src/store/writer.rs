@@ -415,58 +415,133 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Batches signed and not yet acknowledged through: the last sequence handed out less
-    /// the acknowledged-through mark (an upper bound when acknowledgements arrive out of
-    /// order).
-    pub fn pending_batches(&self) -> Result<u64> {
-        let meta = self.txn.open_table(META)?;
-        let last = meta.get(LAST_BATCH)?.map(|v| v.value()).unwrap_or(0);
-        let through = meta
-            .get(ACKNOWLEDGED_THROUGH)?
+    fn meta(&self, key: &str) -> Result<u64> {
+        Ok(self
+            .txn
+            .open_table(META)?
+            .get(key)?
             .map(|v| v.value())
-            .unwrap_or(0);
-        Ok(last.saturating_sub(through))
+            .unwrap_or(0))
     }
 
+    /// Signed batches awaiting the keeper (neither acknowledged nor re-signed).
+    pub fn pending_batches(&self) -> Result<u64> {
+        self.meta(UNACKNOWLEDGED)
+    }
+
+    /// The next batch's sequence: after the last one signed and after the chain's floor.
     pub fn next_batch_sequence(&self) -> Result<u64> {
-        self.next(LAST_BATCH)
+        let next = self
+            .meta(LAST_BATCH)?
+            .max(self.meta(CHAIN_FLOOR)?)
+            .checked_add(1)
+            .context("batch sequence overflow")?;
+        self.insert(META, LAST_BATCH, next)?;
+        Ok(next)
     }
 
+    /// The highest sequence the chain has settled, as last reported (0: never).
+    pub fn chain_floor(&self) -> Result<u64> {
+        self.meta(CHAIN_FLOOR)
+    }
+
+    /// Raises the chain's floor to `highest` (never lowers it); returns the floor.
+    pub fn raise_chain_floor(&self, highest: u64) -> Result<u64> {
+        let floor = self.meta(CHAIN_FLOOR)?.max(highest);
+        self.insert(META, CHAIN_FLOOR, floor)?;
+        Ok(floor)
+    }
+
+    /// Stores a newly signed batch.
     pub fn put_batch(&self, batch: &SignedBatch) -> Result<()> {
-        self.insert(BATCHES, batch.sequence, to_json(batch).as_slice())?;
+        anyhow::ensure!(
+            self.batch(batch.sequence)?.is_none(),
+            "batch {} is signed already",
+            batch.sequence
+        );
+        self.write_batch(batch)?;
+        if !batch.acknowledged {
+            let pending = self.meta(UNACKNOWLEDGED)?;
+            self.insert(META, UNACKNOWLEDGED, pending + 1)?;
+        }
         Ok(())
+    }
+
+    fn write_batch(&self, batch: &SignedBatch) -> Result<()> {
+        self.insert(BATCHES, batch.sequence, to_json(batch).as_slice())
     }
 
     pub fn batch(&self, sequence: u64) -> Result<Option<SignedBatch>> {
         json_at(&self.txn.open_table(BATCHES)?, sequence)
     }
 
-    /// Marks batch `sequence` confirmed on-chain (again is fine); false if it is unknown.
-    /// Moves the acknowledged-through mark over every contiguous acknowledged batch.
-    pub fn acknowledge(&self, sequence: u64) -> Result<bool> {
-        let Some(mut batch) = self.batch(sequence)? else {
-            return Ok(false);
+    /// The oldest batch not acknowledged, if any.
+    pub fn next_unacknowledged(&self) -> Result<Option<u64>> {
+        let through = self.meta(ACKNOWLEDGED_THROUGH)?;
+        let batches = self.txn.open_table(BATCHES)?;
+        for entry in batches.range(through.saturating_add(1)..)? {
+            let (sequence, value) = entry?;
+            let batch: SignedBatch = from_json(value.value())?;
+            if !batch.acknowledged {
+                return Ok(Some(sequence.value()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Marks batch `sequence` confirmed on-chain. Only the oldest batch not acknowledged
+    /// may be (again is fine): a keeper cannot leave a gap behind it.
+    pub fn acknowledge(&self, sequence: u64) -> Result<Acknowledged> {
+        let Some(batch) = self.batch(sequence)? else {
+            return Ok(Acknowledged::Unknown);
         };
+        if batch.acknowledged {
+            return Ok(Acknowledged::Already);
+        }
+        let next = self.next_unacknowledged()?;
+        if next != Some(sequence) {
+            return Ok(Acknowledged::NotNext(next.unwrap_or(sequence)));
+        }
+        self.settle(batch, None)?;
+        Ok(Acknowledged::Done)
+    }
+
+    /// Takes unacknowledged `batch` off the keeper's list (acknowledged, or replaced by the
+    /// re-signed copy `replaced_by`), and moves the acknowledged-through mark over every
+    /// batch acknowledged behind it.
+    pub(crate) fn settle(&self, mut batch: SignedBatch, replaced_by: Option<u64>) -> Result<()> {
+        debug_assert!(!batch.acknowledged);
         batch.acknowledged = true;
-        self.put_batch(&batch)?;
-        let mut through = self
-            .txn
-            .open_table(META)?
-            .get(ACKNOWLEDGED_THROUGH)?
-            .map(|v| v.value())
-            .unwrap_or(0);
+        batch.replaced_by = replaced_by;
+        self.write_batch(&batch)?;
+        let pending = self.meta(UNACKNOWLEDGED)?;
+        self.insert(META, UNACKNOWLEDGED, pending.saturating_sub(1))?;
+        let mut through = self.meta(ACKNOWLEDGED_THROUGH)?;
         {
             let batches = self.txn.open_table(BATCHES)?;
-            while let Some(next) = through.checked_add(1) {
-                match json_at::<u64, SignedBatch>(&batches, next)? {
-                    Some(b) if b.acknowledged => through = next,
-                    _ => break,
+            for entry in batches.range(through.saturating_add(1)..)? {
+                let (sequence, value) = entry?;
+                let b: SignedBatch = from_json(value.value())?;
+                if !b.acknowledged {
+                    break;
                 }
+                through = sequence.value();
             }
         }
         self.insert(META, ACKNOWLEDGED_THROUGH, through)?;
-        Ok(true)
+        Ok(())
     }
+}
+
+/// What an acknowledgement did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acknowledged {
+    Done,
+    /// Acknowledged before (or replaced by a re-signed copy).
+    Already,
+    Unknown,
+    /// Not the oldest batch awaiting acknowledgement: that one is.
+    NotNext(u64),
 }
 
 /// Deletes up to `max` entries of a table keyed by (time, register) whose time is before
