@@ -593,7 +593,10 @@ impl Keeper {
                     if attempts >= MAX_ATTEMPTS {
                         self.fail(
                             format!("batch {}", batch.sequence),
-                            format!("{reason} ({attempts} attempts; skip it with the oracle's skip_batches)"),
+                            format!(
+                                "{reason} ({attempts} attempts); the council can skip it, and the bridge then signs its readings again under a new sequence: {}",
+                                crate::governance::skip_command(batch.sequence)
+                            ),
                             slot,
                         );
                     } else {

@@ -9,6 +9,7 @@
 //! - `config`: the binary's settings and the state it keeps between runs.
 pub mod bridge_api;
 pub mod config;
+pub mod governance;
 pub mod keeper;
 pub mod table;
 

@@ -2,9 +2,10 @@
 //! a bridge the oracle no longer trusts has its batches refused, given up after three
 //! attempts and reported, and once governance skips them signed again above the chain's
 //! settled sequence and applied (so no reading is lost and the bridge's backlog moves on); a
-//! paused oracle makes batches wait, uncounted, and they land after the
-//! pause. The oracle's configuration is written directly to stand for the governance
-//! actions (a new attestor set, a skip, a pause), which have their own tests.
+//! paused oracle makes batches wait, uncounted, and they land after the pause. The skip goes
+//! through the council (`keeper propose-skip`'s proposal, approved and executed); the
+//! other governance actions (a new attestor set, a pause) are written into the oracle's
+//! configuration directly and have their own tests.
 use std::time::Duration;
 
 use anchor_lang::prelude::Pubkey;
@@ -14,15 +15,27 @@ use gridtokenx_tests::fault::{
     campus_plan, free_port, kill_9, simulated_campus, workspace_binary, BridgeProcess, Terms,
 };
 use keeper::bridge_api::BridgeClient;
+use keeper::governance::propose_skip;
 use keeper::Keeper;
 use oracle::{OracleConfig, ReadingLimits};
 use sdk::chain::Chain;
-use sdk::ix::oracle as oracle_ix;
+use sdk::chain::{send_and_confirm, SendPolicy};
+use sdk::ix::{governance as governance_ix, oracle as oracle_ix};
 use sdk::CampusConfig;
 use simulator::runner::Campus as SimCampus;
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
 
 const POST_RATE: u32 = 60;
 const STEP_S: i64 = 300;
+const TIMELOCK_S: u32 = 2;
+
+async fn send(chain: &mut EmbeddedChain, ix: Instruction, signer: &Keypair) {
+    send_and_confirm(chain, &[ix], &[signer], &[], SendPolicy::default())
+        .await
+        .unwrap();
+}
 
 /// Rewrites the oracle's configuration with `change` (standing for a governance action).
 async fn govern(chain: &mut EmbeddedChain, change: impl FnOnce(&mut OracleConfig)) {
@@ -53,6 +66,8 @@ struct Campus {
     sim: SimCampus,
     client: BridgeClient,
     keeper: Keeper,
+    /// The council's members' keys.
+    council: Vec<Keypair>,
     start: i64,
     step: i64,
 }
@@ -90,15 +105,18 @@ impl Campus {
                 tolerance_bps: 1_000,
             },
             interval_s: 900,
-            timelock_seconds: 600,
+            // Short, so that a test waits out a proposal's timelock in real time (the
+            // chain's clock follows the bridge's).
+            timelock_seconds: TIMELOCK_S,
             market_start: setup_at,
         };
-        let plan = campus_plan(&mut chain, &config_file, &pki, attestor, terms)
+        let mut plan = campus_plan(&mut chain, &config_file, &pki, attestor, terms)
             .await
             .unwrap();
         migrations::apply(&mut chain, &plan).await.unwrap();
         chain.set_time(setup_at + 700).await.unwrap();
         migrations::apply(&mut chain, &plan).await.unwrap();
+        let council = std::mem::take(&mut plan.council_signers);
         let mut sim = simulated_campus(&config_file, &pki, process.port, start, 5).unwrap();
         sim.connect(start, POST_RATE).await.unwrap();
         let client = process.client().unwrap();
@@ -111,6 +129,7 @@ impl Campus {
             sim,
             client,
             keeper,
+            council,
             start,
             step: 0,
         }
@@ -170,12 +189,52 @@ async fn refused_batches_are_given_up_then_signed_again_after_a_skip_and_a_pause
     // without them, so the bridge signs them again above what the chain has (the keeper
     // reports it) and the copies land: no reading is lost to the skip.
     let through = refused.iter().map(|b| b.sequence).max().unwrap();
-    govern(&mut campus.chain, |c| {
-        c.attestors[0] = trusted;
-        c.last_sequence = through;
-        c.highest_sequence = through;
-    })
+    govern(&mut campus.chain, |c| c.attestors[0] = trusted).await;
+    // The keeper names the command that proposes the skip; run as it would be.
+    assert!(campus
+        .keeper
+        .status
+        .failures
+        .iter()
+        .all(|f| f.reason.contains("keeper propose-skip --through")));
+    let outsider = Keypair::new();
+    let err = propose_skip(&mut campus.chain, &outsider, through)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("not a council member"),
+        "{err:#}"
+    );
+    let err = propose_skip(&mut campus.chain, &campus.council[0], 1)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("nothing to skip"), "{err:#}");
+    let proposal = propose_skip(&mut campus.chain, &campus.council[0], through)
+        .await
+        .unwrap();
+    assert_eq!(
+        (proposal.from, proposal.through),
+        (refused[0].sequence, through)
+    );
+    for member in &campus.council {
+        send(
+            &mut campus.chain,
+            governance_ix::approve(member.pubkey(), proposal.index),
+            member,
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(u64::from(TIMELOCK_S) + 1)).await;
+    campus.chain.set_time(bridge::server::now()).await.unwrap();
+    let skip = oracle_ix::skip_batches(governance_ix::authority_for(oracle::ID), through);
+    let executor = &campus.council[1];
+    send(
+        &mut campus.chain,
+        governance_ix::execute(executor.pubkey(), proposal.index, &skip),
+        executor,
+    )
     .await;
+    assert_eq!(config(&mut campus.chain).await.last_sequence, through);
     let (resigned, applied) = (
         campus.keeper.status.batches_resigned,
         campus.keeper.status.batches_applied,

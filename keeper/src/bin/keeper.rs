@@ -44,6 +44,48 @@ struct Args {
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text", env = "GRIDTOKENX_KEEPER_LOG_FORMAT")]
     log_format: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Proposes to the council that the oracle skip every batch through THROUGH (one it
+    /// refuses for good, named in the keeper's status); the members approve and execute it
+    /// after the timelock, and the bridge then signs the skipped readings again.
+    ProposeSkip {
+        /// The last batch sequence to skip.
+        #[arg(long)]
+        through: u64,
+        /// A council member's keypair file: it signs the proposal and pays for it.
+        #[arg(long)]
+        keypair: PathBuf,
+    },
+}
+
+/// `keeper propose-skip`: exit 0 proposed, 1 refused or failed, 2 unusable configuration.
+async fn propose_skip(config: &KeeperConfig, through: u64, keypair: &std::path::Path) -> ExitCode {
+    let member = match solana_keypair::read_keypair_file(expand_home(keypair)) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: keypair {}: {e}", keypair.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut chain = RpcChain::new(&config.rpc_url, member.insecure_clone());
+    match keeper::governance::propose_skip(&mut chain, &member, through).await {
+        Ok(p) => {
+            println!(
+                "proposal {} skips batches {}..={}: it needs {} approvals of council members, then                  execution after the {} s timelock; the keeper then has the bridge sign their                  readings again",
+                p.index, p.from, p.through, p.threshold, p.timelock_seconds
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn init_logs(format: &str) {
@@ -163,6 +205,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Command::ProposeSkip { through, keypair }) = &args.command {
+        return propose_skip(&config, *through, keypair).await;
+    }
     if args.status {
         return match std::fs::read(&config.status_file)
             .map_err(anyhow::Error::from)
