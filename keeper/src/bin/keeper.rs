@@ -106,7 +106,7 @@ fn init_logs(format: &str) {
 fn describe(status: &Status) -> String {
     let mut out = format!(
         "meters: {} registered, {} active\n\
-         readings submitted: {} in {} batches ({} found already applied), {} batches pending at the bridge\n\
+         readings submitted: {} in {} batches ({} found already applied, {} signed again by the bridge: the chain had settled their sequences), {} batches pending at the bridge, chain's settled sequence {}\n\
          last confirmed slot: {}\n\
          GRID minted: {:.3} kWh, RECs issued: {}\n\
          market: {} books opened, {} intervals cleared, {} orders settled, {} books closed, {} balances swept\n\
@@ -116,7 +116,9 @@ fn describe(status: &Status) -> String {
         status.readings_submitted,
         status.batches_applied,
         status.batches_already_applied,
+        status.batches_resigned,
         status.batches_pending,
+        status.chain_floor,
         status.last_confirmed_slot,
         status.grid_minted_wh as f64 / 1000.0,
         status.recs_issued,
