@@ -236,7 +236,7 @@ async fn main() -> ExitCode {
         }
     };
     tracing::info!(
-        rpc = s.chain.url(),
+        rpc = s.chain.shown_url(),
         payer = %s.chain.payer_key(),
         bridge = %s.config.bridge,
         "keeper started"
