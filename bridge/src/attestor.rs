@@ -30,8 +30,7 @@ pub use keeper_protocol::B64;
 /// trust, under sequences it may already have applied.
 pub fn load_or_create_key(path: &Path, batches_signed: u64) -> Result<SigningKey> {
     if path.exists() {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let text = crate::read_secret(path)?;
         let text = text.trim();
         anyhow::ensure!(
             text.len() == 64,

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -35,8 +35,7 @@ pub const MAX_KEEPER_CONNECTIONS: usize = 16;
 /// Loads the keeper token, creating a random one (mode 0600) on first start.
 pub fn load_or_create_token(path: &Path) -> Result<String> {
     if path.exists() {
-        let token =
-            std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+        let token = crate::read_secret(path)?;
         let token = token.trim().to_string();
         anyhow::ensure!(
             token.len() >= MIN_TOKEN_LEN,

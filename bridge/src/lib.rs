@@ -69,6 +69,25 @@ pub fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
     sync_parent_dir(path)
 }
 
+/// Reads a secret (the attestor key, the keeper token), refusing a file that others than
+/// its owner may read: the bridge writes them mode 0600, so a wider mode means a copy or a
+/// restore that widened it, and the secret may have leaked (rotate it if so).
+pub fn read_secret(path: &Path) -> anyhow::Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))?
+        .permissions()
+        .mode();
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "{} may be read by others (mode {:o}): `chmod 600 {}`, and replace the secret if          anyone else could have read it",
+        path.display(),
+        mode & 0o777,
+        path.display()
+    );
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))
+}
+
 /// Fsyncs the directory holding `path`, making its creation durable.
 pub fn sync_parent_dir(path: &Path) -> anyhow::Result<()> {
     let dir = match path.parent() {
@@ -86,6 +105,45 @@ pub(crate) mod tests {
     pub(crate) fn niceness() -> i32 {
         // SAFETY: a plain system call on the calling thread.
         unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+    }
+
+    /// The attestor key and the keeper token are written 0600 and refused once others may
+    /// read them (a copy or a restore that widened the mode), naming the fix.
+    #[test]
+    fn secrets_others_may_read_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("keeper.token");
+        let made = crate::keeper_api::load_or_create_token(&token).unwrap();
+        assert_eq!(
+            crate::keeper_api::load_or_create_token(&token).unwrap(),
+            made
+        );
+        let key = dir.path().join("attestor.key");
+        let signing = crate::attestor::load_or_create_key(&key, 0).unwrap();
+        for (path, mode) in [(&token, 0o640), (&key, 0o604), (&token, 0o644)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = if path == &token {
+                crate::keeper_api::load_or_create_token(path).unwrap_err()
+            } else {
+                crate::attestor::load_or_create_key(path, 0).unwrap_err()
+            };
+            let err = format!("{err:#}");
+            assert!(
+                err.contains(&format!("may be read by others (mode {mode:o})")),
+                "{err}"
+            );
+            assert!(err.contains("chmod 600"), "{err}");
+        }
+        for path in [&token, &key] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        }
+        assert_eq!(
+            crate::keeper_api::load_or_create_token(&token).unwrap(),
+            made
+        );
+        let again = crate::attestor::load_or_create_key(&key, 0).unwrap();
+        assert_eq!(again.to_bytes(), signing.to_bytes());
     }
 
     #[test]

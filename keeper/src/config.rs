@@ -113,8 +113,26 @@ impl KeeperConfig {
     pub fn bridge_client(&self) -> Result<crate::bridge_api::BridgeClient> {
         // The token never leaves this host in clear, however the settings were made.
         self.validate()?;
-        let token = std::fs::read_to_string(&self.bridge_token_file)
-            .with_context(|| format!("bridge token {}", self.bridge_token_file.display()))?
+        let path = &self.bridge_token_file;
+        let mode = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(path)
+                .with_context(|| format!("bridge token {}", path.display()))?
+                .permissions()
+                .mode()
+        };
+        // Whoever holds the token acknowledges batches and tells the bridge the chain's
+        // sequence: readable by the keeper's user only, as the bridge writes it.
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "bridge token {} may be read by others (mode {:o}): `chmod 600 {}`, and have the \
+             bridge make a new one (delete it there and restart) if anyone else could have read it",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("bridge token {}", path.display()))?
             .trim()
             .to_string();
         match &self.bridge_ca {
