@@ -80,7 +80,7 @@ pub fn read_secret(path: &Path) -> anyhow::Result<String> {
         .mode();
     anyhow::ensure!(
         mode & 0o077 == 0,
-        "{} may be read by others (mode {:o}): `chmod 600 {}`, and replace the secret if          anyone else could have read it",
+        "{} may be read by others (mode {:o}): `chmod 600 {}`, and replace the secret if anyone else could have read it",
         path.display(),
         mode & 0o777,
         path.display()

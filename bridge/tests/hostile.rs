@@ -153,6 +153,12 @@ async fn a_short_keeper_token_and_a_public_keeper_interface_without_tls_are_refu
     certs::ensure_pki(&certs::Layout::new(&config.pki_dir), &campus()).unwrap();
     std::fs::create_dir_all(&config.data_dir).unwrap();
     std::fs::write(config.keeper_token_path(), "short").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        config.keeper_token_path(),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let refused = match bridge::server::start(&config).await {
         Ok(_) => panic!("started with a 5-character keeper token"),
         Err(e) => format!("{e:#}"),
