@@ -339,24 +339,14 @@ impl Attestor {
                 if readings.is_empty() {
                     return Ok(None);
                 }
-                let sequence = w.next_batch_sequence()?;
-                let message =
-                    encode_batch(domain, sequence, &meters_digest(states.iter()), &readings)
-                        .context("batch too large")?;
-                let signature = self.key.sign(&message);
-                let batch = SignedBatch {
-                    sequence,
-                    hash: keeper_protocol::hex::encode(&batch_hash(&message)),
-                    message: B64.encode(&message),
-                    attestor: B64.encode(self.public_key()),
-                    signature: B64.encode(signature.to_bytes()),
-                    meters: lfdis,
-                    readings: readings.len() as u16,
-                    created_at: now,
-                    acknowledged: false,
-                    replaced_by: None,
-                };
-                w.put_batch(&batch)?;
+                let batch = self.sign(
+                    w,
+                    domain,
+                    &meters_digest(states.iter()),
+                    &readings,
+                    lfdis,
+                    now,
+                )?;
                 for (lfdi, a) in &attested {
                     w.set_attested(lfdi, a)?;
                 }
@@ -383,6 +373,37 @@ impl Attestor {
             }
         }
         Ok((batch, seen.len()))
+    }
+
+    /// Signs `readings` of `meters` (their states' digest `digest`) as a batch under the
+    /// next sequence and stores it.
+    fn sign(
+        &self,
+        w: &crate::store::Writer,
+        domain: &[u8; 32],
+        digest: &[u8; 32],
+        readings: &[Reading],
+        meters: Vec<String>,
+        now: i64,
+    ) -> Result<SignedBatch> {
+        let sequence = w.next_batch_sequence()?;
+        let message =
+            encode_batch(domain, sequence, digest, readings).context("batch too large")?;
+        let signature = self.key.sign(&message);
+        let batch = SignedBatch {
+            sequence,
+            hash: keeper_protocol::hex::encode(&batch_hash(&message)),
+            message: B64.encode(&message),
+            attestor: B64.encode(self.public_key()),
+            signature: B64.encode(signature.to_bytes()),
+            meters,
+            readings: readings.len() as u16,
+            created_at: now,
+            acknowledged: false,
+            replaced_by: None,
+        };
+        w.put_batch(&batch)?;
+        Ok(batch)
     }
 
     /// What the oracle's rules say of `meter`'s latest pair against its last attested
@@ -498,24 +519,15 @@ impl Attestor {
             let parsed = oracle::attestation::Batch::parse(&message)
                 .map_err(|e| anyhow::anyhow!("a stored batch's message: {e:?}"))?;
             let readings: Vec<Reading> = (0..parsed.len()).map(|i| parsed.reading(i)).collect();
-            let new_sequence = w.next_batch_sequence()?;
-            let message = encode_batch(&domain, new_sequence, parsed.meters, &readings)
-                .context("batch too large")?;
-            let signature = self.key.sign(&message);
-            let copy = SignedBatch {
-                sequence: new_sequence,
-                hash: keeper_protocol::hex::encode(&batch_hash(&message)),
-                message: B64.encode(&message),
-                attestor: B64.encode(self.public_key()),
-                signature: B64.encode(signature.to_bytes()),
-                meters: old.meters.clone(),
-                readings: old.readings,
-                created_at: now,
-                acknowledged: false,
-                replaced_by: None,
-            };
-            w.put_batch(&copy)?;
-            w.settle(old, Some(new_sequence))?;
+            let copy = self.sign(
+                w,
+                &domain,
+                parsed.meters,
+                &readings,
+                old.meters.clone(),
+                now,
+            )?;
+            w.settle(old, Some(copy.sequence))?;
             Ok(Resigned::As(copy))
         })
     }

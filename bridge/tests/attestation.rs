@@ -202,10 +202,9 @@ async fn only_registers_measured_together_and_a_new_interval_are_attested() {
     );
 }
 
-#[tokio::test]
-async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_restart() {
-    let b = TestBridge::start().await;
-    two_meters_post(&b, now() - 600, now() - 300).await;
+/// Batches 1 (ENG and PHYS) and 2 (ENG's next round), signed and awaiting the keeper.
+async fn two_batches(b: &TestBridge) {
+    two_meters_post(b, now() - 600, now() - 300).await;
     b.running.attestor.attest_once(now()).unwrap().unwrap();
     let mut eng = b.meter("ENG");
     let round = mmr_list_xml(vec![
@@ -232,6 +231,12 @@ async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_r
         204
     );
     b.running.attestor.attest_once(now()).unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn keeper_interface_needs_the_token_and_unacknowledged_batches_survive_a_restart() {
+    let b = TestBridge::start().await;
+    two_batches(&b).await;
 
     let token = b.running.keeper_token.clone();
     assert_eq!(keeper(&b, "GET", "/v1/batches", None).await.0, 401);
@@ -435,33 +440,7 @@ async fn the_registry_decides_which_meters_the_bridge_serves() {
 async fn acknowledgements_go_oldest_first_and_batches_are_signed_again_only_below_the_chains_floor()
 {
     let b = TestBridge::start().await;
-    two_meters_post(&b, now() - 600, now() - 300).await;
-    b.running.attestor.attest_once(now()).unwrap().unwrap();
-    let mut eng = b.meter("ENG");
-    let location = eng
-        .get("/mup?l=1")
-        .await
-        .unwrap()
-        .body
-        .split("href=\"/mup/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let round = mmr_list_xml(vec![
-        mmr("E1", 1, 10_200, now() - 120, false),
-        mmr("E2", 19, 10_300, now() - 120, false),
-    ]);
-    assert_eq!(
-        eng.post(&format!("/mup/{location}"), round)
-            .await
-            .unwrap()
-            .status,
-        204
-    );
-    b.running.attestor.attest_once(now()).unwrap().unwrap();
+    two_batches(&b).await;
     let token = b.running.keeper_token.clone();
     let listed = |body: &str| batches(body).iter().map(|b| b.sequence).collect::<Vec<_>>();
 

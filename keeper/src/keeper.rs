@@ -485,17 +485,18 @@ impl Keeper {
         let mut due: Vec<DecodedBatch> = Vec::new();
         for batch in batches {
             if config.is_settled(batch.sequence) {
-                // Acknowledged whatever happened before (given up on, then skipped by
-                // governance: the bridge's backlog moves on).
+                // Settled on chain: acknowledged if the chain has this batch, else signed
+                // again by the bridge (skipped by governance, or a sequence a bridge
+                // restored from a backup signed again).
                 match batch.decode() {
                     Ok(b) => {
                         let applied = Self::judge_applied(&b, &config);
                         self.settle_batch(&bridge, b.sequence, applied, progress)
                             .await?;
                     }
+                    // Nothing the bridge could sign again either: acknowledged, as before.
                     Err(_) => {
-                        self.settle_batch(&bridge, batch.sequence, Applied::Superseded, progress)
-                            .await?;
+                        self.to_acknowledge.insert(batch.sequence);
                     }
                 }
                 continue;
@@ -652,6 +653,9 @@ impl Keeper {
                 // the chain has newer ones for their meters (then they are skipped: a copy
                 // of a batch that did apply mints nothing twice).
                 let copy = bridge.resign(sequence).await?;
+                // Acknowledged by the bridge with the copy: acknowledging it again is a no-op
+                // (204) that lets the batches after it be acknowledged in this pass.
+                self.to_acknowledge.insert(sequence);
                 tracing::warn!(
                     sequence,
                     copy = copy.sequence,

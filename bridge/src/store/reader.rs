@@ -47,12 +47,7 @@ impl Reader {
 
     /// Signed batches awaiting the keeper (see `Writer::pending_batches`).
     pub fn pending_batches(&self) -> Result<u64> {
-        Ok(self
-            .txn
-            .open_table(META)?
-            .get(UNACKNOWLEDGED)?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        meta_value(&self.txn.open_table(META)?, UNACKNOWLEDGED)
     }
 
     pub fn batch(&self, sequence: u64) -> Result<Option<SignedBatch>> {
@@ -61,12 +56,7 @@ impl Reader {
 
     /// The highest sequence the chain has settled, as the keeper last reported it.
     pub fn chain_floor(&self) -> Result<u64> {
-        Ok(self
-            .txn
-            .open_table(META)?
-            .get(CHAIN_FLOOR)?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        meta_value(&self.txn.open_table(META)?, CHAIN_FLOOR)
     }
 
     /// The MirrorMeterReading attested for `flow` of `lfdi`, if one is designated.
@@ -146,12 +136,7 @@ impl Reader {
     /// Up to `limit` unacknowledged batches, oldest first. The scan starts after the
     /// acknowledged-through mark, so it does not grow with the bridge's history.
     pub fn unacknowledged(&self, limit: usize) -> Result<Vec<SignedBatch>> {
-        let through = self
-            .txn
-            .open_table(META)?
-            .get(ACKNOWLEDGED_THROUGH)?
-            .map(|v| v.value())
-            .unwrap_or(0);
+        let through = meta_value(&self.txn.open_table(META)?, ACKNOWLEDGED_THROUGH)?;
         let mut out = Vec::new();
         let Some(first) = through.checked_add(1) else {
             return Ok(out);

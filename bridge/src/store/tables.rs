@@ -83,6 +83,11 @@ pub(super) fn json_at<'k, K: redb::Key + 'static, T: DeserializeOwned>(
     table.get(key)?.map(|v| from_json(v.value())).transpose()
 }
 
+/// A value of the `meta` table (0 when unset), in a read or a write transaction.
+pub(super) fn meta_value(meta: &impl ReadableTable<&'static str, u64>, key: &str) -> Result<u64> {
+    Ok(meta.get(key)?.map(|v| v.value()).unwrap_or(0))
+}
+
 pub fn mirror_key(lfdi: &str, mrid: &str) -> String {
     format!("{lfdi}/{mrid}")
 }

@@ -30,15 +30,12 @@ pub(super) fn upgrade(txn: &redb::WriteTransaction, tables: &[String]) -> Result
 /// Stores before the count of unacknowledged batches (`UNACKNOWLEDGED`) counted them as
 /// the last sequence less the acknowledged-through mark: counted once, from the batches.
 fn count_unacknowledged(txn: &redb::WriteTransaction) -> Result<()> {
-    use super::tables::{ACKNOWLEDGED_THROUGH, BATCHES, META, UNACKNOWLEDGED};
+    use super::tables::{meta_value, ACKNOWLEDGED_THROUGH, BATCHES, META, UNACKNOWLEDGED};
     let mut meta = txn.open_table(META)?;
     if meta.get(UNACKNOWLEDGED)?.is_some() {
         return Ok(());
     }
-    let through = meta
-        .get(ACKNOWLEDGED_THROUGH)?
-        .map(|v| v.value())
-        .unwrap_or(0);
+    let through = meta_value(&meta, ACKNOWLEDGED_THROUGH)?;
     let mut count = 0u64;
     for entry in txn
         .open_table(BATCHES)?

@@ -84,15 +84,26 @@ impl FileLog {
         };
         let files = [open(".wal")?, open(".wal.1")?];
         // Appends go on in the file whose records are newest: the one whose first record
-        // has the higher sequence, or that begins with a record cut short (the crash came
-        // during the first append after a switch); both empty: the first.
-        let first = |f: &std::fs::File| -> Result<Option<Option<u64>>> {
-            let bytes = read_file(f)?;
-            Ok((!bytes.is_empty()).then(|| read_record(&bytes).map(|r| r.0)))
+        // has the higher sequence; one empty: the other; both: the first. The sequence is
+        // read from the first record's header alone (read_all reads the records): a header
+        // cut short or damaged only orders a file holding nothing a replay takes, since
+        // the older file's records are all in redb.
+        let first = |f: &std::fs::File| -> Result<Option<u64>> {
+            use std::os::unix::fs::FileExt;
+            let mut header = [0u8; 16];
+            let n = f.read_at(&mut header, 0)?;
+            let len = f.metadata()?.len();
+            Ok((len > 0).then(|| {
+                if n == header.len() {
+                    u64::from_le_bytes(header[8..16].try_into().expect("8 bytes"))
+                } else {
+                    u64::MAX
+                }
+            }))
         };
         let current = match (first(&files[0])?, first(&files[1])?) {
-            (Some(Some(a)), Some(Some(b))) if b > a => 1,
-            (Some(Some(_)), Some(None)) | (None, Some(_)) => 1,
+            (Some(a), Some(b)) if b > a => 1,
+            (None, Some(_)) => 1,
             _ => 0,
         };
         Ok(FileLog {

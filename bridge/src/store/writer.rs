@@ -65,12 +65,7 @@ impl<'a> Writer<'a> {
     }
 
     fn next(&self, counter: &str) -> Result<u64> {
-        let current = self
-            .txn
-            .open_table(META)?
-            .get(counter)?
-            .map(|v| v.value())
-            .unwrap_or(0);
+        let current = self.meta(counter)?;
         let next = current.checked_add(1).context("counter overflow")?;
         self.insert(META, counter, next)?;
         Ok(next)
@@ -209,12 +204,7 @@ impl<'a> Writer<'a> {
         }
         pruned.measurements = prune_before(&mut self.txn.open_table(MEASUREMENTS)?, before, max)?;
         {
-            let through = self
-                .txn
-                .open_table(META)?
-                .get(ACKNOWLEDGED_THROUGH)?
-                .map(|v| v.value())
-                .unwrap_or(0);
+            let through = self.meta(ACKNOWLEDGED_THROUGH)?;
             let mut batches = self.txn.open_table(BATCHES)?;
             let mut old = Vec::new();
             for entry in batches.range(..=through)? {
@@ -380,12 +370,7 @@ impl<'a> Writer<'a> {
         if id.is_some() || !assign {
             return Ok(id);
         }
-        let next = self
-            .txn
-            .open_table(META)?
-            .get(NEXT_REGISTER)?
-            .map(|v| v.value())
-            .unwrap_or(0);
+        let next = self.meta(NEXT_REGISTER)?;
         let id = u32::try_from(next).context("register ids exhausted")?;
         self.insert(META, NEXT_REGISTER, next + 1)?;
         self.insert(REGISTER_IDS, name, id)?;
@@ -416,12 +401,7 @@ impl<'a> Writer<'a> {
     }
 
     fn meta(&self, key: &str) -> Result<u64> {
-        Ok(self
-            .txn
-            .open_table(META)?
-            .get(key)?
-            .map(|v| v.value())
-            .unwrap_or(0))
+        meta_value(&self.txn.open_table(META)?, key)
     }
 
     /// Signed batches awaiting the keeper (neither acknowledged nor re-signed).
@@ -455,7 +435,7 @@ impl<'a> Writer<'a> {
     /// Stores a newly signed batch.
     pub fn put_batch(&self, batch: &SignedBatch) -> Result<()> {
         anyhow::ensure!(
-            self.batch(batch.sequence)?.is_none(),
+            self.txn.open_table(BATCHES)?.get(batch.sequence)?.is_none(),
             "batch {} is signed already",
             batch.sequence
         );
