@@ -19,6 +19,9 @@ pub struct BridgeConfig {
     /// keeper checks it against the campus CA; its `bridge_ca`). Required for a
     /// non-loopback `keeper_listen`.
     pub keeper_tls: bool,
+    /// Where Prometheus scrapes `/metrics` (and `/ready`, `/health`): plain HTTP without a
+    /// token, so loopback unless the network in between is the operator's own.
+    pub metrics_listen: SocketAddr,
     /// Store, attestor key and keeper token live here.
     pub data_dir: PathBuf,
     pub campus_config: PathBuf,
@@ -43,6 +46,9 @@ pub struct BridgeConfig {
     pub max_pending_batches: u64,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections one device certificate may hold at once; more are closed after the
+    /// handshake (one meter's certificate cannot take every slot).
+    pub max_connections_per_device: usize,
     /// Seconds a client gets to finish its TLS handshake.
     pub handshake_timeout_s: u64,
     /// TLS handshakes in flight from one IP address; more are closed at once (floods).
@@ -75,6 +81,7 @@ impl Default for BridgeConfig {
             listen: "127.0.0.1:8443".parse().expect("address"),
             keeper_listen: "127.0.0.1:8444".parse().expect("address"),
             keeper_tls: false,
+            metrics_listen: "127.0.0.1:9645".parse().expect("address"),
             data_dir: PathBuf::from("bridge-data"),
             // Relative to the working directory (the repository root): no build-machine paths.
             campus_config: PathBuf::from("migrations/campus.toml"),
@@ -89,6 +96,7 @@ impl Default for BridgeConfig {
             max_readings_per_batch: 25,
             max_pending_batches: 4_096,
             max_connections: 20_000,
+            max_connections_per_device: 4,
             handshake_timeout_s: 10,
             max_handshakes_per_ip: 256,
             idle_timeout_s: 0,
@@ -130,6 +138,10 @@ impl BridgeConfig {
             "max_pending_batches must be positive"
         );
         anyhow::ensure!(self.max_connections > 0, "max_connections must be positive");
+        anyhow::ensure!(
+            self.max_connections_per_device > 0,
+            "max_connections_per_device must be positive"
+        );
         anyhow::ensure!(
             self.handshake_timeout_s > 0
                 && self.body_timeout_s > 0

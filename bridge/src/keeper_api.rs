@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::attestor::{Attestor, Resigned, B64};
 use crate::directory::{RegisteredMeter, SyncReport};
+use crate::metrics::BridgeMetrics;
 use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
 use crate::store::Acknowledged;
 use keeper_protocol::{
@@ -174,6 +175,7 @@ fn same_token(given: &[u8], expected: &[u8]) -> bool {
 /// What every request of one keeper connection shares.
 struct Connection {
     attestor: Arc<Attestor>,
+    metrics: Arc<BridgeMetrics>,
     token: Arc<String>,
     peer: std::net::SocketAddr,
     failures: Arc<FailureLog>,
@@ -256,6 +258,7 @@ async fn handle(
                 .await
             {
                 Ok(Ok(Acknowledged::Done)) => {
+                    c.metrics.batches_acknowledged.inc();
                     tracing::info!(sequence, "batch acknowledged by the keeper");
                     empty(StatusCode::NO_CONTENT)
                 }
@@ -299,6 +302,7 @@ async fn handle(
                 .await
             {
                 Ok(Ok((Resigned::As(copy), _))) => {
+                    c.metrics.batches_resigned.inc();
                     tracing::warn!(
                         sequence,
                         copy = copy.sequence,
@@ -339,6 +343,7 @@ pub async fn serve(
     listener: TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     attestor: Arc<Attestor>,
+    metrics: Arc<BridgeMetrics>,
     token: String,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -354,6 +359,7 @@ pub async fn serve(
     {
         let connection = Arc::new(Connection {
             attestor: attestor.clone(),
+            metrics: metrics.clone(),
             token: token.clone(),
             peer,
             failures: failures.clone(),

@@ -9,7 +9,7 @@
 //! (rustls, CCM-8, device certificate verifier), `service` (IEEE 2030.5 resources; the
 //! documents themselves are the `sep2` crate), `normalize` (readings to Wh), `store` (redb),
 //! `attestor` (signed batches), `directory` (known meters), `config` (settings), `clock`
-//! (the Time resource). Requests flow one way: `server` -> `service` -> `store`; nothing
+//! (the Time resource), `metrics` (Prometheus metrics and readiness). Requests flow one way: `server` -> `service` -> `store`; nothing
 //! below `server` imports it.
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod keeper_api;
+pub mod metrics;
 pub mod net;
 pub mod normalize;
 pub mod periodic;

@@ -15,6 +15,7 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     pub handshake_timeout: Duration,
     pub max_handshakes_per_ip: usize,
+    pub max_connections_per_device: usize,
     pub idle_timeout: Duration,
     pub body_timeout: Duration,
 }
@@ -144,42 +145,52 @@ pub fn tune(stream: &TcpStream) {
     );
 }
 
-/// What is in flight per peer address: TLS handshakes on the meters' listener, whole
-/// connections on the keeper interface.
-#[derive(Default)]
-pub struct InFlightPerIp {
-    in_flight: Mutex<std::collections::HashMap<IpAddr, usize>>,
+/// What is in flight per key: TLS handshakes per peer address on the meters' listener,
+/// connections per device certificate (LFDI) once it is known, whole connections per
+/// address on the keeper interface.
+pub struct InFlight<K> {
+    in_flight: Mutex<std::collections::HashMap<K, usize>>,
 }
 
-/// A slot of one peer address, given back on drop.
-pub struct IpSlot<'a> {
-    table: &'a InFlightPerIp,
-    ip: IpAddr,
+impl<K> Default for InFlight<K> {
+    fn default() -> Self {
+        InFlight {
+            in_flight: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
 }
 
-impl InFlightPerIp {
-    pub fn try_take(&self, ip: IpAddr, max: usize) -> Option<IpSlot<'_>> {
+pub type InFlightPerIp = InFlight<IpAddr>;
+
+/// A slot of one key, given back on drop.
+pub struct Slot<'a, K: std::hash::Hash + Eq + Copy> {
+    table: &'a InFlight<K>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Copy> InFlight<K> {
+    pub fn try_take(&self, key: K, max: usize) -> Option<Slot<'_, K>> {
         let mut map = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
+        let n = map.entry(key).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(IpSlot { table: self, ip })
+        Some(Slot { table: self, key })
     }
 }
 
-impl Drop for IpSlot<'_> {
+impl<K: std::hash::Hash + Eq + Copy> Drop for Slot<'_, K> {
     fn drop(&mut self) {
         let mut map = self
             .table
             .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
+        if let Some(n) = map.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                map.remove(&self.ip);
+                map.remove(&self.key);
             }
         }
     }

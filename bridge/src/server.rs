@@ -22,9 +22,10 @@ use crate::attestor::{self, Attestor, AttestorSettings};
 use crate::config::BridgeConfig;
 use crate::directory::Directory;
 use crate::keeper_api;
+use crate::metrics::{self, BridgeEndpoints, BridgeMetrics};
 use crate::net::{
     self, fit_open_file_limit, http1_builder, Accepted, BoundedListener, ConnectionLimits,
-    FailureLog, InFlightPerIp,
+    FailureLog, InFlight, InFlightPerIp,
 };
 use crate::periodic::{self, FirstRun};
 use crate::service::{Reply, Service, Settings, MAX_BODY};
@@ -35,6 +36,8 @@ use crate::tls::{self, DeviceCertVerifier};
 pub struct RunningBridge {
     pub meters_addr: SocketAddr,
     pub keeper_addr: SocketAddr,
+    /// Where `/metrics`, `/ready` and `/health` are served.
+    pub metrics_addr: SocketAddr,
     pub service: Arc<Service>,
     pub attestor: Arc<Attestor>,
     pub keeper_token: String,
@@ -95,10 +98,12 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     )?);
     let store = Arc::new(Store::open(&config.store_path())?);
     let tls = TlsSetup::load(config, directory.clone())?;
+    let bridge_metrics = Arc::new(BridgeMetrics::default());
     let service = Arc::new(Service {
         store: store.clone(),
         directory: directory.clone(),
         settings: service_settings(config)?,
+        metrics: bridge_metrics.clone(),
     });
     let attestor = Arc::new(Attestor::new(
         store.clone(),
@@ -114,7 +119,23 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     let keeper = TcpListener::bind(config.keeper_listen)
         .await
         .with_context(|| format!("listen on {}", config.keeper_listen))?;
+    let metrics_listener = TcpListener::bind(config.metrics_listen)
+        .await
+        .with_context(|| format!("metrics_listen {}", config.metrics_listen))?;
     let (meters_addr, keeper_addr) = (meters.local_addr()?, keeper.local_addr()?);
+    let metrics_addr = metrics_listener.local_addr()?;
+    let endpoints = Arc::new(BridgeEndpoints {
+        metrics: bridge_metrics.clone(),
+        service: service.clone(),
+        attestor: attestor.clone(),
+        data_dir: config.data_dir.clone(),
+        store_path: config.store_path(),
+        ca_not_after: tls.ca_not_after,
+        server_not_after: tls.server_not_after,
+        cluster_set: config.cluster_genesis_hash.is_some(),
+        attest_interval_s: config.attest_interval_s,
+        started_at: now(),
+    });
     let (shutdown, watcher) = watch::channel(false);
     let attest_every = Duration::from_secs(u64::from(config.attest_interval_s));
     let retention_s = i64::from(config.retention_days) * 86_400;
@@ -130,7 +151,13 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             keeper,
             tls.keeper,
             attestor.clone(),
+            bridge_metrics.clone(),
             keeper_token.clone(),
+            watcher.clone(),
+        )),
+        tokio::spawn(telemetry::serve(
+            metrics_listener,
+            endpoints,
             watcher.clone(),
         )),
         tokio::spawn(periodic::run(
@@ -139,8 +166,8 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             FirstRun::AfterOnePeriod,
             watcher.clone(),
             {
-                let attestor = attestor.clone();
-                move || attest(attestor.clone())
+                let (attestor, counted) = (attestor.clone(), bridge_metrics.clone());
+                move || attest(attestor.clone(), counted.clone())
             },
         )),
         tokio::spawn(periodic::run(
@@ -154,10 +181,11 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             },
         )),
     ];
-    tracing::info!(%meters_addr, %keeper_addr, keeper_tls = config.keeper_tls, attestor = %base64::Engine::encode(&attestor::B64, attestor.public_key()), "bridge started");
+    tracing::info!(%meters_addr, %keeper_addr, %metrics_addr, keeper_tls = config.keeper_tls, attestor = %base64::Engine::encode(&attestor::B64, attestor.public_key()), "bridge started");
     Ok(RunningBridge {
         meters_addr,
         keeper_addr,
+        metrics_addr,
         service,
         attestor,
         keeper_token,
@@ -171,6 +199,9 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
 struct TlsSetup {
     meters: TlsAcceptor,
     keeper: Option<TlsAcceptor>,
+    /// notAfter of the campus CA and of the bridge's certificate (metrics).
+    ca_not_after: Option<i64>,
+    server_not_after: Option<i64>,
 }
 
 impl TlsSetup {
@@ -186,6 +217,8 @@ impl TlsSetup {
             .collect::<Result<Vec<_>, _>>()?;
         let key = PrivateKeyDer::from_pem_file(layout.bridge_key())
             .with_context(|| format!("bridge key {}", layout.bridge_key().display()))?;
+        let ca_not_after = metrics::not_after(&ca_der);
+        let server_not_after = chain.first().and_then(|c| metrics::not_after(c));
         let mut roots = vec![ca_der];
         for path in &config.trusted_roots {
             let pem = std::fs::read_to_string(path)
@@ -201,7 +234,12 @@ impl TlsSetup {
             )?))),
             false => None,
         };
-        Ok(TlsSetup { meters, keeper })
+        Ok(TlsSetup {
+            meters,
+            keeper,
+            ca_not_after,
+            server_not_after,
+        })
     }
 }
 
@@ -218,6 +256,7 @@ fn service_settings(config: &BridgeConfig) -> Result<Settings> {
             .map(|d| d.as_secs() as i64)
             .unwrap_or_else(now),
         clock: crate::clock::CampusClock::new(&config.time_zone)?,
+        retention_s: i64::from(config.retention_days) * 86_400,
     })
 }
 
@@ -237,6 +276,7 @@ fn connection_limits(config: &BridgeConfig) -> ConnectionLimits {
         max_connections: fit_open_file_limit(config.max_connections),
         handshake_timeout: Duration::from_secs(config.handshake_timeout_s),
         max_handshakes_per_ip: config.max_handshakes_per_ip,
+        max_connections_per_device: config.max_connections_per_device,
         idle_timeout: config.idle_timeout(),
         body_timeout: Duration::from_secs(config.body_timeout_s),
     }
@@ -272,12 +312,13 @@ async fn prune(store: Arc<Store>, retention_s: i64, shutdown: watch::Receiver<bo
 
 /// One attestation round: every meter's new, acceptable reading signed, in as many batches
 /// as it takes (up to the backlog bound).
-async fn attest(attestor: Arc<Attestor>) -> Result<()> {
+async fn attest(attestor: Arc<Attestor>, counted: Arc<BridgeMetrics>) -> Result<()> {
     let a = attestor.clone();
     let round = attestor
         .store
         .run_dedicated(move || a.attest_round(now()))
         .await??;
+    counted.batches_signed.add(round.batches.len() as u64);
     if round.backlog_full {
         tracing::warn!(
             pending = round.pending_batches,
@@ -311,6 +352,7 @@ async fn serve_meters(
 ) {
     let mut listener = BoundedListener::new(listener, limits.max_connections, "meters");
     let handshakes = Arc::new(InFlightPerIp::default());
+    let devices = Arc::new(InFlight::default());
     let failures = Arc::new(FailureLog::default());
     while let Some(accepted) = listener.accept(&mut shutdown).await {
         net::tune(&accepted.stream);
@@ -318,6 +360,7 @@ async fn serve_meters(
             acceptor: acceptor.clone(),
             service: service.clone(),
             handshakes: handshakes.clone(),
+            devices: devices.clone(),
             failures: failures.clone(),
             limits,
         };
@@ -331,6 +374,8 @@ struct MeterConnection {
     acceptor: TlsAcceptor,
     service: Arc<Service>,
     handshakes: Arc<InFlightPerIp>,
+    /// Connections per device certificate (LFDI).
+    devices: Arc<InFlight<registry::identity::Lfdi>>,
     failures: Arc<FailureLog>,
     limits: ConnectionLimits,
 }
@@ -351,6 +396,7 @@ impl MeterConnection {
                 .handshakes
                 .try_take(peer.ip(), limits.max_handshakes_per_ip)
             else {
+                self.service.metrics.handshakes_failed.inc("shed");
                 self.failures.failed(
                     peer,
                     "too many TLS handshakes in flight from this address",
@@ -362,11 +408,13 @@ impl MeterConnection {
             {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
+                    self.service.metrics.handshakes_failed.inc("refused");
                     self.failures
                         .failed(peer, "TLS handshake refused", &e.to_string());
                     return;
                 }
                 Err(_) => {
+                    self.service.metrics.handshakes_failed.inc("timeout");
                     self.failures
                         .failed(peer, "TLS handshake timed out", "timeout");
                     return;
@@ -379,6 +427,30 @@ impl MeterConnection {
         let Some(meter) = self.service.directory.get(&lfdi) else {
             return;
         };
+        // One device's certificate holds at most a few of the slots.
+        let Some(_device) = self
+            .devices
+            .try_take(lfdi, limits.max_connections_per_device)
+        else {
+            self.service.metrics.connections_refused_per_device.inc();
+            self.failures.failed(
+                peer,
+                "closed: the device already holds max_connections_per_device connections",
+                &meter.code,
+            );
+            return;
+        };
+        if let Some(not_after) = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| metrics::not_after(der))
+        {
+            self.service
+                .metrics
+                .device_certificate(&meter.code, not_after);
+        }
         tracing::debug!(%peer, meter = %meter.code, "meter connected");
         let service = self.service;
         let body_timeout = limits.body_timeout;
@@ -419,24 +491,42 @@ fn response(reply: Reply) -> Response<Full<Bytes>> {
     builder.body(Full::new(body)).expect("valid response")
 }
 
+/// One request, answered and counted (route pattern, status, duration).
 async fn handle(
     service: Arc<Service>,
     lfdi: registry::identity::Lfdi,
     req: Request<Incoming>,
     body_timeout: Duration,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let started = std::time::Instant::now();
+    let route = metrics::route_label(req.uri().path());
+    let reply = answer(&service, lfdi, req, body_timeout).await;
+    service
+        .metrics
+        .requests
+        .inc((route, reply.status().as_u16()));
+    service.metrics.request_seconds.observe_since(started);
+    Ok(reply)
+}
+
+async fn answer(
+    service: &Arc<Service>,
+    lfdi: registry::identity::Lfdi,
+    req: Request<Incoming>,
+    body_timeout: Duration,
+) -> Response<Full<Bytes>> {
     // The directory may have suspended the meter since it connected.
     let Some(meter) = service.directory.get(&lfdi).filter(|m| m.active) else {
-        return Ok(response(Reply {
+        return response(Reply {
             status: 403,
             body: None,
             location: None,
             allow: None,
-        }));
+        });
     };
     let (parts, body) = req.into_parts();
     if let Some(status) = unsupported_media(&parts) {
-        return Ok(response(Reply::status(status)));
+        return response(Reply::status(status));
     }
     if parts
         .headers
@@ -445,7 +535,7 @@ async fn handle(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_BODY)
     {
-        return Ok(response(Reply::too_large()));
+        return response(Reply::too_large());
     }
     let collected =
         tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY).collect()).await;
@@ -456,7 +546,7 @@ async fn handle(
             hyper::header::CONNECTION,
             hyper::header::HeaderValue::from_static("close"),
         );
-        return Ok(reply);
+        return reply;
     };
     let body = match collected {
         Ok(collected) => collected.to_bytes(),
@@ -464,12 +554,12 @@ async fn handle(
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return Ok(response(Reply::too_large()))
+            return response(Reply::too_large())
         }
         Err(_) => {
-            return Ok(response(Reply::bad_request(&sep2::XmlError::format(
+            return response(Reply::bad_request(&sep2::XmlError::format(
                 "unreadable body",
-            ))))
+            )))
         }
     };
     // HEAD is GET without the body.
@@ -496,7 +586,7 @@ async fn handle(
             .headers_mut()
             .insert(hyper::header::CONTENT_LENGTH, length.into());
     }
-    Ok(reply)
+    reply
 }
 
 /// Media types the bridge reads and writes: IEEE 2030.5 XML (EXI is not supported).

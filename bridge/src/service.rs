@@ -48,6 +48,9 @@ pub struct Settings {
     pub registered_at: i64,
     /// The campus time zone (Time resource).
     pub clock: crate::clock::CampusClock,
+    /// How long readings are kept, seconds: an older one is refused at once rather than
+    /// stored and pruned within the hour.
+    pub retention_s: i64,
 }
 
 /// What to send back.
@@ -125,6 +128,8 @@ impl Reply {
 #[derive(Debug)]
 enum Refusal {
     BadRequest(XmlError),
+    /// A register reading the bridge's checks refuse, and the reason's label (metrics).
+    Reading(&'static str, XmlError),
     Forbidden(String),
     NotFound,
     Internal(anyhow::Error),
@@ -146,6 +151,22 @@ pub struct Service {
     pub store: Arc<Store>,
     pub directory: Arc<Directory>,
     pub settings: Settings,
+    pub metrics: Arc<crate::metrics::BridgeMetrics>,
+}
+
+/// The register readings one post stored: how many (a retry of a stored one not counted)
+/// and the latest one's time.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stored {
+    readings: u64,
+    latest: Option<u32>,
+}
+
+impl Stored {
+    fn add(&mut self, timestamp: u32) {
+        self.readings += 1;
+        self.latest = Some(self.latest.map_or(timestamp, |t| t.max(timestamp)));
+    }
 }
 
 /// The registration PIN of a device: five digits from its SFDI plus the SFDI-style check
@@ -218,10 +239,26 @@ impl Service {
             (["mup", _], _) => return Reply::method_not_allowed("GET, HEAD, POST, PUT, DELETE"),
             _ => Err(Refusal::NotFound),
         };
+        // A refused post or put of a mirror: nothing of it stored, counted by its reason.
+        if let (Err(refusal), ["mup", ..], "POST" | "PUT") = (&result, segments.as_slice(), method)
+        {
+            let reason = match refusal {
+                Refusal::Reading(reason, _) => reason,
+                Refusal::BadRequest(_) => "invalid_document",
+                Refusal::Forbidden(_) => "forbidden",
+                Refusal::NotFound => "unknown_mirror",
+                Refusal::Internal(_) => "storage",
+            };
+            self.metrics.readings_refused.inc(reason);
+        }
         match result {
             Ok(reply) => reply,
             Err(Refusal::BadRequest(e)) => {
                 tracing::info!(meter = %caller.code, %method, %path, error = %e, "refused: bad request");
+                Reply::bad_request(&e)
+            }
+            Err(Refusal::Reading(reason, e)) => {
+                tracing::info!(meter = %caller.code, %method, %path, %reason, error = %e, "refused: reading");
                 Reply::bad_request(&e)
             }
             Err(Refusal::Forbidden(why)) => {
@@ -418,9 +455,9 @@ impl Service {
         let (this, who) = (self.clone(), caller.clone());
         // Runs in the writer's batch, and again if a later request of it refuses: it takes
         // copies of what it was posted.
-        let (id, created) = self
+        let (id, created, stored) = self
             .store
-            .write_batched(move |w| -> Result<(u64, bool), Refusal> {
+            .write_batched(move |w| -> Result<(u64, bool, Stored), Refusal> {
                 let existing = match w.mirror_id(&who.lfdi_hex, &mup.mrid)? {
                     Some(id) => w.mirror(id)?,
                     None => None,
@@ -439,11 +476,12 @@ impl Service {
                     .map(|r| r.mup.mirror_meter_readings.clone())
                     .unwrap_or_default();
                 let id = w.put_mirror(existing.as_ref().map(|r| r.id), &who.lfdi_hex, &mup)?;
-                this.apply_readings(w, &who, id, &mut mup, posted.clone(), now)?;
+                let stored = this.apply_readings(w, &who, id, &mut mup, posted.clone(), now)?;
                 w.put_mirror(Some(id), &who.lfdi_hex, &mup)?;
-                Ok((id, existing.is_none()))
+                Ok((id, existing.is_none(), stored))
             })
             .await?;
+        self.counted(caller, stored);
         let location = format!("/mup/{id}");
         tracing::info!(meter = %caller.code, mirror = id, created, "MirrorUsagePoint posted");
         Ok(if created {
@@ -463,8 +501,9 @@ impl Service {
         let mut mup = self.checked_mup(caller, body)?;
         let posted = std::mem::take(&mut mup.mirror_meter_readings);
         let (this, who, id) = (self.clone(), caller.clone(), id.to_string());
-        self.store
-            .write_batched(move |w| -> Result<(), Refusal> {
+        let stored = self
+            .store
+            .write_batched(move |w| -> Result<Stored, Refusal> {
                 let record = this.owned_mirror(&who, &id, Some(w))?;
                 if record.mup.mrid != mup.mrid {
                     return Err(
@@ -473,11 +512,13 @@ impl Service {
                 }
                 let mut mup = mup.clone();
                 mup.mirror_meter_readings = record.mup.mirror_meter_readings.clone();
-                this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
+                let stored =
+                    this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
                 w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
-                Ok(())
+                Ok(stored)
             })
             .await?;
+        self.counted(caller, stored);
         Ok(Reply::no_content(None))
     }
 
@@ -530,21 +571,23 @@ impl Service {
             return Err(XmlError::values("MirrorMeterReadingList is empty").into());
         }
         let (this, who, mirror) = (self.clone(), caller.clone(), id.to_string());
-        let created = self
+        let (created, stored) = self
             .store
-            .write_batched(move |w| -> Result<bool, Refusal> {
+            .write_batched(move |w| -> Result<(bool, Stored), Refusal> {
                 let record = this.owned_mirror(&who, &mirror, Some(w))?;
                 let mut mup = record.mup.clone();
                 let before = mup.mirror_meter_readings.len();
-                this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
+                let stored =
+                    this.apply_readings(w, &who, record.id, &mut mup, posted.clone(), now)?;
                 let created = mup.mirror_meter_readings.len() > before;
                 // Most posts only carry readings: rewrite the mirror only if its definition changed.
                 if mup != record.mup {
                     w.put_mirror(Some(record.id), &who.lfdi_hex, &mup)?;
                 }
-                Ok(created)
+                Ok((created, stored))
             })
             .await?;
+        self.counted(caller, stored);
         Ok(if created {
             Reply::created(format!("/mup/{id}"))
         } else {
@@ -562,7 +605,8 @@ impl Service {
         mup: &mut MirrorUsagePoint,
         posted: Vec<MirrorMeterReading>,
         now: i64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Stored, Refusal> {
+        let mut stored = Stored::default();
         // Only the site's own meter is attested: a mirror flagged as a DER, PEV or submeter
         // (roleFlags bits 3, 2, 6) measures part of the site, and is stored only.
         let site = sep2::parse_hex_u16(&mup.role_flags).is_some_and(|f| f & NOT_SITE == 0);
@@ -658,20 +702,25 @@ impl Service {
                 // The device's attested register for this direction: the full checks.
                 Measures::Register(..) if attested => {
                     for reading in register_readings(&mmr, known.as_ref())? {
-                        self.accept(w, caller, mirror, &mmr.mrid, reading, now)?;
+                        if let Some(t) = self.accept(w, caller, mirror, &mmr.mrid, reading, now)? {
+                            stored.add(t);
+                        }
                     }
                 }
                 // Power quality, other registers: stored as posted, never attested.
                 _ => {
                     for m in measurements(&mmr, rt)? {
+                        self.within_retention(i64::from(m.end), now)?;
                         if let Err(stored) =
                             w.record_measurement(&caller.lfdi_hex, &mmr.mrid, &m)?
                         {
-                            return Err(XmlError::values(format!(
-                                "MirrorMeterReading {} already has value {} at {}, not {}",
-                                mmr.mrid, stored.value, m.end, m.value
-                            ))
-                            .into());
+                            return Err(Refusal::Reading(
+                                "conflict",
+                                XmlError::values(format!(
+                                    "MirrorMeterReading {} already has value {} at {}, not {}",
+                                    mmr.mrid, stored.value, m.end, m.value
+                                )),
+                            ));
                         }
                     }
                 }
@@ -703,7 +752,30 @@ impl Service {
                 None => mup.mirror_meter_readings.push(definition),
             }
         }
+        Ok(stored)
+    }
+
+    /// A reading that ends before the retention window would be pruned at the next pass:
+    /// refused (and so never attested) instead.
+    fn within_retention(&self, end: i64, now: i64) -> Result<(), Refusal> {
+        let oldest = now.saturating_sub(self.settings.retention_s);
+        if end < oldest {
+            return Err(Refusal::Reading(
+                "older_than_retention",
+                XmlError::values(format!(
+                    "reading ends at {end}, before the retention window (kept from {oldest})"
+                )),
+            ));
+        }
         Ok(())
+    }
+
+    /// A post's stored readings, counted (after its commit: a batch may run it twice).
+    fn counted(&self, caller: &MeterEntry, stored: Stored) {
+        self.metrics.readings_accepted.add(stored.readings);
+        if let Some(t) = stored.latest {
+            self.metrics.reading_from(&caller.code, i64::from(t));
+        }
     }
 
     /// Accepts one register reading if it continues the meter's register plausibly (later
@@ -718,7 +790,7 @@ impl Service {
         mmr: &str,
         reading: RegisterReading,
         now: i64,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Option<u32>, Refusal> {
         let last = w.latest(&caller.lfdi_hex, reading.flow)?;
         // A retry (the reply to an earlier post lost): the same reading again is accepted
         // and changes nothing; another value at the same time is a conflict. Only a
@@ -726,46 +798,57 @@ impl Service {
         if last.is_some_and(|l| reading.timestamp <= l.timestamp) {
             if let Some(stored) = w.reading_at(&caller.lfdi_hex, mmr, reading.timestamp)? {
                 if stored == reading.wh {
-                    return Ok(());
+                    return Ok(None);
                 }
-                return Err(XmlError::values(format!(
-                    "MirrorMeterReading {mmr} already has {stored} Wh at {}, not {}",
-                    reading.timestamp, reading.wh
-                ))
-                .into());
+                return Err(Refusal::Reading(
+                    "conflict",
+                    XmlError::values(format!(
+                        "MirrorMeterReading {mmr} already has {stored} Wh at {}, not {}",
+                        reading.timestamp, reading.wh
+                    )),
+                ));
             }
         }
+        self.within_retention(i64::from(reading.timestamp), now)?;
         // The period may still be running (start = now, duration = postRate): its start
         // must not be ahead of the bridge's clock, nor its end more than a post period.
         let skew = i64::from(self.settings.max_future_skew_s);
         if i64::from(reading.start) > now + skew {
-            return Err(XmlError::values(format!(
-                "reading period starts at {}, ahead of the bridge clock {now}",
-                reading.start
-            ))
-            .into());
+            return Err(Refusal::Reading(
+                "ahead_of_clock",
+                XmlError::values(format!(
+                    "reading period starts at {}, ahead of the bridge clock {now}",
+                    reading.start
+                )),
+            ));
         }
         if i64::from(reading.timestamp) > now + skew + i64::from(self.settings.post_rate_s) {
-            return Err(XmlError::values(format!(
-                "reading period ends at {}, more than a post period ({} s) after the bridge clock {now}",
-                reading.timestamp, self.settings.post_rate_s
-            ))
-            .into());
+            return Err(Refusal::Reading(
+                "ahead_of_clock",
+                XmlError::values(format!(
+                    "reading period ends at {}, more than a post period ({} s) after the bridge clock {now}",
+                    reading.timestamp, self.settings.post_rate_s
+                )),
+            ));
         }
         if let Some(last) = last {
             if reading.timestamp <= last.timestamp {
-                return Err(XmlError::values(format!(
-                    "reading time {} is not after the last reading's {}",
-                    reading.timestamp, last.timestamp
-                ))
-                .into());
+                return Err(Refusal::Reading(
+                    "not_after_last",
+                    XmlError::values(format!(
+                        "reading time {} is not after the last reading's {}",
+                        reading.timestamp, last.timestamp
+                    )),
+                ));
             }
             if reading.wh < last.wh {
-                return Err(XmlError::values(format!(
-                    "cumulative register went down from {} to {} Wh",
-                    last.wh, reading.wh
-                ))
-                .into());
+                return Err(Refusal::Reading(
+                    "register_decreased",
+                    XmlError::values(format!(
+                        "cumulative register went down from {} to {} Wh",
+                        last.wh, reading.wh
+                    )),
+                ));
             }
             // Power over time, as the oracle bounds it: if every step between raw readings
             // is within it, so is any span between the readings the attestor picks.
@@ -780,13 +863,20 @@ impl Service {
                 elapsed,
                 self.settings.tolerance_bps,
             )
-            .map_err(|_| XmlError::values("register delta overflows"))?;
+            .map_err(|_| {
+                Refusal::Reading(
+                    "over_capacity",
+                    XmlError::values("register delta overflows"),
+                )
+            })?;
             if !plausible {
-                return Err(XmlError::values(format!(
-                    "{} Wh in {elapsed} s is more than the meter's capacity allows",
-                    reading.wh - last.wh
-                ))
-                .into());
+                return Err(Refusal::Reading(
+                    "over_capacity",
+                    XmlError::values(format!(
+                        "{} Wh in {elapsed} s is more than the meter's capacity allows",
+                        reading.wh - last.wh
+                    )),
+                ));
             }
         }
         w.record_reading(&StoredReading {
@@ -796,6 +886,6 @@ impl Service {
             reading,
             received_at: now,
         })?;
-        Ok(())
+        Ok(Some(reading.timestamp))
     }
 }

@@ -25,10 +25,17 @@ fn tls_error(message: impl Into<String>) -> rustls::Error {
     rustls::Error::General(message.into())
 }
 
-/// The crypto provider: aws-lc-rs's suites (GCM, ChaCha20) first, then AES-CCM and CCM-8.
+/// The crypto provider: aws-lc-rs's suites (GCM, ChaCha20) first, then AES-CCM, and CCM-8
+/// for TLS 1.2 only: IEEE 2030.5 requires TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 there, but
+/// TLS 1.3's CCM-8 (an 8-byte tag, which RFC 8446 leaves out of its recommended suites) is
+/// not offered. The server's order decides (`server_config`).
 pub fn provider() -> rustls::crypto::CryptoProvider {
     let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    provider.cipher_suites.extend(rustls_ccm::all_suites());
+    provider.cipher_suites.extend(
+        rustls_ccm::all_suites()
+            .into_iter()
+            .filter(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_CCM_8_SHA256),
+    );
     provider
 }
 
@@ -269,6 +276,8 @@ pub fn server_config(
     // connections open, so full handshakes are rare.
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
+    // The strongest suite both sides have, in the provider's order, not the client's.
+    config.ignore_client_order = true;
     Ok(config)
 }
 

@@ -361,6 +361,20 @@ async fn a_client_offering_only_ccm8_connects() {
         default.suite,
         Some(rustls::CipherSuite::TLS13_AES_256_GCM_SHA384)
     );
+    // The bridge's order decides, not the client's.
+    let mut chacha = b.meter_with("ENG", Suites::ChaChaFirst);
+    chacha.connect().await.unwrap();
+    assert_eq!(
+        chacha.suite,
+        Some(rustls::CipherSuite::TLS13_AES_256_GCM_SHA384)
+    );
+    // TLS 1.3's CCM-8 is not offered: a client with nothing else is refused.
+    let mut ccm8_13 = b.meter_with("ENG", Suites::Tls13Ccm8Only);
+    assert!(ccm8_13.connect().await.is_err());
+    assert!(!bridge::tls::provider()
+        .cipher_suites
+        .iter()
+        .any(|s| s.suite() == rustls::CipherSuite::TLS13_AES_128_CCM_8_SHA256));
 }
 
 #[tokio::test]

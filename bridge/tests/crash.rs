@@ -21,6 +21,7 @@ fn free_port() -> u16 {
 fn spawn_bridge(dir: &std::path::Path, port: u16, keeper_port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bridge"))
         .env("GRIDTOKENX_BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GRIDTOKENX_BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
         .env(
             "GRIDTOKENX_BRIDGE_KEEPER_LISTEN",
             format!("127.0.0.1:{keeper_port}"),

@@ -29,6 +29,10 @@ pub enum Suites {
     Default,
     /// Only TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8 over TLS 1.2, as minimal IEEE 2030.5 clients.
     Ccm8Only,
+    /// Only TLS_AES_128_CCM_8_SHA256 over TLS 1.3 (the bridge does not offer it).
+    Tls13Ccm8Only,
+    /// The defaults with ChaCha20-Poly1305 preferred (the bridge's order decides).
+    ChaChaFirst,
 }
 
 pub fn client_config(
@@ -45,6 +49,16 @@ pub fn client_config(
         Suites::Ccm8Only => {
             provider.cipher_suites = vec![*rustls_ccm::TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8];
             &[&rustls::version::TLS12]
+        }
+        Suites::Tls13Ccm8Only => {
+            provider.cipher_suites = vec![*rustls_ccm::TLS13_AES_128_CCM_8_SHA256];
+            &[&rustls::version::TLS13]
+        }
+        Suites::ChaChaFirst => {
+            provider
+                .cipher_suites
+                .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256);
+            &[&rustls::version::TLS13, &rustls::version::TLS12]
         }
     };
     // Not `with_client_auth_cert`: it parses the certificate with webpki, which refuses the

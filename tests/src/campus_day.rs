@@ -532,6 +532,7 @@ async fn day<C: DayChain>(
     let bridge_config = BridgeConfig {
         listen: "127.0.0.1:0".parse()?,
         keeper_listen: "127.0.0.1:0".parse()?,
+        metrics_listen: "127.0.0.1:0".parse()?,
         data_dir,
         campus_config: args.config.clone(),
         pki_dir: args.pki.clone(),

@@ -109,6 +109,7 @@ impl BridgeProcess {
                 "GRIDTOKENX_BRIDGE_LISTEN",
                 format!("127.0.0.1:{}", self.port),
             )
+            .env("GRIDTOKENX_BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
             .env(
                 "GRIDTOKENX_BRIDGE_KEEPER_LISTEN",
                 format!("127.0.0.1:{}", self.keeper_port),

@@ -186,6 +186,7 @@ async fn every_batch_the_bridge_signs_applies_whatever_the_meters_send() {
     let config = BridgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         keeper_listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         pki_dir: dir.path().join("pki"),
         campus_config: CampusConfig::in_repository(),

@@ -30,6 +30,7 @@ async fn the_keeper_reaches_a_bridge_off_loopback_over_tls_only() {
         listen: "127.0.0.1:0".parse().unwrap(),
         // Every interface: what a bridge serving a keeper on another host listens on.
         keeper_listen: "0.0.0.0:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         keeper_tls: true,
         data_dir: dir.path().join("data"),
         pki_dir: layout.dir.clone(),
@@ -117,6 +118,7 @@ async fn a_keeper_over_tls_to_a_plain_interface_fails_with_a_clear_error() {
     let config = BridgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         keeper_listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         pki_dir: layout.dir.clone(),
         campus_config: CampusConfig::in_repository(),

@@ -65,6 +65,28 @@ pub(super) struct Shared {
     /// The last record of the store's log known synced (store/wal.rs).
     pub synced_through: AtomicU64,
     checkpoints: CheckpointPolicy,
+    /// What the writer measures, for the bridge's metrics.
+    pub stats: StoreStats,
+}
+
+/// What the store's writer measures (the bridge's `/metrics`).
+#[derive(Debug)]
+pub struct StoreStats {
+    /// Jobs (requests) per committed batch.
+    pub batch_jobs: telemetry::Histogram,
+    /// A batch's run and commit, before the log's sync.
+    pub commit_seconds: telemetry::Histogram,
+    pub checkpoint_seconds: telemetry::Histogram,
+}
+
+impl Default for StoreStats {
+    fn default() -> Self {
+        StoreStats {
+            batch_jobs: telemetry::Histogram::new(telemetry::SIZE_BUCKETS),
+            commit_seconds: telemetry::Histogram::new(telemetry::LATENCY_BUCKETS),
+            checkpoint_seconds: telemetry::Histogram::new(telemetry::LATENCY_BUCKETS),
+        }
+    }
 }
 
 impl Shared {
@@ -82,6 +104,7 @@ impl Shared {
             cache: Mutex::default(),
             synced_through: AtomicU64::new(0),
             checkpoints,
+            stats: StoreStats::default(),
         }
     }
 
@@ -457,6 +480,8 @@ fn writer_loop(
         let count = batch.len() as u64;
         let started = std::time::Instant::now();
         let (succeeded, refused, committed) = run_batch(&db, &shared, batch, &mut log);
+        shared.stats.batch_jobs.observe(count as f64);
+        shared.stats.commit_seconds.observe_since(started);
         tracing::debug!(
             jobs = count,
             refused = refused.len(),
@@ -537,6 +562,7 @@ fn checkpoint(db: &Database, shared: &Shared, log: &mut LogState) -> Result<(), 
     log.log
         .retire()
         .map_err(|e| format!("empty the store's log after a checkpoint: {e}"))?;
+    shared.stats.checkpoint_seconds.observe_since(started);
     tracing::debug!(
         log_bytes = log.bytes,
         committed_ms,

@@ -29,7 +29,7 @@ mod wal;
 mod writer;
 
 use engine::Engine;
-pub use engine::MAX_JOBS_PER_BATCH;
+pub use engine::{StoreStats, MAX_JOBS_PER_BATCH};
 use hot::CheckpointPolicy;
 pub use reader::Reader;
 pub use tables::mirror_key;
@@ -277,6 +277,11 @@ impl Store {
     /// Why the store stopped accepting writes, if it did.
     pub fn failure(&self) -> Option<String> {
         self.engine.shared.failure()
+    }
+
+    /// What the writer measured (batch sizes, commit and checkpoint times).
+    pub fn stats(&self) -> &StoreStats {
+        &self.engine.shared.stats
     }
 
     /// Write transactions the writer thread committed, and the jobs in them.

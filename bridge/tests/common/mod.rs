@@ -34,6 +34,7 @@ pub fn test_config(dir: &std::path::Path) -> BridgeConfig {
     BridgeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         keeper_listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.join("data"),
         pki_dir: dir.join("pki"),
         campus_config: CampusConfig::in_repository(),

@@ -144,6 +144,7 @@ async fn main() -> Result<()> {
     let (port, keeper_port) = (free_port(), free_port());
     let mut child = Command::new(std::env::current_exe()?.with_file_name("bridge"))
         .env("GRIDTOKENX_BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("GRIDTOKENX_BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
         .env(
             "GRIDTOKENX_BRIDGE_KEEPER_LISTEN",
             format!("127.0.0.1:{keeper_port}"),

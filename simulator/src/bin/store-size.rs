@@ -111,6 +111,7 @@ async fn main() -> Result<()> {
     let config = BridgeConfig {
         listen: "127.0.0.1:0".parse()?,
         keeper_listen: "127.0.0.1:0".parse()?,
+        metrics_listen: "127.0.0.1:0".parse()?,
         data_dir: dir.path().join("data"),
         pki_dir: dir.path().join("pki"),
         campus_config: args.campus.clone(),
