@@ -234,6 +234,10 @@ async fn handle(
                     .read()
                     .and_then(|r| r.chain_floor())
                     .unwrap_or(0),
+                cluster: attestor
+                    .settings
+                    .cluster
+                    .map(|c| anchor_lang::prelude::Pubkey::new_from_array(c).to_string()),
             },
         ),
         Route::Batches => {

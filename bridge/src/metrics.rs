@@ -121,6 +121,9 @@ pub struct BridgeEndpoints {
     /// Whether batches can be bound to a cluster (`cluster_genesis_hash` set).
     pub cluster_set: bool,
     pub attest_interval_s: u32,
+    /// How often meters are asked to post (their interval: a meter silent for two of them
+    /// is alerted).
+    pub post_rate_s: u32,
     /// When the bridge started, Unix seconds.
     pub started_at: i64,
 }
@@ -276,6 +279,11 @@ impl Endpoints for BridgeEndpoints {
             "gridtokenx_bridge_attest_interval_seconds",
             "The configured attestation interval (alerts count in these).",
             f64::from(self.attest_interval_s),
+        );
+        e.gauge(
+            "gridtokenx_bridge_post_rate_seconds",
+            "How often meters are asked to post (postRate): a meter's interval.",
+            f64::from(self.post_rate_s),
         );
         e.gauge(
             "gridtokenx_bridge_oldest_unattested_reading_age_seconds",

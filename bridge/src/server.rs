@@ -134,6 +134,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         server_not_after: tls.server_not_after,
         cluster_set: config.cluster_genesis_hash.is_some(),
         attest_interval_s: config.attest_interval_s,
+        post_rate_s: config.post_rate_s,
         started_at: now(),
     });
     let (shutdown, watcher) = watch::channel(false);

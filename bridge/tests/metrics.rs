@@ -138,6 +138,7 @@ async fn readings_refusals_routes_buildings_and_certificates_are_counted() {
     .is_some());
     assert!(!text.contains("role=\"device\""));
     assert!(text.contains("gridtokenx_build_info{component=\"bridge\",version=\""));
+    telemetry::assert_promtool_accepts(&text);
     // Every family has its HELP and TYPE, and every counter ends in _total.
     for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
         let parts: Vec<&str> = line.split(' ').collect();

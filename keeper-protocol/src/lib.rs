@@ -125,6 +125,10 @@ pub struct BridgeStatus {
     /// below it (0: never reported).
     #[serde(default)]
     pub chain_floor: u64,
+    /// The genesis hash (base58) of the cluster the bridge signs for; `None` when it has
+    /// none configured (it signs nothing) or is older than this field.
+    #[serde(default)]
+    pub cluster: Option<String>,
 }
 
 /// What `POST /v1/chain` carries: what the keeper read from the oracle.

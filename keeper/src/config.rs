@@ -42,6 +42,12 @@ pub struct KeeperConfig {
     pub state_file: PathBuf,
     /// The operator's status, rewritten after every pass (JSON).
     pub status_file: PathBuf,
+    /// Where Prometheus scrapes `/metrics` (and `/ready`, `/health`): plain HTTP without a
+    /// token, so loopback unless the network in between is the operator's own.
+    pub metrics_listen: SocketAddr,
+    /// SOL under which the payer counts as low: the keeper reports itself not ready (and
+    /// exposes the threshold for the alert).
+    pub payer_low_sol: f64,
 }
 
 impl Default for KeeperConfig {
@@ -59,6 +65,8 @@ impl Default for KeeperConfig {
             max_in_flight: crate::keeper::DEFAULT_MAX_IN_FLIGHT,
             state_file: PathBuf::from("keeper-data/state.json"),
             status_file: PathBuf::from("keeper-data/status.json"),
+            metrics_listen: "127.0.0.1:9646".parse().expect("address"),
+            payer_low_sol: 0.5,
         }
     }
 }
@@ -102,10 +110,19 @@ impl KeeperConfig {
             self.bridge
         );
         ensure!(
+            self.payer_low_sol.is_finite() && self.payer_low_sol >= 0.0,
+            "payer_low_sol must be a number of SOL, 0 or more"
+        );
+        ensure!(
             self.bridge_server_name.is_none() || self.bridge_ca.is_some(),
             "bridge_server_name is set without bridge_ca: it only names the bridge's TLS certificate"
         );
         Ok(())
+    }
+
+    /// `payer_low_sol` in lamports.
+    pub fn payer_low_lamports(&self) -> u64 {
+        (self.payer_low_sol * 1e9).round() as u64
     }
 
     /// The client of the bridge's keeper interface these settings describe: over TLS when

@@ -112,6 +112,9 @@ pub struct Status {
     /// SOL, blockhash expired, ...): retried on the next pass, never given up on.
     pub transient_errors: u64,
     pub last_transient_error: Option<String>,
+    /// What the last consistency check found wrong between bridge, chain and oracle, each
+    /// with what to change; nothing is submitted while any remains.
+    pub inconsistencies: Vec<String>,
 }
 
 /// What one `tick` did.
@@ -175,6 +178,10 @@ pub struct Keeper {
     /// Batches the chain has (applied now or before) not yet acknowledged: the bridge takes
     /// acknowledgements oldest first, so one waits for those before it.
     to_acknowledge: std::collections::BTreeSet<u64>,
+    /// What `/metrics` shows as it happens.
+    pub metrics: std::sync::Arc<crate::metrics::KeeperMetrics>,
+    /// The RPC endpoint's genesis hash, read once.
+    genesis: Option<[u8; 32]>,
 }
 
 impl Keeper {
@@ -189,6 +196,8 @@ impl Keeper {
             attempts: BTreeMap::new(),
             to_acknowledge: Default::default(),
             pushed: None,
+            metrics: Default::default(),
+            genesis: None,
         }
     }
 
@@ -269,7 +278,9 @@ impl Keeper {
         instructions: &[Instruction],
     ) -> Result<Confirmed, SendError> {
         let tables = self.tables.for_instructions(instructions);
-        let confirmed = send_and_confirm(chain, instructions, &[], &tables, self.policy).await?;
+        let result = send_and_confirm(chain, instructions, &[], &tables, self.policy).await;
+        self.count(instructions, &result);
+        let confirmed = result?;
         self.record(&confirmed);
         Ok(confirmed)
     }
@@ -346,7 +357,24 @@ impl Keeper {
                 tables: Some(tables),
             })
             .collect();
-        send_pipelined_signed(chain, &signed, &[], self.policy, self.max_in_flight).await
+        let results =
+            send_pipelined_signed(chain, &signed, &[], self.policy, self.max_in_flight).await;
+        for (job, result) in jobs.iter().zip(&results) {
+            self.count(job, result);
+        }
+        results
+    }
+
+    /// A transaction's outcome, counted by its instruction (`/metrics`); the chain away
+    /// (nothing sent) is not counted.
+    fn count(&self, instructions: &[Instruction], result: &Result<Confirmed, SendError>) {
+        let outcome = match result {
+            Ok(_) => "confirmed",
+            Err(SendError::Unavailable(_)) => return,
+            Err(e) if e.is_program_refusal() => "refused",
+            Err(_) => "transient",
+        };
+        self.metrics.sent(instructions, outcome);
     }
 
     /// Independent cranks (`what` names them to the operator), sent pipelined: for each, as
@@ -383,6 +411,11 @@ impl Keeper {
 
     /// One pass: batches, then minting, then the market.
     pub async fn tick<C: Chain>(&mut self, chain: &mut C) -> Result<Progress> {
+        self.check_consistency(chain).await?;
+        let payer = chain.payer_key();
+        if let Some(Some(account)) = chain.accounts(&[payer]).await?.first() {
+            self.metrics.payer_lamports.set(account.lamports as i64);
+        }
         let mut progress = Progress::default();
         let registry = self.refresh_meters(chain).await?;
         let meters: Vec<TableMeter> = registry
@@ -561,6 +594,7 @@ impl Keeper {
             let applied = match result {
                 Ok(confirmed) => {
                     self.record(&confirmed);
+                    self.observe_applied(batch, &confirmed);
                     tracing::info!(
                         sequence = batch.sequence,
                         readings = batch.meters.len(),
@@ -586,6 +620,7 @@ impl Keeper {
                     Applied::NotYet
                 }
                 Err(e) => {
+                    self.metrics.batch_refusals.inc();
                     let attempts = self.attempts.entry(batch.sequence).or_insert(0);
                     *attempts += 1;
                     let attempts = *attempts;
@@ -616,12 +651,73 @@ impl Keeper {
         }
     }
 
+    /// The bridge (its status), the cluster the RPC endpoint serves and the oracle checked
+    /// against each other (`consistency`): on a mismatch, an [`Inconsistent`] error and
+    /// nothing submitted in this pass. Without a bridge (tests), nothing to check.
+    ///
+    /// [`Inconsistent`]: crate::consistency::Inconsistent
+    pub async fn check_consistency<C: Chain>(&mut self, chain: &mut C) -> Result<()> {
+        let Some(bridge) = self.bridge.clone() else {
+            return Ok(());
+        };
+        let status = bridge.status().await?;
+        let genesis = match self.genesis {
+            Some(g) => g,
+            None => {
+                let g = chain.genesis_hash().await?;
+                self.genesis = Some(g);
+                g
+            }
+        };
+        let config = self.oracle_config(chain).await?;
+        let wrong = crate::consistency::check(&status, &genesis, &oracle::ID, &config);
+        if wrong != self.status.inconsistencies {
+            // Logged when what is wrong changes, not every pass.
+            for w in wrong
+                .iter()
+                .filter(|w| !self.status.inconsistencies.contains(w))
+            {
+                tracing::error!(problem = %w, "bridge, chain and oracle disagree: nothing is submitted");
+            }
+            if wrong.is_empty() {
+                tracing::info!("bridge, chain and oracle agree again");
+            }
+            self.status.inconsistencies = wrong.clone();
+        }
+        if wrong.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::consistency::Inconsistent(wrong).into())
+        }
+    }
+
     async fn oracle_config<C: Chain>(&mut self, chain: &mut C) -> Result<oracle::OracleConfig> {
         chain
             .account(oracle_ix::config_address())
             .await?
             .and_then(|a| zero_copy::<oracle::OracleConfig>(&a))
             .ok_or_else(|| anyhow::anyhow!("the oracle is not initialised"))
+    }
+
+    /// An applied batch's readings: how long each took from its end to the chain, and
+    /// those the oracle skipped, by its reason (`/metrics`).
+    fn observe_applied(&self, batch: &DecodedBatch, confirmed: &Confirmed) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Ok(parsed) = oracle::attestation::Batch::parse(&batch.message) {
+            for i in 0..parsed.len() {
+                let end = i64::from(parsed.reading(i).timestamp);
+                self.metrics
+                    .reading_to_chain_seconds
+                    .observe((now - end).max(0) as f64);
+            }
+        }
+        for skipped in events::<oracle::events::ReadingSkipped>(&confirmed.logs) {
+            self.metrics
+                .readings_skipped
+                .inc(crate::metrics::oracle_error_label(skipped.reason));
+        }
     }
 
     /// Counts a batch the chain has (now or before) and notes it for acknowledgement; has

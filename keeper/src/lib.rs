@@ -6,11 +6,15 @@
 //! - `bridge_api`: a client of the bridge's keeper interface (`keeper_protocol`);
 //! - `table`: the keeper's address lookup table;
 //! - `keeper`: one pass of work (`Keeper::tick`) and the operator's status;
-//! - `config`: the binary's settings and the state it keeps between runs.
+//! - `config`: the binary's settings and the state it keeps between runs;
+//! - `consistency`: bridge, chain and oracle checked against each other every pass;
+//! - `metrics`: Prometheus metrics and readiness (`/metrics`, `/ready`).
 pub mod bridge_api;
 pub mod config;
+pub mod consistency;
 pub mod governance;
 pub mod keeper;
+pub mod metrics;
 pub mod table;
 
 pub use keeper::{Keeper, Progress, Status};

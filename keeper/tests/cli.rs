@@ -20,6 +20,7 @@ fn keeper_once(dir: &std::path::Path, token_mode: u32, env: &[(&str, &str)]) -> 
         .env("GRIDTOKENX_KEEPER_BRIDGE_TOKEN_FILE", &token)
         .env("GRIDTOKENX_KEEPER_STATUS_FILE", dir.join("status.json"))
         .env("GRIDTOKENX_KEEPER_STATE_FILE", dir.join("state.json"))
+        .env("GRIDTOKENX_KEEPER_METRICS_LISTEN", "127.0.0.1:0")
         .envs(env.iter().copied())
         .output()
         .unwrap()

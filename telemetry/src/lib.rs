@@ -338,6 +338,39 @@ impl Exposition {
     }
 }
 
+/// For tests: `promtool check metrics` on `text` (the exposition format and Prometheus's
+/// naming lints), panicking with its findings. Skipped (with a note) when promtool is not
+/// installed, unless GRIDTOKENX_REQUIRE_PROMTOOL is set (CI sets it and installs the
+/// Debian package `prometheus`).
+pub fn assert_promtool_accepts(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        assert!(
+            std::env::var_os("GRIDTOKENX_REQUIRE_PROMTOOL").is_none(),
+            "promtool not found: apt-get install prometheus"
+        );
+        eprintln!("skipped: promtool not found (apt-get install prometheus)");
+        return;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(text.as_bytes()).expect("write to promtool");
+    }
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Seconds since the Unix epoch, now.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -395,5 +428,35 @@ mod tests {
         assert_eq!(number(0.25), "0.25");
         assert!(valid_name("gridtokenx_x:y_total"));
         assert!(!valid_name("1x") && !valid_name("a-b") && !valid_name(""));
+    }
+
+    #[test]
+    fn promtool_accepts_every_kind_and_refuses_a_broken_name() {
+        let h = Histogram::new(LATENCY_BUCKETS);
+        h.observe(0.003);
+        let map = CounterMap::default();
+        map.inc(("/mup", 201));
+        let mut e = Exposition::new();
+        e.build_info("test", "0.1.0");
+        e.counter("gridtokenx_test_things_total", "Things.", 3);
+        e.gauge("gridtokenx_test_level_bytes", "Level.", 7.5);
+        e.counters(
+            "gridtokenx_test_requests_total",
+            "Requests.",
+            &["route", "status"],
+            &map,
+        );
+        e.histogram("gridtokenx_test_duration_seconds", "Durations.", &h);
+        assert_promtool_accepts(&e.finish());
+        let broken = std::panic::catch_unwind(|| {
+            assert_promtool_accepts("# HELP x_count X\n# TYPE x_count counter\nx_count 1\n")
+        });
+        if std::process::Command::new("promtool")
+            .arg("--version")
+            .output()
+            .is_ok()
+        {
+            assert!(broken.is_err(), "promtool refuses a counter without _total");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! The keeper and the real bridge (its binary) against the oracle when batches cannot land:
-//! a bridge the oracle no longer trusts has its batches refused, given up after three
-//! attempts and reported, and once governance skips them signed again above the chain's
-//! settled sequence and applied (so no reading is lost and the bridge's backlog moves on); a
-//! paused oracle makes batches wait, uncounted, and they land after the pause. The skip goes
+//! a bridge the oracle does not trust gets nothing submitted (the keeper's consistency check
+//! names what to change); after the bridge's key is rotated, the batches its old key signed
+//! are refused, given up after three attempts and reported, and once governance skips them
+//! signed again with the new key above the chain's settled sequence and applied (so no
+//! reading is lost and the bridge's backlog moves on); a paused oracle makes batches wait,
+//! uncounted, and they land after the pause. The skip goes
 //! through the council (`keeper propose-skip`'s proposal, approved and executed); the
 //! other governance actions (a new attestor set, a pause) are written into the oracle's
 //! configuration directly and have their own tests.
@@ -147,8 +149,12 @@ impl Campus {
     }
 
     async fn tick(&mut self) {
+        self.try_tick().await.unwrap();
+    }
+
+    async fn try_tick(&mut self) -> anyhow::Result<keeper::Progress> {
         self.chain.set_time(bridge::server::now()).await.unwrap();
-        self.keeper.tick(&mut self.chain).await.unwrap();
+        self.keeper.tick(&mut self.chain).await
     }
 }
 
@@ -161,14 +167,41 @@ async fn refused_batches_are_given_up_then_signed_again_after_a_skip_and_a_pause
     assert!(campus.keeper.status.batches_applied >= 1);
     assert!(campus.client.batches(8).await.unwrap().is_empty());
 
-    // The oracle stops trusting the bridge: its next batches are refused three times each,
-    // then given up and reported; they stay at the bridge, unacknowledged.
-    let trusted = config(&mut campus.chain).await.attestors[0];
+    // The oracle stops trusting the bridge's key: the keeper checks before it submits, and
+    // submits nothing, saying what to change.
     govern(&mut campus.chain, |c| c.attestors[0] = Pubkey::new_unique()).await;
     campus.post().await;
+    let highest = config(&mut campus.chain).await.highest_sequence;
+    let err = campus.try_tick().await.unwrap_err();
+    let inconsistent = err
+        .downcast_ref::<keeper::consistency::Inconsistent>()
+        .expect("an inconsistency");
+    assert_eq!(inconsistent.0.len(), 1, "{inconsistent}");
+    assert!(
+        inconsistent.0[0].contains("which the oracle does not trust")
+            && inconsistent.0[0].contains("restore the bridge's attestor.key"),
+        "{inconsistent}"
+    );
+    assert_eq!(campus.keeper.status.inconsistencies, inconsistent.0);
+    assert_eq!(config(&mut campus.chain).await.highest_sequence, highest);
+    assert!(campus.keeper.status.failures.is_empty());
+    assert!(!campus.client.batches(8).await.unwrap().is_empty());
+
+    // The bridge's key is rotated (a new attestor.key, which the council then trusts): the
+    // batches its old key signed are refused three times each, then given up and reported;
+    // they stay at the bridge, unacknowledged.
+    kill_9(&mut campus.bridge).unwrap();
+    let key_file = campus.process.data_dir().join("attestor.key");
+    std::fs::remove_file(&key_file).unwrap();
+    bridge::write_secret(&key_file, &"5e".repeat(32)).unwrap();
+    campus.bridge = campus.process.spawn().unwrap();
+    campus.process.wait_listening().await.unwrap();
+    let rotated = campus.process.attestor().await.unwrap();
+    govern(&mut campus.chain, |c| c.attestors[0] = rotated).await;
     for _ in 0..4 {
         campus.tick().await;
     }
+    assert!(campus.keeper.status.inconsistencies.is_empty());
     let refused = campus.client.batches(8).await.unwrap();
     assert!(!refused.is_empty());
     assert_eq!(campus.keeper.status.failures.len(), refused.len());
@@ -185,11 +218,10 @@ async fn refused_batches_are_given_up_then_signed_again_after_a_skip_and_a_pause
         "{:?}",
         campus.keeper.status.failures
     );
-    // Governance skips them and trusts the bridge again: the chain settled their sequences
-    // without them, so the bridge signs them again above what the chain has (the keeper
-    // reports it) and the copies land: no reading is lost to the skip.
+    // Governance skips them: the chain settled their sequences without them, so the bridge
+    // signs them again (with its new key) above what the chain has (the keeper reports it)
+    // and the copies land: no reading is lost to the skip.
     let through = refused.iter().map(|b| b.sequence).max().unwrap();
-    govern(&mut campus.chain, |c| c.attestors[0] = trusted).await;
     // The keeper names the command that proposes the skip; run as it would be.
     assert!(campus
         .keeper

@@ -4,7 +4,11 @@
 //!
 //! Exit codes: 0 stopped by SIGINT/SIGTERM (or `--once` with nothing given up on), 1 a pass
 //! failed (`--once`) or the keeper could not go on, 2 unusable configuration (settings,
-//! wallet, token, state file), 3 `--once` ended with refusals given up on.
+//! wallet, token, state file; with `--once`, bridge, chain and oracle that disagree), 3
+//! `--once` ended with refusals given up on.
+//!
+//! Prometheus metrics, readiness and liveness: `/metrics`, `/ready`, `/health` on
+//! `metrics_listen` (loopback by default).
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,6 +16,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Parser;
 use keeper::config::{expand_home, write_json_atomically, KeeperConfig, KeeperState};
+use keeper::metrics::KeeperEndpoints;
 use keeper::table::CampusTables;
 use keeper::{Keeper, Status};
 use sdk::rpc::RpcChain;
@@ -27,9 +32,13 @@ acknowledges what is confirmed, mints GRID and RECs for verified export, clears 
 the seats. The chain is its memory: a restarted keeper recomputes what is due and never applies anything twice.\n\n\
 Settings come from --config (TOML), then GRIDTOKENX_KEEPER_<KEY> environment variables \
 (e.g. GRIDTOKENX_KEEPER_RPC_URL=https://api.devnet.solana.com), then defaults; see keeper/keeper.example.toml. \
-Logs go to stderr (RUST_LOG filters them); the status is rewritten to status_file after every pass.\n\n\
+Logs go to stderr (RUST_LOG filters them); the status is rewritten to status_file after every pass; \
+Prometheus metrics, readiness and liveness are served at /metrics, /ready and /health on metrics_listen.\n\n\
+Every pass first checks the bridge, the chain and the oracle against each other (the bridge's attestor key trusted \
+by the oracle, its cluster the RPC endpoint's, the campus and quorum); on a mismatch it submits nothing and says \
+what to change.\n\n\
 Exit codes: 0 stopped by a signal (or --once without refusals), 1 a pass failed or the keeper could not go on, \
-2 unusable configuration, 3 --once ended with refusals given up on."
+2 unusable configuration (with --once: bridge, chain and oracle disagree), 3 --once ended with refusals given up on."
 )]
 struct Args {
     /// Settings file (TOML).
@@ -134,6 +143,9 @@ fn describe(status: &Status) -> String {
     if let Some(e) = &status.last_error {
         out.push_str(&format!("last pass failed: {e}\n"));
     }
+    for problem in &status.inconsistencies {
+        out.push_str(&format!("inconsistent (nothing submitted): {problem}\n"));
+    }
     if status.failures.is_empty() {
         out.push_str("failures: none\n");
     } else {
@@ -143,6 +155,33 @@ fn describe(status: &Status) -> String {
         }
     }
     out
+}
+
+/// The pass's outcome for `/metrics` and `/ready`.
+fn publish(s: &Setup, endpoints: &KeeperEndpoints, failed: bool) {
+    let metrics = &s.keeper.metrics;
+    *metrics.status.lock().unwrap_or_else(|p| p.into_inner()) = s.keeper.status.clone();
+    if failed {
+        metrics.pass_failures.inc();
+    } else {
+        metrics.last_pass_ok.set(telemetry::unix_now());
+    }
+    let mut reasons = Vec::new();
+    if let Some(e) = &s.keeper.status.last_error {
+        reasons.push(format!("the last pass failed: {e}"));
+    }
+    let lamports = metrics.payer_lamports.get();
+    if !failed && (lamports as u64) < endpoints.payer_low_lamports {
+        reasons.push(format!(
+            "the payer {} holds {lamports} lamports, under payer_low_sol ({} lamports): fund it",
+            s.chain.payer_key(),
+            endpoints.payer_low_lamports
+        ));
+    }
+    *endpoints
+        .not_ready
+        .lock()
+        .unwrap_or_else(|p| p.into_inner()) = reasons;
 }
 
 struct Setup {
@@ -235,10 +274,30 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let metrics_listener = match tokio::net::TcpListener::bind(s.config.metrics_listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, addr = %s.config.metrics_listen, "cannot listen on metrics_listen");
+            return ExitCode::from(2);
+        }
+    };
+    let endpoints = std::sync::Arc::new(KeeperEndpoints {
+        metrics: s.keeper.metrics.clone(),
+        not_ready: std::sync::Mutex::new(vec!["no pass has completed yet".into()]),
+        payer_low_lamports: s.config.payer_low_lamports(),
+    });
+    let (_stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics_addr = metrics_listener.local_addr().ok();
+    tokio::spawn(telemetry::serve(
+        metrics_listener,
+        endpoints.clone(),
+        metrics_stopped,
+    ));
     tracing::info!(
         rpc = s.chain.shown_url(),
         payer = %s.chain.payer_key(),
         bridge = %s.config.bridge,
+        metrics = ?metrics_addr,
         "keeper started"
     );
     let signal = wait_for_signal();
@@ -280,8 +339,15 @@ async fn main() -> ExitCode {
         if let Err(e) = write_json_atomically(&s.config.status_file, &s.keeper.status) {
             tracing::error!(error = format!("{e:#}"), "cannot write the status file");
         }
+        publish(&s, &endpoints, failed);
+        let inconsistent = outcome.as_ref().err().is_some_and(|e| {
+            e.downcast_ref::<keeper::consistency::Inconsistent>()
+                .is_some()
+        });
         if args.once {
-            return if failed {
+            return if inconsistent {
+                ExitCode::from(2)
+            } else if failed {
                 ExitCode::from(1)
             } else if !s.keeper.status.failures.is_empty() {
                 ExitCode::from(3)

@@ -85,6 +85,7 @@ impl KeeperProcess {
             .open(self.dir.join("keeper.log"))?;
         Command::new(&self.binary)
             .env("GRIDTOKENX_KEEPER_RPC_URL", &self.rpc)
+            .env("GRIDTOKENX_KEEPER_METRICS_LISTEN", "127.0.0.1:0")
             .env("GRIDTOKENX_KEEPER_WALLET", &self.wallet)
             .env("GRIDTOKENX_KEEPER_BRIDGE", self.bridge.to_string())
             .env("GRIDTOKENX_KEEPER_BRIDGE_TOKEN_FILE", &self.token_file)
