@@ -3,7 +3,10 @@
 //! Bootstrapped from the campus configuration and each building's device certificate; the
 //! registry on chain is the authority: the keeper pushes its meters (`sync`), which adds
 //! meters registered since, updates index, capacity and status, and closes the door to
-//! meters the registry does not have.
+//! meters the registry does not have. The last push is kept in the store and applied again
+//! at start, so a restart does not fall back to the campus file (a suspended meter stays
+//! out). Over it, the operator's local deny list (`deny`, kept in the store too) refuses a
+//! meter at once, whatever the registry says, until it is lifted.
 use std::collections::HashMap;
 use std::sync::RwLock;
 
@@ -47,6 +50,8 @@ pub use keeper_protocol::SyncReport;
 #[derive(Debug, Default)]
 pub struct Directory {
     meters: RwLock<HashMap<Lfdi, MeterEntry>>,
+    /// The local deny list: these meters are inactive whatever the registry says.
+    denied: RwLock<HashMap<Lfdi, keeper_protocol::DeniedMeter>>,
 }
 
 impl Directory {
@@ -81,15 +86,66 @@ impl Directory {
         }
         Ok(Directory {
             meters: RwLock::new(meters),
+            denied: RwLock::default(),
         })
     }
 
+    /// The meter as the bridge treats it: inactive if the registry or the deny list says so.
     pub fn get(&self, lfdi: &Lfdi) -> Option<MeterEntry> {
-        self.meters
+        let mut entry = self
+            .meters
             .read()
             .expect("directory lock")
             .get(lfdi)
+            .cloned()?;
+        if entry.active && self.is_denied(lfdi) {
+            entry.active = false;
+        }
+        Some(entry)
+    }
+
+    pub fn is_denied(&self, lfdi: &Lfdi) -> bool {
+        self.denied
+            .read()
+            .expect("directory lock")
+            .contains_key(lfdi)
+    }
+
+    /// A meter by its building code or its LFDI (hex, either case).
+    pub fn find(&self, meter: &str) -> Option<MeterEntry> {
+        let lfdi = sdk::identity::parse_lfdi_hex(meter);
+        let found = self
+            .meters
+            .read()
+            .expect("directory lock")
+            .values()
+            .find(|m| Some(m.lfdi) == lfdi || m.code == meter)
+            .map(|m| m.lfdi)?;
+        self.get(&found)
+    }
+
+    /// Replaces the deny list (at start, from the store).
+    pub fn set_denied(&self, denied: Vec<keeper_protocol::DeniedMeter>) {
+        let mut map = self.denied.write().expect("directory lock");
+        map.clear();
+        for d in denied {
+            if let Some(lfdi) = sdk::identity::parse_lfdi_hex(&d.lfdi) {
+                map.insert(lfdi, d);
+            }
+        }
+    }
+
+    /// The deny list, by building code.
+    pub fn denied(&self) -> Vec<keeper_protocol::DeniedMeter> {
+        let mut out: Vec<_> = self
+            .denied
+            .read()
+            .expect("directory lock")
+            .values()
             .cloned()
+            .collect();
+        out.sort_by(|a, b| a.code.cmp(&b.code));
+        out
     }
 
     /// Suspends or reactivates a meter as of `since` (the chain's `Meter::active_since`);
@@ -162,12 +218,17 @@ impl Directory {
     }
 
     pub fn all(&self) -> Vec<MeterEntry> {
+        let denied = self.denied.read().expect("directory lock");
         let mut all: Vec<MeterEntry> = self
             .meters
             .read()
             .expect("directory lock")
             .values()
             .cloned()
+            .map(|mut m| {
+                m.active &= !denied.contains_key(&m.lfdi);
+                m
+            })
             .collect();
         all.sort_by_key(|m| m.index);
         all

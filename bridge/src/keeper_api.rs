@@ -25,8 +25,9 @@ use crate::metrics::BridgeMetrics;
 use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
 use crate::store::Acknowledged;
 use keeper_protocol::{
-    AttestationStatus, BatchList, BridgeStatus, ChainFloor, ChainReport, Conflict, MeterList,
-    MeterRecord, Route, MAX_CHAIN_BODY, MAX_METERS_BODY, MIN_TOKEN_LEN,
+    AttestationStatus, BatchList, BridgeStatus, ChainFloor, ChainReport, Conflict, DeniedList,
+    DeniedMeter, DenyRequest, MeterList, MeterRecord, Route, MAX_CHAIN_BODY, MAX_DENY_BODY,
+    MAX_METERS_BODY, MIN_TOKEN_LEN,
 };
 use registry::MeterCapacity;
 
@@ -53,7 +54,7 @@ pub fn load_or_create_token(path: &Path) -> Result<String> {
 }
 
 /// A record of the registry as the directory takes it; `None` for a malformed LFDI.
-fn as_registered(record: &MeterRecord) -> Option<RegisteredMeter> {
+pub(crate) fn as_registered(record: &MeterRecord) -> Option<RegisteredMeter> {
     Some(RegisteredMeter {
         lfdi: keeper_protocol::hex::decode_array(&record.lfdi).ok()?,
         index: record.index,
@@ -96,6 +97,16 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
             }
         }
     }
+    // Kept first, so that a restart applies it again (a suspended meter stays out).
+    let (store, records) = (attestor.store.clone(), parsed.meters);
+    match attestor
+        .store
+        .run_dedicated(move || store.save_registry(&records))
+        .await
+    {
+        Ok(Ok(())) => {}
+        _ => return empty(StatusCode::INTERNAL_SERVER_ERROR),
+    }
     let report = attestor.directory.sync(&registered);
     if report != SyncReport::default() {
         tracing::info!(
@@ -106,6 +117,71 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
         );
     }
     json(StatusCode::OK, &report)
+}
+
+/// `POST /v1/deny` (`deny`) or `POST /v1/allow`: changes the local deny list, kept in the
+/// store before it applies (a denied meter's handshakes and requests are refused at once;
+/// a connection it holds gets 403 on its next request).
+async fn deny(attestor: &Arc<Attestor>, deny: bool, body: Incoming) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let bytes = match http_body_util::Limited::new(body, MAX_DENY_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
+    };
+    let Ok(request) = serde_json::from_slice::<DenyRequest>(&bytes) else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({ "error": "expected {\"meter\": \"<building code or LFDI>\", \"reason\": \"...\"}" }),
+        );
+    };
+    let Some(meter) = attestor.directory.find(request.meter.trim()) else {
+        return json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({ "error": format!("no meter {:?} (a building code or a 40-digit LFDI)", request.meter) }),
+        );
+    };
+    let mut list = attestor.directory.denied();
+    let present = list.iter().any(|d| d.lfdi == meter.lfdi_hex);
+    let entry = DeniedMeter {
+        lfdi: meter.lfdi_hex.clone(),
+        code: meter.code.clone(),
+        reason: sep2::bounded(request.reason.trim().to_string()),
+        since: crate::server::now(),
+    };
+    match (deny, present) {
+        (true, true) => {
+            let kept = list.into_iter().find(|d| d.lfdi == meter.lfdi_hex);
+            return json(StatusCode::OK, &kept);
+        }
+        (false, false) => {
+            return json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({ "error": format!("meter {} is not denied", meter.code) }),
+            )
+        }
+        (true, false) => list.push(entry.clone()),
+        (false, true) => list.retain(|d| d.lfdi != meter.lfdi_hex),
+    }
+    let (store, kept) = (attestor.store.clone(), list.clone());
+    match attestor
+        .store
+        .run_dedicated(move || store.save_denied(&kept))
+        .await
+    {
+        Ok(Ok(())) => {}
+        _ => return empty(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+    attestor.directory.set_denied(list);
+    if deny {
+        tracing::warn!(meter = %meter.code, lfdi = %meter.lfdi_hex, reason = %entry.reason, "meter denied locally: refused until allowed again");
+        json(StatusCode::OK, &entry)
+    } else {
+        tracing::warn!(meter = %meter.code, lfdi = %meter.lfdi_hex, "local denial lifted: the registry's status applies again");
+        empty(StatusCode::NO_CONTENT)
+    }
 }
 
 /// `POST /v1/chain`: the chain's highest settled sequence; nothing is signed at or below it
@@ -289,6 +365,13 @@ async fn handle(
             }
         }
         Route::Chain => chain_report(attestor, req.into_body()).await,
+        Route::Denied => json(
+            StatusCode::OK,
+            &DeniedList {
+                denied: attestor.directory.denied(),
+            },
+        ),
+        Route::Deny | Route::Allow => deny(attestor, route == Route::Deny, req.into_body()).await,
         Route::Resign(sequence) => {
             let a = attestor.clone();
             let now = crate::server::now();

@@ -3,7 +3,8 @@
 //! signs attested batches for the keeper. The simulated meters and the benchmarks live in
 //! the `simulator` crate; the 2030.5 documents, which both use, in `sep2`.
 //!
-//! Modules: `server` (start-up and the meters' connections), `keeper_api` (the keeper's
+//! Modules: `server` (start-up and the meters' connections), `admin` (the operator's
+//! commands against a running bridge: the local deny list), `keeper_api` (the keeper's
 //! interface), `net` (what both listeners share: connection limits, per-address counters,
 //! failure logs, the HTTP builder), `periodic` (attestation and pruning passes), `tls`
 //! (rustls, CCM-8, device certificate verifier), `service` (IEEE 2030.5 resources; the
@@ -15,6 +16,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+pub mod admin;
 pub mod attestor;
 pub mod clock;
 pub mod config;

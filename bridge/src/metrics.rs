@@ -327,8 +327,13 @@ impl Endpoints for BridgeEndpoints {
         }
         e.gauge(
             "gridtokenx_bridge_meters_active",
-            "Active meters in the bridge's directory.",
+            "Active meters in the bridge's directory (registry status and local deny list).",
             meters.len() as f64,
+        );
+        e.gauge(
+            "gridtokenx_bridge_meters_denied",
+            "Meters on the bridge's local deny list.",
+            self.service.directory.denied().len() as f64,
         );
         e.family(
             "gridtokenx_certificate_not_after_timestamp_seconds",

@@ -97,6 +97,21 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         &read_certificates(config, &campus)?,
     )?);
     let store = Arc::new(Store::open(&config.store_path())?);
+    // The registry as the keeper last pushed it, and the local deny list: not the campus
+    // file's bootstrap after a restart.
+    if let Some(records) = store.registry()? {
+        let registered: Vec<_> = records
+            .iter()
+            .filter_map(keeper_api::as_registered)
+            .collect();
+        let report = directory.sync(&registered);
+        tracing::info!(
+            meters = registered.len(),
+            unregistered = report.unregistered,
+            "meter directory: the registry as last pushed by the keeper"
+        );
+    }
+    directory.set_denied(store.denied()?);
     let tls = TlsSetup::load(config, directory.clone())?;
     let bridge_metrics = Arc::new(BridgeMetrics::default());
     let service = Arc::new(Service {

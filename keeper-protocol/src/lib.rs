@@ -9,6 +9,11 @@
 //! | `GET /v1/batches?limit=N` | [`BatchList`]: unacknowledged, oldest first |
 //! | `POST /v1/batches/{sequence}/ack` | 204 once the batch is confirmed on chain; 404 unknown |
 //! | `PUT /v1/meters` [`MeterList`] | [`SyncReport`]; 400 malformed, 413 over [`MAX_METERS_BODY`] |
+//! | `POST /v1/chain` [`ChainReport`] | [`ChainFloor`] |
+//! | `POST /v1/batches/{sequence}/resign` | the copy, a [`SignedBatch`]; 409 above the floor |
+//! | `GET /v1/denied` | [`DeniedList`]: the bridge's local deny list |
+//! | `POST /v1/deny` [`DenyRequest`] | [`DeniedMeter`]; 404 unknown meter |
+//! | `POST /v1/allow` [`DenyRequest`] | 204; 404 not denied |
 //!
 //! Another method on a route's path is answered 405, any other path 404.
 //!
@@ -34,13 +39,23 @@ pub enum Route {
     /// `POST /v1/batches/{sequence}/resign`: a batch the chain settled without applying it,
     /// signed again under a new sequence (the copy, a [`SignedBatch`], is the answer).
     Resign(u64),
+    /// `GET /v1/denied`: the meters the bridge refuses locally, whatever the registry says.
+    Denied,
+    /// `POST /v1/deny`: refuse a meter at once ([`DenyRequest`]), before governance acts.
+    Deny,
+    /// `POST /v1/allow`: lift a local denial ([`DenyRequest`]; the reason is ignored).
+    Allow,
 }
 
 impl Route {
     pub fn method(self) -> &'static str {
         match self {
-            Route::Status | Route::Batches => "GET",
-            Route::Acknowledge(_) | Route::Chain | Route::Resign(_) => "POST",
+            Route::Status | Route::Batches | Route::Denied => "GET",
+            Route::Acknowledge(_)
+            | Route::Chain
+            | Route::Resign(_)
+            | Route::Deny
+            | Route::Allow => "POST",
             Route::Meters => "PUT",
         }
     }
@@ -53,6 +68,9 @@ impl Route {
             Route::Meters => "/v1/meters".into(),
             Route::Chain => "/v1/chain".into(),
             Route::Resign(sequence) => format!("/v1/batches/{sequence}/resign"),
+            Route::Denied => "/v1/denied".into(),
+            Route::Deny => "/v1/deny".into(),
+            Route::Allow => "/v1/allow".into(),
         }
     }
 
@@ -67,6 +85,9 @@ impl Route {
             ["v1", "meters"] => Some(Route::Meters),
             ["v1", "chain"] => Some(Route::Chain),
             ["v1", "batches", sequence, "resign"] => sequence.parse().ok().map(Route::Resign),
+            ["v1", "denied"] => Some(Route::Denied),
+            ["v1", "deny"] => Some(Route::Deny),
+            ["v1", "allow"] => Some(Route::Allow),
             _ => None,
         }
     }
@@ -154,6 +175,34 @@ pub struct Conflict {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<u64>,
 }
+
+/// `POST /v1/deny` and `POST /v1/allow`: a meter by its building code or LFDI (40 hex
+/// digits), and why (kept with the denial, for the operator).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenyRequest {
+    pub meter: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A meter the bridge refuses locally: its LFDI (hex), building code, why and since when
+/// (Unix seconds).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeniedMeter {
+    pub lfdi: String,
+    pub code: String,
+    pub reason: String,
+    pub since: i64,
+}
+
+/// What `GET /v1/denied` answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeniedList {
+    pub denied: Vec<DeniedMeter>,
+}
+
+/// Largest `POST /v1/deny` or `/v1/allow` body.
+pub const MAX_DENY_BODY: usize = 4 << 10;
 
 /// Largest `POST /v1/chain` body.
 pub const MAX_CHAIN_BODY: usize = 1 << 10;
@@ -440,6 +489,9 @@ mod tests {
             Route::Meters,
             Route::Chain,
             Route::Resign(9),
+            Route::Denied,
+            Route::Deny,
+            Route::Allow,
         ] {
             assert_eq!(Route::of_path(&route.path()), Some(route));
             assert_eq!(Route::of_path(&format!("{}/", route.path())), Some(route));

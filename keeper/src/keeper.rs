@@ -516,6 +516,7 @@ impl Keeper {
         let now = chain.clock().await?.unix_timestamp;
         let paused = config.is_paused(now);
         let mut due: Vec<DecodedBatch> = Vec::new();
+        let mut beyond_window: Vec<u64> = Vec::new();
         for batch in batches {
             if config.is_settled(batch.sequence) {
                 // Settled on chain: acknowledged if the chain has this batch, else signed
@@ -556,22 +557,31 @@ impl Keeper {
                 // A pause is not a refusal of the batch: it waits, uncounted.
                 continue;
             } else if batch.sequence > config.last_sequence.saturating_add(oracle::BATCH_WINDOW) {
-                tracing::warn!(
-                    sequence = batch.sequence,
-                    last = config.last_sequence,
-                    "batch beyond the oracle's window: waits for an earlier one to land (or a governance skip)"
-                );
+                beyond_window.push(batch.sequence);
             } else {
                 due.push(batch);
             }
         }
-        if paused {
+        // One line per pass for all of them, not one per batch.
+        if let (Some(first), Some(last)) = (beyond_window.first(), beyond_window.last()) {
             tracing::warn!(
-                paused_until = config.paused_until,
-                "the oracle is paused: batches wait"
+                batches = beyond_window.len(),
+                first,
+                last,
+                settled_through = config.last_sequence,
+                "batches beyond the oracle's window: they wait for an earlier one to land (or a governance skip)"
             );
-            self.status.last_transient_error =
-                Some(format!("oracle paused until {}", config.paused_until));
+        }
+        if paused {
+            let note = format!("oracle paused until {}", config.paused_until);
+            // Said once per pause, not every pass.
+            if self.status.last_transient_error.as_deref() != Some(note.as_str()) {
+                tracing::warn!(
+                    paused_until = config.paused_until,
+                    "the oracle is paused: batches wait"
+                );
+            }
+            self.status.last_transient_error = Some(note);
         }
         if due.is_empty() {
             self.acknowledge_in_order(&bridge, &sequences).await?;

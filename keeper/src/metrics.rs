@@ -25,7 +25,7 @@ pub struct KeeperMetrics {
     /// Refusals of batches by the oracle (each attempt).
     pub batch_refusals: Counter,
     pub payer_lamports: Gauge,
-    /// Unix time of the last pass that completed.
+    /// Unix time of the last pass that completed (the start until one has).
     pub last_pass_ok: Gauge,
     pub pass_failures: Counter,
     /// The status after the last pass.
@@ -240,7 +240,7 @@ impl Endpoints for KeeperEndpoints {
         );
         e.gauge(
             "gridtokenx_keeper_last_successful_pass_timestamp_seconds",
-            "When the last pass completed (0: none yet).",
+            "When the last pass completed (the keeper's start until one has).",
             m.last_pass_ok.get() as f64,
         );
         e.gauge(

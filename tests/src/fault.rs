@@ -30,6 +30,10 @@ use solana_signer::Signer;
 use trading::MarketParams;
 
 use crate::campus_day;
+use certs::{ensure_pki, Layout};
+use sdk::rpc::RpcChain;
+
+const SOL: u64 = 1_000_000_000;
 
 /// A binary of this workspace, built next to the running executable (a test executable
 /// lives one directory further down, in `deps/`).
@@ -93,6 +97,8 @@ pub struct BridgeProcess {
     pub genesis: String,
     pub port: u16,
     pub keeper_port: u16,
+    /// Where it serves /metrics (0: any free port).
+    pub metrics_port: u16,
     pub post_rate_s: u32,
     pub attest_interval_s: u32,
     pub min_interval_s: u32,
@@ -109,7 +115,10 @@ impl BridgeProcess {
                 "GRIDTOKENX_BRIDGE_LISTEN",
                 format!("127.0.0.1:{}", self.port),
             )
-            .env("GRIDTOKENX_BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
+            .env(
+                "GRIDTOKENX_BRIDGE_METRICS_LISTEN",
+                format!("127.0.0.1:{}", self.metrics_port),
+            )
             .env(
                 "GRIDTOKENX_BRIDGE_KEEPER_LISTEN",
                 format!("127.0.0.1:{}", self.keeper_port),
@@ -384,4 +393,173 @@ pub async fn check_totals<C: Chain>(
     );
     ensure!(totals.minted_wh > 0, "the campus exported nothing");
     Ok(totals)
+}
+
+/// A campus on a cluster (a validator): the bridge binary and the keeper binary beside it,
+/// the campus migrated (its authorities with governance after a 10 s timelock), for the
+/// drills (`fault-drill`, `alert-drill`).
+pub struct ClusterCampus {
+    pub chain: RpcChain,
+    pub pki: certs::Pki,
+    pub bridge: BridgeProcess,
+    pub bridge_child: Child,
+    pub keeper: KeeperProcess,
+    pub keeper_child: Child,
+}
+
+impl ClusterCampus {
+    /// Sets up the campus at `rpc` (a fresh validator with the five programs) with files in
+    /// `out`: the bridge (meters posting every `post_rate` s, attesting every 5 s), the
+    /// migrations, then the keeper with a funded wallet of its own. `metrics` are the
+    /// bridge's and the keeper's metrics ports (0: any free one).
+    pub async fn start(
+        rpc: &str,
+        payer: Keypair,
+        config: &CampusConfig,
+        out: &Path,
+        post_rate: u32,
+        metrics: (u16, u16),
+    ) -> Result<ClusterCampus> {
+        let pki = ensure_pki(&Layout::new(out.join("pki")), config)?;
+
+        let mut chain = RpcChain::new(rpc, payer);
+        let payer = chain.payer_key();
+        let balance = chain
+            .client()
+            .get_balance(&payer)
+            .await
+            .with_context(|| format!("getBalance at {} (is the validator running?)", rpc))?;
+        if balance < 50 * SOL {
+            chain.airdrop(&payer, 100 * SOL).await?;
+        }
+        for program in crate::embedded::PROGRAMS {
+            ensure!(
+                chain.account(program).await?.is_some(),
+                "program {program} is not deployed at {}",
+                rpc
+            );
+        }
+
+        // The bridge binary, attesting every 5 s for this cluster.
+        let genesis = Pubkey::new_from_array(chain.genesis_hash().await?).to_string();
+        let bridge = BridgeProcess {
+            binary: workspace_binary("bridge")?,
+            dir: out.to_path_buf(),
+            pki_dir: out.join("pki"),
+            genesis,
+            port: free_port()?,
+            keeper_port: free_port()?,
+            metrics_port: metrics.0,
+            post_rate_s: post_rate,
+            attest_interval_s: 5,
+            min_interval_s: post_rate,
+        };
+        let bridge_child = bridge.spawn()?;
+        bridge.wait_listening().await?;
+        let attestor = bridge.attestor().await?;
+        println!(
+            "setup: bridge binary up (attestor {attestor}), PKI in {}",
+            out.join("pki").display()
+        );
+
+        // The campus, its authorities handed over to governance after a 10 s timelock.
+        let now = chain.clock().await?.unix_timestamp;
+        let terms = Terms {
+            limits: ReadingLimits {
+                max_future_skew_s: 60,
+                min_interval_s: post_rate,
+                max_age_s: 2 * 86_400,
+                tolerance_bps: 1_000,
+            },
+            interval_s: 60,
+            timelock_seconds: 10,
+            market_start: now - now.rem_euclid(60),
+        };
+        let plan = campus_plan(&mut chain, config, &pki, attestor, terms).await?;
+        migrations::apply(&mut chain, &plan)
+            .await
+            .context("migrations (needs a fresh validator)")?;
+        let after = chain.clock().await?.unix_timestamp + 12;
+        chain.wait_for_time(after).await?;
+        let report = migrations::apply(&mut chain, &plan).await?;
+        ensure!(
+            report.complete(),
+            "migrations still waiting: {:?}",
+            report.waiting
+        );
+        println!(
+            "setup: campus migrated: 25 meters, oracle, mints, market, authorities with governance"
+        );
+
+        // The keeper binary, with its own wallet.
+        let keeper_wallet = out.join("keeper").join("wallet.json");
+        let keeper_key = Keypair::new();
+        campus_day::fund(&mut chain, &keeper_key.pubkey(), 10 * SOL).await?;
+        write_keypair_file(&keeper_wallet, &keeper_key)?;
+        let keeper = KeeperProcess {
+            binary: workspace_binary("keeper")?,
+            dir: out.join("keeper"),
+            rpc: rpc.to_string(),
+            wallet: keeper_wallet,
+            bridge: bridge.keeper_addr(),
+            token_file: bridge.token_file(),
+            metrics_port: metrics.1,
+        };
+        let keeper_child = keeper.spawn()?;
+        Ok(ClusterCampus {
+            chain,
+            pki,
+            bridge,
+            bridge_child,
+            keeper,
+            keeper_child,
+        })
+    }
+}
+
+/// The keeper binary run against a cluster, its files in `dir`.
+pub struct KeeperProcess {
+    pub binary: PathBuf,
+    pub dir: PathBuf,
+    pub rpc: String,
+    pub wallet: PathBuf,
+    pub bridge: std::net::SocketAddr,
+    pub token_file: PathBuf,
+    /// Where it serves /metrics (0: any free port).
+    pub metrics_port: u16,
+}
+
+impl KeeperProcess {
+    pub fn spawn(&self) -> Result<Child> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("keeper.log"))?;
+        Command::new(&self.binary)
+            .env("GRIDTOKENX_KEEPER_RPC_URL", &self.rpc)
+            .env(
+                "GRIDTOKENX_KEEPER_METRICS_LISTEN",
+                format!("127.0.0.1:{}", self.metrics_port),
+            )
+            .env("GRIDTOKENX_KEEPER_WALLET", &self.wallet)
+            .env("GRIDTOKENX_KEEPER_BRIDGE", self.bridge.to_string())
+            .env("GRIDTOKENX_KEEPER_BRIDGE_TOKEN_FILE", &self.token_file)
+            .env("GRIDTOKENX_KEEPER_TICK_INTERVAL_S", "2")
+            .env("GRIDTOKENX_KEEPER_STATE_FILE", self.dir.join("state.json"))
+            .env("GRIDTOKENX_KEEPER_STATUS_FILE", self.status_file())
+            .env("RUST_LOG", "info,solana_rpc_client=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", self.binary.display()))
+    }
+
+    pub fn status_file(&self) -> PathBuf {
+        self.dir.join("status.json")
+    }
+
+    pub fn status(&self) -> Result<keeper::Status> {
+        let text = std::fs::read_to_string(self.status_file())?;
+        Ok(serde_json::from_str(&text)?)
+    }
 }

@@ -64,6 +64,7 @@ async fn kill_9_of_bridge_and_keeper_mid_run_loses_and_duplicates_nothing() {
         genesis,
         port: free_port().unwrap(),
         keeper_port: free_port().unwrap(),
+        metrics_port: 0,
         post_rate_s: POST_RATE,
         attest_interval_s: 1,
         min_interval_s: 60,

@@ -92,6 +92,7 @@ impl Campus {
             genesis,
             port: free_port().unwrap(),
             keeper_port: free_port().unwrap(),
+            metrics_port: 0,
             post_rate_s: POST_RATE,
             attest_interval_s: 1,
             min_interval_s: 60,

@@ -1,5 +1,6 @@
-//! The alert rules (monitoring/alerts.yml): valid for Prometheus (`promtool check rules`)
-//! and firing as their unit tests say (`promtool test rules`). promtool comes with the
+//! The alert rules (monitoring/alerts.yml): valid for Prometheus (`promtool check rules`),
+//! firing as their unit tests say (`promtool test rules`), and the example scrape
+//! configuration valid (`promtool check config`). promtool comes with the
 //! Debian package `prometheus`, which `.ci/run` installs; it sets
 //! GRIDTOKENX_REQUIRE_PROMTOOL=1, so that CI fails rather than skips without it.
 use std::path::PathBuf;
@@ -40,6 +41,17 @@ fn alert_rules_are_valid_and_fire_as_their_tests_say() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(out.contains("SUCCESS: 15 rules found"), "{out}");
+    let config = Command::new(promtool)
+        .args(["check", "config", "prometheus.example.yml"])
+        .current_dir(monitoring())
+        .output()
+        .unwrap();
+    assert!(
+        config.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&config.stdout),
+        String::from_utf8_lossy(&config.stderr)
+    );
     let test = Command::new(promtool)
         .args(["test", "rules", "alerts.test.yml"])
         .current_dir(monitoring())

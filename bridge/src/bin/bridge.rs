@@ -3,6 +3,10 @@
 //!
 //! Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 unusable configuration,
 //! 3 storage failure (a write could not be made durable: restart on what is on disk).
+//!
+//! `bridge deny METER`, `bridge allow METER` and `bridge denied` manage the running bridge's
+//! local deny list (exit 0 done, 1 refused or the bridge unreachable, 2 unusable
+//! configuration).
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,9 +26,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 embedded database before acknowledging it, signs batches of readings in the oracle's attestation format, and serves \
 them to the keeper on a local, token-protected HTTP interface.\n\nSettings come from --config (TOML), then \
 GRIDTOKENX_BRIDGE_<KEY> environment variables (e.g. GRIDTOKENX_BRIDGE_LISTEN=0.0.0.0:8443), then defaults. \
-Logs go to stderr; RUST_LOG filters them.\n\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 failed to start or while \
-running, 2 unusable configuration, 3 storage failure (a write could not be made durable; a supervisor restarts \
-the bridge on what is on disk)."
+Logs go to stderr; RUST_LOG filters them. Prometheus metrics, readiness and liveness: /metrics, /ready and \
+/health on metrics_listen.\n\nThe subcommands deny, allow and denied manage the running bridge's local deny \
+list (kept in its store, applied over the registry's status).\n\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 failed \
+to start or while running, 2 unusable configuration, 3 storage failure (a write could not be made durable; a \
+supervisor restarts the bridge on what is on disk); for the subcommands 0 done, 1 refused or the bridge \
+unreachable, 2 unusable configuration."
 )]
 struct Args {
     /// Settings file (TOML); see bridge/bridge.example.toml.
@@ -33,6 +40,81 @@ struct Args {
     /// Log format.
     #[arg(long, value_parser = ["text", "json"], default_value = "text")]
     log_format: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand)]
+enum Command {
+    /// Refuses a meter at once (its handshakes and requests), whatever the registry says,
+    /// until `allow`: for a meter misbehaving before the council can suspend it on chain.
+    Deny {
+        /// The meter: its building code or its LFDI (40 hex digits).
+        meter: String,
+        /// Why (kept with the denial and shown by `denied`).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Lifts a local denial: the registry's status applies again.
+    Allow {
+        /// The meter: its building code or its LFDI.
+        meter: String,
+    },
+    /// Lists the meters denied locally.
+    Denied,
+}
+
+/// Runs a subcommand against the running bridge.
+fn admin(config: &BridgeConfig, command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let done = runtime.block_on(async {
+        match command {
+            Command::Deny { meter, reason } => {
+                let d = bridge::admin::deny(config, &meter, &reason).await?;
+                println!(
+                    "{} (LFDI {}) denied since {}{}",
+                    d.code,
+                    d.lfdi,
+                    d.since,
+                    if d.reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", d.reason)
+                    }
+                );
+            }
+            Command::Allow { meter } => {
+                bridge::admin::allow(config, &meter).await?;
+                println!("{meter} allowed: the registry's status applies again");
+            }
+            Command::Denied => {
+                let list = bridge::admin::denied(config).await?;
+                if list.is_empty() {
+                    println!("no meter is denied");
+                }
+                for d in list {
+                    println!("{}  {}  since {}  {}", d.code, d.lfdi, d.since, d.reason);
+                }
+            }
+        }
+        anyhow::Ok(())
+    });
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn init_logs(format: &str) {
@@ -68,6 +150,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(command) = args.command {
+        return admin(&config, command);
+    }
     // The runtime's threads (connections, and the blocking threads they start) yield to the
     // store's writer and dedicated threads, which the store starts at the main thread's
     // priority: every post waits for the writer's next commit, and the immediate writes

@@ -279,6 +279,37 @@ impl Store {
         self.engine.shared.failure()
     }
 
+    /// Keeps the registry's meters as the keeper last pushed them (applied again at start).
+    /// Durable before it returns; blocks its thread (call it inside `run_dedicated`).
+    pub fn save_registry(&self, meters: &[keeper_protocol::MeterRecord]) -> Result<()> {
+        let json = tables::to_json(&meters);
+        self.write_immediate(|w| w.put_directory(tables::DIRECTORY_REGISTRY, &json))
+    }
+
+    /// The registry's meters as the keeper last pushed them, if it ever did.
+    pub fn registry(&self) -> Result<Option<Vec<keeper_protocol::MeterRecord>>> {
+        self.read()?
+            .directory(tables::DIRECTORY_REGISTRY)?
+            .map(|b| tables::from_json(&b))
+            .transpose()
+    }
+
+    /// Keeps the local deny list (durable before it returns; blocks its thread).
+    pub fn save_denied(&self, denied: &[keeper_protocol::DeniedMeter]) -> Result<()> {
+        let json = tables::to_json(&denied);
+        self.write_immediate(|w| w.put_directory(tables::DIRECTORY_DENIED, &json))
+    }
+
+    /// The local deny list, as kept.
+    pub fn denied(&self) -> Result<Vec<keeper_protocol::DeniedMeter>> {
+        Ok(self
+            .read()?
+            .directory(tables::DIRECTORY_DENIED)?
+            .map(|b| tables::from_json(&b))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
     /// What the writer measured (batch sizes, commit and checkpoint times).
     pub fn stats(&self) -> &StoreStats {
         &self.engine.shared.stats

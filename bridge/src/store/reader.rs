@@ -46,6 +46,15 @@ impl Reader {
     }
 
     /// Signed batches awaiting the keeper (see `Writer::pending_batches`).
+    /// The meter directory's `key` (`tables::DIRECTORY`), as kept.
+    pub(super) fn directory(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .txn
+            .open_table(DIRECTORY)?
+            .get(key)?
+            .map(|v| v.value().to_vec()))
+    }
+
     pub fn pending_batches(&self) -> Result<u64> {
         meta_value(&self.txn.open_table(META)?, UNACKNOWLEDGED)
     }

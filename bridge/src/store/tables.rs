@@ -51,6 +51,11 @@ pub(super) const JOURNAL: TableDefinition<u64, &[u8]> = TableDefinition::new("jo
 pub(super) const ATTESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("attested");
 /// batch sequence -> SignedBatch
 pub(super) const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("batches");
+/// The meter directory's state (JSON): `registry`, the keeper's last push of the registry's
+/// meters; `denied`, the operator's local deny list.
+pub(super) const DIRECTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("directory");
+pub(super) const DIRECTORY_REGISTRY: &str = "registry";
+pub(super) const DIRECTORY_DENIED: &str = "denied";
 
 pub(super) const NEXT_MIRROR: &str = "next_mirror_id";
 pub(super) const NEXT_REGISTER: &str = "next_register_id";
@@ -120,5 +125,6 @@ pub(super) fn create_all(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(PAIRS)?;
     txn.open_table(ATTESTED)?;
     txn.open_table(BATCHES)?;
+    txn.open_table(DIRECTORY)?;
     Ok(())
 }

@@ -286,6 +286,9 @@ async fn main() -> ExitCode {
         not_ready: std::sync::Mutex::new(vec!["no pass has completed yet".into()]),
         payer_low_lamports: s.config.payer_low_lamports(),
     });
+    // The start counts as progress until a pass completes (no alert for a keeper that
+    // has just started).
+    s.keeper.metrics.last_pass_ok.set(telemetry::unix_now());
     let (_stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
     let metrics_addr = metrics_listener.local_addr().ok();
     tokio::spawn(telemetry::serve(

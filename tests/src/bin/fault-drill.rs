@@ -7,27 +7,17 @@
 //!
 //! Exit codes: 0 every check holds, 1 a step or a check failed, 2 unusable configuration.
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use anchor_lang::prelude::Pubkey;
 use anyhow::{bail, ensure, Context, Result};
-use certs::{ensure_pki, Layout};
 use clap::Parser;
-use gridtokenx_tests::campus_day::fund;
 use gridtokenx_tests::fault::{
-    campus_plan, check_totals, free_port, kill_9, signed_batches, simulated_campus,
-    workspace_binary, write_keypair_file, BridgeProcess, Terms,
+    check_totals, kill_9, signed_batches, simulated_campus, ClusterCampus,
 };
-use keeper::Status;
-use oracle::ReadingLimits;
-use sdk::chain::Chain;
-use sdk::rpc::RpcChain;
 use sdk::CampusConfig;
 use solana_keypair::Keypair;
-use solana_signer::Signer;
 
-const SOL: u64 = 1_000_000_000;
 const POST_RATE: u32 = 15;
 
 #[derive(Parser)]
@@ -66,47 +56,6 @@ struct Args {
     /// Where the PKI, the bridge's data, the keeper's files and logs go (replaced).
     #[arg(long, default_value = "fault-drill")]
     out: PathBuf,
-}
-
-struct KeeperProcess {
-    binary: PathBuf,
-    dir: PathBuf,
-    rpc: String,
-    wallet: PathBuf,
-    bridge: std::net::SocketAddr,
-    token_file: PathBuf,
-}
-
-impl KeeperProcess {
-    fn spawn(&self) -> Result<Child> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("keeper.log"))?;
-        Command::new(&self.binary)
-            .env("GRIDTOKENX_KEEPER_RPC_URL", &self.rpc)
-            .env("GRIDTOKENX_KEEPER_METRICS_LISTEN", "127.0.0.1:0")
-            .env("GRIDTOKENX_KEEPER_WALLET", &self.wallet)
-            .env("GRIDTOKENX_KEEPER_BRIDGE", self.bridge.to_string())
-            .env("GRIDTOKENX_KEEPER_BRIDGE_TOKEN_FILE", &self.token_file)
-            .env("GRIDTOKENX_KEEPER_TICK_INTERVAL_S", "2")
-            .env("GRIDTOKENX_KEEPER_STATE_FILE", self.dir.join("state.json"))
-            .env("GRIDTOKENX_KEEPER_STATUS_FILE", self.status_file())
-            .env("RUST_LOG", "info,solana_rpc_client=warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start {}", self.binary.display()))
-    }
-
-    fn status_file(&self) -> PathBuf {
-        self.dir.join("status.json")
-    }
-
-    fn status(&self) -> Result<Status> {
-        let text = std::fs::read_to_string(self.status_file())?;
-        Ok(serde_json::from_str(&text)?)
-    }
 }
 
 /// SIGTERM, then the exit status (SIGKILL after 30 s).
@@ -174,90 +123,14 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
     let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out.join("keeper"))?;
     let out = std::fs::canonicalize(out)?;
-    let pki = ensure_pki(&Layout::new(out.join("pki")), config)?;
-
-    let mut chain = RpcChain::new(&args.rpc, payer);
-    let payer = chain.payer_key();
-    let balance = chain
-        .client()
-        .get_balance(&payer)
-        .await
-        .with_context(|| format!("getBalance at {} (is the validator running?)", args.rpc))?;
-    if balance < 50 * SOL {
-        chain.airdrop(&payer, 100 * SOL).await?;
-    }
-    for program in gridtokenx_tests::embedded::PROGRAMS {
-        ensure!(
-            chain.account(program).await?.is_some(),
-            "program {program} is not deployed at {}",
-            args.rpc
-        );
-    }
-
-    // The bridge binary, attesting every 5 s for this cluster.
-    let genesis = Pubkey::new_from_array(chain.genesis_hash().await?).to_string();
-    let bridge = BridgeProcess {
-        binary: workspace_binary("bridge")?,
-        dir: out.clone(),
-        pki_dir: out.join("pki"),
-        genesis,
-        port: free_port()?,
-        keeper_port: free_port()?,
-        post_rate_s: POST_RATE,
-        attest_interval_s: 5,
-        min_interval_s: POST_RATE,
-    };
-    let mut bridge_child = bridge.spawn()?;
-    bridge.wait_listening().await?;
-    let attestor = bridge.attestor().await?;
-    println!(
-        "[1/4] bridge binary up (attestor {attestor}), PKI in {}",
-        out.join("pki").display()
-    );
-
-    // The campus, its authorities handed over to governance after a 10 s timelock.
-    let now = chain.clock().await?.unix_timestamp;
-    let terms = Terms {
-        limits: ReadingLimits {
-            max_future_skew_s: 60,
-            min_interval_s: POST_RATE,
-            max_age_s: 2 * 86_400,
-            tolerance_bps: 1_000,
-        },
-        interval_s: 60,
-        timelock_seconds: 10,
-        market_start: now - now.rem_euclid(60),
-    };
-    let plan = campus_plan(&mut chain, config, &pki, attestor, terms).await?;
-    migrations::apply(&mut chain, &plan)
-        .await
-        .context("migrations (needs a fresh validator)")?;
-    let after = chain.clock().await?.unix_timestamp + 12;
-    chain.wait_for_time(after).await?;
-    let report = migrations::apply(&mut chain, &plan).await?;
-    ensure!(
-        report.complete(),
-        "migrations still waiting: {:?}",
-        report.waiting
-    );
-    println!(
-        "[2/4] campus migrated: 25 meters, oracle, mints, market, authorities with governance"
-    );
-
-    // The keeper binary, with its own wallet.
-    let keeper_wallet = out.join("keeper").join("wallet.json");
-    let keeper_key = Keypair::new();
-    fund(&mut chain, &keeper_key.pubkey(), 10 * SOL).await?;
-    write_keypair_file(&keeper_wallet, &keeper_key)?;
-    let keeper = KeeperProcess {
-        binary: workspace_binary("keeper")?,
-        dir: out.join("keeper"),
-        rpc: args.rpc.clone(),
-        wallet: keeper_wallet,
-        bridge: bridge.keeper_addr(),
-        token_file: bridge.token_file(),
-    };
-    let mut keeper_child = keeper.spawn()?;
+    let ClusterCampus {
+        mut chain,
+        pki,
+        bridge,
+        mut bridge_child,
+        keeper,
+        mut keeper_child,
+    } = ClusterCampus::start(&args.rpc, payer, config, &out, POST_RATE, (0, 0)).await?;
 
     // The meters, posting in real time.
     let now = bridge::server::now();
@@ -267,7 +140,7 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
     std::fs::write(out.join("running"), b"")?;
     let steps = i64::from(args.minutes) * 60 / i64::from(POST_RATE);
     println!(
-        "[3/4] {} minutes: 25 meters posting every {POST_RATE} s; keeper and bridge killed with SIGKILL every minute",
+        "[1/2] {} minutes: 25 meters posting every {POST_RATE} s; keeper and bridge killed with SIGKILL every minute",
         args.minutes
     );
     let (mut keeper_kills, mut bridge_kills) = (0u32, 0u32);
@@ -371,7 +244,7 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
         "the keeper gave up on: {:?}",
         status.failures
     );
-    println!("[4/4] checks: every meter's registers on chain, each signed batch applied once, GRID = verified export");
+    println!("[2/2] checks: every meter's registers on chain, each signed batch applied once, GRID = verified export");
     let restarts = count_restarts(&keeper.dir.join("keeper.log"));
     Ok(format!(
         "fault drill on {}: {} minutes, keeper killed {keeper_kills}x and bridge {bridge_kills}x with SIGKILL\n\
