@@ -52,6 +52,11 @@ pub struct Directory {
     meters: RwLock<HashMap<Lfdi, MeterEntry>>,
     /// The local deny list: these meters are inactive whatever the registry says.
     denied: RwLock<HashMap<Lfdi, keeper_protocol::DeniedMeter>>,
+    /// A digest of the registry push last kept in the store (the keeper pushes every
+    /// minute; an unchanged push is not written again).
+    pub kept_push: std::sync::Mutex<Option<u64>>,
+    /// Held while the deny list is read, changed, kept and applied (one change at a time).
+    pub deny_edits: tokio::sync::Mutex<()>,
 }
 
 impl Directory {
@@ -86,7 +91,7 @@ impl Directory {
         }
         Ok(Directory {
             meters: RwLock::new(meters),
-            denied: RwLock::default(),
+            ..Directory::default()
         })
     }
 
@@ -111,16 +116,15 @@ impl Directory {
             .contains_key(lfdi)
     }
 
-    /// A meter by its building code or its LFDI (hex, either case).
+    /// A meter by its LFDI (hex, either case) or, failing that, its building code.
     pub fn find(&self, meter: &str) -> Option<MeterEntry> {
-        let lfdi = sdk::identity::parse_lfdi_hex(meter);
-        let found = self
-            .meters
-            .read()
-            .expect("directory lock")
-            .values()
-            .find(|m| Some(m.lfdi) == lfdi || m.code == meter)
-            .map(|m| m.lfdi)?;
+        let found = {
+            let meters = self.meters.read().expect("directory lock");
+            match sdk::identity::parse_lfdi_hex(meter).filter(|l| meters.contains_key(l)) {
+                Some(lfdi) => lfdi,
+                None => meters.values().find(|m| m.code == meter).map(|m| m.lfdi)?,
+            }
+        };
         self.get(&found)
     }
 
@@ -190,8 +194,8 @@ impl Directory {
                         r.lfdi,
                         MeterEntry {
                             // Registered on chain after the bridge started: no building code
-                            // in the campus file, so it goes by its LFDI.
-                            code: lfdi_hex[..8].to_string(),
+                            // in the campus file, so it goes by its LFDI (all of it: unique).
+                            code: lfdi_hex.clone(),
                             index: r.index,
                             lfdi: r.lfdi,
                             lfdi_hex,

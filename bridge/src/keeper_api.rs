@@ -97,15 +97,34 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
             }
         }
     }
-    // Kept first, so that a restart applies it again (a suspended meter stays out).
-    let (store, records) = (attestor.store.clone(), parsed.meters);
-    match attestor
-        .store
-        .run_dedicated(move || store.save_registry(&records))
-        .await
-    {
-        Ok(Ok(())) => {}
-        _ => return empty(StatusCode::INTERNAL_SERVER_ERROR),
+    // Kept first, so that a restart applies it again (a suspended meter stays out); an
+    // unchanged push (every minute) is not written again.
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        h.finish()
+    };
+    let kept = *attestor
+        .directory
+        .kept_push
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if kept != Some(digest) {
+        let (store, records) = (attestor.store.clone(), parsed.meters);
+        match attestor
+            .store
+            .run_dedicated(move || store.save_registry(&records))
+            .await
+        {
+            Ok(Ok(())) => {}
+            _ => return empty(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+        *attestor
+            .directory
+            .kept_push
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(digest);
     }
     let report = attestor.directory.sync(&registered);
     if report != SyncReport::default() {
@@ -137,6 +156,7 @@ async fn deny(attestor: &Arc<Attestor>, deny: bool, body: Incoming) -> Response<
             &serde_json::json!({ "error": "expected {\"meter\": \"<building code or LFDI>\", \"reason\": \"...\"}" }),
         );
     };
+    let _one_at_a_time = attestor.directory.deny_edits.lock().await;
     let Some(meter) = attestor.directory.find(request.meter.trim()) else {
         return json(
             StatusCode::NOT_FOUND,
@@ -314,6 +334,12 @@ async fn handle(
                     .settings
                     .cluster
                     .map(|c| anchor_lang::prelude::Pubkey::new_from_array(c).to_string()),
+                limits: Some(keeper_protocol::Limits {
+                    max_future_skew_s: attestor.settings.limits.max_future_skew_s,
+                    min_interval_s: attestor.settings.limits.min_interval_s,
+                    max_age_s: attestor.settings.limits.max_age_s,
+                    tolerance_bps: attestor.settings.limits.tolerance_bps,
+                }),
             },
         ),
         Route::Batches => {
@@ -370,6 +396,12 @@ async fn handle(
             &DeniedList {
                 denied: attestor.directory.denied(),
             },
+        ),
+        // The operator's commands, from the bridge's own host only: a keeper elsewhere
+        // (keeper_tls) cannot lift an operator's denial.
+        Route::Deny | Route::Allow if !c.peer.ip().is_loopback() => json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({ "error": "the deny list is changed from the bridge's host only" }),
         ),
         Route::Deny | Route::Allow => deny(attestor, route == Route::Deny, req.into_body()).await,
         Route::Resign(sequence) => {

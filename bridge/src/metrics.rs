@@ -22,8 +22,9 @@ pub struct BridgeMetrics {
     pub request_seconds: Histogram,
     /// Register readings stored (a retry of one already stored is not counted again).
     pub readings_accepted: Counter,
-    /// Posts refused, by the reason of the reading or document that refused them.
-    pub readings_refused: CounterMap<&'static str>,
+    /// Posts (and puts) of readings refused, by the reason of the reading or document that
+    /// refused them: nothing of a refused post is stored.
+    pub posts_refused: CounterMap<&'static str>,
     /// Per building (meter code), the end time of its latest accepted reading.
     last_reading: Mutex<HashMap<String, i64>>,
     /// Per building, the notAfter of the device certificate it last connected with.
@@ -42,7 +43,7 @@ impl Default for BridgeMetrics {
             requests: CounterMap::default(),
             request_seconds: Histogram::new(LATENCY_BUCKETS),
             readings_accepted: Counter::default(),
-            readings_refused: CounterMap::default(),
+            posts_refused: CounterMap::default(),
             last_reading: Mutex::default(),
             device_not_after: Mutex::default(),
             batches_signed: Counter::default(),
@@ -121,6 +122,8 @@ pub struct BridgeEndpoints {
     /// Whether batches can be bound to a cluster (`cluster_genesis_hash` set).
     pub cluster_set: bool,
     pub attest_interval_s: u32,
+    /// The least time between two attested readings of a meter (the oracle's).
+    pub min_interval_s: u32,
     /// How often meters are asked to post (their interval: a meter silent for two of them
     /// is alerted).
     pub post_rate_s: u32,
@@ -182,10 +185,10 @@ impl Endpoints for BridgeEndpoints {
             m.readings_accepted.get(),
         );
         e.counters(
-            "gridtokenx_bridge_readings_refused_total",
-            "Posts refused (nothing of them stored), by the reason.",
+            "gridtokenx_bridge_posts_refused_total",
+            "Posts of readings refused (nothing of them stored), by the reason of the reading or document that refused them.",
             &["reason"],
-            &m.readings_refused,
+            &m.posts_refused,
         );
         e.counters(
             "gridtokenx_bridge_tls_handshakes_failed_total",
@@ -271,9 +274,19 @@ impl Endpoints for BridgeEndpoints {
         }
         let round = self.attestor.last_round();
         e.gauge(
+            "gridtokenx_bridge_start_time_seconds",
+            "When the bridge started (a bridge restarting over and over shows here).",
+            self.started_at as f64,
+        );
+        e.gauge(
             "gridtokenx_bridge_attestation_last_round_timestamp_seconds",
-            "When the attestor last ran a round (0: not yet).",
-            round.as_ref().map_or(0.0, |r| r.at as f64),
+            "When the attestor last ran a round (the start until one has).",
+            round.as_ref().map_or(self.started_at, |r| r.at) as f64,
+        );
+        e.gauge(
+            "gridtokenx_bridge_min_interval_seconds",
+            "The least time between two attested readings of a meter (min_interval_s, the oracle's).",
+            f64::from(self.min_interval_s),
         );
         e.gauge(
             "gridtokenx_bridge_attest_interval_seconds",
@@ -337,7 +350,7 @@ impl Endpoints for BridgeEndpoints {
         );
         e.family(
             "gridtokenx_certificate_not_after_timestamp_seconds",
-            "notAfter of the campus CA, the bridge's server certificate, and the device certificates expiring within 30 days (as last presented).",
+            "notAfter of the campus CA, the bridge's server certificate, and the active meters' device certificates expiring within 30 days (from the PKI directory at start, then as presented).",
             Kind::Gauge,
         );
         if let Some(t) = self.ca_not_after {
@@ -354,12 +367,15 @@ impl Endpoints for BridgeEndpoints {
                 t as f64,
             );
         }
+        // Active meters only: a retired or denied meter's certificate needs no renewal.
+        let active: std::collections::HashSet<&str> =
+            meters.iter().map(|m| m.code.as_str()).collect();
         let mut expiring: Vec<(String, i64)> = m
             .device_not_after
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .filter(|(_, t)| **t - now <= DEVICE_CERT_WINDOW_S)
+            .filter(|(c, t)| **t - now <= DEVICE_CERT_WINDOW_S && active.contains(c.as_str()))
             .map(|(c, t)| (c.clone(), *t))
             .collect();
         expiring.sort();

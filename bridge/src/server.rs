@@ -92,10 +92,16 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     let campus = sdk::CampusConfig::load(&config.campus_config)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("create {}", config.data_dir.display()))?;
-    let directory = Arc::new(Directory::from_campus(
-        &campus,
-        &read_certificates(config, &campus)?,
-    )?);
+    let certificates = read_certificates(config, &campus)?;
+    let directory = Arc::new(Directory::from_campus(&campus, &certificates)?);
+    let bridge_metrics = Arc::new(BridgeMetrics::default());
+    // The device certificates' expiry from the PKI directory: known before (or without) a
+    // meter presenting its certificate (an expired one cannot connect to show it).
+    for (code, der) in &certificates {
+        if let Some(t) = metrics::not_after(der) {
+            bridge_metrics.device_certificate(code, t);
+        }
+    }
     let store = Arc::new(Store::open(&config.store_path())?);
     // The registry as the keeper last pushed it, and the local deny list: not the campus
     // file's bootstrap after a restart.
@@ -113,7 +119,6 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     }
     directory.set_denied(store.denied()?);
     let tls = TlsSetup::load(config, directory.clone())?;
-    let bridge_metrics = Arc::new(BridgeMetrics::default());
     let service = Arc::new(Service {
         store: store.clone(),
         directory: directory.clone(),
@@ -139,6 +144,9 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         .with_context(|| format!("metrics_listen {}", config.metrics_listen))?;
     let (meters_addr, keeper_addr) = (meters.local_addr()?, keeper.local_addr()?);
     let metrics_addr = metrics_listener.local_addr()?;
+    if !metrics_addr.ip().is_loopback() {
+        tracing::warn!(%metrics_addr, "metrics_listen is not a loopback address: /metrics and /ready are served without a token to that network");
+    }
     let endpoints = Arc::new(BridgeEndpoints {
         metrics: bridge_metrics.clone(),
         service: service.clone(),
@@ -149,6 +157,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         server_not_after: tls.server_not_after,
         cluster_set: config.cluster_genesis_hash.is_some(),
         attest_interval_s: config.attest_interval_s,
+        min_interval_s: config.min_interval_s,
         post_rate_s: config.post_rate_s,
         started_at: now(),
     });

@@ -249,7 +249,7 @@ impl Service {
                 Refusal::NotFound => "unknown_mirror",
                 Refusal::Internal(_) => "storage",
             };
-            self.metrics.readings_refused.inc(reason);
+            self.metrics.posts_refused.inc(reason);
         }
         match result {
             Ok(reply) => reply,

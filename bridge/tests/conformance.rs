@@ -435,21 +435,3 @@ async fn unknown_foreign_expired_and_suspended_certificates_are_refused_at_tls()
     gym.disconnect();
     assert!(gym.get("/dcap").await.is_err());
 }
-
-fn write_pem(path: &std::path::Path, der: &[u8]) {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    std::fs::write(
-        path,
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            lines.join("\n")
-        ),
-    )
-    .unwrap();
-}

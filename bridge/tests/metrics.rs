@@ -76,7 +76,7 @@ async fn readings_refusals_routes_buildings_and_certificates_are_counted() {
         assert_eq!(
             sample(
                 &text,
-                &format!("gridtokenx_bridge_readings_refused_total{{reason=\"{reason}\"}}")
+                &format!("gridtokenx_bridge_posts_refused_total{{reason=\"{reason}\"}}")
             ),
             Some(n),
             "{reason}: {text}"
@@ -183,6 +183,48 @@ async fn one_device_holds_at_most_its_connections() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert!(ok, "the slot of a closed connection is given back");
+}
+
+/// A device certificate that expires within 30 days is exposed from the start (from the PKI
+/// directory, before the meter connects); a suspended meter's is not.
+#[tokio::test]
+async fn an_expiring_device_certificate_is_exposed_until_its_meter_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let pki = certs::ensure_pki(&certs::Layout::new(&config.pki_dir), &campus()).unwrap();
+    let now_t = time::OffsetDateTime::now_utc();
+    let expires = now_t + time::Duration::days(10);
+    let (der, key) = certs::issue_device_certificate(
+        &pki.layout,
+        b"GTX-0001-RENEW",
+        now_t - time::Duration::days(1),
+        expires,
+    )
+    .unwrap();
+    write_pem(&pki.layout.meter_cert("ENG"), &der);
+    std::fs::write(pki.layout.meter_key("ENG"), key).unwrap();
+    let running = bridge::server::start(&config).await.unwrap();
+    let b = TestBridge {
+        running,
+        pki,
+        config,
+        dir,
+    };
+    let series =
+        "gridtokenx_certificate_not_after_timestamp_seconds{role=\"device\",subject=\"ENG\"}";
+    let (_, text) = scrape(&b, "/metrics").await;
+    assert_eq!(sample(&text, series), Some(expires.unix_timestamp() as f64));
+    assert_eq!(text.matches("role=\"device\"").count(), 1, "{text}");
+    // It connects with it (the same expiry, as presented).
+    assert_eq!(b.meter("ENG").get("/dcap").await.unwrap().status, 200);
+    let mut operator = b.config.clone();
+    operator.keeper_listen = b.running.keeper_addr;
+    bridge::admin::deny(&operator, "ENG", "retired")
+        .await
+        .unwrap();
+    let (_, text) = scrape(&b, "/metrics").await;
+    assert_eq!(sample(&text, series), None);
+    assert_eq!(sample(&text, "gridtokenx_bridge_meters_denied"), Some(1.0));
 }
 
 #[tokio::test]

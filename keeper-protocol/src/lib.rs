@@ -150,6 +150,19 @@ pub struct BridgeStatus {
     /// none configured (it signs nothing) or is older than this field.
     #[serde(default)]
     pub cluster: Option<String>,
+    /// The oracle's reading limits as the bridge applies them before signing; `None` from
+    /// bridges older than this field.
+    #[serde(default)]
+    pub limits: Option<Limits>,
+}
+
+/// The oracle's reading limits, as a bridge applies them (`BridgeStatus::limits`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_future_skew_s: u32,
+    pub min_interval_s: u32,
+    pub max_age_s: u32,
+    pub tolerance_bps: u16,
 }
 
 /// What `POST /v1/chain` carries: what the keeper read from the oracle.

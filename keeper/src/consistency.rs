@@ -39,7 +39,7 @@ pub fn check(
     let cluster = match bridge.cluster.as_deref() {
         None => {
             wrong.push(format!(
-                "the bridge has no cluster_genesis_hash, so it signs nothing: set cluster_genesis_hash = \"{genesis_b58}\" in its configuration (GRIDTOKENX_BRIDGE_CLUSTER_GENESIS_HASH) and restart it"
+                "the bridge reports no cluster: it has no cluster_genesis_hash (so it signs nothing), or it is a release older than this keeper: set cluster_genesis_hash = \"{genesis_b58}\" in its configuration (GRIDTOKENX_BRIDGE_CLUSTER_GENESIS_HASH), or upgrade it, and restart it"
             ));
             None
         }
@@ -108,6 +108,29 @@ pub fn check(
             bridge.attestor
         )),
     }
+    // The bridge must apply the oracle's limits or stricter ones: looser, it signs readings
+    // the oracle skips.
+    if let Some(l) = bridge.limits {
+        let mut looser = Vec::new();
+        if l.min_interval_s < config.min_interval_s {
+            looser.push(format!("min_interval_s = {}", config.min_interval_s));
+        }
+        if l.max_future_skew_s > config.max_future_skew_s {
+            looser.push(format!("max_future_skew_s = {}", config.max_future_skew_s));
+        }
+        if l.max_age_s > config.max_age_s {
+            looser.push(format!("max_age_s = {}", config.max_age_s));
+        }
+        if l.tolerance_bps > config.tolerance_bps {
+            looser.push(format!("tolerance_bps = {}", config.tolerance_bps));
+        }
+        if !looser.is_empty() {
+            wrong.push(format!(
+                "the bridge's reading limits are looser than the oracle's, so it would sign readings the oracle skips: set the bridge's {} (the oracle's values)",
+                looser.join(", ")
+            ));
+        }
+    }
     // One bridge gives one signature per batch.
     if config.quorum > 1 {
         wrong.push(format!(
@@ -134,6 +157,10 @@ mod tests {
         config.attestors[1] = Pubkey::new_from_array(attestor);
         config.attestor_count = 2;
         config.quorum = 1;
+        config.min_interval_s = 60;
+        config.max_future_skew_s = 60;
+        config.max_age_s = 86_400;
+        config.tolerance_bps = 1_000;
         let bridge = BridgeStatus {
             attestor: B64.encode(attestor),
             oracle_program: oracle::ID.to_string(),
@@ -141,6 +168,12 @@ mod tests {
             attestation: None,
             chain_floor: 0,
             cluster: Some(Pubkey::new_from_array(genesis).to_string()),
+            limits: Some(keeper_protocol::Limits {
+                max_future_skew_s: 60,
+                min_interval_s: 60,
+                max_age_s: 86_400,
+                tolerance_bps: 1_000,
+            }),
         };
         (bridge, genesis, oracle::ID, config)
     }
@@ -179,6 +212,10 @@ mod tests {
         );
         other.cluster = None;
         one(check(&other, &g, &p, &c), "has no cluster_genesis_hash");
+        one(
+            check(&other, &g, &p, &c),
+            "a release older than this keeper",
+        );
         other.cluster = Some("not base58!".into());
         one(check(&other, &g, &p, &c), "not a base58 hash");
         // Another campus, another program.
@@ -192,6 +229,27 @@ mod tests {
         let mut moved = c;
         moved.domain = [0; 32];
         one(check(&b, &g, &p, &moved), "initialised for another cluster");
+        // Limits looser than the oracle's (stricter ones are fine; an older bridge reports
+        // none).
+        let mut other = b.clone();
+        other.limits = other.limits.map(|mut l| {
+            l.min_interval_s = 30;
+            l.tolerance_bps = 2_000;
+            l
+        });
+        one(
+            check(&other, &g, &p, &c),
+            "set the bridge's min_interval_s = 60, tolerance_bps = 1000",
+        );
+        other.limits = other.limits.map(|mut l| {
+            l.min_interval_s = 300;
+            l.tolerance_bps = 500;
+            l.max_age_s = 3_600;
+            l
+        });
+        assert!(check(&other, &g, &p, &c).is_empty());
+        other.limits = None;
+        assert!(check(&other, &g, &p, &c).is_empty());
         // A quorum one bridge cannot meet.
         let mut two = c;
         two.quorum = 2;

@@ -182,6 +182,8 @@ pub struct Keeper {
     pub metrics: std::sync::Arc<crate::metrics::KeeperMetrics>,
     /// The RPC endpoint's genesis hash, read once.
     genesis: Option<[u8; 32]>,
+    /// The oracle's pause last logged (its end), so that a pause is logged once.
+    pause_logged: i64,
 }
 
 impl Keeper {
@@ -198,6 +200,7 @@ impl Keeper {
             pushed: None,
             metrics: Default::default(),
             genesis: None,
+            pause_logged: 0,
         }
     }
 
@@ -261,6 +264,7 @@ impl Keeper {
 
     fn fail(&mut self, what: String, reason: String, at_slot: u64) {
         tracing::error!(%what, %reason, "given up");
+        self.metrics.given_up.inc();
         // The most recent ones: a refusal repeated every pass must not grow without end.
         if self.status.failures.len() >= MAX_FAILURES_KEPT {
             self.status.failures.remove(0);
@@ -365,16 +369,9 @@ impl Keeper {
         results
     }
 
-    /// A transaction's outcome, counted by its instruction (`/metrics`); the chain away
-    /// (nothing sent) is not counted.
+    /// A transaction's outcome, counted by its instruction (`/metrics`).
     fn count(&self, instructions: &[Instruction], result: &Result<Confirmed, SendError>) {
-        let outcome = match result {
-            Ok(_) => "confirmed",
-            Err(SendError::Unavailable(_)) => return,
-            Err(e) if e.is_program_refusal() => "refused",
-            Err(_) => "transient",
-        };
-        self.metrics.sent(instructions, outcome);
+        self.metrics.count(instructions, result);
     }
 
     /// Independent cranks (`what` names them to the operator), sent pipelined: for each, as
@@ -411,11 +408,15 @@ impl Keeper {
 
     /// One pass: batches, then minting, then the market.
     pub async fn tick<C: Chain>(&mut self, chain: &mut C) -> Result<Progress> {
-        self.check_consistency(chain).await?;
+        // The balance first: known even while a mismatch stops the pass.
         let payer = chain.payer_key();
-        if let Some(Some(account)) = chain.accounts(&[payer]).await?.first() {
-            self.metrics.payer_lamports.set(account.lamports as i64);
+        if let Some(account) = chain.accounts(&[payer]).await?.first() {
+            self.metrics
+                .payer_lamports
+                .set(account.as_ref().map_or(0, |a| a.lamports as i64));
         }
+        self.check_consistency(chain).await?;
+        self.tables.metrics = Some(self.metrics.clone());
         let mut progress = Progress::default();
         let registry = self.refresh_meters(chain).await?;
         let meters: Vec<TableMeter> = registry
@@ -573,15 +574,16 @@ impl Keeper {
             );
         }
         if paused {
-            let note = format!("oracle paused until {}", config.paused_until);
             // Said once per pause, not every pass.
-            if self.status.last_transient_error.as_deref() != Some(note.as_str()) {
+            if self.pause_logged != config.paused_until {
+                self.pause_logged = config.paused_until;
                 tracing::warn!(
                     paused_until = config.paused_until,
                     "the oracle is paused: batches wait"
                 );
             }
-            self.status.last_transient_error = Some(note);
+            self.status.last_transient_error =
+                Some(format!("oracle paused until {}", config.paused_until));
         }
         if due.is_empty() {
             self.acknowledge_in_order(&bridge, &sequences).await?;

@@ -24,9 +24,14 @@ pub struct KeeperMetrics {
     pub readings_skipped: CounterMap<&'static str>,
     /// Refusals of batches by the oracle (each attempt).
     pub batch_refusals: Counter,
+    /// Refusals the keeper gave up on (batches after 3 attempts, cranks at once).
+    pub given_up: Counter,
+    /// The payer's balance; negative until read.
     pub payer_lamports: Gauge,
     /// Unix time of the last pass that completed (the start until one has).
     pub last_pass_ok: Gauge,
+    /// When the keeper started.
+    pub started_at: Gauge,
     pub pass_failures: Counter,
     /// The status after the last pass.
     pub status: Mutex<Status>,
@@ -39,8 +44,10 @@ impl Default for KeeperMetrics {
             reading_to_chain_seconds: Histogram::new(DELAY_BUCKETS),
             readings_skipped: CounterMap::default(),
             batch_refusals: Counter::default(),
-            payer_lamports: Gauge::default(),
+            given_up: Counter::default(),
+            payer_lamports: Gauge::new(-1),
             last_pass_ok: Gauge::default(),
+            started_at: Gauge::default(),
             pass_failures: Counter::default(),
             status: Mutex::new(Status::default()),
         }
@@ -133,6 +140,22 @@ impl KeeperMetrics {
         self.transactions
             .inc((instruction_label(instructions), outcome));
     }
+
+    /// A transaction's result, counted by its instruction; the chain away (nothing sent)
+    /// is not counted.
+    pub fn count(
+        &self,
+        instructions: &[Instruction],
+        result: &Result<sdk::chain::Confirmed, sdk::chain::SendError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "confirmed",
+            Err(sdk::chain::SendError::Unavailable(_)) => return,
+            Err(e) if e.is_program_refusal() => "refused",
+            Err(_) => "transient",
+        };
+        self.sent(instructions, outcome);
+    }
 }
 
 /// What `/metrics` and `/ready` read: the shared counters, and why the keeper is not ready.
@@ -183,18 +206,18 @@ impl Endpoints for KeeperEndpoints {
         );
         e.counters(
             "gridtokenx_keeper_transactions_total",
-            "Transactions by instruction and outcome (confirmed, refused by a program, transient: retried).",
+            "Transactions sent, by instruction and outcome (confirmed, refused by a program, transient: retried); their sum is every transaction sent.",
             &["instruction", "outcome"],
             &m.transactions,
         );
         e.histogram(
             "gridtokenx_keeper_reading_to_chain_seconds",
-            "From a reading's end (at the meter) to the confirmation of the batch that carried it.",
+            "From a reading's end (when the meter posts it) to the confirmation of the batch that carried it.",
             &m.reading_to_chain_seconds,
         );
         e.gauge(
             "gridtokenx_keeper_bridge_batches_pending",
-            "Batches at the bridge not yet confirmed on chain, as of the last pass (the keeper's lag).",
+            "Batches at the bridge not yet confirmed on chain, as of the last pass (at most one window, 128; the bridge's gridtokenx_bridge_batches_unacknowledged is the whole backlog).",
             s.batches_pending as f64,
         );
         e.gauge(
@@ -202,11 +225,14 @@ impl Endpoints for KeeperEndpoints {
             "The oracle's highest settled batch sequence, as last reported to the bridge.",
             s.chain_floor as f64,
         );
-        e.gauge(
-            "gridtokenx_keeper_payer_balance_lamports",
-            "The keeper's fee payer's balance.",
-            m.payer_lamports.get() as f64,
-        );
+        // Absent until read (a keeper that cannot reach the RPC endpoint says nothing of it).
+        if m.payer_lamports.get() >= 0 {
+            e.gauge(
+                "gridtokenx_keeper_payer_balance_lamports",
+                "The keeper's fee payer's balance.",
+                m.payer_lamports.get() as f64,
+            );
+        }
         e.gauge(
             "gridtokenx_keeper_payer_low_lamports",
             "The payer balance under which the keeper counts as low on funds (payer_low_sol).",
@@ -239,14 +265,19 @@ impl Endpoints for KeeperEndpoints {
             m.pass_failures.get(),
         );
         e.gauge(
+            "gridtokenx_keeper_start_time_seconds",
+            "When the keeper started (a keeper restarting over and over shows here).",
+            m.started_at.get() as f64,
+        );
+        e.gauge(
             "gridtokenx_keeper_last_successful_pass_timestamp_seconds",
             "When the last pass completed (the keeper's start until one has).",
             m.last_pass_ok.get() as f64,
         );
-        e.gauge(
-            "gridtokenx_keeper_given_up",
-            "Refusals the keeper gave up on (kept in its status, the most recent 100).",
-            s.failures.len() as f64,
+        e.counter(
+            "gridtokenx_keeper_refusals_given_up_total",
+            "Refusals the keeper gave up on (each listed in its status with the program's reason; the most recent 100).",
+            m.given_up.get(),
         );
         e.gauge(
             "gridtokenx_keeper_inconsistencies",

@@ -102,6 +102,21 @@ fn group_wanted(meters: &[TableMeter], quote_mint: Option<Pubkey>) -> Vec<Pubkey
         .collect()
 }
 
+impl CampusTables {
+    /// Counts transactions (`jobs`, each a transaction's instructions) by their outcome.
+    fn count(
+        &self,
+        jobs: &[Vec<solana_instruction::Instruction>],
+        results: &[Result<sdk::chain::Confirmed, sdk::chain::SendError>],
+    ) {
+        if let Some(m) = &self.metrics {
+            for (job, result) in jobs.iter().zip(results) {
+                m.count(job, result);
+            }
+        }
+    }
+}
+
 /// The keeper's tables: table 0 the shared accounts, table `1 + g` meter group `g`.
 #[derive(Clone, Debug, Default)]
 pub struct CampusTables {
@@ -111,6 +126,8 @@ pub struct CampusTables {
     /// Recent slots tables were created with: a table's address derives from its authority
     /// and that slot, so each new table needs a slot of its own.
     used_slots: std::collections::BTreeSet<u64>,
+    /// Where its transactions are counted (`/metrics`), once the keeper gives it.
+    pub metrics: Option<std::sync::Arc<crate::metrics::KeeperMetrics>>,
 }
 
 /// What one pass does to one table.
@@ -181,6 +198,7 @@ impl CampusTables {
             tables,
             retired: Vec::new(),
             used_slots: Default::default(),
+            metrics: None,
         }
     }
 
@@ -310,6 +328,7 @@ impl CampusTables {
                 addresses.push(address);
             }
             let results = send_pipelined(chain, &jobs, &[], policy, TABLES_IN_FLIGHT).await;
+            self.count(&jobs, &results);
             for (((position, wanted), address), result) in
                 round.into_iter().zip(addresses).zip(results)
             {
@@ -344,6 +363,7 @@ impl CampusTables {
             }
         }
         let results = send_pipelined(chain, &jobs, &[], policy, TABLES_IN_FLIGHT).await;
+        self.count(&jobs, &results);
         for (position, result) in job_positions.iter().zip(results) {
             match result {
                 Ok(confirmed) => last_slot = last_slot.max(confirmed.slot),
@@ -460,7 +480,10 @@ impl CampusTables {
                 continue;
             };
             let closing = deactivated != u64::MAX;
-            match send_and_confirm(chain, &[ix], &[], &[], SendPolicy::default()).await {
+            let result =
+                send_and_confirm(chain, &[ix.clone()], &[], &[], SendPolicy::default()).await;
+            self.count(&[vec![ix]], std::slice::from_ref(&result));
+            match result {
                 Ok(_) if closing => {
                     tracing::info!(%address, lamports = account.lamports, "retired lookup table closed");
                     reclaimed.closed += 1;

@@ -38,6 +38,9 @@ impl Counter {
 pub struct Gauge(AtomicI64);
 
 impl Gauge {
+    pub fn new(v: i64) -> Gauge {
+        Gauge(AtomicI64::new(v))
+    }
     pub fn set(&self, v: i64) {
         self.0.store(v, Ordering::Relaxed);
     }

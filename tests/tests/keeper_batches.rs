@@ -184,6 +184,8 @@ async fn refused_batches_are_given_up_then_signed_again_after_a_skip_and_a_pause
         "{inconsistent}"
     );
     assert_eq!(campus.keeper.status.inconsistencies, inconsistent.0);
+    // The payer's balance is known all the same (no false "fund the payer").
+    assert!(campus.keeper.metrics.payer_lamports.get() > 0);
     assert_eq!(config(&mut campus.chain).await.highest_sequence, highest);
     assert!(campus.keeper.status.failures.is_empty());
     assert!(!campus.client.batches(8).await.unwrap().is_empty());
@@ -206,6 +208,11 @@ async fn refused_batches_are_given_up_then_signed_again_after_a_skip_and_a_pause
     let refused = campus.client.batches(8).await.unwrap();
     assert!(!refused.is_empty());
     assert_eq!(campus.keeper.status.failures.len(), refused.len());
+    assert_eq!(campus.keeper.metrics.given_up.get(), refused.len() as u64);
+    assert_eq!(
+        campus.keeper.metrics.batch_refusals.get(),
+        3 * refused.len() as u64
+    );
     // The program's reason: its name where the logs carry Anchor's message (a cluster), its
     // code where they do not (the embedded chain's native programs print it to stdout).
     let code = format!("{:#x}", u32::from(oracle::OracleError::UnknownAttestor));

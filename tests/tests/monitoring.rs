@@ -40,7 +40,7 @@ fn alert_rules_are_valid_and_fire_as_their_tests_say() {
         "{out}{}",
         String::from_utf8_lossy(&check.stderr)
     );
-    assert!(out.contains("SUCCESS: 15 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 16 rules found"), "{out}");
     let config = Command::new(promtool)
         .args(["check", "config", "prometheus.example.yml"])
         .current_dir(monitoring())
@@ -75,7 +75,7 @@ fn every_alert_is_explained_in_the_readme() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- alert: "))
         .collect();
-    assert_eq!(alerts.len(), 15);
+    assert_eq!(alerts.len(), 16);
     for alert in alerts {
         assert!(
             readme.contains(&format!("`{alert}`")),

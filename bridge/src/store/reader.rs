@@ -45,7 +45,6 @@ impl Reader {
         Ok(self.shared.hot().pairs.get(lfdi).copied())
     }
 
-    /// Signed batches awaiting the keeper (see `Writer::pending_batches`).
     /// The meter directory's `key` (`tables::DIRECTORY`), as kept.
     pub(super) fn directory(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
@@ -55,6 +54,7 @@ impl Reader {
             .map(|v| v.value().to_vec()))
     }
 
+    /// Signed batches awaiting the keeper (see `Writer::pending_batches`).
     pub fn pending_batches(&self) -> Result<u64> {
         meta_value(&self.txn.open_table(META)?, UNACKNOWLEDGED)
     }

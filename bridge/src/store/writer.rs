@@ -404,12 +404,12 @@ impl<'a> Writer<'a> {
         meta_value(&self.txn.open_table(META)?, key)
     }
 
-    /// Signed batches awaiting the keeper (neither acknowledged nor re-signed).
     /// Keeps the meter directory's `key` (`tables::DIRECTORY`) as `json`.
     pub(super) fn put_directory(&self, key: &str, json: &[u8]) -> Result<()> {
         self.insert(DIRECTORY, key, json)
     }
 
+    /// Signed batches awaiting the keeper (neither acknowledged nor re-signed).
     pub fn pending_batches(&self) -> Result<u64> {
         self.meta(UNACKNOWLEDGED)
     }

@@ -216,3 +216,22 @@ pub async fn raw_request(b: &TestBridge, code: &str, request: &str) -> String {
     .await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Writes a DER certificate as PEM.
+pub fn write_pem(path: &std::path::Path, der: &[u8]) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    std::fs::write(
+        path,
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        ),
+    )
+    .unwrap();
+}

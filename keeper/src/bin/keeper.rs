@@ -171,7 +171,7 @@ fn publish(s: &Setup, endpoints: &KeeperEndpoints, failed: bool) {
         reasons.push(format!("the last pass failed: {e}"));
     }
     let lamports = metrics.payer_lamports.get();
-    if !failed && (lamports as u64) < endpoints.payer_low_lamports {
+    if lamports >= 0 && (lamports as u64) < endpoints.payer_low_lamports {
         reasons.push(format!(
             "the payer {} holds {lamports} lamports, under payer_low_sol ({} lamports): fund it",
             s.chain.payer_key(),
@@ -274,13 +274,21 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let metrics_listener = match tokio::net::TcpListener::bind(s.config.metrics_listen).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(error = %e, addr = %s.config.metrics_listen, "cannot listen on metrics_listen");
-            return ExitCode::from(2);
+    // `--once` (a check beside a running keeper) serves no metrics.
+    let metrics_listener = if args.once {
+        None
+    } else {
+        match tokio::net::TcpListener::bind(s.config.metrics_listen).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(error = %e, addr = %s.config.metrics_listen, "cannot listen on metrics_listen");
+                return ExitCode::from(2);
+            }
         }
     };
+    if !s.config.metrics_listen.ip().is_loopback() {
+        tracing::warn!(addr = %s.config.metrics_listen, "metrics_listen is not a loopback address: /metrics and /ready (the payer, errors) are served without a token to that network");
+    }
     let endpoints = std::sync::Arc::new(KeeperEndpoints {
         metrics: s.keeper.metrics.clone(),
         not_ready: std::sync::Mutex::new(vec!["no pass has completed yet".into()]),
@@ -289,13 +297,16 @@ async fn main() -> ExitCode {
     // The start counts as progress until a pass completes (no alert for a keeper that
     // has just started).
     s.keeper.metrics.last_pass_ok.set(telemetry::unix_now());
+    s.keeper.metrics.started_at.set(telemetry::unix_now());
     let (_stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
-    let metrics_addr = metrics_listener.local_addr().ok();
-    tokio::spawn(telemetry::serve(
-        metrics_listener,
-        endpoints.clone(),
-        metrics_stopped,
-    ));
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    if let Some(listener) = metrics_listener {
+        tokio::spawn(telemetry::serve(
+            listener,
+            endpoints.clone(),
+            metrics_stopped,
+        ));
+    }
     tracing::info!(
         rpc = s.chain.shown_url(),
         payer = %s.chain.payer_key(),
@@ -329,13 +340,23 @@ async fn main() -> ExitCode {
             }
             Err(e) => {
                 // The bridge or the RPC endpoint is away (restarting?): nothing was lost;
-                // the next pass recomputes what is due.
-                s.keeper.status.last_error = Some(format!("{e:#}"));
-                tracing::warn!(
-                    error = format!("{e:#}"),
-                    retry_in_s = backoff.as_secs(),
-                    "pass failed; will retry"
-                );
+                // the next pass recomputes what is due. The same failure again is logged
+                // once, not at every retry.
+                let error = format!("{e:#}");
+                if s.keeper.status.last_error.as_deref() == Some(error.as_str()) {
+                    tracing::debug!(
+                        error,
+                        retry_in_s = backoff.as_secs(),
+                        "pass failed again; will retry"
+                    );
+                } else {
+                    tracing::warn!(
+                        error,
+                        retry_in_s = backoff.as_secs(),
+                        "pass failed; will retry"
+                    );
+                }
+                s.keeper.status.last_error = Some(error);
                 true
             }
         };

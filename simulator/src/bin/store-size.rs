@@ -119,6 +119,8 @@ async fn main() -> Result<()> {
         attest_interval_s: 86_400,
         min_interval_s: 60.min(args.post_rate),
         max_age_s: 86_400,
+        // Every simulated day is kept (readings older than the window are refused).
+        retention_days: args.days.max(30) + 1,
         cluster_genesis_hash: Some("11111111111111111111111111111111".into()),
         ..BridgeConfig::default()
     };

@@ -2,8 +2,9 @@
 //! meters posting in real time, scraped by a real Prometheus with the campus's alert rules
 //! (`scripts/validator-alerts` starts the validator and Prometheus). After a while one
 //! meter stops posting; the drill follows Prometheus's alerts until `GridtokenxMeterSilent`
-//! fires for that building, and checks that it fires for no other one and that both
-//! targets were scraped and ready throughout.
+//! fires for that building, and checks that it fires for no other one, that both targets
+//! are scraped (up) when the meter stops and when the alert fires, and that both are ready
+//! when it stops.
 //!
 //! Exit codes: 0 the alert fired as expected, 1 a step or a check failed, 2 unusable
 //! configuration.
@@ -106,6 +107,29 @@ async fn query(addr: &str, promql: &str) -> Result<Option<f64>> {
         .and_then(|r| r.first())
         .and_then(|s| s["value"][1].as_str())
         .and_then(|v| v.parse().ok()))
+}
+
+/// Each scrape target's job and health ("up", "down", "unknown").
+async fn targets(addr: &str) -> Result<Vec<(String, String)>> {
+    let data = prometheus(addr, "/api/v1/targets").await?;
+    Ok(data["activeTargets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["labels"]["job"].as_str().unwrap_or("").to_string(),
+                t["health"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect())
+}
+
+/// Both targets scraped successfully.
+fn both_up(targets: &[(String, String)]) -> bool {
+    ["gridtokenx-bridge", "gridtokenx-keeper"]
+        .iter()
+        .all(|job| targets.iter().any(|(j, h)| j == job && h == "up"))
 }
 
 /// The alerts Prometheus holds now: (name, building or instance, state).
@@ -240,19 +264,9 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
             sim.meters.remove(i);
             sim.models.remove(i);
             silenced_at = Some(Instant::now());
-            let targets = prometheus(prom, "/api/v1/targets").await?;
-            let up: Vec<String> = targets["activeTargets"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|t| {
-                    format!(
-                        "{} {}",
-                        t["labels"]["job"].as_str().unwrap_or(""),
-                        t["health"].as_str().unwrap_or("")
-                    )
-                })
-                .collect();
+            let scraped = targets(prom).await?;
+            ensure!(both_up(&scraped), "a target is not scraped: {scraped:?}");
+            let up: Vec<String> = scraped.iter().map(|(j, h)| format!("{j} {h}")).collect();
             say(format!(
                 "[2/3] t+{:>3} s  {} stops posting; targets: {}",
                 wall.elapsed().as_secs(),
@@ -320,8 +334,13 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
             }
         }
     }
+    let scraped = targets(prom).await?;
     kill_9(&mut keeper_child)?;
     kill_9(&mut bridge_child)?;
+    ensure!(
+        both_up(&scraped),
+        "a target is not scraped at the end: {scraped:?}"
+    );
     let fired = fired.unwrap_or_default();
     if !others.is_empty() {
         bail!("GridtokenxMeterSilent also for: {}", others.join(", "));
