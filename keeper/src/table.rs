@@ -480,8 +480,14 @@ impl CampusTables {
                 continue;
             };
             let closing = deactivated != u64::MAX;
-            let result =
-                send_and_confirm(chain, &[ix.clone()], &[], &[], SendPolicy::default()).await;
+            let result = send_and_confirm(
+                chain,
+                std::slice::from_ref(&ix),
+                &[],
+                &[],
+                SendPolicy::default(),
+            )
+            .await;
             self.count(&[vec![ix]], std::slice::from_ref(&result));
             match result {
                 Ok(_) if closing => {
