@@ -194,7 +194,9 @@ async fn main() -> Result<()> {
     let connected = Arc::new(AtomicU64::new(0));
     let stop_at = Arc::new(std::sync::OnceLock::<Instant>::new());
     let connect_started = Instant::now();
-    let t0 = bridge::server::now() - 30 * 86_400;
+    // Readings from 20 days ago on: within the bridge's retention window (30 days; older
+    // readings are refused), and a minute apart, so that the posts stay in the past.
+    let t0 = bridge::server::now() - 20 * 86_400;
     let mut tasks = Vec::new();
     let (rate, meters) = (args.rate, args.meters);
     for (lfdi, mut client) in clients {
