@@ -69,22 +69,33 @@ pub(crate) fn as_registered(record: &MeterRecord) -> Option<RegisteredMeter> {
     })
 }
 
-async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes>> {
+/// A request's JSON body of at most `max` bytes, and its bytes; or the answer to give: 413
+/// over `max`, 400 naming what was `expected`.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    body: Incoming,
+    max: usize,
+    expected: &str,
+) -> Result<(T, Bytes), Response<Full<Bytes>>> {
     use http_body_util::BodyExt;
-    let bytes = match http_body_util::Limited::new(body, MAX_METERS_BODY)
-        .collect()
-        .await
-    {
+    let bytes = match http_body_util::Limited::new(body, max).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
+        Err(_) => return Err(empty(StatusCode::PAYLOAD_TOO_LARGE)),
     };
-    let parsed: Result<MeterList, _> = serde_json::from_slice(&bytes);
-    let Ok(parsed) = parsed else {
-        return json(
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => Ok((value, bytes)),
+        Err(_) => Err(json(
             StatusCode::BAD_REQUEST,
-            &serde_json::json!({ "error": "expected {\"meters\": [...]}" }),
-        );
-    };
+            &serde_json::json!({ "error": format!("expected {expected}") }),
+        )),
+    }
+}
+
+async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes>> {
+    let (parsed, bytes) =
+        match read_json::<MeterList>(body, MAX_METERS_BODY, "{\"meters\": [...]}").await {
+            Ok(read) => read,
+            Err(answer) => return answer,
+        };
     let mut registered = Vec::with_capacity(parsed.meters.len());
     for record in &parsed.meters {
         match as_registered(record) {
@@ -142,19 +153,10 @@ async fn sync_meters(attestor: &Attestor, body: Incoming) -> Response<Full<Bytes
 /// store before it applies (a denied meter's handshakes and requests are refused at once;
 /// a connection it holds gets 403 on its next request).
 async fn deny(attestor: &Arc<Attestor>, deny: bool, body: Incoming) -> Response<Full<Bytes>> {
-    use http_body_util::BodyExt;
-    let bytes = match http_body_util::Limited::new(body, MAX_DENY_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
-    };
-    let Ok(request) = serde_json::from_slice::<DenyRequest>(&bytes) else {
-        return json(
-            StatusCode::BAD_REQUEST,
-            &serde_json::json!({ "error": "expected {\"meter\": \"<building code or LFDI>\", \"reason\": \"...\"}" }),
-        );
+    let expected = "{\"meter\": \"<building code or LFDI>\", \"reason\": \"...\"}";
+    let request = match read_json::<DenyRequest>(body, MAX_DENY_BODY, expected).await {
+        Ok((request, _)) => request,
+        Err(answer) => return answer,
     };
     let _one_at_a_time = attestor.directory.deny_edits.lock().await;
     let Some(meter) = attestor.directory.find(request.meter.trim()) else {
@@ -207,20 +209,11 @@ async fn deny(attestor: &Arc<Attestor>, deny: bool, body: Incoming) -> Response<
 /// `POST /v1/chain`: the chain's highest settled sequence; nothing is signed at or below it
 /// from now on.
 async fn chain_report(attestor: &Arc<Attestor>, body: Incoming) -> Response<Full<Bytes>> {
-    use http_body_util::BodyExt;
-    let bytes = match http_body_util::Limited::new(body, MAX_CHAIN_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return empty(StatusCode::PAYLOAD_TOO_LARGE),
-    };
-    let Ok(report) = serde_json::from_slice::<ChainReport>(&bytes) else {
-        return json(
-            StatusCode::BAD_REQUEST,
-            &serde_json::json!({ "error": "expected {\"highest_sequence\": N}" }),
-        );
-    };
+    let report =
+        match read_json::<ChainReport>(body, MAX_CHAIN_BODY, "{\"highest_sequence\": N}").await {
+            Ok((report, _)) => report,
+            Err(answer) => return answer,
+        };
     let a = attestor.clone();
     let before = attestor
         .store

@@ -563,3 +563,44 @@ impl KeeperProcess {
         Ok(serde_json::from_str(&text)?)
     }
 }
+
+/// What a drill on a cluster needs from its command line (`fault-drill`, `alert-drill`).
+#[derive(clap::Args, Debug)]
+pub struct ClusterArgs {
+    /// The cluster's JSON-RPC URL.
+    #[arg(
+        long,
+        env = "ANCHOR_PROVIDER_URL",
+        default_value = "http://127.0.0.1:8899"
+    )]
+    pub rpc: String,
+    /// The payer, which must be the programs' upgrade authority.
+    #[arg(
+        long,
+        env = "ANCHOR_WALLET",
+        default_value = "~/.config/solana/id.json"
+    )]
+    pub wallet: PathBuf,
+    /// Campus configuration file (relative to the working directory).
+    #[arg(long, env = "GRIDTOKENX_CAMPUS_CONFIG", default_value_os_t = CampusConfig::default_path())]
+    pub config: PathBuf,
+}
+
+impl ClusterArgs {
+    /// Starts the drill's logs (errors only unless RUST_LOG says more) and reads the campus
+    /// file and the payer; an error is an unusable configuration (exit code 2).
+    pub fn load(&self) -> std::result::Result<(CampusConfig, Keypair), String> {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        let config = CampusConfig::load(&self.config).map_err(|e| e.to_string())?;
+        let wallet = sdk::settings::expand_home(&self.wallet);
+        let payer = solana_keypair::read_keypair_file(&wallet)
+            .map_err(|e| format!("wallet {}: {e}", wallet.display()))?;
+        Ok((config, payer))
+    }
+}

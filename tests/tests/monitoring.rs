@@ -13,7 +13,7 @@ fn monitoring() -> PathBuf {
 }
 
 /// promtool, if installed (required under GRIDTOKENX_REQUIRE_PROMTOOL).
-pub fn promtool() -> Option<&'static str> {
+fn promtool() -> Option<&'static str> {
     let found = Command::new("promtool").arg("--version").output().is_ok();
     if !found {
         assert!(
@@ -26,43 +26,30 @@ pub fn promtool() -> Option<&'static str> {
     Some("promtool")
 }
 
+/// Runs `promtool args` in monitoring/; its output, once it succeeded.
+fn promtool_ok(promtool: &str, args: &[&str]) -> String {
+    let out = Command::new(promtool)
+        .args(args)
+        .current_dir(monitoring())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}: {text}");
+    text
+}
+
 #[test]
 fn alert_rules_are_valid_and_fire_as_their_tests_say() {
     let Some(promtool) = promtool() else { return };
-    let check = Command::new(promtool)
-        .args(["check", "rules"])
-        .arg(monitoring().join("alerts.yml"))
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        check.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let out = promtool_ok(promtool, &["check", "rules", "alerts.yml"]);
     assert!(out.contains("SUCCESS: 16 rules found"), "{out}");
-    let config = Command::new(promtool)
-        .args(["check", "config", "prometheus.example.yml"])
-        .current_dir(monitoring())
-        .output()
-        .unwrap();
-    assert!(
-        config.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&config.stdout),
-        String::from_utf8_lossy(&config.stderr)
-    );
-    let test = Command::new(promtool)
-        .args(["test", "rules", "alerts.test.yml"])
-        .current_dir(monitoring())
-        .output()
-        .unwrap();
-    assert!(
-        test.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&test.stdout),
-        String::from_utf8_lossy(&test.stderr)
-    );
+    promtool_ok(promtool, &["check", "config", "prometheus.example.yml"]);
+    let out = promtool_ok(promtool, &["test", "rules", "alerts.test.yml"]);
+    assert!(out.contains("SUCCESS"), "{out}");
 }
 
 /// Every alert the README's "Operating" section promises is in the rules, and each has its

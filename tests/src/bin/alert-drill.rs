@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use gridtokenx_tests::fault::{kill_9, simulated_campus, ClusterCampus};
+use gridtokenx_tests::fault::{kill_9, simulated_campus, ClusterArgs, ClusterCampus};
 use sdk::CampusConfig;
 use solana_keypair::Keypair;
 
@@ -31,23 +31,8 @@ each change until GridtokenxMeterSilent fires for that building, then checks tha
 Exit codes: 0 the alert fired as expected, 1 a step or a check failed, 2 unusable configuration."
 )]
 struct Args {
-    /// The cluster's JSON-RPC URL.
-    #[arg(
-        long,
-        env = "ANCHOR_PROVIDER_URL",
-        default_value = "http://127.0.0.1:8899"
-    )]
-    rpc: String,
-    /// The payer, which must be the programs' upgrade authority.
-    #[arg(
-        long,
-        env = "ANCHOR_WALLET",
-        default_value = "~/.config/solana/id.json"
-    )]
-    wallet: PathBuf,
-    /// Campus configuration file (relative to the working directory).
-    #[arg(long, env = "GRIDTOKENX_CAMPUS_CONFIG", default_value_os_t = CampusConfig::default_path())]
-    config: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Where the PKI, the bridge's data, the keeper's files and logs go (replaced).
     #[arg(long, default_value = "alert-drill")]
     out: PathBuf,
@@ -161,15 +146,8 @@ async fn alerts(addr: &str) -> Result<Vec<(String, String, String)>> {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match CampusConfig::load(&args.config) {
-        Ok(c) => c,
+    let (config, payer) = match args.cluster.load() {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -179,14 +157,6 @@ async fn main() -> ExitCode {
         eprintln!("error: --silence {}: no such building", args.silence);
         return ExitCode::from(2);
     }
-    let wallet = sdk::settings::expand_home(&args.wallet);
-    let payer = match solana_keypair::read_keypair_file(&wallet) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: wallet {}: {e}", wallet.display());
-            return ExitCode::from(2);
-        }
-    };
     match drill(&args, &config, payer).await {
         Ok(summary) => {
             // Printed as it went.
@@ -211,7 +181,7 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
         mut keeper_child,
         ..
     } = ClusterCampus::start(
-        &args.rpc,
+        &args.cluster.rpc,
         payer,
         config,
         &out,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use gridtokenx_tests::fault::{
-    check_totals, kill_9, signed_batches, simulated_campus, ClusterCampus,
+    check_totals, kill_9, signed_batches, simulated_campus, ClusterArgs, ClusterCampus,
 };
 use sdk::CampusConfig;
 use solana_keypair::Keypair;
@@ -33,23 +33,8 @@ it checks the chain against the bridge's store and the meters.\n\n\
 Exit codes: 0 every check holds, 1 a step or a check failed, 2 unusable configuration."
 )]
 struct Args {
-    /// The cluster's JSON-RPC URL.
-    #[arg(
-        long,
-        env = "ANCHOR_PROVIDER_URL",
-        default_value = "http://127.0.0.1:8899"
-    )]
-    rpc: String,
-    /// The payer, which must be the programs' upgrade authority.
-    #[arg(
-        long,
-        env = "ANCHOR_WALLET",
-        default_value = "~/.config/solana/id.json"
-    )]
-    wallet: PathBuf,
-    /// Campus configuration file (relative to the working directory).
-    #[arg(long, env = "GRIDTOKENX_CAMPUS_CONFIG", default_value_os_t = CampusConfig::default_path())]
-    config: PathBuf,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Minutes of posting under faults.
     #[arg(long, default_value_t = 6)]
     minutes: u32,
@@ -83,25 +68,10 @@ async fn sleep_until(t: Instant) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let config = match CampusConfig::load(&args.config) {
-        Ok(c) => c,
+    let (config, payer) = match args.cluster.load() {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let wallet = sdk::settings::expand_home(&args.wallet);
-    let payer = match solana_keypair::read_keypair_file(&wallet) {
-        Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: wallet {}: {e}", wallet.display());
             return ExitCode::from(2);
         }
     };
@@ -130,7 +100,7 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
         mut bridge_child,
         keeper,
         mut keeper_child,
-    } = ClusterCampus::start(&args.rpc, payer, config, &out, POST_RATE, (0, 0)).await?;
+    } = ClusterCampus::start(&args.cluster.rpc, payer, config, &out, POST_RATE, (0, 0)).await?;
 
     // The meters, posting in real time.
     let now = bridge::server::now();
@@ -252,7 +222,7 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
          keeper passes that failed and were retried (RPC or bridge away): {restarts}\n\
          batches a restarted keeper found already applied (killed between confirmation and acknowledgement): {already_applied}\n\
          the last keeper: {} readings submitted, {} transactions, no refusals",
-        args.rpc,
+        args.cluster.rpc,
         args.minutes,
         totals.batches,
         totals.signed_readings,
