@@ -1,0 +1,377 @@
+//! The `gridtokenx` command line for building managers: a building's status (meter,
+//! registers, verified import and export, GRID and quote balances, claimable balance, open
+//! orders) and its orders (place, cancel), against any cluster (`--url`, as the Solana
+//! CLI) or, in the tests, the embedded chain: every command is a function generic over the
+//! SDK's `Chain`.
+//!
+//! Bad input is refused before anything is sent, with an error that names the fix: an
+//! unknown building (the campus's codes are listed), a signer that is not the building's
+//! owner, a price off the market's ladder (the nearest prices named), a quantity under the
+//! minimum, an interval whose gate has closed (the next open one named).
+use std::path::Path;
+
+use anchor_lang::prelude::Pubkey;
+use anchor_lang::Discriminator;
+use anyhow::{bail, Context, Result};
+use registry::identity::Lfdi;
+use registry::{Meter, MeterStatus};
+use sdk::accounts::{anchor_account, zero_copy};
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::ix::trading as market_ix;
+use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, registry as registry_ix};
+use serde::Serialize;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use trading::Side;
+
+/// The campus's buildings by code, with their meters' LFDIs (from the campus file and the
+/// device certificates in the PKI directory).
+#[derive(Clone, Debug)]
+pub struct Buildings {
+    pub buildings: Vec<(String, Lfdi)>,
+}
+
+impl Buildings {
+    pub fn load(campus_file: &Path, pki_dir: &Path) -> Result<Buildings> {
+        let campus = sdk::CampusConfig::load(campus_file)
+            .with_context(|| format!("campus file {}", campus_file.display()))?;
+        let layout = certs::Layout::new(pki_dir);
+        let mut buildings = Vec::new();
+        for b in &campus.buildings {
+            let path = layout.meter_cert(&b.code);
+            let pem = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "device certificate of {} at {} (set --pki)",
+                    b.code,
+                    path.display()
+                )
+            })?;
+            let der = certs::pem_to_der(&pem, &path)?;
+            buildings.push((b.code.clone(), sdk::identity::lfdi_from_certificate(&der)));
+        }
+        Ok(Buildings { buildings })
+    }
+
+    /// A building by its code, or a meter by its LFDI (40 hex digits).
+    pub fn lfdi(&self, building: &str) -> Result<(String, Lfdi)> {
+        if let Some((code, lfdi)) = self.buildings.iter().find(|(c, _)| c == building) {
+            return Ok((code.clone(), *lfdi));
+        }
+        if let Some(lfdi) = sdk::identity::parse_lfdi_hex(building) {
+            let code = self
+                .buildings
+                .iter()
+                .find(|(_, l)| *l == lfdi)
+                .map_or_else(|| building.to_uppercase(), |(c, _)| c.clone());
+            return Ok((code, lfdi));
+        }
+        let codes: Vec<&str> = self.buildings.iter().map(|(c, _)| c.as_str()).collect();
+        bail!(
+            "unknown building {building:?}: the campus has {} (or give a meter's LFDI, 40 hex digits)",
+            codes.join(", ")
+        )
+    }
+}
+
+/// An open order, as `status` shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct OrderView {
+    pub interval: u64,
+    /// When the interval starts (Unix seconds).
+    pub starts_at: i64,
+    pub side: String,
+    pub quantity_wh: u64,
+    /// Quote base units per kWh.
+    pub limit_price: u64,
+    /// Locked: quote base units (buy) or Wh of GRID (sell).
+    pub escrow: u64,
+    pub address: String,
+}
+
+/// A building's state on chain.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildingStatus {
+    pub building: String,
+    pub lfdi: String,
+    pub owner: String,
+    pub meter_status: String,
+    /// The registers as last applied by the oracle (Wh) and when.
+    pub import_wh: u64,
+    pub export_wh: u64,
+    pub last_reading: i64,
+    pub verified_import_wh: u64,
+    pub verified_export_wh: u64,
+    pub grid_minted_wh: u64,
+    pub redeemed_wh: u64,
+    /// GRID (Wh) and quote tokens (base units) in the owner's token accounts.
+    pub grid_wh: u64,
+    pub quote: u64,
+    /// Claimable in the market (settled, not yet withdrawn or swept).
+    pub claimable_grid_wh: u64,
+    pub claimable_quote: u64,
+    pub open_orders: Vec<OrderView>,
+}
+
+/// An SPL token account's amount (0 when it does not exist).
+async fn token_amount<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u64> {
+    Ok(match chain.account(account).await? {
+        // mint (32), owner (32), amount (u64, little-endian).
+        Some(a) if a.data.len() >= 72 => u64::from_le_bytes(a.data[64..72].try_into()?),
+        _ => 0,
+    })
+}
+
+async fn market<C: Chain>(chain: &mut C) -> Result<trading::Market> {
+    chain
+        .account(market_ix::market_address())
+        .await?
+        .and_then(|a| zero_copy::<trading::Market>(&a))
+        .context("the market is not initialised on this cluster")
+}
+
+async fn meter<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<Meter> {
+    chain
+        .account(registry_ix::meter_address(lfdi))
+        .await?
+        .and_then(|a| anchor_account::<Meter>(&a))
+        .with_context(|| format!("building {code} has no meter registered on this cluster"))
+}
+
+fn side_name(side: u8) -> String {
+    if side == 0 { "buy" } else { "sell" }.to_string()
+}
+
+/// `gridtokenx status BUILDING`.
+pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<BuildingStatus> {
+    let meter = meter(chain, code, lfdi).await?;
+    let market = market(chain).await?;
+    let state = chain
+        .account(oracle_ix::meter_state_address(lfdi))
+        .await?
+        .and_then(|a| zero_copy::<oracle::MeterState>(&a));
+    let ledger = chain
+        .account(token_ix::ledger_address(lfdi))
+        .await?
+        .and_then(|a| zero_copy::<energy_token::MeterLedger>(&a));
+    let grid_wh = token_amount(chain, token_ix::ata(&meter.owner, &token_ix::grid_mint())).await?;
+    let quote = token_amount(chain, token_ix::ata(&meter.owner, &market.quote_mint)).await?;
+    let balance = chain
+        .account(market_ix::balance_address(&meter.owner))
+        .await?
+        .and_then(|a| zero_copy::<trading::Balance>(&a));
+    let mut open_orders: Vec<OrderView> = chain
+        .program_accounts_matching(
+            trading::ID,
+            trading::Order::DISCRIMINATOR,
+            &[(
+                8 + std::mem::offset_of!(trading::Order, lfdi),
+                lfdi.to_vec(),
+            )],
+        )
+        .await?
+        .iter()
+        .filter_map(|(key, a)| zero_copy::<trading::Order>(a).map(|o| (*key, o)))
+        .map(|(key, o)| OrderView {
+            interval: o.interval,
+            starts_at: market.interval_start(o.interval).unwrap_or(0),
+            side: side_name(o.side),
+            quantity_wh: o.quantity_wh,
+            limit_price: market.ladder().price(o.tick).0,
+            escrow: o.escrow,
+            address: key.to_string(),
+        })
+        .collect();
+    open_orders.sort_by_key(|o| (o.interval, o.side.clone()));
+    Ok(BuildingStatus {
+        building: code.to_string(),
+        lfdi: sdk::identity::lfdi_hex(lfdi),
+        owner: meter.owner.to_string(),
+        meter_status: format!("{:?}", meter.status),
+        import_wh: state.map_or(0, |s| s.import_wh),
+        export_wh: state.map_or(0, |s| s.export_wh),
+        last_reading: state.map_or(0, |s| s.last_timestamp),
+        verified_import_wh: state.map_or(0, |s| s.verified_import_wh),
+        verified_export_wh: state.map_or(0, |s| s.verified_export_wh),
+        grid_minted_wh: ledger.map_or(0, |l| l.grid_minted_wh),
+        redeemed_wh: ledger.map_or(0, |l| l.redeemed_wh),
+        grid_wh,
+        quote,
+        claimable_grid_wh: balance.map_or(0, |b| b.base),
+        claimable_quote: balance.map_or(0, |b| b.quote),
+        open_orders,
+    })
+}
+
+/// What `order place` is asked.
+#[derive(Clone, Copy, Debug)]
+pub struct OrderRequest {
+    pub side: Side,
+    pub quantity_wh: u64,
+    /// Quote base units per kWh, on the market's ladder.
+    pub limit_price: u64,
+    /// The interval; the next whose gate is open when `None`.
+    pub interval: Option<u64>,
+}
+
+/// What was placed.
+#[derive(Clone, Debug, Serialize)]
+pub struct Placed {
+    pub building: String,
+    pub interval: u64,
+    pub starts_at: i64,
+    pub side: String,
+    pub quantity_wh: u64,
+    pub limit_price: u64,
+    pub signature: String,
+}
+
+/// The checks the program would make, made first so that the error names the fix.
+fn check_order(
+    market: &trading::Market,
+    meter: &Meter,
+    code: &str,
+    owner: &Pubkey,
+    request: &OrderRequest,
+    now: i64,
+) -> Result<u64> {
+    if meter.owner != *owner {
+        bail!(
+            "building {code}'s orders are signed by its owner {}, not {owner}: give its keypair with --keypair",
+            meter.owner
+        );
+    }
+    if meter.status != MeterStatus::Active {
+        bail!(
+            "building {code}'s meter is {:?}: only an active meter's owner trades",
+            meter.status
+        );
+    }
+    if market.is_paused(now) {
+        bail!(
+            "the market is paused until {}: try again then",
+            market.paused_until
+        );
+    }
+    let (min, max, step) = (
+        market.min_price,
+        market.params().max_price(),
+        market.price_tick,
+    );
+    let p = request.limit_price;
+    if p < min || p > max || (p - min) % step != 0 {
+        let below = if p <= min {
+            min
+        } else {
+            (min + (p.min(max) - min) / step * step).min(max)
+        };
+        let above = (below + step).min(max);
+        bail!(
+            "price {p} is not on the market's ladder: prices run from {min} to {max} in steps of {step} (nearest: {below} or {above})"
+        );
+    }
+    if request.quantity_wh < market.min_quantity_wh {
+        bail!(
+            "{} Wh is under the market's minimum order of {} Wh",
+            request.quantity_wh,
+            market.min_quantity_wh
+        );
+    }
+    // The next interval whose gate is still open.
+    let mut next = market.interval_at(now);
+    while market.gate(next).map_or(false, |gate| gate <= now) {
+        next += 1;
+    }
+    let last = market.interval_at(now) + u64::from(market.horizon);
+    let interval = request.interval.unwrap_or(next);
+    if interval < next {
+        bail!(
+            "interval {interval}'s gate has closed: the next open interval is {next} (starts at {})",
+            market.interval_start(next).unwrap_or(0)
+        );
+    }
+    if interval > last {
+        bail!(
+            "interval {interval} is beyond the market's horizon: orders go to intervals {next} to {last}"
+        );
+    }
+    Ok(interval)
+}
+
+/// `gridtokenx order place`: checked first, then the book opened if it is not yet, then the
+/// order, signed by the building's owner (`owner`).
+pub async fn place<C: Chain>(
+    chain: &mut C,
+    owner: &Keypair,
+    code: &str,
+    lfdi: &Lfdi,
+    request: OrderRequest,
+) -> Result<Placed> {
+    let meter = meter(chain, code, lfdi).await?;
+    let market = market(chain).await?;
+    let now = chain.clock().await?.unix_timestamp;
+    let interval = check_order(&market, &meter, code, &owner.pubkey(), &request, now)?;
+    let mut instructions = Vec::new();
+    if chain
+        .account(market_ix::book_address(interval))
+        .await?
+        .is_none()
+    {
+        instructions.push(market_ix::open_interval(owner.pubkey(), interval));
+    }
+    instructions.push(market_ix::place_order(
+        owner.pubkey(),
+        &market.quote_mint,
+        lfdi,
+        interval,
+        request.side,
+        request.quantity_wh,
+        request.limit_price,
+    ));
+    let confirmed = send_and_confirm(chain, &instructions, &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the market refused the order: {}", e.reason()))?;
+    Ok(Placed {
+        building: code.to_string(),
+        interval,
+        starts_at: market.interval_start(interval).unwrap_or(0),
+        side: side_name(request.side as u8),
+        quantity_wh: request.quantity_wh,
+        limit_price: request.limit_price,
+        signature: confirmed.signature.to_string(),
+    })
+}
+
+/// `gridtokenx order cancel`: the building's order on `side` in `interval`, its escrow
+/// returned.
+pub async fn cancel<C: Chain>(
+    chain: &mut C,
+    owner: &Keypair,
+    code: &str,
+    lfdi: &Lfdi,
+    interval: u64,
+    side: Side,
+) -> Result<String> {
+    let market = market(chain).await?;
+    let order = chain
+        .account(market_ix::order_address(interval, lfdi, side))
+        .await?
+        .and_then(|a| zero_copy::<trading::Order>(&a));
+    let Some(order) = order else {
+        bail!(
+            "building {code} has no {} order in interval {interval} (`gridtokenx status {code}` lists its orders)",
+            side_name(side as u8)
+        );
+    };
+    if order.owner != owner.pubkey() {
+        bail!(
+            "the order was placed by {}, not {}: give that keypair with --keypair",
+            order.owner,
+            owner.pubkey()
+        );
+    }
+    let ix = market_ix::cancel_order(owner.pubkey(), &market.quote_mint, lfdi, interval, side);
+    let confirmed = send_and_confirm(chain, &[ix], &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the market refused the cancellation: {}", e.reason()))?;
+    Ok(confirmed.signature.to_string())
+}
