@@ -258,7 +258,7 @@ fn check_order(
         market.price_tick,
     );
     let p = request.limit_price;
-    if p < min || p > max || (p - min) % step != 0 {
+    if p < min || p > max || !(p - min).is_multiple_of(step) {
         let below = if p <= min {
             min
         } else {
@@ -278,7 +278,7 @@ fn check_order(
     }
     // The next interval whose gate is still open.
     let mut next = market.interval_at(now);
-    while market.gate(next).map_or(false, |gate| gate <= now) {
+    while market.gate(next).is_ok_and(|gate| gate <= now) {
         next += 1;
     }
     let last = market.interval_at(now) + u64::from(market.horizon);
