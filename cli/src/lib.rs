@@ -10,6 +10,8 @@
 //! minimum, an interval whose gate has closed (the next open one named).
 use std::path::Path;
 
+pub mod council;
+
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::Discriminator;
 use anyhow::{bail, Context, Result};

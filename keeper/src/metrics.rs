@@ -2,8 +2,7 @@
 //! `metrics_listen`, loopback by default; the text format and the listener are the
 //! `telemetry` crate's). Transactions and delays are counted as they happen; the rest is
 //! the status (`Status`) as the last pass left it.
-use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 
 use solana_instruction::Instruction;
 use telemetry::{
@@ -54,59 +53,6 @@ impl Default for KeeperMetrics {
     }
 }
 
-/// The programs' instructions by program and discriminator, and the oracle's error names by
-/// code, from the IDLs in the repository (what `anchor idl build` writes).
-struct Names {
-    instructions: HashMap<(anchor_lang::prelude::Pubkey, [u8; 8]), &'static str>,
-    oracle_errors: HashMap<u32, &'static str>,
-}
-
-const IDLS: [&str; 5] = [
-    include_str!("../../idl/registry.json"),
-    include_str!("../../idl/oracle.json"),
-    include_str!("../../idl/energy_token.json"),
-    include_str!("../../idl/trading.json"),
-    include_str!("../../idl/governance.json"),
-];
-
-fn leak(s: &str) -> &'static str {
-    Box::leak(s.to_string().into_boxed_str())
-}
-
-static NAMES: LazyLock<Names> = LazyLock::new(|| {
-    let mut names = Names {
-        instructions: HashMap::new(),
-        oracle_errors: HashMap::new(),
-    };
-    for idl in IDLS {
-        let v: serde_json::Value = serde_json::from_str(idl).expect("the IDLs are JSON");
-        let Some(program) = v["address"].as_str().and_then(|a| a.parse().ok()) else {
-            continue;
-        };
-        for ix in v["instructions"].as_array().into_iter().flatten() {
-            let disc: Option<[u8; 8]> = ix["discriminator"]
-                .as_array()
-                .and_then(|d| {
-                    d.iter()
-                        .map(|b| b.as_u64().map(|b| b as u8))
-                        .collect::<Option<Vec<u8>>>()
-                })
-                .and_then(|d| d.try_into().ok());
-            if let (Some(disc), Some(name)) = (disc, ix["name"].as_str()) {
-                names.instructions.insert((program, disc), leak(name));
-            }
-        }
-        if program == oracle::ID {
-            for e in v["errors"].as_array().into_iter().flatten() {
-                if let (Some(code), Some(name)) = (e["code"].as_u64(), e["name"].as_str()) {
-                    names.oracle_errors.insert(code as u32, leak(name));
-                }
-            }
-        }
-    }
-    names
-});
-
 /// The label of a transaction: its first instruction's name, past the compute budget's and
 /// the Ed25519 program's (a batch's signature check comes before `submit_readings`).
 pub fn instruction_label(instructions: &[Instruction]) -> &'static str {
@@ -119,19 +65,12 @@ pub fn instruction_label(instructions: &[Instruction]) -> &'static str {
     if ix.program_id == solana_sdk_ids::address_lookup_table::ID {
         return "lookup_table";
     }
-    let Some(disc) = ix.data.get(..8).and_then(|d| <[u8; 8]>::try_from(d).ok()) else {
-        return "other";
-    };
-    NAMES
-        .instructions
-        .get(&(ix.program_id, disc))
-        .copied()
-        .unwrap_or("other")
+    sdk::names::instruction(&ix.program_id, &ix.data).unwrap_or("other")
 }
 
 /// The oracle's name for an error code (6000 + variant), for skipped readings.
 pub fn oracle_error_label(code: u32) -> &'static str {
-    NAMES.oracle_errors.get(&code).copied().unwrap_or("other")
+    sdk::names::error(&oracle::ID, code).unwrap_or("other")
 }
 
 impl KeeperMetrics {

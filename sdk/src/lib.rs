@@ -13,6 +13,7 @@ pub mod campus;
 pub mod chain;
 pub mod identity;
 pub mod ix;
+pub mod names;
 #[cfg(feature = "client")]
 pub mod rpc;
 pub mod settings;

@@ -16,11 +16,22 @@ use trading::Side;
 
 const FUNDS: u64 = 5_000_000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_building_manager_reads_the_status_and_places_and_cancels_an_order() {
+/// A migrated campus on the embedded chain (timelock 2 s), ENG's owner holding quote
+/// tokens, and the buildings as the command line reads them.
+struct Fixture {
+    dir: tempfile::TempDir,
+    chain: EmbeddedChain,
+    plan: migrations::Plan<'static>,
+    buildings: Buildings,
+    now: i64,
+}
+
+async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
-    let pki = ensure_pki(&Layout::new(dir.path().join("pki")), &config).unwrap();
+    let config: &'static CampusConfig = Box::leak(Box::new(
+        CampusConfig::load(&CampusConfig::in_repository()).unwrap(),
+    ));
+    let pki = ensure_pki(&Layout::new(dir.path().join("pki")), config).unwrap();
     let mut chain = EmbeddedChain::start().await;
     let now = bridge::server::now();
     let setup_at = now - now % 900 - 7_200;
@@ -36,14 +47,13 @@ async fn a_building_manager_reads_the_status_and_places_and_cancels_an_order() {
         timelock_seconds: 2,
         market_start: setup_at,
     };
-    let plan = campus_plan(&mut chain, &config, &pki, Pubkey::new_unique(), terms)
+    let plan = campus_plan(&mut chain, config, &pki, Pubkey::new_unique(), terms)
         .await
         .unwrap();
     migrations::apply(&mut chain, &plan).await.unwrap();
     chain.set_time(now).await.unwrap();
     migrations::apply(&mut chain, &plan).await.unwrap();
     let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
-    let phys = plan.meters.iter().find(|m| m.code == "PHYS").unwrap();
     let payer = chain.payer_key();
     let fund = spl_token_interface::instruction::mint_to(
         &anchor_spl::token::ID,
@@ -57,9 +67,30 @@ async fn a_building_manager_reads_the_status_and_places_and_cancels_an_order() {
     send_and_confirm(&mut chain, &[fund], &[], &[], SendPolicy::default())
         .await
         .unwrap();
-
     let buildings =
         Buildings::load(&CampusConfig::in_repository(), &dir.path().join("pki")).unwrap();
+    Fixture {
+        dir,
+        chain,
+        plan,
+        buildings,
+        now,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_building_manager_reads_the_status_and_places_and_cancels_an_order() {
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        ..
+    } = fixture().await;
+    let config = plan.campus;
+    let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
+    let phys = plan.meters.iter().find(|m| m.code == "PHYS").unwrap();
+
     let err = buildings.lfdi("NOPE").unwrap_err();
     assert!(
         format!("{err:#}").contains("unknown building \"NOPE\": the campus has ENG, PHYS"),
@@ -211,4 +242,130 @@ async fn a_building_manager_reads_the_status_and_places_and_cancels_an_order() {
     .map_err(refused)
     .unwrap_err();
     assert!(err.contains("has no buy order in interval"), "{err}");
+}
+
+/// The council pauses the market through a proposal (propose, two approvals, the
+/// timelock, execute) and the building's order is refused meanwhile; each step out of
+/// turn is refused first, naming why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_council_pauses_the_market_by_proposal_and_orders_wait() {
+    use cli::council::{self, Action};
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        now,
+    } = fixture().await;
+    let members = &plan.council_signers;
+    let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
+    let refused = |e: anyhow::Error| format!("{e:#}");
+    let pause = Action::Pause {
+        program: council::program_id("trading").unwrap(),
+        until: None,
+    };
+    let err = council::propose(&mut chain, &eng.owner, &pause)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(err.contains("is not a council member"), "{err}");
+    assert!(council::program_id("bank").is_err());
+
+    let index = council::propose(&mut chain, &members[0], &pause)
+        .await
+        .unwrap();
+    let open = council::proposals(&mut chain, false).await.unwrap();
+    let p = open.iter().find(|p| p.index == index).unwrap();
+    assert_eq!(
+        (
+            p.status.as_str(),
+            p.action.as_str(),
+            p.approvals,
+            p.threshold
+        ),
+        ("Active", "trading.set_paused", 0, 2)
+    );
+    let err = council::execute(&mut chain, &members[1], index)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(
+        err.contains("it needs 2 approvals first (it has 0)"),
+        "{err}"
+    );
+    council::vote(&mut chain, &members[0], index, true)
+        .await
+        .unwrap();
+    let err = council::vote(&mut chain, &members[0], index, true)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(err.contains("has voted on proposal"), "{err}");
+    let approved = council::vote(&mut chain, &members[1], index, true)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, "Approved");
+    assert!(approved.executable_at > 0);
+    let err = council::execute(&mut chain, &members[1], index)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(err.contains("timelock runs until"), "{err}");
+    chain.set_time(now + 3).await.unwrap();
+    // Anyone executes an approved proposal.
+    council::execute(&mut chain, &eng.owner, index)
+        .await
+        .unwrap();
+    assert!(council::proposals(&mut chain, false)
+        .await
+        .unwrap()
+        .iter()
+        .all(|p| p.index != index));
+    let all = council::proposals(&mut chain, true).await.unwrap();
+    assert_eq!(
+        all.iter().find(|p| p.index == index).unwrap().status,
+        "Executed"
+    );
+
+    // The market is paused: the order is refused before anything is sent.
+    let (code, lfdi) = buildings.lfdi("ENG").unwrap();
+    let params = plan.campus.market.params().unwrap();
+    let buy = OrderRequest {
+        side: Side::Buy,
+        quantity_wh: 1_000,
+        limit_price: params.min_price,
+        interval: None,
+    };
+    let err = cli::place(&mut chain, &eng.owner, &code, &lfdi, buy)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(err.contains("the market is paused"), "{err}");
+
+    // Lifted by another proposal: the order goes through.
+    let unpause = Action::Unpause {
+        program: trading::ID,
+    };
+    let index = council::propose(&mut chain, &members[1], &unpause)
+        .await
+        .unwrap();
+    for m in members {
+        council::vote(&mut chain, m, index, true).await.unwrap();
+    }
+    chain.set_time(now + 6).await.unwrap();
+    council::execute(&mut chain, &members[0], index)
+        .await
+        .unwrap();
+    cli::place(&mut chain, &eng.owner, &code, &lfdi, buy)
+        .await
+        .unwrap();
+    // A suspension proposed for a building names its meter's registry entry.
+    let suspend = Action::MeterStatus {
+        lfdi,
+        active: false,
+    };
+    assert_eq!(
+        sdk::names::instruction(&registry::ID, &suspend.instruction().data),
+        Some("set_meter_status")
+    );
 }

@@ -70,6 +70,48 @@ enum Command {
     /// The building's orders.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// The council: proposals, and a member's votes (--keypair: the member's).
+    #[command(subcommand)]
+    Council(CouncilCommand),
+}
+
+#[derive(Subcommand)]
+enum CouncilCommand {
+    /// Proposals awaiting votes or execution (all with --all), with their timelock.
+    Proposals {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Proposes an action (a member signs).
+    #[command(subcommand)]
+    Propose(ProposeCommand),
+    /// Approves proposal INDEX.
+    Approve { index: u64 },
+    /// Rejects proposal INDEX.
+    Reject { index: u64 },
+    /// Executes proposal INDEX once approved and past its timelock (anyone may).
+    Execute { index: u64 },
+}
+
+#[derive(Subcommand)]
+enum ProposeCommand {
+    /// Pauses a program (registry, oracle, energy-token, trading), for --hours or until lifted.
+    Pause {
+        program: String,
+        #[arg(long)]
+        hours: Option<u32>,
+    },
+    /// Lifts a program's pause.
+    Unpause { program: String },
+    /// Suspends a building's meter (it stops being attested, minted and trading).
+    Suspend { building: String },
+    /// Reactivates a suspended meter.
+    Reactivate { building: String },
+    /// Skips the oracle's batches through a sequence it refuses for good.
+    SkipBatches {
+        #[arg(long)]
+        through: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -159,6 +201,89 @@ fn describe(s: &cli::BuildingStatus) -> String {
     out
 }
 
+async fn council(
+    chain: &mut RpcChain,
+    member: &solana_keypair::Keypair,
+    buildings: &Buildings,
+    command: &CouncilCommand,
+    json: bool,
+) -> anyhow::Result<()> {
+    use cli::council::{self, Action};
+    match command {
+        CouncilCommand::Proposals { all } => {
+            let list = council::proposals(chain, *all).await?;
+            print(json, &list, |list| {
+                if list.is_empty() {
+                    return "no proposals\n".into();
+                }
+                list.iter()
+                    .map(|p| {
+                        format!(
+                            "#{} {} {} by {}: {}/{} approvals, {} rejections{}\n",
+                            p.index,
+                            p.status,
+                            p.action,
+                            p.proposer,
+                            p.approvals,
+                            p.threshold,
+                            p.rejections,
+                            if p.executable_at > 0 {
+                                format!(", executable from {}", p.executable_at)
+                            } else {
+                                String::new()
+                            }
+                        )
+                    })
+                    .collect()
+            });
+        }
+        CouncilCommand::Propose(what) => {
+            let now = sdk::chain::Chain::clock(chain).await?.unix_timestamp;
+            let action = match what {
+                ProposeCommand::Pause { program, hours } => Action::Pause {
+                    program: council::program_id(program)?,
+                    until: hours.map(|h| now + i64::from(h) * 3_600),
+                },
+                ProposeCommand::Unpause { program } => Action::Unpause {
+                    program: council::program_id(program)?,
+                },
+                ProposeCommand::Suspend { building } => Action::MeterStatus {
+                    lfdi: buildings.lfdi(building)?.1,
+                    active: false,
+                },
+                ProposeCommand::Reactivate { building } => Action::MeterStatus {
+                    lfdi: buildings.lfdi(building)?.1,
+                    active: true,
+                },
+                ProposeCommand::SkipBatches { through } => {
+                    Action::SkipBatches { through: *through }
+                }
+            };
+            let index = council::propose(chain, member, &action).await?;
+            print(json, &serde_json::json!({ "proposal": index }), |_| {
+                format!("proposal {index} made: members approve it (`gridtokenx council approve {index}`), then it executes after the timelock\n")
+            });
+        }
+        CouncilCommand::Approve { index } | CouncilCommand::Reject { index } => {
+            let approve = matches!(command, CouncilCommand::Approve { .. });
+            let p = council::vote(chain, member, *index, approve).await?;
+            print(json, &p, |p| {
+                format!(
+                    "proposal {} is {}: {}/{} approvals, {} rejections\n",
+                    p.index, p.status, p.approvals, p.threshold, p.rejections
+                )
+            });
+        }
+        CouncilCommand::Execute { index } => {
+            council::execute(chain, member, *index).await?;
+            print(json, &serde_json::json!({ "executed": index }), |_| {
+                format!("proposal {index} executed\n")
+            });
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -172,8 +297,10 @@ async fn main() -> ExitCode {
     let keypair_path = sdk::settings::expand_home(&args.keypair);
     let signer = match &args.command {
         // Reading needs no key: a throwaway one pays for nothing.
-        Command::Status { .. } => Ok(solana_keypair::Keypair::new()),
-        Command::Order(_) => solana_keypair::read_keypair_file(&keypair_path)
+        Command::Status { .. } | Command::Council(CouncilCommand::Proposals { .. }) => {
+            Ok(solana_keypair::Keypair::new())
+        }
+        Command::Order(_) | Command::Council(_) => solana_keypair::read_keypair_file(&keypair_path)
             .map_err(|e| format!("keypair {}: {e}", keypair_path.display())),
     };
     let signer = match signer {
@@ -231,6 +358,9 @@ async fn main() -> ExitCode {
                 print(args.json, &serde_json::json!({ "cancelled": sig }), |_| {
                     format!("cancelled: {code}'s order in interval {interval}; {sig}\n")
                 });
+            }
+            Command::Council(command) => {
+                council(&mut chain, &owner, &buildings, command, args.json).await?
             }
         }
         anyhow::Ok(())

@@ -1,0 +1,261 @@
+//! The council's view and actions: proposals with their state and timelock; propose
+//! (pausing and unpausing a program, suspending and reactivating a meter, skipping batches
+//! the oracle refuses), approve, reject, execute. Each checked first as the governance
+//! program would (a member's key, a proposal in the right state, the timelock passed).
+use anchor_lang::prelude::Pubkey;
+use anyhow::{bail, Context, Result};
+use governance::{Council, Proposal, ProposalStatus};
+use registry::identity::Lfdi;
+use registry::MeterStatus;
+use sdk::accounts::anchor_account;
+use sdk::chain::{send_and_confirm, Chain, SendPolicy};
+use sdk::ix::governance as governance_ix;
+use serde::Serialize;
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+
+/// A proposal as `council proposals` shows it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProposalView {
+    pub index: u64,
+    pub status: String,
+    pub proposer: String,
+    /// `program.instruction`, from the IDLs.
+    pub action: String,
+    pub approvals: usize,
+    pub rejections: usize,
+    pub threshold: u8,
+    pub created_at: i64,
+    /// When it may be executed (approved + timelock); 0 until approved.
+    pub executable_at: i64,
+}
+
+/// A program the council governs, by name.
+pub fn program_id(name: &str) -> Result<Pubkey> {
+    Ok(match name {
+        "registry" => registry::ID,
+        "oracle" => oracle::ID,
+        "energy-token" | "energy_token" => energy_token::ID,
+        "trading" | "market" => trading::ID,
+        other => bail!(
+            "unknown program {other:?}: the council pauses registry, oracle, energy-token or trading"
+        ),
+    })
+}
+
+/// What the council can be asked to do from the command line.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Pauses `program` until `until` (Unix seconds), or until lifted when `None`.
+    Pause {
+        program: Pubkey,
+        until: Option<i64>,
+    },
+    Unpause {
+        program: Pubkey,
+    },
+    /// Suspends (or reactivates) a building's meter.
+    MeterStatus {
+        lfdi: Lfdi,
+        active: bool,
+    },
+    /// Skips the oracle's batches through this sequence.
+    SkipBatches {
+        through: u64,
+    },
+}
+
+impl Action {
+    /// The instruction the council executes, signed by its authority for the program.
+    pub fn instruction(&self) -> Instruction {
+        match *self {
+            Action::Pause { program, until } => pause_ix(
+                program,
+                until.unwrap_or(program_common::pause::INDEFINITELY),
+            ),
+            Action::Unpause { program } => pause_ix(program, 0),
+            Action::MeterStatus { lfdi, active } => sdk::ix::registry::set_meter_status(
+                governance_ix::authority_for(registry::ID),
+                &lfdi,
+                if active {
+                    MeterStatus::Active
+                } else {
+                    MeterStatus::Suspended
+                },
+            ),
+            Action::SkipBatches { through } => {
+                sdk::ix::oracle::skip_batches(governance_ix::authority_for(oracle::ID), through)
+            }
+        }
+    }
+}
+
+fn pause_ix(program: Pubkey, until: i64) -> Instruction {
+    let authority = governance_ix::authority_for(program);
+    if program == registry::ID {
+        sdk::ix::registry::pause_until(authority, until)
+    } else if program == oracle::ID {
+        sdk::ix::oracle::pause_until(authority, until)
+    } else if program == energy_token::ID {
+        sdk::ix::energy_token::pause_until(authority, until)
+    } else {
+        sdk::ix::trading::pause_until(authority, until)
+    }
+}
+
+async fn council<C: Chain>(chain: &mut C) -> Result<Council> {
+    chain
+        .account(governance_ix::council_address())
+        .await?
+        .and_then(|a| anchor_account::<Council>(&a))
+        .context("the council is not initialised on this cluster")
+}
+
+async fn proposal<C: Chain>(chain: &mut C, index: u64) -> Result<Proposal> {
+    chain
+        .account(governance_ix::proposal_address(index))
+        .await?
+        .and_then(|a| anchor_account::<Proposal>(&a))
+        .with_context(|| {
+            format!("no proposal {index} (`gridtokenx council proposals --all` lists them)")
+        })
+}
+
+fn member(council: &Council, key: &Pubkey) -> Result<()> {
+    if !council.members.contains(key) {
+        bail!("{key} is not a council member: sign with a member's keypair (--keypair)");
+    }
+    Ok(())
+}
+
+fn view(p: &Proposal, council: &Council) -> ProposalView {
+    let ix = &p.instruction;
+    let program = sdk::names::program(&ix.program_id)
+        .map_or_else(|| ix.program_id.to_string(), str::to_string);
+    let name = sdk::names::instruction(&ix.program_id, &ix.data).unwrap_or("?");
+    ProposalView {
+        index: p.index,
+        status: format!("{:?}", p.status),
+        proposer: p.proposer.to_string(),
+        action: format!("{program}.{name}"),
+        approvals: p.approvals.len(),
+        rejections: p.rejections.len(),
+        threshold: council.threshold,
+        created_at: p.created_at,
+        executable_at: match p.status {
+            ProposalStatus::Approved => p.approved_at + i64::from(council.timelock_seconds),
+            _ => 0,
+        },
+    }
+}
+
+/// `council proposals`: the open ones (active or approved), or all.
+pub async fn proposals<C: Chain>(chain: &mut C, all: bool) -> Result<Vec<ProposalView>> {
+    let council = council(chain).await?;
+    let addresses: Vec<Pubkey> = (0..council.proposal_count)
+        .map(governance_ix::proposal_address)
+        .collect();
+    let mut out = Vec::new();
+    for chunk in addresses.chunks(100) {
+        for account in chain.accounts(chunk).await?.into_iter().flatten() {
+            if let Some(p) = anchor_account::<Proposal>(&account) {
+                if all || matches!(p.status, ProposalStatus::Active | ProposalStatus::Approved) {
+                    out.push(view(&p, &council));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn send<C: Chain>(
+    chain: &mut C,
+    ix: Instruction,
+    signer: &Keypair,
+    what: &str,
+) -> Result<()> {
+    send_and_confirm(chain, &[ix], &[signer], &[], SendPolicy::default())
+        .await
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("the council refused to {what}: {}", e.reason()))
+}
+
+/// `council propose ACTION`: returns the new proposal's index.
+pub async fn propose<C: Chain>(
+    chain: &mut C,
+    member_key: &Keypair,
+    action: &Action,
+) -> Result<u64> {
+    let council = council(chain).await?;
+    member(&council, &member_key.pubkey())?;
+    let index = council.proposal_count;
+    let ix = governance_ix::propose(member_key.pubkey(), index, &action.instruction());
+    send(chain, ix, member_key, "take the proposal").await?;
+    Ok(index)
+}
+
+/// `council approve N` or `council reject N`.
+pub async fn vote<C: Chain>(
+    chain: &mut C,
+    member_key: &Keypair,
+    index: u64,
+    approve: bool,
+) -> Result<ProposalView> {
+    let council = council(chain).await?;
+    member(&council, &member_key.pubkey())?;
+    let p = proposal(chain, index).await?;
+    if p.status != ProposalStatus::Active {
+        bail!(
+            "proposal {index} is {:?}: only an active proposal takes votes",
+            p.status
+        );
+    }
+    let key = member_key.pubkey();
+    if p.approvals.contains(&key) || p.rejections.contains(&key) {
+        bail!("{key} has voted on proposal {index} already");
+    }
+    let ix = if approve {
+        governance_ix::approve(key, index)
+    } else {
+        governance_ix::reject(key, index)
+    };
+    send(
+        chain,
+        ix,
+        member_key,
+        if approve { "approve" } else { "reject" },
+    )
+    .await?;
+    Ok(view(&proposal(chain, index).await?, &council))
+}
+
+/// `council execute N`: once approved and its timelock has passed (anyone may execute).
+pub async fn execute<C: Chain>(chain: &mut C, executor: &Keypair, index: u64) -> Result<()> {
+    let council = council(chain).await?;
+    let p = proposal(chain, index).await?;
+    if p.status != ProposalStatus::Approved {
+        bail!(
+            "proposal {index} is {:?}: it needs {} approvals first (it has {})",
+            p.status,
+            council.threshold,
+            p.approvals.len()
+        );
+    }
+    let at = p.approved_at + i64::from(council.timelock_seconds);
+    let now = chain.clock().await?.unix_timestamp;
+    if now < at {
+        bail!(
+            "proposal {index}'s timelock runs until {at} ({} s from now): execute it then",
+            at - now
+        );
+    }
+    let target = p.instruction.to_instruction();
+    send(
+        chain,
+        governance_ix::execute(executor.pubkey(), index, &target),
+        executor,
+        "execute the proposal",
+    )
+    .await
+}
