@@ -1,12 +1,15 @@
 //! The council's view and actions: proposals with their state and timelock; propose
-//! (pausing and unpausing a program, suspending and reactivating a meter, skipping batches
-//! the oracle refuses), approve, reject, execute. Each checked first as the governance
+//! (pausing and unpausing a program, suspending and reactivating a meter, a meter's
+//! capacity, the oracle's attestors and quorum and its reading limits, the market's
+//! parameters, the council itself, skipping batches the oracle refuses), approve, reject,
+//! execute. Each checked first as the governance
 //! program would (a member's key, a proposal in the right state, the timelock passed).
 use anchor_lang::prelude::Pubkey;
 use anyhow::{bail, Context, Result};
-use governance::{Council, Proposal, ProposalStatus};
+use governance::{Council, CouncilConfig, Proposal, ProposalStatus};
+use oracle::ReadingLimits;
 use registry::identity::Lfdi;
-use registry::MeterStatus;
+use registry::{MeterCapacity, MeterStatus};
 use sdk::accounts::anchor_account;
 use sdk::chain::{send_and_confirm, Chain, SendPolicy};
 use sdk::ix::governance as governance_ix;
@@ -14,6 +17,7 @@ use serde::Serialize;
 use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
+use trading::MarketParams;
 
 /// A proposal as `council proposals` shows it.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -29,6 +33,21 @@ pub struct ProposalView {
     pub created_at: i64,
     /// When it may be executed (approved + timelock); 0 until approved.
     pub executable_at: i64,
+}
+
+/// A key as given on the command line: base58 (a Solana address), or base64 of 32 bytes
+/// (as the bridge shows its attestor key).
+pub fn parse_key(text: &str) -> Result<Pubkey> {
+    if let Ok(key) = text.parse::<Pubkey>() {
+        return Ok(key);
+    }
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Pubkey::new_from_array)
+        .with_context(|| format!("{text:?} is neither a base58 address nor 32 bytes of base64"))
 }
 
 /// A program the council governs, by name.
@@ -64,6 +83,22 @@ pub enum Action {
     SkipBatches {
         through: u64,
     },
+    /// A meter's capacity (what bounds its readings and orders).
+    Capacity {
+        lfdi: Lfdi,
+        capacity: MeterCapacity,
+    },
+    /// The oracle's attestor keys and the signatures a batch needs.
+    Attestors {
+        attestors: Vec<Pubkey>,
+        quorum: u8,
+    },
+    /// The oracle's reading limits.
+    Limits(ReadingLimits),
+    /// The market's parameters.
+    MarketParams(MarketParams),
+    /// The council itself: members, guardians, threshold, timelock, guardian pause terms.
+    Council(CouncilConfig),
 }
 
 impl Action {
@@ -87,8 +122,92 @@ impl Action {
             Action::SkipBatches { through } => {
                 sdk::ix::oracle::skip_batches(governance_ix::authority_for(oracle::ID), through)
             }
+            Action::Capacity { lfdi, capacity } => sdk::ix::registry::update_meter_capacity(
+                governance_ix::authority_for(registry::ID),
+                &lfdi,
+                capacity,
+            ),
+            Action::Attestors {
+                ref attestors,
+                quorum,
+            } => sdk::ix::oracle::set_attestors(
+                governance_ix::authority_for(oracle::ID),
+                attestors.clone(),
+                quorum,
+            ),
+            Action::Limits(limits) => {
+                sdk::ix::oracle::set_limits(governance_ix::authority_for(oracle::ID), limits)
+            }
+            Action::MarketParams(params) => {
+                sdk::ix::trading::set_params(governance_ix::authority_for(trading::ID), params)
+            }
+            Action::Council(ref config) => governance_ix::update_council(config.clone()),
         }
     }
+
+    /// The program's own checks of the values, made before proposing (a proposal the
+    /// program would refuse at execution is refused now, with its reason).
+    pub fn check(&self) -> Result<()> {
+        let checked = match self {
+            Action::Capacity { capacity, .. } => capacity.validate(),
+            Action::Attestors { attestors, quorum } => {
+                oracle::OracleConfig::validate_attestors(attestors, *quorum)
+            }
+            Action::Limits(limits) => limits.validate(),
+            Action::MarketParams(params) => params.validate(),
+            Action::Council(config) => config.validate(),
+            _ => Ok(()),
+        };
+        checked.map_err(|e| anyhow::anyhow!("the program would refuse these values: {e}"))
+    }
+}
+
+/// A meter's capacity now (what `propose capacity` changes).
+pub async fn current_capacity<C: Chain>(chain: &mut C, lfdi: &Lfdi) -> Result<MeterCapacity> {
+    Ok(chain
+        .account(sdk::ix::registry::meter_address(lfdi))
+        .await?
+        .and_then(|a| anchor_account::<registry::Meter>(&a))
+        .context("no such meter registered on this cluster")?
+        .capacity)
+}
+
+/// The oracle's reading limits now.
+pub async fn current_limits<C: Chain>(chain: &mut C) -> Result<ReadingLimits> {
+    let c = chain
+        .account(sdk::ix::oracle::config_address())
+        .await?
+        .and_then(|a| sdk::accounts::zero_copy::<oracle::OracleConfig>(&a))
+        .context("the oracle is not initialised on this cluster")?;
+    Ok(ReadingLimits {
+        max_future_skew_s: c.max_future_skew_s,
+        min_interval_s: c.min_interval_s,
+        max_age_s: c.max_age_s,
+        tolerance_bps: c.tolerance_bps,
+    })
+}
+
+/// The market's parameters now.
+pub async fn current_market_params<C: Chain>(chain: &mut C) -> Result<MarketParams> {
+    Ok(chain
+        .account(sdk::ix::trading::market_address())
+        .await?
+        .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+        .context("the market is not initialised on this cluster")?
+        .params())
+}
+
+/// The council's configuration now.
+pub async fn current_council<C: Chain>(chain: &mut C) -> Result<CouncilConfig> {
+    let c = council(chain).await?;
+    Ok(CouncilConfig {
+        members: c.members,
+        guardians: c.guardians,
+        threshold: c.threshold,
+        timelock_seconds: c.timelock_seconds,
+        max_guardian_pause_s: c.max_guardian_pause_s,
+        guardian_cooldown_s: c.guardian_cooldown_s,
+    })
 }
 
 fn pause_ix(program: Pubkey, until: i64) -> Instruction {
@@ -189,6 +308,7 @@ pub async fn propose<C: Chain>(
 ) -> Result<u64> {
     let council = council(chain).await?;
     member(&council, &member_key.pubkey())?;
+    action.check()?;
     let index = council.proposal_count;
     let ix = governance_ix::propose(member_key.pubkey(), index, &action.instruction());
     send(chain, ix, member_key, "take the proposal").await?;

@@ -33,6 +33,22 @@ fn help_names_the_commands_and_exit_codes() {
     ] {
         assert!(text.contains(word), "{word}: {text}");
     }
+    let (code, text) = gridtokenx(&["council", "propose", "--help"]);
+    assert_eq!(code, Some(0));
+    for action in [
+        "pause",
+        "unpause",
+        "suspend",
+        "reactivate",
+        "skip-batches",
+        "capacity",
+        "attestors",
+        "limits",
+        "market",
+        "council",
+    ] {
+        assert!(text.contains(action), "{action}: {text}");
+    }
     let (code, text) = gridtokenx(&["order", "place", "--help"]);
     assert_eq!(code, Some(0));
     assert!(

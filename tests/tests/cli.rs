@@ -369,3 +369,135 @@ async fn the_council_pauses_the_market_by_proposal_and_orders_wait() {
         Some("set_meter_status")
     );
 }
+
+/// Passes `action` through the council: proposed, approved by every member, executed once
+/// its timelock (`wait` seconds) has passed; `at` is moved on past it.
+async fn through_the_council(
+    chain: &mut EmbeddedChain,
+    members: &[solana_keypair::Keypair],
+    action: &cli::council::Action,
+    at: &mut i64,
+    wait: i64,
+) {
+    let index = cli::council::propose(chain, &members[0], action)
+        .await
+        .unwrap();
+    for m in members {
+        cli::council::vote(chain, m, index, true).await.unwrap();
+    }
+    *at += wait + 1;
+    chain.set_time(*at).await.unwrap();
+    cli::council::execute(chain, &members[0], index)
+        .await
+        .unwrap();
+}
+
+/// Every other action the command line proposes executes through the council and changes
+/// what it says; values the program would refuse are refused before proposing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_attestors_limits_market_and_council_change_through_proposals() {
+    use cli::council::{self, Action};
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        now,
+    } = fixture().await;
+    let members = &plan.council_signers;
+    let mut at = now;
+    let lfdi = buildings.lfdi("ENG").unwrap().1;
+
+    let mut capacity = council::current_capacity(&mut chain, &lfdi).await.unwrap();
+    capacity.generation_w += 1_000;
+    through_the_council(
+        &mut chain,
+        members,
+        &Action::Capacity { lfdi, capacity },
+        &mut at,
+        2,
+    )
+    .await;
+    assert_eq!(
+        council::current_capacity(&mut chain, &lfdi).await.unwrap(),
+        capacity
+    );
+
+    let (a, b) = (Pubkey::new_unique(), Pubkey::new_unique());
+    let err = council::propose(
+        &mut chain,
+        &members[0],
+        &Action::Attestors {
+            attestors: vec![a],
+            quorum: 2,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("the program would refuse these values"),
+        "{err:#}"
+    );
+    through_the_council(
+        &mut chain,
+        members,
+        &Action::Attestors {
+            attestors: vec![a, b],
+            quorum: 1,
+        },
+        &mut at,
+        2,
+    )
+    .await;
+    let config = chain
+        .account(sdk::ix::oracle::config_address())
+        .await
+        .unwrap()
+        .and_then(|acc| sdk::accounts::zero_copy::<oracle::OracleConfig>(&acc))
+        .unwrap();
+    assert_eq!(
+        (&config.attestors[..2], config.attestor_count, config.quorum),
+        (&[a, b][..], 2, 1)
+    );
+
+    let mut limits = council::current_limits(&mut chain).await.unwrap();
+    limits.tolerance_bps = 1_500;
+    through_the_council(&mut chain, members, &Action::Limits(limits), &mut at, 2).await;
+    assert_eq!(council::current_limits(&mut chain).await.unwrap(), limits);
+
+    let mut params = council::current_market_params(&mut chain).await.unwrap();
+    params.fee_bps += 10;
+    through_the_council(
+        &mut chain,
+        members,
+        &Action::MarketParams(params),
+        &mut at,
+        2,
+    )
+    .await;
+    assert_eq!(
+        council::current_market_params(&mut chain).await.unwrap(),
+        params
+    );
+
+    let mut config = council::current_council(&mut chain).await.unwrap();
+    config.timelock_seconds = 5;
+    through_the_council(
+        &mut chain,
+        members,
+        &Action::Council(config.clone()),
+        &mut at,
+        2,
+    )
+    .await;
+    assert_eq!(council::current_council(&mut chain).await.unwrap(), config);
+    assert_eq!(
+        council::parse_key(&a.to_string()).unwrap(),
+        council::parse_key(&{
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(a.to_bytes())
+        })
+        .unwrap()
+    );
+    assert!(council::parse_key("nope").is_err());
+}

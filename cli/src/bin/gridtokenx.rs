@@ -112,6 +112,65 @@ enum ProposeCommand {
         #[arg(long)]
         through: u64,
     },
+    /// A meter's capacity; values not given stay as they are.
+    Capacity {
+        building: String,
+        #[arg(long)]
+        generation_w: Option<u64>,
+        #[arg(long)]
+        storage_wh: Option<u64>,
+        #[arg(long)]
+        max_import_w: Option<u64>,
+        #[arg(long)]
+        max_discharge_w: Option<u64>,
+    },
+    /// The oracle's attestor keys (base58, or base64 as the bridge shows its key; repeat
+    /// --key) and the signatures a batch needs.
+    Attestors {
+        #[arg(long = "key", required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        quorum: u8,
+    },
+    /// The oracle's reading limits; values not given stay as they are.
+    Limits {
+        #[arg(long)]
+        min_interval_s: Option<u32>,
+        #[arg(long)]
+        max_future_skew_s: Option<u32>,
+        #[arg(long)]
+        max_age_s: Option<u32>,
+        #[arg(long)]
+        tolerance_bps: Option<u16>,
+    },
+    /// The market's parameters; values not given stay as they are.
+    Market {
+        #[arg(long)]
+        fee_bps: Option<u16>,
+        #[arg(long)]
+        price_tick: Option<u64>,
+        #[arg(long)]
+        min_price: Option<u64>,
+        #[arg(long)]
+        ticks: Option<u16>,
+        #[arg(long)]
+        min_quantity_wh: Option<u64>,
+        #[arg(long)]
+        gate_lead_s: Option<u32>,
+        #[arg(long)]
+        horizon: Option<u8>,
+    },
+    /// The council: members added or removed, threshold, timelock; the rest stays.
+    Council {
+        #[arg(long)]
+        add_member: Vec<String>,
+        #[arg(long)]
+        remove_member: Vec<String>,
+        #[arg(long)]
+        threshold: Option<u8>,
+        #[arg(long)]
+        timelock_s: Option<u32>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -257,6 +316,81 @@ async fn council(
                 },
                 ProposeCommand::SkipBatches { through } => {
                     Action::SkipBatches { through: *through }
+                }
+                ProposeCommand::Capacity {
+                    building,
+                    generation_w,
+                    storage_wh,
+                    max_import_w,
+                    max_discharge_w,
+                } => {
+                    let lfdi = buildings.lfdi(building)?.1;
+                    let mut capacity = council::current_capacity(chain, &lfdi).await?;
+                    capacity.generation_w = generation_w.unwrap_or(capacity.generation_w);
+                    capacity.storage_wh = storage_wh.unwrap_or(capacity.storage_wh);
+                    capacity.max_import_w = max_import_w.unwrap_or(capacity.max_import_w);
+                    capacity.max_discharge_w = max_discharge_w.unwrap_or(capacity.max_discharge_w);
+                    Action::Capacity { lfdi, capacity }
+                }
+                ProposeCommand::Attestors { keys, quorum } => Action::Attestors {
+                    attestors: keys
+                        .iter()
+                        .map(|k| council::parse_key(k))
+                        .collect::<anyhow::Result<_>>()?,
+                    quorum: *quorum,
+                },
+                ProposeCommand::Limits {
+                    min_interval_s,
+                    max_future_skew_s,
+                    max_age_s,
+                    tolerance_bps,
+                } => {
+                    let mut l = council::current_limits(chain).await?;
+                    l.min_interval_s = min_interval_s.unwrap_or(l.min_interval_s);
+                    l.max_future_skew_s = max_future_skew_s.unwrap_or(l.max_future_skew_s);
+                    l.max_age_s = max_age_s.unwrap_or(l.max_age_s);
+                    l.tolerance_bps = tolerance_bps.unwrap_or(l.tolerance_bps);
+                    Action::Limits(l)
+                }
+                ProposeCommand::Market {
+                    fee_bps,
+                    price_tick,
+                    min_price,
+                    ticks,
+                    min_quantity_wh,
+                    gate_lead_s,
+                    horizon,
+                } => {
+                    let mut p = council::current_market_params(chain).await?;
+                    p.fee_bps = fee_bps.unwrap_or(p.fee_bps);
+                    p.price_tick = price_tick.unwrap_or(p.price_tick);
+                    p.min_price = min_price.unwrap_or(p.min_price);
+                    p.ticks = ticks.unwrap_or(p.ticks);
+                    p.min_quantity_wh = min_quantity_wh.unwrap_or(p.min_quantity_wh);
+                    p.gate_lead_s = gate_lead_s.unwrap_or(p.gate_lead_s);
+                    p.horizon = horizon.unwrap_or(p.horizon);
+                    Action::MarketParams(p)
+                }
+                ProposeCommand::Council {
+                    add_member,
+                    remove_member,
+                    threshold,
+                    timelock_s,
+                } => {
+                    let mut c = council::current_council(chain).await?;
+                    for k in add_member {
+                        let k = council::parse_key(k)?;
+                        if !c.members.contains(&k) {
+                            c.members.push(k);
+                        }
+                    }
+                    for k in remove_member {
+                        let k = council::parse_key(k)?;
+                        c.members.retain(|m| *m != k);
+                    }
+                    c.threshold = threshold.unwrap_or(c.threshold);
+                    c.timelock_seconds = timelock_s.unwrap_or(c.timelock_seconds);
+                    Action::Council(c)
                 }
             };
             let index = council::propose(chain, member, &action).await?;
