@@ -111,6 +111,9 @@ pub struct BuildingStatus {
     /// Claimable in the market (settled, not yet withdrawn or swept).
     pub claimable_grid_wh: u64,
     pub claimable_quote: u64,
+    /// RECs (1 MWh each) held by the owner, and issued for this meter's renewable export.
+    pub recs: u64,
+    pub recs_issued: u64,
     pub open_orders: Vec<OrderView>,
 }
 
@@ -157,6 +160,7 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         .and_then(|a| zero_copy::<energy_token::MeterLedger>(&a));
     let grid_wh = token_amount(chain, token_ix::ata(&meter.owner, &token_ix::grid_mint())).await?;
     let quote = token_amount(chain, token_ix::ata(&meter.owner, &market.quote_mint)).await?;
+    let recs = token_amount(chain, token_ix::ata(&meter.owner, &token_ix::rec_mint())).await?;
     let balance = chain
         .account(market_ix::balance_address(&meter.owner))
         .await?
@@ -200,6 +204,8 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         quote,
         claimable_grid_wh: balance.map_or(0, |b| b.base),
         claimable_quote: balance.map_or(0, |b| b.quote),
+        recs,
+        recs_issued: ledger.map_or(0, |l| l.recs_issued),
         open_orders,
     })
 }
@@ -332,6 +338,96 @@ pub async fn place<C: Chain>(
     let confirmed = send_and_confirm(chain, &instructions, &[owner], &[], SendPolicy::default())
         .await
         .map_err(|e| anyhow::anyhow!("the market refused the order: {}", e.reason()))?;
+    Ok(Placed {
+        building: code.to_string(),
+        interval,
+        starts_at: market.interval_start(interval).unwrap_or(0),
+        side: side_name(request.side as u8),
+        quantity_wh: request.quantity_wh,
+        limit_price: request.limit_price,
+        signature: confirmed.signature.to_string(),
+    })
+}
+
+/// What a withdrawal moved to the owner's token accounts.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Withdrawn {
+    pub grid_wh: u64,
+    pub quote: u64,
+}
+
+/// `gridtokenx withdraw`: everything the signer can claim in the market (settled fills and
+/// refunds) to their GRID and quote token accounts.
+pub async fn withdraw<C: Chain>(chain: &mut C, owner: &Keypair) -> Result<Withdrawn> {
+    let market = market(chain).await?;
+    let balance = chain
+        .account(market_ix::balance_address(&owner.pubkey()))
+        .await?
+        .and_then(|a| zero_copy::<trading::Balance>(&a));
+    let (base, quote) = balance.map_or((0, 0), |b| (b.base, b.quote));
+    if base == 0 && quote == 0 {
+        bail!(
+            "{} has nothing to claim in the market (settled fills are claimable until the keeper sweeps them to the owner's accounts)",
+            owner.pubkey()
+        );
+    }
+    let ix = market_ix::withdraw(owner.pubkey(), &market.quote_mint, base, quote);
+    send_and_confirm(chain, &[ix], &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the market refused the withdrawal: {}", e.reason()))?;
+    Ok(Withdrawn {
+        grid_wh: base,
+        quote,
+    })
+}
+
+/// `gridtokenx order replace`: the building's order on the request's side in its interval
+/// cancelled and placed again with the new quantity and price, in one transaction.
+pub async fn replace<C: Chain>(
+    chain: &mut C,
+    owner: &Keypair,
+    code: &str,
+    lfdi: &Lfdi,
+    request: OrderRequest,
+) -> Result<Placed> {
+    let Some(interval) = request.interval else {
+        bail!("replace needs --interval: the interval of the order to replace");
+    };
+    let meter = meter(chain, code, lfdi).await?;
+    let market = market(chain).await?;
+    let now = chain.clock().await?.unix_timestamp;
+    check_order(&market, &meter, code, &owner.pubkey(), &request, now)?;
+    let existing = chain
+        .account(market_ix::order_address(interval, lfdi, request.side))
+        .await?
+        .and_then(|a| zero_copy::<trading::Order>(&a));
+    if existing.is_none() {
+        bail!(
+            "building {code} has no {} order in interval {interval} to replace: place one",
+            side_name(request.side as u8)
+        );
+    }
+    let instructions = [
+        market_ix::cancel_order(
+            owner.pubkey(),
+            &market.quote_mint,
+            lfdi,
+            interval,
+            request.side,
+        ),
+        market_ix::place_order(
+            owner.pubkey(),
+            &market.quote_mint,
+            lfdi,
+            interval,
+            request.side,
+            request.quantity_wh,
+            request.limit_price,
+        ),
+    ];
+    let confirmed = send_and_confirm(chain, &instructions, &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the market refused the replacement: {}", e.reason()))?;
     Ok(Placed {
         building: code.to_string(),
         interval,

@@ -501,3 +501,160 @@ async fn capacity_attestors_limits_market_and_council_change_through_proposals()
     );
     assert!(council::parse_key("nope").is_err());
 }
+
+/// Sets an SPL token account's amount (the owner's GRID: the test skips the metering that
+/// mints it; the trade and the withdrawal after it are the programs').
+async fn give_tokens(chain: &mut EmbeddedChain, owner: &Pubkey, mint: &Pubkey, amount: u64) {
+    let address = token_ix::ata(owner, mint);
+    if chain.account(address).await.unwrap().is_none() {
+        let create = token_ix::create_ata(&chain.payer_key(), owner, mint);
+        send_and_confirm(chain, &[create], &[], &[], SendPolicy::default())
+            .await
+            .unwrap();
+    }
+    let mut account = chain.account(address).await.unwrap().unwrap();
+    account.data[64..72].copy_from_slice(&amount.to_le_bytes());
+    chain.ctx.set_account(&address, &account.into());
+}
+
+/// ENG sells, PHYS buys (its order replaced first); the auction clears and settles; each
+/// withdraws what it can claim, and a second withdrawal finds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trade_settles_and_each_side_withdraws_what_it_can_claim() {
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        ..
+    } = fixture().await;
+    let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
+    let phys = plan.meters.iter().find(|m| m.code == "PHYS").unwrap();
+    give_tokens(
+        &mut chain,
+        &eng.owner.pubkey(),
+        &token_ix::grid_mint(),
+        5_000,
+    )
+    .await;
+    give_tokens(&mut chain, &phys.owner.pubkey(), &plan.quote_mint, FUNDS).await;
+    let err = cli::withdraw(&mut chain, &eng.owner).await.unwrap_err();
+    assert!(
+        format!("{err:#}").contains("has nothing to claim"),
+        "{err:#}"
+    );
+
+    let params = plan.campus.market.params().unwrap();
+    let (e, p) = (
+        buildings.lfdi("ENG").unwrap(),
+        buildings.lfdi("PHYS").unwrap(),
+    );
+    let sell = OrderRequest {
+        side: Side::Sell,
+        quantity_wh: 2_000,
+        limit_price: params.min_price + 5 * params.price_tick,
+        interval: None,
+    };
+    let placed = cli::place(&mut chain, &eng.owner, &e.0, &e.1, sell)
+        .await
+        .unwrap();
+    let k = placed.interval;
+    let buy = OrderRequest {
+        side: Side::Buy,
+        quantity_wh: 2_000,
+        limit_price: params.min_price + 10 * params.price_tick,
+        interval: Some(k),
+    };
+    cli::place(&mut chain, &phys.owner, &p.0, &p.1, buy)
+        .await
+        .unwrap();
+    let err = cli::replace(
+        &mut chain,
+        &phys.owner,
+        &p.0,
+        &p.1,
+        OrderRequest {
+            interval: Some(k + 1),
+            ..buy
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("no buy order in interval"),
+        "{err:#}"
+    );
+    cli::replace(
+        &mut chain,
+        &phys.owner,
+        &p.0,
+        &p.1,
+        OrderRequest {
+            quantity_wh: 1_500,
+            ..buy
+        },
+    )
+    .await
+    .unwrap();
+    let status = cli::status(&mut chain, &p.0, &p.1).await.unwrap();
+    assert_eq!(status.open_orders.len(), 1);
+    assert_eq!(status.open_orders[0].quantity_wh, 1_500);
+
+    // The gate closes; the auction clears (every interval before it first) and settles.
+    let market = chain
+        .account(market_ix::market_address())
+        .await
+        .unwrap()
+        .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+        .unwrap();
+    chain.set_time(market.gate(k).unwrap() + 1).await.unwrap();
+    let intervals: Vec<u64> = (market.next_clear..=k).collect();
+    for chunk in intervals.chunks(8) {
+        let clears: Vec<_> = chunk
+            .iter()
+            .map(|j| market_ix::clear_interval(*j))
+            .collect();
+        send_and_confirm(&mut chain, &clears, &[], &[], SendPolicy::default())
+            .await
+            .unwrap();
+    }
+    let settle = market_ix::settle_orders(
+        k,
+        &[
+            (
+                market_ix::order_address(k, &e.1, Side::Sell),
+                eng.owner.pubkey(),
+            ),
+            (
+                market_ix::order_address(k, &p.1, Side::Buy),
+                phys.owner.pubkey(),
+            ),
+        ],
+    );
+    send_and_confirm(&mut chain, &[settle], &[], &[], SendPolicy::default())
+        .await
+        .unwrap();
+    let buyer = cli::status(&mut chain, &p.0, &p.1).await.unwrap();
+    assert!(buyer.open_orders.is_empty());
+    assert_eq!(buyer.claimable_grid_wh, 1_500);
+    let seller = cli::status(&mut chain, &e.0, &e.1).await.unwrap();
+    assert!(seller.claimable_quote > 0);
+    assert_eq!(seller.grid_wh, 5_000 - 2_000);
+
+    let got = cli::withdraw(&mut chain, &phys.owner).await.unwrap();
+    assert_eq!(got.grid_wh, 1_500);
+    let buyer_after = cli::status(&mut chain, &p.0, &p.1).await.unwrap();
+    assert_eq!(buyer_after.grid_wh, 1_500);
+    assert_eq!(
+        (buyer_after.claimable_grid_wh, buyer_after.claimable_quote),
+        (0, 0)
+    );
+    assert_eq!(buyer_after.quote, buyer.quote + got.quote);
+    let got = cli::withdraw(&mut chain, &eng.owner).await.unwrap();
+    assert_eq!(got.quote, seller.claimable_quote);
+    let seller_after = cli::status(&mut chain, &e.0, &e.1).await.unwrap();
+    assert_eq!(seller_after.quote, seller.quote + got.quote);
+    // The unsold 500 Wh came back to the seller's claimable balance and now its wallet.
+    assert_eq!(seller_after.grid_wh, 5_000 - 1_500);
+    assert!(cli::withdraw(&mut chain, &eng.owner).await.is_err());
+}

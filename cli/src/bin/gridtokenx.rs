@@ -70,6 +70,9 @@ enum Command {
     /// The building's orders.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// Moves what the signer can claim in the market (settled fills, refunds) to their
+    /// token accounts.
+    Withdraw,
     /// The council: proposals, and a member's votes (--keypair: the member's).
     #[command(subcommand)]
     Council(CouncilCommand),
@@ -205,6 +208,19 @@ enum OrderCommand {
         #[arg(long)]
         interval: Option<u64>,
     },
+    /// Replaces the building's order on one side of an interval (new quantity and price), in
+    /// one transaction.
+    Replace {
+        building: String,
+        #[arg(long, value_enum)]
+        side: SideArg,
+        #[arg(long)]
+        energy_wh: u64,
+        #[arg(long)]
+        price: u64,
+        #[arg(long)]
+        interval: u64,
+    },
     /// Cancels the building's order on one side of an interval (its escrow returned).
     Cancel {
         building: String,
@@ -231,7 +247,8 @@ fn describe(s: &cli::BuildingStatus) -> String {
         "building {} (LFDI {}), owner {}, meter {}\n\
          registers: import {} Wh, export {} Wh, last reading at {}\n\
          verified: import {} Wh, export {} Wh; GRID minted {} Wh, redeemed {} Wh\n\
-         balances: {} Wh GRID, {} quote; claimable in the market: {} Wh GRID, {} quote\n",
+         balances: {} Wh GRID, {} quote; claimable in the market: {} Wh GRID, {} quote\n\
+         RECs: {} held, {} issued for this meter\n",
         s.building,
         s.lfdi,
         s.owner,
@@ -247,6 +264,8 @@ fn describe(s: &cli::BuildingStatus) -> String {
         s.quote,
         s.claimable_grid_wh,
         s.claimable_quote,
+        s.recs,
+        s.recs_issued,
     );
     if s.open_orders.is_empty() {
         out.push_str("open orders: none\n");
@@ -434,8 +453,10 @@ async fn main() -> ExitCode {
         Command::Status { .. } | Command::Council(CouncilCommand::Proposals { .. }) => {
             Ok(solana_keypair::Keypair::new())
         }
-        Command::Order(_) | Command::Council(_) => solana_keypair::read_keypair_file(&keypair_path)
-            .map_err(|e| format!("keypair {}: {e}", keypair_path.display())),
+        Command::Order(_) | Command::Council(_) | Command::Withdraw => {
+            solana_keypair::read_keypair_file(&keypair_path)
+                .map_err(|e| format!("keypair {}: {e}", keypair_path.display()))
+        }
     };
     let signer = match signer {
         Ok(k) => k,
@@ -491,6 +512,34 @@ async fn main() -> ExitCode {
                     .await?;
                 print(args.json, &serde_json::json!({ "cancelled": sig }), |_| {
                     format!("cancelled: {code}'s order in interval {interval}; {sig}\n")
+                });
+            }
+            Command::Withdraw => {
+                let w = cli::withdraw(&mut chain, &owner).await?;
+                print(args.json, &w, |w| {
+                    format!("withdrawn: {} Wh GRID and {} quote\n", w.grid_wh, w.quote)
+                });
+            }
+            Command::Order(OrderCommand::Replace {
+                building,
+                side,
+                energy_wh,
+                price,
+                interval,
+            }) => {
+                let (code, lfdi) = buildings.lfdi(building)?;
+                let request = OrderRequest {
+                    side: (*side).into(),
+                    quantity_wh: *energy_wh,
+                    limit_price: *price,
+                    interval: Some(*interval),
+                };
+                let p = cli::replace(&mut chain, &owner, &code, &lfdi, request).await?;
+                print(args.json, &p, |p| {
+                    format!(
+                        "replaced: {} {} {} Wh at {} per kWh in interval {}; {}\n",
+                        p.building, p.side, p.quantity_wh, p.limit_price, p.interval, p.signature
+                    )
                 });
             }
             Command::Council(command) => {
