@@ -1,6 +1,8 @@
-//! The `gridtokenx` command line for building managers: a building's status (meter,
-//! registers, verified import and export, GRID and quote balances, claimable balance, open
-//! orders) and its orders (place, cancel), against any cluster (`--url`, as the Solana
+//! The `gridtokenx` command line for building managers and the council: a building's
+//! status (meter, registers, verified import and export, GRID, quote and REC balances,
+//! claimable balance, open orders), its orders (place, replace, cancel), withdrawals,
+//! GRID redeemed against import, RECs retired, and the council's proposals (`council`),
+//! against any cluster (`--url`, as the Solana
 //! CLI) or, in the tests, the embedded chain: every command is a function generic over the
 //! SDK's `Chain`.
 //!
@@ -436,6 +438,109 @@ pub async fn replace<C: Chain>(
         quantity_wh: request.quantity_wh,
         limit_price: request.limit_price,
         signature: confirmed.signature.to_string(),
+    })
+}
+
+/// `gridtokenx redeem BUILDING --energy-wh N`: GRID burnt against the building's verified
+/// import not yet redeemed (signed by its owner, whose GRID it is).
+pub async fn redeem<C: Chain>(
+    chain: &mut C,
+    owner: &Keypair,
+    code: &str,
+    lfdi: &Lfdi,
+    amount_wh: u64,
+) -> Result<()> {
+    let s = status(chain, code, lfdi).await?;
+    if s.owner != owner.pubkey().to_string() {
+        bail!(
+            "building {code}'s GRID is redeemed by its owner {}, not {}: give its keypair with --keypair",
+            s.owner,
+            owner.pubkey()
+        );
+    }
+    if amount_wh == 0 {
+        bail!("redeem at least 1 Wh");
+    }
+    let open = s.verified_import_wh.saturating_sub(s.redeemed_wh);
+    if amount_wh > open {
+        bail!(
+            "building {code} has {open} Wh of verified import not yet redeemed ({} verified, {} redeemed): redeem at most that",
+            s.verified_import_wh,
+            s.redeemed_wh
+        );
+    }
+    if amount_wh > s.grid_wh {
+        bail!(
+            "the owner holds {} Wh of GRID: buy or withdraw more first",
+            s.grid_wh
+        );
+    }
+    let ix = token_ix::redeem_for_consumption(lfdi, owner.pubkey(), amount_wh);
+    send_and_confirm(chain, &[ix], &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the energy token refused the redemption: {}", e.reason()))?;
+    Ok(())
+}
+
+/// A REC retirement made.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Retired {
+    /// The retirement record's id (its address derives from the holder and the id).
+    pub id: u64,
+    pub address: String,
+    pub recs: u64,
+}
+
+/// `gridtokenx rec retire --amount N --beneficiary ... --reason ...`: the signer's RECs
+/// burnt, with a permanent record under the first unused id.
+pub async fn retire<C: Chain>(
+    chain: &mut C,
+    holder: &Keypair,
+    amount: u64,
+    beneficiary: &str,
+    reason: &str,
+) -> Result<Retired> {
+    use energy_token::{MAX_BENEFICIARY_LEN, MAX_REASON_LEN};
+    if amount == 0 {
+        bail!("retire at least 1 REC");
+    }
+    if beneficiary.len() > MAX_BENEFICIARY_LEN || reason.len() > MAX_REASON_LEN {
+        bail!(
+            "the beneficiary takes at most {MAX_BENEFICIARY_LEN} bytes and the reason {MAX_REASON_LEN}"
+        );
+    }
+    let held = token_amount(
+        chain,
+        token_ix::ata(&holder.pubkey(), &token_ix::rec_mint()),
+    )
+    .await?;
+    if amount > held {
+        bail!("{} holds {held} RECs: retire at most that", holder.pubkey());
+    }
+    // The first id without a record.
+    let mut id = 0u64;
+    'search: loop {
+        let ids: Vec<u64> = (id..id + 32).collect();
+        let keys: Vec<Pubkey> = ids
+            .iter()
+            .map(|i| token_ix::retirement_address(&holder.pubkey(), *i))
+            .collect();
+        for (i, account) in ids.iter().zip(chain.accounts(&keys).await?) {
+            if account.is_none() {
+                id = *i;
+                break 'search;
+            }
+        }
+        id += 32;
+    }
+    let ix = token_ix::retire_rec(holder.pubkey(), id, amount, beneficiary, reason);
+    send_and_confirm(chain, &[ix], &[holder], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the energy token refused the retirement: {}", e.reason()))?;
+    Ok(Retired {
+        id,
+        address: token_ix::retirement_address(&holder.pubkey(), id).to_string(),
+        recs: amount,
     })
 }
 

@@ -502,8 +502,8 @@ async fn capacity_attestors_limits_market_and_council_change_through_proposals()
     assert!(council::parse_key("nope").is_err());
 }
 
-/// Sets an SPL token account's amount (the owner's GRID: the test skips the metering that
-/// mints it; the trade and the withdrawal after it are the programs').
+/// Sets an SPL token account's amount, and its mint's supply with it (the owner's GRID or
+/// RECs: the test skips the metering that mints them; what follows is the programs').
 async fn give_tokens(chain: &mut EmbeddedChain, owner: &Pubkey, mint: &Pubkey, amount: u64) {
     let address = token_ix::ata(owner, mint);
     if chain.account(address).await.unwrap().is_none() {
@@ -513,8 +513,15 @@ async fn give_tokens(chain: &mut EmbeddedChain, owner: &Pubkey, mint: &Pubkey, a
             .unwrap();
     }
     let mut account = chain.account(address).await.unwrap().unwrap();
+    let before = u64::from_le_bytes(account.data[64..72].try_into().unwrap());
     account.data[64..72].copy_from_slice(&amount.to_le_bytes());
     chain.ctx.set_account(&address, &account.into());
+    // The mint's supply follows (a burn takes it down again).
+    let mut mint_account = chain.account(*mint).await.unwrap().unwrap();
+    let supply = u64::from_le_bytes(mint_account.data[36..44].try_into().unwrap());
+    let supply = supply - before + amount;
+    mint_account.data[36..44].copy_from_slice(&supply.to_le_bytes());
+    chain.ctx.set_account(mint, &mint_account.into());
 }
 
 /// ENG sells, PHYS buys (its order replaced first); the auction clears and settles; each
@@ -657,4 +664,91 @@ async fn a_trade_settles_and_each_side_withdraws_what_it_can_claim() {
     // The unsold 500 Wh came back to the seller's claimable balance and now its wallet.
     assert_eq!(seller_after.grid_wh, 5_000 - 1_500);
     assert!(cli::withdraw(&mut chain, &eng.owner).await.is_err());
+}
+
+/// GRID redeemed against verified import (never more than the import not yet redeemed, nor
+/// more than the owner holds), and RECs retired with a record each under its own id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grid_is_redeemed_against_verified_import_and_recs_are_retired() {
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        ..
+    } = fixture().await;
+    let phys = plan.meters.iter().find(|m| m.code == "PHYS").unwrap();
+    let (code, lfdi) = buildings.lfdi("PHYS").unwrap();
+    let err = cli::redeem(&mut chain, &phys.owner, &code, &lfdi, 10)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("has 0 Wh of verified import not yet redeemed"),
+        "{err:#}"
+    );
+    // The oracle's verified import (the test skips the metering that verifies it).
+    let address = sdk::ix::oracle::meter_state_address(&lfdi);
+    let mut account = chain.account(address).await.unwrap().unwrap();
+    let size = std::mem::size_of::<oracle::MeterState>();
+    let state: &mut oracle::MeterState = bytemuck::from_bytes_mut(&mut account.data[8..8 + size]);
+    state.verified_import_wh = 3_000;
+    chain.ctx.set_account(&address, &account.into());
+    give_tokens(
+        &mut chain,
+        &phys.owner.pubkey(),
+        &token_ix::grid_mint(),
+        2_000,
+    )
+    .await;
+
+    let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
+    let err = cli::redeem(&mut chain, &eng.owner, &code, &lfdi, 100)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("redeemed by its owner"),
+        "{err:#}"
+    );
+    let err = cli::redeem(&mut chain, &phys.owner, &code, &lfdi, 2_500)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("holds 2000 Wh of GRID"),
+        "{err:#}"
+    );
+    cli::redeem(&mut chain, &phys.owner, &code, &lfdi, 1_500)
+        .await
+        .unwrap();
+    let status = cli::status(&mut chain, &code, &lfdi).await.unwrap();
+    assert_eq!((status.redeemed_wh, status.grid_wh), (1_500, 500));
+    let err = cli::redeem(&mut chain, &phys.owner, &code, &lfdi, 1_600)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("has 1500 Wh of verified import not yet redeemed"),
+        "{err:#}"
+    );
+
+    give_tokens(&mut chain, &phys.owner.pubkey(), &token_ix::rec_mint(), 3).await;
+    let err = cli::retire(&mut chain, &phys.owner, 5, "campus", "2026")
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("holds 3 RECs"), "{err:#}");
+    let long = "x".repeat(200);
+    assert!(cli::retire(&mut chain, &phys.owner, 1, "campus", &long)
+        .await
+        .is_err());
+    let first = cli::retire(&mut chain, &phys.owner, 2, "Physics", "2026 electricity")
+        .await
+        .unwrap();
+    let second = cli::retire(&mut chain, &phys.owner, 1, "Physics", "2026 heat pumps")
+        .await
+        .unwrap();
+    assert_eq!((first.id, second.id), (0, 1));
+    assert!(chain
+        .account(first.address.parse().unwrap())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(cli::status(&mut chain, &code, &lfdi).await.unwrap().recs, 0);
 }

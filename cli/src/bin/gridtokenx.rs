@@ -70,12 +70,34 @@ enum Command {
     /// The building's orders.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// Burns GRID against the building's verified import not yet redeemed.
+    Redeem {
+        building: String,
+        #[arg(long)]
+        energy_wh: u64,
+    },
+    /// Renewable-energy certificates.
+    #[command(subcommand)]
+    Rec(RecCommand),
     /// Moves what the signer can claim in the market (settled fills, refunds) to their
     /// token accounts.
     Withdraw,
     /// The council: proposals, and a member's votes (--keypair: the member's).
     #[command(subcommand)]
     Council(CouncilCommand),
+}
+
+#[derive(Subcommand)]
+enum RecCommand {
+    /// Retires the signer's RECs (1 MWh each) for a beneficiary, with a permanent record.
+    Retire {
+        #[arg(long)]
+        amount: u64,
+        #[arg(long, default_value = "")]
+        beneficiary: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -453,10 +475,12 @@ async fn main() -> ExitCode {
         Command::Status { .. } | Command::Council(CouncilCommand::Proposals { .. }) => {
             Ok(solana_keypair::Keypair::new())
         }
-        Command::Order(_) | Command::Council(_) | Command::Withdraw => {
-            solana_keypair::read_keypair_file(&keypair_path)
-                .map_err(|e| format!("keypair {}: {e}", keypair_path.display()))
-        }
+        Command::Order(_)
+        | Command::Council(_)
+        | Command::Withdraw
+        | Command::Redeem { .. }
+        | Command::Rec(_) => solana_keypair::read_keypair_file(&keypair_path)
+            .map_err(|e| format!("keypair {}: {e}", keypair_path.display())),
     };
     let signer = match signer {
         Ok(k) => k,
@@ -512,6 +536,35 @@ async fn main() -> ExitCode {
                     .await?;
                 print(args.json, &serde_json::json!({ "cancelled": sig }), |_| {
                     format!("cancelled: {code}'s order in interval {interval}; {sig}\n")
+                });
+            }
+            Command::Redeem {
+                building,
+                energy_wh,
+            } => {
+                let (code, lfdi) = buildings.lfdi(building)?;
+                cli::redeem(&mut chain, &owner, &code, &lfdi, *energy_wh).await?;
+                print(
+                    args.json,
+                    &serde_json::json!({ "redeemed_wh": energy_wh }),
+                    |_| {
+                        format!(
+                            "redeemed: {energy_wh} Wh of GRID against {code}'s verified import\n"
+                        )
+                    },
+                );
+            }
+            Command::Rec(RecCommand::Retire {
+                amount,
+                beneficiary,
+                reason,
+            }) => {
+                let r = cli::retire(&mut chain, &owner, *amount, beneficiary, reason).await?;
+                print(args.json, &r, |r| {
+                    format!(
+                        "retired: {} RECs, record {} (id {})\n",
+                        r.recs, r.address, r.id
+                    )
                 });
             }
             Command::Withdraw => {
