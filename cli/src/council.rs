@@ -83,6 +83,14 @@ pub enum Action {
     SkipBatches {
         through: u64,
     },
+    /// A new meter: its LFDI, its owner (who signs the execution: the registry needs the
+    /// owner's signature, and the owner pays the account's rent), kind and capacity.
+    Register {
+        lfdi: Lfdi,
+        owner: Pubkey,
+        kind: registry::BuildingKind,
+        capacity: MeterCapacity,
+    },
     /// A meter's capacity (what bounds its readings and orders).
     Capacity {
         lfdi: Lfdi,
@@ -122,6 +130,19 @@ impl Action {
             Action::SkipBatches { through } => {
                 sdk::ix::oracle::skip_batches(governance_ix::authority_for(oracle::ID), through)
             }
+            Action::Register {
+                lfdi,
+                owner,
+                kind,
+                capacity,
+            } => sdk::ix::registry::register_meter_with(
+                governance_ix::authority_for(registry::ID),
+                owner,
+                lfdi,
+                registry::identity::sfdi_from_lfdi(&lfdi),
+                kind,
+                capacity,
+            ),
             Action::Capacity { lfdi, capacity } => sdk::ix::registry::update_meter_capacity(
                 governance_ix::authority_for(registry::ID),
                 &lfdi,
@@ -149,7 +170,9 @@ impl Action {
     /// program would refuse at execution is refused now, with its reason).
     pub fn check(&self) -> Result<()> {
         let checked = match self {
-            Action::Capacity { capacity, .. } => capacity.validate(),
+            Action::Capacity { capacity, .. } | Action::Register { capacity, .. } => {
+                capacity.validate()
+            }
             Action::Attestors { attestors, quorum } => {
                 oracle::OracleConfig::validate_attestors(attestors, *quorum)
             }
@@ -371,6 +394,18 @@ pub async fn execute<C: Chain>(chain: &mut C, executor: &Keypair, index: u64) ->
         );
     }
     let target = p.instruction.to_instruction();
+    // Another signer the target needs (a new meter's owner) signs the execution.
+    let authority = governance_ix::authority_for(target.program_id);
+    if let Some(signer) = target
+        .accounts
+        .iter()
+        .find(|m| m.is_signer && m.pubkey != authority && m.pubkey != executor.pubkey())
+    {
+        bail!(
+            "proposal {index} needs {}'s signature too (a new meter's owner): execute it with that keypair (--keypair)",
+            signer.pubkey
+        );
+    }
     send(
         chain,
         governance_ix::execute(executor.pubkey(), index, &target),

@@ -33,6 +33,8 @@ use trading::Side;
 #[derive(Clone, Debug)]
 pub struct Buildings {
     pub buildings: Vec<(String, Lfdi)>,
+    /// The campus file they come from (kinds, capacities).
+    pub campus: sdk::CampusConfig,
 }
 
 impl Buildings {
@@ -53,7 +55,24 @@ impl Buildings {
             let der = certs::pem_to_der(&pem, &path)?;
             buildings.push((b.code.clone(), sdk::identity::lfdi_from_certificate(&der)));
         }
-        Ok(Buildings { buildings })
+        Ok(Buildings { buildings, campus })
+    }
+
+    /// A building's kind and capacity as the campus file gives them.
+    pub fn registration(
+        &self,
+        code: &str,
+    ) -> Result<(registry::BuildingKind, registry::MeterCapacity)> {
+        let b = self
+            .campus
+            .buildings
+            .iter()
+            .find(|b| b.code == code)
+            .with_context(|| format!("building {code} is not in the campus file"))?;
+        let capacity = b
+            .capacity()
+            .with_context(|| format!("building {code}'s capacity overflows"))?;
+        Ok((b.kind.into(), capacity))
     }
 
     /// A building by its code, or a meter by its LFDI (40 hex digits).

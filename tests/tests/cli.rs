@@ -752,3 +752,67 @@ async fn grid_is_redeemed_against_verified_import_and_recs_are_retired() {
         .is_some());
     assert_eq!(cli::status(&mut chain, &code, &lfdi).await.unwrap().recs, 0);
 }
+
+/// A new meter registered through the council: proposed with its owner, approved, and
+/// executed by the owner (the registry needs the owner's signature; a member alone is
+/// refused first, naming whose keypair executes it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_meter_is_registered_through_the_council_and_executed_by_its_owner() {
+    use cli::council::{self, Action};
+    let Fixture {
+        dir,
+        mut chain,
+        plan,
+        now,
+        ..
+    } = fixture().await;
+    let members = &plan.council_signers;
+    let layout = Layout::new(dir.path().join("pki"));
+    let now_t = time::OffsetDateTime::now_utc();
+    let (der, _key) = certs::issue_device_certificate(
+        &layout,
+        b"GTX-0026-NEW",
+        now_t - time::Duration::days(1),
+        certs::no_expiry(),
+    )
+    .unwrap();
+    let lfdi = sdk::identity::lfdi_from_certificate(&der);
+    let owner = solana_keypair::Keypair::new();
+    migrations::dev::fund(&mut chain, &owner.pubkey(), 1_000_000_000)
+        .await
+        .unwrap();
+    let capacity = council::current_capacity(&mut chain, &plan.meters[0].lfdi)
+        .await
+        .unwrap();
+    let register = Action::Register {
+        lfdi,
+        owner: owner.pubkey(),
+        kind: registry::BuildingKind::Research,
+        capacity,
+    };
+    let index = council::propose(&mut chain, &members[0], &register)
+        .await
+        .unwrap();
+    for m in members {
+        council::vote(&mut chain, m, index, true).await.unwrap();
+    }
+    chain.set_time(now + 3).await.unwrap();
+    let err = council::execute(&mut chain, &members[0], index)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains(&format!("needs {}'s signature too", owner.pubkey())),
+        "{err:#}"
+    );
+    council::execute(&mut chain, &owner, index).await.unwrap();
+    let meter = chain
+        .account(sdk::ix::registry::meter_address(&lfdi))
+        .await
+        .unwrap()
+        .and_then(|a| sdk::accounts::anchor_account::<registry::Meter>(&a))
+        .unwrap();
+    assert_eq!(
+        (meter.owner, meter.building_kind, meter.capacity),
+        (owner.pubkey(), registry::BuildingKind::Research, capacity)
+    );
+}

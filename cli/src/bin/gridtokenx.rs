@@ -128,6 +128,13 @@ enum ProposeCommand {
     },
     /// Lifts a program's pause.
     Unpause { program: String },
+    /// Registers a building's meter (kind and capacity from the campus file) for an owner,
+    /// who executes the proposal once approved (the registry needs the owner's signature).
+    Register {
+        building: String,
+        #[arg(long)]
+        owner: String,
+    },
     /// Suspends a building's meter (it stops being attested, minted and trading).
     Suspend { building: String },
     /// Reactivates a suspended meter.
@@ -347,6 +354,16 @@ async fn council(
                 ProposeCommand::Unpause { program } => Action::Unpause {
                     program: council::program_id(program)?,
                 },
+                ProposeCommand::Register { building, owner } => {
+                    let (code, lfdi) = buildings.lfdi(building)?;
+                    let (kind, capacity) = buildings.registration(&code)?;
+                    Action::Register {
+                        lfdi,
+                        owner: council::parse_key(owner)?,
+                        kind,
+                        capacity,
+                    }
+                }
                 ProposeCommand::Suspend { building } => Action::MeterStatus {
                     lfdi: buildings.lfdi(building)?.1,
                     active: false,
