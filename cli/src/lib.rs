@@ -12,6 +12,7 @@
 //! minimum, an interval whose gate has closed (the next open one named).
 use std::path::Path;
 
+pub mod agent;
 pub mod council;
 
 use anchor_lang::prelude::Pubkey;

@@ -4,7 +4,7 @@
 //! migrations, and runs a day in accelerated time. Every 15-minute interval: the meters post
 //! their registers, the bridge attests them, the keeper submits the batch, mints GRID (and
 //! RECs) from verified export, clears the auction of the interval whose gate just closed,
-//! settles its orders and pays the balances out; an auto-trader places each building's order
+//! settles its orders and pays the balances out; each building's trading agent (`cli::agent`) places its order
 //! for the next interval whose gate is open from its forecast surplus or deficit. Ends with a campus report and an SVG chart of price and volume, and checks that
 //! the chain agrees with the meters.
 use std::fmt::Write as _;
@@ -58,6 +58,9 @@ pub struct DayOptions {
     /// Connections the simulated meters hold open at once, each then opened per request
     /// (None: one per meter, kept open): for more meters than the process's open files.
     pub meter_connections: Option<usize>,
+    /// The buildings' trading agents (`cli::agent`); unset, each building's agent asks
+    /// 0.080-0.110 and bids 0.100-0.150 credits per kWh (spread by building).
+    pub agents: Option<cli::agent::Agents>,
 }
 
 /// A cluster to run the day on.
@@ -161,8 +164,8 @@ struct Building {
     last: Registers,
     /// Net export over the last interval, Wh (negative: net import).
     net_wh: i64,
-    ask: u64,
-    bid: u64,
+    /// Its trading agent (`cli::agent`): prices, limits, opt-out.
+    agent: cli::agent::AgentConfig,
     bought_wh: u64,
     sold_wh: u64,
     paid: u64,
@@ -203,14 +206,15 @@ pub async fn token_balance<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u
 /// On a cluster, orders are sent to an interval only while its gate is this far ahead.
 const ORDER_MARGIN_S: i64 = 30;
 
-/// Orders of the auto-trader's buildings unconfirmed at once (independent transactions,
+/// Orders of the buildings' agents unconfirmed at once (independent transactions,
 /// each signed by its building's owner).
 const ORDERS_IN_FLIGHT: usize = 64;
 
-/// The auto-trader: each building offers its forecast surplus (persistence: what it
-/// exported net over the last interval), up to the GRID it holds, at its ask; or bids for
-/// its forecast deficit at its bid, up to what its credits cover. Balances are read in one
-/// go and the orders sent pipelined.
+/// The buildings' agents (`cli::agent::AgentConfig::decide`): each offers its forecast
+/// surplus (persistence: what it exported net over the last interval), up to the GRID it
+/// holds, at its ask; or bids for its forecast deficit at its bid, up to what its credits
+/// cover; an opted-out building places nothing. Balances are read in one go and the orders
+/// sent pipelined.
 async fn place_orders<C: Chain>(
     chain: &mut C,
     buildings: &[Building],
@@ -236,16 +240,12 @@ async fn place_orders<C: Chain>(
             Some(a) => spl_token_interface::state::Account::unpack(&a.data)?.amount,
             None => 0,
         };
-        let order = if b.net_wh >= 100 {
-            let q = (b.net_wh as u64).min(held);
-            (q >= 100).then_some((Side::Sell, q, b.ask))
-        } else if b.net_wh <= -100 {
-            let affordable = held.saturating_mul(1_000) / b.bid;
-            let q = (b.net_wh.unsigned_abs()).min(affordable);
-            (q >= 100).then_some((Side::Buy, q, b.bid))
-        } else {
-            None
-        };
+        // The balance read is the one the forecast's side needs.
+        let (grid, quote) = if b.net_wh >= 0 { (held, 0) } else { (0, held) };
+        let order = b
+            .agent
+            .decide(b.net_wh, grid, quote)
+            .map(|d| (d.side, d.quantity_wh, d.limit_price));
         if let Some((side, quantity, price)) = order {
             let owner = b.owner.pubkey();
             let ix =
@@ -661,8 +661,17 @@ async fn day<C: DayChain>(
             owner: m.owner.insecure_clone(),
             last: Registers::default(),
             net_wh: 0,
-            ask: 80_000 + (i * 7 % 31) * 1_000,
-            bid: 100_000 + (i * 11 % 51) * 1_000,
+            agent: args
+                .agents
+                .as_ref()
+                .and_then(|a| a.for_building(&m.code))
+                .unwrap_or(cli::agent::AgentConfig {
+                    opt_out: false,
+                    ask: 80_000 + (i * 7 % 31) * 1_000,
+                    bid: 100_000 + (i * 11 % 51) * 1_000,
+                    min_order_wh: 100,
+                    max_order_wh: 0,
+                }),
             bought_wh: 0,
             sold_wh: 0,
             paid: 0,
@@ -788,7 +797,7 @@ async fn day<C: DayChain>(
             }
             if target > k + 2 {
                 say!(args.verbose,
-                    "      interval {} ran late: the auto-trader's orders go to interval {} instead of {}",
+                    "      interval {} ran late: the agents' orders go to interval {} instead of {}",
                     k + 1, target + 1, k + 3);
             }
         }

@@ -816,3 +816,105 @@ async fn a_new_meter_is_registered_through_the_council_and_executed_by_its_owner
         (owner.pubkey(), registry::BuildingKind::Research, capacity)
     );
 }
+
+/// Sets the oracle's registers of a meter (the test skips the metering that applies them).
+async fn registers(
+    chain: &mut EmbeddedChain,
+    lfdi: &registry::identity::Lfdi,
+    import: u64,
+    export: u64,
+    at: i64,
+) {
+    let address = sdk::ix::oracle::meter_state_address(lfdi);
+    let mut account = chain.account(address).await.unwrap().unwrap();
+    let size = std::mem::size_of::<oracle::MeterState>();
+    let state: &mut oracle::MeterState = bytemuck::from_bytes_mut(&mut account.data[8..8 + size]);
+    state.import_wh = import;
+    state.export_wh = export;
+    state.last_timestamp = at;
+    chain.ctx.set_account(&address, &account.into());
+}
+
+/// A building's agent: the first look records the registers; after a new reading it sells
+/// the last interval's net export (up to the GRID held) at its ask in the next open
+/// interval, and after a net import it bids; an opted-out building's agent places nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buildings_agent_orders_its_forecast_surplus_or_deficit() {
+    use cli::agent::{self, AgentConfig};
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        now,
+        ..
+    } = fixture().await;
+    let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
+    let (code, lfdi) = buildings.lfdi("ENG").unwrap();
+    let params = plan.campus.market.params().unwrap();
+    let config = AgentConfig {
+        opt_out: false,
+        ask: params.min_price + 4 * params.price_tick,
+        bid: params.min_price + 20 * params.price_tick,
+        min_order_wh: 100,
+        max_order_wh: 0,
+    };
+    give_tokens(
+        &mut chain,
+        &eng.owner.pubkey(),
+        &token_ix::grid_mint(),
+        2_000,
+    )
+    .await;
+    let mut seen = None;
+    registers(&mut chain, &lfdi, 1_000, 1_000, now - 900).await;
+    assert!(
+        agent::step(&mut chain, &eng.owner, &code, &lfdi, &config, &mut seen)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // No new reading: nothing.
+    assert!(
+        agent::step(&mut chain, &eng.owner, &code, &lfdi, &config, &mut seen)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // 3,000 Wh out and 200 Wh in over the interval: 2,800 Wh forecast, 2,000 Wh held.
+    registers(&mut chain, &lfdi, 1_200, 4_000, now).await;
+    let sold = agent::step(&mut chain, &eng.owner, &code, &lfdi, &config, &mut seen)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (sold.side.as_str(), sold.quantity_wh, sold.limit_price),
+        ("sell", 2_000, config.ask)
+    );
+    let status = cli::status(&mut chain, &code, &lfdi).await.unwrap();
+    assert_eq!(status.open_orders.len(), 1);
+    // Then a net import of 1,500 Wh: a bid (ENG holds the fixture's quote tokens).
+    chain.set_time(now + 900).await.unwrap();
+    registers(&mut chain, &lfdi, 2_700, 4_000, now + 900).await;
+    let bought = agent::step(&mut chain, &eng.owner, &code, &lfdi, &config, &mut seen)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (bought.side.as_str(), bought.quantity_wh, bought.limit_price),
+        ("buy", 1_500, config.bid)
+    );
+    assert!(bought.interval > sold.interval);
+    // Opted out: nothing, whatever the forecast.
+    let out = AgentConfig {
+        opt_out: true,
+        ..config
+    };
+    registers(&mut chain, &lfdi, 2_700, 9_000, now + 1_000).await;
+    assert!(
+        agent::step(&mut chain, &eng.owner, &code, &lfdi, &out, &mut seen)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

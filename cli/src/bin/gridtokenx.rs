@@ -70,6 +70,20 @@ enum Command {
     /// The building's orders.
     #[command(subcommand)]
     Order(OrderCommand),
+    /// Runs the building's trading agent: every `--every-s` (the market's interval by
+    /// default), once a new reading has come, it orders its forecast surplus or deficit for
+    /// the next open interval (--keypair: the owner's).
+    Agent {
+        building: String,
+        /// The agents' configuration (see cli/agents.example.toml).
+        #[arg(long)]
+        agents: PathBuf,
+        #[arg(long)]
+        every_s: Option<u64>,
+        /// One look, then exit (the first only records the registers).
+        #[arg(long)]
+        once: bool,
+    },
     /// Burns GRID against the building's verified import not yet redeemed.
     Redeem {
         building: String,
@@ -496,6 +510,7 @@ async fn main() -> ExitCode {
         | Command::Council(_)
         | Command::Withdraw
         | Command::Redeem { .. }
+        | Command::Agent { .. }
         | Command::Rec(_) => solana_keypair::read_keypair_file(&keypair_path)
             .map_err(|e| format!("keypair {}: {e}", keypair_path.display())),
     };
@@ -554,6 +569,51 @@ async fn main() -> ExitCode {
                 print(args.json, &serde_json::json!({ "cancelled": sig }), |_| {
                     format!("cancelled: {code}'s order in interval {interval}; {sig}\n")
                 });
+            }
+            Command::Agent {
+                building,
+                agents,
+                every_s,
+                once,
+            } => {
+                let (code, lfdi) = buildings.lfdi(building)?;
+                let agents = cli::agent::Agents::load(agents)?;
+                let Some(agent) = agents.for_building(&code) else {
+                    anyhow::bail!("the agents file has no [default] agent nor one for {code}");
+                };
+                if agent.opt_out {
+                    println!("{code} has opted out: it trades by hand (`gridtokenx order`)");
+                    return Ok(());
+                }
+                let every = match every_s {
+                    Some(s) => *s,
+                    None => u64::from(
+                        cli::council::current_market_params(&mut chain)
+                            .await?
+                            .interval_s,
+                    ),
+                };
+                let mut seen = None;
+                loop {
+                    match cli::agent::step(&mut chain, &owner, &code, &lfdi, &agent, &mut seen)
+                        .await
+                    {
+                        Ok(Some(p)) => print(args.json, &p, |p| {
+                            format!(
+                                "agent: {} {} {} Wh at {} per kWh in interval {}\n",
+                                p.building, p.side, p.quantity_wh, p.limit_price, p.interval
+                            )
+                        }),
+                        Ok(None) => {}
+                        // Refused or the cluster away: said, and the next interval tried.
+                        Err(e) if !once => eprintln!("agent: {e:#}"),
+                        Err(e) => return Err(e),
+                    }
+                    if *once {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(every.max(1))).await;
+                }
             }
             Command::Redeem {
                 building,

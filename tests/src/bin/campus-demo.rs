@@ -74,6 +74,11 @@ struct Args {
     /// RUST_LOG=solana_runtime::message_processor=debug.
     #[arg(long, env = "GRIDTOKENX_LOG", default_value = "error")]
     log: String,
+    /// The buildings' trading agents (TOML: `[default]` and `[buildings.CODE]`, see
+    /// cli/agents.example.toml; a building with `opt_out = true` trades by hand). Unset:
+    /// each agent asks 0.080-0.110 and bids 0.100-0.150 credits per kWh.
+    #[arg(long)]
+    agents: Option<PathBuf>,
 }
 
 /// `HH:MM` (UTC) as seconds after midnight.
@@ -158,6 +163,18 @@ async fn main() -> ExitCode {
         ),
         None => (args.hours * 4, 900, args.post_rate.unwrap_or(300)),
     };
+    let agents = match args
+        .agents
+        .as_deref()
+        .map(cli::agent::Agents::load)
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let options = DayOptions {
         config: args.config,
         pki: args.pki,
@@ -179,6 +196,7 @@ async fn main() -> ExitCode {
         out: args.out,
         verbose: true,
         rpc,
+        agents,
         meter_connections: connection_limit,
     };
     match campus_day::run(options, config).await {
