@@ -228,6 +228,14 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agents.example.toml");
+        let agents = Agents::load(&path).unwrap();
+        assert_eq!(agents.for_building("ENG").unwrap().bid, 120_000);
+        assert!(agents.for_building("HIST").unwrap().opt_out);
+    }
+
+    #[test]
     fn the_configuration_has_a_default_and_overrides() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agents.toml");
