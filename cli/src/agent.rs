@@ -28,9 +28,11 @@ pub struct AgentConfig {
     /// The building trades by hand: the agent places nothing.
     #[serde(default)]
     pub opt_out: bool,
-    /// Lowest price it sells at, quote base units per kWh.
+    /// Lowest price it sells at, quote base units per kWh (0: it never sells).
+    #[serde(default)]
     pub ask: u64,
-    /// Highest price it buys at.
+    /// Highest price it buys at (0: it never buys).
+    #[serde(default)]
     pub bid: u64,
     /// Smaller orders are not placed, Wh.
     #[serde(default = "default_min_order_wh")]
@@ -58,7 +60,7 @@ impl AgentConfig {
     /// a buy of the deficit up to what the quote covers at the bid; nothing when opted out,
     /// or under `min_order_wh`.
     pub fn decide(&self, net_wh: i64, grid_wh: u64, quote: u64) -> Option<Decision> {
-        if self.opt_out || self.bid == 0 {
+        if self.opt_out {
             return None;
         }
         let cap = |q: u64| {
@@ -69,9 +71,10 @@ impl AgentConfig {
             }
         };
         let min = self.min_order_wh.max(1);
-        let (side, quantity_wh, limit_price) = if net_wh >= min as i64 {
+        // An ask of 0: it never sells; a bid of 0: it never buys.
+        let (side, quantity_wh, limit_price) = if net_wh >= min as i64 && self.ask > 0 {
             (Side::Sell, cap((net_wh as u64).min(grid_wh)), self.ask)
-        } else if net_wh <= -(min as i64) {
+        } else if net_wh <= -(min as i64) && self.bid > 0 {
             let affordable = quote.saturating_mul(1_000) / self.bid;
             (
                 Side::Buy,
@@ -119,8 +122,8 @@ impl Agents {
             .map(|a| ("default", a))
             .chain(agents.buildings.iter().map(|(c, a)| (c.as_str(), a)))
         {
-            if !a.opt_out && a.ask == 0 {
-                bail!("agent {code}: ask must be a price on the market's ladder");
+            if !a.opt_out && a.ask == 0 && a.bid == 0 {
+                bail!("agent {code}: give an ask (to sell), a bid (to buy), or opt_out = true");
             }
         }
         Ok(agents)
@@ -219,6 +222,13 @@ mod tests {
             ..AGENT
         };
         assert_eq!(out.decide(3_000, 3_000, 10_000_000), None);
+        // A seller only, a buyer only.
+        let seller = AgentConfig { bid: 0, ..AGENT };
+        assert_eq!(seller.decide(3_000, 3_000, 0).unwrap().side, Side::Sell);
+        assert_eq!(seller.decide(-3_000, 0, 10_000_000), None);
+        let buyer = AgentConfig { ask: 0, ..AGENT };
+        assert_eq!(buyer.decide(3_000, 3_000, 0), None);
+        assert_eq!(buyer.decide(-3_000, 0, 10_000_000).unwrap().side, Side::Buy);
     }
 
     #[test]
@@ -247,8 +257,8 @@ mod tests {
         let agents = Agents::load(&path).unwrap();
         assert_eq!(agents.for_building("ENG").unwrap().ask, 90_000);
         assert!(agents.for_building("LIB").unwrap().opt_out);
-        std::fs::write(&path, "[default]\nask = 0\nbid = 1\n").unwrap();
-        assert!(format!("{:#}", Agents::load(&path).unwrap_err()).contains("ask must be"));
+        std::fs::write(&path, "[default]\nask = 0\nbid = 0\n").unwrap();
+        assert!(format!("{:#}", Agents::load(&path).unwrap_err()).contains("give an ask"));
         std::fs::write(&path, "[default]\nask = 1\nbid = 1\ncolour = 2\n").unwrap();
         assert!(Agents::load(&path).is_err());
     }

@@ -185,6 +185,79 @@ impl Action {
     }
 }
 
+impl Action {
+    /// What the target program would refuse at execution, given the chain now: checked
+    /// before the vote and the timelock are spent on it.
+    pub async fn precheck<C: Chain>(&self, chain: &mut C) -> Result<()> {
+        match self {
+            Action::SkipBatches { through } => {
+                let c = chain
+                    .account(sdk::ix::oracle::config_address())
+                    .await?
+                    .and_then(|a| sdk::accounts::zero_copy::<oracle::OracleConfig>(&a))
+                    .context("the oracle is not initialised on this cluster")?;
+                if *through <= c.last_sequence {
+                    bail!(
+                        "nothing to skip: the oracle has settled every batch through {}",
+                        c.last_sequence
+                    );
+                }
+                if through - c.last_sequence > oracle::MAX_SKIP_BATCHES {
+                    bail!(
+                        "a skip settles at most {} batches: propose --through {} first",
+                        oracle::MAX_SKIP_BATCHES,
+                        c.last_sequence + oracle::MAX_SKIP_BATCHES
+                    );
+                }
+            }
+            Action::MeterStatus { lfdi, active } => {
+                let meter = registered(chain, lfdi)
+                    .await?
+                    .context("no such meter is registered")?;
+                if meter.status == MeterStatus::Retired {
+                    bail!("the meter is retired: its status never changes again");
+                }
+                if (meter.status == MeterStatus::Active) == *active {
+                    bail!("the meter is {:?} already", meter.status);
+                }
+            }
+            Action::Register { lfdi, .. } => {
+                anyhow::ensure!(
+                    registered(chain, lfdi).await?.is_none(),
+                    "the meter is registered already"
+                );
+            }
+            Action::Capacity { lfdi, .. } => {
+                registered(chain, lfdi)
+                    .await?
+                    .context("no such meter is registered")?;
+            }
+            Action::Pause {
+                until: Some(until), ..
+            } => {
+                let c = council(chain).await?;
+                let now = chain.clock().await?.unix_timestamp;
+                let earliest = now + i64::from(c.timelock_seconds);
+                if *until <= earliest + 60 {
+                    bail!(
+                        "the pause would end at {until}, but the proposal executes after the council's {} s timelock at the earliest ({earliest}): pause for longer",
+                        c.timelock_seconds
+                    );
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn registered<C: Chain>(chain: &mut C, lfdi: &Lfdi) -> Result<Option<registry::Meter>> {
+    Ok(chain
+        .account(sdk::ix::registry::meter_address(lfdi))
+        .await?
+        .and_then(|a| anchor_account::<registry::Meter>(&a)))
+}
+
 /// A meter's capacity now (what `propose capacity` changes).
 pub async fn current_capacity<C: Chain>(chain: &mut C, lfdi: &Lfdi) -> Result<MeterCapacity> {
     Ok(chain
@@ -332,6 +405,7 @@ pub async fn propose<C: Chain>(
     let council = council(chain).await?;
     member(&council, &member_key.pubkey())?;
     action.check()?;
+    action.precheck(chain).await?;
     let index = council.proposal_count;
     let ix = governance_ix::propose(member_key.pubkey(), index, &action.instruction());
     send(chain, ix, member_key, "take the proposal").await?;
@@ -348,15 +422,23 @@ pub async fn vote<C: Chain>(
     let council = council(chain).await?;
     member(&council, &member_key.pubkey())?;
     let p = proposal(chain, index).await?;
-    if p.status != ProposalStatus::Active {
+    // Votes are taken while active, and while approved (in its timelock: an approver may
+    // turn to a rejection, and enough rejections defeat it).
+    if !matches!(p.status, ProposalStatus::Active | ProposalStatus::Approved) {
         bail!(
-            "proposal {index} is {:?}: only an active proposal takes votes",
+            "proposal {index} is {:?}: only an active or approved proposal takes votes",
             p.status
         );
     }
     let key = member_key.pubkey();
-    if p.approvals.contains(&key) || p.rejections.contains(&key) {
+    if approve && p.has_voted(&key) {
         bail!("{key} has voted on proposal {index} already");
+    }
+    if !approve && p.rejections.contains(&key) {
+        bail!("{key} has rejected proposal {index} already");
+    }
+    if !approve && p.status == ProposalStatus::Active && p.approvals.contains(&key) {
+        bail!("{key} has approved proposal {index}: an approval is turned into a rejection only once the proposal is approved (in its timelock)");
     }
     let ix = if approve {
         governance_ix::approve(key, index)
@@ -377,15 +459,27 @@ pub async fn vote<C: Chain>(
 pub async fn execute<C: Chain>(chain: &mut C, executor: &Keypair, index: u64) -> Result<()> {
     let council = council(chain).await?;
     let p = proposal(chain, index).await?;
-    if p.status != ProposalStatus::Approved {
+    match p.status {
+        ProposalStatus::Approved => {}
+        ProposalStatus::Active => bail!(
+            "proposal {index} is active: it needs {} approvals first (it has {})",
+            council.required_approvals(p.eligible_voters(&council)),
+            council.count_members(&p.approvals)
+        ),
+        other => bail!("proposal {index} is {other:?}: nothing to execute"),
+    }
+    // As the program counts: approvals of current members against those eligible, and
+    // the timelock from the approval or the council's last change of members.
+    if !council.reaches_threshold(&p.approvals, p.eligible_voters(&council)) {
         bail!(
-            "proposal {index} is {:?}: it needs {} approvals first (it has {})",
-            p.status,
-            council.threshold,
-            p.approvals.len()
+            "proposal {index} lost approvals to a council change: it needs {} of the current members (it has {})",
+            council.required_approvals(p.eligible_voters(&council)),
+            council.count_members(&p.approvals)
         );
     }
-    let at = p.approved_at + i64::from(council.timelock_seconds);
+    let at = p
+        .executable_at(&council)
+        .map_err(|e| anyhow::anyhow!("proposal {index}: {e}"))?;
     let now = chain.clock().await?.unix_timestamp;
     if now < at {
         bail!(

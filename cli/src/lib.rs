@@ -110,6 +110,8 @@ pub struct OrderView {
     /// Locked: quote base units (buy) or Wh of GRID (sell).
     pub escrow: u64,
     pub address: String,
+    /// `open` until its gate closes; then awaiting clearing, then settlement.
+    pub state: String,
 }
 
 /// A building's state on chain.
@@ -187,7 +189,7 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         .account(market_ix::balance_address(&meter.owner))
         .await?
         .and_then(|a| zero_copy::<trading::Balance>(&a));
-    let mut open_orders: Vec<OrderView> = chain
+    let orders: Vec<(Pubkey, trading::Order)> = chain
         .program_accounts_matching(
             trading::ID,
             trading::Order::DISCRIMINATOR,
@@ -199,16 +201,32 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         .await?
         .iter()
         .filter_map(|(key, a)| zero_copy::<trading::Order>(a).map(|o| (*key, o)))
-        .map(|(key, o)| OrderView {
+        .collect();
+    let now = chain.clock().await?.unix_timestamp;
+    let mut open_orders = Vec::with_capacity(orders.len());
+    for (key, o) in orders {
+        // Its price on its book's ladder (fixed when the book opened).
+        let b = book(chain, o.interval).await?;
+        let price = match &b {
+            Some(b) => b.ladder().price(o.tick).0,
+            None => market.ladder().price(o.tick).0,
+        };
+        open_orders.push(OrderView {
             interval: o.interval,
             starts_at: market.interval_start(o.interval).unwrap_or(0),
             side: side_name(o.side),
             quantity_wh: o.quantity_wh,
-            limit_price: market.ladder().price(o.tick).0,
+            limit_price: price,
             escrow: o.escrow,
             address: key.to_string(),
-        })
-        .collect();
+            state: match &b {
+                Some(b) if b.is_open(now) => "open",
+                Some(b) if b.is_cleared() => "cleared, awaiting settlement",
+                _ => "gate closed, awaiting clearing",
+            }
+            .to_string(),
+        });
+    }
     open_orders.sort_by_key(|o| (o.interval, o.side.clone()));
     Ok(BuildingStatus {
         building: code.to_string(),
@@ -255,6 +273,33 @@ pub struct Placed {
     pub signature: String,
 }
 
+/// A price on a ladder from `min` to `max` in steps of `step`, or an error naming the
+/// nearest ones.
+fn check_price(p: u64, min: u64, max: u64, step: u64, whose: &str) -> Result<()> {
+    if p >= min && p <= max && (p - min).is_multiple_of(step.max(1)) {
+        return Ok(());
+    }
+    let nearest = if p <= min {
+        format!("{min}")
+    } else if p >= max {
+        format!("{max}")
+    } else {
+        let below = min + (p - min) / step * step;
+        format!("{below} or {}", (below + step).min(max))
+    };
+    bail!(
+        "price {p} is not on {whose} ladder: prices run from {min} to {max} in steps of {step} (nearest: {nearest})"
+    )
+}
+
+/// An interval's book, if it has been opened.
+async fn book<C: Chain>(chain: &mut C, interval: u64) -> Result<Option<trading::IntervalBook>> {
+    Ok(chain
+        .account(market_ix::book_address(interval))
+        .await?
+        .and_then(|a| zero_copy::<trading::IntervalBook>(&a)))
+}
+
 /// The checks the program would make, made first so that the error names the fix.
 fn check_order(
     market: &trading::Market,
@@ -282,23 +327,13 @@ fn check_order(
             market.paused_until
         );
     }
-    let (min, max, step) = (
+    check_price(
+        request.limit_price,
         market.min_price,
         market.params().max_price(),
         market.price_tick,
-    );
-    let p = request.limit_price;
-    if p < min || p > max || !(p - min).is_multiple_of(step) {
-        let below = if p <= min {
-            min
-        } else {
-            (min + (p.min(max) - min) / step * step).min(max)
-        };
-        let above = (below + step).min(max);
-        bail!(
-            "price {p} is not on the market's ladder: prices run from {min} to {max} in steps of {step} (nearest: {below} or {above})"
-        );
-    }
+        "the market's",
+    )?;
     if request.quantity_wh < market.min_quantity_wh {
         bail!(
             "{} Wh is under the market's minimum order of {} Wh",
@@ -327,6 +362,86 @@ fn check_order(
     Ok(interval)
 }
 
+/// The checks of one order in its interval, as `place_order` makes them: the book's own
+/// ladder and gate once it is open (a change of the market's parameters applies to books
+/// opened after it), the meter's capacity over the interval, one side per building and
+/// interval, and what the owner holds for the escrow.
+#[allow(clippy::too_many_arguments)]
+async fn check_placement<C: Chain>(
+    chain: &mut C,
+    market: &trading::Market,
+    meter: &Meter,
+    code: &str,
+    lfdi: &Lfdi,
+    interval: u64,
+    request: &OrderRequest,
+    now: i64,
+) -> Result<()> {
+    if let Some(b) = book(chain, interval).await? {
+        if !b.is_open(now) {
+            bail!(
+                "interval {interval}'s gate closed at {} (its book's): choose a later interval",
+                b.gate
+            );
+        }
+        let ladder = b.ladder();
+        let max = ladder.price(b.ticks.saturating_sub(1)).0;
+        check_price(
+            request.limit_price,
+            ladder.min_price,
+            max,
+            ladder.price_tick,
+            &format!("interval {interval}'s book's"),
+        )?;
+    }
+    let (power, what) = match request.side {
+        Side::Buy => (meter.capacity.max_import_w, "import"),
+        Side::Sell => (meter.capacity.max_export_w(), "export"),
+    };
+    let bound = power.saturating_mul(u64::from(market.interval_s)) / 3_600;
+    if request.quantity_wh > bound {
+        bail!(
+            "{} Wh is more than building {code}'s meter can {what} in one interval ({bound} Wh at {power} W)",
+            request.quantity_wh
+        );
+    }
+    let other = match request.side {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+    };
+    if chain
+        .account(market_ix::order_address(interval, lfdi, other))
+        .await?
+        .is_some()
+    {
+        bail!(
+            "building {code} has a {} order in interval {interval}: one side per interval (cancel it first)",
+            side_name(other as u8)
+        );
+    }
+    match request.side {
+        Side::Sell => {
+            let held =
+                token_amount(chain, token_ix::ata(&meter.owner, &token_ix::grid_mint())).await?;
+            if held < request.quantity_wh {
+                bail!(
+                    "the owner holds {held} Wh of GRID: sell at most that (or withdraw what the market holds for them first)"
+                );
+            }
+        }
+        Side::Buy => {
+            let held = token_amount(chain, token_ix::ata(&meter.owner, &market.quote_mint)).await?;
+            let needed = u128::from(request.quantity_wh) * u128::from(request.limit_price) / 1_000;
+            if u128::from(held) < needed {
+                bail!(
+                    "the order locks about {needed} quote units (energy x price), the owner holds {held}: buy less or at a lower price"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `gridtokenx order place`: checked first, then the book opened if it is not yet, then the
 /// order, signed by the building's owner (`owner`).
 pub async fn place<C: Chain>(
@@ -340,12 +455,9 @@ pub async fn place<C: Chain>(
     let market = market(chain).await?;
     let now = chain.clock().await?.unix_timestamp;
     let interval = check_order(&market, &meter, code, &owner.pubkey(), &request, now)?;
+    check_placement(chain, &market, &meter, code, lfdi, interval, &request, now).await?;
     let mut instructions = Vec::new();
-    if chain
-        .account(market_ix::book_address(interval))
-        .await?
-        .is_none()
-    {
+    if book(chain, interval).await?.is_none() {
         instructions.push(market_ix::open_interval(owner.pubkey(), interval));
     }
     instructions.push(market_ix::place_order(
@@ -393,8 +505,28 @@ pub async fn withdraw<C: Chain>(chain: &mut C, owner: &Keypair) -> Result<Withdr
             owner.pubkey()
         );
     }
-    let ix = market_ix::withdraw(owner.pubkey(), &market.quote_mint, base, quote);
-    send_and_confirm(chain, &[ix], &[owner], &[], SendPolicy::default())
+    // Both token accounts must exist (a missing one is also why a sweep skips a balance).
+    let mut instructions = Vec::new();
+    for mint in [token_ix::grid_mint(), market.quote_mint] {
+        if chain
+            .account(token_ix::ata(&owner.pubkey(), &mint))
+            .await?
+            .is_none()
+        {
+            instructions.push(token_ix::create_ata(
+                &owner.pubkey(),
+                &owner.pubkey(),
+                &mint,
+            ));
+        }
+    }
+    instructions.push(market_ix::withdraw(
+        owner.pubkey(),
+        &market.quote_mint,
+        base,
+        quote,
+    ));
+    send_and_confirm(chain, &instructions, &[owner], &[], SendPolicy::default())
         .await
         .map_err(|e| anyhow::anyhow!("the market refused the withdrawal: {}", e.reason()))?;
     Ok(Withdrawn {
@@ -419,6 +551,22 @@ pub async fn replace<C: Chain>(
     let market = market(chain).await?;
     let now = chain.clock().await?.unix_timestamp;
     check_order(&market, &meter, code, &owner.pubkey(), &request, now)?;
+    if let Some(b) = book(chain, interval).await? {
+        if !b.is_open(now) {
+            bail!(
+                "interval {interval}'s gate closed at {}: its orders can no longer change",
+                b.gate
+            );
+        }
+        let ladder = b.ladder();
+        check_price(
+            request.limit_price,
+            ladder.min_price,
+            ladder.price(b.ticks.saturating_sub(1)).0,
+            ladder.price_tick,
+            &format!("interval {interval}'s book's"),
+        )?;
+    }
     let existing = chain
         .account(market_ix::order_address(interval, lfdi, request.side))
         .await?
@@ -524,9 +672,11 @@ pub async fn retire<C: Chain>(
     if amount == 0 {
         bail!("retire at least 1 REC");
     }
-    if beneficiary.len() > MAX_BENEFICIARY_LEN || reason.len() > MAX_REASON_LEN {
+    if !(1..=MAX_BENEFICIARY_LEN).contains(&beneficiary.len())
+        || !(1..=MAX_REASON_LEN).contains(&reason.len())
+    {
         bail!(
-            "the beneficiary takes at most {MAX_BENEFICIARY_LEN} bytes and the reason {MAX_REASON_LEN}"
+            "the beneficiary takes 1 to {MAX_BENEFICIARY_LEN} bytes and the reason 1 to {MAX_REASON_LEN}"
         );
     }
     let held = token_amount(
@@ -591,6 +741,15 @@ pub async fn cancel<C: Chain>(
             order.owner,
             owner.pubkey()
         );
+    }
+    let now = chain.clock().await?.unix_timestamp;
+    if let Some(b) = book(chain, interval).await? {
+        if !b.is_open(now) {
+            bail!(
+                "interval {interval}'s gate closed at {}: the order stands, and is settled after the auction clears",
+                b.gate
+            );
+        }
     }
     let ix = market_ix::cancel_order(owner.pubkey(), &market.quote_mint, lfdi, interval, side);
     let confirmed = send_and_confirm(chain, &[ix], &[owner], &[], SendPolicy::default())

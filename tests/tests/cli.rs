@@ -918,3 +918,200 @@ async fn a_buildings_agent_orders_its_forecast_surplus_or_deficit() {
             .is_none()
     );
 }
+
+/// What the market would refuse is refused first: an order beyond the meter's capacity in
+/// an interval, more GRID than held, more than the quote covers, both sides in one
+/// interval, a cancellation after the gate; and the council's proposals the programs would
+/// refuse at execution (a skip of nothing, a meter already suspended, already registered,
+/// a pause ending before the timelock), and a rejection turning an approval during the
+/// timelock, which defeats the proposal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_the_programs_would_make_come_first_and_a_rejection_in_the_timelock_defeats() {
+    use cli::council::{self, Action};
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        now,
+    } = fixture().await;
+    let eng = plan.meters.iter().find(|m| m.code == "ENG").unwrap();
+    let (code, lfdi) = buildings.lfdi("ENG").unwrap();
+    let params = plan.campus.market.params().unwrap();
+    let refused = |e: anyhow::Error| format!("{e:#}");
+    let order = |side, quantity_wh, limit_price| OrderRequest {
+        side,
+        quantity_wh,
+        limit_price,
+        interval: None,
+    };
+    let err = cli::place(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        order(Side::Buy, 10_000_000_000, params.min_price),
+    )
+    .await
+    .map_err(refused)
+    .unwrap_err();
+    assert!(
+        err.contains("more than building ENG's meter can import in one interval"),
+        "{err}"
+    );
+    let err = cli::place(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        order(Side::Sell, 1_000, params.min_price),
+    )
+    .await
+    .map_err(refused)
+    .unwrap_err();
+    assert!(err.contains("the owner holds 0 Wh of GRID"), "{err}");
+    let max = params.min_price + u64::from(params.ticks - 1) * params.price_tick;
+    let err = cli::place(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        order(Side::Buy, 20_000, max),
+    )
+    .await
+    .map_err(refused)
+    .unwrap_err();
+    assert!(err.contains("the owner holds 5000000"), "{err}");
+    let err = cli::place(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        order(Side::Buy, 1_000, max + params.price_tick),
+    )
+    .await
+    .map_err(refused)
+    .unwrap_err();
+    assert!(err.contains(&format!("(nearest: {max})")), "{err}");
+    let placed = cli::place(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        order(Side::Buy, 1_000, params.min_price),
+    )
+    .await
+    .unwrap();
+    give_tokens(
+        &mut chain,
+        &eng.owner.pubkey(),
+        &token_ix::grid_mint(),
+        1_000,
+    )
+    .await;
+    let err = cli::place(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        OrderRequest {
+            interval: Some(placed.interval),
+            ..order(Side::Sell, 500, params.min_price)
+        },
+    )
+    .await
+    .map_err(refused)
+    .unwrap_err();
+    assert!(err.contains("has a buy order in interval"), "{err}");
+    // After the gate the order stands.
+    let market = chain
+        .account(market_ix::market_address())
+        .await
+        .unwrap()
+        .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+        .unwrap();
+    chain
+        .set_time(market.gate(placed.interval).unwrap() + 1)
+        .await
+        .unwrap();
+    let err = cli::cancel(
+        &mut chain,
+        &eng.owner,
+        &code,
+        &lfdi,
+        placed.interval,
+        Side::Buy,
+    )
+    .await
+    .map_err(refused)
+    .unwrap_err();
+    assert!(err.contains("gate closed at"), "{err}");
+    let status = cli::status(&mut chain, &code, &lfdi).await.unwrap();
+    assert_eq!(
+        status.open_orders[0].state,
+        "gate closed, awaiting clearing"
+    );
+
+    // The council's refusals before the vote.
+    let members = &plan.council_signers;
+    let at = chain.clock().await.unwrap().unix_timestamp;
+    for (action, says) in [
+        (Action::SkipBatches { through: 0 }, "nothing to skip"),
+        (
+            Action::MeterStatus { lfdi, active: true },
+            "is Active already",
+        ),
+        (
+            Action::Register {
+                lfdi,
+                owner: eng.owner.pubkey(),
+                kind: registry::BuildingKind::Academic,
+                capacity: council::current_capacity(&mut chain, &lfdi).await.unwrap(),
+            },
+            "registered already",
+        ),
+        (
+            Action::Pause {
+                program: trading::ID,
+                until: Some(at + 1),
+            },
+            "executes after the council's",
+        ),
+    ] {
+        let err = council::propose(&mut chain, &members[0], &action)
+            .await
+            .map_err(refused)
+            .unwrap_err();
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    // Approved, then an approver rejects in the timelock: with 2 members, defeated.
+    let suspend = Action::MeterStatus {
+        lfdi,
+        active: false,
+    };
+    let index = council::propose(&mut chain, &members[0], &suspend)
+        .await
+        .unwrap();
+    council::vote(&mut chain, &members[0], index, true)
+        .await
+        .unwrap();
+    let err = council::vote(&mut chain, &members[0], index, false)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(err.contains("only once the proposal is approved"), "{err}");
+    let approved = council::vote(&mut chain, &members[1], index, true)
+        .await
+        .unwrap();
+    assert_eq!(approved.status, "Approved");
+    let after = council::vote(&mut chain, &members[1], index, false)
+        .await
+        .unwrap();
+    assert_ne!(after.status, "Approved", "{after:?}");
+    let err = council::execute(&mut chain, &members[0], index)
+        .await
+        .map_err(refused)
+        .unwrap_err();
+    assert!(err.contains("nothing to execute"), "{err}");
+    let _ = now;
+}

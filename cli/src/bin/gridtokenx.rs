@@ -80,9 +80,6 @@ enum Command {
         agents: PathBuf,
         #[arg(long)]
         every_s: Option<u64>,
-        /// One look, then exit (the first only records the registers).
-        #[arg(long)]
-        once: bool,
     },
     /// Burns GRID against the building's verified import not yet redeemed.
     Redeem {
@@ -107,9 +104,11 @@ enum RecCommand {
     Retire {
         #[arg(long)]
         amount: u64,
-        #[arg(long, default_value = "")]
+        /// For whom (1 to 64 bytes).
+        #[arg(long)]
         beneficiary: String,
-        #[arg(long, default_value = "")]
+        /// Why (1 to 128 bytes).
+        #[arg(long)]
         reason: String,
     },
 }
@@ -315,8 +314,8 @@ fn describe(s: &cli::BuildingStatus) -> String {
     }
     for o in &s.open_orders {
         out.push_str(&format!(
-            "order: interval {} (from {}), {} {} Wh at {} per kWh, escrow {}\n",
-            o.interval, o.starts_at, o.side, o.quantity_wh, o.limit_price, o.escrow
+            "order: interval {} (from {}), {} {} Wh at {} per kWh, escrow {}, {}\n",
+            o.interval, o.starts_at, o.side, o.quantity_wh, o.limit_price, o.escrow, o.state
         ));
     }
     out
@@ -574,7 +573,6 @@ async fn main() -> ExitCode {
                 building,
                 agents,
                 every_s,
-                once,
             } => {
                 let (code, lfdi) = buildings.lfdi(building)?;
                 let agents = cli::agent::Agents::load(agents)?;
@@ -606,11 +604,7 @@ async fn main() -> ExitCode {
                         }),
                         Ok(None) => {}
                         // Refused or the cluster away: said, and the next interval tried.
-                        Err(e) if !once => eprintln!("agent: {e:#}"),
-                        Err(e) => return Err(e),
-                    }
-                    if *once {
-                        break;
+                        Err(e) => eprintln!("agent: {e:#}"),
                     }
                     tokio::time::sleep(std::time::Duration::from_secs(every.max(1))).await;
                 }
