@@ -500,11 +500,53 @@ pub async fn execute<C: Chain>(chain: &mut C, executor: &Keypair, index: u64) ->
             signer.pubkey
         );
     }
-    send(
+    let mut instructions = vec![governance_ix::execute(executor.pubkey(), index, &target)];
+    // A new meter gets, in the same transaction, what the migrations give the campus file's
+    // meters: its oracle state, its ledger and its owner's token accounts (the executor, its
+    // owner, pays), so that it is attested, minted and trades from its first reading.
+    if target.program_id == registry::ID
+        && sdk::names::instruction(&registry::ID, &target.data) == Some("register_meter")
+    {
+        let lfdi: Lfdi = target
+            .data
+            .get(8..28)
+            .and_then(|b| b.try_into().ok())
+            .context("a register_meter proposal without an LFDI")?;
+        let owner = executor.pubkey();
+        instructions.push(sdk::ix::oracle::init_meter_state(owner, &lfdi));
+        instructions.push(sdk::ix::energy_token::init_ledger(owner, &lfdi));
+        let quote_mint = chain
+            .account(sdk::ix::trading::market_address())
+            .await?
+            .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+            .map(|m| m.quote_mint);
+        let mints = [
+            sdk::ix::energy_token::grid_mint(),
+            sdk::ix::energy_token::rec_mint(),
+        ];
+        for mint in mints.into_iter().chain(quote_mint) {
+            if chain
+                .account(sdk::ix::energy_token::ata(&owner, &mint))
+                .await?
+                .is_none()
+            {
+                instructions.push(sdk::ix::energy_token::create_ata(&owner, &owner, &mint));
+            }
+        }
+    }
+    send_and_confirm(
         chain,
-        governance_ix::execute(executor.pubkey(), index, &target),
-        executor,
-        "execute the proposal",
+        &instructions,
+        &[executor],
+        &[],
+        SendPolicy::default(),
     )
     .await
+    .map(|_| ())
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the council refused to execute the proposal: {}",
+            e.reason()
+        )
+    })
 }

@@ -35,7 +35,7 @@ use trading::Side;
 pub struct Buildings {
     pub buildings: Vec<(String, Lfdi)>,
     /// The campus file they come from (kinds, capacities).
-    pub campus: sdk::CampusConfig,
+    pub campus: Option<sdk::CampusConfig>,
 }
 
 impl Buildings {
@@ -56,7 +56,10 @@ impl Buildings {
             let der = certs::pem_to_der(&pem, &path)?;
             buildings.push((b.code.clone(), sdk::identity::lfdi_from_certificate(&der)));
         }
-        Ok(Buildings { buildings, campus })
+        Ok(Buildings {
+            buildings,
+            campus: Some(campus),
+        })
     }
 
     /// A building's kind and capacity as the campus file gives them.
@@ -66,6 +69,8 @@ impl Buildings {
     ) -> Result<(registry::BuildingKind, registry::MeterCapacity)> {
         let b = self
             .campus
+            .as_ref()
+            .context("no campus file loaded")?
             .buildings
             .iter()
             .find(|b| b.code == code)
@@ -74,6 +79,14 @@ impl Buildings {
             .capacity()
             .with_context(|| format!("building {code}'s capacity overflows"))?;
         Ok((b.kind.into(), capacity))
+    }
+
+    /// No buildings (for commands that name none).
+    pub fn none() -> Buildings {
+        Buildings {
+            buildings: Vec::new(),
+            campus: None,
+        }
     }
 
     /// A building by its code, or a meter by its LFDI (40 hex digits).

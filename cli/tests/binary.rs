@@ -108,6 +108,13 @@ fn bad_input_is_refused_before_the_cluster_is_contacted() {
     ]);
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("set --pki"), "{text}");
+    // A council member needs no PKI to list proposals: it gets as far as the cluster.
+    let (code, text) = gridtokenx(&["--pki", "/nonexistent", "council", "proposals"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("127.0.0.1:9") && !text.contains("--pki"),
+        "{text}"
+    );
     // A valid building with no cluster behind --url: exit 1, saying where it tried.
     let mut args = base.to_vec();
     args.extend(["status", "ENG"]);

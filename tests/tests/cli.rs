@@ -815,6 +815,17 @@ async fn a_new_meter_is_registered_through_the_council_and_executed_by_its_owner
         (meter.owner, meter.building_kind, meter.capacity),
         (owner.pubkey(), registry::BuildingKind::Research, capacity)
     );
+    // And what it needs to be attested, minted and trade: its oracle state, its ledger,
+    // its owner's token accounts.
+    for address in [
+        sdk::ix::oracle::meter_state_address(&lfdi),
+        token_ix::ledger_address(&lfdi),
+        token_ix::ata(&owner.pubkey(), &token_ix::grid_mint()),
+        token_ix::ata(&owner.pubkey(), &token_ix::rec_mint()),
+        token_ix::ata(&owner.pubkey(), &plan.quote_mint),
+    ] {
+        assert!(chain.account(address).await.unwrap().is_some(), "{address}");
+    }
 }
 
 /// Sets the oracle's registers of a meter (the test skips the metering that applies them).

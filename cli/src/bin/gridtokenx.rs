@@ -492,12 +492,38 @@ async fn council(
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let buildings = match Buildings::load(&args.campus, &args.pki) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return ExitCode::from(2);
+    // The campus file and the PKI only for commands that name a building: a council
+    // member without the PKI directory still lists, votes and executes.
+    let names_a_building = !matches!(
+        &args.command,
+        Command::Withdraw
+            | Command::Rec(_)
+            | Command::Council(
+                CouncilCommand::Proposals { .. }
+                    | CouncilCommand::Approve { .. }
+                    | CouncilCommand::Reject { .. }
+                    | CouncilCommand::Execute { .. }
+                    | CouncilCommand::Propose(
+                        ProposeCommand::Pause { .. }
+                            | ProposeCommand::Unpause { .. }
+                            | ProposeCommand::SkipBatches { .. }
+                            | ProposeCommand::Attestors { .. }
+                            | ProposeCommand::Limits { .. }
+                            | ProposeCommand::Market { .. }
+                            | ProposeCommand::Council { .. }
+                    )
+            )
+    );
+    let buildings = if names_a_building {
+        match Buildings::load(&args.campus, &args.pki) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
         }
+    } else {
+        Buildings::none()
     };
     let keypair_path = sdk::settings::expand_home(&args.keypair);
     let signer = match &args.command {
