@@ -90,15 +90,17 @@ impl BridgeMetrics {
 
 /// The route pattern of a request path (a bounded label).
 pub fn route_label(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["dcap"] => "/dcap",
-        ["tm"] => "/tm",
-        ["edev"] => "/edev",
-        ["edev", _] => "/edev/{id}",
-        ["edev", _, _] => "/edev/{id}/{resource}",
-        ["mup"] => "/mup",
-        ["mup", _] => "/mup/{id}",
+    // Per request: at most four segments looked at, nothing allocated.
+    let mut parts = path.trim_end_matches('/').split('/').skip(1);
+    let segments: [Option<&str>; 4] = std::array::from_fn(|_| parts.next());
+    match segments {
+        [Some("dcap"), None, ..] => "/dcap",
+        [Some("tm"), None, ..] => "/tm",
+        [Some("edev"), None, ..] => "/edev",
+        [Some("edev"), Some(_), None, _] => "/edev/{id}",
+        [Some("edev"), Some(_), Some(_), None] => "/edev/{id}/{resource}",
+        [Some("mup"), None, ..] => "/mup",
+        [Some("mup"), Some(_), None, _] => "/mup/{id}",
         _ => "other",
     }
 }

@@ -313,6 +313,37 @@ async fn book<C: Chain>(chain: &mut C, interval: u64) -> Result<Option<trading::
         .and_then(|a| zero_copy::<trading::IntervalBook>(&a)))
 }
 
+/// Once an interval's book is open, its own gate and ladder (fixed when it opened) decide:
+/// refused after the gate (`after_gate` says what that means), and a `price` off its ladder.
+async fn check_book<C: Chain>(
+    chain: &mut C,
+    interval: u64,
+    now: i64,
+    price: Option<u64>,
+    after_gate: &str,
+) -> Result<()> {
+    let Some(b) = book(chain, interval).await? else {
+        return Ok(());
+    };
+    if !b.is_open(now) {
+        bail!(
+            "interval {interval}'s gate closed at {}: {after_gate}",
+            b.gate
+        );
+    }
+    if let Some(price) = price {
+        let ladder = b.ladder();
+        check_price(
+            price,
+            ladder.min_price,
+            ladder.price(b.ticks.saturating_sub(1)).0,
+            ladder.price_tick,
+            &format!("interval {interval}'s book's"),
+        )?;
+    }
+    Ok(())
+}
+
 /// The checks the program would make, made first so that the error names the fix.
 fn check_order(
     market: &trading::Market,
@@ -390,23 +421,14 @@ async fn check_placement<C: Chain>(
     request: &OrderRequest,
     now: i64,
 ) -> Result<()> {
-    if let Some(b) = book(chain, interval).await? {
-        if !b.is_open(now) {
-            bail!(
-                "interval {interval}'s gate closed at {} (its book's): choose a later interval",
-                b.gate
-            );
-        }
-        let ladder = b.ladder();
-        let max = ladder.price(b.ticks.saturating_sub(1)).0;
-        check_price(
-            request.limit_price,
-            ladder.min_price,
-            max,
-            ladder.price_tick,
-            &format!("interval {interval}'s book's"),
-        )?;
-    }
+    check_book(
+        chain,
+        interval,
+        now,
+        Some(request.limit_price),
+        "choose a later interval",
+    )
+    .await?;
     let (power, what) = match request.side {
         Side::Buy => (meter.capacity.max_import_w, "import"),
         Side::Sell => (meter.capacity.max_export_w(), "export"),
@@ -564,22 +586,14 @@ pub async fn replace<C: Chain>(
     let market = market(chain).await?;
     let now = chain.clock().await?.unix_timestamp;
     check_order(&market, &meter, code, &owner.pubkey(), &request, now)?;
-    if let Some(b) = book(chain, interval).await? {
-        if !b.is_open(now) {
-            bail!(
-                "interval {interval}'s gate closed at {}: its orders can no longer change",
-                b.gate
-            );
-        }
-        let ladder = b.ladder();
-        check_price(
-            request.limit_price,
-            ladder.min_price,
-            ladder.price(b.ticks.saturating_sub(1)).0,
-            ladder.price_tick,
-            &format!("interval {interval}'s book's"),
-        )?;
-    }
+    check_book(
+        chain,
+        interval,
+        now,
+        Some(request.limit_price),
+        "its orders can no longer change",
+    )
+    .await?;
     let existing = chain
         .account(market_ix::order_address(interval, lfdi, request.side))
         .await?
@@ -756,14 +770,14 @@ pub async fn cancel<C: Chain>(
         );
     }
     let now = chain.clock().await?.unix_timestamp;
-    if let Some(b) = book(chain, interval).await? {
-        if !b.is_open(now) {
-            bail!(
-                "interval {interval}'s gate closed at {}: the order stands, and is settled after the auction clears",
-                b.gate
-            );
-        }
-    }
+    check_book(
+        chain,
+        interval,
+        now,
+        None,
+        "the order stands, and is settled after the auction clears",
+    )
+    .await?;
     let ix = market_ix::cancel_order(owner.pubkey(), &market.quote_mint, lfdi, interval, side);
     let confirmed = send_and_confirm(chain, &[ix], &[owner], &[], SendPolicy::default())
         .await

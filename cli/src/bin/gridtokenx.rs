@@ -284,6 +284,23 @@ fn print<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> St
     }
 }
 
+fn order_request(side: SideArg, energy_wh: u64, price: u64, interval: Option<u64>) -> OrderRequest {
+    OrderRequest {
+        side: side.into(),
+        quantity_wh: energy_wh,
+        limit_price: price,
+        interval,
+    }
+}
+
+/// An order placed (or replaced), as the operator reads it.
+fn placed_text(verb: &str, p: &cli::Placed) -> String {
+    format!(
+        "{verb}: {} {} {} Wh at {} per kWh in interval {} (from {}); {}\n",
+        p.building, p.side, p.quantity_wh, p.limit_price, p.interval, p.starts_at, p.signature
+    )
+}
+
 fn describe(s: &cli::BuildingStatus) -> String {
     let mut out = format!(
         "building {} (LFDI {}), owner {}, meter {}\n\
@@ -563,25 +580,9 @@ async fn main() -> ExitCode {
                 interval,
             }) => {
                 let (code, lfdi) = buildings.lfdi(building)?;
-                let request = OrderRequest {
-                    side: (*side).into(),
-                    quantity_wh: *energy_wh,
-                    limit_price: *price,
-                    interval: *interval,
-                };
+                let request = order_request(*side, *energy_wh, *price, *interval);
                 let p = cli::place(&mut chain, &owner, &code, &lfdi, request).await?;
-                print(args.json, &p, |p| {
-                    format!(
-                        "placed: {} {} {} Wh at {} per kWh in interval {} (from {}); {}\n",
-                        p.building,
-                        p.side,
-                        p.quantity_wh,
-                        p.limit_price,
-                        p.interval,
-                        p.starts_at,
-                        p.signature
-                    )
-                });
+                print(args.json, &p, |p| placed_text("placed", p));
             }
             Command::Order(OrderCommand::Cancel {
                 building,
@@ -678,19 +679,9 @@ async fn main() -> ExitCode {
                 interval,
             }) => {
                 let (code, lfdi) = buildings.lfdi(building)?;
-                let request = OrderRequest {
-                    side: (*side).into(),
-                    quantity_wh: *energy_wh,
-                    limit_price: *price,
-                    interval: Some(*interval),
-                };
+                let request = order_request(*side, *energy_wh, *price, Some(*interval));
                 let p = cli::replace(&mut chain, &owner, &code, &lfdi, request).await?;
-                print(args.json, &p, |p| {
-                    format!(
-                        "replaced: {} {} {} Wh at {} per kWh in interval {}; {}\n",
-                        p.building, p.side, p.quantity_wh, p.limit_price, p.interval, p.signature
-                    )
-                });
+                print(args.json, &p, |p| placed_text("replaced", p));
             }
             Command::Council(command) => {
                 council(&mut chain, &owner, &buildings, command, args.json).await?
