@@ -210,6 +210,15 @@ impl BridgeClient {
         Ok(serde_json::from_slice(&body)?)
     }
 
+    /// The meters the bridge refuses locally (`bridge deny`).
+    pub async fn denied(&self) -> Result<Vec<keeper_protocol::DeniedMeter>> {
+        let (status, body) = self.request(Route::Denied, "").await?;
+        if status != StatusCode::OK {
+            bail!("bridge denied list: HTTP {status}");
+        }
+        Ok(serde_json::from_slice::<keeper_protocol::DeniedList>(&body)?.denied)
+    }
+
     /// Unacknowledged batches, oldest first.
     pub async fn batches(&self, limit: usize) -> Result<Vec<SignedBatch>> {
         let (status, body) = self

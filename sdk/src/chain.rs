@@ -80,6 +80,20 @@ pub trait Chain {
     /// Returns once the chain is past `slot` (a lookup table extended in `slot` is usable).
     async fn wait_for_slot_after(&mut self, slot: u64) -> Result<()>;
 
+    /// The transactions that invoked `program` and succeeded, after the one signed
+    /// `after` (from the oldest the chain keeps when `None`), oldest first, at most `limit`
+    /// (the newest `limit` when more are waiting; the caller learns that from `skipped`):
+    /// each with its slot and logs, for the programs' events.
+    async fn program_transactions(
+        &mut self,
+        program: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+    ) -> Result<ProgramTransactions> {
+        let _ = (program, after, limit);
+        anyhow::bail!("this chain keeps no transaction history")
+    }
+
     fn payer_key(&self) -> Pubkey {
         self.payer().pubkey()
     }
@@ -87,6 +101,24 @@ pub trait Chain {
     async fn account(&mut self, key: Pubkey) -> Result<Option<Account>> {
         Ok(self.accounts(&[key]).await?.pop().flatten())
     }
+}
+
+/// What [`Chain::program_transactions`] found.
+#[derive(Clone, Debug, Default)]
+pub struct ProgramTransactions {
+    /// Oldest first.
+    pub transactions: Vec<ProgramTransaction>,
+    /// More transactions came after `after` than the limit: the oldest of them were left
+    /// out (a reader that fell behind sees a gap, never a repeat).
+    pub skipped: bool,
+}
+
+/// A successful transaction of a program, with its logs.
+#[derive(Clone, Debug)]
+pub struct ProgramTransaction {
+    pub signature: Signature,
+    pub slot: u64,
+    pub logs: Vec<String>,
 }
 
 /// Why a transaction did not go through.

@@ -27,10 +27,12 @@ use solana_transaction_status_client_types::{
     TransactionConfirmationStatus, UiTransactionEncoding,
 };
 
-use crate::chain::{Chain, Outcome, Simulation};
+use crate::chain::{Chain, Outcome, ProgramTransaction, ProgramTransactions, Simulation};
 
 /// Accounts per `getMultipleAccounts` call (the RPC's limit).
 const ACCOUNTS_PER_CALL: usize = 100;
+/// Signatures per `getSignaturesForAddress` page (the most a node serves).
+const SIGNATURES_PER_CALL: usize = 1_000;
 
 pub struct RpcChain {
     client: RpcClient,
@@ -210,6 +212,65 @@ impl Chain for RpcChain {
                     .ok_or_else(|| anyhow!("getProgramAccounts: undecodable account {key}"))
             })
             .collect()
+    }
+
+    async fn program_transactions(
+        &mut self,
+        program: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+    ) -> Result<ProgramTransactions> {
+        use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+        // Newest first, a page at a time, back to `after`.
+        let mut found = Vec::new();
+        let mut before = None;
+        let mut skipped = false;
+        loop {
+            let page = self
+                .client
+                .get_signatures_for_address_with_config(
+                    &program,
+                    GetConfirmedSignaturesForAddress2Config {
+                        before,
+                        until: after,
+                        limit: Some(SIGNATURES_PER_CALL),
+                        commitment: Some(CommitmentConfig::confirmed()),
+                    },
+                )
+                .await
+                .map_err(|e| self.failed(format!("getSignaturesForAddress({program})"), e))?;
+            let full = page.len() == SIGNATURES_PER_CALL;
+            for status in page {
+                if found.len() == limit {
+                    skipped = true;
+                    break;
+                }
+                let signature: Signature = status
+                    .signature
+                    .parse()
+                    .map_err(|e| anyhow!("getSignaturesForAddress: signature {e}"))?;
+                before = Some(signature);
+                if status.err.is_none() {
+                    found.push((signature, status.slot));
+                }
+            }
+            if skipped || !full {
+                break;
+            }
+        }
+        let mut transactions = Vec::with_capacity(found.len());
+        for (signature, slot) in found.into_iter().rev() {
+            let logs = self.logs(&signature).await;
+            transactions.push(ProgramTransaction {
+                signature,
+                slot,
+                logs,
+            });
+        }
+        Ok(ProgramTransactions {
+            transactions,
+            skipped,
+        })
     }
 
     async fn latest_blockhash(&mut self) -> Result<Hash> {

@@ -61,6 +61,9 @@ pub struct DayOptions {
     /// The buildings' trading agents (`cli::agent`); unset, each building's agent asks
     /// 0.080-0.110 and bids 0.100-0.150 credits per kWh (spread by building).
     pub agents: Option<cli::agent::Agents>,
+    /// A console listening elsewhere, to which the day publishes the campus as it goes
+    /// (read from the chain after every keeper pass, as the `console` binary reads a cluster).
+    pub console: Option<console::server::Publisher>,
 }
 
 /// A cluster to run the day on.
@@ -439,53 +442,73 @@ fn interval_name(interval_s: u32) -> String {
     }
 }
 
-/// Runs the day on the embedded chain, or on the cluster `args.rpc` names; `Ok` with the
-/// report (whose `checks_ok` says whether the chain agreed).
-pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
+/// The output directory and the campus PKI (created where missing).
+fn prepare(args: &DayOptions, config: &CampusConfig) -> Result<certs::Pki> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
-    let pki = ensure_pki(&Layout::new(&args.pki), &config).context("campus PKI")?;
+    let pki = ensure_pki(&Layout::new(&args.pki), config).context("campus PKI")?;
     say!(
         args.verbose,
         "[1/6] campus PKI in {}: CA, bridge and {} device certificates",
         args.pki.display(),
         pki.meters.len()
     );
-    match &args.rpc {
-        None => {
-            say!(
-                args.verbose,
-                "[2/6] embedded chain: registry, oracle, energy-token, trading, governance, SPL Token"
-            );
-            let chain = EmbeddedChain::start().await;
-            day(chain, args, config, pki).await
-        }
-        Some(rpc) => {
-            let wallet = sdk::settings::expand_home(&rpc.wallet);
-            let payer = solana_keypair::read_keypair_file(&wallet)
-                .map_err(|e| anyhow!("wallet {}: {e}", wallet.display()))?;
-            let mut chain = RpcChain::new(&rpc.url, payer);
-            let payer = chain.payer_key();
-            let balance = chain.client().get_balance(&payer).await.with_context(|| {
-                format!("getBalance at {} (is the validator running?)", rpc.url)
-            })?;
-            // The owners' and council's funds, each meter's accounts' rent, and fees.
-            let needed = 100 * SOL + (OWNER_FUNDS + SOL / 50) * config.buildings.len() as u64;
-            if balance < needed {
-                chain.airdrop(&payer, needed - balance + 50 * SOL).await?;
-            }
-            for program in crate::embedded::PROGRAMS {
-                if chain.account(program).await?.is_none() {
-                    bail!("program {program} is not deployed at {}", rpc.url);
-                }
-            }
-            say!(
-                args.verbose,
-                "[2/6] cluster at {} (payer {payer}), the five programs deployed",
-                rpc.url
-            );
-            day(chain, args, config, pki).await
+    Ok(pki)
+}
+
+/// The day on the embedded chain, and the chain as the day left it (for checks of what
+/// others, such as the console, show of it).
+pub async fn run_embedded(
+    args: DayOptions,
+    config: CampusConfig,
+) -> Result<(DayReport, EmbeddedChain)> {
+    anyhow::ensure!(
+        args.rpc.is_none(),
+        "run_embedded runs on the embedded chain"
+    );
+    let pki = prepare(&args, &config)?;
+    say!(
+        args.verbose,
+        "[2/6] embedded chain: registry, oracle, energy-token, trading, governance, SPL Token"
+    );
+    let chain = EmbeddedChain::start().await;
+    day(chain, args, config, pki).await
+}
+
+/// Runs the day on the embedded chain, or on the cluster `args.rpc` names; `Ok` with the
+/// report (whose `checks_ok` says whether the chain agreed).
+pub async fn run(args: DayOptions, config: CampusConfig) -> Result<DayReport> {
+    let Some(rpc) = args.rpc.clone() else {
+        return run_embedded(args, config).await.map(|(report, _)| report);
+    };
+    let pki = prepare(&args, &config)?;
+    let wallet = sdk::settings::expand_home(&rpc.wallet);
+    let payer = solana_keypair::read_keypair_file(&wallet)
+        .map_err(|e| anyhow!("wallet {}: {e}", wallet.display()))?;
+    let mut chain = RpcChain::new(&rpc.url, payer);
+    let payer = chain.payer_key();
+    let balance = chain
+        .client()
+        .get_balance(&payer)
+        .await
+        .with_context(|| format!("getBalance at {} (is the validator running?)", rpc.url))?;
+    // The owners' and council's funds, each meter's accounts' rent, and fees.
+    let needed = 100 * SOL + (OWNER_FUNDS + SOL / 50) * config.buildings.len() as u64;
+    if balance < needed {
+        chain.airdrop(&payer, needed - balance + 50 * SOL).await?;
+    }
+    for program in crate::embedded::PROGRAMS {
+        if chain.account(program).await?.is_none() {
+            bail!("program {program} is not deployed at {}", rpc.url);
         }
     }
+    say!(
+        args.verbose,
+        "[2/6] cluster at {} (payer {payer}), the five programs deployed",
+        rpc.url
+    );
+    day(chain, args, config, pki)
+        .await
+        .map(|(report, _)| report)
 }
 
 async fn day<C: DayChain>(
@@ -493,7 +516,7 @@ async fn day<C: DayChain>(
     args: DayOptions,
     config: CampusConfig,
     pki: certs::Pki,
-) -> Result<DayReport> {
+) -> Result<(DayReport, C)> {
     let interval_s = i64::from(args.interval_s);
     let intervals = u64::from(args.intervals);
     let real_time = args.rpc.is_some();
@@ -736,6 +759,30 @@ async fn day<C: DayChain>(
         fmt_time(start),
         args.post_rate
     );
+    // The console's reader: building codes from the PKI, the bridge's keeper interface.
+    let mut console = args.console.clone().map(|publisher| {
+        let names = pki
+            .meters
+            .iter()
+            .map(|m| (m.lfdi, m.code.clone()))
+            .collect();
+        let bridge = BridgeClient::new(running.keeper_addr, running.keeper_token.clone());
+        (
+            console::Collector::new(names, 2 * interval_s, Some(bridge)),
+            publisher,
+        )
+    });
+    if let Some((collector, publisher)) = console.as_mut() {
+        let snapshot = collector
+            .read(&mut chain)
+            .await
+            .context("the console's read")?;
+        publisher.publish(&snapshot)?;
+        say!(
+            args.verbose,
+            "      console: the campus page is updated after every keeper pass"
+        );
+    }
     let mut results = vec![IntervalResult::default(); intervals as usize];
     let wall = std::time::Instant::now();
     // From the last POST of an interval (answered 204) to its batch confirmed on chain.
@@ -759,6 +806,13 @@ async fn day<C: DayChain>(
             chain.advance_to(t1).await?;
         }
         let progress = Metered::new(keeper.tick(&mut chain), &mut keeper_cpu).await?;
+        if let Some((collector, publisher)) = console.as_mut() {
+            let snapshot = collector
+                .read(&mut chain)
+                .await
+                .context("the console's read")?;
+            publisher.publish(&snapshot)?;
+        }
         if let (Some(posted), Some(confirmed)) = (posted.take(), progress.last_batch_confirmed) {
             latencies.push(confirmed.duration_since(posted));
         }
@@ -1047,18 +1101,21 @@ async fn day<C: DayChain>(
     );
     running.shutdown().await;
     let exported_wh = sim.models.iter().map(|m| m.registers().export_wh).sum();
-    Ok(DayReport {
-        text,
-        checks_ok: all_ok,
-        failures: checks,
-        readings_on_chain: status.readings_submitted,
-        grid_minted_wh: status.grid_minted_wh,
-        verified_export_wh,
-        exported_wh,
-        traded_wh: totals[4],
-        intervals_cleared: status.intervals_cleared,
-        keeper_failures: status.failures.len(),
-    })
+    Ok((
+        DayReport {
+            text,
+            checks_ok: all_ok,
+            failures: checks,
+            readings_on_chain: status.readings_submitted,
+            grid_minted_wh: status.grid_minted_wh,
+            verified_export_wh,
+            exported_wh,
+            traded_wh: totals[4],
+            intervals_cleared: status.intervals_cleared,
+            keeper_failures: status.failures.len(),
+        },
+        chain,
+    ))
 }
 
 /// `t`'s date (UTC), YYYY-MM-DD (the civil calendar from days since 1970).

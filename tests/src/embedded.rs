@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use anchor_lang::prelude::{AccountInfo, Clock, Pubkey};
 use anchor_lang::solana_program::entrypoint::ProgramResult;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use solana_account::Account;
 use solana_hash::Hash;
 use solana_keypair::Keypair;
@@ -15,7 +15,7 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::TransactionError;
 
-use sdk::chain::{Chain, Outcome, Simulation};
+use sdk::chain::{Chain, Outcome, ProgramTransaction, ProgramTransactions, Simulation};
 
 /// Anchor's `entry` ties the lifetimes of its three arguments together; program-test's
 /// builtin signature doesn't. Every argument outlives the call, so narrowing them all to
@@ -110,6 +110,18 @@ pub struct EmbeddedChain {
     /// Every account a transaction sent here named: the bank offers no account index, so
     /// the chain keeps its own for `program_accounts` (what an RPC node's index answers).
     touched: BTreeSet<Pubkey>,
+    /// Every successful transaction, in order (for `program_transactions`, as a node's
+    /// signature index answers `getSignaturesForAddress`).
+    history: Vec<Executed>,
+    history_at: HashMap<Signature, usize>,
+}
+
+/// A successful transaction: its signature, slot, the programs it invoked and its logs.
+struct Executed {
+    signature: Signature,
+    slot: u64,
+    programs: Vec<Pubkey>,
+    logs: Vec<String>,
 }
 
 impl EmbeddedChain {
@@ -131,6 +143,8 @@ impl EmbeddedChain {
             ctx,
             outcomes: HashMap::new(),
             touched: BTreeSet::new(),
+            history: Vec::new(),
+            history_at: HashMap::new(),
         }
     }
 
@@ -141,6 +155,8 @@ impl EmbeddedChain {
             ctx,
             outcomes: HashMap::new(),
             touched: BTreeSet::new(),
+            history: Vec::new(),
+            history_at: HashMap::new(),
         }
     }
 
@@ -248,6 +264,38 @@ impl Chain for EmbeddedChain {
             .collect())
     }
 
+    async fn program_transactions(
+        &mut self,
+        program: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+    ) -> Result<ProgramTransactions> {
+        let from = match after {
+            None => 0,
+            Some(s) => match self.history_at.get(&s) {
+                Some(at) => at + 1,
+                None => bail!("transaction {s} is not in this chain's history"),
+            },
+        };
+        let mut found: Vec<&Executed> = self.history[from..]
+            .iter()
+            .filter(|e| e.programs.contains(&program))
+            .collect();
+        let skipped = found.len() > limit;
+        found.drain(..found.len().saturating_sub(limit));
+        Ok(ProgramTransactions {
+            transactions: found
+                .into_iter()
+                .map(|e| ProgramTransaction {
+                    signature: e.signature,
+                    slot: e.slot,
+                    logs: e.logs.clone(),
+                })
+                .collect(),
+            skipped,
+        })
+    }
+
     async fn latest_blockhash(&mut self) -> Result<Hash> {
         Ok(self.ctx.banks_client.get_latest_blockhash().await?)
     }
@@ -302,10 +350,25 @@ impl Chain for EmbeddedChain {
                 _ => break outcome,
             }
         };
+        let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
         if outcome.result.is_ok() {
             self.index(tx).await?;
+            let keys = tx.message.static_account_keys();
+            let programs = tx
+                .message
+                .instructions()
+                .iter()
+                .filter_map(|ix| keys.get(usize::from(ix.program_id_index)).copied())
+                .collect();
+            let slot = self.clock().await?.slot;
+            self.history_at.insert(signature, self.history.len());
+            self.history.push(Executed {
+                signature,
+                slot,
+                programs,
+                logs: logs.clone(),
+            });
         }
-        let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
         self.outcomes.insert(signature, (outcome.result, logs));
         Ok(signature)
     }

@@ -28,6 +28,7 @@ async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
         // than the process's open files; the fault drill keeps one open per meter).
         meter_connections: Some(8),
         agents: None,
+        console: None,
     };
     let config = CampusConfig::load(&options.config).unwrap();
     let report = campus_day::run(options, config).await.unwrap();

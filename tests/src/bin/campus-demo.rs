@@ -79,6 +79,14 @@ struct Args {
     /// each agent asks 0.080-0.110 and bids 0.100-0.150 credits per kWh.
     #[arg(long)]
     agents: Option<PathBuf>,
+    /// Serve the campus console (its JSON API and the live campus page) here while the day
+    /// runs, e.g. 127.0.0.1:8090, and keep it up after the day until Ctrl-C (or exit with
+    /// the day: --console-exit).
+    #[arg(long)]
+    console: Option<std::net::SocketAddr>,
+    /// With --console: exit when the day ends instead of serving the final campus.
+    #[arg(long, requires = "console")]
+    console_exit: bool,
 }
 
 /// `HH:MM` (UTC) as seconds after midnight.
@@ -175,6 +183,22 @@ async fn main() -> ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let console = match args.console {
+        None => None,
+        Some(listen) => match console::server::start(listen).await {
+            Ok(running) => {
+                println!(
+                    "console: the campus page at http://{}/ (JSON under /api/v1/), live as the day runs",
+                    running.addr
+                );
+                Some(running)
+            }
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let options = DayOptions {
         config: args.config,
         pki: args.pki,
@@ -198,8 +222,17 @@ async fn main() -> ExitCode {
         rpc,
         agents,
         meter_connections: connection_limit,
+        console: console.as_ref().map(|c| c.publisher.clone()),
     };
-    match campus_day::run(options, config).await {
+    let outcome = campus_day::run(options, config).await;
+    if let (Some(running), false) = (&console, args.console_exit) {
+        println!(
+            "console: the day is over; the campus page stays at http://{}/ until Ctrl-C",
+            running.addr
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    match outcome {
         Ok(report) if report.checks_ok && report.keeper_failures == 0 => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!("error: a check failed (see the report)");

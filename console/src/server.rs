@@ -1,0 +1,327 @@
+//! The console's HTTP/1.1 listener: the JSON API, the server-sent events and the page.
+//!
+//! Every answer comes from memory: each snapshot is rendered once, when it is published,
+//! into the bytes of every route ([`Rendered`]); a request clones a reference to them.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /api/v1/snapshot` | the whole [`Snapshot`] |
+//! | `GET /api/v1/campus` | its `campus` |
+//! | `GET /api/v1/buildings`, `/api/v1/buildings/{code}` | buildings, one building |
+//! | `GET /api/v1/intervals`, `/orders`, `/fills`, `/meters`, `/batches`, `/proposals` | each part |
+//! | `GET /api/v1/events` | `text/event-stream`: a `snapshot` event (the whole snapshot) now and on every refresh |
+//! | `GET /`, `/app.js`, `/style.css` | the campus page |
+//! | `GET /health` | 200 while serving; `GET /ready`: 200 once a snapshot is published, else 503 |
+//!
+//! Before the first snapshot the API answers 503; another method 405; any other path 404.
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::model::Snapshot;
+
+/// Connections served at once (a browser keeps a few, the benchmark tens).
+pub const MAX_CONNECTIONS: usize = 512;
+/// How long a client may take to send a request's head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A comment on idle event streams, so that proxies keep them open.
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+const INDEX_HTML: &str = include_str!("../static/index.html");
+const APP_JS: &str = include_str!("../static/app.js");
+const STYLE_CSS: &str = include_str!("../static/style.css");
+
+/// A snapshot rendered for every route.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub version: u64,
+    parts: HashMap<&'static str, Bytes>,
+    buildings: HashMap<String, Bytes>,
+    /// The `snapshot` event for `/api/v1/events`.
+    event: Bytes,
+}
+
+impl Rendered {
+    pub fn new(s: &Snapshot) -> Result<Rendered> {
+        let json = |v: &dyn erased::Json| -> Result<Bytes> { Ok(Bytes::from(v.to_json()?)) };
+        let snapshot = serde_json::to_vec(s)?;
+        let mut event = Vec::with_capacity(snapshot.len() + 32);
+        event.extend_from_slice(format!("id: {}\nevent: snapshot\ndata: ", s.version).as_bytes());
+        // Compact JSON has no newline: one `data:` line.
+        event.extend_from_slice(&snapshot);
+        event.extend_from_slice(b"\n\n");
+        let mut parts = HashMap::new();
+        parts.insert("snapshot", Bytes::from(snapshot));
+        parts.insert("campus", json(&s.campus)?);
+        parts.insert("buildings", json(&s.buildings)?);
+        parts.insert("intervals", json(&s.intervals)?);
+        parts.insert("orders", json(&s.orders)?);
+        parts.insert("fills", json(&s.fills)?);
+        parts.insert("meters", json(&s.meters)?);
+        parts.insert("batches", json(&s.batches)?);
+        parts.insert("proposals", json(&s.proposals)?);
+        let mut buildings = HashMap::new();
+        for b in &s.buildings {
+            buildings.insert(b.code.to_uppercase(), json(b)?);
+        }
+        Ok(Rendered {
+            version: s.version,
+            parts,
+            buildings,
+            event: Bytes::from(event),
+        })
+    }
+}
+
+mod erased {
+    /// A serializable value behind a reference (one closure for every part).
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+/// Publishes snapshots to the listener.
+#[derive(Clone)]
+pub struct Publisher {
+    tx: Arc<watch::Sender<Option<Arc<Rendered>>>>,
+}
+
+impl std::fmt::Debug for Publisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Publisher")
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl Publisher {
+    pub fn publish(&self, snapshot: &Snapshot) -> Result<()> {
+        let rendered = Rendered::new(snapshot).context("render the snapshot")?;
+        self.tx.send_replace(Some(Arc::new(rendered)));
+        Ok(())
+    }
+
+    /// The version last published (0: none).
+    pub fn version(&self) -> u64 {
+        self.tx.borrow().as_ref().map_or(0, |r| r.version)
+    }
+}
+
+/// A running listener.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub publisher: Publisher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `listen` and serves until stopped.
+pub async fn start(listen: SocketAddr) -> Result<Running> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("bind the console on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = watch::channel(None);
+    let task = tokio::spawn(accept(listener, rx));
+    Ok(Running {
+        addr,
+        publisher: Publisher { tx: Arc::new(tx) },
+        task,
+    })
+}
+
+async fn accept(listener: TcpListener, rx: watch::Receiver<Option<Arc<Rendered>>>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "console accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Over the limit, the connection waits in the kernel's queue, not in memory.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        let rx = rx.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let rx = rx.clone();
+                async move { Ok::<_, Infallible>(answer(req, rx)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            drop(slot);
+        });
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut r = Response::new(Full::new(body).boxed());
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "error": message }).to_string();
+    reply(status, "application/json", Bytes::from(body))
+}
+
+const JSON: &str = "application/json";
+
+fn answer(req: Request<Incoming>, rx: watch::Receiver<Option<Arc<Rendered>>>) -> Response<Body> {
+    let path = req.uri().path();
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the console is read-only: GET",
+        );
+    }
+    match path {
+        "/" | "/index.html" => {
+            return reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                Bytes::from_static(INDEX_HTML.as_bytes()),
+            )
+        }
+        "/app.js" => {
+            return reply(
+                StatusCode::OK,
+                "text/javascript; charset=utf-8",
+                Bytes::from_static(APP_JS.as_bytes()),
+            )
+        }
+        "/style.css" => {
+            return reply(
+                StatusCode::OK,
+                "text/css; charset=utf-8",
+                Bytes::from_static(STYLE_CSS.as_bytes()),
+            )
+        }
+        "/health" => return reply(StatusCode::OK, "text/plain", Bytes::from_static(b"ok\n")),
+        _ => {}
+    }
+    let current = rx.borrow().clone();
+    if path == "/ready" {
+        return match current {
+            Some(_) => reply(StatusCode::OK, "text/plain", Bytes::from_static(b"ready\n")),
+            None => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                Bytes::from_static(b"no snapshot read yet\n"),
+            ),
+        };
+    }
+    let Some(api) = path.strip_prefix("/api/v1/") else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no such page: try / or /api/v1/snapshot",
+        );
+    };
+    let api = api.trim_end_matches('/');
+    if api == "events" {
+        return events(rx);
+    }
+    let Some(rendered) = current else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the console has not read the chain yet",
+        );
+    };
+    let body = match api.split_once('/') {
+        Some(("buildings", code)) => match rendered.buildings.get(&code.to_uppercase()) {
+            Some(b) => b.clone(),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no building {code:?}: /api/v1/buildings lists them"),
+                )
+            }
+        },
+        Some(_) => return error(StatusCode::NOT_FOUND, "no such resource"),
+        None => match rendered.parts.get(api) {
+            Some(b) => b.clone(),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "no such resource: snapshot, campus, buildings, intervals, orders, fills, \
+                     meters, batches, proposals, events",
+                )
+            }
+        },
+    };
+    let mut r = reply(StatusCode::OK, JSON, body);
+    if let Ok(v) = HeaderValue::from_str(&rendered.version.to_string()) {
+        r.headers_mut().insert("x-snapshot-version", v);
+    }
+    r
+}
+
+/// `text/event-stream`: the current snapshot, then each new one, with a comment when idle.
+fn events(mut rx: watch::Receiver<Option<Arc<Rendered>>>) -> Response<Body> {
+    let (tx, frames) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    tokio::spawn(async move {
+        rx.mark_changed();
+        loop {
+            let frame = match tokio::time::timeout(KEEPALIVE, rx.changed()).await {
+                Ok(Ok(())) => match rx.borrow_and_update().clone() {
+                    Some(r) => r.event.clone(),
+                    None => continue,
+                },
+                Ok(Err(_)) => return,
+                Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+            };
+            if tx.send(Ok(Frame::data(frame))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(frames));
+    let mut r = Response::new(BodyExt::boxed(body));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
