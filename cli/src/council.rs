@@ -107,7 +107,28 @@ pub enum Action {
     MarketParams(MarketParams),
     /// The council itself: members, guardians, threshold, timelock, guardian pause terms.
     Council(CouncilConfig),
+    /// Retires a building's meter for good (it never changes status again).
+    Retire {
+        lfdi: Lfdi,
+    },
+    /// Hands a program's authority over to `to` (who then accepts it): a new governance,
+    /// or a recovery key.
+    HandOver {
+        program: Pubkey,
+        to: Pubkey,
+    },
+    /// Pays out the market's fees (quote base units) and rounding dust (GRID, Wh) to
+    /// token accounts of the right mints.
+    WithdrawFees {
+        quote: u64,
+        grid_wh: u64,
+        quote_to: Pubkey,
+        grid_to: Pubkey,
+    },
 }
+
+/// The programs whose authority the council holds (and can hand over).
+pub const GOVERNED: [Pubkey; 4] = [registry::ID, oracle::ID, energy_token::ID, trading::ID];
 
 impl Action {
     /// The instruction the council executes, signed by its authority for the program.
@@ -163,6 +184,34 @@ impl Action {
                 sdk::ix::trading::set_params(governance_ix::authority_for(trading::ID), params)
             }
             Action::Council(ref config) => governance_ix::update_council(config.clone()),
+            Action::Retire { lfdi } => sdk::ix::registry::set_meter_status(
+                governance_ix::authority_for(registry::ID),
+                &lfdi,
+                MeterStatus::Retired,
+            ),
+            Action::HandOver { program, to } => {
+                let authority = governance_ix::authority_for(program);
+                match program {
+                    p if p == registry::ID => sdk::ix::registry::propose_authority(authority, to),
+                    p if p == oracle::ID => sdk::ix::oracle::propose_authority(authority, to),
+                    p if p == energy_token::ID => {
+                        sdk::ix::energy_token::propose_authority(authority, to)
+                    }
+                    _ => sdk::ix::trading::propose_authority(authority, to),
+                }
+            }
+            Action::WithdrawFees {
+                quote,
+                grid_wh,
+                quote_to,
+                grid_to,
+            } => sdk::ix::trading::withdraw_fees(
+                governance_ix::authority_for(trading::ID),
+                quote_to,
+                grid_to,
+                quote,
+                grid_wh,
+            ),
         }
     }
 
@@ -232,6 +281,62 @@ impl Action {
                     .await?
                     .context("no such meter is registered")?;
             }
+            Action::Retire { lfdi } => {
+                let meter = registered(chain, lfdi)
+                    .await?
+                    .context("no such meter is registered")?;
+                if meter.status == MeterStatus::Retired {
+                    bail!("the meter is retired already");
+                }
+            }
+            Action::HandOver { program, to } => {
+                if !GOVERNED.contains(program) {
+                    bail!("the council hands over registry, oracle, energy-token or trading");
+                }
+                if *to == governance_ix::authority_for(*program) {
+                    bail!("{to} is the council's own authority for that program already");
+                }
+                if *to == Pubkey::default() {
+                    bail!("hand over to a real key, not the default (all-zero) one");
+                }
+            }
+            Action::WithdrawFees {
+                quote,
+                grid_wh,
+                quote_to,
+                grid_to,
+            } => {
+                let market = chain
+                    .account(sdk::ix::trading::market_address())
+                    .await?
+                    .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+                    .context("the market is not initialised on this cluster")?;
+                if *quote > market.fees || *grid_wh > market.dust_wh {
+                    bail!(
+                        "the market holds {} quote units of fees and {} Wh of dust: withdraw at most that",
+                        market.fees,
+                        market.dust_wh
+                    );
+                }
+                if *quote == 0 && *grid_wh == 0 {
+                    bail!("nothing to withdraw: give --quote or --grid-wh");
+                }
+                for (account, mint, what) in [
+                    (quote_to, market.quote_mint, "quote"),
+                    (grid_to, market.base_mint, "GRID"),
+                ] {
+                    match chain.account(*account).await? {
+                        // A token account: mint (32 bytes) first.
+                        Some(a)
+                            if a.owner == sdk::ix::energy_token::TOKEN_PROGRAM
+                                && a.data.len() >= 72
+                                && a.data[..32] == mint.to_bytes() => {}
+                        _ => bail!(
+                            "{account} is not a {what} token account (mint {mint}): create it first"
+                        ),
+                    }
+                }
+            }
             Action::Pause {
                 until: Some(until), ..
             } => {
@@ -256,6 +361,16 @@ async fn registered<C: Chain>(chain: &mut C, lfdi: &Lfdi) -> Result<Option<regis
         .account(sdk::ix::registry::meter_address(lfdi))
         .await?
         .and_then(|a| anchor_account::<registry::Meter>(&a)))
+}
+
+/// The market's quote mint (fees are paid out in it).
+pub async fn current_quote_mint<C: Chain>(chain: &mut C) -> Result<Pubkey> {
+    chain
+        .account(sdk::ix::trading::market_address())
+        .await?
+        .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+        .map(|m| m.quote_mint)
+        .context("the market is not initialised on this cluster")
 }
 
 /// A meter's capacity now (what `propose capacity` changes).
@@ -549,4 +664,75 @@ pub async fn execute<C: Chain>(chain: &mut C, executor: &Keypair, index: u64) ->
             e.reason()
         )
     })
+}
+
+/// `council cancel N`: its proposer withdraws a proposal not yet executed.
+pub async fn cancel<C: Chain>(chain: &mut C, proposer: &Keypair, index: u64) -> Result<()> {
+    let council = council(chain).await?;
+    member(&council, &proposer.pubkey())?;
+    let p = proposal(chain, index).await?;
+    if p.proposer != proposer.pubkey() {
+        bail!(
+            "proposal {index} was made by {}: only its proposer cancels it (others reject it)",
+            p.proposer
+        );
+    }
+    if !matches!(p.status, ProposalStatus::Active | ProposalStatus::Approved) {
+        bail!("proposal {index} is {:?}: nothing to cancel", p.status);
+    }
+    send(
+        chain,
+        governance_ix::cancel(proposer.pubkey(), index),
+        proposer,
+        "cancel",
+    )
+    .await
+}
+
+/// The config account a program's pause is kept in.
+fn pause_config(program: Pubkey) -> Pubkey {
+    match program {
+        p if p == registry::ID => sdk::ix::registry::campus_address(),
+        p if p == oracle::ID => sdk::ix::oracle::config_address(),
+        p if p == energy_token::ID => sdk::ix::energy_token::config_address(),
+        _ => sdk::ix::trading::market_address(),
+    }
+}
+
+/// `council guardian-pause PROGRAM`: a guardian pauses a program at once, for the
+/// council's `max_guardian_pause_s` (it lapses by itself; the council lifts it sooner or
+/// makes it longer by proposal); one guardian may do it again only after the cooldown.
+pub async fn guardian_pause<C: Chain>(
+    chain: &mut C,
+    guardian: &Keypair,
+    program: Pubkey,
+) -> Result<i64> {
+    let council = council(chain).await?;
+    if !council.is_guardian(&guardian.pubkey()) {
+        bail!(
+            "{} is not one of the council's guardians: propose a pause instead (`council propose pause`)",
+            guardian.pubkey()
+        );
+    }
+    if !GOVERNED.contains(&program) {
+        bail!("a guardian pauses registry, oracle, energy-token or trading");
+    }
+    let now = chain.clock().await?.unix_timestamp;
+    if let Some(last) = council
+        .guardian_pauses
+        .iter()
+        .find(|p| p.guardian == guardian.pubkey() && p.program == program)
+    {
+        let again_at = last.at.saturating_add(i64::from(council.guardian_cooldown_s));
+        if now < again_at {
+            bail!(
+                "this guardian paused that program at {} and may again only after the council's {} s cooldown, at {again_at}: ask another guardian, or propose a pause",
+                last.at,
+                council.guardian_cooldown_s
+            );
+        }
+    }
+    let ix = governance_ix::guardian_pause(guardian.pubkey(), program, pause_config(program));
+    send(chain, ix, guardian, "take the guardian's pause").await?;
+    Ok(now + i64::from(council.max_guardian_pause_s))
 }

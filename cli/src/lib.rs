@@ -152,6 +152,56 @@ pub struct BuildingStatus {
     pub recs: u64,
     pub recs_issued: u64,
     pub open_orders: Vec<OrderView>,
+    /// The building's settled orders among the market's last [`FILLS_LOOKBACK`]
+    /// transactions, oldest first (empty where the chain serves no transaction history).
+    pub fills: Vec<FillView>,
+}
+
+/// How many of the market's most recent transactions `status` searches for fills.
+pub const FILLS_LOOKBACK: usize = 200;
+
+/// A settled order, from the market's `OrderSettled` event.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct FillView {
+    pub interval: u64,
+    pub side: String,
+    /// GRID received (buy) or delivered (sell), Wh.
+    pub filled_wh: u64,
+    /// Quote paid (buy) or received after the fee (sell), base units.
+    pub quote: u64,
+    /// Escrow returned: quote (buy) or GRID (sell).
+    pub refund: u64,
+    pub slot: u64,
+    pub signature: String,
+}
+
+/// The fills of meter `lfdi` among the market's last `lookback` transactions.
+pub async fn fills<C: Chain>(chain: &mut C, lfdi: &Lfdi, lookback: usize) -> Result<Vec<FillView>> {
+    let txs = chain
+        .program_transactions(trading::ID, None, lookback)
+        .await?;
+    let mut out = Vec::new();
+    for tx in &txs.transactions {
+        for e in sdk::accounts::events::<trading::events::OrderSettled>(&tx.logs) {
+            if e.lfdi == *lfdi {
+                out.push(FillView {
+                    interval: e.interval,
+                    side: if matches!(e.side, Side::Buy) {
+                        "buy"
+                    } else {
+                        "sell"
+                    }
+                    .into(),
+                    filled_wh: e.filled_wh,
+                    quote: e.quote,
+                    refund: e.refund,
+                    slot: tx.slot,
+                    signature: tx.signature.to_string(),
+                });
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// An SPL token account's amount (0 when it does not exist).
@@ -241,6 +291,8 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         });
     }
     open_orders.sort_by_key(|o| (o.interval, o.side.clone()));
+    // History is a node's to serve (not every RPC keeps it): without it, no fills.
+    let fills = fills(chain, lfdi, FILLS_LOOKBACK).await.unwrap_or_default();
     Ok(BuildingStatus {
         building: code.to_string(),
         lfdi: sdk::identity::lfdi_hex(lfdi),
@@ -260,6 +312,7 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         recs,
         recs_issued: ledger.map_or(0, |l| l.recs_issued),
         open_orders,
+        fills,
     })
 }
 

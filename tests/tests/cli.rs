@@ -664,6 +664,243 @@ async fn a_trade_settles_and_each_side_withdraws_what_it_can_claim() {
     // The unsold 500 Wh came back to the seller's claimable balance and now its wallet.
     assert_eq!(seller_after.grid_wh, 5_000 - 1_500);
     assert!(cli::withdraw(&mut chain, &eng.owner).await.is_err());
+    // Each side's status lists its fill, from the market's events.
+    assert_eq!(
+        buyer_after
+            .fills
+            .iter()
+            .map(|f| (f.interval, f.side.as_str(), f.filled_wh))
+            .collect::<Vec<_>>(),
+        [(k, "buy", 1_500)]
+    );
+    assert_eq!(
+        seller_after
+            .fills
+            .iter()
+            .map(|f| (f.interval, f.side.as_str(), f.filled_wh, f.quote))
+            .collect::<Vec<_>>(),
+        [(k, "sell", 1_500, seller.claimable_quote)]
+    );
+
+    // The book closes and its sellers' fees go to the market; the council pays them out.
+    let book = chain
+        .account(market_ix::book_address(k))
+        .await
+        .unwrap()
+        .and_then(|a| sdk::accounts::zero_copy::<trading::IntervalBook>(&a))
+        .unwrap();
+    send_and_confirm(
+        &mut chain,
+        &[market_ix::close_book(k, book.payer)],
+        &[],
+        &[],
+        SendPolicy::default(),
+    )
+    .await
+    .unwrap();
+    let fees = chain
+        .account(market_ix::market_address())
+        .await
+        .unwrap()
+        .and_then(|a| sdk::accounts::zero_copy::<trading::Market>(&a))
+        .unwrap()
+        .fees;
+    assert!(fees > 0);
+    let members = &plan.council_signers;
+    let treasurer = members[0].pubkey();
+    give_tokens(&mut chain, &treasurer, &plan.quote_mint, 0).await;
+    give_tokens(&mut chain, &treasurer, &token_ix::grid_mint(), 0).await;
+    let withdraw = |quote, quote_to| cli::council::Action::WithdrawFees {
+        quote,
+        grid_wh: 0,
+        quote_to,
+        grid_to: token_ix::ata(&treasurer, &token_ix::grid_mint()),
+    };
+    let quote_ata = token_ix::ata(&treasurer, &plan.quote_mint);
+    let err = cli::council::propose(&mut chain, &members[0], &withdraw(fees + 1, quote_ata))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains(&format!("the market holds {fees} quote units of fees")),
+        "{err:#}"
+    );
+    // The GRID account where the quote should go.
+    let grid_ata = token_ix::ata(&treasurer, &token_ix::grid_mint());
+    let err = cli::council::propose(&mut chain, &members[0], &withdraw(fees, grid_ata))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("is not a quote token account"),
+        "{err:#}"
+    );
+    let mut at = chain.clock().await.unwrap().unix_timestamp;
+    through_the_council(&mut chain, members, &withdraw(fees, quote_ata), &mut at, 2).await;
+    assert_eq!(
+        sdk::accounts::zero_copy::<trading::Market>(
+            &chain
+                .account(market_ix::market_address())
+                .await
+                .unwrap()
+                .unwrap()
+        )
+        .unwrap()
+        .fees,
+        0
+    );
+    let paid = chain.account(quote_ata).await.unwrap().unwrap();
+    assert_eq!(
+        u64::from_le_bytes(paid.data[64..72].try_into().unwrap()),
+        fees
+    );
+}
+
+/// The council's remaining actions: a meter retired for good, a program's authority
+/// handed over, a proposal cancelled by its proposer (and only by it), and a guardian's
+/// immediate pause (only a guardian's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_council_retires_a_meter_hands_over_cancels_and_a_guardian_pauses() {
+    use cli::council::{self, Action};
+    let Fixture {
+        dir: _dir,
+        mut chain,
+        plan,
+        buildings,
+        now,
+    } = fixture().await;
+    let members = &plan.council_signers;
+    let mut at = now;
+    let lfdi = buildings.lfdi("PHYS").unwrap().1;
+    let text = |e: anyhow::Error| format!("{e:#}");
+
+    through_the_council(&mut chain, members, &Action::Retire { lfdi }, &mut at, 2).await;
+    let meter = chain
+        .account(sdk::ix::registry::meter_address(&lfdi))
+        .await
+        .unwrap()
+        .and_then(|a| sdk::accounts::anchor_account::<registry::Meter>(&a))
+        .unwrap();
+    assert_eq!(meter.status, registry::MeterStatus::Retired);
+    let err = council::propose(&mut chain, &members[0], &Action::Retire { lfdi })
+        .await
+        .map_err(text)
+        .unwrap_err();
+    assert!(err.contains("the meter is retired already"), "{err}");
+    let err = council::propose(
+        &mut chain,
+        &members[0],
+        &Action::MeterStatus { lfdi, active: true },
+    )
+    .await
+    .map_err(text)
+    .unwrap_err();
+    assert!(err.contains("its status never changes again"), "{err}");
+
+    // A hand-over: the market's pending authority is the new key (which must accept).
+    let successor = Pubkey::new_unique();
+    let hand_over = Action::HandOver {
+        program: trading::ID,
+        to: successor,
+    };
+    assert_eq!(
+        sdk::names::instruction(&trading::ID, &hand_over.instruction().data),
+        Some("propose_authority")
+    );
+    let err = council::propose(
+        &mut chain,
+        &members[0],
+        &Action::HandOver {
+            program: trading::ID,
+            to: sdk::ix::governance::authority_for(trading::ID),
+        },
+    )
+    .await
+    .map_err(text)
+    .unwrap_err();
+    assert!(err.contains("the council's own authority"), "{err}");
+    through_the_council(&mut chain, members, &hand_over, &mut at, 2).await;
+    let market = sdk::accounts::zero_copy::<trading::Market>(
+        &chain
+            .account(market_ix::market_address())
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(market.pending_authority, successor);
+    assert_eq!(
+        market.authority,
+        sdk::ix::governance::authority_for(trading::ID)
+    );
+
+    // Cancelled by its proposer only.
+    let pause = Action::Pause {
+        program: oracle::ID,
+        until: None,
+    };
+    let index = council::propose(&mut chain, &members[0], &pause)
+        .await
+        .unwrap();
+    let err = council::cancel(&mut chain, &members[1], index)
+        .await
+        .map_err(text)
+        .unwrap_err();
+    assert!(err.contains("only its proposer cancels it"), "{err}");
+    council::cancel(&mut chain, &members[0], index)
+        .await
+        .unwrap();
+    let all = council::proposals(&mut chain, true).await.unwrap();
+    assert_eq!(
+        all.iter().find(|p| p.index == index).unwrap().status,
+        "Cancelled"
+    );
+    let err = council::cancel(&mut chain, &members[0], index)
+        .await
+        .map_err(text)
+        .unwrap_err();
+    assert!(err.contains("is Cancelled: nothing to cancel"), "{err}");
+
+    // A guardian pause: refused to a member who is not a guardian; one is made, pauses.
+    let err = council::guardian_pause(&mut chain, &members[1], trading::ID)
+        .await
+        .map_err(text)
+        .unwrap_err();
+    assert!(
+        err.contains("is not one of the council's guardians"),
+        "{err}"
+    );
+    let mut config = council::current_council(&mut chain).await.unwrap();
+    config.guardians = vec![members[1].pubkey()];
+    through_the_council(
+        &mut chain,
+        members,
+        &Action::Council(config.clone()),
+        &mut at,
+        2,
+    )
+    .await;
+    let until = council::guardian_pause(&mut chain, &members[1], trading::ID)
+        .await
+        .unwrap();
+    assert_eq!(until, at + i64::from(config.max_guardian_pause_s));
+    let market = sdk::accounts::zero_copy::<trading::Market>(
+        &chain
+            .account(market_ix::market_address())
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(market.paused_until, until);
+    // Again at once: the cooldown refuses it before anything is sent.
+    let err = council::guardian_pause(&mut chain, &members[1], trading::ID)
+        .await
+        .map_err(text)
+        .unwrap_err();
+    assert!(
+        err.contains("may again only after the council's")
+            && err.contains(&format!("{} s cooldown", config.guardian_cooldown_s)),
+        "{err}"
+    );
 }
 
 /// GRID redeemed against verified import (never more than the import not yet redeemed, nor

@@ -129,6 +129,11 @@ enum CouncilCommand {
     Reject { index: u64 },
     /// Executes proposal INDEX once approved and past its timelock (anyone may).
     Execute { index: u64 },
+    /// Cancels proposal INDEX (its proposer, before it is executed).
+    Cancel { index: u64 },
+    /// A guardian pauses a program at once (registry, oracle, energy-token, trading) for
+    /// the council's maximum guardian pause; it lapses by itself.
+    GuardianPause { program: String },
 }
 
 #[derive(Subcommand)]
@@ -204,6 +209,27 @@ enum ProposeCommand {
         gate_lead_s: Option<u32>,
         #[arg(long)]
         horizon: Option<u8>,
+    },
+    /// Retires a building's meter for good.
+    Retire { building: String },
+    /// Hands a program's authority (registry, oracle, energy-token, trading) over to a key,
+    /// which then accepts it.
+    HandOver {
+        program: String,
+        #[arg(long)]
+        to: String,
+    },
+    /// Pays the market's fees (quote base units) and rounding dust (GRID, Wh) out to token
+    /// accounts (default: the proposer's).
+    WithdrawFees {
+        #[arg(long, default_value_t = 0)]
+        quote: u64,
+        #[arg(long, default_value_t = 0)]
+        grid_wh: u64,
+        #[arg(long)]
+        quote_to: Option<String>,
+        #[arg(long)]
+        grid_to: Option<String>,
     },
     /// The council: members added or removed, threshold, timelock; the rest stays.
     Council {
@@ -335,6 +361,18 @@ fn describe(s: &cli::BuildingStatus) -> String {
             o.interval, o.starts_at, o.side, o.quantity_wh, o.limit_price, o.escrow, o.state
         ));
     }
+    if s.fills.is_empty() {
+        out.push_str(&format!(
+            "fills: none among the market's last {} transactions\n",
+            cli::FILLS_LOOKBACK
+        ));
+    }
+    for f in &s.fills {
+        out.push_str(&format!(
+            "fill: interval {}, {} {} Wh for {} quote (refund {}), slot {}\n",
+            f.interval, f.side, f.filled_wh, f.quote, f.refund, f.slot
+        ));
+    }
     out
 }
 
@@ -404,6 +442,32 @@ async fn council(
                 },
                 ProposeCommand::SkipBatches { through } => {
                     Action::SkipBatches { through: *through }
+                }
+                ProposeCommand::Retire { building } => Action::Retire {
+                    lfdi: buildings.lfdi(building)?.1,
+                },
+                ProposeCommand::HandOver { program, to } => Action::HandOver {
+                    program: council::program_id(program)?,
+                    to: council::parse_key(to)?,
+                },
+                ProposeCommand::WithdrawFees {
+                    quote,
+                    grid_wh,
+                    quote_to,
+                    grid_to,
+                } => {
+                    let quote_mint = council::current_quote_mint(chain).await?;
+                    let me = solana_signer::Signer::pubkey(member);
+                    let account = |given: &Option<String>, mint| match given {
+                        Some(k) => council::parse_key(k),
+                        None => Ok(sdk::ix::energy_token::ata(&me, &mint)),
+                    };
+                    Action::WithdrawFees {
+                        quote: *quote,
+                        grid_wh: *grid_wh,
+                        quote_to: account(quote_to, quote_mint)?,
+                        grid_to: account(grid_to, sdk::ix::energy_token::grid_mint())?,
+                    }
                 }
                 ProposeCommand::Capacity {
                     building,
@@ -502,6 +566,23 @@ async fn council(
                 format!("proposal {index} executed\n")
             });
         }
+        CouncilCommand::Cancel { index } => {
+            council::cancel(chain, member, *index).await?;
+            print(json, &serde_json::json!({ "cancelled": index }), |_| {
+                format!("proposal {index} cancelled\n")
+            });
+        }
+        CouncilCommand::GuardianPause { program } => {
+            let until =
+                council::guardian_pause(chain, member, council::program_id(program)?).await?;
+            print(
+                json,
+                &serde_json::json!({ "paused": program, "until": until }),
+                |_| {
+                    format!("{program} paused until {until} (it lapses then; the council may lift it sooner)\n")
+                },
+            );
+        }
     }
     Ok(())
 }
@@ -520,6 +601,8 @@ async fn main() -> ExitCode {
                     | CouncilCommand::Approve { .. }
                     | CouncilCommand::Reject { .. }
                     | CouncilCommand::Execute { .. }
+                    | CouncilCommand::Cancel { .. }
+                    | CouncilCommand::GuardianPause { .. }
                     | CouncilCommand::Propose(
                         ProposeCommand::Pause { .. }
                             | ProposeCommand::Unpause { .. }
@@ -528,6 +611,8 @@ async fn main() -> ExitCode {
                             | ProposeCommand::Limits { .. }
                             | ProposeCommand::Market { .. }
                             | ProposeCommand::Council { .. }
+                            | ProposeCommand::HandOver { .. }
+                            | ProposeCommand::WithdrawFees { .. }
                     )
             )
     );

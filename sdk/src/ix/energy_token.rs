@@ -37,6 +37,9 @@ pub fn retirement_address(holder: &Pubkey, id: u64) -> Pubkey {
     pda(&[seeds::RETIREMENT, holder.as_ref(), &id.to_le_bytes()])
 }
 
+/// The SPL Token program, which owns GRID's, the RECs' and the quote token's accounts.
+pub const TOKEN_PROGRAM: Pubkey = anchor_spl::token::ID;
+
 /// The associated token account of `owner` for `mint` (SPL Token).
 pub fn ata(owner: &Pubkey, mint: &Pubkey) -> Pubkey {
     ata_for(owner, mint, &anchor_spl::token::ID)
