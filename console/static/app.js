@@ -79,7 +79,7 @@ function renderNow(s) {
 
 function renderMarketChart(s) {
   const rows = s.intervals;
-  const W = 960, H = 300, L = 60, R = 70, T = 20, B = 40;
+  const W = 960, H = 300, L = 60, R = 70, T = 28, B = 40;
   const pw = W - L - R, ph = H - T - B;
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "clearing price and volume per interval" });
   const n = Math.max(rows.length, 1);
@@ -104,12 +104,16 @@ function renderMarketChart(s) {
   const pts = rows.map((r, i) => [r, i]).filter(([r]) => r.volume_wh > 0)
     .map(([r, i]) => `${(L + ((i + 0.4) / n) * pw).toFixed(1)},${(T + ph - (r.price / maxP) * ph).toFixed(1)}`);
   root.append(svg("polyline", { points: pts.join(" "), fill: "none", stroke: "#d94801", "stroke-width": 2 }));
+  for (const p of pts) {
+    const [cx, cy] = p.split(",");
+    root.append(svg("circle", { cx, cy, r: 3, fill: "#d94801" }));
+  }
   for (let k = 0; k <= 4; k++) {
     const y = T + ph - (k / 4) * ph;
     root.append(svg("text", { x: L - 6, y: y.toFixed(1), "text-anchor": "end", "font-size": 11, fill: "#3182bd" }, kwh(Math.round((maxV * k) / 4))));
     root.append(svg("text", { x: L + pw + 6, y: y.toFixed(1), "font-size": 11, fill: "#d94801" }, credits(Math.round((maxP * k) / 4))));
   }
-  root.append(svg("text", { x: L, y: 12, "font-size": 12 }, "bars: volume kWh (light: open, orange: gate closed) · line: clearing price per kWh"));
+  root.append(svg("text", { x: L + 10, y: 12, "font-size": 12 }, "bars: volume kWh (light: open, orange: gate closed) · line: clearing price per kWh"));
   document.getElementById("market-chart").replaceChildren(root);
 }
 
@@ -178,7 +182,7 @@ function renderBatches(s) {
   } else {
     const a = b.bridge.attestation;
     out.push(el("div", {}, a
-      ? `Bridge: last round ${stamp(a.at)}, ${a.batches_signed} batches (${a.readings_signed} readings) signed, ${a.pending_batches} awaiting the keeper, ${a.waiting_meters} meters waiting` +
+      ? `Bridge: last round ${stamp(a.at)}, ${a.batches_signed} batches (${a.readings_signed} readings) signed; then ${a.pending_batches} signed batches awaited the keeper and ${a.waiting_meters} meters a round` +
         (a.oldest_unattested_s === null ? "" : ` (oldest ${a.oldest_unattested_s} s)`) + (a.backlog_full ? " · BACKLOG FULL" : "")
       : "Bridge: no attestation round yet."));
     if (b.bridge.denied.length) {

@@ -97,6 +97,7 @@ fn rendered_dom(browser: &str, url: &str, version: u64) -> String {
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
+                "--disable-dev-shm-usage",
                 "--timeout=5000",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -118,6 +119,7 @@ fn screenshot(browser: &str, url: &str, path: &Path) {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-dev-shm-usage",
             "--hide-scrollbars",
             "--timeout=4000",
             "--window-size=1280,2400",
