@@ -723,7 +723,9 @@ pub async fn guardian_pause<C: Chain>(
         .iter()
         .find(|p| p.guardian == guardian.pubkey() && p.program == program)
     {
-        let again_at = last.at.saturating_add(i64::from(council.guardian_cooldown_s));
+        let again_at = last
+            .at
+            .saturating_add(i64::from(council.guardian_cooldown_s));
         if now < again_at {
             bail!(
                 "this guardian paused that program at {} and may again only after the council's {} s cooldown, at {again_at}: ask another guardian, or propose a pause",

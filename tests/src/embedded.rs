@@ -251,6 +251,13 @@ impl Chain for EmbeddedChain {
     ) -> Result<Vec<(Pubkey, Account)>> {
         let keys: Vec<Pubkey> = self.touched.iter().copied().collect();
         let accounts = self.accounts(&keys).await?;
+        // Closed accounts (settled orders, closed books) leave the index: a transaction that
+        // creates one again names it, and indexes it again.
+        for (key, account) in keys.iter().zip(&accounts) {
+            if account.is_none() {
+                self.touched.remove(key);
+            }
+        }
         Ok(keys
             .into_iter()
             .zip(accounts)

@@ -2,7 +2,9 @@
 //!
 //! Open loop: request `i` is due at `start + i / rate`, spread over `--connections`
 //! keep-alive connections, and its time is counted from when it was due (a slow answer
-//! delays the ones behind it, and they count that too). The routes alternate as the page
+//! delays the ones behind it, and they count that too; so does the client's timer, which
+//! wakes up to a millisecond late). The time from sending to the whole answer is printed
+//! beside it (`service`). The routes alternate as the page
 //! and API clients use them (snapshot, campus, buildings, one building, intervals, orders,
 //! meters, batches).
 //!
@@ -38,21 +40,28 @@ struct Args {
     /// Buildings of the generated campus.
     #[arg(long, default_value_t = 25)]
     buildings: usize,
+    /// The building `/api/v1/buildings/{code}` asks for (B0 in the generated campus).
+    #[arg(long, default_value = "B0")]
+    building: String,
     /// How often the generated campus is published again (the poller's refresh).
     #[arg(long, default_value_t = 2_000)]
     republish_ms: u64,
 }
 
-const ROUTES: [&str; 8] = [
-    "/api/v1/snapshot",
-    "/api/v1/campus",
-    "/api/v1/buildings",
-    "/api/v1/buildings/B0",
-    "/api/v1/intervals",
-    "/api/v1/orders",
-    "/api/v1/meters",
-    "/api/v1/batches",
-];
+fn routes(building: &str) -> Vec<String> {
+    [
+        "/api/v1/snapshot",
+        "/api/v1/campus",
+        "/api/v1/buildings",
+        &format!("/api/v1/buildings/{building}"),
+        "/api/v1/intervals",
+        "/api/v1/orders",
+        "/api/v1/meters",
+        "/api/v1/batches",
+    ]
+    .map(String::from)
+    .to_vec()
+}
 
 /// A campus of `n` buildings with a day of intervals, an order per building and the
 /// fills of a day.
@@ -164,7 +173,8 @@ async fn connection(
     total: u64,
     rate: u64,
     start: Instant,
-) -> Result<(Vec<u32>, u64)> {
+    routes: Vec<String>,
+) -> Result<(Vec<u32>, Vec<u32>, u64)> {
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("connect {addr}"))?;
@@ -173,15 +183,17 @@ async fn connection(
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let mut latencies = Vec::with_capacity((total as usize / k) + 1);
+    let mut service = Vec::with_capacity((total as usize / k) + 1);
     let mut errors = 0;
     let mut i = c as u64;
     while i < total {
         let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
         tokio::time::sleep_until(due.into()).await;
-        let route = ROUTES[(i as usize) % ROUTES.len()];
-        let req = hyper::Request::get(route)
+        let route = &routes[(i as usize) % routes.len()];
+        let req = hyper::Request::get(route.as_str())
             .header("host", addr.to_string())
             .body(Empty::<Bytes>::new())?;
+        let sent = Instant::now();
         match sender.send_request(req).await {
             Ok(resp) => {
                 let ok = resp.status().is_success();
@@ -193,9 +205,10 @@ async fn connection(
             Err(e) => bail!("request {route}: {e}"),
         }
         latencies.push(due.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+        service.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
         i += k as u64;
     }
-    Ok((latencies, errors))
+    Ok((latencies, service, errors))
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -278,6 +291,7 @@ async fn main() -> Result<()> {
             total,
             args.rate,
             start,
+            routes(&args.building),
         )));
     }
     let progress = tokio::spawn(async move {
@@ -289,15 +303,18 @@ async fn main() -> Result<()> {
         }
     });
     let mut all = Vec::with_capacity(total as usize);
+    let mut served = Vec::with_capacity(total as usize);
     let mut errors = 0;
     for t in tasks {
-        let (l, e) = t.await??;
+        let (l, s, e) = t.await??;
         all.extend(l);
+        served.extend(s);
         errors += e;
     }
     progress.abort();
     let wall = start.elapsed().as_secs_f64();
     all.sort_unstable();
+    served.sort_unstable();
     println!(
         "answered {} in {:.1} s ({:.0} req/s), {} errors; latency ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
         all.len(),
@@ -309,6 +326,14 @@ async fn main() -> Result<()> {
         percentile(&all, 0.99),
         percentile(&all, 0.999),
         percentile(&all, 1.0)
+    );
+    println!(
+        "service (sent to answered) ms: p50 {:.3}  p90 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}",
+        percentile(&served, 0.50),
+        percentile(&served, 0.90),
+        percentile(&served, 0.99),
+        percentile(&served, 0.999),
+        percentile(&served, 1.0)
     );
     drop(running);
     if errors > 0 {
