@@ -100,6 +100,23 @@ pub fn persistence_forecast(before: (u64, u64), after: (u64, u64)) -> i64 {
     exported - imported
 }
 
+/// The persistence forecast for one market interval of `interval_s`, from registers
+/// `elapsed_s` apart (the meter's readings need not be an interval apart: the net is scaled
+/// to the interval, rounded toward zero).
+pub fn forecast_per_interval(
+    before: (u64, u64),
+    after: (u64, u64),
+    elapsed_s: i64,
+    interval_s: u32,
+) -> i64 {
+    let net = i128::from(persistence_forecast(before, after));
+    if elapsed_s <= 0 {
+        return 0;
+    }
+    let scaled = net * i128::from(interval_s) / i128::from(elapsed_s);
+    scaled.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 /// The agents of a campus: a default and per-building overrides.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -160,7 +177,13 @@ pub async fn step<C: sdk::chain::Chain>(
         *seen = Some(before);
         return Ok(None);
     }
-    let net = persistence_forecast((before.0, before.1), (now.0, now.1));
+    let interval_s = crate::market(chain).await?.interval_s;
+    let net = forecast_per_interval(
+        (before.0, before.1),
+        (now.0, now.1),
+        now.2 - before.2,
+        interval_s,
+    );
     let Some(d) = agent.decide(net, s.grid_wh, s.quote) else {
         return Ok(None);
     };
@@ -186,6 +209,24 @@ mod tests {
         min_order_wh: 100,
         max_order_wh: 0,
     };
+
+    #[test]
+    fn the_forecast_is_scaled_to_the_market_interval() {
+        // 3,000 Wh out, 200 in over one interval: 2,800.
+        assert_eq!(forecast_per_interval((0, 0), (200, 3_000), 900, 900), 2_800);
+        // The same over two intervals: half of it per interval; over a third, three times.
+        assert_eq!(
+            forecast_per_interval((0, 0), (200, 3_000), 1_800, 900),
+            1_400
+        );
+        assert_eq!(forecast_per_interval((0, 0), (200, 3_000), 300, 900), 8_400);
+        // A net import, rounded toward zero; no time elapsed: no forecast.
+        assert_eq!(forecast_per_interval((0, 0), (1_000, 0), 1_800, 900), -500);
+        assert_eq!(forecast_per_interval((0, 0), (1, 0), 1_800, 900), 0);
+        assert_eq!(forecast_per_interval((0, 0), (0, 5_000), 0, 900), 0);
+        // Registers that went backwards count as nothing, never as a huge number.
+        assert_eq!(forecast_per_interval((5_000, 5_000), (0, 0), 900, 900), 0);
+    }
 
     #[test]
     fn surplus_is_offered_and_deficit_bid_for_within_holdings_and_limits() {

@@ -58,7 +58,7 @@ pub fn program_id(name: &str) -> Result<Pubkey> {
         "energy-token" | "energy_token" => energy_token::ID,
         "trading" | "market" => trading::ID,
         other => bail!(
-            "unknown program {other:?}: the council pauses registry, oracle, energy-token or trading"
+            "unknown program {other:?}: the council governs registry, oracle, energy-token and trading"
         ),
     })
 }
@@ -293,6 +293,12 @@ impl Action {
                 if !GOVERNED.contains(program) {
                     bail!("the council hands over registry, oracle, energy-token or trading");
                 }
+                let (authority, _) = authority_and_pause(chain, *program).await?;
+                if authority != governance_ix::authority_for(*program) {
+                    bail!(
+                        "the program's authority is {authority}, not the council's: the council cannot hand it over"
+                    );
+                }
                 if *to == governance_ix::authority_for(*program) {
                     bail!("{to} is the council's own authority for that program already");
                 }
@@ -325,15 +331,13 @@ impl Action {
                     (quote_to, market.quote_mint, "quote"),
                     (grid_to, market.base_mint, "GRID"),
                 ] {
-                    match chain.account(*account).await? {
-                        // A token account: mint (32 bytes) first.
-                        Some(a)
-                            if a.owner == sdk::ix::energy_token::TOKEN_PROGRAM
-                                && a.data.len() >= 72
-                                && a.data[..32] == mint.to_bytes() => {}
-                        _ => bail!(
-                            "{account} is not a {what} token account (mint {mint}): create it first"
-                        ),
+                    let held = chain.account(*account).await?.is_some_and(|a| {
+                        a.owner == sdk::ix::energy_token::TOKEN_PROGRAM
+                            && sdk::accounts::token_account(&a)
+                                .is_some_and(|(m, _)| m == mint.to_bytes())
+                    });
+                    if !held {
+                        bail!("{account} is not a {what} token account (mint {mint}): create it first");
                     }
                 }
             }
@@ -361,6 +365,32 @@ async fn registered<C: Chain>(chain: &mut C, lfdi: &Lfdi) -> Result<Option<regis
         .account(sdk::ix::registry::meter_address(lfdi))
         .await?
         .and_then(|a| anchor_account::<registry::Meter>(&a)))
+}
+
+/// A governed program's authority and the end of its pause (0: running), from its
+/// configuration account.
+pub async fn authority_and_pause<C: Chain>(
+    chain: &mut C,
+    program: Pubkey,
+) -> Result<(Pubkey, i64)> {
+    let account = chain
+        .account(pause_config(program))
+        .await?
+        .context("the program is not initialised on this cluster")?;
+    let read = match program {
+        p if p == registry::ID => {
+            anchor_account::<registry::Campus>(&account).map(|c| (c.authority, c.paused_until))
+        }
+        p if p == oracle::ID => sdk::accounts::zero_copy::<oracle::OracleConfig>(&account)
+            .map(|c| (c.authority, c.paused_until)),
+        p if p == energy_token::ID => {
+            sdk::accounts::zero_copy::<energy_token::TokenConfig>(&account)
+                .map(|c| (c.authority, c.paused_until))
+        }
+        _ => sdk::accounts::zero_copy::<trading::Market>(&account)
+            .map(|m| (m.authority, m.paused_until)),
+    };
+    read.context("the program's configuration account does not decode")
 }
 
 /// The market's quote mint (fees are paid out in it).
@@ -736,5 +766,6 @@ pub async fn guardian_pause<C: Chain>(
     }
     let ix = governance_ix::guardian_pause(guardian.pubkey(), program, pause_config(program));
     send(chain, ix, guardian, "take the guardian's pause").await?;
-    Ok(now + i64::from(council.max_guardian_pause_s))
+    // The program keeps the later of a pause in force and the guardian's.
+    Ok(authority_and_pause(chain, program).await?.1)
 }

@@ -186,12 +186,7 @@ pub async fn fills<C: Chain>(chain: &mut C, lfdi: &Lfdi, lookback: usize) -> Res
             if e.lfdi == *lfdi {
                 out.push(FillView {
                     interval: e.interval,
-                    side: if matches!(e.side, Side::Buy) {
-                        "buy"
-                    } else {
-                        "sell"
-                    }
-                    .into(),
+                    side: side_word(e.side).into(),
                     filled_wh: e.filled_wh,
                     quote: e.quote,
                     refund: e.refund,
@@ -206,11 +201,11 @@ pub async fn fills<C: Chain>(chain: &mut C, lfdi: &Lfdi, lookback: usize) -> Res
 
 /// An SPL token account's amount (0 when it does not exist).
 async fn token_amount<C: Chain>(chain: &mut C, account: Pubkey) -> Result<u64> {
-    Ok(match chain.account(account).await? {
-        // mint (32), owner (32), amount (u64, little-endian).
-        Some(a) if a.data.len() >= 72 => u64::from_le_bytes(a.data[64..72].try_into()?),
-        _ => 0,
-    })
+    Ok(chain
+        .account(account)
+        .await?
+        .and_then(|a| sdk::accounts::token_account(&a))
+        .map_or(0, |(_, amount)| amount))
 }
 
 async fn market<C: Chain>(chain: &mut C) -> Result<trading::Market> {
@@ -227,6 +222,14 @@ async fn meter<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<Meter
         .await?
         .and_then(|a| anchor_account::<Meter>(&a))
         .with_context(|| format!("building {code} has no meter registered on this cluster"))
+}
+
+/// An order's side as the command line and the console write it.
+pub fn side_word(side: Side) -> &'static str {
+    match side {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
 }
 
 fn side_name(side: u8) -> String {
@@ -315,6 +318,11 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
         fills,
     })
 }
+
+/// How long before an interval's gate an order is sent to it at the latest when no
+/// interval is named: the next interval's gate closer than this, the order goes to the
+/// one after.
+pub const GATE_MARGIN_S: i64 = 15;
 
 /// What `order place` is asked.
 #[derive(Clone, Copy, Debug)]
@@ -438,13 +446,22 @@ fn check_order(
             market.min_quantity_wh
         );
     }
-    // The next interval whose gate is still open.
+    // The next interval whose gate is still open; unless one is asked for, the next whose
+    // gate is at least GATE_MARGIN_S away (an order sent a moment before its gate would
+    // land after it).
     let mut next = market.interval_at(now);
     while market.gate(next).is_ok_and(|gate| gate <= now) {
         next += 1;
     }
+    let mut default = next;
+    while market
+        .gate(default)
+        .is_ok_and(|gate| gate <= now.saturating_add(GATE_MARGIN_S))
+    {
+        default += 1;
+    }
     let last = market.interval_at(now) + u64::from(market.horizon);
-    let interval = request.interval.unwrap_or(next);
+    let interval = request.interval.unwrap_or(default);
     if interval < next {
         bail!(
             "interval {interval}'s gate has closed: the next open interval is {next} (starts at {})",

@@ -7,7 +7,7 @@
 //! settled), so intervals' prices and volumes, fills and applied batches come from the
 //! events in the programs' transactions, which the collector follows from where it last
 //! stopped (`Chain::program_transactions`) and keeps, bounded, in memory.
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use anchor_lang::prelude::Pubkey;
 use anchor_lang::Discriminator;
@@ -31,6 +31,12 @@ pub const KEPT_BATCHES: usize = 50;
 /// Transactions read per program per refresh; more and the oldest are skipped (the
 /// snapshot says its history is incomplete).
 pub const TRANSACTIONS_PER_READ: usize = 5_000;
+/// Transactions read per program at the first refresh (the history before them is not
+/// the console's: it starts there).
+pub const FIRST_READ: usize = 1_000;
+/// Signatures remembered so that none is counted twice (a node that lost the cursor
+/// pages back to transactions already seen).
+pub const REMEMBERED_SIGNATURES: usize = 20_000;
 
 /// Settled per building (by LFDI): bought, sold (Wh), paid, received (quote).
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,6 +50,8 @@ struct Settled {
 /// Reads snapshots, keeping what the events told it between reads.
 pub struct Collector {
     names: HashMap<Lfdi, String>,
+    /// Registry indexes of the meters last read (names meters without a code).
+    indexes: HashMap<Lfdi, u16>,
     silent_after_s: i64,
     bridge: Option<keeper::bridge_api::BridgeClient>,
     market_cursor: Option<Signature>,
@@ -52,7 +60,10 @@ pub struct Collector {
     fills: VecDeque<Fill>,
     settled: HashMap<Lfdi, Settled>,
     batches: VecDeque<BatchRow>,
+    seen: HashSet<Signature>,
+    seen_order: VecDeque<Signature>,
     history_complete: bool,
+    history_error: Option<String>,
     version: u64,
 }
 
@@ -66,6 +77,7 @@ impl Collector {
     ) -> Collector {
         Collector {
             names,
+            indexes: HashMap::new(),
             silent_after_s: silent_after_s.max(1),
             bridge,
             market_cursor: None,
@@ -74,23 +86,54 @@ impl Collector {
             fills: VecDeque::new(),
             settled: HashMap::new(),
             batches: VecDeque::new(),
+            seen: HashSet::new(),
+            seen_order: VecDeque::new(),
             history_complete: true,
+            history_error: None,
             version: 0,
         }
     }
 
-    fn name(&self, lfdi: &Lfdi, index: Option<u16>) -> String {
-        match (self.names.get(lfdi), index) {
+    /// A meter's building code, else `#` and its registry index, else its LFDI.
+    fn name(&self, lfdi: &Lfdi) -> String {
+        match (self.names.get(lfdi), self.indexes.get(lfdi)) {
             (Some(code), _) => code.clone(),
             (None, Some(i)) => format!("#{i}"),
-            (None, None) => sdk::identity::lfdi_hex(lfdi)[..8].to_string(),
+            (None, None) => sdk::identity::lfdi_hex(lfdi),
+        }
+    }
+
+    /// Whether `signature` is new (remembering it if so).
+    fn first_sight(&mut self, signature: Signature) -> bool {
+        if !self.seen.insert(signature) {
+            return false;
+        }
+        self.seen_order.push_back(signature);
+        while self.seen_order.len() > REMEMBERED_SIGNATURES {
+            if let Some(old) = self.seen_order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+        true
+    }
+
+    /// Transactions to read of a program this time.
+    fn read_limit(cursor: Option<Signature>) -> usize {
+        if cursor.is_some() {
+            TRANSACTIONS_PER_READ
+        } else {
+            FIRST_READ
         }
     }
 
     /// The market's and oracle's events since the last read.
     async fn follow<C: Chain>(&mut self, chain: &mut C) -> Result<()> {
         let market = chain
-            .program_transactions(trading::ID, self.market_cursor, TRANSACTIONS_PER_READ)
+            .program_transactions(
+                trading::ID,
+                self.market_cursor,
+                Self::read_limit(self.market_cursor),
+            )
             .await
             .context("the market's transactions")?;
         // The first read starts from what the chain keeps: a gap before it is expected.
@@ -98,6 +141,9 @@ impl Collector {
             self.history_complete = false;
         }
         for tx in &market.transactions {
+            if !self.first_sight(tx.signature) {
+                continue;
+            }
             for e in events::<trading::events::IntervalCleared>(&tx.logs) {
                 self.cleared.insert(
                     e.interval,
@@ -115,8 +161,9 @@ impl Collector {
                 );
             }
             for e in events::<trading::events::OrderSettled>(&tx.logs) {
-                let s = self.settled.entry(e.lfdi).or_default();
+                let building = self.name(&e.lfdi);
                 let buy = matches!(e.side, trading::Side::Buy);
+                let s = self.settled.entry(e.lfdi).or_default();
                 if buy {
                     s.bought_wh = s.bought_wh.saturating_add(e.filled_wh);
                     s.paid = s.paid.saturating_add(e.quote);
@@ -124,11 +171,10 @@ impl Collector {
                     s.sold_wh = s.sold_wh.saturating_add(e.filled_wh);
                     s.received = s.received.saturating_add(e.quote);
                 }
-                let building = self.name(&e.lfdi, None);
                 self.fills.push_back(Fill {
                     interval: e.interval,
                     building,
-                    side: if buy { "buy" } else { "sell" }.into(),
+                    side: cli::side_word(e.side).into(),
                     filled_wh: e.filled_wh,
                     quote: e.quote,
                     refund: e.refund,
@@ -147,13 +193,20 @@ impl Collector {
         }
 
         let oracle = chain
-            .program_transactions(oracle::ID, self.oracle_cursor, TRANSACTIONS_PER_READ)
+            .program_transactions(
+                oracle::ID,
+                self.oracle_cursor,
+                Self::read_limit(self.oracle_cursor),
+            )
             .await
             .context("the oracle's transactions")?;
         if oracle.skipped && self.oracle_cursor.is_some() {
             self.history_complete = false;
         }
         for tx in &oracle.transactions {
+            if !self.first_sight(tx.signature) {
+                continue;
+            }
             for e in events::<oracle::events::BatchApplied>(&tx.logs) {
                 self.batches.push_back(BatchRow {
                     sequence: e.sequence,
@@ -175,7 +228,6 @@ impl Collector {
     /// Reads the campus: the chain's accounts, the events since the last read, the bridge.
     pub async fn read<C: Chain>(&mut self, chain: &mut C) -> Result<Snapshot> {
         let began = std::time::Instant::now();
-        self.follow(chain).await?;
         let clock = chain.clock().await?;
         let now = clock.unix_timestamp;
         let campus = chain
@@ -201,6 +253,20 @@ impl Collector {
             .filter_map(|(_, a)| anchor_account::<registry::Meter>(a))
             .collect();
         meters.sort_by_key(|m| m.index);
+        self.indexes = meters.iter().map(|m| (m.lfdi, m.index)).collect();
+        // The events since the last read. Without them (a node that keeps no transaction
+        // history, or fails to serve it now) the accounts are still served.
+        match self.follow(chain).await {
+            Ok(()) => self.history_error = None,
+            Err(e) => {
+                let reason = format!("{e:#}");
+                if self.history_error.as_deref() != Some(&reason) {
+                    tracing::warn!(error = %reason, "the programs' transaction history could not be read: intervals, fills and batches wait");
+                }
+                self.history_complete = false;
+                self.history_error = Some(reason);
+            }
+        }
         let states: HashMap<Lfdi, oracle::MeterState> = chain
             .program_accounts(oracle::ID, oracle::MeterState::DISCRIMINATOR)
             .await?
@@ -250,25 +316,21 @@ impl Collector {
         keys.push(market.quote_mint);
         let tokens = chain.accounts(&keys).await?;
         let amount = |i: usize| -> u64 {
-            match tokens.get(i) {
-                // mint (32), owner (32), amount (u64, little-endian).
-                Some(Some(a)) if a.data.len() >= 72 => {
-                    u64::from_le_bytes(a.data[64..72].try_into().unwrap_or_default())
-                }
-                _ => 0,
-            }
+            tokens
+                .get(i)
+                .and_then(|a| a.as_ref())
+                .and_then(sdk::accounts::token_account)
+                .map_or(0, |(_, amount)| amount)
         };
-        // A mint: COption<authority> (36), supply (u64), decimals (u8).
-        let grid_supply_wh = match tokens.get(keys.len() - 2) {
-            Some(Some(a)) if a.data.len() >= 44 => {
-                u64::from_le_bytes(a.data[36..44].try_into().unwrap_or_default())
-            }
-            _ => 0,
+        let mint = |i: usize| {
+            tokens
+                .get(i)
+                .and_then(|a| a.as_ref())
+                .and_then(sdk::accounts::mint_supply_and_decimals)
+                .unwrap_or_default()
         };
-        let quote_decimals = match tokens.last() {
-            Some(Some(a)) if a.data.len() >= 45 => a.data[44],
-            _ => 0,
-        };
+        let grid_supply_wh = mint(keys.len() - 2).0;
+        let quote_decimals = mint(keys.len() - 1).1;
 
         let proposals = match cli::council::proposals(chain, true).await {
             Ok(p) => p,
@@ -296,6 +358,10 @@ impl Collector {
                 },
             }),
         };
+        let mut orders_of: HashMap<Lfdi, u64> = HashMap::new();
+        for (_, o) in &orders {
+            *orders_of.entry(o.lfdi).or_default() += 1;
+        }
         let denied: Vec<String> = bridge
             .iter()
             .flat_map(|b| b.denied.iter().map(|d| d.lfdi.to_uppercase()))
@@ -311,7 +377,7 @@ impl Collector {
         };
         let (mut active, mut silent) = (0, 0);
         for (i, m) in meters.iter().enumerate() {
-            let code = self.name(&m.lfdi, Some(m.index));
+            let code = self.name(&m.lfdi);
             let lfdi = sdk::identity::lfdi_hex(&m.lfdi);
             let state = states.get(&m.lfdi);
             let ledger = ledgers.get(&m.lfdi);
@@ -359,7 +425,7 @@ impl Collector {
                 claimable_grid_wh: balance.map_or(0, |b| b.base),
                 claimable_quote: balance.map_or(0, |b| b.quote),
                 recs_issued: ledger.map_or(0, |l| l.recs_issued),
-                open_orders: orders.iter().filter(|(_, o)| o.lfdi == m.lfdi).count() as u64,
+                open_orders: orders_of.get(&m.lfdi).copied().unwrap_or(0),
                 bought_wh: settled.bought_wh,
                 sold_wh: settled.sold_wh,
                 paid: settled.paid,
@@ -443,9 +509,8 @@ impl Collector {
                     Some(b) => b.ladder().price(o.tick).0,
                     None => market.ladder().price(o.tick).0,
                 };
-                let index = meters.iter().find(|m| m.lfdi == o.lfdi).map(|m| m.index);
                 OrderRow {
-                    building: self.name(&o.lfdi, index),
+                    building: self.name(&o.lfdi),
                     order: cli::OrderView {
                         interval: o.interval,
                         starts_at: market.interval_start(o.interval).unwrap_or(0),
@@ -502,6 +567,7 @@ impl Collector {
                 },
                 totals,
                 history_complete: self.history_complete,
+                history_error: self.history_error.clone(),
             },
             buildings,
             intervals,

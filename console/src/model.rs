@@ -32,15 +32,20 @@ pub struct Campus {
     pub read_ms: u64,
     pub meters: u64,
     pub meters_active: u64,
-    /// Meters whose last reading on chain is older than the console's `silent_after_s`.
+    /// Active meters whose last reading on chain is older than the console's
+    /// `silent_after_s`, or that have none.
     pub meters_silent: u64,
     pub market: Market,
     pub paused: Paused,
     pub totals: Totals,
-    /// Whether the console saw every market and oracle event since it started (`false`:
-    /// it fell behind the chain's history and the per-building fills and intervals have
-    /// a gap).
+    /// Whether the console saw every market and oracle event since its first read (which
+    /// takes the programs' last 1,000 transactions each). `false`: it fell more than 5,000
+    /// transactions behind, or could not read the history; fills, bought/sold and
+    /// intervals then have a gap.
     pub history_complete: bool,
+    /// Why the transaction history could not be read at the last refresh (the accounts
+    /// are current; intervals, fills and batches are not).
+    pub history_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -83,7 +88,8 @@ pub struct Totals {
     pub grid_supply_wh: u64,
     pub recs_issued: u64,
     pub open_orders: u64,
-    /// Traded in the intervals the console knows of.
+    /// Traded in the cleared intervals the console keeps (a week's; since its first
+    /// read): the sum of their volumes.
     pub traded_wh: u64,
 }
 

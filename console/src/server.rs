@@ -34,10 +34,17 @@ use crate::model::Snapshot;
 
 /// Connections served at once (a browser keeps a few, the benchmark tens).
 pub const MAX_CONNECTIONS: usize = 512;
+/// Event streams open at once (each holds a connection); more get 503 and poll.
+pub const MAX_STREAMS: usize = 128;
 /// How long a client may take to send a request's head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A comment on idle event streams, so that proxies keep them open.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// An event stream ends after this (the browser reconnects, `retry`), and a connection
+/// is closed after [`CONNECTION_LIFETIME`]: a client that stops reading holds its slot no
+/// longer.
+const STREAM_LIFETIME: Duration = Duration::from_secs(300);
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(360);
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
@@ -160,6 +167,7 @@ pub async fn start(listen: SocketAddr) -> Result<Running> {
 
 async fn accept(listener: TcpListener, rx: watch::Receiver<Option<Arc<Rendered>>>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let streams = Arc::new(Semaphore::new(MAX_STREAMS));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -175,16 +183,18 @@ async fn accept(listener: TcpListener, rx: watch::Receiver<Option<Arc<Rendered>>
         };
         let _ = stream.set_nodelay(true);
         let rx = rx.clone();
+        let streams = streams.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let rx = rx.clone();
-                async move { Ok::<_, Infallible>(answer(req, rx)) }
+                let streams = streams.clone();
+                async move { Ok::<_, Infallible>(answer(req, rx, &streams)) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
             drop(slot);
         });
     }
@@ -209,14 +219,50 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
 
 const JSON: &str = "application/json";
 
-fn answer(req: Request<Incoming>, rx: watch::Receiver<Option<Arc<Rendered>>>) -> Response<Body> {
-    let path = req.uri().path();
+/// `%XX` escapes decoded (a building code such as `#3` travels as `%233`); `None` if the
+/// result is not UTF-8.
+fn percent_decode(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn answer(
+    req: Request<Incoming>,
+    rx: watch::Receiver<Option<Arc<Rendered>>>,
+    streams: &Arc<Semaphore>,
+) -> Response<Body> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return error(
+        let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
             "the console is read-only: GET",
         );
+        r.headers_mut()
+            .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
     }
+    let Some(path) = percent_decode(req.uri().path()) else {
+        return error(StatusCode::BAD_REQUEST, "the path is not UTF-8");
+    };
+    let path = path.as_str();
     match path {
         "/" | "/index.html" => {
             return reply(
@@ -261,7 +307,13 @@ fn answer(req: Request<Incoming>, rx: watch::Receiver<Option<Arc<Rendered>>>) ->
     };
     let api = api.trim_end_matches('/');
     if api == "events" {
-        return events(rx);
+        return match streams.clone().try_acquire_owned() {
+            Ok(permit) => events(rx, permit),
+            Err(_) => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many event streams: poll /api/v1/snapshot",
+            ),
+        };
     }
     let Some(rendered) = current else {
         return error(
@@ -298,12 +350,26 @@ fn answer(req: Request<Incoming>, rx: watch::Receiver<Option<Arc<Rendered>>>) ->
     r
 }
 
-/// `text/event-stream`: the current snapshot, then each new one, with a comment when idle.
-fn events(mut rx: watch::Receiver<Option<Arc<Rendered>>>) -> Response<Body> {
+/// `text/event-stream`: the current snapshot, then each new one, with a comment when idle;
+/// for [`STREAM_LIFETIME`], holding one of the stream slots (`permit`).
+fn events(
+    mut rx: watch::Receiver<Option<Arc<Rendered>>>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Response<Body> {
     let (tx, frames) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
     tokio::spawn(async move {
+        let _permit = permit;
+        let ends = tokio::time::Instant::now() + STREAM_LIFETIME;
+        // The browser reconnects 2 s after the stream ends.
+        let retry = Bytes::from_static(b"retry: 2000\n\n");
+        if tx.send(Ok(Frame::data(retry))).await.is_err() {
+            return;
+        }
         rx.mark_changed();
         loop {
+            if tokio::time::Instant::now() >= ends {
+                return;
+            }
             let frame = match tokio::time::timeout(KEEPALIVE, rx.changed()).await {
                 Ok(Ok(())) => match rx.borrow_and_update().clone() {
                     Some(r) => r.event.clone(),

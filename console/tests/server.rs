@@ -46,6 +46,10 @@ fn snapshot(version: u64) -> Snapshot {
                 code: "DORM_001".into(),
                 ..Building::default()
             },
+            Building {
+                code: "#3".into(),
+                ..Building::default()
+            },
         ],
         ..Snapshot::default()
     }
@@ -112,8 +116,18 @@ async fn answers_from_the_published_snapshot_and_refuses_what_it_does_not_serve(
     assert_eq!(request(addr, "GET", "/api/v1/everything").await.0, 404);
     assert_eq!(request(addr, "GET", "/api/v1/campus/extra").await.0, 404);
     assert_eq!(request(addr, "GET", "/etc/passwd").await.0, 404);
-    let (status, _, body) = request(addr, "POST", "/api/v1/snapshot").await;
+    // A meter without a code is named by its index, `#3`, which travels escaped.
+    let (status, _, body) = request(addr, "GET", "/api/v1/buildings/%233").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"code\":\"#3\""), "{body}");
+    // HEAD: the head without the body.
+    let (status, head, body) = request(addr, "HEAD", "/api/v1/campus").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("x-snapshot-version: 7"), "{head}");
+    assert!(body.is_empty(), "{body}");
+    let (status, head, body) = request(addr, "POST", "/api/v1/snapshot").await;
     assert_eq!(status, 405);
+    assert!(head.contains("allow: get, head"), "{head}");
     assert!(body.contains("read-only"), "{body}");
     assert_eq!(
         request(addr, "DELETE", "/api/v1/buildings/ENG").await.0,
@@ -136,6 +150,22 @@ async fn the_event_stream_sends_the_snapshot_now_and_on_every_publication() {
         .await
         .unwrap();
     let mut lines = BufReader::new(s).lines();
+    // The browser is told how soon to reconnect when the stream ends.
+    let mut head = Vec::new();
+    loop {
+        let line = lines.next_line().await.unwrap().unwrap();
+        if line.starts_with("retry:") {
+            assert_eq!(line, "retry: 2000");
+            break;
+        }
+        head.push(line);
+        assert!(head.len() < 20, "no retry line: {head:?}");
+    }
+    assert!(
+        head.iter()
+            .any(|l| l.to_lowercase() == "content-type: text/event-stream"),
+        "{head:?}"
+    );
     let mut next_data = async || loop {
         let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
             .await

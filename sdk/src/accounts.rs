@@ -14,6 +14,23 @@ pub fn zero_copy<T: bytemuck::Pod + Discriminator>(account: &Account) -> Option<
     Some(bytemuck::pod_read_unaligned(&data[8..8 + size]))
 }
 
+/// An SPL Token account's mint and amount: mint (32 bytes), owner (32), amount (u64,
+/// little-endian); `None` for data too short to be one.
+pub fn token_account(account: &Account) -> Option<([u8; 32], u64)> {
+    let data = &account.data;
+    let mint: [u8; 32] = data.get(..32)?.try_into().ok()?;
+    let amount = u64::from_le_bytes(data.get(64..72)?.try_into().ok()?);
+    Some((mint, amount))
+}
+
+/// An SPL Token mint's supply and decimals: an optional authority (36 bytes), supply (u64,
+/// little-endian), decimals (u8); `None` for data too short to be one.
+pub fn mint_supply_and_decimals(account: &Account) -> Option<(u64, u8)> {
+    let data = &account.data;
+    let supply = u64::from_le_bytes(data.get(36..44)?.try_into().ok()?);
+    Some((supply, *data.get(44)?))
+}
+
 /// Decodes a borsh Anchor account (discriminator checked).
 pub fn anchor_account<T: AccountDeserialize>(account: &Account) -> Option<T> {
     T::try_deserialize(&mut account.data.as_slice()).ok()

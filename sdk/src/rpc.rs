@@ -112,28 +112,41 @@ impl RpcChain {
     }
 
     async fn logs(&self, signature: &Signature) -> Vec<String> {
+        match self.try_logs(signature, 20).await {
+            Some(logs) => logs,
+            None => {
+                tracing::warn!(%signature, "transaction confirmed but its logs were not served");
+                Vec::new()
+            }
+        }
+    }
+
+    /// A transaction's logs, asking up to `attempts` times (a node may report a status a
+    /// moment before it serves the transaction); `None` if it never served them.
+    async fn try_logs(&self, signature: &Signature, attempts: u32) -> Option<Vec<String>> {
         let config = RpcTransactionConfig {
             encoding: Some(UiTransactionEncoding::Base64),
             commitment: Some(CommitmentConfig::confirmed()),
             max_supported_transaction_version: Some(0),
         };
-        // A node may report a status a moment before it serves the transaction.
-        for _ in 0..20 {
+        for attempt in 0..attempts {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             if let Ok(tx) = self
                 .client
                 .get_transaction_with_config(signature, config)
                 .await
             {
-                return tx
-                    .transaction
-                    .meta
-                    .and_then(|m| Option::<Vec<String>>::from(m.log_messages))
-                    .unwrap_or_default();
+                return Some(
+                    tx.transaction
+                        .meta
+                        .and_then(|m| Option::<Vec<String>>::from(m.log_messages))
+                        .unwrap_or_default(),
+                );
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        tracing::warn!(%signature, "transaction confirmed but its logs were not served");
-        Vec::new()
+        None
     }
 }
 
@@ -221,11 +234,12 @@ impl Chain for RpcChain {
         limit: usize,
     ) -> Result<ProgramTransactions> {
         use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
-        // Newest first, a page at a time, back to `after`.
+        // Newest first, a page at a time, back to `after`; failed transactions are passed
+        // over (they emitted nothing) and do not count toward `limit`.
         let mut found = Vec::new();
         let mut before = None;
         let mut skipped = false;
-        loop {
+        'pages: loop {
             let page = self
                 .client
                 .get_signatures_for_address_with_config(
@@ -241,26 +255,32 @@ impl Chain for RpcChain {
                 .map_err(|e| self.failed(format!("getSignaturesForAddress({program})"), e))?;
             let full = page.len() == SIGNATURES_PER_CALL;
             for status in page {
-                if found.len() == limit {
-                    skipped = true;
-                    break;
-                }
                 let signature: Signature = status
                     .signature
                     .parse()
                     .map_err(|e| anyhow!("getSignaturesForAddress: signature {e}"))?;
                 before = Some(signature);
-                if status.err.is_none() {
-                    found.push((signature, status.slot));
+                if status.err.is_some() {
+                    continue;
                 }
+                if found.len() == limit {
+                    skipped = true;
+                    break 'pages;
+                }
+                found.push((signature, status.slot));
             }
-            if skipped || !full {
+            if !full {
                 break;
             }
         }
+        // Oldest first. A transaction whose logs the node does not serve ends the list
+        // there: the caller asks again from the one before it, and nothing is passed over.
         let mut transactions = Vec::with_capacity(found.len());
         for (signature, slot) in found.into_iter().rev() {
-            let logs = self.logs(&signature).await;
+            let Some(logs) = self.try_logs(&signature, 5).await else {
+                tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
+                break;
+            };
             transactions.push(ProgramTransaction {
                 signature,
                 slot,

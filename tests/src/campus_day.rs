@@ -442,6 +442,24 @@ fn interval_name(interval_s: u32) -> String {
     }
 }
 
+/// The console's read of the chain, published; a failed read is reported and the day goes
+/// on (the page keeps the last snapshot).
+async fn publish_console<C: Chain>(
+    console: &mut Option<(console::Collector, console::server::Publisher)>,
+    chain: &mut C,
+) {
+    let Some((collector, publisher)) = console.as_mut() else {
+        return;
+    };
+    let published = match collector.read(chain).await {
+        Ok(snapshot) => publisher.publish(&snapshot),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = published {
+        eprintln!("warning: the console's read failed ({e:#}); the page keeps the last snapshot");
+    }
+}
+
 /// The output directory and the campus PKI (created where missing).
 fn prepare(args: &DayOptions, config: &CampusConfig) -> Result<certs::Pki> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
@@ -772,12 +790,8 @@ async fn day<C: DayChain>(
             publisher,
         )
     });
-    if let Some((collector, publisher)) = console.as_mut() {
-        let snapshot = collector
-            .read(&mut chain)
-            .await
-            .context("the console's read")?;
-        publisher.publish(&snapshot)?;
+    if console.is_some() {
+        publish_console(&mut console, &mut chain).await;
         say!(
             args.verbose,
             "      console: the campus page is updated after every keeper pass"
@@ -806,13 +820,7 @@ async fn day<C: DayChain>(
             chain.advance_to(t1).await?;
         }
         let progress = Metered::new(keeper.tick(&mut chain), &mut keeper_cpu).await?;
-        if let Some((collector, publisher)) = console.as_mut() {
-            let snapshot = collector
-                .read(&mut chain)
-                .await
-                .context("the console's read")?;
-            publisher.publish(&snapshot)?;
-        }
+        publish_console(&mut console, &mut chain).await;
         if let (Some(posted), Some(confirmed)) = (posted.take(), progress.last_batch_confirmed) {
             latencies.push(confirmed.duration_since(posted));
         }

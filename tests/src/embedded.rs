@@ -116,11 +116,11 @@ pub struct EmbeddedChain {
     history_at: HashMap<Signature, usize>,
 }
 
-/// A successful transaction: its signature, slot, the programs it invoked and its logs.
+/// A successful transaction: its signature, slot, the accounts it names and its logs.
 struct Executed {
     signature: Signature,
     slot: u64,
-    programs: Vec<Pubkey>,
+    accounts: Vec<Pubkey>,
     logs: Vec<String>,
 }
 
@@ -192,11 +192,10 @@ impl EmbeddedChain {
 
 impl EmbeddedChain {
     /// Adds the accounts `tx` named (its static keys and those it loaded from lookup
-    /// tables) to the index.
-    async fn index(&mut self, tx: &VersionedTransaction) -> Result<()> {
+    /// tables) to the index, and returns them.
+    async fn index(&mut self, tx: &VersionedTransaction) -> Result<Vec<Pubkey>> {
         use solana_address_lookup_table_interface::state::AddressLookupTable;
-        self.touched
-            .extend(tx.message.static_account_keys().iter().copied());
+        let mut keys: Vec<Pubkey> = tx.message.static_account_keys().to_vec();
         for lookup in tx.message.address_table_lookups().unwrap_or_default() {
             let Some(table) = self
                 .ctx
@@ -214,11 +213,12 @@ impl EmbeddedChain {
                 .chain(&lookup.readonly_indexes)
             {
                 if let Some(key) = table.addresses.get(usize::from(*index)) {
-                    self.touched.insert(*key);
+                    keys.push(*key);
                 }
             }
         }
-        Ok(())
+        self.touched.extend(keys.iter().copied());
+        Ok(keys)
     }
 }
 
@@ -286,7 +286,7 @@ impl Chain for EmbeddedChain {
         };
         let mut found: Vec<&Executed> = self.history[from..]
             .iter()
-            .filter(|e| e.programs.contains(&program))
+            .filter(|e| e.accounts.contains(&program))
             .collect();
         let skipped = found.len() > limit;
         found.drain(..found.len().saturating_sub(limit));
@@ -359,20 +359,15 @@ impl Chain for EmbeddedChain {
         };
         let logs = outcome.metadata.map(|m| m.log_messages).unwrap_or_default();
         if outcome.result.is_ok() {
-            self.index(tx).await?;
-            let keys = tx.message.static_account_keys();
-            let programs = tx
-                .message
-                .instructions()
-                .iter()
-                .filter_map(|ix| keys.get(usize::from(ix.program_id_index)).copied())
-                .collect();
+            // As a node's index: every account the transaction names, whether it calls the
+            // program or reaches it through another (a governance execution).
+            let accounts = self.index(tx).await?;
             let slot = self.clock().await?.slot;
             self.history_at.insert(signature, self.history.len());
             self.history.push(Executed {
                 signature,
                 slot,
-                programs,
+                accounts,
                 logs: logs.clone(),
             });
         }

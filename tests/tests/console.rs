@@ -343,6 +343,17 @@ async fn the_embedded_chain_keeps_each_programs_transactions_in_order() {
                 .signature,
         );
     }
+    // A failing transaction (more lamports than the payer has) is not among them.
+    let too_much = anchor_lang::solana_program::system_instruction::transfer(
+        &payer,
+        &solana_keypair::Keypair::new().pubkey(),
+        u64::MAX / 2,
+    );
+    assert!(
+        send_and_confirm(&mut chain, &[too_much], &[], &[], SendPolicy::default())
+            .await
+            .is_err()
+    );
     let all = chain.program_transactions(system, None, 10).await.unwrap();
     assert!(!all.skipped);
     let got: Vec<_> = all.transactions.iter().map(|t| t.signature).collect();

@@ -1,7 +1,8 @@
 //! `console-bench`: the console's answer times under a steady request rate.
 //!
-//! Open loop: request `i` is due at `start + i / rate`, spread over `--connections`
-//! keep-alive connections, and its time is counted from when it was due (a slow answer
+//! On a schedule: request `i` is due at `start + i / rate`, spread over `--connections`
+//! keep-alive connections (each sends one request at a time), and its time is counted from
+//! when it was due (a slow answer
 //! delays the ones behind it, and they count that too; so does the client's timer, which
 //! wakes up to a millisecond late). The time from sending to the whole answer is printed
 //! beside it (`service`). The routes alternate as the page
@@ -24,7 +25,7 @@ use http_body_util::{BodyExt, Empty};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Measures the console's answer times at a steady request rate (open loop)."
+    about = "Measures the console's answer times at a steady request rate (on a schedule)."
 )]
 struct Args {
     /// A running console (host:port); without it, one is started here.
