@@ -125,6 +125,12 @@ fn weather(seed: u64, t: i64) -> (f64, bool) {
 
 /// Whether `t`'s day is clear (full sun, no passing clouds) for a campus modelled with
 /// `seed`: half of the days are.
+/// Whether `t` falls on a workday (Monday to Friday, UTC), when the campus's loads follow
+/// their working hours.
+pub fn workday(t: i64) -> bool {
+    weekday(t) < 5
+}
+
 pub fn clear_day(seed: u64, t: i64) -> bool {
     let (share, flickers) = weather(seed, t);
     !flickers && share >= 0.9

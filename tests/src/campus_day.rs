@@ -150,6 +150,24 @@ pub fn clear_summer_offset_ending_at(end: i64, seed: u64, time_of_day_s: i64) ->
     clear_summer_offset_days(end, seed) * 86_400 + time_of_day_s - end.rem_euclid(86_400)
 }
 
+/// [`clear_summer_offset_ending_at`] on a workday: the model's day is moved by whole days
+/// (up to ten weeks either way, nearest first) to a clear summer workday, whose loads follow
+/// working hours, so that a run of a few minutes has buildings importing as well as
+/// exporting (on a weekend most loads are light and the market has sellers only).
+pub fn clear_summer_workday_offset_ending_at(end: i64, seed: u64, time_of_day_s: i64) -> i64 {
+    let base = summer_offset_days(end);
+    let day = end.div_euclid(86_400);
+    let days = (0..=70i64)
+        .flat_map(|k| [k, -k])
+        .map(|k| base + k)
+        .find(|offset| {
+            let t = (day + offset) * 86_400;
+            simulator::profile::clear_day(seed, t) && simulator::profile::workday(t)
+        })
+        .unwrap_or(base);
+    days * 86_400 + time_of_day_s - end.rem_euclid(86_400)
+}
+
 /// The campus credit (quote token): 6 decimals; prices are credit base units per kWh.
 use migrations::dev::QUOTE_DECIMALS;
 const QUOTE_FUNDS: u64 = 2_000_000_000; // 2,000 credits per building
@@ -1183,6 +1201,26 @@ mod tests {
                     fmt_date(modelled)
                 );
             }
+        }
+        // On a workday too, at the time asked.
+        for d in 0..2 * 366 {
+            let end = first + d * 86_400 + 19 * 3600 + 42 * 60;
+            let offset = clear_summer_workday_offset_ending_at(end, 7, 13 * 3600);
+            let modelled = end + offset;
+            assert_eq!(modelled.rem_euclid(86_400), 13 * 3600, "{}", fmt_date(end));
+            assert!(simulator::profile::workday(modelled), "{}", fmt_date(end));
+            assert!(
+                simulator::profile::clear_day(7, modelled),
+                "{}",
+                fmt_date(end)
+            );
+            let month = fmt_date(modelled)[5..7].to_string();
+            assert!(
+                ["05", "06", "07", "08"].contains(&month.as_str()),
+                "{} -> {}",
+                fmt_date(end),
+                fmt_date(modelled)
+            );
         }
         // The date of the failure above is moved off its cloudy day.
         let cloudy = 1_796_256_000 + 11 * 3600; // 2026-12-03

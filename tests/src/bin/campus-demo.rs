@@ -84,6 +84,15 @@ struct Args {
     /// the day: --console-exit).
     #[arg(long)]
     console: Option<std::net::SocketAddr>,
+    /// With --model-end: model a clear summer workday (Monday to Friday), whose loads follow
+    /// working hours, instead of today's weekday: a run of a few minutes then has buyers as
+    /// well as sellers.
+    #[arg(long, requires = "model_end")]
+    workday: bool,
+    /// Fail (exit 1) unless the day minted GRID and its auctions traded: for runs that must
+    /// cover the whole loop, meter to token to trade, whatever the hour (with --model-end).
+    #[arg(long)]
+    expect_trading: bool,
     /// With --console: exit when the day ends instead of serving the final campus.
     #[arg(long, requires = "console")]
     console_exit: bool,
@@ -211,7 +220,11 @@ async fn main() -> ExitCode {
                 Some(_) => now + i64::from(intervals) * i64::from(interval_s),
                 None => now - now % i64::from(interval_s),
             };
-            campus_day::clear_summer_offset_ending_at(end, args.seed, time_of_day)
+            if args.workday {
+                campus_day::clear_summer_workday_offset_ending_at(end, args.seed, time_of_day)
+            } else {
+                campus_day::clear_summer_offset_ending_at(end, args.seed, time_of_day)
+            }
         } else if args.season == "summer" {
             campus_day::summer_offset_days(now) * 86_400
         } else {
@@ -233,6 +246,17 @@ async fn main() -> ExitCode {
         let _ = tokio::signal::ctrl_c().await;
     }
     match outcome {
+        Ok(report)
+            if args.expect_trading
+                && report.checks_ok
+                && (report.grid_minted_wh == 0 || report.traded_wh == 0) =>
+        {
+            eprintln!(
+                "error: --expect-trading: the day minted {} Wh of GRID and traded {} Wh ({} auctions cleared): the loop from meter to trade was not covered",
+                report.grid_minted_wh, report.traded_wh, report.intervals_cleared
+            );
+            ExitCode::from(1)
+        }
         Ok(report) if report.checks_ok && report.keeper_failures == 0 => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!("error: a check failed (see the report)");

@@ -214,6 +214,12 @@ async fn drill(args: &Args, config: &CampusConfig, payer: Keypair) -> Result<Str
         "the keeper gave up on: {:?}",
         status.failures
     );
+    // The meters model 13:00 of a clear summer day whatever the hour: GRID must have been
+    // minted, or the drill did not cover the path from a reading to a token.
+    ensure!(
+        totals.minted_wh > 0,
+        "no GRID was minted in the drill: the path from a reading to a token was not exercised"
+    );
     println!("[2/2] checks: every meter's registers on chain, each signed batch applied once, GRID = verified export");
     let restarts = count_restarts(&keeper.dir.join("keeper.log"));
     Ok(format!(
