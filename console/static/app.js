@@ -108,7 +108,10 @@ function renderMarketChart(s) {
     const [cx, cy] = p.split(",");
     root.append(svg("circle", { cx, cy, r: 3, fill: "#d94801" }));
   }
-  for (let k = 0; k <= 4; k++) {
+  if (!priced.length) {
+    root.append(svg("text", { x: L + pw / 2, y: T + ph / 2, "text-anchor": "middle", "font-size": 13, fill: "#667" }, "no trade in these intervals yet"));
+  }
+  for (let k = 0; k <= (priced.length ? 4 : 0); k++) {
     const y = T + ph - (k / 4) * ph;
     root.append(svg("text", { x: L - 6, y: y.toFixed(1), "text-anchor": "end", "font-size": 11, fill: "#3182bd" }, kwh(Math.round((maxV * k) / 4))));
     root.append(svg("text", { x: L + pw + 6, y: y.toFixed(1), "font-size": 11, fill: "#d94801" }, credits(Math.round((maxP * k) / 4))));
