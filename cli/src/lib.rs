@@ -152,13 +152,15 @@ pub struct BuildingStatus {
     pub recs: u64,
     pub recs_issued: u64,
     pub open_orders: Vec<OrderView>,
-    /// The building's settled orders among the market's last [`FILLS_LOOKBACK`]
-    /// transactions, oldest first (empty where the chain serves no transaction history).
+    /// The building's settled orders among the last [`FILLS_LOOKBACK`] transactions of its
+    /// owner's market balance (every settlement credits it), oldest first; empty where the
+    /// chain serves no transaction history.
     pub fills: Vec<FillView>,
 }
 
-/// How many of the market's most recent transactions `status` searches for fills.
-pub const FILLS_LOOKBACK: usize = 200;
+/// How many of the owner's market balance's most recent transactions `status` reads for
+/// fills (settlements, withdrawals and sweeps: each a `getTransaction` over RPC).
+pub const FILLS_LOOKBACK: usize = 100;
 
 /// A settled order, from the market's `OrderSettled` event.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -175,10 +177,17 @@ pub struct FillView {
     pub signature: String,
 }
 
-/// The fills of meter `lfdi` among the market's last `lookback` transactions.
-pub async fn fills<C: Chain>(chain: &mut C, lfdi: &Lfdi, lookback: usize) -> Result<Vec<FillView>> {
+/// The fills of meter `lfdi`, owned by `owner`, among the last `lookback` transactions of
+/// the owner's market balance: only the owner's settlements (and withdrawals and sweeps)
+/// are read, not the whole market's.
+pub async fn fills<C: Chain>(
+    chain: &mut C,
+    owner: &Pubkey,
+    lfdi: &Lfdi,
+    lookback: usize,
+) -> Result<Vec<FillView>> {
     let txs = chain
-        .program_transactions(trading::ID, None, lookback)
+        .transactions_naming(market_ix::balance_address(owner), None, lookback)
         .await?;
     let mut out = Vec::new();
     for tx in &txs.transactions {
@@ -295,7 +304,9 @@ pub async fn status<C: Chain>(chain: &mut C, code: &str, lfdi: &Lfdi) -> Result<
     }
     open_orders.sort_by_key(|o| (o.interval, o.side.clone()));
     // History is a node's to serve (not every RPC keeps it): without it, no fills.
-    let fills = fills(chain, lfdi, FILLS_LOOKBACK).await.unwrap_or_default();
+    let fills = fills(chain, &meter.owner, lfdi, FILLS_LOOKBACK)
+        .await
+        .unwrap_or_default();
     Ok(BuildingStatus {
         building: code.to_string(),
         lfdi: sdk::identity::lfdi_hex(lfdi),

@@ -6,7 +6,7 @@
 //! proposals. The chain keeps no past in accounts (a book is closed once its orders are
 //! settled), so intervals' prices and volumes, fills and applied batches come from the
 //! events in the programs' transactions, which the collector follows from where it last
-//! stopped (`Chain::program_transactions`) and keeps, bounded, in memory.
+//! stopped (`Chain::transactions_naming`) and keeps, bounded, in memory.
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use anchor_lang::prelude::Pubkey;
@@ -129,7 +129,7 @@ impl Collector {
     /// The market's and oracle's events since the last read.
     async fn follow<C: Chain>(&mut self, chain: &mut C) -> Result<()> {
         let market = chain
-            .program_transactions(
+            .transactions_naming(
                 trading::ID,
                 self.market_cursor,
                 Self::read_limit(self.market_cursor),
@@ -193,7 +193,7 @@ impl Collector {
         }
 
         let oracle = chain
-            .program_transactions(
+            .transactions_naming(
                 oracle::ID,
                 self.oracle_cursor,
                 Self::read_limit(self.oracle_cursor),

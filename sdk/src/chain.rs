@@ -80,17 +80,19 @@ pub trait Chain {
     /// Returns once the chain is past `slot` (a lookup table extended in `slot` is usable).
     async fn wait_for_slot_after(&mut self, slot: u64) -> Result<()>;
 
-    /// The transactions that invoked `program` and succeeded, after the one signed
-    /// `after` (from the oldest the chain keeps when `None`), oldest first, at most `limit`
-    /// (the newest `limit` when more are waiting; the caller learns that from `skipped`):
-    /// each with its slot and logs, for the programs' events.
-    async fn program_transactions(
+    /// The successful transactions that named `address` (a program they called, directly
+    /// or through another, or any account they used: a building's market balance), after
+    /// the one signed `after` (from the oldest the chain keeps when `None`), oldest first,
+    /// at most `limit` (the newest `limit` when more are waiting; the caller learns that
+    /// from `skipped`): each with its slot and logs, for the programs' events. As
+    /// `getSignaturesForAddress` answers.
+    async fn transactions_naming(
         &mut self,
-        program: Pubkey,
+        address: Pubkey,
         after: Option<Signature>,
         limit: usize,
-    ) -> Result<ProgramTransactions> {
-        let _ = (program, after, limit);
+    ) -> Result<NamedTransactions> {
+        let _ = (address, after, limit);
         anyhow::bail!("this chain keeps no transaction history")
     }
 
@@ -103,11 +105,11 @@ pub trait Chain {
     }
 }
 
-/// What [`Chain::program_transactions`] found.
+/// What [`Chain::transactions_naming`] found.
 #[derive(Clone, Debug, Default)]
-pub struct ProgramTransactions {
+pub struct NamedTransactions {
     /// Oldest first.
-    pub transactions: Vec<ProgramTransaction>,
+    pub transactions: Vec<NamedTransaction>,
     /// More transactions came after `after` than the limit: the oldest of them were left
     /// out (a reader that fell behind sees a gap, never a repeat).
     pub skipped: bool,
@@ -115,7 +117,7 @@ pub struct ProgramTransactions {
 
 /// A successful transaction of a program, with its logs.
 #[derive(Clone, Debug)]
-pub struct ProgramTransaction {
+pub struct NamedTransaction {
     pub signature: Signature,
     pub slot: u64,
     pub logs: Vec<String>,

@@ -27,7 +27,7 @@ use solana_transaction_status_client_types::{
     TransactionConfirmationStatus, UiTransactionEncoding,
 };
 
-use crate::chain::{Chain, Outcome, ProgramTransaction, ProgramTransactions, Simulation};
+use crate::chain::{Chain, NamedTransaction, NamedTransactions, Outcome, Simulation};
 
 /// Accounts per `getMultipleAccounts` call (the RPC's limit).
 const ACCOUNTS_PER_CALL: usize = 100;
@@ -227,12 +227,12 @@ impl Chain for RpcChain {
             .collect()
     }
 
-    async fn program_transactions(
+    async fn transactions_naming(
         &mut self,
-        program: Pubkey,
+        address: Pubkey,
         after: Option<Signature>,
         limit: usize,
-    ) -> Result<ProgramTransactions> {
+    ) -> Result<NamedTransactions> {
         use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
         // Newest first, a page at a time, back to `after`; failed transactions are passed
         // over (they emitted nothing) and do not count toward `limit`.
@@ -243,7 +243,7 @@ impl Chain for RpcChain {
             let page = self
                 .client
                 .get_signatures_for_address_with_config(
-                    &program,
+                    &address,
                     GetConfirmedSignaturesForAddress2Config {
                         before,
                         until: after,
@@ -252,7 +252,7 @@ impl Chain for RpcChain {
                     },
                 )
                 .await
-                .map_err(|e| self.failed(format!("getSignaturesForAddress({program})"), e))?;
+                .map_err(|e| self.failed(format!("getSignaturesForAddress({address})"), e))?;
             let full = page.len() == SIGNATURES_PER_CALL;
             for status in page {
                 let signature: Signature = status
@@ -281,13 +281,13 @@ impl Chain for RpcChain {
                 tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
                 break;
             };
-            transactions.push(ProgramTransaction {
+            transactions.push(NamedTransaction {
                 signature,
                 slot,
                 logs,
             });
         }
-        Ok(ProgramTransactions {
+        Ok(NamedTransactions {
             transactions,
             skipped,
         })

@@ -15,7 +15,7 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::TransactionError;
 
-use sdk::chain::{Chain, Outcome, ProgramTransaction, ProgramTransactions, Simulation};
+use sdk::chain::{Chain, NamedTransaction, NamedTransactions, Outcome, Simulation};
 
 /// Anchor's `entry` ties the lifetimes of its three arguments together; program-test's
 /// builtin signature doesn't. Every argument outlives the call, so narrowing them all to
@@ -110,7 +110,7 @@ pub struct EmbeddedChain {
     /// Every account a transaction sent here named: the bank offers no account index, so
     /// the chain keeps its own for `program_accounts` (what an RPC node's index answers).
     touched: BTreeSet<Pubkey>,
-    /// Every successful transaction, in order (for `program_transactions`, as a node's
+    /// Every successful transaction, in order (for `transactions_naming`, as a node's
     /// signature index answers `getSignaturesForAddress`).
     history: Vec<Executed>,
     history_at: HashMap<Signature, usize>,
@@ -271,12 +271,12 @@ impl Chain for EmbeddedChain {
             .collect())
     }
 
-    async fn program_transactions(
+    async fn transactions_naming(
         &mut self,
-        program: Pubkey,
+        address: Pubkey,
         after: Option<Signature>,
         limit: usize,
-    ) -> Result<ProgramTransactions> {
+    ) -> Result<NamedTransactions> {
         let from = match after {
             None => 0,
             Some(s) => match self.history_at.get(&s) {
@@ -286,14 +286,14 @@ impl Chain for EmbeddedChain {
         };
         let mut found: Vec<&Executed> = self.history[from..]
             .iter()
-            .filter(|e| e.accounts.contains(&program))
+            .filter(|e| e.accounts.contains(&address))
             .collect();
         let skipped = found.len() > limit;
         found.drain(..found.len().saturating_sub(limit));
-        Ok(ProgramTransactions {
+        Ok(NamedTransactions {
             transactions: found
                 .into_iter()
-                .map(|e| ProgramTransaction {
+                .map(|e| NamedTransaction {
                     signature: e.signature,
                     slot: e.slot,
                     logs: e.logs.clone(),

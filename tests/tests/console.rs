@@ -318,7 +318,7 @@ async fn the_console_shows_what_the_chain_holds_in_its_api_and_in_a_browser() {
     );
 }
 
-/// The embedded chain answers `program_transactions` as a node's signature index does:
+/// The embedded chain answers `transactions_naming` as a node's signature index does:
 /// after a transaction, oldest first, the newest `limit` when more wait (`skipped`), and
 /// only the program's successful transactions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -354,29 +354,29 @@ async fn the_embedded_chain_keeps_each_programs_transactions_in_order() {
             .await
             .is_err()
     );
-    let all = chain.program_transactions(system, None, 10).await.unwrap();
+    let all = chain.transactions_naming(system, None, 10).await.unwrap();
     assert!(!all.skipped);
     let got: Vec<_> = all.transactions.iter().map(|t| t.signature).collect();
     assert_eq!(got, sent);
     let after = chain
-        .program_transactions(system, Some(sent[1]), 10)
+        .transactions_naming(system, Some(sent[1]), 10)
         .await
         .unwrap();
     let got: Vec<_> = after.transactions.iter().map(|t| t.signature).collect();
     assert_eq!(got, sent[2..]);
-    let newest = chain.program_transactions(system, None, 3).await.unwrap();
+    let newest = chain.transactions_naming(system, None, 3).await.unwrap();
     assert!(newest.skipped);
     let got: Vec<_> = newest.transactions.iter().map(|t| t.signature).collect();
     assert_eq!(got, sent[1..]);
     // Another program's: none; an unknown cursor: an error.
     assert!(chain
-        .program_transactions(trading::ID, None, 10)
+        .transactions_naming(trading::ID, None, 10)
         .await
         .unwrap()
         .transactions
         .is_empty());
     assert!(chain
-        .program_transactions(system, Some(solana_signature::Signature::default()), 10)
+        .transactions_naming(system, Some(solana_signature::Signature::default()), 10)
         .await
         .is_err());
 }

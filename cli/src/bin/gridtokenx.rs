@@ -363,7 +363,7 @@ fn describe(s: &cli::BuildingStatus) -> String {
     }
     if s.fills.is_empty() {
         out.push_str(&format!(
-            "fills: none among the market's last {} transactions\n",
+            "fills: none among the last {} transactions of the owner's market balance\n",
             cli::FILLS_LOOKBACK
         ));
     }
