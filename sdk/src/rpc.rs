@@ -31,6 +31,8 @@ use crate::chain::{Chain, NamedTransaction, NamedTransactions, Outcome, Simulati
 
 /// Accounts per `getMultipleAccounts` call (the RPC's limit).
 const ACCOUNTS_PER_CALL: usize = 100;
+/// `getTransaction` requests in flight at once when reading a history.
+const LOGS_AT_ONCE: usize = 8;
 /// Signatures per `getSignaturesForAddress` page (the most a node serves).
 const SIGNATURES_PER_CALL: usize = 1_000;
 
@@ -273,19 +275,29 @@ impl Chain for RpcChain {
                 break;
             }
         }
-        // Oldest first. A transaction whose logs the node does not serve ends the list
-        // there: the caller asks again from the one before it, and nothing is passed over.
+        // Oldest first, LOGS_AT_ONCE requests in flight. A transaction whose logs the node
+        // does not serve ends the list there: the caller asks again from the one before it,
+        // and nothing is passed over.
+        found.reverse();
         let mut transactions = Vec::with_capacity(found.len());
-        for (signature, slot) in found.into_iter().rev() {
-            let Some(logs) = self.try_logs(&signature, 5).await else {
-                tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
-                break;
-            };
-            transactions.push(NamedTransaction {
-                signature,
-                slot,
-                logs,
-            });
+        'chunks: for chunk in found.chunks(LOGS_AT_ONCE) {
+            let logs = futures_util::future::join_all(
+                chunk
+                    .iter()
+                    .map(|(signature, _)| self.try_logs(signature, 5)),
+            )
+            .await;
+            for ((signature, slot), logs) in chunk.iter().zip(logs) {
+                let Some(logs) = logs else {
+                    tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
+                    break 'chunks;
+                };
+                transactions.push(NamedTransaction {
+                    signature: *signature,
+                    slot: *slot,
+                    logs,
+                });
+            }
         }
         Ok(NamedTransactions {
             transactions,
