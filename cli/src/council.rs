@@ -134,11 +134,9 @@ impl Action {
     /// The instruction the council executes, signed by its authority for the program.
     pub fn instruction(&self) -> Instruction {
         match *self {
-            Action::Pause { program, until } => pause_ix(
-                program,
-                until.unwrap_or(program_common::pause::INDEFINITELY),
-            ),
-            Action::Unpause { program } => pause_ix(program, 0),
+            Action::Pause { program, until } => Governed::of(program)
+                .pause_until(until.unwrap_or(program_common::pause::INDEFINITELY)),
+            Action::Unpause { program } => Governed::of(program).pause_until(0),
             Action::MeterStatus { lfdi, active } => sdk::ix::registry::set_meter_status(
                 governance_ix::authority_for(registry::ID),
                 &lfdi,
@@ -189,17 +187,7 @@ impl Action {
                 &lfdi,
                 MeterStatus::Retired,
             ),
-            Action::HandOver { program, to } => {
-                let authority = governance_ix::authority_for(program);
-                match program {
-                    p if p == registry::ID => sdk::ix::registry::propose_authority(authority, to),
-                    p if p == oracle::ID => sdk::ix::oracle::propose_authority(authority, to),
-                    p if p == energy_token::ID => {
-                        sdk::ix::energy_token::propose_authority(authority, to)
-                    }
-                    _ => sdk::ix::trading::propose_authority(authority, to),
-                }
-            }
+            Action::HandOver { program, to } => Governed::of(program).propose_authority(to),
             Action::WithdrawFees {
                 quote,
                 grid_wh,
@@ -373,21 +361,20 @@ pub async fn authority_and_pause<C: Chain>(
     chain: &mut C,
     program: Pubkey,
 ) -> Result<(Pubkey, i64)> {
+    let governed = Governed::of(program);
     let account = chain
-        .account(pause_config(program))
+        .account(governed.config())
         .await?
         .context("the program is not initialised on this cluster")?;
-    let read = match program {
-        p if p == registry::ID => {
+    let read = match governed {
+        Governed::Registry => {
             anchor_account::<registry::Campus>(&account).map(|c| (c.authority, c.paused_until))
         }
-        p if p == oracle::ID => sdk::accounts::zero_copy::<oracle::OracleConfig>(&account)
+        Governed::Oracle => sdk::accounts::zero_copy::<oracle::OracleConfig>(&account)
             .map(|c| (c.authority, c.paused_until)),
-        p if p == energy_token::ID => {
-            sdk::accounts::zero_copy::<energy_token::TokenConfig>(&account)
-                .map(|c| (c.authority, c.paused_until))
-        }
-        _ => sdk::accounts::zero_copy::<trading::Market>(&account)
+        Governed::EnergyToken => sdk::accounts::zero_copy::<energy_token::TokenConfig>(&account)
+            .map(|c| (c.authority, c.paused_until)),
+        Governed::Trading => sdk::accounts::zero_copy::<trading::Market>(&account)
             .map(|m| (m.authority, m.paused_until)),
     };
     read.context("the program's configuration account does not decode")
@@ -451,16 +438,65 @@ pub async fn current_council<C: Chain>(chain: &mut C) -> Result<CouncilConfig> {
     })
 }
 
-fn pause_ix(program: Pubkey, until: i64) -> Instruction {
-    let authority = governance_ix::authority_for(program);
-    if program == registry::ID {
-        sdk::ix::registry::pause_until(authority, until)
-    } else if program == oracle::ID {
-        sdk::ix::oracle::pause_until(authority, until)
-    } else if program == energy_token::ID {
-        sdk::ix::energy_token::pause_until(authority, until)
-    } else {
-        sdk::ix::trading::pause_until(authority, until)
+/// A program the council governs: where its configuration (authority, pause) lives and
+/// the instructions it takes from its authority, the council's PDA for it. Every dispatch
+/// on the program is here; anything else is taken as the market (callers check
+/// [`GOVERNED`] first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Governed {
+    Registry,
+    Oracle,
+    EnergyToken,
+    Trading,
+}
+
+impl Governed {
+    fn of(program: Pubkey) -> Governed {
+        match program {
+            p if p == registry::ID => Governed::Registry,
+            p if p == oracle::ID => Governed::Oracle,
+            p if p == energy_token::ID => Governed::EnergyToken,
+            _ => Governed::Trading,
+        }
+    }
+
+    fn id(self) -> Pubkey {
+        match self {
+            Governed::Registry => registry::ID,
+            Governed::Oracle => oracle::ID,
+            Governed::EnergyToken => energy_token::ID,
+            Governed::Trading => trading::ID,
+        }
+    }
+
+    /// The account its pause and authority are kept in.
+    fn config(self) -> Pubkey {
+        match self {
+            Governed::Registry => sdk::ix::registry::campus_address(),
+            Governed::Oracle => sdk::ix::oracle::config_address(),
+            Governed::EnergyToken => sdk::ix::energy_token::config_address(),
+            Governed::Trading => sdk::ix::trading::market_address(),
+        }
+    }
+
+    fn pause_until(self, until: i64) -> Instruction {
+        let authority = governance_ix::authority_for(self.id());
+        match self {
+            Governed::Registry => sdk::ix::registry::pause_until(authority, until),
+            Governed::Oracle => sdk::ix::oracle::pause_until(authority, until),
+            Governed::EnergyToken => sdk::ix::energy_token::pause_until(authority, until),
+            Governed::Trading => sdk::ix::trading::pause_until(authority, until),
+        }
+    }
+
+    fn propose_authority(self, to: Pubkey) -> Instruction {
+        let authority = governance_ix::authority_for(self.id());
+        match self {
+            Governed::Registry => sdk::ix::registry::propose_authority(authority, to),
+            Governed::Oracle => sdk::ix::oracle::propose_authority(authority, to),
+            Governed::EnergyToken => sdk::ix::energy_token::propose_authority(authority, to),
+            Governed::Trading => sdk::ix::trading::propose_authority(authority, to),
+        }
     }
 }
 
@@ -719,16 +755,6 @@ pub async fn cancel<C: Chain>(chain: &mut C, proposer: &Keypair, index: u64) -> 
     .await
 }
 
-/// The config account a program's pause is kept in.
-fn pause_config(program: Pubkey) -> Pubkey {
-    match program {
-        p if p == registry::ID => sdk::ix::registry::campus_address(),
-        p if p == oracle::ID => sdk::ix::oracle::config_address(),
-        p if p == energy_token::ID => sdk::ix::energy_token::config_address(),
-        _ => sdk::ix::trading::market_address(),
-    }
-}
-
 /// `council guardian-pause PROGRAM`: a guardian pauses a program at once, for the
 /// council's `max_guardian_pause_s` (it lapses by itself; the council lifts it sooner or
 /// makes it longer by proposal); one guardian may do it again only after the cooldown.
@@ -764,7 +790,8 @@ pub async fn guardian_pause<C: Chain>(
             );
         }
     }
-    let ix = governance_ix::guardian_pause(guardian.pubkey(), program, pause_config(program));
+    let ix =
+        governance_ix::guardian_pause(guardian.pubkey(), program, Governed::of(program).config());
     send(chain, ix, guardian, "take the guardian's pause").await?;
     // The program keeps the later of a pause in force and the guardian's.
     Ok(authority_and_pause(chain, program).await?.1)

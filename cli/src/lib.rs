@@ -358,6 +358,26 @@ pub struct Placed {
     pub signature: String,
 }
 
+impl Placed {
+    fn new(
+        code: &str,
+        market: &trading::Market,
+        interval: u64,
+        request: &OrderRequest,
+        confirmed: &sdk::chain::Confirmed,
+    ) -> Placed {
+        Placed {
+            building: code.to_string(),
+            interval,
+            starts_at: market.interval_start(interval).unwrap_or(0),
+            side: side_name(request.side as u8),
+            quantity_wh: request.quantity_wh,
+            limit_price: request.limit_price,
+            signature: confirmed.signature.to_string(),
+        }
+    }
+}
+
 /// A price on a ladder from `min` to `max` in steps of `step`, or an error naming the
 /// nearest ones.
 fn check_price(p: u64, min: u64, max: u64, step: u64, whose: &str) -> Result<()> {
@@ -588,15 +608,7 @@ pub async fn place<C: Chain>(
     let confirmed = send_and_confirm(chain, &instructions, &[owner], &[], SendPolicy::default())
         .await
         .map_err(|e| anyhow::anyhow!("the market refused the order: {}", e.reason()))?;
-    Ok(Placed {
-        building: code.to_string(),
-        interval,
-        starts_at: market.interval_start(interval).unwrap_or(0),
-        side: side_name(request.side as u8),
-        quantity_wh: request.quantity_wh,
-        limit_price: request.limit_price,
-        signature: confirmed.signature.to_string(),
-    })
+    Ok(Placed::new(code, &market, interval, &request, &confirmed))
 }
 
 /// What a withdrawal moved to the owner's token accounts.
@@ -706,15 +718,7 @@ pub async fn replace<C: Chain>(
     let confirmed = send_and_confirm(chain, &instructions, &[owner], &[], SendPolicy::default())
         .await
         .map_err(|e| anyhow::anyhow!("the market refused the replacement: {}", e.reason()))?;
-    Ok(Placed {
-        building: code.to_string(),
-        interval,
-        starts_at: market.interval_start(interval).unwrap_or(0),
-        side: side_name(request.side as u8),
-        quantity_wh: request.quantity_wh,
-        limit_price: request.limit_price,
-        signature: confirmed.signature.to_string(),
-    })
+    Ok(Placed::new(code, &market, interval, &request, &confirmed))
 }
 
 /// `gridtokenx redeem BUILDING --energy-wh N`: GRID burnt against the building's verified

@@ -66,6 +66,31 @@ pub struct DayOptions {
     pub console: Option<console::server::Publisher>,
 }
 
+impl DayOptions {
+    /// The tests' embedded day: the repository's campus, `intervals` 15-minute intervals
+    /// ending at the last boundary before now, modelling the hours up to 14:00 of a clear
+    /// summer day (same weekday) whatever the time and date; PKI and output under `dir`.
+    pub fn midday_test(dir: &std::path::Path, intervals: u32) -> DayOptions {
+        let now = bridge::server::now();
+        let end = now - now % 900;
+        DayOptions {
+            config: CampusConfig::in_repository(),
+            pki: dir.join("pki"),
+            intervals,
+            interval_s: 900,
+            post_rate: 300,
+            seed: 7,
+            model_offset_s: clear_summer_offset_ending_at(end, 7, 14 * 3600),
+            out: dir.join("out"),
+            verbose: false,
+            rpc: None,
+            meter_connections: None,
+            agents: None,
+            console: None,
+        }
+    }
+}
+
 /// A cluster to run the day on.
 #[derive(Clone, Debug)]
 pub struct RpcOptions {

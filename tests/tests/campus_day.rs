@@ -9,26 +9,12 @@ use sdk::CampusConfig;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
     let dir = tempfile::tempdir().unwrap();
-    let now = bridge::server::now();
-    let end = now - now % 900;
-    // Model the three hours up to 14:00 of a clear summer day (same weekday), whatever the
-    // time and date.
+    // The three hours up to 14:00 of a clear summer day, whatever the time and date. The
+    // meters share 8 connections, one per request (the path of campuses larger than the
+    // process's open files; the fault drill keeps one open per meter).
     let options = DayOptions {
-        config: CampusConfig::in_repository(),
-        pki: dir.path().join("pki"),
-        intervals: 12,
-        interval_s: 900,
-        post_rate: 300,
-        seed: 7,
-        model_offset_s: campus_day::clear_summer_offset_ending_at(end, 7, 14 * 3600),
-        out: dir.path().join("out"),
-        verbose: false,
-        rpc: None,
-        // The meters share 8 connections, one per request (the path of campuses larger
-        // than the process's open files; the fault drill keeps one open per meter).
         meter_connections: Some(8),
-        agents: None,
-        console: None,
+        ..DayOptions::midday_test(dir.path(), 12)
     };
     let config = CampusConfig::load(&options.config).unwrap();
     let report = campus_day::run(options, config).await.unwrap();

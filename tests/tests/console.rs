@@ -142,22 +142,9 @@ async fn the_console_shows_what_the_chain_holds_in_its_api_and_in_a_browser() {
     let (status, _) = get(addr, "/api/v1/campus").await;
     assert_eq!(status, 503, "nothing read yet");
 
-    let now = bridge::server::now();
-    let end = now - now % 900;
     let options = DayOptions {
-        config: CampusConfig::in_repository(),
-        pki: dir.path().join("pki"),
-        intervals: 8,
-        interval_s: 900,
-        post_rate: 300,
-        seed: 7,
-        model_offset_s: campus_day::clear_summer_offset_ending_at(end, 7, 14 * 3600),
-        out: dir.path().join("out"),
-        verbose: false,
-        rpc: None,
-        meter_connections: None,
-        agents: None,
         console: Some(console.publisher.clone()),
+        ..DayOptions::midday_test(dir.path(), 8)
     };
     let config = CampusConfig::load(&options.config).unwrap();
     let (report, mut chain) = campus_day::run_embedded(options, config).await.unwrap();
