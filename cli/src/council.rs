@@ -63,6 +63,18 @@ pub fn program_id(name: &str) -> Result<Pubkey> {
     })
 }
 
+/// A program the council can upgrade, by name: the governed ones and governance itself.
+pub fn upgradeable_program_id(name: &str) -> Result<Pubkey> {
+    match name {
+        "governance" => Ok(governance::ID),
+        other => program_id(other).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown program {other:?}: the council upgrades registry, oracle, energy-token, trading and governance"
+            )
+        }),
+    }
+}
+
 /// What the council can be asked to do from the command line.
 #[derive(Clone, Debug)]
 pub enum Action {
@@ -124,6 +136,13 @@ pub enum Action {
         grid_wh: u64,
         quote_to: Pubkey,
         grid_to: Pubkey,
+    },
+    /// Upgrades `program` to the ELF in `buffer` (a loader buffer handed to the council
+    /// first); the buffer's lamports go to `spill`.
+    Upgrade {
+        program: Pubkey,
+        buffer: Pubkey,
+        spill: Pubkey,
     },
 }
 
@@ -200,6 +219,11 @@ impl Action {
                 quote,
                 grid_wh,
             ),
+            Action::Upgrade {
+                program,
+                buffer,
+                spill,
+            } => sdk::loader::upgrade_instruction(&program, &buffer, &spill),
         }
     }
 
@@ -327,6 +351,42 @@ impl Action {
                     if !held {
                         bail!("{account} is not a {what} token account (mint {mint}): create it first");
                     }
+                }
+            }
+            Action::Upgrade {
+                program, buffer, ..
+            } => {
+                let council_key = sdk::loader::council_upgrade_authority();
+                let deployed = match sdk::loader::program_state(chain, program).await? {
+                    sdk::loader::ProgramState::Deployed(d) => d,
+                    other => bail!(
+                        "{program} is not a program of the upgradeable loader on this cluster ({other:?})"
+                    ),
+                };
+                if deployed.upgrade_authority != Some(council_key) {
+                    bail!(
+                        "the council does not hold {program}'s upgrade authority (it is {:?}): the deploy hands it over (scripts/deploy)",
+                        deployed.upgrade_authority
+                    );
+                }
+                let b = sdk::loader::buffer(chain, buffer)
+                    .await?
+                    .with_context(|| format!("no buffer at {buffer}"))?;
+                if b.authority != Some(council_key) {
+                    bail!(
+                        "buffer {buffer} is not the council's (its authority is {:?}): hand it over first (council write-buffer does), so that nobody can change it while the council votes",
+                        b.authority
+                    );
+                }
+                if b.code.len() > deployed.capacity {
+                    bail!(
+                        "the buffer's ELF is {} bytes, but the program has room for {}: the program must be extended first",
+                        b.code.len(),
+                        deployed.capacity
+                    );
+                }
+                if b.code.get(..4) != Some(b"\x7fELF".as_slice()) {
+                    bail!("buffer {buffer} does not hold an ELF");
                 }
             }
             Action::Pause {
@@ -530,11 +590,19 @@ fn view(p: &Proposal, council: &Council) -> ProposalView {
     let program = sdk::names::program(&ix.program_id)
         .map_or_else(|| ix.program_id.to_string(), str::to_string);
     let name = sdk::names::instruction(&ix.program_id, &ix.data).unwrap_or("?");
+    let action = if sdk::loader::is_upgrade(&ix.program_id, &ix.data) && ix.accounts.len() > 2 {
+        let target = ix.accounts[1].pubkey;
+        let target =
+            sdk::names::program(&target).map_or_else(|| target.to_string(), str::to_string);
+        format!("upgrade {target} from buffer {}", ix.accounts[2].pubkey)
+    } else {
+        format!("{program}.{name}")
+    };
     ProposalView {
         index: p.index,
         status: format!("{:?}", p.status),
         proposer: p.proposer.to_string(),
-        action: format!("{program}.{name}"),
+        action,
         approvals: p.approvals.len(),
         rejections: p.rejections.len(),
         threshold: council.threshold,
@@ -729,6 +797,47 @@ pub async fn execute<C: Chain>(chain: &mut C, executor: &Keypair, index: u64) ->
             "the council refused to execute the proposal: {}",
             e.reason()
         )
+    })
+}
+
+/// What `council write-buffer` did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BufferView {
+    pub program: String,
+    pub buffer: String,
+    pub bytes: usize,
+    pub sha256: String,
+    pub transactions: usize,
+}
+
+/// `council write-buffer PROGRAM FILE`: anyone writes the ELF into a new buffer (or resumes
+/// `buffer`'s) and hands the buffer to the council, which can then upgrade `program` from it.
+pub async fn write_buffer<C: Chain>(
+    chain: &mut C,
+    program: Pubkey,
+    elf: &[u8],
+    buffer: &Keypair,
+) -> Result<BufferView> {
+    if elf.get(..4) != Some(b"\x7fELF".as_slice()) {
+        bail!("not an ELF file");
+    }
+    match sdk::loader::program_state(chain, &program).await? {
+        sdk::loader::ProgramState::Deployed(d) if elf.len() > d.capacity => bail!(
+            "the ELF is {} bytes, but the program has room for {}",
+            elf.len(),
+            d.capacity
+        ),
+        sdk::loader::ProgramState::Deployed(_) => {}
+        other => bail!("{program} is not deployed under the upgradeable loader ({other:?})"),
+    }
+    let written = sdk::loader::write_buffer(chain, buffer, elf, 64).await?;
+    sdk::loader::hand_buffer_to_council(chain, &buffer.pubkey()).await?;
+    Ok(BufferView {
+        program: sdk::names::program(&program).map_or_else(|| program.to_string(), str::to_string),
+        buffer: buffer.pubkey().to_string(),
+        bytes: elf.len(),
+        sha256: sdk::loader::hex(&sdk::loader::elf_hash(elf)),
+        transactions: written.transactions + 1,
     })
 }
 

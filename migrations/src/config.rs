@@ -46,6 +46,12 @@ pub struct MigrateConfig {
     /// When the market's interval 0 starts (Unix seconds); the current interval's start if
     /// unset. Read only when the market is created.
     pub market_start: Option<i64>,
+    /// Deploy the programs first, from this directory (`<lib>.so`, and `<lib>-keypair.json`
+    /// for a program whose account does not exist yet), as `anchor build` leaves
+    /// `target/deploy`; unset: the programs are deployed already.
+    pub programs_dir: Option<PathBuf>,
+    /// Room a deployed program gets for later upgrades, in percent of its size.
+    pub program_headroom_percent: u32,
 }
 
 impl Default for MigrateConfig {
@@ -59,6 +65,8 @@ impl Default for MigrateConfig {
             dev_keys: false,
             fund_council_lamports: 0,
             market_start: None,
+            programs_dir: None,
+            program_headroom_percent: 25,
         }
     }
 }
@@ -83,6 +91,7 @@ impl MigrateConfig {
         self.campus_config = expand_home(&self.campus_config);
         self.pki_dir = expand_home(&self.pki_dir);
         self.keys_dir = expand_home(&self.keys_dir);
+        self.programs_dir = self.programs_dir.map(|d| expand_home(&d));
         self
     }
 
@@ -148,7 +157,7 @@ fn check_private(path: &Path) -> Result<()> {
 /// Reads the keypair at `path`, or makes one there: written to a temporary file (mode 0600)
 /// in a directory only its owner can enter, fsync'd, then renamed, so that a crash leaves
 /// either no key or a whole one.
-fn keypair_at(path: &Path, missing: Missing) -> Result<Option<Keypair>> {
+pub(crate) fn keypair_at(path: &Path, missing: Missing) -> Result<Option<Keypair>> {
     if path.exists() {
         check_private(path)?;
         return sdk::settings::read_keypair(path).map(Some);

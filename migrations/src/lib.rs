@@ -5,9 +5,12 @@
 //! - `migrate`: the steps (`apply` a `Plan`);
 //! - `config`: the `migrate` binary's settings, and the plan they make from the campus file,
 //!   the deploy wallet, the device certificates and the owners' and members' keys;
+//! - `deploy`: the programs under the upgradeable loader, and their upgrade authority
+//!   handed to the council;
 //! - `dev`: what a development cluster needs besides (funding signers, a quote token);
 //! - `idl`: the programs' IDLs (the `idl` binary builds and checks them).
 pub mod config;
+pub mod deploy;
 pub mod dev;
 pub mod idl;
 mod migrate;

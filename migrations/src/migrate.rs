@@ -15,7 +15,8 @@
 //! council_signers`, the dev campus has them all) proposes and approves with those; a run
 //! that must wait (approvals missing, timelock running) says so in `MigrationReport::
 //! waiting` and the next run picks up where it stopped. The programs' upgrade authority is
-//! not part of it (see README "Deploying").
+//! handed over after these steps (`deploy::hand_upgrade_authorities`; the `migrate` binary
+//! does it last), since the initialisers need the deploy wallet as that authority.
 use anchor_lang::prelude::Pubkey;
 use anyhow::{anyhow, bail, Result};
 use governance::CouncilConfig;

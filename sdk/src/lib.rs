@@ -6,13 +6,16 @@
 //! - `campus`: the campus file (`migrations/campus.toml`); `identity`: device identity
 //!   (LFDI/SFDI from certificates); `settings`: a TOML file with environment overrides;
 //! - `chain` (feature `client`): what a client needs of a chain (`Chain`) and how it gets a
-//!   transaction confirmed; `rpc`: that chain over JSON-RPC (a local validator, devnet).
+//!   transaction confirmed; `rpc`: that chain over JSON-RPC (a local validator, devnet);
+//!   `loader`: deploying and upgrading programs under the upgradeable loader.
 pub mod accounts;
 pub mod campus;
 #[cfg(feature = "client")]
 pub mod chain;
 pub mod identity;
 pub mod ix;
+#[cfg(feature = "client")]
+pub mod loader;
 pub mod names;
 #[cfg(feature = "client")]
 pub mod rpc;

@@ -134,6 +134,19 @@ enum CouncilCommand {
     /// A guardian pauses a program at once (registry, oracle, energy-token, trading) for
     /// the council's maximum guardian pause; it lapses by itself.
     GuardianPause { program: String },
+    /// Writes a program build (an .so file) into a loader buffer and hands the buffer to
+    /// the council, for `council propose upgrade` (anyone may; prints the buffer's address
+    /// and the ELF's SHA-256, which voters compare with their own build).
+    WriteBuffer {
+        /// registry, oracle, energy-token, trading or governance.
+        program: String,
+        /// The program's .so file.
+        file: std::path::PathBuf,
+        /// Keypair file of the buffer, to resume an interrupted write (default: a new
+        /// buffer).
+        #[arg(long)]
+        buffer_keypair: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -230,6 +243,16 @@ enum ProposeCommand {
         quote_to: Option<String>,
         #[arg(long)]
         grid_to: Option<String>,
+    },
+    /// Upgrades a program (registry, oracle, energy-token, trading, governance) to the
+    /// build in a buffer the council holds (see `council write-buffer`); the buffer's rent
+    /// goes back to --spill (default: the proposer).
+    Upgrade {
+        program: String,
+        #[arg(long)]
+        buffer: String,
+        #[arg(long)]
+        spill: Option<String>,
     },
     /// The council: members added or removed, threshold, timelock; the rest stays.
     Council {
@@ -446,6 +469,18 @@ async fn council(
                 ProposeCommand::Retire { building } => Action::Retire {
                     lfdi: buildings.lfdi(building)?.1,
                 },
+                ProposeCommand::Upgrade {
+                    program,
+                    buffer,
+                    spill,
+                } => Action::Upgrade {
+                    program: council::upgradeable_program_id(program)?,
+                    buffer: council::parse_key(buffer)?,
+                    spill: match spill {
+                        Some(k) => council::parse_key(k)?,
+                        None => solana_signer::Signer::pubkey(member),
+                    },
+                },
                 ProposeCommand::HandOver { program, to } => Action::HandOver {
                     program: council::program_id(program)?,
                     to: council::parse_key(to)?,
@@ -572,6 +607,26 @@ async fn council(
                 format!("proposal {index} cancelled\n")
             });
         }
+        CouncilCommand::WriteBuffer {
+            program,
+            file,
+            buffer_keypair,
+        } => {
+            let program = council::upgradeable_program_id(program)?;
+            let elf =
+                std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let buffer = match buffer_keypair {
+                Some(path) => sdk::settings::read_keypair(path)?,
+                None => solana_keypair::Keypair::new(),
+            };
+            let view = council::write_buffer(chain, program, &elf, &buffer).await?;
+            print(json, &view, |v| {
+                format!(
+                    "buffer {} holds {}'s build ({} bytes, sha256 {}; {} transactions) and is the council's now\npropose the upgrade: gridtokenx council propose upgrade {} --buffer {}\n",
+                    v.buffer, v.program, v.bytes, v.sha256, v.transactions, v.program, v.buffer
+                )
+            });
+        }
         CouncilCommand::GuardianPause { program } => {
             let until =
                 council::guardian_pause(chain, member, council::program_id(program)?).await?;
@@ -603,6 +658,7 @@ async fn main() -> ExitCode {
                     | CouncilCommand::Execute { .. }
                     | CouncilCommand::Cancel { .. }
                     | CouncilCommand::GuardianPause { .. }
+                    | CouncilCommand::WriteBuffer { .. }
                     | CouncilCommand::Propose(
                         ProposeCommand::Pause { .. }
                             | ProposeCommand::Unpause { .. }
@@ -612,6 +668,7 @@ async fn main() -> ExitCode {
                             | ProposeCommand::Market { .. }
                             | ProposeCommand::Council { .. }
                             | ProposeCommand::HandOver { .. }
+                            | ProposeCommand::Upgrade { .. }
                             | ProposeCommand::WithdrawFees { .. }
                     )
             )

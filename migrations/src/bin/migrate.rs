@@ -1,6 +1,7 @@
 //! `migrate`: brings a cluster to the campus file, idempotently, ending with the hand-over
-//! of every program's authority to governance. Run it with the deploy wallet right after
-//! deploying the programs, and again until it reports nothing waiting (council votes and the
+//! of every program's authority to governance, their upgrade authority included. With
+//! `--deploy DIR` it deploys the programs first (`scripts/deploy` runs it so). Run it with
+//! the deploy wallet, and again until it reports nothing waiting (council votes and the
 //! timelock take their time).
 //!
 //! Exit codes: 0 everything in place, 1 a step failed, 2 unusable configuration (settings,
@@ -28,8 +29,13 @@ campus, each building's meter (named by its device certificate, co-signed by its
 file's attestors and limits, the cluster's genesis hash), the GRID and REC mints, each meter's oracle state and \
 ledger and its owner's token accounts, the market; then the hand-over of the registry's, \
 oracle's, energy token's and market's authority to governance (proposed by the wallet, accepted through a council \
-proposal: members' approvals, the timelock, then execution). Run it with the programs' deploy wallet (their \
-upgrade authority, which the initialisers require).\n\n\
+proposal: members' approvals, the timelock, then execution), and each program's upgrade authority handed to the \
+council (the upgradeable loader's set-authority to governance's loader authority: from then on only a council \
+proposal upgrades a program). With --deploy DIR (or programs_dir), the five programs are deployed first from DIR \
+(<lib>.so, and <lib>-keypair.json for a program whose account does not exist yet, as `anchor build` leaves \
+target/deploy): a program deployed with the same ELF is left alone, one with another ELF is reported and left \
+alone (upgrades go through the council). Run it with the programs' deploy wallet (their upgrade authority, which \
+the initialisers require).\n\n\
 Settings come from --config (TOML), then GRIDTOKENX_MIGRATE_<KEY> environment variables \
 (e.g. GRIDTOKENX_MIGRATE_RPC_URL=https://api.devnet.solana.com), then defaults; see migrations/migrate.example.toml. \
 Keys (owners, council members) live in keys_dir, never in the repository.\n\n\
@@ -43,6 +49,9 @@ struct Args {
     /// The cluster's JSON-RPC endpoint (overrides the settings and the campus file).
     #[arg(long)]
     url: Option<String>,
+    /// Deploy the five programs first, from this directory (overrides programs_dir).
+    #[arg(long, value_name = "DIR")]
+    deploy: Option<PathBuf>,
     /// Print the plan (cluster, payer, meters, council, attestors) without contacting the
     /// cluster or writing keys.
     #[arg(long, env = "GRIDTOKENX_MIGRATE_DRY_RUN")]
@@ -78,10 +87,18 @@ struct Setup {
     dev_mint: Option<solana_keypair::Keypair>,
     made: Vec<PathBuf>,
     plan: Plan<'static>,
+    programs: Vec<migrations::deploy::ProgramFile>,
 }
 
 fn setup(args: &Args) -> Result<Setup> {
-    let config = MigrateConfig::load(args.config.as_deref(), std::env::vars())?;
+    let mut config = MigrateConfig::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = &args.deploy {
+        config.programs_dir = Some(dir.clone());
+    }
+    let programs = match &config.programs_dir {
+        Some(dir) => migrations::deploy::load_programs(dir)?,
+        None => Vec::new(),
+    };
     // Lives as long as the process: the plan borrows it.
     let campus: &'static CampusConfig =
         Box::leak(Box::new(CampusConfig::load(&config.campus_config)?));
@@ -118,7 +135,33 @@ fn setup(args: &Args) -> Result<Setup> {
         dev_mint,
         made,
         plan,
+        programs,
     })
+}
+
+fn print_programs(reports: &[migrations::deploy::ProgramReport]) {
+    use migrations::deploy::Outcome;
+    for r in reports {
+        let hash = sdk::loader::hex(&r.sha256);
+        match &r.outcome {
+            Outcome::Deployed {
+                elf_len,
+                capacity,
+                transactions,
+                rent_lamports,
+            } => println!(
+                "  deployed: {} at {} ({elf_len} bytes, room for {capacity}; sha256 {hash}; {transactions} transactions; rent {:.6} SOL)",
+                r.lib,
+                r.id,
+                *rent_lamports as f64 / 1e9
+            ),
+            Outcome::InPlace => println!("  in place: {} at {} (sha256 {hash})", r.lib, r.id),
+            Outcome::Differs { deployed_slot } => println!(
+                "  differs: {} at {} holds another build (deployed in slot {deployed_slot}); left alone: upgrades go through the council (gridtokenx council write-buffer, then council propose upgrade)",
+                r.lib, r.id
+            ),
+        }
+    }
 }
 
 fn print_report(report: &MigrationReport) {
@@ -141,6 +184,7 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
         dev_mint,
         made,
         mut plan,
+        programs,
     } = setup;
     let payer = wallet.pubkey();
     println!(
@@ -161,6 +205,20 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
         plan.quote_mint,
         if dev_mint.is_some() { " (development)" } else { "" },
     );
+    for p in &programs {
+        println!(
+            "  program {} {}: {} bytes, sha256 {}{}",
+            p.lib,
+            p.id,
+            p.elf.len(),
+            sdk::loader::hex(&sdk::loader::elf_hash(&p.elf)),
+            if p.keypair.is_some() {
+                " (keypair present)"
+            } else {
+                ""
+            }
+        );
+    }
     if dry_run {
         for m in &plan.meters {
             println!(
@@ -187,6 +245,31 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
     }
     let start_balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
     println!("wallet balance {:.6} SOL", start_balance as f64 / 1e9);
+    if !programs.is_empty() {
+        let reports = migrations::deploy::deploy_programs(
+            &mut chain,
+            &programs,
+            &config.keys_dir,
+            config.program_headroom_percent,
+        )
+        .await?;
+        print_programs(&reports);
+        let after = chain.account(payer).await?.map_or(0, |a| a.lamports);
+        let rent: u64 = reports
+            .iter()
+            .map(|r| match r.outcome {
+                migrations::deploy::Outcome::Deployed { rent_lamports, .. } => rent_lamports,
+                _ => 0,
+            })
+            .sum();
+        let spent = start_balance.saturating_sub(after);
+        println!(
+            "programs: wallet spent {:.6} SOL: {:.6} rent held by the programs, {:.6} fees",
+            spent as f64 / 1e9,
+            rent as f64 / 1e9,
+            spent.saturating_sub(rent) as f64 / 1e9
+        );
+    }
     if let Some(mint) = &dev_mint {
         migrations::dev::ensure_quote_mint(&mut chain, mint).await?;
     }
@@ -210,6 +293,24 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
     }
     let report = apply(&mut chain, &plan).await?;
     print_report(&report);
+    // Last: the initialisers above need the wallet as each program's upgrade authority.
+    for (lib, outcome) in migrations::deploy::hand_upgrade_authorities(&mut chain).await? {
+        use migrations::deploy::AuthorityOutcome as A;
+        match outcome {
+            A::HandedOver => println!(
+                "  applied: {lib}'s upgrade authority handed to the council ({})",
+                sdk::loader::council_upgrade_authority()
+            ),
+            A::WithCouncil => println!("  in place: {lib}'s upgrade authority is the council's"),
+            A::NotUpgradeable => {
+                println!("  {lib}: not a program of the upgradeable loader here (nothing to hand over)")
+            }
+            A::Elsewhere(Some(key)) => println!(
+                "  warning: {lib}'s upgrade authority is {key}, neither this wallet nor the council: it can replace the program without the council"
+            ),
+            A::Elsewhere(None) => println!("  {lib}: immutable (no upgrade authority)"),
+        }
+    }
     let end_balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
     let spent = start_balance.saturating_sub(end_balance);
     println!(
