@@ -46,9 +46,16 @@ fn help_names_the_commands_and_exit_codes() {
         "limits",
         "market",
         "council",
+        "upgrade",
     ] {
         assert!(text.contains(action), "{action}: {text}");
     }
+    let (code, text) = gridtokenx(&["council", "write-buffer", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("SHA-256") && text.contains("--buffer-keypair"),
+        "{text}"
+    );
     let (code, text) = gridtokenx(&["order", "place", "--help"]);
     assert_eq!(code, Some(0));
     assert!(

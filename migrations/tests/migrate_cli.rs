@@ -151,3 +151,80 @@ fn a_dry_run_shows_the_plan_from_the_certificates_and_keys_and_sends_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("dry run:"), "{}", text(&out));
 }
+
+/// `--deploy DIR` reads the five builds (and any program keypair) before contacting the
+/// cluster: the dry run lists them with their sizes and hashes; a missing build, a file
+/// that is not an ELF, or a keypair that is not the program's declared id exits 2.
+#[test]
+fn deploy_reads_the_builds_first_and_refuses_what_cannot_be_deployed() {
+    let dir = tempfile::tempdir().unwrap();
+    let wallet = wallet(dir.path());
+    certs::ensure_pki(
+        &certs::Layout::new(dir.path().join("pki")),
+        &sdk::CampusConfig::load(&sdk::CampusConfig::in_repository()).unwrap(),
+    )
+    .unwrap();
+    let campus = std::fs::read_to_string(sdk::CampusConfig::in_repository())
+        .unwrap()
+        .replace(
+            "keys = []",
+            "keys = [\"EsBoZvjvba2DKd6uoiKssseWpPYKkabLNfaeLBBPSP6i\"]",
+        );
+    let campus_path = dir.path().join("campus.toml");
+    std::fs::write(&campus_path, campus).unwrap();
+    let campus_path = campus_path.display().to_string();
+    let env = [
+        ("GRIDTOKENX_MIGRATE_WALLET", wallet.as_str()),
+        ("GRIDTOKENX_MIGRATE_DEV_KEYS", "true"),
+        ("GRIDTOKENX_MIGRATE_CAMPUS_CONFIG", campus_path.as_str()),
+    ];
+    let builds = dir.path().join("deploy");
+    std::fs::create_dir_all(&builds).unwrap();
+    let dir_arg = builds.display().to_string();
+    let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("governance.so"), "{}", text(&out));
+    for (i, lib) in [
+        "governance",
+        "registry",
+        "oracle",
+        "energy_token",
+        "trading",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut elf = b"\x7fELF".to_vec();
+        elf.extend(std::iter::repeat_n(i as u8, 100 * (i + 1)));
+        std::fs::write(builds.join(format!("{lib}.so")), elf).unwrap();
+    }
+    let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "program oracle {}: 304 bytes, sha256 ",
+            oracle::ID
+        )),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("  program ").count(), 5, "{shown}");
+    // A keypair beside a build must be the program's id.
+    std::fs::write(
+        builds.join("oracle-keypair.json"),
+        serde_json::to_string(&solana_keypair::Keypair::new().to_bytes().to_vec()).unwrap(),
+    )
+    .unwrap();
+    let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("but oracle is built with the id"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(builds.join("oracle-keypair.json")).unwrap();
+    std::fs::write(builds.join("trading.so"), b"not an elf").unwrap();
+    let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is not an ELF file"), "{}", text(&out));
+}

@@ -100,6 +100,9 @@ pub struct RpcOptions {
     pub wallet: PathBuf,
     /// The council's timelock there, seconds (a real clock cannot be advanced).
     pub timelock_s: u32,
+    /// Half-way through the day, upgrade the oracle to this build through a council
+    /// proposal (buffer, proposal, approvals, timelock, execution) while the campus runs.
+    pub upgrade_oracle: Option<PathBuf>,
 }
 
 /// A chain the day can run on: the embedded one moves its clock, a cluster is waited for.
@@ -723,6 +726,20 @@ async fn day<C: DayChain>(
             again.waiting
         );
     }
+    // Last, as `migrate` does: the programs' upgrade authority goes to the council (on a
+    // cluster whose programs the loader deployed; the embedded chain's are builtins).
+    let upgrade_authorities = migrations::deploy::hand_upgrade_authorities(&mut chain).await?;
+    let handed = upgrade_authorities
+        .iter()
+        .filter(|(_, o)| *o == migrations::deploy::AuthorityOutcome::HandedOver)
+        .count();
+    if handed > 0 {
+        say!(
+            args.verbose,
+            "      upgrade authorities: {handed} of 5 programs handed to the council ({})",
+            sdk::loader::council_upgrade_authority()
+        );
+    }
     let mut mints = Vec::with_capacity(plan.meters.len());
     for m in &plan.meters {
         mints.push(spl_token_interface::instruction::mint_to(
@@ -849,6 +866,8 @@ async fn day<C: DayChain>(
     let mut keeper_cpu = Duration::ZERO;
     let mut interval_walls: Vec<Duration> = Vec::new();
     let mut interval_began = std::time::Instant::now();
+    // The oracle's upgrade (slot), and the readings on chain and GRID minted then.
+    let mut upgraded: Option<(u64, u64, u64)> = None;
     for k in 0..=intervals {
         let t1 = start + (k as i64 + 1) * interval_s;
         if k < intervals {
@@ -912,6 +931,23 @@ async fn day<C: DayChain>(
                 place_orders(&mut chain, &buildings, &quote_mint, first_interval + target).await?;
             results[target as usize].buys = buys;
             results[target as usize].sells = sells;
+        }
+        if let Some(build) = args.rpc.as_ref().and_then(|r| r.upgrade_oracle.as_ref()) {
+            if k + 1 == intervals / 2 {
+                let at = upgrade_oracle(
+                    &mut chain,
+                    &plan.council_signers,
+                    build,
+                    timelock,
+                    args.verbose,
+                )
+                .await?;
+                upgraded = Some((
+                    at,
+                    keeper.status.readings_submitted,
+                    keeper.status.grid_minted_wh,
+                ));
+            }
         }
         results[k as usize].start = t1 - interval_s;
         interval_walls.push(interval_began.elapsed());
@@ -1069,6 +1105,28 @@ async fn day<C: DayChain>(
             totals[3], totals[4], market.dust_wh
         ));
     }
+    // The campus went on after the oracle's upgrade: readings applied and GRID minted by
+    // the upgraded program.
+    if let Some((slot, readings, minted)) = upgraded {
+        let (now_readings, now_minted) = (
+            keeper.status.readings_submitted,
+            keeper.status.grid_minted_wh,
+        );
+        let _ = writeln!(
+            text,
+            "\noracle upgraded through the council in slot {slot}; after it: {} readings applied, {} kWh GRID minted",
+            now_readings - readings,
+            kwh(now_minted - minted)
+        );
+        if now_readings <= readings || now_minted <= minted {
+            all_ok = false;
+            checks.push(format!(
+                "after the oracle's upgrade: {} readings applied, {} Wh minted",
+                now_readings - readings,
+                now_minted - minted
+            ));
+        }
+    }
     let status = keeper.status.clone();
     let _ = writeln!(
         text,
@@ -1186,6 +1244,91 @@ fn fmt_date(t: i64) -> String {
 fn fmt_time(t: i64) -> String {
     let secs = t.rem_euclid(86_400);
     format!("{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+}
+
+/// Upgrades the oracle to `build` through the council while the campus runs, as the energy
+/// office would: the deploy wallet alone is refused first; then anyone writes a buffer and
+/// hands it to the council, a member proposes the upgrade, the members approve, the timelock
+/// passes and the proposal executes (governance invokes the loader). Returns the slot of
+/// the upgrade, checked in the program's accounts.
+async fn upgrade_oracle<C: DayChain>(
+    chain: &mut C,
+    members: &[Keypair],
+    build: &std::path::Path,
+    timelock: u32,
+    verbose: bool,
+) -> Result<u64> {
+    use cli::council::{self, Action};
+    use sdk::loader::{self, ProgramState};
+    let began = std::time::Instant::now();
+    let elf = std::fs::read(build).with_context(|| format!("{}", build.display()))?;
+    let before = match loader::program_state(chain, &oracle::ID).await? {
+        ProgramState::Deployed(d) => d,
+        other => bail!("the oracle is not a program of the upgradeable loader here: {other:?}"),
+    };
+    if before.upgrade_authority != Some(loader::council_upgrade_authority()) {
+        bail!(
+            "the council does not hold the oracle's upgrade authority: {:?}",
+            before.upgrade_authority
+        );
+    }
+    // The wallet that deployed it can no longer take the program back.
+    let payer = chain.payer_key();
+    let take_back = solana_loader_v3_interface::instruction::set_upgrade_authority(
+        &oracle::ID,
+        &payer,
+        Some(&payer),
+    );
+    match sdk::chain::send_and_confirm(
+        chain,
+        &[take_back],
+        &[],
+        &[],
+        sdk::chain::SendPolicy::default(),
+    )
+    .await
+    {
+        Err(e) if e.is_program_refusal() => {}
+        other => {
+            bail!("the deploy wallet's own set-authority on the oracle was not refused: {other:?}")
+        }
+    }
+    let buffer = Keypair::new();
+    let written = council::write_buffer(chain, oracle::ID, &elf, &buffer).await?;
+    let action = Action::Upgrade {
+        program: oracle::ID,
+        buffer: buffer.pubkey(),
+        spill: payer,
+    };
+    let index = council::propose(chain, &members[0], &action).await?;
+    for m in members {
+        council::vote(chain, m, index, true).await?;
+    }
+    let p = council::proposals(chain, false)
+        .await?
+        .into_iter()
+        .find(|p| p.index == index)
+        .ok_or_else(|| anyhow!("proposal {index} vanished"))?;
+    let now = chain.clock().await?.unix_timestamp;
+    chain.advance_to(p.executable_at.max(now) + 1).await?;
+    council::execute(chain, &members[0], index).await?;
+    let after = match loader::program_state(chain, &oracle::ID).await? {
+        ProgramState::Deployed(d) => d,
+        other => bail!("the oracle after its upgrade: {other:?}"),
+    };
+    if !after.holds(&elf) || after.slot <= before.slot {
+        bail!(
+            "the oracle's upgrade did not take: slot {} (was {}), holds the build: {}",
+            after.slot,
+            before.slot,
+            after.holds(&elf)
+        );
+    }
+    say!(verbose,
+        "      oracle upgraded through the council: buffer {} ({} bytes, sha256 {}, {} transactions), proposal {index} approved by {} members, {} s timelock, executed in slot {} ({:.0} s in all)",
+        written.buffer, written.bytes, written.sha256, written.transactions, members.len(), timelock, after.slot, began.elapsed().as_secs_f64()
+    );
+    Ok(after.slot)
 }
 
 #[cfg(test)]

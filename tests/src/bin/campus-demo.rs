@@ -47,6 +47,10 @@ struct Args {
         default_value = "~/.config/solana/id.json"
     )]
     wallet: PathBuf,
+    /// With --rpc: half-way through the day, upgrade the oracle to this build (an .so)
+    /// through a council proposal while the campus runs, and check that it goes on.
+    #[arg(long, requires = "rpc")]
+    upgrade_oracle: Option<PathBuf>,
     /// With --rpc: auction intervals to run (one minute each, or --interval-s).
     #[arg(long, default_value_t = 5)]
     intervals: u32,
@@ -171,6 +175,7 @@ async fn main() -> ExitCode {
         url,
         wallet: args.wallet,
         timelock_s: 10,
+        upgrade_oracle: args.upgrade_oracle,
     });
     let (intervals, interval_s, post_rate) = match &rpc {
         Some(_) => (
