@@ -63,8 +63,9 @@ pub struct BridgeConfig {
     /// certificates chain through up to two intermediates; the campus CA is always trusted.
     /// A certificate must still belong to a registered meter (its LFDI).
     pub trusted_roots: Vec<PathBuf>,
-    /// The campus's IANA time zone (the Time resource's tzOffset and daylight saving).
-    pub time_zone: String,
+    /// The campus's IANA time zone (the Time resource's tzOffset and daylight saving); unset,
+    /// the campus file's `[site] time_zone`.
+    pub time_zone: Option<String>,
     /// Days readings, measurements and acknowledged batches are kept; older ones are pruned
     /// every hour (and the file compacted at the next start). At least max_age_s.
     pub retention_days: u32,
@@ -102,7 +103,7 @@ impl Default for BridgeConfig {
             idle_timeout_s: 0,
             body_timeout_s: 10,
             trusted_roots: Vec::new(),
-            time_zone: "UTC".into(),
+            time_zone: None,
             retention_days: 30,
             network_nice: 5,
         }
@@ -154,7 +155,9 @@ impl BridgeConfig {
             self.idle_timeout_s,
             self.post_rate_s
         );
-        crate::clock::CampusClock::new(&self.time_zone)?;
+        if let Some(zone) = &self.time_zone {
+            crate::clock::CampusClock::new(zone)?;
+        }
         anyhow::ensure!(
             (0..=19).contains(&self.network_nice),
             "network_nice ({}) must be 0..=19",

@@ -122,7 +122,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     let service = Arc::new(Service {
         store: store.clone(),
         directory: directory.clone(),
-        settings: service_settings(config)?,
+        settings: service_settings(config, &campus)?,
         metrics: bridge_metrics.clone(),
     });
     let attestor = Arc::new(Attestor::new(
@@ -268,7 +268,7 @@ impl TlsSetup {
     }
 }
 
-fn service_settings(config: &BridgeConfig) -> Result<Settings> {
+fn service_settings(config: &BridgeConfig, campus: &sdk::CampusConfig) -> Result<Settings> {
     Ok(Settings {
         post_rate_s: config.post_rate_s,
         max_future_skew_s: config.max_future_skew_s,
@@ -280,7 +280,12 @@ fn service_settings(config: &BridgeConfig) -> Result<Settings> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64)
             .unwrap_or_else(now),
-        clock: crate::clock::CampusClock::new(&config.time_zone)?,
+        clock: crate::clock::CampusClock::new(
+            config
+                .time_zone
+                .as_deref()
+                .unwrap_or(&campus.site.time_zone),
+        )?,
         retention_s: i64::from(config.retention_days) * 86_400,
     })
 }

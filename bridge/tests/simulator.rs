@@ -12,11 +12,12 @@ const CODES: [&str; 5] = ["ENG", "DORM_001", "GYM", "MED", "DINING"];
 
 fn campus_sim(b: &TestBridge, seed: u64) -> Campus {
     let config = campus();
+    let place = simulator::profile::Place::new(&config.site).unwrap();
     let mut models = Vec::new();
     let mut meters = Vec::new();
     for (i, building) in config.buildings.iter().enumerate() {
         if CODES.contains(&building.code.as_str()) {
-            models.push(BuildingModel::new(building, i, seed));
+            models.push(BuildingModel::new(building, i, seed, &place));
             meters.push(SimulatedMeter::new(
                 &building.code,
                 &b.lfdi_hex(&building.code),

@@ -33,6 +33,10 @@ pub struct ProposalView {
     pub created_at: i64,
     /// When it may be executed (approved + timelock); 0 until approved.
     pub executable_at: i64,
+    /// For an upgrade: the build in its buffer (size, SHA-256, whether the council holds
+    /// it), read from the chain, for voters to compare with their own build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// A key as given on the command line: base58 (a Solana address), or base64 of 32 bytes
@@ -590,11 +594,8 @@ fn view(p: &Proposal, council: &Council) -> ProposalView {
     let program = sdk::names::program(&ix.program_id)
         .map_or_else(|| ix.program_id.to_string(), str::to_string);
     let name = sdk::names::instruction(&ix.program_id, &ix.data).unwrap_or("?");
-    let action = if sdk::loader::is_upgrade(&ix.program_id, &ix.data) && ix.accounts.len() > 2 {
-        let target = ix.accounts[1].pubkey;
-        let target =
-            sdk::names::program(&target).map_or_else(|| target.to_string(), str::to_string);
-        format!("upgrade {target} from buffer {}", ix.accounts[2].pubkey)
+    let action = if ix.program_id == sdk::loader::LOADER {
+        loader_action(ix)
     } else {
         format!("{program}.{name}")
     };
@@ -611,6 +612,107 @@ fn view(p: &Proposal, council: &Council) -> ProposalView {
             ProposalStatus::Approved => p.approved_at + i64::from(council.timelock_seconds),
             _ => 0,
         },
+        detail: None,
+    }
+}
+
+/// A loader instruction the council would sign, in words (the loader has no IDL).
+fn loader_action(ix: &governance::ProposedInstruction) -> String {
+    let key = |i: usize| {
+        ix.accounts.get(i).map_or_else(
+            || "?".to_string(),
+            |m| sdk::names::program(&m.pubkey).map_or_else(|| m.pubkey.to_string(), str::to_string),
+        )
+    };
+    let tag = ix
+        .data
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_le_bytes);
+    match tag {
+        Some(3) => format!("upgrade {} from buffer {}", key(1), key(2)),
+        Some(4) | Some(7) => format!(
+            "loader.set_authority of {} to {}",
+            key(0),
+            if ix.accounts.len() > 2 {
+                key(2)
+            } else {
+                "none (immutable)".into()
+            }
+        ),
+        Some(5) => format!("loader.close {} (lamports to {})", key(0), key(1)),
+        Some(6) | Some(9) => format!("loader.extend_program {}", key(0)),
+        Some(n) => format!("loader instruction {n}"),
+        None => "loader: undecodable instruction".into(),
+    }
+}
+
+/// For an upgrade proposal, its buffer's build as the chain holds it now: size, SHA-256 and
+/// whether the council holds the buffer (otherwise its bytes can still change).
+async fn upgrade_detail<C: Chain>(
+    chain: &mut C,
+    p: &Proposal,
+) -> Result<Option<(String, bool, [u8; 32])>> {
+    let ix = &p.instruction;
+    if !sdk::loader::is_upgrade(&ix.program_id, &ix.data) || ix.accounts.len() < 3 {
+        return Ok(None);
+    }
+    let buffer = ix.accounts[2].pubkey;
+    Ok(Some(match sdk::loader::buffer(chain, &buffer).await {
+        Ok(Some(b)) => {
+            let hash = sdk::loader::elf_hash(&b.code);
+            let held = b.authority == Some(sdk::loader::council_upgrade_authority());
+            (
+                format!(
+                    "buffer {buffer}: {} bytes, sha256 {}, {}",
+                    b.code.len(),
+                    sdk::loader::hex(&hash),
+                    if held {
+                        "held by the council".to_string()
+                    } else {
+                        format!(
+                            "NOT held by the council (its authority is {:?}): its bytes can still change, do not approve",
+                            b.authority
+                        )
+                    }
+                ),
+                held,
+                hash,
+            )
+        }
+        Ok(None) => (
+            format!("buffer {buffer} does not exist (spent or closed)"),
+            false,
+            [0; 32],
+        ),
+        Err(e) => (format!("buffer {buffer}: {e}"), false, [0; 32]),
+    }))
+}
+
+/// Before approving proposal `index`: an upgrade's buffer must be the council's, and, when
+/// `sha256` (hex) is given, hold exactly that build.
+pub async fn check_upgrade_build<C: Chain>(
+    chain: &mut C,
+    index: u64,
+    sha256: Option<&str>,
+) -> Result<()> {
+    let p = proposal(chain, index).await?;
+    match upgrade_detail(chain, &p).await? {
+        None if sha256.is_some() => {
+            bail!("proposal {index} is not an upgrade: --sha256 applies to upgrades")
+        }
+        None => Ok(()),
+        Some((detail, held, hash)) => {
+            if !held {
+                bail!("proposal {index}: {detail}");
+            }
+            if let Some(expected) = sha256 {
+                if !expected.eq_ignore_ascii_case(&sdk::loader::hex(&hash)) {
+                    bail!("proposal {index}: the buffer holds another build than {expected} ({detail})");
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -625,7 +727,9 @@ pub async fn proposals<C: Chain>(chain: &mut C, all: bool) -> Result<Vec<Proposa
         for account in chain.accounts(chunk).await?.into_iter().flatten() {
             if let Some(p) = anchor_account::<Proposal>(&account) {
                 if all || matches!(p.status, ProposalStatus::Active | ProposalStatus::Approved) {
-                    out.push(view(&p, &council));
+                    let mut v = view(&p, &council);
+                    v.detail = upgrade_detail(chain, &p).await?.map(|d| d.0);
+                    out.push(v);
                 }
             }
         }
@@ -689,6 +793,9 @@ pub async fn vote<C: Chain>(
     if !approve && p.status == ProposalStatus::Active && p.approvals.contains(&key) {
         bail!("{key} has approved proposal {index}: an approval is turned into a rejection only once the proposal is approved (in its timelock)");
     }
+    if approve {
+        check_upgrade_build(chain, index, None).await?;
+    }
     let ix = if approve {
         governance_ix::approve(key, index)
     } else {
@@ -701,7 +808,10 @@ pub async fn vote<C: Chain>(
         if approve { "approve" } else { "reject" },
     )
     .await?;
-    Ok(view(&proposal(chain, index).await?, &council))
+    let p = proposal(chain, index).await?;
+    let mut v = view(&p, &council);
+    v.detail = upgrade_detail(chain, &p).await?.map(|d| d.0);
+    Ok(v)
 }
 
 /// `council execute N`: once approved and its timelock has passed (anyone may execute).

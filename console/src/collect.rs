@@ -65,6 +65,7 @@ pub struct Collector {
     history_complete: bool,
     history_error: Option<String>,
     version: u64,
+    time_zone: String,
 }
 
 impl Collector {
@@ -91,7 +92,14 @@ impl Collector {
             history_complete: true,
             history_error: None,
             version: 0,
+            time_zone: "UTC".into(),
         }
+    }
+
+    /// The campus's IANA time zone, which the snapshot names for the page (default UTC).
+    pub fn with_time_zone(mut self, zone: &str) -> Collector {
+        self.time_zone = zone.to_string();
+        self
     }
 
     /// A meter's building code, else `#` and its registry index, else its LFDI.
@@ -536,6 +544,7 @@ impl Collector {
             version: self.version,
             campus: Campus {
                 name: campus.name.clone(),
+                time_zone: self.time_zone.clone(),
                 slot: clock.slot,
                 chain_time: now,
                 read_at: unix_now(),

@@ -99,6 +99,17 @@ impl ConsoleConfig {
         }
     }
 
+    /// The campus's time zone: the campus file's `[site] time_zone`, else UTC.
+    pub fn time_zone(&self) -> Result<String> {
+        match &self.campus_config {
+            Some(campus) => {
+                let campus = sdk::CampusConfig::load(&sdk::settings::expand_home(campus))?;
+                Ok(campus.site.time_zone)
+            }
+            None => Ok("UTC".into()),
+        }
+    }
+
     /// The bridge's keeper interface, if configured.
     pub fn bridge_client(&self) -> Result<Option<keeper::bridge_api::BridgeClient>> {
         let (Some(addr), Some(token_file)) = (self.bridge, &self.bridge_token_file) else {

@@ -23,6 +23,8 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Campus {
     pub name: String,
+    /// The campus's IANA time zone (the campus file's `[site]`): the page shows times in it.
+    pub time_zone: String,
     /// The cluster's clock when the snapshot was read.
     pub slot: u64,
     pub chain_time: i64,

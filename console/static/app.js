@@ -16,12 +16,24 @@ function fixed(n, d) {
 }
 const kwh = (wh) => fixed(wh, 3);
 const credits = (q) => fixed(q, decimals);
+// Times are shown on the campus's clock (its IANA zone, from the snapshot), with the zone's
+// name: a manager in Bangkok reads Bangkok time whatever the browser's own zone.
+let zone = "UTC";
+function parts(t, options) {
+  const f = new Intl.DateTimeFormat("en-CA", { timeZone: zone, hourCycle: "h23", ...options });
+  return Object.fromEntries(f.formatToParts(new Date(t * 1000)).map((p) => [p.type, p.value]));
+}
+function zoneName(t) {
+  return parts(t || Date.now() / 1000, { timeZoneName: "short" }).timeZoneName;
+}
 function hhmm(t) {
   if (!t) return "-";
-  return new Date(t * 1000).toISOString().slice(11, 16);
+  const p = parts(t, { hour: "2-digit", minute: "2-digit" });
+  return p.hour + ":" + p.minute;
 }
 function stamp(t) {
-  return new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  const p = parts(t, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second} ${p.timeZoneName}`;
 }
 
 function el(tag, attrs, text) {
@@ -54,7 +66,7 @@ function renderNow(s) {
   document.getElementById("campus-name").textContent = c.name + " campus";
   document.getElementById("clock").textContent =
     "chain time " + stamp(c.chain_time) + " · slot " + c.slot + " · interval " + m.current_interval +
-    " (" + hhmm(m.current_starts_at) + " UTC, " + m.interval_s / 60 + " min)";
+    " (" + hhmm(m.current_starts_at) + " " + zoneName(m.current_starts_at) + ", " + m.interval_s / 60 + " min)";
   const open = s.intervals.filter((i) => i.state === "open").length;
   document.getElementById("cards").replaceChildren(
     card("meters_active", "meters active of " + c.meters, String(c.meters_active)),
@@ -95,7 +107,7 @@ function renderMarketChart(s) {
       fill: r.state === "open" ? "#c6dbef" : r.state === "gate closed" ? "#fdd0a2" : "#6baed6",
       "data-interval": r.interval, "data-volume-wh": r.volume_wh,
     });
-    bar.append(svg("title", {}, `interval ${r.interval} (${hhmm(r.starts_at)} UTC, ${r.state}): ${kwh(r.volume_wh)} kWh at ${credits(r.price)}/kWh, ${r.buy_orders} buys, ${r.sell_orders} sells`));
+    bar.append(svg("title", {}, `interval ${r.interval} (${hhmm(r.starts_at)} ${zoneName(r.starts_at)}, ${r.state}): ${kwh(r.volume_wh)} kWh at ${credits(r.price)}/kWh, ${r.buy_orders} buys, ${r.sell_orders} sells`));
     root.append(bar);
     if (n <= 24 || i % Math.ceil(n / 12) === 0) {
       root.append(svg("text", { x: (x + pw / n / 2).toFixed(1), y: T + ph + 16, "text-anchor": "middle", "font-size": 11 }, hhmm(r.starts_at)));
@@ -206,6 +218,7 @@ function renderProposals(s) {
 }
 
 function render(s) {
+  zone = s.campus.time_zone || "UTC";
   decimals = s.campus.market.quote_decimals;
   renderNow(s);
   renderMarketChart(s);

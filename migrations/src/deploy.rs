@@ -57,6 +57,14 @@ pub fn load_programs(dir: &Path) -> Result<Vec<ProgramFile>> {
         if elf.get(..4) != Some(b"\x7fELF".as_slice()) {
             bail!("{} is not an ELF file", path.display());
         }
+        // A program built with another `declare_id!` (before `anchor keys sync`, or another
+        // checkout's) would refuse its own accounts: its id's bytes must be in it.
+        if !elf.windows(32).any(|w| w == id.as_ref()) {
+            bail!(
+                "{} does not contain {lib}'s id {id}: it was built with another declare_id! (rebuild it)",
+                path.display()
+            );
+        }
         let key_path = dir.join(format!("{lib}-keypair.json"));
         let keypair = if key_path.exists() {
             let key = sdk::settings::read_keypair(&key_path)?;
@@ -121,8 +129,17 @@ pub async fn deploy_programs<C: Chain>(
     let mut reports = Vec::new();
     for p in programs {
         let sha256 = loader::elf_hash(&p.elf);
+        let payer = chain.payer().pubkey();
         let outcome = match loader::program_state(chain, &p.id).await? {
             ProgramState::Deployed(d) if d.holds(&p.elf) => Outcome::InPlace,
+            // Handing this over would give the council a build nobody chose: stop.
+            ProgramState::Deployed(d) if d.upgrade_authority == Some(payer) => bail!(
+                "{} ({}) holds another build than {} and this wallet still holds its upgrade authority: \
+                 deploy the build that is there, or replace it first (the hand-over to the council would lock in the other build)",
+                p.lib,
+                p.id,
+                p.path.display()
+            ),
             ProgramState::Deployed(d) => Outcome::Differs {
                 deployed_slot: d.slot,
             },
@@ -205,10 +222,18 @@ pub enum AuthorityOutcome {
 pub async fn hand_upgrade_authorities<C: Chain>(
     chain: &mut C,
 ) -> Result<Vec<(&'static str, AuthorityOutcome)>> {
+    hand_upgrade_authorities_of(chain, &PROGRAMS).await
+}
+
+/// [`hand_upgrade_authorities`] for `programs`.
+pub async fn hand_upgrade_authorities_of<C: Chain>(
+    chain: &mut C,
+    programs: &[(&'static str, Pubkey)],
+) -> Result<Vec<(&'static str, AuthorityOutcome)>> {
     let payer = chain.payer().pubkey();
     let council = loader::council_upgrade_authority();
     let mut out = Vec::new();
-    for (lib, id) in PROGRAMS {
+    for &(lib, id) in programs {
         let outcome = match loader::program_state(chain, &id).await? {
             ProgramState::Deployed(d) => match d.upgrade_authority {
                 Some(a) if a == council => AuthorityOutcome::WithCouncil,

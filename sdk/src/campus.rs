@@ -18,7 +18,113 @@ pub struct CampusConfig {
     /// The market's parameters (defaults: [`MarketTerms::default`]).
     #[serde(default)]
     pub market: MarketTerms,
+    /// Where the campus is and its clock (defaults: [`Site::default`], UTCC in Bangkok).
+    #[serde(default)]
+    pub site: Site,
     pub buildings: Vec<Building>,
+}
+
+/// Where the campus is: its sun follows local solar time at this place, its buildings'
+/// working hours and days its civil time in this zone (the simulator), and its bridge,
+/// report and console speak that zone.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Site {
+    /// Degrees north (south negative).
+    pub latitude_deg: f64,
+    /// Degrees east (west negative).
+    pub longitude_deg: f64,
+    /// IANA time zone, e.g. "Asia/Bangkok", "America/Los_Angeles".
+    pub time_zone: String,
+}
+
+impl Default for Site {
+    /// The University of the Thai Chamber of Commerce (UTCC), Bangkok: the seeds' campus.
+    fn default() -> Self {
+        Site {
+            latitude_deg: 13.7797,
+            longitude_deg: 100.5601,
+            time_zone: "Asia/Bangkok".into(),
+        }
+    }
+}
+
+impl Site {
+    /// The zone's rules (the IANA database bundled with jiff: a host without
+    /// /usr/share/zoneinfo answers the same).
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone, ConfigError> {
+        jiff::tz::TimeZone::get(&self.time_zone)
+            .map_err(|e| ConfigError::Invalid(format!("site: time zone {:?}: {e}", self.time_zone)))
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(-90.0..=90.0).contains(&self.latitude_deg)
+            || !(-180.0..=180.0).contains(&self.longitude_deg)
+        {
+            return Err(ConfigError::Invalid(
+                "site: latitude_deg must be within -90..90 and longitude_deg within -180..180"
+                    .into(),
+            ));
+        }
+        self.zone().map(|_| ())
+    }
+
+    /// Seconds from UTC to local solar time at the site: four minutes per degree of
+    /// longitude, plus the equation of time (the sun running ahead of or behind its mean by
+    /// up to 16 minutes over the year; Spencer's series).
+    pub fn solar_offset_s(&self, t: i64) -> f64 {
+        // Days into the year (1 January 1970 was the first; leap days drift it by under a
+        // day, which the sun's timing does not notice).
+        let day_of_year = (t.div_euclid(86_400) as f64).rem_euclid(365.2425);
+        let b = 2.0 * std::f64::consts::PI * day_of_year / 365.0;
+        let equation_of_time_min = 229.18
+            * (0.000075 + 0.001868 * b.cos()
+                - 0.032077 * b.sin()
+                - 0.014615 * (2.0 * b).cos()
+                - 0.040849 * (2.0 * b).sin());
+        self.longitude_deg * 240.0 + equation_of_time_min * 60.0
+    }
+}
+
+/// A clock in a campus's time zone, resolved once.
+#[derive(Clone, Debug)]
+pub struct CampusTime {
+    zone: jiff::tz::TimeZone,
+}
+
+impl CampusTime {
+    pub fn new(site: &Site) -> Result<CampusTime, ConfigError> {
+        Ok(CampusTime { zone: site.zone()? })
+    }
+
+    /// UTC, for what has no campus.
+    pub fn utc() -> CampusTime {
+        CampusTime {
+            zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    /// Seconds the zone is ahead of UTC at Unix time `t` (daylight saving included).
+    pub fn utc_offset_s(&self, t: i64) -> i64 {
+        match jiff::Timestamp::from_second(t) {
+            Ok(ts) => i64::from(self.zone.to_offset(ts).seconds()),
+            Err(_) => 0,
+        }
+    }
+
+    /// `t` as local wall-clock seconds (what a local calendar and clock show, counted as if
+    /// it were UTC: midnight is a multiple of 86,400).
+    pub fn local(&self, t: i64) -> i64 {
+        t + self.utc_offset_s(t)
+    }
+
+    /// The zone's abbreviation at `t` (e.g. "+07", "PDT").
+    pub fn abbreviation(&self, t: i64) -> String {
+        match jiff::Timestamp::from_second(t) {
+            Ok(ts) => self.zone.to_offset_info(ts).abbreviation().to_string(),
+            Err(_) => "UTC".into(),
+        }
+    }
 }
 
 /// Where the programs run.
@@ -301,6 +407,7 @@ impl CampusConfig {
                     .into(),
             );
         }
+        self.site.validate()?;
         if self.buildings.is_empty() {
             return invalid("the campus has no buildings".into());
         }

@@ -21,6 +21,6 @@ pub mod names;
 pub mod rpc;
 pub mod settings;
 
-pub use campus::{generated_campus, Building, CampusConfig, ConfigError, Kind};
+pub use campus::{generated_campus, Building, CampusConfig, CampusTime, ConfigError, Kind, Site};
 #[cfg(feature = "client")]
 pub use chain::{Chain, SendError};

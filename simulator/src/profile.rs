@@ -4,12 +4,10 @@
 //!
 //! The model uses floating point (it is physics, not accounting); what leaves it, the
 //! cumulative counters, are integers that only grow.
-use sdk::{Building, Kind};
+use sdk::{Building, CampusTime, Kind, Site};
 
 use crate::rng::SplitMix64;
 
-/// Campus latitude, degrees north (a mid-latitude campus).
-const LATITUDE_DEG: f64 = 40.0;
 /// Panels and inverter deliver this share of nameplate at full sun.
 const SYSTEM_EFFICIENCY: f64 = 0.97;
 /// Battery round-trip losses are taken when charging.
@@ -54,6 +52,7 @@ pub struct BuildingModel {
     /// Added to the time before the weather, sun and loads are looked up: a run can post at
     /// recent times while modelling another season (whole weeks keep the weekday).
     pub model_offset_s: i64,
+    place: Place,
     seed: u64,
     index: u64,
     noise: SplitMix64,
@@ -66,15 +65,56 @@ pub struct BuildingModel {
 
 const DAY: i64 = 86_400;
 
-fn day_number(t: i64) -> i64 {
-    t.div_euclid(DAY)
+/// Where the campus is, for its sun (solar time at its longitude, its latitude) and its
+/// buildings' hours and days (its civil time zone).
+#[derive(Clone, Debug)]
+pub struct Place {
+    site: Site,
+    time: CampusTime,
 }
 
-/// Day of year (1..=366) and local solar hour (0..24) of Unix time `t` (solar time = UTC
-/// here: the campus is simulated on its own meridian).
-fn calendar(t: i64) -> (f64, f64) {
-    let days = day_number(t);
-    let seconds = t.rem_euclid(DAY) as f64;
+impl Place {
+    pub fn new(site: &Site) -> Result<Place, sdk::ConfigError> {
+        Ok(Place {
+            site: site.clone(),
+            time: CampusTime::new(site)?,
+        })
+    }
+
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    /// Local civil time of `t`, as seconds counted as if UTC (local midnight is a multiple
+    /// of 86,400).
+    pub fn local(&self, t: i64) -> i64 {
+        self.time.local(t)
+    }
+
+    fn civil(&self, t: i64) -> i64 {
+        self.time.local(t)
+    }
+
+    /// The local date's day number (days since 1970-01-01 there).
+    fn day(&self, t: i64) -> i64 {
+        self.civil(t).div_euclid(DAY)
+    }
+
+    /// Local civil hour (0..24): when people work.
+    fn hour(&self, t: i64) -> f64 {
+        self.civil(t).rem_euclid(DAY) as f64 / 3600.0
+    }
+
+    /// Weekday of the local date: 0 = Monday ... 6 = Sunday.
+    fn weekday(&self, t: i64) -> i64 {
+        (self.day(t) + 3).rem_euclid(7)
+    }
+}
+
+/// Day of year (1..=366) and solar hour (0..24) of a time counted in local solar seconds.
+fn calendar(solar: i64) -> (f64, f64) {
+    let days = solar.div_euclid(DAY);
+    let seconds = solar.rem_euclid(DAY) as f64;
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -90,29 +130,31 @@ fn calendar(t: i64) -> (f64, f64) {
     (day_of_year, seconds / 3600.0)
 }
 
-/// Weekday: 0 = Monday ... 6 = Sunday.
-fn weekday(t: i64) -> i64 {
-    (day_number(t) + 3).rem_euclid(7)
-}
-
-/// Clear-sky output as a share of nameplate (0..=1).
-pub fn clear_sky(t: i64) -> f64 {
-    let (doy, hour) = calendar(t);
+/// Clear-sky output at `place` as a share of nameplate (0..=1): the sun's elevation at local
+/// solar time, relative to the highest it climbs there in the year.
+pub fn clear_sky(place: &Place, t: i64) -> f64 {
+    let solar = t + place.site.solar_offset_s(t).round() as i64;
+    let (doy, hour) = calendar(solar);
     let declination =
         23.44_f64.to_radians() * (2.0 * std::f64::consts::PI * (284.0 + doy) / 365.0).sin();
-    let lat = LATITUDE_DEG.to_radians();
+    let latitude = place.site.latitude_deg;
+    let lat = latitude.to_radians();
     let hour_angle = (15.0 * (hour - 12.0)).to_radians();
     let sin_elev = lat.sin() * declination.sin() + lat.cos() * declination.cos() * hour_angle.cos();
     if sin_elev <= 0.0 {
         return 0.0;
     }
-    let best = (90.0 - LATITUDE_DEG + 23.44_f64).to_radians().sin();
+    // Highest noon sun of the year: overhead within the tropics.
+    let best = (90.0 - (latitude.abs() - 23.44).max(0.0))
+        .to_radians()
+        .sin();
     (sin_elev / best).powf(1.2).min(1.0)
 }
 
-/// The day's weather as a share of clear-sky output: sunny, partly cloudy or overcast.
-fn weather(seed: u64, t: i64) -> (f64, bool) {
-    let mut rng = SplitMix64::derive(seed, &[0x5745_4154, day_number(t) as u64]);
+/// The day's weather as a share of clear-sky output: sunny, partly cloudy or overcast (one
+/// draw per local date).
+fn weather(place: &Place, seed: u64, t: i64) -> (f64, bool) {
+    let mut rng = SplitMix64::derive(seed, &[0x5745_4154, place.day(t) as u64]);
     let roll = rng.unit();
     if roll < 0.5 {
         (rng.range(0.92, 1.0), false)
@@ -123,32 +165,32 @@ fn weather(seed: u64, t: i64) -> (f64, bool) {
     }
 }
 
-/// Whether `t`'s day is clear (full sun, no passing clouds) for a campus modelled with
-/// `seed`: half of the days are.
-/// Whether `t` falls on a workday (Monday to Friday, UTC), when the campus's loads follow
-/// their working hours.
-pub fn workday(t: i64) -> bool {
-    weekday(t) < 5
+/// Whether `t` falls on a workday at `place` (Monday to Friday, local date), when the
+/// campus's loads follow their working hours.
+pub fn workday(place: &Place, t: i64) -> bool {
+    place.weekday(t) < 5
 }
 
-pub fn clear_day(seed: u64, t: i64) -> bool {
-    let (share, flickers) = weather(seed, t);
+/// Whether `t`'s local day is clear (full sun, no passing clouds) for a campus modelled with
+/// `seed`: half of the days are.
+pub fn clear_day(place: &Place, seed: u64, t: i64) -> bool {
+    let (share, flickers) = weather(place, seed, t);
     !flickers && share >= 0.9
 }
 
-/// Whether an athletic building hosts an evening event on `t`'s day.
-fn event_day(seed: u64, index: u64, t: i64) -> bool {
-    SplitMix64::derive(seed, &[0x4556_454E, index, day_number(t) as u64]).unit() < 0.25
+/// Whether an athletic building hosts an evening event on `t`'s local day.
+fn event_day(place: &Place, seed: u64, index: u64, t: i64) -> bool {
+    SplitMix64::derive(seed, &[0x4556_454E, index, place.day(t) as u64]).unit() < 0.25
 }
 
 fn between(hour: f64, from: f64, to: f64) -> bool {
     hour >= from && hour < to
 }
 
-/// The building's load as a share of its peak (0..=1), by kind and time.
-fn load_share(kind: Kind, code: &str, seed: u64, index: u64, t: i64) -> f64 {
-    let (_, h) = calendar(t);
-    let workday = weekday(t) < 5;
+/// The building's load as a share of its peak (0..=1), by kind and local time.
+fn load_share(place: &Place, kind: Kind, code: &str, seed: u64, index: u64, t: i64) -> f64 {
+    let h = place.hour(t);
+    let workday = place.weekday(t) < 5;
     match kind {
         Kind::Academic => match (workday, h) {
             (true, h) if between(h, 8.0, 18.0) => 0.9,
@@ -172,7 +214,7 @@ fn load_share(kind: Kind, code: &str, seed: u64, index: u64, t: i64) -> f64 {
             _ => 0.2,
         },
         Kind::Athletic => {
-            if between(h, 18.0, 22.0) && event_day(seed, index, t) {
+            if between(h, 18.0, 22.0) && event_day(place, seed, index, t) {
                 1.0
             } else if workday && between(h, 16.0, 21.0) {
                 0.75
@@ -210,8 +252,9 @@ fn load_share(kind: Kind, code: &str, seed: u64, index: u64, t: i64) -> f64 {
 }
 
 impl BuildingModel {
-    /// Building `index` of the campus, with the simulation seed. The battery starts half full.
-    pub fn new(building: &Building, index: usize, seed: u64) -> Self {
+    /// Building `index` of the campus at `place`, with the simulation seed. The battery
+    /// starts half full.
+    pub fn new(building: &Building, index: usize, seed: u64, place: &Place) -> Self {
         let storage_wh = building.storage_kwh as f64 * 1000.0;
         BuildingModel {
             code: building.code.clone(),
@@ -222,6 +265,7 @@ impl BuildingModel {
             peak_load_w: building.max_import_kw as f64 * 1000.0 * PEAK_LOAD_SHARE,
             soc_wh: storage_wh / 2.0,
             model_offset_s: 0,
+            place: place.clone(),
             seed,
             index: index as u64,
             noise: SplitMix64::derive(seed, &[0x4E4F_4953, index as u64]),
@@ -252,19 +296,19 @@ impl BuildingModel {
 
     /// Generation at `t`, watts.
     pub fn generation_at(&mut self, t: i64) -> f64 {
-        let (share, flickers) = weather(self.seed, t);
+        let (share, flickers) = weather(&self.place, self.seed, t);
         let flicker = if flickers {
             self.noise.range(0.75, 1.0)
         } else {
             1.0
         };
-        (self.generation_w * clear_sky(t) * share * flicker * SYSTEM_EFFICIENCY)
+        (self.generation_w * clear_sky(&self.place, t) * share * flicker * SYSTEM_EFFICIENCY)
             .min(self.generation_w)
     }
 
     /// Consumption at `t`, watts.
     pub fn consumption_at(&mut self, t: i64) -> f64 {
-        let share = load_share(self.kind, &self.code, self.seed, self.index, t);
+        let share = load_share(&self.place, self.kind, &self.code, self.seed, self.index, t);
         (self.peak_load_w * share * self.noise.range(0.93, 1.0)).min(self.peak_load_w)
     }
 
@@ -312,13 +356,33 @@ mod tests {
     /// 2026-12-21 00:00 UTC, a Monday near the winter solstice.
     const WINTER_MONDAY: i64 = 1_797_811_200;
 
+    /// A mid-latitude campus on the Greenwich meridian, in UTC: its solar noon is near
+    /// 12:00 UTC, which these tests' times are written in.
+    fn greenwich() -> Place {
+        Place::new(&Site {
+            latitude_deg: 40.0,
+            longitude_deg: 0.0,
+            time_zone: "UTC".into(),
+        })
+        .unwrap()
+    }
+
+    fn place(latitude_deg: f64, longitude_deg: f64, zone: &str) -> Place {
+        Place::new(&Site {
+            latitude_deg,
+            longitude_deg,
+            time_zone: zone.into(),
+        })
+        .unwrap()
+    }
+
     fn campus(seed: u64) -> Vec<BuildingModel> {
         let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
         config
             .buildings
             .iter()
             .enumerate()
-            .map(|(i, b)| BuildingModel::new(b, i, seed))
+            .map(|(i, b)| BuildingModel::new(b, i, seed, &greenwich()))
             .collect()
     }
 
@@ -341,8 +405,9 @@ mod tests {
 
     #[test]
     fn calendar_and_weekday() {
-        assert_eq!(weekday(SUMMER_MONDAY), 0);
-        assert_eq!(weekday(WINTER_MONDAY), 0);
+        let g = greenwich();
+        assert_eq!(g.weekday(SUMMER_MONDAY), 0);
+        assert_eq!(g.weekday(WINTER_MONDAY), 0);
         let (doy, hour) = calendar(SUMMER_MONDAY + 13 * 3600 + 1800);
         assert_eq!(doy, 173.0);
         assert_eq!(hour, 13.5);
@@ -350,16 +415,59 @@ mod tests {
         // 2027-01-01 and 2026-03-01.
         assert_eq!(calendar(1_798_761_600).0, 1.0);
         assert_eq!(calendar(1_772_323_200).0, 60.0);
+        // Sunday 23:00 UTC is Monday 06:00 in Bangkok: a workday there, at 06:00.
+        let bangkok = place(13.78, 100.56, "Asia/Bangkok");
+        let sunday_late = SUMMER_MONDAY - 3600;
+        assert!(!workday(&g, sunday_late));
+        assert!(workday(&bangkok, sunday_late));
+        assert_eq!(bangkok.hour(sunday_late), 6.0);
     }
 
     #[test]
     fn sun_rises_and_sets_with_the_seasons() {
-        assert_eq!(clear_sky(SUMMER_MONDAY), 0.0);
-        assert!(clear_sky(SUMMER_MONDAY + 12 * 3600) > 0.95);
-        assert!(clear_sky(WINTER_MONDAY + 12 * 3600) < 0.6);
+        let g = greenwich();
+        assert_eq!(clear_sky(&g, SUMMER_MONDAY), 0.0);
+        assert!(clear_sky(&g, SUMMER_MONDAY + 12 * 3600) > 0.95);
+        assert!(clear_sky(&g, WINTER_MONDAY + 12 * 3600) < 0.6);
         // Summer days are longer: at 06:00 the summer sun is up, the winter sun is not.
-        assert!(clear_sky(SUMMER_MONDAY + 6 * 3600) > 0.0);
-        assert_eq!(clear_sky(WINTER_MONDAY + 6 * 3600), 0.0);
+        assert!(clear_sky(&g, SUMMER_MONDAY + 6 * 3600) > 0.0);
+        assert_eq!(clear_sky(&g, WINTER_MONDAY + 6 * 3600), 0.0);
+    }
+
+    /// The sun follows local solar time at the campus: it peaks near 12:00 solar time,
+    /// which is 05:18 UTC in Bangkok (100.56 E, clocks at UTC+7 show 12:18) and 20:09 UTC at
+    /// Stanford (122.17 W, clocks at UTC-7 in June show 13:09); near the equator the winter
+    /// sun stays high, at 37 N it does not.
+    #[test]
+    fn the_sun_follows_the_campus_longitude_and_latitude() {
+        let bangkok = place(13.78, 100.56, "Asia/Bangkok");
+        let stanford = place(37.43, -122.17, "America/Los_Angeles");
+        let peak = |p: &Place, day: i64| {
+            (0..1440)
+                .map(|m| day + m * 60)
+                .max_by(|a, b| clear_sky(p, *a).total_cmp(&clear_sky(p, *b)))
+                .unwrap()
+        };
+        let minutes = |t: i64| t.rem_euclid(86_400) / 60;
+        let bkk = minutes(peak(&bangkok, SUMMER_MONDAY));
+        assert!(
+            (5 * 60 + 10..=5 * 60 + 26).contains(&bkk),
+            "Bangkok peak {bkk} min UTC"
+        );
+        let sf = minutes(peak(&stanford, SUMMER_MONDAY));
+        assert!(
+            (20 * 60..=20 * 60 + 18).contains(&sf),
+            "Stanford peak {sf} min UTC"
+        );
+        // Bangkok at 21:00 UTC is 04:00 local: dark. At 05:18 UTC the June sun is high.
+        assert_eq!(clear_sky(&bangkok, SUMMER_MONDAY + 21 * 3600), 0.0);
+        assert!(clear_sky(&bangkok, SUMMER_MONDAY + 5 * 3600 + 18 * 60) > 0.9);
+        // Winter noon: still 70 % in Bangkok, under 60 % at Stanford.
+        assert!(clear_sky(&bangkok, peak(&bangkok, WINTER_MONDAY)) > 0.7);
+        assert!(clear_sky(&stanford, peak(&stanford, WINTER_MONDAY)) < 0.6);
+        // Stanford's clocks change with daylight saving; its loads follow them.
+        assert_eq!(stanford.hour(SUMMER_MONDAY + 16 * 3600), 9.0);
+        assert_eq!(stanford.hour(WINTER_MONDAY + 16 * 3600), 8.0);
     }
 
     #[test]
@@ -459,12 +567,12 @@ mod tests {
     #[test]
     fn restore_continues_the_counters() {
         let config = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
-        let mut m = BuildingModel::new(&config.buildings[0], 0, 1);
+        let mut m = BuildingModel::new(&config.buildings[0], 0, 1, &greenwich());
         for i in 0..600 {
             m.step(SUMMER_MONDAY + i * 60, 60);
         }
         let saved = m.registers();
-        let mut restarted = BuildingModel::new(&config.buildings[0], 0, 1);
+        let mut restarted = BuildingModel::new(&config.buildings[0], 0, 1, &greenwich());
         restarted.restore(saved, m.soc_wh);
         restarted.step(SUMMER_MONDAY + 600 * 60, 60);
         let after = restarted.registers();

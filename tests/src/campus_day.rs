@@ -29,9 +29,10 @@ use sdk::chain::{send_pipelined_signed, Chain, Job, SendPolicy};
 use sdk::ix::{energy_token as token_ix, oracle as oracle_ix, trading as market_ix};
 use sdk::rpc::RpcChain;
 use sdk::CampusConfig;
+use sdk::{CampusTime, Site};
 use simulator::client::{client_config, MeterClient, Suites};
 use simulator::meter::SimulatedMeter;
-use simulator::profile::{BuildingModel, Registers};
+use simulator::profile::{BuildingModel, Place, Registers};
 use simulator::runner::Campus as SimCampus;
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -68,9 +69,12 @@ pub struct DayOptions {
 
 impl DayOptions {
     /// The tests' embedded day: the repository's campus, `intervals` 15-minute intervals
-    /// ending at the last boundary before now, modelling the hours up to 14:00 of a clear
-    /// summer day (same weekday) whatever the time and date; PKI and output under `dir`.
+    /// ending at the last boundary before now, modelling the hours up to 14:00 campus time of
+    /// a clear summer day (same weekday) whatever the time and date; PKI and output under
+    /// `dir`.
     pub fn midday_test(dir: &std::path::Path, intervals: u32) -> DayOptions {
+        let campus = CampusConfig::load(&CampusConfig::in_repository()).expect("the campus file");
+        let place = Place::new(&campus.site).expect("the campus site");
         let now = bridge::server::now();
         let end = now - now % 900;
         DayOptions {
@@ -80,7 +84,7 @@ impl DayOptions {
             interval_s: 900,
             post_rate: 300,
             seed: 7,
-            model_offset_s: clear_summer_offset_ending_at(end, 7, 14 * 3600),
+            model_offset_s: clear_summer_offset_ending_at(&place, end, 7, 14 * 3600),
             out: dir.join("out"),
             verbose: false,
             rpc: None,
@@ -146,54 +150,83 @@ pub struct DayReport {
     pub keeper_failures: usize,
 }
 
-/// Days to add to `t` so that the model runs at the nearest summer solstice week (21 June)
-/// on the same weekday: the campus exports only in the sunnier months.
-pub fn summer_offset_days(t: i64) -> i64 {
+/// Days to add to `t` so that the model runs at the nearest summer solstice week on the
+/// same weekday (21 June north of the equator, 21 December south of it): the campus exports
+/// most in the sunnier months.
+pub fn summer_offset_days(site: &Site, t: i64) -> i64 {
     let day = t.div_euclid(86_400);
-    // 21 June of 2026, then whole years of 365.25 days.
-    let solstice_2026 = 20_625; // days since 1970-01-01
+    // 21 June (or 21 December) of 2026, then whole years of 365.25 days.
+    let solstice_2026 = if site.latitude_deg >= 0.0 {
+        20_625
+    } else {
+        20_808
+    };
     let years = ((day - solstice_2026) as f64 / 365.25).round() as i64;
     let solstice = solstice_2026 + (years as f64 * 365.25).round() as i64;
     ((solstice - day) as f64 / 7.0).round() as i64 * 7
 }
 
 /// [`summer_offset_days`], moved by whole weeks (up to 10 either way, nearest first) to a
-/// day the model with `seed` keeps clear: a test that needs the campus to export must not
-/// depend on the weather drawn for today's date (a cloudy day exports nothing at midday).
-pub fn clear_summer_offset_days(t: i64, seed: u64) -> i64 {
-    let base = summer_offset_days(t);
-    let day = t.div_euclid(86_400);
+/// day the model with `seed` keeps clear at `place` (its local date): a test that needs the
+/// campus to export must not depend on the weather drawn for today's date (a cloudy day
+/// exports nothing at midday).
+pub fn clear_summer_offset_days(place: &Place, t: i64, seed: u64) -> i64 {
+    let base = summer_offset_days(place.site(), t);
     (0..=10i64)
         .flat_map(|k| [k, -k])
         .map(|k| base + 7 * k)
-        .find(|offset| simulator::profile::clear_day(seed, (day + offset) * 86_400))
+        .find(|offset| simulator::profile::clear_day(place, seed, t + offset * 86_400))
         .unwrap_or(base)
+}
+
+/// The model offset that moves `end` by `days` days and to `time_of_day_s` seconds after
+/// local midnight at `place` (the campus's civil time, daylight saving included).
+fn offset_to_local_time(place: &Place, end: i64, days: i64, time_of_day_s: i64) -> i64 {
+    let shifted = end + days * 86_400;
+    let offset = days * 86_400 + time_of_day_s - place.local(shifted).rem_euclid(86_400);
+    // A daylight-saving change between `shifted` and the result moves it by its hour: once
+    // more, at the result's own offset.
+    let error = place.local(end + offset).rem_euclid(86_400) - time_of_day_s;
+    if error.abs() <= 2 * 3600 {
+        offset - error
+    } else {
+        offset
+    }
 }
 
 /// The model offset that makes a run whose last interval ends at `end` model a clear summer
 /// day (same weekday, see [`clear_summer_offset_days`]) ending at `time_of_day_s` seconds
-/// after midnight UTC: `14 * 3600` gives the sunny hours up to 14:00, whatever the time and
-/// date of the run.
-pub fn clear_summer_offset_ending_at(end: i64, seed: u64, time_of_day_s: i64) -> i64 {
-    clear_summer_offset_days(end, seed) * 86_400 + time_of_day_s - end.rem_euclid(86_400)
+/// after local midnight at the campus: `14 * 3600` gives the sunny hours up to 14:00 campus
+/// time, whatever the time and date of the run.
+pub fn clear_summer_offset_ending_at(
+    place: &Place,
+    end: i64,
+    seed: u64,
+    time_of_day_s: i64,
+) -> i64 {
+    let days = clear_summer_offset_days(place, end, seed);
+    offset_to_local_time(place, end, days, time_of_day_s)
 }
 
 /// [`clear_summer_offset_ending_at`] on a workday: the model's day is moved by whole days
 /// (up to ten weeks either way, nearest first) to a clear summer workday, whose loads follow
 /// working hours, so that a run of a few minutes has buildings importing as well as
 /// exporting (on a weekend most loads are light and the market has sellers only).
-pub fn clear_summer_workday_offset_ending_at(end: i64, seed: u64, time_of_day_s: i64) -> i64 {
-    let base = summer_offset_days(end);
-    let day = end.div_euclid(86_400);
-    let days = (0..=70i64)
+pub fn clear_summer_workday_offset_ending_at(
+    place: &Place,
+    end: i64,
+    seed: u64,
+    time_of_day_s: i64,
+) -> i64 {
+    let base = summer_offset_days(place.site(), end);
+    let offset = (0..=70i64)
         .flat_map(|k| [k, -k])
-        .map(|k| base + k)
+        .map(|k| offset_to_local_time(place, end, base + k, time_of_day_s))
         .find(|offset| {
-            let t = (day + offset) * 86_400;
-            simulator::profile::clear_day(seed, t) && simulator::profile::workday(t)
-        })
-        .unwrap_or(base);
-    days * 86_400 + time_of_day_s - end.rem_euclid(86_400)
+            let t = end + offset;
+            simulator::profile::clear_day(place, seed, t) && simulator::profile::workday(place, t)
+        });
+    offset.unwrap_or_else(|| offset_to_local_time(place, end, base, time_of_day_s))
 }
 
 /// The campus credit (quote token): 6 decimals; prices are credit base units per kWh.
@@ -383,7 +416,7 @@ async fn market_owed<C: Chain>(chain: &mut C, market: &trading::Market) -> Resul
     Ok((base, quote))
 }
 
-fn chart_svg(results: &[IntervalResult], interval_s: u32) -> String {
+fn chart_svg(results: &[IntervalResult], interval_s: u32, clock: &CampusTime) -> String {
     let (w, h, left, right, top, bottom) = (960.0, 420.0, 70.0, 70.0, 40.0, 50.0);
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
@@ -462,9 +495,10 @@ fn chart_svg(results: &[IntervalResult], interval_s: u32) -> String {
             let x = left + i as f64 / n * plot_w;
             let _ = writeln!(
                 svg,
-                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{} UTC</text>"#,
+                r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{} {}</text>"#,
                 top + plot_h + 18.0,
-                fmt_time(r.start)
+                fmt_time(clock.local(r.start)),
+                zone_label(clock, r.start)
             );
         }
     }
@@ -581,6 +615,16 @@ async fn day<C: DayChain>(
     config: CampusConfig,
     pki: certs::Pki,
 ) -> Result<(DayReport, C)> {
+    // The report speaks the campus's own time zone.
+    let clock = CampusTime::new(&config.site)?;
+    if args
+        .rpc
+        .as_ref()
+        .is_some_and(|r| r.upgrade_oracle.is_some())
+        && args.intervals < 2
+    {
+        bail!("upgrading the oracle half-way needs at least 2 intervals");
+    }
     let interval_s = i64::from(args.interval_s);
     let intervals = u64::from(args.intervals);
     let real_time = args.rpc.is_some();
@@ -782,6 +826,7 @@ async fn day<C: DayChain>(
 
     // The simulated meters.
     let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
+    let place = Place::new(&config.site)?;
     let mut models = Vec::new();
     let mut meters = Vec::new();
     let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(
@@ -804,7 +849,7 @@ async fn day<C: DayChain>(
             Some(limit) => client.with_connection_limit(limit.clone()),
             None => client,
         };
-        let mut model = BuildingModel::new(b, i, args.seed);
+        let mut model = BuildingModel::new(b, i, args.seed, &place);
         model.model_offset_s = args.model_offset_s;
         models.push(model);
         meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
@@ -830,11 +875,12 @@ async fn day<C: DayChain>(
 
     say!(
         args.verbose,
-        "[4/6] the day on the {}: {} {} intervals from {} UTC, meters posting every {} s",
+        "[4/6] the day on the {}: {} {} intervals from {} {}, meters posting every {} s",
         chain.name(),
         intervals,
         interval_name(args.interval_s),
-        fmt_time(start),
+        fmt_time(clock.local(start)),
+        zone_label(&clock, start),
         args.post_rate
     );
     // The console's reader: building codes from the PKI, the bridge's keeper interface.
@@ -846,7 +892,8 @@ async fn day<C: DayChain>(
             .collect();
         let bridge = BridgeClient::new(running.keeper_addr, running.keeper_token.clone());
         (
-            console::Collector::new(names, 2 * interval_s, Some(bridge)),
+            console::Collector::new(names, 2 * interval_s, Some(bridge))
+                .with_time_zone(&config.site.time_zone),
             publisher,
         )
     });
@@ -955,8 +1002,9 @@ async fn day<C: DayChain>(
         if (k + 1) % 8 == 0 || k + 1 == intervals || real_time {
             let minted = keeper.status.grid_minted_wh;
             say!(args.verbose,
-                "  {} UTC  {:>3}/{} intervals  {:>5} readings on chain  {:>8} kWh GRID minted  {:>3} auctions cleared  ({:.0} s)",
-                fmt_time(t1),
+                "  {} {}  {:>3}/{} intervals  {:>5} readings on chain  {:>8} kWh GRID minted  {:>3} auctions cleared  ({:.0} s)",
+                fmt_time(clock.local(t1)),
+                zone_label(&clock, t1),
                 k + 1,
                 intervals,
                 keeper.status.readings_submitted,
@@ -973,13 +1021,14 @@ async fn day<C: DayChain>(
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "GridTokenX campus day: {} on the {}, from {} {} to {} {} UTC ({} buildings, seed {})\n",
+        "GridTokenX campus day: {} on the {}, from {} {} to {} {} {} ({} buildings, seed {})\n",
         config.name,
         chain.name(),
-        fmt_date(start),
-        fmt_time(start),
-        fmt_date(end),
-        fmt_time(end),
+        fmt_date(clock.local(start)),
+        fmt_time(clock.local(start)),
+        fmt_date(clock.local(end)),
+        fmt_time(clock.local(end)),
+        zone_label(&clock, end),
         buildings.len(),
         args.seed
     );
@@ -1064,12 +1113,16 @@ async fn day<C: DayChain>(
         kwh(totals[4]),
         credits(totals[5])
     );
-    let _ = writeln!(text, "\ninterval (UTC)  price/kWh  volume kWh  buys  sells");
+    let _ = writeln!(
+        text,
+        "\ninterval ({})  price/kWh  volume kWh  buys  sells",
+        zone_label(&clock, start)
+    );
     for r in &results {
         let _ = writeln!(
             text,
             "{}        {:>9}  {:>10}  {:>4}  {:>5}",
-            fmt_time(r.start),
+            fmt_time(clock.local(r.start)),
             if r.volume_wh > 0 {
                 credits(r.price)
             } else {
@@ -1201,7 +1254,7 @@ async fn day<C: DayChain>(
     let report_path = args.out.join("campus-day.txt");
     let chart_path = args.out.join("campus-day.svg");
     std::fs::write(&report_path, &text)?;
-    std::fs::write(&chart_path, chart_svg(&results, args.interval_s))?;
+    std::fs::write(&chart_path, chart_svg(&results, args.interval_s, &clock))?;
     say!(
         args.verbose,
         "[6/6] written {} and {}",
@@ -1225,6 +1278,17 @@ async fn day<C: DayChain>(
         },
         chain,
     ))
+}
+
+/// The campus zone's name at `t` for the report: its abbreviation ("PDT"), or the offset
+/// from UTC where the zone has none ("UTC+07").
+fn zone_label(clock: &CampusTime, t: i64) -> String {
+    let abbreviation = clock.abbreviation(t);
+    if abbreviation.starts_with(['+', '-']) {
+        format!("UTC{abbreviation}")
+    } else {
+        abbreviation
+    }
 }
 
 /// `t`'s date (UTC), YYYY-MM-DD (the civil calendar from days since 1970).
@@ -1344,57 +1408,98 @@ mod tests {
     }
 
     /// Whatever the date, the tests model a clear day near the solstice on the same weekday
-    /// (2026-12-03 drew a cloudy one for the fault test's seed, which exported nothing).
+    /// (2026-12-03 drew a cloudy one for the fault test's seed, which exported nothing), at
+    /// the time asked on the campus's own clock: for the repository's campus (Bangkok), for
+    /// Stanford (daylight saving) and for one in the southern hemisphere (its summer in
+    /// December).
     #[test]
     fn the_tests_model_a_clear_summer_day_on_any_date() {
         let first = 1_767_225_600; // 2026-01-01
-        for seed in [7, 11] {
+        let repository = CampusConfig::load(&CampusConfig::in_repository()).unwrap();
+        assert_eq!(repository.site.time_zone, "Asia/Bangkok");
+        let places = [
+            (
+                repository.site.clone(),
+                ["04", "05", "06", "07", "08", "09"],
+            ),
+            (
+                Site {
+                    latitude_deg: 37.43,
+                    longitude_deg: -122.17,
+                    time_zone: "America/Los_Angeles".into(),
+                },
+                ["04", "05", "06", "07", "08", "09"],
+            ),
+            (
+                Site {
+                    latitude_deg: -33.92,
+                    longitude_deg: 151.23,
+                    time_zone: "Australia/Sydney".into(),
+                },
+                ["10", "11", "12", "01", "02", "03"],
+            ),
+        ];
+        for (site, months) in &places {
+            let place = Place::new(site).unwrap();
+            for seed in [7, 11] {
+                for d in (0..2 * 366).step_by(3) {
+                    let t = first + d * 86_400 + 13 * 3600;
+                    let offset = clear_summer_offset_days(&place, t, seed);
+                    assert_eq!(offset % 7, 0, "{}", fmt_date(t));
+                    assert!((offset - summer_offset_days(site, t)).abs() <= 70);
+                    let modelled = t + offset * 86_400;
+                    assert!(
+                        simulator::profile::clear_day(&place, seed, modelled),
+                        "{} seed {seed}",
+                        fmt_date(t)
+                    );
+                    // Within 11 weeks of the solstice (10 of search, half of rounding).
+                    let month = fmt_date(modelled)[5..7].to_string();
+                    assert!(
+                        months.contains(&month.as_str()),
+                        "{} -> {}",
+                        fmt_date(t),
+                        fmt_date(modelled)
+                    );
+                }
+            }
+            // On a workday too, at the time asked, on the campus clock.
             for d in 0..2 * 366 {
-                let t = first + d * 86_400 + 13 * 3600;
-                let offset = clear_summer_offset_days(t, seed);
-                assert_eq!(offset % 7, 0, "{}", fmt_date(t));
-                assert!((offset - summer_offset_days(t)).abs() <= 70);
-                let modelled = t + offset * 86_400;
-                assert!(
-                    simulator::profile::clear_day(seed, modelled),
-                    "{} seed {seed}",
-                    fmt_date(t)
+                let end = first + d * 86_400 + 19 * 3600 + 42 * 60;
+                let offset = clear_summer_workday_offset_ending_at(&place, end, 7, 13 * 3600);
+                let modelled = end + offset;
+                assert_eq!(
+                    place.local(modelled).rem_euclid(86_400),
+                    13 * 3600,
+                    "{} {}",
+                    site.time_zone,
+                    fmt_date(end)
                 );
-                // Within 11 weeks of 21 June (10 of search, half of rounding to the week).
+                assert!(
+                    simulator::profile::workday(&place, modelled),
+                    "{}",
+                    fmt_date(end)
+                );
+                assert!(
+                    simulator::profile::clear_day(&place, 7, modelled),
+                    "{}",
+                    fmt_date(end)
+                );
+                // And the sun is up: 13:00 campus time is daytime there.
+                assert!(
+                    simulator::profile::clear_sky(&place, modelled) > 0.5,
+                    "{} {}",
+                    site.time_zone,
+                    fmt_date(end)
+                );
                 let month = fmt_date(modelled)[5..7].to_string();
                 assert!(
-                    ["04", "05", "06", "07", "08", "09"].contains(&month.as_str()),
+                    months[1..5].contains(&month.as_str()),
                     "{} -> {}",
-                    fmt_date(t),
+                    fmt_date(end),
                     fmt_date(modelled)
                 );
             }
         }
-        // On a workday too, at the time asked.
-        for d in 0..2 * 366 {
-            let end = first + d * 86_400 + 19 * 3600 + 42 * 60;
-            let offset = clear_summer_workday_offset_ending_at(end, 7, 13 * 3600);
-            let modelled = end + offset;
-            assert_eq!(modelled.rem_euclid(86_400), 13 * 3600, "{}", fmt_date(end));
-            assert!(simulator::profile::workday(modelled), "{}", fmt_date(end));
-            assert!(
-                simulator::profile::clear_day(7, modelled),
-                "{}",
-                fmt_date(end)
-            );
-            let month = fmt_date(modelled)[5..7].to_string();
-            assert!(
-                ["05", "06", "07", "08"].contains(&month.as_str()),
-                "{} -> {}",
-                fmt_date(end),
-                fmt_date(modelled)
-            );
-        }
-        // The date of the failure above is moved off its cloudy day.
-        let cloudy = 1_796_256_000 + 11 * 3600; // 2026-12-03
-        assert!(!simulator::profile::clear_day(
-            11,
-            cloudy + summer_offset_days(cloudy) * 86_400
-        ));
     }
 }

@@ -268,6 +268,7 @@ pub fn simulated_campus(
     seed: u64,
 ) -> Result<SimCampus> {
     let ca = CertificateDer::from_pem_file(pki.layout.ca_cert()).context("CA certificate")?;
+    let place = simulator::profile::Place::new(&config.site)?;
     let mut models = Vec::new();
     let mut meters = Vec::new();
     let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(
@@ -282,10 +283,10 @@ pub fn simulated_campus(
             std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         )
         .with_handshake_limit(handshakes.clone());
-        let mut model = BuildingModel::new(b, i, seed);
-        model.model_offset_s = campus_day::clear_summer_offset_days(start, seed) * 86_400
-            + 13 * 3600
-            - start.rem_euclid(86_400);
+        let mut model = BuildingModel::new(b, i, seed, &place);
+        // 13:00 campus time of a clear summer day, whatever the hour.
+        model.model_offset_s =
+            campus_day::clear_summer_offset_ending_at(&place, start, seed, 13 * 3600);
         models.push(model);
         meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
     }

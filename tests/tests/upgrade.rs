@@ -91,6 +91,17 @@ fn plant_program(
     }
 }
 
+async fn chain_council_count(chain: &mut EmbeddedChain) -> u64 {
+    let account = chain
+        .account(sdk::ix::governance::council_address())
+        .await
+        .unwrap()
+        .unwrap();
+    sdk::accounts::anchor_account::<governance::Council>(&account)
+        .unwrap()
+        .proposal_count
+}
+
 async fn deployed(chain: &mut EmbeddedChain, program: &Pubkey) -> loader::Deployed {
     match loader::program_state(chain, program).await.unwrap() {
         ProgramState::Deployed(d) => d,
@@ -217,6 +228,43 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
         "{err:#}"
     );
 
+    // A proposal made around a buffer its writer still holds (bypassing the CLI's check) is
+    // shown as such, and no member's approval goes through the CLI: the writer could still
+    // change its bytes after the vote.
+    let raw = loader::upgrade_instruction(&program.pubkey(), &own.pubkey(), &spill);
+    let raw_index = chain_council_count(&mut chain).await;
+    send(
+        &mut chain,
+        &[sdk::ix::governance::propose(
+            members[0].pubkey(),
+            raw_index,
+            &raw,
+        )],
+        &[&members[0]],
+    )
+    .await
+    .unwrap();
+    let listed = council::proposals(&mut chain, false).await.unwrap();
+    let shown = listed.iter().find(|p| p.index == raw_index).unwrap();
+    assert!(
+        shown
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("NOT held by the council"),
+        "{shown:?}"
+    );
+    let err = council::vote(&mut chain, &members[1], raw_index, true)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("NOT held by the council"),
+        "{err:#}"
+    );
+    council::cancel(&mut chain, &members[0], raw_index)
+        .await
+        .unwrap();
+
     // Propose, approve (both members), wait out the timelock, execute.
     let action = Action::Upgrade {
         program: program.pubkey(),
@@ -235,6 +283,33 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
             writer.pubkey()
         )
     );
+    let hash = loader::hex(&loader::elf_hash(&v3));
+    assert_eq!(
+        listed[0].detail.as_deref(),
+        Some(
+            format!(
+                "buffer {}: {} bytes, sha256 {hash}, held by the council",
+                writer.pubkey(),
+                v3.len()
+            )
+            .as_str()
+        )
+    );
+    // A voter's own build must match the buffer's.
+    let err = council::check_upgrade_build(
+        &mut chain,
+        index,
+        Some(&loader::hex(&loader::elf_hash(&v1))),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("holds another build"),
+        "{err:#}"
+    );
+    council::check_upgrade_build(&mut chain, index, Some(&hash.to_uppercase()))
+        .await
+        .unwrap();
     council::vote(&mut chain, &members[0], index, true)
         .await
         .unwrap();
@@ -368,6 +443,40 @@ async fn the_deploy_step_is_idempotent_and_leaves_other_builds_alone() {
     .await
     .unwrap();
     assert_eq!(again[0].outcome, Outcome::InPlace);
+    // Another build where this wallet still holds the upgrade authority: refused (handing
+    // it over would lock in a build nobody chose).
+    let err = deploy_programs(
+        &mut chain,
+        &[file(other_build(), None, program.pubkey())],
+        keys.path(),
+        25,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("still holds its upgrade authority"),
+        "{err:#}"
+    );
+    assert_eq!(
+        chain
+            .account(chain.payer_key())
+            .await
+            .unwrap()
+            .unwrap()
+            .lamports,
+        balance,
+        "a second run sends nothing"
+    );
+    // Once the council holds it: reported as another build, left alone (an upgrade).
+    loader::hand_upgrade_authority_to_council(&mut chain, &program.pubkey())
+        .await
+        .unwrap();
+    let balance = chain
+        .account(chain.payer_key())
+        .await
+        .unwrap()
+        .unwrap()
+        .lamports;
     let other = deploy_programs(
         &mut chain,
         &[file(other_build(), None, program.pubkey())],
@@ -389,7 +498,7 @@ async fn the_deploy_step_is_idempotent_and_leaves_other_builds_alone() {
             .unwrap()
             .lamports,
         balance,
-        "a second run sends nothing"
+        "a run that finds another build sends nothing"
     );
     assert!(deployed(&mut chain, &program.pubkey()).await.holds(&v1));
 
@@ -432,4 +541,96 @@ async fn the_deploy_step_is_idempotent_and_leaves_other_builds_alone() {
         placed[0].outcome
     );
     assert!(deployed(&mut chain, &declared).await.holds(&v1));
+}
+
+/// A buffer write that stopped half-way resumes: only the chunks that differ are sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffer_write_resumes_with_the_chunks_that_differ() {
+    let mut chain = EmbeddedChain::start().await;
+    let elf = memo_build();
+    let chunk = loader::write_chunk_len(chain.payer(), &Pubkey::new_unique());
+    let chunks = elf.len().div_ceil(chunk);
+    // A buffer holding the ELF with its 3rd and 5th chunks missing (zeros, as an
+    // interrupted write leaves them).
+    let mut partial = elf.clone();
+    for i in [2, 4] {
+        partial[i * chunk..((i + 1) * chunk).min(elf.len())].fill(0);
+    }
+    let buffer = Keypair::new();
+    loader::write_buffer(&mut chain, &buffer, &partial, 16)
+        .await
+        .unwrap();
+    let resumed = loader::write_buffer(&mut chain, &buffer, &elf, 16)
+        .await
+        .unwrap();
+    assert_eq!(
+        (resumed.transactions, resumed.chunks_in_place),
+        (2, chunks - 2)
+    );
+    let b = loader::buffer(&mut chain, &buffer.pubkey())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.code, elf);
+    // A buffer of another size, or of another authority, is refused, not overwritten.
+    let err = loader::write_buffer(&mut chain, &buffer, &elf[..elf.len() - 1], 16)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("use a new buffer"), "{err:#}");
+    loader::hand_buffer_to_council(&mut chain, &buffer.pubkey())
+        .await
+        .unwrap();
+    let err = loader::write_buffer(&mut chain, &buffer, &elf, 16)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("belongs to"), "{err:#}");
+}
+
+/// The hand-over of upgrade authorities: the wallet's is handed over, the council's left in
+/// place, and a program that someone else can upgrade (or nobody) reported as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hand_over_moves_the_wallets_upgrade_authorities_and_reports_the_others() {
+    use migrations::deploy::{hand_upgrade_authorities_of, AuthorityOutcome};
+    let mut chain = EmbeddedChain::start().await;
+    let elf = memo_build();
+    let payer = chain.payer_key();
+    let (mine, stranger, frozen) = (
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+        Pubkey::new_unique(),
+    );
+    let outsider = Pubkey::new_unique();
+    plant_program(&mut chain, mine, &elf, elf.len(), payer);
+    plant_program(&mut chain, stranger, &elf, elf.len(), outsider);
+    plant_program(&mut chain, frozen, &elf, elf.len(), payer);
+    // An immutable program: its authority set to none.
+    let ix = solana_loader_v3_interface::instruction::set_upgrade_authority(&frozen, &payer, None);
+    send(&mut chain, &[ix], &[]).await.unwrap();
+    let programs = [
+        ("mine", mine),
+        ("stranger", stranger),
+        ("frozen", frozen),
+        ("registry", registry::ID),
+    ];
+    let first = hand_upgrade_authorities_of(&mut chain, &programs)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        vec![
+            ("mine", AuthorityOutcome::HandedOver),
+            ("stranger", AuthorityOutcome::Elsewhere(Some(outsider))),
+            ("frozen", AuthorityOutcome::Elsewhere(None)),
+            ("registry", AuthorityOutcome::NotUpgradeable),
+        ]
+    );
+    assert_eq!(
+        deployed(&mut chain, &mine).await.upgrade_authority,
+        Some(loader::council_upgrade_authority())
+    );
+    let second = hand_upgrade_authorities_of(&mut chain, &programs)
+        .await
+        .unwrap();
+    assert_eq!(second[0], ("mine", AuthorityOutcome::WithCouncil));
+    assert_eq!(second[1..], first[1..]);
 }

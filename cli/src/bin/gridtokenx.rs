@@ -123,8 +123,14 @@ enum CouncilCommand {
     /// Proposes an action (a member signs).
     #[command(subcommand)]
     Propose(ProposeCommand),
-    /// Approves proposal INDEX.
-    Approve { index: u64 },
+    /// Approves proposal INDEX (an upgrade only if the council holds its buffer).
+    Approve {
+        index: u64,
+        /// For an upgrade: the SHA-256 (hex) of the build you expect, from your own build of
+        /// the source; the approval is refused if the buffer holds anything else.
+        #[arg(long)]
+        sha256: Option<String>,
+    },
     /// Rejects proposal INDEX.
     Reject { index: u64 },
     /// Executes proposal INDEX once approved and past its timelock (anyone may).
@@ -143,7 +149,7 @@ enum CouncilCommand {
         /// The program's .so file.
         file: std::path::PathBuf,
         /// Keypair file of the buffer, to resume an interrupted write (default: a new
-        /// buffer).
+        /// buffer, whose keypair is kept in ~/.config/gridtokenx/buffers/).
         #[arg(long)]
         buffer_keypair: Option<std::path::PathBuf>,
     },
@@ -429,8 +435,12 @@ async fn council(
                                 format!(", executable from {}", p.executable_at)
                             } else {
                                 String::new()
-                            }
-                        )
+                            },
+                        ) + &p
+                            .detail
+                            .as_ref()
+                            .map(|d| format!("    {d}\n"))
+                            .unwrap_or_default()
                     })
                     .collect()
             });
@@ -585,13 +595,27 @@ async fn council(
                 format!("proposal {index} made: members approve it (`gridtokenx council approve {index}`), then it executes after the timelock\n")
             });
         }
-        CouncilCommand::Approve { index } | CouncilCommand::Reject { index } => {
+        CouncilCommand::Approve { index, .. } | CouncilCommand::Reject { index } => {
             let approve = matches!(command, CouncilCommand::Approve { .. });
+            if let CouncilCommand::Approve {
+                sha256: Some(hash), ..
+            } = command
+            {
+                council::check_upgrade_build(chain, *index, Some(hash)).await?;
+            }
             let p = council::vote(chain, member, *index, approve).await?;
             print(json, &p, |p| {
                 format!(
-                    "proposal {} is {}: {}/{} approvals, {} rejections\n",
-                    p.index, p.status, p.approvals, p.threshold, p.rejections
+                    "proposal {} is {}: {}/{} approvals, {} rejections\n{}",
+                    p.index,
+                    p.status,
+                    p.approvals,
+                    p.threshold,
+                    p.rejections,
+                    p.detail
+                        .as_ref()
+                        .map(|d| format!("    {d}\n"))
+                        .unwrap_or_default()
                 )
             });
         }
@@ -615,9 +639,23 @@ async fn council(
             let program = council::upgradeable_program_id(program)?;
             let elf =
                 std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            // A new buffer's keypair is kept (mode 0600, outside the repository) before
+            // anything is sent, so that an interrupted write resumes with --buffer-keypair.
             let buffer = match buffer_keypair {
                 Some(path) => sdk::settings::read_keypair(path)?,
-                None => solana_keypair::Keypair::new(),
+                None => {
+                    let key = solana_keypair::Keypair::new();
+                    let dir = sdk::settings::expand_home(std::path::Path::new(
+                        "~/.config/gridtokenx/buffers",
+                    ));
+                    let path = dir.join(format!("{}.json", solana_signer::Signer::pubkey(&key)));
+                    cli::write_private_keypair(&path, &key)?;
+                    eprintln!(
+                        "buffer keypair kept at {} (resume with --buffer-keypair)",
+                        path.display()
+                    );
+                    key
+                }
             };
             let view = council::write_buffer(chain, program, &elf, &buffer).await?;
             print(json, &view, |v| {

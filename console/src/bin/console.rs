@@ -69,16 +69,16 @@ async fn main() -> ExitCode {
         config.rpc_url = url;
     }
     init_logs(&config.log_format);
-    let (names, bridge) = match (config.names(), config.bridge_client()) {
-        (Ok(n), Ok(b)) => (n, b),
-        (Err(e), _) | (_, Err(e)) => {
+    let (names, bridge, zone) = match (config.names(), config.bridge_client(), config.time_zone()) {
+        (Ok(n), Ok(b), Ok(z)) => (n, b, z),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!(error = %format!("{e:#}"), "configuration");
             return ExitCode::from(2);
         }
     };
     // Reads only: the payer signs nothing.
     let mut chain = RpcChain::new(&config.rpc_url, solana_keypair::Keypair::new());
-    let mut collector = Collector::new(names, config.silent_after_s, bridge);
+    let mut collector = Collector::new(names, config.silent_after_s, bridge).with_time_zone(&zone);
     if args.once {
         return match collector.read(&mut chain).await {
             Ok(snapshot) => {

@@ -294,6 +294,7 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
     let report = apply(&mut chain, &plan).await?;
     print_report(&report);
     // Last: the initialisers above need the wallet as each program's upgrade authority.
+    let mut foreign = 0;
     for (lib, outcome) in migrations::deploy::hand_upgrade_authorities(&mut chain).await? {
         use migrations::deploy::AuthorityOutcome as A;
         match outcome {
@@ -303,11 +304,16 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
             ),
             A::WithCouncil => println!("  in place: {lib}'s upgrade authority is the council's"),
             A::NotUpgradeable => {
-                println!("  {lib}: not a program of the upgradeable loader here (nothing to hand over)")
+                println!(
+                    "  {lib}: not a program of the upgradeable loader here (nothing to hand over)"
+                )
             }
-            A::Elsewhere(Some(key)) => println!(
-                "  warning: {lib}'s upgrade authority is {key}, neither this wallet nor the council: it can replace the program without the council"
-            ),
+            A::Elsewhere(Some(key)) => {
+                foreign += 1;
+                println!(
+                    "  error: {lib}'s upgrade authority is {key}, neither this wallet nor the council: it can replace the program without the council"
+                )
+            }
             A::Elsewhere(None) => println!("  {lib}: immutable (no upgrade authority)"),
         }
     }
@@ -319,6 +325,13 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
         spent.saturating_sub(topped_up) as f64 / 1e9,
         topped_up as f64 / 1e9
     );
+    if foreign > 0 {
+        println!(
+            "failed: {foreign} program(s) can be upgraded by a key outside the council; hand that authority to {} with its holder",
+            sdk::loader::council_upgrade_authority()
+        );
+        return Ok(ExitCode::from(1));
+    }
     if report.complete() {
         println!("complete: every step in place, every authority with governance");
         Ok(ExitCode::SUCCESS)

@@ -103,6 +103,7 @@ async fn run(args: Args) -> Result<ExitCode> {
     };
     let end = (start + duration_s).min(now);
 
+    let place = simulator::profile::Place::new(&campus.site)?;
     let mut models = Vec::new();
     let mut meters = Vec::new();
     let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(args.max_handshakes.max(1)));
@@ -110,7 +111,7 @@ async fn run(args: Args) -> Result<ExitCode> {
         if !args.meters.is_empty() && !args.meters.contains(&building.code) {
             continue;
         }
-        let mut model = BuildingModel::new(building, i, args.seed);
+        let mut model = BuildingModel::new(building, i, args.seed, &place);
         let cert = CertificateDer::from_pem_file(layout.meter_cert(&building.code))
             .with_context(|| format!("certificate of {}", building.code))?;
         let key = PrivateKeyDer::from_pem_file(layout.meter_key(&building.code))

@@ -69,9 +69,10 @@ struct Args {
     /// exports nothing and the market has no sellers).
     #[arg(long, default_value = "summer", value_parser = ["summer", "now"])]
     season: String,
-    /// Model a clear summer day (same weekday) whose time at the end of the run is this UTC
-    /// time of day (HH:MM), whatever the time now: `--model-end 14:00` runs the sunny hours
-    /// up to 14:00, so that the campus exports, GRID is minted and the market has sellers.
+    /// Model a clear summer day (same weekday) whose time at the end of the run is this
+    /// time of day (HH:MM) on the campus's clock (its `[site]` time zone), whatever the time
+    /// now: `--model-end 14:00` runs the sunny hours up to 14:00 campus time, so that the
+    /// campus exports, GRID is minted and the market has sellers.
     #[arg(long, value_parser = parse_time_of_day, conflicts_with = "season")]
     model_end: Option<i64>,
     /// Log level of the bridge and keeper (e.g. info); program logs need
@@ -139,6 +140,13 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e} (run from the repository root, or pass --config)");
+            return ExitCode::from(2);
+        }
+    };
+    let place = match simulator::profile::Place::new(&config.site) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -226,12 +234,17 @@ async fn main() -> ExitCode {
                 None => now - now % i64::from(interval_s),
             };
             if args.workday {
-                campus_day::clear_summer_workday_offset_ending_at(end, args.seed, time_of_day)
+                campus_day::clear_summer_workday_offset_ending_at(
+                    &place,
+                    end,
+                    args.seed,
+                    time_of_day,
+                )
             } else {
-                campus_day::clear_summer_offset_ending_at(end, args.seed, time_of_day)
+                campus_day::clear_summer_offset_ending_at(&place, end, args.seed, time_of_day)
             }
         } else if args.season == "summer" {
-            campus_day::summer_offset_days(now) * 86_400
+            campus_day::summer_offset_days(place.site(), now) * 86_400
         } else {
             0
         },
