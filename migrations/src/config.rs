@@ -43,6 +43,10 @@ pub struct MigrateConfig {
     /// Lamports each council member signing here is topped up to from the wallet (their
     /// proposals' rent); 0 leaves their balances alone.
     pub fund_council_lamports: u64,
+    /// Lamports each building owner is topped up to from the wallet (the owner pays its
+    /// meter's rent when it co-signs the registration, and later its orders' fees): a
+    /// development cluster's owners have nothing else; 0 leaves their balances alone.
+    pub fund_owners_lamports: u64,
     /// When the market's interval 0 starts (Unix seconds); the current interval's start if
     /// unset. Read only when the market is created.
     pub market_start: Option<i64>,
@@ -64,6 +68,7 @@ impl Default for MigrateConfig {
             keys_dir: PathBuf::from("~/.config/gridtokenx/campus-keys"),
             dev_keys: false,
             fund_council_lamports: 0,
+            fund_owners_lamports: 0,
             market_start: None,
             programs_dir: None,
             program_headroom_percent: 25,

@@ -291,6 +291,20 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
             }
         }
     }
+    if config.fund_owners_lamports > 0 {
+        for m in &plan.meters {
+            let sent = migrations::dev::fund_up_to(
+                &mut chain,
+                &m.owner.pubkey(),
+                config.fund_owners_lamports,
+            )
+            .await?;
+            if sent > 0 {
+                topped_up += sent;
+                println!("  owner of {} topped up by {sent} lamports", m.code);
+            }
+        }
+    }
     let report = apply(&mut chain, &plan).await?;
     print_report(&report);
     // Last: the initialisers above need the wallet as each program's upgrade authority.
@@ -320,7 +334,7 @@ async fn run(setup: Setup, dry_run: bool) -> Result<ExitCode> {
     let end_balance = chain.account(payer).await?.map_or(0, |a| a.lamports);
     let spent = start_balance.saturating_sub(end_balance);
     println!(
-        "wallet spent {:.6} SOL: {:.6} on rent and fees, {:.6} to council members",
+        "wallet spent {:.6} SOL: {:.6} on rent and fees, {:.6} to council members and owners",
         spent as f64 / 1e9,
         spent.saturating_sub(topped_up) as f64 / 1e9,
         topped_up as f64 / 1e9
