@@ -99,14 +99,16 @@ impl ConsoleConfig {
         }
     }
 
-    /// The campus's time zone: the campus file's `[site] time_zone`, else UTC.
+    /// The campus's time zone: the campus file's `[site] time_zone` (`campus_config`, else
+    /// `migrations/campus.toml` where it exists), else the seeds' campus (`Asia/Bangkok`).
     pub fn time_zone(&self) -> Result<String> {
-        match &self.campus_config {
-            Some(campus) => {
-                let campus = sdk::CampusConfig::load(&sdk::settings::expand_home(campus))?;
-                Ok(campus.site.time_zone)
-            }
-            None => Ok("UTC".into()),
+        let path = match &self.campus_config {
+            Some(campus) => Some(sdk::settings::expand_home(campus)),
+            None => Some(sdk::CampusConfig::default_path()).filter(|p| p.exists()),
+        };
+        match path {
+            Some(path) => Ok(sdk::CampusConfig::load(&path)?.site.time_zone),
+            None => Ok(sdk::Site::default().time_zone),
         }
     }
 

@@ -19,9 +19,24 @@ const credits = (q) => fixed(q, decimals);
 // Times are shown on the campus's clock (its IANA zone, from the snapshot), with the zone's
 // name: a manager in Bangkok reads Bangkok time whatever the browser's own zone.
 let zone = "UTC";
+const formats = new Map();
 function parts(t, options) {
-  const f = new Intl.DateTimeFormat("en-CA", { timeZone: zone, hourCycle: "h23", ...options });
+  const key = zone + JSON.stringify(options);
+  let f = formats.get(key);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-CA", { timeZone: zone, hourCycle: "h23", ...options });
+    formats.set(key, f);
+  }
   return Object.fromEntries(f.formatToParts(new Date(t * 1000)).map((p) => [p.type, p.value]));
+}
+// A zone this browser does not know (newer than its time-zone data) falls back to UTC.
+function setZone(name) {
+  try {
+    new Intl.DateTimeFormat("en-CA", { timeZone: name || "UTC" });
+    zone = name || "UTC";
+  } catch (e) {
+    zone = "UTC";
+  }
 }
 function zoneName(t) {
   return parts(t || Date.now() / 1000, { timeZoneName: "short" }).timeZoneName;
@@ -218,7 +233,7 @@ function renderProposals(s) {
 }
 
 function render(s) {
-  zone = s.campus.time_zone || "UTC";
+  if (s.campus.time_zone !== zone) setZone(s.campus.time_zone);
   decimals = s.campus.market.quote_decimals;
   renderNow(s);
   renderMarketChart(s);

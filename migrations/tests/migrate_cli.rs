@@ -184,19 +184,30 @@ fn deploy_reads_the_builds_first_and_refuses_what_cannot_be_deployed() {
     let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("governance.so"), "{}", text(&out));
-    for (i, lib) in [
+    let ids = [
+        governance::ID,
+        registry::ID,
+        oracle::ID,
+        energy_token::ID,
+        trading::ID,
+    ];
+    let libs = [
         "governance",
         "registry",
         "oracle",
         "energy_token",
         "trading",
-    ]
-    .iter()
-    .enumerate()
-    {
+    ];
+    // Stand-in builds: an ELF header, the program's id (as a build carries its
+    // declare_id!), filler.
+    let build = |i: usize, id: &anchor_lang::prelude::Pubkey| {
         let mut elf = b"\x7fELF".to_vec();
-        elf.extend(std::iter::repeat_n(i as u8, 100 * (i + 1)));
-        std::fs::write(builds.join(format!("{lib}.so")), elf).unwrap();
+        elf.extend_from_slice(id.as_ref());
+        elf.extend(std::iter::repeat_n(i as u8, 100 * (i + 1) - 32));
+        elf
+    };
+    for (i, (lib, id)) in libs.iter().zip(&ids).enumerate() {
+        std::fs::write(builds.join(format!("{lib}.so")), build(i, id)).unwrap();
     }
     let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
     let shown = text(&out);
@@ -223,6 +234,16 @@ fn deploy_reads_the_builds_first_and_refuses_what_cannot_be_deployed() {
         text(&out)
     );
     std::fs::remove_file(builds.join("oracle-keypair.json")).unwrap();
+    // A build made with another declare_id! (the registry's id in the oracle's file).
+    std::fs::write(builds.join("oracle.so"), build(2, &registry::ID)).unwrap();
+    let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("does not contain oracle's id"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(builds.join("oracle.so"), build(2, &oracle::ID)).unwrap();
     std::fs::write(builds.join("trading.so"), b"not an elf").unwrap();
     let out = migrate(dir.path(), &["--dry-run", "--deploy", &dir_arg], &env);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

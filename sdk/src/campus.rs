@@ -26,9 +26,10 @@ pub struct CampusConfig {
 
 /// Where the campus is: its sun follows local solar time at this place, its buildings'
 /// working hours and days its civil time in this zone (the simulator), and its bridge,
-/// report and console speak that zone.
+/// report and console speak that zone. A `[site]` names all three (a partial one would
+/// mix one campus's sun with another's clock); without one, the seeds' campus.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Site {
     /// Degrees north (south negative).
     pub latitude_deg: f64,
@@ -95,13 +96,6 @@ pub struct CampusTime {
 impl CampusTime {
     pub fn new(site: &Site) -> Result<CampusTime, ConfigError> {
         Ok(CampusTime { zone: site.zone()? })
-    }
-
-    /// UTC, for what has no campus.
-    pub fn utc() -> CampusTime {
-        CampusTime {
-            zone: jiff::tz::TimeZone::UTC,
-        }
     }
 
     /// Seconds the zone is ahead of UTC at Unix time `t` (daylight saving included).
@@ -516,6 +510,40 @@ pub fn parse_pubkey(text: &str) -> Option<anchor_lang::prelude::Pubkey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_site_names_its_place_and_zone_in_full() {
+        let base = std::fs::read_to_string(CampusConfig::in_repository()).unwrap();
+        let start = base.find("[site]").unwrap();
+        let end = base[start..].find("\n\n").unwrap() + start;
+        let with = |site: &str| {
+            let text = format!("{}{site}{}", &base[..start], &base[end..]);
+            toml::from_str::<CampusConfig>(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate().map(|_| c).map_err(|e| e.to_string()))
+        };
+        let stanford = with("[site]\nlatitude_deg = 37.43\nlongitude_deg = -122.17\ntime_zone = \"America/Los_Angeles\"").unwrap();
+        assert_eq!(stanford.site.time_zone, "America/Los_Angeles");
+        // No [site]: the seeds' campus.
+        assert_eq!(with("").unwrap().site, Site::default());
+        // A partial one is refused, not completed with Bangkok's values.
+        let err = with("[site]\nlatitude_deg = 37.43\nlongitude_deg = -122.17").unwrap_err();
+        assert!(err.contains("time_zone"), "{err}");
+        let err = with(
+            "[site]\nlatitude_deg = 37.43\nlongitude_deg = -122.17\ntime_zone = \"Mars/Olympus\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("Mars/Olympus"), "{err}");
+        let err = with("[site]\nlatitude_deg = 97.0\nlongitude_deg = 0.0\ntime_zone = \"UTC\"")
+            .unwrap_err();
+        assert!(err.contains("latitude_deg"), "{err}");
+        // Bangkok: UTC+7 all year; solar noon 12:18-ish on its clocks (100.56 E and the
+        // equation of time within 17 minutes).
+        let bkk = CampusTime::new(&Site::default()).unwrap();
+        assert_eq!(bkk.utc_offset_s(1_782_086_400), 7 * 3600);
+        let solar = Site::default().solar_offset_s(1_782_086_400);
+        assert!((solar - 100.5601 * 240.0).abs() < 17.0 * 60.0, "{solar}");
+    }
 
     #[test]
     fn default_campus_has_the_25_buildings() {

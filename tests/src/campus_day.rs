@@ -181,12 +181,18 @@ pub fn clear_summer_offset_days(place: &Place, t: i64, seed: u64) -> i64 {
 
 /// The model offset that moves `end` by `days` days and to `time_of_day_s` seconds after
 /// local midnight at `place` (the campus's civil time, daylight saving included).
-fn offset_to_local_time(place: &Place, end: i64, days: i64, time_of_day_s: i64) -> i64 {
+pub fn offset_to_local_time(place: &Place, end: i64, days: i64, time_of_day_s: i64) -> i64 {
     let shifted = end + days * 86_400;
     let offset = days * 86_400 + time_of_day_s - place.local(shifted).rem_euclid(86_400);
     // A daylight-saving change between `shifted` and the result moves it by its hour: once
     // more, at the result's own offset.
-    let error = place.local(end + offset).rem_euclid(86_400) - time_of_day_s;
+    let mut error = place.local(end + offset).rem_euclid(86_400) - time_of_day_s;
+    // Near midnight the error wraps around the day: bring it into half a day either way.
+    if error > 43_200 {
+        error -= 86_400;
+    } else if error <= -43_200 {
+        error += 86_400;
+    }
     if error.abs() <= 2 * 3600 {
         offset - error
     } else {
@@ -1291,7 +1297,8 @@ fn zone_label(clock: &CampusTime, t: i64) -> String {
     }
 }
 
-/// `t`'s date (UTC), YYYY-MM-DD (the civil calendar from days since 1970).
+/// `t`'s date, YYYY-MM-DD (the civil calendar from days since 1970: UTC, or campus time when
+/// given `CampusTime::local`).
 fn fmt_date(t: i64) -> String {
     let z = t.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);

@@ -103,7 +103,7 @@ struct Args {
     console_exit: bool,
 }
 
-/// `HH:MM` (UTC) as seconds after midnight.
+/// `HH:MM` (campus time) as seconds after midnight.
 fn parse_time_of_day(s: &str) -> Result<i64, String> {
     let (h, m) = s
         .split_once(':')
@@ -244,7 +244,14 @@ async fn main() -> ExitCode {
                 campus_day::clear_summer_offset_ending_at(&place, end, args.seed, time_of_day)
             }
         } else if args.season == "summer" {
-            campus_day::summer_offset_days(place.site(), now) * 86_400
+            // The nearest summer-solstice week, at the same campus time of day (a whole
+            // number of days would move it by daylight saving's hour).
+            campus_day::offset_to_local_time(
+                &place,
+                now,
+                campus_day::summer_offset_days(place.site(), now),
+                place.local(now).rem_euclid(86_400),
+            )
         } else {
             0
         },
