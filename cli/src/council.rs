@@ -148,6 +148,12 @@ pub enum Action {
         buffer: Pubkey,
         spill: Pubkey,
     },
+    /// Closes a buffer the council holds (an upgrade rejected or superseded); its rent goes
+    /// to `recipient`.
+    CloseBuffer {
+        buffer: Pubkey,
+        recipient: Pubkey,
+    },
 }
 
 /// The programs whose authority the council holds (and can hand over).
@@ -228,6 +234,9 @@ impl Action {
                 buffer,
                 spill,
             } => sdk::loader::upgrade_instruction(&program, &buffer, &spill),
+            Action::CloseBuffer { buffer, recipient } => {
+                sdk::loader::close_buffer_instruction(&buffer, &recipient)
+            }
         }
     }
 
@@ -391,6 +400,20 @@ impl Action {
                 }
                 if b.code.get(..4) != Some(b"\x7fELF".as_slice()) {
                     bail!("buffer {buffer} does not hold an ELF");
+                }
+            }
+            Action::CloseBuffer { buffer, recipient } => {
+                let b = sdk::loader::buffer(chain, buffer)
+                    .await?
+                    .with_context(|| format!("no buffer at {buffer}"))?;
+                if b.authority != Some(sdk::loader::council_upgrade_authority()) {
+                    bail!(
+                        "buffer {buffer} is not the council's (its authority is {:?}): its holder closes it",
+                        b.authority
+                    );
+                }
+                if recipient == buffer {
+                    bail!("the rent must go to another account than the buffer");
                 }
             }
             Action::Pause {
@@ -640,7 +663,7 @@ fn loader_action(ix: &governance::ProposedInstruction) -> String {
                 "none (immutable)".into()
             }
         ),
-        Some(5) => format!("loader.close {} (lamports to {})", key(0), key(1)),
+        Some(5) => format!("loader.close {} (rent to {})", key(0), key(1)),
         Some(6) | Some(9) => format!("loader.extend_program {}", key(0)),
         Some(n) => format!("loader instruction {n}"),
         None => "loader: undecodable instruction".into(),

@@ -47,6 +47,7 @@ fn help_names_the_commands_and_exit_codes() {
         "market",
         "council",
         "upgrade",
+        "close-buffer",
     ] {
         assert!(text.contains(action), "{action}: {text}");
     }

@@ -400,6 +400,12 @@ pub fn upgrade_instruction(program: &Pubkey, buffer: &Pubkey, spill: &Pubkey) ->
     loader_ix::upgrade(program, buffer, &council_upgrade_authority(), spill)
 }
 
+/// The loader's `Close` of a buffer the council holds, signed by the council's loader
+/// authority (what a close-buffer proposal runs): its rent goes to `recipient`.
+pub fn close_buffer_instruction(buffer: &Pubkey, recipient: &Pubkey) -> Instruction {
+    loader_ix::close(buffer, recipient, &council_upgrade_authority())
+}
+
 /// Whether `data` is the loader's `Upgrade`.
 pub fn is_upgrade(program_id: &Pubkey, data: &[u8]) -> bool {
     *program_id == LOADER && loader_ix::is_upgrade_instruction(data)

@@ -265,6 +265,67 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
         .await
         .unwrap();
 
+    // A council buffer no upgrade will use is closed by a proposal too, its rent returned;
+    // a buffer someone else holds is theirs to close.
+    let spare = Keypair::new();
+    council::write_buffer(&mut chain, program.pubkey(), &v1, &spare)
+        .await
+        .unwrap();
+    let rent = chain
+        .account(spare.pubkey())
+        .await
+        .unwrap()
+        .unwrap()
+        .lamports;
+    let recipient = Pubkey::new_unique();
+    let err = council::propose(
+        &mut chain,
+        &members[0],
+        &Action::CloseBuffer {
+            buffer: own.pubkey(),
+            recipient,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("its holder closes it"),
+        "{err:#}"
+    );
+    let close = council::propose(
+        &mut chain,
+        &members[0],
+        &Action::CloseBuffer {
+            buffer: spare.pubkey(),
+            recipient,
+        },
+    )
+    .await
+    .unwrap();
+    let listed = council::proposals(&mut chain, false).await.unwrap();
+    let shown = listed.iter().find(|p| p.index == close).unwrap();
+    assert_eq!(
+        shown.action,
+        format!("loader.close {} (rent to {recipient})", spare.pubkey())
+    );
+    for m in &members {
+        council::vote(&mut chain, m, close, true).await.unwrap();
+    }
+    let now = chain.clock().await.unwrap().unix_timestamp;
+    chain.set_time(now + 61).await.unwrap();
+    council::execute(&mut chain, &members[0], close)
+        .await
+        .unwrap();
+    assert!(chain
+        .account(spare.pubkey())
+        .await
+        .unwrap()
+        .is_none_or(|a| a.lamports == 0));
+    assert_eq!(
+        chain.account(recipient).await.unwrap().unwrap().lamports,
+        rent
+    );
+
     // Propose, approve (both members), wait out the timelock, execute.
     let action = Action::Upgrade {
         program: program.pubkey(),

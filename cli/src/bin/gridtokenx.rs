@@ -260,6 +260,14 @@ enum ProposeCommand {
         #[arg(long)]
         spill: Option<String>,
     },
+    /// Closes a buffer the council holds (an upgrade rejected or superseded); its rent goes
+    /// to --to (default: the proposer).
+    CloseBuffer {
+        #[arg(long)]
+        buffer: String,
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// The council: members added or removed, threshold, timelock; the rest stays.
     Council {
         #[arg(long)]
@@ -491,6 +499,13 @@ async fn council(
                         None => solana_signer::Signer::pubkey(member),
                     },
                 },
+                ProposeCommand::CloseBuffer { buffer, to } => Action::CloseBuffer {
+                    buffer: council::parse_key(buffer)?,
+                    recipient: match to {
+                        Some(k) => council::parse_key(k)?,
+                        None => solana_signer::Signer::pubkey(member),
+                    },
+                },
                 ProposeCommand::HandOver { program, to } => Action::HandOver {
                     program: council::program_id(program)?,
                     to: council::parse_key(to)?,
@@ -707,6 +722,7 @@ async fn main() -> ExitCode {
                             | ProposeCommand::Council { .. }
                             | ProposeCommand::HandOver { .. }
                             | ProposeCommand::Upgrade { .. }
+                            | ProposeCommand::CloseBuffer { .. }
                             | ProposeCommand::WithdrawFees { .. }
                     )
             )
