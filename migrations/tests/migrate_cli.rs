@@ -31,6 +31,20 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The repository's campus file with one attestor (it trusts none), written into `dir`;
+/// returns its path.
+fn campus_with_an_attestor(dir: &Path) -> String {
+    let campus = std::fs::read_to_string(sdk::CampusConfig::in_repository())
+        .unwrap()
+        .replace(
+            "keys = []",
+            "keys = [\"EsBoZvjvba2DKd6uoiKssseWpPYKkabLNfaeLBBPSP6i\"]",
+        );
+    let path = dir.join("campus.toml");
+    std::fs::write(&path, campus).unwrap();
+    path.display().to_string()
+}
+
 /// A wallet file as the Solana CLI writes it.
 fn wallet(dir: &Path) -> String {
     let key = solana_keypair::Keypair::new();
@@ -110,15 +124,7 @@ fn a_dry_run_shows_the_plan_from_the_certificates_and_keys_and_sends_nothing() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("trusts no attestor"), "{}", text(&out));
     // With one, the plan lists every meter by its certificate's LFDI.
-    let campus = std::fs::read_to_string(sdk::CampusConfig::in_repository())
-        .unwrap()
-        .replace(
-            "keys = []",
-            "keys = [\"EsBoZvjvba2DKd6uoiKssseWpPYKkabLNfaeLBBPSP6i\"]",
-        );
-    let campus_path = dir.path().join("campus.toml");
-    std::fs::write(&campus_path, campus).unwrap();
-    let campus_path = campus_path.display().to_string();
+    let campus_path = campus_with_an_attestor(dir.path());
     let env = [
         env[0],
         env[1],
@@ -164,15 +170,7 @@ fn deploy_reads_the_builds_first_and_refuses_what_cannot_be_deployed() {
         &sdk::CampusConfig::load(&sdk::CampusConfig::in_repository()).unwrap(),
     )
     .unwrap();
-    let campus = std::fs::read_to_string(sdk::CampusConfig::in_repository())
-        .unwrap()
-        .replace(
-            "keys = []",
-            "keys = [\"EsBoZvjvba2DKd6uoiKssseWpPYKkabLNfaeLBBPSP6i\"]",
-        );
-    let campus_path = dir.path().join("campus.toml");
-    std::fs::write(&campus_path, campus).unwrap();
-    let campus_path = campus_path.display().to_string();
+    let campus_path = campus_with_an_attestor(dir.path());
     let env = [
         ("GRIDTOKENX_MIGRATE_WALLET", wallet.as_str()),
         ("GRIDTOKENX_MIGRATE_DEV_KEYS", "true"),

@@ -17,8 +17,8 @@ use solana_loader_v3_interface::state::UpgradeableLoaderState;
 use solana_signer::Signer;
 
 use crate::chain::{
-    send_and_confirm, send_pipelined_signed, transaction_size, v0_transaction, Chain, Job,
-    SendError, SendPolicy, PACKET,
+    send_and_confirm, send_pipelined, transaction_size, v0_transaction, Chain, SendError,
+    SendPolicy, PACKET,
 };
 
 /// The upgradeable loader's program id.
@@ -248,16 +248,7 @@ pub async fn write_buffer<C: Chain>(
             part.to_vec(),
         )]);
     }
-    let jobs: Vec<Job<'_>> = writes
-        .iter()
-        .map(|instructions| Job {
-            instructions,
-            signers: &[],
-            tables: None,
-        })
-        .collect();
-    let results =
-        send_pipelined_signed(chain, &jobs, &[], SendPolicy::default(), max_in_flight).await;
+    let results = send_pipelined(chain, &writes, &[], SendPolicy::default(), max_in_flight).await;
     let failed: Vec<&SendError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     written.transactions += results.len() - failed.len();
     if let Some(first) = failed.first() {

@@ -1299,7 +1299,7 @@ fn zone_label(clock: &CampusTime, t: i64) -> String {
 
 /// `t`'s date, YYYY-MM-DD (the civil calendar from days since 1970: UTC, or campus time when
 /// given `CampusTime::local`).
-fn fmt_date(t: i64) -> String {
+pub fn fmt_date(t: i64) -> String {
     let z = t.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -300,10 +300,10 @@ async fn the_console_shows_what_the_chain_holds_in_its_api_and_in_a_browser() {
     }
     // Times on the campus clock, named: the chain's time in Bangkok.
     let local = chain_time + 7 * 3600;
-    let (days, secs) = (local.div_euclid(86_400), local.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let secs = local.rem_euclid(86_400);
     let shown_time = format!(
-        "chain time {y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} GMT+7",
+        "chain time {} {:02}:{:02}:{:02} GMT+7",
+        gridtokenx_tests::campus_day::fmt_date(local),
         secs / 3600,
         secs % 3600 / 60,
         secs % 60
@@ -380,17 +380,4 @@ async fn the_embedded_chain_keeps_each_programs_transactions_in_order() {
         .transactions_naming(system, Some(solana_signature::Signature::default()), 10)
         .await
         .is_err());
-}
-
-/// Civil date of a day count since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }

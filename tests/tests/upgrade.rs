@@ -91,6 +91,19 @@ fn plant_program(
     }
 }
 
+/// Proposing `action` is refused before the vote, saying `why`.
+async fn refused(
+    chain: &mut EmbeddedChain,
+    member: &Keypair,
+    action: &cli::council::Action,
+    why: &str,
+) {
+    let err = cli::council::propose(chain, member, action)
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains(why), "{err:#}");
+}
+
 async fn chain_council_count(chain: &mut EmbeddedChain) -> u64 {
     let account = chain
         .account(sdk::ix::governance::council_address())
@@ -196,7 +209,7 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
 
     // A buffer the council does not hold is refused before the vote.
     let spill = members[0].pubkey();
-    let err = council::propose(
+    refused(
         &mut chain,
         &members[0],
         &Action::Upgrade {
@@ -204,15 +217,11 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
             buffer: own.pubkey(),
             spill,
         },
+        "is not the council's",
     )
-    .await
-    .unwrap_err();
-    assert!(
-        format!("{err:#}").contains("is not the council's"),
-        "{err:#}"
-    );
+    .await;
     // Neither is a program whose upgrade authority the council does not hold.
-    let err = council::propose(
+    refused(
         &mut chain,
         &members[0],
         &Action::Upgrade {
@@ -220,13 +229,9 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
             buffer: writer.pubkey(),
             spill,
         },
+        "not a program of the upgradeable loader",
     )
-    .await
-    .unwrap_err();
-    assert!(
-        format!("{err:#}").contains("not a program of the upgradeable loader"),
-        "{err:#}"
-    );
+    .await;
 
     // A proposal made around a buffer its writer still holds (bypassing the CLI's check) is
     // shown as such, and no member's approval goes through the CLI: the writer could still
@@ -278,20 +283,16 @@ async fn a_program_is_deployed_once_and_upgraded_only_through_the_council() {
         .unwrap()
         .lamports;
     let recipient = Pubkey::new_unique();
-    let err = council::propose(
+    refused(
         &mut chain,
         &members[0],
         &Action::CloseBuffer {
             buffer: own.pubkey(),
             recipient,
         },
+        "its holder closes it",
     )
-    .await
-    .unwrap_err();
-    assert!(
-        format!("{err:#}").contains("its holder closes it"),
-        "{err:#}"
-    );
+    .await;
     let close = council::propose(
         &mut chain,
         &members[0],
