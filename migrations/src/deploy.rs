@@ -143,6 +143,10 @@ pub async fn deploy_programs<C: Chain>(
             ProgramState::Deployed(d) => Outcome::Differs {
                 deployed_slot: d.slot,
             },
+            // Lamports someone sent to the id: claimed with the program's keypair.
+            ProgramState::Other { owner } if owner == anchor_lang::system_program::ID => {
+                deploy_one(chain, p, keys_dir, headroom_percent).await?
+            }
             ProgramState::Other { owner } => bail!(
                 "{} ({}) is an account of {owner}, not a program of the upgradeable loader: cannot deploy there",
                 p.lib,
@@ -170,7 +174,7 @@ async fn deploy_one<C: Chain>(
 ) -> Result<Outcome> {
     if matches!(
         loader::program_state(chain, &p.id).await?,
-        ProgramState::Absent
+        ProgramState::Absent | ProgramState::Other { .. }
     ) && p.keypair.is_none()
     {
         bail!(

@@ -336,6 +336,43 @@ pub async fn deploy<C: Chain>(
             // The account exists: only the loader's instruction.
             instructions.remove(0);
         }
+        // Lamports sent to the id before the deploy (anyone can send them): with the
+        // program's keypair the account is claimed where it is, allocated, assigned to the
+        // loader and topped up to its rent, instead of created.
+        ProgramState::Other { owner } if owner == solana_sdk_ids::system_program::ID => {
+            let key = program_keypair.with_context(|| {
+                format!("{program} is a system account (lamports were sent to it): claiming it for the program needs its keypair")
+            })?;
+            anyhow::ensure!(
+                key.pubkey() == *program,
+                "the keypair given for {program} is {}",
+                key.pubkey()
+            );
+            let account = chain
+                .account(*program)
+                .await?
+                .with_context(|| format!("{program} vanished"))?;
+            anyhow::ensure!(
+                account.data.is_empty(),
+                "{program} is a system account holding data: it cannot become a program"
+            );
+            use anchor_lang::solana_program::system_instruction;
+            let mut claim = Vec::new();
+            if account.lamports < lamports {
+                claim.push(system_instruction::transfer(
+                    &payer.pubkey(),
+                    program,
+                    lamports - account.lamports,
+                ));
+            }
+            claim.push(system_instruction::allocate(
+                program,
+                UpgradeableLoaderState::size_of_program() as u64,
+            ));
+            claim.push(system_instruction::assign(program, &LOADER));
+            instructions.splice(0..1, claim);
+            signers.push(key);
+        }
         other => bail!("{program} cannot be deployed to: {other:?}"),
     }
     send_and_confirm(chain, &instructions, &signers, &[], SendPolicy::default())

@@ -576,6 +576,50 @@ async fn the_deploy_step_is_idempotent_and_leaves_other_builds_alone() {
     .unwrap_err();
     assert!(format!("{err:#}").contains("needs its keypair"), "{err:#}");
 
+    // Lamports sent to the id before the first deploy (anyone can): without the keypair the
+    // deploy is refused before a buffer is paid for; with it the account is claimed.
+    let squatted = Keypair::new();
+    let payer = chain.payer_key();
+    send(
+        &mut chain,
+        &[anchor_lang::solana_program::system_instruction::transfer(
+            &payer,
+            &squatted.pubkey(),
+            1_000_000,
+        )],
+        &[],
+    )
+    .await
+    .unwrap();
+    let before = chain.account(payer).await.unwrap().unwrap().lamports;
+    let err = deploy_programs(
+        &mut chain,
+        &[file(v1.clone(), None, squatted.pubkey())],
+        keys.path(),
+        25,
+    )
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("needs its keypair"), "{err:#}");
+    assert_eq!(
+        chain.account(payer).await.unwrap().unwrap().lamports,
+        before
+    );
+    let claimed = deploy_programs(
+        &mut chain,
+        &[file(v1.clone(), Some(&squatted), squatted.pubkey())],
+        keys.path(),
+        25,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(claimed[0].outcome, Outcome::Deployed { .. }),
+        "{:?}",
+        claimed[0].outcome
+    );
+    assert!(deployed(&mut chain, &squatted.pubkey()).await.holds(&v1));
+
     // A loader-owned uninitialised account at the id: deployed without the keypair.
     let declared = Pubkey::new_unique();
     let size = solana_loader_v3_interface::state::UpgradeableLoaderState::size_of_program();
