@@ -869,29 +869,3 @@ pub async fn cancel<C: Chain>(
         .map_err(|e| anyhow::anyhow!("the market refused the cancellation: {}", e.reason()))?;
     Ok(confirmed.signature.to_string())
 }
-
-/// Writes `key` to `path` (Solana CLI JSON) readable by its owner only, in a directory only
-/// its owner can enter; an existing file is left alone (refused).
-pub fn write_private_keypair(
-    path: &std::path::Path,
-    key: &solana_keypair::Keypair,
-) -> anyhow::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| anyhow::anyhow!("create {}: {e}", dir.display()))?;
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("create {}: {e}", path.display()))?;
-    file.write_all(serde_json::to_string(&key.to_bytes().to_vec())?.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
-}

@@ -8,7 +8,6 @@
 //! (propose and approve the hand-over); `quote-mint.json`, a development quote token's
 //! address. `dev_keys` makes whichever of them is missing (a development cluster);
 //! otherwise a missing owner key stops the run before anything is sent.
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anchor_lang::prelude::Pubkey;
@@ -172,26 +171,8 @@ pub(crate) fn keypair_at(path: &Path, missing: Missing) -> Result<Option<Keypair
         Missing::Preview => return Ok(Some(Keypair::new())),
         Missing::Make => {}
     }
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("create {}", dir.display()))?;
     let key = Keypair::new();
-    let json = serde_json::to_string(&key.to_bytes().to_vec())?;
-    let temporary = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("create {}", temporary.display()))?;
-    std::io::Write::write_all(&mut file, json.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path).with_context(|| format!("create {}", path.display()))?;
-    std::fs::File::open(dir)?.sync_all()?;
+    sdk::settings::write_private_keypair(path, &key)?;
     Ok(Some(key))
 }
 

@@ -143,16 +143,21 @@ pub async fn deploy_programs<C: Chain>(
             ProgramState::Deployed(d) => Outcome::Differs {
                 deployed_slot: d.slot,
             },
-            // Lamports someone sent to the id: claimed with the program's keypair.
-            ProgramState::Other { owner } if owner == anchor_lang::system_program::ID => {
-                deploy_one(chain, p, keys_dir, headroom_percent).await?
-            }
-            ProgramState::Other { owner } => bail!(
+            ProgramState::Other { owner } if owner != anchor_lang::system_program::ID => bail!(
                 "{} ({}) is an account of {owner}, not a program of the upgradeable loader: cannot deploy there",
                 p.lib,
                 p.id
             ),
-            ProgramState::Absent | ProgramState::Uninitialized => {
+            // Absent, or lamports someone sent to the id (claimed where it is), needs the
+            // program's keypair: refused before a buffer is paid for.
+            ProgramState::Absent | ProgramState::Other { .. } if p.keypair.is_none() => bail!(
+                "{} ({}) has no program account on this cluster: deploying it needs its keypair, {}-keypair.json beside {}",
+                p.lib,
+                p.id,
+                p.lib,
+                p.path.display()
+            ),
+            ProgramState::Absent | ProgramState::Uninitialized | ProgramState::Other { .. } => {
                 deploy_one(chain, p, keys_dir, headroom_percent).await?
             }
         };
@@ -172,19 +177,6 @@ async fn deploy_one<C: Chain>(
     keys_dir: &Path,
     headroom_percent: u32,
 ) -> Result<Outcome> {
-    if matches!(
-        loader::program_state(chain, &p.id).await?,
-        ProgramState::Absent | ProgramState::Other { .. }
-    ) && p.keypair.is_none()
-    {
-        bail!(
-            "{} ({}) has no account on this cluster: deploying it needs its keypair, {}-keypair.json beside {}",
-            p.lib,
-            p.id,
-            p.lib,
-            p.path.display()
-        );
-    }
     let buffer_path = keys_dir.join("buffers").join(format!("{}.json", p.lib));
     let buffer = keypair_at(&buffer_path, Missing::Make)?.context("buffer keypair")?;
     tracing::info!(program = p.lib, buffer = %buffer.pubkey(), bytes = p.elf.len(), "writing the buffer");

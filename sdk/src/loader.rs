@@ -320,17 +320,19 @@ pub async fn deploy<C: Chain>(
     )
     .map_err(|e| anyhow::anyhow!("deploy instruction: {e}"))?;
     let mut signers = Vec::new();
+    // The program's keypair, where the program account is made (it must sign).
+    let program_signer = |why: &str| -> Result<&Keypair> {
+        let key = program_keypair.with_context(|| format!("{program} {why} needs its keypair"))?;
+        anyhow::ensure!(
+            key.pubkey() == *program,
+            "the keypair given for {program} is {}",
+            key.pubkey()
+        );
+        Ok(key)
+    };
     match program_state(chain, program).await? {
         ProgramState::Absent => {
-            let key = program_keypair.with_context(|| {
-                format!("{program} has no account yet: deploying it needs its keypair")
-            })?;
-            anyhow::ensure!(
-                key.pubkey() == *program,
-                "the keypair given for {program} is {}",
-                key.pubkey()
-            );
-            signers.push(key);
+            signers.push(program_signer("has no account yet: deploying it")?);
         }
         ProgramState::Uninitialized => {
             // The account exists: only the loader's instruction.
@@ -340,14 +342,9 @@ pub async fn deploy<C: Chain>(
         // program's keypair the account is claimed where it is, allocated, assigned to the
         // loader and topped up to its rent, instead of created.
         ProgramState::Other { owner } if owner == solana_sdk_ids::system_program::ID => {
-            let key = program_keypair.with_context(|| {
-                format!("{program} is a system account (lamports were sent to it): claiming it for the program needs its keypair")
-            })?;
-            anyhow::ensure!(
-                key.pubkey() == *program,
-                "the keypair given for {program} is {}",
-                key.pubkey()
-            );
+            let key = program_signer(
+                "is a system account (lamports were sent to it): claiming it for the program",
+            )?;
             let account = chain
                 .account(*program)
                 .await?

@@ -91,18 +91,14 @@ impl Place {
         self.time.local(t)
     }
 
-    fn civil(&self, t: i64) -> i64 {
-        self.time.local(t)
-    }
-
     /// The local date's day number (days since 1970-01-01 there).
     fn day(&self, t: i64) -> i64 {
-        self.civil(t).div_euclid(DAY)
+        self.local(t).div_euclid(DAY)
     }
 
     /// Local civil hour (0..24): when people work.
     fn hour(&self, t: i64) -> f64 {
-        self.civil(t).rem_euclid(DAY) as f64 / 3600.0
+        self.local(t).rem_euclid(DAY) as f64 / 3600.0
     }
 
     /// Weekday of the local date: 0 = Monday ... 6 = Sunday.

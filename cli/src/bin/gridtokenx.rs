@@ -664,7 +664,7 @@ async fn council(
                         "~/.config/gridtokenx/buffers",
                     ));
                     let path = dir.join(format!("{}.json", solana_signer::Signer::pubkey(&key)));
-                    cli::write_private_keypair(&path, &key)?;
+                    sdk::settings::write_private_keypair(&path, &key)?;
                     eprintln!(
                         "buffer keypair kept at {} (resume with --buffer-keypair)",
                         path.display()
