@@ -104,6 +104,36 @@ pub fn redact_urls_in(text: &str) -> String {
     out
 }
 
+/// Writes `key` (Solana CLI JSON) to `path`, readable by its owner only, in a directory only
+/// its owner can enter (made if missing): to a temporary file, fsync'd, then renamed, and the
+/// directory fsync'd, so that a crash leaves either no key or a whole one. An existing file
+/// is never replaced.
+pub fn write_private_keypair(path: &Path, key: &solana_keypair::Keypair) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    anyhow::ensure!(!path.exists(), "{} exists already", path.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("create {}", dir.display()))?;
+    let json = serde_json::to_string(&key.to_bytes().to_vec())?;
+    let temporary = path.with_extension("json.tmp");
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("create {}", temporary.display()))?;
+    file.write_all(json.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path).with_context(|| format!("create {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,34 +180,4 @@ mod tests {
         }
         assert_eq!(expand_home(Path::new("/a/~/b")), Path::new("/a/~/b"));
     }
-}
-
-/// Writes `key` (Solana CLI JSON) to `path`, readable by its owner only, in a directory only
-/// its owner can enter (made if missing): to a temporary file, fsync'd, then renamed, and the
-/// directory fsync'd, so that a crash leaves either no key or a whole one. An existing file
-/// is never replaced.
-pub fn write_private_keypair(path: &Path, key: &solana_keypair::Keypair) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    anyhow::ensure!(!path.exists(), "{} exists already", path.display());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("create {}", dir.display()))?;
-    let json = serde_json::to_string(&key.to_bytes().to_vec())?;
-    let temporary = path.with_extension("json.tmp");
-    let _ = std::fs::remove_file(&temporary);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temporary)
-        .with_context(|| format!("create {}", temporary.display()))?;
-    file.write_all(json.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path).with_context(|| format!("create {}", path.display()))?;
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
 }
