@@ -69,6 +69,14 @@ pub struct BridgeConfig {
     /// Days readings, measurements and acknowledged batches are kept; older ones are pruned
     /// every hour (and the file compacted at the next start). At least max_age_s.
     pub retention_days: u32,
+    /// Queue every accepted reading for the history exporter (PostgreSQL; the `exporter`
+    /// binary): while set, retention keeps what is not exported, up to `export_max_waiting`
+    /// readings (beyond it the oldest are dropped unexported, counted and alerted).
+    pub export_queue: bool,
+    /// The export queue's cap, in readings (about 60 bytes each on disk): 20,000,000 is 17
+    /// minutes of 10,000 meters posting both registers every second, 4.6 years of the
+    /// 25-building campus posting every minute.
+    pub export_max_waiting: u64,
     /// Niceness added to the threads that serve connections (TLS, HTTP, XML), 0..=19, so
     /// that the store's writer thread, which every post waits for, gets the CPU first when
     /// both cores are busy (docs/benchmarks.md: p99 at 10,000 readings/s). 0 leaves them
@@ -105,6 +113,8 @@ impl Default for BridgeConfig {
             trusted_roots: Vec::new(),
             time_zone: None,
             retention_days: 30,
+            export_queue: false,
+            export_max_waiting: 20_000_000,
             network_nice: 5,
         }
     }

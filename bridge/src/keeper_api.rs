@@ -25,9 +25,10 @@ use crate::metrics::BridgeMetrics;
 use crate::net::{http1_builder, Accepted, BoundedListener, FailureLog, InFlightPerIp};
 use crate::store::Acknowledged;
 use keeper_protocol::{
-    AttestationStatus, BatchList, BridgeStatus, ChainFloor, ChainReport, Conflict, DeniedList,
-    DeniedMeter, DenyRequest, MeterList, MeterRecord, Route, MAX_CHAIN_BODY, MAX_DENY_BODY,
-    MAX_METERS_BODY, MIN_TOKEN_LEN,
+    AttestationStatus, BatchList, BatchPage, BridgeStatus, ChainFloor, ChainReport, Conflict,
+    DeniedList, DeniedMeter, DenyRequest, ExportAck, ExportStatus, ExportedReading, MeterList,
+    MeterRecord, ReadingPage, Route, MAX_CHAIN_BODY, MAX_DENY_BODY, MAX_EXPORT_ACK_BODY,
+    MAX_EXPORT_PAGE, MAX_METERS_BODY, MIN_TOKEN_LEN,
 };
 use registry::MeterCapacity;
 
@@ -238,6 +239,101 @@ async fn chain_report(attestor: &Arc<Attestor>, body: Incoming) -> Response<Full
     }
 }
 
+/// A numeric query parameter (`name=N`), if present and a number.
+fn query_number(req: &Request<Incoming>, name: &str) -> Option<u64> {
+    req.uri().query()?.split('&').find_map(|p| {
+        p.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// `?after=S&limit=N` of an export page (limit 1..=MAX_EXPORT_PAGE, 5,000 if absent).
+fn export_window(req: &Request<Incoming>) -> (u64, usize) {
+    let after = query_number(req, "after").unwrap_or(0);
+    let limit = query_number(req, "limit")
+        .map(|l| l.clamp(1, MAX_EXPORT_PAGE as u64) as usize)
+        .unwrap_or(5_000);
+    (after, limit)
+}
+
+/// The export queue for `GET /v1/status`, when the bridge keeps one.
+fn export_status(attestor: &Attestor) -> Option<ExportStatus> {
+    let (enabled, max_waiting) = attestor.store.export_queue();
+    if !enabled {
+        return None;
+    }
+    let q = attestor.store.read().and_then(|r| r.export_status()).ok()?;
+    Some(ExportStatus {
+        readings_waiting: q.waiting,
+        oldest_waiting_received_at: q.oldest_received_at,
+        readings_dropped: q.dropped,
+        max_waiting,
+        batches_exported_through: q.batches_exported_through,
+        last_batch: q.last_batch,
+    })
+}
+
+/// `GET /v1/export/readings`: a page of the export queue.
+async fn export_readings(attestor: &Arc<Attestor>, after: u64, limit: usize) -> Response<Full<Bytes>> {
+    let a = attestor.clone();
+    let page = tokio::task::spawn_blocking(move || -> Result<ReadingPage> {
+        let reader = a.store.read()?;
+        let status = reader.export_status()?;
+        let readings = reader
+            .export_page(after, limit)?
+            .into_iter()
+            .map(|(seq, r)| ExportedReading {
+                seq,
+                lfdi: r.lfdi,
+                mmr: r.mmr,
+                export: r.reading.flow == crate::normalize::Flow::Export,
+                timestamp: r.reading.timestamp,
+                start: r.reading.start,
+                wh: r.reading.wh,
+                quality: r.reading.quality,
+                received_at: r.received_at,
+            })
+            .collect();
+        Ok(ReadingPage {
+            readings,
+            last: status.last,
+            dropped_through: status.dropped_through,
+        })
+    })
+    .await;
+    match page {
+        Ok(Ok(page)) => json(StatusCode::OK, &page),
+        _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+/// `POST /v1/export/{readings,batches}/ack`: the history database has everything through
+/// the mark; readings leave the queue, batches may be pruned.
+async fn export_ack(attestor: &Arc<Attestor>, readings: bool, body: Incoming) -> Response<Full<Bytes>> {
+    let ack = match read_json::<ExportAck>(body, MAX_EXPORT_ACK_BODY, "{\"through\": N}").await {
+        Ok((ack, _)) => ack,
+        Err(answer) => return answer,
+    };
+    let store = attestor.store.clone();
+    let marked = attestor
+        .store
+        .run_dedicated(move || {
+            store.write_immediate(|w| {
+                if readings {
+                    w.export_acknowledged(ack.through)
+                } else {
+                    w.batches_exported(ack.through)
+                }
+            })
+        })
+        .await;
+    match marked {
+        Ok(Ok(_)) => empty(StatusCode::NO_CONTENT),
+        _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
 fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)
@@ -333,8 +429,33 @@ async fn handle(
                     max_age_s: attestor.settings.limits.max_age_s,
                     tolerance_bps: attestor.settings.limits.tolerance_bps,
                 }),
+                export: export_status(attestor),
             },
         ),
+        Route::ExportReadings => {
+            let (after, limit) = export_window(&req);
+            export_readings(attestor, after, limit).await
+        }
+        Route::ExportReadingsAck => export_ack(attestor, true, req.into_body()).await,
+        Route::ExportBatches => {
+            // Batches are about 2 KiB each: at most 1,000 a page.
+            let (after, limit) = export_window(&req);
+            let limit = limit.min(1_000);
+            let a = attestor.clone();
+            let page = tokio::task::spawn_blocking(move || -> Result<BatchPage> {
+                let reader = a.store.read()?;
+                Ok(BatchPage {
+                    batches: reader.batches_after(after, limit)?,
+                    last: reader.export_status()?.last_batch,
+                })
+            })
+            .await;
+            match page {
+                Ok(Ok(page)) => json(StatusCode::OK, &page),
+                _ => empty(StatusCode::INTERNAL_SERVER_ERROR),
+            }
+        }
+        Route::ExportBatchesAck => export_ack(attestor, false, req.into_body()).await,
         Route::Batches => {
             let limit = req
                 .uri()

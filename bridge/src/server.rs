@@ -103,6 +103,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
         }
     }
     let store = Arc::new(Store::open(&config.store_path())?);
+    store.keep_export_queue(config.export_queue, config.export_max_waiting);
     // The registry as the keeper last pushed it, and the local deny list: not the campus
     // file's bootstrap after a restart.
     if let Some(records) = store.registry()? {
@@ -328,6 +329,12 @@ async fn prune(store: Arc<Store>, retention_s: i64, shutdown: watch::Receiver<bo
         if pruned.total() == 0 || *shutdown.borrow() {
             break;
         }
+    }
+    if all.export_dropped > 0 {
+        tracing::error!(
+            dropped = all.export_dropped,
+            "the export queue was over its cap (export_max_waiting): its oldest readings were dropped before the history exporter took them"
+        );
     }
     if all.total() > 0 {
         tracing::info!(

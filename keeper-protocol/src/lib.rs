@@ -14,6 +14,10 @@
 //! | `GET /v1/denied` | [`DeniedList`]: the bridge's local deny list |
 //! | `POST /v1/deny` [`DenyRequest`] | [`DeniedMeter`]; 404 unknown meter |
 //! | `POST /v1/allow` [`DenyRequest`] | 204; 404 not denied |
+//! | `GET /v1/export/readings?after=S&limit=N` | [`ReadingPage`]: accepted readings queued for the history exporter, in the order they were stored |
+//! | `POST /v1/export/readings/ack` [`ExportAck`] | 204: the queue drops what is exported |
+//! | `GET /v1/export/batches?after=S&limit=N` | [`BatchPage`]: signed batches by sequence |
+//! | `POST /v1/export/batches/ack` [`ExportAck`] | 204: retention may drop them |
 //!
 //! Another method on a route's path is answered 405, any other path 404.
 //!
@@ -45,17 +49,31 @@ pub enum Route {
     Deny,
     /// `POST /v1/allow`: lift a local denial ([`DenyRequest`]; the reason is ignored).
     Allow,
+    /// `GET /v1/export/readings` (`?after=S&limit=N`): readings queued for export.
+    ExportReadings,
+    /// `POST /v1/export/readings/ack`: readings through [`ExportAck::through`] are exported.
+    ExportReadingsAck,
+    /// `GET /v1/export/batches` (`?after=S&limit=N`): signed batches after sequence `S`.
+    ExportBatches,
+    /// `POST /v1/export/batches/ack`: batches through [`ExportAck::through`] are exported.
+    ExportBatchesAck,
 }
 
 impl Route {
     pub fn method(self) -> &'static str {
         match self {
-            Route::Status | Route::Batches | Route::Denied => "GET",
+            Route::Status
+            | Route::Batches
+            | Route::Denied
+            | Route::ExportReadings
+            | Route::ExportBatches => "GET",
             Route::Acknowledge(_)
             | Route::Chain
             | Route::Resign(_)
             | Route::Deny
-            | Route::Allow => "POST",
+            | Route::Allow
+            | Route::ExportReadingsAck
+            | Route::ExportBatchesAck => "POST",
             Route::Meters => "PUT",
         }
     }
@@ -71,6 +89,10 @@ impl Route {
             Route::Denied => "/v1/denied".into(),
             Route::Deny => "/v1/deny".into(),
             Route::Allow => "/v1/allow".into(),
+            Route::ExportReadings => "/v1/export/readings".into(),
+            Route::ExportReadingsAck => "/v1/export/readings/ack".into(),
+            Route::ExportBatches => "/v1/export/batches".into(),
+            Route::ExportBatchesAck => "/v1/export/batches/ack".into(),
         }
     }
 
@@ -88,6 +110,10 @@ impl Route {
             ["v1", "denied"] => Some(Route::Denied),
             ["v1", "deny"] => Some(Route::Deny),
             ["v1", "allow"] => Some(Route::Allow),
+            ["v1", "export", "readings"] => Some(Route::ExportReadings),
+            ["v1", "export", "readings", "ack"] => Some(Route::ExportReadingsAck),
+            ["v1", "export", "batches"] => Some(Route::ExportBatches),
+            ["v1", "export", "batches", "ack"] => Some(Route::ExportBatchesAck),
             _ => None,
         }
     }
@@ -154,6 +180,78 @@ pub struct BridgeStatus {
     /// bridges older than this field.
     #[serde(default)]
     pub limits: Option<Limits>,
+    /// The history exporter's queue, when the bridge keeps one (`export.enabled`).
+    #[serde(default)]
+    pub export: Option<ExportStatus>,
+}
+
+/// The bridge's export queue (`BridgeStatus::export`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportStatus {
+    /// Readings stored and not yet exported.
+    pub readings_waiting: u64,
+    /// When the oldest of them was received (Unix seconds).
+    pub oldest_waiting_received_at: Option<i64>,
+    /// Readings dropped from the queue unexported because it was over its cap, ever.
+    pub readings_dropped: u64,
+    /// The queue's cap (readings).
+    pub max_waiting: u64,
+    /// Batches exported through this sequence; the last signed.
+    pub batches_exported_through: u64,
+    pub last_batch: u64,
+}
+
+/// Largest body of an export acknowledgement.
+pub const MAX_EXPORT_ACK_BODY: usize = 1 << 10;
+
+/// Most readings or batches one export page carries.
+pub const MAX_EXPORT_PAGE: usize = 20_000;
+
+/// One accepted register reading, as the bridge stored it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedReading {
+    /// Its place in the export queue (increasing in the order readings were stored).
+    pub seq: u64,
+    /// The meter's LFDI (40 hex digits) and the MirrorMeterReading's mRID.
+    pub lfdi: String,
+    pub mmr: String,
+    /// `true` for the export (received) register, `false` for import (delivered).
+    pub export: bool,
+    /// The reading's time and its interval's start (Unix seconds), its value (Wh) and
+    /// quality flags, and when the bridge received it.
+    pub timestamp: u32,
+    pub start: u32,
+    pub wh: u64,
+    pub quality: u8,
+    pub received_at: i64,
+}
+
+/// What `GET /v1/export/readings` answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadingPage {
+    /// After the `after` asked for, in queue order.
+    pub readings: Vec<ExportedReading>,
+    /// The last queue position assigned so far.
+    pub last: u64,
+    /// Queue positions through this one were dropped unexported (the queue was over its
+    /// cap): an exporter behind it lost them.
+    pub dropped_through: u64,
+}
+
+/// What `GET /v1/export/batches` answers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchPage {
+    /// Signed batches after the `after` asked for, by sequence (acknowledged or not).
+    pub batches: Vec<SignedBatch>,
+    /// The last sequence signed.
+    pub last: u64,
+}
+
+/// `POST /v1/export/{readings,batches}/ack`: everything through `through` is in the
+/// history database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportAck {
+    pub through: u64,
 }
 
 /// The oracle's reading limits, as a bridge applies them (`BridgeStatus::limits`).
@@ -505,6 +603,10 @@ mod tests {
             Route::Denied,
             Route::Deny,
             Route::Allow,
+            Route::ExportReadings,
+            Route::ExportReadingsAck,
+            Route::ExportBatches,
+            Route::ExportBatchesAck,
         ] {
             assert_eq!(Route::of_path(&route.path()), Some(route));
             assert_eq!(Route::of_path(&format!("{}/", route.path())), Some(route));
@@ -514,6 +616,9 @@ mod tests {
         assert_eq!(Route::Meters.method(), "PUT");
         assert_eq!(Route::Resign(9).path(), "/v1/batches/9/resign");
         assert_eq!(Route::Chain.method(), "POST");
+        assert_eq!(Route::ExportReadings.method(), "GET");
+        assert_eq!(Route::ExportBatchesAck.path(), "/v1/export/batches/ack");
+        assert_eq!(Route::of_path("/v1/export"), None);
         assert_eq!(Route::of_path("/v1/batches/x/ack"), None);
         assert_eq!(Route::of_path("/v1/batches/x/resign"), None);
         assert_eq!(Route::of_path("/v1/batches/-1/ack"), None);

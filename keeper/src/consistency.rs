@@ -174,6 +174,7 @@ mod tests {
                 max_age_s: 86_400,
                 tolerance_bps: 1_000,
             }),
+            export: None,
         };
         (bridge, genesis, oracle::ID, config)
     }

@@ -67,6 +67,10 @@ pub(super) struct Shared {
     checkpoints: CheckpointPolicy,
     /// What the writer measures, for the bridge's metrics.
     pub stats: StoreStats,
+    /// Whether accepted readings are queued for the history exporter, and the queue's cap
+    /// (`Store::keep_export_queue`).
+    pub export_enabled: std::sync::atomic::AtomicBool,
+    pub export_max_waiting: AtomicU64,
 }
 
 /// What the store's writer measures (the bridge's `/metrics`).
@@ -105,6 +109,8 @@ impl Shared {
             synced_through: AtomicU64::new(0),
             checkpoints,
             stats: StoreStats::default(),
+            export_enabled: std::sync::atomic::AtomicBool::new(false),
+            export_max_waiting: AtomicU64::new(0),
         }
     }
 

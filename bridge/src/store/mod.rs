@@ -35,6 +35,7 @@ pub use reader::Reader;
 pub use tables::mirror_key;
 pub use writer::{Acknowledged, Writer};
 
+
 /// A mirror as stored: who owns it and its last posted definition (without readings).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct MirrorRecord {
@@ -58,18 +59,35 @@ pub struct Pruned {
     pub readings: usize,
     pub measurements: usize,
     pub batches: usize,
+    /// Export queue entries dropped unexported (the queue was over its cap).
+    pub export_dropped: usize,
 }
 
 impl Pruned {
     pub fn total(&self) -> usize {
-        self.readings + self.measurements + self.batches
+        self.readings + self.measurements + self.batches + self.export_dropped
     }
 
     pub fn add(&mut self, other: Pruned) {
         self.readings += other.readings;
         self.measurements += other.measurements;
         self.batches += other.batches;
+        self.export_dropped += other.export_dropped;
     }
+}
+
+/// The export queue, as `Reader::export_status` reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExportQueue {
+    pub last: u64,
+    pub exported_through: u64,
+    pub dropped_through: u64,
+    pub dropped: u64,
+    /// Readings waiting, and when the oldest was received.
+    pub waiting: u64,
+    pub oldest_received_at: Option<i64>,
+    pub batches_exported_through: u64,
+    pub last_batch: u64,
 }
 
 /// A meter's import and export registers measured at the same time: what a reading of the
@@ -272,6 +290,26 @@ impl Store {
     /// deleted means nothing is left to prune.
     pub fn prune_some(&self, cutoff: i64) -> Result<Pruned> {
         self.write_immediate(|w| w.prune(cutoff, PRUNE_CHUNK))
+    }
+
+    /// From now on, queues every accepted reading for the history exporter (`enabled`),
+    /// keeping at most `max_waiting` unexported (older ones are dropped by pruning, and
+    /// counted); while enabled, pruning keeps batches the exporter has not acknowledged.
+    pub fn keep_export_queue(&self, enabled: bool, max_waiting: u64) {
+        use std::sync::atomic::Ordering;
+        let shared = &self.engine.shared;
+        shared.export_max_waiting.store(max_waiting, Ordering::Relaxed);
+        shared.export_enabled.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether accepted readings are queued for export, and the queue's cap.
+    pub fn export_queue(&self) -> (bool, u64) {
+        use std::sync::atomic::Ordering;
+        let shared = &self.engine.shared;
+        (
+            shared.export_enabled.load(Ordering::Relaxed),
+            shared.export_max_waiting.load(Ordering::Relaxed),
+        )
     }
 
     /// Why the store stopped accepting writes, if it did.

@@ -142,6 +142,84 @@ impl Reader {
             .copied())
     }
 
+    /// Up to `limit` readings of the export queue after position `after`, in queue order.
+    pub fn export_page(&self, after: u64, limit: usize) -> Result<Vec<(u64, StoredReading)>> {
+        let queue = self.txn.open_table(EXPORT_QUEUE)?;
+        let names = self.txn.open_table(REGISTER_NAMES)?;
+        let mut known: HashMap<u32, String> = HashMap::new();
+        let mut out = Vec::new();
+        let Some(first) = after.checked_add(1) else {
+            return Ok(out);
+        };
+        for entry in queue.range(first..)? {
+            if out.len() == limit {
+                break;
+            }
+            let (position, value) = entry?;
+            let value = value.value();
+            let (register, timestamp, reading) = records::split_export(&value);
+            let name = match known.entry(register) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                    names
+                        .get(register)?
+                        .with_context(|| format!("register {register} has no name"))?
+                        .value()
+                        .to_string(),
+                ),
+            };
+            out.push((
+                position.value(),
+                records::decode_reading(name, timestamp, reading)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The export queue's marks and what waits in it.
+    pub fn export_status(&self) -> Result<super::ExportQueue> {
+        let meta = self.txn.open_table(META)?;
+        let m = |key| meta_value(&meta, key);
+        let (last, exported_through, dropped_through) =
+            (m(EXPORT_LAST)?, m(EXPORTED_THROUGH)?, m(EXPORT_DROPPED_THROUGH)?);
+        let from = exported_through.max(dropped_through);
+        let oldest_received_at = match self.txn.open_table(EXPORT_QUEUE)?.range(from + 1..)?.next() {
+            Some(entry) => {
+                let entry = entry?;
+                let value = entry.1.value();
+                let (_, _, reading) = records::split_export(&value);
+                Some(records::reading_received_at(reading))
+            }
+            None => None,
+        };
+        Ok(super::ExportQueue {
+            last,
+            exported_through,
+            dropped_through,
+            dropped: m(EXPORT_DROPPED)?,
+            waiting: last.saturating_sub(from),
+            oldest_received_at,
+            batches_exported_through: m(BATCHES_EXPORTED_THROUGH)?,
+            last_batch: m(LAST_BATCH)?,
+        })
+    }
+
+    /// Up to `limit` signed batches after sequence `after` (acknowledged or not), by
+    /// sequence.
+    pub fn batches_after(&self, after: u64, limit: usize) -> Result<Vec<SignedBatch>> {
+        let mut out = Vec::new();
+        let Some(first) = after.checked_add(1) else {
+            return Ok(out);
+        };
+        for entry in self.txn.open_table(BATCHES)?.range(first..)? {
+            if out.len() == limit {
+                break;
+            }
+            out.push(from_json(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+
     /// Up to `limit` unacknowledged batches, oldest first. The scan starts after the
     /// acknowledged-through mark, so it does not grow with the bridge's history.
     pub fn unacknowledged(&self, limit: usize) -> Result<Vec<SignedBatch>> {

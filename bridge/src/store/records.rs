@@ -13,6 +13,31 @@ use crate::normalize::{Flow, RegisterReading};
 /// `[flow u8][start u32][wh u64][quality u8][mirror u64][received_at i64]`, little-endian.
 pub(super) const READING_BYTES: usize = 30;
 
+/// An export queue entry: `[register u32][time u32][the reading's READING_BYTES]`.
+pub(super) const EXPORT_BYTES: usize = 8 + READING_BYTES;
+
+pub(super) fn encode_export(
+    register: u32,
+    timestamp: u32,
+    reading: &[u8; READING_BYTES],
+) -> [u8; EXPORT_BYTES] {
+    let mut out = [0u8; EXPORT_BYTES];
+    out[0..4].copy_from_slice(&register.to_le_bytes());
+    out[4..8].copy_from_slice(&timestamp.to_le_bytes());
+    out[8..].copy_from_slice(reading);
+    out
+}
+
+/// The register, time and reading of an export queue entry.
+pub(super) fn split_export(bytes: &[u8; EXPORT_BYTES]) -> (u32, u32, &[u8; READING_BYTES]) {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    (
+        u32_at(0),
+        u32_at(4),
+        bytes[8..].try_into().expect("READING_BYTES"),
+    )
+}
+
 /// The key of register `register`'s reading at `timestamp`: time first.
 pub(super) fn reading_key(timestamp: u32, register: u32) -> u64 {
     (u64::from(timestamp) << 32) | u64::from(register)
@@ -40,6 +65,11 @@ pub(super) fn encode_reading(r: &StoredReading) -> [u8; READING_BYTES] {
 /// The Wh of an encoded reading (the retry check needs nothing else).
 pub(super) fn reading_wh(bytes: &[u8; READING_BYTES]) -> u64 {
     u64::from_le_bytes(bytes[5..13].try_into().expect("8 bytes"))
+}
+
+/// When an encoded reading was received (Unix seconds).
+pub(super) fn reading_received_at(bytes: &[u8; READING_BYTES]) -> i64 {
+    i64::from_le_bytes(bytes[22..30].try_into().expect("8 bytes"))
 }
 
 /// The reading of register `name` ("LFDI/MMR-mRID") at `timestamp`.
@@ -100,6 +130,8 @@ mod tests {
             prop_assert_eq!(reading_wh(&bytes), wh);
             prop_assert_eq!(split_key(reading_key(timestamp, register)), (timestamp, register));
             prop_assert_eq!(decode_reading(&format!("{lfdi}/{mmr}"), timestamp, &bytes).unwrap(), r);
+            let queued = encode_export(register, timestamp, &bytes);
+            prop_assert_eq!(split_export(&queued), (register, timestamp, &bytes));
         }
 
         /// Keys sort by time, then register.

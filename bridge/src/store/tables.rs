@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use redb::{ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::records::READING_BYTES;
+use super::records::{self, READING_BYTES};
 use crate::normalize::Flow;
 
 pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -55,6 +55,13 @@ pub(super) const BATCHES: TableDefinition<u64, &[u8]> = TableDefinition::new("ba
 /// meters; `denied`, the operator's local deny list.
 pub(super) const DIRECTORY: TableDefinition<&str, &[u8]> = TableDefinition::new("directory");
 pub(super) const DIRECTORY_REGISTRY: &str = "registry";
+/// queue position -> `[register u32][time u32][reading, as READINGS holds it]`: the readings
+/// the history exporter has not taken yet, in the order they were stored (only while the
+/// bridge keeps an export queue, `export.enabled`). Its own copy, so that retention of
+/// READINGS does not touch it; emptied by the exporter's acknowledgements, and from the
+/// oldest when over its cap.
+pub(super) const EXPORT_QUEUE: TableDefinition<u64, &[u8; records::EXPORT_BYTES]> =
+    TableDefinition::new("export_queue");
 pub(super) const DIRECTORY_DENIED: &str = "denied";
 
 pub(super) const NEXT_MIRROR: &str = "next_mirror_id";
@@ -70,6 +77,15 @@ pub(super) const WAL_APPLIED: &str = "wal_applied";
 pub(super) const CHAIN_FLOOR: &str = "chain_floor";
 /// Signed batches not acknowledged (nor replaced by a re-signed copy).
 pub(super) const UNACKNOWLEDGED: &str = "unacknowledged_batches";
+/// The export queue: the last position given, the last the exporter acknowledged, the last
+/// dropped unexported (over the cap), and how many were dropped.
+pub(super) const EXPORT_LAST: &str = "export_last";
+pub(super) const EXPORTED_THROUGH: &str = "exported_through";
+pub(super) const EXPORT_DROPPED_THROUGH: &str = "export_dropped_through";
+pub(super) const EXPORT_DROPPED: &str = "export_dropped";
+/// Batches through this sequence are in the history database: retention keeps the others
+/// while the bridge keeps an export queue.
+pub(super) const BATCHES_EXPORTED_THROUGH: &str = "batches_exported_through";
 
 pub(super) fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise")
@@ -126,5 +142,6 @@ pub(super) fn create_all(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(ATTESTED)?;
     txn.open_table(BATCHES)?;
     txn.open_table(DIRECTORY)?;
+    txn.open_table(EXPORT_QUEUE)?;
     Ok(())
 }

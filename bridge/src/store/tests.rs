@@ -100,7 +100,8 @@ fn pruning_keeps_the_window_and_every_unacknowledged_batch_and_compacts_at_start
         Pruned {
             readings: 10 * 288,
             measurements: 10 * 288,
-            batches: 1
+            batches: 1,
+            export_dropped: 0,
         }
     );
     let reader = store.read().unwrap();
@@ -1454,4 +1455,164 @@ fn a_store_on_files_keeps_every_batch_across_many_checkpoints_and_a_restart() {
     assert_eq!(reader.readings().unwrap().len(), 80);
     assert_eq!(reader.latest("AA", Flow::Import).unwrap().unwrap().wh, 40);
     assert_eq!(reader.latest("BB", Flow::Export).unwrap().unwrap().wh, 120);
+}
+
+/// A reading of `lfdi`'s export register at `t`.
+fn export_reading(lfdi: &str, t: u32) -> StoredReading {
+    StoredReading {
+        lfdi: lfdi.to_string(),
+        mirror: 1,
+        mmr: "0B".into(),
+        reading: RegisterReading {
+            flow: Flow::Export,
+            timestamp: t,
+            start: t - 60,
+            wh: u64::from(t),
+            quality: 0,
+        },
+        received_at: i64::from(t) + 1,
+    }
+}
+
+#[test]
+fn the_export_queue_holds_what_the_exporter_has_not_taken_in_the_order_it_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+    let (a, b) = ("AA".repeat(20), "BB".repeat(20));
+    // Before the queue is kept, nothing is queued.
+    store
+        .write_batched_blocking(move |w| w.record_reading(&export_reading(&"CC".repeat(20), 100)))
+        .unwrap();
+    assert_eq!(store.read().unwrap().export_status().unwrap().last, 0);
+    store.keep_export_queue(true, 1_000);
+    // A late reading (b at 500 after a at 900) keeps its place: the order stored, not the
+    // readings' times.
+    for (lfdi, t) in [(&a, 600), (&a, 900), (&b, 500), (&a, 1200)] {
+        let r = export_reading(lfdi, t);
+        store
+            .write_batched_blocking(move |w| w.record_reading(&r))
+            .unwrap();
+    }
+    let reader = store.read().unwrap();
+    let page = reader.export_page(0, 10).unwrap();
+    let seen: Vec<(u64, String, u32)> = page
+        .iter()
+        .map(|(p, r)| (*p, r.lfdi.clone(), r.reading.timestamp))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, a.clone(), 600),
+            (2, a.clone(), 900),
+            (3, b.clone(), 500),
+            (4, a.clone(), 1200)
+        ]
+    );
+    assert_eq!(page[2].1, export_reading(&b, 500));
+    assert_eq!(reader.export_page(2, 1).unwrap()[0].0, 3);
+    let status = reader.export_status().unwrap();
+    assert_eq!((status.last, status.waiting), (4, 4));
+    assert_eq!(status.oldest_received_at, Some(601));
+    drop(reader);
+    // Acknowledged through 2: those leave; a lower or repeated mark changes nothing, one
+    // past the last is held at the last.
+    assert_eq!(store.write_immediate(|w| w.export_acknowledged(2)).unwrap(), 2);
+    assert_eq!(store.write_immediate(|w| w.export_acknowledged(1)).unwrap(), 2);
+    let reader = store.read().unwrap();
+    assert_eq!(reader.export_page(0, 10).unwrap().len(), 2);
+    let status = reader.export_status().unwrap();
+    assert_eq!((status.waiting, status.oldest_received_at), (2, Some(501)));
+    drop(reader);
+    assert_eq!(store.write_immediate(|w| w.export_acknowledged(99)).unwrap(), 4);
+    let status = store.read().unwrap().export_status().unwrap();
+    assert_eq!((status.waiting, status.oldest_received_at), (0, None));
+    // Retention of the readings does not touch the queue, nor the queue the readings.
+    for t in [2000, 2100] {
+        let r = export_reading(&a, t);
+        store
+            .write_batched_blocking(move |w| w.record_reading(&r))
+            .unwrap();
+    }
+    let pruned = store.prune(2050).unwrap();
+    assert_eq!((pruned.readings, pruned.export_dropped), (6, 0));
+    let reader = store.read().unwrap();
+    assert_eq!(
+        reader
+            .export_page(4, 10)
+            .unwrap()
+            .iter()
+            .map(|(p, r)| (*p, r.reading.timestamp))
+            .collect::<Vec<_>>(),
+        vec![(5, 2000), (6, 2100)]
+    );
+    assert_eq!(reader.readings().unwrap().len(), 1);
+}
+
+#[test]
+fn an_export_queue_over_its_cap_drops_its_oldest_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.redb");
+    let store = Store::open(&path).unwrap();
+    store.keep_export_queue(true, 3);
+    let a = "AA".repeat(20);
+    store
+        .write_immediate(|w| -> Result<()> {
+            for t in 1..=8u32 {
+                w.record_reading(&export_reading(&a, 100 * t))?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    store.write_immediate(|w| w.export_acknowledged(2)).unwrap();
+    // 6 waiting, cap 3: positions 3, 4, 5 go.
+    assert_eq!(store.prune(0).unwrap().export_dropped, 3);
+    let reader = store.read().unwrap();
+    let status = reader.export_status().unwrap();
+    assert_eq!(
+        (status.waiting, status.dropped, status.dropped_through),
+        (3, 3, 5)
+    );
+    let left: Vec<u64> = reader.export_page(0, 10).unwrap().iter().map(|(p, _)| *p).collect();
+    assert_eq!(left, vec![6, 7, 8]);
+    drop(reader);
+    // Acknowledging from inside the dropped range is fine; the marks survive a restart.
+    assert_eq!(store.write_immediate(|w| w.export_acknowledged(7)).unwrap(), 7);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    let status = store.read().unwrap().export_status().unwrap();
+    assert_eq!(
+        (status.last, status.exported_through, status.waiting, status.dropped),
+        (8, 7, 1, 3)
+    );
+}
+
+#[test]
+fn pruning_keeps_batches_the_exporter_has_not_taken_while_the_queue_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+    store.keep_export_queue(true, 1_000);
+    store
+        .write_immediate(|w| -> Result<()> {
+            for s in 1..=3 {
+                w.put_batch(&batch(s, 10))?;
+                w.next_batch_sequence()?;
+            }
+            for s in 1..=3 {
+                assert_eq!(w.acknowledge(s)?, Acknowledged::Done);
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.write_immediate(|w| w.batches_exported(1)).unwrap(), 1);
+    assert_eq!(store.prune(1_000).unwrap().batches, 1);
+    let reader = store.read().unwrap();
+    let left: Vec<u64> = reader.batches_after(0, 10).unwrap().iter().map(|b| b.sequence).collect();
+    assert_eq!(left, vec![2, 3]);
+    assert_eq!(reader.batches_after(2, 10).unwrap().len(), 1);
+    drop(reader);
+    // Never past the last batch signed; without the queue, acknowledged batches go.
+    assert_eq!(store.write_immediate(|w| w.batches_exported(9)).unwrap(), 3);
+    store.write_immediate(|w| w.batches_exported(0)).unwrap();
+    store.keep_export_queue(false, 0);
+    assert_eq!(store.prune(1_000).unwrap().batches, 2);
 }

@@ -207,6 +207,7 @@ fn table_id(name: &str) -> u8 {
         "journal" => 11,
         "attested" => 12,
         "batches" => 13,
+        "export_queue" => 14,
         other => panic!("table {other} is not in the store's log"),
     }
 }
@@ -246,6 +247,7 @@ fn apply_op(txn: &redb::WriteTransaction, id: u8, key: &[u8], value: Option<&[u8
         11 => apply(txn, JOURNAL, key, value),
         12 => apply(txn, ATTESTED, key, value),
         13 => apply(txn, BATCHES, key, value),
+        14 => apply(txn, EXPORT_QUEUE, key, value),
         other => bail!("unknown table {other} in the store's log"),
     }
 }

@@ -203,8 +203,17 @@ impl<'a> Writer<'a> {
             pruned.readings = old.len();
         }
         pruned.measurements = prune_before(&mut self.txn.open_table(MEASUREMENTS)?, before, max)?;
+        pruned.export_dropped = self.drop_over_cap(max)?;
         {
-            let through = self.meta(ACKNOWLEDGED_THROUGH)?;
+            let mut through = self.meta(ACKNOWLEDGED_THROUGH)?;
+            if self
+                .shared
+                .export_enabled
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                // Not before the history database has them.
+                through = through.min(self.meta(BATCHES_EXPORTED_THROUGH)?);
+            }
             let mut batches = self.txn.open_table(BATCHES)?;
             let mut old = Vec::new();
             for entry in batches.range(..=through)? {
@@ -221,6 +230,64 @@ impl<'a> Writer<'a> {
             pruned.batches = old.len();
         }
         Ok(pruned)
+    }
+
+    /// Drops the oldest entries of the export queue while it holds more than its cap, at
+    /// most `max` (counted in `export_dropped`, alerted); returns how many.
+    fn drop_over_cap(&self, max: usize) -> Result<usize> {
+        let cap = self
+            .shared
+            .export_max_waiting
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let last = self.meta(EXPORT_LAST)?;
+        let dropped_through = self.meta(EXPORT_DROPPED_THROUGH)?;
+        let from = self.meta(EXPORTED_THROUGH)?.max(dropped_through);
+        let waiting = last.saturating_sub(from);
+        if waiting <= cap {
+            return Ok(0);
+        }
+        let n = (waiting - cap).min(max as u64);
+        let mut queue = self.txn.open_table(EXPORT_QUEUE)?;
+        for position in from + 1..=from + n {
+            queue.remove(position)?;
+        }
+        drop(queue);
+        self.insert(META, EXPORT_DROPPED_THROUGH, from + n)?;
+        let dropped = self.meta(EXPORT_DROPPED)?;
+        self.insert(META, EXPORT_DROPPED, dropped + n)?;
+        Ok(n as usize)
+    }
+
+    /// The history exporter has every queued reading through `through`: they leave the
+    /// queue. Returns the new mark (never lowered, never past the last position given).
+    pub fn export_acknowledged(&self, through: u64) -> Result<u64> {
+        anyhow::ensure!(
+            self.overlay.borrow().log.is_none(),
+            "export acknowledgements run in an immediate write"
+        );
+        let last = self.meta(EXPORT_LAST)?;
+        let before = self.meta(EXPORTED_THROUGH)?;
+        let through = through.min(last);
+        if through <= before {
+            return Ok(before);
+        }
+        {
+            let mut queue = self.txn.open_table(EXPORT_QUEUE)?;
+            let start = before.max(self.meta(EXPORT_DROPPED_THROUGH)?) + 1;
+            for position in start..=through {
+                queue.remove(position)?;
+            }
+        }
+        self.insert(META, EXPORTED_THROUGH, through)?;
+        Ok(through)
+    }
+
+    /// The history database has every batch through `through`; returns the new mark.
+    pub fn batches_exported(&self, through: u64) -> Result<u64> {
+        let before = self.meta(BATCHES_EXPORTED_THROUGH)?;
+        let through = through.min(self.meta(LAST_BATCH)?).max(before);
+        self.insert(META, BATCHES_EXPORTED_THROUGH, through)?;
+        Ok(through)
     }
 
     /// The MirrorMeterReadings attested for `lfdi`'s import and export, if designated.
@@ -317,11 +384,20 @@ impl<'a> Writer<'a> {
         let r = &reading.reading;
         let name = mirror_key(&reading.lfdi, &reading.mmr);
         let id = self.register_id(&name, true)?.expect("assigned");
-        self.insert(
-            READINGS,
-            records::reading_key(r.timestamp, id),
-            &records::encode_reading(reading),
-        )?;
+        let encoded = records::encode_reading(reading);
+        self.insert(READINGS, records::reading_key(r.timestamp, id), &encoded)?;
+        if self
+            .shared
+            .export_enabled
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let position = self.next(EXPORT_LAST)?;
+            self.insert(
+                EXPORT_QUEUE,
+                position,
+                &records::encode_export(id, r.timestamp, &encoded),
+            )?;
+        }
         self.overlay
             .borrow_mut()
             .latest
