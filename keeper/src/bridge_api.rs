@@ -13,7 +13,10 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use keeper_protocol::Route;
-pub use keeper_protocol::{BridgeStatus, DecodedBatch, MeterRecord, SignedBatch, SyncReport};
+pub use keeper_protocol::{
+    BatchPage, BridgeStatus, DecodedBatch, ExportedReading, MeterRecord, ReadingPage, SignedBatch,
+    SyncReport,
+};
 
 /// A meter as the registry has it, as the bridge takes it (`PUT /v1/meters`).
 pub fn meter_record(meter: &registry::Meter) -> MeterRecord {
@@ -288,6 +291,47 @@ impl BridgeClient {
             }
             other => bail!("signing batch {sequence} again: HTTP {other}"),
         }
+    }
+
+    /// Up to `limit` readings of the bridge's export queue after position `after`.
+    pub async fn export_readings(&self, after: u64, limit: usize) -> Result<ReadingPage> {
+        let (status, body) = self
+            .request(Route::ExportReadings, &format!("?after={after}&limit={limit}"))
+            .await?;
+        if status != StatusCode::OK {
+            bail!("bridge export readings: HTTP {status}");
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Up to `limit` signed batches after sequence `after`.
+    pub async fn export_batches(&self, after: u64, limit: usize) -> Result<BatchPage> {
+        let (status, body) = self
+            .request(Route::ExportBatches, &format!("?after={after}&limit={limit}"))
+            .await?;
+        if status != StatusCode::OK {
+            bail!("bridge export batches: HTTP {status}");
+        }
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Tells the bridge the history database has its queued readings (`readings`) or its
+    /// batches through `through`.
+    pub async fn export_acknowledge(&self, readings: bool, through: u64) -> Result<()> {
+        let route = if readings {
+            Route::ExportReadingsAck
+        } else {
+            Route::ExportBatchesAck
+        };
+        let body = serde_json::to_vec(&keeper_protocol::ExportAck { through })?;
+        let (status, reply) = self.request_with(route, "", Bytes::from(body)).await?;
+        if status != StatusCode::NO_CONTENT {
+            bail!(
+                "export acknowledgement through {through}: HTTP {status} {}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        Ok(())
     }
 }
 

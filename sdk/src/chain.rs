@@ -120,6 +120,8 @@ pub struct NamedTransactions {
 pub struct NamedTransaction {
     pub signature: Signature,
     pub slot: u64,
+    /// When its block was produced (Unix seconds), if the node knows.
+    pub block_time: Option<i64>,
     pub logs: Vec<String>,
 }
 

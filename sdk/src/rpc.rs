@@ -269,7 +269,7 @@ impl Chain for RpcChain {
                     skipped = true;
                     break 'pages;
                 }
-                found.push((signature, status.slot));
+                found.push((signature, status.slot, status.block_time));
             }
             if !full {
                 break;
@@ -284,10 +284,10 @@ impl Chain for RpcChain {
             let logs = futures_util::future::join_all(
                 chunk
                     .iter()
-                    .map(|(signature, _)| self.try_logs(signature, 5)),
+                    .map(|(signature, _, _)| self.try_logs(signature, 5)),
             )
             .await;
-            for ((signature, slot), logs) in chunk.iter().zip(logs) {
+            for ((signature, slot, block_time), logs) in chunk.iter().zip(logs) {
                 let Some(logs) = logs else {
                     tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
                     break 'chunks;
@@ -295,6 +295,7 @@ impl Chain for RpcChain {
                 transactions.push(NamedTransaction {
                     signature: *signature,
                     slot: *slot,
+                    block_time: *block_time,
                     logs,
                 });
             }

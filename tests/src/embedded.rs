@@ -120,6 +120,7 @@ pub struct EmbeddedChain {
 struct Executed {
     signature: Signature,
     slot: u64,
+    unix_timestamp: i64,
     accounts: Vec<Pubkey>,
     logs: Vec<String>,
 }
@@ -296,6 +297,7 @@ impl Chain for EmbeddedChain {
                 .map(|e| NamedTransaction {
                     signature: e.signature,
                     slot: e.slot,
+                    block_time: Some(e.unix_timestamp),
                     logs: e.logs.clone(),
                 })
                 .collect(),
@@ -362,11 +364,12 @@ impl Chain for EmbeddedChain {
             // As a node's index: every account the transaction names, whether it calls the
             // program or reaches it through another (a governance execution).
             let accounts = self.index(tx).await?;
-            let slot = self.clock().await?.slot;
+            let clock = self.clock().await?;
             self.history_at.insert(signature, self.history.len());
             self.history.push(Executed {
                 signature,
-                slot,
+                slot: clock.slot,
+                unix_timestamp: clock.unix_timestamp,
                 accounts,
                 logs: logs.clone(),
             });

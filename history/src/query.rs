@@ -1,0 +1,133 @@
+//! What the console reads from the history: a building's energy per interval over a period,
+//! and an interval's trades.
+use anyhow::Result;
+use serde::Serialize;
+use tokio_postgres::Client;
+
+/// A building's registers over one interval: the last reading in it of each register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IntervalEnergy {
+    /// The interval's start (Unix seconds).
+    pub start: i64,
+    /// Energy delivered to the building (import) and received from it (export) in the
+    /// interval, Wh: the difference of the register's last reading in the interval and in
+    /// the one before (the first interval of the period counts from its own first reading).
+    pub import_wh: i64,
+    pub export_wh: i64,
+    /// Readings in the interval.
+    pub readings: i64,
+}
+
+/// `lfdi`'s energy per `interval_s` interval from `from` to `to` (Unix seconds).
+pub async fn building_energy(
+    db: &Client,
+    lfdi: &[u8; 20],
+    from: i64,
+    to: i64,
+    interval_s: i64,
+) -> Result<Vec<IntervalEnergy>> {
+    let rows = db
+        .query(
+            "WITH per AS ( \
+               SELECT floor(extract(epoch FROM reading_time) / $4)::bigint * $4 AS start, \
+                      register, max(wh) AS last_wh, min(wh) AS first_wh, count(*) AS n \
+               FROM readings \
+               WHERE lfdi = $1 AND reading_time >= $2 AND reading_time < $3 \
+               GROUP BY 1, 2), \
+             delta AS ( \
+               SELECT start, register, n, \
+                      last_wh - coalesce(lag(last_wh) OVER (PARTITION BY register ORDER BY start), first_wh) AS wh \
+               FROM per) \
+             SELECT start, \
+                    coalesce(sum(wh) FILTER (WHERE register = 0), 0)::bigint, \
+                    coalesce(sum(wh) FILTER (WHERE register = 1), 0)::bigint, \
+                    sum(n)::bigint \
+             FROM delta GROUP BY start ORDER BY start",
+            &[
+                &lfdi.as_slice(),
+                &crate::at(from),
+                &crate::at(to),
+                &interval_s,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| IntervalEnergy {
+            start: r.get(0),
+            import_wh: r.get(1),
+            export_wh: r.get(2),
+            readings: r.get(3),
+        })
+        .collect())
+}
+
+/// One building's settlement in an interval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Trade {
+    /// The building's LFDI (40 hex digits).
+    pub lfdi: String,
+    pub side: &'static str,
+    pub filled_wh: i64,
+    /// Quote paid (buy) or received (sell), base units.
+    pub quote: i64,
+    pub signature: String,
+}
+
+/// An interval's clearing and its settlements.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IntervalTrades {
+    pub interval: i64,
+    /// The clearing price and volume, once cleared.
+    pub price: Option<i64>,
+    pub volume_wh: Option<i64>,
+    pub orders_placed: i64,
+    pub trades: Vec<Trade>,
+}
+
+pub async fn interval_trades(db: &Client, interval: u64) -> Result<IntervalTrades> {
+    let k = i64::try_from(interval)?;
+    let cleared = db
+        .query_opt(
+            "SELECT price, wh FROM chain_events WHERE interval_index = $1 AND kind = 'interval_cleared' LIMIT 1",
+            &[&k],
+        )
+        .await?;
+    let placed: i64 = db
+        .query_one(
+            "SELECT count(*) FROM chain_events WHERE interval_index = $1 AND kind = 'order_placed'",
+            &[&k],
+        )
+        .await?
+        .get(0);
+    let rows = db
+        .query(
+            "SELECT lfdi, side, wh, quote, signature FROM chain_events \
+             WHERE interval_index = $1 AND kind = 'order_settled' AND wh > 0 \
+             ORDER BY side, lfdi",
+            &[&k],
+        )
+        .await?;
+    Ok(IntervalTrades {
+        interval: k,
+        price: cleared.as_ref().map(|r| r.get(0)),
+        volume_wh: cleared.as_ref().map(|r| r.get(1)),
+        orders_placed: placed,
+        trades: rows
+            .iter()
+            .map(|r| Trade {
+                lfdi: hex::encode_upper(r.get::<_, Vec<u8>>(0)),
+                side: if r.get::<_, i16>(1) == 0 { "buy" } else { "sell" },
+                filled_wh: r.get(2),
+                quote: r.get(3),
+                signature: bs58_signature(&r.get::<_, Vec<u8>>(4)),
+            })
+            .collect(),
+    })
+}
+
+fn bs58_signature(bytes: &[u8]) -> String {
+    <[u8; 64]>::try_from(bytes)
+        .map(|b| solana_signature::Signature::from(b).to_string())
+        .unwrap_or_default()
+}
