@@ -185,6 +185,29 @@ impl Exporter {
         Ok(all)
     }
 
+    /// The bridge's readings and batches until both are caught up; returns the rows
+    /// inserted (readings, batches).
+    pub async fn bridge_catch_up(&mut self, bridge: &BridgeClient) -> Result<(u64, u64)> {
+        let mut inserted = (0, 0);
+        loop {
+            let p = self
+                .readings_pass(bridge, keeper_protocol::MAX_EXPORT_PAGE)
+                .await?;
+            inserted.0 += p.inserted;
+            if !p.more {
+                break;
+            }
+        }
+        loop {
+            let p = self.batches_pass(bridge, 1_000).await?;
+            inserted.1 += p.inserted;
+            if !p.more {
+                break;
+            }
+        }
+        Ok(inserted)
+    }
+
     /// Drops the days before `retention_days` ago; returns the partitions dropped.
     pub async fn retain(&mut self, retention_days: u32) -> Result<Vec<String>> {
         let today = now().div_euclid(86_400);

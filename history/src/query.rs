@@ -29,7 +29,7 @@ pub async fn building_energy(
     let rows = db
         .query(
             "WITH per AS ( \
-               SELECT floor(extract(epoch FROM reading_time) / $4)::bigint * $4 AS start, \
+               SELECT floor(extract(epoch FROM reading_time) / $4::bigint)::bigint * $4::bigint AS start, \
                       register, max(wh) AS last_wh, min(wh) AS first_wh, count(*) AS n \
                FROM readings \
                WHERE lfdi = $1 AND reading_time >= $2 AND reading_time < $3 \

@@ -65,6 +65,24 @@ pub struct DayOptions {
     /// A console listening elsewhere, to which the day publishes the campus as it goes
     /// (read from the chain after every keeper pass, as the `console` binary reads a cluster).
     pub console: Option<console::server::Publisher>,
+    /// The history: the bridge keeps its export queue, and this runs after every keeper
+    /// pass and once more before the bridge stops (the pass number, then `u64::MAX`), with
+    /// the bridge's keeper interface: the exporter's bridge passes (the chain's events are
+    /// the caller's, from the chain the day leaves).
+    pub history: Option<HistoryHook>,
+}
+
+/// What the day calls for the history (`DayOptions::history`).
+#[derive(Clone)]
+pub struct HistoryHook(pub std::sync::Arc<HistoryFn>);
+
+pub type HistoryFn =
+    dyn Fn(BridgeClient, u64) -> futures_util::future::BoxFuture<'static, Result<()>> + Send + Sync;
+
+impl std::fmt::Debug for HistoryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HistoryHook")
+    }
 }
 
 impl DayOptions {
@@ -91,6 +109,7 @@ impl DayOptions {
             meter_connections: None,
             agents: None,
             console: None,
+            history: None,
         }
     }
 }
@@ -681,6 +700,7 @@ async fn day<C: DayChain>(
         max_age_s: limits.max_age_s,
         tolerance_bps: limits.tolerance_bps,
         cluster_genesis_hash: Some(Pubkey::new_from_array(genesis).to_string()),
+        export_queue: args.history.is_some(),
         ..BridgeConfig::default()
     };
     let running = bridge::server::start(&bridge_config)
@@ -936,6 +956,10 @@ async fn day<C: DayChain>(
         }
         let progress = Metered::new(keeper.tick(&mut chain), &mut keeper_cpu).await?;
         publish_console(&mut console, &mut chain).await;
+        if let Some(history) = &args.history {
+            let bridge = BridgeClient::new(running.keeper_addr, running.keeper_token.clone());
+            (history.0)(bridge, k).await.context("the history export")?;
+        }
         if let (Some(posted), Some(confirmed)) = (posted.take(), progress.last_batch_confirmed) {
             latencies.push(confirmed.duration_since(posted));
         }
@@ -1267,6 +1291,12 @@ async fn day<C: DayChain>(
         report_path.display(),
         chart_path.display()
     );
+    if let Some(history) = &args.history {
+        let bridge = BridgeClient::new(running.keeper_addr, running.keeper_token.clone());
+        (history.0)(bridge, u64::MAX)
+            .await
+            .context("the history export")?;
+    }
     running.shutdown().await;
     let exported_wh = sim.models.iter().map(|m| m.registers().export_wh).sum();
     Ok((

@@ -101,6 +101,12 @@ struct Args {
     /// With --console: exit when the day ends instead of serving the final campus.
     #[arg(long, requires = "console")]
     console_exit: bool,
+    /// Export the day's history into PostgreSQL (a libpq connection string or URL): the
+    /// bridge keeps its export queue, whose readings and batches go in after every keeper
+    /// pass, and the programs' events after the day (on the embedded chain; on a cluster,
+    /// run the `exporter` binary beside it for those).
+    #[arg(long, env = "GRIDTOKENX_HISTORY_URL")]
+    history: Option<String>,
 }
 
 /// `HH:MM` (campus time) as seconds after midnight.
@@ -126,6 +132,42 @@ fn parse_time_of_day(s: &str) -> Result<i64, String> {
 #[global_allocator]
 static ALLOCATOR: gridtokenx_tests::metering::CountingAllocator =
     gridtokenx_tests::metering::CountingAllocator;
+
+/// The day with its history exported into PostgreSQL at `url` after every keeper pass (the
+/// bridge's readings and batches), and the chain's events after the day (on the embedded
+/// chain; on a cluster the `exporter` binary follows them).
+async fn with_history(
+    url: &str,
+    mut options: DayOptions,
+    config: CampusConfig,
+) -> anyhow::Result<campus_day::DayReport> {
+    use std::sync::Arc;
+    let metrics = Arc::new(history::metrics::ExportMetrics::default());
+    let exporter = Arc::new(tokio::sync::Mutex::new(
+        history::export::Exporter::open(url, metrics.clone()).await?,
+    ));
+    let e = exporter.clone();
+    options.history = Some(campus_day::HistoryHook(Arc::new(move |bridge, _pass| {
+        let e = e.clone();
+        Box::pin(async move {
+            e.lock().await.bridge_catch_up(&bridge).await?;
+            Ok(())
+        })
+    })));
+    if options.rpc.is_some() {
+        return campus_day::run(options, config).await;
+    }
+    let (report, mut chain) = campus_day::run_embedded(options, config).await?;
+    let mut e = exporter.lock().await;
+    loop {
+        if !e.all_events_pass(&mut chain, 10_000).await?.more {
+            break;
+        }
+    }
+    let rows = metrics.rows.snapshot();
+    println!("history: rows written into PostgreSQL, by source: {rows:?}");
+    Ok(report)
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
@@ -261,8 +303,12 @@ async fn main() -> ExitCode {
         agents,
         meter_connections: connection_limit,
         console: console.as_ref().map(|c| c.publisher.clone()),
+        history: None,
     };
-    let outcome = campus_day::run(options, config).await;
+    let outcome = match args.history {
+        None => campus_day::run(options, config).await,
+        Some(url) => with_history(&url, options, config).await,
+    };
     if let (Some(running), false) = (&console, args.console_exit) {
         println!(
             "console: the day is over; the campus page stays at http://{}/ until Ctrl-C",
