@@ -275,7 +275,11 @@ fn export_status(attestor: &Attestor) -> Option<ExportStatus> {
 }
 
 /// `GET /v1/export/readings`: a page of the export queue.
-async fn export_readings(attestor: &Arc<Attestor>, after: u64, limit: usize) -> Response<Full<Bytes>> {
+async fn export_readings(
+    attestor: &Arc<Attestor>,
+    after: u64,
+    limit: usize,
+) -> Response<Full<Bytes>> {
     let a = attestor.clone();
     let page = tokio::task::spawn_blocking(move || -> Result<ReadingPage> {
         let reader = a.store.read()?;
@@ -310,7 +314,11 @@ async fn export_readings(attestor: &Arc<Attestor>, after: u64, limit: usize) -> 
 
 /// `POST /v1/export/{readings,batches}/ack`: the history database has everything through
 /// the mark; readings leave the queue, batches may be pruned.
-async fn export_ack(attestor: &Arc<Attestor>, readings: bool, body: Incoming) -> Response<Full<Bytes>> {
+async fn export_ack(
+    attestor: &Arc<Attestor>,
+    readings: bool,
+    body: Incoming,
+) -> Response<Full<Bytes>> {
     let ack = match read_json::<ExportAck>(body, MAX_EXPORT_ACK_BODY, "{\"through\": N}").await {
         Ok((ack, _)) => ack,
         Err(answer) => return answer,

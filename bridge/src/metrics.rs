@@ -244,7 +244,36 @@ impl Endpoints for BridgeEndpoints {
         let read = self.service.store.read().ok();
         let pending = read.as_ref().and_then(|r| r.pending_batches().ok());
         let floor = read.as_ref().and_then(|r| r.chain_floor().ok());
+        let (export_on, export_cap) = self.service.store.export_queue();
+        let export = read
+            .as_ref()
+            .filter(|_| export_on)
+            .and_then(|r| r.export_status().ok());
         drop(read);
+        if let Some(q) = export {
+            e.gauge(
+                "gridtokenx_bridge_export_waiting_readings",
+                "Readings in the export queue the history exporter has not taken.",
+                q.waiting as f64,
+            );
+            e.gauge(
+                "gridtokenx_bridge_export_max_waiting_readings",
+                "The export queue's cap (export_max_waiting): beyond it the oldest are dropped.",
+                export_cap as f64,
+            );
+            e.counter(
+                "gridtokenx_bridge_export_dropped_readings_total",
+                "Readings dropped from the export queue unexported (it was over its cap), ever.",
+                q.dropped,
+            );
+            e.gauge(
+                "gridtokenx_bridge_export_oldest_waiting_age_seconds",
+                "Age of the oldest reading waiting for the history exporter (0: none waits).",
+                q.oldest_received_at
+                    .map(|t| (crate::server::now() - t).max(0) as f64)
+                    .unwrap_or(0.0),
+            );
+        }
         e.counter(
             "gridtokenx_bridge_batches_signed_total",
             "Batches the attestor signed since the bridge started.",

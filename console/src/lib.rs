@@ -46,6 +46,10 @@ pub struct ConsoleConfig {
     /// bridge's certificate carries.
     pub bridge_ca_file: Option<PathBuf>,
     pub bridge_server_name: Option<String>,
+    /// The history database (PostgreSQL, filled by the `exporter`): a libpq connection
+    /// string or URL. Set, `/api/v1/history/...` answers from it; unset, those routes say
+    /// there is none (the console itself needs no database).
+    pub history_url: Option<String>,
     /// `text` or `json` logs.
     pub log_format: String,
 }
@@ -63,6 +67,7 @@ impl Default for ConsoleConfig {
             bridge_token_file: None,
             bridge_ca_file: None,
             bridge_server_name: None,
+            history_url: None,
             log_format: "text".into(),
         }
     }

@@ -56,6 +56,10 @@ pub struct Rendered {
     pub version: u64,
     parts: HashMap<&'static str, Bytes>,
     buildings: HashMap<String, Bytes>,
+    /// Buildings' LFDIs by code (upper case), for the history's routes.
+    lfdis: HashMap<String, [u8; 20]>,
+    /// The market's interval now, when it started, and its length: an interval's start.
+    market: (u64, i64, u32),
     /// The `snapshot` event for `/api/v1/events`.
     event: Bytes,
 }
@@ -80,13 +84,20 @@ impl Rendered {
         parts.insert("batches", json(&s.batches)?);
         parts.insert("proposals", json(&s.proposals)?);
         let mut buildings = HashMap::new();
+        let mut lfdis = HashMap::new();
         for b in &s.buildings {
             buildings.insert(b.code.to_uppercase(), json(b)?);
+            if let Ok(lfdi) = keeper_protocol::hex::decode_array::<20>(&b.lfdi) {
+                lfdis.insert(b.code.to_uppercase(), lfdi);
+            }
         }
+        let m = &s.campus.market;
         Ok(Rendered {
             version: s.version,
             parts,
             buildings,
+            lfdis,
+            market: (m.current_interval, m.current_starts_at, m.interval_s),
             event: Bytes::from(event),
         })
     }
@@ -152,12 +163,43 @@ impl Drop for Running {
 
 /// Binds `listen` and serves until stopped.
 pub async fn start(listen: SocketAddr) -> Result<Running> {
+    start_with(listen, None).await
+}
+
+/// The history database the console reads `/api/v1/history/...` from (`history_url`):
+/// connected at the first request, again after the connection is lost.
+pub struct History {
+    url: String,
+    client: tokio::sync::Mutex<Option<Arc<history::Client>>>,
+}
+
+impl History {
+    pub fn new(url: impl Into<String>) -> History {
+        History {
+            url: url.into(),
+            client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn client(&self) -> Result<Arc<history::Client>> {
+        let mut held = self.client.lock().await;
+        if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(history::connect(&self.url).await?);
+        *held = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// Binds `listen` and serves until stopped, with `history` for the history's routes.
+pub async fn start_with(listen: SocketAddr, history: Option<Arc<History>>) -> Result<Running> {
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("bind the console on {listen}"))?;
     let addr = listener.local_addr()?;
     let (tx, rx) = watch::channel(None);
-    let task = tokio::spawn(accept(listener, rx));
+    let task = tokio::spawn(accept(listener, rx, history));
     Ok(Running {
         addr,
         publisher: Publisher { tx: Arc::new(tx) },
@@ -165,7 +207,11 @@ pub async fn start(listen: SocketAddr) -> Result<Running> {
     })
 }
 
-async fn accept(listener: TcpListener, rx: watch::Receiver<Option<Arc<Rendered>>>) {
+async fn accept(
+    listener: TcpListener,
+    rx: watch::Receiver<Option<Arc<Rendered>>>,
+    history: Option<Arc<History>>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let streams = Arc::new(Semaphore::new(MAX_STREAMS));
     loop {
@@ -184,11 +230,20 @@ async fn accept(listener: TcpListener, rx: watch::Receiver<Option<Arc<Rendered>>
         let _ = stream.set_nodelay(true);
         let rx = rx.clone();
         let streams = streams.clone();
+        let history = history.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let rx = rx.clone();
                 let streams = streams.clone();
-                async move { Ok::<_, Infallible>(answer(req, rx, &streams)) }
+                let history = history.clone();
+                async move {
+                    if req.method() == Method::GET && req.uri().path().starts_with(HISTORY) {
+                        return Ok::<_, Infallible>(
+                            history_answer(&req, &rx, history.as_deref()).await,
+                        );
+                    }
+                    Ok::<_, Infallible>(answer(req, rx, &streams))
+                }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -218,6 +273,132 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
 }
 
 const JSON: &str = "application/json";
+
+/// The history's routes (PostgreSQL, when configured).
+const HISTORY: &str = "/api/v1/history/";
+
+/// Longest period `history/buildings/{code}` answers for (a quarter).
+pub const MAX_HISTORY_DAYS: i64 = 93;
+
+/// A numeric query parameter.
+fn query_i64(req: &Request<Incoming>, name: &str) -> Option<Result<i64, ()>> {
+    req.uri().query()?.split('&').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        (k == name).then(|| v.parse().map_err(|_| ()))
+    })
+}
+
+/// `GET /api/v1/history/buildings/{code or LFDI}?from=&to=` (Unix seconds; the last 30
+/// days by default): the building's energy per market interval; `GET
+/// /api/v1/history/intervals/{k}`: interval k's clearing and trades.
+async fn history_answer(
+    req: &Request<Incoming>,
+    rx: &watch::Receiver<Option<Arc<Rendered>>>,
+    history: Option<&History>,
+) -> Response<Body> {
+    let Some(history) = history else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no history database: set the console's history_url (PostgreSQL, filled by the exporter)",
+        );
+    };
+    let Some(path) = percent_decode(req.uri().path()) else {
+        return error(StatusCode::BAD_REQUEST, "the path is not UTF-8");
+    };
+    let rest = path[HISTORY.len()..].trim_end_matches('/');
+    let rendered = rx.borrow().clone();
+    let (current, starts, interval_s) = rendered.as_ref().map(|r| r.market).unwrap_or((0, 0, 0));
+    let interval_s = if interval_s == 0 {
+        900
+    } else {
+        i64::from(interval_s)
+    };
+    let body = match rest.split_once('/') {
+        Some(("buildings", who)) => {
+            let who = who.to_uppercase();
+            let lfdi = match keeper_protocol::hex::decode_array::<20>(&who) {
+                Ok(l) => l,
+                Err(_) => match rendered.as_ref().and_then(|r| r.lfdis.get(&who)) {
+                    Some(l) => *l,
+                    None => {
+                        return error(
+                            StatusCode::NOT_FOUND,
+                            &format!(
+                            "no building {who:?}: a code from /api/v1/buildings or a 40-digit LFDI"
+                        ),
+                        )
+                    }
+                },
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let (from, to) = match (query_i64(req, "from"), query_i64(req, "to")) {
+                (Some(Err(())), _) | (_, Some(Err(()))) => {
+                    return error(StatusCode::BAD_REQUEST, "from and to are Unix seconds")
+                }
+                (f, t) => {
+                    let to = t.and_then(Result::ok).unwrap_or(now);
+                    (f.and_then(Result::ok).unwrap_or(to - 30 * 86_400), to)
+                }
+            };
+            if from >= to || to - from > MAX_HISTORY_DAYS * 86_400 {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("from must be before to, at most {MAX_HISTORY_DAYS} days apart"),
+                );
+            }
+            let result = match history.client().await {
+                Ok(db) => history::query::building_energy(&db, &lfdi, from, to, interval_s).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(intervals) => serde_json::json!({
+                    "lfdi": keeper_protocol::hex::encode(&lfdi),
+                    "from": from,
+                    "to": to,
+                    "interval_s": interval_s,
+                    "intervals": intervals,
+                }),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "history query failed");
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the history database did not answer",
+                    );
+                }
+            }
+        }
+        Some(("intervals", k)) => {
+            let Ok(k) = k.parse::<u64>() else {
+                return error(StatusCode::BAD_REQUEST, "an interval is its number");
+            };
+            let around = (starts > 0).then(|| starts - (current as i64 - k as i64) * interval_s);
+            let result = match history.client().await {
+                Ok(db) => history::query::interval_trades(&db, k, around).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(trades) => serde_json::json!(trades),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "history query failed");
+                    return error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the history database did not answer",
+                    );
+                }
+            }
+        }
+        _ => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no such history: history/buildings/{code}?from=&to=, history/intervals/{k}",
+            )
+        }
+    };
+    reply(StatusCode::OK, JSON, Bytes::from(body.to_string()))
+}
 
 /// `%XX` escapes decoded (a building code such as `#3` travels as `%233`); `None` if the
 /// result is not UTF-8.

@@ -73,7 +73,10 @@ impl ExporterConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        ensure!(!self.database_url.trim().is_empty(), "database_url is empty");
+        ensure!(
+            !self.database_url.trim().is_empty(),
+            "database_url is empty"
+        );
         ensure!(
             (1..=keeper_protocol::MAX_EXPORT_PAGE).contains(&self.readings_per_page),
             "readings_per_page must be 1 to {}",
@@ -83,7 +86,10 @@ impl ExporterConfig {
             (1..=1_000).contains(&self.batches_per_page),
             "batches_per_page must be 1 to 1000"
         );
-        ensure!(self.transactions_per_read > 0, "transactions_per_read must be positive");
+        ensure!(
+            self.transactions_per_read > 0,
+            "transactions_per_read must be positive"
+        );
         ensure!(self.poll_interval_s > 0, "poll_interval_s must be positive");
         if let Some(url) = &self.rpc_url {
             ensure!(
@@ -120,26 +126,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_example_file_is_the_defaults() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("exporter.example.toml");
+        let c = ExporterConfig::load(Some(&example), Vec::new()).unwrap();
+        assert_eq!(c, ExporterConfig::default());
+    }
+
+    #[test]
     fn environment_overrides_the_file_and_bad_settings_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("exporter.toml");
-        std::fs::write(&file, "database_url = \"host=/tmp dbname=a\"\nreadings_per_page = 500\n").unwrap();
+        std::fs::write(
+            &file,
+            "database_url = \"host=/tmp dbname=a\"\nreadings_per_page = 500\n",
+        )
+        .unwrap();
         let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         let c = ExporterConfig::load(
             Some(&file),
-            env(&[("GRIDTOKENX_EXPORTER_READINGS_PER_PAGE", "700"), ("OTHER", "x")]),
+            env(&[
+                ("GRIDTOKENX_EXPORTER_READINGS_PER_PAGE", "700"),
+                ("OTHER", "x"),
+            ]),
         )
         .unwrap();
-        assert_eq!((c.database_url.as_str(), c.readings_per_page), ("host=/tmp dbname=a", 700));
+        assert_eq!(
+            (c.database_url.as_str(), c.readings_per_page),
+            ("host=/tmp dbname=a", 700)
+        );
         for bad in [
             ("GRIDTOKENX_EXPORTER_READINGS_PER_PAGE", "0"),
             ("GRIDTOKENX_EXPORTER_READINGS_PER_PAGE", "20001"),
             ("GRIDTOKENX_EXPORTER_RPC_URL", "ftp://x"),
             ("GRIDTOKENX_EXPORTER_NO_SUCH_KEY", "1"),
         ] {
-            assert!(ExporterConfig::load(Some(&file), env(&[bad])).is_err(), "{bad:?}");
+            assert!(
+                ExporterConfig::load(Some(&file), env(&[bad])).is_err(),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -314,7 +314,12 @@ mod tests {
             ("order_settled", 0, "trading")
         );
         assert_eq!(
-            (market[0].interval, market[0].side, market[0].wh, market[0].quote),
+            (
+                market[0].interval,
+                market[0].side,
+                market[0].wh,
+                market[0].quote
+            ),
             (Some(7), Some(1), Some(1_500), Some(6_000))
         );
         assert_eq!(market[1].kind, "other");
@@ -322,7 +327,12 @@ mod tests {
         let token = events_of(energy_token::ID, &logs);
         assert_eq!(token.len(), 1);
         assert_eq!(
-            (token[0].kind, token[0].event_index, token[0].wh, token[0].lfdi),
+            (
+                token[0].kind,
+                token[0].event_index,
+                token[0].wh,
+                token[0].lfdi
+            ),
             ("grid_minted", 1, Some(900), Some([3; 20]))
         );
         assert!(events_of(oracle::ID, &logs).is_empty());

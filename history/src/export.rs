@@ -50,7 +50,10 @@ impl Exporter {
     async fn cursor_u64(&self, source: &str) -> Result<Option<u64>> {
         write::cursor(&self.db, source)
             .await?
-            .map(|p| p.parse::<u64>().with_context(|| format!("{source} cursor {p:?}")))
+            .map(|p| {
+                p.parse::<u64>()
+                    .with_context(|| format!("{source} cursor {p:?}"))
+            })
             .transpose()
     }
 
@@ -70,20 +73,27 @@ impl Exporter {
                 // The bridge dropped these over its queue's cap before they were taken.
                 let lost = first.seq - after - 1;
                 tracing::error!(from = after + 1, through = first.seq - 1, "readings dropped by the bridge before export (its queue was over export_max_waiting)");
-                write::gap(&self.db, write::READINGS, &(after + 1).to_string(), &(first.seq - 1).to_string()).await?;
+                write::gap(
+                    &self.db,
+                    write::READINGS,
+                    &(after + 1).to_string(),
+                    &(first.seq - 1).to_string(),
+                )
+                .await?;
                 self.metrics.gaps.add(write::READINGS.to_string(), lost);
             }
         }
         let lag = readings.first().map(|r| now() - r.received_at).unwrap_or(0);
-        let inserted =
-            write::readings(&mut self.db, &mut self.partitions, from, &readings).await?;
+        let inserted = write::readings(&mut self.db, &mut self.partitions, from, &readings).await?;
         if let Some(last) = readings.last() {
             bridge.export_acknowledge(true, last.seq).await?;
             self.metrics
                 .bridge_waiting
                 .set(got.last.saturating_sub(last.seq) as i64);
         } else {
-            self.metrics.bridge_waiting.set(got.last.saturating_sub(after) as i64);
+            self.metrics
+                .bridge_waiting
+                .set(got.last.saturating_sub(after) as i64);
         }
         self.metrics.passed(write::READINGS, inserted, lag, now());
         Ok(Pass {
@@ -101,7 +111,11 @@ impl Exporter {
             bridge.export_acknowledge(false, after).await?;
         }
         let got = bridge.export_batches(after, page).await?;
-        let lag = got.batches.first().map(|b| now() - b.created_at).unwrap_or(0);
+        let lag = got
+            .batches
+            .first()
+            .map(|b| now() - b.created_at)
+            .unwrap_or(0);
         let inserted =
             write::batches(&mut self.db, &mut self.partitions, from, &got.batches).await?;
         if let Some(last) = got.batches.last() {
@@ -128,7 +142,10 @@ impl Exporter {
         let from = write::cursor(&self.db, &source).await?;
         let after = from
             .as_deref()
-            .map(|s| s.parse::<Signature>().with_context(|| format!("{source} cursor {s:?}")))
+            .map(|s| {
+                s.parse::<Signature>()
+                    .with_context(|| format!("{source} cursor {s:?}"))
+            })
             .transpose()?;
         let named = chain.transactions_naming(program, after, limit).await?;
         let Some(last) = named.transactions.last() else {
@@ -138,7 +155,13 @@ impl Exporter {
         if named.skipped {
             let first = named.transactions[0].signature.to_string();
             tracing::error!(program = name, after = ?from, first = %first, "more transactions than one read takes: the ones between were passed over");
-            write::gap(&self.db, &source, from.as_deref().unwrap_or("genesis"), &first).await?;
+            write::gap(
+                &self.db,
+                &source,
+                from.as_deref().unwrap_or("genesis"),
+                &first,
+            )
+            .await?;
             self.metrics.gaps.inc(source.clone());
         }
         let read_at = now();
@@ -215,7 +238,10 @@ impl Exporter {
             crate::schema::drop_days_before(&self.db, today - i64::from(retention_days)).await?;
         if !dropped.is_empty() {
             self.partitions.forget();
-            tracing::info!(partitions = dropped.len(), "history older than the retention dropped");
+            tracing::info!(
+                partitions = dropped.len(),
+                "history older than the retention dropped"
+            );
         }
         Ok(dropped)
     }

@@ -81,7 +81,11 @@ impl Endpoints for ExportMetrics {
             Kind::Gauge,
         );
         for (source, s) in &state {
-            e.sample("gridtokenx_export_lag_seconds", &[("source", source)], s.lag_s as f64);
+            e.sample(
+                "gridtokenx_export_lag_seconds",
+                &[("source", source)],
+                s.lag_s as f64,
+            );
         }
         e.family(
             "gridtokenx_export_last_pass_timestamp_seconds",

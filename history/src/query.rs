@@ -85,18 +85,31 @@ pub struct IntervalTrades {
     pub trades: Vec<Trade>,
 }
 
-pub async fn interval_trades(db: &Client, interval: u64) -> Result<IntervalTrades> {
+/// Interval `interval`'s events; `around` (its start, Unix seconds), when known, keeps the
+/// search to the days within a week of it (the table is split by day), else every day is
+/// searched.
+pub async fn interval_trades(
+    db: &Client,
+    interval: u64,
+    around: Option<i64>,
+) -> Result<IntervalTrades> {
     let k = i64::try_from(interval)?;
+    let (from, to) = match around {
+        Some(t) => (crate::at(t - 7 * 86_400), crate::at(t + 7 * 86_400)),
+        None => (crate::at(0), crate::at(i64::from(u32::MAX))),
+    };
     let cleared = db
         .query_opt(
-            "SELECT price, wh FROM chain_events WHERE interval_index = $1 AND kind = 'interval_cleared' LIMIT 1",
-            &[&k],
+            "SELECT price, wh FROM chain_events WHERE interval_index = $1 AND kind = 'interval_cleared' \
+             AND block_time >= $2 AND block_time < $3 LIMIT 1",
+            &[&k, &from, &to],
         )
         .await?;
     let placed: i64 = db
         .query_one(
-            "SELECT count(*) FROM chain_events WHERE interval_index = $1 AND kind = 'order_placed'",
-            &[&k],
+            "SELECT count(*) FROM chain_events WHERE interval_index = $1 AND kind = 'order_placed' \
+             AND block_time >= $2 AND block_time < $3",
+            &[&k, &from, &to],
         )
         .await?
         .get(0);
@@ -104,8 +117,8 @@ pub async fn interval_trades(db: &Client, interval: u64) -> Result<IntervalTrade
         .query(
             "SELECT lfdi, side, wh, quote, signature FROM chain_events \
              WHERE interval_index = $1 AND kind = 'order_settled' AND wh > 0 \
-             ORDER BY side, lfdi",
-            &[&k],
+             AND block_time >= $2 AND block_time < $3 ORDER BY side, lfdi",
+            &[&k, &from, &to],
         )
         .await?;
     Ok(IntervalTrades {
@@ -117,7 +130,11 @@ pub async fn interval_trades(db: &Client, interval: u64) -> Result<IntervalTrade
             .iter()
             .map(|r| Trade {
                 lfdi: hex::encode_upper(r.get::<_, Vec<u8>>(0)),
-                side: if r.get::<_, i16>(1) == 0 { "buy" } else { "sell" },
+                side: if r.get::<_, i16>(1) == 0 {
+                    "buy"
+                } else {
+                    "sell"
+                },
                 filled_wh: r.get(2),
                 quote: r.get(3),
                 signature: bs58_signature(&r.get::<_, Vec<u8>>(4)),

@@ -41,6 +41,21 @@ pub fn bindir() -> Option<PathBuf> {
     found.pop().map(|(_, bin)| bin)
 }
 
+/// Whether a test that needs PostgreSQL can run: `false` (the test then skips, saying
+/// so) without it, unless `GRIDTOKENX_REQUIRE_POSTGRES` is set (CI), which makes its absence
+/// a failure.
+pub fn available_or_skip(test: &str) -> bool {
+    if bindir().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("GRIDTOKENX_REQUIRE_POSTGRES").is_none(),
+        "{test}: PostgreSQL is required (GRIDTOKENX_REQUIRE_POSTGRES) but not installed: apt-get install postgresql"
+    );
+    eprintln!("{test}: skipped, PostgreSQL is not installed (apt-get install postgresql)");
+    false
+}
+
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -152,7 +167,14 @@ impl Throwaway {
     pub fn stop(&self) -> Result<()> {
         self.run(
             "pg_ctl",
-            &["-D", &self.data().to_string_lossy(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &self.data().to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         )
     }
 

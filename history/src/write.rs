@@ -36,7 +36,12 @@ pub async fn cursor(client: &Client, source: &str) -> Result<Option<String>> {
 /// Moves `source` from `from` (`None`: it has no cursor yet) to `to` inside `txn`; fails,
 /// and so rolls the page back, if the cursor is elsewhere (another exporter, or a page
 /// already written).
-async fn move_cursor(txn: &Transaction<'_>, source: &str, from: Option<&str>, to: &str) -> Result<()> {
+async fn move_cursor(
+    txn: &Transaction<'_>,
+    source: &str,
+    from: Option<&str>,
+    to: &str,
+) -> Result<()> {
     let moved = match from {
         Some(from) => {
             txn.execute(
@@ -81,12 +86,15 @@ async fn copy_in(
     ))
     .await?;
     let sink = txn
-        .copy_in(&format!("COPY {staging} ({columns}) FROM STDIN (FORMAT binary)"))
+        .copy_in(&format!(
+            "COPY {staging} ({columns}) FROM STDIN (FORMAT binary)"
+        ))
         .await?;
     let writer = BinaryCopyInWriter::new(sink, types);
     pin_mut!(writer);
     for row in rows {
-        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            row.iter().map(|v| &**v as &(dyn ToSql + Sync)).collect();
         writer.as_mut().write(&refs).await?;
     }
     writer.finish().await?;
@@ -177,8 +185,10 @@ pub async fn batches(
     let Some(last) = page.last() else {
         return Ok(0);
     };
-    let days: std::collections::BTreeSet<i64> =
-        page.iter().map(|b| b.created_at.div_euclid(86_400)).collect();
+    let days: std::collections::BTreeSet<i64> = page
+        .iter()
+        .map(|b| b.created_at.div_euclid(86_400))
+        .collect();
     partitions.ensure(client, "batches", days).await?;
     let mut rows = Vec::with_capacity(page.len());
     for b in page {

@@ -9,7 +9,7 @@ fn reading(seq: u64, meter: u8, t: u32) -> ExportedReading {
         seq,
         lfdi: hex::encode_upper([meter; 20]),
         mmr: "0B".into(),
-        export: seq % 2 == 0,
+        export: seq.is_multiple_of(2),
         timestamp: t,
         start: t - 60,
         wh: u64::from(t) * 3,
@@ -34,28 +34,52 @@ async fn count(db: &history::Client, table: &str) -> i64 {
 
 #[tokio::test]
 async fn a_page_lands_once_whatever_is_retried_and_whoever_else_writes() {
+    if !history::throwaway::available_or_skip("a_page_lands_once") {
+        return;
+    }
     let pg = Throwaway::start(false).unwrap();
     let mut db = history::connect(&pg.url()).await.unwrap();
     assert_eq!(schema::migrate(&mut db).await.unwrap(), vec![1, 2]);
     assert!(schema::migrate(&mut db).await.unwrap().is_empty());
     let mut parts = Partitions::default();
     let first = page(1, 500);
-    assert_eq!(write::readings(&mut db, &mut parts, None, &first).await.unwrap(), 500);
+    assert_eq!(
+        write::readings(&mut db, &mut parts, None, &first)
+            .await
+            .unwrap(),
+        500
+    );
     // The same page again (its acknowledgement lost, the exporter restarted with the old
     // position): refused by the cursor, nothing written.
-    let again = write::readings(&mut db, &mut parts, None, &first).await.unwrap_err();
+    let again = write::readings(&mut db, &mut parts, None, &first)
+        .await
+        .unwrap_err();
     assert!(again.downcast_ref::<CursorMoved>().is_some(), "{again:#}");
     let stale = write::readings(&mut db, &mut parts, Some(250), &page(251, 600))
         .await
         .unwrap_err();
     assert!(stale.downcast_ref::<CursorMoved>().is_some());
     assert_eq!(count(&db, "readings").await, 500);
-    assert_eq!(write::cursor(&db, write::READINGS).await.unwrap().as_deref(), Some("500"));
+    assert_eq!(
+        write::cursor(&db, write::READINGS)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("500")
+    );
     // A page whose rows overlap what is there (the bridge's store restored from a backup
     // queues some again under new positions): the rows are kept once.
     let mut overlap = page(501, 600);
-    overlap[0] = ExportedReading { seq: 501, ..first[10].clone() };
-    assert_eq!(write::readings(&mut db, &mut parts, Some(500), &overlap).await.unwrap(), 99);
+    overlap[0] = ExportedReading {
+        seq: 501,
+        ..first[10].clone()
+    };
+    assert_eq!(
+        write::readings(&mut db, &mut parts, Some(500), &overlap)
+            .await
+            .unwrap(),
+        99
+    );
     assert_eq!(count(&db, "readings").await, 599);
     // A page cut short in the middle of its COPY (the connection dropped): nothing of it.
     let mut other = history::connect(&pg.url()).await.unwrap();
@@ -65,10 +89,18 @@ async fn a_page_lands_once_whatever_is_retried_and_whoever_else_writes() {
         write::readings(&mut other, &mut Partitions::default(), Some(600), &big),
     )
     .await;
-    assert!(cut.is_err(), "the page should still be in flight after 10 ms");
+    assert!(
+        cut.is_err(),
+        "the page should still be in flight after 10 ms"
+    );
     drop(other);
     assert_eq!(count(&db, "readings").await, 599);
-    assert_eq!(write::readings(&mut db, &mut parts, Some(600), &big).await.unwrap(), 20_000);
+    assert_eq!(
+        write::readings(&mut db, &mut parts, Some(600), &big)
+            .await
+            .unwrap(),
+        20_000
+    );
     // Two exporters on one page: one lands it, the other is refused.
     let mut a = history::connect(&pg.url()).await.unwrap();
     let mut b = history::connect(&pg.url()).await.unwrap();
@@ -82,12 +114,18 @@ async fn a_page_lands_once_whatever_is_retried_and_whoever_else_writes() {
     assert_eq!(count(&db, "readings").await, 20_999);
     // One partition per day the rows fall in.
     let days = schema::partitions_of(&db, "readings").await.unwrap();
-    let (first_day, last_day) = (1_764_000_000 / 86_400, (1_764_000_000 + 525 * 60 * 97) / 86_400);
+    let (first_day, last_day) = (
+        1_764_000_000 / 86_400,
+        (1_764_000_000 + 525 * 60 * 97) / 86_400,
+    );
     assert_eq!(days.len() as i64, last_day - first_day + 1, "{days:?}");
 }
 
 #[tokio::test]
 async fn a_migration_runs_on_a_populated_database_and_retention_drops_whole_days() {
+    if !history::throwaway::available_or_skip("a_migration_runs") {
+        return;
+    }
     let pg = Throwaway::start(false).unwrap();
     let mut db = history::connect(&pg.url()).await.unwrap();
     // The first schema, with a year's worth of days in it.
@@ -98,7 +136,9 @@ async fn a_migration_runs_on_a_populated_database_and_retention_drops_whole_days
         let p: Vec<ExportedReading> = (chunk * 2_000 + 1..=(chunk + 1) * 2_000)
             .map(|s| reading(s, (s % 25) as u8, 1_750_000_000 + s as u32 * 1_800))
             .collect();
-        write::readings(&mut db, &mut parts, from, &p).await.unwrap();
+        write::readings(&mut db, &mut parts, from, &p)
+            .await
+            .unwrap();
         from = Some(p.last().unwrap().seq);
     }
     assert_eq!(count(&db, "readings").await, 10_000);
@@ -121,7 +161,9 @@ async fn a_migration_runs_on_a_populated_database_and_retention_drops_whole_days
         .get(0);
     assert_eq!(on_partitions as usize, before.len());
     let more = page(10_001, 10_100);
-    write::readings(&mut db, &mut parts, from, &more).await.unwrap();
+    write::readings(&mut db, &mut parts, from, &more)
+        .await
+        .unwrap();
     assert_eq!(count(&db, "readings").await, 10_100);
     // Retention: whole days before the cutoff go; the rest stay.
     let cutoff_day = (1_750_000_000 + 5_000 * 1_800) / 86_400;
@@ -135,6 +177,86 @@ async fn a_migration_runs_on_a_populated_database_and_retention_drops_whole_days
         .get(0);
     let dropped = schema::drop_days_before(&db, cutoff_day).await.unwrap();
     assert!(!dropped.is_empty());
-    assert!(dropped.iter().all(|name| name.as_str() < schema::partition_name("readings", cutoff_day).as_str() || !name.starts_with("readings")));
+    assert!(dropped.iter().all(|name| name.as_str()
+        < schema::partition_name("readings", cutoff_day).as_str()
+        || !name.starts_with("readings")));
     assert_eq!(count(&db, "readings").await, kept);
+}
+
+#[test]
+fn the_exporter_binary_migrates_says_what_is_wrong_and_exits_meaningfully() {
+    let exe = env!("CARGO_BIN_EXE_exporter");
+    let help = std::process::Command::new(exe)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes"));
+    // Unusable configuration: exit 2, and why.
+    let bad = std::process::Command::new(exe)
+        .arg("--once")
+        .env("GRIDTOKENX_EXPORTER_READINGS_PER_PAGE", "0")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("readings_per_page"));
+    if !history::throwaway::available_or_skip("the_exporter_binary") {
+        return;
+    }
+    let pg = Throwaway::start(false).unwrap();
+    let run = || {
+        std::process::Command::new(exe)
+            .arg("--migrate-only")
+            .env("GRIDTOKENX_EXPORTER_DATABASE_URL", pg.url())
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied now: [1, 2]"));
+    let second = run();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("applied now: []"));
+    // With the bridge away, `--once` fails its sources: exit 1, and the database is kept.
+    let away = std::process::Command::new(exe)
+        .arg("--once")
+        .env("GRIDTOKENX_EXPORTER_DATABASE_URL", pg.url())
+        .env("GRIDTOKENX_EXPORTER_BRIDGE", "127.0.0.1:9")
+        .env(
+            "GRIDTOKENX_EXPORTER_BRIDGE_TOKEN_FILE",
+            pg.path().join("no-such-token"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        away.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&away.stderr)
+    );
+    assert!(String::from_utf8_lossy(&away.stderr).contains("bridge token"));
+    let token = pg.path().join("keeper.token");
+    std::fs::write(&token, "A".repeat(64)).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let down = std::process::Command::new(exe)
+        .arg("--once")
+        .env("GRIDTOKENX_EXPORTER_DATABASE_URL", pg.url())
+        .env("GRIDTOKENX_EXPORTER_BRIDGE", "127.0.0.1:9")
+        .env("GRIDTOKENX_EXPORTER_BRIDGE_TOKEN_FILE", &token)
+        .env("GRIDTOKENX_EXPORTER_RPC_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(String::from_utf8_lossy(&down.stderr).contains("export pass failed"));
 }

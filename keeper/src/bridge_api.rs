@@ -296,7 +296,10 @@ impl BridgeClient {
     /// Up to `limit` readings of the bridge's export queue after position `after`.
     pub async fn export_readings(&self, after: u64, limit: usize) -> Result<ReadingPage> {
         let (status, body) = self
-            .request(Route::ExportReadings, &format!("?after={after}&limit={limit}"))
+            .request(
+                Route::ExportReadings,
+                &format!("?after={after}&limit={limit}"),
+            )
             .await?;
         if status != StatusCode::OK {
             bail!("bridge export readings: HTTP {status}");
@@ -307,7 +310,10 @@ impl BridgeClient {
     /// Up to `limit` signed batches after sequence `after`.
     pub async fn export_batches(&self, after: u64, limit: usize) -> Result<BatchPage> {
         let (status, body) = self
-            .request(Route::ExportBatches, &format!("?after={after}&limit={limit}"))
+            .request(
+                Route::ExportBatches,
+                &format!("?after={after}&limit={limit}"),
+            )
             .await?;
         if status != StatusCode::OK {
             bail!("bridge export batches: HTTP {status}");

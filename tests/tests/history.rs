@@ -35,6 +35,9 @@ async fn exporter(url: &str, drill: &mut Drill) -> Exporter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_stopped_database() {
+    if !history::throwaway::available_or_skip("a_campus_day_reaches_postgresql") {
+        return;
+    }
     let pg = Arc::new(Throwaway::start(false).expect("a throwaway PostgreSQL"));
     let url = pg.url();
     let dir = tempfile::tempdir().unwrap();
@@ -127,7 +130,14 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
         .readings()
         .unwrap()
         .into_iter()
-        .map(|r| (r.lfdi, r.mmr, i64::from(r.reading.timestamp), r.reading.wh as i64))
+        .map(|r| {
+            (
+                r.lfdi,
+                r.mmr,
+                i64::from(r.reading.timestamp),
+                r.reading.wh as i64,
+            )
+        })
         .collect();
     let db = &e.db;
     let rows = db
@@ -163,14 +173,20 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
     };
     assert_eq!((count, positions, last), (rows.len() as i64, count, count));
     let queue = reader.export_status().unwrap();
-    assert_eq!((queue.waiting, queue.dropped, queue.last), (0, 0, count as u64));
+    assert_eq!(
+        (queue.waiting, queue.dropped, queue.last),
+        (0, 0, count as u64)
+    );
     // Every signed batch, and the batches' readings applied on chain.
     let batches: i64 = db
         .query_one("SELECT count(*) FROM batches", &[])
         .await
         .unwrap()
         .get(0);
-    assert_eq!(batches as usize, reader.batches_after(0, 100_000).unwrap().len());
+    assert_eq!(
+        batches as usize,
+        reader.batches_after(0, 100_000).unwrap().len()
+    );
     assert_eq!(queue.batches_exported_through, batches as u64);
     let sums = db
         .query_one(
@@ -185,12 +201,21 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
         )
         .await
         .unwrap();
-    let (applied, applied_batches, minted, sold, bought, cleared): (i64, i64, i64, i64, i64, i64) =
-        (sums.get(0), sums.get(1), sums.get(2), sums.get(3), sums.get(4), sums.get(5));
+    let (applied, applied_batches, minted, sold, bought, cleared): (i64, i64, i64, i64, i64, i64) = (
+        sums.get(0),
+        sums.get(1),
+        sums.get(2),
+        sums.get(3),
+        sums.get(4),
+        sums.get(5),
+    );
     assert_eq!(applied as u64, report.readings_on_chain, "{}", report.text);
     assert_eq!(applied_batches, batches);
     assert_eq!(minted as u64, report.grid_minted_wh);
-    assert_eq!((sold as u64, bought as u64), (report.traded_wh, report.traded_wh));
+    assert_eq!(
+        (sold as u64, bought as u64),
+        (report.traded_wh, report.traded_wh)
+    );
     assert_eq!(cleared as u64, report.intervals_cleared);
 
     // The console's queries: a building's intervals, an interval's trades.
@@ -202,10 +227,22 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
         .await
         .unwrap()
         .get::<_, i64>(0);
-    let trades = history::query::interval_trades(db, traded as u64).await.unwrap();
+    let trades = history::query::interval_trades(db, traded as u64, None)
+        .await
+        .unwrap();
     let volume = trades.volume_wh.unwrap();
-    let buys: i64 = trades.trades.iter().filter(|t| t.side == "buy").map(|t| t.filled_wh).sum();
-    let sells: i64 = trades.trades.iter().filter(|t| t.side == "sell").map(|t| t.filled_wh).sum();
+    let buys: i64 = trades
+        .trades
+        .iter()
+        .filter(|t| t.side == "buy")
+        .map(|t| t.filled_wh)
+        .sum();
+    let sells: i64 = trades
+        .trades
+        .iter()
+        .filter(|t| t.side == "sell")
+        .map(|t| t.filled_wh)
+        .sum();
     assert_eq!((buys, sells), (volume, volume), "{trades:?}");
     assert!(trades.orders_placed >= trades.trades.len() as i64);
     let (lfdi, _, t0, _) = accepted.iter().next().unwrap().clone();
@@ -217,6 +254,93 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
         .iter()
         .filter(|r| r.0 == hex::encode_upper(lfdi))
         .count() as i64;
-    assert_eq!(energy.iter().map(|i| i.readings).sum::<i64>(), readings_of_meter);
+    assert_eq!(
+        energy.iter().map(|i| i.readings).sum::<i64>(),
+        readings_of_meter
+    );
     assert!(energy.iter().all(|i| i.import_wh >= 0 && i.export_wh >= 0));
+
+    // The console's API answers from the history database.
+    let console = console::server::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Some(Arc::new(console::server::History::new(url.clone()))),
+    )
+    .await
+    .unwrap();
+    let meter = hex::encode_upper(lfdi);
+    let (status, body) = get(
+        console.addr,
+        &format!(
+            "/api/v1/history/buildings/{meter}?from={}&to={}",
+            t0 - 3600,
+            t0 + 86_400
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["intervals"].as_array().unwrap().len(), energy.len());
+    assert_eq!(answer["intervals"][0]["readings"], energy[0].readings);
+    let (status, body) = get(console.addr, &format!("/api/v1/history/intervals/{traded}")).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["volume_wh"], volume);
+    assert_eq!(
+        answer["trades"].as_array().unwrap().len(),
+        trades.trades.len()
+    );
+    for (path, code) in [
+        ("/api/v1/history/buildings/NOPE", 404),
+        (
+            &format!("/api/v1/history/buildings/{meter}?from=x") as &str,
+            400,
+        ),
+        (
+            &format!("/api/v1/history/buildings/{meter}?from=10&to=9999999") as &str,
+            400,
+        ),
+        ("/api/v1/history/intervals/x", 400),
+        ("/api/v1/history/other", 404),
+    ] {
+        assert_eq!(get(console.addr, path).await.0, code, "{path}");
+    }
+    // The database down: 503, and back once it is up.
+    pg.stop().unwrap();
+    assert_eq!(
+        get(console.addr, &format!("/api/v1/history/intervals/{traded}"))
+            .await
+            .0,
+        503
+    );
+    pg.start_server().unwrap();
+    assert_eq!(
+        get(console.addr, &format!("/api/v1/history/intervals/{traded}"))
+            .await
+            .0,
+        200
+    );
+    // Without a history database the console says so.
+    let plain = console::server::start("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (status, body) = get(plain.addr, "/api/v1/history/intervals/1").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("history_url"), "{body}");
+}
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap();
+    (status, body)
 }

@@ -35,7 +35,6 @@ pub use reader::Reader;
 pub use tables::mirror_key;
 pub use writer::{Acknowledged, Writer};
 
-
 /// A mirror as stored: who owns it and its last posted definition (without readings).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct MirrorRecord {
@@ -298,7 +297,9 @@ impl Store {
     pub fn keep_export_queue(&self, enabled: bool, max_waiting: u64) {
         use std::sync::atomic::Ordering;
         let shared = &self.engine.shared;
-        shared.export_max_waiting.store(max_waiting, Ordering::Relaxed);
+        shared
+            .export_max_waiting
+            .store(max_waiting, Ordering::Relaxed);
         shared.export_enabled.store(enabled, Ordering::Relaxed);
     }
 

@@ -157,7 +157,7 @@ impl Reader {
             }
             let (position, value) = entry?;
             let value = value.value();
-            let (register, timestamp, reading) = records::split_export(&value);
+            let (register, timestamp, reading) = records::split_export(value);
             let name = match known.entry(register) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => e.insert(
@@ -180,14 +180,18 @@ impl Reader {
     pub fn export_status(&self) -> Result<super::ExportQueue> {
         let meta = self.txn.open_table(META)?;
         let m = |key| meta_value(&meta, key);
-        let (last, exported_through, dropped_through) =
-            (m(EXPORT_LAST)?, m(EXPORTED_THROUGH)?, m(EXPORT_DROPPED_THROUGH)?);
+        let (last, exported_through, dropped_through) = (
+            m(EXPORT_LAST)?,
+            m(EXPORTED_THROUGH)?,
+            m(EXPORT_DROPPED_THROUGH)?,
+        );
         let from = exported_through.max(dropped_through);
-        let oldest_received_at = match self.txn.open_table(EXPORT_QUEUE)?.range(from + 1..)?.next() {
+        let oldest_received_at = match self.txn.open_table(EXPORT_QUEUE)?.range(from + 1..)?.next()
+        {
             Some(entry) => {
                 let entry = entry?;
                 let value = entry.1.value();
-                let (_, _, reading) = records::split_export(&value);
+                let (_, _, reading) = records::split_export(value);
                 Some(records::reading_received_at(reading))
             }
             None => None,

@@ -1516,14 +1516,25 @@ fn the_export_queue_holds_what_the_exporter_has_not_taken_in_the_order_it_was_st
     drop(reader);
     // Acknowledged through 2: those leave; a lower or repeated mark changes nothing, one
     // past the last is held at the last.
-    assert_eq!(store.write_immediate(|w| w.export_acknowledged(2)).unwrap(), 2);
-    assert_eq!(store.write_immediate(|w| w.export_acknowledged(1)).unwrap(), 2);
+    assert_eq!(
+        store.write_immediate(|w| w.export_acknowledged(2)).unwrap(),
+        2
+    );
+    assert_eq!(
+        store.write_immediate(|w| w.export_acknowledged(1)).unwrap(),
+        2
+    );
     let reader = store.read().unwrap();
     assert_eq!(reader.export_page(0, 10).unwrap().len(), 2);
     let status = reader.export_status().unwrap();
     assert_eq!((status.waiting, status.oldest_received_at), (2, Some(501)));
     drop(reader);
-    assert_eq!(store.write_immediate(|w| w.export_acknowledged(99)).unwrap(), 4);
+    assert_eq!(
+        store
+            .write_immediate(|w| w.export_acknowledged(99))
+            .unwrap(),
+        4
+    );
     let status = store.read().unwrap().export_status().unwrap();
     assert_eq!((status.waiting, status.oldest_received_at), (0, None));
     // Retention of the readings does not touch the queue, nor the queue the readings.
@@ -1572,16 +1583,29 @@ fn an_export_queue_over_its_cap_drops_its_oldest_and_counts_them() {
         (status.waiting, status.dropped, status.dropped_through),
         (3, 3, 5)
     );
-    let left: Vec<u64> = reader.export_page(0, 10).unwrap().iter().map(|(p, _)| *p).collect();
+    let left: Vec<u64> = reader
+        .export_page(0, 10)
+        .unwrap()
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
     assert_eq!(left, vec![6, 7, 8]);
     drop(reader);
     // Acknowledging from inside the dropped range is fine; the marks survive a restart.
-    assert_eq!(store.write_immediate(|w| w.export_acknowledged(7)).unwrap(), 7);
+    assert_eq!(
+        store.write_immediate(|w| w.export_acknowledged(7)).unwrap(),
+        7
+    );
     drop(store);
     let store = Store::open(&path).unwrap();
     let status = store.read().unwrap().export_status().unwrap();
     assert_eq!(
-        (status.last, status.exported_through, status.waiting, status.dropped),
+        (
+            status.last,
+            status.exported_through,
+            status.waiting,
+            status.dropped
+        ),
         (8, 7, 1, 3)
     );
 }
@@ -1606,7 +1630,12 @@ fn pruning_keeps_batches_the_exporter_has_not_taken_while_the_queue_is_kept() {
     assert_eq!(store.write_immediate(|w| w.batches_exported(1)).unwrap(), 1);
     assert_eq!(store.prune(1_000).unwrap().batches, 1);
     let reader = store.read().unwrap();
-    let left: Vec<u64> = reader.batches_after(0, 10).unwrap().iter().map(|b| b.sequence).collect();
+    let left: Vec<u64> = reader
+        .batches_after(0, 10)
+        .unwrap()
+        .iter()
+        .map(|b| b.sequence)
+        .collect();
     assert_eq!(left, vec![2, 3]);
     assert_eq!(reader.batches_after(2, 10).unwrap().len(), 1);
     drop(reader);

@@ -97,7 +97,11 @@ async fn main() -> ExitCode {
             }
         };
     }
-    let running = match server::start(config.listen).await {
+    let history = config
+        .history_url
+        .as_ref()
+        .map(|url| std::sync::Arc::new(server::History::new(url.clone())));
+    let running = match server::start_with(config.listen, history).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "listen");

@@ -85,7 +85,13 @@ where
             Ok(p) => {
                 backoff = Duration::from_secs(1);
                 if p.read > 0 {
-                    tracing::info!(source = name, read = p.read, inserted = p.inserted, more = p.more, "exported");
+                    tracing::info!(
+                        source = name,
+                        read = p.read,
+                        inserted = p.inserted,
+                        more = p.more,
+                        "exported"
+                    );
                 }
                 if p.more {
                     continue;
@@ -141,7 +147,10 @@ async fn main() -> ExitCode {
         .await;
         return match result {
             Ok(applied) => {
-                println!("schema at version {} (applied now: {applied:?})", history::schema::latest_version());
+                println!(
+                    "schema at version {} (applied now: {applied:?})",
+                    history::schema::latest_version()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -162,7 +171,11 @@ async fn main() -> ExitCode {
     if !args.once {
         match tokio::net::TcpListener::bind(config.metrics_listen).await {
             Ok(listener) => {
-                tokio::spawn(telemetry::serve(listener, metrics.clone(), shutdown.clone()));
+                tokio::spawn(telemetry::serve(
+                    listener,
+                    metrics.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(e) => {
                 eprintln!("error: metrics_listen {}: {e}", config.metrics_listen);
@@ -172,24 +185,43 @@ async fn main() -> ExitCode {
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(bridge) = bridge {
-        let (c, m, s, b) = (config.clone(), metrics.clone(), shutdown.clone(), bridge.clone());
+        let (c, m, s, b) = (
+            config.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+            bridge.clone(),
+        );
         let page = config.readings_per_page;
-        tasks.spawn(follow(history::write::READINGS, c, m, args.once, s, move |mut e| {
-            let b = b.clone();
-            async move {
-                let r = e.readings_pass(&b, page).await;
-                (e, r)
-            }
-        }));
+        tasks.spawn(follow(
+            history::write::READINGS,
+            c,
+            m,
+            args.once,
+            s,
+            move |mut e| {
+                let b = b.clone();
+                async move {
+                    let r = e.readings_pass(&b, page).await;
+                    (e, r)
+                }
+            },
+        ));
         let (c, m, s) = (config.clone(), metrics.clone(), shutdown.clone());
         let page = config.batches_per_page;
-        tasks.spawn(follow(history::write::BATCHES, c, m, args.once, s, move |mut e| {
-            let b = bridge.clone();
-            async move {
-                let r = e.batches_pass(&b, page).await;
-                (e, r)
-            }
-        }));
+        tasks.spawn(follow(
+            history::write::BATCHES,
+            c,
+            m,
+            args.once,
+            s,
+            move |mut e| {
+                let b = bridge.clone();
+                async move {
+                    let r = e.batches_pass(&b, page).await;
+                    (e, r)
+                }
+            },
+        ));
     }
     if let Some(url) = config.rpc_url.clone() {
         let (c, m, s) = (config.clone(), metrics.clone(), shutdown.clone());
