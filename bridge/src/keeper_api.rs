@@ -280,32 +280,32 @@ async fn export_readings(
     after: u64,
     limit: usize,
 ) -> Response<Full<Bytes>> {
-    let a = attestor.clone();
-    let page = tokio::task::spawn_blocking(move || -> Result<ReadingPage> {
-        let reader = a.store.read()?;
-        let status = reader.export_status()?;
-        let readings = reader
-            .export_page(after, limit)?
-            .into_iter()
-            .map(|(seq, r)| ExportedReading {
-                seq,
-                lfdi: r.lfdi,
-                mmr: r.mmr,
-                export: r.reading.flow == crate::normalize::Flow::Export,
-                timestamp: r.reading.timestamp,
-                start: r.reading.start,
-                wh: r.reading.wh,
-                quality: r.reading.quality,
-                received_at: r.received_at,
+    let store = attestor.store.clone();
+    let page = attestor
+        .store
+        .run_dedicated(move || -> Result<ReadingPage> {
+            let (page, status) = store.export_page(after, limit)?;
+            let readings = page
+                .into_iter()
+                .map(|(seq, r)| ExportedReading {
+                    seq,
+                    lfdi: r.lfdi,
+                    mmr: r.mmr,
+                    export: r.reading.flow == crate::normalize::Flow::Export,
+                    timestamp: r.reading.timestamp,
+                    start: r.reading.start,
+                    wh: r.reading.wh,
+                    quality: r.reading.quality,
+                    received_at: r.received_at,
+                })
+                .collect();
+            Ok(ReadingPage {
+                readings,
+                last: status.last,
+                dropped_through: status.dropped_through,
             })
-            .collect();
-        Ok(ReadingPage {
-            readings,
-            last: status.last,
-            dropped_through: status.dropped_through,
         })
-    })
-    .await;
+        .await;
     match page {
         Ok(Ok(page)) => json(StatusCode::OK, &page),
         _ => empty(StatusCode::INTERNAL_SERVER_ERROR),

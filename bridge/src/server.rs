@@ -165,7 +165,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
     let (shutdown, watcher) = watch::channel(false);
     let attest_every = Duration::from_secs(u64::from(config.attest_interval_s));
     let retention_s = i64::from(config.retention_days) * 86_400;
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(serve_meters(
             meters,
             tls.meters,
@@ -202,11 +202,23 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             FirstRun::AtStart,
             watcher.clone(),
             {
-                let (store, shutdown) = (store.clone(), watcher);
+                let (store, shutdown) = (store.clone(), watcher.clone());
                 move || prune(store.clone(), retention_s, shutdown.clone())
             },
         )),
     ];
+    if config.export_queue {
+        tasks.push(tokio::spawn(periodic::run(
+            "export queue cap",
+            EXPORT_CAP_EVERY,
+            FirstRun::AtStart,
+            watcher.clone(),
+            {
+                let store = store.clone();
+                move || keep_export_cap(store.clone())
+            },
+        )));
+    }
     tracing::info!(%meters_addr, %keeper_addr, %metrics_addr, keeper_tls = config.keeper_tls, attestor = %base64::Engine::encode(&attestor::B64, attestor.public_key()), "bridge started");
     Ok(RunningBridge {
         meters_addr,
@@ -315,6 +327,22 @@ fn connection_limits(config: &BridgeConfig) -> ConnectionLimits {
 
 /// How often pruning runs.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// How often the export queue's cap is kept (pruning does it too): at 10,000 meters
+/// posting every second, a minute is 1.2 million readings.
+const EXPORT_CAP_EVERY: Duration = Duration::from_secs(60);
+
+async fn keep_export_cap(store: Arc<Store>) -> Result<()> {
+    let s = store.clone();
+    let dropped = store.run_dedicated(move || s.keep_export_cap()).await??;
+    if dropped > 0 {
+        tracing::error!(
+            dropped,
+            "the export queue was over its cap (export_max_waiting): its oldest readings were dropped before the history exporter took them"
+        );
+    }
+    Ok(())
+}
 
 /// One pruning pass: everything older than the retention window, one commit per dedicated
 /// job, so that attestation and acknowledgements get the write lock between them however

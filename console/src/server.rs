@@ -181,12 +181,26 @@ impl History {
         }
     }
 
+    /// The connection, made within [`HISTORY_CONNECT_TIMEOUT`]; every query on it ends
+    /// within [`HISTORY_STATEMENT_TIMEOUT`].
     async fn client(&self) -> Result<Arc<history::Client>> {
         let mut held = self.client.lock().await;
         if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let c = Arc::new(history::connect(&self.url).await?);
+        let c = tokio::time::timeout(HISTORY_CONNECT_TIMEOUT, history::connect(&self.url))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the history database did not answer within {HISTORY_CONNECT_TIMEOUT:?}"
+                )
+            })??;
+        c.batch_execute(&format!(
+            "SET statement_timeout = {}",
+            HISTORY_STATEMENT_TIMEOUT.as_millis()
+        ))
+        .await?;
+        let c = Arc::new(c);
         *held = Some(c.clone());
         Ok(c)
     }
@@ -280,6 +294,10 @@ const HISTORY: &str = "/api/v1/history/";
 /// Longest period `history/buildings/{code}` answers for (a quarter).
 pub const MAX_HISTORY_DAYS: i64 = 93;
 
+/// How long the console waits to connect to the history database, and lets a query run.
+pub const HISTORY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HISTORY_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A numeric query parameter.
 fn query_i64(req: &Request<Incoming>, name: &str) -> Option<Result<i64, ()>> {
     req.uri().query()?.split('&').find_map(|p| {
@@ -343,7 +361,11 @@ async fn history_answer(
                     (f.and_then(Result::ok).unwrap_or(to - 30 * 86_400), to)
                 }
             };
-            if from >= to || to - from > MAX_HISTORY_DAYS * 86_400 {
+            if from >= to
+                || to
+                    .checked_sub(from)
+                    .is_none_or(|d| d > MAX_HISTORY_DAYS * 86_400)
+            {
                 return error(
                     StatusCode::BAD_REQUEST,
                     &format!("from must be before to, at most {MAX_HISTORY_DAYS} days apart"),
@@ -371,10 +393,17 @@ async fn history_answer(
             }
         }
         Some(("intervals", k)) => {
-            let Ok(k) = k.parse::<u64>() else {
+            let Some(k) = k.parse::<u64>().ok().filter(|k| i64::try_from(*k).is_ok()) else {
                 return error(StatusCode::BAD_REQUEST, "an interval is its number");
             };
-            let around = (starts > 0).then(|| starts - (current as i64 - k as i64) * interval_s);
+            // Its start, from the interval now running; none (every day searched) when the
+            // console has read no market yet or the number is beyond reckoning.
+            let around = (starts > 0)
+                .then(|| {
+                    let ahead = (k as i64).checked_sub(current as i64)?;
+                    starts.checked_add(ahead.checked_mul(interval_s)?)
+                })
+                .flatten();
             let result = match history.client().await {
                 Ok(db) => history::query::interval_trades(&db, k, around).await,
                 Err(e) => Err(e),

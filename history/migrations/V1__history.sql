@@ -1,15 +1,15 @@
 -- GridTokenX history: what the bridge accepted and signed, and what the programs said.
 -- Every large table is split by day on its time column: declarative range partitions, one
 -- per UTC day, created by the exporter ahead of the rows (history::schema); or, when the
--- TimescaleDB extension is installed on the server, a hypertable with one-day chunks.
+-- TimescaleDB extension is created in this database (by its administrator, before the first
+-- migration: CREATE EXTENSION timescaledb), a hypertable with one-day chunks.
 -- Retention drops whole days (DROP TABLE of a partition, or drop_chunks).
 
 -- Creates table `name` with `columns`, split by day on `time_column`.
 CREATE FUNCTION gridtokenx_history_table(name text, columns text, time_column text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE pg_available_extensions.name = 'timescaledb') THEN
-        CREATE EXTENSION IF NOT EXISTS timescaledb;
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') THEN
         EXECUTE format('CREATE TABLE %I (%s)', name, columns);
         PERFORM create_hypertable(name::regclass, time_column::name,
                                   chunk_time_interval => INTERVAL '1 day');

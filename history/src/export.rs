@@ -35,16 +35,40 @@ fn now() -> i64 {
     crate::unix(std::time::SystemTime::now())
 }
 
+/// The bridge's export queue ends before the history's cursor: it is not the store the
+/// history was exported from (restored from an older backup, or replaced), or its clock is
+/// far behind. Nothing is written or acknowledged until an operator looks.
+#[derive(Debug, thiserror::Error)]
+#[error("the bridge's export queue ends at position {last}, before the history's cursor {cursor}: its store was restored from an older backup or replaced, or its clock is behind; nothing is exported until it passes the cursor (its new readings get positions from their arrival time)")]
+pub struct BridgeBehind {
+    pub last: u64,
+    pub cursor: u64,
+}
+
 impl Exporter {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str, metrics: Arc<ExportMetrics>) -> Result<Exporter> {
-        let mut db = crate::connect(url).await?;
-        crate::schema::migrate(&mut db).await?;
+        let mut e = Exporter::connect(url, metrics).await?;
+        crate::schema::migrate(&mut e.db).await?;
+        Ok(e)
+    }
+
+    /// Connects to `url` (the schema already migrated).
+    pub async fn connect(url: &str, metrics: Arc<ExportMetrics>) -> Result<Exporter> {
         Ok(Exporter {
-            db,
+            db: crate::connect(url).await?,
             partitions: Partitions::default(),
             metrics,
         })
+    }
+
+    /// Makes `table`'s partitions for today and the next two days, ahead of their rows
+    /// (a partition made under load waits for the queries on its table).
+    async fn days_ahead(&mut self, table: &'static str) -> Result<()> {
+        let today = now().div_euclid(86_400);
+        self.partitions
+            .ensure(&self.db, table, today..=today + 2)
+            .await
     }
 
     async fn cursor_u64(&self, source: &str) -> Result<Option<u64>> {
@@ -59,41 +83,34 @@ impl Exporter {
 
     /// One page (at most `page` readings) of the bridge's export queue.
     pub async fn readings_pass(&mut self, bridge: &BridgeClient, page: usize) -> Result<Pass> {
+        self.days_ahead("readings").await?;
         let from = self.cursor_u64(write::READINGS).await?;
         let after = from.unwrap_or(0);
+        let got = bridge.export_readings(after, page).await?;
+        if got.last < after {
+            return Err(BridgeBehind {
+                last: got.last,
+                cursor: after,
+            }
+            .into());
+        }
         // The database has everything through its cursor: the bridge may drop it (again,
         // if the last acknowledgement was lost).
         if after > 0 {
             bridge.export_acknowledge(true, after).await?;
         }
-        let got = bridge.export_readings(after, page).await?;
         let readings = got.readings;
-        if let Some(first) = readings.first() {
-            if first.seq > after + 1 {
-                // The bridge dropped these over its queue's cap before they were taken.
-                let lost = first.seq - after - 1;
-                tracing::error!(from = after + 1, through = first.seq - 1, "readings dropped by the bridge before export (its queue was over export_max_waiting)");
-                write::gap(
-                    &self.db,
-                    write::READINGS,
-                    &(after + 1).to_string(),
-                    &(first.seq - 1).to_string(),
-                )
-                .await?;
-                self.metrics.gaps.add(write::READINGS.to_string(), lost);
-            }
+        // Positions the bridge dropped over its queue's cap before they were taken.
+        let gap = (got.dropped_through > after).then_some((after + 1, got.dropped_through));
+        if let Some((first, through)) = gap {
+            tracing::error!(from = first, through, "readings dropped by the bridge before export (its queue was over export_max_waiting): recorded in export_gaps");
+            self.metrics.gaps.inc(write::READINGS.to_string());
         }
         let lag = readings.first().map(|r| now() - r.received_at).unwrap_or(0);
-        let inserted = write::readings(&mut self.db, &mut self.partitions, from, &readings).await?;
+        let inserted =
+            write::readings(&mut self.db, &mut self.partitions, from, &readings, gap).await?;
         if let Some(last) = readings.last() {
             bridge.export_acknowledge(true, last.seq).await?;
-            self.metrics
-                .bridge_waiting
-                .set(got.last.saturating_sub(last.seq) as i64);
-        } else {
-            self.metrics
-                .bridge_waiting
-                .set(got.last.saturating_sub(after) as i64);
         }
         self.metrics.passed(write::READINGS, inserted, lag, now());
         Ok(Pass {
@@ -105,12 +122,20 @@ impl Exporter {
 
     /// One page (at most `page`) of the bridge's signed batches.
     pub async fn batches_pass(&mut self, bridge: &BridgeClient, page: usize) -> Result<Pass> {
+        self.days_ahead("batches").await?;
         let from = self.cursor_u64(write::BATCHES).await?;
         let after = from.unwrap_or(0);
+        let got = bridge.export_batches(after, page).await?;
+        if got.last < after {
+            return Err(BridgeBehind {
+                last: got.last,
+                cursor: after,
+            }
+            .into());
+        }
         if after > 0 {
             bridge.export_acknowledge(false, after).await?;
         }
-        let got = bridge.export_batches(after, page).await?;
         let lag = got
             .batches
             .first()
@@ -129,8 +154,8 @@ impl Exporter {
         })
     }
 
-    /// The events of program `program` (`name`) in the transactions after the last read, at
-    /// most `limit` transactions.
+    /// The events of program `program` (`name`) in the oldest transactions after the last
+    /// read, at most `limit` of them.
     pub async fn events_pass<C: Chain>(
         &mut self,
         chain: &mut C,
@@ -138,6 +163,7 @@ impl Exporter {
         name: &'static str,
         limit: usize,
     ) -> Result<Pass> {
+        self.days_ahead("chain_events").await?;
         let source = write::program_source(name);
         let from = write::cursor(&self.db, &source).await?;
         let after = from
@@ -147,37 +173,27 @@ impl Exporter {
                     .with_context(|| format!("{source} cursor {s:?}"))
             })
             .transpose()?;
-        let named = chain.transactions_naming(program, after, limit).await?;
+        let named = chain.transactions_after(program, after, limit).await?;
         let Some(last) = named.transactions.last() else {
             self.metrics.passed(&source, 0, 0, now());
             return Ok(Pass::default());
         };
-        if named.skipped {
-            let first = named.transactions[0].signature.to_string();
-            tracing::error!(program = name, after = ?from, first = %first, "more transactions than one read takes: the ones between were passed over");
-            write::gap(
-                &self.db,
-                &source,
-                from.as_deref().unwrap_or("genesis"),
-                &first,
-            )
-            .await?;
-            self.metrics.gaps.inc(source.clone());
-        }
-        let read_at = now();
-        let transactions: Vec<write::TransactionEvents> = named
-            .transactions
-            .iter()
-            .map(|t| write::TransactionEvents {
+        let mut transactions = Vec::with_capacity(named.transactions.len());
+        for t in &named.transactions {
+            // The block time is part of an event's key and picks its day: never guessed.
+            let block_time = t.block_time.with_context(|| {
+                format!("the node gave no block time for {}: retried", t.signature)
+            })?;
+            transactions.push(write::TransactionEvents {
                 signature: <[u8; 64]>::from(t.signature),
                 slot: t.slot,
-                block_time: t.block_time.unwrap_or(read_at),
+                block_time,
                 events: crate::events::events_of(program, &t.logs),
-            })
-            .collect();
+            });
+        }
         let lag = transactions
             .first()
-            .map(|t| read_at - t.block_time)
+            .map(|t| now() - t.block_time)
             .unwrap_or(0);
         let inserted = write::events(
             &mut self.db,
@@ -192,20 +208,37 @@ impl Exporter {
         Ok(Pass {
             read: transactions.len(),
             inserted,
-            more: named.skipped,
+            more: named.more,
         })
     }
 
-    /// Every program's events, one pass each.
+    /// Every program's events until each is caught up; a program that fails does not stop
+    /// the others (the first error is returned after they ran).
     pub async fn all_events_pass<C: Chain>(&mut self, chain: &mut C, limit: usize) -> Result<Pass> {
         let mut all = Pass::default();
+        let mut failed = None;
         for (program, name) in crate::events::programs() {
-            let p = self.events_pass(chain, program, name, limit).await?;
-            all.read += p.read;
-            all.inserted += p.inserted;
-            all.more |= p.more;
+            loop {
+                match self.events_pass(chain, program, name, limit).await {
+                    Ok(p) => {
+                        all.read += p.read;
+                        all.inserted += p.inserted;
+                        if !p.more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        self.metrics.failed(&write::program_source(name), &e);
+                        failed.get_or_insert(e.context(name));
+                        break;
+                    }
+                }
+            }
         }
-        Ok(all)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(all),
+        }
     }
 
     /// The bridge's readings and batches until both are caught up; returns the rows

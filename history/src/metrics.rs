@@ -10,15 +10,12 @@ pub struct ExportMetrics {
     pub rows: CounterMap<String>,
     pub pages: CounterMap<String>,
     pub errors: CounterMap<String>,
-    /// Rows the source lost before the exporter took them (the bridge's queue over its cap,
-    /// transactions beyond a node's reach).
+    /// Gaps recorded in `export_gaps`: readings the bridge dropped over its queue's cap.
     pub gaps: CounterMap<String>,
     /// Per source: the age (s) of the oldest row not in the database at the last pass (0:
     /// caught up), when that pass ended (Unix s), and the last error (cleared by a pass
     /// that worked).
     pub state: Mutex<BTreeMap<String, SourceState>>,
-    /// The bridge's queue, as its last page said: positions given, and waiting.
-    pub bridge_waiting: telemetry::Gauge,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -70,7 +67,7 @@ impl Endpoints for ExportMetrics {
         );
         e.counters(
             "gridtokenx_export_gaps_total",
-            "Rows a source lost before the exporter took them (recorded in export_gaps), by source.",
+            "Gaps a source left before the exporter took them (rows of export_gaps), by source.",
             &["source"],
             &self.gaps,
         );
@@ -99,11 +96,6 @@ impl Endpoints for ExportMetrics {
                 s.last_pass_at as f64,
             );
         }
-        e.gauge(
-            "gridtokenx_export_bridge_waiting_readings",
-            "Readings in the bridge's export queue after the last page read.",
-            self.bridge_waiting.get() as f64,
-        );
         e.finish()
     }
 

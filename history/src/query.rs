@@ -4,14 +4,16 @@ use anyhow::Result;
 use serde::Serialize;
 use tokio_postgres::Client;
 
-/// A building's registers over one interval: the last reading in it of each register.
+/// A building's energy over one interval, from its cumulative registers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct IntervalEnergy {
     /// The interval's start (Unix seconds).
     pub start: i64,
     /// Energy delivered to the building (import) and received from it (export) in the
-    /// interval, Wh: the difference of the register's last reading in the interval and in
-    /// the one before (the first interval of the period counts from its own first reading).
+    /// interval, Wh: the register's last reading in the interval less its last reading
+    /// before it (for the first interval of the period, the last in the two days before
+    /// the period; without one, its own first reading). After intervals without readings,
+    /// their energy shows in the next interval that has some.
     pub import_wh: i64,
     pub export_wh: i64,
     /// Readings in the interval.
@@ -28,16 +30,21 @@ pub async fn building_energy(
 ) -> Result<Vec<IntervalEnergy>> {
     let rows = db
         .query(
-            "WITH per AS ( \
+            "WITH base AS ( \
+               SELECT DISTINCT ON (register) register, wh FROM readings \
+               WHERE lfdi = $1 AND reading_time < $2 AND reading_time >= $2 - interval '2 days' \
+               ORDER BY register, reading_time DESC), \
+             per AS ( \
                SELECT floor(extract(epoch FROM reading_time) / $4::bigint)::bigint * $4::bigint AS start, \
                       register, max(wh) AS last_wh, min(wh) AS first_wh, count(*) AS n \
                FROM readings \
                WHERE lfdi = $1 AND reading_time >= $2 AND reading_time < $3 \
                GROUP BY 1, 2), \
              delta AS ( \
-               SELECT start, register, n, \
-                      last_wh - coalesce(lag(last_wh) OVER (PARTITION BY register ORDER BY start), first_wh) AS wh \
-               FROM per) \
+               SELECT p.start, p.register, p.n, \
+                      p.last_wh - coalesce(lag(p.last_wh) OVER (PARTITION BY p.register ORDER BY p.start), \
+                                           b.wh, p.first_wh) AS wh \
+               FROM per p LEFT JOIN base b USING (register)) \
              SELECT start, \
                     coalesce(sum(wh) FILTER (WHERE register = 0), 0)::bigint, \
                     coalesce(sum(wh) FILTER (WHERE register = 1), 0)::bigint, \

@@ -31,16 +31,26 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<u32>> {
     migrate_to(client, None).await
 }
 
+/// The advisory lock migrations hold, so that exporters starting together migrate one
+/// after the other.
+const MIGRATION_LOCK: i64 = 0x6772_6964_7478_6831; // "gridtxh1"
+
 /// Brings the schema up to `version` (all when `None`).
 pub async fn migrate_to(client: &mut Client, version: Option<u32>) -> Result<Vec<u32>> {
     let mut runner = embedded::migrations::runner();
     if let Some(v) = version {
         runner = runner.set_target(refinery::Target::Version(v));
     }
-    let report = runner
-        .run_async(client)
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .context("migrate the history schema")?;
+        .context("wait for the migration lock")?;
+    let report = runner.run_async(client).await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    let report = report.context("migrate the history schema")?;
+    unlocked.context("release the migration lock")?;
     Ok(report
         .applied_migrations()
         .iter()
@@ -146,10 +156,20 @@ impl Partitions {
                 utc_literal(from),
                 utc_literal(to),
             );
-            client
-                .batch_execute(&sql)
-                .await
-                .with_context(|| format!("make {}", partition_name(table, day)))?;
+            if let Err(e) = client.batch_execute(&sql).await {
+                // Another exporter may have made it at the same moment.
+                let exists = client
+                    .query_opt(
+                        "SELECT 1 FROM pg_class WHERE relname = $1",
+                        &[&partition_name(table, day)],
+                    )
+                    .await?
+                    .is_some();
+                if !exists {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("make {}", partition_name(table, day))));
+                }
+            }
             self.made.insert((table, day));
         }
         Ok(())
@@ -177,7 +197,7 @@ pub async fn drop_days_before(client: &Client, before: i64) -> Result<Vec<String
             for (table, _) in DAILY_TABLES {
                 let rows = client
                     .query(
-                        "SELECT drop_chunks($1::regclass, older_than => $2::timestamptz)::text",
+                        "SELECT drop_chunks($1::text::regclass, older_than => $2::timestamptz)::text",
                         &[&table, &crate::at(before * 86_400)],
                     )
                     .await?;

@@ -120,14 +120,22 @@ fn lfdi_bytes(hex_text: &str) -> Result<Vec<u8>> {
 }
 
 /// Writes a page of the bridge's export queue read after position `from`; the cursor
-/// moves to its last reading. Returns the rows inserted.
+/// moves to its last reading, or past `gap` (positions the bridge dropped before they were
+/// exported, recorded in `export_gaps` in the same transaction). Returns the rows inserted.
 pub async fn readings(
     client: &mut Client,
     partitions: &mut Partitions,
     from: Option<u64>,
     page: &[ExportedReading],
+    gap: Option<(u64, u64)>,
 ) -> Result<u64> {
-    let Some(last) = page.last() else {
+    let to = page
+        .last()
+        .map(|r| r.seq)
+        .into_iter()
+        .chain(gap.map(|g| g.1))
+        .max();
+    let Some(to) = to else {
         return Ok(0);
     };
     let days: std::collections::BTreeSet<i64> = page
@@ -169,8 +177,15 @@ pub async fn readings(
         &rows,
     )
     .await?;
+    if let Some((first, through)) = gap {
+        txn.execute(
+            "INSERT INTO export_gaps (source, from_position, through_position) VALUES ($1, $2, $3)",
+            &[&READINGS, &first.to_string(), &through.to_string()],
+        )
+        .await?;
+    }
     let from = from.map(|f| f.to_string());
-    move_cursor(&txn, READINGS, from.as_deref(), &last.seq.to_string()).await?;
+    move_cursor(&txn, READINGS, from.as_deref(), &to.to_string()).await?;
     txn.commit().await?;
     Ok(inserted)
 }

@@ -96,6 +96,19 @@ pub trait Chain {
         anyhow::bail!("this chain keeps no transaction history")
     }
 
+    /// As [`Chain::transactions_naming`], but the *oldest* `limit` transactions after
+    /// `after`, with `more` set when others follow them: for a reader that must see every
+    /// one, in order (the history exporter).
+    async fn transactions_after(
+        &mut self,
+        address: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+    ) -> Result<NamedTransactions> {
+        let _ = (address, after, limit);
+        anyhow::bail!("this chain keeps no transaction history")
+    }
+
     fn payer_key(&self) -> Pubkey {
         self.payer().pubkey()
     }
@@ -113,6 +126,8 @@ pub struct NamedTransactions {
     /// More transactions came after `after` than the limit: the oldest of them were left
     /// out (a reader that fell behind sees a gap, never a repeat).
     pub skipped: bool,
+    /// (`transactions_after`) More transactions follow the ones returned.
+    pub more: bool,
 }
 
 /// A successful transaction of a program, with its logs.

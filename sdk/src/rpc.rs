@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anchor_lang::prelude::{Clock, Pubkey};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use solana_account::Account;
 use solana_account_decoder_client_types::UiAccountEncoding;
 use solana_commitment_config::{CommitmentConfig, CommitmentLevel};
@@ -35,6 +35,8 @@ const ACCOUNTS_PER_CALL: usize = 100;
 const LOGS_AT_ONCE: usize = 8;
 /// Signatures per `getSignaturesForAddress` page (the most a node serves).
 const SIGNATURES_PER_CALL: usize = 1_000;
+/// Most signatures `transactions_after` walks back to its cursor (about 100 MB).
+pub const MAX_SIGNATURES_WALKED: usize = 1_000_000;
 
 pub struct RpcChain {
     client: RpcClient,
@@ -115,7 +117,7 @@ impl RpcChain {
 
     async fn logs(&self, signature: &Signature) -> Vec<String> {
         match self.try_logs(signature, 20).await {
-            Some(logs) => logs,
+            Some((logs, _)) => logs,
             None => {
                 tracing::warn!(%signature, "transaction confirmed but its logs were not served");
                 Vec::new()
@@ -125,7 +127,104 @@ impl RpcChain {
 
     /// A transaction's logs, asking up to `attempts` times (a node may report a status a
     /// moment before it serves the transaction); `None` if it never served them.
-    async fn try_logs(&self, signature: &Signature, attempts: u32) -> Option<Vec<String>> {
+    /// The successful transactions naming `address` after `after`, at most `limit`, oldest
+    /// first: the newest `limit` (`oldest` false; `skipped` when others were left out) or
+    /// the oldest `limit` (`oldest` true; `more` when others follow). Signatures are read a
+    /// page at a time, newest first, back to `after` (all of them when `oldest`, up to
+    /// [`MAX_SIGNATURES_WALKED`]); logs for the ones returned.
+    async fn named(
+        &self,
+        address: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+        oldest: bool,
+    ) -> Result<NamedTransactions> {
+        use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+        // Failed transactions are passed over (they emitted nothing) and do not count.
+        let mut found = Vec::new();
+        let mut before = None;
+        let mut skipped = false;
+        'pages: loop {
+            let page = self
+                .client
+                .get_signatures_for_address_with_config(
+                    &address,
+                    GetConfirmedSignaturesForAddress2Config {
+                        before,
+                        until: after,
+                        limit: Some(SIGNATURES_PER_CALL),
+                        commitment: Some(CommitmentConfig::confirmed()),
+                    },
+                )
+                .await
+                .map_err(|e| self.failed(format!("getSignaturesForAddress({address})"), e))?;
+            let full = page.len() == SIGNATURES_PER_CALL;
+            for status in page {
+                let signature: Signature = status
+                    .signature
+                    .parse()
+                    .map_err(|e| anyhow!("getSignaturesForAddress: signature {e}"))?;
+                before = Some(signature);
+                if status.err.is_some() {
+                    continue;
+                }
+                if !oldest && found.len() == limit {
+                    skipped = true;
+                    break 'pages;
+                }
+                if oldest && found.len() == MAX_SIGNATURES_WALKED {
+                    bail!(
+                        "more than {MAX_SIGNATURES_WALKED} transactions name {address} after {after:?}: read them in steps from an earlier cursor"
+                    );
+                }
+                found.push((signature, status.slot, status.block_time));
+            }
+            if !full {
+                break;
+            }
+        }
+        // Oldest first, LOGS_AT_ONCE requests in flight. A transaction whose logs the node
+        // does not serve ends the list there: the caller asks again from the one before it,
+        // and nothing is passed over.
+        found.reverse();
+        let more = oldest && found.len() > limit;
+        found.truncate(limit);
+        let mut transactions = Vec::with_capacity(found.len());
+        let mut cut = false;
+        'chunks: for chunk in found.chunks(LOGS_AT_ONCE) {
+            let logs = futures_util::future::join_all(
+                chunk
+                    .iter()
+                    .map(|(signature, _, _)| self.try_logs(signature, 5)),
+            )
+            .await;
+            for ((signature, slot, block_time), logs) in chunk.iter().zip(logs) {
+                let Some((logs, tx_time)) = logs else {
+                    tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
+                    cut = true;
+                    break 'chunks;
+                };
+                transactions.push(NamedTransaction {
+                    signature: *signature,
+                    slot: *slot,
+                    block_time: block_time.or(tx_time),
+                    logs,
+                });
+            }
+        }
+        Ok(NamedTransactions {
+            transactions,
+            skipped,
+            more: more || (oldest && cut),
+        })
+    }
+
+    /// A transaction's logs and block time, `None` if the node does not serve it.
+    async fn try_logs(
+        &self,
+        signature: &Signature,
+        attempts: u32,
+    ) -> Option<(Vec<String>, Option<i64>)> {
         let config = RpcTransactionConfig {
             encoding: Some(UiTransactionEncoding::Base64),
             commitment: Some(CommitmentConfig::confirmed()),
@@ -140,12 +239,13 @@ impl RpcChain {
                 .get_transaction_with_config(signature, config)
                 .await
             {
-                return Some(
+                return Some((
                     tx.transaction
                         .meta
                         .and_then(|m| Option::<Vec<String>>::from(m.log_messages))
                         .unwrap_or_default(),
-                );
+                    tx.block_time,
+                ));
             }
         }
         None
@@ -235,75 +335,16 @@ impl Chain for RpcChain {
         after: Option<Signature>,
         limit: usize,
     ) -> Result<NamedTransactions> {
-        use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
-        // Newest first, a page at a time, back to `after`; failed transactions are passed
-        // over (they emitted nothing) and do not count toward `limit`.
-        let mut found = Vec::new();
-        let mut before = None;
-        let mut skipped = false;
-        'pages: loop {
-            let page = self
-                .client
-                .get_signatures_for_address_with_config(
-                    &address,
-                    GetConfirmedSignaturesForAddress2Config {
-                        before,
-                        until: after,
-                        limit: Some(SIGNATURES_PER_CALL),
-                        commitment: Some(CommitmentConfig::confirmed()),
-                    },
-                )
-                .await
-                .map_err(|e| self.failed(format!("getSignaturesForAddress({address})"), e))?;
-            let full = page.len() == SIGNATURES_PER_CALL;
-            for status in page {
-                let signature: Signature = status
-                    .signature
-                    .parse()
-                    .map_err(|e| anyhow!("getSignaturesForAddress: signature {e}"))?;
-                before = Some(signature);
-                if status.err.is_some() {
-                    continue;
-                }
-                if found.len() == limit {
-                    skipped = true;
-                    break 'pages;
-                }
-                found.push((signature, status.slot, status.block_time));
-            }
-            if !full {
-                break;
-            }
-        }
-        // Oldest first, LOGS_AT_ONCE requests in flight. A transaction whose logs the node
-        // does not serve ends the list there: the caller asks again from the one before it,
-        // and nothing is passed over.
-        found.reverse();
-        let mut transactions = Vec::with_capacity(found.len());
-        'chunks: for chunk in found.chunks(LOGS_AT_ONCE) {
-            let logs = futures_util::future::join_all(
-                chunk
-                    .iter()
-                    .map(|(signature, _, _)| self.try_logs(signature, 5)),
-            )
-            .await;
-            for ((signature, slot, block_time), logs) in chunk.iter().zip(logs) {
-                let Some(logs) = logs else {
-                    tracing::warn!(%signature, "getTransaction: the node does not serve this transaction yet; the rest waits for the next read");
-                    break 'chunks;
-                };
-                transactions.push(NamedTransaction {
-                    signature: *signature,
-                    slot: *slot,
-                    block_time: *block_time,
-                    logs,
-                });
-            }
-        }
-        Ok(NamedTransactions {
-            transactions,
-            skipped,
-        })
+        self.named(address, after, limit, false).await
+    }
+
+    async fn transactions_after(
+        &mut self,
+        address: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+    ) -> Result<NamedTransactions> {
+        self.named(address, after, limit, true).await
     }
 
     async fn latest_blockhash(&mut self) -> Result<Hash> {

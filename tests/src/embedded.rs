@@ -223,6 +223,50 @@ impl EmbeddedChain {
     }
 }
 
+impl EmbeddedChain {
+    /// The successful transactions naming `address` after `after`: the newest `limit`
+    /// (`skipped` when older ones were left out) or, `oldest`, the oldest `limit` (`more`
+    /// when others follow), oldest first, as a node's signature index answers.
+    fn named(
+        &self,
+        address: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+        oldest: bool,
+    ) -> Result<NamedTransactions> {
+        let from = match after {
+            None => 0,
+            Some(s) => match self.history_at.get(&s) {
+                Some(at) => at + 1,
+                None => bail!("transaction {s} is not in this chain's history"),
+            },
+        };
+        let mut found: Vec<&Executed> = self.history[from..]
+            .iter()
+            .filter(|e| e.accounts.contains(&address))
+            .collect();
+        let over = found.len() > limit;
+        if oldest {
+            found.truncate(limit);
+        } else {
+            found.drain(..found.len().saturating_sub(limit));
+        }
+        Ok(NamedTransactions {
+            transactions: found
+                .into_iter()
+                .map(|e| NamedTransaction {
+                    signature: e.signature,
+                    slot: e.slot,
+                    block_time: Some(e.unix_timestamp),
+                    logs: e.logs.clone(),
+                })
+                .collect(),
+            skipped: over && !oldest,
+            more: over && oldest,
+        })
+    }
+}
+
 impl Chain for EmbeddedChain {
     fn payer(&self) -> &Keypair {
         &self.ctx.payer
@@ -278,31 +322,16 @@ impl Chain for EmbeddedChain {
         after: Option<Signature>,
         limit: usize,
     ) -> Result<NamedTransactions> {
-        let from = match after {
-            None => 0,
-            Some(s) => match self.history_at.get(&s) {
-                Some(at) => at + 1,
-                None => bail!("transaction {s} is not in this chain's history"),
-            },
-        };
-        let mut found: Vec<&Executed> = self.history[from..]
-            .iter()
-            .filter(|e| e.accounts.contains(&address))
-            .collect();
-        let skipped = found.len() > limit;
-        found.drain(..found.len().saturating_sub(limit));
-        Ok(NamedTransactions {
-            transactions: found
-                .into_iter()
-                .map(|e| NamedTransaction {
-                    signature: e.signature,
-                    slot: e.slot,
-                    block_time: Some(e.unix_timestamp),
-                    logs: e.logs.clone(),
-                })
-                .collect(),
-            skipped,
-        })
+        self.named(address, after, limit, false)
+    }
+
+    async fn transactions_after(
+        &mut self,
+        address: Pubkey,
+        after: Option<Signature>,
+        limit: usize,
+    ) -> Result<NamedTransactions> {
+        self.named(address, after, limit, true)
     }
 
     async fn latest_blockhash(&mut self) -> Result<Hash> {

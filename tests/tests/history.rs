@@ -118,9 +118,10 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
     assert_eq!(drill.refused_while_down, 1);
     let mut e = exporter(&url, &mut drill).await;
     // The programs' events, from the chain the day left; a second read adds nothing.
-    let first = e.all_events_pass(&mut chain, 10_000).await.unwrap();
-    assert!(first.inserted > 0 && !first.more);
-    let again = e.all_events_pass(&mut chain, 10_000).await.unwrap();
+    // Seven transactions a read: many reads per program, each from its cursor, oldest first.
+    let first = e.all_events_pass(&mut chain, 7).await.unwrap();
+    assert!(first.read > 5 * 7 && first.inserted > 0, "{first:?}");
+    let again = e.all_events_pass(&mut chain, 7).await.unwrap();
     assert_eq!((again.read, again.inserted), (0, 0));
 
     // Every reading the bridge accepted is in the database, once.
@@ -171,11 +172,11 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
             .unwrap();
         (r.get(0), r.get(1), r.get(2))
     };
-    assert_eq!((count, positions, last), (rows.len() as i64, count, count));
+    assert_eq!((count, positions), (rows.len() as i64, count));
     let queue = reader.export_status().unwrap();
     assert_eq!(
-        (queue.waiting, queue.dropped, queue.last),
-        (0, 0, count as u64)
+        (queue.waiting, queue.dropped, queue.last, queue.exported_through),
+        (0, 0, last as u64, last as u64)
     );
     // Every signed batch, and the batches' readings applied on chain.
     let batches: i64 = db
@@ -259,6 +260,37 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
         readings_of_meter
     );
     assert!(energy.iter().all(|i| i.import_wh >= 0 && i.export_wh >= 0));
+    // Each register's energy over the period is its last reading less its first (nothing
+    // before the period), and an interval's is its last reading less the one before.
+    let registers = |flow| -> Vec<(i64, i64)> {
+        reader
+            .readings()
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.lfdi == hex::encode_upper(lfdi) && r.reading.flow == flow)
+            .map(|r| (i64::from(r.reading.timestamp), r.reading.wh as i64))
+            .collect()
+    };
+    type Of = fn(&history::query::IntervalEnergy) -> i64;
+    let import: Of = |i| i.import_wh;
+    let export: Of = |i| i.export_wh;
+    for (flow, of) in [
+        (bridge::normalize::Flow::Import, import),
+        (bridge::normalize::Flow::Export, export),
+    ] {
+        let r = registers(flow);
+        let (first, last) = (r.first().unwrap().1, r.last().unwrap().1);
+        assert_eq!(energy.iter().map(of).sum::<i64>(), last - first, "{flow:?}");
+        for i in &energy {
+            let end = r.iter().rfind(|(t, _)| *t < i.start + 900).unwrap().1;
+            let before = r
+                .iter()
+                .rfind(|(t, _)| *t < i.start)
+                .map(|x| x.1)
+                .unwrap_or(first);
+            assert_eq!(of(i), end - before, "{flow:?} interval {}", i.start);
+        }
+    }
 
     // The console's API answers from the history database.
     let console = console::server::start_with(
@@ -300,6 +332,12 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
             400,
         ),
         ("/api/v1/history/intervals/x", 400),
+        ("/api/v1/history/intervals/99999999999999999999", 400),
+        ("/api/v1/history/intervals/18446744073709551615", 400),
+        (
+            &format!("/api/v1/history/buildings/{meter}?from=-9223372036854775808&to=9") as &str,
+            400,
+        ),
         ("/api/v1/history/other", 404),
     ] {
         assert_eq!(get(console.addr, path).await.0, code, "{path}");

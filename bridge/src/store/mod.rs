@@ -303,6 +303,39 @@ impl Store {
         shared.export_enabled.store(enabled, Ordering::Relaxed);
     }
 
+    /// Up to `limit` readings of the export queue after position `after`, and the queue's
+    /// last position and drop mark, as durable: a no-op immediate write first makes every
+    /// commit before it durable (redb), and only positions up to the last one it saw are
+    /// served, so that nothing the exporter takes can vanish in a crash of the bridge (a
+    /// position then given again to another reading). Blocks its thread (call it inside
+    /// `run_dedicated`).
+    pub fn export_page(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<(u64, StoredReading)>, ExportQueue)> {
+        let durable = self.write_immediate(|w| w.export_last())?;
+        let reader = self.read()?;
+        let mut status = reader.export_status()?;
+        let mut page = reader.export_page(after, limit)?;
+        page.retain(|(position, _)| *position <= durable);
+        status.last = durable;
+        Ok((page, status))
+    }
+
+    /// Keeps the export queue under its cap (what pruning also does, hourly); returns how
+    /// many readings were dropped. Blocks its thread.
+    pub fn keep_export_cap(&self) -> Result<usize> {
+        let mut all = 0;
+        loop {
+            let n = self.write_immediate(|w| w.drop_over_cap(PRUNE_CHUNK))?;
+            all += n;
+            if n == 0 {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Whether accepted readings are queued for export, and the queue's cap.
     pub fn export_queue(&self) -> (bool, u64) {
         use std::sync::atomic::Ordering;

@@ -201,7 +201,7 @@ impl Reader {
             exported_through,
             dropped_through,
             dropped: m(EXPORT_DROPPED)?,
-            waiting: last.saturating_sub(from),
+            waiting: m(EXPORT_WAITING)?,
             oldest_received_at,
             batches_exported_through: m(BATCHES_EXPORTED_THROUGH)?,
             last_batch: m(LAST_BATCH)?,

@@ -13,6 +13,18 @@ use crate::normalize::{Flow, RegisterReading};
 /// `[flow u8][start u32][wh u64][quality u8][mirror u64][received_at i64]`, little-endian.
 pub(super) const READING_BYTES: usize = 30;
 
+/// The export queue position of a reading received at `received_at` (Unix seconds) after
+/// position `last`: the next one, but never below the arrival time in microseconds, so
+/// that a store restored from a backup, or a new one, gives positions above any the lost
+/// store gave (the history exporter's cursor is one of those), and a position is never used
+/// twice for different readings.
+pub(super) fn export_position(last: u64, received_at: i64) -> u64 {
+    let floor = u64::try_from(received_at)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000);
+    last.saturating_add(1).max(floor)
+}
+
 /// An export queue entry: `[register u32][time u32][the reading's READING_BYTES]`.
 pub(super) const EXPORT_BYTES: usize = 8 + READING_BYTES;
 

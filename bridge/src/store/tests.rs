@@ -1486,55 +1486,52 @@ fn the_export_queue_holds_what_the_exporter_has_not_taken_in_the_order_it_was_st
     assert_eq!(store.read().unwrap().export_status().unwrap().last, 0);
     store.keep_export_queue(true, 1_000);
     // A late reading (b at 500 after a at 900) keeps its place: the order stored, not the
-    // readings' times.
+    // readings' times; positions increase, at least the arrival time in microseconds.
     for (lfdi, t) in [(&a, 600), (&a, 900), (&b, 500), (&a, 1200)] {
         let r = export_reading(lfdi, t);
         store
             .write_batched_blocking(move |w| w.record_reading(&r))
             .unwrap();
     }
-    let reader = store.read().unwrap();
-    let page = reader.export_page(0, 10).unwrap();
-    let seen: Vec<(u64, String, u32)> = page
+    let (page, status) = store.export_page(0, 10).unwrap();
+    let seen: Vec<(String, u32)> = page
         .iter()
-        .map(|(p, r)| (*p, r.lfdi.clone(), r.reading.timestamp))
+        .map(|(_, r)| (r.lfdi.clone(), r.reading.timestamp))
         .collect();
     assert_eq!(
         seen,
         vec![
-            (1, a.clone(), 600),
-            (2, a.clone(), 900),
-            (3, b.clone(), 500),
-            (4, a.clone(), 1200)
+            (a.clone(), 600),
+            (a.clone(), 900),
+            (b.clone(), 500),
+            (a.clone(), 1200)
         ]
     );
+    let positions: Vec<u64> = page.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions[0], 601_000_000);
+    assert_eq!(positions[1], 901_000_000);
+    assert_eq!(positions[2], 901_000_001, "never below the one before");
+    assert_eq!(positions[3], 1_201_000_000);
     assert_eq!(page[2].1, export_reading(&b, 500));
-    assert_eq!(reader.export_page(2, 1).unwrap()[0].0, 3);
-    let status = reader.export_status().unwrap();
-    assert_eq!((status.last, status.waiting), (4, 4));
+    assert_eq!(
+        store.export_page(positions[1], 1).unwrap().0[0].0,
+        positions[2]
+    );
+    assert_eq!((status.last, status.waiting), (positions[3], 4));
     assert_eq!(status.oldest_received_at, Some(601));
-    drop(reader);
-    // Acknowledged through 2: those leave; a lower or repeated mark changes nothing, one
-    // past the last is held at the last.
-    assert_eq!(
-        store.write_immediate(|w| w.export_acknowledged(2)).unwrap(),
-        2
-    );
-    assert_eq!(
-        store.write_immediate(|w| w.export_acknowledged(1)).unwrap(),
-        2
-    );
-    let reader = store.read().unwrap();
-    assert_eq!(reader.export_page(0, 10).unwrap().len(), 2);
-    let status = reader.export_status().unwrap();
-    assert_eq!((status.waiting, status.oldest_received_at), (2, Some(501)));
-    drop(reader);
-    assert_eq!(
+    // Acknowledged through the second: those leave; a lower or repeated mark changes
+    // nothing, one past the last is held at the last.
+    let ack = |through| {
         store
-            .write_immediate(|w| w.export_acknowledged(99))
-            .unwrap(),
-        4
-    );
+            .write_immediate(|w| w.export_acknowledged(through))
+            .unwrap()
+    };
+    assert_eq!(ack(positions[1]), positions[1]);
+    assert_eq!(ack(positions[0]), positions[1]);
+    assert_eq!(store.export_page(0, 10).unwrap().0.len(), 2);
+    let status = store.read().unwrap().export_status().unwrap();
+    assert_eq!((status.waiting, status.oldest_received_at), (2, Some(501)));
+    assert_eq!(ack(u64::MAX), positions[3]);
     let status = store.read().unwrap().export_status().unwrap();
     assert_eq!((status.waiting, status.oldest_received_at), (0, None));
     // Retention of the readings does not touch the queue, nor the queue the readings.
@@ -1546,17 +1543,56 @@ fn the_export_queue_holds_what_the_exporter_has_not_taken_in_the_order_it_was_st
     }
     let pruned = store.prune(2050).unwrap();
     assert_eq!((pruned.readings, pruned.export_dropped), (6, 0));
-    let reader = store.read().unwrap();
-    assert_eq!(
-        reader
-            .export_page(4, 10)
-            .unwrap()
-            .iter()
-            .map(|(p, r)| (*p, r.reading.timestamp))
-            .collect::<Vec<_>>(),
-        vec![(5, 2000), (6, 2100)]
+    let left: Vec<u32> = store
+        .export_page(positions[3], 10)
+        .unwrap()
+        .0
+        .iter()
+        .map(|(_, r)| r.reading.timestamp)
+        .collect();
+    assert_eq!(left, vec![2000, 2100]);
+    assert_eq!(store.read().unwrap().readings().unwrap().len(), 1);
+}
+
+/// A store restored from an older backup (or a new one) gives positions above every one the
+/// lost store gave, so the exporter's cursor (one of those) passes over none of its readings.
+#[test]
+fn a_restored_store_never_gives_a_position_the_exporter_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bridge.redb");
+    let store = Store::open(&path).unwrap();
+    store.keep_export_queue(true, 1_000);
+    let a = "AA".repeat(20);
+    let record = |store: &Store, t: u32| {
+        let r = export_reading(&a, t);
+        store
+            .write_batched_blocking(move |w| w.record_reading(&r))
+            .unwrap();
+    };
+    record(&store, 1_000);
+    drop(store);
+    let backup = dir.path().join("backup.redb");
+    std::fs::copy(&path, &backup).unwrap();
+    let store = Store::open(&path).unwrap();
+    store.keep_export_queue(true, 1_000);
+    for t in [1_060, 1_120] {
+        record(&store, t);
+    }
+    let (page, _) = store.export_page(0, 10).unwrap();
+    let cursor = page.last().unwrap().0;
+    drop(store);
+    // The disk is lost; the backup comes back; readings arrive again, later.
+    let restored = Store::open(&backup).unwrap();
+    restored.keep_export_queue(true, 1_000);
+    record(&restored, 1_180);
+    let (page, status) = restored.export_page(0, 10).unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(
+        page[1].0 > cursor,
+        "{} after the cursor {cursor}",
+        page[1].0
     );
-    assert_eq!(reader.readings().unwrap().len(), 1);
+    assert_eq!(status.last, page[1].0);
 }
 
 #[test]
@@ -1574,27 +1610,42 @@ fn an_export_queue_over_its_cap_drops_its_oldest_and_counts_them() {
             Ok(())
         })
         .unwrap();
-    store.write_immediate(|w| w.export_acknowledged(2)).unwrap();
-    // 6 waiting, cap 3: positions 3, 4, 5 go.
-    assert_eq!(store.prune(0).unwrap().export_dropped, 3);
-    let reader = store.read().unwrap();
-    let status = reader.export_status().unwrap();
-    assert_eq!(
-        (status.waiting, status.dropped, status.dropped_through),
-        (3, 3, 5)
-    );
-    let left: Vec<u64> = reader
+    let positions: Vec<u64> = store
         .export_page(0, 10)
         .unwrap()
+        .0
         .iter()
         .map(|(p, _)| *p)
         .collect();
-    assert_eq!(left, vec![6, 7, 8]);
-    drop(reader);
+    assert_eq!(positions.len(), 8);
+    store
+        .write_immediate(|w| w.export_acknowledged(positions[1]))
+        .unwrap();
+    // 6 waiting, cap 3: the 3rd, 4th and 5th go (the minute's check, as pruning does).
+    assert_eq!(store.keep_export_cap().unwrap(), 3);
+    assert_eq!(store.keep_export_cap().unwrap(), 0);
+    let status = store.read().unwrap().export_status().unwrap();
+    assert_eq!(
+        (status.waiting, status.dropped, status.dropped_through),
+        (3, 3, positions[4])
+    );
+    let left: Vec<u64> = store
+        .export_page(0, 10)
+        .unwrap()
+        .0
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    assert_eq!(left, positions[5..].to_vec());
+    // Pruning keeps the cap too.
+    store.keep_export_queue(true, 2);
+    assert_eq!(store.prune(0).unwrap().export_dropped, 1);
     // Acknowledging from inside the dropped range is fine; the marks survive a restart.
     assert_eq!(
-        store.write_immediate(|w| w.export_acknowledged(7)).unwrap(),
-        7
+        store
+            .write_immediate(|w| w.export_acknowledged(positions[6]))
+            .unwrap(),
+        positions[6]
     );
     drop(store);
     let store = Store::open(&path).unwrap();
@@ -1606,7 +1657,7 @@ fn an_export_queue_over_its_cap_drops_its_oldest_and_counts_them() {
             status.waiting,
             status.dropped
         ),
-        (8, 7, 1, 3)
+        (positions[7], positions[6], 1, 4)
     );
 }
 

@@ -205,21 +205,27 @@ impl<'a> Writer<'a> {
         pruned.measurements = prune_before(&mut self.txn.open_table(MEASUREMENTS)?, before, max)?;
         pruned.export_dropped = self.drop_over_cap(max)?;
         {
-            let mut through = self.meta(ACKNOWLEDGED_THROUGH)?;
-            if self
+            let through = self.meta(ACKNOWLEDGED_THROUGH)?;
+            // While the queue is kept, batches the history database does not have yet wait
+            // for it, 30 days past the retention at most (then they go, as readings over the
+            // queue's cap do).
+            let exported = self
                 .shared
                 .export_enabled
                 .load(std::sync::atomic::Ordering::Relaxed)
-            {
-                // Not before the history database has them.
-                through = through.min(self.meta(BATCHES_EXPORTED_THROUGH)?);
-            }
+                .then(|| self.meta(BATCHES_EXPORTED_THROUGH))
+                .transpose()?;
+            let held_until = cutoff.saturating_sub(EXPORT_BATCH_HOLD_S);
             let mut batches = self.txn.open_table(BATCHES)?;
             let mut old = Vec::new();
             for entry in batches.range(..=through)? {
                 let (sequence, v) = entry?;
                 let b: SignedBatch = from_json(v.value())?;
                 if b.created_at >= cutoff || old.len() == max {
+                    break;
+                }
+                let unexported = exported.is_some_and(|e| sequence.value() > e);
+                if unexported && b.created_at >= held_until {
                     break;
                 }
                 old.push(sequence.value());
@@ -234,28 +240,44 @@ impl<'a> Writer<'a> {
 
     /// Drops the oldest entries of the export queue while it holds more than its cap, at
     /// most `max` (counted in `export_dropped`, alerted); returns how many.
-    fn drop_over_cap(&self, max: usize) -> Result<usize> {
+    pub fn drop_over_cap(&self, max: usize) -> Result<usize> {
+        anyhow::ensure!(
+            self.overlay.borrow().log.is_none(),
+            "the export queue's cap is kept in an immediate write"
+        );
         let cap = self
             .shared
             .export_max_waiting
             .load(std::sync::atomic::Ordering::Relaxed);
-        let last = self.meta(EXPORT_LAST)?;
-        let dropped_through = self.meta(EXPORT_DROPPED_THROUGH)?;
-        let from = self.meta(EXPORTED_THROUGH)?.max(dropped_through);
-        let waiting = last.saturating_sub(from);
+        let waiting = self.meta(EXPORT_WAITING)?;
         if waiting <= cap {
             return Ok(0);
         }
-        let n = (waiting - cap).min(max as u64);
+        let n = (waiting - cap).min(max as u64) as usize;
         let mut queue = self.txn.open_table(EXPORT_QUEUE)?;
-        for position in from + 1..=from + n {
+        let mut old = Vec::with_capacity(n);
+        for entry in queue.iter()? {
+            old.push(entry?.0.value());
+            if old.len() == n {
+                break;
+            }
+        }
+        for position in &old {
             queue.remove(position)?;
         }
         drop(queue);
-        self.insert(META, EXPORT_DROPPED_THROUGH, from + n)?;
+        if let Some(last) = old.last() {
+            self.insert(META, EXPORT_DROPPED_THROUGH, *last)?;
+        }
         let dropped = self.meta(EXPORT_DROPPED)?;
-        self.insert(META, EXPORT_DROPPED, dropped + n)?;
-        Ok(n as usize)
+        self.insert(META, EXPORT_DROPPED, dropped + old.len() as u64)?;
+        self.insert(META, EXPORT_WAITING, waiting - old.len() as u64)?;
+        Ok(old.len())
+    }
+
+    /// The last export queue position given (0: none).
+    pub fn export_last(&self) -> Result<u64> {
+        self.meta(EXPORT_LAST)
     }
 
     /// The history exporter has every queued reading through `through`: they leave the
@@ -265,19 +287,24 @@ impl<'a> Writer<'a> {
             self.overlay.borrow().log.is_none(),
             "export acknowledgements run in an immediate write"
         );
-        let last = self.meta(EXPORT_LAST)?;
         let before = self.meta(EXPORTED_THROUGH)?;
-        let through = through.min(last);
+        let through = through.min(self.meta(EXPORT_LAST)?);
         if through <= before {
             return Ok(before);
         }
-        {
+        let removed = {
             let mut queue = self.txn.open_table(EXPORT_QUEUE)?;
-            let start = before.max(self.meta(EXPORT_DROPPED_THROUGH)?) + 1;
-            for position in start..=through {
+            let mut done = Vec::new();
+            for entry in queue.range(..=through)? {
+                done.push(entry?.0.value());
+            }
+            for position in &done {
                 queue.remove(position)?;
             }
-        }
+            done.len() as u64
+        };
+        let waiting = self.meta(EXPORT_WAITING)?;
+        self.insert(META, EXPORT_WAITING, waiting.saturating_sub(removed))?;
         self.insert(META, EXPORTED_THROUGH, through)?;
         Ok(through)
     }
@@ -391,7 +418,10 @@ impl<'a> Writer<'a> {
             .export_enabled
             .load(std::sync::atomic::Ordering::Relaxed)
         {
-            let position = self.next(EXPORT_LAST)?;
+            let position = records::export_position(self.meta(EXPORT_LAST)?, reading.received_at);
+            self.insert(META, EXPORT_LAST, position)?;
+            let waiting = self.meta(EXPORT_WAITING)?;
+            self.insert(META, EXPORT_WAITING, waiting + 1)?;
             self.insert(
                 EXPORT_QUEUE,
                 position,
@@ -604,6 +634,10 @@ pub enum Acknowledged {
     /// Not the oldest batch awaiting acknowledgement: that one is.
     NotNext(u64),
 }
+
+/// How long past the retention window pruning keeps a batch the history exporter has not
+/// taken.
+const EXPORT_BATCH_HOLD_S: i64 = 30 * 86_400;
 
 /// Deletes up to `max` entries of a table keyed by (time, register) whose time is before
 /// `before` (the table's first ones); returns how many.

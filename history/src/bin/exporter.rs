@@ -49,7 +49,7 @@ struct Args {
 /// A source's passes until shutdown (or, with `once`, until caught up): a full page is
 /// followed at once by the next, an error by a growing pause and a new connection.
 async fn follow<F, Fut>(
-    name: &'static str,
+    name: String,
     config: Arc<ExporterConfig>,
     metrics: Arc<ExportMetrics>,
     once: bool,
@@ -69,7 +69,7 @@ where
         }
         let e = match exporter.take() {
             Some(e) => Ok(e),
-            None => Exporter::open(&config.database_url, metrics.clone()).await,
+            None => Exporter::connect(&config.database_url, metrics.clone()).await,
         };
         let outcome = match e {
             Ok(e) => {
@@ -102,8 +102,8 @@ where
                 poll
             }
             Err(error) => {
-                metrics.failed(name, &error);
-                tracing::warn!(source = name, error = %format!("{error:#}"), retry_in_s = backoff.as_secs(), "export pass failed; retrying");
+                metrics.failed(&name, &error);
+                tracing::warn!(source = %name, error = %format!("{error:#}"), retry_in_s = backoff.as_secs(), "export pass failed; retrying");
                 if once {
                     return false;
                 }
@@ -167,6 +167,32 @@ async fn main() -> ExitCode {
         }
     };
     let metrics = Arc::new(ExportMetrics::default());
+    // The schema, once, before the sources start (retried while the database is away).
+    let mut wait = Duration::from_secs(1);
+    loop {
+        let migrated = async {
+            let mut db = history::connect(&config.database_url).await?;
+            history::schema::migrate(&mut db).await
+        }
+        .await;
+        match migrated {
+            Ok(applied) => {
+                if !applied.is_empty() {
+                    tracing::info!(?applied, "history schema migrated");
+                }
+                break;
+            }
+            Err(e) if args.once => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(1);
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), retry_in_s = wait.as_secs(), "the history database is not reachable");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
     let (stop, shutdown) = watch::channel(false);
     if !args.once {
         match tokio::net::TcpListener::bind(config.metrics_listen).await {
@@ -193,7 +219,7 @@ async fn main() -> ExitCode {
         );
         let page = config.readings_per_page;
         tasks.spawn(follow(
-            history::write::READINGS,
+            history::write::READINGS.to_string(),
             c,
             m,
             args.once,
@@ -209,7 +235,7 @@ async fn main() -> ExitCode {
         let (c, m, s) = (config.clone(), metrics.clone(), shutdown.clone());
         let page = config.batches_per_page;
         tasks.spawn(follow(
-            history::write::BATCHES,
+            history::write::BATCHES.to_string(),
             c,
             m,
             args.once,
@@ -224,26 +250,32 @@ async fn main() -> ExitCode {
         ));
     }
     if let Some(url) = config.rpc_url.clone() {
-        let (c, m, s) = (config.clone(), metrics.clone(), shutdown.clone());
-        let limit = config.transactions_per_read;
-        // Reads only: the payer signs nothing.
-        let chain = Arc::new(tokio::sync::Mutex::new(sdk::rpc::RpcChain::new(
-            &url,
-            solana_keypair::Keypair::new(),
-        )));
-        tasks.spawn(follow("chain", c, m, args.once, s, move |mut e| {
-            let chain = chain.clone();
-            async move {
-                let r = e.all_events_pass(&mut *chain.lock().await, limit).await;
-                (e, r)
-            }
-        }));
+        // One source per program: one that fails does not hold up the others.
+        for (program, name) in history::events::programs() {
+            let (c, m, s) = (config.clone(), metrics.clone(), shutdown.clone());
+            let limit = config.transactions_per_read;
+            // Reads only: the payer signs nothing.
+            let chain = Arc::new(tokio::sync::Mutex::new(sdk::rpc::RpcChain::new(
+                &url,
+                solana_keypair::Keypair::new(),
+            )));
+            let source = history::write::program_source(name);
+            tasks.spawn(follow(source, c, m, args.once, s, move |mut e| {
+                let chain = chain.clone();
+                async move {
+                    let r = e
+                        .events_pass(&mut *chain.lock().await, program, name, limit)
+                        .await;
+                    (e, r)
+                }
+            }));
+        }
     }
     if config.retention_days > 0 && !args.once {
         let (c, m, mut s) = (config.clone(), metrics.clone(), shutdown.clone());
         tasks.spawn(async move {
             loop {
-                match Exporter::open(&c.database_url, m.clone()).await {
+                match Exporter::connect(&c.database_url, m.clone()).await {
                     Ok(mut e) => {
                         if let Err(error) = e.retain(c.retention_days).await {
                             tracing::warn!(error = %format!("{error:#}"), "retention failed; tried again in an hour");

@@ -37,6 +37,11 @@ struct Args {
     /// Skip the year (ingest and size only).
     #[arg(long)]
     no_year: bool,
+    /// Only start a throwaway cluster (fsync on), print its connection string, and keep it
+    /// until SIGINT or SIGTERM: for measurements of the exporter against a loaded bridge
+    /// (scripts/history-e2e).
+    #[arg(long)]
+    serve: bool,
 }
 
 fn lfdi(meter: u32) -> String {
@@ -75,6 +80,20 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if args.serve {
+        let cluster = history::throwaway::Throwaway::start(true)?;
+        let mut db = history::connect(&cluster.url()).await?;
+        schema::migrate(&mut db).await?;
+        println!("{}", cluster.url());
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return Ok(());
+    }
     let cluster = match &args.database_url {
         Some(_) => None,
         None => Some(history::throwaway::Throwaway::start(true)?),
@@ -125,7 +144,7 @@ async fn run(args: Args) -> Result<()> {
                 });
                 if page.len() == args.page || seq == total {
                     let at = Instant::now();
-                    history::write::readings(&mut db, &mut parts, from, &page).await?;
+                    history::write::readings(&mut db, &mut parts, from, &page, None).await?;
                     latencies.push(at.elapsed().as_secs_f64() * 1e3);
                     from = Some(seq);
                     page.clear();

@@ -47,6 +47,10 @@ struct Args {
     /// `bridge::store=debug` shows every store commit and checkpoint with its timings.
     #[arg(long, default_value = "error")]
     bridge_log: String,
+    /// The bridge's keeper interface port (a free one by default): for a keeper or the
+    /// history exporter to follow the bridge while it is loaded.
+    #[arg(long)]
+    keeper_port: Option<u16>,
 }
 
 fn free_port() -> u16 {
@@ -141,7 +145,7 @@ async fn main() -> Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let (port, keeper_port) = (free_port(), free_port());
+    let (port, keeper_port) = (free_port(), args.keeper_port.unwrap_or_else(free_port));
     let mut child = Command::new(std::env::current_exe()?.with_file_name("bridge"))
         .env("GRIDTOKENX_BRIDGE_LISTEN", format!("127.0.0.1:{port}"))
         .env("GRIDTOKENX_BRIDGE_METRICS_LISTEN", "127.0.0.1:0")
