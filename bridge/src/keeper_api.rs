@@ -268,6 +268,7 @@ fn export_status(attestor: &Attestor) -> Option<ExportStatus> {
         readings_waiting: q.waiting,
         oldest_waiting_received_at: q.oldest_received_at,
         readings_dropped: q.dropped,
+        readings_exported: q.exported,
         max_waiting,
         batches_exported_through: q.batches_exported_through,
         last_batch: q.last_batch,

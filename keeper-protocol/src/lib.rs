@@ -194,6 +194,9 @@ pub struct ExportStatus {
     pub oldest_waiting_received_at: Option<i64>,
     /// Readings dropped from the queue unexported because it was over its cap, ever.
     pub readings_dropped: u64,
+    /// Readings the exporter acknowledged (in the history database), ever.
+    #[serde(default)]
+    pub readings_exported: u64,
     /// The queue's cap (readings).
     pub max_waiting: u64,
     /// Batches exported through this sequence; the last signed.

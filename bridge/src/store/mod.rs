@@ -82,6 +82,8 @@ pub struct ExportQueue {
     pub exported_through: u64,
     pub dropped_through: u64,
     pub dropped: u64,
+    /// Readings the exporter acknowledged, ever.
+    pub exported: u64,
     /// Readings waiting, and when the oldest was received.
     pub waiting: u64,
     pub oldest_received_at: Option<i64>,

@@ -201,6 +201,7 @@ impl Reader {
             exported_through,
             dropped_through,
             dropped: m(EXPORT_DROPPED)?,
+            exported: m(EXPORT_ACKNOWLEDGED)?,
             waiting: m(EXPORT_WAITING)?,
             oldest_received_at,
             batches_exported_through: m(BATCHES_EXPORTED_THROUGH)?,

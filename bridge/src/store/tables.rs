@@ -83,6 +83,8 @@ pub(super) const UNACKNOWLEDGED: &str = "unacknowledged_batches";
 /// microseconds (`records::export_position`).
 pub(super) const EXPORT_LAST: &str = "export_last";
 pub(super) const EXPORT_WAITING: &str = "export_waiting";
+/// Readings the exporter acknowledged, ever.
+pub(super) const EXPORT_ACKNOWLEDGED: &str = "export_acknowledged";
 pub(super) const EXPORTED_THROUGH: &str = "exported_through";
 pub(super) const EXPORT_DROPPED_THROUGH: &str = "export_dropped_through";
 pub(super) const EXPORT_DROPPED: &str = "export_dropped";

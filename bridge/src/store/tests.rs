@@ -1534,6 +1534,7 @@ fn the_export_queue_holds_what_the_exporter_has_not_taken_in_the_order_it_was_st
     assert_eq!(ack(u64::MAX), positions[3]);
     let status = store.read().unwrap().export_status().unwrap();
     assert_eq!((status.waiting, status.oldest_received_at), (0, None));
+    assert_eq!(status.exported, 4);
     // Retention of the readings does not touch the queue, nor the queue the readings.
     for t in [2000, 2100] {
         let r = export_reading(&a, t);

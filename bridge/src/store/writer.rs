@@ -305,6 +305,8 @@ impl<'a> Writer<'a> {
         };
         let waiting = self.meta(EXPORT_WAITING)?;
         self.insert(META, EXPORT_WAITING, waiting.saturating_sub(removed))?;
+        let acknowledged = self.meta(EXPORT_ACKNOWLEDGED)?;
+        self.insert(META, EXPORT_ACKNOWLEDGED, acknowledged + removed)?;
         self.insert(META, EXPORTED_THROUGH, through)?;
         Ok(through)
     }
