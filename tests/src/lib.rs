@@ -384,6 +384,24 @@ pub fn assert_error(result: Result<(), BanksClientError>, expected: impl Into<u3
 
 /// The Anchor events of type `T` in a transaction's logs, in order (the keeper's reader:
 /// native runs log events one level down, see `embedded`).
+/// One GET over a fresh connection: status and body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text[9..12].parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap();
+    (status, body)
+}
+
 pub use sdk::accounts::events;
 
 /// Size of a transaction as it goes over the wire.

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use gridtokenx_tests::campus_day::{self, DayOptions};
+use gridtokenx_tests::http_get as get;
 use sdk::chain::Chain;
 use sdk::CampusConfig;
 
@@ -27,24 +28,6 @@ fn credits(units: u64, decimals: u32) -> String {
         units % unit,
         width = decimals as usize
     )
-}
-
-/// One GET over a fresh connection: status and body.
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap();
-    (status, body)
 }
 
 /// The cells the page marks `data-b="CODE" data-f="FIELD"` and the cards `data-t="KEY"`,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gridtokenx_tests::campus_day::{self, DayOptions, HistoryHook};
+use gridtokenx_tests::http_get as get;
 use history::export::Exporter;
 use history::metrics::ExportMetrics;
 use history::throwaway::Throwaway;
@@ -175,7 +176,12 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
     assert_eq!((count, positions), (rows.len() as i64, count));
     let queue = reader.export_status().unwrap();
     assert_eq!(
-        (queue.waiting, queue.dropped, queue.last, queue.exported_through),
+        (
+            queue.waiting,
+            queue.dropped,
+            queue.last,
+            queue.exported_through
+        ),
         (0, 0, last as u64, last as u64)
     );
     // Every signed batch, and the batches' readings applied on chain.
@@ -364,21 +370,4 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
     let (status, body) = get(plain.addr, "/api/v1/history/intervals/1").await;
     assert_eq!(status, 404);
     assert!(body.contains("history_url"), "{body}");
-}
-
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap();
-    (status, body)
 }

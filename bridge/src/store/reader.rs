@@ -114,16 +114,7 @@ impl Reader {
         for entry in table.iter()? {
             let (k, v) = entry?;
             let (timestamp, id) = records::split_key(k.value());
-            let name = match known.entry(id) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    names
-                        .get(id)?
-                        .with_context(|| format!("register {id} has no name"))?
-                        .value()
-                        .to_string(),
-                ),
-            };
+            let name = register_name(&names, &mut known, id)?;
             out.push(records::decode_reading(name, timestamp, v.value())?);
         }
         out.sort_by(|a, b| {
@@ -158,16 +149,7 @@ impl Reader {
             let (position, value) = entry?;
             let value = value.value();
             let (register, timestamp, reading) = records::split_export(value);
-            let name = match known.entry(register) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => e.insert(
-                    names
-                        .get(register)?
-                        .with_context(|| format!("register {register} has no name"))?
-                        .value()
-                        .to_string(),
-                ),
-            };
+            let name = register_name(&names, &mut known, register)?;
             out.push((
                 position.value(),
                 records::decode_reading(name, timestamp, reading)?,
@@ -244,4 +226,22 @@ impl Reader {
         }
         Ok(out)
     }
+}
+
+/// The name ("LFDI/MMR-mRID") of register `id`, looked up once per read (`known`).
+fn register_name<'k>(
+    names: &impl ReadableTable<u32, &'static str>,
+    known: &'k mut HashMap<u32, String>,
+    id: u32,
+) -> Result<&'k str> {
+    Ok(match known.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(
+            names
+                .get(id)?
+                .with_context(|| format!("register {id} has no name"))?
+                .value()
+                .to_string(),
+        ),
+    })
 }
