@@ -17,7 +17,8 @@ pub struct ExporterConfig {
     /// TLS: a database on this host or the operator's own network.
     pub database_url: String,
     /// The bridge's keeper interface (its export queue and signed batches); the bridge must
-    /// run with `export_queue = true`. Unset: readings and batches are not exported.
+    /// run with `export_queue = true`. Unset (the default): readings and batches are not
+    /// exported, only the programs' events.
     pub bridge: Option<SocketAddr>,
     /// The bridge's keeper token (`<bridge data_dir>/keeper.token`, mode 0600).
     pub bridge_token_file: PathBuf,
@@ -44,7 +45,7 @@ impl Default for ExporterConfig {
     fn default() -> Self {
         ExporterConfig {
             database_url: "host=/var/run/postgresql dbname=gridtokenx".into(),
-            bridge: Some("127.0.0.1:8444".parse().expect("address")),
+            bridge: None,
             bridge_token_file: PathBuf::from("bridge-data/keeper.token"),
             bridge_ca: None,
             bridge_server_name: None,
@@ -126,10 +127,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_example_file_is_the_defaults() {
+    fn the_example_file_is_the_defaults_with_the_bridge_beside_it() {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("exporter.example.toml");
         let c = ExporterConfig::load(Some(&example), Vec::new()).unwrap();
-        assert_eq!(c, ExporterConfig::default());
+        assert_eq!(
+            c,
+            ExporterConfig {
+                bridge: Some("127.0.0.1:8444".parse().unwrap()),
+                ..ExporterConfig::default()
+            }
+        );
     }
 
     #[test]

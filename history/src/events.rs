@@ -128,6 +128,31 @@ fn side_name(s: &trading::state::Side) -> &'static str {
     }
 }
 
+fn capacity(c: &registry::MeterCapacity) -> Value {
+    json!({"generation_w": c.generation_w, "storage_wh": c.storage_wh,
+           "max_import_w": c.max_import_w, "max_discharge_w": c.max_discharge_w})
+}
+
+/// A program's authority handed from `from` to `to` (to the council, at the hand-over).
+fn authority_changed(program: &str, from: Pubkey, to: Pubkey) -> EventRow {
+    EventRow {
+        kind: "authority_changed",
+        owner: Some(to),
+        detail: json!({"program": program, "from": from.to_string(), "to": to.to_string()}),
+        ..empty()
+    }
+}
+
+/// A program's authority proposed to `pending` by `authority` (it takes effect when accepted).
+fn authority_proposed(program: &str, authority: Pubkey, pending: Pubkey) -> EventRow {
+    EventRow {
+        kind: "authority_proposed",
+        owner: Some(pending),
+        detail: json!({"program": program, "authority": authority.to_string(), "pending": pending.to_string()}),
+        ..empty()
+    }
+}
+
 /// The event `T` in `bytes`, if its discriminator is `T`'s.
 fn as_event<T: Discriminator + AnchorDeserialize>(bytes: &[u8]) -> Option<T> {
     let rest = bytes.strip_prefix(T::DISCRIMINATOR)?;
@@ -139,6 +164,7 @@ pub fn decode(bytes: &[u8]) -> Option<EventRow> {
     use energy_token::events as tk;
     use governance::events as gv;
     use oracle::events as or;
+    use registry::events as rg;
     use trading::events as tr;
     macro_rules! map {
         ($($ty:path => |$e:ident| $row:expr;)*) => {
@@ -257,6 +283,100 @@ pub fn decode(bytes: &[u8]) -> Option<EventRow> {
         };
         gv::ProposalCancelled => |e| EventRow {
             kind: "proposal_cancelled", detail: json!({"proposal": e.proposal.to_string()}), ..empty()
+        };
+        rg::CampusInitialized => |e| EventRow {
+            kind: "campus_initialized", owner: Some(e.authority),
+            detail: json!({"campus": e.campus.to_string(), "name": e.name}), ..empty()
+        };
+        rg::MeterRegistered => |e| EventRow {
+            kind: "meter_registered", lfdi: Some(e.lfdi), owner: Some(e.owner),
+            detail: json!({"meter": e.meter.to_string(), "sfdi": e.sfdi, "index": e.index,
+                           "building_kind": format!("{:?}", e.building_kind),
+                           "capacity": capacity(&e.capacity)}),
+            ..empty()
+        };
+        rg::MeterStatusChanged => |e| EventRow {
+            kind: "meter_status_changed", lfdi: Some(e.lfdi),
+            detail: json!({"meter": e.meter.to_string(), "from": format!("{:?}", e.from),
+                           "to": format!("{:?}", e.to), "at": e.at}),
+            ..empty()
+        };
+        rg::MeterCapacityUpdated => |e| EventRow {
+            kind: "meter_capacity_updated", lfdi: Some(e.lfdi),
+            detail: json!({"meter": e.meter.to_string(), "capacity": capacity(&e.capacity)}),
+            ..empty()
+        };
+        rg::MeterOwnershipTransferred => |e| EventRow {
+            kind: "meter_ownership_transferred", lfdi: Some(e.lfdi), owner: Some(e.to),
+            detail: json!({"meter": e.meter.to_string(), "from": e.from.to_string()}),
+            ..empty()
+        };
+        rg::RegistryPauseChanged => |e| EventRow {
+            kind: "registry_pause_changed", detail: json!({"paused_until": e.paused_until}), ..empty()
+        };
+        rg::CampusAuthorityProposed => |e| authority_proposed("registry", e.authority, e.pending);
+        or::OracleAuthorityProposed => |e| authority_proposed("oracle", e.authority, e.pending);
+        tk::TokenAuthorityProposed => |e| authority_proposed("energy_token", e.authority, e.pending);
+        tr::MarketAuthorityProposed => |e| authority_proposed("trading", e.authority, e.pending);
+        or::OracleInitialized => |e| EventRow {
+            kind: "oracle_initialized", owner: Some(e.authority),
+            detail: json!({"campus": e.campus.to_string(), "domain": hex(&e.domain)}), ..empty()
+        };
+        tk::EnergyTokenInitialized => |e| EventRow {
+            kind: "energy_token_initialized", owner: Some(e.authority),
+            detail: json!({"campus": e.campus.to_string(), "grid_mint": e.grid_mint.to_string(),
+                           "rec_mint": e.rec_mint.to_string()}),
+            ..empty()
+        };
+        tr::MarketInitialized => |e| EventRow {
+            kind: "market_initialized", owner: Some(e.authority),
+            detail: json!({"market": e.market.to_string(), "base_mint": e.base_mint.to_string(),
+                           "quote_mint": e.quote_mint.to_string(), "start_time": e.start_time,
+                           "params": format!("{:?}", e.params)}),
+            ..empty()
+        };
+        rg::CampusAuthorityChanged => |e| authority_changed("registry", e.from, e.to);
+        or::OracleAuthorityChanged => |e| authority_changed("oracle", e.from, e.to);
+        tk::TokenAuthorityChanged => |e| authority_changed("energy_token", e.from, e.to);
+        tr::MarketAuthorityChanged => |e| authority_changed("trading", e.from, e.to);
+        or::AttestorsUpdated => |e| EventRow {
+            kind: "attestors_updated",
+            detail: json!({"attestors": e.attestors.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                           "quorum": e.quorum}),
+            ..empty()
+        };
+        or::OracleParamsUpdated => |e| EventRow {
+            kind: "oracle_params_updated", detail: json!({"params": format!("{:?}", e.params)}), ..empty()
+        };
+        or::OraclePauseChanged => |e| EventRow {
+            kind: "oracle_pause_changed", detail: json!({"paused_until": e.paused_until}), ..empty()
+        };
+        or::MeterStateInitialized => |e| EventRow {
+            kind: "meter_state_initialized", lfdi: Some(e.lfdi), detail: json!({}), ..empty()
+        };
+        tk::LedgerInitialized => |e| EventRow {
+            kind: "ledger_initialized", lfdi: Some(e.lfdi), detail: json!({}), ..empty()
+        };
+        tk::TokenPauseChanged => |e| EventRow {
+            kind: "token_pause_changed", detail: json!({"paused_until": e.paused_until}), ..empty()
+        };
+        tr::MarketParamsUpdated => |e| EventRow {
+            kind: "market_params_updated", detail: json!({"params": format!("{:?}", e.params)}), ..empty()
+        };
+        tr::FeesWithdrawn => |e| EventRow {
+            kind: "fees_withdrawn", wh: Some(e.base), quote: Some(e.quote), detail: json!({}), ..empty()
+        };
+        tr::SweepSkipped => |e| EventRow {
+            kind: "sweep_skipped", owner: Some(e.owner), detail: json!({}), ..empty()
+        };
+        gv::CouncilConfigured => |e| EventRow {
+            kind: "council_configured",
+            detail: json!({"members": e.members.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                           "guardians": e.guardians.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+                           "threshold": e.threshold, "timelock_seconds": e.timelock_seconds,
+                           "max_guardian_pause_s": e.max_guardian_pause_s,
+                           "guardian_cooldown_s": e.guardian_cooldown_s}),
+            ..empty()
         };
         gv::GuardianPaused => |e| EventRow {
             kind: "guardian_paused", owner: Some(e.guardian),

@@ -225,6 +225,21 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
     );
     assert_eq!(cleared as u64, report.intervals_cleared);
 
+    // Every event the day's programs emitted is one this build maps (none kept as `other`),
+    // the campus's 25 meters among them, and the hand-over of the four authorities.
+    let kinds = db
+        .query_one(
+            "SELECT count(*) FILTER (WHERE kind = 'other'), \
+                    count(*) FILTER (WHERE kind = 'meter_registered'), \
+                    count(*) FILTER (WHERE kind = 'authority_changed'), \
+                    count(*) FILTER (WHERE kind = 'proposal_executed') FROM chain_events",
+            &[],
+        )
+        .await
+        .unwrap();
+    let kinds: (i64, i64, i64, i64) = (kinds.get(0), kinds.get(1), kinds.get(2), kinds.get(3));
+    assert_eq!(kinds, (0, 25, 4, 4));
+
     // The console's queries: a building's intervals, an interval's trades.
     let traded = db
         .query_one(
