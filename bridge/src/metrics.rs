@@ -266,6 +266,11 @@ impl Endpoints for BridgeEndpoints {
                 "Readings dropped from the export queue unexported (it was over its cap), ever.",
                 q.dropped,
             );
+            e.counter(
+                "gridtokenx_bridge_export_dropped_batches_total",
+                "Signed batches pruned before the history exporter took them (30 days past the retention), ever.",
+                q.batches_dropped,
+            );
             e.gauge(
                 "gridtokenx_bridge_export_oldest_waiting_age_seconds",
                 "Age of the oldest reading waiting for the history exporter (0: none waits).",

@@ -358,6 +358,12 @@ async fn prune(store: Arc<Store>, retention_s: i64, shutdown: watch::Receiver<bo
             break;
         }
     }
+    if all.unexported_batches > 0 {
+        tracing::error!(
+            batches = all.unexported_batches,
+            "signed batches pruned before the history exporter took them (held 30 days past the retention): they are missing from the history"
+        );
+    }
     if all.export_dropped > 0 {
         tracing::error!(
             dropped = all.export_dropped,

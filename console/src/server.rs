@@ -188,21 +188,43 @@ impl History {
         if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let c = tokio::time::timeout(HISTORY_CONNECT_TIMEOUT, history::connect(&self.url))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the history database did not answer within {HISTORY_CONNECT_TIMEOUT:?}"
-                )
-            })??;
-        c.batch_execute(&format!(
-            "SET statement_timeout = {}",
-            HISTORY_STATEMENT_TIMEOUT.as_millis()
-        ))
-        .await?;
+        let c = tokio::time::timeout(HISTORY_CONNECT_TIMEOUT, async {
+            let c = history::connect(&self.url).await?;
+            c.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                HISTORY_STATEMENT_TIMEOUT.as_millis()
+            ))
+            .await?;
+            anyhow::Ok(c)
+        })
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "the history database did not answer within {HISTORY_CONNECT_TIMEOUT:?}"
+            )
+        })??;
         let c = Arc::new(c);
         *held = Some(c.clone());
         Ok(c)
+    }
+
+    /// Runs `query` on the connection within [`HISTORY_QUERY_TIMEOUT`]; a query that does not
+    /// end in time drops the connection (the next request makes another).
+    async fn query<T, F, Fut>(&self, query: F) -> Result<T>
+    where
+        F: FnOnce(Arc<history::Client>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let db = self.client().await?;
+        match tokio::time::timeout(HISTORY_QUERY_TIMEOUT, query(db)).await {
+            Ok(result) => result,
+            Err(_) => {
+                *self.client.lock().await = None;
+                anyhow::bail!(
+                    "the history database did not answer within {HISTORY_QUERY_TIMEOUT:?}"
+                )
+            }
+        }
     }
 }
 
@@ -294,9 +316,15 @@ const HISTORY: &str = "/api/v1/history/";
 /// Longest period `history/buildings/{code}` answers for (a quarter).
 pub const MAX_HISTORY_DAYS: i64 = 93;
 
-/// How long the console waits to connect to the history database, and lets a query run.
+/// How long the console waits to connect to the history database, and lets a query run
+/// (on the server, and here: a host that stops answering is given up on, and connected
+/// to again at the next request).
 pub const HISTORY_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const HISTORY_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+const HISTORY_QUERY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The latest time the history routes take (the year 2100).
+const MAX_HISTORY_TIME: i64 = 4_102_444_800;
 
 /// A numeric query parameter.
 fn query_i64(req: &Request<Incoming>, name: &str) -> Option<Result<i64, ()>> {
@@ -358,23 +386,30 @@ async fn history_answer(
                 }
                 (f, t) => {
                     let to = t.and_then(Result::ok).unwrap_or(now);
-                    (f.and_then(Result::ok).unwrap_or(to - 30 * 86_400), to)
+                    (
+                        f.and_then(Result::ok)
+                            .unwrap_or(to.saturating_sub(30 * 86_400)),
+                        to,
+                    )
                 }
             };
-            if from >= to
-                || to
-                    .checked_sub(from)
-                    .is_none_or(|d| d > MAX_HISTORY_DAYS * 86_400)
-            {
+            if !(0..=MAX_HISTORY_TIME).contains(&from) || !(0..=MAX_HISTORY_TIME).contains(&to) {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("from and to are Unix seconds from 0 to {MAX_HISTORY_TIME}"),
+                );
+            }
+            if from >= to || to - from > MAX_HISTORY_DAYS * 86_400 {
                 return error(
                     StatusCode::BAD_REQUEST,
                     &format!("from must be before to, at most {MAX_HISTORY_DAYS} days apart"),
                 );
             }
-            let result = match history.client().await {
-                Ok(db) => history::query::building_energy(&db, &lfdi, from, to, interval_s).await,
-                Err(e) => Err(e),
-            };
+            let result = history
+                .query(|db| async move {
+                    history::query::building_energy(&db, &lfdi, from, to, interval_s).await
+                })
+                .await;
             match result {
                 Ok(intervals) => serde_json::json!({
                     "lfdi": keeper_protocol::hex::encode(&lfdi),
@@ -403,11 +438,11 @@ async fn history_answer(
                     let ahead = (k as i64).checked_sub(current as i64)?;
                     starts.checked_add(ahead.checked_mul(interval_s)?)
                 })
-                .flatten();
-            let result = match history.client().await {
-                Ok(db) => history::query::interval_trades(&db, k, around).await,
-                Err(e) => Err(e),
-            };
+                .flatten()
+                .filter(|t| (0..=MAX_HISTORY_TIME).contains(t));
+            let result = history
+                .query(|db| async move { history::query::interval_trades(&db, k, around).await })
+                .await;
             match result {
                 Ok(trades) => serde_json::json!(trades),
                 Err(e) => {

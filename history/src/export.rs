@@ -102,13 +102,13 @@ impl Exporter {
         let readings = got.readings;
         // Positions the bridge dropped over its queue's cap before they were taken.
         let gap = (got.dropped_through > after).then_some((after + 1, got.dropped_through));
+        let lag = readings.first().map(|r| now() - r.received_at).unwrap_or(0);
+        let inserted =
+            write::readings(&mut self.db, &mut self.partitions, from, &readings, gap).await?;
         if let Some((first, through)) = gap {
             tracing::error!(from = first, through, "readings dropped by the bridge before export (its queue was over export_max_waiting): recorded in export_gaps");
             self.metrics.gaps.inc(write::READINGS.to_string());
         }
-        let lag = readings.first().map(|r| now() - r.received_at).unwrap_or(0);
-        let inserted =
-            write::readings(&mut self.db, &mut self.partitions, from, &readings, gap).await?;
         if let Some(last) = readings.last() {
             bridge.export_acknowledge(true, last.seq).await?;
         }

@@ -37,8 +37,13 @@ pub async fn connect(url: &str) -> anyhow::Result<Client> {
     Ok(client)
 }
 
-/// Unix seconds as a `timestamptz` value.
+/// Most seconds from the Unix epoch a time may be, either way (PostgreSQL's `timestamptz`
+/// ends in the year 294276; its client counts microseconds in an i64).
+pub const MAX_UNIX_S: i64 = 9_000_000_000_000;
+
+/// Unix seconds as a `timestamptz` value (beyond [`MAX_UNIX_S`], held at it).
 pub fn at(unix_s: i64) -> std::time::SystemTime {
+    let unix_s = unix_s.clamp(-MAX_UNIX_S, MAX_UNIX_S);
     if unix_s >= 0 {
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_s as u64)
     } else {

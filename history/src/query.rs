@@ -102,7 +102,10 @@ pub async fn interval_trades(
 ) -> Result<IntervalTrades> {
     let k = i64::try_from(interval)?;
     let (from, to) = match around {
-        Some(t) => (crate::at(t - 7 * 86_400), crate::at(t + 7 * 86_400)),
+        Some(t) => (
+            crate::at(t.saturating_sub(7 * 86_400)),
+            crate::at(t.saturating_add(7 * 86_400)),
+        ),
         None => (crate::at(0), crate::at(i64::from(u32::MAX))),
     };
     let cleared = db

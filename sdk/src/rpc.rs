@@ -35,8 +35,6 @@ const ACCOUNTS_PER_CALL: usize = 100;
 const LOGS_AT_ONCE: usize = 8;
 /// Signatures per `getSignaturesForAddress` page (the most a node serves).
 const SIGNATURES_PER_CALL: usize = 1_000;
-/// Most signatures `transactions_after` walks back to its cursor (about 100 MB).
-pub const MAX_SIGNATURES_WALKED: usize = 1_000_000;
 
 pub struct RpcChain {
     client: RpcClient,
@@ -130,8 +128,9 @@ impl RpcChain {
     /// The successful transactions naming `address` after `after`, at most `limit`, oldest
     /// first: the newest `limit` (`oldest` false; `skipped` when others were left out) or
     /// the oldest `limit` (`oldest` true; `more` when others follow). Signatures are read a
-    /// page at a time, newest first, back to `after` (all of them when `oldest`, up to
-    /// [`MAX_SIGNATURES_WALKED`]); logs for the ones returned.
+    /// page at a time, newest first, back to `after` (all of them when `oldest`: a reader
+    /// far behind walks its whole backlog each read, 1,000 signatures a call); logs for the
+    /// ones returned.
     async fn named(
         &self,
         address: Pubkey,
@@ -140,8 +139,29 @@ impl RpcChain {
         oldest: bool,
     ) -> Result<NamedTransactions> {
         use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
-        // Failed transactions are passed over (they emitted nothing) and do not count.
-        let mut found = Vec::new();
+        // A node ignores an `until` it does not know (pruned from its ledger, another
+        // node's, a reset chain) and lists back to its oldest: a reader that must see
+        // every transaction stops there instead of jumping or repeating.
+        if let (true, Some(cursor)) = (oldest, after) {
+            let known = self
+                .client
+                .get_signature_statuses_with_history(&[cursor])
+                .await
+                .map_err(|e| self.failed("getSignatureStatuses".into(), e))?
+                .value
+                .into_iter()
+                .next()
+                .flatten()
+                .is_some();
+            if !known {
+                bail!(
+                    "the node does not know transaction {cursor}, where this reader stopped (its ledger was pruned past it, or it is another node): ask a node with that history, or start the reader again from the node's oldest transaction"
+                );
+            }
+        }
+        // Failed transactions are passed over (they emitted nothing) and do not count. For
+        // the oldest, only the last `limit + 1` met going back are kept.
+        let mut found = std::collections::VecDeque::new();
         let mut before = None;
         let mut skipped = false;
         'pages: loop {
@@ -172,12 +192,10 @@ impl RpcChain {
                     skipped = true;
                     break 'pages;
                 }
-                if oldest && found.len() == MAX_SIGNATURES_WALKED {
-                    bail!(
-                        "more than {MAX_SIGNATURES_WALKED} transactions name {address} after {after:?}: read them in steps from an earlier cursor"
-                    );
+                found.push_back((signature, status.slot, status.block_time));
+                if oldest && found.len() > limit + 1 {
+                    found.pop_front();
                 }
-                found.push((signature, status.slot, status.block_time));
             }
             if !full {
                 break;
@@ -186,7 +204,7 @@ impl RpcChain {
         // Oldest first, LOGS_AT_ONCE requests in flight. A transaction whose logs the node
         // does not serve ends the list there: the caller asks again from the one before it,
         // and nothing is passed over.
-        found.reverse();
+        let mut found: Vec<_> = found.into_iter().rev().collect();
         let more = oldest && found.len() > limit;
         found.truncate(limit);
         let mut transactions = Vec::with_capacity(found.len());
@@ -211,6 +229,12 @@ impl RpcChain {
                     logs,
                 });
             }
+        }
+        if oldest && transactions.is_empty() && !found.is_empty() {
+            bail!(
+                "the node does not serve transaction {} yet (getTransaction): the reader waits for it",
+                found[0].0
+            );
         }
         Ok(NamedTransactions {
             transactions,

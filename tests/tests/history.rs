@@ -356,6 +356,11 @@ async fn a_campus_day_reaches_postgresql_once_through_killed_exporters_and_a_sto
         ("/api/v1/history/intervals/99999999999999999999", 400),
         ("/api/v1/history/intervals/18446744073709551615", 400),
         (
+            &format!("/api/v1/history/buildings/{meter}?from=20000000000000&to=20000000000001")
+                as &str,
+            400,
+        ),
+        (
             &format!("/api/v1/history/buildings/{meter}?from=-9223372036854775808&to=9") as &str,
             400,
         ),

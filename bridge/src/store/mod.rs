@@ -60,6 +60,8 @@ pub struct Pruned {
     pub batches: usize,
     /// Export queue entries dropped unexported (the queue was over its cap).
     pub export_dropped: usize,
+    /// Of `batches`, those the history exporter had not taken (held past the retention).
+    pub unexported_batches: usize,
 }
 
 impl Pruned {
@@ -72,6 +74,7 @@ impl Pruned {
         self.measurements += other.measurements;
         self.batches += other.batches;
         self.export_dropped += other.export_dropped;
+        self.unexported_batches += other.unexported_batches;
     }
 }
 
@@ -89,6 +92,8 @@ pub struct ExportQueue {
     pub oldest_received_at: Option<i64>,
     pub batches_exported_through: u64,
     pub last_batch: u64,
+    /// Signed batches pruned before the exporter took them, ever.
+    pub batches_dropped: u64,
 }
 
 /// A meter's import and export registers measured at the same time: what a reading of the

@@ -188,6 +188,7 @@ impl Reader {
             oldest_received_at,
             batches_exported_through: m(BATCHES_EXPORTED_THROUGH)?,
             last_batch: m(LAST_BATCH)?,
+            batches_dropped: m(EXPORT_BATCHES_DROPPED)?,
         })
     }
 

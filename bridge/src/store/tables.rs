@@ -88,6 +88,9 @@ pub(super) const EXPORT_ACKNOWLEDGED: &str = "export_acknowledged";
 pub(super) const EXPORTED_THROUGH: &str = "exported_through";
 pub(super) const EXPORT_DROPPED_THROUGH: &str = "export_dropped_through";
 pub(super) const EXPORT_DROPPED: &str = "export_dropped";
+/// Signed batches pruned before the history exporter took them (held 30 days past the
+/// retention), ever.
+pub(super) const EXPORT_BATCHES_DROPPED: &str = "export_batches_dropped";
 /// Batches through this sequence are in the history database: retention keeps the others
 /// while the bridge keeps an export queue.
 pub(super) const BATCHES_EXPORTED_THROUGH: &str = "batches_exported_through";

@@ -102,6 +102,7 @@ fn pruning_keeps_the_window_and_every_unacknowledged_batch_and_compacts_at_start
             measurements: 10 * 288,
             batches: 1,
             export_dropped: 0,
+            unexported_batches: 0,
         }
     );
     let reader = store.read().unwrap();
@@ -1691,9 +1692,38 @@ fn pruning_keeps_batches_the_exporter_has_not_taken_while_the_queue_is_kept() {
     assert_eq!(left, vec![2, 3]);
     assert_eq!(reader.batches_after(2, 10).unwrap().len(), 1);
     drop(reader);
-    // Never past the last batch signed; without the queue, acknowledged batches go.
+    // Never past the last batch signed.
     assert_eq!(store.write_immediate(|w| w.batches_exported(9)).unwrap(), 3);
-    store.write_immediate(|w| w.batches_exported(0)).unwrap();
+    assert_eq!(store.write_immediate(|w| w.batches_exported(2)).unwrap(), 3);
+    drop(store);
+    let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+    store.keep_export_queue(true, 1_000);
+    // Held 30 days past the retention at most: then pruned, and counted.
+    let another = tempfile::tempdir().unwrap();
+    let held = Store::open(&another.path().join("bridge.redb")).unwrap();
+    held.keep_export_queue(true, 1_000);
+    held.write_immediate(|w| -> Result<()> {
+        for s in 1..=2 {
+            w.put_batch(&batch(s, 10))?;
+            w.next_batch_sequence()?;
+            assert_eq!(w.acknowledge(s)?, Acknowledged::Done);
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(held.prune(10 + 30 * 86_400).unwrap().batches, 0);
+    let pruned = held.prune(11 + 30 * 86_400).unwrap();
+    assert_eq!((pruned.batches, pruned.unexported_batches), (2, 2));
+    assert_eq!(
+        held.read()
+            .unwrap()
+            .export_status()
+            .unwrap()
+            .batches_dropped,
+        2
+    );
+    // Without the queue, acknowledged batches go at the retention.
+    held.keep_export_queue(false, 0);
     store.keep_export_queue(false, 0);
     assert_eq!(store.prune(1_000).unwrap().batches, 2);
 }

@@ -228,12 +228,23 @@ impl<'a> Writer<'a> {
                 if unexported && b.created_at >= held_until {
                     break;
                 }
+                if unexported {
+                    pruned.unexported_batches += 1;
+                }
                 old.push(sequence.value());
             }
             for sequence in &old {
                 batches.remove(sequence)?;
             }
             pruned.batches = old.len();
+        }
+        if pruned.unexported_batches > 0 {
+            let dropped = self.meta(EXPORT_BATCHES_DROPPED)?;
+            self.insert(
+                META,
+                EXPORT_BATCHES_DROPPED,
+                dropped + pruned.unexported_batches as u64,
+            )?;
         }
         Ok(pruned)
     }

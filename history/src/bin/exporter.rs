@@ -211,6 +211,8 @@ async fn main() -> ExitCode {
     }
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(bridge) = bridge {
+        // Present from the start, so that the first gap is an increase (the alert).
+        metrics.gaps.add(history::write::READINGS.to_string(), 0);
         let (c, m, s, b) = (
             config.clone(),
             metrics.clone(),
