@@ -455,7 +455,7 @@ async fn handle(
                 let reader = a.store.read()?;
                 Ok(BatchPage {
                     batches: reader.batches_after(after, limit)?,
-                    last: reader.export_status()?.last_batch,
+                    last: reader.last_batch()?,
                 })
             })
             .await;
@@ -466,12 +466,7 @@ async fn handle(
         }
         Route::ExportBatchesAck => export_ack(attestor, false, req.into_body()).await,
         Route::Batches => {
-            let limit = req
-                .uri()
-                .query()
-                .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(100);
+            let limit = query_number(&req, "limit").map_or(100, |l| l as usize);
             let a = attestor.clone();
             match tokio::task::spawn_blocking(move || a.store.read()?.unacknowledged(limit)).await {
                 Ok(Ok(batches)) => json(StatusCode::OK, &BatchList { batches }),

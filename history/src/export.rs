@@ -45,6 +45,24 @@ pub struct BridgeBehind {
     pub cursor: u64,
 }
 
+/// Before a page is written: refuses a bridge whose queue (`readings`) or batches end
+/// (`last`) before the history's cursor (`after`), and tells it the database has
+/// everything through the cursor, so that it may drop that (again, if the last
+/// acknowledgement was lost).
+async fn settle_cursor(bridge: &BridgeClient, readings: bool, after: u64, last: u64) -> Result<()> {
+    if last < after {
+        return Err(BridgeBehind {
+            last,
+            cursor: after,
+        }
+        .into());
+    }
+    if after > 0 {
+        bridge.export_acknowledge(readings, after).await?;
+    }
+    Ok(())
+}
+
 impl Exporter {
     /// Connects to `url` and brings the schema up to date.
     pub async fn open(url: &str, metrics: Arc<ExportMetrics>) -> Result<Exporter> {
@@ -87,18 +105,7 @@ impl Exporter {
         let from = self.cursor_u64(write::READINGS).await?;
         let after = from.unwrap_or(0);
         let got = bridge.export_readings(after, page).await?;
-        if got.last < after {
-            return Err(BridgeBehind {
-                last: got.last,
-                cursor: after,
-            }
-            .into());
-        }
-        // The database has everything through its cursor: the bridge may drop it (again,
-        // if the last acknowledgement was lost).
-        if after > 0 {
-            bridge.export_acknowledge(true, after).await?;
-        }
+        settle_cursor(bridge, true, after, got.last).await?;
         let readings = got.readings;
         // Positions the bridge dropped over its queue's cap before they were taken.
         let gap = (got.dropped_through > after).then_some((after + 1, got.dropped_through));
@@ -126,16 +133,7 @@ impl Exporter {
         let from = self.cursor_u64(write::BATCHES).await?;
         let after = from.unwrap_or(0);
         let got = bridge.export_batches(after, page).await?;
-        if got.last < after {
-            return Err(BridgeBehind {
-                last: got.last,
-                cursor: after,
-            }
-            .into());
-        }
-        if after > 0 {
-            bridge.export_acknowledge(false, after).await?;
-        }
+        settle_cursor(bridge, false, after, got.last).await?;
         let lag = got
             .batches
             .first()

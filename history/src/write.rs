@@ -330,14 +330,3 @@ pub async fn events(
     txn.commit().await?;
     Ok(inserted)
 }
-
-/// Records what the export could not bring (`export_gaps`).
-pub async fn gap(client: &Client, source: &str, from: &str, through: &str) -> Result<()> {
-    client
-        .execute(
-            "INSERT INTO export_gaps (source, from_position, through_position) VALUES ($1, $2, $3)",
-            &[&source, &from, &through],
-        )
-        .await?;
-    Ok(())
-}

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::engine::Shared;
 use super::records;
@@ -184,12 +184,17 @@ impl Reader {
             dropped_through,
             dropped: m(EXPORT_DROPPED)?,
             exported: m(EXPORT_ACKNOWLEDGED)?,
-            waiting: m(EXPORT_WAITING)?,
+            waiting: self.txn.open_table(EXPORT_QUEUE)?.len()?,
             oldest_received_at,
             batches_exported_through: m(BATCHES_EXPORTED_THROUGH)?,
             last_batch: m(LAST_BATCH)?,
             batches_dropped: m(EXPORT_BATCHES_DROPPED)?,
         })
+    }
+
+    /// The last batch sequence signed (0: none).
+    pub fn last_batch(&self) -> Result<u64> {
+        meta_value(&self.txn.open_table(META)?, LAST_BATCH)
     }
 
     /// Up to `limit` signed batches after sequence `after` (acknowledged or not), by

@@ -78,11 +78,11 @@ pub(super) const CHAIN_FLOOR: &str = "chain_floor";
 /// Signed batches not acknowledged (nor replaced by a re-signed copy).
 pub(super) const UNACKNOWLEDGED: &str = "unacknowledged_batches";
 /// The export queue: the last position given, the last the exporter acknowledged, the last
-/// dropped unexported (over the cap), how many were dropped, and how many wait. Positions
+/// dropped unexported (over the cap), and how many were dropped (how many wait is the
+/// queue's length, which redb keeps). Positions
 /// increase but are not contiguous: each is at least the reading's arrival time in
 /// microseconds (`records::export_position`).
 pub(super) const EXPORT_LAST: &str = "export_last";
-pub(super) const EXPORT_WAITING: &str = "export_waiting";
 /// Readings the exporter acknowledged, ever.
 pub(super) const EXPORT_ACKNOWLEDGED: &str = "export_acknowledged";
 pub(super) const EXPORTED_THROUGH: &str = "exported_through";

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use redb::ReadableTable;
+use redb::{ReadableTable, ReadableTableMetadata};
 
 use super::cache;
 use super::engine::Shared;
@@ -260,12 +260,12 @@ impl<'a> Writer<'a> {
             .shared
             .export_max_waiting
             .load(std::sync::atomic::Ordering::Relaxed);
-        let waiting = self.meta(EXPORT_WAITING)?;
+        let mut queue = self.txn.open_table(EXPORT_QUEUE)?;
+        let waiting = queue.len()?;
         if waiting <= cap {
             return Ok(0);
         }
         let n = (waiting - cap).min(max as u64) as usize;
-        let mut queue = self.txn.open_table(EXPORT_QUEUE)?;
         let mut old = Vec::with_capacity(n);
         for entry in queue.iter()? {
             old.push(entry?.0.value());
@@ -282,7 +282,6 @@ impl<'a> Writer<'a> {
         }
         let dropped = self.meta(EXPORT_DROPPED)?;
         self.insert(META, EXPORT_DROPPED, dropped + old.len() as u64)?;
-        self.insert(META, EXPORT_WAITING, waiting - old.len() as u64)?;
         Ok(old.len())
     }
 
@@ -314,8 +313,6 @@ impl<'a> Writer<'a> {
             }
             done.len() as u64
         };
-        let waiting = self.meta(EXPORT_WAITING)?;
-        self.insert(META, EXPORT_WAITING, waiting.saturating_sub(removed))?;
         let acknowledged = self.meta(EXPORT_ACKNOWLEDGED)?;
         self.insert(META, EXPORT_ACKNOWLEDGED, acknowledged + removed)?;
         self.insert(META, EXPORTED_THROUGH, through)?;
@@ -433,8 +430,6 @@ impl<'a> Writer<'a> {
         {
             let position = records::export_position(self.meta(EXPORT_LAST)?, reading.received_at);
             self.insert(META, EXPORT_LAST, position)?;
-            let waiting = self.meta(EXPORT_WAITING)?;
-            self.insert(META, EXPORT_WAITING, waiting + 1)?;
             self.insert(
                 EXPORT_QUEUE,
                 position,

@@ -44,11 +44,17 @@ struct Args {
     serve: bool,
 }
 
-fn lfdi(meter: u32) -> String {
+/// Meter `meter`'s LFDI in these measurements: its number, 0xA5, zeros (the year's SQL
+/// writes the same).
+fn lfdi_bytes(meter: u32) -> [u8; 20] {
     let mut bytes = [0u8; 20];
     bytes[..4].copy_from_slice(&meter.to_be_bytes());
     bytes[4] = 0xA5;
-    hex::encode_upper(bytes)
+    bytes
+}
+
+fn lfdi(meter: u32) -> String {
+    hex::encode_upper(lfdi_bytes(meter))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -271,9 +277,7 @@ async fn run(args: Args) -> Result<()> {
     let mut trades = Vec::new();
     for i in 0..20u32 {
         let building = i % args.buildings;
-        let mut id = [0u8; 20];
-        id[..4].copy_from_slice(&building.to_be_bytes());
-        id[4] = 0xA5;
+        let id = lfdi_bytes(building);
         let from = year_start + i64::from(i % 11) * 30 * 86_400;
         let at = Instant::now();
         let rows = history::query::building_energy(&db, &id, from, from + 30 * 86_400, 900).await?;
