@@ -159,19 +159,29 @@ fn as_event<T: Discriminator + AnchorDeserialize>(bytes: &[u8]) -> Option<T> {
     T::deserialize(&mut &rest[..]).ok()
 }
 
-/// Decodes one event of ours; `None` for one this build does not map (kept as `other`).
-pub fn decode(bytes: &[u8]) -> Option<EventRow> {
-    use energy_token::events as tk;
-    use governance::events as gv;
-    use oracle::events as or;
-    use registry::events as rg;
-    use trading::events as tr;
-    macro_rules! map {
-        ($($ty:path => |$e:ident| $row:expr;)*) => {
+use energy_token::events as tk;
+use governance::events as gv;
+use oracle::events as or;
+use registry::events as rg;
+use trading::events as tr;
+
+/// `decode` over the table of events, and the names of the events it maps.
+macro_rules! event_table {
+    ($($ty:path => |$e:ident| $row:expr;)*) => {
+        /// Decodes one event of ours; `None` for one this build does not map (kept as `other`).
+        pub fn decode(bytes: &[u8]) -> Option<EventRow> {
             $(if let Some($e) = as_event::<$ty>(bytes) { return Some($row); })*
-        };
-    }
-    map! {
+            None
+        }
+
+        /// The type names of the events `decode` maps.
+        pub fn mapped_events() -> Vec<&'static str> {
+            vec![$(stringify!($ty).rsplit(':').next().unwrap_or_default().trim()),*]
+        }
+    };
+}
+
+event_table! {
         or::BatchApplied => |e| EventRow {
             kind: "batch_applied", sequence: Some(e.sequence),
             detail: json!({"hash": hex(&e.hash), "applied": e.applied, "skipped": e.skipped, "attestors": e.attestors}),
@@ -217,13 +227,13 @@ pub fn decode(bytes: &[u8]) -> Option<EventRow> {
         tr::OrderPlaced => |e| EventRow {
             kind: "order_placed", interval: Some(e.interval), lfdi: Some(e.lfdi), owner: Some(e.owner),
             side: Some(side(&e.side)), wh: Some(e.quantity_wh), price: Some(e.limit_price), quote: Some(e.escrow),
-            detail: json!({"side": side_name(&e.side), "replaced": e.replaced}),
+            detail: json!({"side": side_name(&e.side), "replaced": e.replaced, "by": e.by.to_string()}),
             ..empty()
         };
         tr::OrderCancelled => |e| EventRow {
             kind: "order_cancelled", interval: Some(e.interval), lfdi: Some(e.lfdi), owner: Some(e.owner),
             side: Some(side(&e.side)), quote: Some(e.refunded),
-            detail: json!({"side": side_name(&e.side)}),
+            detail: json!({"side": side_name(&e.side), "by": e.by.to_string()}),
             ..empty()
         };
         tr::IntervalCleared => |e| EventRow {
@@ -247,6 +257,16 @@ pub fn decode(bytes: &[u8]) -> Option<EventRow> {
             kind: "order_evicted", interval: Some(e.interval), lfdi: Some(e.lfdi), owner: Some(e.owner),
             side: Some(side(&e.side)), quote: Some(e.credited),
             detail: json!({"side": side_name(&e.side), "by": e.by.to_string()}),
+            ..empty()
+        };
+        tr::DelegateAuthorized => |e| EventRow {
+            kind: "delegate_authorized", lfdi: Some(e.lfdi), owner: Some(e.owner),
+            detail: json!({"delegate": e.delegate.to_string(), "replaced": e.replaced.map(|k| k.to_string())}),
+            ..empty()
+        };
+        tr::DelegateRevoked => |e| EventRow {
+            kind: "delegate_revoked", lfdi: Some(e.lfdi), owner: Some(e.owner),
+            detail: json!({"delegate": e.delegate.to_string(), "by": e.by.to_string()}),
             ..empty()
         };
         tr::Withdrawn => |e| EventRow {
@@ -384,8 +404,6 @@ pub fn decode(bytes: &[u8]) -> Option<EventRow> {
                            "paused_until": e.paused_until}),
             ..empty()
         };
-    }
-    None
 }
 
 #[cfg(test)]
@@ -398,6 +416,33 @@ mod tests {
             "Program data: {}",
             base64::engine::general_purpose::STANDARD.encode(data)
         )
+    }
+
+    /// Every event in the five programs' IDLs (idl/*.json, kept current by CI) is mapped.
+    #[test]
+    fn every_event_of_the_programs_is_mapped() {
+        let mapped = mapped_events();
+        let idl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../idl");
+        let mut names = Vec::new();
+        for program in [
+            "registry",
+            "oracle",
+            "energy_token",
+            "trading",
+            "governance",
+        ] {
+            let text = std::fs::read_to_string(idl.join(format!("{program}.json"))).unwrap();
+            let json: Value = serde_json::from_str(&text).unwrap();
+            for event in json["events"].as_array().unwrap() {
+                names.push(event["name"].as_str().unwrap().to_string());
+            }
+        }
+        let missing: Vec<_> = names
+            .iter()
+            .filter(|n| !mapped.contains(&n.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "events not mapped: {missing:?}");
+        assert_eq!(names.len(), mapped.len(), "mapped events not in the IDLs");
     }
 
     #[test]

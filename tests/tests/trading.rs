@@ -1579,3 +1579,488 @@ async fn a_campus_interval_of_25_buys_and_25_sells_clears_in_one_transaction() {
     assert!(bought <= book.volume_wh && book.volume_wh <= sold);
     assert!(sold - bought < 25, "rounding under 1 Wh per marginal order");
 }
+
+// ---- order delegates: a building's EMS trades for its owner, never withdraws ----
+
+/// The SPL state of `owner`'s quote account: who may spend from it and how much.
+async fn quote_allowance(m: &mut MarketCampus, i: usize) -> (Option<Pubkey>, u64) {
+    let address = token_ix::ata(&m.c.owner(i), &m.quote_mint);
+    let account: anchor_spl::token::TokenAccount = m.c.env.account(address).await;
+    (account.delegate.into(), account.delegated_amount)
+}
+
+/// Meter `i`'s owner makes `delegate` the building's order delegate.
+async fn authorize(m: &mut MarketCampus, i: usize, delegate: Pubkey) {
+    let owner = m.c.owners[i].insecure_clone();
+    let ix = trading_ix::authorize_delegate(owner.pubkey(), &m.c.lfdis[i], delegate);
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+}
+
+/// Meter `i`'s owner approves the vault authority for `amount` of its quote (buy) or GRID
+/// (sell) account.
+async fn allow(m: &mut MarketCampus, i: usize, side: Side, amount: u64) {
+    let owner = m.c.owners[i].insecure_clone();
+    let mint = match side {
+        Side::Buy => m.quote_mint,
+        Side::Sell => token_ix::grid_mint(),
+    };
+    let ix = trading_ix::approve_order_allowance(owner.pubkey(), &mint, amount);
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+}
+
+fn delegated(
+    m: &MarketCampus,
+    delegate: &Keypair,
+    i: usize,
+    interval: u64,
+    side: Side,
+    quantity: u64,
+    price: u64,
+) -> solana_instruction::Instruction {
+    trading_ix::place_delegated_order(
+        delegate.pubkey(),
+        m.c.owner(i),
+        &m.quote_mint,
+        &m.c.lfdis[i],
+        interval,
+        side,
+        quantity,
+        price,
+    )
+}
+
+fn delegated_cancel(
+    m: &MarketCampus,
+    delegate: &Keypair,
+    i: usize,
+    interval: u64,
+    side: Side,
+) -> solana_instruction::Instruction {
+    trading_ix::cancel_delegated_order(
+        delegate.pubkey(),
+        m.c.owner(i),
+        &m.quote_mint,
+        &m.c.lfdis[i],
+        interval,
+        side,
+    )
+}
+
+#[tokio::test]
+async fn a_delegate_places_and_cancels_the_buildings_orders_within_the_owners_allowance() {
+    let mut m = MarketCampus::new(2, &[1], 10_000).await;
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    let d = m.c.env.funded_keypair(SOL).await;
+    let owner = m.c.owner(0);
+    let lfdi = m.c.lfdis[0];
+    let signer = m.c.owners[0].insecure_clone();
+    let ix = trading_ix::authorize_delegate(owner, &lfdi, d.pubkey());
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&signer]).await;
+    result.unwrap();
+    let authorized = &events::<trading::events::DelegateAuthorized>(&logs)[0];
+    assert_eq!(
+        (
+            authorized.lfdi,
+            authorized.owner,
+            authorized.delegate,
+            authorized.replaced
+        ),
+        (lfdi, owner, d.pubkey(), None)
+    );
+    let delegation: trading::OrderDelegate =
+        m.c.env
+            .zero_copy(trading_ix::order_delegate_address(&lfdi))
+            .await;
+    assert_eq!(
+        (delegation.owner, delegation.delegate, delegation.lfdi),
+        (owner, d.pubkey(), lfdi)
+    );
+    assert_eq!(delegation.authorized_at, m.c.env.now().await);
+
+    // No allowance yet: nothing can be locked.
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000)], &[&d])
+            .await,
+        TradingError::AllowanceTooLow,
+    );
+    allow(&mut m, 0, Side::Buy, 100_000).await;
+    let d_lamports = m.c.env.lamports(d.pubkey()).await;
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000)], &[&d])
+            .await;
+    result.unwrap();
+    m.orders.push(gridtokenx_tests::market_campus::Placed {
+        interval: k,
+        meter: 0,
+        side: Side::Buy,
+        owner,
+    });
+    m.traders.insert(owner);
+    let placed = &events::<OrderPlaced>(&logs)[0];
+    assert_eq!(
+        (placed.owner, placed.by, placed.escrow, placed.replaced),
+        (owner, d.pubkey(), 45_000, false)
+    );
+    // The order is the owner's; its escrow came out of their account, within the allowance.
+    let order = m.order_account(k, 0, Side::Buy).await;
+    assert_eq!(
+        (order.owner, order.quantity_wh, order.escrow),
+        (owner, 1_000, 45_000)
+    );
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 45_000);
+    assert_eq!(
+        quote_allowance(&mut m, 0).await,
+        (Some(trading_ix::vault_authority()), 55_000)
+    );
+    // The delegate paid the rent of the order and of the owner's balance account.
+    assert!(
+        d_lamports - m.c.env.lamports(d.pubkey()).await
+            >= rent(Order::SPACE) + rent(Balance::SPACE)
+    );
+    // A replacement locks only the difference, which must fit the allowance left ...
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &d, 0, k, Side::Buy, 3_000, 45_000)], &[&d])
+            .await,
+        TradingError::AllowanceTooLow,
+    );
+    m.c.env
+        .send(&[delegated(&m, &d, 0, k, Side::Buy, 2_000, 45_000)], &[&d])
+        .await
+        .unwrap();
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 90_000);
+    assert_eq!(quote_allowance(&mut m, 0).await.1, 10_000);
+    // ... and a smaller one returns the rest to the owner's account.
+    m.c.env
+        .send(&[delegated(&m, &d, 0, k, Side::Buy, 500, 45_000)], &[&d])
+        .await
+        .unwrap();
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS - 22_500);
+    m.assert_conserved().await;
+
+    // The delegate cancels: the escrow goes back to the owner's account, the rent to the
+    // owner's balance account (theirs to withdraw).
+    let balance_lamports = m.c.env.lamports(trading_ix::balance_address(&owner)).await;
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(&[delegated_cancel(&m, &d, 0, k, Side::Buy)], &[&d])
+            .await;
+    result.unwrap();
+    m.orders.clear();
+    let cancelled = &events::<OrderCancelled>(&logs)[0];
+    assert_eq!(
+        (cancelled.owner, cancelled.by, cancelled.refunded),
+        (owner, d.pubkey(), 22_500)
+    );
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS);
+    assert_eq!(
+        m.c.env.lamports(trading_ix::balance_address(&owner)).await - balance_lamports,
+        rent(Order::SPACE)
+    );
+    assert_eq!(m.book(k).await.open_orders, 0);
+    assert_eq!(m.balance(&owner).await.sides_mut(k).buys, 0);
+    m.assert_conserved().await;
+
+    // A sell: GRID locked through the GRID account's allowance.
+    let e = m.c.env.funded_keypair(SOL).await;
+    authorize(&mut m, 1, e.pubkey()).await;
+    allow(&mut m, 1, Side::Sell, 2_000).await;
+    m.c.env
+        .send(&[delegated(&m, &e, 1, k, Side::Sell, 2_000, 30_000)], &[&e])
+        .await
+        .unwrap();
+    assert_eq!(m.grid_balance(1).await, 10_000 - 2_000);
+    assert_eq!(m.c.env.token_balance(trading_ix::base_vault()).await, 2_000);
+}
+
+#[tokio::test]
+async fn a_delegate_trades_only_for_its_building_and_only_into_escrow() {
+    let mut m = MarketCampus::new(3, &[1], 10_000).await;
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    let d = m.c.env.funded_keypair(SOL).await;
+    let e = m.c.env.funded_keypair(SOL).await;
+    authorize(&mut m, 0, d.pubkey()).await;
+    authorize(&mut m, 2, e.pubkey()).await;
+    allow(&mut m, 0, Side::Buy, 1_000_000).await;
+    allow(&mut m, 2, Side::Buy, 1_000_000).await;
+    // Not the building's delegate.
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &e, 0, k, Side::Buy, 1_000, 45_000)], &[&e])
+            .await,
+        TradingError::NotDelegate,
+    );
+    // A building without a delegation (its address holds no trading account).
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &d, 1, k, Side::Buy, 1_000, 45_000)], &[&d])
+            .await,
+        ErrorCode::AccountOwnedByWrongProgram,
+    );
+    // Another building's delegation in place of this one's.
+    let ix = replace_account(
+        delegated(&m, &d, 2, k, Side::Buy, 1_000, 45_000),
+        trading_ix::order_delegate_address(&m.c.lfdis[2]),
+        trading_ix::order_delegate_address(&m.c.lfdis[0]),
+    );
+    assert_error(m.c.env.send(&[ix], &[&d]).await, ErrorCode::ConstraintSeeds);
+    // The order is the meter owner's: naming someone else as the owner is refused.
+    let ix = trading_ix::place_delegated_order(
+        d.pubkey(),
+        m.c.owner(2),
+        &m.quote_mint,
+        &m.c.lfdis[0],
+        k,
+        Side::Buy,
+        1_000,
+        45_000,
+    );
+    assert_error(
+        m.c.env.send(&[ix], &[&d]).await,
+        TradingError::NotMeterOwner,
+    );
+    // The escrow comes from the owner's account and nowhere else: a token account of
+    // anyone else (here the other building's, approved too) is refused.
+    let ix = replace_account(
+        delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000),
+        token_ix::ata(&m.c.owner(0), &m.quote_mint),
+        token_ix::ata(&m.c.owner(2), &m.quote_mint),
+    );
+    assert_error(
+        m.c.env.send(&[ix], &[&d]).await,
+        ErrorCode::ConstraintTokenOwner,
+    );
+    // The market's rules hold for a delegate as for the owner.
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &d, 0, k, Side::Buy, 20_001, 45_000)], &[&d])
+            .await,
+        TradingError::OverCapacity,
+    );
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_500)], &[&d])
+            .await,
+        TradingError::PriceOffTick,
+    );
+    // A delegate has no way to the owner's balance: `withdraw` is the owner's alone.
+    m.c.env
+        .send(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000)], &[&d])
+        .await
+        .unwrap();
+    m.orders.push(gridtokenx_tests::market_campus::Placed {
+        interval: k,
+        meter: 0,
+        side: Side::Buy,
+        owner: m.c.owner(0),
+    });
+    m.traders.insert(m.c.owner(0));
+    let payer = m.c.env.payer();
+    let accounts = [
+        token_ix::create_ata(&payer, &d.pubkey(), &m.quote_mint),
+        token_ix::create_ata(&payer, &d.pubkey(), &token_ix::grid_mint()),
+    ];
+    m.c.env.send(&accounts, &[]).await.unwrap();
+    let steal = replace_account(
+        trading_ix::withdraw(d.pubkey(), &m.quote_mint, 0, 1),
+        trading_ix::balance_address(&d.pubkey()),
+        trading_ix::balance_address(&m.c.owner(0)),
+    );
+    assert_error(
+        m.c.env.send(&[steal], &[&d]).await,
+        ErrorCode::ConstraintSeeds,
+    );
+    // Another building's delegate cannot cancel it; the owner can, as any order of theirs.
+    assert_error(
+        m.c.env
+            .send(&[delegated_cancel(&m, &e, 0, k, Side::Buy)], &[&e])
+            .await,
+        TradingError::NotDelegate,
+    );
+    // After the gate, the delegate can no longer cancel.
+    m.close_gate(k).await;
+    assert_error(
+        m.c.env
+            .send(&[delegated_cancel(&m, &d, 0, k, Side::Buy)], &[&d])
+            .await,
+        TradingError::GateClosed,
+    );
+    // The delegated order settles to its owner like any other.
+    m.order(1, k + 1, Side::Sell, 1_000, 30_000).await;
+    m.run_interval(k).await;
+    let balance = m.balance(&m.c.owner(0)).await;
+    assert_eq!((balance.base, balance.quote), (0, 45_000));
+    m.assert_conserved().await;
+}
+
+#[tokio::test]
+async fn a_delegation_lapses_with_the_meter_and_either_owner_revokes_it() {
+    let mut m = MarketCampus::new(2, &[], 0).await;
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    m.open(k + 1).await;
+    let d = m.c.env.funded_keypair(SOL).await;
+    let lfdi = m.c.lfdis[0];
+    let (a, b) = (
+        m.c.owners[0].insecure_clone(),
+        m.c.owners[1].insecure_clone(),
+    );
+    // Only the meter's owner authorises, and not the default key or themselves.
+    assert_error(
+        m.c.env
+            .send(
+                &[trading_ix::authorize_delegate(
+                    b.pubkey(),
+                    &lfdi,
+                    d.pubkey(),
+                )],
+                &[&b],
+            )
+            .await,
+        TradingError::NotMeterOwner,
+    );
+    for bad in [Pubkey::default(), a.pubkey()] {
+        assert_error(
+            m.c.env
+                .send(
+                    &[trading_ix::authorize_delegate(a.pubkey(), &lfdi, bad)],
+                    &[&a],
+                )
+                .await,
+            TradingError::InvalidDelegate,
+        );
+    }
+    authorize(&mut m, 0, d.pubkey()).await;
+    allow(&mut m, 0, Side::Buy, 1_000_000).await;
+    m.c.env
+        .send(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000)], &[&d])
+        .await
+        .unwrap();
+    // The building changes hands: A's delegation lapses for new orders ...
+    m.c.env
+        .send(
+            &[registry_ix::transfer_meter_ownership(
+                &lfdi,
+                a.pubkey(),
+                b.pubkey(),
+            )],
+            &[&a, &b],
+        )
+        .await
+        .unwrap();
+    let ix = trading_ix::place_delegated_order(
+        d.pubkey(),
+        b.pubkey(),
+        &m.quote_mint,
+        &lfdi,
+        k + 1,
+        Side::Buy,
+        1_000,
+        45_000,
+    );
+    assert_error(
+        m.c.env.send(&[ix], &[&d]).await,
+        TradingError::DelegationLapsed,
+    );
+    // ... while A's order stays A's: A's delegate may still cancel it before the gate.
+    let ix = trading_ix::cancel_delegated_order(
+        d.pubkey(),
+        a.pubkey(),
+        &m.quote_mint,
+        &lfdi,
+        k,
+        Side::Buy,
+    );
+    m.c.env.send(&[ix], &[&d]).await.unwrap();
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS);
+    // B names its own delegate (replacing A's) and trades through it.
+    let e = m.c.env.funded_keypair(SOL).await;
+    let ix = trading_ix::authorize_delegate(b.pubkey(), &lfdi, e.pubkey());
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&b]).await;
+    result.unwrap();
+    let replaced = &events::<trading::events::DelegateAuthorized>(&logs)[0];
+    assert_eq!(replaced.replaced, Some(d.pubkey()));
+    let ix = trading_ix::approve_order_allowance(b.pubkey(), &m.quote_mint, 1_000_000);
+    m.c.env.send(&[ix], &[&b]).await.unwrap();
+    let place_for_b = |signer: &Keypair| {
+        trading_ix::place_delegated_order(
+            signer.pubkey(),
+            b.pubkey(),
+            &m.quote_mint,
+            &lfdi,
+            k + 1,
+            Side::Buy,
+            1_000,
+            45_000,
+        )
+    };
+    m.c.env.send(&[place_for_b(&e)], &[&e]).await.unwrap();
+    // Revoking: not a stranger, nor the delegate; the meter's owner (or whoever gave it).
+    for stranger in [&a, &e] {
+        assert_error(
+            m.c.env
+                .send(
+                    &[trading_ix::revoke_delegate(stranger.pubkey(), &lfdi)],
+                    &[stranger],
+                )
+                .await,
+            TradingError::NotDelegationOwner,
+        );
+    }
+    let address = trading_ix::order_delegate_address(&lfdi);
+    let held = m.c.env.lamports(address).await;
+    let before = m.c.env.lamports(b.pubkey()).await;
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(&[trading_ix::revoke_delegate(b.pubkey(), &lfdi)], &[&b])
+            .await;
+    result.unwrap();
+    let revoked = &events::<trading::events::DelegateRevoked>(&logs)[0];
+    assert_eq!(
+        (revoked.owner, revoked.delegate, revoked.by),
+        (b.pubkey(), e.pubkey(), b.pubkey())
+    );
+    assert!(!m.c.env.account_exists(address).await);
+    assert!(m.c.env.lamports(b.pubkey()).await + 10_000 >= before + held);
+    // Revoked: the delegate can do nothing more (the order it placed stays B's).
+    assert_error(
+        m.c.env.send(&[place_for_b(&e)], &[&e]).await,
+        ErrorCode::AccountOwnedByWrongProgram,
+    );
+    assert_eq!(m.order_account(k + 1, 0, Side::Buy).await.owner, b.pubkey());
+}
+
+#[tokio::test]
+async fn a_paused_market_takes_no_delegated_orders_but_lets_them_be_cancelled() {
+    let mut m = MarketCampus::new(1, &[], 0).await;
+    let k = m.trading_interval().await;
+    m.open(k).await;
+    let d = m.c.env.funded_keypair(SOL).await;
+    authorize(&mut m, 0, d.pubkey()).await;
+    allow(&mut m, 0, Side::Buy, 1_000_000).await;
+    m.c.env
+        .send(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000)], &[&d])
+        .await
+        .unwrap();
+    let payer = m.c.env.payer();
+    let until = m.c.env.now().await + 3_600;
+    m.c.env
+        .send(&[trading_ix::pause_until(payer, until)], &[])
+        .await
+        .unwrap();
+    assert_error(
+        m.c.env
+            .send(&[delegated(&m, &d, 0, k, Side::Buy, 2_000, 45_000)], &[&d])
+            .await,
+        TradingError::Paused,
+    );
+    m.c.env
+        .send(&[delegated_cancel(&m, &d, 0, k, Side::Buy)], &[&d])
+        .await
+        .unwrap();
+    assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS);
+}

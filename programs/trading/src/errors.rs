@@ -73,4 +73,14 @@ pub enum TradingError {
     BuildingOnBothSides,
     #[msg("Only an order placed by the meter's previous owner can be evicted (cancel your own)")]
     NotEvictable,
+    #[msg("A delegate must be a key other than the owner's and not the default key")]
+    InvalidDelegate,
+    #[msg("The signer is not this building's order delegate")]
+    NotDelegate,
+    #[msg("The delegation was given by the meter's previous owner: the owner now must authorise a delegate")]
+    DelegationLapsed,
+    #[msg("The owner's token account has not approved the market's vault authority for enough to lock this order's escrow (SPL approve)")]
+    AllowanceTooLow,
+    #[msg("Only the delegation's owner or the meter's owner now may revoke it")]
+    NotDelegationOwner,
 }

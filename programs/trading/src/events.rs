@@ -46,6 +46,8 @@ pub struct OrderPlaced {
     pub interval: u64,
     pub lfdi: [u8; 20],
     pub owner: Pubkey,
+    /// Who signed: the owner, or the building's order delegate.
+    pub by: Pubkey,
     pub side: Side,
     pub quantity_wh: u64,
     pub limit_price: u64,
@@ -60,6 +62,8 @@ pub struct OrderCancelled {
     pub interval: u64,
     pub lfdi: [u8; 20],
     pub owner: Pubkey,
+    /// Who signed: the owner, or the building's order delegate.
+    pub by: Pubkey,
     pub side: Side,
     /// Returned to the owner's token account.
     pub refunded: u64,
@@ -135,4 +139,22 @@ pub struct SweepSkipped {
 pub struct FeesWithdrawn {
     pub quote: u64,
     pub base: u64,
+}
+
+#[event]
+pub struct DelegateAuthorized {
+    pub lfdi: [u8; 20],
+    pub owner: Pubkey,
+    pub delegate: Pubkey,
+    /// The delegate it replaced, if the building had one.
+    pub replaced: Option<Pubkey>,
+}
+
+#[event]
+pub struct DelegateRevoked {
+    pub lfdi: [u8; 20],
+    pub owner: Pubkey,
+    pub delegate: Pubkey,
+    /// The delegation's owner, or the meter's owner now.
+    pub by: Pubkey,
 }

@@ -7,7 +7,9 @@
 //! marginal rationing come from the ladder (`state::auction`), at a cost independent of the
 //! number of orders; every order is then settled on its own into its owner's claimable
 //! balance (`Balance`), from which owners withdraw (or a keeper sweeps to their accounts).
-//! The keeper only cranks; it cannot choose who trades at what price.
+//! The keeper only cranks; it cannot choose who trades at what price. An owner may let a
+//! delegate key (their building's energy-management system, through the keeper) place and
+//! cancel the building's orders for them, never withdraw (`OrderDelegate`).
 // `usize::is_multiple_of` is newer than the rustc in Solana's platform-tools.
 #![allow(clippy::manual_is_multiple_of)]
 use anchor_lang::prelude::*;
@@ -75,6 +77,37 @@ pub mod trading {
         side: Side,
     ) -> Result<()> {
         instructions::cancel_order::handler(ctx, interval, lfdi, side)
+    }
+
+    #[access_control(ctx.accounts.validate(&args))]
+    pub fn place_delegated_order(
+        ctx: Context<PlaceDelegatedOrder>,
+        args: PlaceOrderArgs,
+    ) -> Result<()> {
+        instructions::place_order::delegated_handler(ctx, args)
+    }
+
+    pub fn cancel_delegated_order(
+        ctx: Context<CancelDelegatedOrder>,
+        interval: u64,
+        lfdi: [u8; 20],
+        side: Side,
+    ) -> Result<()> {
+        instructions::cancel_order::delegated_handler(ctx, interval, lfdi, side)
+    }
+
+    #[access_control(ctx.accounts.validate(&lfdi, &delegate))]
+    pub fn authorize_delegate(
+        ctx: Context<AuthorizeDelegate>,
+        lfdi: [u8; 20],
+        delegate: Pubkey,
+    ) -> Result<()> {
+        instructions::authorize_delegate::handler(ctx, lfdi, delegate)
+    }
+
+    #[access_control(ctx.accounts.validate(&lfdi))]
+    pub fn revoke_delegate(ctx: Context<RevokeDelegate>, lfdi: [u8; 20]) -> Result<()> {
+        instructions::revoke_delegate::handler(ctx, lfdi)
     }
 
     pub fn evict_order(

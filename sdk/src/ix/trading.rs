@@ -140,6 +140,11 @@ pub fn order_address(interval: u64, lfdi: &Lfdi, side: Side) -> Pubkey {
     pda(&[seeds::ORDER, &interval.to_le_bytes(), lfdi, &[side.code()]])
 }
 
+/// Building `lfdi`'s order delegate.
+pub fn order_delegate_address(lfdi: &Lfdi) -> Pubkey {
+    pda(&[seeds::ORDER_DELEGATE, lfdi])
+}
+
 /// `owner`'s claimable balances.
 pub fn balance_address(owner: &Pubkey) -> Pubkey {
     pda(&[seeds::BALANCE, owner.as_ref()])
@@ -235,6 +240,130 @@ pub fn cancel_order(
             side,
         },
     )
+}
+
+/// `place_delegated_order`: building `lfdi`'s delegate places (or replaces) its order for
+/// the meter's owner `owner`, from the owner's associated accounts (GRID for a sell,
+/// `quote_mint` for a buy), within the allowance the owner approved for the vault authority.
+#[allow(clippy::too_many_arguments)]
+pub fn place_delegated_order(
+    delegate: Pubkey,
+    owner: Pubkey,
+    quote_mint: &Pubkey,
+    lfdi: &Lfdi,
+    interval: u64,
+    side: Side,
+    quantity_wh: u64,
+    limit_price: u64,
+) -> Instruction {
+    let (owner_tokens, vault) = order_tokens(&owner, quote_mint, side);
+    anchor_ix(
+        trading::ID,
+        accounts::PlaceDelegatedOrder {
+            market: market_address(),
+            book: book_address(interval),
+            meter: meter_address(lfdi),
+            order: order_address(interval, lfdi, side),
+            opposite: order_address(interval, lfdi, side.other()),
+            owner,
+            balance: balance_address(&owner),
+            delegation: order_delegate_address(lfdi),
+            delegate,
+            owner_tokens,
+            vault,
+            vault_authority: vault_authority(),
+            token_program: anchor_spl::token::ID,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::PlaceDelegatedOrder {
+            args: PlaceOrderArgs {
+                interval,
+                lfdi: *lfdi,
+                side,
+                quantity_wh,
+                limit_price,
+            },
+        },
+    )
+}
+
+/// `cancel_delegated_order`: building `lfdi`'s delegate cancels the order `owner` has on
+/// `side` of `interval`.
+pub fn cancel_delegated_order(
+    delegate: Pubkey,
+    owner: Pubkey,
+    quote_mint: &Pubkey,
+    lfdi: &Lfdi,
+    interval: u64,
+    side: Side,
+) -> Instruction {
+    let (owner_tokens, vault) = order_tokens(&owner, quote_mint, side);
+    anchor_ix(
+        trading::ID,
+        accounts::CancelDelegatedOrder {
+            market: market_address(),
+            book: book_address(interval),
+            order: order_address(interval, lfdi, side),
+            owner,
+            balance: balance_address(&owner),
+            delegation: order_delegate_address(lfdi),
+            delegate,
+            owner_tokens,
+            vault,
+            vault_authority: vault_authority(),
+            token_program: anchor_spl::token::ID,
+        },
+        instruction::CancelDelegatedOrder {
+            interval,
+            lfdi: *lfdi,
+            side,
+        },
+    )
+}
+
+/// `authorize_delegate`: the meter's owner lets `delegate` trade for building `lfdi`.
+pub fn authorize_delegate(owner: Pubkey, lfdi: &Lfdi, delegate: Pubkey) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::AuthorizeDelegate {
+            meter: meter_address(lfdi),
+            delegation: order_delegate_address(lfdi),
+            owner,
+            system_program: anchor_lang::system_program::ID,
+        },
+        instruction::AuthorizeDelegate {
+            lfdi: *lfdi,
+            delegate,
+        },
+    )
+}
+
+/// `revoke_delegate`, signed by the delegation's owner or the meter's owner now.
+pub fn revoke_delegate(signer: Pubkey, lfdi: &Lfdi) -> Instruction {
+    anchor_ix(
+        trading::ID,
+        accounts::RevokeDelegate {
+            meter: meter_address(lfdi),
+            delegation: order_delegate_address(lfdi),
+            signer,
+        },
+        instruction::RevokeDelegate { lfdi: *lfdi },
+    )
+}
+
+/// SPL `approve`: `owner` lets the market's vault authority lock up to `amount` of their
+/// associated account of `mint` in their delegate's orders (the cap on what a delegate can
+/// commit; `approve` again to change it, SPL `revoke` to end it).
+pub fn approve_order_allowance(owner: Pubkey, mint: &Pubkey, amount: u64) -> Instruction {
+    spl_token_interface::instruction::approve(
+        &anchor_spl::token::ID,
+        &ata(&owner, mint),
+        &vault_authority(),
+        &owner,
+        &[],
+        amount,
+    )
+    .expect("a valid approve")
 }
 
 /// `evict_order`: `owner`, the meter's owner now, evicts the order the meter's previous

@@ -6,8 +6,10 @@ use registry::Meter;
 
 use crate::errors::TradingError;
 use crate::events::OrderPlaced;
-use crate::instructions::vault::{pay_in, pay_out};
-use crate::state::{seeds, Balance, IntervalBook, Market, Order, Price, Side, Wh, MAX_QUANTITY_WH};
+use crate::instructions::vault::{pay_in, pay_in_by_allowance, pay_out};
+use crate::state::{
+    seeds, Balance, IntervalBook, Market, Order, OrderDelegate, Price, Side, Wh, MAX_QUANTITY_WH,
+};
 
 #[derive(AnchorSerialize, AnchorDeserialize, Clone, Debug)]
 pub struct PlaceOrderArgs {
@@ -84,55 +86,215 @@ fn capacity_wh(power_w: u64, interval_s: u32) -> u64 {
     power_w.saturating_mul(u64::from(interval_s)) / 3_600
 }
 
+/// Every rule an order must meet, whoever signs it (`owner`: the meter's owner, whose order
+/// it is). Returns the meter.
+#[allow(clippy::too_many_arguments)]
+fn check_order(
+    market: &AccountLoader<Market>,
+    book: &AccountInfo,
+    meter: &AccountInfo,
+    opposite: &AccountInfo,
+    vault: &Account<TokenAccount>,
+    owner_tokens: &Account<TokenAccount>,
+    owner: &Pubkey,
+    args: &PlaceOrderArgs,
+) -> Result<Meter> {
+    let market = market.load()?;
+    let now = Clock::get()?.unix_timestamp;
+    require!(!market.is_paused(now), TradingError::Paused);
+    require!(!book.data_is_empty(), TradingError::BookNotOpen);
+    // In place: a book is larger than the SBF stack. Its gate was fixed when it opened.
+    let (open, ladder) =
+        zero_copy::update::<IntervalBook, _>(book, |b| (b.is_open(now), b.ladder()))?;
+    require!(open, TradingError::GateClosed);
+    market.check_horizon(args.interval, now)?;
+    ladder.tick_of(args.limit_price)?;
+    require!(
+        (market.min_quantity_wh..=MAX_QUANTITY_WH).contains(&args.quantity_wh),
+        TradingError::InvalidQuantity
+    );
+    let meter = Meter::load_checked(meter)?;
+    require!(meter.lfdi == args.lfdi, TradingError::NotMeterOwner);
+    require_keys_eq!(meter.owner, *owner, TradingError::NotMeterOwner);
+    require!(meter.is_active(), TradingError::MeterNotActive);
+    let bound = match args.side {
+        Side::Buy => capacity_wh(meter.capacity.max_import_w, market.interval_s),
+        Side::Sell => capacity_wh(meter.capacity.max_export_w(), market.interval_s),
+    };
+    require!(args.quantity_wh <= bound, TradingError::OverCapacity);
+    require!(opposite.data_is_empty(), TradingError::BuildingOnBothSides);
+    let expected = match args.side {
+        Side::Buy => market.quote_vault,
+        Side::Sell => market.base_vault,
+    };
+    require_keys_eq!(vault.key(), expected, TradingError::WrongMint);
+    require_keys_eq!(owner_tokens.mint, vault.mint, TradingError::WrongMint);
+    Ok(meter)
+}
+
 impl PlaceOrder<'_> {
     pub fn validate(&self, args: &PlaceOrderArgs) -> Result<()> {
-        let market = self.market.load()?;
-        let now = Clock::get()?.unix_timestamp;
-        require!(!market.is_paused(now), TradingError::Paused);
-        require!(!self.book.data_is_empty(), TradingError::BookNotOpen);
-        // In place: a book is larger than the SBF stack. Its gate was fixed when it opened.
-        let (open, ladder) =
-            zero_copy::update::<IntervalBook, _>(&self.book, |b| (b.is_open(now), b.ladder()))?;
-        require!(open, TradingError::GateClosed);
-        market.check_horizon(args.interval, now)?;
-        ladder.tick_of(args.limit_price)?;
-        require!(
-            (market.min_quantity_wh..=MAX_QUANTITY_WH).contains(&args.quantity_wh),
-            TradingError::InvalidQuantity
-        );
-        let meter = Meter::load_checked(&self.meter)?;
-        require!(meter.lfdi == args.lfdi, TradingError::NotMeterOwner);
-        require_keys_eq!(meter.owner, self.owner.key(), TradingError::NotMeterOwner);
-        require!(meter.is_active(), TradingError::MeterNotActive);
-        let bound = match args.side {
-            Side::Buy => capacity_wh(meter.capacity.max_import_w, market.interval_s),
-            Side::Sell => capacity_wh(meter.capacity.max_export_w(), market.interval_s),
-        };
-        require!(args.quantity_wh <= bound, TradingError::OverCapacity);
-        require!(
-            self.opposite.data_is_empty(),
-            TradingError::BuildingOnBothSides
-        );
-        let vault = match args.side {
-            Side::Buy => market.quote_vault,
-            Side::Sell => market.base_vault,
-        };
-        require_keys_eq!(self.vault.key(), vault, TradingError::WrongMint);
-        require_keys_eq!(
-            self.owner_tokens.mint,
-            self.vault.mint,
-            TradingError::WrongMint
-        );
-        Ok(())
+        check_order(
+            &self.market,
+            &self.book,
+            &self.meter,
+            &self.opposite,
+            &self.vault,
+            &self.owner_tokens,
+            &self.owner.key(),
+            args,
+        )
+        .map(|_| ())
     }
+}
+
+/// A building's order delegate places (or replaces) the building's order for its owner:
+/// the rules of `place_order`, with the owner's tokens locked through the allowance they
+/// approved for the vault authority, the rent paid by the delegate, and the order the
+/// owner's in every respect (escrow, fills, refunds, settlement).
+#[derive(Accounts)]
+#[instruction(args: PlaceOrderArgs)]
+pub struct PlaceDelegatedOrder<'info> {
+    #[account(seeds = [seeds::MARKET], bump = market.load()?.bump)]
+    pub market: AccountLoader<'info, Market>,
+    /// CHECK: as in `PlaceOrder`.
+    #[account(mut, seeds = [seeds::BOOK, args.interval.to_le_bytes().as_ref()], bump)]
+    pub book: UncheckedAccount<'info>,
+    /// CHECK: as in `PlaceOrder`.
+    pub meter: UncheckedAccount<'info>,
+    /// CHECK: as in `PlaceOrder`.
+    #[account(
+        mut,
+        seeds = [seeds::ORDER, args.interval.to_le_bytes().as_ref(), args.lfdi.as_ref(), &[args.side.code()]],
+        bump,
+    )]
+    pub order: UncheckedAccount<'info>,
+    /// CHECK: as in `PlaceOrder`.
+    #[account(
+        seeds = [seeds::ORDER, args.interval.to_le_bytes().as_ref(), args.lfdi.as_ref(), &[args.side.other().code()]],
+        bump,
+    )]
+    pub opposite: UncheckedAccount<'info>,
+    /// CHECK: the meter's owner (checked against the meter), whose order it is; not a signer.
+    pub owner: UncheckedAccount<'info>,
+    /// CHECK: the owner's balance PDA; created by the handler at their first order.
+    #[account(mut, seeds = [seeds::BALANCE, owner.key().as_ref()], bump)]
+    pub balance: UncheckedAccount<'info>,
+    #[account(seeds = [seeds::ORDER_DELEGATE, args.lfdi.as_ref()], bump = delegation.load()?.bump)]
+    pub delegation: AccountLoader<'info, OrderDelegate>,
+    /// Pays the order's rent (which, like every order's, goes to the owner's balance when
+    /// it settles).
+    #[account(mut)]
+    pub delegate: Signer<'info>,
+    #[account(mut, token::authority = owner)]
+    pub owner_tokens: Account<'info, TokenAccount>,
+    #[account(mut)]
+    pub vault: Account<'info, TokenAccount>,
+    /// CHECK: the vault authority PDA; the owner's SPL delegate for the escrow, and signs a
+    /// replaced order's refund.
+    #[account(seeds = [seeds::VAULT_AUTHORITY], bump = market.load()?.vault_authority_bump)]
+    pub vault_authority: UncheckedAccount<'info>,
+    pub token_program: Program<'info, Token>,
+    pub system_program: Program<'info, System>,
+}
+
+impl PlaceDelegatedOrder<'_> {
+    pub fn validate(&self, args: &PlaceOrderArgs) -> Result<()> {
+        check_order(
+            &self.market,
+            &self.book,
+            &self.meter,
+            &self.opposite,
+            &self.vault,
+            &self.owner_tokens,
+            &self.owner.key(),
+            args,
+        )?;
+        self.delegation
+            .load()?
+            .allows(&self.delegate.key(), &self.owner.key())
+    }
+}
+
+/// How an order's escrow is paid in: signed by its owner, or drawn by the vault authority
+/// within the owner's allowance (a delegate's order).
+enum Funding<'a, 'info> {
+    Owner(&'a AccountInfo<'info>),
+    Allowance,
+}
+
+/// The accounts an order is written with, whoever placed it.
+struct Placement<'a, 'info> {
+    market: &'a AccountLoader<'info, Market>,
+    book: &'a AccountInfo<'info>,
+    order: &'a AccountInfo<'info>,
+    order_bump: u8,
+    balance: &'a AccountInfo<'info>,
+    balance_bump: u8,
+    /// The meter's owner: the order is theirs.
+    owner: Pubkey,
+    /// The signer who pays the rent of new accounts: the owner or their delegate.
+    payer: &'a AccountInfo<'info>,
+    funding: Funding<'a, 'info>,
+    owner_tokens: &'a Account<'info, TokenAccount>,
+    vault: &'a AccountInfo<'info>,
+    vault_authority: &'a AccountInfo<'info>,
+    token_program: &'a Program<'info, Token>,
+    system_program: &'a AccountInfo<'info>,
 }
 
 pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
     let a = &ctx.accounts;
-    let owner = a.owner.key();
+    let owner = a.owner.to_account_info();
+    place(
+        Placement {
+            market: &a.market,
+            book: &a.book,
+            order: &a.order,
+            order_bump: ctx.bumps.order,
+            balance: &a.balance,
+            balance_bump: ctx.bumps.balance,
+            owner: a.owner.key(),
+            payer: &owner,
+            funding: Funding::Owner(&owner),
+            owner_tokens: &a.owner_tokens,
+            vault: &a.vault.to_account_info(),
+            vault_authority: &a.vault_authority,
+            token_program: &a.token_program,
+            system_program: &a.system_program.to_account_info(),
+        },
+        &args,
+    )
+}
+
+pub fn delegated_handler(ctx: Context<PlaceDelegatedOrder>, args: PlaceOrderArgs) -> Result<()> {
+    let a = &ctx.accounts;
+    place(
+        Placement {
+            market: &a.market,
+            book: &a.book,
+            order: &a.order,
+            order_bump: ctx.bumps.order,
+            balance: &a.balance,
+            balance_bump: ctx.bumps.balance,
+            owner: a.owner.key(),
+            payer: &a.delegate.to_account_info(),
+            funding: Funding::Allowance,
+            owner_tokens: &a.owner_tokens,
+            vault: &a.vault.to_account_info(),
+            vault_authority: &a.vault_authority,
+            token_program: &a.token_program,
+            system_program: &a.system_program.to_account_info(),
+        },
+        &args,
+    )
+}
+
+fn place(p: Placement, args: &PlaceOrderArgs) -> Result<()> {
+    let owner = p.owner;
     let buy = args.side.is_buy();
     let (tick, escrow) = {
-        let ladder = zero_copy::update::<IntervalBook, _>(&a.book, |b| b.ladder())?;
+        let ladder = zero_copy::update::<IntervalBook, _>(p.book, |b| b.ladder())?;
         let tick = ladder.tick_of(args.limit_price)?;
         let escrow = match args.side {
             Side::Buy => Price(args.limit_price).value_up(Wh(args.quantity_wh))?.0,
@@ -142,34 +304,32 @@ pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
     };
 
     // The owner's balance: created at their first order.
-    let balance_info = a.balance.to_account_info();
-    if balance_info.data_is_empty() {
-        let bump = ctx.bumps.balance;
+    if p.balance.data_is_empty() {
+        let bump = p.balance_bump;
         create_pda_account(
-            &a.owner.to_account_info(),
-            &balance_info,
-            &a.system_program.to_account_info(),
+            p.payer,
+            p.balance,
+            p.system_program,
             Balance::SPACE,
             &crate::ID,
             &[seeds::BALANCE, owner.as_ref(), &[bump]],
         )?;
-        init_zero_copy::<Balance>(&balance_info, |b| {
+        init_zero_copy::<Balance>(p.balance, |b| {
             b.owner = owner;
             b.bump = bump;
         })?;
     }
 
     // The order: new, or the building's earlier one on this side, replaced.
-    let order_info = a.order.to_account_info();
-    let previous = if order_info.data_is_empty() {
+    let previous = if p.order.data_is_empty() {
         None
     } else {
-        Some(zero_copy::read::<Order>(&order_info)?)
+        Some(zero_copy::read::<Order>(p.order)?)
     };
     if let Some(old) = &previous {
         require_keys_eq!(old.owner, owner, TradingError::OrderOfPreviousOwner);
     }
-    zero_copy::update::<Balance, _>(&balance_info, |b| -> Result<()> {
+    zero_copy::update::<Balance, _>(p.balance, |b| -> Result<()> {
         require_keys_eq!(b.owner, owner, TradingError::WrongBalance);
         let sides = b.sides_mut(args.interval);
         let (same, other) = if buy {
@@ -183,7 +343,7 @@ pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
         }
         Ok(())
     })??;
-    zero_copy::update::<IntervalBook, _>(&a.book, |book| -> Result<()> {
+    zero_copy::update::<IntervalBook, _>(p.book, |book| -> Result<()> {
         match &previous {
             Some(old) => book.remove(buy, old.tick, old.quantity())?,
             None => {
@@ -201,12 +361,12 @@ pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
         }
         book.add(buy, tick, Wh(args.quantity_wh))
     })??;
-    let bump = ctx.bumps.order;
+    let bump = p.order_bump;
     if previous.is_none() {
         create_pda_account(
-            &a.owner.to_account_info(),
-            &order_info,
-            &a.system_program.to_account_info(),
+            p.payer,
+            p.order,
+            p.system_program,
             Order::SPACE,
             &crate::ID,
             &[
@@ -228,25 +388,39 @@ pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
         quantity_wh: args.quantity_wh,
         escrow,
     };
-    program_common::pda::write_zero_copy(&order_info, &order)?;
+    program_common::pda::write_zero_copy(p.order, &order)?;
 
     // Escrow: lock the difference with the replaced order's (or return it).
     let held = previous.map_or(0, |o| o.escrow);
+    let vault_authority_bump = p.market.load()?.vault_authority_bump;
+    let owner_tokens = p.owner_tokens.to_account_info();
     if escrow >= held {
-        pay_in(
-            &a.token_program,
-            &a.owner_tokens.to_account_info(),
-            &a.vault.to_account_info(),
-            &a.owner.to_account_info(),
-            escrow - held,
-        )?;
+        let lock = escrow - held;
+        match p.funding {
+            Funding::Owner(signer) => {
+                pay_in(p.token_program, &owner_tokens, p.vault, signer, lock)?
+            }
+            Funding::Allowance => {
+                let approved = p.owner_tokens.delegate == Some(p.vault_authority.key()).into()
+                    && p.owner_tokens.delegated_amount >= lock;
+                require!(lock == 0 || approved, TradingError::AllowanceTooLow);
+                pay_in_by_allowance(
+                    p.token_program,
+                    &owner_tokens,
+                    p.vault,
+                    p.vault_authority,
+                    vault_authority_bump,
+                    lock,
+                )?
+            }
+        }
     } else {
         pay_out(
-            &a.token_program,
-            &a.vault.to_account_info(),
-            &a.owner_tokens.to_account_info(),
-            &a.vault_authority,
-            a.market.load()?.vault_authority_bump,
+            p.token_program,
+            p.vault,
+            &owner_tokens,
+            p.vault_authority,
+            vault_authority_bump,
             held - escrow,
         )?;
     }
@@ -254,6 +428,7 @@ pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
         interval: args.interval,
         lfdi: args.lfdi,
         owner,
+        by: p.payer.key(),
         side: args.side,
         quantity_wh: args.quantity_wh,
         limit_price: args.limit_price,

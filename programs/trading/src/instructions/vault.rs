@@ -13,6 +13,19 @@ pub fn pay_out<'info>(
     bump: u8,
     amount: u64,
 ) -> Result<()> {
+    signed_transfer(token_program, vault, to, vault_authority, bump, amount)
+}
+
+/// A transfer the vault authority PDA signs: as the vaults' owner, or as an owner's SPL
+/// delegate.
+fn signed_transfer<'info>(
+    token_program: &Program<'info, Token>,
+    from: &AccountInfo<'info>,
+    to: &AccountInfo<'info>,
+    vault_authority: &AccountInfo<'info>,
+    bump: u8,
+    amount: u64,
+) -> Result<()> {
     if amount == 0 {
         return Ok(());
     }
@@ -22,7 +35,7 @@ pub fn pay_out<'info>(
         CpiContext::new_with_signer(
             token_program.key(),
             Transfer {
-                from: vault.clone(),
+                from: from.clone(),
                 to: to.clone(),
                 authority: vault_authority.clone(),
             },
@@ -54,6 +67,20 @@ pub fn pay_in<'info>(
         ),
         amount,
     )
+}
+
+/// Moves `amount` from `from` (an owner's account) into a vault for an order their delegate
+/// placed: the vault authority PDA signs as the account's SPL delegate, within the allowance
+/// the owner approved (the caller checked it covers `amount`).
+pub fn pay_in_by_allowance<'info>(
+    token_program: &Program<'info, Token>,
+    from: &AccountInfo<'info>,
+    vault: &AccountInfo<'info>,
+    vault_authority: &AccountInfo<'info>,
+    bump: u8,
+    amount: u64,
+) -> Result<()> {
+    signed_transfer(token_program, from, vault, vault_authority, bump, amount)
 }
 
 /// Closes a program-owned account: its lamports go to `to`, its data is cleared and it is

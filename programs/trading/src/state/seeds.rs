@@ -14,3 +14,5 @@ pub const BOOK: &[u8] = b"book";
 pub const ORDER: &[u8] = b"order";
 /// A trader's claimable balances: `[BALANCE, owner]`.
 pub const BALANCE: &[u8] = b"balance";
+/// A building's order delegate (orders only, revocable): `[ORDER_DELEGATE, lfdi]`.
+pub const ORDER_DELEGATE: &[u8] = b"order_delegate";

@@ -1,0 +1,47 @@
+use anchor_lang::prelude::*;
+use registry::Meter;
+
+use crate::errors::TradingError;
+use crate::events::DelegateRevoked;
+use crate::instructions::vault::close_account;
+use crate::state::{seeds, OrderDelegate};
+
+/// Ends a building's delegation: its owner (who gave it) or the meter's owner now (for
+/// whom it has lapsed) closes it and takes its rent. Orders the delegate placed stay the
+/// owner's, to cancel or settle as any other.
+#[derive(Accounts)]
+#[instruction(lfdi: [u8; 20])]
+pub struct RevokeDelegate<'info> {
+    /// CHECK: the building's registry `Meter`, read with `Meter::load_for(lfdi)`.
+    pub meter: UncheckedAccount<'info>,
+    #[account(mut, seeds = [seeds::ORDER_DELEGATE, lfdi.as_ref()], bump = delegation.load()?.bump)]
+    pub delegation: AccountLoader<'info, OrderDelegate>,
+    #[account(mut)]
+    pub signer: Signer<'info>,
+}
+
+impl RevokeDelegate<'_> {
+    pub fn validate(&self, lfdi: &[u8; 20]) -> Result<()> {
+        let meter = Meter::load_for(&self.meter, lfdi)?;
+        let given_by = self.delegation.load()?.owner;
+        let signer = self.signer.key();
+        require!(
+            signer == given_by || signer == meter.owner,
+            TradingError::NotDelegationOwner
+        );
+        Ok(())
+    }
+}
+
+pub fn handler(ctx: Context<RevokeDelegate>, lfdi: [u8; 20]) -> Result<()> {
+    let a = &ctx.accounts;
+    let d = *a.delegation.load()?;
+    close_account(&a.delegation.to_account_info(), &a.signer.to_account_info())?;
+    program_common::emit_event!(DelegateRevoked {
+        lfdi,
+        owner: d.owner,
+        delegate: d.delegate,
+        by: a.signer.key(),
+    });
+    Ok(())
+}
