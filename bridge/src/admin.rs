@@ -128,3 +128,41 @@ pub async fn denied(config: &BridgeConfig) -> Result<Vec<DeniedMeter>> {
     }
     Ok(serde_json::from_str::<DeniedList>(&answer.body)?.denied)
 }
+
+/// `bridge dr issue`: a campus demand-response event, as the bridge keeps it.
+pub async fn dr_issue(
+    config: &BridgeConfig,
+    request: &keeper_protocol::market::DrEventRequest,
+) -> Result<keeper_protocol::market::DrEvent> {
+    let answer = self::request(
+        config,
+        Route::DrIssue,
+        Some(serde_json::to_string(request)?),
+    )
+    .await?;
+    if answer.status != 200 {
+        bail!("{}", why(&answer));
+    }
+    Ok(serde_json::from_str(&answer.body)?)
+}
+
+/// `bridge dr cancel ID`.
+pub async fn dr_cancel(config: &BridgeConfig, id: u64) -> Result<keeper_protocol::market::DrEvent> {
+    let answer = request(config, Route::DrCancel(id), None).await?;
+    match answer.status {
+        200 => Ok(serde_json::from_str(&answer.body)?),
+        404 => bail!("no demand-response event {id}"),
+        _ => bail!("{}", why(&answer)),
+    }
+}
+
+/// `bridge dr list`: every event, newest first, with each building's latest response.
+pub async fn dr_events(
+    config: &BridgeConfig,
+) -> Result<Vec<keeper_protocol::market::DrEventSummary>> {
+    let answer = request(config, Route::DrEvents, None).await?;
+    if answer.status != 200 {
+        bail!("{}", why(&answer));
+    }
+    Ok(serde_json::from_str::<keeper_protocol::market::DrEventList>(&answer.body)?.events)
+}

@@ -82,6 +82,14 @@ pub struct BridgeConfig {
     /// both cores are busy (docs/benchmarks.md: p99 at 10,000 readings/s). 0 leaves them
     /// at the bridge's own priority. Linux only.
     pub network_nice: i32,
+    /// The campus's IANA Private Enterprise Number, in the low 32 bits of every mRID the
+    /// bridge creates (tariff, intervals, responses, demand-response events). The default,
+    /// 32473, is RFC 5612's number for documentation: set the campus's own.
+    pub mrid_pen: u32,
+    /// ISO 4217 numeric code of the quote token's currency, shown in the tariff (764: THB).
+    pub tariff_currency: u16,
+    /// Decimals of the quote token (prices are in its base units per kWh).
+    pub quote_decimals: u8,
 }
 
 impl Default for BridgeConfig {
@@ -116,6 +124,9 @@ impl Default for BridgeConfig {
             export_queue: false,
             export_max_waiting: 20_000_000,
             network_nice: 5,
+            mrid_pen: sep2::market::DOCUMENTATION_PEN,
+            tariff_currency: 764,
+            quote_decimals: 6,
         }
     }
 }

@@ -5,6 +5,8 @@
 //! (the keeper checks the certificate against the campus CA).
 //!
 //! Unacknowledged batches are served again after a restart: they live in the store.
+mod market;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -369,6 +371,7 @@ fn same_token(given: &[u8], expected: &[u8]) -> bool {
 /// What every request of one keeper connection shares.
 struct Connection {
     attestor: Arc<Attestor>,
+    tariff: crate::market::TariffSettings,
     metrics: Arc<BridgeMetrics>,
     token: Arc<String>,
     peer: std::net::SocketAddr,
@@ -474,6 +477,17 @@ async fn handle(
             }
         }
         Route::Meters => sync_meters(attestor, req.into_body()).await,
+        Route::Market => market::market_report(attestor, req.into_body()).await,
+        Route::FlowRequests => {
+            let limit = query_number(&req, "limit")
+                .map_or(100, |l| l as usize)
+                .min(1_000);
+            market::flow_requests(attestor, limit, c.tariff).await
+        }
+        Route::FlowUpdate(id) => market::flow_update(attestor, id, req.into_body()).await,
+        Route::DrEvents => market::dr_events(attestor).await,
+        Route::DrIssue => market::dr_issue(attestor, req.into_body(), c.tariff).await,
+        Route::DrCancel(id) => market::dr_cancel(attestor, id).await,
         Route::Acknowledge(sequence) => {
             let a = attestor.clone();
             match attestor
@@ -580,6 +594,7 @@ pub async fn serve(
     listener: TcpListener,
     acceptor: Option<tokio_rustls::TlsAcceptor>,
     attestor: Arc<Attestor>,
+    tariff: crate::market::TariffSettings,
     metrics: Arc<BridgeMetrics>,
     token: String,
     mut shutdown: watch::Receiver<bool>,
@@ -596,6 +611,7 @@ pub async fn serve(
     {
         let connection = Arc::new(Connection {
             attestor: attestor.clone(),
+            tariff,
             metrics: metrics.clone(),
             token: token.clone(),
             peer,

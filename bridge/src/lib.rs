@@ -22,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod keeper_api;
+pub mod market;
 pub mod metrics;
 pub mod net;
 pub mod normalize;

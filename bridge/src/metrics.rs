@@ -35,6 +35,10 @@ pub struct BridgeMetrics {
     /// TLS handshakes refused or timed out, by what happened.
     pub handshakes_failed: CounterMap<&'static str>,
     pub connections_refused_per_device: Counter,
+    /// Flow reservation requests stored, by side.
+    pub flow_requests: CounterMap<&'static str>,
+    /// Demand-response responses stored, by status.
+    pub dr_responses: CounterMap<&'static str>,
 }
 
 impl Default for BridgeMetrics {
@@ -51,6 +55,8 @@ impl Default for BridgeMetrics {
             batches_acknowledged: Counter::default(),
             handshakes_failed: CounterMap::default(),
             connections_refused_per_device: Counter::default(),
+            flow_requests: CounterMap::default(),
+            dr_responses: CounterMap::default(),
         }
     }
 }
@@ -191,6 +197,18 @@ impl Endpoints for BridgeEndpoints {
             "Posts of readings refused (nothing of them stored), by the reason of the reading or document that refused them.",
             &["reason"],
             &m.posts_refused,
+        );
+        e.counters(
+            "gridtokenx_bridge_flow_requests_total",
+            "Flow reservation requests buildings' EMSs posted (stored), by side.",
+            &["side"],
+            &m.flow_requests,
+        );
+        e.counters(
+            "gridtokenx_bridge_dr_responses_total",
+            "Responses to demand-response events buildings posted, by status.",
+            &["status"],
+            &m.dr_responses,
         );
         e.counters(
             "gridtokenx_bridge_tls_handshakes_failed_total",

@@ -177,6 +177,7 @@ pub async fn start(config: &BridgeConfig) -> Result<RunningBridge> {
             keeper,
             tls.keeper,
             attestor.clone(),
+            service.settings.tariff,
             bridge_metrics.clone(),
             keeper_token.clone(),
             watcher.clone(),
@@ -300,6 +301,11 @@ fn service_settings(config: &BridgeConfig, campus: &sdk::CampusConfig) -> Result
                 .unwrap_or(&campus.site.time_zone),
         )?,
         retention_s: i64::from(config.retention_days) * 86_400,
+        tariff: crate::market::TariffSettings {
+            pen: config.mrid_pen,
+            currency: config.tariff_currency,
+            quote_decimals: config.quote_decimals,
+        },
     })
 }
 

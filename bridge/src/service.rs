@@ -8,9 +8,20 @@
 //! | `/edev` (the caller only), `/edev/{i}`, `/edev/{i}/rg`, `/edev/{i}/fsa` | GET |
 //! | `/mup` | GET (the caller's mirrors; `s`, `l`), POST (201/204 + Location) |
 //! | `/mup/{id}` | GET, POST (MirrorMeterReading[List]), PUT, DELETE |
+//! | `/edev/{i}/fsa/0`, `/edev/{i}/cfg` | GET |
+//! | `/edev/{i}/cfg/prcfg` | GET, POST; `/{rc}`: GET, PUT, DELETE (`flow`) |
+//! | `/edev/{i}/frq` | GET (`s`, `a`, `l`), POST; `/{id}`: GET, PUT (cancel) (`flow`) |
+//! | `/edev/{i}/frp` | GET (`s`, `a`, `l`); `/{id}`: GET (`flow`) |
+//! | `/tp`, `/tp/0`, `/tp/0/rc[/{r}[/rt]]`, `/tp/0/rc/{r}/tti`, `/acttti`, `/tti/{k}[/cti[/1]]` | GET (`pricing`) |
+//! | `/dr`, `/dr/0`, `/dr/0/edc`, `/dr/0/actedc`, `/dr/0/edc/{id}` | GET (`drlc`) |
+//! | `/rsps`, `/rsps/0` | GET; `/rsps/0/rsp`: GET, POST (DrResponse) (`drlc`) |
 use std::sync::Arc;
 
 use anyhow::Result;
+
+mod drlc;
+mod flow;
+mod pricing;
 use registry::identity::sfdi_check_digit;
 
 use crate::directory::{Directory, MeterEntry};
@@ -51,6 +62,8 @@ pub struct Settings {
     /// How long readings are kept, seconds: an older one is refused at once rather than
     /// stored and pruned within the hour.
     pub retention_s: i64,
+    /// The campus tariff's identity and units (Pricing, mRIDs).
+    pub tariff: crate::market::TariffSettings,
 }
 
 /// What to send back.
@@ -132,6 +145,8 @@ enum Refusal {
     Reading(&'static str, XmlError),
     Forbidden(String),
     NotFound,
+    /// The bridge cannot judge the request yet (503): the market is not known.
+    Unavailable(&'static str),
     Internal(anyhow::Error),
 }
 
@@ -176,23 +191,43 @@ pub fn registration_pin(sfdi: u64) -> u32 {
     (base * 10 + sfdi_check_digit(base)) as u32
 }
 
-/// The list query (`s` start, `l` limit), percent-decoded.
-fn parse_query(query: Option<&str>) -> Result<(usize, usize), XmlError> {
-    let (mut start, mut limit) = (0usize, 1usize);
-    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        let number = || {
-            value
-                .parse::<usize>()
-                .map_err(|_| XmlError::values(format!("query {key}={value} is not a number")))
+/// A list query: `s` start, `l` limit (default 1, IEEE 2030.5's), and on time-keyed lists
+/// `a`, after: only items whose time (an interval's start) is at or after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Page {
+    start: usize,
+    limit: usize,
+    after: Option<i64>,
+}
+
+impl Page {
+    /// Parses the query, percent-decoded; other parameters are ignored.
+    fn parse(query: Option<&str>) -> Result<Page, XmlError> {
+        let mut page = Page {
+            start: 0,
+            limit: 1,
+            after: None,
         };
-        match key.as_ref() {
-            "s" => start = number()?,
-            "l" => limit = number()?.min(255),
-            // Other parameters (`a` on lists that are not time-keyed) are ignored.
-            _ => {}
+        for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let bad = || XmlError::values(format!("query {key}={value} is not a number"));
+            match key.as_ref() {
+                "s" => page.start = value.parse().map_err(|_| bad())?,
+                "l" => page.limit = value.parse::<usize>().map_err(|_| bad())?.min(255),
+                "a" => page.after = Some(value.parse().map_err(|_| bad())?),
+                _ => {}
+            }
         }
+        Ok(page)
     }
-    Ok((start, limit))
+}
+
+/// The items of a list's page (`s`, `l`), in the list's order.
+fn list_page<T>(items: Vec<T>, page: &Page) -> Vec<T> {
+    items
+        .into_iter()
+        .skip(page.start)
+        .take(page.limit)
+        .collect()
 }
 
 impl Service {
@@ -223,11 +258,24 @@ impl Service {
             (["edev"], "GET") => self.end_device_list(caller, query),
             (["edev"], "POST") => self.register_in_band(caller, body),
             (["edev"], _) => return Reply::method_not_allowed("GET, HEAD, POST"),
-            (["edev", id, rest @ ..], "GET") if rest.len() <= 1 => {
-                self.end_device(caller, id, rest.first().copied())
-            }
-            (["edev", _, rest @ ..], _) if rest.len() <= 1 => {
+            (["edev", id], "GET") => self.end_device(caller, id, None),
+            (["edev", id, sub @ ("rg" | "fsa")], "GET") => self.end_device(caller, id, Some(sub)),
+            (["edev", _] | ["edev", _, "rg" | "fsa"], _) => {
                 return Reply::method_not_allowed("GET, HEAD")
+            }
+            (["edev", id, rest @ ..], _) => match self.owned_device(caller, id) {
+                Ok(()) => {
+                    self.device_market(caller, method, rest, query, body, now)
+                        .await
+                }
+                Err(refusal) => Err(refusal),
+            },
+            (["tp", rest @ ..], "GET") => self.pricing(rest, query, now),
+            (["tp", ..], _) => return Reply::method_not_allowed("GET, HEAD"),
+            (["dr", rest @ ..], "GET") => self.demand_response(rest, query, now),
+            (["dr", ..], _) => return Reply::method_not_allowed("GET, HEAD"),
+            (["rsps", rest @ ..], _) => {
+                self.responses(caller, method, rest, query, body, now).await
             }
             (["mup"], "GET") => self.mirror_list(caller, query),
             (["mup"], "POST") => self.post_mirror(caller, body, now).await,
@@ -247,7 +295,7 @@ impl Service {
                 Refusal::BadRequest(_) => "invalid_document",
                 Refusal::Forbidden(_) => "forbidden",
                 Refusal::NotFound => "unknown_mirror",
-                Refusal::Internal(_) => "storage",
+                Refusal::Unavailable(_) | Refusal::Internal(_) => "storage",
             };
             self.metrics.posts_refused.inc(reason);
         }
@@ -266,6 +314,10 @@ impl Service {
                 Reply::status(403)
             }
             Err(Refusal::NotFound) => Reply::status(404),
+            Err(Refusal::Unavailable(why)) => {
+                tracing::info!(meter = %caller.code, %method, %path, %why, "refused: unavailable");
+                Reply::status(503)
+            }
             Err(Refusal::Internal(e)) => {
                 tracing::error!(meter = %caller.code, %method, %path, error = %e, "internal error");
                 Reply::internal()
@@ -284,13 +336,14 @@ impl Service {
     /// The caller's own EndDevice, paged (`s` start, `l` limit): a client that pages until
     /// it gets fewer than `l` results stops after the first page.
     fn end_device_list(&self, caller: &MeterEntry, query: Option<&str>) -> Result<Reply, Refusal> {
-        let (start, limit) = parse_query(query)?;
+        let Page { start, limit, .. } = Page::parse(query)?;
         let me = sep2::end_device(
             caller.index,
             &caller.lfdi,
             caller.sfdi,
             self.settings.registered_at,
             self.settings.post_rate_s,
+            self.flow_counts(caller)?,
         );
         let page = if start == 0 && limit > 0 {
             vec![me]
@@ -332,16 +385,8 @@ impl Service {
         id: &str,
         sub: Option<&str>,
     ) -> Result<Reply, Refusal> {
-        let index: u16 = id.parse().map_err(|_| Refusal::NotFound)?;
-        if index != caller.index {
-            return if self.directory.has_index(index) {
-                Err(Refusal::Forbidden(format!(
-                    "EndDevice {index} belongs to another meter"
-                )))
-            } else {
-                Err(Refusal::NotFound)
-            };
-        }
+        self.owned_device(caller, id)?;
+        let index = caller.index;
         let s = &self.settings;
         Ok(Reply::xml(match sub {
             None => {
@@ -351,6 +396,7 @@ impl Service {
                     caller.sfdi,
                     s.registered_at,
                     s.post_rate_s,
+                    self.flow_counts(caller)?,
                 );
                 device.xmlns = sep2::with_ns();
                 sep2::to_xml("EndDevice", &device)
@@ -359,13 +405,53 @@ impl Service {
                 "Registration",
                 &sep2::registration(index, s.registered_at, registration_pin(caller.sfdi)),
             ),
-            Some("fsa") => sep2::to_xml("FunctionSetAssignmentsList", &sep2::fsa_list(index)),
+            Some("fsa") => sep2::to_xml(
+                "FunctionSetAssignmentsList",
+                &sep2::fsa_list(index, s.tariff.pen),
+            ),
             Some(_) => return Err(Refusal::NotFound),
         }))
     }
 
+    /// The caller's own device, or why not: another device's (403) or none (404).
+    fn owned_device(&self, caller: &MeterEntry, id: &str) -> Result<(), Refusal> {
+        let index: u16 = id.parse().map_err(|_| Refusal::NotFound)?;
+        if index == caller.index {
+            Ok(())
+        } else if self.directory.has_index(index) {
+            Err(Refusal::Forbidden(format!(
+                "EndDevice {index} belongs to another meter"
+            )))
+        } else {
+            Err(Refusal::NotFound)
+        }
+    }
+
+    /// How many flow reservation requests and responses the caller has.
+    fn flow_counts(&self, caller: &MeterEntry) -> Result<sep2::FlowCounts, Refusal> {
+        let flows = self.store.read()?.flows_of(&caller.lfdi_hex)?;
+        Ok(sep2::FlowCounts {
+            requests: flows.len() as u32,
+            responses: flows
+                .iter()
+                .filter(|r| crate::market::answered(&r.flow))
+                .count() as u32,
+        })
+    }
+
+    /// Runs `f` as an immediate (durable) write on the store's dedicated thread.
+    async fn immediate<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&crate::store::Writer) -> Result<T, Refusal> + Send + 'static,
+    ) -> Result<T, Refusal> {
+        let store = self.store.clone();
+        self.store
+            .run_dedicated(move || store.write_immediate(f))
+            .await?
+    }
+
     fn mirror_list(&self, caller: &MeterEntry, query: Option<&str>) -> Result<Reply, Refusal> {
-        let (start, limit) = parse_query(query)?;
+        let Page { start, limit, .. } = Page::parse(query)?;
         let mirrors = self.store.read()?.mirrors_of(&caller.lfdi_hex)?;
         let all = mirrors.len() as u32;
         let page = mirrors

@@ -18,12 +18,20 @@
 //! | `POST /v1/export/readings/ack` [`ExportAck`] | 204: the queue drops what is exported |
 //! | `GET /v1/export/batches?after=S&limit=N` | [`BatchPage`]: signed batches by sequence |
 //! | `POST /v1/export/batches/ack` [`ExportAck`] | 204: retention may drop them |
+//! | `PUT /v1/market` [`market::MarketReport`] | 204: the campus tariff is published |
+//! | `GET /v1/flow/requests?limit=N` | [`market::FlowRequestList`] |
+//! | `POST /v1/flow/requests/{id}` [`market::FlowUpdate`] | the request, a [`market::FlowRequest`]; 404 unknown, 409 not in a state the update follows |
+//! | `GET /v1/dr/events` | [`market::DrEventList`] |
+//! | `POST /v1/dr/issue` [`market::DrEventRequest`] | the event, a [`market::DrEvent`]; 400 invalid |
+//! | `POST /v1/dr/events/{id}/cancel` | the event; 404 unknown, 409 already over or cancelled |
 //!
 //! Another method on a route's path is answered 405, any other path 404.
 //!
 //! Binary fields travel as base64 (messages, keys, signatures) or upper-case hex (hashes,
 //! LFDIs, as IEEE 2030.5 writes an LFDI); [`hex`] is the one fixed-size hex codec.
 use base64::Engine;
+
+pub mod market;
 use serde::{Deserialize, Serialize};
 
 /// A request of the interface: its method and path, defined once for both ends.
@@ -57,6 +65,18 @@ pub enum Route {
     ExportBatches,
     /// `POST /v1/export/batches/ack`: batches through [`ExportAck::through`] are exported.
     ExportBatchesAck,
+    /// `PUT /v1/market`: the market's parameters and cleared prices ([`market::MarketReport`]).
+    Market,
+    /// `GET /v1/flow/requests?limit=N`: flow reservations with work for the keeper.
+    FlowRequests,
+    /// `POST /v1/flow/requests/{id}`: what the keeper did with one ([`market::FlowUpdate`]).
+    FlowUpdate(u64),
+    /// `GET /v1/dr/events`: the campus's demand-response events and responses.
+    DrEvents,
+    /// `POST /v1/dr/issue`: a new event ([`market::DrEventRequest`]).
+    DrIssue,
+    /// `POST /v1/dr/events/{id}/cancel`: cancels an event.
+    DrCancel(u64),
 }
 
 impl Route {
@@ -66,15 +86,20 @@ impl Route {
             | Route::Batches
             | Route::Denied
             | Route::ExportReadings
-            | Route::ExportBatches => "GET",
+            | Route::ExportBatches
+            | Route::FlowRequests
+            | Route::DrEvents => "GET",
             Route::Acknowledge(_)
             | Route::Chain
             | Route::Resign(_)
             | Route::Deny
             | Route::Allow
             | Route::ExportReadingsAck
-            | Route::ExportBatchesAck => "POST",
-            Route::Meters => "PUT",
+            | Route::ExportBatchesAck
+            | Route::FlowUpdate(_)
+            | Route::DrIssue
+            | Route::DrCancel(_) => "POST",
+            Route::Meters | Route::Market => "PUT",
         }
     }
 
@@ -93,6 +118,12 @@ impl Route {
             Route::ExportReadingsAck => "/v1/export/readings/ack".into(),
             Route::ExportBatches => "/v1/export/batches".into(),
             Route::ExportBatchesAck => "/v1/export/batches/ack".into(),
+            Route::Market => "/v1/market".into(),
+            Route::FlowRequests => "/v1/flow/requests".into(),
+            Route::FlowUpdate(id) => format!("/v1/flow/requests/{id}"),
+            Route::DrEvents => "/v1/dr/events".into(),
+            Route::DrIssue => "/v1/dr/issue".into(),
+            Route::DrCancel(id) => format!("/v1/dr/events/{id}/cancel"),
         }
     }
 
@@ -114,6 +145,12 @@ impl Route {
             ["v1", "export", "readings", "ack"] => Some(Route::ExportReadingsAck),
             ["v1", "export", "batches"] => Some(Route::ExportBatches),
             ["v1", "export", "batches", "ack"] => Some(Route::ExportBatchesAck),
+            ["v1", "market"] => Some(Route::Market),
+            ["v1", "flow", "requests"] => Some(Route::FlowRequests),
+            ["v1", "flow", "requests", id] => id.parse().ok().map(Route::FlowUpdate),
+            ["v1", "dr", "events"] => Some(Route::DrEvents),
+            ["v1", "dr", "issue"] => Some(Route::DrIssue),
+            ["v1", "dr", "events", id, "cancel"] => id.parse().ok().map(Route::DrCancel),
             _ => None,
         }
     }
@@ -610,6 +647,12 @@ mod tests {
             Route::ExportReadingsAck,
             Route::ExportBatches,
             Route::ExportBatchesAck,
+            Route::Market,
+            Route::FlowRequests,
+            Route::FlowUpdate(12),
+            Route::DrEvents,
+            Route::DrIssue,
+            Route::DrCancel(3),
         ] {
             assert_eq!(Route::of_path(&route.path()), Some(route));
             assert_eq!(Route::of_path(&format!("{}/", route.path())), Some(route));
@@ -622,6 +665,9 @@ mod tests {
         assert_eq!(Route::ExportReadings.method(), "GET");
         assert_eq!(Route::ExportBatchesAck.path(), "/v1/export/batches/ack");
         assert_eq!(Route::of_path("/v1/export"), None);
+        assert_eq!(Route::of_path("/v1/flow/requests/x"), None);
+        assert_eq!(Route::FlowUpdate(12).path(), "/v1/flow/requests/12");
+        assert_eq!(Route::Market.method(), "PUT");
         assert_eq!(Route::of_path("/v1/batches/x/ack"), None);
         assert_eq!(Route::of_path("/v1/batches/x/resign"), None);
         assert_eq!(Route::of_path("/v1/batches/-1/ack"), None);

@@ -8,6 +8,9 @@
 use quick_xml::events::Event;
 use serde::{Deserialize, Serialize};
 
+pub mod market;
+pub mod xsd_order;
+
 pub const NS: &str = "urn:ieee:std:2030.5:ns";
 pub const MEDIA_TYPE: &str = "application/sep+xml";
 
@@ -39,6 +42,8 @@ pub enum ReasonCode {
     Format = 0,
     /// Invalid request values.
     Values = 1,
+    /// A resource limit reached (too many requests of a device).
+    ResourceLimit = 2,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +65,12 @@ impl XmlError {
     pub fn values(message: impl Into<String>) -> Self {
         XmlError {
             reason: ReasonCode::Values,
+            message: bounded(message.into()),
+        }
+    }
+    pub fn limit(message: impl Into<String>) -> Self {
+        XmlError {
+            reason: ReasonCode::ResourceLimit,
             message: bounded(message.into()),
         }
     }
@@ -180,13 +191,13 @@ pub fn parse_hex_u16(text: &str) -> Option<u16> {
 
 // ---- Output resources ----
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Link {
     #[serde(rename = "@href")]
     pub href: String,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ListLink {
     #[serde(rename = "@all")]
     pub all: u32,
@@ -202,6 +213,12 @@ pub struct DeviceCapability {
     pub href: String,
     #[serde(rename = "@pollRate")]
     pub poll_rate: u32,
+    #[serde(rename = "DemandResponseProgramListLink")]
+    pub demand_response_programs: ListLink,
+    #[serde(rename = "ResponseSetListLink")]
+    pub response_sets: ListLink,
+    #[serde(rename = "TariffProfileListLink")]
+    pub tariff_profiles: ListLink,
     #[serde(rename = "TimeLink")]
     pub time_link: Link,
     #[serde(rename = "EndDeviceListLink")]
@@ -216,6 +233,18 @@ impl DeviceCapability {
             xmlns: ns(),
             href: "/dcap".into(),
             poll_rate: 900,
+            demand_response_programs: ListLink {
+                all: 1,
+                href: "/dr".into(),
+            },
+            response_sets: ListLink {
+                all: 1,
+                href: "/rsps".into(),
+            },
+            tariff_profiles: ListLink {
+                all: 1,
+                href: "/tp".into(),
+            },
             time_link: Link { href: "/tm".into() },
             end_device_list_link: ListLink {
                 all: 1,
@@ -298,6 +327,8 @@ pub struct EndDevice {
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
+    #[serde(rename = "ConfigurationLink")]
+    pub configuration_link: Link,
     #[serde(rename = "lFDI")]
     pub lfdi: String,
     #[serde(rename = "sFDI")]
@@ -305,6 +336,10 @@ pub struct EndDevice {
     #[serde(rename = "changedTime")]
     pub changed_time: i64,
     pub enabled: bool,
+    #[serde(rename = "FlowReservationRequestListLink")]
+    pub flow_requests_link: ListLink,
+    #[serde(rename = "FlowReservationResponseListLink")]
+    pub flow_responses_link: ListLink,
     #[serde(rename = "FunctionSetAssignmentsListLink")]
     pub fsa_list_link: ListLink,
     #[serde(rename = "postRate")]
@@ -342,18 +377,6 @@ pub struct Registration {
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
-pub struct FunctionSetAssignmentsList {
-    #[serde(rename = "@xmlns")]
-    pub xmlns: String,
-    #[serde(rename = "@all")]
-    pub all: u32,
-    #[serde(rename = "@href")]
-    pub href: String,
-    #[serde(rename = "@results")]
-    pub results: u32,
-}
-
-#[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct ErrorBody {
     #[serde(rename = "@xmlns")]
     pub xmlns: String,
@@ -371,22 +394,42 @@ pub fn error_body(reason: ReasonCode) -> String {
     )
 }
 
+/// How many flow reservation requests and responses a device has (its EndDevice's links
+/// say so).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCounts {
+    pub requests: u32,
+    pub responses: u32,
+}
+
 pub fn end_device(
     index: u16,
     lfdi: &[u8; 20],
     sfdi: u64,
     changed: i64,
     post_rate: u32,
+    flows: FlowCounts,
 ) -> EndDevice {
     let href = format!("/edev/{index}");
     EndDevice {
         xmlns: None,
+        configuration_link: Link {
+            href: format!("{href}/cfg"),
+        },
         lfdi: hex(lfdi),
         sfdi,
         changed_time: changed,
         enabled: true,
+        flow_requests_link: ListLink {
+            all: flows.requests,
+            href: format!("{href}/frq"),
+        },
+        flow_responses_link: ListLink {
+            all: flows.responses,
+            href: format!("{href}/frp"),
+        },
         fsa_list_link: ListLink {
-            all: 0,
+            all: 1,
             href: format!("{href}/fsa"),
         },
         post_rate,
@@ -423,13 +466,26 @@ pub fn registration(index: u16, registered: i64, pin: u32) -> Registration {
     }
 }
 
-pub fn fsa_list(index: u16) -> FunctionSetAssignmentsList {
-    FunctionSetAssignmentsList {
+/// A device's function-set assignments: the campus's one (DRLC, responses, pricing, time).
+pub fn fsa_list(index: u16, pen: u32) -> market::FunctionSetAssignmentsList {
+    let href = format!("/edev/{index}/fsa");
+    market::FunctionSetAssignmentsList {
         xmlns: ns(),
-        all: 0,
-        href: format!("/edev/{index}/fsa"),
-        results: 0,
+        all: 1,
+        results: 1,
+        subscribable: 0,
+        poll_rate: 900,
+        items: vec![fsa(index, pen)],
+        href,
     }
+}
+
+/// The campus's function-set assignment, as device `index` sees it.
+pub fn fsa(index: u16, pen: u32) -> market::FunctionSetAssignments {
+    market::FunctionSetAssignments::campus(
+        format!("/edev/{index}/fsa/0"),
+        market::mrid(market::MridKind::FunctionSetAssignments, 0, pen),
+    )
 }
 
 // ---- Metering mirror (input and output) ----
@@ -442,6 +498,10 @@ pub struct DateTimeInterval {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
 pub struct ReadingType {
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
+    pub xmlns: Option<String>,
+    #[serde(rename = "@href", skip_serializing_if = "Option::is_none", default)]
+    pub href: Option<String>,
     #[serde(
         rename = "accumulationBehaviour",
         skip_serializing_if = "Option::is_none"
@@ -586,7 +646,12 @@ mod tests {
     fn device_capability_xml_is_pinned() {
         assert_eq!(
             to_xml("DeviceCapability", &DeviceCapability::new(2)),
-            r#"<DeviceCapability xmlns="urn:ieee:std:2030.5:ns" href="/dcap" pollRate="900"><TimeLink href="/tm"/><EndDeviceListLink all="1" href="/edev"/><MirrorUsagePointListLink all="2" href="/mup"/></DeviceCapability>"#
+            concat!(
+                r#"<DeviceCapability xmlns="urn:ieee:std:2030.5:ns" href="/dcap" pollRate="900">"#,
+                r#"<DemandResponseProgramListLink all="1" href="/dr"/><ResponseSetListLink all="1" href="/rsps"/>"#,
+                r#"<TariffProfileListLink all="1" href="/tp"/><TimeLink href="/tm"/>"#,
+                r#"<EndDeviceListLink all="1" href="/edev"/><MirrorUsagePointListLink all="2" href="/mup"/></DeviceCapability>"#
+            )
         );
     }
 
@@ -607,6 +672,10 @@ mod tests {
                 167_261_211_391,
                 1_700_000_000,
                 60,
+                FlowCounts {
+                    requests: 2,
+                    responses: 1,
+                },
             )],
             1,
         );
@@ -614,8 +683,10 @@ mod tests {
             to_xml("EndDeviceList", &list),
             concat!(
                 r#"<EndDeviceList xmlns="urn:ieee:std:2030.5:ns" all="1" href="/edev" results="1" subscribable="0">"#,
-                r#"<EndDevice href="/edev/3"><lFDI>ABABABABABABABABABABABABABABABABABABABAB</lFDI><sFDI>167261211391</sFDI>"#,
-                r#"<changedTime>1700000000</changedTime><enabled>true</enabled><FunctionSetAssignmentsListLink all="0" href="/edev/3/fsa"/>"#,
+                r#"<EndDevice href="/edev/3"><ConfigurationLink href="/edev/3/cfg"/><lFDI>ABABABABABABABABABABABABABABABABABABABAB</lFDI><sFDI>167261211391</sFDI>"#,
+                r#"<changedTime>1700000000</changedTime><enabled>true</enabled>"#,
+                r#"<FlowReservationRequestListLink all="2" href="/edev/3/frq"/><FlowReservationResponseListLink all="1" href="/edev/3/frp"/>"#,
+                r#"<FunctionSetAssignmentsListLink all="1" href="/edev/3/fsa"/>"#,
                 r#"<postRate>60</postRate><RegistrationLink href="/edev/3/rg"/></EndDevice></EndDeviceList>"#
             )
         );
@@ -628,8 +699,17 @@ mod tests {
             r#"<Registration xmlns="urn:ieee:std:2030.5:ns" href="/edev/3/rg"><dateTimeRegistered>1700000000</dateTimeRegistered><pIN>123455</pIN></Registration>"#
         );
         assert_eq!(
-            to_xml("FunctionSetAssignmentsList", &fsa_list(3)),
-            r#"<FunctionSetAssignmentsList xmlns="urn:ieee:std:2030.5:ns" all="0" href="/edev/3/fsa" results="0"/>"#
+            to_xml(
+                "FunctionSetAssignmentsList",
+                &fsa_list(3, market::DOCUMENTATION_PEN)
+            ),
+            concat!(
+                r#"<FunctionSetAssignmentsList xmlns="urn:ieee:std:2030.5:ns" all="1" href="/edev/3/fsa" results="1" subscribable="0" pollRate="900">"#,
+                r#"<FunctionSetAssignments href="/edev/3/fsa/0" subscribable="0"><DemandResponseProgramListLink all="1" href="/dr"/>"#,
+                r#"<ResponseSetListLink all="1" href="/rsps"/><TariffProfileListLink all="1" href="/tp"/><TimeLink href="/tm"/>"#,
+                r#"<mRID>07000000000000000000000000007ED9</mRID><description>Campus market</description></FunctionSetAssignments>"#,
+                r#"</FunctionSetAssignmentsList>"#
+            )
         );
         assert_eq!(
             error_body(ReasonCode::Values),

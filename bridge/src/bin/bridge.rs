@@ -28,7 +28,8 @@ them to the keeper on a local, token-protected HTTP interface.\n\nSettings come 
 GRIDTOKENX_BRIDGE_<KEY> environment variables (e.g. GRIDTOKENX_BRIDGE_LISTEN=0.0.0.0:8443), then defaults. \
 Logs go to stderr; RUST_LOG filters them. Prometheus metrics, readiness and liveness: /metrics, /ready and \
 /health on metrics_listen.\n\nThe subcommands deny, allow and denied manage the running bridge's local deny \
-list (kept in its store, applied over the registry's status).\n\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 failed \
+list (kept in its store, applied over the registry's status); dr issue, dr cancel and dr list manage the campus's \
+demand-response events (IEEE 2030.5 DRLC) and show the buildings' responses.\n\nExit codes: 0 stopped by SIGINT/SIGTERM, 1 failed \
 to start or while running, 2 unusable configuration, 3 storage failure (a write could not be made durable; a \
 supervisor restarts the bridge on what is on disk); for the subcommands 0 done, 1 refused or the bridge \
 unreachable, 2 unusable configuration."
@@ -62,6 +63,96 @@ enum Command {
     },
     /// Lists the meters denied locally.
     Denied,
+    /// Campus demand response: events every building's EMS is assigned over IEEE 2030.5
+    /// (EndDeviceControls of the campus program, /dr/0/edc) and their responses.
+    #[command(subcommand)]
+    Dr(DrCommand),
+}
+
+#[derive(clap::Subcommand)]
+enum DrCommand {
+    /// Issues an event: exactly one of --reduce-percent, --reduce-kw, --duty-cycle.
+    Issue {
+        /// When it starts: Unix seconds, or +MINUTES from now (default: now).
+        #[arg(long, default_value = "+0")]
+        start: String,
+        /// How long it lasts, minutes.
+        #[arg(long)]
+        minutes: u32,
+        /// Reduce every building's load by this share, percent.
+        #[arg(long)]
+        reduce_percent: Option<u8>,
+        /// Reduce every building's load by this much, kW.
+        #[arg(long)]
+        reduce_kw: Option<u16>,
+        /// Run loads at most this share of the time, percent.
+        #[arg(long)]
+        duty_cycle: Option<u8>,
+        /// Buildings may not opt out.
+        #[arg(long)]
+        mandatory: bool,
+        /// Shown to the buildings (at most 32 characters).
+        #[arg(long, default_value = "Campus demand response")]
+        description: String,
+    },
+    /// Cancels an event (its EventStatus becomes Cancelled).
+    Cancel {
+        /// The event's id (from `dr list` or `dr issue`).
+        id: u64,
+    },
+    /// Lists the events, newest first, with each building's latest response.
+    List,
+}
+
+/// A start time: Unix seconds, or +MINUTES from now.
+fn parse_start(text: &str) -> anyhow::Result<i64> {
+    match text.strip_prefix('+') {
+        Some(minutes) => {
+            let minutes: i64 = minutes.parse().map_err(|_| {
+                anyhow::anyhow!("--start +MINUTES: {text} is not a number of minutes")
+            })?;
+            Ok(bridge::server::now() + 60 * minutes)
+        }
+        None => text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--start: {text} is neither Unix seconds nor +MINUTES")),
+    }
+}
+
+fn response_name(status: u8) -> &'static str {
+    match status {
+        1 => "received",
+        2 => "started",
+        3 => "completed",
+        4 => "opted out",
+        5 => "opted in",
+        6 => "cancelled",
+        _ => "other",
+    }
+}
+
+fn describe(e: &keeper_protocol::market::DrEvent) -> String {
+    let r = &e.request;
+    let control = match (r.reduce_percent, r.reduce_kw, r.duty_cycle_pct) {
+        (Some(p), _, _) => format!("reduce {p} %"),
+        (_, Some(kw), _) => format!("reduce {kw} kW"),
+        (_, _, Some(d)) => format!("duty cycle {d} %"),
+        _ => "no control".into(),
+    };
+    format!(
+        "event {} ({}): {} from {} for {} min, {}{}{}",
+        e.id,
+        e.mrid,
+        r.description,
+        r.start,
+        r.duration_s / 60,
+        control,
+        if r.mandatory { ", mandatory" } else { "" },
+        match e.cancelled_at {
+            Some(t) => format!(", cancelled at {t}"),
+            None => String::new(),
+        }
+    )
 }
 
 /// Runs a subcommand against the running bridge.
@@ -103,6 +194,51 @@ fn admin(config: &BridgeConfig, command: Command) -> ExitCode {
                 }
                 for d in list {
                     println!("{}  {}  since {}  {}", d.code, d.lfdi, d.since, d.reason);
+                }
+            }
+            Command::Dr(DrCommand::Issue {
+                start,
+                minutes,
+                reduce_percent,
+                reduce_kw,
+                duty_cycle,
+                mandatory,
+                description,
+            }) => {
+                let request = keeper_protocol::market::DrEventRequest {
+                    start: parse_start(&start)?,
+                    duration_s: minutes
+                        .checked_mul(60)
+                        .ok_or_else(|| anyhow::anyhow!("--minutes too large"))?,
+                    description,
+                    duty_cycle_pct: duty_cycle,
+                    reduce_percent,
+                    reduce_kw,
+                    mandatory,
+                };
+                let event = bridge::admin::dr_issue(config, &request).await?;
+                println!("issued {}", describe(&event));
+            }
+            Command::Dr(DrCommand::Cancel { id }) => {
+                let event = bridge::admin::dr_cancel(config, id).await?;
+                println!("cancelled {}", describe(&event));
+            }
+            Command::Dr(DrCommand::List) => {
+                let events = bridge::admin::dr_events(config).await?;
+                if events.is_empty() {
+                    println!("no demand-response event");
+                }
+                for s in events {
+                    println!("{}", describe(&s.event));
+                    for r in s.responses {
+                        println!(
+                            "  {} ({}): {} at {}",
+                            r.code,
+                            r.lfdi,
+                            response_name(r.status),
+                            r.created_at
+                        );
+                    }
                 }
             }
         }

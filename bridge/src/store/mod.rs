@@ -19,6 +19,7 @@ use sep2::MirrorUsagePoint;
 mod cache;
 mod engine;
 mod hot;
+pub mod market;
 mod reader;
 mod records;
 mod tables;

@@ -151,5 +151,6 @@ pub(super) fn create_all(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(BATCHES)?;
     txn.open_table(DIRECTORY)?;
     txn.open_table(EXPORT_QUEUE)?;
+    super::market::create_tables(txn)?;
     Ok(())
 }

@@ -41,7 +41,7 @@ impl<'a> Writer<'a> {
 
     /// Inserts into a table; noted in the store's log when the transaction is batched
     /// (store/wal.rs). Every change a writer makes goes through this or [`Writer::remove`].
-    fn insert<'k, 'v, K: redb::Key + 'static, V: redb::Value + 'static>(
+    pub(super) fn insert<'k, 'v, K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         table: redb::TableDefinition<K, V>,
         key: impl std::borrow::Borrow<K::SelfType<'k>>,
@@ -56,7 +56,7 @@ impl<'a> Writer<'a> {
         )
     }
 
-    fn remove<'k, K: redb::Key + 'static, V: redb::Value + 'static>(
+    pub(super) fn remove<'k, K: redb::Key + 'static, V: redb::Value + 'static>(
         &self,
         table: redb::TableDefinition<K, V>,
         key: impl std::borrow::Borrow<K::SelfType<'k>>,
@@ -64,7 +64,7 @@ impl<'a> Writer<'a> {
         wal::remove(self.txn, self.overlay.borrow_mut().log.as_mut(), table, key)
     }
 
-    fn next(&self, counter: &str) -> Result<u64> {
+    pub(super) fn next(&self, counter: &str) -> Result<u64> {
         let current = self.meta(counter)?;
         let next = current.checked_add(1).context("counter overflow")?;
         self.insert(META, counter, next)?;

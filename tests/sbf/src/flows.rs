@@ -719,6 +719,81 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         1,
         Some(INSTRUCTION_CEILING),
     )?;
+    // The building's EMS trades through its delegate: authorised, an allowance approved,
+    // then a delegated order placed and cancelled.
+    let delegate = Keypair::new();
+    b.run(
+        "fund the delegate",
+        &[anchor_lang::solana_program::system_instruction::transfer(
+            &payer,
+            &delegate.pubkey(),
+            1_000_000_000,
+        )],
+        &[],
+        &[],
+    )?;
+    b.measure(
+        "trading: authorize_delegate",
+        &[market::authorize_delegate(
+            traders[0].pubkey(),
+            &c.lfdis[1],
+            delegate.pubkey(),
+        )],
+        &[&traders[0]],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.run(
+        "approve the allowance",
+        &[market::approve_order_allowance(
+            traders[0].pubkey(),
+            &quote_mint,
+            1_000_000_000,
+        )],
+        &[&traders[0]],
+        &[],
+    )?;
+    b.measure(
+        "trading: place_delegated_order (buy, by the building's delegate)",
+        &[market::place_delegated_order(
+            delegate.pubkey(),
+            traders[0].pubkey(),
+            &quote_mint,
+            &c.lfdis[1],
+            k + 1,
+            Side::Buy,
+            500,
+            80_000,
+        )],
+        &[&delegate],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.measure(
+        "trading: cancel_delegated_order",
+        &[market::cancel_delegated_order(
+            delegate.pubkey(),
+            traders[0].pubkey(),
+            &quote_mint,
+            &c.lfdis[1],
+            k + 1,
+            Side::Buy,
+        )],
+        &[&delegate],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
+    b.measure(
+        "trading: revoke_delegate",
+        &[market::revoke_delegate(traders[0].pubkey(), &c.lfdis[1])],
+        &[&traders[0]],
+        &[],
+        1,
+        Some(INSTRUCTION_CEILING),
+    )?;
     // A building changes hands with an order standing: the new owner evicts it (its escrow
     // is credited to the previous owner's balance); then the building goes back.
     let (_, ix) = order(0, k + 1, 500);
