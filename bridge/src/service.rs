@@ -263,20 +263,27 @@ impl Service {
             (["edev", _] | ["edev", _, "rg" | "fsa"], _) => {
                 return Reply::method_not_allowed("GET, HEAD")
             }
-            (["edev", id, rest @ ..], _) => match self.owned_device(caller, id) {
-                Ok(()) => {
-                    self.device_market(caller, method, rest, query, body, now)
-                        .await
+            (["edev", id, rest @ ..], _) => {
+                match (self.owned_device(caller, id), self.campus_now(now)) {
+                    (Ok(()), Ok(now)) => {
+                        self.device_market(caller, method, rest, query, body, now)
+                            .await
+                    }
+                    (Err(refusal), _) | (_, Err(refusal)) => Err(refusal),
                 }
+            }
+            (["tp", rest @ ..], "GET") => self
+                .campus_now(now)
+                .and_then(|now| self.pricing(rest, query, now)),
+            (["tp", ..], _) => return Reply::method_not_allowed("GET, HEAD"),
+            (["dr", rest @ ..], "GET") => self
+                .campus_now(now)
+                .and_then(|now| self.demand_response(rest, query, now)),
+            (["dr", ..], _) => return Reply::method_not_allowed("GET, HEAD"),
+            (["rsps", rest @ ..], _) => match self.campus_now(now) {
+                Ok(now) => self.responses(caller, method, rest, query, body, now).await,
                 Err(refusal) => Err(refusal),
             },
-            (["tp", rest @ ..], "GET") => self.pricing(rest, query, now),
-            (["tp", ..], _) => return Reply::method_not_allowed("GET, HEAD"),
-            (["dr", rest @ ..], "GET") => self.demand_response(rest, query, now),
-            (["dr", ..], _) => return Reply::method_not_allowed("GET, HEAD"),
-            (["rsps", rest @ ..], _) => {
-                self.responses(caller, method, rest, query, body, now).await
-            }
             (["mup"], "GET") => self.mirror_list(caller, query),
             (["mup"], "POST") => self.post_mirror(caller, body, now).await,
             (["mup"], _) => return Reply::method_not_allowed("GET, HEAD, POST"),
@@ -411,6 +418,12 @@ impl Service {
             ),
             Some(_) => return Err(Refusal::NotFound),
         }))
+    }
+
+    /// The campus market's clock at the bridge's `now`: the chain's, as the keeper last
+    /// reported it (gates and events are decided by it on chain).
+    fn campus_now(&self, now: i64) -> Result<i64, Refusal> {
+        Ok(now.saturating_add(self.store.read()?.market_clock_offset()?))
     }
 
     /// The caller's own device, or why not: another device's (403) or none (404).

@@ -47,7 +47,12 @@ fn market_now() -> (MarketInfo, u64) {
 }
 
 async fn report(b: &TestBridge, market: MarketInfo, cleared: Vec<ClearedInterval>) {
-    let body = serde_json::to_string(&MarketReport { market, cleared }).unwrap();
+    let body = serde_json::to_string(&MarketReport {
+        market,
+        cleared,
+        chain_time: 0,
+    })
+    .unwrap();
     let (status, text) = keeper(b, Route::Market, Some(body)).await;
     assert_eq!(status, 204, "{text}");
 }

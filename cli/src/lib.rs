@@ -869,3 +869,102 @@ pub async fn cancel<C: Chain>(
         .map_err(|e| anyhow::anyhow!("the market refused the cancellation: {}", e.reason()))?;
     Ok(confirmed.signature.to_string())
 }
+
+/// What `gridtokenx delegate authorize` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DelegateAuthorized {
+    pub building: String,
+    pub delegate: String,
+    /// Quote base units the delegate may lock in buys, and Wh of GRID in sells.
+    pub quote_allowance: u64,
+    pub grid_allowance: u64,
+    pub signature: String,
+}
+
+/// `gridtokenx delegate authorize`: the building's owner lets `delegate` (the campus's
+/// keeper, carrying the building's IEEE 2030.5 flow reservations) place and cancel the
+/// building's orders, and caps what those orders may lock: SPL allowances for the market's
+/// vault authority on the owner's quote and GRID accounts (`approve` replaces an earlier
+/// one). One transaction; the delegate can never withdraw.
+pub async fn authorize_delegate<C: Chain>(
+    chain: &mut C,
+    owner: &Keypair,
+    code: &str,
+    lfdi: &Lfdi,
+    delegate: Pubkey,
+    quote_allowance: u64,
+    grid_allowance: u64,
+) -> Result<DelegateAuthorized> {
+    let market = market(chain).await?;
+    let meter = chain
+        .account(registry_ix::meter_address(lfdi))
+        .await?
+        .and_then(|a| anchor_account::<Meter>(&a))
+        .ok_or_else(|| anyhow::anyhow!("building {code} has no meter on chain"))?;
+    if meter.owner != owner.pubkey() {
+        bail!(
+            "building {code} is owned by {}, not {}: give the owner's keypair with --keypair",
+            meter.owner,
+            owner.pubkey()
+        );
+    }
+    let mut ixs = vec![market_ix::authorize_delegate(
+        owner.pubkey(),
+        lfdi,
+        delegate,
+    )];
+    for (mint, amount) in [
+        (market.quote_mint, quote_allowance),
+        (token_ix::grid_mint(), grid_allowance),
+    ] {
+        let account = token_ix::ata(&owner.pubkey(), &mint);
+        if chain.account(account).await?.is_some() {
+            ixs.push(market_ix::approve_order_allowance(
+                owner.pubkey(),
+                &mint,
+                amount,
+            ));
+        } else if amount > 0 {
+            bail!("the owner has no token account of {mint} to allow {amount} from");
+        }
+    }
+    let confirmed = send_and_confirm(chain, &ixs, &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the market refused the delegation: {}", e.reason()))?;
+    Ok(DelegateAuthorized {
+        building: code.to_string(),
+        delegate: delegate.to_string(),
+        quote_allowance,
+        grid_allowance,
+        signature: confirmed.signature.to_string(),
+    })
+}
+
+/// `gridtokenx delegate revoke`: ends the building's delegation, and the allowances its
+/// orders drew on (SPL `revoke` on the owner's quote and GRID accounts).
+pub async fn revoke_delegate<C: Chain>(
+    chain: &mut C,
+    owner: &Keypair,
+    code: &str,
+    lfdi: &Lfdi,
+) -> Result<String> {
+    let market = market(chain).await?;
+    if chain
+        .account(market_ix::order_delegate_address(lfdi))
+        .await?
+        .is_none()
+    {
+        bail!("building {code} has no order delegate");
+    }
+    let mut ixs = vec![market_ix::revoke_delegate(owner.pubkey(), lfdi)];
+    for mint in [market.quote_mint, token_ix::grid_mint()] {
+        let account = token_ix::ata(&owner.pubkey(), &mint);
+        if chain.account(account).await?.is_some() {
+            ixs.push(market_ix::revoke_order_allowance(owner.pubkey(), &mint));
+        }
+    }
+    let confirmed = send_and_confirm(chain, &ixs, &[owner], &[], SendPolicy::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the market refused the revocation: {}", e.reason()))?;
+    Ok(confirmed.signature.to_string())
+}

@@ -105,6 +105,11 @@ pub struct ClearedInterval {
 pub struct MarketReport {
     pub market: MarketInfo,
     pub cleared: Vec<ClearedInterval>,
+    /// The chain's clock when the keeper read it (Unix seconds; 0: unknown). The bridge
+    /// judges gates and events by the chain's clock, which decides them on chain: it keeps
+    /// the difference from its own.
+    #[serde(default)]
+    pub chain_time: i64,
 }
 
 /// Which side of the market a flow reservation takes.

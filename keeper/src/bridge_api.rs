@@ -347,3 +347,57 @@ fn conflict_reason(body: &[u8]) -> String {
         .map(|c| c.error)
         .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
 }
+
+/// The market through IEEE 2030.5 (keeper_protocol::market).
+impl BridgeClient {
+    /// Reports the market's parameters and recent clearings (published as the tariff).
+    pub async fn report_market(
+        &self,
+        report: &keeper_protocol::market::MarketReport,
+    ) -> Result<()> {
+        let body = serde_json::to_vec(report)?;
+        let (status, reply) = self
+            .request_with(Route::Market, "", Bytes::from(body))
+            .await?;
+        if status != StatusCode::NO_CONTENT {
+            bail!(
+                "bridge market: HTTP {status} {}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        Ok(())
+    }
+
+    /// Flow reservations with work for the keeper, oldest first.
+    pub async fn flow_requests(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<keeper_protocol::market::FlowRequest>> {
+        let (status, body) = self
+            .request(Route::FlowRequests, &format!("?limit={limit}"))
+            .await?;
+        if status != StatusCode::OK {
+            bail!("bridge flow requests: HTTP {status}");
+        }
+        Ok(serde_json::from_slice::<keeper_protocol::market::FlowRequestList>(&body)?.requests)
+    }
+
+    /// Tells the bridge what became of request `id`; the request as it now stands.
+    pub async fn flow_update(
+        &self,
+        id: u64,
+        update: &keeper_protocol::market::FlowUpdate,
+    ) -> Result<keeper_protocol::market::FlowRequest> {
+        let body = serde_json::to_vec(update)?;
+        let (status, reply) = self
+            .request_with(Route::FlowUpdate(id), "", Bytes::from(body))
+            .await?;
+        if status != StatusCode::OK {
+            bail!(
+                "bridge flow update {id}: HTTP {status} {}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        Ok(serde_json::from_slice(&reply)?)
+    }
+}

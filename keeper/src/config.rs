@@ -48,6 +48,16 @@ pub struct KeeperConfig {
     /// SOL under which the payer counts as low: the keeper reports itself not ready (and
     /// exposes the threshold for the alert).
     pub payer_low_sol: f64,
+    /// The campus's order delegate (Solana CLI JSON keypair): the key building owners
+    /// authorise (`authorize_delegate`) to place their buildings' IEEE 2030.5 flow
+    /// reservations as orders. It pays the orders' rent. Unset: flow reservations are
+    /// answered as not placed.
+    pub order_delegate_keypair: Option<PathBuf>,
+    /// Price limits (quote base units per kWh) for flow reservations of buildings without a
+    /// PriceResponseCfg: the highest to buy at, the lowest to sell at. Unset: such requests
+    /// are answered as not placed.
+    pub flow_buy_limit: Option<u64>,
+    pub flow_sell_limit: Option<u64>,
 }
 
 impl Default for KeeperConfig {
@@ -67,6 +77,9 @@ impl Default for KeeperConfig {
             status_file: PathBuf::from("keeper-data/status.json"),
             metrics_listen: "127.0.0.1:9646".parse().expect("address"),
             payer_low_sol: 0.5,
+            order_delegate_keypair: None,
+            flow_buy_limit: None,
+            flow_sell_limit: None,
         }
     }
 }

@@ -133,6 +133,8 @@ pub struct Progress {
     /// Each order settled in this pass (from the program's `OrderSettled` events).
     pub settlements: Vec<Settlement>,
     pub swept: u64,
+    /// Flow reservations the bridge took an update for: (request id, its state now).
+    pub flow_updates: Vec<(u64, keeper_protocol::market::FlowState)>,
 }
 
 /// One interval's clearing, as the program reported it (`IntervalCleared`).
@@ -184,6 +186,9 @@ pub struct Keeper {
     genesis: Option<[u8; 32]>,
     /// The oracle's pause last logged (its end), so that a pause is logged once.
     pause_logged: i64,
+    /// Flow reservations carried into orders (`flows`), and the clearings the bridge
+    /// publishes as the tariff.
+    pub flows: crate::flows::FlowAgent,
 }
 
 impl Keeper {
@@ -201,6 +206,7 @@ impl Keeper {
             metrics: Default::default(),
             genesis: None,
             pause_logged: 0,
+            flows: Default::default(),
         }
     }
 
@@ -281,8 +287,18 @@ impl Keeper {
         chain: &mut C,
         instructions: &[Instruction],
     ) -> Result<Confirmed, SendError> {
+        self.send_signed(chain, instructions, &[]).await
+    }
+
+    /// `send`, signed by `signers` too (an order delegate).
+    pub(crate) async fn send_signed<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        instructions: &[Instruction],
+        signers: &[&solana_keypair::Keypair],
+    ) -> Result<Confirmed, SendError> {
         let tables = self.tables.for_instructions(instructions);
-        let result = send_and_confirm(chain, instructions, &[], &tables, self.policy).await;
+        let result = send_and_confirm(chain, instructions, signers, &tables, self.policy).await;
         self.count(instructions, &result);
         let confirmed = result?;
         self.record(&confirmed);
@@ -451,6 +467,9 @@ impl Keeper {
         self.submit_batches(chain, &mut progress).await?;
         self.mint(chain, &mut progress).await?;
         self.crank_market(chain, &mut progress).await?;
+        if self.bridge.is_some() {
+            self.carry_flows(chain, &registry, &mut progress).await?;
+        }
         Ok(progress)
     }
 
@@ -1039,14 +1058,14 @@ impl Keeper {
         let books = chain
             .program_accounts(trading::ID, trading::IntervalBook::DISCRIMINATOR)
             .await?;
-        let mut cleared: Vec<(u64, Pubkey, u32)> = books
+        let mut cleared: Vec<trading::IntervalBook> = books
             .iter()
             .filter_map(|(_, a)| zero_copy::<trading::IntervalBook>(a))
             .filter(|b| b.is_cleared())
-            .map(|b| (b.interval, b.payer, b.open_orders))
             .collect();
-        cleared.sort_unstable();
-        for (interval, book_payer, open_orders) in cleared {
+        cleared.sort_unstable_by_key(|b| b.interval);
+        for book in cleared {
+            let (interval, book_payer, open_orders) = (book.interval, book.payer, book.open_orders);
             if open_orders > 0 {
                 let orders = chain
                     .program_accounts_matching(
@@ -1055,6 +1074,14 @@ impl Keeper {
                         &[(ORDER_INTERVAL_OFFSET, interval.to_le_bytes().to_vec())],
                     )
                     .await?;
+                // What each order fills, before settlement closes it (flow reservations
+                // are answered with it).
+                self.flows.note_fills(
+                    &book,
+                    orders
+                        .iter()
+                        .filter_map(|(_, a)| zero_copy::<trading::Order>(a)),
+                );
                 let mut due: Vec<(Pubkey, Pubkey)> = orders
                     .iter()
                     .filter_map(|(key, a)| zero_copy::<trading::Order>(a).map(|o| (*key, o.owner)))

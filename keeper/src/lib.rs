@@ -8,10 +8,13 @@
 //! - `keeper`: one pass of work (`Keeper::tick`) and the operator's status;
 //! - `config`: the binary's settings and the state it keeps between runs;
 //! - `consistency`: bridge, chain and oracle checked against each other every pass;
+//! - `flows`: buildings' IEEE 2030.5 flow reservations carried into delegated orders, and
+//!   the market's clearings reported to the bridge (its tariff);
 //! - `metrics`: Prometheus metrics and readiness (`/metrics`, `/ready`).
 pub mod bridge_api;
 pub mod config;
 pub mod consistency;
+pub mod flows;
 pub mod governance;
 pub mod keeper;
 pub mod metrics;

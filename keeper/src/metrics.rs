@@ -27,6 +27,11 @@ pub struct KeeperMetrics {
     pub given_up: Counter,
     /// The payer's balance; negative until read.
     pub payer_lamports: Gauge,
+    /// The order delegate's balance (it pays delegated orders' rent); negative until read.
+    pub order_delegate_lamports: Gauge,
+    /// Flow reservations carried, by what became of them (placed, cancelled, rejected,
+    /// filled).
+    pub flow_updates: CounterMap<&'static str>,
     /// Unix time of the last pass that completed (the start until one has).
     pub last_pass_ok: Gauge,
     /// When the keeper started.
@@ -45,6 +50,8 @@ impl Default for KeeperMetrics {
             batch_refusals: Counter::default(),
             given_up: Counter::default(),
             payer_lamports: Gauge::new(-1),
+            order_delegate_lamports: Gauge::new(-1),
+            flow_updates: CounterMap::default(),
             last_pass_ok: Gauge::default(),
             started_at: Gauge::default(),
             pass_failures: Counter::default(),
@@ -172,6 +179,19 @@ impl Endpoints for KeeperEndpoints {
                 m.payer_lamports.get() as f64,
             );
         }
+        if m.order_delegate_lamports.get() >= 0 {
+            e.gauge(
+                "gridtokenx_keeper_order_delegate_balance_lamports",
+                "The order delegate's balance: it pays the rent of the orders it places for buildings' flow reservations (returned to the buildings' owners when they settle).",
+                m.order_delegate_lamports.get() as f64,
+            );
+        }
+        e.counters(
+            "gridtokenx_keeper_flow_reservations_total",
+            "IEEE 2030.5 flow reservations carried into the market, by what became of them.",
+            &["outcome"],
+            &m.flow_updates,
+        );
         e.gauge(
             "gridtokenx_keeper_payer_low_lamports",
             "The payer balance under which the keeper counts as low on funds (payer_low_sol).",

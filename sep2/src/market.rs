@@ -64,7 +64,7 @@ pub struct EventStatus {
         skip_serializing_if = "Option::is_none"
     )]
     pub potentially_superseded_time: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", default)]
     pub reason: Option<String>,
 }
 
@@ -166,7 +166,7 @@ pub struct AssignedLinks {
         skip_serializing_if = "Option::is_none"
     )]
     pub tariff_profiles: Option<ListLink>,
-    #[serde(rename = "TimeLink", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "TimeLink", skip_serializing_if = "Option::is_none", default)]
     pub time: Option<Link>,
 }
 
@@ -195,7 +195,7 @@ impl AssignedLinks {
 /// A FunctionSetAssignments: its links first, then its identity (the XSD's base-first order).
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct FunctionSetAssignments {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -216,7 +216,7 @@ pub struct FunctionSetAssignments {
         skip_serializing_if = "Option::is_none"
     )]
     pub tariff_profiles: Option<ListLink>,
-    #[serde(rename = "TimeLink", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "TimeLink", skip_serializing_if = "Option::is_none", default)]
     pub time: Option<Link>,
     #[serde(rename = "mRID")]
     pub mrid: String,
@@ -314,7 +314,7 @@ pub struct PriceResponseCfgList {
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct TariffProfile {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -355,7 +355,7 @@ pub struct TariffProfileList {
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct RateComponent {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -387,9 +387,9 @@ pub struct RateComponentList {
     pub items: Vec<RateComponent>,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct TimeTariffInterval {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -410,7 +410,7 @@ pub struct TimeTariffInterval {
     pub tou_tier: u8,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct TimeTariffIntervalList {
     #[serde(rename = "@xmlns")]
     pub xmlns: String,
@@ -426,9 +426,9 @@ pub struct TimeTariffIntervalList {
     pub items: Vec<TimeTariffInterval>,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ConsumptionTariffInterval {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -439,7 +439,7 @@ pub struct ConsumptionTariffInterval {
     pub start_value: u64,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ConsumptionTariffIntervalList {
     #[serde(rename = "@xmlns")]
     pub xmlns: String,
@@ -505,9 +505,9 @@ pub struct FlowReservationRequestList {
 }
 
 /// The market's answer to a request, once its interval has cleared: what was filled.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct FlowReservationResponse {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -530,7 +530,7 @@ pub struct FlowReservationResponse {
     pub subject: String,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct FlowReservationResponseList {
     #[serde(rename = "@xmlns")]
     pub xmlns: String,
@@ -552,7 +552,7 @@ pub struct FlowReservationResponseList {
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct DemandResponseProgram {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -612,9 +612,9 @@ pub struct TargetReduction {
 /// DeviceCategoryType bit 14: energy management system (the buildings' EMSs).
 pub const CATEGORY_EMS: u32 = 1 << 14;
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct EndDeviceControl {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,
@@ -638,17 +638,21 @@ pub struct EndDeviceControl {
     pub device_category: String,
     #[serde(rename = "drProgramMandatory")]
     pub dr_program_mandatory: bool,
-    #[serde(rename = "DutyCycle", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "DutyCycle", skip_serializing_if = "Option::is_none", default)]
     pub duty_cycle: Option<DutyCycle>,
     #[serde(rename = "loadShiftForward")]
     pub load_shift_forward: bool,
-    #[serde(rename = "Offset", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "Offset", skip_serializing_if = "Option::is_none", default)]
     pub offset: Option<Offset>,
-    #[serde(rename = "TargetReduction", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TargetReduction",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub target_reduction: Option<TargetReduction>,
 }
 
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct EndDeviceControlList {
     #[serde(rename = "@xmlns")]
     pub xmlns: String,
@@ -666,7 +670,7 @@ pub struct EndDeviceControlList {
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct ResponseSet {
-    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "@xmlns", skip_serializing_if = "Option::is_none", default)]
     pub xmlns: Option<String>,
     #[serde(rename = "@href")]
     pub href: String,

@@ -6,6 +6,7 @@
 //! The bridge (the server) does not depend on this crate; it shares only the 2030.5 documents
 //! (`sep2`).
 pub mod client;
+pub mod ems;
 pub mod meter;
 pub mod profile;
 pub mod rng;

@@ -52,6 +52,9 @@ pub struct BuildingModel {
     /// Added to the time before the weather, sun and loads are looked up: a run can post at
     /// recent times while modelling another season (whole weeks keep the weekday).
     pub model_offset_s: i64,
+    /// Share of its load the building sheds now (a demand-response event its EMS
+    /// answered), 0 to 1.
+    pub load_shed: f64,
     place: Place,
     seed: u64,
     index: u64,
@@ -61,6 +64,8 @@ pub struct BuildingModel {
     export_mwh: u64,
     generated_mwh: u64,
     consumed_mwh: u64,
+    /// Load shed by demand response, mWh.
+    shed_mwh: u64,
 }
 
 const DAY: i64 = 86_400;
@@ -261,6 +266,7 @@ impl BuildingModel {
             peak_load_w: building.max_import_kw as f64 * 1000.0 * PEAK_LOAD_SHARE,
             soc_wh: storage_wh / 2.0,
             model_offset_s: 0,
+            load_shed: 0.0,
             place: place.clone(),
             seed,
             index: index as u64,
@@ -269,7 +275,13 @@ impl BuildingModel {
             export_mwh: 0,
             generated_mwh: 0,
             consumed_mwh: 0,
+            shed_mwh: 0,
         }
+    }
+
+    /// Load shed by demand response so far, Wh.
+    pub fn shed_wh(&self) -> u64 {
+        self.shed_mwh / 1000
     }
 
     pub fn registers(&self) -> Registers {
@@ -313,7 +325,8 @@ impl BuildingModel {
         let hours = f64::from(dt) / 3600.0;
         let modelled = t + self.model_offset_s;
         let generation_w = self.generation_at(modelled);
-        let consumption_w = self.consumption_at(modelled);
+        let wanted_w = self.consumption_at(modelled);
+        let consumption_w = wanted_w * (1.0 - self.load_shed.clamp(0.0, 1.0));
         let rate_w = self.battery_rate_w;
         let mut flows = Flows {
             generation_w,
@@ -338,6 +351,7 @@ impl BuildingModel {
         self.export_mwh += mwh(flows.export_w);
         self.generated_mwh += mwh(flows.generation_w);
         self.consumed_mwh += mwh(flows.consumption_w);
+        self.shed_mwh += mwh(wanted_w - consumption_w);
         flows
     }
 }

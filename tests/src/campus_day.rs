@@ -167,6 +167,15 @@ pub struct DayReport {
     pub traded_wh: u64,
     pub intervals_cleared: u64,
     pub keeper_failures: usize,
+    /// IEEE 2030.5: flow reservations the EMSs made, answered, and the energy the answers
+    /// say was filled (Wh, both sides).
+    pub flow_reservations: u64,
+    pub flow_answers: u64,
+    pub flow_filled_wh: u64,
+    /// Demand response: events issued, responses posted, load shed (Wh).
+    pub dr_events: u64,
+    pub dr_responses: u64,
+    pub shed_wh: u64,
 }
 
 /// Days to add to `t` so that the model runs at the nearest summer solstice week on the
@@ -277,6 +286,14 @@ struct Building {
     sold_wh: u64,
     paid: u64,
     received: u64,
+    /// Trades through its EMS over IEEE 2030.5 (flow reservations the keeper places with
+    /// the campus's order delegate), not through its agent.
+    ems: bool,
+}
+
+/// Every third building (from the second) trades through its EMS over IEEE 2030.5.
+fn trades_through_ems(index: usize) -> bool {
+    index % 3 == 1
 }
 
 #[derive(Clone, Copy, Default)]
@@ -286,6 +303,8 @@ struct IntervalResult {
     volume_wh: u64,
     buys: u16,
     sells: u16,
+    /// Flow reservations buildings' EMSs made for it over IEEE 2030.5.
+    reservations: u16,
 }
 
 fn credits(units: u64) -> String {
@@ -329,6 +348,7 @@ async fn place_orders<C: Chain>(
     interval: u64,
 ) -> Result<(u16, u16)> {
     use anchor_lang::solana_program::program_pack::Pack;
+    let buildings: Vec<&Building> = buildings.iter().filter(|b| !b.ems).collect();
     let keys: Vec<Pubkey> = buildings
         .iter()
         .map(|b| {
@@ -342,7 +362,7 @@ async fn place_orders<C: Chain>(
         .collect();
     let balances = chain.accounts(&keys).await?;
     let mut orders = Vec::new();
-    for (b, account) in buildings.iter().zip(balances) {
+    for (&b, account) in buildings.iter().zip(balances) {
         let held = match account {
             Some(a) => spl_token_interface::state::Account::unpack(&a.data)?.amount,
             None => 0,
@@ -847,7 +867,49 @@ async fn day<C: DayChain>(
             sold_wh: 0,
             paid: 0,
             received: 0,
+            ems: trades_through_ems(i as usize),
         });
+    }
+    // The campus's order delegate (the keeper's): the EMS buildings' owners authorise it
+    // for orders only, and cap what its orders may lock.
+    let delegate = Keypair::new();
+    // It pays the rent of the orders it places (returned to the owners as they settle).
+    fund(&mut chain, &delegate.pubkey(), 3 * SOL).await?;
+    let mut delegations = Vec::new();
+    for b in buildings.iter().filter(|b| b.ems) {
+        delegations.push((
+            b,
+            [
+                market_ix::authorize_delegate(b.owner.pubkey(), &b.lfdi, delegate.pubkey()),
+                market_ix::approve_order_allowance(b.owner.pubkey(), &quote_mint, QUOTE_FUNDS),
+                market_ix::approve_order_allowance(
+                    b.owner.pubkey(),
+                    &token_ix::grid_mint(),
+                    1_000_000_000,
+                ),
+            ],
+            [&b.owner],
+        ));
+    }
+    let jobs: Vec<Job<'_>> = delegations
+        .iter()
+        .map(|(_, ixs, signers)| Job {
+            instructions: ixs,
+            signers,
+            tables: None,
+        })
+        .collect();
+    for ((b, _, _), result) in delegations.iter().zip(
+        send_pipelined_signed(
+            &mut chain,
+            &jobs,
+            &[],
+            SendPolicy::default(),
+            ORDERS_IN_FLIGHT,
+        )
+        .await,
+    ) {
+        result.map_err(|e| anyhow!("{}: delegation: {}", b.code, e.reason()))?;
     }
 
     // The simulated meters.
@@ -880,6 +942,43 @@ async fn day<C: DayChain>(
         models.push(model);
         meters.push(SimulatedMeter::new(&b.code, &lfdi, client));
     }
+    // Each building's EMS beside its meter (its own connection, same certificate): all
+    // answer demand response; the EMS buildings also trade through flow reservations.
+    let mut emss = Vec::new();
+    for (i, (b, building)) in config.buildings.iter().zip(&buildings).enumerate() {
+        let layout = &pki.layout;
+        let cert = CertificateDer::from_pem_file(layout.meter_cert(&b.code))?;
+        let key = PrivateKeyDer::from_pem_file(layout.meter_key(&b.code))?;
+        let lfdi = sdk::identity::lfdi_hex(&sdk::identity::lfdi_from_certificate(&cert));
+        let client = MeterClient::new(
+            client_config(ca.clone(), cert, key, Suites::Default)?,
+            running.meters_addr,
+        )
+        .with_handshake_limit(handshakes.clone());
+        let client = match &connections {
+            Some(limit) => client.with_connection_limit(limit.clone()),
+            None => client,
+        };
+        let capacity = b
+            .capacity()
+            .ok_or_else(|| anyhow!("{}: capacity overflows", b.code))?;
+        emss.push(simulator::ems::Ems::new(
+            &b.code,
+            u16::try_from(i)?,
+            &lfdi,
+            client,
+            building.agent.bid,
+            building.agent.ask,
+            capacity.max_import_w,
+            capacity.max_export_w(),
+            models[i].peak_load_w,
+        ));
+    }
+    for (ems, b) in emss.iter_mut().zip(&buildings) {
+        if b.ems {
+            ems.set_price_limits().await?;
+        }
+    }
     let mut sim = SimCampus { models, meters };
     if real_time {
         // The first whole interval after the set-up.
@@ -898,6 +997,17 @@ async fn day<C: DayChain>(
         buildings.iter().map(|b| b.lfdi).collect(),
     );
     keeper.policy.give_up_after = Duration::from_secs(30);
+    keeper.flows.delegate = Some(delegate.insecure_clone());
+    let operator = BridgeConfig {
+        keeper_listen: running.keeper_addr,
+        ..bridge_config.clone()
+    };
+    // Demand response half-way through the day: every building asked to shed 20 % of its
+    // load for one interval.
+    let dr_at = (intervals >= 3).then_some(intervals / 2);
+    let mut dr_event: Option<keeper_protocol::market::DrEvent> = None;
+    // The flow reservations made, by request mRID: (building, signed Wh).
+    let mut reserved: std::collections::BTreeMap<String, (usize, i64)> = Default::default();
 
     say!(
         args.verbose,
@@ -944,6 +1054,24 @@ async fn day<C: DayChain>(
     for k in 0..=intervals {
         let t1 = start + (k as i64 + 1) * interval_s;
         if k < intervals {
+            // Demand response: each EMS reads the campus's events and sheds what is asked.
+            if dr_at == Some(k) {
+                let request = keeper_protocol::market::DrEventRequest {
+                    start: t1,
+                    duration_s: args.interval_s,
+                    description: "Campus peak".into(),
+                    duty_cycle_pct: None,
+                    reduce_percent: Some(20),
+                    reduce_kw: None,
+                    mandatory: false,
+                };
+                dr_event = Some(bridge::admin::dr_issue(&operator, &request).await?);
+            }
+            if dr_event.is_some() {
+                for (ems, model) in emss.iter_mut().zip(sim.models.iter_mut()) {
+                    model.load_shed = ems.demand_response(t1 - interval_s).await?;
+                }
+            }
             // The interval's readings, posted over mutual TLS and attested at its end.
             chain.advance_to(t1).await?;
             sim.advance(t1 - interval_s, t1, args.post_rate, None)
@@ -1008,6 +1136,25 @@ async fn day<C: DayChain>(
                 place_orders(&mut chain, &buildings, &quote_mint, first_interval + target).await?;
             results[target as usize].buys = buys;
             results[target as usize].sells = sells;
+            // The EMS buildings reserve their forecast over IEEE 2030.5 (when the campus's
+            // price suits them), and the keeper places the requests at once, as its next
+            // pass would.
+            let t_start = market_start + (first_interval + target) as i64 * interval_s;
+            let now = chain.clock().await?.unix_timestamp;
+            for (i, (ems, b)) in emss.iter_mut().zip(&buildings).enumerate() {
+                if !b.ems {
+                    continue;
+                }
+                if let Some(r) = ems.reserve(t_start, args.interval_s, b.net_wh, now).await? {
+                    results[target as usize].reservations += 1;
+                    reserved.insert(r.mrid, (i, r.energy_wh));
+                }
+            }
+            let registry = keeper.refresh_meters(&mut chain).await?;
+            let mut carried = keeper::Progress::default();
+            keeper
+                .carry_flows(&mut chain, &registry, &mut carried)
+                .await?;
         }
         if let Some(build) = args.rpc.as_ref().and_then(|r| r.upgrade_oracle.as_ref()) {
             if k + 1 == intervals / 2 {
@@ -1145,13 +1292,13 @@ async fn day<C: DayChain>(
     );
     let _ = writeln!(
         text,
-        "\ninterval ({})  price/kWh  volume kWh  buys  sells",
+        "\ninterval ({})  price/kWh  volume kWh  buys  sells  2030.5",
         zone_label(&clock, start)
     );
     for r in &results {
         let _ = writeln!(
             text,
-            "{}        {:>9}  {:>10}  {:>4}  {:>5}",
+            "{}        {:>9}  {:>10}  {:>4}  {:>5}  {:>6}",
             fmt_time(clock.local(r.start)),
             if r.volume_wh > 0 {
                 credits(r.price)
@@ -1160,7 +1307,8 @@ async fn day<C: DayChain>(
             },
             kwh(r.volume_wh),
             r.buys,
-            r.sells
+            r.sells,
+            r.reservations
         );
     }
     // Market conservation: the vaults hold exactly what the market owes (every order
@@ -1207,6 +1355,97 @@ async fn day<C: DayChain>(
                 "after the oracle's upgrade: {} readings applied, {} Wh minted",
                 now_readings - readings,
                 now_minted - minted
+            ));
+        }
+    }
+    // IEEE 2030.5: every reservation answered at its building's /frp with what its order
+    // filled, which is what settlement credited the building.
+    let mut answers = 0u64;
+    let mut filled_wh = 0u64;
+    let mut rejected: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut answered_by_building = vec![0u64; buildings.len()];
+    for (i, ems) in emss.iter_mut().enumerate() {
+        if !buildings[i].ems {
+            continue;
+        }
+        for a in ems.answers().await? {
+            let Some((building, _)) = reserved.get(&a.subject) else {
+                all_ok = false;
+                checks.push(format!(
+                    "{}: an answer to no request of its own ({})",
+                    ems.code, a.subject
+                ));
+                continue;
+            };
+            answers += 1;
+            filled_wh += a.energy_wh.unsigned_abs();
+            answered_by_building[*building] += a.energy_wh.unsigned_abs();
+            if a.status == sep2::market::EVENT_CANCELLED {
+                *rejected.entry(a.reason.unwrap_or_default()).or_default() += 1;
+            }
+        }
+    }
+    for (b, answered) in buildings.iter().zip(&answered_by_building) {
+        if b.ems && *answered != b.bought_wh + b.sold_wh {
+            all_ok = false;
+            checks.push(format!(
+                "{}: its FlowReservationResponses say {} Wh filled, settlement {} Wh",
+                b.code,
+                answered,
+                b.bought_wh + b.sold_wh
+            ));
+        }
+    }
+    let ems_count = buildings.iter().filter(|b| b.ems).count();
+    let _ = writeln!(
+        text,
+        "\nIEEE 2030.5: {} flow reservations by {} buildings' EMSs ({} placed by the order delegate {}); {} answered at /edev/{{i}}/frp, {} kWh filled = what settlement credited them{}",
+        reserved.len(),
+        ems_count,
+        keeper.flows.placed,
+        delegate.pubkey(),
+        answers,
+        kwh(filled_wh),
+        if rejected.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not placed: {}",
+                rejected
+                    .iter()
+                    .map(|(why, n)| format!("{n} x {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        }
+    );
+    if answers != reserved.len() as u64 {
+        all_ok = false;
+        checks.push(format!(
+            "{} flow reservations, {} answered",
+            reserved.len(),
+            answers
+        ));
+    }
+    let shed_wh: u64 = sim.models.iter().map(|m| m.shed_wh()).sum();
+    let dr_responses: u64 = emss.iter().map(|e| e.responses_posted).sum();
+    if let Some(e) = &dr_event {
+        let _ = writeln!(
+            text,
+            "demand response: event {} ({}: shed 20 % from {} for {} min) answered by {} of {} buildings with {} responses (received, started, completed); {} kWh of load shed",
+            e.id,
+            e.request.description,
+            fmt_time(clock.local(e.request.start)),
+            e.request.duration_s / 60,
+            emss.iter().filter(|x| x.responses_posted >= 3).count(),
+            emss.len(),
+            dr_responses,
+            kwh(shed_wh)
+        );
+        if emss.iter().any(|x| x.responses_posted < 3) || shed_wh == 0 {
+            all_ok = false;
+            checks.push(format!(
+                "demand response: {dr_responses} responses, {shed_wh} Wh shed"
             ));
         }
     }
@@ -1311,6 +1550,12 @@ async fn day<C: DayChain>(
             traded_wh: totals[4],
             intervals_cleared: status.intervals_cleared,
             keeper_failures: status.failures.len(),
+            flow_reservations: reserved.len() as u64,
+            flow_answers: answers,
+            flow_filled_wh: filled_wh,
+            dr_events: u64::from(dr_event.is_some()),
+            dr_responses,
+            shed_wh,
         },
         chain,
     ))

@@ -3,6 +3,9 @@
 //! registers must equal what the meters sent, GRID minted must equal the verified export,
 //! the market's vaults must hold exactly what it owes (balances, escrow, fees, dust), and every
 //! migration step must be idempotent (the run checks all of it and reports `checks_ok`).
+//! A third of the buildings trade through their EMSs over IEEE 2030.5 (flow reservations
+//! the keeper places with the campus's order delegate), and all answer a demand-response
+//! event half-way through.
 use gridtokenx_tests::campus_day::{self, DayOptions};
 use sdk::CampusConfig;
 
@@ -28,4 +31,17 @@ async fn a_campus_midday_goes_from_meter_to_token_to_trade() {
     assert!(report.verified_export_wh <= report.exported_wh);
     assert!(report.traded_wh > 0, "{}", report.text);
     assert!(dir.path().join("out/campus-day.svg").exists());
+    // IEEE 2030.5: the EMS buildings traded through flow reservations, each answered with
+    // what its order filled (checked against settlement in `checks_ok`), and every building
+    // answered the demand-response event and shed load.
+    assert!(report.flow_reservations > 0, "{}", report.text);
+    assert_eq!(
+        report.flow_answers, report.flow_reservations,
+        "{}",
+        report.text
+    );
+    assert!(report.flow_filled_wh > 0, "{}", report.text);
+    assert_eq!(report.dr_events, 1);
+    assert!(report.dr_responses >= 3 * 25, "{}", report.text);
+    assert!(report.shed_wh > 0, "{}", report.text);
 }

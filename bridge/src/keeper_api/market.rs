@@ -24,6 +24,17 @@ fn refused(status: StatusCode, why: impl std::fmt::Display) -> Response<Full<Byt
     json(status, &serde_json::json!({ "error": why.to_string() }))
 }
 
+/// The campus's clock: the chain's, as the keeper last reported it (the bridge's own until
+/// then).
+fn campus_now(attestor: &Attestor) -> i64 {
+    let offset = attestor
+        .store
+        .read()
+        .and_then(|r| r.market_clock_offset())
+        .unwrap_or(0);
+    now().saturating_add(offset)
+}
+
 /// Runs `f` as an immediate write on the store's dedicated thread.
 async fn write<T: Send + 'static>(
     attestor: &Arc<Attestor>,
@@ -44,8 +55,19 @@ pub(super) async fn market_report(
         Ok((r, _)) => r,
         Err(reply) => return reply,
     };
-    let at = now();
-    match write(attestor, move |w| market::apply_report(w, &report, at)).await {
+    // Gates and events go by the chain's clock (it decides them on chain).
+    let wall = now();
+    let at = if report.chain_time > 0 {
+        report.chain_time
+    } else {
+        wall
+    };
+    let result = write(attestor, move |w| {
+        w.set_market_clock(at - wall)?;
+        market::apply_report(w, &report, at)
+    })
+    .await;
+    match result {
         Ok(changed) => {
             if changed > 0 {
                 tracing::info!(changed, "campus tariff updated");
@@ -196,7 +218,7 @@ pub(super) async fn dr_issue(
         Ok((r, _)) => r,
         Err(reply) => return reply,
     };
-    let at = now();
+    let at = campus_now(attestor);
     if let Err(why) = market::check_dr_request(&request, at) {
         return refused(StatusCode::BAD_REQUEST, why);
     }
@@ -233,7 +255,7 @@ pub(super) async fn dr_issue(
 }
 
 pub(super) async fn dr_cancel(attestor: &Arc<Attestor>, id: u64) -> Response<Full<Bytes>> {
-    let at = now();
+    let at = campus_now(attestor);
     let result = write(attestor, move |w| {
         let mut event = w.dr_event(id)?.ok_or(Transition::Unknown)?;
         if !market::dr_current(&event, at) {

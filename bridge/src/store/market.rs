@@ -28,6 +28,7 @@ pub(super) const DR_EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("
 pub(super) const DR_RESPONSES: TableDefinition<&str, &[u8]> = TableDefinition::new("dr_responses");
 
 const MARKET_KEY: &str = "market";
+const MARKET_CLOCK_KEY: &str = "market_clock";
 const FLOW_NEXT: &str = "flow_next";
 const DR_NEXT: &str = "dr_next";
 const DR_RESPONSE_NEXT: &str = "dr_response_next";
@@ -91,6 +92,11 @@ fn dr_response_key(event: u64, lfdi: &str, sequence: u64) -> String {
 impl Writer<'_> {
     pub fn set_market(&self, market: &MarketInfo) -> Result<()> {
         self.insert(DIRECTORY, MARKET_KEY, to_json(market).as_slice())
+    }
+
+    /// The chain's clock minus the bridge's, seconds, as the keeper last reported it.
+    pub fn set_market_clock(&self, offset: i64) -> Result<()> {
+        self.insert(DIRECTORY, MARKET_CLOCK_KEY, to_json(&offset).as_slice())
     }
 
     pub fn price_point(&self, interval: u64) -> Result<Option<PricePoint>> {
@@ -251,6 +257,15 @@ impl Writer<'_> {
 }
 
 impl Reader {
+    /// The chain's clock minus the bridge's, seconds (0 until the keeper reports).
+    pub fn market_clock_offset(&self) -> Result<i64> {
+        Ok(self
+            .directory(MARKET_CLOCK_KEY)?
+            .map(|b| from_json(&b))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
     pub fn market(&self) -> Result<Option<MarketInfo>> {
         self.directory(MARKET_KEY)?
             .map(|b| from_json(&b))

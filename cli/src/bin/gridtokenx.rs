@@ -96,6 +96,30 @@ enum Command {
     /// The council: proposals, and a member's votes (--keypair: the member's).
     #[command(subcommand)]
     Council(CouncilCommand),
+    /// The building's order delegate: the key (the campus keeper's) that places the
+    /// building's IEEE 2030.5 flow reservations as orders, for orders only (--keypair: the
+    /// owner's).
+    #[command(subcommand)]
+    Delegate(DelegateCommand),
+}
+
+#[derive(Subcommand)]
+enum DelegateCommand {
+    /// Lets DELEGATE place and cancel the building's orders, and caps what they may lock
+    /// (allowances on the owner's quote and GRID accounts; 0 to lock none of one).
+    Authorize {
+        building: String,
+        /// The delegate's public key (the keeper's order_delegate_keypair).
+        delegate: String,
+        /// Quote base units the delegate's buys may lock, in all.
+        #[arg(long)]
+        quote_allowance: u64,
+        /// Wh of GRID the delegate's sells may lock, in all.
+        #[arg(long)]
+        grid_allowance: u64,
+    },
+    /// Ends the building's delegation and the allowances.
+    Revoke { building: String },
 }
 
 #[derive(Subcommand)]
@@ -749,7 +773,8 @@ async fn main() -> ExitCode {
         | Command::Withdraw
         | Command::Redeem { .. }
         | Command::Agent { .. }
-        | Command::Rec(_) => solana_keypair::read_keypair_file(&keypair_path)
+        | Command::Rec(_)
+        | Command::Delegate(_) => solana_keypair::read_keypair_file(&keypair_path)
             .map_err(|e| format!("keypair {}: {e}", keypair_path.display())),
     };
     let signer = match signer {
@@ -881,6 +906,40 @@ async fn main() -> ExitCode {
             }
             Command::Council(command) => {
                 council(&mut chain, &owner, &buildings, command, args.json).await?
+            }
+            Command::Delegate(DelegateCommand::Authorize {
+                building,
+                delegate,
+                quote_allowance,
+                grid_allowance,
+            }) => {
+                let (code, lfdi) = buildings.lfdi(building)?;
+                let delegate: anchor_lang::prelude::Pubkey = delegate
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{delegate} is not a public key"))?;
+                let d = cli::authorize_delegate(
+                    &mut chain,
+                    &owner,
+                    &code,
+                    &lfdi,
+                    delegate,
+                    *quote_allowance,
+                    *grid_allowance,
+                )
+                .await?;
+                print(args.json, &d, |d| {
+                    format!(
+                        "delegate {} may place {}'s orders, locking at most {} quote and {} Wh of GRID; {}\n",
+                        d.delegate, d.building, d.quote_allowance, d.grid_allowance, d.signature
+                    )
+                });
+            }
+            Command::Delegate(DelegateCommand::Revoke { building }) => {
+                let (code, lfdi) = buildings.lfdi(building)?;
+                let sig = cli::revoke_delegate(&mut chain, &owner, &code, &lfdi).await?;
+                print(args.json, &serde_json::json!({ "revoked": sig }), |_| {
+                    format!("revoked: {code}'s order delegate and allowances; {sig}\n")
+                });
             }
         }
         anyhow::Ok(())

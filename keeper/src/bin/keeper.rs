@@ -202,6 +202,14 @@ fn setup(config: KeeperConfig) -> Result<Setup> {
     let mut keeper = Keeper::new(Some(bridge), Vec::new());
     keeper.policy = config.policy();
     keeper.max_in_flight = config.max_in_flight;
+    if let Some(path) = &config.order_delegate_keypair {
+        let path = expand_home(path);
+        let delegate = solana_keypair::read_keypair_file(&path)
+            .map_err(|e| anyhow::anyhow!("order delegate {}: {e}", path.display()))?;
+        keeper.flows.delegate = Some(delegate);
+    }
+    keeper.flows.buy_limit = config.flow_buy_limit;
+    keeper.flows.sell_limit = config.flow_sell_limit;
     Ok(Setup {
         config,
         chain,

@@ -366,6 +366,17 @@ pub fn approve_order_allowance(owner: Pubkey, mint: &Pubkey, amount: u64) -> Ins
     .expect("a valid approve")
 }
 
+/// SPL `revoke`: ends every allowance on `owner`'s associated account of `mint`.
+pub fn revoke_order_allowance(owner: Pubkey, mint: &Pubkey) -> Instruction {
+    spl_token_interface::instruction::revoke(
+        &anchor_spl::token::ID,
+        &ata(&owner, mint),
+        &owner,
+        &[],
+    )
+    .expect("a valid revoke")
+}
+
 /// `evict_order`: `owner`, the meter's owner now, evicts the order the meter's previous
 /// owner `previous_owner` placed on `side` of `interval`.
 pub fn evict_order(
