@@ -305,7 +305,8 @@ impl Keeper {
             FlowSide::Sell => r.energy_wh.min(available),
             FlowSide::Buy => {
                 let affordable = u128::from(available) * 1_000 / u128::from(limit.max(1));
-                r.energy_wh.min(u64::try_from(affordable).unwrap_or(u64::MAX))
+                r.energy_wh
+                    .min(u64::try_from(affordable).unwrap_or(u64::MAX))
             }
         };
         if quantity_wh == 0 || quantity_wh < info.min_quantity_wh {
@@ -349,15 +350,17 @@ impl Keeper {
         r: &FlowRequest,
         now: i64,
     ) -> Result<Option<FlowUpdate>> {
-        let (owner, limit, quantity_wh) =
-            match self.decide(chain, registry, info, market.quote_mint, r, now).await? {
-                Decision::Reject(reason) => return Ok(Some(FlowUpdate::Rejected { reason })),
-                Decision::Place {
-                    owner,
-                    limit,
-                    quantity_wh,
-                } => (owner, limit, quantity_wh),
-            };
+        let (owner, limit, quantity_wh) = match self
+            .decide(chain, registry, info, market.quote_mint, r, now)
+            .await?
+        {
+            Decision::Reject(reason) => return Ok(Some(FlowUpdate::Rejected { reason })),
+            Decision::Place {
+                owner,
+                limit,
+                quantity_wh,
+            } => (owner, limit, quantity_wh),
+        };
         let delegate = self
             .flows
             .delegate
