@@ -175,7 +175,7 @@ pub fn tariff_profile(market: Option<&MarketInfo>, t: &TariffSettings) -> m::Tar
         xmlns: None,
         href: "/tp/0".into(),
         mrid: m::mrid(MridKind::TariffProfile, 0, t.pen),
-        description: "Campus market (uniform-price auction per interval)".into(),
+        description: "Campus market".into(),
         version: 0,
         currency: t.currency,
         price_power_of_ten_multiplier: multiplier,
@@ -195,9 +195,9 @@ pub fn rate_component(rc: u8, intervals: u32, active: u32, t: &TariffSettings) -
         xmlns: None,
         mrid: m::mrid(MridKind::RateComponent, u64::from(rc), t.pen),
         description: if rc == RC_IMPORT {
-            "Buying from the campus market (the clearing price)".into()
+            "Buy: the clearing price".into()
         } else {
-            "Selling to the campus market (the clearing price net of the fee)".into()
+            "Sell: clearing price net of fee".into()
         },
         version: 0,
         active_intervals: ListLink {
@@ -242,9 +242,9 @@ pub fn time_tariff_interval(
     let start = market.start_of(p.interval).unwrap_or(i64::MAX);
     let href = format!("/tp/0/rc/{rc}/tti/{}", p.interval);
     let description = match (p.cleared, p.volume_wh) {
-        (true, 0) => "Cleared without a trade (last price shown)".to_string(),
-        (true, v) => format!("Cleared: {v} Wh traded"),
-        (false, _) => "Indicative: the last cleared price".to_string(),
+        (true, 0) => "Cleared without a trade".to_string(),
+        (true, v) => format!("Cleared: {v} Wh traded").chars().take(32).collect(),
+        (false, _) => "Indicative: last cleared price".to_string(),
     };
     m::TimeTariffInterval {
         xmlns: None,
@@ -483,7 +483,16 @@ pub fn price_limit(
     let (_, cfg) = cfgs.iter().find(|(r, _)| *r == rc)?;
     let threshold = u64::try_from(cfg.consume_threshold).ok()?;
     let shift = market.map_or(0, |mk| price_units(mk, t).1);
-    threshold.checked_mul(10u64.pow(shift))
+    let limit = threshold.checked_mul(10u64.pow(shift))?;
+    // The export rate is shown net of the fee: a seller's limit is the clearing price that
+    // nets it (rounded up, never below what it asked).
+    match (side, market) {
+        (FlowSide::Sell, Some(mk)) if mk.fee_bps > 0 => {
+            let keep = u128::from(10_000u16.saturating_sub(mk.fee_bps)).max(1);
+            u64::try_from((u128::from(limit) * 10_000).div_ceil(keep)).ok()
+        }
+        _ => Some(limit),
+    }
 }
 
 // ---- demand response ----
@@ -523,6 +532,11 @@ pub fn dr_current(e: &DrEvent, now: i64) -> bool {
             .start
             .saturating_add(i64::from(e.request.duration_s))
             > now
+}
+
+/// Whether an event is in effect at `now` (the active list's).
+pub fn dr_active(e: &DrEvent, now: i64) -> bool {
+    dr_current(e, now) && e.request.start <= now
 }
 
 pub fn end_device_control(e: &DrEvent, now: i64) -> m::EndDeviceControl {
@@ -717,6 +731,35 @@ mod tests {
         let (multiplier, shift) = price_units(&huge, &t);
         assert!(huge.max_price() / 10u64.pow(shift) <= i32::MAX as u64);
         assert_eq!(multiplier, shift as i8 - 6);
+    }
+
+    #[test]
+    fn a_sellers_limit_is_grossed_up_by_the_fee_the_export_rate_nets() {
+        let mk = market();
+        let t = TariffSettings::default();
+        let cfg = |threshold: i32| m::PriceResponseCfg {
+            xmlns: None,
+            href: None,
+            consume_threshold: threshold,
+            max_reduction_threshold: threshold,
+            rate_component: Link {
+                href: String::new(),
+            },
+        };
+        let cfgs = vec![(RC_IMPORT, cfg(50_000)), (RC_EXPORT, cfg(44_775))];
+        assert_eq!(
+            price_limit(&cfgs, FlowSide::Buy, Some(&mk), &t),
+            Some(50_000)
+        );
+        // 44,775 net of 0.5 % is 45,000 gross; the export rate then shows 44,775.
+        let sell = price_limit(&cfgs, FlowSide::Sell, Some(&mk), &t).unwrap();
+        assert_eq!(sell, 45_000);
+        assert!(mk.net_of_fee(sell) >= 44_775);
+        assert_eq!(price_limit(&cfgs[..1], FlowSide::Sell, Some(&mk), &t), None);
+        assert_eq!(
+            price_limit(&[(RC_IMPORT, cfg(-1))], FlowSide::Buy, Some(&mk), &t),
+            None
+        );
     }
 
     #[test]

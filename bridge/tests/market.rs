@@ -272,9 +272,13 @@ async fn pricing_publishes_cleared_and_indicative_prices_with_versions_and_pagin
     .await;
     let again = eng.get(&format!("/tp/0/rc/0/tti/{k}")).await.unwrap();
     assert_eq!(field(&again.body, "version"), Some("1"));
-    // The active list: intervals not over yet.
+    // The active list: the interval in effect now.
     let active = eng.get("/tp/0/rc/0/acttti?l=20").await.unwrap();
-    assert!(active.body.contains(r#"all="5""#), "{}", active.body);
+    assert!(active.body.contains(r#"all="1""#), "{}", active.body);
+    assert_eq!(
+        fields(&active.body, "start"),
+        [market.start_of(k).unwrap().to_string()]
+    );
     // Unknown resources and methods.
     assert_eq!(eng.get("/tp/0/rc/2").await.unwrap().status, 404);
     assert_eq!(
@@ -676,8 +680,9 @@ async fn demand_response_events_reach_every_device_and_their_responses_are_kept(
     let mut eng = b.meter("ENG");
     let mut phys = b.meter("PHYS");
     let config = operator(&b);
+    // In effect since a minute ago.
     let request = DrEventRequest {
-        start: now() + 60,
+        start: now() - 60,
         duration_s: 3_600,
         description: "Heat wave".into(),
         duty_cycle_pct: None,
@@ -835,7 +840,8 @@ async fn demand_response_events_reach_every_device_and_their_responses_are_kept(
         "{}",
         text(&out)
     );
-    // The cancellation shows: status Cancelled, version 1; no longer active.
+    // The cancellation shows: status Cancelled, version 1; no longer active (nor the event
+    // that starts in 5 minutes, listed but not yet in effect).
     let edc = eng.get("/dr/0/edc/1").await.unwrap();
     assert_eq!(
         (
@@ -844,10 +850,8 @@ async fn demand_response_events_reach_every_device_and_their_responses_are_kept(
         ),
         (Some("2"), Some("1"))
     );
-    assert!(eng
-        .get("/dr/0/actedc")
-        .await
-        .unwrap()
-        .body
-        .contains(r#"all="1""#));
+    let active = eng.get("/dr/0/actedc").await.unwrap();
+    assert!(active.body.contains(r#"all="0""#), "{}", active.body);
+    let all = eng.get("/dr/0/edc").await.unwrap();
+    assert!(all.body.contains(r#"all="2""#), "{}", all.body);
 }

@@ -875,6 +875,8 @@ pub async fn cancel<C: Chain>(
 pub struct DelegateAuthorized {
     pub building: String,
     pub delegate: String,
+    /// Lamports added to the delegation's rent float.
+    pub rent_float: u64,
     /// Quote base units the delegate may lock in buys, and Wh of GRID in sells.
     pub quote_allowance: u64,
     pub grid_allowance: u64,
@@ -883,15 +885,18 @@ pub struct DelegateAuthorized {
 
 /// `gridtokenx delegate authorize`: the building's owner lets `delegate` (the campus's
 /// keeper, carrying the building's IEEE 2030.5 flow reservations) place and cancel the
-/// building's orders, and caps what those orders may lock: SPL allowances for the market's
-/// vault authority on the owner's quote and GRID accounts (`approve` replaces an earlier
-/// one). One transaction; the delegate can never withdraw.
+/// building's orders, adds `rent_float` lamports to the delegation (its orders' rent comes
+/// out of it and goes back to the owner as they settle), and sets what those orders may
+/// lock in all: SPL allowances for the market's vault authority on the owner's quote and
+/// GRID accounts (`approve` replaces an earlier one; each lock spends it, refunds do not give
+/// it back). One transaction; the delegate can never withdraw.
 pub async fn authorize_delegate<C: Chain>(
     chain: &mut C,
     owner: &Keypair,
     code: &str,
     lfdi: &Lfdi,
     delegate: Pubkey,
+    rent_float: u64,
     quote_allowance: u64,
     grid_allowance: u64,
 ) -> Result<DelegateAuthorized> {
@@ -912,6 +917,7 @@ pub async fn authorize_delegate<C: Chain>(
         owner.pubkey(),
         lfdi,
         delegate,
+        rent_float,
     )];
     for (mint, amount) in [
         (market.quote_mint, quote_allowance),
@@ -934,6 +940,7 @@ pub async fn authorize_delegate<C: Chain>(
     Ok(DelegateAuthorized {
         building: code.to_string(),
         delegate: delegate.to_string(),
+        rent_float,
         quote_allowance,
         grid_allowance,
         signature: confirmed.signature.to_string(),
@@ -949,14 +956,19 @@ pub async fn revoke_delegate<C: Chain>(
     lfdi: &Lfdi,
 ) -> Result<String> {
     let market = market(chain).await?;
-    if chain
+    let Some(delegation) = chain
         .account(market_ix::order_delegate_address(lfdi))
         .await?
-        .is_none()
-    {
+        .and_then(|a| zero_copy::<trading::OrderDelegate>(&a))
+    else {
         bail!("building {code} has no order delegate");
-    }
-    let mut ixs = vec![market_ix::revoke_delegate(owner.pubkey(), lfdi)];
+    };
+    // Its rent and float go back to whoever gave it.
+    let mut ixs = vec![market_ix::revoke_delegate(
+        owner.pubkey(),
+        lfdi,
+        delegation.owner,
+    )];
     for mint in [market.quote_mint, token_ix::grid_mint()] {
         let account = token_ix::ata(&owner.pubkey(), &mint);
         if chain.account(account).await?.is_some() {

@@ -128,6 +128,9 @@ pub enum FlowSide {
 pub enum FlowState {
     /// Stored; the keeper has not placed it yet.
     Requested,
+    /// The keeper is placing it (its intent recorded first, so that a placement whose
+    /// outcome it did not learn is found on chain, not placed twice or left uncancelled).
+    Placing,
     /// An order on chain, signed by the building's delegate.
     Placed,
     /// The building cancelled it after it was placed: the keeper cancels the order.
@@ -162,9 +165,12 @@ pub struct FlowRequest {
     /// per kWh, when it has one (the keeper's agent configuration otherwise).
     #[serde(default)]
     pub price_limit: Option<u64>,
-    /// The order's limit price once placed.
+    /// The order's limit price and quantity once placing (at most `energy_wh`: what the
+    /// owner's accounts allow).
     #[serde(default)]
     pub limit_price: Option<u64>,
+    #[serde(default)]
+    pub quantity_wh: Option<u64>,
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
@@ -173,8 +179,8 @@ pub struct FlowRequest {
     pub price: Option<u64>,
 }
 
-/// `GET /v1/flow/requests?limit=N`: the requests the keeper has work on (requested,
-/// placed, cancel requested), oldest first.
+/// `GET /v1/flow/requests?limit=N`: the requests the keeper has work on: first those to
+/// place or cancel (requested, placing, cancel requested), then those placed, oldest first.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct FlowRequestList {
     pub requests: Vec<FlowRequest>,
@@ -186,10 +192,22 @@ pub struct FlowRequestList {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum FlowUpdate {
-    Placed { limit_price: u64 },
-    Rejected { reason: String },
+    /// About to send the order: `limit_price` for `quantity_wh` (at most the request's).
+    Placing {
+        limit_price: u64,
+        quantity_wh: u64,
+    },
+    Placed {
+        limit_price: u64,
+    },
+    Rejected {
+        reason: String,
+    },
     Cancelled,
-    Filled { filled_wh: u64, price: u64 },
+    Filled {
+        filled_wh: u64,
+        price: u64,
+    },
 }
 
 /// `POST /v1/dr/events`: a campus demand-response event (an EndDeviceControl every

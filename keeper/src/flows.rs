@@ -7,8 +7,11 @@
 //! which answers the EMS with a FlowReservationResponse. The market's parameters and
 //! clearings go to the bridge too: it publishes them as the campus tariff.
 //!
-//! Nothing here is kept across passes that the bridge or the chain does not keep: the
-//! bridge holds every request and its state; a pass that fails is redone by the next.
+//! The bridge holds every request and its state, the keeper's intent included (Placing):
+//! a pass that fails, or a placement whose outcome is lost, is resolved by the next pass
+//! from the chain. Only the fills noted before settlement live in memory until answered: a
+//! keeper restarted between settling an interval and answering it leaves those requests
+//! unanswered (they age out with the bridge's 7 days).
 use std::collections::BTreeMap;
 
 use anchor_lang::prelude::Pubkey;
@@ -161,6 +164,23 @@ impl Keeper {
         };
         let info = market_info(&market);
         let now = chain.clock().await?.unix_timestamp;
+        // Fills as settlement reported them (for orders settled without a fill noted first).
+        for st in &progress.settlements {
+            let price = progress
+                .clearings
+                .iter()
+                .find(|c| c.interval == st.interval)
+                .map_or(0, |c| c.price);
+            let side = if st.buy {
+                trading::SIDE_BUY
+            } else {
+                trading::SIDE_SELL
+            };
+            self.flows
+                .fills
+                .entry((st.interval, st.lfdi, side))
+                .or_insert((st.filled_wh, price));
+        }
         self.flows
             .pending
             .extend(progress.clearings.iter().map(|c| ClearedInterval {
@@ -191,17 +211,31 @@ impl Keeper {
         for request in requests {
             let update = match request.state {
                 FlowState::Requested => {
-                    self.place_flow(chain, registry, &market, &info, &request, now)
+                    self.place_flow(chain, &bridge, registry, &market, &info, &request, now)
+                        .await?
+                }
+                FlowState::Placing => {
+                    self.resume_placing(chain, &bridge, registry, &market, &info, &request, now)
                         .await?
                 }
                 FlowState::CancelRequested => self.cancel_flow(chain, &market, &request).await?,
-                FlowState::Placed => self.answer_flow(&market, &request),
+                FlowState::Placed => self.answer_flow(chain, &market, &request).await?,
                 _ => None,
             };
             let Some(update) = update else { continue };
             match bridge.flow_update(request.id, &update).await {
                 Ok(after) => {
+                    if let (FlowUpdate::Filled { .. }, Ok(lfdi)) = (
+                        &update,
+                        keeper_protocol::hex::decode_array::<20>(&request.lfdi),
+                    ) {
+                        // Answered: the fill is no longer needed.
+                        self.flows
+                            .fills
+                            .remove(&(request.interval, lfdi, side_code(request.side)));
+                    }
                     let outcome = match &update {
+                        FlowUpdate::Placing { .. } => "placing",
                         FlowUpdate::Placed { .. } => {
                             self.flows.placed += 1;
                             "placed"
@@ -314,8 +348,8 @@ impl Keeper {
                 "the owner's {what} account allows the order to lock {available} (approve more for the market's vault authority)"
             )));
         }
-        // The delegate pays the order's rent (and the owner's balance account's, the first
-        // time): it must have it.
+        // The order's rent (and the owner's balance account's, the first time) comes out of
+        // the delegation's rent float, which the owner funds.
         let rent = anchor_lang::prelude::Rent::default();
         let balance_missing = chain
             .account(market_ix::balance_address(&meter.owner))
@@ -327,11 +361,16 @@ impl Keeper {
             } else {
                 0
             };
-        let lamports = chain.account(delegate).await?.map_or(0, |a| a.lamports);
-        self.metrics.order_delegate_lamports.set(lamports as i64);
-        if lamports < needed {
+        let float = chain
+            .account(market_ix::order_delegate_address(&lfdi))
+            .await?
+            .map_or(0, |a| {
+                a.lamports
+                    .saturating_sub(rent.minimum_balance(trading::OrderDelegate::SPACE))
+            });
+        if float < needed {
             return Ok(refuse(format!(
-                "the campus's order delegate {delegate} holds {lamports} lamports, less than the {needed} of the order's rent"
+                "the delegation's rent float holds {float} lamports, less than the order's rent ({needed}): its owner tops it up (gridtokenx delegate authorize --rent-float-sol)"
             )));
         }
         Ok(Decision::Place {
@@ -341,9 +380,14 @@ impl Keeper {
         })
     }
 
+    /// Places a requested flow reservation: its intent recorded at the bridge first (so
+    /// that a placement whose outcome is not learnt is found on chain by the next pass, and
+    /// a cancellation meanwhile cancels the order), then the order sent.
+    #[allow(clippy::too_many_arguments)]
     async fn place_flow<C: Chain>(
         &mut self,
         chain: &mut C,
+        bridge: &crate::bridge_api::BridgeClient,
         registry: &[Meter],
         market: &trading::Market,
         info: &MarketInfo,
@@ -361,6 +405,19 @@ impl Keeper {
                 quantity_wh,
             } => (owner, limit, quantity_wh),
         };
+        let intent = FlowUpdate::Placing {
+            limit_price: limit,
+            quantity_wh,
+        };
+        match bridge.flow_update(r.id, &intent).await {
+            Ok(after) if after.state == FlowState::Placing => {}
+            // Cancelled meanwhile (or the bridge away): nothing sent.
+            Ok(_) => return Ok(None),
+            Err(e) => {
+                tracing::warn!(id = r.id, error = %format!("{e:#}"), "flow reservation's intent not recorded");
+                return Ok(None);
+            }
+        }
         let delegate = self
             .flows
             .delegate
@@ -385,9 +442,10 @@ impl Keeper {
                     "flow reservation placed as the building's order");
                 Some(FlowUpdate::Placed { limit_price: limit })
             }
+            // The outcome is unknown: the request stays Placing, and the next pass looks.
             Err(SendError::Unavailable(e)) => return Err(e),
             Err(e) if e.is_program_refusal() => Some(FlowUpdate::Rejected { reason: e.reason() }),
-            // Transient (fees, blockhash): the next pass tries again.
+            // Transient (fees, blockhash): the next pass looks, and sends again.
             Err(e) => {
                 tracing::warn!(id = r.id, error = %e, "flow reservation not placed yet");
                 None
@@ -395,12 +453,58 @@ impl Keeper {
         })
     }
 
+    /// A request left Placing (the keeper did not learn the outcome): placed if its order
+    /// is on chain, the building's; else placed again while the gate is open.
+    #[allow(clippy::too_many_arguments)]
+    async fn resume_placing<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        bridge: &crate::bridge_api::BridgeClient,
+        registry: &[Meter],
+        market: &trading::Market,
+        info: &MarketInfo,
+        r: &FlowRequest,
+        now: i64,
+    ) -> Result<Option<FlowUpdate>> {
+        let Ok(lfdi) = keeper_protocol::hex::decode_array::<20>(&r.lfdi) else {
+            return Ok(Some(FlowUpdate::Rejected {
+                reason: "the request names no meter".into(),
+            }));
+        };
+        let address = market_ix::order_address(r.interval, &lfdi, trading_side(r.side));
+        let order = chain
+            .account(address)
+            .await?
+            .and_then(|a| zero_copy::<trading::Order>(&a));
+        let owner = registry.iter().find(|m| m.lfdi == lfdi).map(|m| m.owner);
+        if let Some(order) = order {
+            if Some(order.owner) == owner {
+                return Ok(Some(FlowUpdate::Placed {
+                    limit_price: r.limit_price.unwrap_or(0),
+                }));
+            }
+        }
+        if r.interval < market.next_clear {
+            // Cleared without its order: it was never placed.
+            return Ok(Some(FlowUpdate::Rejected {
+                reason: "the order was not placed before the gate".into(),
+            }));
+        }
+        self.place_flow(chain, bridge, registry, market, info, r, now)
+            .await
+    }
+
+    /// Cancels a request's order before the gate. After it, the order stands: once its
+    /// interval clears, the request is answered with its fill like any placed one.
     async fn cancel_flow<C: Chain>(
         &mut self,
         chain: &mut C,
         market: &trading::Market,
         r: &FlowRequest,
     ) -> Result<Option<FlowUpdate>> {
+        if r.interval < market.next_clear {
+            return self.answer_flow(chain, market, r).await;
+        }
         let Ok(lfdi) = keeper_protocol::hex::decode_array::<20>(&r.lfdi) else {
             return Ok(Some(FlowUpdate::Cancelled));
         };
@@ -435,26 +539,38 @@ impl Keeper {
         })
     }
 
-    /// A placed request whose interval cleared: its fill, as noted before settlement.
-    fn answer_flow(&mut self, market: &trading::Market, r: &FlowRequest) -> Option<FlowUpdate> {
+    /// A placed request whose interval cleared: its fill, as noted before settlement (or as
+    /// settlement reported it). An order still on chain waits for its settlement; a fill
+    /// this keeper never saw (settled by someone else while it was away) stays unanswered,
+    /// said in the log, until the request ages out.
+    async fn answer_flow<C: Chain>(
+        &mut self,
+        chain: &mut C,
+        market: &trading::Market,
+        r: &FlowRequest,
+    ) -> Result<Option<FlowUpdate>> {
         if r.interval >= market.next_clear {
-            return None;
+            return Ok(None);
         }
-        let lfdi = keeper_protocol::hex::decode_array::<20>(&r.lfdi).ok()?;
-        match self
-            .flows
-            .fills
-            .remove(&(r.interval, lfdi, side_code(r.side)))
+        let Ok(lfdi) = keeper_protocol::hex::decode_array::<20>(&r.lfdi) else {
+            return Ok(None);
+        };
+        if let Some((filled_wh, price)) =
+            self.flows.fills.get(&(r.interval, lfdi, side_code(r.side)))
         {
-            Some((filled_wh, price)) => Some(FlowUpdate::Filled { filled_wh, price }),
-            None => {
-                tracing::warn!(
-                    id = r.id,
-                    interval = r.interval,
-                    "a flow reservation's order was settled without this keeper seeing its fill"
-                );
-                None
-            }
+            return Ok(Some(FlowUpdate::Filled {
+                filled_wh: *filled_wh,
+                price: *price,
+            }));
         }
+        let address = market_ix::order_address(r.interval, &lfdi, trading_side(r.side));
+        if chain.account(address).await?.is_none() {
+            tracing::warn!(
+                id = r.id,
+                interval = r.interval,
+                "a flow reservation's order was settled without this keeper seeing its fill"
+            );
+        }
+        Ok(None)
     }
 }

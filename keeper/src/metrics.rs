@@ -27,8 +27,6 @@ pub struct KeeperMetrics {
     pub given_up: Counter,
     /// The payer's balance; negative until read.
     pub payer_lamports: Gauge,
-    /// The order delegate's balance (it pays delegated orders' rent); negative until read.
-    pub order_delegate_lamports: Gauge,
     /// Flow reservations carried, by what became of them (placed, cancelled, rejected,
     /// filled).
     pub flow_updates: CounterMap<&'static str>,
@@ -50,7 +48,6 @@ impl Default for KeeperMetrics {
             batch_refusals: Counter::default(),
             given_up: Counter::default(),
             payer_lamports: Gauge::new(-1),
-            order_delegate_lamports: Gauge::new(-1),
             flow_updates: CounterMap::default(),
             last_pass_ok: Gauge::default(),
             started_at: Gauge::default(),
@@ -177,13 +174,6 @@ impl Endpoints for KeeperEndpoints {
                 "gridtokenx_keeper_payer_balance_lamports",
                 "The keeper's fee payer's balance.",
                 m.payer_lamports.get() as f64,
-            );
-        }
-        if m.order_delegate_lamports.get() >= 0 {
-            e.gauge(
-                "gridtokenx_keeper_order_delegate_balance_lamports",
-                "The order delegate's balance: it pays the rent of the orders it places for buildings' flow reservations (returned to the buildings' owners when they settle).",
-                m.order_delegate_lamports.get() as f64,
             );
         }
         e.counters(

@@ -295,12 +295,16 @@ pub fn sequence(type_name: &str) -> Option<Vec<Element>> {
     })
 }
 
-/// An element and its child elements.
+/// An element, its child elements and its text.
 #[derive(Debug)]
 struct Node {
     name: String,
     children: Vec<Node>,
+    text: String,
 }
+
+/// Elements whose type is a bounded string (String32), checked for their length.
+const STRING32: [&str; 2] = ["description", "userDeviceName"];
 
 fn local(e: &quick_xml::events::BytesStart) -> String {
     e.local_name().into_inner().to_string()
@@ -314,11 +318,19 @@ fn tree(xml: &str) -> Result<Node, String> {
             Event::Start(e) => stack.push(Node {
                 name: local(&e),
                 children: Vec::new(),
+                text: String::new(),
             }),
+            Event::Text(t) => {
+                if let Some(node) = stack.last_mut() {
+                    let text: &str = &t;
+                    node.text.push_str(text);
+                }
+            }
             Event::Empty(e) => {
                 let node = Node {
                     name: local(&e),
                     children: Vec::new(),
+                    text: String::new(),
                 };
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -366,6 +378,9 @@ fn check_node(node: &Node, type_name: &str, path: &str, errors: &mut Vec<String>
             continue;
         };
         seen[found] += 1;
+        if STRING32.contains(&child.name.as_str()) && child.text.chars().count() > 32 {
+            errors.push(format!("{path}/{}: longer than 32 characters", child.name));
+        }
         if seen[found] > 1 && !seq[found].repeats {
             errors.push(format!("{path}/{}: repeated", child.name));
         }

@@ -270,6 +270,9 @@ const SOL: u64 = 1_000_000_000;
 /// What each owner and council member gets for fees and the rent of their orders and
 /// proposals (returned when they close).
 const OWNER_FUNDS: u64 = SOL / 10;
+/// The rent float an EMS building's owner gives its delegation: the rent of some 300
+/// orders (each comes back to the owner's wallet when its order settles).
+const RENT_FLOAT: u64 = SOL / 2;
 
 /// A building as the demo runs it.
 struct Building {
@@ -871,16 +874,21 @@ async fn day<C: DayChain>(
         });
     }
     // The campus's order delegate (the keeper's): the EMS buildings' owners authorise it
-    // for orders only, and cap what its orders may lock.
+    // for orders only, fund its orders' rent (a float in the delegation, returned to them as
+    // the orders settle) and budget what its orders may lock.
     let delegate = Keypair::new();
-    // It pays the rent of the orders it places (returned to the owners as they settle).
-    fund(&mut chain, &delegate.pubkey(), 3 * SOL).await?;
     let mut delegations = Vec::new();
     for b in buildings.iter().filter(|b| b.ems) {
+        fund(&mut chain, &b.owner.pubkey(), RENT_FLOAT).await?;
         delegations.push((
             b,
             [
-                market_ix::authorize_delegate(b.owner.pubkey(), &b.lfdi, delegate.pubkey()),
+                market_ix::authorize_delegate(
+                    b.owner.pubkey(),
+                    &b.lfdi,
+                    delegate.pubkey(),
+                    RENT_FLOAT,
+                ),
                 market_ix::approve_order_allowance(b.owner.pubkey(), &quote_mint, QUOTE_FUNDS),
                 market_ix::approve_order_allowance(
                     b.owner.pubkey(),
@@ -1004,7 +1012,9 @@ async fn day<C: DayChain>(
     };
     // Demand response half-way through the day: every building asked to shed 20 % of its
     // load for one interval.
-    let dr_at = (intervals >= 3).then_some(intervals / 2);
+    // (It covers the interval after `dr_at`, and its completion is answered at the start
+    // of the one after that, within the day.)
+    let dr_at = (intervals >= 3).then(|| intervals / 2 - 1);
     let mut dr_event: Option<keeper_protocol::market::DrEvent> = None;
     // The flow reservations made, by request mRID: (building, signed Wh).
     let mut reserved: std::collections::BTreeMap<String, (usize, i64)> = Default::default();

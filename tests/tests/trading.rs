@@ -1589,10 +1589,13 @@ async fn quote_allowance(m: &mut MarketCampus, i: usize) -> (Option<Pubkey>, u64
     (account.delegate.into(), account.delegated_amount)
 }
 
-/// Meter `i`'s owner makes `delegate` the building's order delegate.
+/// The rent float owners give their delegations in these tests (about six orders' rent).
+const FLOAT: u64 = 10_000_000;
+
+/// Meter `i`'s owner makes `delegate` the building's order delegate, with `FLOAT`.
 async fn authorize(m: &mut MarketCampus, i: usize, delegate: Pubkey) {
     let owner = m.c.owners[i].insecure_clone();
-    let ix = trading_ix::authorize_delegate(owner.pubkey(), &m.c.lfdis[i], delegate);
+    let ix = trading_ix::authorize_delegate(owner.pubkey(), &m.c.lfdis[i], delegate, FLOAT);
     m.c.env.send(&[ix], &[&owner]).await.unwrap();
 }
 
@@ -1655,7 +1658,8 @@ async fn a_delegate_places_and_cancels_the_buildings_orders_within_the_owners_al
     let owner = m.c.owner(0);
     let lfdi = m.c.lfdis[0];
     let signer = m.c.owners[0].insecure_clone();
-    let ix = trading_ix::authorize_delegate(owner, &lfdi, d.pubkey());
+    let owner_lamports = m.c.env.lamports(owner).await;
+    let ix = trading_ix::authorize_delegate(owner, &lfdi, d.pubkey(), FLOAT);
     let (result, logs) = m.c.env.send_with_logs(&[ix], &[&signer]).await;
     result.unwrap();
     let authorized = &events::<trading::events::DelegateAuthorized>(&logs)[0];
@@ -1664,9 +1668,20 @@ async fn a_delegate_places_and_cancels_the_buildings_orders_within_the_owners_al
             authorized.lfdi,
             authorized.owner,
             authorized.delegate,
-            authorized.replaced
+            authorized.replaced,
+            authorized.rent_float
         ),
-        (lfdi, owner, d.pubkey(), None)
+        (lfdi, owner, d.pubkey(), None, FLOAT)
+    );
+    // The owner paid the delegation's rent and its float.
+    let delegation_address = trading_ix::order_delegate_address(&lfdi);
+    assert_eq!(
+        m.c.env.lamports(delegation_address).await,
+        rent(trading::OrderDelegate::SPACE) + FLOAT
+    );
+    assert!(
+        owner_lamports - m.c.env.lamports(owner).await
+            >= rent(trading::OrderDelegate::SPACE) + FLOAT
     );
     let delegation: trading::OrderDelegate =
         m.c.env
@@ -1715,10 +1730,12 @@ async fn a_delegate_places_and_cancels_the_buildings_orders_within_the_owners_al
         quote_allowance(&mut m, 0).await,
         (Some(trading_ix::vault_authority()), 55_000)
     );
-    // The delegate paid the rent of the order and of the owner's balance account.
-    assert!(
-        d_lamports - m.c.env.lamports(d.pubkey()).await
-            >= rent(Order::SPACE) + rent(Balance::SPACE)
+    // The rent of the order and of the owner's balance account came out of the float: the
+    // delegate spent nothing.
+    assert_eq!(m.c.env.lamports(d.pubkey()).await, d_lamports);
+    assert_eq!(
+        m.c.env.lamports(delegation_address).await,
+        rent(trading::OrderDelegate::SPACE) + FLOAT - rent(Order::SPACE) - rent(Balance::SPACE)
     );
     // A replacement locks only the difference, which must fit the allowance left ...
     assert_error(
@@ -1917,6 +1934,7 @@ async fn a_delegation_lapses_with_the_meter_and_either_owner_revokes_it() {
                     b.pubkey(),
                     &lfdi,
                     d.pubkey(),
+                    FLOAT,
                 )],
                 &[&b],
             )
@@ -1927,14 +1945,29 @@ async fn a_delegation_lapses_with_the_meter_and_either_owner_revokes_it() {
         assert_error(
             m.c.env
                 .send(
-                    &[trading_ix::authorize_delegate(a.pubkey(), &lfdi, bad)],
+                    &[trading_ix::authorize_delegate(
+                        a.pubkey(),
+                        &lfdi,
+                        bad,
+                        FLOAT,
+                    )],
                     &[&a],
                 )
                 .await,
             TradingError::InvalidDelegate,
         );
     }
-    authorize(&mut m, 0, d.pubkey()).await;
+    // A names D, then replaces it with D2 (and tops the float up): the event says so.
+    let d2 = m.c.env.funded_keypair(SOL).await;
+    authorize(&mut m, 0, d2.pubkey()).await;
+    let ix = trading_ix::authorize_delegate(a.pubkey(), &lfdi, d.pubkey(), FLOAT);
+    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&a]).await;
+    result.unwrap();
+    let replaced = &events::<trading::events::DelegateAuthorized>(&logs)[0];
+    assert_eq!(
+        (replaced.replaced, replaced.rent_float),
+        (Some(d2.pubkey()), 2 * FLOAT)
+    );
     allow(&mut m, 0, Side::Buy, 1_000_000).await;
     m.c.env
         .send(&[delegated(&m, &d, 0, k, Side::Buy, 1_000, 45_000)], &[&d])
@@ -1977,13 +2010,53 @@ async fn a_delegation_lapses_with_the_meter_and_either_owner_revokes_it() {
     );
     m.c.env.send(&[ix], &[&d]).await.unwrap();
     assert_eq!(m.quote_balance(0).await, QUOTE_FUNDS);
-    // B names its own delegate (replacing A's) and trades through it.
+    // B cannot take over A's delegation (its float is A's) ...
     let e = m.c.env.funded_keypair(SOL).await;
-    let ix = trading_ix::authorize_delegate(b.pubkey(), &lfdi, e.pubkey());
-    let (result, logs) = m.c.env.send_with_logs(&[ix], &[&b]).await;
+    assert_error(
+        m.c.env
+            .send(
+                &[trading_ix::authorize_delegate(
+                    b.pubkey(),
+                    &lfdi,
+                    e.pubkey(),
+                    FLOAT,
+                )],
+                &[&b],
+            )
+            .await,
+        TradingError::DelegationOfPreviousOwner,
+    );
+    // ... but revokes it, and A gets its rent and what is left of its float back.
+    let address = trading_ix::order_delegate_address(&lfdi);
+    let held = m.c.env.lamports(address).await;
+    let a_before = m.c.env.lamports(a.pubkey()).await;
+    assert_error(
+        m.c.env
+            .send(
+                &[trading_ix::revoke_delegate(b.pubkey(), &lfdi, b.pubkey())],
+                &[&b],
+            )
+            .await,
+        TradingError::NotDelegationOwner,
+    );
+    let (result, logs) =
+        m.c.env
+            .send_with_logs(
+                &[trading_ix::revoke_delegate(b.pubkey(), &lfdi, a.pubkey())],
+                &[&b],
+            )
+            .await;
     result.unwrap();
-    let replaced = &events::<trading::events::DelegateAuthorized>(&logs)[0];
-    assert_eq!(replaced.replaced, Some(d.pubkey()));
+    let revoked = &events::<trading::events::DelegateRevoked>(&logs)[0];
+    assert_eq!(
+        (revoked.owner, revoked.delegate, revoked.by),
+        (a.pubkey(), d.pubkey(), b.pubkey())
+    );
+    assert!(!m.c.env.account_exists(address).await);
+    assert_eq!(m.c.env.lamports(a.pubkey()).await, a_before + held);
+    // B names its own delegate and trades through it.
+    let ix = trading_ix::authorize_delegate(b.pubkey(), &lfdi, e.pubkey(), FLOAT);
+    m.c.env.send(&[ix], &[&b]).await.unwrap();
     let ix = trading_ix::approve_order_allowance(b.pubkey(), &m.quote_mint, 1_000_000);
     m.c.env.send(&[ix], &[&b]).await.unwrap();
     let place_for_b = |signer: &Keypair| {
@@ -2004,26 +2077,26 @@ async fn a_delegation_lapses_with_the_meter_and_either_owner_revokes_it() {
         assert_error(
             m.c.env
                 .send(
-                    &[trading_ix::revoke_delegate(stranger.pubkey(), &lfdi)],
+                    &[trading_ix::revoke_delegate(
+                        stranger.pubkey(),
+                        &lfdi,
+                        b.pubkey(),
+                    )],
                     &[stranger],
                 )
                 .await,
             TradingError::NotDelegationOwner,
         );
     }
-    let address = trading_ix::order_delegate_address(&lfdi);
     let held = m.c.env.lamports(address).await;
     let before = m.c.env.lamports(b.pubkey()).await;
-    let (result, logs) =
-        m.c.env
-            .send_with_logs(&[trading_ix::revoke_delegate(b.pubkey(), &lfdi)], &[&b])
-            .await;
-    result.unwrap();
-    let revoked = &events::<trading::events::DelegateRevoked>(&logs)[0];
-    assert_eq!(
-        (revoked.owner, revoked.delegate, revoked.by),
-        (b.pubkey(), e.pubkey(), b.pubkey())
-    );
+    m.c.env
+        .send(
+            &[trading_ix::revoke_delegate(b.pubkey(), &lfdi, b.pubkey())],
+            &[&b],
+        )
+        .await
+        .unwrap();
     assert!(!m.c.env.account_exists(address).await);
     assert!(m.c.env.lamports(b.pubkey()).await + 10_000 >= before + held);
     // Revoked: the delegate can do nothing more (the order it placed stays B's).
@@ -2032,6 +2105,75 @@ async fn a_delegation_lapses_with_the_meter_and_either_owner_revokes_it() {
         ErrorCode::AccountOwnedByWrongProgram,
     );
     assert_eq!(m.order_account(k + 1, 0, Side::Buy).await.owner, b.pubkey());
+}
+
+#[tokio::test]
+async fn a_delegates_orders_are_paid_from_the_owners_rent_float_until_it_runs_out() {
+    let mut m = MarketCampus::new(1, &[], 0).await;
+    let k = m.trading_interval().await;
+    for i in 0..4 {
+        m.open(k + i).await;
+    }
+    let d = m.c.env.funded_keypair(SOL).await;
+    let owner = m.c.owners[0].insecure_clone();
+    let lfdi = m.c.lfdis[0];
+    // A float for the balance account and two orders, not three.
+    let float = rent(Balance::SPACE) + 2 * rent(Order::SPACE) + rent(Order::SPACE) / 2;
+    let ix = trading_ix::authorize_delegate(owner.pubkey(), &lfdi, d.pubkey(), float);
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+    allow(&mut m, 0, Side::Buy, 10_000_000).await;
+    for i in 0..2 {
+        m.c.env
+            .send(
+                &[delegated(&m, &d, 0, k + i, Side::Buy, 1_000, 45_000)],
+                &[&d],
+            )
+            .await
+            .unwrap();
+    }
+    assert_error(
+        m.c.env
+            .send(
+                &[delegated(&m, &d, 0, k + 2, Side::Buy, 1_000, 45_000)],
+                &[&d],
+            )
+            .await,
+        TradingError::RentFloatExhausted,
+    );
+    // A replacement needs no new rent.
+    m.c.env
+        .send(
+            &[delegated(&m, &d, 0, k + 1, Side::Buy, 2_000, 45_000)],
+            &[&d],
+        )
+        .await
+        .unwrap();
+    // The owner tops the float up (same delegate): orders go on.
+    let ix = trading_ix::authorize_delegate(owner.pubkey(), &lfdi, d.pubkey(), rent(Order::SPACE));
+    m.c.env.send(&[ix], &[&owner]).await.unwrap();
+    m.c.env
+        .send(
+            &[delegated(&m, &d, 0, k + 2, Side::Buy, 1_000, 45_000)],
+            &[&d],
+        )
+        .await
+        .unwrap();
+    // A cancelled order's rent goes to the owner's balance (theirs), not back to the float:
+    // an EMS that places and cancels in a loop only moves its owner's lamports.
+    let float_before =
+        m.c.env
+            .lamports(trading_ix::order_delegate_address(&lfdi))
+            .await;
+    m.c.env
+        .send(&[delegated_cancel(&m, &d, 0, k + 2, Side::Buy)], &[&d])
+        .await
+        .unwrap();
+    assert_eq!(
+        m.c.env
+            .lamports(trading_ix::order_delegate_address(&lfdi))
+            .await,
+        float_before
+    );
 }
 
 #[tokio::test]

@@ -125,11 +125,12 @@ impl std::error::Error for Transition {}
 pub fn next_state(state: FlowState, update: &FlowUpdate) -> Option<FlowState> {
     use FlowState::*;
     Some(match (update, state) {
-        (FlowUpdate::Placed { .. }, Requested) => Placed,
+        (FlowUpdate::Placing { .. }, Requested | Placing) => Placing,
+        (FlowUpdate::Placed { .. }, Requested | Placing) => Placed,
         // Cancelled while the keeper placed it: the order is to be cancelled.
         (FlowUpdate::Placed { .. }, Cancelled) => CancelRequested,
         (FlowUpdate::Placed { .. }, s @ (Placed | CancelRequested)) => s,
-        (FlowUpdate::Rejected { .. }, Requested) => Rejected,
+        (FlowUpdate::Rejected { .. }, Requested | Placing) => Rejected,
         (FlowUpdate::Rejected { .. }, s @ (Cancelled | Rejected)) => s,
         (FlowUpdate::Cancelled, CancelRequested | Cancelled) => Cancelled,
         // A cancellation that came after the gate: the order stands and fills.
@@ -154,6 +155,13 @@ pub(super) async fn flow_update(
         let next = next_state(state, &update).ok_or(Transition::Conflict(state))?;
         if next != state {
             match &update {
+                FlowUpdate::Placing {
+                    limit_price,
+                    quantity_wh,
+                } => {
+                    record.flow.limit_price = Some(*limit_price);
+                    record.flow.quantity_wh = Some((*quantity_wh).min(record.flow.energy_wh));
+                }
                 FlowUpdate::Placed { limit_price } => record.flow.limit_price = Some(*limit_price),
                 FlowUpdate::Rejected { reason } => {
                     record.flow.reason = Some(sep2::bounded(reason.clone()))
@@ -294,6 +302,14 @@ mod tests {
             price: 1,
         };
         let rejected = FlowUpdate::Rejected { reason: "x".into() };
+        let placing = FlowUpdate::Placing {
+            limit_price: 1,
+            quantity_wh: 1,
+        };
+        assert_eq!(next_state(Requested, &placing), Some(Placing));
+        assert_eq!(next_state(Placing, &placed), Some(Placed));
+        assert_eq!(next_state(Placing, &rejected), Some(Rejected));
+        assert_eq!(next_state(Cancelled, &placing), None);
         assert_eq!(next_state(Requested, &placed), Some(Placed));
         assert_eq!(next_state(Cancelled, &placed), Some(CancelRequested));
         assert_eq!(next_state(Requested, &rejected), Some(Rejected));

@@ -36,7 +36,7 @@ impl Service {
         let t = &self.settings.tariff;
         let mut events = self.store.read()?.dr_events()?;
         events.sort_by(event_order);
-        let active = events.iter().filter(|e| market::dr_current(e, now)).count() as u32;
+        let active = events.iter().filter(|e| market::dr_active(e, now)).count() as u32;
         Ok(Reply::xml(match rest {
             [] => {
                 let page = Page::parse(query)?;
@@ -70,7 +70,7 @@ impl Service {
                 let page = Page::parse(query)?;
                 let chosen: Vec<&DrEvent> = events
                     .iter()
-                    .filter(|e| *list == "edc" || market::dr_current(e, now))
+                    .filter(|e| *list == "edc" || market::dr_active(e, now))
                     .filter(|e| page.after.is_none_or(|a| e.request.start >= a))
                     .collect();
                 let all = chosen.len() as u32;

@@ -171,6 +171,13 @@ impl Service {
             .market()?
             .ok_or(Refusal::Unavailable("the market is not known yet"))?;
         let judged = market::judge(&doc, caller, &market, now)?;
+        if doc
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > 32)
+        {
+            return Err(XmlError::values("description is at most 32 characters (String32)").into());
+        }
         doc.mrid = doc.mrid.to_ascii_uppercase();
         doc.xmlns = None;
         doc.href = None;
@@ -185,7 +192,8 @@ impl Service {
                         Err(XmlError::values("mRID names another request of this device").into())
                     };
                 }
-                if w.open_flows_of(&who.lfdi_hex)? >= market::max_open_requests(&market) {
+                let current = market.interval_at(now).unwrap_or(0);
+                if w.open_flows_of(&who.lfdi_hex, current)? >= market::max_open_requests(&market) {
                     return Err(XmlError::limit(format!(
                         "at most {} open flow reservations per device",
                         market::max_open_requests(&market)
@@ -207,6 +215,7 @@ impl Service {
                         changed_at: now,
                         price_limit: None,
                         limit_price: None,
+                        quantity_wh: None,
                         reason: None,
                         filled_wh: None,
                         price: None,
@@ -269,7 +278,8 @@ impl Service {
                 let mut r = w.flow(flow_id)?.ok_or(Refusal::NotFound)?;
                 r.flow.state = match r.flow.state {
                     FlowState::Requested => FlowState::Cancelled,
-                    FlowState::Placed => FlowState::CancelRequested,
+                    // Placing: the order may be on chain already.
+                    FlowState::Placing | FlowState::Placed => FlowState::CancelRequested,
                     s @ (FlowState::CancelRequested | FlowState::Cancelled) => return Ok(s),
                     FlowState::Rejected | FlowState::Filled => {
                         return Err(XmlError::values("the market has answered this request").into())

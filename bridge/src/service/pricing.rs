@@ -35,11 +35,11 @@ impl Service {
                 Err(Refusal::NotFound)
             }
         };
-        // Intervals in effect now or later: the active list.
+        // The interval in effect now: the active list.
         let active = |p: &&PricePoint| {
             market.is_some_and(|m| {
                 m.start_of(p.interval)
-                    .is_some_and(|s| s.saturating_add(i64::from(m.interval_s)) > now)
+                    .is_some_and(|s| s <= now && s.saturating_add(i64::from(m.interval_s)) > now)
             })
         };
         Ok(Reply::xml(match rest {

@@ -72,7 +72,10 @@ impl FlowRecord {
     pub fn open(&self) -> bool {
         matches!(
             self.flow.state,
-            FlowState::Requested | FlowState::Placed | FlowState::CancelRequested
+            FlowState::Requested
+                | FlowState::Placing
+                | FlowState::Placed
+                | FlowState::CancelRequested
         )
     }
 }
@@ -137,12 +140,13 @@ impl Writer<'_> {
         json_at(&self.txn.open_table(FLOWS)?, id)
     }
 
-    /// The device's requests the keeper still has work on.
-    pub fn open_flows_of(&self, lfdi: &str) -> Result<usize> {
+    /// The device's requests the keeper still has work on for intervals from `interval` on
+    /// (those of intervals already under way no longer take a device's slots).
+    pub fn open_flows_of(&self, lfdi: &str, interval: u64) -> Result<usize> {
         let mut n = 0;
         for entry in self.txn.open_table(FLOWS)?.iter()? {
             let record: FlowRecord = from_json(entry?.1.value())?;
-            if record.flow.lfdi == lfdi && record.open() {
+            if record.flow.lfdi == lfdi && record.open() && record.flow.interval >= interval {
                 n += 1;
             }
         }
@@ -166,13 +170,14 @@ impl Writer<'_> {
         self.insert(FLOWS, record.flow.id, to_json(record).as_slice())
     }
 
-    /// Drops requests (and their responses) whose interval is before `interval`.
+    /// Drops requests (and their responses) whose interval is before `interval`, but
+    /// those the keeper still has work on.
     pub fn prune_flows_before(&self, interval: u64) -> Result<usize> {
         let mut old = Vec::new();
         for entry in self.txn.open_table(FLOWS)?.iter()? {
             let (id, value) = entry?;
             let record: FlowRecord = from_json(value.value())?;
-            if record.flow.interval < interval {
+            if record.flow.interval < interval && !record.open() {
                 old.push((id.value(), flow_key(&record.flow.lfdi, &record.flow.mrid)));
             }
         }
@@ -301,19 +306,22 @@ impl Reader {
         Ok(out)
     }
 
-    /// Requests the keeper has work on, oldest first, at most `limit`.
+    /// Requests the keeper has work on, at most `limit`: those to place or cancel first,
+    /// then those placed (waiting for their interval's clearing), each oldest first, so that
+    /// placed ones whose answer is late never hold up new ones.
     pub fn open_flows(&self, limit: usize) -> Result<Vec<FlowRecord>> {
-        let mut out = Vec::new();
+        let (mut urgent, mut placed) = (Vec::new(), Vec::new());
         for entry in self.txn.open_table(FLOWS)?.iter()? {
             let record: FlowRecord = from_json(entry?.1.value())?;
-            if record.open() {
-                out.push(record);
-                if out.len() >= limit {
-                    break;
-                }
+            match record.flow.state {
+                FlowState::Placed => placed.push(record),
+                _ if record.open() => urgent.push(record),
+                _ => {}
             }
         }
-        Ok(out)
+        urgent.extend(placed);
+        urgent.truncate(limit);
+        Ok(urgent)
     }
 
     pub fn price_cfgs_of(&self, lfdi: &str) -> Result<Vec<(u8, sep2::market::PriceResponseCfg)>> {

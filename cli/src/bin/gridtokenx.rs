@@ -111,6 +111,10 @@ enum DelegateCommand {
         building: String,
         /// The delegate's public key (the keeper's order_delegate_keypair).
         delegate: String,
+        /// SOL added to the delegation's rent float: each order the delegate places takes
+        /// its rent (about 0.0016 SOL) from it, returned to the owner when it settles.
+        #[arg(long, default_value_t = 0.0)]
+        rent_float_sol: f64,
         /// Quote base units the delegate's buys may lock, in all.
         #[arg(long)]
         quote_allowance: u64,
@@ -910,9 +914,17 @@ async fn main() -> ExitCode {
             Command::Delegate(DelegateCommand::Authorize {
                 building,
                 delegate,
+                rent_float_sol,
                 quote_allowance,
                 grid_allowance,
             }) => {
+                anyhow::ensure!(
+                    rent_float_sol.is_finite()
+                        && *rent_float_sol >= 0.0
+                        && *rent_float_sol <= 1_000.0,
+                    "--rent-float-sol is 0 to 1000"
+                );
+                let rent_float = (rent_float_sol * 1e9).round() as u64;
                 let (code, lfdi) = buildings.lfdi(building)?;
                 let delegate: anchor_lang::prelude::Pubkey = delegate
                     .parse()
@@ -923,14 +935,15 @@ async fn main() -> ExitCode {
                     &code,
                     &lfdi,
                     delegate,
+                    rent_float,
                     *quote_allowance,
                     *grid_allowance,
                 )
                 .await?;
                 print(args.json, &d, |d| {
                     format!(
-                        "delegate {} may place {}'s orders, locking at most {} quote and {} Wh of GRID; {}\n",
-                        d.delegate, d.building, d.quote_allowance, d.grid_allowance, d.signature
+                        "delegate {} may place {}'s orders, locking {} quote and {} Wh of GRID in all, their rent from a float {} lamports larger; {}\n",
+                        d.delegate, d.building, d.quote_allowance, d.grid_allowance, d.rent_float, d.signature
                     )
                 });
             }

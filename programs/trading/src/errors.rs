@@ -81,6 +81,10 @@ pub enum TradingError {
     DelegationLapsed,
     #[msg("The owner's token account has not approved the market's vault authority for enough to lock this order's escrow (SPL approve)")]
     AllowanceTooLow,
-    #[msg("Only the delegation's owner or the meter's owner now may revoke it")]
+    #[msg("Only the delegation's owner or the meter's owner now may revoke it (and its lamports go back to the delegation's owner)")]
     NotDelegationOwner,
+    #[msg("The building has a delegation its previous owner gave: revoke it first (its rent float goes back to them)")]
+    DelegationOfPreviousOwner,
+    #[msg("The delegation's rent float cannot pay the order's rent: its owner tops it up (authorize_delegate with a rent float)")]
+    RentFloatExhausted,
 }

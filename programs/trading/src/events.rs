@@ -148,6 +148,8 @@ pub struct DelegateAuthorized {
     pub delegate: Pubkey,
     /// The delegate it replaced, if the building had one.
     pub replaced: Option<Pubkey>,
+    /// The delegation's rent float now, lamports.
+    pub rent_float: u64,
 }
 
 #[event]

@@ -101,8 +101,9 @@ pub mod trading {
         ctx: Context<AuthorizeDelegate>,
         lfdi: [u8; 20],
         delegate: Pubkey,
+        rent_float: u64,
     ) -> Result<()> {
-        instructions::authorize_delegate::handler(ctx, lfdi, delegate)
+        instructions::authorize_delegate::handler(ctx, lfdi, delegate, rent_float)
     }
 
     #[access_control(ctx.accounts.validate(&lfdi))]

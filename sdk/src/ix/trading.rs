@@ -321,8 +321,14 @@ pub fn cancel_delegated_order(
     )
 }
 
-/// `authorize_delegate`: the meter's owner lets `delegate` trade for building `lfdi`.
-pub fn authorize_delegate(owner: Pubkey, lfdi: &Lfdi, delegate: Pubkey) -> Instruction {
+/// `authorize_delegate`: the meter's owner lets `delegate` trade for building `lfdi`, adding
+/// `rent_float` lamports to the delegation (its orders' rent comes out of it).
+pub fn authorize_delegate(
+    owner: Pubkey,
+    lfdi: &Lfdi,
+    delegate: Pubkey,
+    rent_float: u64,
+) -> Instruction {
     anchor_ix(
         trading::ID,
         accounts::AuthorizeDelegate {
@@ -334,18 +340,21 @@ pub fn authorize_delegate(owner: Pubkey, lfdi: &Lfdi, delegate: Pubkey) -> Instr
         instruction::AuthorizeDelegate {
             lfdi: *lfdi,
             delegate,
+            rent_float,
         },
     )
 }
 
-/// `revoke_delegate`, signed by the delegation's owner or the meter's owner now.
-pub fn revoke_delegate(signer: Pubkey, lfdi: &Lfdi) -> Instruction {
+/// `revoke_delegate`, signed by the delegation's owner or the meter's owner now; its
+/// lamports go back to `funder`, the owner who gave it.
+pub fn revoke_delegate(signer: Pubkey, lfdi: &Lfdi, funder: Pubkey) -> Instruction {
     anchor_ix(
         trading::ID,
         accounts::RevokeDelegate {
             meter: meter_address(lfdi),
             delegation: order_delegate_address(lfdi),
             signer,
+            funder,
         },
         instruction::RevokeDelegate { lfdi: *lfdi },
     )

@@ -719,25 +719,17 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
         1,
         Some(INSTRUCTION_CEILING),
     )?;
-    // The building's EMS trades through its delegate: authorised, an allowance approved,
-    // then a delegated order placed and cancelled.
+    // The building's EMS trades through its delegate: authorised with a rent float, an
+    // allowance approved, then a delegated order placed (its rent from the float) and
+    // cancelled.
     let delegate = Keypair::new();
-    b.run(
-        "fund the delegate",
-        &[anchor_lang::solana_program::system_instruction::transfer(
-            &payer,
-            &delegate.pubkey(),
-            1_000_000_000,
-        )],
-        &[],
-        &[],
-    )?;
     b.measure(
-        "trading: authorize_delegate",
+        "trading: authorize_delegate (with a 0.05 SOL rent float)",
         &[market::authorize_delegate(
             traders[0].pubkey(),
             &c.lfdis[1],
             delegate.pubkey(),
+            50_000_000,
         )],
         &[&traders[0]],
         &[],
@@ -788,7 +780,11 @@ fn trading_flows(b: &mut Bench, c: &Campus) -> Result<(), String> {
     )?;
     b.measure(
         "trading: revoke_delegate",
-        &[market::revoke_delegate(traders[0].pubkey(), &c.lfdis[1])],
+        &[market::revoke_delegate(
+            traders[0].pubkey(),
+            &c.lfdis[1],
+            traders[0].pubkey(),
+        )],
         &[&traders[0]],
         &[],
         1,

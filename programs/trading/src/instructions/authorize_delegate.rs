@@ -7,9 +7,13 @@ use crate::events::DelegateAuthorized;
 use crate::state::{seeds, OrderDelegate};
 
 /// The meter's owner lets `delegate` place and cancel the building's orders for them (see
-/// `OrderDelegate`), or replaces the building's delegate. The delegation's rent is the
-/// owner's (paid by them, returned when it is revoked). The escrow the delegate can lock is
-/// capped separately, by the allowance the owner approves for the market's vault authority
+/// `OrderDelegate`), or replaces the building's delegate, and adds `rent_float` lamports to
+/// the delegation: the rent of the delegate's orders comes out of it (and goes back, like any
+/// order's, to the owner's balance when they settle), so the delegate spends nothing of its
+/// own and a building's EMS can cost only its owner. The delegation and its float are the
+/// owner's, returned when it is revoked. A previous owner's delegation must be revoked first
+/// (`DelegationOfPreviousOwner`): its float is theirs. The escrow the delegate can lock is
+/// budgeted separately, by the allowance the owner approves for the market's vault authority
 /// on their token accounts.
 #[derive(Accounts)]
 #[instruction(lfdi: [u8; 20])]
@@ -37,7 +41,12 @@ impl AuthorizeDelegate<'_> {
     }
 }
 
-pub fn handler(ctx: Context<AuthorizeDelegate>, lfdi: [u8; 20], delegate: Pubkey) -> Result<()> {
+pub fn handler(
+    ctx: Context<AuthorizeDelegate>,
+    lfdi: [u8; 20],
+    delegate: Pubkey,
+    rent_float: u64,
+) -> Result<()> {
     let a = &ctx.accounts;
     let owner = a.owner.key();
     let info = a.delegation.to_account_info();
@@ -54,8 +63,26 @@ pub fn handler(ctx: Context<AuthorizeDelegate>, lfdi: [u8; 20], delegate: Pubkey
         init_zero_copy::<OrderDelegate>(&info, |_| {})?;
         None
     } else {
-        Some(program_common::zero_copy::read::<OrderDelegate>(&info)?.delegate)
+        let existing = program_common::zero_copy::read::<OrderDelegate>(&info)?;
+        require_keys_eq!(
+            existing.owner,
+            owner,
+            TradingError::DelegationOfPreviousOwner
+        );
+        Some(existing.delegate)
     };
+    if rent_float > 0 {
+        anchor_lang::system_program::transfer(
+            CpiContext::new(
+                a.system_program.key(),
+                anchor_lang::system_program::Transfer {
+                    from: a.owner.to_account_info(),
+                    to: info.clone(),
+                },
+            ),
+            rent_float,
+        )?;
+    }
     let now = Clock::get()?.unix_timestamp;
     program_common::pda::write_zero_copy(
         &info,
@@ -73,6 +100,7 @@ pub fn handler(ctx: Context<AuthorizeDelegate>, lfdi: [u8; 20], delegate: Pubkey
         owner,
         delegate,
         replaced,
+        rent_float: OrderDelegate::float_of(&info)?,
     });
     Ok(())
 }

@@ -150,8 +150,9 @@ impl PlaceOrder<'_> {
 
 /// A building's order delegate places (or replaces) the building's order for its owner:
 /// the rules of `place_order`, with the owner's tokens locked through the allowance they
-/// approved for the vault authority, the rent paid by the delegate, and the order the
-/// owner's in every respect (escrow, fills, refunds, settlement).
+/// approved for the vault authority, the rent paid from the delegation's rent float (the
+/// owner's), and the order the owner's in every respect (escrow, fills, refunds,
+/// settlement).
 #[derive(Accounts)]
 #[instruction(args: PlaceOrderArgs)]
 pub struct PlaceDelegatedOrder<'info> {
@@ -180,11 +181,10 @@ pub struct PlaceDelegatedOrder<'info> {
     /// CHECK: the owner's balance PDA; created by the handler at their first order.
     #[account(mut, seeds = [seeds::BALANCE, owner.key().as_ref()], bump)]
     pub balance: UncheckedAccount<'info>,
-    #[account(seeds = [seeds::ORDER_DELEGATE, args.lfdi.as_ref()], bump = delegation.load()?.bump)]
+    /// Its rent float pays the rent of the order (and of the owner's balance account, at
+    /// their first order), which like any order's goes to the owner's balance when it settles.
+    #[account(mut, seeds = [seeds::ORDER_DELEGATE, args.lfdi.as_ref()], bump = delegation.load()?.bump)]
     pub delegation: AccountLoader<'info, OrderDelegate>,
-    /// Pays the order's rent (which, like every order's, goes to the owner's balance when
-    /// it settles).
-    #[account(mut)]
     pub delegate: Signer<'info>,
     #[account(mut, token::authority = owner)]
     pub owner_tokens: Account<'info, TokenAccount>,
@@ -216,11 +216,12 @@ impl PlaceDelegatedOrder<'_> {
     }
 }
 
-/// How an order's escrow is paid in: signed by its owner, or drawn by the vault authority
-/// within the owner's allowance (a delegate's order).
+/// How an order's escrow and rent are paid: by its owner, who signs; or (a delegate's
+/// order) the escrow drawn by the vault authority within the owner's allowance and the rent
+/// from the delegation's float.
 enum Funding<'a, 'info> {
     Owner(&'a AccountInfo<'info>),
-    Allowance,
+    Allowance { delegation: &'a AccountInfo<'info> },
 }
 
 /// The accounts an order is written with, whoever placed it.
@@ -233,8 +234,8 @@ struct Placement<'a, 'info> {
     balance_bump: u8,
     /// The meter's owner: the order is theirs.
     owner: Pubkey,
-    /// The signer who pays the rent of new accounts: the owner or their delegate.
-    payer: &'a AccountInfo<'info>,
+    /// Who signed: the owner or their delegate.
+    by: Pubkey,
     funding: Funding<'a, 'info>,
     owner_tokens: &'a Account<'info, TokenAccount>,
     vault: &'a AccountInfo<'info>,
@@ -255,7 +256,7 @@ pub fn handler(ctx: Context<PlaceOrder>, args: PlaceOrderArgs) -> Result<()> {
             balance: &a.balance,
             balance_bump: ctx.bumps.balance,
             owner: a.owner.key(),
-            payer: &owner,
+            by: a.owner.key(),
             funding: Funding::Owner(&owner),
             owner_tokens: &a.owner_tokens,
             vault: &a.vault.to_account_info(),
@@ -278,8 +279,10 @@ pub fn delegated_handler(ctx: Context<PlaceDelegatedOrder>, args: PlaceOrderArgs
             balance: &a.balance,
             balance_bump: ctx.bumps.balance,
             owner: a.owner.key(),
-            payer: &a.delegate.to_account_info(),
-            funding: Funding::Allowance,
+            by: a.delegate.key(),
+            funding: Funding::Allowance {
+                delegation: &a.delegation.to_account_info(),
+            },
             owner_tokens: &a.owner_tokens,
             vault: &a.vault.to_account_info(),
             vault_authority: &a.vault_authority,
@@ -288,6 +291,41 @@ pub fn delegated_handler(ctx: Context<PlaceDelegatedOrder>, args: PlaceOrderArgs
         },
         &args,
     )
+}
+
+/// Creates the PDA `account` of `space` bytes: rent from the owner who signs, or from the
+/// delegation's float (the account is allocated and assigned first, then given its rent:
+/// lamports move between the program's accounts only outside a CPI).
+fn create<'info>(
+    p: &Placement<'_, 'info>,
+    account: &AccountInfo<'info>,
+    space: usize,
+    signer_seeds: &[&[u8]],
+) -> Result<()> {
+    match p.funding {
+        Funding::Owner(owner) => create_pda_account(
+            owner,
+            account,
+            p.system_program,
+            space,
+            &crate::ID,
+            signer_seeds,
+        ),
+        Funding::Allowance { delegation } => {
+            use anchor_lang::solana_program::{program::invoke_signed, system_instruction};
+            invoke_signed(
+                &system_instruction::allocate(account.key, space as u64),
+                &[account.clone(), p.system_program.clone()],
+                &[signer_seeds],
+            )?;
+            invoke_signed(
+                &system_instruction::assign(account.key, &crate::ID),
+                &[account.clone(), p.system_program.clone()],
+                &[signer_seeds],
+            )?;
+            OrderDelegate::fund_rent(delegation, account, space)
+        }
+    }
 }
 
 fn place(p: Placement, args: &PlaceOrderArgs) -> Result<()> {
@@ -306,12 +344,10 @@ fn place(p: Placement, args: &PlaceOrderArgs) -> Result<()> {
     // The owner's balance: created at their first order.
     if p.balance.data_is_empty() {
         let bump = p.balance_bump;
-        create_pda_account(
-            p.payer,
+        create(
+            &p,
             p.balance,
-            p.system_program,
             Balance::SPACE,
-            &crate::ID,
             &[seeds::BALANCE, owner.as_ref(), &[bump]],
         )?;
         init_zero_copy::<Balance>(p.balance, |b| {
@@ -363,12 +399,10 @@ fn place(p: Placement, args: &PlaceOrderArgs) -> Result<()> {
     })??;
     let bump = p.order_bump;
     if previous.is_none() {
-        create_pda_account(
-            p.payer,
+        create(
+            &p,
             p.order,
-            p.system_program,
             Order::SPACE,
-            &crate::ID,
             &[
                 seeds::ORDER,
                 &args.interval.to_le_bytes(),
@@ -400,7 +434,7 @@ fn place(p: Placement, args: &PlaceOrderArgs) -> Result<()> {
             Funding::Owner(signer) => {
                 pay_in(p.token_program, &owner_tokens, p.vault, signer, lock)?
             }
-            Funding::Allowance => {
+            Funding::Allowance { .. } => {
                 let approved = p.owner_tokens.delegate == Some(p.vault_authority.key()).into()
                     && p.owner_tokens.delegated_amount >= lock;
                 require!(lock == 0 || approved, TradingError::AllowanceTooLow);
@@ -428,7 +462,7 @@ fn place(p: Placement, args: &PlaceOrderArgs) -> Result<()> {
         interval: args.interval,
         lfdi: args.lfdi,
         owner,
-        by: p.payer.key(),
+        by: p.by,
         side: args.side,
         quantity_wh: args.quantity_wh,
         limit_price: args.limit_price,

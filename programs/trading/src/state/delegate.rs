@@ -6,8 +6,9 @@ use anchor_lang::prelude::*;
 /// refunds are theirs); their escrow is drawn from the owner's token accounts through the
 /// allowance the owner gives the market's vault authority (SPL `approve`), which caps what
 /// the delegate can commit; refunds go back to those accounts and settlements to the owner's
-/// balance, so a delegate can never move funds anywhere else. It lapses when the meter
-/// changes owner and is revoked by closing it (`revoke_delegate`).
+/// balance, so a delegate can never move funds anywhere else. The rent of its orders comes
+/// out of the delegation's own lamports beyond its rent (the owner's rent float). It lapses
+/// when the meter changes owner and is revoked by closing it (`revoke_delegate`).
 #[account(zero_copy)]
 #[derive(Debug, PartialEq, Eq)]
 pub struct OrderDelegate {
@@ -22,6 +23,33 @@ pub struct OrderDelegate {
 
 impl OrderDelegate {
     pub const SPACE: usize = 8 + std::mem::size_of::<OrderDelegate>();
+
+    /// The rent float: the delegation's lamports beyond its own rent.
+    pub fn float_of(info: &AccountInfo) -> Result<u64> {
+        let keep = Rent::get()?.minimum_balance(Self::SPACE);
+        Ok(info.lamports().saturating_sub(keep))
+    }
+
+    /// Moves the rent of a new account of `space` bytes at `to` out of the delegation's
+    /// float (`to` is then created by `create_pda_account` without a payer's transfer).
+    pub fn fund_rent(delegation: &AccountInfo, to: &AccountInfo, space: usize) -> Result<()> {
+        let needed = Rent::get()?
+            .minimum_balance(space)
+            .saturating_sub(to.lamports());
+        require!(
+            Self::float_of(delegation)? >= needed,
+            crate::errors::TradingError::RentFloatExhausted
+        );
+        **delegation.try_borrow_mut_lamports()? = delegation
+            .lamports()
+            .checked_sub(needed)
+            .ok_or(crate::errors::TradingError::Overflow)?;
+        **to.try_borrow_mut_lamports()? = to
+            .lamports()
+            .checked_add(needed)
+            .ok_or(crate::errors::TradingError::Overflow)?;
+        Ok(())
+    }
 
     /// Whether `signer` may trade for the building whose owner is now `meter_owner`.
     pub fn allows(&self, signer: &Pubkey, meter_owner: &Pubkey) -> Result<()> {
