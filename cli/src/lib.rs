@@ -890,6 +890,7 @@ pub struct DelegateAuthorized {
 /// lock in all: SPL allowances for the market's vault authority on the owner's quote and
 /// GRID accounts (`approve` replaces an earlier one; each lock spends it, refunds do not give
 /// it back). One transaction; the delegate can never withdraw.
+#[allow(clippy::too_many_arguments)]
 pub async fn authorize_delegate<C: Chain>(
     chain: &mut C,
     owner: &Keypair,
