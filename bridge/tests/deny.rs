@@ -98,28 +98,9 @@ async fn the_deny_list_and_the_registry_push_survive_restarts_and_each_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_binarys_subcommands_manage_the_deny_list() {
     let b = TestBridge::start().await;
-    let (keeper_addr, data_dir, pki_dir) = (
-        b.running.keeper_addr,
-        b.config.data_dir.clone(),
-        b.config.pki_dir.clone(),
-    );
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_bridge"))
-            .args(args)
-            .env("GRIDTOKENX_BRIDGE_KEEPER_LISTEN", keeper_addr.to_string())
-            .env("GRIDTOKENX_BRIDGE_DATA_DIR", &data_dir)
-            .env("GRIDTOKENX_BRIDGE_PKI_DIR", &pki_dir)
-            .env("RUST_LOG", "off")
-            .output()
-            .unwrap()
-    };
-    let text = |o: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    };
+    let operator = Operator::of(&b);
+    let run = |args: &[&str]| operator.run(args);
+    let text = output_text;
     // The binary blocks its thread: the bridge runs on this test's runtime meanwhile.
     let out = tokio::task::block_in_place(|| run(&["deny", "ENG", "--reason", "tampered"]));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -785,28 +785,9 @@ async fn demand_response_events_reach_every_device_and_their_responses_are_kept(
     );
 
     // The operator's commands: issue, list, cancel (exit codes say what happened).
-    let (keeper_addr, data_dir, pki_dir) = (
-        b.running.keeper_addr,
-        b.config.data_dir.clone(),
-        b.config.pki_dir.clone(),
-    );
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_bridge"))
-            .args(args)
-            .env("GRIDTOKENX_BRIDGE_KEEPER_LISTEN", keeper_addr.to_string())
-            .env("GRIDTOKENX_BRIDGE_DATA_DIR", &data_dir)
-            .env("GRIDTOKENX_BRIDGE_PKI_DIR", &pki_dir)
-            .env("RUST_LOG", "off")
-            .output()
-            .unwrap()
-    };
-    let text = |o: &std::process::Output| {
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    };
+    let operator = Operator::of(&b);
+    let run = |args: &[&str]| operator.run(args);
+    let text = output_text;
     let out = tokio::task::block_in_place(|| {
         run(&[
             "dr",

@@ -114,6 +114,49 @@ impl TestBridge {
     }
 }
 
+/// The bridge binary's operator commands (`bridge deny`, `bridge dr`, ...) against a
+/// running bridge: its keeper interface and directories.
+pub struct Operator {
+    keeper_addr: std::net::SocketAddr,
+    data_dir: PathBuf,
+    pki_dir: PathBuf,
+}
+
+impl Operator {
+    pub fn of(b: &TestBridge) -> Operator {
+        Operator {
+            keeper_addr: b.running.keeper_addr,
+            data_dir: b.config.data_dir.clone(),
+            pki_dir: b.config.pki_dir.clone(),
+        }
+    }
+
+    /// Runs `bridge ARGS`; it blocks its thread (call it in `block_in_place` while the
+    /// bridge runs on the test's runtime).
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bridge"))
+            .args(args)
+            .env(
+                "GRIDTOKENX_BRIDGE_KEEPER_LISTEN",
+                self.keeper_addr.to_string(),
+            )
+            .env("GRIDTOKENX_BRIDGE_DATA_DIR", &self.data_dir)
+            .env("GRIDTOKENX_BRIDGE_PKI_DIR", &self.pki_dir)
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    }
+}
+
+/// A command's standard output and error, together.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 pub fn now() -> i64 {
     bridge::server::now()
 }
