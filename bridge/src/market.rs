@@ -114,7 +114,7 @@ pub fn apply_report(w: &Writer, report: &MarketReport, now: i64) -> anyhow::Resu
     }
     let keep = KEEP_DAYS * 86_400 / i64::from(market.interval_s);
     w.prune_prices_before(open.saturating_sub(keep as u64))?;
-    w.prune_flows_before(open.saturating_sub(keep as u64))?;
+    w.prune_flows_before(open.saturating_sub(keep as u64), market.horizon)?;
     Ok(changed)
 }
 

@@ -203,10 +203,8 @@ impl Service {
         let reader = self.store.read()?;
         let mut out = Vec::new();
         for e in reader.dr_events()? {
-            for r in reader.dr_responses(e.id)? {
-                if r.lfdi == caller.lfdi_hex {
-                    out.push((r, e.mrid.clone()));
-                }
+            for r in reader.dr_responses_of(e.id, &caller.lfdi_hex)? {
+                out.push((r, e.mrid.clone()));
             }
         }
         Ok(out)

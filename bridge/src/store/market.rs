@@ -19,6 +19,11 @@ pub(super) const PRICES: TableDefinition<u64, &[u8]> = TableDefinition::new("mar
 pub(super) const FLOWS: TableDefinition<u64, &[u8]> = TableDefinition::new("flow_requests");
 /// "lfdi/mRID" -> request id
 pub(super) const FLOW_KEYS: TableDefinition<&str, u64> = TableDefinition::new("flow_keys");
+/// "lfdi/id (20 digits)" -> request id: a device's requests, without reading the others'.
+pub(super) const FLOWS_BY_DEVICE: TableDefinition<&str, u64> =
+    TableDefinition::new("flows_by_device");
+/// request id -> (): the requests the keeper has work on.
+pub(super) const FLOWS_OPEN: TableDefinition<u64, ()> = TableDefinition::new("flows_open");
 /// "lfdi/rate component" -> PriceResponseCfg
 pub(super) const PRICE_CFGS: TableDefinition<&str, &[u8]> =
     TableDefinition::new("price_response_cfgs");
@@ -37,6 +42,8 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<()> {
     txn.open_table(PRICES)?;
     txn.open_table(FLOWS)?;
     txn.open_table(FLOW_KEYS)?;
+    txn.open_table(FLOWS_BY_DEVICE)?;
+    txn.open_table(FLOWS_OPEN)?;
     txn.open_table(PRICE_CFGS)?;
     txn.open_table(DR_EVENTS)?;
     txn.open_table(DR_RESPONSES)?;
@@ -82,6 +89,15 @@ impl FlowRecord {
 
 fn flow_key(lfdi: &str, mrid: &str) -> String {
     format!("{lfdi}/{mrid}")
+}
+
+fn device_key(lfdi: &str, id: u64) -> String {
+    format!("{lfdi}/{id:020}")
+}
+
+/// The range of `FLOWS_BY_DEVICE` keys of `lfdi` ('0' follows '/').
+fn device_range(lfdi: &str) -> (String, String) {
+    (format!("{lfdi}/"), format!("{lfdi}0"))
 }
 
 fn cfg_key(lfdi: &str, rate_component: u8) -> String {
@@ -143,11 +159,19 @@ impl Writer<'_> {
     /// The device's requests the keeper still has work on for intervals from `interval` on
     /// (those of intervals already under way no longer take a device's slots).
     pub fn open_flows_of(&self, lfdi: &str, interval: u64) -> Result<usize> {
+        let (from, to) = device_range(lfdi);
+        let ids: Vec<u64> = self
+            .txn
+            .open_table(FLOWS_BY_DEVICE)?
+            .range(from.as_str()..to.as_str())?
+            .map(|e| e.map(|(_, v)| v.value()))
+            .collect::<Result<_, _>>()?;
+        let open = self.txn.open_table(FLOWS_OPEN)?;
         let mut n = 0;
-        for entry in self.txn.open_table(FLOWS)?.iter()? {
-            let record: FlowRecord = from_json(entry?.1.value())?;
-            if record.flow.lfdi == lfdi && record.open() && record.flow.interval >= interval {
-                n += 1;
+        for id in ids {
+            if open.get(id)?.is_some() {
+                let record = self.flow(id)?.context("an indexed request is missing")?;
+                n += usize::from(record.flow.interval >= interval);
             }
         }
         Ok(n)
@@ -162,28 +186,50 @@ impl Writer<'_> {
             flow_key(&record.flow.lfdi, &record.flow.mrid).as_str(),
             id,
         )?;
+        self.insert(
+            FLOWS_BY_DEVICE,
+            device_key(&record.flow.lfdi, id).as_str(),
+            id,
+        )?;
         self.put_flow(&record)?;
         Ok(record)
     }
 
+    /// Writes a request, keeping the index of open ones.
     pub fn put_flow(&self, record: &FlowRecord) -> Result<()> {
+        if record.open() {
+            self.insert(FLOWS_OPEN, record.flow.id, ())?;
+        } else {
+            self.remove(FLOWS_OPEN, record.flow.id)?;
+        }
         self.insert(FLOWS, record.flow.id, to_json(record).as_slice())
     }
 
-    /// Drops requests (and their responses) whose interval is before `interval`, but
-    /// those the keeper still has work on.
-    pub fn prune_flows_before(&self, interval: u64) -> Result<usize> {
+    /// Drops finished requests whose interval is before `interval`. Ids grow with the time a
+    /// request came and a request is for an interval at most `horizon` after the one it came
+    /// in, so the walk from the oldest stops at the first request `horizon` past `interval`:
+    /// it reads what it drops, not the whole table.
+    pub fn prune_flows_before(&self, interval: u64, horizon: u8) -> Result<usize> {
+        let stop = interval.saturating_add(u64::from(horizon));
         let mut old = Vec::new();
         for entry in self.txn.open_table(FLOWS)?.iter()? {
             let (id, value) = entry?;
             let record: FlowRecord = from_json(value.value())?;
+            if record.flow.interval > stop {
+                break;
+            }
             if record.flow.interval < interval && !record.open() {
-                old.push((id.value(), flow_key(&record.flow.lfdi, &record.flow.mrid)));
+                old.push((
+                    id.value(),
+                    record.flow.lfdi.clone(),
+                    record.flow.mrid.clone(),
+                ));
             }
         }
-        for (id, key) in &old {
+        for (id, lfdi, mrid) in &old {
             self.remove(FLOWS, *id)?;
-            self.remove(FLOW_KEYS, key.as_str())?;
+            self.remove(FLOW_KEYS, flow_key(lfdi, mrid).as_str())?;
+            self.remove(FLOWS_BY_DEVICE, device_key(lfdi, *id).as_str())?;
         }
         Ok(old.len())
     }
@@ -242,8 +288,10 @@ impl Writer<'_> {
 
     /// How many responses `lfdi` has posted to `event`.
     pub fn dr_response_count(&self, event: u64, lfdi: &str) -> Result<usize> {
-        let from = dr_response_key(event, lfdi, 0);
-        let to = dr_response_key(event, lfdi, u64::from(u32::MAX) * 2);
+        let (from, to) = (
+            format!("{event:020}/{lfdi}/"),
+            format!("{event:020}/{lfdi}0"),
+        );
         Ok(self
             .txn
             .open_table(DR_RESPONSES)?
@@ -296,14 +344,16 @@ impl Reader {
 
     /// Every request of `lfdi`, by id.
     pub fn flows_of(&self, lfdi: &str) -> Result<Vec<FlowRecord>> {
-        let mut out = Vec::new();
-        for entry in self.txn.open_table(FLOWS)?.iter()? {
-            let record: FlowRecord = from_json(entry?.1.value())?;
-            if record.flow.lfdi == lfdi {
-                out.push(record);
-            }
-        }
-        Ok(out)
+        let (from, to) = device_range(lfdi);
+        let ids: Vec<u64> = self
+            .txn
+            .open_table(FLOWS_BY_DEVICE)?
+            .range(from.as_str()..to.as_str())?
+            .map(|e| e.map(|(_, v)| v.value()))
+            .collect::<Result<_, _>>()?;
+        ids.into_iter()
+            .map(|id| self.flow(id)?.context("an indexed request is missing"))
+            .collect()
     }
 
     /// Requests the keeper has work on, at most `limit`: those to place or cancel first,
@@ -311,12 +361,12 @@ impl Reader {
     /// placed ones whose answer is late never hold up new ones.
     pub fn open_flows(&self, limit: usize) -> Result<Vec<FlowRecord>> {
         let (mut urgent, mut placed) = (Vec::new(), Vec::new());
-        for entry in self.txn.open_table(FLOWS)?.iter()? {
-            let record: FlowRecord = from_json(entry?.1.value())?;
+        for entry in self.txn.open_table(FLOWS_OPEN)?.iter()? {
+            let id = entry?.0.value();
+            let record = self.flow(id)?.context("an open request is missing")?;
             match record.flow.state {
                 FlowState::Placed => placed.push(record),
-                _ if record.open() => urgent.push(record),
-                _ => {}
+                _ => urgent.push(record),
             }
         }
         urgent.extend(placed);
@@ -348,9 +398,19 @@ impl Reader {
 
     /// Every response to `event`, in the order posted.
     pub fn dr_responses(&self, event: u64) -> Result<Vec<DrResponseRecord>> {
+        self.dr_responses_in(format!("{event:020}/"), format!("{event:020}0"))
+    }
+
+    /// `lfdi`'s responses to `event`, in the order posted.
+    pub fn dr_responses_of(&self, event: u64, lfdi: &str) -> Result<Vec<DrResponseRecord>> {
+        self.dr_responses_in(
+            format!("{event:020}/{lfdi}/"),
+            format!("{event:020}/{lfdi}0"),
+        )
+    }
+
+    fn dr_responses_in(&self, from: String, to: String) -> Result<Vec<DrResponseRecord>> {
         let mut out: Vec<(u64, DrResponseRecord)> = Vec::new();
-        let from = format!("{event:020}/");
-        let to = format!("{event:020}0");
         for entry in self
             .txn
             .open_table(DR_RESPONSES)?
@@ -373,5 +433,111 @@ impl Reader {
     #[cfg(test)]
     pub fn meta_counter(&self, key: &str) -> Result<u64> {
         meta_value(&self.txn.open_table(META)?, key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use keeper_protocol::market::{FlowRequest, FlowSide, FlowState};
+
+    use super::FlowRecord;
+    use crate::store::Store;
+
+    fn request(lfdi: &str, mrid: &str, interval: u64) -> FlowRecord {
+        FlowRecord {
+            flow: FlowRequest {
+                id: 0,
+                lfdi: lfdi.into(),
+                meter_index: 0,
+                mrid: mrid.into(),
+                interval,
+                side: FlowSide::Buy,
+                energy_wh: 100,
+                power_w: 1_000,
+                received_at: 0,
+                state: FlowState::Requested,
+                changed_at: 0,
+                price_limit: None,
+                limit_price: None,
+                quantity_wh: None,
+                reason: None,
+                filled_wh: None,
+                price: None,
+            },
+            document: sep2::market::FlowReservationRequest {
+                xmlns: None,
+                href: None,
+                mrid: mrid.into(),
+                description: None,
+                version: None,
+                creation_time: 0,
+                duration_requested: None,
+                energy_requested: Default::default(),
+                interval_requested: Default::default(),
+                power_requested: Default::default(),
+                request_status: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn requests_are_indexed_by_device_and_state_and_only_finished_old_ones_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("bridge.redb")).unwrap();
+        // Device A: intervals 10, 11, 12; device B: 11. Ids grow with the intervals.
+        store
+            .write_immediate(|w| -> anyhow::Result<()> {
+                for (lfdi, mrid, k) in [
+                    ("A", "1", 10),
+                    ("B", "2", 11),
+                    ("A", "3", 11),
+                    ("A", "4", 12),
+                ] {
+                    w.add_flow(request(lfdi, mrid, k))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let r = store.read().unwrap();
+        let ids = |v: Vec<FlowRecord>| v.iter().map(|f| f.flow.id).collect::<Vec<_>>();
+        assert_eq!(ids(r.flows_of("A").unwrap()), [1, 3, 4]);
+        assert_eq!(ids(r.flows_of("B").unwrap()), [2]);
+        assert!(r.flows_of("AB").unwrap().is_empty());
+        drop(r);
+        // Request 1 is placed, request 3 finished: the open index follows; placed ones last.
+        store
+            .write_immediate(|w| -> anyhow::Result<()> {
+                let mut one = w.flow(1)?.unwrap();
+                one.flow.state = FlowState::Placed;
+                w.put_flow(&one)?;
+                let mut three = w.flow(3)?.unwrap();
+                three.flow.state = FlowState::Rejected;
+                w.put_flow(&three)?;
+                assert_eq!(w.open_flows_of("A", 0)?, 2);
+                assert_eq!(w.open_flows_of("A", 11)?, 1);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(
+            ids(store.read().unwrap().open_flows(10).unwrap()),
+            [2, 4, 1]
+        );
+        assert_eq!(ids(store.read().unwrap().open_flows(1).unwrap()), [2]);
+        // Pruning before 12: request 3 (finished) goes; 1 is still open, 2 and 4 are not old.
+        let pruned = store
+            .write_immediate(|w| w.prune_flows_before(12, 0))
+            .unwrap();
+        assert_eq!(pruned, 1);
+        let r = store.read().unwrap();
+        assert_eq!(ids(r.flows_of("A").unwrap()), [1, 4]);
+        drop(r);
+        // The same mRID can be used again once its request is gone.
+        store
+            .write_immediate(|w| -> anyhow::Result<()> {
+                assert!(w.flow_by_mrid("A", "3")?.is_none());
+                assert!(w.flow_by_mrid("A", "4")?.is_some());
+                Ok(())
+            })
+            .unwrap();
     }
 }
