@@ -420,10 +420,9 @@ impl Service {
         }))
     }
 
-    /// The campus market's clock at the bridge's `now`: the chain's, as the keeper last
-    /// reported it (gates and events are decided by it on chain).
+    /// `Store::campus_now`, refused as the store's failure.
     fn campus_now(&self, now: i64) -> Result<i64, Refusal> {
-        Ok(now.saturating_add(self.store.read()?.market_clock_offset()?))
+        Ok(self.store.campus_now(now)?)
     }
 
     /// The caller's own device, or why not: another device's (403) or none (404).

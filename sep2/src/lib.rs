@@ -229,22 +229,14 @@ pub struct DeviceCapability {
 
 impl DeviceCapability {
     pub fn new(mirrors: u32) -> Self {
+        let [dr, rsps, tp] = market::campus_list_links();
         DeviceCapability {
             xmlns: ns(),
             href: "/dcap".into(),
             poll_rate: 900,
-            demand_response_programs: ListLink {
-                all: 1,
-                href: "/dr".into(),
-            },
-            response_sets: ListLink {
-                all: 1,
-                href: "/rsps".into(),
-            },
-            tariff_profiles: ListLink {
-                all: 1,
-                href: "/tp".into(),
-            },
+            demand_response_programs: dr,
+            response_sets: rsps,
+            tariff_profiles: tp,
             time_link: Link { href: "/tm".into() },
             end_device_list_link: ListLink {
                 all: 1,

@@ -148,48 +148,14 @@ pub struct RequestStatus {
     pub request_status: u8,
 }
 
-/// The function-set links a device is assigned (FunctionSetAssignmentsBase, in order).
-#[derive(Serialize, Debug, Clone, PartialEq, Default)]
-pub struct AssignedLinks {
-    #[serde(
-        rename = "DemandResponseProgramListLink",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub demand_response_programs: Option<ListLink>,
-    #[serde(
-        rename = "ResponseSetListLink",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub response_sets: Option<ListLink>,
-    #[serde(
-        rename = "TariffProfileListLink",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub tariff_profiles: Option<ListLink>,
-    #[serde(rename = "TimeLink", skip_serializing_if = "Option::is_none", default)]
-    pub time: Option<Link>,
-}
-
-impl AssignedLinks {
-    /// Everything the campus assigns every device: its one demand-response program, the
-    /// response set DrResponses go to, the campus tariff and the time.
-    pub fn campus() -> AssignedLinks {
-        AssignedLinks {
-            demand_response_programs: Some(ListLink {
-                all: 1,
-                href: "/dr".into(),
-            }),
-            response_sets: Some(ListLink {
-                all: 1,
-                href: "/rsps".into(),
-            }),
-            tariff_profiles: Some(ListLink {
-                all: 1,
-                href: "/tp".into(),
-            }),
-            time: Some(Link { href: "/tm".into() }),
-        }
-    }
+/// The campus's function-set list links, as DeviceCapability and every device's
+/// FunctionSetAssignments carry them: its one demand-response program, the response set
+/// DrResponses go to, and the campus tariff.
+pub fn campus_list_links() -> [ListLink; 3] {
+    [("/dr", 1), ("/rsps", 1), ("/tp", 1)].map(|(href, all)| ListLink {
+        all,
+        href: href.into(),
+    })
 }
 
 /// A FunctionSetAssignments: its links first, then its identity (the XSD's base-first order).
@@ -225,15 +191,15 @@ pub struct FunctionSetAssignments {
 
 impl FunctionSetAssignments {
     pub fn campus(href: String, mrid: String) -> FunctionSetAssignments {
-        let links = AssignedLinks::campus();
+        let [dr, rsps, tp] = campus_list_links();
         FunctionSetAssignments {
             xmlns: None,
             href,
             subscribable: 0,
-            demand_response_programs: links.demand_response_programs,
-            response_sets: links.response_sets,
-            tariff_profiles: links.tariff_profiles,
-            time: links.time,
+            demand_response_programs: Some(dr),
+            response_sets: Some(rsps),
+            tariff_profiles: Some(tp),
+            time: Some(Link { href: "/tm".into() }),
             mrid,
             description: "Campus market".into(),
         }

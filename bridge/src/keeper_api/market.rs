@@ -24,15 +24,10 @@ fn refused(status: StatusCode, why: impl std::fmt::Display) -> Response<Full<Byt
     json(status, &serde_json::json!({ "error": why.to_string() }))
 }
 
-/// The campus's clock: the chain's, as the keeper last reported it (the bridge's own until
-/// then).
+/// The campus's clock (`Store::campus_now`); the bridge's own if the store cannot say.
 fn campus_now(attestor: &Attestor) -> i64 {
-    let offset = attestor
-        .store
-        .read()
-        .and_then(|r| r.market_clock_offset())
-        .unwrap_or(0);
-    now().saturating_add(offset)
+    let wall = now();
+    attestor.store.campus_now(wall).unwrap_or(wall)
 }
 
 /// Runs `f` as an immediate write on the store's dedicated thread.

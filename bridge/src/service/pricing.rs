@@ -1,21 +1,11 @@
 //! Pricing (`/tp/...`): the campus tariff, one TariffProfile with an import and an export
 //! RateComponent, a TimeTariffInterval per market interval (cleared, or indicative before
 //! clearing) with its one ConsumptionTariffInterval. Every device sees the same tariff.
-use keeper_protocol::market::MarketInfo;
-
 use super::{list_page, Page, Refusal, Reply, Service};
 use crate::market::{self, RC_EXPORT, RC_IMPORT};
 use crate::store::market::PricePoint;
 
 impl Service {
-    fn market_now(&self) -> Result<Option<(MarketInfo, Vec<PricePoint>)>, Refusal> {
-        let reader = self.store.read()?;
-        Ok(match reader.market()? {
-            Some(m) => Some((m, reader.price_points()?)),
-            None => None,
-        })
-    }
-
     /// `/tp/...`: `rest` after `tp`.
     pub(super) fn pricing(
         &self,
@@ -24,9 +14,16 @@ impl Service {
         now: i64,
     ) -> Result<Reply, Refusal> {
         let t = &self.settings.tariff;
-        let state = self.market_now()?;
-        let market = state.as_ref().map(|(m, _)| m);
-        let points: &[PricePoint] = state.as_ref().map_or(&[], |(_, p)| p.as_slice());
+        let reader = self.store.read()?;
+        let stored = reader.market()?;
+        let market = stored.as_ref();
+        // Every published price: only for the lists and the counts their links carry.
+        let points = || -> Result<Vec<PricePoint>, Refusal> {
+            Ok(match market {
+                Some(_) => reader.price_points()?,
+                None => Vec::new(),
+            })
+        };
         let rc_of = |s: &str| -> Result<u8, Refusal> {
             let rc: u8 = s.parse().map_err(|_| Refusal::NotFound)?;
             if rc == RC_IMPORT || rc == RC_EXPORT {
@@ -68,6 +65,7 @@ impl Service {
             }
             ["0", "rc"] => {
                 let page = Page::parse(query)?;
+                let points = points()?;
                 let n = points.len() as u32;
                 let a = points.iter().filter(active).count() as u32;
                 // mRID descending: the export component's mRID is the greater.
@@ -91,6 +89,7 @@ impl Service {
             }
             ["0", "rc", r] => {
                 let rc = rc_of(r)?;
+                let points = points()?;
                 let a = points.iter().filter(active).count() as u32;
                 let mut item = market::rate_component(rc, points.len() as u32, a, t);
                 item.xmlns = sep2::with_ns();
@@ -106,6 +105,7 @@ impl Service {
                     return Ok(Reply::xml(tti_list(rc, list, 0, Vec::new())));
                 };
                 // Interval start ascending (one interval per start); `a`: starts from it on.
+                let points = points()?;
                 let chosen: Vec<&PricePoint> = points
                     .iter()
                     .filter(|p| *list == "tti" || active(p))
@@ -128,10 +128,7 @@ impl Service {
                 let rc = rc_of(r)?;
                 let k: u64 = k.parse().map_err(|_| Refusal::NotFound)?;
                 let m = market.ok_or(Refusal::NotFound)?;
-                let p = points
-                    .iter()
-                    .find(|p| p.interval == k)
-                    .ok_or(Refusal::NotFound)?;
+                let p = &reader.price_point(k)?.ok_or(Refusal::NotFound)?;
                 match tail {
                     [] => {
                         let mut item = market::time_tariff_interval(m, rc, p, now, t);

@@ -309,6 +309,15 @@ impl Writer<'_> {
     }
 }
 
+impl super::Store {
+    /// The campus market's clock at the bridge's `now`: the chain's, as the keeper last
+    /// reported it (gates and events are decided by it on chain); the bridge's own until
+    /// then.
+    pub fn campus_now(&self, now: i64) -> Result<i64> {
+        Ok(now.saturating_add(self.read()?.market_clock_offset()?))
+    }
+}
+
 impl Reader {
     /// The chain's clock minus the bridge's, seconds (0 until the keeper reports).
     pub fn market_clock_offset(&self) -> Result<i64> {
